@@ -1,0 +1,111 @@
+"""Stubs for the Rust extension ``aigw._codec`` (rust/src/python.rs).
+
+Bytes are Rust's, meaning is Python's: every byte-level format on the hot path is parsed and
+serialized here. Functions never panic on input; malformed input raises or yields an error event.
+"""
+
+from typing import Final
+
+__version__: str
+
+# ---- WebSocket (RFC 6455 / RFC 7692) -------------------------------------------------------
+
+TEXT: Final[int]  # 0x1
+BINARY: Final[int]  # 0x2
+CLOSE: Final[int]  # 0x8
+PING: Final[int]  # 0x9
+PONG: Final[int]  # 0xA
+FAIL: Final[int]  # 0x100: not an opcode; the codec failed the connection (see WsCodec)
+
+class DeflateParams:
+    """Negotiated permessage-deflate parameters (RFC 7692 §7)."""
+
+    server_no_context_takeover: bool
+    client_no_context_takeover: bool
+    server_max_window_bits: int  # 8..15 (8 is treated as 9 when compressing)
+    client_max_window_bits: int
+
+def negotiate_deflate(
+    offers: str,
+    *,
+    server_no_context_takeover: bool = False,
+    client_no_context_takeover: bool = False,
+    server_max_window_bits: int = 15,
+    client_max_window_bits: int = 15,
+) -> tuple[str, DeflateParams] | None:
+    """Server side: pick the first acceptable permessage-deflate offer from the
+    ``Sec-WebSocket-Extensions`` header value(s) ``offers``. Returns the response extension
+    header value and the agreed parameters, or None when no offer is acceptable.
+    Raises ValueError on a malformed offer."""
+
+class WsCodec:
+    """One WebSocket connection's framing: an incremental parser over a codec-owned read
+    buffer plus an output queue. Sans-I/O: nothing here touches a socket.
+
+    Events returned by ``buffer_updated`` / ``receive_data`` are tuples:
+      (TEXT, payload: bytes)   complete message, fragments assembled, inflated, UTF-8 checked
+      (BINARY, payload: bytes) complete message
+      (PING, payload: bytes)   a pong was already queued when auto_pong is on
+      (PONG, payload: bytes)
+      (CLOSE, code: int, reason: str)  the peer's close frame (code 1005 when it had no body);
+                                       nothing is queued in reply: the caller decides
+      (FAIL, code: int, reason: str)   protocol violation: a close frame with `code`
+                                       (1002, 1007, 1009) has been queued, further input is
+                                       ignored, and the caller should flush and close.
+    Events before a failure are delivered first, in order.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: bool = False,
+        max_message_size: int = 16 * 1024 * 1024,
+        max_frame_size: int | None = None,
+        auto_pong: bool = True,
+        deflate: DeflateParams | None = None,
+        read_buffer_size: int = 64 * 1024,
+    ) -> None: ...
+    # -- input --
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """A writable view of the free tail of the read buffer (asyncio BufferedProtocol)."""
+    def buffer_updated(self, nbytes: int) -> list[tuple]:
+        """`nbytes` were written into the last view from get_buffer: parse them."""
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[tuple]:
+        """Copy `data` into the read buffer and parse it (tests, non-buffered transports)."""
+    # -- output (appended to the output queue; nothing is written anywhere) --
+    def send_text(self, data: bytes | str) -> None:
+        """Queue one text message; bytes must already be valid UTF-8 (not re-checked)."""
+    def send_binary(self, data: bytes | bytearray | memoryview) -> None: ...
+    def send_ping(self, data: bytes = b"") -> None: ...
+    def send_pong(self, data: bytes = b"") -> None: ...
+    def send_close(self, code: int | None = 1000, reason: str = "") -> None:
+        """Queue a close frame (code None: an empty close body)."""
+    def send_frame(self, opcode: int, payload: bytes, fin: bool = True) -> None:
+        """Queue one raw frame (fragmentation, tests). No compression."""
+    def data_to_send(self) -> bytes:
+        """Drain and return everything queued (b"" when empty)."""
+    @property
+    def output_size(self) -> int:
+        """Bytes queued and not yet drained."""
+    @property
+    def buffered_input(self) -> int:
+        """Bytes received but not yet consumed (a partial frame)."""
+
+# ---- HTTP/1.1 heads (RFC 9112) ---------------------------------------------------------------
+
+class HttpParseError(ValueError):
+    """A malformed or oversized head. args: (status: int, message: str); status is the HTTP
+    status a server should answer with (400, 414, 431, 501, 505)."""
+
+def parse_request_head(
+    data: bytes | bytearray | memoryview, max_size: int = 16384, max_headers: int = 100
+) -> tuple[str, str, int, list[tuple[bytes, bytes]], int] | None:
+    """Parse one request head at the start of `data`.
+    Returns (method, target, minor_version, headers, consumed) where header names are
+    lowercased bytes and values are bytes with surrounding whitespace removed, or None when
+    the head is incomplete (and within max_size). Raises HttpParseError."""
+
+def parse_response_head(
+    data: bytes | bytearray | memoryview, max_size: int = 65536, max_headers: int = 200
+) -> tuple[int, str, int, list[tuple[bytes, bytes]], int] | None:
+    """Parse one response head: (status, reason, minor_version, headers, consumed) or None."""

@@ -1,0 +1,18 @@
+"""The `aigw` command line. The only place that chooses an event loop (uvloop)."""
+
+from __future__ import annotations
+
+import click
+
+from aigw import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aigw")
+def cli() -> None:
+    """aigw: a self-hosted AI gateway with a multiplexed WebSocket API."""
+
+
+def main() -> None:
+    """Entry point of the `aigw` script."""
+    cli()
