@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from importlib import metadata
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -203,3 +204,20 @@ def test_the_provider_reaches_its_endpoint_over_loopback_and_gets_the_stream(loo
     chunks, events = run(loop, serve_and_call("streams stay streams"))
     assert deltas(events) == "streams stay streams"
     assert events[-1] == b"[DONE]"
+
+
+# ---- the README's plugin example ----
+
+
+def test_the_readme_plugin_example_is_a_working_plugin_under_30_lines(tmp_path, monkeypatch):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    source = readme.split("`aigw_ollama.py`:\n\n```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "aigw_ollama.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import aigw_ollama
+
+    provider = load_plugin_manager(aigw_ollama).register_providers().create("ollama", context())
+    request = provider.build_request(Call("ollama", "chat/completions", b"{}"), None)
+    assert len([line for line in source.splitlines() if line.strip()]) < 30  # lines of code
+    assert isinstance(provider, Provider)
+    assert request.url == "http://127.0.0.1:11434/v1/chat/completions"
