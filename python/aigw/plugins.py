@@ -195,11 +195,7 @@ class PluginManager:
         for candidate in self._candidates:
             if candidate.info.enabled:
                 self._register(candidate.info, candidate.load())
-        try:
-            self._pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            info = self._info_of(exc.plugin)
-            raise PluginError(f"plugin {info.label if info else exc.plugin!r} is invalid: {exc}") from exc
+        self._check_unknown_hooks()
         if self._trace:
             self._pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
             self._pm.enable_tracing()
@@ -276,8 +272,21 @@ class PluginManager:
             raise PluginError(f"plugin {info.label} could not be registered: {exc}") from exc
         self._loaded.append((info, plugin))
 
-    def _info_of(self, plugin: object) -> PluginInfo | None:
-        return next((info for info, obj in self._loaded if obj is plugin), None)
+    def _check_unknown_hooks(self) -> None:
+        """A hookimpl without a spec is a typo or a plugin written for another aigw version."""
+        for info, plugin in self._loaded:
+            unknown = sorted(
+                caller.name
+                for caller in self._pm.get_hookcallers(plugin) or ()
+                if not caller.has_spec()
+                and any(not impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin)
+            )
+            if unknown:
+                raise PluginError(f"plugin {info.label} implements unknown hook(s): {', '.join(unknown)}")
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as exc:  # backstop: anything the loop above missed
+            raise PluginError(f"plugin {self._pm.get_name(exc.plugin)!r} is invalid: {exc}") from exc
 
     # ---- calling hooks (each plugin on its own, in load order) ----
 
