@@ -162,6 +162,8 @@ class PluginManager:
         entry_points: bool = True,
     ) -> None:
         env = os.environ if environ is None else environ
+        if isinstance(enabled, str):  # a lone name, not a list of characters
+            enabled = (enabled,)
         self.enabled: tuple[str, ...] = tuple(
             parse_name_list(env["AIGW_PLUGINS"]) if "AIGW_PLUGINS" in env else enabled
         )

@@ -144,3 +144,8 @@ def test_entry_point_plugins_load_in_name_order_after_the_builtins(site):
     loaded = load(["alpha", "zeta"], builtins=(builtin,)).loaded()
     assert loaded[0] == "first_builtin"
     assert loaded.index("alpha") < loaded.index("zeta")
+
+
+def test_aigw_trace_plugins_prints_every_hook_call_to_stderr(capsys):
+    load([], builtins=BUILTIN_PLUGINS, environ={"AIGW_TRACE_PLUGINS": "1"}).registries()
+    assert "register_providers" in capsys.readouterr().err

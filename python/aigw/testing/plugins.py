@@ -11,7 +11,7 @@ Use them from a conftest.py::
         assert "echo" in plugin_manager.register_providers()
 
     def test_my_hooks():
-        with register_plugin(MyPlugin()):   # every PluginManager loaded inside also loads it
+        with register_plugin(MyPlugin()):   # every PluginManager created inside loads it too
             assert "mine" in load_plugin_manager().register_providers()
 
 Entry-point plugins stay off unless a test names them: the fixtures never depend on what
@@ -48,7 +48,7 @@ def load_plugin_manager(
 
 @contextlib.contextmanager
 def register_plugin(plugin: object, *, name: str | None = None) -> Iterator[str]:
-    """Within the block, every PluginManager that loads also registers `plugin` (a module or an
+    """Within the block, every PluginManager created also registers `plugin` (a module or an
     object with ``@aigw.hookimpl`` methods), like a built-in that cannot be disabled by config.
     Yields the plugin's name. Nested uses stack; leaving the block removes it."""
     entry = (name or _inline_name(plugin), plugin)

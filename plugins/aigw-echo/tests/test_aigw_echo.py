@@ -12,9 +12,12 @@ import pytest
 import uvloop
 from aiohttp import web
 
-import aigw_echo
 from aigw import Call, ConfigError, HttpRequest, PluginContext, Provider
 from aigw.testing.plugins import load_plugin_manager
+
+aigw_echo = pytest.importorskip(
+    "aigw_echo", reason="aigw-echo is not installed: run `pip install ./plugins/aigw-echo`"
+)
 
 LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
