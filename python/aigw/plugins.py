@@ -240,7 +240,8 @@ class PluginManager:
     def _entry_point(self, ep: metadata.EntryPoint) -> _Candidate:
         dist = ep.dist
         dist_name = dist.metadata["Name"] if dist is not None else None
-        info = PluginInfo(ep.name, ep.value, dist_name or "unknown", dist.version if dist else None, "entry-point", False)
+        version = dist.version if dist is not None else None
+        info = PluginInfo(ep.name, ep.value, dist_name or "unknown", version, "entry-point", False)
         info = replace(info, enabled=is_enabled(info, self.enabled, self.disabled))
 
         def load() -> object:

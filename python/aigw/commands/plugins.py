@@ -71,10 +71,10 @@ def render_table(rows: list[dict[str, Any]]) -> str:
         )
         for r in rows
     ]
-    widths = [max(len(str(c)) for c in col) for col in zip(head, *lines)]
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *lines, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*head).rstrip()]
-    for row, line in zip(rows, lines):
+    for row, line in zip(rows, lines, strict=True):
         out.append(fmt.format(*line).rstrip())
         for kind, names in row["registers"].items():
             out.append(f"    {kind}: {', '.join(names)}")
