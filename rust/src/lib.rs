@@ -3,5 +3,7 @@
 //! This crate is a plain Rust library (`cargo test` needs no Python). The Python extension
 //! `aigw._codec` is the `python` feature, and only `python.rs` touches pyo3.
 
+pub mod envelope;
+
 #[cfg(feature = "python")]
 mod python;
