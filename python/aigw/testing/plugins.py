@@ -4,7 +4,8 @@ Use them from a conftest.py::
 
     from aigw.testing.plugins import plugin_manager, pytest_configure  # noqa: F401
 
-(or through the ``aigw.testing`` pytest11 plugin, which re-exports them). Then::
+(the ``aigw.testing.fixtures`` pytest11 plugin can load this module for everyone with
+``pytest_plugins = ["aigw.testing.plugins"]``). Then::
 
     @pytest.mark.aigw_plugins("echo")            # entry-point names to enable
     def test_echo_registers_a_provider(plugin_manager):
