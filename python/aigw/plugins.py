@@ -18,6 +18,7 @@ lifecycle methods; it never sees pluggy. Environment switches: ``AIGW_PLUGINS`` 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import logging
@@ -210,8 +211,9 @@ class PluginManager:
             eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.name, ep.value))
             candidates += [self._entry_point(ep) for ep in eps]
         for name, obj in self._inline:
-            info = PluginInfo(name, getattr(obj, "__name__", type(obj).__name__), None, None, "inline", True)
-            candidates.append(_Candidate(info, lambda obj=obj: obj))
+            info = PluginInfo(name, getattr(obj, "__name__", type(obj).__name__), None, None, "inline", False)
+            info = replace(info, enabled=is_enabled(info, self.enabled, self.disabled))
+            candidates.append(_Candidate(info, functools.partial(_identity, obj)))
         by_name: dict[str, PluginInfo] = {}
         for candidate in candidates:
             info = candidate.info
@@ -400,7 +402,7 @@ class PluginManager:
         one registers (runs the registration hooks if they have not run)."""
         self._require_loaded()
         regs = self.registries()
-        kinds = {
+        kinds: dict[str, Registry[Any] | RouteTable] = {
             "providers": regs.providers,
             "auth_backends": regs.auth_backends,
             "loggers": regs.loggers,
@@ -422,6 +424,10 @@ class PluginManager:
     def loaded(self) -> list[str]:
         """Names of the loaded plugins, in load order."""
         return [info.name for info, _ in self._loaded]
+
+
+def _identity(obj: object) -> object:
+    return obj
 
 
 def load_plugins(enabled: Sequence[str] = ("*",), **options: Any) -> PluginManager:
