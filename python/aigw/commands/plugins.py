@@ -86,7 +86,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
               help="Config file whose plugins.enabled applies (default: $AIGW_CONFIG, else all first-party).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(config_path: str | None, as_json: bool) -> None:
-    """List built-in and installed plugins, whether each is enabled, and what it registers."""
+    """Show plugins: installed, enabled, what each registers."""
     from aigw.plugins import PluginManager
 
     try:
