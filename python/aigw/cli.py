@@ -16,3 +16,10 @@ def cli() -> None:
 def main() -> None:
     """Entry point of the `aigw` script."""
     cli()
+
+
+# ---- logs (logs helper) ----
+from aigw.commands.logs import logs_command  # noqa: E402
+
+cli.add_command(logs_command)
+# ---- end logs ----

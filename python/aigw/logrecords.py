@@ -6,12 +6,16 @@ Pure functions on values: no I/O, no event loop. The rules follow Cloudflare AI 
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import os
 import threading
 import time
-from typing import Iterable, Mapping, overload
+from typing import Any, Iterable, Literal, Mapping, overload
 
 import orjson
+
+from aigw.types import LogRecord
 
 __all__ = [
     "MAX_METADATA_ENTRIES",
@@ -21,6 +25,7 @@ __all__ = [
     "is_secret_header",
     "new_log_id",
     "parse_metadata_header",
+    "record_to_dict",
     "scrub_headers",
     "uuid7_time",
 ]
@@ -185,3 +190,35 @@ def scrub_headers(headers):  # type: ignore[no-untyped-def]
     if isinstance(headers, Mapping):
         return {k: v for k, v in headers.items() if not is_secret_header(k)}
     return [(k, v) for k, v in headers if not is_secret_header(k)]
+
+
+# ---- serialization -------------------------------------------------------------------------
+
+_BODY_FIELDS = ("request_body", "response_body")
+_PLAIN_FIELDS = tuple(f.name for f in dataclasses.fields(LogRecord) if f.name not in _BODY_FIELDS)
+
+BodyMode = Literal["omit", "base64"]
+
+
+def record_to_dict(
+    record: LogRecord,
+    *,
+    bodies: BodyMode = "omit",
+    request_body_size: int | None = None,
+    response_body_size: int | None = None,
+) -> dict[str, Any]:
+    """A JSON-ready dict of `record`: every LogRecord field except the raw bodies.
+
+    `request_body_size`/`response_body_size` are the collected bodies' sizes (taken from the
+    record's own `*_size` attributes or its bodies when not given; None: not collected).
+    With bodies="base64", `request_body_base64`/`response_body_base64` hold the stored bodies
+    (None when not kept); with "omit" those keys are absent.
+    """
+    d: dict[str, Any] = {name: getattr(record, name) for name in _PLAIN_FIELDS}
+    for name, given in (("request_body", request_body_size), ("response_body", response_body_size)):
+        body = getattr(record, name)
+        size = given if given is not None else getattr(record, f"{name}_size", None)
+        d[f"{name}_size"] = size if size is not None else (None if body is None else len(body))
+        if bodies == "base64":
+            d[f"{name}_base64"] = None if body is None else base64.b64encode(body).decode("ascii")
+    return d
