@@ -172,3 +172,17 @@ async def test_a_store_from_a_newer_aigw_is_refused(tmp_path):
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(ConfigError, match="newer"):
         await SqliteLogger(tmp_path / "logs.db").start()
+
+
+async def test_write_errors_are_counted_and_the_writer_carries_on(tmp_path, make_record, caplog):
+    logger = SqliteLogger(tmp_path / "logs.db")
+    await logger.start()
+    with sqlite3.connect(tmp_path / "logs.db") as conn:
+        conn.execute("DROP TABLE logs")  # every insert now fails
+    with caplog.at_level(logging.ERROR, logger="aigw.logs"):
+        for _ in range(3):
+            logger.log(make_record())
+            await logger.flush()
+    assert logger.stats.failed == 3 and logger.stats.written == 0
+    assert caplog.text.count("failed to write") == 1  # reported once, not per batch
+    await logger.close()

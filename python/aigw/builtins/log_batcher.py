@@ -11,7 +11,8 @@ Overload policy (documented for users in the logger modules):
 - when the bodies waiting in the backlog pass `max_backlog_bytes`, new records are still kept
   but without their bodies (counted in `bodies_dropped`);
 - when `max_backlog` records are waiting, new records are dropped (counted in `dropped`).
-Both drops log a warning: the first at once, then a summary at most every 10 seconds.
+Both drops log a warning: the first at once, then a summary at most every 10 seconds; so do
+write errors (a full disk, a locked file), whose records are counted in `failed` and lost.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ class LogBatcher:
         self._dropped_since_warning = 0
         self._bodies_dropped_since_warning = 0
         self._last_warning = -_WARN_EVERY
+        self._failed_since_report = 0  # writer thread only
+        self._last_failure_report = -_WARN_EVERY
 
     # ---- loop side -----------------------------------------------------------------------
 
@@ -230,8 +233,13 @@ class LogBatcher:
             failed = self._write_batch(chunk)
             ok = True
         except Exception:  # the writer must outlive a bad batch or a full disk
-            log.exception("%s logger failed to write %d records", self.name, len(chunk))
             failed, ok = len(chunk), False
+            self._failed_since_report += failed
+            now = time.monotonic()
+            if now - self._last_failure_report >= _WARN_EVERY:  # a full disk fails every batch
+                log.exception("%s logger failed to write %d records", self.name, self._failed_since_report)
+                self._last_failure_report = now
+                self._failed_since_report = 0
         with self._lock:
             self.stats.written += len(chunk) - failed
             self.stats.failed += failed
