@@ -150,3 +150,11 @@ def test_follow_yields_only_logs_stored_after_the_last_one_seen(data_dir, make_r
                          sleep=lambda _: next(polls)())  # fmt: skip
         assert [r.log_id for r in next(batches)] == [later[0].log_id]
         assert next(batches) == []
+
+
+def test_data_dir_from_the_environment(data_dir, monkeypatch):
+    path, records = data_dir
+    monkeypatch.setenv("AIGW_DATA_DIR", str(path))
+    monkeypatch.delenv("AIGW_CONFIG", raising=False)
+    rows = run("-n", "1").output.splitlines()[1:]
+    assert [row.split()[-1] for row in rows] == [records[2].log_id]

@@ -136,7 +136,9 @@ def test_get_of_an_unknown_id_is_none(store):
     assert reader.get("00000000-0000-7000-8000-000000000000") is None
 
 
-@pytest.mark.parametrize("bad", [LogQuery(limit=0), LogQuery(limit=10_001), LogQuery(order="up"), LogQuery(cursor="x" * 100)])
+@pytest.mark.parametrize(
+    "bad", [LogQuery(limit=0), LogQuery(limit=10_001), LogQuery(order="up"), LogQuery(cursor="x" * 100)]
+)
 def test_a_bad_query_raises_value_error(store, bad):
     reader, _ = store
     with pytest.raises(ValueError):

@@ -117,7 +117,9 @@ def parse_meta(pairs: tuple[str, ...]) -> dict[str, str]:
 
 # ---- rendering -----------------------------------------------------------------------------
 
-COLUMNS = ("TIME (UTC)", "STATUS", "PROVIDER", "MODEL", "TOKENS", "DURATION", "TTFB", "STEP", "CACHE", "EVENT ID", "LOG ID")
+COLUMNS = (
+    "TIME (UTC)", "STATUS", "PROVIDER", "MODEL", "TOKENS", "DURATION", "TTFB", "STEP", "CACHE", "EVENT ID", "LOG ID",
+)  # fmt: skip
 _MAX_CELL = 40
 
 
@@ -156,11 +158,14 @@ def row_cells(r: StoredLog) -> tuple[str, ...]:
     )
 
 
-def format_table(rows: list[tuple[str, ...]], header: bool = True) -> list[str]:
-    """Left-aligned columns separated by two spaces, widths fitted to the cells."""
-    table = ([COLUMNS] if header else []) + rows
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+def column_widths(rows: list[tuple[str, ...]]) -> list[int]:
+    """Each column's width: its widest cell or title."""
+    return [max(len(row[i]) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+
+
+def format_row(cells: tuple[str, ...], widths: list[int]) -> str:
+    """Cells left-aligned to `widths`, two spaces apart; a wider cell pushes the rest right."""
+    return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
 
 
 def _json_line(r: StoredLog, bodies: str = "omit") -> str:
@@ -199,9 +204,11 @@ def _fields(query: LogQuery) -> dict[str, Any]:
 @click.option("--until", type=TimeParam(), help="Before: same forms as --since.")
 @click.option("--meta", multiple=True, metavar="KEY=VALUE", help="Custom metadata entry (repeatable).")
 @click.option("--cached/--uncached", default=None, help="Only cache hits / only misses.")
-@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="How many recent logs.")
+@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=50, show_default=True,
+              help="How many recent logs.")  # fmt: skip
 @click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new logs as they are stored.")
-@click.option("--interval", type=click.FloatRange(0.05), default=1.0, show_default=True, help="Seconds between polls with --follow.")
+@click.option("--interval", type=click.FloatRange(0.05), default=1.0, show_default=True,
+              help="Seconds between polls with --follow.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of columns.")
 @click.pass_context
 def logs_command(ctx: click.Context, data_dir: Path | None, config_path: Path | None, gateway: str | None,
@@ -219,20 +226,24 @@ def logs_command(ctx: click.Context, data_dir: Path | None, config_path: Path | 
     )  # fmt: skip
     with open_reader(data_dir, config_path) as reader:
         records = list(reversed(reader.query(query).records))
+        rows = [row_cells(r) for r in records]
+        widths = column_widths(rows)
         if as_json:
             for r in records:
                 click.echo(_json_line(r))
-        elif records or not follow_:
-            lines = format_table([row_cells(r) for r in records])
-            for line in lines if records else lines[:1] + ["(no logs match)"]:
-                click.echo(line)
+        else:
+            click.echo(format_row(COLUMNS, widths))
+            for row in rows:
+                click.echo(format_row(row, widths))
+            if not records and not follow_:
+                click.echo("(no logs match)")
         if not follow_:
             return
         last = records[-1].log_id if records else None
         try:
             for batch in follow(reader, query, last, interval):
                 for r in batch:
-                    click.echo(_json_line(r) if as_json else format_table([row_cells(r)], header=False)[0])
+                    click.echo(_json_line(r) if as_json else format_row(row_cells(r), widths))
         except KeyboardInterrupt:
             pass
 
@@ -267,7 +278,9 @@ def _show_body(label: str, body: bytes | None, size: int | None, content_type: s
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="The log as JSON, bodies in base64.")
 @click.pass_context
-def show_command(ctx: click.Context, log_id: str, data_dir: Path | None, config_path: Path | None, as_json: bool) -> None:
+def show_command(
+    ctx: click.Context, log_id: str, data_dir: Path | None, config_path: Path | None, as_json: bool
+) -> None:
     """Show one log with its request and response bodies."""
     parent = ctx.obj or {}
     with open_reader(data_dir or parent.get("data_dir"), config_path or parent.get("config_path")) as reader:
