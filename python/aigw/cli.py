@@ -13,8 +13,16 @@ def cli() -> None:
     """aigw: a self-hosted AI gateway with a multiplexed WebSocket API."""
 
 
+# ---- plugins (plugins helper) ----
+from aigw.commands.plugins import load_plugin_commands, plugins_command  # noqa: E402
+
+cli.add_command(plugins_command)
+# ---- end plugins ----
+
+
 def main() -> None:
     """Entry point of the `aigw` script."""
+    load_plugin_commands(cli)  # plugins helper: subcommands from enabled plugins
     cli()
 
 

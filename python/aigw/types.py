@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, AsyncIterable, Mapping
 
 
 class Framing(str, enum.Enum):
@@ -131,3 +131,28 @@ class PluginContext:
     config: Mapping[str, Any]
     settings: Any  # aigw.config.Settings
     data_dir: Path
+
+
+# ---- plugin routes (plugins helper) ----
+@dataclass(slots=True)
+class HttpRequest:
+    """An HTTP request to a plugin route (`register_routes`), with its body read whole.
+
+    `headers` hold lowercase names; the server has already applied its size limits.
+    """
+
+    method: str
+    path: str
+    query: str = ""  # raw query string, without "?"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    """A plugin route's answer. A `body` that is an async iterable of bytes is streamed as it
+    is produced (chunked transfer encoding); bytes are sent with a content-length."""
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | AsyncIterable[bytes] = b""
