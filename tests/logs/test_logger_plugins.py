@@ -8,6 +8,7 @@ from aigw.builtins import jsonl_logs, sqlite_logs
 from aigw.builtins.jsonl_logs import JsonlLogger
 from aigw.builtins.sqlite_logs import SqliteLogger
 from aigw.errors import ConfigError
+from aigw.plugins import load_plugins
 from aigw.types import PluginContext
 
 
@@ -36,9 +37,10 @@ def test_jsonl_plugin_path_dash_means_stderr(tmp_path):
     assert registered(jsonl_logs)["jsonl"](context(tmp_path, "jsonl", path="-")).path is None
 
 
-def test_hookimpls_carry_the_aigw_marker():
-    assert hasattr(sqlite_logs.register_loggers, "aigw_impl")
-    assert hasattr(jsonl_logs.register_loggers, "aigw_impl")
+def test_built_in_plugin_manager_offers_both_loggers(tmp_path):
+    loggers = load_plugins([]).register_loggers()
+    assert isinstance(loggers.create("sqlite", context(tmp_path, "sqlite")), SqliteLogger)
+    assert isinstance(loggers.create("jsonl", context(tmp_path, "jsonl")), JsonlLogger)
 
 
 @pytest.mark.parametrize(

@@ -25,17 +25,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 import orjson
-import pluggy
 
 from aigw.builtins.log_batcher import BATCHER_CONFIG_KEYS, LogBatcher, Pending, batcher_options
 from aigw.builtins.plugin_config import SectionReader
 from aigw.logrecords import BodyMode, record_to_dict
 from aigw.types import LogRecord, PluginContext
 
-try:
-    from aigw import hookimpl  # type: ignore[attr-defined]
-except ImportError:  # hookspecs land on another branch; the marker is the same either way
-    hookimpl = pluggy.HookimplMarker("aigw")
+from aigw import hookimpl
 
 log = logging.getLogger("aigw.logs")
 

@@ -26,7 +26,6 @@ import sqlite3
 from pathlib import Path
 
 import orjson
-import pluggy
 
 from aigw.builtins.log_batcher import BATCHER_CONFIG_KEYS, LogBatcher, Pending, batcher_options
 from aigw.builtins.plugin_config import SectionReader
@@ -34,10 +33,7 @@ from aigw.builtins.sqlite_log_query import LogPage, LogQuery, SqliteLogReader, S
 from aigw.builtins.sqlite_log_schema import connect
 from aigw.types import LogRecord, PluginContext
 
-try:
-    from aigw import hookimpl  # type: ignore[attr-defined]
-except ImportError:  # hookspecs land on another branch; the marker is the same either way
-    hookimpl = pluggy.HookimplMarker("aigw")
+from aigw import hookimpl
 
 log = logging.getLogger("aigw.logs")
 
