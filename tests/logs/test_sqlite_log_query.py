@@ -160,3 +160,9 @@ async def test_logger_query_and_get_run_from_the_loop(tmp_path, make_record):
     assert ids(await logger.query(LogQuery())) == [record.log_id]
     assert (await logger.get(record.log_id)).response_body == b"ok"
     await logger.close()
+
+
+def test_count_ignores_paging_and_applies_filters(store):
+    reader, records = store
+    assert reader.count(LogQuery(limit=1, cursor=records[-1].log_id)) == len(records)
+    assert reader.count(LogQuery(provider="openai")) == len(records) - 1

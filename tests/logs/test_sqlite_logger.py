@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -186,3 +187,44 @@ async def test_write_errors_are_counted_and_the_writer_carries_on(tmp_path, make
     assert logger.stats.failed == 3 and logger.stats.written == 0
     assert caplog.text.count("failed to write") == 1  # reported once, not per batch
     await logger.close()
+
+
+async def test_retention_days_deletes_older_logs_and_their_bodies(tmp_path, make_record):
+    logger = SqliteLogger(tmp_path / "logs.db", retention_days=1)
+    await logger.start()
+    old = make_record(created_at=time.time() - 2 * 86400, request_body=b"old")
+    new = make_record(created_at=time.time())
+    logger.log(old)
+    logger.log(new)
+    await logger.flush()
+    assert await logger.prune() == 1
+    await logger.close()
+    with sqlite3.connect(tmp_path / "logs.db") as conn:
+        assert [r[0] for r in conn.execute("SELECT log_id FROM logs")] == [new.log_id]
+        assert conn.execute("SELECT count(*) FROM log_bodies").fetchone()[0] == 0
+
+
+async def test_max_logs_keeps_only_the_newest(tmp_path, make_record):
+    logger = SqliteLogger(tmp_path / "logs.db", max_logs=2)
+    await logger.start()
+    records = [make_record() for _ in range(5)]
+    for r in records:
+        logger.log(r)
+    await logger.flush()
+    assert await logger.prune() == 3
+    await logger.close()
+    with sqlite3.connect(tmp_path / "logs.db") as conn:
+        kept = [r[0] for r in conn.execute("SELECT log_id FROM logs ORDER BY log_id")]
+    assert kept == [r.log_id for r in records[-2:]]
+
+
+async def test_retention_applies_when_the_logger_starts(tmp_path, make_record):
+    logger = SqliteLogger(tmp_path / "logs.db")
+    await logger.start()
+    for _ in range(3):
+        logger.log(make_record())
+    await logger.close()
+    logger = SqliteLogger(tmp_path / "logs.db", max_logs=1)
+    await logger.start()
+    await logger.close()
+    assert count_rows(tmp_path / "logs.db") == 1

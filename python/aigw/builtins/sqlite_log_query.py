@@ -130,6 +130,10 @@ def _validate(q: LogQuery) -> None:
         raise ValueError("cursor must be a log id from a previous page")
 
 
+def _without_paging(q: LogQuery) -> LogQuery:
+    return LogQuery(**{name: getattr(q, name) for name in LogQuery.__dataclass_fields__ if name != "cursor"})
+
+
 def _stored(row: tuple, bodies: tuple = (None, None)) -> StoredLog:
     (log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status,
      success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out,
@@ -191,6 +195,13 @@ class SqliteLogReader:
         records = [_stored(row) for row in rows]
         next_cursor = records[-1].log_id if len(records) == query.limit else None
         return LogPage(records, next_cursor)
+
+    def count(self, query: LogQuery) -> int:
+        """How many logs match `query`'s filters (its order, limit and cursor are ignored)."""
+        _validate(query)
+        where, params = _where(_without_paging(query))
+        with self._lock:
+            return self._db().execute(f"SELECT count(*) FROM logs{where}", params).fetchone()[0]
 
     def get(self, log_id: str) -> StoredLog | None:
         """One log with its bodies, or None when no log has this id."""

@@ -12,6 +12,11 @@ Config (`PluginContext.config`, every key optional):
     max_backlog_bytes  bodies waiting before new records are kept without bodies (256 MiB)
     max_body_bytes     a larger request or response body is not stored, only its size (10 MiB,
                        like Cloudflare's 10 MB per log)
+    retention_days     delete logs older than this many days (0: keep forever, the default)
+    max_logs           keep at most this many logs, deleting the oldest (0: no limit, default)
+
+Retention runs on the writer thread at start and then at most once a minute, in its own
+transaction; `prune()` runs it on demand.
 
 Errors longer than 4096 characters are cut. A record whose log_id is already stored is
 ignored (ids are UUIDv7, so this only happens on a bug) and counted as failed.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 import orjson
@@ -39,6 +45,7 @@ log = logging.getLogger("aigw.logs")
 
 LOGS_DB = "logs.db"
 MAX_ERROR_CHARS = 4096
+PRUNE_EVERY = 60.0  # seconds between automatic retention passes
 
 _LOG_COLUMNS = (
     "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
@@ -88,8 +95,13 @@ class SqliteLogger:
 
     name = "sqlite"
 
-    def __init__(self, path: Path | str, **batcher_options: float) -> None:
+    def __init__(
+        self, path: Path | str, *, retention_days: float = 0, max_logs: int = 0, **batcher_options: float
+    ) -> None:
         self.path = Path(path)
+        self.retention_days = retention_days
+        self.max_logs = max_logs
+        self._last_prune = time.monotonic()
         self._conn: sqlite3.Connection | None = None
         self._batcher = LogBatcher(self.name, self._write_batch, **batcher_options)  # type: ignore[arg-type]
         self._reader: SqliteLogReader | None = None
@@ -97,9 +109,15 @@ class SqliteLogger:
     @classmethod
     def from_context(cls, ctx: PluginContext) -> SqliteLogger:
         """The factory the plugin registers: reads ctx.config (keys in the module docstring)."""
-        section = SectionReader(ctx.name, ctx.config, {"path"} | BATCHER_CONFIG_KEYS)
+        known = {"path", "retention_days", "max_logs"} | BATCHER_CONFIG_KEYS
+        section = SectionReader(ctx.name, ctx.config, known)
         path = Path(ctx.data_dir) / (section.string("path", LOGS_DB) or LOGS_DB)
-        return cls(path, **batcher_options(section))
+        return cls(
+            path,
+            retention_days=section.number("retention_days", 0),
+            max_logs=section.number("max_logs", 0, integer=True),
+            **batcher_options(section),
+        )
 
     @property
     def stats(self):  # -> BatcherStats
@@ -110,6 +128,7 @@ class SqliteLogger:
         """Create or migrate the store (off the loop), then start the writer thread."""
         if self._conn is None:
             self._conn = await asyncio.to_thread(connect, self.path, create=True)
+            await asyncio.to_thread(self._prune_now, self._conn)
         self._batcher.start()
 
     def log(self, record: LogRecord) -> None:
@@ -131,6 +150,23 @@ class SqliteLogger:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await asyncio.to_thread(conn.close)
+
+    async def prune(self) -> int:
+        """Apply retention_days/max_logs now (on a connection of its own, off the loop);
+        returns how many logs were deleted."""
+
+        def run() -> int:
+            conn = connect(self.path, create=True)
+            try:
+                return self._prune_now(conn)
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(run)
+
+    def _prune_now(self, conn: sqlite3.Connection) -> int:
+        older_than = time.time() - self.retention_days * 86400 if self.retention_days else None
+        return prune_store(conn, older_than=older_than, keep_newest=self.max_logs or None)
 
     # ---- reading from the loop (the logs HTTP API) ------------------------------------------
 
@@ -177,7 +213,41 @@ class SqliteLogger:
         duplicates = len(rows) - stored
         if duplicates:
             log.error("sqlite logger: %d records had a log_id already stored; ignored", duplicates)
+        if (self.retention_days or self.max_logs) and time.monotonic() - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = time.monotonic()
+            try:
+                self._prune_now(conn)
+            except sqlite3.Error:  # the batch is stored; retention tries again next time
+                log.exception("sqlite logger: retention pass failed")
         return bad + duplicates
+
+
+def prune_store(conn: sqlite3.Connection, *, older_than: float | None, keep_newest: int | None) -> int:
+    """Delete logs (and their bodies) created before `older_than` (unix seconds) and all but
+    the newest `keep_newest`, in one transaction; returns how many logs were deleted."""
+    if older_than is None and keep_newest is None:
+        return 0
+    deleted = 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if older_than is not None:
+            conn.execute(
+                "DELETE FROM log_bodies WHERE log_id IN (SELECT log_id FROM logs WHERE created_at < ?)",
+                (older_than,),
+            )
+            deleted += conn.execute("DELETE FROM logs WHERE created_at < ?", (older_than,)).rowcount
+        if keep_newest is not None:
+            row = conn.execute(
+                "SELECT log_id FROM logs ORDER BY log_id DESC LIMIT 1 OFFSET ?", (keep_newest,)
+            ).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM log_bodies WHERE log_id <= ?", row)
+                deleted += conn.execute("DELETE FROM logs WHERE log_id <= ?", row).rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return deleted
 
 
 @hookimpl
