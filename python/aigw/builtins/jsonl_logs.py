@@ -26,12 +26,17 @@ from typing import BinaryIO
 
 import orjson
 
-from aigw.builtins.log_batcher import BATCHER_CONFIG_KEYS, LogBatcher, Pending, batcher_options
+from aigw import hookimpl
+from aigw.builtins.log_batcher import (
+    BATCHER_CONFIG_KEYS,
+    BatcherStats,
+    LogBatcher,
+    Pending,
+    batcher_options,
+)
 from aigw.builtins.plugin_config import SectionReader
 from aigw.logrecords import BodyMode, record_to_dict
 from aigw.types import LogRecord, PluginContext
-
-from aigw import hookimpl
 
 log = logging.getLogger("aigw.logs")
 
@@ -62,7 +67,7 @@ class JsonlLogger:
         return cls(path, bodies=bodies, **batcher_options(section))  # type: ignore[arg-type]
 
     @property
-    def stats(self):  # -> BatcherStats
+    def stats(self) -> BatcherStats:
         """Counters: accepted, written, failed, dropped, bodies_dropped, batches."""
         return self._batcher.stats
 

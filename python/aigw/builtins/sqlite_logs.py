@@ -33,13 +33,18 @@ from pathlib import Path
 
 import orjson
 
-from aigw.builtins.log_batcher import BATCHER_CONFIG_KEYS, LogBatcher, Pending, batcher_options
+from aigw import hookimpl
+from aigw.builtins.log_batcher import (
+    BATCHER_CONFIG_KEYS,
+    BatcherStats,
+    LogBatcher,
+    Pending,
+    batcher_options,
+)
 from aigw.builtins.plugin_config import SectionReader
 from aigw.builtins.sqlite_log_query import LogPage, LogQuery, SqliteLogReader, StoredLog
 from aigw.builtins.sqlite_log_schema import connect
 from aigw.types import LogRecord, PluginContext
-
-from aigw import hookimpl
 
 log = logging.getLogger("aigw.logs")
 
@@ -120,7 +125,7 @@ class SqliteLogger:
         )
 
     @property
-    def stats(self):  # -> BatcherStats
+    def stats(self) -> BatcherStats:
         """Counters: accepted, written, failed, dropped, bodies_dropped, batches."""
         return self._batcher.stats
 
@@ -145,8 +150,8 @@ class SqliteLogger:
             self._conn = await asyncio.to_thread(connect, self.path, create=True)
         await self._batcher.close()
         if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+            reader, self._reader = self._reader, None
+            await asyncio.to_thread(reader.close)
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await asyncio.to_thread(conn.close)
