@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import pytest
 import uvloop
+
 from aigw.logrecords import new_log_id
 from aigw.types import LogRecord
 

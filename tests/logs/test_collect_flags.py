@@ -1,6 +1,7 @@
 """collect_flags: cf-aig-collect-log flips the gateway default; -payload false strips bodies."""
 
 import pytest
+
 from aigw.logrecords import collect_flags
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import orjson
+
 from aigw.builtins.jsonl_logs import JsonlLogger
 from aigw.interfaces import Logger
 

@@ -5,6 +5,7 @@ import time
 import uuid
 
 import pytest
+
 from aigw.logrecords import new_log_id, uuid7_time
 
 UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

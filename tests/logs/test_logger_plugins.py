@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from aigw.builtins import jsonl_logs, sqlite_logs
 from aigw.builtins.jsonl_logs import JsonlLogger
 from aigw.builtins.sqlite_logs import SqliteLogger

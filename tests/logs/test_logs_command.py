@@ -7,11 +7,12 @@ import base64
 
 import orjson
 import pytest
+from click.testing import CliRunner
+
 from aigw.builtins.sqlite_log_query import LogQuery, SqliteLogReader
 from aigw.builtins.sqlite_logs import SqliteLogger
 from aigw.cli import cli
 from aigw.commands.logs import COLUMNS, follow, parse_time
-from click.testing import CliRunner
 
 
 def write(path, records) -> None:

@@ -1,6 +1,7 @@
 """parse_metadata_header: Cloudflare's cf-aig-metadata rules, one rule per test."""
 
 import orjson
+
 from aigw.logrecords import MAX_METADATA_HEADER_BYTES, parse_metadata_header
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from aigw.builtins.sqlite_log_query import LogQuery, SqliteLogReader
 from aigw.builtins.sqlite_logs import SqliteLogger
 

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+
 from aigw.builtins.sqlite_log_query import SqliteLogReader
 from aigw.builtins.sqlite_log_schema import SCHEMA_VERSION
 from aigw.builtins.sqlite_logs import SqliteLogger
