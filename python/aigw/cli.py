@@ -24,3 +24,10 @@ def main() -> None:
     """Entry point of the `aigw` script."""
     load_plugin_commands(cli)  # plugins helper: subcommands from enabled plugins
     cli()
+
+
+# ---- logs (logs helper) ----
+from aigw.commands.logs import logs_command  # noqa: E402
+
+cli.add_command(logs_command)
+# ---- end logs ----

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 #: First-party plugins with no extra dependency, registered by module name, in this order.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "aigw.builtins.providers",
+    "aigw.builtins.sqlite_logs",  # logs helper
+    "aigw.builtins.jsonl_logs",  # logs helper
 )
 
 ENTRY_POINT_GROUP = "aigw"
