@@ -1,0 +1,86 @@
+"""Starting simulators: the in-loop context manager, the thread runner and the pytest plugin."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+import urllib.request
+
+import aiohttp
+import pytest
+
+from aigw.testing.simulators import SIMULATORS, OpenAISimulator, Simulators, SimulatorsThread, base_url
+
+
+async def test_simulators_start_a_chosen_set_on_distinct_free_ports() -> None:
+    async with Simulators("openai", "anthropic", "workers-ai") as sims:
+        assert set(sims) == {"openai", "anthropic", "workers-ai"}
+        assert len({sim.port for sim in sims.values()}) == 3
+        assert sims.base_urls() == {
+            "openai": f"http://127.0.0.1:{sims.openai.port}/v1",
+            "anthropic": f"http://127.0.0.1:{sims.anthropic.port}",
+            "workers-ai": f"http://127.0.0.1:{sims.workers_ai.port}/client/v4/accounts/sim-account/ai",
+        }
+        assert base_url("openai", sims) == sims.openai.base_url()
+
+
+async def test_simulators_default_to_every_provider() -> None:
+    async with Simulators() as sims:
+        assert set(sims) == set(SIMULATORS)
+        for slug, sim in sims.items():
+            async with aiohttp.ClientSession() as session:
+                async with session.get(sim.url + "/no/such/path") as resp:
+                    assert resp.status == 404, slug
+
+
+async def test_configured_instances_are_used_as_given() -> None:
+    async with Simulators(openai=OpenAISimulator(chunks=5, key="sk-mine")) as sims:
+        assert sims.openai.chunks == 5 and sims.openai.key == "sk-mine"
+
+
+def test_unknown_slug_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown simulator 'nope'"):
+        Simulators("nope")
+
+
+def test_base_url_before_start_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="not started"):
+        OpenAISimulator().base_url()
+
+
+def test_thread_runner_serves_synchronous_clients() -> None:
+    with SimulatorsThread("openai") as sims:
+        request = urllib.request.Request(
+            sims.openai.base_url() + "/chat/completions",
+            data=b'{"model":"m","messages":[{"role":"user","content":"sync hello"}]}',
+            headers={"Authorization": f"Bearer {sims.openai.key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request) as resp:
+            assert b'"content":"sync hello"' in resp.read()
+
+
+def test_fixtures_reset_state_between_tests_part_one(aigw_sim_openai: OpenAISimulator) -> None:
+    aigw_sim_openai.chunks = 9
+    aigw_sim_openai.fail_next(500)
+
+
+def test_fixtures_reset_state_between_tests_part_two(aigw_sim_openai: OpenAISimulator) -> None:
+    assert aigw_sim_openai.chunks == 3
+    assert aigw_sim_openai.requests == []
+
+
+def test_pytest_plugin_is_registered_as_an_entry_point() -> None:
+    points = importlib.metadata.entry_points(group="pytest11")
+    assert any(p.name == "aigw" and p.value == "aigw.testing.fixtures" for p in points)
+
+
+def test_importing_simulators_without_aiohttp_says_how_to_install_it() -> None:
+    code = (
+        "import sys; sys.modules['aiohttp'] = None\n"
+        "import aigw.testing.fixtures\n"  # the pytest plugin itself must import fine
+        "try:\n    import aigw.testing.simulators\n"
+        "except ImportError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'aigw[testing]'" in out.stdout
