@@ -9,7 +9,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from aigw.testing.simulators import OpenAISimulator, Simulators
 
 from .conftest import data_frames, json_frames
@@ -37,7 +36,9 @@ async def post(sim: OpenAISimulator, body: dict[str, Any], **headers: str) -> tu
             return resp.status, await resp.read()
 
 
-async def raw_request(sim: OpenAISimulator, body: dict[str, Any]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def raw_request(
+    sim: OpenAISimulator, body: dict[str, Any]
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
     payload = json.dumps(body).encode()
     writer.write(
@@ -62,7 +63,9 @@ async def read_until(reader: asyncio.StreamReader, marker: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("chunks", [1, 2, 5])
-async def test_chunks_knob_sets_the_number_of_content_frames(sim: OpenAISimulator, chunks: int) -> None:
+async def test_chunks_knob_sets_the_number_of_content_frames(
+    sim: OpenAISimulator, chunks: int
+) -> None:
     sim.chunks = chunks
     _, body = await post(sim, chat())
     contents = [c["choices"][0]["delta"].get("content") for c in json_frames(body)]
@@ -74,7 +77,10 @@ async def test_concurrent_requests_get_their_own_content(sim: OpenAISimulator) -
     sim.chunk_delay = 0.01
     prompts = [f"request number {i} says hello" for i in range(6)]
     results = await asyncio.gather(*(post(sim, chat(prompt=p)) for p in prompts))
-    texts = ["".join(c["choices"][0]["delta"].get("content", "") for c in json_frames(b)) for _, b in results]
+    texts = [
+        "".join(c["choices"][0]["delta"].get("content", "") for c in json_frames(b))
+        for _, b in results
+    ]
     assert texts == prompts
 
 
@@ -113,7 +119,9 @@ async def test_fail_next_count_fails_that_many_then_succeeds(sim: OpenAISimulato
 
 
 async def test_magic_model_fails_n_times_then_succeeds(sim: OpenAISimulator) -> None:
-    statuses = [(await post(sim, chat(stream=False, model="gpt-sim-fail-503-x2")))[0] for _ in range(3)]
+    statuses = [
+        (await post(sim, chat(stream=False, model="gpt-sim-fail-503-x2")))[0] for _ in range(3)
+    ]
     assert statuses == [503, 503, 200]
 
 
@@ -187,7 +195,9 @@ async def test_stall_stops_sending_but_keeps_the_connection_open(sim: OpenAISimu
     writer.close()
 
 
-async def test_error_fault_ends_the_stream_with_the_provider_error_frame(sim: OpenAISimulator) -> None:
+async def test_error_fault_ends_the_stream_with_the_provider_error_frame(
+    sim: OpenAISimulator,
+) -> None:
     sim.fault_next("error", after=2)
     _, body = await post(sim, chat())
     frames = data_frames(body)

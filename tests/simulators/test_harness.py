@@ -9,8 +9,13 @@ import urllib.request
 
 import aiohttp
 import pytest
-
-from aigw.testing.simulators import SIMULATORS, OpenAISimulator, Simulators, SimulatorsThread, base_url
+from aigw.testing.simulators import (
+    SIMULATORS,
+    OpenAISimulator,
+    Simulators,
+    SimulatorsThread,
+    base_url,
+)
 
 
 async def test_simulators_start_a_chosen_set_on_distinct_free_ports() -> None:
@@ -54,7 +59,10 @@ def test_thread_runner_serves_synchronous_clients() -> None:
         request = urllib.request.Request(
             sims.openai.base_url() + "/chat/completions",
             data=b'{"model":"m","messages":[{"role":"user","content":"sync hello"}]}',
-            headers={"Authorization": f"Bearer {sims.openai.key}", "Content-Type": "application/json"},
+            headers={
+                "Authorization": f"Bearer {sims.openai.key}",
+                "Content-Type": "application/json",
+            },
         )
         with urllib.request.urlopen(request) as resp:
             assert b'"content":"sync hello"' in resp.read()

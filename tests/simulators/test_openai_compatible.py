@@ -8,7 +8,6 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
-
 from aigw.testing.simulators import Simulator, Simulators
 
 from .conftest import data_frames, json_frames
@@ -24,7 +23,9 @@ def sdk(sim: Simulator, key: str | None = None) -> openai.OpenAI:
 async def raw_chat(sim: Simulator, body: dict, key: str | None = None) -> tuple[int, Any, bytes]:
     headers = {"Authorization": f"Bearer {key or sim.key}"}
     async with aiohttp.ClientSession() as session:
-        async with session.post(sim.base_url() + "/chat/completions", json=body, headers=headers) as resp:
+        async with session.post(
+            sim.base_url() + "/chat/completions", json=body, headers=headers
+        ) as resp:
             return resp.status, resp.headers.copy(), await resp.read()
 
 
@@ -34,7 +35,9 @@ STREAM = {"model": "m", "messages": [{"role": "user", "content": PROMPT}], "stre
 @pytest.mark.parametrize("slug", FAMILY)
 def test_sdk_stream_parses_without_error(aigw_simulators: Simulators, slug: str) -> None:
     stream = sdk(aigw_simulators[slug]).chat.completions.create(
-        model="m", messages=[{"role": "user", "content": PROMPT}], stream=True,
+        model="m",
+        messages=[{"role": "user", "content": PROMPT}],
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -79,7 +82,9 @@ async def test_groq_rate_limit_has_groq_headers(aigw_sim_groq: Simulator) -> Non
     assert headers["x-ratelimit-reset-requests"] == "2m59.56s"
 
 
-async def test_mistral_sends_usage_in_last_chunk_without_stream_options(aigw_sim_mistral: Simulator) -> None:
+async def test_mistral_sends_usage_in_last_chunk_without_stream_options(
+    aigw_sim_mistral: Simulator,
+) -> None:
     _, _, body = await raw_chat(aigw_sim_mistral, STREAM)
     chunks = json_frames(body)
     assert chunks[-1]["usage"]["total_tokens"] == 10
@@ -99,7 +104,9 @@ def test_mistral_embeddings_through_the_sdk(aigw_sim_mistral: Simulator) -> None
     assert len(result.data[0].embedding) == 8
 
 
-async def test_deepseek_sends_keep_alive_comments_before_chunks(aigw_sim_deepseek: Simulator) -> None:
+async def test_deepseek_sends_keep_alive_comments_before_chunks(
+    aigw_sim_deepseek: Simulator,
+) -> None:
     _, _, body = await raw_chat(aigw_sim_deepseek, STREAM)
     assert body.startswith(b": keep-alive\n\n: keep-alive\n\ndata: ")
     assert json_frames(body)[-1]["usage"]["prompt_cache_miss_tokens"] == 5
@@ -111,8 +118,12 @@ async def test_deepseek_non_stream_json_follows_blank_lines(aigw_sim_deepseek: S
 
 
 def test_deepseek_also_serves_v1(aigw_sim_deepseek: Simulator) -> None:
-    client = openai.OpenAI(api_key=aigw_sim_deepseek.key, base_url=aigw_sim_deepseek.url + "/v1", max_retries=0)
-    assert client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}]).id
+    client = openai.OpenAI(
+        api_key=aigw_sim_deepseek.key, base_url=aigw_sim_deepseek.url + "/v1", max_retries=0
+    )
+    assert client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}]
+    ).id
 
 
 async def test_grok_bad_key_is_400_with_a_flat_body(aigw_sim_grok: Simulator) -> None:
@@ -132,7 +143,9 @@ async def test_perplexity_frames_with_crlf_and_no_done(aigw_sim_perplexity_ai: S
     assert chunks[-1]["choices"][0]["message"]["content"] == PROMPT
 
 
-async def test_openrouter_sends_processing_comments_and_generation_id(aigw_sim_openrouter: Simulator) -> None:
+async def test_openrouter_sends_processing_comments_and_generation_id(
+    aigw_sim_openrouter: Simulator,
+) -> None:
     _, headers, body = await raw_chat(aigw_sim_openrouter, STREAM)
     assert body.startswith(b": OPENROUTER PROCESSING\n\n")
     assert headers["X-Generation-Id"].startswith("gen-")
@@ -149,7 +162,9 @@ async def test_openrouter_mid_stream_error_is_a_chunk_with_finish_reason_error(
     assert b"[DONE]" not in body
 
 
-async def test_cerebras_final_chunk_has_time_info_and_errors_are_flat(aigw_sim_cerebras: Simulator) -> None:
+async def test_cerebras_final_chunk_has_time_info_and_errors_are_flat(
+    aigw_sim_cerebras: Simulator,
+) -> None:
     _, _, body = await raw_chat(aigw_sim_cerebras, STREAM)
     final = json_frames(body)[-1]
     assert "time_info" in final and final["usage"]["completion_tokens"] == 5
@@ -159,6 +174,8 @@ async def test_cerebras_final_chunk_has_time_info_and_errors_are_flat(aigw_sim_c
 
 async def test_cerebras_missing_key_is_403_not_authenticated(aigw_sim_cerebras: Simulator) -> None:
     async with aiohttp.ClientSession() as session:
-        async with session.post(aigw_sim_cerebras.base_url() + "/chat/completions", json=STREAM) as resp:
+        async with session.post(
+            aigw_sim_cerebras.base_url() + "/chat/completions", json=STREAM
+        ) as resp:
             assert resp.status == 403
             assert await resp.json() == {"detail": "Not authenticated"}

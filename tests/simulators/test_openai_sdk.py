@@ -7,7 +7,6 @@ import struct
 
 import openai
 import pytest
-
 from aigw.testing.simulators import OpenAISimulator, count_tokens, embedding_vector
 
 PROMPT = "the quick brown fox jumps over the lazy dog"
@@ -15,7 +14,9 @@ PROMPT = "the quick brown fox jumps over the lazy dog"
 
 @pytest.fixture
 def client(aigw_sim_openai: OpenAISimulator) -> openai.OpenAI:
-    return openai.OpenAI(api_key=aigw_sim_openai.key, base_url=aigw_sim_openai.base_url(), max_retries=0)
+    return openai.OpenAI(
+        api_key=aigw_sim_openai.key, base_url=aigw_sim_openai.base_url(), max_retries=0
+    )
 
 
 def test_chat_non_stream_echoes_prompt_with_word_usage(client: openai.OpenAI) -> None:
@@ -45,7 +46,9 @@ def test_chat_stream_with_include_usage_ends_in_a_usage_chunk(
     assert text == PROMPT
     assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) == 4
     assert chunks[-1].choices == []
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == count_tokens(PROMPT)
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == count_tokens(
+        PROMPT
+    )
     assert all(c.usage is None for c in chunks[:-1])
 
 
@@ -94,7 +97,10 @@ def test_embeddings_default_base64_decodes_to_the_deterministic_vector(
 ) -> None:
     result = client.embeddings.create(model="text-embedding-3-small", input=["hello world", "bye"])
     assert aigw_sim_openai.last_request.json()["encoding_format"] == "base64"
-    assert [d.embedding for d in result.data] == [embedding_vector("hello world"), embedding_vector("bye")]
+    assert [d.embedding for d in result.data] == [
+        embedding_vector("hello world"),
+        embedding_vector("bye"),
+    ]
     assert result.usage.prompt_tokens == 3
 
 
@@ -113,7 +119,9 @@ def test_embeddings_base64_is_little_endian_float32() -> None:
 
 
 def test_bad_key_raises_authentication_error(aigw_sim_openai: OpenAISimulator) -> None:
-    client = openai.OpenAI(api_key="sk-wrong-key", base_url=aigw_sim_openai.base_url(), max_retries=0)
+    client = openai.OpenAI(
+        api_key="sk-wrong-key", base_url=aigw_sim_openai.base_url(), max_retries=0
+    )
     with pytest.raises(openai.AuthenticationError) as info:
         client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     assert info.value.code == "invalid_api_key"
@@ -150,8 +158,12 @@ def test_rate_limit_carries_retry_after_and_ratelimit_headers(
 def test_fails_twice_then_succeeds_through_sdk_retries(aigw_sim_openai: OpenAISimulator) -> None:
     aigw_sim_openai.retry_after = 0.01
     aigw_sim_openai.fail_next(429, count=2)
-    client = openai.OpenAI(api_key=aigw_sim_openai.key, base_url=aigw_sim_openai.base_url(), max_retries=2)
-    completion = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    client = openai.OpenAI(
+        api_key=aigw_sim_openai.key, base_url=aigw_sim_openai.base_url(), max_retries=2
+    )
+    completion = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}]
+    )
     assert completion.choices[0].message.content == "hi"
     assert len(aigw_sim_openai.requests) == 3
 
@@ -176,7 +188,9 @@ def test_mid_stream_error_event_in_responses_stream(
     assert events[-1].message == "Simulated mid-stream error"
 
 
-def test_recording_shows_what_the_client_sent(client: openai.OpenAI, aigw_sim_openai: OpenAISimulator) -> None:
+def test_recording_shows_what_the_client_sent(
+    client: openai.OpenAI, aigw_sim_openai: OpenAISimulator
+) -> None:
     client.chat.completions.create(
         model="m", messages=[{"role": "user", "content": "hi"}], extra_headers={"x-trace": "t1"}
     )

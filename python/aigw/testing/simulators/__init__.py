@@ -55,7 +55,15 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "install it with `pip install 'aigw[testing]'`"
     ) from exc
 
-from ._core import FAIL_HEADER, FAULT_HEADER, FAULT_KINDS, Fault, FaultKind, RecordedRequest, Simulator
+from ._core import (
+    FAIL_HEADER,
+    FAULT_HEADER,
+    FAULT_KINDS,
+    Fault,
+    FaultKind,
+    RecordedRequest,
+    Simulator,
+)
 from ._harness import SIMULATORS, Simulators, SimulatorsThread
 from ._text import count_tokens, embedding_vector, split_reply
 from .anthropic import AnthropicSimulator

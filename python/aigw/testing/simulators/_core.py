@@ -462,9 +462,7 @@ class Simulator:
         with self._lock:
             self.requests.append(recorded)
 
-    def _triggered_failure(
-        self, request: web.Request, model: str
-    ) -> tuple[int, str | None] | None:
+    def _triggered_failure(self, request: web.Request, model: str) -> tuple[int, str | None] | None:
         header = request.headers.get(FAIL_HEADER)
         match = _FAIL_VALUE.fullmatch(header) if header else None
         key = f"header:{header}"

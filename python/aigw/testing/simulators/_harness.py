@@ -124,7 +124,9 @@ class SimulatorsThread:
     def __init__(self, *slugs: str, **instances: Simulator) -> None:
         self.simulators = Simulators(*slugs, **instances)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="aigw-simulators", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="aigw-simulators", daemon=True
+        )
 
     def start(self) -> Simulators:
         """Start the thread and the simulators; return the started set."""

@@ -105,7 +105,10 @@ class AnthropicSimulator(Simulator):
 
     def malformed_frame(self, call: Call) -> bytes:
         """A ``content_block_delta`` event whose JSON is cut short."""
-        return b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":\n\n'
+        return (
+            b"event: content_block_delta\n"
+            b'data: {"type":"content_block_delta","index":0,"delta":\n\n'
+        )
 
     @endpoint
     async def count_tokens(self, call: Call) -> web.StreamResponse:
@@ -140,7 +143,12 @@ class AnthropicSimulator(Simulator):
         }
         if not call.stream:
             return await self.send_json(call, message)
-        start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+        start = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {**usage, "output_tokens": 1},
+        }
         frames: list[Frame] = [
             (sse({"type": "message_start", "message": start}, event="message_start"), False),
             (
@@ -163,7 +171,9 @@ class AnthropicSimulator(Simulator):
                 "delta": {"type": "text_delta", "text": piece},
             }
             frames.append((sse(delta, event="content_block_delta"), True))
-        frames.append((sse({"type": "content_block_stop", "index": 0}, event="content_block_stop"), False))
+        frames.append(
+            (sse({"type": "content_block_stop", "index": 0}, event="content_block_stop"), False)
+        )
         final_delta = {
             "type": "message_delta",
             "delta": {"stop_reason": stop_reason, "stop_sequence": None},

@@ -41,7 +41,11 @@ _KEY_INVALID = {
 
 def google_error(status: int, message: str, details: list[Any] | None = None) -> dict[str, Any]:
     """Google's RPC error body."""
-    error: dict[str, Any] = {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}
+    error: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": _STATUS.get(status, "UNKNOWN"),
+    }
     if details:
         error["details"] = details
     return {"error": error}
@@ -128,9 +132,13 @@ class GoogleAIStudioSimulator(Simulator):
             return await self.send_json(call, {"totalTokens": gemini_prompt(call.body)[1]})
         if method == "embedContent":
             text = _text.text_of(call.body.get("content"))
-            return await self.send_json(call, {"embedding": {"values": _text.embedding_vector(text)}})
+            return await self.send_json(
+                call, {"embedding": {"values": _text.embedding_vector(text)}}
+            )
         return self.error_response(
-            404, f"models/{model or target} is not found for API version {version}, or {method or 'this'} is not supported."
+            404,
+            f"models/{model or target} is not found for API version {version},"
+            f" or {method or 'this'} is not supported.",
         )
 
     async def _generate(self, call: Call, *, stream: bool) -> web.StreamResponse:
@@ -149,7 +157,9 @@ class GoogleAIStudioSimulator(Simulator):
             so_far += piece
             last = index == len(pieces) - 1
             chunks.append(
-                self._chunk(call, piece, finish if last else None, prompt_tokens, _text.count_tokens(so_far))
+                self._chunk(
+                    call, piece, finish if last else None, prompt_tokens, _text.count_tokens(so_far)
+                )
             )
         if call.request.query.get("alt") == "sse":
             frames: list[Frame] = [(sse(chunk, eol=self.sse_eol), True) for chunk in chunks]
@@ -162,7 +172,10 @@ class GoogleAIStudioSimulator(Simulator):
     def _chunk(
         self, call: Call, text: str, finish: str | None, prompt_tokens: int, output_tokens: int
     ) -> dict[str, Any]:
-        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        candidate: dict[str, Any] = {
+            "content": {"parts": [{"text": text}], "role": "model"},
+            "index": 0,
+        }
         if finish is not None:
             candidate["finishReason"] = finish
         return {

@@ -64,7 +64,9 @@ class OpenAIChatFamily(Simulator):
     def routes(self) -> list[web.RouteDef]:
         """``POST {base}/chat/completions`` (and under each of ``chat_prefixes``)."""
         prefixes = (self.base_path, *self.chat_prefixes)
-        return [web.post(prefix + "/chat/completions", self.chat_completions) for prefix in prefixes]
+        return [
+            web.post(prefix + "/chat/completions", self.chat_completions) for prefix in prefixes
+        ]
 
     def check_auth(self, request: web.Request) -> web.Response | None:
         """Bearer key must equal ``key``; otherwise 401 in the provider's shape."""
@@ -154,7 +156,9 @@ class OpenAIChatFamily(Simulator):
         include_usage = self.honours_include_usage and bool(
             (call.body.get("stream_options") or {}).get("include_usage")
         )
-        frames: list[Frame] = [(f": {text}{eol}{eol}".encode(), False) for text in self.prelude_comments]
+        frames: list[Frame] = [
+            (f": {text}{eol}{eol}".encode(), False) for text in self.prelude_comments
+        ]
         deltas: list[tuple[dict[str, Any], str | None, bool]] = [
             ({"role": "assistant", "content": "", "refusal": None}, None, False)
         ]
@@ -202,7 +206,9 @@ class OpenAIChatFamily(Simulator):
         """Answer ``/embeddings``: one deterministic vector per input, float or base64."""
         raw = call.body.get("input", "")
         inputs = raw if isinstance(raw, list) else [raw]
-        texts = [item if isinstance(item, str) else " ".join(map(str, _flat(item))) for item in inputs]
+        texts = [
+            item if isinstance(item, str) else " ".join(map(str, _flat(item))) for item in inputs
+        ]
         dims = _int_or_none(call.body.get("dimensions")) or 8
         as_base64 = call.body.get("encoding_format") == "base64"
         data = []
@@ -274,7 +280,10 @@ class OpenAISimulator(OpenAIChatFamily):
     def malformed_frame(self, call: Call) -> bytes:
         """Chat: truncated ``data:`` JSON; responses: a truncated text delta event."""
         if call.extra.get("api") == "responses":
-            return b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":\n\n'
+            return (
+                b"event: response.output_text.delta\n"
+                b'data: {"type":"response.output_text.delta","delta":\n\n'
+            )
         return super().malformed_frame(call)
 
     # ---- responses ---------------------------------------------------------------------------
@@ -315,15 +324,21 @@ class OpenAISimulator(OpenAIChatFamily):
         events.append(({"type": "response.in_progress", "response": started}, False))
         open_item = {**item, "status": "in_progress", "content": []}
         where = {"item_id": item_id, "output_index": 0, "content_index": 0}
-        events.append(({"type": "response.output_item.added", "output_index": 0, "item": open_item}, False))
+        events.append(
+            ({"type": "response.output_item.added", "output_index": 0, "item": open_item}, False)
+        )
         empty_part = {**part, "text": ""}
         events.append(({"type": "response.content_part.added", **where, "part": empty_part}, False))
         for piece in self.pieces(reply):
             delta = {"type": "response.output_text.delta", **where, "delta": piece, "logprobs": []}
             events.append((delta, True))
-        events.append(({"type": "response.output_text.done", **where, "text": reply, "logprobs": []}, False))
+        events.append(
+            ({"type": "response.output_text.done", **where, "text": reply, "logprobs": []}, False)
+        )
         events.append(({"type": "response.content_part.done", **where, "part": part}, False))
-        events.append(({"type": "response.output_item.done", "output_index": 0, "item": item}, False))
+        events.append(
+            ({"type": "response.output_item.done", "output_index": 0, "item": item}, False)
+        )
         events.append(({"type": f"response.{status}", "response": final}, False))
         frames: list[Frame] = []
         for number, (event, is_content) in enumerate(events):

@@ -153,8 +153,11 @@ class GrokSimulator(OpenAIChatFamily):
         if self.bearer_key(request) == self.key:
             return None
         key = self.bearer_key(request) or ""
-        return self.error_response(400, f"Incorrect API key provided: {key[:2]}***{key[-3:]}. "
-                                        "You can obtain an API key from https://console.x.ai.")
+        return self.error_response(
+            400,
+            f"Incorrect API key provided: {key[:2]}***{key[-3:]}. "
+            "You can obtain an API key from https://console.x.ai.",
+        )
 
     def error_body(self, status: int, message: str) -> tuple[Any, dict[str, str]]:
         """``{"code": "<gRPC-ish text>", "error": "<message>"}``."""
@@ -225,7 +228,9 @@ class OpenRouterSimulator(OpenAIChatFamily):
 
     def invalid_key_message(self, request: web.Request) -> str:
         """OpenRouter's auth messages."""
-        return "No auth credentials found" if self.bearer_key(request) is None else "User not found."
+        return (
+            "No auth credentials found" if self.bearer_key(request) is None else "User not found."
+        )
 
     def error_body(self, status: int, message: str) -> tuple[Any, dict[str, str]]:
         """``{"error": {"code": <status>, "message", "metadata"}}``."""

@@ -61,14 +61,21 @@ class WorkersAISimulator(OpenAIChatFamily):
         account = request.match_info.get("account")
         if account != self.account_id:
             return self.error_response(
-                404, f"Could not route to /client/v4/accounts/{account}/ai, perhaps your object identifier is invalid?"
+                404,
+                f"Could not route to /client/v4/accounts/{account}/ai,"
+                " perhaps your object identifier is invalid?",
             )
         return None
 
     def error_body(self, status: int, message: str) -> tuple[Any, dict[str, str]]:
         """The v4 envelope with ``success: false`` and a Workers AI error code."""
         code = _CODES.get(status, 3043)
-        return {"result": None, "success": False, "errors": [{"code": code, "message": message}], "messages": []}, {}
+        return {
+            "result": None,
+            "success": False,
+            "errors": [{"code": code, "message": message}],
+            "messages": [],
+        }, {}
 
     def rate_limit_headers(self) -> dict[str, str]:
         """Workers AI sends no retry hints on 429."""
@@ -96,7 +103,11 @@ class WorkersAISimulator(OpenAIChatFamily):
         if "text" in body and "prompt" not in body and "messages" not in body:
             texts = body["text"] if isinstance(body["text"], list) else [body["text"]]
             data = [_text.embedding_vector(str(t)) for t in texts]
-            result = {"shape": [len(data), len(data[0]) if data else 0], "data": data, "pooling": "mean"}
+            result = {
+                "shape": [len(data), len(data[0]) if data else 0],
+                "data": data,
+                "pooling": "mean",
+            }
             return await self.send_json(call, _envelope(result))
         if isinstance(body.get("prompt"), str):
             last_user, prompt_tokens = body["prompt"], _text.count_tokens(body["prompt"])
@@ -107,7 +118,9 @@ class WorkersAISimulator(OpenAIChatFamily):
         reply, _cut = _text.truncate_words(self.reply_text(last_user), limit)
         usage = super().usage(prompt_tokens, _text.count_tokens(reply))
         if not call.stream:
-            return await self.send_json(call, _envelope({"response": reply, "tool_calls": [], "usage": usage}))
+            return await self.send_json(
+                call, _envelope({"response": reply, "tool_calls": [], "usage": usage})
+            )
         frames: list[Frame] = [
             (sse({"response": piece, "p": _PADDING[: 1 + index % len(_PADDING)]}), True)
             for index, piece in enumerate(self.pieces(reply))
