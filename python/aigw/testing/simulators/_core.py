@@ -301,7 +301,8 @@ class Simulator:
 
     def stream_error_frame(self, call: Call) -> bytes:
         """The provider's mid-stream error event (sent inside a 200 stream)."""
-        return sse({"error": {"message": "Simulated mid-stream error", "type": "server_error"}})
+        error = {"message": "Simulated mid-stream error", "type": "server_error", "param": None}
+        return sse({"error": {**error, "code": None}}, eol=self.sse_eol)
 
     def malformed_frame(self, call: Call) -> bytes:
         """A frame no client can parse: an SSE data line with truncated JSON."""

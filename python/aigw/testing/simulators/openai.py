@@ -62,11 +62,18 @@ class OpenAIChatFamily(Simulator):
     system_fingerprint: ClassVar[str | None] = "fp_sim"
 
     def routes(self) -> list[web.RouteDef]:
-        """``POST {base}/chat/completions`` (and under each of ``chat_prefixes``)."""
-        prefixes = (self.base_path, *self.chat_prefixes)
-        return [
-            web.post(prefix + "/chat/completions", self.chat_completions) for prefix in prefixes
-        ]
+        """``POST {base}/chat/completions`` and ``GET {base}/models`` (also per prefix)."""
+        routes = []
+        for prefix in (self.base_path, *self.chat_prefixes):
+            routes.append(web.post(prefix + "/chat/completions", self.chat_completions))
+            routes.append(web.get(prefix + "/models", self.models))
+        return routes
+
+    @endpoint
+    async def models(self, call: Call) -> web.StreamResponse:
+        """``GET /models``: a one-model list (``sim-model``), for clients that probe it."""
+        model = {"id": "sim-model", "object": "model", "created": CREATED, "owned_by": "aigw-sim"}
+        return await self.send_json(call, {"object": "list", "data": [model]})
 
     def check_auth(self, request: web.Request) -> web.Response | None:
         """Bearer key must equal ``key``; otherwise 401 in the provider's shape."""
