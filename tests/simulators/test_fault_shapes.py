@@ -9,7 +9,6 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
-
 from aigw.testing.simulators import Simulator, Simulators
 
 from .conftest import data_frames
