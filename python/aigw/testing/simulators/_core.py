@@ -386,13 +386,22 @@ class Simulator:
             return await self._send_raw_slowly(call.request, 200, headers, body, fault.delay)
         resp = web.StreamResponse(status=200, headers=headers)
         await resp.prepare(call.request)
+        try:
+            await self._write_frames(call, resp, frames)
+        except ConnectionError:
+            pass  # the client went away mid-stream; nothing left to do
+        return resp
+
+    async def _write_frames(
+        self, call: Call, resp: web.StreamResponse, frames: list[Frame]
+    ) -> None:
         sent_content = 0
-        pending = fault
+        pending = call.fault
         for index in range(len(frames) + 1):
             if pending is not None and sent_content >= pending.after:
-                pending = None
-                if not await self._fire(call, resp, fault):  # type: ignore[arg-type]
-                    return resp
+                fault, pending = pending, None
+                if not await self._fire(call, resp, fault):
+                    return
             if index == len(frames):
                 break
             data, is_content = frames[index]
@@ -401,7 +410,6 @@ class Simulator:
             await resp.write(data)
             sent_content += is_content
         await resp.write_eof()
-        return resp
 
     # ---- internals ---------------------------------------------------------------------------
 
