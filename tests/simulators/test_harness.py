@@ -30,6 +30,13 @@ async def test_simulators_start_a_chosen_set_on_distinct_free_ports() -> None:
         assert base_url("openai", sims) == sims.openai.base_url()
 
 
+async def test_provider_settings_give_base_url_and_key_per_slug() -> None:
+    async with Simulators("anthropic") as sims:
+        assert sims.provider_settings() == {
+            "anthropic": {"base_url": sims.anthropic.base_url(), "key": "sk-ant-sim"}
+        }
+
+
 async def test_simulators_default_to_every_provider() -> None:
     async with Simulators() as sims:
         assert set(sims) == set(SIMULATORS)

@@ -87,6 +87,12 @@ class Simulators(Mapping[str, Simulator]):
         """Every started simulator's base URL, by slug."""
         return {slug: sim.base_url() for slug, sim in self._sims.items()}
 
+    def provider_settings(self) -> dict[str, dict[str, str]]:
+        """``{slug: {"base_url", "key"}}``: what a gateway's ``[providers.<slug>]`` needs."""
+        return {
+            slug: {"base_url": sim.base_url(), "key": sim.key} for slug, sim in self._sims.items()
+        }
+
     def reset(self) -> None:
         """``reset()`` every simulator (recordings, pending failures/faults, knobs)."""
         for sim in self._sims.values():
