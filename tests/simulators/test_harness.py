@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.metadata
 import subprocess
 import sys
+import textwrap
 import urllib.request
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -75,14 +77,40 @@ def test_thread_runner_serves_synchronous_clients() -> None:
             assert b'"content":"sync hello"' in resp.read()
 
 
-def test_fixtures_reset_state_between_tests_part_one(aigw_sim_openai: OpenAISimulator) -> None:
-    aigw_sim_openai.chunks = 9
-    aigw_sim_openai.fail_next(500)
+def test_pytest_plugin_fixtures_serve_sync_tests_and_reset_between_them(tmp_path: Path) -> None:
+    (tmp_path / "test_user_plugin.py").write_text(
+        textwrap.dedent(
+            """
+        import openai
 
+        def test_first(aigw_sim_openai):
+            aigw_sim_openai.chunks = 9
+            aigw_sim_openai.fail_next(500)
+            client = openai.OpenAI(api_key="sk-wrong", base_url=aigw_sim_openai.base_url())
+            try:
+                client.with_options(max_retries=0).models.list()
+            except openai.AuthenticationError:
+                pass
 
-def test_fixtures_reset_state_between_tests_part_two(aigw_sim_openai: OpenAISimulator) -> None:
-    assert aigw_sim_openai.chunks == 3
-    assert aigw_sim_openai.requests == []
+        def test_second(aigw_sim_openai, aigw_simulators):
+            assert aigw_sim_openai.chunks == 3 and aigw_sim_openai.requests == []
+            client = openai.OpenAI(api_key=aigw_sim_openai.key, base_url=aigw_sim_openai.base_url())
+            reply = client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "no failure left"}]
+            )
+            assert reply.choices[0].message.content == "no failure left"
+            assert aigw_simulators["openai"] is aigw_sim_openai
+        """
+        )
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "2 passed" in run.stdout
 
 
 def test_pytest_plugin_is_registered_as_an_entry_point() -> None:
