@@ -3,7 +3,8 @@
 Each simulator is a small aiohttp server (an HTTP stack independent of aigw's) that answers on
 the provider's real paths with the provider's real bytes: the same SSE framing (LF or CRLF,
 ``event:`` lines, comments, ``[DONE]`` or not), usage where the provider puts it, the provider's
-own error bodies and rate-limit headers. See docs in providers.md for the wire facts.
+own error bodies and rate-limit headers. The wire facts follow the team's provider reference
+(providers.md); each provider module's docstring lists what it simulates.
 
 Base URLs (what the gateway config, or an SDK's ``base_url``, points at; ``ROOT`` is
 ``sim.url`` = ``http://127.0.0.1:PORT``; ``sim.base_url()`` returns the whole thing):
@@ -26,10 +27,23 @@ Content: the reply echoes the last user message (or the ``reply`` knob), streame
 ``chunks`` pieces; one token = one whitespace-separated word (``count_tokens``), prompt tokens
 count every input text including system prompts; ``max_tokens``-style limits truncate the reply.
 
-Knobs on every simulator (constructor keywords and attributes): ``key``, ``chunks``,
-``chunk_delay``, ``latency``, ``reply``, ``retry_after``; ``fail_next(status, count=1)``,
-``fault_next(kind, count=1, after=1, delay=0.05)``, ``reset()``; recordings in ``requests`` /
-``last_request``.
+Knobs on every simulator (constructor keywords, also plain attributes; ``reset()`` restores them):
+
+* ``key`` — the one valid API key (a missing/wrong key gets the provider's auth error);
+* ``latency`` — seconds before the first byte of any response (status line included);
+* ``chunks`` — content pieces per stream; ``chunk_delay`` — seconds between content pieces;
+* ``reply`` — fixed reply text instead of the echo; ``retry_after`` — value of ``retry-after``
+  (or Google's ``RetryInfo``) on 429/529;
+* ``fail_next(status, count=1, message=None)`` — the next ``count`` requests get the provider's
+  error for ``status`` (400/401/404/429/500/503/529…), then requests succeed again;
+* ``fault_next(kind, count=1, after=1, delay=0.05)`` — after ``after`` content chunks:
+  ``reset`` aborts with a TCP RST; ``malformed`` sends one unparseable frame and goes on;
+  ``stall`` stops sending but keeps the socket open (until the client leaves or the simulator
+  stops); ``error`` sends the provider's mid-stream error event and ends; ``slow_headers``
+  writes the status line and each header line ``delay`` seconds apart. Non-streaming answers get
+  the analogue (half a body then RST / truncated JSON / half a body then silence / a 500);
+* ``requests`` / ``last_request`` — every request as received (method, path, raw_path, query,
+  case-insensitive headers, body bytes, ``.json()``).
 
 Triggers usable through a gateway (the model name may carry them anywhere inside it, e.g.
 ``gpt-4o-sim-fail-429``; for Google and Workers AI the model is the one in the path):
@@ -41,8 +55,10 @@ Triggers usable through a gateway (the model name may carry them anywhere inside
 | model ``sim-fault-<kind>[-after-<k>]`` or header ``x-sim-fault: <kind>[-after-<k>]`` | wire fault ``reset`` / ``malformed`` / ``stall`` / ``error`` / ``slow_headers`` after ``k`` content chunks (default 1) |
 
 Starting them: ``async with Simulators("openai", "anthropic") as sims:`` (running loop) or
-``with SimulatorsThread(...) as sims:`` (background thread); the pytest plugin
-``aigw.testing.fixtures`` provides fixtures built on the latter.
+``with SimulatorsThread(...) as sims:`` (background thread); ``sims.base_urls()`` and
+``sims.provider_settings()`` (``{slug: {"base_url", "key"}}``) feed a gateway config. The pytest
+plugin ``aigw.testing.fixtures`` provides ``aigw_simulators`` and ``aigw_sim_<slug>`` fixtures
+built on the thread runner.
 """
 
 from __future__ import annotations
