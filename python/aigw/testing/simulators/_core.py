@@ -183,6 +183,7 @@ class Simulator:
         self._seq = 0
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
+        self.host = "127.0.0.1"
         self.port: int | None = None
 
     # ---- knobs -------------------------------------------------------------------------------
@@ -231,7 +232,8 @@ class Simulator:
         """The server root, ``http://127.0.0.1:PORT`` (only once started)."""
         if self.port is None:
             raise RuntimeError(f"{type(self).__name__} is not started")
-        return f"http://127.0.0.1:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def base_url(self) -> str:
         """The base URL a gateway (or SDK) should be configured with for this provider."""
@@ -240,10 +242,11 @@ class Simulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve on ``host:port`` (0 = a free port) in the running loop."""
         self._stopping = asyncio.Event()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        self.port = sock.getsockname()[1]
+        self.host, self.port = host, sock.getsockname()[1]
         self._runner = web.AppRunner(
             self.make_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
