@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# The plugin-manager fixtures (aigw.testing.plugins) ride along with this pytest11 plugin.
+pytest_plugins = ["aigw.testing.plugins"]
+
 if TYPE_CHECKING:
     from aigw.testing.simulators import Simulator, Simulators
 
