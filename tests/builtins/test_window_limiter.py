@@ -12,7 +12,14 @@ from aigw.errors import ConfigError
 from aigw.types import PluginContext, RateDecision
 
 
-async def hits(limiter: WindowRateLimiter, n: int, key: str = "k", limit: int = 10, interval: float = 60, technique: str = "sliding") -> list[RateDecision]:
+async def hits(
+    limiter: WindowRateLimiter,
+    n: int,
+    key: str = "k",
+    limit: int = 10,
+    interval: float = 60,
+    technique: str = "sliding",
+) -> list[RateDecision]:
     return [await limiter.hit(key, limit, interval, technique) for _ in range(n)]
 
 
@@ -33,7 +40,8 @@ async def test_fixed_counts_again_from_zero_at_the_window_boundary(clock):
     clock.now = 9.999
     assert not (await limiter.hit("k", 3, 10, "fixed")).allowed
     clock.now = 10
-    assert [d.allowed for d in await hits(limiter, 4, limit=3, interval=10, technique="fixed")] == [True, True, True, False]
+    decisions = await hits(limiter, 4, limit=3, interval=10, technique="fixed")
+    assert [d.allowed for d in decisions] == [True, True, True, False]
 
 
 async def test_fixed_retry_after_is_the_time_to_the_next_window(clock):
@@ -144,10 +152,24 @@ async def test_a_new_interval_for_a_key_starts_its_counts_afresh(clock):
 
 @pytest.mark.parametrize(
     ("limit", "interval", "technique"),
-    [(0, 60, "fixed"), (2.5, 60, "fixed"), (True, 60, "fixed"), (10, 0, "fixed"), (10, math.inf, "fixed"),
-     (10, math.nan, "sliding"), (10, 60, "token-bucket")],
-    ids=["zero limit", "fractional limit", "bool limit", "zero interval", "infinite interval", "nan interval",
-         "unknown technique"],
+    [
+        (0, 60, "fixed"),
+        (2.5, 60, "fixed"),
+        (True, 60, "fixed"),
+        (10, 0, "fixed"),
+        (10, math.inf, "fixed"),
+        (10, math.nan, "sliding"),
+        (10, 60, "token-bucket"),
+    ],
+    ids=[
+        "zero limit",
+        "fractional limit",
+        "bool limit",
+        "zero interval",
+        "infinite interval",
+        "nan interval",
+        "unknown technique",
+    ],
 )
 async def test_bad_arguments_raise_value_error_and_count_nothing(clock, limit, interval, technique):
     limiter = WindowRateLimiter(clock=clock)
@@ -201,8 +223,9 @@ def test_config_max_keys_defaults_to_100000_and_can_be_set():
     assert WindowRateLimiter.from_context(context(max_keys=50)).max_keys == 50
 
 
-@pytest.mark.parametrize("config", [{"max_key": 5}, {"max_keys": 0}, {"max_keys": "many"}],
-                         ids=["unknown key", "zero", "string"])
+@pytest.mark.parametrize(
+    "config", [{"max_key": 5}, {"max_keys": 0}, {"max_keys": "many"}], ids=["unknown key", "zero", "string"]
+)
 def test_bad_config_stops_with_a_config_error(config):
     with pytest.raises(ConfigError, match="memory"):
         WindowRateLimiter.from_context(context(**config))
