@@ -45,6 +45,9 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "aigw.builtins.providers",
     "aigw.builtins.sqlite_logs",  # logs helper
     "aigw.builtins.jsonl_logs",  # logs helper
+    # ---- embedded cache and rate limiter (cache-limits helper) ----
+    "aigw.builtins.memory_cache",
+    "aigw.builtins.window_limiter",
 )
 
 ENTRY_POINT_GROUP = "aigw"
