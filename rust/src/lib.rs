@@ -5,3 +5,9 @@
 
 #[cfg(feature = "python")]
 mod python;
+
+// ---- HTTP heads, chunked bodies, SSE/NDJSON (upstream helper) ----
+pub mod chunked;
+pub mod http;
+pub mod sse;
+// ---- end upstream helper ----
