@@ -19,6 +19,7 @@ def pytest_asyncio_loop_factories(config, item):
 @contextlib.asynccontextmanager
 async def _aiohttp_server(app: web.Application, **runner_kw):
     """Run `app` on a free loopback port; yields its base URL."""
+    runner_kw.setdefault("shutdown_timeout", 0.1)  # handlers that sleep must not hold up teardown
     runner = web.AppRunner(app, **runner_kw)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
