@@ -380,6 +380,25 @@ async def test_cancelled_request_discards_its_connection(aiohttp_server):
         assert [v[0] for v in client.stats().values()] == [0]
 
 
+async def test_cancelling_a_body_reader_discards_the_connection(aiohttp_server):
+    async def stream(request):
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        await resp.write(b"start")
+        await asyncio.sleep(5)
+        return resp
+
+    async with aiohttp_server(app_with(stream=stream)) as base, UpstreamClient() as client:
+        resp = await client.request("GET", base + "/stream")
+        reader = asyncio.ensure_future(resp.read())
+        await asyncio.sleep(0.05)
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader
+        await asyncio.sleep(0)
+        assert [v[0] for v in client.stats().values()] == [0]
+
+
 async def test_header_values_with_line_breaks_are_refused():
     async with UpstreamClient() as client:
         with pytest.raises(ValueError):

@@ -220,6 +220,7 @@ class UpstreamClient:
             try:
                 return await waiter
             except ClosedBeforeResponse as e:
+                conn.abort()
                 if reused and not retried and (not e.written or self._idempotent(method, headers)):
                     retried = True
                     continue

@@ -8,6 +8,7 @@ one waiter future at a time, never a queue per chunk.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -231,6 +232,9 @@ class UpstreamResponse:
         self._waiter = w = conn.loop.create_future()
         try:
             await w
+        except asyncio.CancelledError:
+            self.close()  # an abandoned body cannot be finished: discard the connection
+            raise
         finally:
             self._waiter = None
 
