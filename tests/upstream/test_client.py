@@ -66,7 +66,9 @@ async def test_request_body_is_sent_with_content_length(aiohttp_server):
         resp = await client.request("POST", base + "/echo", [("Content-Type", "application/json")], b'{"a":1}')
         assert await resp.read() == b'POST {"a":1}'
         assert resp.get("x-seen-length") == b"7"
-        assert resp.get(b"X-SEEN-LENGTH") == b"7"
+        assert resp.headers.get(b"X-SEEN-LENGTH") == b"7"
+        assert resp.headers.get_all("X-Seen-Length") == [b"7"]
+        assert (b"x-seen-length", b"7") in resp.raw_headers
 
 
 async def test_chunked_body_is_decoded(aiohttp_server):
