@@ -13,7 +13,7 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from .errors import UpstreamConnectionClosed, UpstreamError, UpstreamProtocolError
+from .errors import UpstreamConnectionClosed, UpstreamProtocolError
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -286,4 +286,4 @@ class _ChunkIterator:
                 await r._wait()
 
 
-__all__ = ["Headers", "UpstreamResponse", "UpstreamError"]
+__all__ = ["Headers", "UpstreamResponse"]
