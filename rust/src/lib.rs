@@ -7,3 +7,9 @@ pub mod envelope;
 
 #[cfg(feature = "python")]
 mod python;
+
+// ---- HTTP heads, chunked bodies, SSE/NDJSON (upstream helper) ----
+pub mod chunked;
+pub mod http;
+pub mod sse;
+// ---- end upstream helper ----
