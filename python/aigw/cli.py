@@ -5,12 +5,30 @@ from __future__ import annotations
 import click
 
 from aigw import __version__
+from aigw.commands.logging_setup import LOG_LEVELS, setup_logging
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="""\b
+Examples:
+  aigw serve --config aigw.toml      # run the gateway
+  aigw check-config --config aigw.toml
+  aigw tokens create --name laptop   # a token for cf-aig-authorization
+Run `aigw COMMAND --help` for a command's options.""",
+)
 @click.version_option(__version__, prog_name="aigw")
-def cli() -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+    envvar="AIGW_LOG_LEVEL",
+    help="Log records at this level and above go to stderr.",
+)
+def cli(log_level: str) -> None:
     """aigw: a self-hosted AI gateway with a multiplexed WebSocket API."""
+    setup_logging(log_level)
 
 
 # ---- server core: `aigw echo` (server helper) ----------------------------------------------
@@ -59,6 +77,19 @@ def echo(host: str, port: int, certfile: str | None, keyfile: str | None, loop_n
 
 
 # ---- end server core ------------------------------------------------------------------------
+
+
+# ---- configuration, tokens, serve (config-tokens helper) -------------------------------------
+
+from aigw.commands.check_config import check_config as _check_config  # noqa: E402
+from aigw.commands.serve import serve as _serve  # noqa: E402
+from aigw.commands.tokens import tokens as _tokens  # noqa: E402
+
+cli.add_command(_serve)
+cli.add_command(_tokens)
+cli.add_command(_check_config)
+
+# ---- end configuration, tokens, serve -------------------------------------------------------
 
 
 def main() -> None:
