@@ -120,8 +120,9 @@ class _Context:
         self.warnings.append(f"{self.where(path)[1]}: {_dotted(path)}: {message}")
 
     def env_text(self, path: tuple) -> str | None:
-        """The raw environment text when `path` itself was set by a variable."""
-        return self.env.raw.get(tuple(p for p in path if isinstance(p, str)))
+        """The raw environment text when `path` itself (not an item inside it) was set by a
+        variable."""
+        return self.env.raw.get(path)
 
     def base_dir(self, path: tuple) -> Path:
         """Directory that relative paths at `path` are relative to."""
@@ -526,7 +527,7 @@ def _provider(ctx: _Context, name: str, raw: dict) -> ProviderSettings:
                 secret = _secret(ctx, here + (alias,), spec)
                 if isinstance(secret, Secret):
                     keys[alias] = secret
-        elif difflib.get_close_matches(key, _PROVIDER_KEYS, n=1, cutoff=0.8):
+        elif difflib.get_close_matches(key, _PROVIDER_KEYS, n=1, cutoff=0.6):
             _unknown(ctx, here, _PROVIDER_KEYS)
         else:
             options[key] = _freeze(value)
