@@ -125,6 +125,7 @@ class TokenStore:
             db_path.parent.mkdir(parents=True, mode=0o700)
         self.db_path = db_path
         self._lock = threading.Lock()
+        self._closed = False
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None, timeout=5.0)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -262,10 +263,13 @@ class TokenStore:
                 log.exception("auth token sync failed; keeping the tokens already loaded")
 
     def close(self) -> None:
-        """Flush `last_used` and close the database."""
+        """Flush `last_used` and close the database. Closing twice is harmless."""
+        if self._closed:
+            return
         self.sync()
         with self._lock:
             self._db.close()
+            self._closed = True
 
     def _reload(self) -> None:
         with self._lock:
