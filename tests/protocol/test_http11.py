@@ -55,9 +55,39 @@ def test_a_body_over_the_limit_is_413():
     assert info.value.status == 413
 
 
-def test_a_chunked_request_body_is_refused_with_501():
+def test_a_chunked_request_body_is_decoded():
+    requests = read_all(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\n\r\n"
+        b"GET /next HTTP/1.1\r\n\r\n"
+    )
+    assert [r.body for r in requests] == [b"hello!", b""]
+    assert requests[1].path == "/next"
+
+
+def test_a_chunked_body_arriving_in_pieces_completes_once_whole():
+    reader = RequestReader()
+    reader.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+    assert reader.next_request() is None
+    reader.feed(b"lo\r\n0\r\n\r\n")
+    assert reader.next_request().body == b"hello"
+
+
+def test_a_chunked_body_over_the_limit_is_413():
     with pytest.raises(HttpError) as info:
-        read_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+        read_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n",
+                 max_body_size=10)
+    assert info.value.status == 413
+
+
+def test_a_malformed_chunked_body_is_400():
+    with pytest.raises(HttpError) as info:
+        read_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    assert info.value.status == 400
+
+
+def test_an_unknown_transfer_coding_is_501():
+    with pytest.raises(HttpError) as info:
+        read_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
     assert info.value.status == 501
 
 
