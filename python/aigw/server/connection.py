@@ -136,8 +136,8 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._fail(e)
             return
         if request is None:
-            if self._reader.body_remaining == 0 and self._reader.buffered and self._timer is None:
-                self._arm_timer()
+            if self._reader.body_remaining > 0:
+                self._arm_timer()  # a body in progress gets the timeout per read, not in total
             return
         self._cancel_timer()
         self._busy = True
