@@ -420,8 +420,9 @@ class ProviderSettings:
     keys: Mapping[str, Secret] = field(default_factory=lambda: MappingProxyType({}))
     #: Wire format adapter for /compat; custom providers default to "openai".
     format: str | None = None
-    #: Other keys of the table, for the provider plugin to validate (values unresolved).
-    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: Other keys of the table, for the provider plugin to validate (values unresolved; they
+    #: may hold secrets, so they stay out of repr; `aigw.secret.resolve_secret` resolves one).
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @property
     def key(self) -> Secret | None:
@@ -458,8 +459,9 @@ class Settings:
     providers: Mapping[str, ProviderSettings] = field(default_factory=lambda: MappingProxyType({}))
     #: Auth tokens accepted by every gateway, from config or `AIGW_TOKENS` (comma-separated).
     tokens: tuple[Secret, ...] = _key(_secret_list, ())
-    #: `[plugins.<name>]` tables, unvalidated, read-only, by plugin name.
-    plugin_config: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    #: `[plugins.<name>]` tables, unvalidated, read-only, by plugin name (out of repr: they may
+    #: hold secrets such as a Redis URL with a password).
+    plugin_config: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     #: The file these settings came from; None when running on defaults.
     source: Path | None = None
     #: Start-up warnings (e.g. an `env:` key whose variable is unset); secrets never appear.

@@ -73,3 +73,12 @@ def test_warnings_name_the_variable_not_a_value(tmp_path):
     path.write_text('[providers.openai]\nkey = "env:OPENAI_API_KEY"\n')
     settings = load_settings(path, environ={})
     assert settings.warnings == (f"{path}:2: providers.openai.key: OPENAI_API_KEY is not set; no value for this key",)
+
+
+def test_plugin_settings_and_provider_options_stay_out_of_repr(tmp_path):
+    path = tmp_path / "aigw.toml"
+    path.write_text(f'[plugins.redis]\nurl = "redis://:{VALUE}@host"\n[providers.aws-bedrock]\nsecret_access_key = "{VALUE}"\n')
+    settings = load_settings(path, environ={})
+    assert VALUE in settings.plugin_config["redis"]["url"]
+    assert VALUE in settings.providers["aws-bedrock"].options["secret_access_key"]
+    assert VALUE not in repr(settings)
