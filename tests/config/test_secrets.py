@@ -1,6 +1,5 @@
 """Secrets: env:/file:/literal, and their values never shown by repr, str, errors or warnings."""
 
-from pathlib import Path
 
 import pytest
 

@@ -130,7 +130,7 @@ def _supervise(count: int, worker: Callable[[], int]) -> int:
             pid, wait_status = os.wait()
         except ChildProcessError:
             break
-        index = children.pop(pid, None)
+        index = children.pop(pid, -1)
         code = os.waitstatus_to_exitcode(wait_status)
         if not stopping:
             log.error("worker %s (pid %d) exited with status %d; stopping the others", index, pid, code)
@@ -160,9 +160,14 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
     On first start, when a gateway requires authentication and no token exists, a token is
     created and printed once in the log."""
     settings = load_settings_or_exit(config_path)
-    overrides = {k: v for k, v in (("host", host), ("port", port), ("workers", workers)) if v is not None}
-    settings = dataclasses.replace(settings, server=dataclasses.replace(settings.server, **overrides))
     s = settings.server
+    s = dataclasses.replace(
+        s,
+        host=s.host if host is None else host,
+        port=s.port if port is None else port,
+        workers=s.workers if workers is None else workers,
+    )
+    settings = dataclasses.replace(settings, server=s)
     if s.port == 0 and s.workers > 1:
         raise click.UsageError("--port 0 picks a different port per worker; give a port with --workers > 1")
     _tls_context(settings)  # fail here, once, rather than in every worker
