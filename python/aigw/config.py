@@ -602,10 +602,14 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([_syntax_issue(file, exc)]) from None
-    overrides = apply_env_overrides(data, env)
+    overrides = apply_env_overrides(data, env, frozenset(_TOP_KEYS))
     ctx = _Context(file, text, overrides, env)
     for var, message in overrides.problems:
         ctx.issues.append((1 << 30, ConfigIssue(f"environment {var}", "", message)))
+    for var in overrides.ignored:
+        close = difflib.get_close_matches(var[5:].lower(), _TOP_KEYS, n=1, cutoff=0.6)
+        hint = f' (did you mean "AIGW_{close[0].upper()}"?)' if close else ""
+        ctx.warnings.append(f"environment {var}: not a configuration key; ignored{hint}")
     settings = _settings(ctx, data)
     server = settings.server
     if (server.tls_cert is None) != (server.tls_key is None):

@@ -10,7 +10,11 @@ Rules (the user-facing contract, also in docs/configuration.md):
   `{ limit = 10 }`) and as a plain string otherwise (`0.0.0.0`, `env:KEY`). A key that expects a
   string takes the text exactly as written (so `ACCOUNT_ID=12345` stays "12345"), and a key that
   expects a list takes a comma-separated string (`AIGW_TOKENS=tok1,tok2`).
-- `AIGW_CONFIG` (the file) and `AIGW_LOG_LEVEL` (the CLI's) are not overrides.
+- Switches that are not configuration keys are left alone: `AIGW_CONFIG` (the file),
+  `AIGW_LOG_LEVEL` (the CLI's), `AIGW_PLUGINS`, `AIGW_DISABLE_PLUGINS`, `AIGW_TRACE_PLUGINS`
+  (the plugin manager's). Any other `AIGW_NAME` without `__` that names no top-level key is
+  ignored with a warning (it may be some component's switch, or a typo); with `__` an unknown
+  key is an error like in the file.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ __all__ = ["EnvOverrides", "NOT_OVERRIDES", "apply_env_overrides", "parse_env_va
 
 PREFIX = "AIGW_"
 #: Variables that belong to aigw but are not configuration keys.
-NOT_OVERRIDES = frozenset({"AIGW_CONFIG", "AIGW_LOG_LEVEL"})
+NOT_OVERRIDES = frozenset(
+    {"AIGW_CONFIG", "AIGW_LOG_LEVEL", "AIGW_PLUGINS", "AIGW_DISABLE_PLUGINS", "AIGW_TRACE_PLUGINS"}
+)
 #: Tables whose keys are user-chosen names (matched loosely, see module docstring).
 _NAMED_TABLES = frozenset({"gateways", "providers", "plugins"})
 
@@ -37,6 +43,8 @@ class EnvOverrides:
     raw: dict[tuple[str, ...], str] = field(default_factory=dict)
     #: (variable, message) for variables that could not be applied.
     problems: list[tuple[str, str]] = field(default_factory=list)
+    #: `AIGW_NAME` variables (no `__`) that name no top-level key: left alone.
+    ignored: list[str] = field(default_factory=list)
 
     def variable_for(self, path: tuple[str | int, ...]) -> str | None:
         """The variable that set `path` or one of its parents, if any."""
@@ -68,8 +76,13 @@ def _match_name(table: Mapping[str, Any], segment: str) -> str:
     return segment
 
 
-def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> EnvOverrides:
+def apply_env_overrides(
+    data: dict[str, Any], environ: Mapping[str, str], top_level_keys: frozenset[str] | None = None
+) -> EnvOverrides:
     """Write every `AIGW_*` override from `environ` into `data` (the parsed file, mutated).
+
+    When `top_level_keys` is given, a single-level variable naming none of them is recorded in
+    `ignored` instead of applied.
 
     Variables are applied in sorted order so a table-valued variable (`AIGW_SERVER={...}`) comes
     before the keys inside it (`AIGW_SERVER__PORT`) and the more specific one wins.
@@ -81,6 +94,9 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> Env
         segments = var[len(PREFIX):].lower().split("__")
         if not all(segments):
             result.problems.append((var, "malformed name: use AIGW_SECTION__KEY, e.g. AIGW_SERVER__PORT"))
+            continue
+        if len(segments) == 1 and top_level_keys is not None and segments[0] not in top_level_keys:
+            result.ignored.append(var)
             continue
         raw = environ[var]
         node: dict[str, Any] = data

@@ -84,10 +84,20 @@ def test_a_gateway_can_be_created_from_the_environment():
     assert settings.gateways["bench"].authentication is False
 
 
-def test_aigw_config_and_log_level_are_not_keys(tmp_path):
+def test_aigw_switches_that_are_not_keys_are_left_alone(tmp_path):
     path = write(tmp_path, "")
-    settings = load_settings(None, environ={"AIGW_CONFIG": str(path), "AIGW_LOG_LEVEL": "debug"})
+    switches = {"AIGW_LOG_LEVEL": "debug", "AIGW_PLUGINS": "a,b", "AIGW_DISABLE_PLUGINS": "c", "AIGW_TRACE_PLUGINS": "1"}
+    settings = load_settings(None, environ={"AIGW_CONFIG": str(path), **switches})
     assert settings.source == path.resolve()
+    assert settings.plugins.enabled == ("*",) and settings.warnings == ()
+
+
+def test_an_unknown_single_level_variable_is_ignored_with_a_warning():
+    settings = load_settings(None, environ={"AIGW_DATADIR": "/x", "AIGW_SOMETHING_ELSE": "1"})
+    assert settings.warnings == (
+        'environment AIGW_DATADIR: not a configuration key; ignored (did you mean "AIGW_DATA_DIR"?)',
+        "environment AIGW_SOMETHING_ELSE: not a configuration key; ignored",
+    )
 
 
 def test_a_bad_value_from_the_environment_names_the_variable():
