@@ -1,1 +1,1 @@
-"""The CLI's commands, one module each; `aigw.cli` adds them to the `aigw` group."""
+"""Subcommands of `aigw`, one module each; cli.py adds them to the group."""
