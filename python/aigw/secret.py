@@ -48,7 +48,7 @@ class Secret:
         return hmac.compare_digest(self._value.encode(), other._value.encode())
 
     def __hash__(self) -> int:
-        return hash(self.source)
+        return hash(self._value)  # consistent with __eq__, which compares values
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,3 +81,9 @@ def test_plugin_settings_and_provider_options_stay_out_of_repr(tmp_path):
     assert VALUE in settings.plugin_config["redis"]["url"]
     assert VALUE in settings.providers["aws-bedrock"].options["secret_access_key"]
     assert VALUE not in repr(settings)
+
+
+def test_secrets_compare_by_value_whatever_their_source():
+    assert Secret(VALUE, "env:A") == Secret(VALUE, "literal")
+    assert len({Secret(VALUE, "env:A"), Secret(VALUE, "literal")}) == 1
+    assert Secret(VALUE) != Secret(VALUE + "x")
