@@ -18,7 +18,7 @@ from aigw.cli import cli
 
 pytestmark = pytest.mark.timeout(60)
 
-LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/ \(pid (\d+)\)")
+LISTENING = re.compile(r"listening on https?://127\.0\.0\.1:(\d+)/ \(pid (\d+)\)")
 FIRST_TOKEN = re.compile(r"first auth token, shown only this once .*: (aigw_\S+)")
 
 
@@ -127,3 +127,47 @@ def test_serve_stops_on_an_invalid_configuration(tmp_path):
 def test_serve_refuses_port_0_with_several_workers(tmp_path):
     result = CliRunner().invoke(cli, ["serve", "--port", "0", "--workers", "2"], env={"AIGW_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 2 and "--port 0 picks a different port per worker" in result.stderr
+
+
+def test_serve_exits_1_when_the_port_is_taken(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = Served(tmp_path, "--port", str(port))
+        assert served.proc.wait(30) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in served.proc.stderr.read()
+
+
+def test_serve_with_workers_exits_1_when_they_cannot_listen(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = Served(tmp_path, "--port", str(port), "--workers", "2")
+        assert served.proc.wait(30) == 1
+    err = served.proc.stderr.read()
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "stopping the others" in err
+
+
+def test_serve_with_tls_from_the_config_answers_https(tmp_path):
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    config = tmp_path / "aigw.toml"
+    config.write_text('[server]\ntls_cert = "server.pem"\ntls_key = "server.pem"\n')
+    served = Served(tmp_path, "--config", str(config), "--port", "0")
+    try:
+        (match,) = served.wait_for(LISTENING)
+        assert "listening on https://" in served.lines[-1]
+        client = ssl.create_default_context()
+        ca.configure_trust(client)
+        url = f"https://127.0.0.1:{match.group(1)}/health"
+        with urllib.request.urlopen(url, context=client) as response:
+            assert (response.status, json.loads(response.read())) == (200, {"status": "ok"})
+    finally:
+        assert served.stop() == 0
