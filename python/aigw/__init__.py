@@ -1,13 +1,101 @@
 """aigw: a self-hosted AI gateway with a multiplexed WebSocket API.
 
-The public surface lives here; everything else is an implementation detail.
+The public surface lives here; everything else is an implementation detail. Importing aigw
+stays cheap: no plugin is imported, and pluggy and the installed version are resolved on first
+use (`hookimpl`, `__version__`).
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from __future__ import annotations
 
-try:
-    __version__ = _version("aigw")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0"
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["__version__"]
+# ---- plugin API (plugins helper) ----
+from aigw.errors import (
+    AigwError,
+    BadRequest,
+    ByokAliasNotFound,
+    ConfigError,
+    GatewayNotFound,
+    InvalidProvider,
+    PluginError,
+    ProviderFailed,
+    RateLimited,
+    RequestTimeout,
+    Unauthorized,
+)
+from aigw.interfaces import AuthBackend, Cache, Logger, Provider, RateLimiter
+from aigw.types import (
+    CachedResponse,
+    Call,
+    ErrorClass,
+    Framing,
+    HttpRequest,
+    HttpResponse,
+    LogRecord,
+    PluginContext,
+    Principal,
+    RateDecision,
+    UpstreamRequest,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    import pluggy
+
+    hookimpl: pluggy.HookimplMarker
+    __version__: str
+# ---- end plugin API ----
+
+__all__ = [
+    "__version__",
+    # ---- plugin API (plugins helper) ----
+    "hookimpl",
+    "Provider",
+    "AuthBackend",
+    "Logger",
+    "Cache",
+    "RateLimiter",
+    "Call",
+    "UpstreamRequest",
+    "Usage",
+    "ErrorClass",
+    "Framing",
+    "Principal",
+    "CachedResponse",
+    "RateDecision",
+    "LogRecord",
+    "PluginContext",
+    "HttpRequest",
+    "HttpResponse",
+    "AigwError",
+    "ConfigError",
+    "PluginError",
+    "GatewayNotFound",
+    "RateLimited",
+    "ProviderFailed",
+    "RequestTimeout",
+    "InvalidProvider",
+    "Unauthorized",
+    "BadRequest",
+    "ByokAliasNotFound",
+    # ---- end plugin API ----
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve the costly attributes on first use (PEP 562), then cache them."""
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value: Any = version("aigw")
+        except PackageNotFoundError:  # running from a source tree without an install
+            value = "0.0.0"
+    elif name == "hookimpl":  # ---- plugin API (plugins helper) ----
+        import pluggy
+
+        value = pluggy.HookimplMarker("aigw")
+    else:
+        raise AttributeError(f"module 'aigw' has no attribute {name!r}")
+    globals()[name] = value
+    return value

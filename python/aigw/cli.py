@@ -92,6 +92,21 @@ cli.add_command(_check_config)
 # ---- end configuration, tokens, serve -------------------------------------------------------
 
 
+# ---- plugins (plugins helper) ----
+from aigw.commands.plugins import load_plugin_commands, plugins_command  # noqa: E402
+
+cli.add_command(plugins_command)
+# ---- end plugins ----
+
+
 def main() -> None:
     """Entry point of the `aigw` script."""
+    load_plugin_commands(cli)  # plugins helper: subcommands from enabled plugins
     cli()
+
+
+# ---- logs (logs helper) ----
+from aigw.commands.logs import logs_command  # noqa: E402
+
+cli.add_command(logs_command)
+# ---- end logs ----

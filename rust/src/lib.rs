@@ -11,6 +11,7 @@ pub mod reader;
 pub mod utf8;
 pub mod writer;
 // ---- end websocket ----
+pub mod envelope;
 
 #[cfg(feature = "python")]
 mod python;

@@ -1,0 +1,196 @@
+"""The Universal WebSocket API's messages, parsed and built (websocket-api.md).
+
+Client → server: `universal.create` (one step, or an array of fallback steps) and
+`universal.cancel`. Server → client: `universal.created`, `universal.stream`, `universal.done`,
+and `universal.error` for messages that cannot be tied to a request. Sans-I/O: bytes in, bytes out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from aigw.errors import BadRequest
+
+CREATE, CANCEL = "universal.create", "universal.cancel"
+MAX_EVENT_ID = 256
+
+
+@dataclass(slots=True)
+class Step:
+    """One provider call of a request, as the client wrote it."""
+
+    provider: str
+    endpoint: str
+    headers: dict[str, Any]
+    query: Any  # the provider-native body, JSON-decoded
+    config: dict[str, Any] | None = None
+
+    @property
+    def body(self) -> bytes:
+        """The body to send upstream (the `query` object, re-serialized)."""
+        return b"" if self.query is None else orjson.dumps(self.query)
+
+    @property
+    def stream(self) -> bool:
+        """Whether the step asked for a streamed answer (`"stream": true`, or Gemini's
+        `streamGenerateContent` endpoint)."""
+        return (isinstance(self.query, dict) and self.query.get("stream") is True) or (
+            ":streamGenerateContent" in self.endpoint
+        )
+
+    @property
+    def model(self) -> str | None:
+        """The model named in the body, when there is one."""
+        model = self.query.get("model") if isinstance(self.query, dict) else None
+        return model if isinstance(model, str) else None
+
+
+@dataclass(slots=True)
+class Create:
+    """`universal.create`: run `steps` in order until one answers."""
+
+    event_id: str | None
+    steps: list[Step]
+
+
+@dataclass(slots=True)
+class Cancel:
+    """`universal.cancel`: abort the request with this eventId."""
+
+    event_id: str
+
+
+class MessageError(BadRequest):
+    """A client message that cannot be run.
+
+    `event_id` is set when it could be read; `tied` means the error is answered as that
+    request's result (a `universal.created`, as Cloudflare answers), otherwise with a
+    `universal.error`.
+    """
+
+    def __init__(self, message: str, event_id: str | None = None, *, tied: bool = False) -> None:
+        super().__init__(message)
+        self.event_id = event_id
+        self.tied = tied
+
+
+def _event_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > MAX_EVENT_ID:
+        raise MessageError(f"eventId must be a non-empty string of at most {MAX_EVENT_ID} characters")
+    return value
+
+
+def _step(raw: Any, where: str) -> Step:
+    if not isinstance(raw, dict):
+        raise BadRequest(f"{where} must be an object")
+    provider, endpoint = raw.get("provider"), raw.get("endpoint")
+    if not isinstance(provider, str) or not provider:
+        raise BadRequest(f"{where}.provider is required (a provider slug such as \"openai\")")
+    if not isinstance(endpoint, str):
+        raise BadRequest(f"{where}.endpoint is required (the path under the provider, e.g. \"chat/completions\")")
+    headers = raw.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise BadRequest(f"{where}.headers must be an object")
+    if raw.get("authorization") is not None and "authorization" not in {k.lower() for k in headers}:
+        # The older Universal Endpoint form: a step-level `authorization` string.
+        headers = {**headers, "Authorization": str(raw["authorization"])}
+    config = raw.get("config")
+    if config is not None and not isinstance(config, dict):
+        raise BadRequest(f"{where}.config must be an object")
+    return Step(provider, endpoint.lstrip("/"), headers, raw.get("query"), config)
+
+
+def parse_steps(request: Any) -> list[Step]:
+    """Steps from a Universal request: one step object or a non-empty array of them.
+    Raises BadRequest naming the offending field."""
+    if isinstance(request, list):
+        if not request:
+            raise BadRequest("request must not be an empty array")
+        return [_step(raw, f"request[{i}]") for i, raw in enumerate(request)]
+    return [_step(request, "request")]
+
+
+def parse_client_message(payload: bytes) -> Create | Cancel:
+    """Decode one client text message. Raises MessageError (with the eventId when it could be
+    read, and `tied` when the error should be answered as that request's result)."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise MessageError(f"message is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise MessageError("message must be a JSON object with a \"type\"")
+    kind = doc.get("type")
+    request = doc.get("request")
+    # eventId: in the request (Cloudflare's place), the first step of an array, or top level.
+    if isinstance(request, dict) and "eventId" in request:
+        event_id = _event_id(request["eventId"])
+    elif isinstance(request, list) and request and isinstance(request[0], dict) and "eventId" in request[0]:
+        event_id = _event_id(request[0]["eventId"])
+    else:
+        event_id = _event_id(doc.get("eventId"))
+    if kind == CREATE:
+        if request is None:
+            raise MessageError("universal.create needs a \"request\"", event_id, tied=event_id is not None)
+        try:
+            return Create(event_id, parse_steps(request))
+        except BadRequest as exc:
+            raise MessageError(exc.message, event_id, tied=event_id is not None) from None
+    if kind == CANCEL:
+        if event_id is None:
+            raise MessageError("universal.cancel needs an \"eventId\"")
+        return Cancel(event_id)
+    if kind is None:
+        raise MessageError("message has no \"type\"", event_id)
+    raise MessageError(f"unknown message type {kind!r}", event_id)
+
+
+# ---- server → client ----------------------------------------------------------------------
+
+
+def json_fragment(body: bytes) -> Any:
+    """`body` spliced as raw JSON when it is JSON, else as a JSON string (decoded leniently)."""
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace")
+    return orjson.Fragment(body)
+
+
+def created(metadata: dict[str, Any], response: bytes | None = None, *, error: dict | None = None) -> bytes:
+    """A `universal.created` message; `response` is the provider's body, unchanged."""
+    doc: dict[str, Any] = {"type": "universal.created", "metadata": metadata}
+    if error is not None:
+        doc["response"] = error
+    elif response is not None:
+        doc["response"] = json_fragment(response)
+    return orjson.dumps(doc)
+
+
+def stream_message(event_id: str, data: bytes) -> bytes:
+    """One `universal.stream` message (the Rust relay builds these on the hot path)."""
+    return orjson.dumps({"type": "universal.stream", "metadata": {"eventId": event_id}, "response": json_fragment(data)})
+
+
+def done(metadata: dict[str, Any]) -> bytes:
+    """`universal.done`, repeating the full metadata."""
+    return orjson.dumps({"type": "universal.done", "metadata": metadata})
+
+
+def error_message(code: int, message: str, event_id: str | None = None, status: int = 400) -> bytes:
+    """`universal.error`: a message that could not be tied to a request (bad JSON, unknown type)."""
+    metadata: dict[str, Any] = {"status": status}
+    if event_id is not None:
+        metadata["eventId"] = event_id
+    return orjson.dumps({"type": "universal.error", "metadata": metadata, "error": {"code": code, "message": message}})
+
+
+def error_body(code: int, message: str) -> dict:
+    """Cloudflare's API error body."""
+    return {"success": False, "result": None, "messages": [], "errors": [{"code": code, "message": message}]}

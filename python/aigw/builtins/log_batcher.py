@@ -1,0 +1,268 @@
+"""Moves LogRecords from the event loop to one writer thread, in batches, with a bounded backlog.
+
+The loop side (`submit`) takes a lock, appends, and at most notifies a condition: it never
+blocks on I/O and never awaits. One daemon thread waits for records, gathers for up to
+`flush_interval` seconds or until `batch_size` records are pending, and hands them to the
+sink's `write_batch` in chunks of at most `batch_size`. `close()` drains every accepted record
+before it returns, so a graceful shutdown loses nothing.
+
+Overload policy (documented for users in the logger modules):
+- a body larger than `max_body_bytes` is never kept (its size is, so the log says it existed);
+- when the bodies waiting in the backlog pass `max_backlog_bytes`, new records are still kept
+  but without their bodies (counted in `bodies_dropped`);
+- when `max_backlog` records are waiting, new records are dropped (counted in `dropped`).
+Both drops log a warning: the first at once, then a summary at most every 10 seconds; so do
+write errors (a full disk, a locked file), whose records are counted in `failed` and lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, NamedTuple
+
+from aigw.types import LogRecord
+
+if TYPE_CHECKING:
+    from aigw.builtins.plugin_config import SectionReader
+
+log = logging.getLogger("aigw.logs")
+
+MIB = 1024 * 1024
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_FLUSH_INTERVAL = 0.05  # seconds
+DEFAULT_MAX_BACKLOG = 100_000  # records
+DEFAULT_MAX_BACKLOG_BYTES = 256 * MIB  # bodies held while waiting for the writer
+DEFAULT_MAX_BODY_BYTES = 10 * MIB  # per body, like Cloudflare's 10 MB per log
+_WARN_EVERY = 10.0  # seconds between overload warnings
+
+
+class Pending(NamedTuple):
+    """A record waiting for the writer, with the original size of each collected body.
+
+    A size is None when that body was not collected; a size with a None body means the body
+    was collected but not kept (too large, or the backlog was full of bodies).
+    """
+
+    record: LogRecord
+    request_body_size: int | None
+    response_body_size: int | None
+
+
+@dataclass(slots=True)
+class BatcherStats:
+    """Counters since start. accepted = written + failed + waiting; dropped were never accepted."""
+
+    accepted: int = 0
+    written: int = 0
+    failed: int = 0  # accepted but lost to a write error
+    dropped: int = 0  # refused: backlog full, or logged after close
+    bodies_dropped: int = 0  # kept without bodies because the backlog held too many bytes
+    batches: int = 0  # successful write_batch calls (one transaction each for SQLite)
+
+
+class LogBatcher:
+    """The loop-to-thread hand-off shared by the built-in loggers.
+
+    `write_batch(items)` runs on the writer thread only and returns how many of the items it
+    could not store (bad records it skipped). An exception it raises is logged, the whole
+    chunk counted as failed, and the thread carries on.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        write_batch: Callable[[list[Pending]], int],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
+        max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        if batch_size < 1 or max_backlog < 1 or flush_interval < 0:
+            raise ValueError("batch_size and max_backlog must be >= 1, flush_interval >= 0")
+        self.name = name
+        self._write_batch = write_batch
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._max_backlog = max_backlog
+        self._max_backlog_bytes = max_backlog_bytes
+        self._max_body_bytes = max_body_bytes
+
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)  # the writer waits on this
+        self._progress = threading.Condition(self._lock)  # flush() waiters wait on this
+        self._pending: list[Pending] = []
+        self._pending_bytes = 0
+        self._flush_requested = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._done = 0  # accepted records the writer has finished with (written or failed)
+        self.stats = BatcherStats()
+
+        self._dropped_since_warning = 0
+        self._bodies_dropped_since_warning = 0
+        self._last_warning = -_WARN_EVERY
+        self._failed_since_report = 0  # writer thread only
+        self._last_failure_report = -_WARN_EVERY
+
+    # ---- loop side -----------------------------------------------------------------------
+
+    def submit(self, record: LogRecord) -> bool:
+        """Queue `record` for the writer; False when it was dropped. Never blocks on I/O.
+
+        The record is owned by the logger from here on: the caller must not change it.
+        """
+        req, resp = record.request_body, record.response_body
+        req_size = None if req is None else len(req)
+        resp_size = None if resp is None else len(resp)
+        limit = self._max_body_bytes
+        if (req_size or 0) > limit or (resp_size or 0) > limit:
+            record = dataclasses.replace(
+                record,
+                request_body=None if (req_size or 0) > limit else req,
+                response_body=None if (resp_size or 0) > limit else resp,
+            )
+        body_bytes = len(record.request_body or b"") + len(record.response_body or b"")
+        with self._lock:
+            if self._closed or len(self._pending) >= self._max_backlog:
+                self.stats.dropped += 1
+                self._dropped_since_warning += 1
+                self._maybe_warn()
+                return False
+            if body_bytes and self._pending_bytes + body_bytes > self._max_backlog_bytes:
+                record = dataclasses.replace(record, request_body=None, response_body=None)
+                body_bytes = 0
+                self.stats.bodies_dropped += 1
+                self._bodies_dropped_since_warning += 1
+                self._maybe_warn()
+            self._pending.append(Pending(record, req_size, resp_size))
+            self._pending_bytes += body_bytes
+            self.stats.accepted += 1
+            n = len(self._pending)
+            if n == 1 or n == self._batch_size:
+                self._wake.notify()
+        return True
+
+    def _maybe_warn(self) -> None:
+        # Called with the lock held, only on the overload path.
+        now = time.monotonic()
+        if now - self._last_warning < _WARN_EVERY:
+            return
+        self._last_warning = now
+        log.warning(
+            "%s logger overloaded: %d records dropped (backlog full or logger closed) and "
+            "%d stored without bodies (backlog over %d bytes) since the last warning",
+            self.name,
+            self._dropped_since_warning,
+            self._bodies_dropped_since_warning,
+            self._max_backlog_bytes,
+        )
+        self._dropped_since_warning = 0
+        self._bodies_dropped_since_warning = 0
+
+    @property
+    def backlog(self) -> int:
+        """How many accepted records are waiting for the writer."""
+        with self._lock:
+            return len(self._pending)
+
+    def start(self) -> None:
+        """Start the writer thread (records submitted before are written first)."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name=f"aigw-{self.name}-logs", daemon=True)
+        self._thread.start()
+
+    async def flush(self) -> None:
+        """Return once every record accepted before the call is written (or failed)."""
+        with self._lock:
+            if self._thread is None:
+                raise RuntimeError(f"{self.name} logger is not started")
+            target = self.stats.accepted
+            self._flush_requested = True
+            self._wake.notify()
+        await asyncio.to_thread(self._wait_done, target)
+
+    def _wait_done(self, target: int) -> None:
+        with self._lock:
+            while self._done < target and self._thread is not None and self._thread.is_alive():
+                self._progress.wait(1.0)
+
+    async def close(self) -> None:
+        """Refuse new records, write every accepted one, stop the thread. Idempotent."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is None:
+            if not self._pending:
+                return
+            self.start()  # records logged but never started: write them now
+            thread = self._thread
+        assert thread is not None
+        await asyncio.to_thread(thread.join)
+
+    # ---- writer thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending and not self._closed and not self._flush_requested:
+                    self._wake.wait()
+                if not self._closed and not self._flush_requested and len(self._pending) < self._batch_size:
+                    self._wake.wait(self._flush_interval)  # gather a batch
+                batch, self._pending, self._pending_bytes = self._pending, [], 0
+                self._flush_requested = False
+                closing = self._closed
+            for i in range(0, len(batch), self._batch_size):
+                self._write_chunk(batch[i : i + self._batch_size])
+            if closing and not batch:
+                with self._lock:
+                    self._progress.notify_all()
+                return
+
+    def _write_chunk(self, chunk: list[Pending]) -> None:
+        try:
+            failed = self._write_batch(chunk)
+            ok = True
+        except Exception:  # the writer must outlive a bad batch or a full disk
+            failed, ok = len(chunk), False
+            self._failed_since_report += failed
+            now = time.monotonic()
+            if now - self._last_failure_report >= _WARN_EVERY:  # a full disk fails every batch
+                log.exception("%s logger failed to write %d records", self.name, self._failed_since_report)
+                self._last_failure_report = now
+                self._failed_since_report = 0
+        with self._lock:
+            self.stats.written += len(chunk) - failed
+            self.stats.failed += failed
+            self.stats.batches += ok
+            self._done += len(chunk)
+            self._progress.notify_all()
+
+
+# ---- config ----------------------------------------------------------------------------------
+
+BATCHER_CONFIG_KEYS = frozenset(
+    {"batch_size", "flush_interval_ms", "max_backlog", "max_backlog_bytes", "max_body_bytes"}
+)
+
+
+def batcher_options(section: SectionReader) -> dict[str, float]:
+    """LogBatcher keyword arguments from a logger's config section (defaults above)."""
+    return {
+        "batch_size": section.number("batch_size", DEFAULT_BATCH_SIZE, minimum=1, integer=True),
+        "flush_interval": section.number("flush_interval_ms", DEFAULT_FLUSH_INTERVAL * 1000) / 1000,
+        "max_backlog": section.number("max_backlog", DEFAULT_MAX_BACKLOG, minimum=1, integer=True),
+        "max_backlog_bytes": section.number(
+            "max_backlog_bytes", DEFAULT_MAX_BACKLOG_BYTES, integer=True
+        ),
+        "max_body_bytes": section.number("max_body_bytes", DEFAULT_MAX_BODY_BYTES, integer=True),
+    }

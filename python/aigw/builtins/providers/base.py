@@ -1,0 +1,207 @@
+"""What every HTTP provider shares: URL joining, header hygiene, framing, retry verdicts.
+
+A provider subclass states its base URL, how it authenticates and where its usage lives;
+everything else is here so the adapters stay a screenful each.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any, Mapping, Sequence
+
+import orjson
+
+from aigw.types import Call, ErrorClass, Framing, UpstreamRequest, Usage
+
+# Headers that describe one hop or belong to the gateway, never forwarded upstream.
+_NOT_FORWARDED = frozenset(
+    {
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-connection",
+        "accept-encoding",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+    }
+)
+
+# Pre-"cf-aig-" spellings of gateway options that Cloudflare still honours.
+_OLD_CF_OPTIONS = frozenset({"cf-cache-ttl", "cf-skip-cache"})
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 529})
+
+
+def forwardable_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The client's headers minus hop-by-hop ones and the gateway's own `cf-aig-*` options."""
+    return [
+        (name, value)
+        for name, value in headers.items()
+        if name not in _NOT_FORWARDED and not name.startswith("cf-aig-") and name not in _OLD_CF_OPTIONS
+    ]
+
+
+def join_url(base_url: str, endpoint: str, query: str = "") -> str:
+    """`base_url` + `/endpoint`, dropping a leading `v1/` from the endpoint when the base already
+    ends in `/v1` (Cloudflare accepts both `/openai/chat/completions` and `/openai/v1/...`)."""
+    base = base_url.rstrip("/")
+    path = endpoint.lstrip("/")
+    if base.endswith("/v1") and (path == "v1" or path.startswith("v1/")):
+        path = path[3:]
+    url = f"{base}/{path}" if path else base
+    return f"{url}?{query}" if query else url
+
+
+def framing_for(content_type: str) -> Framing:
+    """Framing by media type: SSE, NDJSON, AWS event stream, JSON, or raw bytes."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "text/event-stream":
+        return Framing.SSE
+    if media in ("application/x-ndjson", "application/jsonl", "application/ndjson"):
+        return Framing.NDJSON
+    if media == "application/vnd.amazon.eventstream":
+        return Framing.EVENTSTREAM
+    if media == "application/json" or media.endswith("+json") or not media:
+        return Framing.JSON
+    return Framing.RAW
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `retry-after` as seconds or an HTTP date."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def classify_http_error(status: int, headers: Mapping[str, str]) -> ErrorClass:
+    """The common verdict: 408/409/429/529 and 5xx may be retried, other 4xx may not.
+    `x-should-retry` (OpenAI, Anthropic) overrides the status."""
+    should = headers.get("x-should-retry")
+    if should == "true":
+        retryable = True
+    elif should == "false":
+        retryable = False
+    else:
+        retryable = status in RETRYABLE_STATUSES or status >= 500
+    return ErrorClass(retryable=retryable, retry_after=parse_retry_after(headers))
+
+
+def loads_or_none(data: bytes) -> Any:
+    """JSON-decode `data`, or None when it is not JSON."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def int_or_none(value: Any) -> int | None:
+    """`value` when it is an integer token count (bools excluded), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class HttpProvider:
+    """Base of the built-in providers. Subclasses set `name`, `default_base_url` and
+    `auth_header`, and override the usage readers when their shape differs from OpenAI's."""
+
+    name = ""
+    default_base_url = ""
+    auth_header = "authorization"  # where a stored key goes
+    auth_scheme = "Bearer "  # prefix of the stored key in that header
+    stream_terminator: bytes | None = b"[DONE]"
+    usage_events: tuple[int, int] = (0, 2)
+
+    def __init__(self, name: str | None = None, base_url: str | None = None, **options: Any) -> None:
+        if name:
+            self.name = name
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.options = options
+
+    # -- requests --
+    def has_client_auth(self, headers: Mapping[str, str]) -> bool:
+        """Whether the client sent its own credentials in this provider's auth header."""
+        return bool(headers.get(self.auth_header))
+
+    def url_for(self, call: Call) -> str:
+        """The absolute upstream URL of `call`."""
+        return join_url(self.base_url, call.endpoint, call.query)
+
+    def build_request(self, call: Call, key: str | None) -> UpstreamRequest:
+        """Forward the client's headers (minus hop-by-hop and cf-aig-*) and body to
+        base_url/endpoint, injecting the stored `key` when given."""
+        headers = forwardable_headers(call.headers)
+        if key is not None:
+            headers = [(n, v) for n, v in headers if n != self.auth_header]
+            headers.append((self.auth_header, f"{self.auth_scheme}{key}"))
+        if call.body and not any(n == "content-type" for n, _ in headers):
+            headers.append(("content-type", "application/json"))
+        self.add_headers(call, headers)
+        return UpstreamRequest(call.method, self.url_for(call), headers, call.body)
+
+    def add_headers(self, call: Call, headers: list[tuple[str, str]]) -> None:
+        """Hook for provider-required headers (e.g. anthropic-version). Default: none."""
+
+    # -- responses --
+    def framing(self, call: Call, status: int, content_type: str) -> Framing:
+        """Framing by the response's content type."""
+        return framing_for(content_type)
+
+    def usage_from_body(self, body: bytes) -> Usage | None:
+        """OpenAI-style `usage` (chat: prompt/completion tokens; responses: input/output)."""
+        doc = loads_or_none(body)
+        return openai_usage(doc.get("usage")) if isinstance(doc, dict) else None
+
+    def usage_from_events(self, first: Sequence[bytes], last: Sequence[bytes]) -> Usage | None:
+        """The last event that carries usage wins."""
+        for data in reversed(last):
+            doc = loads_or_none(data)
+            if isinstance(doc, dict):
+                usage = self.usage_from_event(doc)
+                if usage is not None:
+                    return usage
+        return None
+
+    def usage_from_event(self, doc: dict) -> Usage | None:
+        """Usage in one decoded stream event (OpenAI chunk or Responses API event)."""
+        usage = openai_usage(doc.get("usage"))
+        if usage is None and isinstance(doc.get("response"), dict):  # response.completed
+            usage = openai_usage(doc["response"].get("usage"))
+        return usage
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorClass:
+        """The common HTTP verdict (see classify_http_error)."""
+        return classify_http_error(status, headers)
+
+
+def openai_usage(usage: Any) -> Usage | None:
+    """Usage from an OpenAI-shaped `usage` object (chat or Responses API field names)."""
+    if not isinstance(usage, dict):
+        return None
+    tokens_in = int_or_none(usage.get("prompt_tokens", usage.get("input_tokens")))
+    tokens_out = int_or_none(usage.get("completion_tokens", usage.get("output_tokens")))
+    if tokens_in is None and tokens_out is None:
+        return None
+    return Usage(tokens_in, tokens_out)

@@ -1,0 +1,230 @@
+"""Reading the SQLite log store: filtered, ordered, paged listings and single logs with bodies.
+
+Used by `aigw logs` (synchronously) and by the logs HTTP API (through SqliteLogger.query/get,
+which run these calls in a thread). Listings never load bodies; `get()` does.
+
+Paging is by keyset: a page's `next_cursor` is its last log_id, and the next page continues
+strictly after it in the chosen order. log_ids are UUIDv7, so log_id order is time order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Mapping
+
+import orjson
+
+from aigw.builtins.sqlite_log_schema import connect
+from aigw.types import LogRecord
+
+MAX_LIMIT = 10_000
+MAX_CURSOR_CHARS = 64
+
+MetaValue = str | int | float | bool
+
+
+@dataclass(slots=True)
+class StoredLog(LogRecord):
+    """A LogRecord read back from the store, with the original size of each collected body.
+
+    A size is None when that body was not collected; a size with a None body means the body
+    was collected but too large to keep (or dropped under overload).
+    """
+
+    request_body_size: int | None = None
+    response_body_size: int | None = None
+
+
+@dataclass(slots=True)
+class LogQuery:
+    """Which logs to list. Every filter is optional; set filters combine with AND.
+
+    since/until are unix seconds (since inclusive, until exclusive) on created_at. `metadata`
+    entries must all match; a value matches a stored one with the same text form ("42"
+    matches 42, "true" matches true). `cached` True means cache hits, False misses.
+    `success` False lists failed requests only.
+    """
+
+    gateway: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    request_type: str | None = None
+    status: int | None = None
+    success: bool | None = None
+    event_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    metadata: Mapping[str, MetaValue] = field(default_factory=dict)
+    cached: bool | None = None
+    order: Literal["desc", "asc"] = "desc"
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(slots=True)
+class LogPage:
+    """One page of a listing; next_cursor is None on the last page."""
+
+    records: list[StoredLog]
+    next_cursor: str | None
+
+
+_COLUMNS = (
+    "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
+    "success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out, "
+    "metadata, error, request_content_type, response_content_type, request_body_size, "
+    "response_body_size"
+)
+# Stored metadata values rendered as text, so CLI strings compare with numbers and booleans.
+_META_MATCH = (
+    "EXISTS (SELECT 1 FROM json_each(logs.metadata) AS m WHERE m.key = ? AND "
+    "(CASE m.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
+    "ELSE CAST(m.value AS TEXT) END) = ?)"
+)
+
+
+def meta_text(value: MetaValue) -> str:
+    """The text form a metadata value is compared by."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _where(q: LogQuery) -> tuple[str, list[object]]:
+    conds: list[str] = []
+    params: list[object] = []
+    for column in ("gateway", "provider", "model", "request_type", "status", "event_id"):
+        value = getattr(q, column)
+        if value is not None:
+            conds.append(f"{column} = ?")
+            params.append(value)
+    # Literal constants, so SQLite can use the partial indexes.
+    if q.success is not None:
+        conds.append("success = 1" if q.success else "success = 0")
+    if q.cached is not None:
+        conds.append("cache_status = 'HIT'" if q.cached else "cache_status != 'HIT'")
+    if q.since is not None:
+        conds.append("created_at >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        conds.append("created_at < ?")
+        params.append(q.until)
+    for key, value in q.metadata.items():
+        conds.append(_META_MATCH)
+        params += [key, meta_text(value)]
+    if q.cursor is not None:
+        conds.append("log_id < ?" if q.order == "desc" else "log_id > ?")
+        params.append(q.cursor)
+    return (" WHERE " + " AND ".join(conds)) if conds else "", params
+
+
+def _validate(q: LogQuery) -> None:
+    if q.order not in ("desc", "asc"):
+        raise ValueError(f"order must be 'desc' or 'asc', got {q.order!r}")
+    if isinstance(q.limit, bool) or not isinstance(q.limit, int) or not 1 <= q.limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {q.limit!r}")
+    if q.cursor is not None and (not isinstance(q.cursor, str) or len(q.cursor) > MAX_CURSOR_CHARS):
+        raise ValueError("cursor must be a log id from a previous page")
+
+
+def _without_paging(q: LogQuery) -> LogQuery:
+    return LogQuery(**{name: getattr(q, name) for name in LogQuery.__dataclass_fields__ if name != "cursor"})
+
+
+def _stored(row: tuple, bodies: tuple = (None, None)) -> StoredLog:
+    (log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status,
+     success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out,
+     metadata, error, req_ct, resp_ct, req_size, resp_size) = row  # fmt: skip
+    return StoredLog(
+        log_id=log_id,
+        created_at=created_at,
+        gateway=gateway,
+        request_type=request_type,
+        event_id=event_id,
+        provider=provider,
+        model=model,
+        endpoint=endpoint,
+        status=status,
+        success=bool(success),
+        step=step,
+        cache_status=cache_status,
+        stream=bool(stream),
+        cancelled=bool(cancelled),
+        duration_ms=duration_ms,
+        ttfb_ms=ttfb_ms,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        metadata=orjson.loads(metadata) if metadata else None,
+        error=error,
+        request_content_type=req_ct,
+        response_content_type=resp_ct,
+        request_body=bodies[0],
+        response_body=bodies[1],
+        request_body_size=req_size,
+        response_body_size=resp_size,
+    )
+
+
+class SqliteLogReader:
+    """Queries one log store file. Thread-safe (one connection behind a lock).
+
+    Opening migrates an older store; a missing file raises FileNotFoundError.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = connect(self.path, create=False)
+        self._lock = threading.Lock()
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("log reader is closed")
+        return self._conn
+
+    def query(self, query: LogQuery) -> LogPage:
+        """The page of logs matching `query`, without bodies. Raises ValueError on a bad query."""
+        _validate(query)
+        where, params = _where(query)
+        direction = "DESC" if query.order == "desc" else "ASC"
+        sql = f"SELECT {_COLUMNS} FROM logs{where} ORDER BY log_id {direction} LIMIT ?"
+        with self._lock:
+            rows = self._db().execute(sql, [*params, query.limit]).fetchall()
+        records = [_stored(row) for row in rows]
+        next_cursor = records[-1].log_id if len(records) == query.limit else None
+        return LogPage(records, next_cursor)
+
+    def count(self, query: LogQuery) -> int:
+        """How many logs match `query`'s filters (its order, limit and cursor are ignored)."""
+        _validate(query)
+        where, params = _where(_without_paging(query))
+        with self._lock:
+            return self._db().execute(f"SELECT count(*) FROM logs{where}", params).fetchone()[0]
+
+    def get(self, log_id: str) -> StoredLog | None:
+        """One log with its bodies, or None when no log has this id."""
+        sql = (
+            f"SELECT {', '.join('logs.' + c.strip() for c in _COLUMNS.split(','))}, "
+            "b.request_body, b.response_body FROM logs LEFT JOIN log_bodies AS b "
+            "ON b.log_id = logs.log_id WHERE logs.log_id = ?"
+        )
+        with self._lock:
+            row = self._db().execute(sql, (log_id,)).fetchone()
+        if row is None:
+            return None
+        return _stored(row[:-2], (row[-2], row[-1]))
+
+    def close(self) -> None:
+        """Close the connection; later calls raise RuntimeError."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> SqliteLogReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

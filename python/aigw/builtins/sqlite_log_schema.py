@@ -1,0 +1,123 @@
+"""The SQLite log store's schema, its versioned migrations, and how connections are opened.
+
+Layout: `logs` holds one small row per request (WITHOUT ROWID, clustered on the time-ordered
+UUIDv7 `log_id`, so listings and cursors walk it in order); `log_bodies` holds the request and
+response bodies apart, so filtering and listing never page through megabytes of payload.
+
+The schema version is `PRAGMA user_version`. `MIGRATIONS[i]` takes a database from version i
+to i+1; a new version appends a step and never edits an old one. A database from a newer aigw
+is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from aigw.errors import ConfigError
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1
+    """
+    CREATE TABLE logs (
+        log_id                TEXT PRIMARY KEY NOT NULL,  -- UUIDv7, lowercase
+        created_at            REAL NOT NULL,              -- unix seconds
+        gateway               TEXT NOT NULL,
+        request_type          TEXT NOT NULL,
+        event_id              TEXT,
+        provider              TEXT,
+        model                 TEXT,
+        endpoint              TEXT,
+        status                INTEGER NOT NULL,
+        success               INTEGER NOT NULL,           -- 0/1
+        step                  INTEGER,
+        cache_status          TEXT NOT NULL,              -- HIT/MISS
+        stream                INTEGER NOT NULL,
+        cancelled             INTEGER NOT NULL,
+        duration_ms           REAL NOT NULL,
+        ttfb_ms               REAL,
+        tokens_in             INTEGER,
+        tokens_out            INTEGER,
+        metadata              TEXT,                       -- JSON object, <= 5 flat entries
+        error                 TEXT,
+        request_content_type  TEXT,
+        response_content_type TEXT,
+        request_body_size     INTEGER,  -- NULL: not collected, size without body: not kept
+        response_body_size    INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE log_bodies (
+        log_id        TEXT PRIMARY KEY NOT NULL,
+        request_body  BLOB,
+        response_body BLOB
+    );
+    CREATE INDEX logs_created_at ON logs (created_at);
+    CREATE INDEX logs_gateway ON logs (gateway, log_id);
+    CREATE INDEX logs_provider_model ON logs (provider, model, log_id);
+    CREATE INDEX logs_model ON logs (model, log_id);
+    CREATE INDEX logs_status ON logs (status, log_id);
+    CREATE INDEX logs_event_id ON logs (event_id) WHERE event_id IS NOT NULL;
+    CREATE INDEX logs_failed ON logs (log_id) WHERE success = 0;
+    CREATE INDEX logs_cache_hit ON logs (log_id) WHERE cache_status = 'HIT';
+    """,
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+BUSY_TIMEOUT_MS = 5000  # other worker processes share the file
+
+
+def connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    """Open the log store at `path`, migrated to SCHEMA_VERSION, in WAL mode.
+
+    With create=False a missing file raises FileNotFoundError instead of making an empty
+    store. The connection is in autocommit mode (explicit BEGIN/COMMIT) and may be handed to
+    another thread, used by one thread at a time. Raises ConfigError for a store written by
+    a newer aigw.
+    """
+    path = Path(path)
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.is_file():
+        raise FileNotFoundError(f"no log store at {path}")
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL: a committed batch survives an aigw crash; only an OS crash or power
+        # loss may lose the last batches. FULL would fsync every batch.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, path: Path | str = "") -> None:
+    """Bring the database to SCHEMA_VERSION, one step per transaction. Safe to race."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"log store {path} has schema version {version}, newer than this aigw "
+            f"understands ({SCHEMA_VERSION}); upgrade aigw or point it at another data_dir"
+        )
+    while version < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                for statement in _statements(MIGRATIONS[version]):
+                    conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would commit our transaction; run the statements one by one instead.
+    # (Migration scripts therefore keep semicolons out of their comments.)
+    return [s.strip() for s in script.split(";") if s.strip()]

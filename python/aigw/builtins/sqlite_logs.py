@@ -1,0 +1,261 @@
+"""The built-in `sqlite` logger: request logs in `<data_dir>/logs.db`, written off the loop.
+
+`log()` only queues the record (see log_batcher.py); one writer thread stores each batch of up
+to `batch_size` records in a single transaction, at most `flush_interval_ms` after the first
+record of the batch arrived. `close()` writes everything accepted before it returns.
+
+Config (`PluginContext.config`, every key optional):
+    path               the database file (default `<data_dir>/logs.db`; relative to data_dir)
+    batch_size         records per transaction (500)
+    flush_interval_ms  longest wait to fill a batch (50)
+    max_backlog        records waiting for the writer before new ones are dropped (100000)
+    max_backlog_bytes  bodies waiting before new records are kept without bodies (256 MiB)
+    max_body_bytes     a larger request or response body is not stored, only its size (10 MiB,
+                       like Cloudflare's 10 MB per log)
+    retention_days     delete logs older than this many days (0: keep forever, the default)
+    max_logs           keep at most this many logs, deleting the oldest (0: no limit, default)
+
+Retention runs on the writer thread at start and then at most once a minute, in its own
+transaction; `prune()` runs it on demand.
+
+Errors longer than 4096 characters are cut. A record whose log_id is already stored is
+ignored (ids are UUIDv7, so this only happens on a bug) and counted as failed.
+Reading: `SqliteLogReader` in sqlite_log_query.py, or `query()`/`get()` here from the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+import orjson
+
+from aigw import hookimpl
+from aigw.builtins.log_batcher import (
+    BATCHER_CONFIG_KEYS,
+    BatcherStats,
+    LogBatcher,
+    Pending,
+    batcher_options,
+)
+from aigw.builtins.plugin_config import SectionReader
+from aigw.builtins.sqlite_log_query import LogPage, LogQuery, SqliteLogReader, StoredLog
+from aigw.builtins.sqlite_log_schema import connect
+from aigw.types import LogRecord, PluginContext
+
+log = logging.getLogger("aigw.logs")
+
+LOGS_DB = "logs.db"
+MAX_ERROR_CHARS = 4096
+PRUNE_EVERY = 60.0  # seconds between automatic retention passes
+
+_LOG_COLUMNS = (
+    "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
+    "success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out, "
+    "metadata, error, request_content_type, response_content_type, request_body_size, "
+    "response_body_size"
+)
+_INSERT_LOG = f"INSERT OR IGNORE INTO logs ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 24)})"
+_INSERT_BODIES = (
+    "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body) VALUES (?, ?, ?)"
+)
+
+
+def _row(item: Pending) -> tuple:
+    r = item.record
+    error = r.error if r.error is None or len(r.error) <= MAX_ERROR_CHARS else r.error[:MAX_ERROR_CHARS]
+    return (
+        r.log_id,
+        r.created_at,
+        r.gateway,
+        r.request_type,
+        r.event_id,
+        r.provider,
+        r.model,
+        r.endpoint,
+        int(r.status),
+        int(bool(r.success)),
+        r.step,
+        r.cache_status,
+        int(bool(r.stream)),
+        int(bool(r.cancelled)),
+        r.duration_ms,
+        r.ttfb_ms,
+        r.tokens_in,
+        r.tokens_out,
+        orjson.dumps(r.metadata).decode() if r.metadata else None,
+        error,
+        r.request_content_type,
+        r.response_content_type,
+        item.request_body_size,
+        item.response_body_size,
+    )
+
+
+class SqliteLogger:
+    """A Logger (interfaces.Logger) storing records in SQLite; see the module docstring."""
+
+    name = "sqlite"
+
+    def __init__(
+        self, path: Path | str, *, retention_days: float = 0, max_logs: int = 0, **batcher_options: float
+    ) -> None:
+        self.path = Path(path)
+        self.retention_days = retention_days
+        self.max_logs = max_logs
+        self._last_prune = time.monotonic()
+        self._conn: sqlite3.Connection | None = None
+        self._batcher = LogBatcher(self.name, self._write_batch, **batcher_options)  # type: ignore[arg-type]
+        self._reader: SqliteLogReader | None = None
+
+    @classmethod
+    def from_context(cls, ctx: PluginContext) -> SqliteLogger:
+        """The factory the plugin registers: reads ctx.config (keys in the module docstring)."""
+        known = {"path", "retention_days", "max_logs"} | BATCHER_CONFIG_KEYS
+        section = SectionReader(ctx.name, ctx.config, known)
+        path = Path(ctx.data_dir) / (section.string("path", LOGS_DB) or LOGS_DB)
+        return cls(
+            path,
+            retention_days=section.number("retention_days", 0),
+            max_logs=section.number("max_logs", 0, integer=True),
+            **batcher_options(section),
+        )
+
+    @property
+    def stats(self) -> BatcherStats:
+        """Counters: accepted, written, failed, dropped, bodies_dropped, batches."""
+        return self._batcher.stats
+
+    async def start(self) -> None:
+        """Create or migrate the store (off the loop), then start the writer thread."""
+        if self._conn is None:
+            self._conn = await asyncio.to_thread(connect, self.path, create=True)
+            await asyncio.to_thread(self._prune_now, self._conn)
+        self._batcher.start()
+
+    def log(self, record: LogRecord) -> None:
+        """Queue `record` (ownership passes to the logger). Never blocks, never raises on load."""
+        self._batcher.submit(record)
+
+    async def flush(self) -> None:
+        """Return once every record logged before the call is stored."""
+        await self._batcher.flush()
+
+    async def close(self) -> None:
+        """Store every record accepted so far, stop the writer, close the database."""
+        if self._conn is None and self._batcher.backlog:
+            self._conn = await asyncio.to_thread(connect, self.path, create=True)
+        await self._batcher.close()
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await asyncio.to_thread(reader.close)
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.to_thread(conn.close)
+
+    async def prune(self) -> int:
+        """Apply retention_days/max_logs now (on a connection of its own, off the loop);
+        returns how many logs were deleted."""
+
+        def run() -> int:
+            conn = connect(self.path, create=True)
+            try:
+                return self._prune_now(conn)
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(run)
+
+    def _prune_now(self, conn: sqlite3.Connection) -> int:
+        older_than = time.time() - self.retention_days * 86400 if self.retention_days else None
+        return prune_store(conn, older_than=older_than, keep_newest=self.max_logs or None)
+
+    # ---- reading from the loop (the logs HTTP API) ------------------------------------------
+
+    def reader(self) -> SqliteLogReader:
+        """A reader on the same file (one per logger, created on first use)."""
+        if self._reader is None:
+            self._reader = SqliteLogReader(self.path)
+        return self._reader
+
+    async def query(self, query: LogQuery) -> LogPage:
+        """SqliteLogReader.query, run off the loop."""
+        return await asyncio.to_thread(self.reader().query, query)
+
+    async def get(self, log_id: str) -> StoredLog | None:
+        """SqliteLogReader.get (with bodies), run off the loop."""
+        return await asyncio.to_thread(self.reader().get, log_id)
+
+    # ---- writer thread ---------------------------------------------------------------------
+
+    def _write_batch(self, batch: list[Pending]) -> int:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("sqlite logger is not started")
+        rows, bodies, bad = [], [], 0
+        for item in batch:
+            try:
+                rows.append(_row(item))
+            except Exception:
+                bad += 1
+                log.exception("sqlite logger: cannot store log %r", getattr(item.record, "log_id", None))
+                continue
+            r = item.record
+            if r.request_body is not None or r.response_body is not None:
+                bodies.append((r.log_id, r.request_body, r.response_body))
+        conn.execute("BEGIN")
+        try:
+            stored = conn.executemany(_INSERT_LOG, rows).rowcount
+            if bodies:
+                conn.executemany(_INSERT_BODIES, bodies)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        duplicates = len(rows) - stored
+        if duplicates:
+            log.error("sqlite logger: %d records had a log_id already stored; ignored", duplicates)
+        if (self.retention_days or self.max_logs) and time.monotonic() - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = time.monotonic()
+            try:
+                self._prune_now(conn)
+            except sqlite3.Error:  # the batch is stored; retention tries again next time
+                log.exception("sqlite logger: retention pass failed")
+        return bad + duplicates
+
+
+def prune_store(conn: sqlite3.Connection, *, older_than: float | None, keep_newest: int | None) -> int:
+    """Delete logs (and their bodies) created before `older_than` (unix seconds) and all but
+    the newest `keep_newest`, in one transaction; returns how many logs were deleted."""
+    if older_than is None and keep_newest is None:
+        return 0
+    deleted = 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if older_than is not None:
+            conn.execute(
+                "DELETE FROM log_bodies WHERE log_id IN (SELECT log_id FROM logs WHERE created_at < ?)",
+                (older_than,),
+            )
+            deleted += conn.execute("DELETE FROM logs WHERE created_at < ?", (older_than,)).rowcount
+        if keep_newest is not None:
+            row = conn.execute(
+                "SELECT log_id FROM logs ORDER BY log_id DESC LIMIT 1 OFFSET ?", (keep_newest,)
+            ).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM log_bodies WHERE log_id <= ?", row)
+                deleted += conn.execute("DELETE FROM logs WHERE log_id <= ?", row).rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return deleted
+
+
+@hookimpl
+def register_loggers(register) -> None:  # type: ignore[no-untyped-def]
+    """Offer the `sqlite` logger (the default log store)."""
+    register("sqlite", SqliteLogger.from_context)

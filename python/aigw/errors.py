@@ -1,0 +1,69 @@
+"""One exception tree. Each gateway error maps to an HTTP status and a Cloudflare-style code."""
+
+from __future__ import annotations
+
+
+class AigwError(Exception):
+    """Base of every error aigw raises on purpose."""
+
+    status: int = 500
+    code: int = 2005
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+
+    def body(self) -> dict:
+        """The Cloudflare-style error body for clients."""
+        return {
+            "success": False,
+            "result": None,
+            "messages": [],
+            "errors": [{"code": self.code, "message": self.message}],
+        }
+
+
+class ConfigError(AigwError):
+    """The configuration is invalid; start-up stops."""
+
+
+class PluginError(AigwError):
+    """A plugin failed to load or registered something invalid; start-up stops."""
+
+
+class GatewayNotFound(AigwError):
+    status, code = 404, 2001
+
+
+class RateLimited(AigwError):
+    status, code = 429, 2003
+
+
+class ProviderFailed(AigwError):
+    """No step produced an answer (network errors, timeouts, exhausted retries)."""
+
+    status, code = 502, 2005
+
+
+class InvalidProvider(AigwError):
+    status, code = 400, 2008
+
+
+class Unauthorized(AigwError):
+    status, code = 401, 2009
+
+
+class BadRequest(AigwError):
+    status, code = 400, 2010
+
+
+class ByokAliasNotFound(AigwError):
+    status, code = 400, 2040
+
+
+class RequestTimeout(ProviderFailed):
+    status, code = 504, 2007

@@ -1,0 +1,105 @@
+"""The per-request contracts plugins implement (typing.Protocol; no base class needed).
+
+Hooks register factories once at start-up (see hookspecs.py); the request path then calls
+these objects directly. A factory has the signature ``factory(ctx: PluginContext) -> object``.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Protocol, Sequence, runtime_checkable
+
+from aigw.types import (
+    CachedResponse,
+    Call,
+    ErrorClass,
+    Framing,
+    LogRecord,
+    Principal,
+    RateDecision,
+    UpstreamRequest,
+    Usage,
+)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """An AI provider: maps a Call to an upstream request and reads what comes back.
+
+    Attributes:
+        name: the provider slug as clients name it ("openai", "custom-local").
+        stream_terminator: data payload that ends a stream and is not relayed (b"[DONE]"),
+            or None when the stream simply ends.
+        usage_events: how many (first, last) stream events the relay keeps for usage_from_events.
+    """
+
+    name: str
+    stream_terminator: bytes | None
+    usage_events: tuple[int, int]
+
+    def has_client_auth(self, headers: Mapping[str, str]) -> bool:
+        """Whether the client sent its own provider credentials (lowercase header names)."""
+
+    def build_request(self, call: Call, key: str | None) -> UpstreamRequest:
+        """The upstream request for `call`. `key` is a stored key to inject because the
+        client sent none; None means forward the client's own auth as sent."""
+
+    def framing(self, call: Call, status: int, content_type: str) -> Framing:
+        """How the response body with this status and content type is framed."""
+
+    def usage_from_body(self, body: bytes) -> Usage | None:
+        """Tokens reported in a whole (non-streamed) response body."""
+
+    def usage_from_events(self, first: Sequence[bytes], last: Sequence[bytes]) -> Usage | None:
+        """Tokens reported in a stream, given the data of its first and last few events."""
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorClass:
+        """Whether an error answer may be retried or fall back, and after how long."""
+
+
+@runtime_checkable
+class AuthBackend(Protocol):
+    """Authenticates clients of the gateway (not provider credentials)."""
+
+    name: str
+
+    async def authenticate(self, gateway: str, token: str | None) -> Principal | None:
+        """The principal owning `token` on `gateway`, or None when it is missing or bad."""
+
+
+@runtime_checkable
+class Logger(Protocol):
+    """A sink for request logs. `log` is called on the event loop and must not block."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Open files/connections; called once before the gateway serves."""
+
+    def log(self, record: LogRecord) -> None:
+        """Accept one record (enqueue it; write later, off the loop)."""
+
+    async def close(self) -> None:
+        """Write everything accepted so far, then release resources."""
+
+
+@runtime_checkable
+class Cache(Protocol):
+    """A response cache keyed by the gateway's cache key."""
+
+    name: str
+
+    async def get(self, key: str) -> CachedResponse | None:
+        """The stored response, or None on a miss or after expiry."""
+
+    async def set(self, key: str, value: CachedResponse, ttl: float) -> None:
+        """Store `value` for `ttl` seconds."""
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """Counts requests per key over a window."""
+
+    name: str
+
+    async def hit(self, key: str, limit: int, interval: float, technique: str) -> RateDecision:
+        """Count one request for `key`; `technique` is "fixed" or "sliding"."""

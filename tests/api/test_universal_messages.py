@@ -1,0 +1,112 @@
+"""Universal WebSocket messages parse and serialize as the contract says (bytes in, bytes out)."""
+
+import orjson
+import pytest
+
+from aigw.api.universal_messages import (
+    Cancel,
+    Create,
+    MessageError,
+    created,
+    done,
+    error_message,
+    parse_client_message,
+    stream_message,
+)
+
+CF_EXAMPLE = {
+    "type": "universal.create",
+    "request": {
+        "eventId": "my-request",
+        "provider": "workers-ai",
+        "endpoint": "@cf/meta/llama-3.1-8b-instruct",
+        "headers": {"Authorization": "Bearer WORKERS_AI_TOKEN", "Content-Type": "application/json"},
+        "query": {"prompt": "tell me a joke"},
+    },
+}
+
+
+def test_cloudflares_example_parses_as_one_step():
+    msg = parse_client_message(orjson.dumps(CF_EXAMPLE))
+    assert isinstance(msg, Create) and msg.event_id == "my-request"
+    [step] = msg.steps
+    assert (step.provider, step.endpoint, step.stream) == ("workers-ai", "@cf/meta/llama-3.1-8b-instruct", False)
+    assert orjson.loads(step.body) == {"prompt": "tell me a joke"}
+
+
+def test_an_array_of_steps_is_a_fallback_chain_with_the_event_id_on_the_first():
+    msg = parse_client_message(
+        orjson.dumps(
+            {
+                "type": "universal.create",
+                "request": [
+                    {"eventId": "e1", "provider": "openai", "endpoint": "chat/completions", "query": {"stream": True}, "config": {"maxAttempts": 2}},
+                    {"provider": "anthropic", "endpoint": "v1/messages", "query": {}},
+                ],
+            }
+        )
+    )
+    assert msg.event_id == "e1" and [s.provider for s in msg.steps] == ["openai", "anthropic"]
+    assert msg.steps[0].stream and msg.steps[0].config == {"maxAttempts": 2}
+
+
+def test_a_top_level_event_id_is_tolerated():
+    msg = parse_client_message(b'{"type":"universal.create","eventId":"top","request":{"provider":"openai","endpoint":"x","query":{}}}')
+    assert msg.event_id == "top"
+
+
+def test_missing_event_id_is_left_for_the_gateway_to_assign():
+    assert parse_client_message(b'{"type":"universal.create","request":{"provider":"openai","endpoint":"x"}}').event_id is None
+
+
+def test_cancel_parses():
+    assert parse_client_message(b'{"type":"universal.cancel","eventId":"e1"}') == Cancel("e1")
+
+
+def test_invalid_json_is_an_untied_error():
+    with pytest.raises(MessageError) as err:
+        parse_client_message(b"{nope")
+    assert err.value.event_id is None and not err.value.tied
+
+
+def test_unknown_type_keeps_the_event_id():
+    with pytest.raises(MessageError) as err:
+        parse_client_message(b'{"type":"universal.frobnicate","request":{"eventId":"e9"}}')
+    assert err.value.event_id == "e9" and "unknown message type" in err.value.message and not err.value.tied
+
+
+def test_missing_provider_is_tied_to_its_event_id():
+    with pytest.raises(MessageError) as err:
+        parse_client_message(b'{"type":"universal.create","request":{"eventId":"e2","endpoint":"x"}}')
+    assert err.value.tied and err.value.event_id == "e2" and "provider" in err.value.message
+
+
+def test_gemini_stream_endpoint_counts_as_streaming():
+    msg = parse_client_message(b'{"type":"universal.create","request":{"provider":"google-ai-studio","endpoint":"v1beta/models/g:streamGenerateContent?alt=sse","query":{}}}')
+    assert msg.steps[0].stream
+
+
+def test_created_splices_the_provider_body_unchanged():
+    body = b'{"id":"chatcmpl-1","choices":[]}'
+    out = created({"cacheStatus": "MISS", "eventId": "e1", "logId": "l", "step": "0", "contentType": "application/json"}, body)
+    assert out.endswith(b'"response":' + body + b"}")
+    assert orjson.loads(out)["type"] == "universal.created"
+
+
+def test_a_non_json_body_is_relayed_as_a_string():
+    assert orjson.loads(created({"eventId": "e"}, b"plain text"))["response"] == "plain text"
+
+
+def test_stream_message_metadata_is_only_the_event_id():
+    doc = orjson.loads(stream_message("e1", b'{"response":"would"}'))
+    assert doc == {"type": "universal.stream", "metadata": {"eventId": "e1"}, "response": {"response": "would"}}
+
+
+def test_done_repeats_the_metadata():
+    meta = {"cacheStatus": "MISS", "eventId": "e1", "logId": "l", "step": "0", "contentType": "text/event-stream"}
+    assert orjson.loads(done(meta)) == {"type": "universal.done", "metadata": meta}
+
+
+def test_error_message_carries_code_reason_and_event_id():
+    doc = orjson.loads(error_message(2010, "bad", "e3"))
+    assert doc == {"type": "universal.error", "metadata": {"status": 400, "eventId": "e3"}, "error": {"code": 2010, "message": "bad"}}

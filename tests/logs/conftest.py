@@ -1,0 +1,48 @@
+"""Fixtures for the log store tests: records to log, and both event loops."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any, Callable
+
+import pytest
+import uvloop
+
+from aigw.logrecords import new_log_id
+from aigw.types import LogRecord
+
+T0 = 1_790_000_000.0  # a fixed clock for records whose time matters
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Every async test here runs on the stock asyncio loop and on uvloop."""
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture
+def make_record() -> Callable[..., LogRecord]:
+    """A factory of valid LogRecords: successful openai calls, one second apart from T0."""
+    counter = itertools.count()
+
+    def make(**fields: Any) -> LogRecord:
+        n = next(counter)
+        base: dict[str, Any] = {
+            "log_id": new_log_id(),
+            "created_at": T0 + n,
+            "gateway": "default",
+            "request_type": "universal",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "endpoint": "chat/completions",
+            "status": 200,
+            "success": True,
+            "duration_ms": 120.0,
+            "ttfb_ms": 80.0,
+            "tokens_in": 10,
+            "tokens_out": 20,
+        }
+        base.update(fields)
+        return LogRecord(**base)
+
+    return make
