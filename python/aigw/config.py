@@ -38,6 +38,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from aigw import errors
 from aigw.config_env import EnvOverrides, apply_env_overrides
 from aigw.secret import Secret, SecretSpecError, UnsetSecret, resolve_secret
 from aigw.toml_locator import KeyLocator
@@ -76,7 +77,7 @@ class ConfigIssue:
         return f"{self.where}: {self.key}: {self.message}" if self.key else f"{self.where}: {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(errors.ConfigError):
     """The configuration is invalid; `issues` lists every problem found, in file order."""
 
     def __init__(self, issues: list[ConfigIssue]) -> None:

@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "aigw.builtins.providers",
     "aigw.builtins.sqlite_logs",  # logs helper
     "aigw.builtins.jsonl_logs",  # logs helper
+    "aigw.builtins.token_auth",  # config-tokens helper
 )
 
 ENTRY_POINT_GROUP = "aigw"
