@@ -11,9 +11,11 @@ environment variable), the key, and what was expected. Unknown keys are errors, 
 "did you mean" when one is close.
 
 Decisions worth knowing:
-- Per-plugin settings live under `[plugins.<plugin-name>]` (any table inside `[plugins]`; the
-  plain keys of `[plugins]`, such as `enabled`, are the framework's). They are handed to the
-  plugin unvalidated in `Settings.plugin_config[name]`; the plugin validates its own keys.
+- Per-plugin settings live under `[plugins.<name>]`, `<name>` being what the plugin registers
+  (`[plugins.sqlite]` for the sqlite logger, `[plugins.tokens]` for the tokens auth backend):
+  any table inside `[plugins]`, while its plain keys (`enabled`) are the framework's. They are
+  kept unvalidated in `Settings.plugin_config[name]` for the component (`PluginContext.config`),
+  which validates its own keys.
 - Provider tables accept keys of their own for the provider plugin (`region`, `api_version`...),
   kept in `ProviderSettings.options`; only a key that looks like a misspelt known key
   (`base_ulr`) is an error.

@@ -102,13 +102,13 @@ def test_gateway_default_exists_even_when_the_file_names_only_others(tmp_path):
 
 
 def test_plugin_tables_under_plugins_become_plugin_config(tmp_path):
-    text = '[plugins]\nenabled = ["sqlite_logs"]\n\n[plugins.sqlite_logs]\npath = "logs.db"\nbatch = [1, 2]\n'
+    text = '[plugins]\nenabled = ["echo"]\n\n[plugins.sqlite]\npath = "logs.db"\nbatch = [1, 2]\n'
     settings = load_settings(write(tmp_path, text), environ={})
-    assert settings.plugins.enabled == ("sqlite_logs",)
-    assert settings.plugin_config["sqlite_logs"]["path"] == "logs.db"
-    assert settings.plugin_config["sqlite_logs"]["batch"] == (1, 2)
+    assert settings.plugins.enabled == ("echo",)
+    assert settings.plugin_config["sqlite"]["path"] == "logs.db"
+    assert settings.plugin_config["sqlite"]["batch"] == (1, 2)
     with pytest.raises(TypeError):
-        settings.plugin_config["sqlite_logs"]["path"] = "other.db"
+        settings.plugin_config["sqlite"]["path"] = "other.db"
 
 
 def test_unknown_provider_keys_are_kept_for_the_provider_plugin(tmp_path):
