@@ -5,7 +5,9 @@ Rules (the user-facing contract, also in docs/configuration.md):
   single underscore stays part of the key (`AIGW_DATA_DIR` is `data_dir`).
 - Segments are lower-cased. A gateway, provider or plugin name matches the file's table of the
   same name ignoring case and `-` vs `_` (`AIGW_PROVIDERS__CUSTOM_LOCAL__BASE_URL` reaches
-  `[providers.custom-local]`); a name not in the file is created lower-cased as written.
+  `[providers.custom-local]`). A name not in the file is created lower-cased as written, except
+  that a provider's `_` become `-`, since provider slugs are dashed (`AIGW_PROVIDERS__WORKERS_AI__KEY`
+  configures `workers-ai`).
 - The value is read as a TOML value when it is one (`9000`, `false`, `["a", "b"]`,
   `{ limit = 10 }`) and as a plain string otherwise (`0.0.0.0`, `env:KEY`). A key that expects a
   string takes the text exactly as written (so `ACCOUNT_ID=12345` stays "12345"), and a key that
@@ -68,12 +70,12 @@ def parse_env_value(raw: str) -> Any:
         return raw
 
 
-def _match_name(table: Mapping[str, Any], segment: str) -> str:
+def _match_name(table: Mapping[str, Any], segment: str, section: str) -> str:
     want = segment.replace("-", "_")
     for name in table:
         if isinstance(name, str) and name.lower().replace("-", "_") == want:
             return name
-    return segment
+    return segment.replace("_", "-") if section == "providers" else segment
 
 
 def apply_env_overrides(
@@ -103,7 +105,7 @@ def apply_env_overrides(
         path: list[str] = []
         for depth, segment in enumerate(segments):
             if depth == 1 and path[0] in _NAMED_TABLES:
-                segment = _match_name(node, segment)
+                segment = _match_name(node, segment, path[0])
             path.append(segment)
             if depth == len(segments) - 1:
                 node[segment] = parse_env_value(raw)

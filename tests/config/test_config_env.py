@@ -74,6 +74,11 @@ def test_a_provider_name_matches_the_file_ignoring_case_and_dashes(tmp_path):
     assert settings.providers["custom-local"].base_url == "http://127.0.0.1:2/v1"
 
 
+def test_a_provider_created_from_the_environment_gets_a_dashed_slug():
+    settings = load_settings(None, environ={"AIGW_PROVIDERS__GOOGLE_AI_STUDIO__KEY": "k"})
+    assert list(settings.providers) == ["google-ai-studio"]
+
+
 def test_a_provider_key_from_the_environment_is_a_secret():
     settings = load_settings(None, environ={"AIGW_PROVIDERS__OPENAI__KEY": "sk-123"})
     assert settings.providers["openai"].key.reveal() == "sk-123"
@@ -131,3 +136,22 @@ def test_a_key_inside_a_non_table_is_an_error(tmp_path):
 )
 def test_env_values_parse_as_toml_values_or_stay_text(raw, value):
     assert parse_env_value(raw) == value
+
+
+async def test_simulator_provider_settings_load_through_the_environment():
+    """Every provider simulator's [providers.<slug>] settings, given as AIGW_PROVIDERS__* variables
+    (slug dashes as underscores), load as that provider's base_url and stored key."""
+    from aigw.testing.simulators import Simulators
+
+    async with Simulators() as sims:
+        wanted = sims.provider_settings()
+    env = {}
+    for slug, table in wanted.items():
+        prefix = "AIGW_PROVIDERS__" + slug.upper().replace("-", "_")
+        env[prefix + "__BASE_URL"] = table["base_url"]
+        env[prefix + "__KEY"] = table["key"]
+    providers = load_settings(None, environ=env).providers
+    assert set(providers) == set(wanted)
+    for slug, table in wanted.items():
+        provider = providers[slug]
+        assert (provider.base_url, provider.key.reveal()) == (table["base_url"].rstrip("/"), table["key"])
