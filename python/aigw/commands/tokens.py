@@ -46,7 +46,7 @@ def tokens() -> None:
 @click.option("--gateway", default=None, help="Restrict the token to this gateway (default: every gateway).")
 def create(config_path: Path | None, name: str, gateway: str | None) -> None:
     """Create a token and print it (shown only this once)."""
-    settings = load_settings_or_exit(config_path)
+    settings = load_settings_or_exit(config_path, log_warnings=False)
     if gateway is not None and gateway not in settings.gateways:
         raise click.BadParameter(
             f"no gateway {gateway!r} in the configuration (have: {', '.join(settings.gateways)})",
@@ -67,7 +67,7 @@ def create(config_path: Path | None, name: str, gateway: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
 def list_(config_path: Path | None, as_json: bool) -> None:
     """List tokens (ids and metadata; never the tokens themselves)."""
-    settings = load_settings_or_exit(config_path)
+    settings = load_settings_or_exit(config_path, log_warnings=False)
     store = TokenStore.for_settings(settings)
     try:
         infos = store.list()
@@ -97,7 +97,7 @@ def list_(config_path: Path | None, as_json: bool) -> None:
 @click.argument("token_id", metavar="ID")
 def revoke(config_path: Path | None, token_id: str) -> None:
     """Revoke a token by its id (from `aigw tokens list`) or by the token itself."""
-    settings = load_settings_or_exit(config_path)
+    settings = load_settings_or_exit(config_path, log_warnings=False)
     store = TokenStore.for_settings(settings)
     try:
         info = store.revoke(token_id)
