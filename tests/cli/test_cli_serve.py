@@ -65,8 +65,9 @@ def get(port: int, path: str) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def test_serve_prints_a_first_token_that_verifies_and_answers_health(tmp_path):
-    served = Served(tmp_path, "--port", "0")
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_serve_prints_a_first_token_that_verifies_and_answers_health(tmp_path, loop):
+    served = Served(tmp_path, "--port", "0", "--loop", loop)
     try:
         (port_match,) = served.wait_for(LISTENING)
         port = int(port_match.group(1))
