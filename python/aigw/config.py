@@ -462,8 +462,8 @@ class Settings:
     providers: Mapping[str, ProviderSettings] = field(default_factory=lambda: MappingProxyType({}))
     #: Auth tokens accepted by every gateway, from config or `AIGW_TOKENS` (comma-separated).
     tokens: tuple[Secret, ...] = _key(_secret_list, ())
-    #: `[plugins.<name>]` tables, unvalidated, read-only, by plugin name (out of repr: they may
-    #: hold secrets such as a Redis URL with a password).
+    #: `[plugins.<name>]` tables, unvalidated, read-only, by registered name (out of repr: they
+    #: may hold secrets such as a Redis URL with a password).
     plugin_config: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     #: The file these settings came from; None when running on defaults.
     source: Path | None = None
@@ -472,7 +472,8 @@ class Settings:
 
     @property
     def db_path(self) -> Path:
-        """The SQLite database shared by logs and auth tokens."""
+        """The SQLite database of auth tokens, `<data_dir>/aigw.db` (the sqlite logger keeps
+        its own `logs.db` by default)."""
         return self.data_dir / "aigw.db"
 
 
