@@ -43,11 +43,11 @@ if TYPE_CHECKING:
 #: First-party plugins with no extra dependency, registered by module name, in this order.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "aigw.builtins.providers",
-    "aigw.builtins.sqlite_logs",  # logs helper
-    "aigw.builtins.jsonl_logs",  # logs helper
-    # ---- embedded cache and rate limiter (cache-limits helper) ----
+    "aigw.builtins.sqlite_logs",
+    "aigw.builtins.jsonl_logs",
     "aigw.builtins.memory_cache",
     "aigw.builtins.window_limiter",
+    "aigw.builtins.token_auth",
 )
 
 ENTRY_POINT_GROUP = "aigw"

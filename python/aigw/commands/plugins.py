@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
 import click
@@ -14,23 +13,16 @@ from aigw.errors import PluginError
 
 
 def enabled_from_config(path: str | None) -> Sequence[str]:
-    """`plugins.enabled` from the TOML config at `path` (default ["*"] when absent).
-
-    Reads only that key; the full validation belongs to `aigw check-config`.
-    """
-    # TODO(config): switch to aigw.config's loader once it lands, so env overrides apply too.
-    if not path:
-        return ("*",)
-    import tomllib
+    """`plugins.enabled` from the configuration at `path` (else $AIGW_CONFIG, else the default
+    ["*"]), environment overrides included. An invalid configuration raises a ClickException
+    listing its problems."""
+    from aigw.config import ConfigError, load_settings
 
     try:
-        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise click.ClickException(f"cannot read config {path}: {exc}") from exc
-    enabled = doc.get("plugins", {}).get("enabled", ["*"])
-    if not isinstance(enabled, list) or not all(isinstance(n, str) for n in enabled):
-        raise click.ClickException(f"{path}: plugins.enabled must be a list of plugin names")
-    return tuple(enabled)
+        return load_settings(path).plugins.enabled
+    except ConfigError as exc:
+        problems = "".join(f"\n  {issue}" for issue in exc.issues)
+        raise click.ClickException(f"invalid configuration:{problems}") from None
 
 
 def load_plugin_commands(cli: click.Group) -> None:

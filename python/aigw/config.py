@@ -1,0 +1,634 @@
+"""Configuration: one TOML file plus the environment, validated into a frozen `Settings`.
+
+    settings = load_settings("aigw.toml")          # or None: $AIGW_CONFIG, else defaults
+    settings.server.port, settings.gateways["default"].authentication, ...
+
+Every key is optional; with no file the defaults are a gateway `default` with authentication
+on, 127.0.0.1:8787 and data in ./.aigw/. Environment variables override the file
+(`AIGW_SERVER__PORT=9000`, see `aigw.config_env`). Problems are collected, not stopped at the
+first, and raised together as `ConfigError`, each naming where (`aigw.toml:7` or the
+environment variable), the key, and what was expected. Unknown keys are errors, with a
+"did you mean" when one is close.
+
+Decisions worth knowing:
+- Per-plugin settings live under `[plugins.<name>]`, `<name>` being what the plugin registers
+  (`[plugins.sqlite]` for the sqlite logger, `[plugins.tokens]` for the tokens auth backend):
+  any table inside `[plugins]`, while its plain keys (`enabled`) are the framework's. They are
+  kept unvalidated in `Settings.plugin_config[name]` for the component (`PluginContext.config`),
+  which validates its own keys.
+- Provider tables accept keys of their own for the provider plugin (`region`, `api_version`...),
+  kept in `ProviderSettings.options`; only a key that looks like a misspelt known key
+  (`base_ulr`) is an error.
+- Relative paths written in the file are relative to the file's directory; defaults and
+  environment values are relative to the working directory. `Settings` holds absolute paths.
+- Secrets (`providers.*.key`, `providers.*.keys`, `tokens`, `gateways.*.tokens`) are `env:NAME`,
+  `file:PATH` or literal, resolved at load into `aigw.secret.Secret`, whose repr never shows the
+  value; an unset `env:` leaves the key out and adds a warning to `Settings.warnings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from aigw import errors
+from aigw.config_env import EnvOverrides, apply_env_overrides
+from aigw.secret import Secret, SecretSpecError, UnsetSecret, resolve_secret
+from aigw.toml_locator import KeyLocator
+
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "GatewaySettings",
+    "PluginsSettings",
+    "ProviderSettings",
+    "RateLimitSettings",
+    "RetrySettings",
+    "ServerSettings",
+    "Settings",
+    "UpstreamSettings",
+    "load_settings",
+]
+
+DEFAULT_GATEWAY = "default"
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_NAME_RULE = "lower-case letters, digits, '-' and '_', at most 64 characters"
+
+
+# ---- errors ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem: where (`aigw.toml:7`, `environment AIGW_SERVER__PORT`), key, and message."""
+
+    where: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.key}: {self.message}" if self.key else f"{self.where}: {self.message}"
+
+
+class ConfigError(errors.ConfigError):
+    """The configuration is invalid; `issues` lists every problem found, in file order."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+# ---- validation context and field checkers --------------------------------------------------
+
+_BAD = object()  # a checker's answer for "invalid, already reported"
+Checker = Callable[["_Context", tuple, Any], Any]
+
+
+class _Context:
+    """Collects issues and warnings and knows where each key came from."""
+
+    def __init__(self, file: Path | None, text: str, env: EnvOverrides, environ: Mapping[str, str]) -> None:
+        self.file = file
+        self.locator = KeyLocator(text) if file is not None else None
+        self.env = env
+        self.environ = environ
+        self.issues: list[tuple[int, ConfigIssue]] = []
+        self.warnings: list[str] = []
+
+    def where(self, path: tuple) -> tuple[int, str]:
+        """(sort line, description) of where `path` was set."""
+        var = self.env.variable_for(path)
+        if var is not None:
+            return 1 << 30, f"environment {var}"
+        if self.locator is not None:
+            line = self.locator.line_of(path)
+            return (line or 0), (f"{self.file}:{line}" if line else str(self.file))
+        return 0, "defaults"
+
+    def error(self, path: tuple, message: str) -> object:
+        line, where = self.where(path)
+        self.issues.append((line, ConfigIssue(where, _dotted(path), message)))
+        return _BAD
+
+    def warn(self, path: tuple, message: str) -> None:
+        self.warnings.append(f"{self.where(path)[1]}: {_dotted(path)}: {message}")
+
+    def env_text(self, path: tuple) -> str | None:
+        """The raw environment text when `path` itself (not an item inside it) was set by a
+        variable."""
+        return self.env.raw.get(path)
+
+    def base_dir(self, path: tuple) -> Path:
+        """Directory that relative paths at `path` are relative to."""
+        if self.file is not None and self.env.variable_for(path) is None:
+            return self.file.resolve().parent
+        return Path.cwd()
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            seg = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+            out += f".{seg}" if out else seg
+    return out
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+def _expected(ctx: _Context, path: tuple, what: str, value: Any) -> object:
+    return ctx.error(path, f"expected {what}, got {_describe(value)}")
+
+
+def _integer(lo: int, hi: int, what: str | None = None) -> Checker:
+    what = what or f"an integer {lo}-{hi}"
+
+    def check(ctx: _Context, path: tuple, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            return _expected(ctx, path, what, value)
+        return value
+
+    return check
+
+
+def _seconds(lo: float, hi: float) -> Checker:
+    what = f"a number of seconds {lo:g}-{hi:g}"
+
+    def check(ctx: _Context, path: tuple, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            return _expected(ctx, path, what, value)
+        if not lo <= value <= hi:
+            return _expected(ctx, path, what, value)
+        return float(value)
+
+    return check
+
+
+def _boolean(ctx: _Context, path: tuple, value: Any) -> Any:
+    if not isinstance(value, bool):
+        return _expected(ctx, path, "true or false", value)
+    return value
+
+
+def _string(pattern: re.Pattern[str] | None = None, what: str = "a string") -> Checker:
+    def check(ctx: _Context, path: tuple, value: Any) -> Any:
+        text = ctx.env_text(path)
+        if text is not None:
+            value = text
+        if not isinstance(value, str) or (pattern is not None and not pattern.fullmatch(value)):
+            return _expected(ctx, path, what, value)
+        return value
+
+    return check
+
+
+def _choice(*options: str) -> Checker:
+    what = "one of " + ", ".join(f'"{o}"' for o in options)
+
+    def check(ctx: _Context, path: tuple, value: Any) -> Any:
+        if value not in options or not isinstance(value, str):
+            return _expected(ctx, path, what, value)
+        return value
+
+    return check
+
+
+def _url(ctx: _Context, path: tuple, value: Any) -> Any:
+    value = _string()(ctx, path, value)
+    if value is _BAD:
+        return value
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        return _expected(ctx, path, "an http:// or https:// URL without query", value)
+    return value.rstrip("/")
+
+
+def _path(must_exist: bool) -> Checker:
+    def check(ctx: _Context, path: tuple, value: Any) -> Any:
+        value = _string()(ctx, path, value)
+        if value is _BAD:
+            return value
+        if not value:
+            return _expected(ctx, path, "a path", value)
+        resolved = ctx.base_dir(path) / Path(value).expanduser()
+        if must_exist and not os.access(resolved, os.R_OK):
+            return ctx.error(path, f"expected a readable file, but {resolved} is not one")
+        return resolved
+
+    return check
+
+
+def _string_list(item: Checker) -> Checker:
+    def check(ctx: _Context, path: tuple, value: Any) -> Any:
+        text = ctx.env_text(path)
+        if text is not None and not isinstance(value, list):
+            value = [part.strip() for part in text.split(",") if part.strip()]
+        if not isinstance(value, list):
+            return _expected(ctx, path, "an array of strings", value)
+        checked = [item(ctx, path + (i,), v) for i, v in enumerate(value)]
+        return _BAD if any(c is _BAD for c in checked) else tuple(checked)
+
+    return check
+
+
+_SECRET_WHAT = 'a string: "env:NAME", "file:PATH" or the secret itself'
+
+
+def _secret(ctx: _Context, path: tuple, value: Any) -> Any:
+    """A Secret, or None when an `env:` reference is unset (warned). Never echoes the value."""
+    text = ctx.env_text(path)
+    if text is not None:
+        value = text
+    if not isinstance(value, str):
+        return ctx.error(path, f"expected {_SECRET_WHAT}")
+    if not value:
+        return None
+    try:
+        secret = resolve_secret(value, ctx.environ, ctx.base_dir(path))
+    except SecretSpecError as exc:
+        return ctx.error(path, str(exc))
+    if isinstance(secret, UnsetSecret):
+        ctx.warn(path, f"{secret.source[4:]} is not set; no value for this key")
+        return None
+    return secret
+
+
+def _secret_list(ctx: _Context, path: tuple, value: Any) -> Any:
+    items = _string_list(_secret)(ctx, path, value)
+    return items if items is _BAD else tuple(s for s in items if s is not None)
+
+
+def _table(cls: type) -> Checker:
+    def check(ctx: _Context, path: tuple, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return ctx.error(path, f"expected a table, got {_describe(value)}")
+        return _build(cls, ctx, path, value)
+
+    return check
+
+
+def _key(check: Checker, default: Any = MISSING, *, factory: Callable[[], Any] | None = None) -> Any:
+    """A dataclass field that is also a configuration key validated by `check`."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"check": check})
+    return field(default=default, metadata={"check": check})
+
+
+def _unknown(ctx: _Context, path: tuple, known: list[str]) -> None:
+    name = path[-1]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        ctx.error(path, f'unknown key (did you mean "{close[0]}"?)')
+    else:
+        ctx.error(path, "unknown key (known keys: " + ", ".join(sorted(known)) + ")")
+
+
+def _build(cls: type, ctx: _Context, path: tuple, raw: Mapping[str, Any], **fixed: Any) -> Any:
+    """Validate `raw` against the `_key` fields of dataclass `cls` and construct it.
+
+    Invalid and unknown keys are reported and left at their defaults, so validation carries on
+    and reports every problem."""
+    keys = {f.name: f for f in fields(cls) if "check" in f.metadata}
+    values: dict[str, Any] = dict(fixed)
+    for name, value in raw.items():
+        spec = keys.get(name)
+        if spec is None:
+            _unknown(ctx, path + (name,), list(keys))
+            continue
+        checked = spec.metadata["check"](ctx, path + (name,), value)
+        if checked is not _BAD:
+            values[name] = checked
+    return cls(**values)
+
+
+# ---- the settings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """`[server]`: the listener and WebSocket limits (see websocket-api.md)."""
+
+    host: str = _key(_string(), "127.0.0.1")
+    port: int = _key(_integer(1, 65535), 8787)
+    #: Processes sharing the port with SO_REUSEPORT.
+    workers: int = _key(_integer(1, 256), 1)
+    tls_cert: Path | None = _key(_path(must_exist=True), None)
+    tls_key: Path | None = _key(_path(must_exist=True), None)
+    max_message_size: int = _key(_integer(1024, 1 << 30), 16 * 1024 * 1024)
+    max_inflight_per_connection: int = _key(_integer(1, 65536), 256)
+    #: Seconds between server pings; 0 = never.
+    ping_interval: float = _key(_seconds(0, 3600), 20.0)
+    #: Seconds to wait for a pong before closing 1011.
+    ping_timeout: float = _key(_seconds(1, 3600), 20.0)
+    #: Seconds without frames and nothing in flight before closing 1000; 0 = never.
+    idle_timeout: float = _key(_seconds(0, 86400), 300.0)
+    #: Seconds in-flight requests get to finish on shutdown.
+    shutdown_grace: float = _key(_seconds(0, 3600), 30.0)
+    #: Negotiate permessage-deflate when a client offers it.
+    permessage_deflate: bool = _key(_boolean, False)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    """`rate_limit = {limit, interval, technique}`: gateway-wide requests per interval."""
+
+    #: Requests allowed per interval; 0 = no limit.
+    limit: int = _key(_integer(0, 1_000_000_000), 0)
+    #: Window length in seconds.
+    interval: int = _key(_integer(1, 86400), 60)
+    technique: Literal["fixed", "sliding"] = _key(_choice("fixed", "sliding"), "sliding")
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySettings:
+    """`retry = {max_attempts, delay_ms, backoff}`: defaults that request headers override."""
+
+    #: Attempts in all, 1 = no retry; at most 5 as in Cloudflare.
+    max_attempts: int = _key(_integer(1, 5), 1)
+    #: Base delay between attempts, at most 5000 ms.
+    delay_ms: int = _key(_integer(0, 5000), 0)
+    backoff: Literal["constant", "linear", "exponential"] = _key(
+        _choice("constant", "linear", "exponential"), "constant"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """`[gateways.<name>]`: one gateway, addressed as /v1/{account_id}/{name}."""
+
+    name: str = DEFAULT_GATEWAY
+    #: Required account id in URLs; "" accepts any.
+    account_id: str = _key(_string(), "")
+    authentication: bool = _key(_boolean, True)
+    collect_logs: bool = _key(_boolean, True)
+    #: Default cache TTL in seconds; 0 = off unless a request asks (max 30 days).
+    cache_ttl: int = _key(_integer(0, 30 * 86400), 0)
+    rate_limit: RateLimitSettings = _key(_table(RateLimitSettings), factory=RateLimitSettings)
+    retry: RetrySettings = _key(_table(RetrySettings), factory=RetrySettings)
+    #: Milliseconds to the first response byte before failing over; 0 = none.
+    request_timeout_ms: int = _key(_integer(0, 86_400_000), 0)
+    #: Auth tokens accepted by this gateway only, from config (not stored in the database).
+    tokens: tuple[Secret, ...] = _key(_secret_list, ())
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    """`[upstream]`: the HTTP client towards providers."""
+
+    #: Extra CA bundle trusted for upstream TLS (tests, private providers).
+    ca_file: Path | None = _key(_path(must_exist=True), None)
+    pool_size_per_host: int = _key(_integer(1, 4096), 64)
+    connect_timeout_ms: int = _key(_integer(1, 600_000), 10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class PluginsSettings:
+    """`[plugins]`: which installed plugins load (`["*"]`: built-ins and first-party ones)."""
+
+    enabled: tuple[str, ...] = _key(_string_list(_string()), ("*",))
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    """`[providers.<slug>]`: where a provider lives and its stored (BYOK) keys."""
+
+    name: str
+    #: Upstream base URL without trailing "/"; None = the provider plugin's default.
+    base_url: str | None = None
+    #: Stored keys by alias; `key = ...` in the file is alias "default"; `cf-aig-byok-alias`
+    #: picks another. Aliases whose `env:` variable is unset are absent.
+    keys: Mapping[str, Secret] = field(default_factory=lambda: MappingProxyType({}))
+    #: Wire format adapter for /compat; custom providers default to "openai".
+    format: str | None = None
+    #: Other keys of the table, for the provider plugin to validate (values unresolved; they
+    #: may hold secrets, so they stay out of repr; `aigw.secret.resolve_secret` resolves one).
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+
+    @property
+    def key(self) -> Secret | None:
+        """The stored key of alias "default", if any."""
+        return self.keys.get("default")
+
+    @property
+    def is_custom(self) -> bool:
+        """A `custom-*` provider: any OpenAI-style (or `format`) endpoint at `base_url`."""
+        return self.name.startswith("custom-")
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable, validated. Built by `load_settings`; immutable."""
+
+    data_dir: Path = _key(_path(must_exist=False), factory=lambda: Path.cwd() / ".aigw")
+    server: ServerSettings = _key(_table(ServerSettings), factory=ServerSettings)
+    plugins: PluginsSettings = field(default_factory=PluginsSettings)
+    #: By name; "default" always exists.
+    gateways: Mapping[str, GatewaySettings] = field(
+        default_factory=lambda: MappingProxyType({DEFAULT_GATEWAY: GatewaySettings()})
+    )
+    upstream: UpstreamSettings = _key(_table(UpstreamSettings), factory=UpstreamSettings)
+    #: By provider slug; only providers that have a table (or an env override).
+    providers: Mapping[str, ProviderSettings] = field(default_factory=lambda: MappingProxyType({}))
+    #: Auth tokens accepted by every gateway, from config or `AIGW_TOKENS` (comma-separated).
+    tokens: tuple[Secret, ...] = _key(_secret_list, ())
+    #: `[plugins.<name>]` tables, unvalidated, read-only, by registered name (out of repr: they
+    #: may hold secrets such as a Redis URL with a password).
+    plugin_config: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    #: The file these settings came from; None when running on defaults.
+    source: Path | None = None
+    #: Start-up warnings (e.g. an `env:` key whose variable is unset); secrets never appear.
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite database of auth tokens, `<data_dir>/aigw.db` (the sqlite logger keeps
+        its own `logs.db` by default)."""
+        return self.data_dir / "aigw.db"
+
+
+# ---- sections with named tables ----------------------------------------------------------------
+
+
+def _named_tables(ctx: _Context, path: tuple, raw: Any, what: str) -> dict[str, dict]:
+    if not isinstance(raw, dict):
+        ctx.error(path, f"expected a table of {what} by name, got {_describe(raw)}")
+        return {}
+    out = {}
+    for name, table in raw.items():
+        if not _NAME_RE.fullmatch(name):
+            ctx.error(path + (name,), f"invalid name: use {_NAME_RULE}")
+        elif not isinstance(table, dict):
+            ctx.error(path + (name,), f"expected a table, got {_describe(table)}")
+        else:
+            out[name] = table
+    return out
+
+
+def _gateways(ctx: _Context, raw: Any) -> Mapping[str, GatewaySettings]:
+    built = {
+        name: _build(GatewaySettings, ctx, ("gateways", name), table, name=name)
+        for name, table in _named_tables(ctx, ("gateways",), raw, "gateways").items()
+    }
+    built.setdefault(DEFAULT_GATEWAY, GatewaySettings())
+    return MappingProxyType(built)
+
+
+_PROVIDER_KEYS = ["base_url", "key", "keys", "format"]
+
+
+def _provider(ctx: _Context, name: str, raw: dict) -> ProviderSettings:
+    path = ("providers", name)
+    keys: dict[str, Secret] = {}
+    options: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        here = path + (key,)
+        if key == "base_url":
+            values["base_url"] = _url(ctx, here, value)
+        elif key == "format":
+            values["format"] = _string(_NAME_RE, f"an adapter name ({_NAME_RULE})")(ctx, here, value)
+        elif key == "key":
+            secret = _secret(ctx, here, value)
+            if isinstance(secret, Secret):
+                keys["default"] = secret
+        elif key == "keys":
+            if not isinstance(value, dict):
+                ctx.error(here, f"expected a table of alias = secret, got {_describe(value)}")
+                continue
+            for alias, spec in value.items():
+                if alias == "default" and "key" in raw:
+                    ctx.error(here + (alias,), 'alias "default" is already set by `key`')
+                    continue
+                secret = _secret(ctx, here + (alias,), spec)
+                if isinstance(secret, Secret):
+                    keys[alias] = secret
+        elif difflib.get_close_matches(key, _PROVIDER_KEYS, n=1, cutoff=0.6):
+            _unknown(ctx, here, _PROVIDER_KEYS)
+        else:
+            options[key] = _freeze(value)
+    values = {k: v for k, v in values.items() if v is not _BAD}
+    if name.startswith("custom-"):
+        if "base_url" not in raw:
+            ctx.error(path, "a custom provider needs base_url")
+        values.setdefault("format", "openai")
+    return ProviderSettings(
+        name=name, keys=MappingProxyType(keys), options=MappingProxyType(options), **values
+    )
+
+
+def _plugins(ctx: _Context, raw: Any) -> tuple[PluginsSettings, Mapping[str, Mapping[str, Any]]]:
+    if not isinstance(raw, dict):
+        ctx.error(("plugins",), f"expected a table, got {_describe(raw)}")
+        return PluginsSettings(), MappingProxyType({})
+    plain = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    sections = {k: _freeze(v) for k, v in raw.items() if isinstance(v, dict)}
+    return _build(PluginsSettings, ctx, ("plugins",), plain), MappingProxyType(sections)
+
+
+_TOP_KEYS = ["data_dir", "server", "plugins", "gateways", "upstream", "providers", "tokens"]
+
+
+def _settings(ctx: _Context, data: dict[str, Any]) -> Settings:
+    special: dict[str, Any] = {}
+    if "gateways" in data:
+        special["gateways"] = _gateways(ctx, data["gateways"])
+    if "providers" in data:
+        special["providers"] = MappingProxyType(
+            {
+                name: _provider(ctx, name, table)
+                for name, table in _named_tables(ctx, ("providers",), data["providers"], "providers").items()
+            }
+        )
+    if "plugins" in data:
+        special["plugins"], special["plugin_config"] = _plugins(ctx, data["plugins"])
+    plain = {k: v for k, v in data.items() if k not in ("gateways", "providers", "plugins")}
+    for key in plain:
+        if key not in _TOP_KEYS:
+            _unknown(ctx, (key,), _TOP_KEYS)
+    plain = {k: v for k, v in plain.items() if k in _TOP_KEYS}
+    return _build(Settings, ctx, (), plain, **special)
+
+
+# ---- loading ----------------------------------------------------------------------------
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file at `path` (else `$AIGW_CONFIG`, else none), apply `AIGW_*` overrides
+    from `environ` (default `os.environ`), validate, and return frozen `Settings`.
+
+    Raises `ConfigError` listing every problem, each with file:line (or the variable), the key
+    and what was expected. Secret values never appear in errors, warnings or reprs.
+    """
+    env = os.environ if environ is None else environ
+    if path is None and env.get("AIGW_CONFIG"):
+        path = env["AIGW_CONFIG"]
+    file = Path(path) if path is not None else None
+    text = ""
+    data: dict[str, Any] = {}
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError([ConfigIssue(str(file), "", f"cannot read the configuration file: {reason}")]) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([_syntax_issue(file, exc)]) from None
+    overrides = apply_env_overrides(data, env, frozenset(_TOP_KEYS))
+    ctx = _Context(file, text, overrides, env)
+    for var, message in overrides.problems:
+        ctx.issues.append((1 << 30, ConfigIssue(f"environment {var}", "", message)))
+    for var in overrides.ignored:
+        close = difflib.get_close_matches(var[5:].lower(), _TOP_KEYS, n=1, cutoff=0.6)
+        hint = f' (did you mean "AIGW_{close[0].upper()}"?)' if close else ""
+        ctx.warnings.append(f"environment {var}: not a configuration key; ignored{hint}")
+    settings = _settings(ctx, data)
+    server = settings.server
+    if (server.tls_cert is None) != (server.tls_key is None):
+        missing = ("server", "tls_key" if server.tls_key is None else "tls_cert")
+        present = ("server", "tls_cert" if server.tls_key is None else "tls_key")
+        ctx.error(present, f"needs {_dotted(missing)} too (both or neither)")
+    if ctx.issues:
+        raise ConfigError([issue for _, issue in sorted(ctx.issues, key=lambda item: item[0])])
+    return dataclasses.replace(settings, source=file.resolve() if file else None, warnings=tuple(ctx.warnings))
+
+
+def _syntax_issue(file: Path, exc: tomllib.TOMLDecodeError) -> ConfigIssue:
+    message = str(exc)
+    match = re.search(r"\(at line (\d+), column \d+\)", message)
+    if match is None:
+        return ConfigIssue(str(file), "", f"invalid TOML: {message}")
+    reason = message[: match.start()].strip()
+    return ConfigIssue(f"{file}:{match.group(1)}", "", f"invalid TOML: {reason}")
