@@ -12,6 +12,7 @@ pub mod utf8;
 pub mod writer;
 // ---- end websocket ----
 pub mod envelope;
+pub mod relay;
 
 #[cfg(feature = "python")]
 mod python;
