@@ -131,6 +131,20 @@ async def test_a_request_body_is_given_to_the_app():
                 assert await response.read() == b"cba"
 
 
+async def test_expect_100_continue_gets_an_interim_response():
+    async def echo_body(request):
+        return HttpResponse(200, request.body)
+
+    async with await serve(TestApp(http=echo_body)) as server:
+        client = await RawClient.open(server.port)
+        status, _ = await client.request(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        assert status == 100
+        status, _ = await client.request(b"body")
+        assert status == 200
+        assert await client.reader.readexactly(4) == b"body"
+        client.close()
+
+
 async def test_an_oversized_body_is_413():
     async with await serve(TestApp(), settings=ServerSettings(max_body_size=10)) as server:
         status, head = await response_to(server.port, b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n")

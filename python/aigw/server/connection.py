@@ -36,6 +36,7 @@ from aigw.protocol.handshake import (
     validate_upgrade,
 )
 from aigw.protocol.http11 import (
+    CONTINUE,
     LAST_CHUNK,
     HttpError,
     HttpResponse,
@@ -138,6 +139,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         if request is None:
             if self._reader.body_remaining > 0:
                 self._arm_timer()  # a body in progress gets the timeout per read, not in total
+                if self._reader.take_continue():
+                    self._transport.write(CONTINUE)
             return
         self._cancel_timer()
         self._busy = True
