@@ -251,6 +251,11 @@ impl Compressor {
         if out.len() >= start + 4 && out[out.len() - 4..] == TRAILER {
             out.truncate(out.len() - 4);
         }
+        if out.len() == start {
+            // zlib emits nothing for a flush with no new input; a lone empty stored-block
+            // header (which the peer completes with the trailer) stands for "" (§7.2.3.6).
+            out.push(0x00);
+        }
         if self.no_context_takeover {
             z.reset();
         }
@@ -389,6 +394,18 @@ mod tests {
             assert_eq!(inflate_all(&mut d, &wire), msg);
         }
         assert!(sizes[1] < sizes[0], "context takeover shrinks repeats: {sizes:?}");
+    }
+
+    #[test]
+    fn empty_messages_keep_the_shared_window_intact() {
+        let mut c = Compressor::new(15, false);
+        let mut d = Decompressor::new(15, false);
+        let big: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        for msg in [&b"first"[..], b"", b"", &big, b""] {
+            let mut wire = Vec::new();
+            c.compress(msg, &mut wire);
+            assert_eq!(inflate_all(&mut d, &wire), msg);
+        }
     }
 
     #[test]
