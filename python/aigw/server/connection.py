@@ -285,6 +285,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._fail(HttpError(503, "server shutting down"))
             return
         ws = WebSocket(server, self._transport, request, result, codec, subprotocol)
+        ws._write_paused = self._write_paused  # the transport's flow-control state carries over
         server.connections.discard(self)
         server.connections.add(ws)
         self._transport.set_protocol(ws)
