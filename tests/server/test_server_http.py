@@ -193,3 +193,12 @@ async def test_an_app_error_is_500_and_the_server_survives():
         assert status == 500
         status, _ = await response_to(server.port, b"GET / HTTP/1.1\r\n\r\n")
         assert status == 500
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [dict(write_low_water=2, write_high_water=1), dict(write_hard_limit=1), dict(ping_interval=0), dict(max_body_size=0)],
+)
+def test_inconsistent_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        ServerSettings(**bad)
