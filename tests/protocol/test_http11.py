@@ -124,6 +124,16 @@ def test_keep_alive_follows_the_version_and_connection_header(head, keep_alive):
     assert request.keep_alive is keep_alive
 
 
+def test_expect_100_continue_is_signalled_once_before_the_body():
+    reader = RequestReader()
+    reader.feed(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    assert reader.next_request() is None
+    assert reader.take_continue() is True
+    assert reader.take_continue() is False
+    reader.feed(b"ok")
+    assert reader.next_request().body == b"ok"
+
+
 def test_remaining_bytes_after_a_request_are_handed_over():
     reader = RequestReader()
     reader.feed(b"GET / HTTP/1.1\r\n\r\n\x81\x85")

@@ -27,6 +27,7 @@ __all__ = [
     "Request",
     "RequestReader",
     "chunk",
+    "CONTINUE",
     "LAST_CHUNK",
     "error_response",
     "serialize_response_head",
@@ -208,6 +209,7 @@ def chunk(data: bytes) -> bytes:
 
 
 LAST_CHUNK = b"0\r\n\r\n"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def error_response(status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> bytes:
@@ -228,7 +230,9 @@ class RequestReader:
     stream after an upgrade).
     """
 
-    __slots__ = ("_buf", "_max_head", "_max_headers", "_max_body", "_pending", "_chunked", "_client", "_tls")
+    __slots__ = (
+        "_buf", "_max_head", "_max_headers", "_max_body", "_pending", "_chunked", "_client", "_tls", "_continue",
+    )
 
     def __init__(
         self,
@@ -247,6 +251,7 @@ class RequestReader:
         self._chunked: tuple[Request, _codec.ChunkedDecoder, bytearray] | None = None
         self._client = client
         self._tls = tls
+        self._continue = False
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes."""
@@ -282,6 +287,8 @@ class RequestReader:
                 method, target, f"1.{minor}", Headers(raw_headers), client=self._client, tls=self._tls
             )
             length = self._body_length(request)
+            if length != 0 and request.headers.get("expect", "").lower() == "100-continue":
+                self._continue = True
             if length < 0:
                 self._chunked = (request, _codec.ChunkedDecoder(), bytearray())
                 return self._next_chunked()
@@ -291,7 +298,8 @@ class RequestReader:
         request, length = self._pending
         if len(self._buf) < length:
             return None
-        request.body = bytes(self._buf[:length])
+        with memoryview(self._buf) as view:
+            request.body = bytes(view[:length])
         del self._buf[:length]
         self._pending = None
         return request
@@ -333,6 +341,12 @@ class RequestReader:
         if length > self._max_body:
             raise HttpError(413, f"request body larger than {self._max_body} bytes")
         return length
+
+    def take_continue(self) -> bool:
+        """True once when the request being read asked for `Expect: 100-continue` and its body
+        has not arrived: the server should send ``CONTINUE`` (RFC 9110 §10.1.1)."""
+        wanted, self._continue = self._continue, False
+        return wanted
 
     def take_remaining(self) -> bytes:
         """Remove and return every buffered byte not consumed by a request."""
