@@ -74,6 +74,8 @@ class WebSocketSink:
         error: AigwError | None = None
         try:
             async for chunk in response.iter_chunks():
+                if ws.closed:
+                    raise ConnectionClosed(1006)
                 if relay.feed(chunk, codec):
                     ws.flush_soon()
                 if not ws.is_writable:

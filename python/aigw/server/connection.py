@@ -527,6 +527,12 @@ class WebSocket(WebSocketConnection, asyncio.BufferedProtocol):
         self._schedule_flush()
         self._arm_close_timer()
 
+    def flush_soon(self) -> None:
+        """Schedule this tick's write after queueing frames on ``codec`` directly (the stream
+        relay frames chunks in Rust). Callers check ``closed`` before writing to the codec."""
+        if self.state is OPEN:
+            self._schedule_flush()
+
     @property
     def is_writable(self) -> bool:
         """False while the peer is behind (unsent bytes above the high-water mark) or the
