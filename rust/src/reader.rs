@@ -103,17 +103,19 @@ impl Assembler {
                 .inflater
                 .as_mut()
                 .ok_or((CLOSE_PROTOCOL_ERROR, "RSV1 set without permessage-deflate"))?;
-            inflater
-                .decompress(chunk, last, &mut self.msg, self.max_message_size)
-                .map_err(|e| match e {
-                    InflateError::TooBig => (CLOSE_TOO_BIG, "message too big"),
-                    InflateError::Corrupt => (CLOSE_INVALID_PAYLOAD, "invalid compressed data"),
-                })?;
-            if text {
+            let inflated = inflater.decompress(chunk, last, &mut self.msg, self.max_message_size);
+            // Check the text produced so far (up to the cap) before reporting an inflate error,
+            // so the failure reported does not depend on how the input was chunked.
+            let end = self.msg.len().min(self.max_message_size);
+            if text && end > before {
                 self.utf8
-                    .feed(&self.msg[before..])
+                    .feed(&self.msg[before..end])
                     .map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"))?;
             }
+            inflated.map_err(|e| match e {
+                InflateError::TooBig => (CLOSE_TOO_BIG, "message too big"),
+                InflateError::Corrupt => (CLOSE_INVALID_PAYLOAD, "invalid compressed data"),
+            })?;
         } else {
             self.msg.extend_from_slice(chunk);
             if text {
