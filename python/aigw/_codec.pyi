@@ -65,7 +65,7 @@ class WsCodec:
                                        ignored, and the caller should flush and close.
     Events before a failure are delivered first, in order.
 
-    The read buffer has a fixed size (``read_buffer_size``, at least 1 KiB) and never moves:
+    The read buffer has a fixed size (``read_buffer_size``, clamped to 1 KiB..64 MiB) and never moves:
     frames larger than it stream through it into the message being assembled. Data messages
     are compressed when ``deflate`` is given (each direction uses its negotiated parameters).
     Client mask keys come from a fast non-cryptographic RNG seeded from the OS (RFC 6455 §5.3).

@@ -22,6 +22,11 @@ use crate::writer::Writer;
 
 /// Smallest read buffer: a whole control frame (14 + 125 bytes) must fit with room to spare.
 pub const MIN_READ_BUFFER: usize = 1024;
+/// Largest read buffer (bigger requests are clamped).
+pub const MAX_READ_BUFFER: usize = 64 << 20;
+/// Most we reserve for a message from its header alone; beyond this the buffer grows as
+/// payload actually arrives.
+const MAX_UPFRONT_RESERVE: u64 = 16 << 20;
 /// The message buffer is released after a message larger than this.
 const KEEP_MESSAGE_CAPACITY: usize = 1 << 20;
 
@@ -156,9 +161,9 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// A reader with a read buffer of `cfg.read_buffer_size` bytes (at least 1 KiB).
+    /// A reader with a read buffer of `cfg.read_buffer_size` bytes (clamped to 1 KiB..64 MiB).
     pub fn new(cfg: ReaderConfig) -> Self {
-        let size = cfg.read_buffer_size.max(MIN_READ_BUFFER);
+        let size = cfg.read_buffer_size.clamp(MIN_READ_BUFFER, MAX_READ_BUFFER);
         let inflater = cfg.deflate.map(|p| {
             if cfg.client {
                 Decompressor::new(p.server_max_window_bits, p.server_no_context_takeover)
@@ -351,8 +356,9 @@ impl Reader {
                 continue;
             }
             if !self.asm.compressed {
-                // Within max_message_size (checked above), so this reservation is bounded.
-                self.asm.msg.reserve(h.payload_len as usize);
+                // Within max_message_size (checked above); capped again so a huge configured
+                // limit cannot turn one header into a huge allocation before data arrives.
+                self.asm.msg.reserve(h.payload_len.min(MAX_UPFRONT_RESERVE) as usize);
             }
             self.start += h.header_len;
             self.inflight = Some(PayloadInFlight {
