@@ -240,8 +240,9 @@ impl Reader {
         self.start = 0;
         self.end = 0;
         self.inflight = None;
-        // Valid code and short reason: cannot be refused.
-        let _ = w.send_close(Some(code), reason);
+        // Valid code and short reason: cannot be refused. Queued to go out last, after any
+        // replies to the events reported before the failure.
+        let _ = w.queue_final_close(code, reason);
         sink(Event::Fail(code, reason));
     }
 
@@ -358,7 +359,9 @@ impl Reader {
             if !self.asm.compressed {
                 // Within max_message_size (checked above); capped again so a huge configured
                 // limit cannot turn one header into a huge allocation before data arrives.
-                self.asm.msg.reserve(h.payload_len.min(MAX_UPFRONT_RESERVE) as usize);
+                self.asm
+                    .msg
+                    .reserve(h.payload_len.min(MAX_UPFRONT_RESERVE) as usize);
             }
             self.start += h.header_len;
             self.inflight = Some(PayloadInFlight {

@@ -116,7 +116,9 @@ impl IncrementalUtf8 {
                 let rest = data.get(good..).unwrap_or(&[]);
                 if rest.len() > 3 {
                     // Cannot happen (an incomplete suffix is 1..=3 bytes); fail rather than panic.
-                    return Err(Utf8Error { valid_up_to: self.offset + good });
+                    return Err(Utf8Error {
+                        valid_up_to: self.offset + good,
+                    });
                 }
                 self.offset += good;
                 self.carry[..rest.len()].copy_from_slice(rest);
