@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
@@ -21,7 +22,9 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     """A fresh directory on sys.path to put plugin modules and distributions in."""
     root = tmp_path / "site"
     root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
+    # Not syspath_prepend: it calls pkg_resources, which kosoku shadows with a partial shim.
+    monkeypatch.setattr(sys, "path", [str(root), *sys.path])
+    importlib.invalidate_caches()
     yield Site(root)
     for name, module in list(sys.modules.items()):  # forget modules imported from here
         if str(getattr(module, "__file__", None) or "").startswith(str(root)):

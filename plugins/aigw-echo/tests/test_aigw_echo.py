@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import asyncio
 from importlib import metadata
 from pathlib import Path
@@ -216,7 +219,9 @@ def test_the_readme_plugin_example_is_a_working_plugin_under_30_lines(tmp_path, 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     source = readme.split("`aigw_ollama.py`:\n\n```python\n", 1)[1].split("```", 1)[0]
     (tmp_path / "aigw_ollama.py").write_text(source)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    # Not syspath_prepend: it calls pkg_resources, which kosoku shadows with a partial shim.
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    importlib.invalidate_caches()
     import aigw_ollama
 
     provider = load_plugin_manager(aigw_ollama).register_providers().create("ollama", context())
