@@ -1,0 +1,329 @@
+"""A pure-Python reference WebSocket parser with exactly the event semantics of ``aigw._codec.WsCodec``.
+
+Test support only: the differential tests feed the same bytes to this class, to the Rust codec
+and to the ``websockets`` library and require identical events. It is written from RFC 6455
+(framing, §5; closing, §7) and RFC 7692 (permessage-deflate) to be obviously correct, not fast:
+one small state machine, bytes handled one frame piece at a time.
+
+Events (tuples), as in ``_codec.pyi``:
+  (TEXT, payload) (BINARY, payload) (PING, payload) (PONG, payload)
+  (CLOSE, code, reason)  the peer's close frame; 1005 when it had no body; nothing is queued
+  (FAIL, code, reason)   protocol violation; a close frame with `code` is queued and all
+                         further input is ignored
+
+Policy choices the RFC leaves open (the Rust codec must make the same ones):
+- Header checks happen as soon as the two fixed header bytes are in, in this order: reserved
+  bits, reserved opcode, control frame fragmented or longer than 125, masking, message
+  sequencing (continuation without a message, new message inside one); then, once the
+  extended length is in, the size limits (1009). A too-big frame is refused on its header,
+  before its payload arrives.
+- Text is UTF-8 checked fail-fast: every payload piece is pushed through an incremental decoder
+  as soon as it arrives, so an invalid sequence fails the connection (1007) before the final
+  fragment (or even the rest of the frame) arrives; a truncated code point at the end of the
+  message fails it too.
+- Non-minimal length encodings are accepted (as most stacks do); a 64-bit length with the top
+  bit set is simply larger than any limit (1009).
+- After the peer's CLOSE (or after a FAIL) all further input is ignored (RFC 6455 §1.4).
+- A CLOSE in the middle of a fragmented message is delivered; the partial message is dropped.
+- Undecodable compressed data fails the connection with 1002.
+"""
+
+from __future__ import annotations
+
+import codecs
+import struct
+import zlib
+
+TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+CONTINUATION = 0x0
+FAIL = 0x100
+
+DATA_OPCODES = {CONTINUATION, TEXT, BINARY}
+CONTROL_OPCODES = {CLOSE, PING, PONG}
+
+# RFC 6455 §7.4.1 plus the IANA registry: codes a peer may put in a close frame. 1004 is
+# reserved, 1005/1006/1015 must never be sent; 3000-4999 are for libraries and applications.
+VALID_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+def is_valid_close_code(code: int) -> bool:
+    """Whether a peer may send `code` in a close frame."""
+    return code in VALID_CLOSE_CODES or 3000 <= code <= 4999
+
+
+def serialize_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bytes | None = None) -> bytes:
+    """One frame on the wire: `rsv` is the 3-bit RSV1..3 field; `mask` (4 bytes) masks it."""
+    head = bytearray([(0x80 if fin else 0) | (rsv & 0x7) << 4 | (opcode & 0xF)])
+    mask_bit = 0x80 if mask is not None else 0
+    n = len(payload)
+    if n <= 125:
+        head.append(mask_bit | n)
+    elif n <= 0xFFFF:
+        head.append(mask_bit | 126)
+        head += struct.pack("!H", n)
+    else:
+        head.append(mask_bit | 127)
+        head += struct.pack("!Q", n)
+    if mask is None:
+        return bytes(head) + payload
+    return bytes(head) + mask + apply_mask(payload, mask)
+
+
+def apply_mask(data: bytes, mask: bytes, offset: int = 0) -> bytes:
+    """XOR `data` with the 4-byte `mask`, starting at position `offset` of the masking key."""
+    return bytes(b ^ mask[(offset + i) % 4] for i, b in enumerate(data))
+
+
+class _Fail(Exception):
+    """Internal: fail the connection with this close code."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class ReferenceCodec:
+    """The reference parser. Same constructor keywords and input/output methods as WsCodec."""
+
+    def __init__(
+        self,
+        *,
+        client: bool = False,
+        max_message_size: int = 16 * 1024 * 1024,
+        max_frame_size: int | None = None,
+        auto_pong: bool = True,
+        deflate: object | None = None,
+    ) -> None:
+        self.client = client
+        self.max_message_size = max_message_size
+        self.max_frame_size = max_frame_size
+        self.auto_pong = auto_pong
+        # With permessage-deflate, what the peer compresses with is what we inflate: as a
+        # server the client's parameters matter. Inflating with a 15-bit window accepts any
+        # smaller window the peer may have used.
+        self.deflate = deflate
+        self.reset_inflater_per_message = bool(
+            deflate is not None
+            and getattr(deflate, "server_no_context_takeover" if client else "client_no_context_takeover")
+        )
+        self.inflater = zlib.decompressobj(-15) if deflate is not None else None
+
+        self.buffer = bytearray()  # received, not yet consumed
+        self.output = bytearray()  # queued frames, drained by data_to_send()
+        self.done = False  # after CLOSE or FAIL: ignore input
+
+        # The frame being read (None between frames).
+        self.frame: dict | None = None
+        # The data message being assembled (None between messages).
+        self.message_opcode: int | None = None
+        self.message_compressed = False
+        self.message_parts: list[bytes] = []
+        self.message_size = 0  # uncompressed bytes so far
+        self.utf8 = None  # incremental decoder while a text message is open
+
+    # -- output -----------------------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """Drain and return the queued frames."""
+        out = bytes(self.output)
+        self.output.clear()
+        return out
+
+    def _queue(self, opcode: int, payload: bytes) -> None:
+        # A client masks what it sends (RFC 6455 §5.3); a fixed key keeps tests reproducible.
+        self.output += serialize_frame(opcode, payload, mask=b"\x00\x00\x00\x00" if self.client else None)
+
+    # -- input ------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[tuple]:
+        """Consume `data`, return the events it completes (see the module docstring)."""
+        events: list[tuple] = []
+        if self.done:
+            return events
+        self.buffer += data
+        try:
+            while not self.done and self._step(events):
+                pass
+        except _Fail as fail:
+            self.done = True
+            self.buffer.clear()
+            self._queue(CLOSE, struct.pack("!H", fail.code) + fail.reason.encode()[:123])
+            events.append((FAIL, fail.code, fail.reason))
+        return events
+
+    def _step(self, events: list[tuple]) -> bool:
+        """Make progress on the current frame; False when more input is needed."""
+        if self.frame is None:
+            return self._read_header()
+        if self.frame["opcode"] in CONTROL_OPCODES:
+            return self._read_control_payload(events)
+        return self._read_data_payload(events)
+
+    def _read_header(self) -> bool:
+        if len(self.buffer) < 2:
+            return False
+        b0, b1 = self.buffer[0], self.buffer[1]
+        fin = bool(b0 & 0x80)
+        rsv1, rsv23 = bool(b0 & 0x40), b0 & 0x30
+        opcode = b0 & 0x0F
+        masked = bool(b1 & 0x80)
+        length7 = b1 & 0x7F
+
+        # Checks on the two fixed bytes (RFC 6455 §5.2, §5.4, §5.5; RFC 7692 §6).
+        is_control = opcode in CONTROL_OPCODES
+        starts_message = opcode in (TEXT, BINARY)
+        if rsv23:
+            raise _Fail(1002, "reserved bits RSV2/RSV3 set")
+        if rsv1 and (self.deflate is None or not starts_message):
+            raise _Fail(1002, "reserved bit RSV1 set")
+        if opcode not in DATA_OPCODES and not is_control:
+            raise _Fail(1002, f"reserved opcode {opcode:#x}")
+        if is_control and not fin:
+            raise _Fail(1002, "fragmented control frame")
+        if is_control and length7 > 125:
+            raise _Fail(1002, "control frame longer than 125 bytes")
+        if masked == self.client:
+            raise _Fail(1002, "unmasked client frame" if not self.client else "masked server frame")
+        if opcode == CONTINUATION and self.message_opcode is None:
+            raise _Fail(1002, "continuation frame without a message")
+        if starts_message and self.message_opcode is not None:
+            raise _Fail(1002, "new message inside a fragmented message")
+
+        # The extended length and the masking key.
+        extra = {126: 2, 127: 8}.get(length7, 0)
+        header_size = 2 + extra + (4 if masked else 0)
+        if len(self.buffer) < 2 + extra:
+            return False
+        if length7 == 126:
+            (length,) = struct.unpack("!H", self.buffer[2:4])
+        elif length7 == 127:
+            (length,) = struct.unpack("!Q", self.buffer[2:10])
+        else:
+            length = length7
+
+        if not is_control:
+            if self.max_frame_size is not None and length > self.max_frame_size:
+                raise _Fail(1009, f"frame of {length} bytes exceeds the {self.max_frame_size} limit")
+            # The compressed size says nothing about the message size; inflating checks it.
+            compressed = rsv1 or (opcode == CONTINUATION and self.message_compressed)
+            if not compressed and self.message_size + length > self.max_message_size:
+                raise _Fail(1009, f"message exceeds the {self.max_message_size} byte limit")
+        if len(self.buffer) < header_size:
+            return False
+        mask = bytes(self.buffer[header_size - 4 : header_size]) if masked else None
+        del self.buffer[:header_size]
+
+        if starts_message:
+            self.message_opcode = opcode
+            self.message_compressed = rsv1
+            self.message_parts = []
+            self.message_size = 0
+            self.utf8 = codecs.getincrementaldecoder("utf-8")() if opcode == TEXT else None
+        self.frame = {"opcode": opcode, "fin": fin, "mask": mask, "remaining": length, "offset": 0}
+        return True
+
+    def _take_payload(self, n: int) -> bytes:
+        """Consume up to `n` payload bytes of the current frame, unmasked."""
+        frame = self.frame
+        piece = bytes(self.buffer[:n])
+        del self.buffer[: len(piece)]
+        if frame["mask"] is not None:
+            piece = apply_mask(piece, frame["mask"], frame["offset"])
+        frame["offset"] += len(piece)
+        frame["remaining"] -= len(piece)
+        return piece
+
+    def _read_control_payload(self, events: list[tuple]) -> bool:
+        # Control payloads are at most 125 bytes: wait for all of it.
+        frame = self.frame
+        if len(self.buffer) < frame["remaining"]:
+            return False
+        payload = self._take_payload(frame["remaining"])
+        self.frame = None
+        opcode = frame["opcode"]
+        if opcode == PING:
+            if self.auto_pong:
+                self._queue(PONG, payload)
+            events.append((PING, payload))
+        elif opcode == PONG:
+            events.append((PONG, payload))
+        else:
+            events.append(self._parse_close(payload))
+            self.done = True
+        return True
+
+    @staticmethod
+    def _parse_close(payload: bytes) -> tuple:
+        """RFC 6455 §5.5.1, §7.1.5-6: empty, or a 2-byte valid code and a UTF-8 reason."""
+        if not payload:
+            return (CLOSE, 1005, "")
+        if len(payload) == 1:
+            raise _Fail(1002, "close frame with a 1-byte body")
+        (code,) = struct.unpack("!H", payload[:2])
+        if not is_valid_close_code(code):
+            raise _Fail(1002, f"invalid close code {code}")
+        try:
+            reason = payload[2:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Fail(1007, "close reason is not valid UTF-8") from None
+        return (CLOSE, code, reason)
+
+    def _read_data_payload(self, events: list[tuple]) -> bool:
+        frame = self.frame
+        if frame["remaining"] > 0:
+            if not self.buffer:
+                return False
+            piece = self._take_payload(frame["remaining"])
+            self._add_to_message(self._inflate(piece) if self.message_compressed else piece)
+            if frame["remaining"] > 0:
+                return False
+        self.frame = None
+        if frame["fin"]:
+            self._finish_message(events)
+        return True
+
+    def _inflate(self, data: bytes) -> bytes:
+        """Inflate without ever producing more than the message budget allows (bomb guard)."""
+        budget = self.max_message_size - self.message_size
+        out = bytearray()
+        try:
+            while data:
+                out += self.inflater.decompress(data, budget - len(out) + 1)
+                if len(out) > budget:
+                    raise _Fail(1009, f"message exceeds the {self.max_message_size} byte limit")
+                data = self.inflater.unconsumed_tail
+        except zlib.error:
+            raise _Fail(1002, "invalid compressed data") from None
+        return bytes(out)
+
+    def _add_to_message(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.message_size + len(data) > self.max_message_size:
+            raise _Fail(1009, f"message exceeds the {self.max_message_size} byte limit")
+        self.message_size += len(data)
+        if self.utf8 is not None:
+            try:
+                self.utf8.decode(data, final=False)
+            except UnicodeDecodeError:
+                raise _Fail(1007, "invalid UTF-8 in text message") from None
+        self.message_parts.append(data)
+
+    def _finish_message(self, events: list[tuple]) -> None:
+        if self.message_compressed:
+            # RFC 7692 §7.2.2: the sender removed this empty stored block's tail.
+            self._add_to_message(self._inflate(b"\x00\x00\xff\xff"))
+            if self.reset_inflater_per_message:
+                self.inflater = zlib.decompressobj(-15)
+        if self.utf8 is not None:
+            try:
+                self.utf8.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise _Fail(1007, "text message ends inside a UTF-8 sequence") from None
+        events.append((self.message_opcode, b"".join(self.message_parts)))
+        self.message_opcode = None
+        self.message_compressed = False
+        self.message_parts = []
+        self.message_size = 0
+        self.utf8 = None
