@@ -3,5 +3,14 @@
 //! This crate is a plain Rust library (`cargo test` needs no Python). The Python extension
 //! `aigw._codec` is the `python` feature, and only `python.rs` touches pyo3.
 
+// ---- websocket (codec-ws helper) ----
+pub mod deflate;
+pub mod frame;
+pub mod mask;
+pub mod reader;
+pub mod utf8;
+pub mod writer;
+// ---- end websocket ----
+
 #[cfg(feature = "python")]
 mod python;
