@@ -14,3 +14,9 @@ pub mod writer;
 
 #[cfg(feature = "python")]
 mod python;
+
+// ---- HTTP heads, chunked bodies, SSE/NDJSON (upstream helper) ----
+pub mod chunked;
+pub mod http;
+pub mod sse;
+// ---- end upstream helper ----
