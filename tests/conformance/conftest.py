@@ -14,9 +14,8 @@ import pytest
 import trustme
 import uvloop
 
-from aigw.server import serve
-from aigw.server.app import ServerSettings
-from aigw.server.echo import EchoApp
+from aigw.server import Server, serve
+from aigw.server.echo import EchoApp, echo_settings
 
 
 def pytest_asyncio_loop_factories(config, item):
@@ -47,7 +46,7 @@ def client_ssl(ca) -> ssl.SSLContext:
 class RunningServer:
     """An echo server listening on 127.0.0.1:`port`; `url` is its ws:// or wss:// address."""
 
-    server: object
+    server: Server
     port: int
     tls: bool
 
@@ -58,15 +57,13 @@ class RunningServer:
 
 @contextlib.asynccontextmanager
 async def echo_server(*, ssl_context: ssl.SSLContext | None = None, **settings) -> AsyncIterator[RunningServer]:
-    """Serve the echo app on a free port for the duration of the block."""
-    server = await serve(EchoApp(), "127.0.0.1", 0, ssl=ssl_context, settings=ServerSettings(**settings))
+    """Serve the echo app on a free port for the duration of the block. `settings` override
+    the echo defaults (permessage-deflate on, no idle close)."""
+    server = await serve(EchoApp(), "127.0.0.1", 0, ssl=ssl_context, settings=echo_settings(**settings))
     try:
-        port = server.sockets[0].getsockname()[1]
-        yield RunningServer(server, port, ssl_context is not None)
+        yield RunningServer(server, server.port, ssl_context is not None)
     finally:
-        server.close()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 5)
+        await asyncio.wait_for(server.close(grace=1.0), 10)
 
 
 # ---- the Autobahn summary table --------------------------------------------------------------
