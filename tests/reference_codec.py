@@ -19,18 +19,21 @@ Policy choices the RFC leaves open (the Rust codec must make the same ones):
   before its payload arrives.
 - Text is UTF-8 checked fail-fast: every payload piece is pushed through an incremental decoder
   as soon as it arrives, so an invalid sequence fails the connection (1007) before the final
-  fragment (or even the rest of the frame) arrives; a truncated code point at the end of the
-  message fails it too.
+  fragment (or even the rest of the frame) arrives; a held incomplete sequence that no
+  continuation could make valid fails at once too (`can_complete_utf8`); a truncated code
+  point at the end of the message fails it.
 - Non-minimal length encodings are accepted (as most stacks do); a 64-bit length with the top
   bit set is simply larger than any limit (1009).
 - After the peer's CLOSE (or after a FAIL) all further input is ignored (RFC 6455 §1.4).
 - A CLOSE in the middle of a fragmented message is delivered; the partial message is dropped.
-- Undecodable compressed data fails the connection with 1002.
+- Undecodable compressed data fails the connection with 1007 ("invalid frame payload data"
+  in the IANA registry; RFC 7692 names no code).
 """
 
 from __future__ import annotations
 
 import codecs
+import itertools
 import struct
 import zlib
 
@@ -72,6 +75,27 @@ def serialize_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int =
 def apply_mask(data: bytes, mask: bytes, offset: int = 0) -> bytes:
     """XOR `data` with the 4-byte `mask`, starting at position `offset` of the masking key."""
     return bytes(b ^ mask[(offset + i) % 4] for i, b in enumerate(data))
+
+
+# Every valid continuation byte range in UTF-8 (80-BF, 80-8F, 90-BF, 80-9F, A0-BF) has one of
+# these at its edges, so trying them all finds a completion whenever one exists.
+_CONTINUATION_EDGES = (0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF)
+
+
+def can_complete_utf8(pending: bytes) -> bool:
+    """Whether some continuation bytes would make `pending`, the incomplete tail of a text
+    message, valid UTF-8. CPython's incremental decoder holds some prefixes that can never
+    become valid (b"\xed\xa0" starts a surrogate) until the next byte; fail-fast must not wait."""
+    if not pending:
+        return True
+    for n in range(1, 4 - len(pending) + 1):
+        for tail in itertools.product(_CONTINUATION_EDGES, repeat=n):
+            try:
+                (pending + bytes(tail)).decode("utf-8")
+                return True
+            except UnicodeDecodeError:
+                pass
+    return False
 
 
 class _Fail(Exception):
@@ -294,7 +318,7 @@ class ReferenceCodec:
                     raise _Fail(1009, f"message exceeds the {self.max_message_size} byte limit")
                 data = self.inflater.unconsumed_tail
         except zlib.error:
-            raise _Fail(1002, "invalid compressed data") from None
+            raise _Fail(1007, "invalid compressed data") from None
         return bytes(out)
 
     def _add_to_message(self, data: bytes) -> None:
@@ -308,6 +332,8 @@ class ReferenceCodec:
                 self.utf8.decode(data, final=False)
             except UnicodeDecodeError:
                 raise _Fail(1007, "invalid UTF-8 in text message") from None
+            if not can_complete_utf8(self.utf8.getstate()[0]):
+                raise _Fail(1007, "invalid UTF-8 in text message")
         self.message_parts.append(data)
 
     def _finish_message(self, events: list[tuple]) -> None:

@@ -16,12 +16,14 @@ from __future__ import annotations
 import codecs
 import struct
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ProtocolError
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Close, Opcode
 from websockets.protocol import Protocol, Side, State
 
@@ -37,6 +39,7 @@ from reference_codec import (  # noqa: E402
     PONG,
     TEXT,
     ReferenceCodec,
+    can_complete_utf8,
     serialize_frame,
 )
 
@@ -185,15 +188,15 @@ def feed(codec, chunks) -> list[tuple]:
     return normalised(events)
 
 
-def rust_events(chunks, max_size) -> list[tuple]:
-    return feed(_codec.WsCodec(max_message_size=max_size), chunks)
+def rust_events(chunks, max_size, deflate=None) -> list[tuple]:
+    return feed(_codec.WsCodec(max_message_size=max_size, deflate=deflate), chunks)
 
 
-def reference_events(chunks, max_size) -> list[tuple]:
-    return feed(ReferenceCodec(max_message_size=max_size), chunks)
+def reference_events(chunks, max_size, deflate=None) -> list[tuple]:
+    return feed(ReferenceCodec(max_message_size=max_size, deflate=deflate), chunks)
 
 
-def websockets_events(chunks, max_size) -> list[tuple]:
+def websockets_events(chunks, max_size, deflate=None) -> list[tuple]:
     """websockets' sans-I/O parser as a server in state OPEN, its frames assembled into our
     events. Documented policy differences, normalised here rather than skipped:
     - Its Protocol yields frames, not messages: assembly and UTF-8 checking of text happen in
@@ -206,8 +209,15 @@ def websockets_events(chunks, max_size) -> list[tuple]:
       assembled data (the header-time vs payload-time difference vanishes on whole streams).
     - It fails a CLOSE that arrives inside a fragmented message ("incomplete fragmented
       message", 1002); the RFC allows control frames there and we deliver the CLOSE.
+    - It fails undecodable compressed data with 1002; we use 1007 (RFC 7692 names no code;
+      the IANA registry calls 1007 "invalid frame payload data").
     """
     protocol = Protocol(Side.SERVER, state=State.OPEN, max_size=None)
+    if deflate is not None:
+        # As a server, "remote" is the client: its context takeover decides ours when inflating.
+        protocol.extensions = [
+            PerMessageDeflate(deflate.client_no_context_takeover, deflate.server_no_context_takeover, 15, 15)
+        ]
     frames = []
     for chunk in chunks:
         protocol.receive_data(chunk)
@@ -226,6 +236,8 @@ def websockets_events(chunks, max_size) -> list[tuple]:
             try:
                 if decoder is not None:
                     decoder.decode(f.data, final=f.fin)
+                    if not can_complete_utf8(decoder.getstate()[0]):
+                        raise UnicodeDecodeError("utf-8", b"", 0, 1, "can never become valid")
             except UnicodeDecodeError:
                 return events + [(FAIL, 1007)]
             if f.fin:
@@ -240,6 +252,8 @@ def websockets_events(chunks, max_size) -> list[tuple]:
     exc = protocol.parser_exc
     if isinstance(exc, ProtocolError) and str(exc) == "incomplete fragmented message":
         return events + [(CLOSE, protocol.close_rcvd.code, protocol.close_rcvd.reason)]
+    if isinstance(exc, ProtocolError) and str(exc) == "decompression failed":
+        return events + [(FAIL, 1007)]
     if exc is not None:
         return events + [(FAIL, protocol.close_sent.code)]
     return events
@@ -305,6 +319,75 @@ def replies(data: bytes) -> list[tuple]:
     return out
 
 
+# ---- permessage-deflate (RFC 7692) ----------------------------------------------------------
+
+DEFLATE_FAULTS = ["none", "rsv1_on_continuation", "rsv1_on_control", "corrupt", "text_utf8", "bomb"]
+
+
+@st.composite
+def deflate_cases(draw):
+    """Messages compressed (or not: the RFC allows both per message) by a client with or
+    without context takeover, fragmented, pings interleaved; at most one fault."""
+    takeover = draw(st.booleans())
+    negotiated = _codec.negotiate_deflate(
+        "permessage-deflate" if takeover else "permessage-deflate; client_no_context_takeover"
+    )
+    assert negotiated is not None
+    params = negotiated[1]
+    compressor = zlib.compressobj(wbits=-15)
+    fault = draw(st.sampled_from(DEFLATE_FAULTS)) if draw(st.booleans()) else "none"
+    frames = []
+    n_messages = draw(st.integers(1, 4))
+    faulty = draw(st.integers(0, n_messages - 1))
+    for i in range(n_messages):
+        text = draw(st.booleans())
+        payload = draw(payloads(text))
+        here = fault if i == faulty else "none"
+        if here == "text_utf8":
+            text, payload = True, payload + draw(st.sampled_from(INVALID_UTF8))
+        if here == "bomb":
+            payload = b"\x00" * draw(st.sampled_from([1001, 70001, 200000]))
+        compressed = here != "none" or draw(st.booleans())
+        data = payload
+        if compressed:
+            if not takeover:
+                compressor = zlib.compressobj(wbits=-15)
+            data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            assert data.endswith(b"\x00\x00\xff\xff")
+            data = data[:-4]
+            if here == "corrupt":
+                data = b"\xff" + data  # block type 3: reserved, never valid
+        cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=3)))
+        pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        for j, piece in enumerate(pieces):
+            opcode = (TEXT if text else BINARY) if j == 0 else CONTINUATION
+            rsv = 4 if compressed and (j == 0 or here == "rsv1_on_continuation") else 0
+            frames.append(frame(opcode, piece, fin=j == len(pieces) - 1, rsv=rsv))
+            if j < len(pieces) - 1 or here == "rsv1_on_control":
+                ping = draw(control_frames())
+                if here == "rsv1_on_control":
+                    ping["rsv"] = 4
+                frames.append(ping)
+        if here == "rsv1_on_continuation" and len(pieces) == 1:
+            frames.append(frame(CONTINUATION, b"", rsv=4))
+    data = wire(frames)
+    return chunked(data, draw), draw(MAX_SIZES), params
+
+
+@SETTINGS
+@given(deflate_cases())
+def test_deflate_reference_agrees_with_websockets(case):
+    chunks, max_size, params = case
+    assert reference_events(chunks, max_size, params) == websockets_events(chunks, max_size, params)
+
+
+@SETTINGS
+@given(deflate_cases())
+def test_deflate_rust_codec_agrees_with_reference(case):
+    chunks, max_size, params = case
+    assert rust_events(chunks, max_size, params) == reference_events(chunks, max_size, params)
+
+
 # ---- fixed examples the random search must not be trusted to find ---------------------------
 
 
@@ -315,6 +398,15 @@ def test_invalid_utf8_fails_before_the_final_fragment(codec):
     assert parser.receive_data(first) == []
     bad = serialize_frame(CONTINUATION, b"\xff never finished", fin=False, mask=b"abcd")
     assert normalised(parser.receive_data(bad)) == [(FAIL, 1007)]
+
+
+@pytest.mark.parametrize("codec", ["rust", "reference"])
+def test_a_fragment_ending_in_a_sequence_that_can_never_be_valid_fails_at_once(codec):
+    parser = _codec.WsCodec() if codec == "rust" else ReferenceCodec()
+    # b"\xed\xa0" can only continue as a UTF-16 surrogate, which UTF-8 forbids.
+    assert normalised(parser.receive_data(serialize_frame(TEXT, b"ok \xed\xa0", fin=False, mask=b"abcd"))) == [
+        (FAIL, 1007)
+    ]
 
 
 @pytest.mark.parametrize("codec", ["rust", "reference"])
