@@ -25,6 +25,17 @@ class DeflateParams:
     server_max_window_bits: int  # 8..15 (8 is treated as 9 when compressing)
     client_max_window_bits: int
 
+    def __init__(
+        self,
+        *,
+        server_no_context_takeover: bool = False,
+        client_no_context_takeover: bool = False,
+        server_max_window_bits: int = 15,
+        client_max_window_bits: int = 15,
+    ) -> None:
+        """Parameters as agreed (a client builds them from the server's response).
+        Raises ValueError for window bits outside 8..15. Compared by value."""
+
 def negotiate_deflate(
     offers: str,
     *,
@@ -53,6 +64,11 @@ class WsCodec:
                                        (1002, 1007, 1009) has been queued, further input is
                                        ignored, and the caller should flush and close.
     Events before a failure are delivered first, in order.
+
+    The read buffer has a fixed size (``read_buffer_size``, at least 1 KiB) and never moves:
+    frames larger than it stream through it into the message being assembled. Data messages
+    are compressed when ``deflate`` is given (each direction uses its negotiated parameters).
+    Client mask keys come from a fast non-cryptographic RNG seeded from the OS (RFC 6455 §5.3).
     """
 
     def __init__(
@@ -67,21 +83,29 @@ class WsCodec:
     ) -> None: ...
     # -- input --
     def get_buffer(self, sizehint: int) -> memoryview:
-        """A writable view of the free tail of the read buffer (asyncio BufferedProtocol)."""
+        """A writable view of the free tail of the read buffer (asyncio BufferedProtocol).
+        `sizehint` is ignored. The view keeps the codec alive; it is valid until the next
+        buffer_updated/receive_data call (which may move unconsumed bytes to the front)."""
     def buffer_updated(self, nbytes: int) -> list[tuple]:
-        """`nbytes` were written into the last view from get_buffer: parse them."""
+        """`nbytes` were written into the last view from get_buffer: parse them.
+        Raises ValueError if `nbytes` exceeds that view's length."""
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[tuple]:
         """Copy `data` into the read buffer and parse it (tests, non-buffered transports)."""
     # -- output (appended to the output queue; nothing is written anywhere) --
     def send_text(self, data: bytes | str) -> None:
         """Queue one text message; bytes must already be valid UTF-8 (not re-checked)."""
     def send_binary(self, data: bytes | bytearray | memoryview) -> None: ...
-    def send_ping(self, data: bytes = b"") -> None: ...
-    def send_pong(self, data: bytes = b"") -> None: ...
+    def send_ping(self, data: bytes = b"") -> None:
+        """Queue a ping; ValueError if `data` is over 125 bytes (any bytes-like accepted)."""
+    def send_pong(self, data: bytes = b"") -> None:
+        """Queue a pong; ValueError if `data` is over 125 bytes (any bytes-like accepted)."""
     def send_close(self, code: int | None = 1000, reason: str = "") -> None:
-        """Queue a close frame (code None: an empty close body)."""
+        """Queue a close frame (code None: an empty close body). ValueError for a code that
+        may not be sent (1005, 1006, 1015, <1000, 1016-2999, >4999) or a reason over 123
+        UTF-8 bytes."""
     def send_frame(self, opcode: int, payload: bytes, fin: bool = True) -> None:
-        """Queue one raw frame (fragmentation, tests). No compression."""
+        """Queue one raw frame (fragmentation, tests). No compression, no checks
+        (opcode 0..15; any bytes-like payload)."""
     def data_to_send(self) -> bytes:
         """Drain and return everything queued (b"" when empty)."""
     @property
@@ -89,7 +113,10 @@ class WsCodec:
         """Bytes queued and not yet drained."""
     @property
     def buffered_input(self) -> int:
-        """Bytes received but not yet consumed (a partial frame)."""
+        """Bytes received but not yet consumed (a partial frame header or control frame)."""
+    @property
+    def closed(self) -> bool:
+        """True once a peer CLOSE or a FAIL was reported; further input is ignored."""
 
 # ---- HTTP/1.1 heads (RFC 9112) ---------------------------------------------------------------
 

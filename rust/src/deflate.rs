@@ -24,7 +24,12 @@ pub struct DeflateParams {
 
 impl Default for DeflateParams {
     fn default() -> Self {
-        Self { server_no_context_takeover: false, client_no_context_takeover: false, server_max_window_bits: 15, client_max_window_bits: 15 }
+        Self {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        }
     }
 }
 
@@ -39,10 +44,16 @@ impl DeflateParams {
             s.push_str("; client_no_context_takeover");
         }
         if self.server_max_window_bits < 15 {
-            s.push_str(&format!("; server_max_window_bits={}", self.server_max_window_bits));
+            s.push_str(&format!(
+                "; server_max_window_bits={}",
+                self.server_max_window_bits
+            ));
         }
         if client_bits_offered && self.client_max_window_bits < 15 {
-            s.push_str(&format!("; client_max_window_bits={}", self.client_max_window_bits));
+            s.push_str(&format!(
+                "; client_max_window_bits={}",
+                self.client_max_window_bits
+            ));
         }
         s
     }
@@ -65,7 +76,9 @@ fn parse_extensions(value: &str) -> Result<Vec<Offer>, MalformedHeader> {
     let b = value.as_bytes();
     let mut i = 0;
     let mut out: Vec<Offer> = Vec::new();
-    let err = |msg: &str, at: usize| MalformedHeader(format!("{msg} at offset {at} in Sec-WebSocket-Extensions"));
+    let err = |msg: &str, at: usize| {
+        MalformedHeader(format!("{msg} at offset {at} in Sec-WebSocket-Extensions"))
+    };
     let skip_ws = |i: &mut usize| {
         while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t') {
             *i += 1;
@@ -149,7 +162,10 @@ fn window_bits(v: &str) -> Option<u8> {
 /// Server side: accept one permessage-deflate offer against the server's preferences, or
 /// `None` when the offer has unknown, duplicate or invalid parameters, or cannot satisfy
 /// `prefs` (a client window limit the client did not offer to honour).
-fn accept_offer(params: &[(String, Option<String>)], prefs: &DeflateParams) -> Option<(String, DeflateParams)> {
+fn accept_offer(
+    params: &[(String, Option<String>)],
+    prefs: &DeflateParams,
+) -> Option<(String, DeflateParams)> {
     let mut seen = [false; 4];
     let mut snct = false;
     let mut cnct = false;
@@ -199,7 +215,10 @@ fn accept_offer(params: &[(String, Option<String>)], prefs: &DeflateParams) -> O
 /// `prefs` are the server's limits: its `*_no_context_takeover` flags are imposed, its window
 /// bits are upper bounds. Returns the response header value and the agreed parameters, `None`
 /// if no offer is acceptable, or an error if the header is malformed.
-pub fn negotiate(offers: &str, prefs: &DeflateParams) -> Result<Option<(String, DeflateParams)>, MalformedHeader> {
+pub fn negotiate(
+    offers: &str,
+    prefs: &DeflateParams,
+) -> Result<Option<(String, DeflateParams)>, MalformedHeader> {
     for (name, params) in parse_extensions(offers)? {
         if name.eq_ignore_ascii_case("permessage-deflate") {
             if let Some(found) = accept_offer(&params, prefs) {
@@ -225,13 +244,19 @@ pub struct Compressor {
 impl Compressor {
     /// A compressor for our direction; zlib state is created on the first message.
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
-        Self { zlib: None, window_bits: zlib_bits(window_bits), no_context_takeover }
+        Self {
+            zlib: None,
+            window_bits: zlib_bits(window_bits),
+            no_context_takeover,
+        }
     }
 
     /// Append the compressed form of one whole message to `out` (sync flush, trailer stripped).
     pub fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {
         let bits = self.window_bits;
-        let z = self.zlib.get_or_insert_with(|| Compress::new_with_window_bits(Compression::new(LEVEL), false, bits));
+        let z = self.zlib.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(LEVEL), false, bits)
+        });
         let start = out.len();
         let before_in = z.total_in();
         loop {
@@ -239,7 +264,13 @@ impl Compressor {
             out.reserve(data.len().saturating_sub(consumed) / 2 + 64);
             // Errors are impossible for a raw deflate stream fed from memory; a failure would
             // only leave a shorter output, which the peer rejects, never unsound state.
-            if z.compress_vec(data.get(consumed..).unwrap_or(&[]), out, FlushCompress::Sync).is_err() {
+            if z.compress_vec(
+                data.get(consumed..).unwrap_or(&[]),
+                out,
+                FlushCompress::Sync,
+            )
+            .is_err()
+            {
                 break;
             }
             let done = (z.total_in() - before_in) as usize >= data.len();
@@ -250,6 +281,11 @@ impl Compressor {
         }
         if out.len() >= start + 4 && out[out.len() - 4..] == TRAILER {
             out.truncate(out.len() - 4);
+        }
+        if out.len() == start {
+            // zlib emits nothing for a flush with no new input; a lone empty stored-block
+            // header (which the peer completes with the trailer) stands for "" (§7.2.3.6).
+            out.push(0x00);
         }
         if self.no_context_takeover {
             z.reset();
@@ -278,13 +314,24 @@ pub struct Decompressor {
 impl Decompressor {
     /// A decompressor for the peer's direction; zlib state is created on the first message.
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
-        Self { zlib: None, window_bits: zlib_bits(window_bits), no_context_takeover, ended: false }
+        Self {
+            zlib: None,
+            window_bits: zlib_bits(window_bits),
+            no_context_takeover,
+            ended: false,
+        }
     }
 
     /// Inflate one fragment of a compressed message, appending to `out`; `fin` marks the last
     /// fragment (the stripped trailer is fed back then). Fails with `TooBig` as soon as `out`
     /// would grow past `cap` bytes; memory stays bounded by about `cap`.
-    pub fn decompress(&mut self, input: &[u8], fin: bool, out: &mut Vec<u8>, cap: usize) -> Result<(), InflateError> {
+    pub fn decompress(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+        cap: usize,
+    ) -> Result<(), InflateError> {
         self.inflate(input, out, cap)?;
         if fin {
             self.inflate(&TRAILER, out, cap)?;
@@ -303,7 +350,9 @@ impl Decompressor {
             return Ok(());
         }
         let bits = self.window_bits;
-        let z = self.zlib.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let z = self
+            .zlib
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
         let before_in = z.total_in();
         loop {
             let consumed = (z.total_in() - before_in) as usize;
@@ -313,11 +362,14 @@ impl Decompressor {
                     return Err(InflateError::TooBig);
                 }
                 // Grow in bounded steps, never past cap + 1 (one byte over proves "too big").
-                let room = (cap + 1 - out.len()).min(rest.len().saturating_mul(4).max(16 * 1024));
+                let room = (cap.saturating_add(1) - out.len())
+                    .min(rest.len().saturating_mul(4).max(16 * 1024));
                 out.reserve_exact(room);
             }
             let before_out = out.len();
-            let status = z.decompress_vec(rest, out, FlushDecompress::None).map_err(|_| InflateError::Corrupt)?;
+            let status = z
+                .decompress_vec(rest, out, FlushDecompress::None)
+                .map_err(|_| InflateError::Corrupt)?;
             if out.len() > cap {
                 return Err(InflateError::TooBig);
             }
@@ -352,27 +404,48 @@ mod tests {
     #[test]
     fn rfc7692_compressed_hello() {
         let mut d = Decompressor::new(15, false);
-        assert_eq!(inflate_all(&mut d, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), b"Hello");
+        assert_eq!(
+            inflate_all(&mut d, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]),
+            b"Hello"
+        );
     }
 
     #[test]
     fn rfc7692_shared_window_second_message() {
         let mut d = Decompressor::new(15, false);
-        assert_eq!(inflate_all(&mut d, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), b"Hello");
-        assert_eq!(inflate_all(&mut d, &[0xf2, 0x00, 0x11, 0x00, 0x00]), b"Hello");
+        assert_eq!(
+            inflate_all(&mut d, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]),
+            b"Hello"
+        );
+        assert_eq!(
+            inflate_all(&mut d, &[0xf2, 0x00, 0x11, 0x00, 0x00]),
+            b"Hello"
+        );
     }
 
     #[test]
     fn rfc7692_no_compression_block() {
         let mut d = Decompressor::new(15, false);
-        assert_eq!(inflate_all(&mut d, &[0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00]), b"Hello");
+        assert_eq!(
+            inflate_all(
+                &mut d,
+                &[0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00]
+            ),
+            b"Hello"
+        );
     }
 
     #[test]
     fn rfc7692_bfinal_block_then_next_message() {
         let mut d = Decompressor::new(15, false);
-        assert_eq!(inflate_all(&mut d, &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]), b"Hello");
-        assert_eq!(inflate_all(&mut d, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), b"Hello");
+        assert_eq!(
+            inflate_all(&mut d, &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]),
+            b"Hello"
+        );
+        assert_eq!(
+            inflate_all(&mut d, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]),
+            b"Hello"
+        );
     }
 
     #[test]
@@ -388,7 +461,22 @@ mod tests {
             sizes.push(wire.len());
             assert_eq!(inflate_all(&mut d, &wire), msg);
         }
-        assert!(sizes[1] < sizes[0], "context takeover shrinks repeats: {sizes:?}");
+        assert!(
+            sizes[1] < sizes[0],
+            "context takeover shrinks repeats: {sizes:?}"
+        );
+    }
+
+    #[test]
+    fn empty_messages_keep_the_shared_window_intact() {
+        let mut c = Compressor::new(15, false);
+        let mut d = Decompressor::new(15, false);
+        let big: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        for msg in [&b"first"[..], b"", b"", &big, b""] {
+            let mut wire = Vec::new();
+            c.compress(msg, &mut wire);
+            assert_eq!(inflate_all(&mut d, &wire), msg);
+        }
     }
 
     #[test]
@@ -407,7 +495,10 @@ mod tests {
         let mut c = Compressor::new(8, false);
         let mut wire = Vec::new();
         c.compress(b"eight bits", &mut wire);
-        assert_eq!(inflate_all(&mut Decompressor::new(8, false), &wire), b"eight bits");
+        assert_eq!(
+            inflate_all(&mut Decompressor::new(8, false), &wire),
+            b"eight bits"
+        );
     }
 
     #[test]
@@ -424,7 +515,12 @@ mod tests {
     #[test]
     fn garbage_is_corrupt() {
         let mut out = Vec::new();
-        let r = Decompressor::new(15, false).decompress(&[0xff, 0xff, 0xff, 0xff], true, &mut out, 1000);
+        let r = Decompressor::new(15, false).decompress(
+            &[0xff, 0xff, 0xff, 0xff],
+            true,
+            &mut out,
+            1000,
+        );
         assert_eq!(r, Err(InflateError::Corrupt));
     }
 
@@ -457,9 +553,15 @@ mod tests {
     #[test]
     fn offer_parameters_are_honoured() {
         let (h, p) = neg("permessage-deflate; server_no_context_takeover; client_max_window_bits; server_max_window_bits=10").unwrap();
-        assert_eq!(h, "permessage-deflate; server_no_context_takeover; server_max_window_bits=10");
+        assert_eq!(
+            h,
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=10"
+        );
         assert!(p.server_no_context_takeover);
-        assert_eq!((p.server_max_window_bits, p.client_max_window_bits), (10, 15));
+        assert_eq!(
+            (p.server_max_window_bits, p.client_max_window_bits),
+            (10, 15)
+        );
         let (h, p) = neg("permessage-deflate; client_max_window_bits=\"9\"").unwrap();
         assert_eq!(h, "permessage-deflate; client_max_window_bits=9");
         assert_eq!(p.client_max_window_bits, 9);
@@ -478,23 +580,37 @@ mod tests {
             "x-webkit-deflate-frame",
         ] {
             assert_eq!(neg(bad), None, "{bad}");
-            let (h, _) = neg(&format!("{bad}, permessage-deflate; client_max_window_bits")).unwrap();
+            let (h, _) = neg(&format!(
+                "{bad}, permessage-deflate; client_max_window_bits"
+            ))
+            .unwrap();
             assert_eq!(h, "permessage-deflate", "{bad}");
         }
     }
 
     #[test]
     fn server_client_window_limit_needs_client_support() {
-        let prefs = DeflateParams { client_max_window_bits: 12, ..DeflateParams::default() };
+        let prefs = DeflateParams {
+            client_max_window_bits: 12,
+            ..DeflateParams::default()
+        };
         assert_eq!(negotiate("permessage-deflate", &prefs).unwrap(), None);
-        let (h, p) = negotiate("permessage-deflate; client_max_window_bits", &prefs).unwrap().unwrap();
+        let (h, p) = negotiate("permessage-deflate; client_max_window_bits", &prefs)
+            .unwrap()
+            .unwrap();
         assert_eq!(h, "permessage-deflate; client_max_window_bits=12");
         assert_eq!(p.client_max_window_bits, 12);
     }
 
     #[test]
     fn malformed_header_is_an_error() {
-        for bad in ["permessage-deflate;", "permessage-deflate; a=\"x", "permessage-deflate x", "; foo", "pmd; a=="] {
+        for bad in [
+            "permessage-deflate;",
+            "permessage-deflate; a=\"x",
+            "permessage-deflate x",
+            "; foo",
+            "pmd; a==",
+        ] {
             assert!(negotiate(bad, &DeflateParams::default()).is_err(), "{bad}");
         }
     }

@@ -37,7 +37,10 @@ pub fn is_control(opcode: u8) -> bool {
 /// True for the six opcodes RFC 6455 defines; the others are reserved and fail with 1002.
 #[inline]
 pub fn is_known_opcode(opcode: u8) -> bool {
-    matches!(opcode, OP_CONT | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG)
+    matches!(
+        opcode,
+        OP_CONT | OP_TEXT | OP_BINARY | OP_CLOSE | OP_PING | OP_PONG
+    )
 }
 
 /// True when `code` may appear in a close frame on the wire (§7.4.1, §7.4.2 and the IANA
@@ -149,7 +152,14 @@ pub fn check_header(h: &FrameHeader, rsv1_allowed: bool) -> Result<(), &'static 
 /// Append a frame header to `out`: FIN, RSV1, opcode, the shortest length encoding, and the
 /// mask key when given. Writes 2..=14 bytes.
 #[inline]
-pub fn encode_header(out: &mut Vec<u8>, fin: bool, rsv1: bool, opcode: u8, mask: Option<[u8; 4]>, len: u64) {
+pub fn encode_header(
+    out: &mut Vec<u8>,
+    fin: bool,
+    rsv1: bool,
+    opcode: u8,
+    mask: Option<[u8; 4]>,
+    len: u64,
+) {
     let b0 = (u8::from(fin) << 7) | (u8::from(rsv1) << 6) | (opcode & 0x0f);
     let mbit = if mask.is_some() { 0x80 } else { 0 };
     let mut h = [0u8; MAX_HEADER_LEN];
@@ -185,12 +195,17 @@ mod tests {
     fn parses_rfc_single_frame_unmasked_hello() {
         let h = header(&[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
         assert!(h.fin);
-        assert_eq!((h.opcode, h.payload_len, h.header_len, h.mask), (OP_TEXT, 5, 2, None));
+        assert_eq!(
+            (h.opcode, h.payload_len, h.header_len, h.mask),
+            (OP_TEXT, 5, 2, None)
+        );
     }
 
     #[test]
     fn parses_rfc_masked_hello_header() {
-        let h = header(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+        let h = header(&[
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ]);
         assert_eq!(h.mask, Some([0x37, 0xfa, 0x21, 0x3d]));
         assert_eq!((h.payload_len, h.header_len), (5, 6));
     }
@@ -205,14 +220,23 @@ mod tests {
 
     #[test]
     fn incomplete_headers_need_more_bytes() {
-        for bytes in [&[][..], &[0x81], &[0x81, 0xFE, 0x01], &[0x82, 0x7F, 0, 0, 0], &[0x81, 0x85, 1, 2, 3]] {
+        for bytes in [
+            &[][..],
+            &[0x81],
+            &[0x81, 0xFE, 0x01],
+            &[0x82, 0x7F, 0, 0, 0],
+            &[0x81, 0x85, 1, 2, 3],
+        ] {
             assert_eq!(parse_header(bytes), Ok(None));
         }
     }
 
     #[test]
     fn length_with_top_bit_set_is_an_error() {
-        assert_eq!(parse_header(&[0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0]), Err(HeaderError::LengthOverflow));
+        assert_eq!(
+            parse_header(&[0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0]),
+            Err(HeaderError::LengthOverflow)
+        );
     }
 
     #[test]
@@ -222,14 +246,19 @@ mod tests {
                 let mut out = Vec::new();
                 encode_header(&mut out, true, false, OP_BINARY, mask, len);
                 let h = header(&out);
-                assert_eq!((h.payload_len, h.mask, h.header_len), (len, mask, out.len()));
+                assert_eq!(
+                    (h.payload_len, h.mask, h.header_len),
+                    (len, mask, out.len())
+                );
             }
         }
     }
 
     #[test]
     fn close_code_validity_follows_rfc_7_4() {
-        for ok in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999] {
+        for ok in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999,
+        ] {
             assert!(is_valid_close_code(ok), "{ok}");
         }
         for bad in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {

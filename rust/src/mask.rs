@@ -19,7 +19,12 @@ const SIMD_THRESHOLD: usize = 64;
 #[inline(always)]
 fn rotate(mask: [u8; 4], phase: usize) -> [u8; 4] {
     let p = phase & 3;
-    [mask[p], mask[(p + 1) & 3], mask[(p + 2) & 3], mask[(p + 3) & 3]]
+    [
+        mask[p],
+        mask[(p + 1) & 3],
+        mask[(p + 2) & 3],
+        mask[(p + 3) & 3],
+    ]
 }
 
 /// Byte-at-a-time reference implementation. Returns the phase after `buf`.
@@ -126,7 +131,10 @@ mod x86 {
     pub fn sse2(buf: &mut [u8], m: [u8; 4]) {
         let n = buf.len() / 16 * 16;
         let (body, tail) = buf.split_at_mut(n);
-        let pat = [m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3]];
+        let pat = [
+            m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3], m[0], m[1],
+            m[2], m[3],
+        ];
         // SAFETY: SSE2 is part of the x86-64 baseline. Every pointer stays inside `body`
         // (chunks of exactly 16 bytes), and loadu/storeu have no alignment requirement.
         unsafe {
@@ -149,7 +157,11 @@ mod x86 {
     #[target_feature(enable = "avx2")]
     unsafe fn avx2_impl(buf: &mut [u8], m: [u8; 4]) {
         let misalign = buf.as_ptr() as usize & 31;
-        let head_len = if misalign == 0 { 0 } else { (32 - misalign).min(buf.len()) };
+        let head_len = if misalign == 0 {
+            0
+        } else {
+            (32 - misalign).min(buf.len())
+        };
         let (head, rest) = buf.split_at_mut(head_len);
         xor_words(head, m);
         let m = rotate(m, head_len);
@@ -189,7 +201,9 @@ mod tests {
     use super::*;
 
     fn pattern(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i.wrapping_mul(31) ^ (i >> 3)) as u8).collect()
+        (0..n)
+            .map(|i| (i.wrapping_mul(31) ^ (i >> 3)) as u8)
+            .collect()
     }
 
     #[test]

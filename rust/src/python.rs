@@ -37,7 +37,9 @@ mod ws {
         if (8..=15).contains(&bits) {
             Ok(bits)
         } else {
-            Err(PyValueError::new_err(format!("{name} must be 8..15, got {bits}")))
+            Err(PyValueError::new_err(format!(
+                "{name} must be 8..15, got {bits}"
+            )))
         }
     }
 
@@ -46,8 +48,14 @@ mod ws {
             Ok(Params {
                 server_no_context_takeover: self.server_no_context_takeover,
                 client_no_context_takeover: self.client_no_context_takeover,
-                server_max_window_bits: check_bits("server_max_window_bits", self.server_max_window_bits)?,
-                client_max_window_bits: check_bits("client_max_window_bits", self.client_max_window_bits)?,
+                server_max_window_bits: check_bits(
+                    "server_max_window_bits",
+                    self.server_max_window_bits,
+                )?,
+                client_max_window_bits: check_bits(
+                    "client_max_window_bits",
+                    self.client_max_window_bits,
+                )?,
             })
         }
         fn from_params(p: Params) -> Self {
@@ -65,8 +73,18 @@ mod ws {
         /// Parameters as agreed (e.g. parsed by a client from the server's response).
         #[new]
         #[pyo3(signature = (*, server_no_context_takeover=false, client_no_context_takeover=false, server_max_window_bits=15, client_max_window_bits=15))]
-        fn new(server_no_context_takeover: bool, client_no_context_takeover: bool, server_max_window_bits: u8, client_max_window_bits: u8) -> PyResult<Self> {
-            let p = Self { server_no_context_takeover, client_no_context_takeover, server_max_window_bits, client_max_window_bits };
+        fn new(
+            server_no_context_takeover: bool,
+            client_no_context_takeover: bool,
+            server_max_window_bits: u8,
+            client_max_window_bits: u8,
+        ) -> PyResult<Self> {
+            let p = Self {
+                server_no_context_takeover,
+                client_no_context_takeover,
+                server_max_window_bits,
+                client_max_window_bits,
+            };
             p.to_params()?;
             Ok(p)
         }
@@ -94,7 +112,13 @@ mod ws {
         server_max_window_bits: u8,
         client_max_window_bits: u8,
     ) -> PyResult<Option<(String, PyDeflateParams)>> {
-        let prefs = PyDeflateParams::new(server_no_context_takeover, client_no_context_takeover, server_max_window_bits, client_max_window_bits)?.to_params()?;
+        let prefs = PyDeflateParams::new(
+            server_no_context_takeover,
+            client_no_context_takeover,
+            server_max_window_bits,
+            client_max_window_bits,
+        )?
+        .to_params()?;
         match negotiate(offers, &prefs) {
             Ok(found) => Ok(found.map(|(h, p)| (h, PyDeflateParams::from_params(p)))),
             Err(e) => Err(PyValueError::new_err(e.0)),
@@ -112,7 +136,10 @@ mod ws {
         }
         match PyBuffer::<u8>::get(obj) {
             Ok(buf) => Ok(Cow::Owned(buf.to_vec(obj.py())?)),
-            Err(_) => Err(PyTypeError::new_err(format!("expected a bytes-like object, got {}", obj.get_type().name()?))),
+            Err(_) => Err(PyTypeError::new_err(format!(
+                "expected a bytes-like object, got {}",
+                obj.get_type().name()?
+            ))),
         }
     }
 
@@ -136,12 +163,26 @@ mod ws {
             }
             let py = self.list.py();
             let item = match e {
-                Event::Text(p) => (u32::from(OP_TEXT), PyBytes::new(py, p)).into_pyobject(py).map(Bound::into_any),
-                Event::Binary(p) => (u32::from(OP_BINARY), PyBytes::new(py, p)).into_pyobject(py).map(Bound::into_any),
-                Event::Ping(p) => (u32::from(OP_PING), PyBytes::new(py, p)).into_pyobject(py).map(Bound::into_any),
-                Event::Pong(p) => (u32::from(OP_PONG), PyBytes::new(py, p)).into_pyobject(py).map(Bound::into_any),
-                Event::Close(code, reason) => (u32::from(OP_CLOSE), code, PyString::new(py, reason)).into_pyobject(py).map(Bound::into_any),
-                Event::Fail(code, reason) => (FAIL, code, reason).into_pyobject(py).map(Bound::into_any),
+                Event::Text(p) => (u32::from(OP_TEXT), PyBytes::new(py, p))
+                    .into_pyobject(py)
+                    .map(Bound::into_any),
+                Event::Binary(p) => (u32::from(OP_BINARY), PyBytes::new(py, p))
+                    .into_pyobject(py)
+                    .map(Bound::into_any),
+                Event::Ping(p) => (u32::from(OP_PING), PyBytes::new(py, p))
+                    .into_pyobject(py)
+                    .map(Bound::into_any),
+                Event::Pong(p) => (u32::from(OP_PONG), PyBytes::new(py, p))
+                    .into_pyobject(py)
+                    .map(Bound::into_any),
+                Event::Close(code, reason) => {
+                    (u32::from(OP_CLOSE), code, PyString::new(py, reason))
+                        .into_pyobject(py)
+                        .map(Bound::into_any)
+                }
+                Event::Fail(code, reason) => {
+                    (FAIL, code, reason).into_pyobject(py).map(Bound::into_any)
+                }
             };
             if let Err(e) = item.and_then(|t| self.list.append(t)) {
                 self.err = Some(e);
@@ -160,10 +201,27 @@ mod ws {
     impl WsCodec {
         #[new]
         #[pyo3(signature = (*, client=false, max_message_size=16*1024*1024, max_frame_size=None, auto_pong=true, deflate=None, read_buffer_size=64*1024))]
-        fn new(client: bool, max_message_size: usize, max_frame_size: Option<u64>, auto_pong: bool, deflate: Option<PyRef<'_, PyDeflateParams>>, read_buffer_size: usize) -> PyResult<Self> {
+        fn new(
+            client: bool,
+            max_message_size: usize,
+            max_frame_size: Option<u64>,
+            auto_pong: bool,
+            deflate: Option<PyRef<'_, PyDeflateParams>>,
+            read_buffer_size: usize,
+        ) -> PyResult<Self> {
             let deflate = deflate.map(|d| d.to_params()).transpose()?;
-            let cfg = ReaderConfig { client, max_message_size, max_frame_size: max_frame_size.unwrap_or(u64::MAX), auto_pong, deflate, read_buffer_size };
-            Ok(Self { reader: Reader::new(cfg), writer: Writer::new(client, deflate) })
+            let cfg = ReaderConfig {
+                client,
+                max_message_size,
+                max_frame_size: max_frame_size.unwrap_or(u64::MAX),
+                auto_pong,
+                deflate,
+                read_buffer_size,
+            };
+            Ok(Self {
+                reader: Reader::new(cfg),
+                writer: Writer::new(client, deflate),
+            })
         }
 
         /// A writable view of the read buffer's free tail (asyncio BufferedProtocol).
@@ -171,17 +229,36 @@ mod ws {
             let _ = sizehint; // the buffer is fixed-size; large frames stream through it
             let py = slf.py();
             let (ptr, len) = slf.borrow_mut().reader.free_tail_raw();
-            let tail = Bound::new(py, ReadBufferTail { ptr: ptr as usize, len, _owner: slf.unbind() })?;
+            let tail = Bound::new(
+                py,
+                ReadBufferTail {
+                    ptr: ptr as usize,
+                    len,
+                    _owner: slf.unbind(),
+                },
+            )?;
             // SAFETY: `tail` is a live object implementing the buffer protocol; on success the
             // call returns a new reference, which `from_owned_ptr_or_err` takes over.
             unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyMemoryView_FromObject(tail.as_ptr())) }
         }
 
         /// `nbytes` were written into the last view from get_buffer: parse them.
-        fn buffer_updated<'py>(&mut self, py: Python<'py>, nbytes: usize) -> PyResult<Bound<'py, PyList>> {
-            let mut c = Collector { list: PyList::empty(py), err: None };
-            if !self.reader.commit(nbytes, &mut self.writer, &mut |e| c.push(e)) {
-                return Err(PyValueError::new_err("nbytes exceeds the buffer returned by get_buffer"));
+        fn buffer_updated<'py>(
+            &mut self,
+            py: Python<'py>,
+            nbytes: usize,
+        ) -> PyResult<Bound<'py, PyList>> {
+            let mut c = Collector {
+                list: PyList::empty(py),
+                err: None,
+            };
+            if !self
+                .reader
+                .commit(nbytes, &mut self.writer, &mut |e| c.push(e))
+            {
+                return Err(PyValueError::new_err(
+                    "nbytes exceeds the buffer returned by get_buffer",
+                ));
             }
             c.finish()
         }
@@ -189,8 +266,12 @@ mod ws {
         /// Copy `data` into the read buffer and parse it.
         fn receive_data<'py>(&mut self, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
             let bytes = bytes_like(data)?;
-            let mut c = Collector { list: PyList::empty(data.py()), err: None };
-            self.reader.receive(&bytes, &mut self.writer, &mut |e| c.push(e));
+            let mut c = Collector {
+                list: PyList::empty(data.py()),
+                err: None,
+            };
+            self.reader
+                .receive(&bytes, &mut self.writer, &mut |e| c.push(e));
             c.finish()
         }
 
@@ -225,17 +306,27 @@ mod ws {
         /// Queue a close frame (code None: an empty body).
         #[pyo3(signature = (code=Some(1000), reason=""))]
         fn send_close(&mut self, code: Option<i64>, reason: &str) -> PyResult<()> {
-            let code = code.map(|c| u16::try_from(c).map_err(|_| PyValueError::new_err("invalid close code"))).transpose()?;
-            self.writer.send_close(code, reason).map_err(|e| PyValueError::new_err(e.0))
+            let code = code
+                .map(|c| u16::try_from(c).map_err(|_| PyValueError::new_err("invalid close code")))
+                .transpose()?;
+            self.writer
+                .send_close(code, reason)
+                .map_err(|e| PyValueError::new_err(e.0))
         }
 
         /// Queue one raw frame (fragmentation, tests). No compression, no checks.
         #[pyo3(signature = (opcode, payload, fin=true))]
-        fn send_frame(&mut self, opcode: u8, payload: &Bound<'_, PyAny>, fin: bool) -> PyResult<()> {
+        fn send_frame(
+            &mut self,
+            opcode: u8,
+            payload: &Bound<'_, PyAny>,
+            fin: bool,
+        ) -> PyResult<()> {
             if opcode > 0xF {
                 return Err(PyValueError::new_err("opcode must be 0..15"));
             }
-            self.writer.send_frame(opcode, &bytes_like(payload)?, fin, false);
+            self.writer
+                .send_frame(opcode, &bytes_like(payload)?, fin, false);
             Ok(())
         }
 
@@ -268,7 +359,9 @@ mod ws {
     impl WsCodec {
         fn control(&mut self, opcode: u8, data: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
             let payload = data.map(bytes_like).transpose()?;
-            self.writer.send_control(opcode, payload.as_deref().unwrap_or(&[])).map_err(|e| PyValueError::new_err(e.0))
+            self.writer
+                .send_control(opcode, payload.as_deref().unwrap_or(&[]))
+                .map_err(|e| PyValueError::new_err(e.0))
         }
     }
 
@@ -290,14 +383,27 @@ mod ws {
 
     #[pymethods]
     impl ReadBufferTail {
-        unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        unsafe fn __getbuffer__(
+            slf: Bound<'_, Self>,
+            view: *mut ffi::Py_buffer,
+            flags: c_int,
+        ) -> PyResult<()> {
             if view.is_null() {
                 return Err(PyBufferError::new_err("null view"));
             }
             let this = slf.get();
             // SAFETY: see the type's doc comment for why ptr..ptr+len stays valid and writable
             // while `slf` (stored in view.obj with a new reference by FillInfo) is alive.
-            let rc = unsafe { ffi::PyBuffer_FillInfo(view, slf.as_ptr(), this.ptr as *mut std::ffi::c_void, this.len as ffi::Py_ssize_t, 0, flags) };
+            let rc = unsafe {
+                ffi::PyBuffer_FillInfo(
+                    view,
+                    slf.as_ptr(),
+                    this.ptr as *mut std::ffi::c_void,
+                    this.len as ffi::Py_ssize_t,
+                    0,
+                    flags,
+                )
+            };
             if rc != 0 {
                 return Err(PyErr::fetch(slf.py()));
             }
@@ -326,7 +432,7 @@ mod ws {
 fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     ws::register(m)?; // websocket (codec-ws helper)
-    upstream_bindings::register(m)?;
+    upstream_bindings::register(m)?; // http heads, chunked, sse (upstream helper)
     Ok(())
 }
 

@@ -10,11 +10,11 @@
 //! allocation. A protocol violation queues a close frame, reports `Fail`, and the reader then
 //! ignores all input; so does a peer close.
 
-use crate::deflate::{DeflateParams, Decompressor, InflateError};
+use crate::deflate::{Decompressor, DeflateParams, InflateError};
 use crate::frame::{
-    check_header, is_control, is_valid_close_code, parse_header, CLOSE_INVALID_PAYLOAD, CLOSE_NO_STATUS,
-    CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,
-    OP_TEXT,
+    check_header, is_control, is_valid_close_code, parse_header, CLOSE_INVALID_PAYLOAD,
+    CLOSE_NO_STATUS, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
+    OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
 };
 use crate::mask::apply_mask;
 use crate::utf8::{validate, IncrementalUtf8};
@@ -52,7 +52,14 @@ pub struct ReaderConfig {
 
 impl Default for ReaderConfig {
     fn default() -> Self {
-        Self { client: false, max_message_size: 16 << 20, max_frame_size: u64::MAX, auto_pong: true, deflate: None, read_buffer_size: 64 << 10 }
+        Self {
+            client: false,
+            max_message_size: 16 << 20,
+            max_frame_size: u64::MAX,
+            auto_pong: true,
+            deflate: None,
+            read_buffer_size: 64 << 10,
+        }
     }
 }
 
@@ -92,22 +99,33 @@ impl Assembler {
         let text = self.opcode == OP_TEXT;
         if self.compressed {
             let before = self.msg.len();
-            let inflater = self.inflater.as_mut().ok_or((CLOSE_PROTOCOL_ERROR, "RSV1 set without permessage-deflate"))?;
-            inflater.decompress(chunk, last, &mut self.msg, self.max_message_size).map_err(|e| match e {
-                InflateError::TooBig => (CLOSE_TOO_BIG, "message too big"),
-                InflateError::Corrupt => (CLOSE_INVALID_PAYLOAD, "invalid compressed data"),
-            })?;
+            let inflater = self
+                .inflater
+                .as_mut()
+                .ok_or((CLOSE_PROTOCOL_ERROR, "RSV1 set without permessage-deflate"))?;
+            inflater
+                .decompress(chunk, last, &mut self.msg, self.max_message_size)
+                .map_err(|e| match e {
+                    InflateError::TooBig => (CLOSE_TOO_BIG, "message too big"),
+                    InflateError::Corrupt => (CLOSE_INVALID_PAYLOAD, "invalid compressed data"),
+                })?;
             if text {
-                self.utf8.feed(&self.msg[before..]).map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"))?;
+                self.utf8
+                    .feed(&self.msg[before..])
+                    .map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"))?;
             }
         } else {
             self.msg.extend_from_slice(chunk);
             if text {
-                self.utf8.feed(chunk).map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"))?;
+                self.utf8
+                    .feed(chunk)
+                    .map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"))?;
             }
         }
         if last && text {
-            self.utf8.finish().map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"))?;
+            self.utf8
+                .finish()
+                .map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"))?;
         }
         Ok(last)
     }
@@ -153,7 +171,14 @@ impl Reader {
             cfg,
             state: State::Open,
             inflight: None,
-            asm: Assembler { opcode: OP_CONT, compressed: false, msg: Vec::new(), utf8: IncrementalUtf8::new(), inflater, max_message_size: cfg.max_message_size },
+            asm: Assembler {
+                opcode: OP_CONT,
+                compressed: false,
+                msg: Vec::new(),
+                utf8: IncrementalUtf8::new(),
+                inflater,
+                max_message_size: cfg.max_message_size,
+            },
         }
     }
 
@@ -290,13 +315,18 @@ impl Reader {
                 }
             } else {
                 if self.asm.opcode != OP_CONT {
-                    return Err((CLOSE_PROTOCOL_ERROR, "new data frame inside a fragmented message"));
+                    return Err((
+                        CLOSE_PROTOCOL_ERROR,
+                        "new data frame inside a fragmented message",
+                    ));
                 }
                 self.asm.opcode = h.opcode;
                 self.asm.compressed = h.rsv1;
                 self.asm.utf8.reset();
             }
-            if !self.asm.compressed && self.asm.msg.len() as u64 + h.payload_len > self.cfg.max_message_size as u64 {
+            if !self.asm.compressed
+                && self.asm.msg.len() as u64 + h.payload_len > self.cfg.max_message_size as u64
+            {
                 return Err((CLOSE_TOO_BIG, "message too big"));
             }
             let avail = (self.end - self.start) as u64;
@@ -323,7 +353,12 @@ impl Reader {
                 self.asm.msg.reserve(h.payload_len as usize);
             }
             self.start += h.header_len;
-            self.inflight = Some(PayloadInFlight { fin: h.fin, mask, phase: 0, remaining: h.payload_len });
+            self.inflight = Some(PayloadInFlight {
+                fin: h.fin,
+                mask,
+                phase: 0,
+                remaining: h.payload_len,
+            });
         }
         Ok(())
     }
@@ -336,7 +371,13 @@ impl Reader {
         }
     }
 
-    fn control(cfg: &ReaderConfig, opcode: u8, payload: &[u8], w: &mut Writer, sink: &mut dyn FnMut(Event<'_>)) -> Result<(), Failure> {
+    fn control(
+        cfg: &ReaderConfig,
+        opcode: u8,
+        payload: &[u8],
+        w: &mut Writer,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), Failure> {
         match opcode {
             OP_PING => {
                 if cfg.auto_pong {
@@ -355,7 +396,9 @@ impl Reader {
                         if !is_valid_close_code(code) {
                             return Err((CLOSE_PROTOCOL_ERROR, "invalid close code"));
                         }
-                        let reason = std::str::from_utf8(rest).map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in close reason"))?;
+                        let reason = std::str::from_utf8(rest).map_err(|_| {
+                            (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in close reason")
+                        })?;
                         (code, reason)
                     }
                 };

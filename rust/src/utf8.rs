@@ -87,7 +87,9 @@ impl IncrementalUtf8 {
                     data = &data[take..];
                 }
                 Err(e) if e.error_len().is_some() => {
-                    return Err(Utf8Error { valid_up_to: self.offset });
+                    return Err(Utf8Error {
+                        valid_up_to: self.offset,
+                    });
                 }
                 Err(_) => {
                     // Still a valid but incomplete prefix: `data` was shorter than needed.
@@ -106,7 +108,9 @@ impl IncrementalUtf8 {
                 self.offset += data.len();
                 Ok(())
             }
-            Err(e) if e.error_len().is_some() => Err(Utf8Error { valid_up_to: self.offset + e.valid_up_to() }),
+            Err(e) if e.error_len().is_some() => Err(Utf8Error {
+                valid_up_to: self.offset + e.valid_up_to(),
+            }),
             Err(e) => {
                 let good = e.valid_up_to();
                 let rest = &data[good..];
@@ -122,7 +126,9 @@ impl IncrementalUtf8 {
     /// The stream ended: fail if a sequence is left incomplete.
     pub fn finish(&self) -> Result<(), Utf8Error> {
         if self.carry_len > 0 {
-            Err(Utf8Error { valid_up_to: self.offset })
+            Err(Utf8Error {
+                valid_up_to: self.offset,
+            })
         } else {
             Ok(())
         }

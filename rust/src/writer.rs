@@ -28,7 +28,10 @@ impl MaskRng {
     pub fn from_entropy() -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
         Self(std::collections::hash_map::RandomState::new().hash_one((n, t)))
     }
 
@@ -71,14 +74,27 @@ impl Writer {
                 Compressor::new(p.server_max_window_bits, p.server_no_context_takeover)
             }
         });
-        Self { out: Vec::new(), client, rng: MaskRng::from_entropy(), compressor, scratch: Vec::new() }
+        Self {
+            out: Vec::new(),
+            client,
+            rng: MaskRng::from_entropy(),
+            compressor,
+            scratch: Vec::new(),
+        }
     }
 
     /// Append one frame as given: no compression, no checks beyond encoding.
     pub fn send_frame(&mut self, opcode: u8, payload: &[u8], fin: bool, rsv1: bool) {
         if self.client {
             let mask = self.rng.mask();
-            encode_header(&mut self.out, fin, rsv1, opcode, Some(mask), payload.len() as u64);
+            encode_header(
+                &mut self.out,
+                fin,
+                rsv1,
+                opcode,
+                Some(mask),
+                payload.len() as u64,
+            );
             extend_masked(&mut self.out, payload, mask);
         } else {
             encode_header(&mut self.out, fin, rsv1, opcode, None, payload.len() as u64);

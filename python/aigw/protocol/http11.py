@@ -27,6 +27,7 @@ __all__ = [
     "Request",
     "RequestReader",
     "chunk",
+    "CONTINUE",
     "LAST_CHUNK",
     "error_response",
     "serialize_response_head",
@@ -208,6 +209,7 @@ def chunk(data: bytes) -> bytes:
 
 
 LAST_CHUNK = b"0\r\n\r\n"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def error_response(status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> bytes:
@@ -218,13 +220,9 @@ def error_response(status: int, message: str, headers: Iterable[tuple[str, str]]
     ) + body
 
 
-_ChunkedDecoder = getattr(_codec, "ChunkedDecoder", None)
-
-
 class RequestReader:
     """Incremental request reader for one connection: heads via ``_codec.parse_request_head``,
-    bodies by Content-Length (bounded by `max_body_size`). Chunked request bodies are refused
-    with 501 until the codec's ChunkedDecoder is wired in (see ``_chunked_not_supported``).
+    bodies by Content-Length or chunked (``_codec.ChunkedDecoder``), bounded by `max_body_size`.
 
     ``feed(data)`` appends bytes; ``next_request()`` returns a complete ``Request``, None when
     more bytes are needed, or raises ``HttpError`` (the connection must answer it and close).
@@ -232,7 +230,9 @@ class RequestReader:
     stream after an upgrade).
     """
 
-    __slots__ = ("_buf", "_max_head", "_max_headers", "_max_body", "_pending", "_client", "_tls")
+    __slots__ = (
+        "_buf", "_max_head", "_max_headers", "_max_body", "_pending", "_chunked", "_client", "_tls", "_continue",
+    )
 
     def __init__(
         self,
@@ -248,8 +248,10 @@ class RequestReader:
         self._max_headers = max_headers
         self._max_body = max_body_size
         self._pending: tuple[Request, int] | None = None  # a head whose body is still arriving
+        self._chunked: tuple[Request, _codec.ChunkedDecoder, bytearray] | None = None
         self._client = client
         self._tls = tls
+        self._continue = False
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes."""
@@ -263,10 +265,14 @@ class RequestReader:
     @property
     def body_remaining(self) -> int:
         """Body bytes still missing for the request being read (0 when reading a head)."""
+        if self._chunked is not None:
+            return 1  # unknown until the last chunk
         return self._pending[1] - len(self._buf) if self._pending is not None else 0
 
     def next_request(self) -> Request | None:
         """The next complete request, or None when more bytes are needed. Raises HttpError."""
+        if self._chunked is not None:
+            return self._next_chunked()
         if self._pending is None:
             try:
                 head = _codec.parse_request_head(self._buf, self._max_head, self._max_headers)
@@ -281,6 +287,11 @@ class RequestReader:
                 method, target, f"1.{minor}", Headers(raw_headers), client=self._client, tls=self._tls
             )
             length = self._body_length(request)
+            if length != 0 and request.headers.get("expect", "").lower() == "100-continue":
+                self._continue = True
+            if length < 0:
+                self._chunked = (request, _codec.ChunkedDecoder(), bytearray())
+                return self._next_chunked()
             if length == 0:
                 return request
             self._pending = (request, length)
@@ -292,13 +303,34 @@ class RequestReader:
         self._pending = None
         return request
 
+    def _next_chunked(self) -> Request | None:
+        request, decoder, body = self._chunked
+        if self._buf:
+            data = bytes(self._buf)
+            self._buf.clear()
+            try:
+                body += decoder.feed(data)
+            except ValueError as e:
+                raise HttpError(400, f"malformed chunked body: {e}") from None
+            if len(body) > self._max_body:
+                raise HttpError(413, f"request body larger than {self._max_body} bytes")
+        if not decoder.done:
+            return None
+        self._buf[:0] = decoder.unused_data  # the start of the next request
+        request.body = bytes(body)
+        self._chunked = None
+        return request
+
     def _body_length(self, request: Request) -> int:
+        """Content-Length, 0 without a body, -1 for a chunked body."""
         headers = request.headers
         if "transfer-encoding" in headers:
             codings = headers.get_tokens("transfer-encoding")
             if codings != ["chunked"]:
                 raise HttpError(501, f"unsupported transfer-encoding: {', '.join(codings)}")
-            raise HttpError(501, "chunked request bodies are not supported; send Content-Length")
+            if "content-length" in headers:
+                raise HttpError(400, "both transfer-encoding and content-length")
+            return -1
         values = headers.get_all("content-length")
         if not values:
             return 0
@@ -308,6 +340,12 @@ class RequestReader:
         if length > self._max_body:
             raise HttpError(413, f"request body larger than {self._max_body} bytes")
         return length
+
+    def take_continue(self) -> bool:
+        """True once when the request being read asked for `Expect: 100-continue` and its body
+        has not arrived: the server should send ``CONTINUE`` (RFC 9110 §10.1.1)."""
+        wanted, self._continue = self._continue, False
+        return wanted
 
     def take_remaining(self) -> bytes:
         """Remove and return every buffered byte not consumed by a request."""

@@ -36,6 +36,7 @@ from aigw.protocol.handshake import (
     validate_upgrade,
 )
 from aigw.protocol.http11 import (
+    CONTINUE,
     LAST_CHUNK,
     HttpError,
     HttpResponse,
@@ -136,8 +137,10 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._fail(e)
             return
         if request is None:
-            if self._reader.body_remaining == 0 and self._reader.buffered and self._timer is None:
-                self._arm_timer()
+            if self._reader.body_remaining > 0:
+                self._arm_timer()  # a body in progress gets the timeout per read, not in total
+                if self._reader.take_continue():
+                    self._transport.write(CONTINUE)
             return
         self._cancel_timer()
         self._busy = True
@@ -282,6 +285,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._fail(HttpError(503, "server shutting down"))
             return
         ws = WebSocket(server, self._transport, request, result, codec, subprotocol)
+        ws._write_paused = self._write_paused  # the transport's flow-control state carries over
         server.connections.discard(self)
         server.connections.add(ws)
         self._transport.set_protocol(ws)

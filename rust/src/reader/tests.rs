@@ -39,7 +39,10 @@ fn run(cfg: ReaderConfig, chunks: &[&[u8]]) -> (Vec<Ev>, Vec<u8>) {
 }
 
 fn client_cfg() -> ReaderConfig {
-    ReaderConfig { client: true, ..ReaderConfig::default() }
+    ReaderConfig {
+        client: true,
+        ..ReaderConfig::default()
+    }
 }
 
 fn server(bytes: &[u8]) -> Vec<Ev> {
@@ -50,7 +53,14 @@ fn server(bytes: &[u8]) -> Vec<Ev> {
 fn masked(b0: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let key = [0x37, 0xfa, 0x21, 0x3d];
-    encode_header(&mut out, b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x0f, Some(key), payload.len() as u64);
+    encode_header(
+        &mut out,
+        b0 & 0x80 != 0,
+        b0 & 0x40 != 0,
+        b0 & 0x0f,
+        Some(key),
+        payload.len() as u64,
+    );
     let start = out.len();
     out.extend_from_slice(payload);
     apply_mask(&mut out[start..], key, 0);
@@ -66,13 +76,18 @@ fn rfc_single_frame_unmasked_text_on_client() {
 
 #[test]
 fn rfc_single_frame_masked_text_on_server() {
-    let evs = server(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+    let evs = server(&[
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ]);
     assert_eq!(evs, [Ev::Text(b"Hello".to_vec())]);
 }
 
 #[test]
 fn rfc_fragmented_unmasked_text() {
-    let (evs, _) = run(client_cfg(), &[&[0x01, 0x03, 0x48, 0x65, 0x6c], &[0x80, 0x02, 0x6c, 0x6f]]);
+    let (evs, _) = run(
+        client_cfg(),
+        &[&[0x01, 0x03, 0x48, 0x65, 0x6c], &[0x80, 0x02, 0x6c, 0x6f]],
+    );
     assert_eq!(evs, [Ev::Text(b"Hello".to_vec())]);
 }
 
@@ -86,7 +101,9 @@ fn rfc_ping_is_reported_and_answered_with_a_masked_pong() {
 
 #[test]
 fn rfc_masked_pong() {
-    let evs = server(&[0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+    let evs = server(&[
+        0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ]);
     assert_eq!(evs, [Ev::Pong(b"Hello".to_vec())]);
 }
 
@@ -108,7 +125,10 @@ fn rfc_256_byte_and_64k_binary_messages() {
 
 #[test]
 fn auto_pong_off_queues_nothing() {
-    let cfg = ReaderConfig { auto_pong: false, ..ReaderConfig::default() };
+    let cfg = ReaderConfig {
+        auto_pong: false,
+        ..ReaderConfig::default()
+    };
     let (evs, out) = run(cfg, &[&masked(0x89, b"x")]);
     assert_eq!(evs, [Ev::Ping(b"x".to_vec())]);
     assert!(out.is_empty());
@@ -122,7 +142,14 @@ fn control_frames_interleave_with_fragments() {
     wire.extend(masked(0x8A, b"q"));
     wire.extend(masked(0x80, b"o"));
     let evs = server(&wire);
-    assert_eq!(evs, [Ev::Ping(b"p".to_vec()), Ev::Pong(b"q".to_vec()), Ev::Text(b"Hello".to_vec())]);
+    assert_eq!(
+        evs,
+        [
+            Ev::Ping(b"p".to_vec()),
+            Ev::Pong(b"q".to_vec()),
+            Ev::Text(b"Hello".to_vec())
+        ]
+    );
 }
 
 #[test]
@@ -181,20 +208,36 @@ fn invalid_utf8_fails_with_1007_on_the_fragment_that_carries_it() {
     // A truncated sequence is only invalid once the message ends.
     let (evs, _) = run(ReaderConfig::default(), &[&masked(0x01, b"ok\xE2\x82")]);
     assert_eq!(evs, []);
-    let (evs, _) = run(ReaderConfig::default(), &[&masked(0x01, b"ok\xE2\x82"), &masked(0x80, b"")]);
+    let (evs, _) = run(
+        ReaderConfig::default(),
+        &[&masked(0x01, b"ok\xE2\x82"), &masked(0x80, b"")],
+    );
     assert_eq!(evs, [Ev::Fail(1007)]);
 }
 
 #[test]
 fn oversized_frames_and_messages_fail_with_1009_from_the_header() {
-    let cfg = ReaderConfig { max_message_size: 10, ..ReaderConfig::default() };
+    let cfg = ReaderConfig {
+        max_message_size: 10,
+        ..ReaderConfig::default()
+    };
     // Header alone (payload never sent) is enough.
     let mut hdr = Vec::new();
-    encode_header(&mut hdr, true, false, OP_BINARY, Some([1, 2, 3, 4]), 1 << 40);
+    encode_header(
+        &mut hdr,
+        true,
+        false,
+        OP_BINARY,
+        Some([1, 2, 3, 4]),
+        1 << 40,
+    );
     assert_eq!(run(cfg, &[&hdr]).0, [Ev::Fail(1009)]);
     let frags = [masked(0x02, b"123456"), masked(0x80, b"123456")].concat();
     assert_eq!(run(cfg, &[&frags]).0, [Ev::Fail(1009)]);
-    let cfg = ReaderConfig { max_frame_size: 4, ..ReaderConfig::default() };
+    let cfg = ReaderConfig {
+        max_frame_size: 4,
+        ..ReaderConfig::default()
+    };
     assert_eq!(run(cfg, &[&masked(0x82, b"12345")]).0, [Ev::Fail(1009)]);
 }
 
@@ -206,7 +249,10 @@ fn events_before_a_failure_are_delivered_and_input_after_is_ignored() {
 }
 
 fn deflate_cfg() -> ReaderConfig {
-    ReaderConfig { deflate: Some(DeflateParams::default()), ..ReaderConfig::default() }
+    ReaderConfig {
+        deflate: Some(DeflateParams::default()),
+        ..ReaderConfig::default()
+    }
 }
 
 #[test]
@@ -215,14 +261,20 @@ fn compressed_messages_are_inflated() {
     w.send_message(OP_TEXT, b"Hello");
     w.send_message(OP_TEXT, b"Hello");
     let wire = w.take();
-    assert_eq!(run(deflate_cfg(), &[&wire]).0, [Ev::Text(b"Hello".to_vec()), Ev::Text(b"Hello".to_vec())]);
+    assert_eq!(
+        run(deflate_cfg(), &[&wire]).0,
+        [Ev::Text(b"Hello".to_vec()), Ev::Text(b"Hello".to_vec())]
+    );
 }
 
 #[test]
 fn compression_bomb_fails_with_1009() {
     let mut w = Writer::new(true, Some(DeflateParams::default()));
     w.send_message(OP_BINARY, &vec![0u8; 8 << 20]);
-    let cfg = ReaderConfig { max_message_size: 1 << 20, ..deflate_cfg() };
+    let cfg = ReaderConfig {
+        max_message_size: 1 << 20,
+        ..deflate_cfg()
+    };
     assert_eq!(run(cfg, &[&w.take()]).0, [Ev::Fail(1009)]);
 }
 
@@ -237,7 +289,12 @@ fn rsv1_on_continuation_fails() {
 #[derive(Debug, Clone)]
 enum Item {
     /// A data message split into fragments, with control frames after some fragments.
-    Message { text: bool, compressed: bool, fragments: Vec<Vec<u8>>, pings: Vec<Option<Vec<u8>>> },
+    Message {
+        text: bool,
+        compressed: bool,
+        fragments: Vec<Vec<u8>>,
+        pings: Vec<Option<Vec<u8>>>,
+    },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
 }
@@ -296,7 +353,12 @@ fn serialize(items: &[Item]) -> (Vec<u8>, Vec<Ev>) {
                 w.send_frame(OP_PONG, p, true, false);
                 evs.push(Ev::Pong(p.clone()));
             }
-            Item::Message { text, compressed, fragments, pings } => {
+            Item::Message {
+                text,
+                compressed,
+                fragments,
+                pings,
+            } => {
                 let op = if *text { OP_TEXT } else { OP_BINARY };
                 let whole = fragments.concat();
                 if *compressed {
@@ -313,7 +375,11 @@ fn serialize(items: &[Item]) -> (Vec<u8>, Vec<Ev>) {
                         }
                     }
                 }
-                evs.push(if *text { Ev::Text(whole) } else { Ev::Binary(whole) });
+                evs.push(if *text {
+                    Ev::Text(whole)
+                } else {
+                    Ev::Binary(whole)
+                });
             }
         }
         wire.extend(w.take());
