@@ -87,13 +87,10 @@ impl ChunkedDecoder {
                         _ => None,
                     };
                     if let Some(v) = v {
-                        self.size = match self.size.checked_mul(16) {
-                            Some(s) if s <= self.max_chunk_size => s + u64::from(v),
+                        self.size = match self.size.checked_mul(16).and_then(|s| s.checked_add(u64::from(v))) {
+                            Some(s) if s <= self.max_chunk_size => s,
                             _ => return self.fail("chunk size too large"),
                         };
-                        if self.size > self.max_chunk_size {
-                            return self.fail("chunk size too large");
-                        }
                         self.state = State::Size { digits: digits.saturating_add(1) };
                     } else if digits == 0 {
                         return self.fail("missing chunk size");
@@ -299,6 +296,13 @@ mod tests {
         assert!(d.feed(b"b\r\n", &mut Vec::new()).is_err());
         assert!(d.feed(b"", &mut Vec::new()).is_err());
         assert!(d.feed(b"0", &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn chunk_size_overflow_is_an_error_even_without_a_limit() {
+        let mut d = ChunkedDecoder::new(u64::MAX);
+        assert!(d.feed(b"ffffffffffffffff", &mut Vec::new()).is_ok());
+        assert!(d.feed(b"f", &mut Vec::new()).is_err());
     }
 
     #[test]

@@ -177,15 +177,11 @@ impl SseDecoder {
                 self.data.push(b'\n');
             }
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
-            b"id" => {
-                if memchr(0, value).is_none() {
-                    self.last_id = if value.is_empty() { None } else { Some(String::from_utf8_lossy(value).into_owned()) };
-                }
+            b"id" if memchr(0, value).is_none() => {
+                self.last_id = if value.is_empty() { None } else { Some(String::from_utf8_lossy(value).into_owned()) };
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    self.retry = Some(value.iter().fold(0u64, |acc, &d| acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))));
-                }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                self.retry = Some(value.iter().fold(0u64, |acc, &d| acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))));
             }
             _ => {}
         }
@@ -356,7 +352,7 @@ mod tests {
         assert_eq!(events.len(), 1);
         // A partial BOM that turns out not to be one is kept.
         assert_eq!(sse_pieces(&[b"\xEF", b"\xBBdata: x\n\n"]).0, vec![]);
-        assert_eq!(sse_pieces(&[b"\xEF"]).1, true);
+        assert!(sse_pieces(&[b"\xEF"]).1);
     }
 
     #[test]
@@ -395,8 +391,8 @@ mod tests {
     #[test]
     fn pending_event_at_eof_is_discarded_and_reported() {
         assert_eq!(sse_pieces(&[b"data: a\n\ndata: b\n"]), (vec![ev(None, "a", None)], true));
-        assert_eq!(sse_pieces(&[b"data: a\n\ndata: b"]).1, true);
-        assert_eq!(sse_pieces(&[b"data: a\n\n"]).1, false);
+        assert!(sse_pieces(&[b"data: a\n\ndata: b"]).1);
+        assert!(!sse_pieces(&[b"data: a\n\n"]).1);
     }
 
     #[test]

@@ -1,0 +1,380 @@
+"""One upstream HTTP/1.1 connection: an asyncio.Protocol that sends a request head and body,
+parses the response head in Rust (`parse_response_head`), frames the body (Content-Length,
+chunked via the Rust ChunkedDecoder, or read-until-close) and hands it to the response.
+
+A connection serves one request at a time. It goes back to its pool only when the response
+body has been received completely, keep-alive holds and no stray bytes followed the body;
+every other outcome closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from aigw._codec import ChunkedDecoder, HttpParseError, parse_response_head
+
+from .errors import (
+    FirstByteTimeout,
+    TotalTimeout,
+    UpstreamConnectionClosed,
+    UpstreamError,
+    UpstreamProtocolError,
+)
+from .response import UpstreamResponse
+
+if TYPE_CHECKING:
+    from .client import _Pool
+
+# Body framings (RFC 9112 §6.3).
+_NO_BODY = 0
+_LENGTH = 1
+_CHUNKED = 2
+_UNTIL_CLOSE = 3
+
+
+class ClosedBeforeResponse(UpstreamError):
+    """The connection closed before any response byte arrived. `written` says whether the
+    request reached the transport; the client decides from it whether a retry is safe."""
+
+    def __init__(self, written: bool, cause: BaseException | None) -> None:
+        super().__init__("connection closed before any response byte")
+        self.written = written
+        self.cause = cause
+
+
+def _keep_alive_seconds(value: bytes) -> float | None:
+    """The `timeout=N` of a Keep-Alive header (RFC 2068 §19.7.1.1), if any."""
+    for part in value.split(b","):
+        k, _, v = part.strip().partition(b"=")
+        if k.strip().lower() == b"timeout":
+            try:
+                return float(v.strip())
+            except ValueError:
+                return None
+    return None
+
+
+class Connection(asyncio.Protocol):
+    """The protocol for one pooled connection. Driven by the client; not a public API."""
+
+    __slots__ = (
+        "loop",
+        "pool",
+        "transport",
+        "closed",
+        "idle_deadline",
+        "keep_alive_limit",
+        "_waiter",
+        "_response",
+        "_written",
+        "_got_bytes",
+        "_buf",
+        "_is_head",
+        "_framing",
+        "_remaining",
+        "_chunked",
+        "_reusable",
+        "_timer",
+        "_total_deadline",
+        "_decode",
+        "_limits",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pool: _Pool, limits: tuple[int, int, int]) -> None:
+        self.loop = loop
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_deadline = 0.0
+        self.keep_alive_limit: float | None = None
+        self._waiter: asyncio.Future | None = None
+        self._response: UpstreamResponse | None = None
+        self._written = False
+        self._got_bytes = False
+        self._buf: bytearray | None = None
+        self._is_head = False
+        self._framing = _NO_BODY
+        self._remaining = 0
+        self._chunked: ChunkedDecoder | None = None
+        self._reusable = True
+        self._timer: asyncio.TimerHandle | None = None
+        self._total_deadline = 0.0
+        self._decode = True
+        # (max head size, response buffer limit, max body size for read())
+        self._limits = limits
+
+    # -- driven by the client ------------------------------------------------------------
+
+    def send(
+        self,
+        data: bytes,
+        waiter: asyncio.Future,
+        is_head: bool,
+        first_byte_deadline: float,
+        total_deadline: float,
+        decode: bool,
+    ) -> None:
+        """Write one request; `waiter` gets the UpstreamResponse or an exception."""
+        self._waiter = waiter
+        self._is_head = is_head
+        self._got_bytes = False
+        self._total_deadline = total_deadline
+        self._decode = decode
+        t = self.transport
+        if self.closed or t is None or t.is_closing():
+            self._written = False
+            waiter.set_exception(ClosedBeforeResponse(False, None))
+            return
+        self._written = True
+        t.write(data)
+        if first_byte_deadline < total_deadline:
+            self._arm(first_byte_deadline, _first_byte_timeout)
+        else:
+            self._arm(total_deadline, _total_timeout)
+
+    def abort(self) -> None:
+        """Drop the connection now (a request was abandoned mid-flight)."""
+        self._reusable = False
+        self._cancel_timer()
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
+            self.pool.discard(self)
+
+    def close_idle(self) -> None:
+        """Close a connection that sits idle in the pool."""
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._response is not None:
+            self._feed_body(data)
+            return
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            # Bytes while idle (or after the request was abandoned): the stream is out of sync.
+            self._reusable = False
+            self.abort()
+            return
+        self._got_bytes = True
+        while True:
+            buf = self._buf
+            if buf is None:
+                hint = 0
+                head_data: bytes | bytearray = data
+            else:
+                hint = len(buf)
+                buf += data
+                head_data = buf
+            try:
+                parsed = parse_response_head(head_data, self._limits[0], start_hint=hint)
+            except HttpParseError as e:
+                self._fail_head(UpstreamProtocolError(f"invalid response head: {e.args[1]}"))
+                return
+            if parsed is None:
+                if buf is None:
+                    self._buf = bytearray(data)
+                return
+            self._buf = None
+            status, reason, minor, headers, consumed = parsed
+            data = bytes(head_data[consumed:]) if consumed < len(head_data) else b""
+            if 100 <= status < 200 and status != 101:
+                # An interim response (103 Early Hints, a stray 100): the final one follows.
+                if data:
+                    continue
+                return
+            self._start_body(status, reason, minor, headers, data, waiter)
+            return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._cancel_timer()
+        waiter = self._waiter
+        resp = self._response
+        if resp is not None:
+            self._response = None
+            if self._framing == _UNTIL_CLOSE and exc is None:
+                resp._feed_eof()
+            else:
+                resp._set_exception(UpstreamConnectionClosed(f"connection lost mid-body: {exc or 'closed by peer'}"))
+        elif waiter is not None and not waiter.done():
+            if not self._got_bytes:
+                waiter.set_exception(ClosedBeforeResponse(self._written, exc))
+            else:
+                waiter.set_exception(UpstreamConnectionClosed("connection closed inside the response head"))
+        self._waiter = None
+        self.pool.discard(self)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _start_body(self, status, reason, minor, headers, rest, waiter) -> None:
+        cl = te = conn_hdr = ce = None
+        for name, value in headers:
+            if name == b"content-length":
+                if cl is not None and cl != value:
+                    self._fail_head(UpstreamProtocolError("conflicting Content-Length headers"))
+                    return
+                cl = value
+            elif name == b"transfer-encoding":
+                te = value if te is None else te + b"," + value
+            elif name == b"connection":
+                conn_hdr = value if conn_hdr is None else conn_hdr + b"," + value
+            elif name == b"content-encoding":
+                ce = value
+            elif name == b"keep-alive":
+                self.keep_alive_limit = _keep_alive_seconds(value)
+        self._reusable = minor >= 1 and (conn_hdr is None or b"close" not in conn_hdr.lower())
+        if self._is_head or status == 204 or status == 304:
+            framing = _NO_BODY
+        elif te is not None:
+            # Transfer-Encoding overrides Content-Length, and such a message ends the
+            # connection (RFC 9112 §6.3 p3); a final coding other than chunked reads to close.
+            if te.rstrip().lower().endswith(b"chunked"):
+                framing = _CHUNKED
+                self._chunked = ChunkedDecoder()
+            else:
+                framing = _UNTIL_CLOSE
+            if cl is not None or framing == _UNTIL_CLOSE:
+                self._reusable = False
+        elif cl is not None:
+            first = cl.split(b",")[0].strip()
+            if not first.isdigit() or any(p.strip() != first for p in cl.split(b",")) or len(first) > 18:
+                self._fail_head(UpstreamProtocolError("invalid Content-Length"))
+                return
+            framing = _LENGTH
+            self._remaining = int(first)
+        else:
+            framing = _UNTIL_CLOSE
+            self._reusable = False
+        if status == 101:
+            self._fail_head(UpstreamProtocolError("unexpected 101 Switching Protocols"))
+            return
+        self._framing = framing
+        limits = self._limits
+        resp = UpstreamResponse(self, status, reason, minor, headers, ce if self._decode else None, limits[1], limits[2])
+        self._response = resp
+        self._waiter = None
+        waiter.set_result(resp)
+        if framing == _NO_BODY or (framing == _LENGTH and self._remaining == 0):
+            if rest:
+                self._reusable = False
+            self._body_done()
+            return
+        # Head is in: from now on only the total deadline applies.
+        self._arm(self._total_deadline, _total_timeout)
+        if rest:
+            self._feed_body(rest)
+
+    def _feed_body(self, data: bytes) -> None:
+        resp = self._response
+        if resp is None:
+            return
+        framing = self._framing
+        if framing == _LENGTH:
+            n = len(data)
+            remaining = self._remaining
+            if n < remaining:
+                self._remaining = remaining - n
+                resp._feed(data)
+                return
+            if n > remaining:
+                data = data[:remaining]
+                self._reusable = False  # stray bytes after the body: out of sync
+            self._remaining = 0
+            resp._feed(data)
+            self._body_done()
+        elif framing == _CHUNKED:
+            dec = self._chunked
+            assert dec is not None
+            try:
+                out = dec.feed(data)
+            except ValueError as e:
+                self._reusable = False
+                self._response = None
+                resp._set_exception(UpstreamProtocolError(f"invalid chunked body: {e}"))
+                self.abort()
+                return
+            if out:
+                resp._feed(out)
+            if dec.done:
+                if dec.unused_data:
+                    self._reusable = False
+                self._body_done()
+        else:
+            resp._feed(data)
+
+    def _body_done(self) -> None:
+        resp = self._response
+        self._response = None
+        self._chunked = None
+        self._cancel_timer()
+        if resp is not None:
+            paused = resp._paused
+            resp._feed_eof()
+        else:
+            paused = False
+        if self._reusable and not self.closed:
+            if paused and self.transport is not None:
+                self.transport.resume_reading()
+            self.pool.release(self)
+        else:
+            self._reusable = False
+            if not self.closed:
+                self.closed = True
+                if self.transport is not None:
+                    self.transport.close()
+                self.pool.discard(self)
+
+    def _fail_head(self, exc: BaseException) -> None:
+        waiter = self._waiter
+        self._waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self.abort()
+
+    def _arm(self, when: float, callback) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_at(when, callback, self)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timeout(self, exc: BaseException) -> None:
+        self._timer = None
+        waiter = self._waiter
+        resp = self._response
+        self._waiter = None
+        self._response = None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        elif resp is not None:
+            resp._set_exception(exc)
+        self.abort()
+
+
+def _first_byte_timeout(conn: Connection) -> None:
+    conn._timeout(FirstByteTimeout("no response head within first_byte_timeout"))
+
+
+def _total_timeout(conn: Connection) -> None:
+    conn._timeout(TotalTimeout("response not complete within total_timeout"))

@@ -1,0 +1,33 @@
+//! Fuzz target: the HTTP/1.1 request- and response-head parsers never panic, respect their
+//! limits, and give the same answer whether or not a resume hint is used.
+#![no_main]
+
+use _codec::http::{parse_request_head, parse_response_head, Limits};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits { max_size: 4096, max_headers: 16, max_target: 1024 };
+    let whole = parse_request_head(data, limits, 0);
+    if let Ok(Some(h)) = &whole {
+        assert!(h.consumed <= data.len() && h.consumed <= limits.max_size);
+        assert!(h.headers.len() <= limits.max_headers);
+    }
+    // Feeding a growing buffer with hints must end in the same place as one parse.
+    let mut hint = 0;
+    let mut incremental = None;
+    for end in (0..=data.len()).step_by(7).chain(std::iter::once(data.len())) {
+        match parse_request_head(&data[..end], limits, hint) {
+            Ok(None) => hint = end,
+            other => {
+                incremental = Some(other.map(|h| h.map(|h| h.consumed)).map_err(|e| e.status));
+                break;
+            }
+        }
+    }
+    if let Some(Ok(Some(consumed))) = incremental {
+        assert_eq!(whole.as_ref().ok().and_then(|h| h.as_ref()).map(|h| h.consumed), Some(consumed));
+    }
+    if let Ok(Some(h)) = parse_response_head(data, limits, 0) {
+        assert!(h.consumed <= data.len() && (100..1000).contains(&h.status));
+    }
+});

@@ -1,0 +1,78 @@
+"""parse_request_head / parse_response_head through the Python binding (RFC 9112)."""
+
+import pytest
+
+from aigw._codec import HttpParseError, parse_request_head, parse_response_head
+
+
+def status_of(data: bytes, **kw) -> int:
+    with pytest.raises(HttpParseError) as e:
+        parse_request_head(data, **kw)
+    assert isinstance(e.value, ValueError)
+    return e.value.args[0]
+
+
+def test_request_head_fields_and_consumed_length():
+    data = b"GET /chat?x=1 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nSec-WebSocket-Key:  k== \r\n\r\nrest"
+    method, target, minor, headers, consumed = parse_request_head(data)
+    assert (method, target, minor) == ("GET", "/chat?x=1", 1)
+    assert headers == [(b"host", b"a"), (b"upgrade", b"websocket"), (b"sec-websocket-key", b"k==")]
+    assert data[consumed:] == b"rest"
+
+
+def test_incomplete_heads_return_none_and_accept_memoryview_and_bytearray():
+    data = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    assert parse_request_head(data[:-1]) is None
+    assert parse_request_head(bytearray(data))[4] == len(data)
+    assert parse_request_head(memoryview(data))[4] == len(data)
+
+
+def test_start_hint_resumes_the_search_on_a_growing_buffer():
+    data = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    buf = bytearray()
+    result = None
+    for i in range(len(data)):
+        hint = len(buf)
+        buf += data[i : i + 1]
+        result = parse_request_head(buf, start_hint=hint)
+    assert result is not None and result[4] == len(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"GET / HTTP/1.1\nHost: a\r\n\r\n", 400),  # bare LF
+        (b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400),  # bare CR
+        (b"GET / HTTP/1.1\r\nA: b\r\n  folded\r\n\r\n", 400),  # obs-fold
+        (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),  # whitespace before colon
+        (b"G@T / HTTP/1.1\r\n\r\n", 400),  # method not a token
+        (b"GET / HTTP/1.1\r\nA: \x01\r\n\r\n", 400),  # control byte in a value
+        (b"GET / HTTP/2.0\r\n\r\n", 505),
+        (b"GET / HTTP/1.1.1\r\n\r\n", 400),
+    ],
+)
+def test_malformed_requests_are_rejected_with_the_right_status(data, status):
+    assert status_of(data) == status
+
+
+def test_limits_map_to_414_and_431():
+    assert status_of(b"GET /" + b"a" * 200, max_size=100, max_target=50) == 414
+    assert status_of(b"GET / HTTP/1.1\r\nA: " + b"a" * 200, max_size=100) == 431
+    assert status_of(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", max_headers=1) == 431
+
+
+def test_leading_empty_lines_before_the_request_line_are_skipped():
+    assert parse_request_head(b"\r\n\r\nGET / HTTP/1.0\r\n\r\n")[:3] == ("GET", "/", 0)
+
+
+def test_response_head_with_latin1_reason_and_bare_lf():
+    data = b"HTTP/1.1 404 Nicht gef\xfcnden\nA: b\n\nX"
+    status, reason, minor, headers, consumed = parse_response_head(data)
+    assert (status, reason, minor, headers) == (404, "Nicht gefünden", 1, [(b"a", b"b")])
+    assert data[consumed:] == b"X"
+
+
+def test_broken_response_heads_carry_502():
+    with pytest.raises(HttpParseError) as e:
+        parse_response_head(b"HTTP/1.1 OK\r\n\r\n")
+    assert e.value.args[0] == 502
