@@ -12,18 +12,18 @@ Events (tuples), as in ``_codec.pyi``:
                          further input is ignored
 
 Policy choices the RFC leaves open (the Rust codec must make the same ones):
-- Header checks happen as soon as the two fixed header bytes are in, in this order: reserved
-  bits, reserved opcode, control frame fragmented or longer than 125, masking, message
-  sequencing (continuation without a message, new message inside one); then, once the
-  extended length is in, the size limits (1009). A too-big frame is refused on its header,
-  before its payload arrives.
+- A 64-bit length with the top bit set fails (1002) as soon as the length is in; every other
+  header check waits for the whole header (mask key included), then runs in this order:
+  reserved opcode, reserved bits, control frame fragmented or longer than 125, masking,
+  max_frame_size (1009, any frame), message sequencing (continuation without a message,
+  RSV1 on a continuation, new message inside one), message size (1009, uncompressed data).
+  A too-big frame is refused on its header, before its payload arrives.
 - Text is UTF-8 checked fail-fast: every payload piece is pushed through an incremental decoder
   as soon as it arrives, so an invalid sequence fails the connection (1007) before the final
   fragment (or even the rest of the frame) arrives; a held incomplete sequence that no
   continuation could make valid fails at once too (`can_complete_utf8`); a truncated code
   point at the end of the message fails it.
-- Non-minimal length encodings are accepted (as most stacks do); a 64-bit length with the top
-  bit set is simply larger than any limit (1009).
+- Non-minimal length encodings are accepted (as most stacks do).
 - After the peer's CLOSE (or after a FAIL) all further input is ignored (RFC 6455 §1.4).
 - A CLOSE in the middle of a fragmented message is delivered; the partial message is dropped.
 - Undecodable compressed data fails the connection with 1007 ("invalid frame payload data"
@@ -194,50 +194,52 @@ class ReferenceCodec:
         masked = bool(b1 & 0x80)
         length7 = b1 & 0x7F
 
-        # Checks on the two fixed bytes (RFC 6455 §5.2, §5.4, §5.5; RFC 7692 §6).
-        is_control = opcode in CONTROL_OPCODES
-        starts_message = opcode in (TEXT, BINARY)
-        if rsv23:
-            raise _Fail(1002, "reserved bits RSV2/RSV3 set")
-        if rsv1 and (self.deflate is None or not starts_message):
-            raise _Fail(1002, "reserved bit RSV1 set")
-        if opcode not in DATA_OPCODES and not is_control:
-            raise _Fail(1002, f"reserved opcode {opcode:#x}")
-        if is_control and not fin:
-            raise _Fail(1002, "fragmented control frame")
-        if is_control and length7 > 125:
-            raise _Fail(1002, "control frame longer than 125 bytes")
-        if masked == self.client:
-            raise _Fail(1002, "unmasked client frame" if not self.client else "masked server frame")
-        if opcode == CONTINUATION and self.message_opcode is None:
-            raise _Fail(1002, "continuation frame without a message")
-        if starts_message and self.message_opcode is not None:
-            raise _Fail(1002, "new message inside a fragmented message")
-
-        # The extended length and the masking key.
+        # The extended length (RFC 6455 §5.2): the top bit of a 64-bit length MUST be 0.
         extra = {126: 2, 127: 8}.get(length7, 0)
-        header_size = 2 + extra + (4 if masked else 0)
         if len(self.buffer) < 2 + extra:
             return False
         if length7 == 126:
             (length,) = struct.unpack("!H", self.buffer[2:4])
         elif length7 == 127:
             (length,) = struct.unpack("!Q", self.buffer[2:10])
+            if length >> 63:
+                raise _Fail(1002, "64-bit frame length with the top bit set")
         else:
             length = length7
-
-        if not is_control:
-            if self.max_frame_size is not None and length > self.max_frame_size:
-                raise _Fail(1009, f"frame of {length} bytes exceeds the {self.max_frame_size} limit")
-            # The compressed size says nothing about the message size; inflating checks it.
-            compressed = rsv1 or (opcode == CONTINUATION and self.message_compressed)
-            if not compressed and self.message_size + length > self.max_message_size:
-                raise _Fail(1009, f"message exceeds the {self.max_message_size} byte limit")
+        header_size = 2 + extra + (4 if masked else 0)
         if len(self.buffer) < header_size:
             return False
+
+        # The whole header is in: check it (RFC 6455 §5.2, §5.4, §5.5; RFC 7692 §6).
+        is_control = opcode in CONTROL_OPCODES
+        starts_message = opcode in (TEXT, BINARY)
+        if opcode not in DATA_OPCODES and not is_control:
+            raise _Fail(1002, f"reserved opcode {opcode:#x}")
+        if rsv23:
+            raise _Fail(1002, "reserved bits RSV2/RSV3 set")
+        if rsv1 and (self.deflate is None or is_control):
+            raise _Fail(1002, "reserved bit RSV1 set")
+        if is_control and not fin:
+            raise _Fail(1002, "fragmented control frame")
+        if is_control and length > 125:
+            raise _Fail(1002, "control frame longer than 125 bytes")
+        if masked == self.client:
+            raise _Fail(1002, "unmasked client frame" if not self.client else "masked server frame")
+        if self.max_frame_size is not None and length > self.max_frame_size:
+            raise _Fail(1009, f"frame of {length} bytes exceeds the {self.max_frame_size} limit")
+        if opcode == CONTINUATION and self.message_opcode is None:
+            raise _Fail(1002, "continuation frame without a message")
+        if opcode == CONTINUATION and rsv1:
+            raise _Fail(1002, "RSV1 set on a continuation frame")
+        if starts_message and self.message_opcode is not None:
+            raise _Fail(1002, "new message inside a fragmented message")
+        # The compressed size says nothing about the message size; inflating checks that.
+        compressed = rsv1 or (opcode == CONTINUATION and self.message_compressed)
+        if not is_control and not compressed and self.message_size + length > self.max_message_size:
+            raise _Fail(1009, f"message exceeds the {self.max_message_size} byte limit")
+
         mask = bytes(self.buffer[header_size - 4 : header_size]) if masked else None
         del self.buffer[:header_size]
-
         if starts_message:
             self.message_opcode = opcode
             self.message_compressed = rsv1

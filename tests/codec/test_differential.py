@@ -188,12 +188,12 @@ def feed(codec, chunks) -> list[tuple]:
     return normalised(events)
 
 
-def rust_events(chunks, max_size, deflate=None) -> list[tuple]:
-    return feed(_codec.WsCodec(max_message_size=max_size, deflate=deflate), chunks)
+def rust_events(chunks, max_size, deflate=None, **options) -> list[tuple]:
+    return feed(_codec.WsCodec(max_message_size=max_size, deflate=deflate, **options), chunks)
 
 
-def reference_events(chunks, max_size, deflate=None) -> list[tuple]:
-    return feed(ReferenceCodec(max_message_size=max_size, deflate=deflate), chunks)
+def reference_events(chunks, max_size, deflate=None, **options) -> list[tuple]:
+    return feed(ReferenceCodec(max_message_size=max_size, deflate=deflate, **options), chunks)
 
 
 def websockets_events(chunks, max_size, deflate=None) -> list[tuple]:
@@ -287,6 +287,37 @@ def test_rust_codec_agrees_with_reference(case):
 def test_rust_codec_agrees_with_websockets(case):
     chunks, max_size = case
     assert rust_events(chunks, max_size) == websockets_events(chunks, max_size)
+
+
+@SETTINGS
+@given(st.one_of(valid_streams(), invalid_streams()).map(wire), st.data())
+def test_rust_codec_agrees_with_reference_on_truncated_streams(data, draw):
+    """Cut anywhere (inside a header, a mask key, a payload, a UTF-8 sequence): the events so
+    far, including fail-fast failures, are the same."""
+    cut = draw.draw(st.integers(0, len(data)))
+    chunks, max_size = chunked(data[:cut], draw.draw), draw.draw(MAX_SIZES)
+    assert rust_events(chunks, max_size) == reference_events(chunks, max_size)
+
+
+@SETTINGS
+@given(cases(st.one_of(valid_streams(), invalid_streams())), st.sampled_from([0, 1, 125, 126, 1000, 65536]))
+def test_rust_codec_agrees_with_reference_on_max_frame_size(case, max_frame_size):
+    chunks, max_size = case
+    assert rust_events(chunks, max_size, max_frame_size=max_frame_size) == reference_events(
+        chunks, max_size, max_frame_size=max_frame_size
+    )
+
+
+def unmasked(frames):
+    """The same frames as a server would send them: mask bits flipped (a fault stays a fault)."""
+    return [{**f, "masked": not f["masked"]} for f in frames]
+
+
+@SETTINGS
+@given(st.one_of(valid_streams(), invalid_streams()).map(unmasked).map(wire), st.data())
+def test_rust_client_codec_agrees_with_reference(data, draw):
+    chunks, max_size = chunked(data, draw.draw), draw.draw(MAX_SIZES)
+    assert rust_events(chunks, max_size, client=True) == reference_events(chunks, max_size, client=True)
 
 
 @SETTINGS
@@ -410,7 +441,14 @@ def test_a_fragment_ending_in_a_sequence_that_can_never_be_valid_fails_at_once(c
 
 
 @pytest.mark.parametrize("codec", ["rust", "reference"])
+def test_64_bit_length_with_the_top_bit_set_is_a_protocol_error(codec):
+    parser = _codec.WsCodec() if codec == "rust" else ReferenceCodec()
+    header = bytes([0x82, 0xFF]) + struct.pack("!Q", 1 << 63) + b"abcd"
+    assert normalised(parser.receive_data(header)) == [(FAIL, 1002)]
+
+
+@pytest.mark.parametrize("codec", ["rust", "reference"])
 def test_oversized_frame_fails_on_its_header(codec):
     parser = _codec.WsCodec(max_message_size=1000) if codec == "rust" else ReferenceCodec(max_message_size=1000)
-    header = serialize_frame(BINARY, b"\x00" * 1001, mask=b"abcd")[:8]
+    header = serialize_frame(BINARY, b"\x00" * 1001, mask=b"abcd")[:8]  # header and mask key
     assert normalised(parser.receive_data(header)) == [(FAIL, 1009)]
