@@ -123,7 +123,8 @@ def valid_streams(draw, may_close: bool = True):
 
 FAULTS = [
     "rsv", "opcode", "unmasked", "long_control", "fragmented_control", "bad_close_code", "short_close",
-    "close_reason_utf8", "text_utf8", "text_truncated_utf8", "stray_continuation", "nested_message",
+    "close_reason_utf8", "text_utf8", "text_truncated_utf8", "text_surrogate", "stray_continuation",
+    "nested_message",
 ]  # fmt: skip
 
 
@@ -153,10 +154,19 @@ def invalid_streams(draw):
         junk = TRUNCATED_UTF8 if fault == "text_truncated_utf8" else draw(st.sampled_from(INVALID_UTF8))
         good = draw(st.text(max_size=10)).encode("utf-8", "replace")
         payload = good + junk + (b"" if fault == "text_truncated_utf8" else draw(st.text(max_size=10)).encode())
-        cut = draw(st.integers(0, len(payload)))  # often splits the bad sequence across fragments
+        # Half the time the cut lands inside the bad sequence: split across fragments.
+        inside = st.integers(len(good), len(good) + len(junk))
+        cut = draw(st.one_of(inside, st.integers(0, len(payload))))
         bad = [frame(TEXT, payload[:cut], fin=False, mask=mask)]
         bad += draw(st.lists(control_frames(), max_size=1))
         bad.append(frame(CONTINUATION, payload[cut:], mask=mask))
+    elif fault == "text_surrogate":
+        # A fragment ending in b"\xed\xa0".."\xed\xbf": only a surrogate can follow, so it is
+        # already invalid (CPython's incremental decoder holds these bytes; fail-fast must not).
+        head = draw(st.text(max_size=10)).encode("utf-8", "replace") + bytes([0xED, draw(st.integers(0xA0, 0xBF))])
+        bad = [frame(TEXT, head, fin=False, mask=mask)]
+        bad += draw(st.lists(control_frames(), max_size=1))
+        bad.append(frame(CONTINUATION, b"\x80", mask=mask))
     elif fault == "stray_continuation":
         bad = [frame(CONTINUATION, b"c", fin=draw(st.booleans()), mask=mask)]
     else:  # nested_message: a new data message before the open one is finished
