@@ -66,7 +66,9 @@ async def test_request_body_is_sent_with_content_length(aiohttp_server):
         resp = await client.request("POST", base + "/echo", [("Content-Type", "application/json")], b'{"a":1}')
         assert await resp.read() == b'POST {"a":1}'
         assert resp.get("x-seen-length") == b"7"
-        assert resp.get(b"X-SEEN-LENGTH") == b"7"
+        assert resp.headers.get(b"X-SEEN-LENGTH") == b"7"
+        assert resp.headers.get_all("X-Seen-Length") == [b"7"]
+        assert (b"x-seen-length", b"7") in resp.raw_headers
 
 
 async def test_chunked_body_is_decoded(aiohttp_server):
@@ -217,6 +219,38 @@ async def test_idle_connection_closed_by_the_server_is_replaced(aiohttp_server):
         await asyncio.sleep(0.3)  # the server closes the idle keep-alive connection meanwhile
         second = await (await client.request("GET", base + "/hello")).read()
         assert first != second  # served on a new connection
+
+
+async def test_idle_connections_expire_after_idle_timeout(aiohttp_server):
+    async with aiohttp_server(app_with(hello=hello)) as base, UpstreamClient(idle_timeout=0.05) as client:
+        first = await (await client.request("GET", base + "/hello")).read()
+        assert [v[:2] for v in client.stats().values()] == [(1, 1)]
+        await asyncio.sleep(0.2)
+        assert [v[:2] for v in client.stats().values()] == [(0, 0)]
+        assert await (await client.request("GET", base + "/hello")).read() != first
+
+
+async def test_server_keep_alive_timeout_shortens_the_idle_time(aiohttp_server):
+    async def short(request):
+        return web.Response(text="ok", headers={"Keep-Alive": "timeout=1"})
+
+    async with aiohttp_server(app_with(short=short)) as base, UpstreamClient(idle_timeout=60) as client:
+        await (await client.request("GET", base + "/short")).read()
+        await asyncio.sleep(0.05)  # timeout=1 leaves no safe idle time: closed at once
+        assert [v[0] for v in client.stats().values()] == [0]
+
+
+async def test_connection_close_response_is_not_reused(aiohttp_server):
+    async def closing(request):
+        resp = web.Response(text=str(peer_port(request)))
+        resp.force_close()
+        return resp
+
+    async with aiohttp_server(app_with(closing=closing)) as base, UpstreamClient() as client:
+        resp = await client.request("GET", base + "/closing")
+        first = await resp.read()
+        assert resp.get("connection") == b"close"
+        assert await (await client.request("GET", base + "/closing")).read() != first
 
 
 def keep_alive_then_drop(raw_server):

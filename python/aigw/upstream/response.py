@@ -13,7 +13,7 @@ import zlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from .errors import UpstreamConnectionClosed, UpstreamError, UpstreamProtocolError
+from .errors import UpstreamConnectionClosed, UpstreamProtocolError
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -59,6 +59,26 @@ class _Inflater:
         return tail
 
 
+class Headers(list):
+    """Response header fields in order, as (lowercased name, value) pairs of bytes, with a
+    case-insensitive lookup. Still a plain list for iteration and equality."""
+
+    __slots__ = ()
+
+    def get(self, name: str | bytes, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        """The first value of header `name` (case-insensitive), or `default`."""
+        key = (name.encode("latin-1") if isinstance(name, str) else name).lower()
+        for n, v in self:
+            if n == key:
+                return v
+        return default
+
+    def get_all(self, name: str | bytes) -> list[bytes]:
+        """Every value of header `name` (case-insensitive), in order."""
+        key = (name.encode("latin-1") if isinstance(name, str) else name).lower()
+        return [v for n, v in self if n == key]
+
+
 class UpstreamResponse:
     """A response whose head has arrived. Read the body once, with `read()` or `iter_chunks()`;
     `close()` (or leaving `async with`) before the end discards the connection."""
@@ -94,8 +114,8 @@ class UpstreamResponse:
         self.status = status
         self.reason = reason
         self.http_minor = http_minor
-        #: Header fields in order: (lowercased name, value) as bytes.
-        self.headers = headers
+        #: Header fields in order: (lowercased name, value) as bytes; `headers.get(name)`.
+        self.headers = Headers(headers)
         self._conn: Connection | None = conn
         self._chunks: list[bytes] = []
         self._size = 0
@@ -112,16 +132,12 @@ class UpstreamResponse:
 
     def get(self, name: str | bytes, default: bytes | None = None) -> bytes | None:
         """The first value of header `name` (case-insensitive), or `default`."""
-        key = (name.encode("latin-1") if isinstance(name, str) else name).lower()
-        for n, v in self.headers:
-            if n == key:
-                return v
-        return default
+        return self.headers.get(name, default)
 
-    def get_all(self, name: str | bytes) -> list[bytes]:
-        """Every value of header `name` (case-insensitive), in order."""
-        key = (name.encode("latin-1") if isinstance(name, str) else name).lower()
-        return [v for n, v in self.headers if n == key]
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The header fields as (name, value) bytes pairs (the same list as `headers`)."""
+        return self.headers
 
     @property
     def buffered(self) -> int:
@@ -270,4 +286,4 @@ class _ChunkIterator:
                 await r._wait()
 
 
-__all__ = ["UpstreamResponse", "UpstreamError"]
+__all__ = ["Headers", "UpstreamResponse"]
