@@ -221,7 +221,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         if self._lost:
             return False
         if chunked:
-            self._queue(LAST_CHUNK)
+            self._out.append(LAST_CHUNK)
+        self._flush()  # the response is complete on the wire before the connection moves on
         return keep_alive
 
     def _queue(self, data: bytes) -> None:
