@@ -187,12 +187,6 @@ async def test_reserved_opcodes_close_with_1002(opcode):
         assert await ws.close_code() == 1002
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the codec queues its close frame while parsing, so replies to the messages before "
-    "the violation are queued after it: a data frame follows our close (RFC 6455 §5.5.1) and "
-    "Autobahn 3.3, 3.4, 4.1.3-5, 4.2.3-5, 5.15 are NON-STRICT instead of OK",
-)
 async def test_messages_before_a_violation_are_echoed_before_the_close_frame():
     async with server_under_attack() as server:
         ws = await RawWebSocket.connect(server.port)
