@@ -5,7 +5,10 @@ Streams are random frame sequences, valid and subtly invalid (one fault per stre
 bits or opcodes, unmasked frames, oversized or fragmented control frames, bad close codes or
 bodies, invalid UTF-8 split across fragments, broken message sequencing), with payload lengths
 crossing the 125/126/65535/65536 encodings and pings/pongs interleaved inside fragmented
-messages. Each stream is cut into random chunks and fed to every parser.
+messages. Each stream is cut into random chunks and fed to every parser. permessage-deflate
+streams (context takeover or not, corrupt data, bombs, RSV1 misuse) go through the same three.
+Against the reference alone, the Rust codec is also checked on truncated streams (fail-fast
+timing), with max_frame_size, and as a client (unmasked frames).
 
 The three parsers are compared on normalised events: a FAIL compares by its close code only
 (the reason text is each implementation's own).
@@ -43,7 +46,10 @@ from reference_codec import (  # noqa: E402
     serialize_frame,
 )
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# Sane for CI: the whole file runs in well under a minute.
+SETTINGS = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 # ---- stream generation ----------------------------------------------------------------------
 
@@ -51,8 +57,8 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 BOUNDARY_LENGTHS = [0, 1, 124, 125, 126, 127, 65535, 65536, 65537]
 VALID_CLOSE_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]
 INVALID_CLOSE_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
-# Byte strings that are not UTF-8, or not on their own: lone continuation, overlong, surrogate,
-# beyond U+10FFFF, and a truncated 4-byte sequence (invalid only at the end of a message).
+# Byte strings that are not UTF-8: lone continuation, overlong, surrogate, beyond U+10FFFF,
+# never-valid byte, valid text then a surrogate. TRUNCATED_UTF8 is invalid only at the end.
 INVALID_UTF8 = [b"\x80", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xff", b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"]
 TRUNCATED_UTF8 = b"\xf0\x9f\x98"
 
