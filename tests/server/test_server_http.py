@@ -202,3 +202,15 @@ async def test_an_app_error_is_500_and_the_server_survives():
 def test_inconsistent_settings_are_refused(bad):
     with pytest.raises(ValueError):
         ServerSettings(**bad)
+
+
+async def test_reuse_port_lets_two_servers_share_a_port():
+    first = await serve(TestApp(), reuse_port=True)
+    second = await serve(TestApp(), port=first.port, reuse_port=True)
+    try:
+        assert second.port == first.port
+        status, _ = await response_to(first.port, b"GET / HTTP/1.1\r\n\r\n")
+        assert status == 200
+    finally:
+        await first.close(grace=1)
+        await second.close(grace=1)
