@@ -25,6 +25,17 @@ class DeflateParams:
     server_max_window_bits: int  # 8..15 (8 is treated as 9 when compressing)
     client_max_window_bits: int
 
+    def __init__(
+        self,
+        *,
+        server_no_context_takeover: bool = False,
+        client_no_context_takeover: bool = False,
+        server_max_window_bits: int = 15,
+        client_max_window_bits: int = 15,
+    ) -> None:
+        """Parameters as agreed (a client builds them from the server's response).
+        Raises ValueError for window bits outside 8..15. Compared by value."""
+
 def negotiate_deflate(
     offers: str,
     *,
@@ -53,6 +64,11 @@ class WsCodec:
                                        (1002, 1007, 1009) has been queued, further input is
                                        ignored, and the caller should flush and close.
     Events before a failure are delivered first, in order.
+
+    The read buffer has a fixed size (``read_buffer_size``, at least 1 KiB) and never moves:
+    frames larger than it stream through it into the message being assembled. Data messages
+    are compressed when ``deflate`` is given (each direction uses its negotiated parameters).
+    Client mask keys come from a fast non-cryptographic RNG seeded from the OS (RFC 6455 §5.3).
     """
 
     def __init__(
@@ -67,21 +83,29 @@ class WsCodec:
     ) -> None: ...
     # -- input --
     def get_buffer(self, sizehint: int) -> memoryview:
-        """A writable view of the free tail of the read buffer (asyncio BufferedProtocol)."""
+        """A writable view of the free tail of the read buffer (asyncio BufferedProtocol).
+        `sizehint` is ignored. The view keeps the codec alive; it is valid until the next
+        buffer_updated/receive_data call (which may move unconsumed bytes to the front)."""
     def buffer_updated(self, nbytes: int) -> list[tuple]:
-        """`nbytes` were written into the last view from get_buffer: parse them."""
+        """`nbytes` were written into the last view from get_buffer: parse them.
+        Raises ValueError if `nbytes` exceeds that view's length."""
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[tuple]:
         """Copy `data` into the read buffer and parse it (tests, non-buffered transports)."""
     # -- output (appended to the output queue; nothing is written anywhere) --
     def send_text(self, data: bytes | str) -> None:
         """Queue one text message; bytes must already be valid UTF-8 (not re-checked)."""
     def send_binary(self, data: bytes | bytearray | memoryview) -> None: ...
-    def send_ping(self, data: bytes = b"") -> None: ...
-    def send_pong(self, data: bytes = b"") -> None: ...
+    def send_ping(self, data: bytes = b"") -> None:
+        """Queue a ping; ValueError if `data` is over 125 bytes (any bytes-like accepted)."""
+    def send_pong(self, data: bytes = b"") -> None:
+        """Queue a pong; ValueError if `data` is over 125 bytes (any bytes-like accepted)."""
     def send_close(self, code: int | None = 1000, reason: str = "") -> None:
-        """Queue a close frame (code None: an empty close body)."""
+        """Queue a close frame (code None: an empty close body). ValueError for a code that
+        may not be sent (1005, 1006, 1015, <1000, 1016-2999, >4999) or a reason over 123
+        UTF-8 bytes."""
     def send_frame(self, opcode: int, payload: bytes, fin: bool = True) -> None:
-        """Queue one raw frame (fragmentation, tests). No compression."""
+        """Queue one raw frame (fragmentation, tests). No compression, no checks
+        (opcode 0..15; any bytes-like payload)."""
     def data_to_send(self) -> bytes:
         """Drain and return everything queued (b"" when empty)."""
     @property
@@ -89,23 +113,94 @@ class WsCodec:
         """Bytes queued and not yet drained."""
     @property
     def buffered_input(self) -> int:
-        """Bytes received but not yet consumed (a partial frame)."""
+        """Bytes received but not yet consumed (a partial frame header or control frame)."""
+    @property
+    def closed(self) -> bool:
+        """True once a peer CLOSE or a FAIL was reported; further input is ignored."""
 
 # ---- HTTP/1.1 heads (RFC 9112) ---------------------------------------------------------------
 
 class HttpParseError(ValueError):
     """A malformed or oversized head. args: (status: int, message: str); status is the HTTP
-    status a server should answer with (400, 414, 431, 501, 505)."""
+    status a server should answer with (400, 414, 431, 505); response-head errors carry 502
+    (what the gateway answers when an upstream sends a broken head)."""
 
 def parse_request_head(
-    data: bytes | bytearray | memoryview, max_size: int = 16384, max_headers: int = 100
+    data: bytes | bytearray | memoryview,
+    max_size: int = 16384,
+    max_headers: int = 100,
+    *,
+    max_target: int = 8192,
+    start_hint: int = 0,
 ) -> tuple[str, str, int, list[tuple[bytes, bytes]], int] | None:
     """Parse one request head at the start of `data`.
     Returns (method, target, minor_version, headers, consumed) where header names are
     lowercased bytes and values are bytes with surrounding whitespace removed, or None when
-    the head is incomplete (and within max_size). Raises HttpParseError."""
+    the head is incomplete (and within max_size). Raises HttpParseError.
+
+    Strict RFC 9112: CRLF only (bare LF or CR: 400), no obs-fold, no whitespace before a colon,
+    token method/names, no CTLs but HTAB in values; HTTP/1.x only (other majors: 505); leading
+    empty lines skipped; target over max_target: 414; head over max_size or more than
+    max_headers fields: 431. `start_hint`: when calling again on a grown buffer, pass the
+    length it had at the last call that returned None, so the search for the end of the head
+    resumes there instead of rescanning (a wrong hint may hide the end: pass 0 if unsure)."""
 
 def parse_response_head(
-    data: bytes | bytearray | memoryview, max_size: int = 65536, max_headers: int = 200
+    data: bytes | bytearray | memoryview,
+    max_size: int = 65536,
+    max_headers: int = 200,
+    *,
+    start_hint: int = 0,
 ) -> tuple[int, str, int, list[tuple[bytes, bytes]], int] | None:
-    """Parse one response head: (status, reason, minor_version, headers, consumed) or None."""
+    """Parse one response head: (status, reason, minor_version, headers, consumed) or None.
+    Same rules as requests except that a bare LF line end is accepted (RFC 9112 §2.2 MAY) and
+    errors carry status 502. The reason phrase is decoded as latin-1 and may be empty."""
+
+# ---- HTTP/1.1 bodies and upstream stream framings --------------------------------------------
+
+class ChunkedDecoder:
+    """Incremental chunked transfer-coding decoder (RFC 9112 §7.1); input may be split at any
+    byte. Extensions are ignored and trailers skipped (each bounded); every CRLF is checked.
+    Malformed framing raises ValueError, and the decoder keeps raising afterwards."""
+
+    def __init__(self, max_chunk_size: int = 1 << 40) -> None: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Decode one read; return the body bytes it carried (b"" when none). When the whole
+        read is chunk data the same bytes object is returned (no copy)."""
+    @property
+    def done(self) -> bool:
+        """The last chunk and the trailer section have been read."""
+    @property
+    def unused_data(self) -> bytes:
+        """Bytes fed after the end of the body (the start of the next message), accumulated."""
+
+class SseDecoder:
+    """WHATWG server-sent events decoder (providers.md §13): CRLF/LF/CR line ends, BOM at
+    offset 0 dropped once, comments skipped, one space after the colon stripped, data lines
+    joined with LF, `id` containing NUL ignored, `retry` digits only, blank line dispatches and
+    an event without data dispatches nothing. Chunking-invariant. An event (or pending line)
+    over max_event_size raises ValueError, and the decoder keeps raising afterwards."""
+
+    def __init__(self, max_event_size: int = 8 << 20) -> None: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[str | None, bytes, str | None]]:
+        """Decode one read; return the events it completed as (event_type, data, id) where
+        event_type is None for the default "message" and id is the last event id seen (it
+        persists across events) or None."""
+    def finish(self) -> bool:
+        """End of stream: discard any unterminated event or line and return True when there
+        was one (the stream was truncated)."""
+    @property
+    def retry(self) -> int | None:
+        """The last valid `retry:` value in milliseconds."""
+    @property
+    def last_event_id(self) -> str | None: ...
+
+class NdjsonDecoder:
+    """Newline-delimited JSON line splitter: LF or CRLF, empty lines skipped. A line over
+    max_line_size raises ValueError, and the decoder keeps raising afterwards."""
+
+    def __init__(self, max_line_size: int = 8 << 20) -> None: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        """Decode one read; return its complete non-empty lines without terminators."""
+    def finish(self) -> bytes | None:
+        """End of stream: the final unterminated line, or None when there is none."""

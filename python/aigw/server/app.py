@@ -1,0 +1,101 @@
+"""The application interface of aigw's server: what an app implements and what it gets.
+
+An app is any object with two coroutine methods:
+
+    async def websocket(self, request: Request) -> WebSocketHandler | HttpResponse
+        Called once per upgrade request, before the 101 is written. Return a handler to
+        accept (its ``subprotocol`` attribute, when set, picks the subprotocol) or an
+        HttpResponse to reject (e.g. 401/404 with a JSON body).
+    async def http(self, request: Request) -> HttpResponse
+        Called once per plain HTTP request, body already read.
+
+A handler receives one synchronous Python call per event, with no Task or Future per message:
+``on_open(ws)``, ``on_message(ws, opcode, payload)``, ``on_close(ws, code, reason)``. ``ws`` is
+the connection (``aigw.server.connection.WebSocket``): ``send_text``, ``send_binary``,
+``send``, ``close``, ``is_writable``, ``await drained()``, ``request``, ``subprotocol``,
+``work_started()``/``work_finished()``/``in_flight`` for idle tracking and graceful shutdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from aigw.protocol.http11 import HttpResponse, Request
+
+if TYPE_CHECKING:
+    from aigw.server.connection import WebSocket
+
+__all__ = ["App", "ConnectionClosed", "ServerSettings", "WebSocketHandler"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Limits and timers of the server; every connection reads them. None disables a timer."""
+
+    #: Largest WebSocket message (after reassembly and inflation); bigger closes with 1009.
+    max_message_size: int = 16 * 1024 * 1024
+    #: Largest HTTP request head and header count (431 beyond).
+    max_head_size: int = 16384
+    max_headers: int = 100
+    #: Largest plain-HTTP request body (413 beyond).
+    max_body_size: int = 16 * 1024 * 1024
+    #: Server pings every `ping_interval` s; no pong within `ping_timeout` s closes with 1011.
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    #: A WebSocket with no data message either way and nothing in flight for this long is
+    #: closed with 1000 (checked every idle_timeout/2, so it closes within 1.5x of it).
+    idle_timeout: float | None = 300.0
+    #: How long to wait for the peer's close frame (or for a closing TCP flush) before aborting.
+    close_timeout: float = 10.0
+    #: Idle keep-alive HTTP connections (and slow request heads) are closed after this.
+    http_keepalive_timeout: float = 5.0
+    #: Flow control: above `write_high_water` buffered bytes the connection stops reading and
+    #: ``is_writable`` is False until it drains below `write_low_water`.
+    write_high_water: int = 1024 * 1024
+    write_low_water: int = 256 * 1024
+    #: Hard bound on one connection's unsent bytes: an app that keeps sending past it while
+    #: the peer is not reading gets the connection aborted (reported as close code 1008).
+    write_hard_limit: int = 64 * 1024 * 1024
+    #: WebSocket subprotocols the server supports, in preference order.
+    subprotocols: tuple[str, ...] = ()
+    #: Negotiate permessage-deflate when the client offers it.
+    permessage_deflate: bool = False
+    #: Codec read buffer per WebSocket connection.
+    read_buffer_size: int = 64 * 1024
+
+
+class ConnectionClosed(Exception):
+    """Raised by ``await ws.drained()`` once the connection is closed (stop producing)."""
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+class WebSocketHandler:
+    """Base class for per-connection handlers; every callback is optional (default: nothing).
+    Callbacks are synchronous and must not block; start tasks for slow work."""
+
+    #: Set (in the app's ``websocket`` or ``__init__``) to choose a subprotocol the client
+    #: offered; None lets the server pick from ``ServerSettings.subprotocols``.
+    subprotocol: str | None = None
+
+    def on_open(self, ws: WebSocket) -> None:
+        """The 101 is queued; messages may be sent."""
+
+    def on_message(self, ws: WebSocket, opcode: int, payload: bytes) -> None:
+        """One complete message: opcode 1 (TEXT, payload is valid UTF-8) or 2 (BINARY)."""
+
+    def on_close(self, ws: WebSocket, code: int, reason: str) -> None:
+        """The connection is gone (called exactly once, after on_open). `code` is the peer's
+        close code, else ours, else 1006 when TCP dropped without a close frame."""
+
+
+class App(Protocol):
+    """What ``serve`` runs: see the module docstring."""
+
+    async def websocket(self, request: Request) -> WebSocketHandler | HttpResponse: ...
+
+    async def http(self, request: Request) -> HttpResponse: ...

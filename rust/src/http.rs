@@ -1,0 +1,395 @@
+//! HTTP/1.1 message heads (RFC 9112 §2–§5): the request-head parser the server uses for the
+//! WebSocket handshake and the HTTP API, and the response-head parser the upstream client uses.
+//!
+//! Strict by design (never guess): requests need CRLF line ends (a bare LF or bare CR is a 400),
+//! obs-fold, whitespace before a field's colon, non-token method/field-name bytes and control
+//! bytes in values are rejected. Responses additionally accept a bare LF line end (RFC 9112 §2.2
+//! "MAY"), because the gateway is the recipient and cannot ask the upstream to fix itself.
+//! Every parse is bounded by `max_size` / `max_headers` (431) and the request target by
+//! `max_target` (414). Parsing is one linear pass once the end of the head is found; callers
+//! that retry on a growing buffer pass `start_hint` so the end search is not repeated.
+
+use memchr::memchr;
+use std::borrow::Cow;
+
+/// A malformed or oversized head: the HTTP status a server should answer with, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadError {
+    pub status: u16,
+    pub message: &'static str,
+}
+
+const fn err<T>(status: u16, message: &'static str) -> Result<T, HeadError> {
+    Err(HeadError { status, message })
+}
+
+/// Status carried by response-head errors: the gateway answers a broken upstream with 502.
+pub const BAD_GATEWAY: u16 = 502;
+
+/// One field line: the name lowercased (borrowed when it already was) and the trimmed value.
+pub type Header<'a> = (Cow<'a, [u8]>, &'a [u8]);
+
+#[derive(Debug)]
+pub struct RequestHead<'a> {
+    pub method: &'a [u8],
+    pub target: &'a [u8],
+    pub minor_version: u8,
+    pub headers: Vec<Header<'a>>,
+    /// Bytes of input the head took, including leading empty lines and the final CRLF.
+    pub consumed: usize,
+}
+
+#[derive(Debug)]
+pub struct ResponseHead<'a> {
+    pub status: u16,
+    pub reason: &'a [u8],
+    pub minor_version: u8,
+    pub headers: Vec<Header<'a>>,
+    pub consumed: usize,
+}
+
+/// Limits for one parse.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_size: usize,
+    pub max_headers: usize,
+    pub max_target: usize,
+}
+
+// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+//       / DIGIT / ALPHA   (RFC 9110 §5.6.2)
+const fn make_token_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+                    | b'`' | b'|' | b'~'
+            );
+        i += 1;
+    }
+    t
+}
+static TOKEN: [bool; 256] = make_token_table();
+
+// field-vchar / SP / HTAB / obs-text: every byte but the CTLs (other than HTAB) and DEL.
+const fn make_value_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i == 0x09 || (i >= 0x20 && i != 0x7f);
+        i += 1;
+    }
+    t
+}
+static FIELD_VALUE: [bool; 256] = make_value_table();
+
+fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&c| TOKEN[c as usize])
+}
+
+/// Finds the end of a head (the offset just past the empty line) in `data[start..]`, scanning
+/// line feeds from `from` (a hint: bytes before it were searched already). A bare LF is an
+/// error unless `lf_ok`. Returns Ok(None) when no complete head is there yet.
+fn find_head_end(data: &[u8], start: usize, from: usize, lf_ok: bool) -> Result<Option<usize>, HeadError> {
+    let mut pos = from.max(start);
+    while let Some(i) = memchr(b'\n', data.get(pos..).unwrap_or(&[])) {
+        let lf = pos + i;
+        let cr = lf > start && data.get(lf - 1) == Some(&b'\r');
+        if !cr && !lf_ok {
+            return err(400, "bare LF line terminator");
+        }
+        // The line that this LF ends is empty when the previous line end sits right before it.
+        let line_start = if cr { lf - 1 } else { lf };
+        if line_start == start || (line_start > start && data.get(line_start - 1) == Some(&b'\n')) {
+            return Ok(Some(lf + 1));
+        }
+        pos = lf + 1;
+    }
+    Ok(None)
+}
+
+/// Iterates the lines of a complete head, without their terminators.
+struct Lines<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let lf = memchr(b'\n', self.data)?;
+        let (line, rest) = self.data.split_at(lf);
+        self.data = rest.get(1..).unwrap_or(&[]);
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    }
+}
+
+/// "HTTP/1.x" → x; other majors are 505, anything else 400.
+fn parse_version(v: &[u8], bad: u16) -> Result<u8, HeadError> {
+    match v {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', m] if m.is_ascii_digit() => Ok(m - b'0'),
+        [b'H', b'T', b'T', b'P', b'/', d, rest @ ..]
+            if d.is_ascii_digit() && (rest.is_empty() || (rest.len() == 2 && rest[0] == b'.' && rest[1].is_ascii_digit())) =>
+        {
+            err(if bad == BAD_GATEWAY { BAD_GATEWAY } else { 505 }, "unsupported HTTP version")
+        }
+        _ => err(bad, "malformed HTTP version"),
+    }
+}
+
+fn parse_fields<'a>(lines: Lines<'a>, max_headers: usize, bad: u16) -> Result<Vec<Header<'a>>, HeadError> {
+    let mut headers = Vec::with_capacity(8);
+    for line in lines {
+        if line.is_empty() {
+            break;
+        }
+        if headers.len() >= max_headers {
+            return err(if bad == BAD_GATEWAY { BAD_GATEWAY } else { 431 }, "too many header fields");
+        }
+        let Some(colon) = memchr(b':', line) else {
+            return err(bad, "header line without a colon");
+        };
+        let (name, rest) = line.split_at(colon);
+        if matches!(name.first(), Some(b' ' | b'\t')) {
+            return err(bad, "obsolete line folding or leading whitespace in a header line");
+        }
+        if !is_token(name) {
+            return err(bad, "invalid header field name");
+        }
+        let value = trim_ows(rest.get(1..).unwrap_or(&[]));
+        if !value.iter().all(|&c| FIELD_VALUE[c as usize]) {
+            return err(bad, "invalid byte in a header field value");
+        }
+        let name = if name.iter().any(u8::is_ascii_uppercase) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
+        headers.push((name, value));
+    }
+    Ok(headers)
+}
+
+fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// Parses one request head at the start of `data`. Ok(None): incomplete (and within limits).
+/// Leading empty lines (CRLF) before the request line are skipped (RFC 9112 §2.2).
+pub fn parse_request_head<'a>(data: &'a [u8], limits: Limits, start_hint: usize) -> Result<Option<RequestHead<'a>>, HeadError> {
+    let mut start = 0;
+    while data.get(start..start + 2) == Some(b"\r\n") {
+        start += 2;
+    }
+    if data.get(start..) == Some(b"\r") {
+        return Ok(None);
+    }
+    let Some(end) = find_head_end(data, start, start_hint.saturating_sub(3), false)? else {
+        if data.len() > limits.max_size {
+            let line_end = memchr(b'\n', data.get(start..).unwrap_or(&[]));
+            if line_end.is_none() && data.len() - start > limits.max_target {
+                return err(414, "request target too long");
+            }
+            return err(431, "request head too large");
+        }
+        return Ok(None);
+    };
+    if end > limits.max_size {
+        return err(431, "request head too large");
+    }
+    let mut lines = Lines { data: data.get(start..end).unwrap_or(&[]) };
+    let line = lines.next().unwrap_or(&[]);
+    let mut parts = line.splitn(3, |&c| c == b' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+        return err(400, "malformed request line");
+    };
+    if !is_token(method) {
+        return err(400, "invalid method");
+    }
+    if target.len() > limits.max_target {
+        return err(414, "request target too long");
+    }
+    if target.is_empty() || !target.iter().all(|&c| (0x21..0x7f).contains(&c)) {
+        return err(400, "invalid request target");
+    }
+    let minor_version = parse_version(version, 400)?;
+    let headers = parse_fields(lines, limits.max_headers, 400)?;
+    Ok(Some(RequestHead { method, target, minor_version, headers, consumed: end }))
+}
+
+/// Parses one response head at the start of `data`. Ok(None): incomplete (and within limits).
+/// Errors carry status 502 (what the gateway answers its client with).
+pub fn parse_response_head<'a>(data: &'a [u8], limits: Limits, start_hint: usize) -> Result<Option<ResponseHead<'a>>, HeadError> {
+    const BAD: u16 = BAD_GATEWAY;
+    let Some(end) = find_head_end(data, 0, start_hint.saturating_sub(3), true)? else {
+        if data.len() > limits.max_size {
+            return err(BAD, "response head too large");
+        }
+        return Ok(None);
+    };
+    if end > limits.max_size {
+        return err(BAD, "response head too large");
+    }
+    let mut lines = Lines { data: data.get(..end).unwrap_or(&[]) };
+    let line = lines.next().unwrap_or(&[]);
+    let mut parts = line.splitn(3, |&c| c == b' ');
+    let version = parts.next().unwrap_or(&[]);
+    let minor_version = parse_version(version, BAD)?;
+    let status = match parts.next() {
+        Some(&[a, b, c]) if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() && a != b'0' => {
+            u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
+        }
+        _ => return err(BAD, "malformed status code"),
+    };
+    let reason = parts.next().unwrap_or(&[]);
+    if !reason.iter().all(|&c| FIELD_VALUE[c as usize]) {
+        return err(BAD, "invalid byte in the reason phrase");
+    }
+    let headers = parse_fields(lines, limits.max_headers, BAD)?;
+    Ok(Some(ResponseHead { status, reason, minor_version, headers, consumed: end }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Limits = Limits { max_size: 16384, max_headers: 100, max_target: 8192 };
+
+    fn req(data: &[u8]) -> Result<Option<RequestHead<'_>>, HeadError> {
+        parse_request_head(data, L, 0)
+    }
+    fn req_status(data: &[u8]) -> u16 {
+        match req(data) {
+            Err(e) => e.status,
+            Ok(r) => panic!("expected an error, got {r:?}"),
+        }
+    }
+    fn resp(data: &[u8]) -> Result<Option<ResponseHead<'_>>, HeadError> {
+        parse_response_head(data, L, 0)
+    }
+
+    #[test]
+    fn parses_the_rfc_9112_example_request() {
+        let data = b"GET /hello.txt HTTP/1.1\r\nUser-Agent: curl/7.64.1\r\nHost: www.example.com\r\nAccept-Language: en, mi\r\n\r\nBODY";
+        let h = req(data).unwrap().unwrap();
+        assert_eq!(h.method, b"GET");
+        assert_eq!(h.target, b"/hello.txt");
+        assert_eq!(h.minor_version, 1);
+        assert_eq!(h.consumed, data.len() - 4);
+        let names: Vec<&[u8]> = h.headers.iter().map(|(n, _)| n.as_ref()).collect();
+        assert_eq!(names, [&b"user-agent"[..], b"host", b"accept-language"]);
+        assert_eq!(h.headers[2].1, b"en, mi");
+    }
+
+    #[test]
+    fn every_prefix_of_a_head_is_incomplete() {
+        let data = b"\r\nPOST /x HTTP/1.0\r\nA: 1\r\nB:\r\n\r\n";
+        for n in 0..data.len() {
+            assert!(req(&data[..n]).unwrap().is_none(), "prefix {n}");
+            assert!(parse_request_head(data, L, n).unwrap().is_some(), "hint {n}");
+        }
+        let h = req(data).unwrap().unwrap();
+        assert_eq!(h.minor_version, 0);
+        assert_eq!(h.headers[1].1, b"");
+        assert_eq!(h.consumed, data.len());
+    }
+
+    #[test]
+    fn trims_optional_whitespace_around_values() {
+        let h = req(b"GET / HTTP/1.1\r\nX:  \t a b \t\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.headers[0].1, b"a b");
+    }
+
+    #[test]
+    fn rejects_bare_lf_and_bare_cr() {
+        assert_eq!(req_status(b"GET / HTTP/1.1\nHost: a\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET / HTTP/1.1\r\nHost: a\n\r\n"), 400);
+        assert_eq!(req_status(b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET /\r HTTP/1.1\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn rejects_obs_fold_and_space_before_colon() {
+        assert_eq!(req_status(b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET / HTTP/1.1\r\n\tA: b\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET / HTTP/1.1\r\nHost : a\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn rejects_invalid_tokens_and_values() {
+        assert_eq!(req_status(b"G(T / HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET / HTTP/1.1\r\nA\"b: c\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET / HTTP/1.1\r\n: c\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET / HTTP/1.1\r\nA: b\x00c\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET / HTTP/1.1\r\nA: b\x7fc\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET / HTTP/1.1\r\nno colon\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET  / HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET / HTTP/1.1 \r\n\r\n"), 400);
+        assert!(req(b"GET / HTTP/1.1\r\nA: \xc3\xa9\t\r\n\r\n").unwrap().is_some());
+    }
+
+    #[test]
+    fn rejects_versions_other_than_1x() {
+        assert_eq!(req_status(b"GET / HTTP/2.0\r\n\r\n"), 505);
+        assert_eq!(req_status(b"GET / HTTP/3\r\n\r\n"), 505);
+        assert_eq!(req_status(b"GET / HTTP/0.9\r\n\r\n"), 505);
+        assert_eq!(req_status(b"GET / HTTP/1.1x\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET / http/1.1\r\n\r\n"), 400);
+        assert_eq!(req_status(b"GET /\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn enforces_size_header_count_and_target_limits() {
+        let small = Limits { max_size: 64, max_headers: 2, max_target: 16 };
+        let long_target = [&b"GET /"[..], &[b'a'; 100]].concat();
+        assert_eq!(parse_request_head(&long_target, small, 0).unwrap_err().status, 414);
+        let complete_long = [&b"GET /"[..], &[b'a'; 20], b" HTTP/1.1\r\n\r\n"].concat();
+        assert_eq!(parse_request_head(&complete_long, small, 0).unwrap_err().status, 414);
+        let big = [&b"GET / HTTP/1.1\r\nA: "[..], &[b'a'; 100]].concat();
+        assert_eq!(parse_request_head(&big, small, 0).unwrap_err().status, 431);
+        let many = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        assert_eq!(parse_request_head(many, small, 0).unwrap_err().status, 431);
+        assert!(parse_request_head(b"GET / HTTP/1.1\r\nA", small, 0).unwrap().is_none());
+    }
+
+    #[test]
+    fn parses_a_response_head_and_lowercases_names() {
+        let data = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n";
+        let h = resp(data).unwrap().unwrap();
+        assert_eq!((h.status, h.reason, h.minor_version), (200, &b"OK"[..], 1));
+        assert_eq!(h.headers[1].0.as_ref(), b"transfer-encoding");
+        assert_eq!(&data[h.consumed..], b"5\r\n");
+    }
+
+    #[test]
+    fn response_heads_accept_bare_lf_and_empty_reasons() {
+        let h = resp(b"HTTP/1.0 404\nA: b\n\n").unwrap().unwrap();
+        assert_eq!((h.status, h.reason, h.minor_version), (404, &b""[..], 0));
+        let h = resp(b"HTTP/1.1 503 Service  Unavailable\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.reason, b"Service  Unavailable");
+    }
+
+    #[test]
+    fn response_errors_carry_502() {
+        for bad in [&b"HTTP/1.1 20 OK\r\n\r\n"[..], b"HTTP/2 200 OK\r\n\r\n", b"ICY 200 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nA : b\r\n\r\n"] {
+            assert_eq!(resp(bad).unwrap_err().status, 502, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn no_input_panics() {
+        proptest::proptest!(|(data: Vec<u8>, hint in 0usize..64)| {
+            let _ = parse_request_head(&data, L, hint);
+            let _ = parse_response_head(&data, L, hint);
+        });
+    }
+}

@@ -1,0 +1,415 @@
+//! The incremental WebSocket frame parser (RFC 6455 §5-§8, RFC 7692 §6) over a codec-owned,
+//! fixed-size read buffer.
+//!
+//! Input may be split at any byte. Complete frames are unmasked in place and handed out as
+//! slices of the read buffer (no copy for a single-frame message); a frame that spans reads is
+//! unmasked chunk by chunk as it arrives and appended to (or inflated into) the message buffer,
+//! so the read buffer never grows and only a partial header or control frame (≤ 139 bytes) is
+//! ever kept across reads. Fragments are assembled with control frames interleaved, text is
+//! UTF-8-checked as each fragment arrives, and limits are checked from the header before any
+//! allocation. A protocol violation queues a close frame, reports `Fail`, and the reader then
+//! ignores all input; so does a peer close.
+
+use crate::deflate::{Decompressor, DeflateParams, InflateError};
+use crate::frame::{
+    check_header, is_control, is_valid_close_code, parse_header, CLOSE_INVALID_PAYLOAD,
+    CLOSE_NO_STATUS, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
+    OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
+};
+use crate::mask::apply_mask;
+use crate::utf8::{validate, IncrementalUtf8};
+use crate::writer::Writer;
+
+/// Smallest read buffer: a whole control frame (14 + 125 bytes) must fit with room to spare.
+pub const MIN_READ_BUFFER: usize = 1024;
+/// The message buffer is released after a message larger than this.
+const KEEP_MESSAGE_CAPACITY: usize = 1 << 20;
+
+/// What the parser reports, in wire order. Slices borrow the reader until the next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    Text(&'a [u8]),
+    Binary(&'a [u8]),
+    Ping(&'a [u8]),
+    Pong(&'a [u8]),
+    /// The peer's close frame: code (1005 when the body was empty) and reason.
+    Close(u16, &'a str),
+    /// We failed the connection: a close frame with this code has been queued.
+    Fail(u16, &'static str),
+}
+
+/// Parser settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderConfig {
+    /// We are the client: frames must arrive unmasked (servers require masked frames).
+    pub client: bool,
+    pub max_message_size: usize,
+    pub max_frame_size: u64,
+    pub auto_pong: bool,
+    pub deflate: Option<DeflateParams>,
+    pub read_buffer_size: usize,
+}
+
+impl Default for ReaderConfig {
+    fn default() -> Self {
+        Self {
+            client: false,
+            max_message_size: 16 << 20,
+            max_frame_size: u64::MAX,
+            auto_pong: true,
+            deflate: None,
+            read_buffer_size: 64 << 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// Peer closed or we failed: input is ignored.
+    Done,
+}
+
+/// A data frame whose payload is still arriving.
+#[derive(Debug, Clone, Copy)]
+struct PayloadInFlight {
+    fin: bool,
+    mask: [u8; 4],
+    phase: usize,
+    remaining: u64,
+}
+
+type Failure = (u16, &'static str);
+
+/// The message being assembled from fragments.
+struct Assembler {
+    /// Opcode of the message in progress (TEXT/BINARY), or OP_CONT when none.
+    opcode: u8,
+    compressed: bool,
+    msg: Vec<u8>,
+    utf8: IncrementalUtf8,
+    inflater: Option<Decompressor>,
+    max_message_size: usize,
+}
+
+impl Assembler {
+    /// Take one chunk of a data frame's (already unmasked) payload; `last` marks the end of
+    /// the message. Returns true when the message is complete in `self.msg`.
+    fn chunk(&mut self, chunk: &[u8], last: bool) -> Result<bool, Failure> {
+        let text = self.opcode == OP_TEXT;
+        if self.compressed {
+            let before = self.msg.len();
+            let inflater = self
+                .inflater
+                .as_mut()
+                .ok_or((CLOSE_PROTOCOL_ERROR, "RSV1 set without permessage-deflate"))?;
+            inflater
+                .decompress(chunk, last, &mut self.msg, self.max_message_size)
+                .map_err(|e| match e {
+                    InflateError::TooBig => (CLOSE_TOO_BIG, "message too big"),
+                    InflateError::Corrupt => (CLOSE_INVALID_PAYLOAD, "invalid compressed data"),
+                })?;
+            if text {
+                self.utf8
+                    .feed(&self.msg[before..])
+                    .map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"))?;
+            }
+        } else {
+            self.msg.extend_from_slice(chunk);
+            if text {
+                self.utf8
+                    .feed(chunk)
+                    .map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"))?;
+            }
+        }
+        if last && text {
+            self.utf8
+                .finish()
+                .map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"))?;
+        }
+        Ok(last)
+    }
+
+    /// Forget the delivered message.
+    fn done(&mut self) {
+        self.opcode = OP_CONT;
+        self.compressed = false;
+        if self.msg.capacity() > KEEP_MESSAGE_CAPACITY {
+            self.msg = Vec::new();
+        } else {
+            self.msg.clear();
+        }
+    }
+}
+
+/// One connection's incoming side.
+pub struct Reader {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    cfg: ReaderConfig,
+    state: State,
+    inflight: Option<PayloadInFlight>,
+    asm: Assembler,
+}
+
+impl Reader {
+    /// A reader with a read buffer of `cfg.read_buffer_size` bytes (at least 1 KiB).
+    pub fn new(cfg: ReaderConfig) -> Self {
+        let size = cfg.read_buffer_size.max(MIN_READ_BUFFER);
+        let inflater = cfg.deflate.map(|p| {
+            if cfg.client {
+                Decompressor::new(p.server_max_window_bits, p.server_no_context_takeover)
+            } else {
+                Decompressor::new(p.client_max_window_bits, p.client_no_context_takeover)
+            }
+        });
+        Self {
+            buf: vec![0u8; size].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            cfg,
+            state: State::Open,
+            inflight: None,
+            asm: Assembler {
+                opcode: OP_CONT,
+                compressed: false,
+                msg: Vec::new(),
+                utf8: IncrementalUtf8::new(),
+                inflater,
+                max_message_size: cfg.max_message_size,
+            },
+        }
+    }
+
+    /// The free tail of the read buffer, to be filled by the caller and committed with
+    /// [`Reader::commit`]. Never empty while the reader is open. The buffer never moves.
+    pub fn free_tail(&mut self) -> &mut [u8] {
+        &mut self.buf[self.end..]
+    }
+
+    /// Raw pointer and length of the free tail (for exporting it to Python). The allocation
+    /// is fixed for the reader's lifetime; only its contents change.
+    pub fn free_tail_raw(&mut self) -> (*mut u8, usize) {
+        let tail = &mut self.buf[self.end..];
+        (tail.as_mut_ptr(), tail.len())
+    }
+
+    /// Bytes received and not yet consumed (a partial header or control frame).
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// True once the peer closed or we failed the connection.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// `n` bytes were written into the free tail: parse everything now available. Returns
+    /// false (and consumes nothing) if `n` exceeds the free tail.
+    pub fn commit(&mut self, n: usize, w: &mut Writer, sink: &mut dyn FnMut(Event<'_>)) -> bool {
+        if n > self.buf.len() - self.end {
+            return false;
+        }
+        self.end += n;
+        self.process(w, sink);
+        true
+    }
+
+    /// Copy `data` in (in buffer-sized pieces) and parse it.
+    pub fn receive(&mut self, mut data: &[u8], w: &mut Writer, sink: &mut dyn FnMut(Event<'_>)) {
+        while !data.is_empty() && self.state == State::Open {
+            let tail = self.free_tail();
+            let n = tail.len().min(data.len());
+            tail[..n].copy_from_slice(&data[..n]);
+            data = &data[n..];
+            self.end += n;
+            self.process(w, sink);
+        }
+    }
+
+    fn fail(&mut self, w: &mut Writer, sink: &mut dyn FnMut(Event<'_>), (code, reason): Failure) {
+        self.state = State::Done;
+        self.start = 0;
+        self.end = 0;
+        self.inflight = None;
+        // Valid code and short reason: cannot be refused.
+        let _ = w.send_close(Some(code), reason);
+        sink(Event::Fail(code, reason));
+    }
+
+    fn process(&mut self, w: &mut Writer, sink: &mut dyn FnMut(Event<'_>)) {
+        if let Err(f) = self.parse(w, sink) {
+            self.fail(w, sink, f);
+        }
+        if self.state == State::Done {
+            self.start = 0;
+            self.end = 0;
+            return;
+        }
+        // Keep only the unconsumed partial header/control frame, at the front.
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+    }
+
+    fn parse(&mut self, w: &mut Writer, sink: &mut dyn FnMut(Event<'_>)) -> Result<(), Failure> {
+        while self.state == State::Open {
+            if let Some(mut p) = self.inflight {
+                let avail = (self.end - self.start) as u64;
+                if avail == 0 && p.remaining > 0 {
+                    return Ok(());
+                }
+                let n = avail.min(p.remaining) as usize;
+                let chunk = &mut self.buf[self.start..self.start + n];
+                p.phase = apply_mask(chunk, p.mask, p.phase);
+                p.remaining -= n as u64;
+                self.start += n;
+                let last = p.fin && p.remaining == 0;
+                self.inflight = if p.remaining == 0 { None } else { Some(p) };
+                if self.asm.chunk(chunk, last)? {
+                    sink(self.message_event(&self.asm.msg));
+                    self.asm.done();
+                }
+                continue;
+            }
+            let h = match parse_header(&self.buf[self.start..self.end]) {
+                Ok(Some(h)) => h,
+                Ok(None) => return Ok(()),
+                Err(_) => return Err((CLOSE_PROTOCOL_ERROR, "frame length over 2^63")),
+            };
+            check_header(&h, self.asm.inflater.is_some()).map_err(|r| (CLOSE_PROTOCOL_ERROR, r))?;
+            let mask = match (h.mask, self.cfg.client) {
+                (Some(m), false) => m,
+                (None, true) => [0; 4],
+                (None, false) => return Err((CLOSE_PROTOCOL_ERROR, "unmasked frame from client")),
+                (Some(_), true) => return Err((CLOSE_PROTOCOL_ERROR, "masked frame from server")),
+            };
+            if h.payload_len > self.cfg.max_frame_size {
+                return Err((CLOSE_TOO_BIG, "frame too big"));
+            }
+            let total = h.header_len as u64 + h.payload_len;
+            if is_control(h.opcode) {
+                if ((self.end - self.start) as u64) < total {
+                    return Ok(());
+                }
+                let body = self.start + h.header_len;
+                let end = body + h.payload_len as usize;
+                self.start = end;
+                let payload = &mut self.buf[body..end];
+                apply_mask(payload, mask, 0);
+                Self::control(&self.cfg, h.opcode, payload, w, sink)?;
+                if h.opcode == OP_CLOSE {
+                    self.state = State::Done;
+                }
+                continue;
+            }
+            if h.opcode == OP_CONT {
+                if self.asm.opcode == OP_CONT {
+                    return Err((CLOSE_PROTOCOL_ERROR, "continuation frame without a message"));
+                }
+                if h.rsv1 {
+                    return Err((CLOSE_PROTOCOL_ERROR, "RSV1 set on a continuation frame"));
+                }
+            } else {
+                if self.asm.opcode != OP_CONT {
+                    return Err((
+                        CLOSE_PROTOCOL_ERROR,
+                        "new data frame inside a fragmented message",
+                    ));
+                }
+                self.asm.opcode = h.opcode;
+                self.asm.compressed = h.rsv1;
+                self.asm.utf8.reset();
+            }
+            if !self.asm.compressed
+                && self.asm.msg.len() as u64 + h.payload_len > self.cfg.max_message_size as u64
+            {
+                return Err((CLOSE_TOO_BIG, "message too big"));
+            }
+            let avail = (self.end - self.start) as u64;
+            if h.fin && h.opcode != OP_CONT && !h.rsv1 && avail >= total {
+                // Fast path: a whole single-frame message in the buffer, delivered in place.
+                let body = self.start + h.header_len;
+                let end = body + h.payload_len as usize;
+                self.start = end;
+                let payload = &mut self.buf[body..end];
+                apply_mask(payload, mask, 0);
+                if h.opcode == OP_TEXT {
+                    if !validate(payload) {
+                        return Err((CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"));
+                    }
+                    sink(Event::Text(payload));
+                } else {
+                    sink(Event::Binary(payload));
+                }
+                self.asm.opcode = OP_CONT;
+                continue;
+            }
+            if !self.asm.compressed {
+                // Within max_message_size (checked above), so this reservation is bounded.
+                self.asm.msg.reserve(h.payload_len as usize);
+            }
+            self.start += h.header_len;
+            self.inflight = Some(PayloadInFlight {
+                fin: h.fin,
+                mask,
+                phase: 0,
+                remaining: h.payload_len,
+            });
+        }
+        Ok(())
+    }
+
+    fn message_event<'a>(&self, msg: &'a [u8]) -> Event<'a> {
+        if self.asm.opcode == OP_TEXT {
+            Event::Text(msg)
+        } else {
+            Event::Binary(msg)
+        }
+    }
+
+    fn control(
+        cfg: &ReaderConfig,
+        opcode: u8,
+        payload: &[u8],
+        w: &mut Writer,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), Failure> {
+        match opcode {
+            OP_PING => {
+                if cfg.auto_pong {
+                    // ≤ 125 bytes (checked by check_header): cannot be refused.
+                    let _ = w.send_control(OP_PONG, payload);
+                }
+                sink(Event::Ping(payload));
+            }
+            OP_PONG => sink(Event::Pong(payload)),
+            _ => {
+                let (code, reason) = match payload {
+                    [] => (CLOSE_NO_STATUS, ""),
+                    [_] => return Err((CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte body")),
+                    [a, b, rest @ ..] => {
+                        let code = u16::from_be_bytes([*a, *b]);
+                        if !is_valid_close_code(code) {
+                            return Err((CLOSE_PROTOCOL_ERROR, "invalid close code"));
+                        }
+                        let reason = std::str::from_utf8(rest).map_err(|_| {
+                            (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in close reason")
+                        })?;
+                        (code, reason)
+                    }
+                };
+                sink(Event::Close(code, reason));
+            }
+        }
+        Ok(())
+    }
+}
+
+const _: () = assert!(MIN_READ_BUFFER > 2 * (MAX_HEADER_LEN + MAX_CONTROL_PAYLOAD));
+
+#[cfg(test)]
+mod tests;

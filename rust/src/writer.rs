@@ -1,0 +1,227 @@
+//! Frame serialization into one connection's output queue (RFC 6455 §5, RFC 7692 §7.2.1).
+//!
+//! Server frames go out unmasked; client frames are masked with a fresh key per frame. Data
+//! messages are compressed when permessage-deflate was negotiated (RSV1 on the single frame we
+//! write). Everything is appended to one `Vec<u8>` that the caller drains once per loop tick.
+//!
+//! Mask keys: RFC 6455 §5.3 asks for keys an attacker cannot predict (they stop a hostile page
+//! from choosing the bytes an intermediary sees); it does not ask for a cryptographic RNG.
+//! We use wyrand, a 64-bit non-cryptographic generator, seeded per writer from std's
+//! `RandomState` (whose keys come from the OS RNG) mixed with a process-wide counter and the
+//! clock. Cheap (one multiply per frame) and not guessable from outside the process.
+
+use crate::deflate::{Compressor, DeflateParams};
+use crate::frame::{self, encode_header, is_valid_close_code, MAX_CONTROL_PAYLOAD, OP_CLOSE};
+use crate::mask::extend_masked;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Output buffers larger than this are released after being drained.
+const KEEP_CAPACITY: usize = 1 << 20;
+
+/// wyrand: per-frame mask keys.
+#[derive(Debug, Clone)]
+pub struct MaskRng(u64);
+
+impl MaskRng {
+    /// A generator seeded from std's OS-seeded `RandomState`, a counter and the clock.
+    pub fn from_entropy() -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Self(std::collections::hash_map::RandomState::new().hash_one((n, t)))
+    }
+
+    /// The next 64 random bits.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0xa076_1d64_78bd_642f);
+        let r = u128::from(self.0) * u128::from(self.0 ^ 0xe703_7ed1_a0b4_28db);
+        ((r >> 64) as u64) ^ (r as u64)
+    }
+
+    /// A fresh 4-byte masking key.
+    #[inline]
+    pub fn mask(&mut self) -> [u8; 4] {
+        (self.next_u64() as u32).to_ne_bytes()
+    }
+}
+
+/// Why a send was refused (the caller's mistake, reported as ValueError in Python).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendError(pub &'static str);
+
+/// One connection's outgoing side.
+pub struct Writer {
+    out: Vec<u8>,
+    client: bool,
+    rng: MaskRng,
+    compressor: Option<Compressor>,
+    scratch: Vec<u8>,
+}
+
+impl Writer {
+    /// A writer for the client (`client`: masked frames) or server side; with `deflate`, data
+    /// messages are compressed using our direction's negotiated parameters.
+    pub fn new(client: bool, deflate: Option<DeflateParams>) -> Self {
+        let compressor = deflate.map(|p| {
+            if client {
+                Compressor::new(p.client_max_window_bits, p.client_no_context_takeover)
+            } else {
+                Compressor::new(p.server_max_window_bits, p.server_no_context_takeover)
+            }
+        });
+        Self {
+            out: Vec::new(),
+            client,
+            rng: MaskRng::from_entropy(),
+            compressor,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Append one frame as given: no compression, no checks beyond encoding.
+    pub fn send_frame(&mut self, opcode: u8, payload: &[u8], fin: bool, rsv1: bool) {
+        if self.client {
+            let mask = self.rng.mask();
+            encode_header(
+                &mut self.out,
+                fin,
+                rsv1,
+                opcode,
+                Some(mask),
+                payload.len() as u64,
+            );
+            extend_masked(&mut self.out, payload, mask);
+        } else {
+            encode_header(&mut self.out, fin, rsv1, opcode, None, payload.len() as u64);
+            self.out.extend_from_slice(payload);
+        }
+    }
+
+    /// Append one data message (text or binary) as a single frame, compressed when
+    /// permessage-deflate is on.
+    pub fn send_message(&mut self, opcode: u8, data: &[u8]) {
+        match self.compressor.as_mut() {
+            Some(c) => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.clear();
+                c.compress(data, &mut scratch);
+                self.send_frame(opcode, &scratch, true, true);
+                if scratch.capacity() <= KEEP_CAPACITY {
+                    self.scratch = scratch;
+                }
+            }
+            None => self.send_frame(opcode, data, true, false),
+        }
+    }
+
+    /// Append a ping or pong (payload at most 125 bytes).
+    pub fn send_control(&mut self, opcode: u8, payload: &[u8]) -> Result<(), SendError> {
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError("control frame payload over 125 bytes"));
+        }
+        self.send_frame(opcode, payload, true, false);
+        Ok(())
+    }
+
+    /// Append a close frame: `None` sends an empty body; otherwise `code` must be valid on the
+    /// wire and the UTF-8 `reason` at most 123 bytes.
+    pub fn send_close(&mut self, code: Option<u16>, reason: &str) -> Result<(), SendError> {
+        let Some(code) = code else {
+            if !reason.is_empty() {
+                return Err(SendError("a close reason needs a close code"));
+            }
+            self.send_frame(OP_CLOSE, &[], true, false);
+            return Ok(());
+        };
+        if !is_valid_close_code(code) {
+            return Err(SendError("invalid close code"));
+        }
+        if reason.len() > MAX_CONTROL_PAYLOAD - 2 {
+            return Err(SendError("close reason over 123 bytes"));
+        }
+        let mut body = [0u8; MAX_CONTROL_PAYLOAD];
+        body[..2].copy_from_slice(&code.to_be_bytes());
+        body[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+        self.send_frame(OP_CLOSE, &body[..2 + reason.len()], true, false);
+        Ok(())
+    }
+
+    /// Bytes queued and not yet drained.
+    pub fn pending(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Forget the queued bytes after the caller copied them out; big buffers are released.
+    pub fn clear(&mut self) {
+        if self.out.capacity() > KEEP_CAPACITY {
+            self.out = Vec::new();
+        } else {
+            self.out.clear();
+        }
+    }
+
+    /// Drain the queue.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+}
+
+/// True when `opcode` is one of the two data opcodes a message may start with.
+pub fn is_data_opcode(opcode: u8) -> bool {
+    opcode == frame::OP_TEXT || opcode == frame::OP_BINARY
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{OP_BINARY, OP_PING, OP_TEXT};
+
+    #[test]
+    fn server_frames_are_unmasked_rfc_hello() {
+        let mut w = Writer::new(false, None);
+        w.send_message(OP_TEXT, b"Hello");
+        assert_eq!(w.take(), [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+    }
+
+    #[test]
+    fn client_frames_are_masked_with_changing_keys() {
+        let mut w = Writer::new(true, None);
+        w.send_message(OP_BINARY, b"Hello");
+        w.send_message(OP_BINARY, b"Hello");
+        let out = w.take();
+        let (a, b) = out.split_at(11);
+        assert_eq!(a[1], 0x85);
+        let mut p = a[6..].to_vec();
+        crate::mask::apply_mask(&mut p, [a[2], a[3], a[4], a[5]], 0);
+        assert_eq!(p, b"Hello");
+        assert_ne!(a[2..6], b[2..6]);
+    }
+
+    #[test]
+    fn compressed_hello_matches_rfc7692() {
+        let mut w = Writer::new(false, Some(DeflateParams::default()));
+        w.send_message(OP_TEXT, b"Hello");
+        let out = w.take();
+        assert_eq!(out[0], 0xC1, "FIN + RSV1 + text");
+        let mut d = crate::deflate::Decompressor::new(15, false);
+        let mut msg = Vec::new();
+        d.decompress(&out[2..], true, &mut msg, 100).unwrap();
+        assert_eq!(msg, b"Hello");
+    }
+
+    #[test]
+    fn close_and_control_limits() {
+        let mut w = Writer::new(false, None);
+        assert!(w.send_close(Some(1005), "").is_err());
+        assert!(w.send_close(Some(1000), &"x".repeat(124)).is_err());
+        assert!(w.send_control(OP_PING, &[0; 126]).is_err());
+        assert!(w.pending().is_empty());
+        w.send_close(Some(1000), "bye").unwrap();
+        assert_eq!(w.take(), [0x88, 0x05, 0x03, 0xe8, b'b', b'y', b'e']);
+    }
+}

@@ -1,0 +1,102 @@
+"""WsCodec output: what each send_* queues, and draining it."""
+
+import pytest
+
+from aigw._codec import BINARY, CLOSE, PING, PONG, TEXT, WsCodec
+from ws_wire import unmask_frames
+
+
+def test_server_text_is_one_unmasked_frame():
+    codec = WsCodec()
+    codec.send_text("Hello")
+    assert codec.data_to_send() == bytes([0x81, 0x05]) + b"Hello"
+
+
+def test_text_accepts_str_and_utf8_bytes():
+    codec = WsCodec()
+    codec.send_text("é")
+    codec.send_text("é".encode())
+    assert unmask_frames(codec.data_to_send()) == [(0x81, "é".encode())] * 2
+
+
+def test_binary_accepts_bytes_like_objects():
+    codec = WsCodec()
+    for data in (b"ab", bytearray(b"ab"), memoryview(b"ab")):
+        codec.send_binary(data)
+    assert unmask_frames(codec.data_to_send()) == [(0x82, b"ab")] * 3
+
+
+def test_send_rejects_non_bytes():
+    with pytest.raises(TypeError):
+        WsCodec().send_binary(12)
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 1 << 20])
+def test_client_frames_are_masked_and_a_server_codec_reads_them(size):
+    client = WsCodec(client=True)
+    payload = bytes(i % 251 for i in range(size))
+    client.send_binary(payload)
+    wire = client.data_to_send()
+    assert wire[1] & 0x80
+    assert WsCodec().receive_data(wire) == [(BINARY, payload)]
+
+
+def test_client_mask_keys_differ_between_frames():
+    client = WsCodec(client=True)
+    client.send_binary(b"x")
+    client.send_binary(b"x")
+    wire = client.data_to_send()
+    assert wire[2:6] != wire[9:13]
+
+
+def test_ping_pong_and_close_frames():
+    codec = WsCodec()
+    codec.send_ping(b"p")
+    codec.send_pong()
+    codec.send_close(1001, "going away")
+    codec.send_close(None)
+    assert unmask_frames(codec.data_to_send()) == [(0x89, b"p"), (0x8A, b""), (0x88, b"\x03\xe9going away"), (0x88, b"")]
+
+
+@pytest.mark.parametrize("code", [1005, 1006, 999, 70000, -1])
+def test_send_close_rejects_codes_not_allowed_on_the_wire(code):
+    with pytest.raises(ValueError):
+        WsCodec().send_close(code)
+
+
+def test_send_close_rejects_long_reasons_and_ping_rejects_long_payloads():
+    codec = WsCodec()
+    with pytest.raises(ValueError):
+        codec.send_close(1000, "x" * 124)
+    with pytest.raises(ValueError):
+        codec.send_ping(b"x" * 126)
+    assert codec.output_size == 0
+
+
+def test_send_frame_builds_fragmented_messages_a_peer_assembles():
+    client = WsCodec(client=True)
+    client.send_frame(TEXT, b"Hel", fin=False)
+    client.send_frame(PING, b"!")
+    client.send_frame(0, b"lo")
+    assert WsCodec().receive_data(client.data_to_send()) == [(PING, b"!"), (TEXT, b"Hello")]
+
+
+def test_data_to_send_drains_and_output_size_tracks_the_queue():
+    codec = WsCodec()
+    assert codec.data_to_send() == b""
+    codec.send_binary(b"abc")
+    assert codec.output_size == 5
+    assert len(codec.data_to_send()) == 5
+    assert codec.output_size == 0
+
+
+def test_close_round_trip_between_codecs():
+    client = WsCodec(client=True)
+    client.send_close(4001, "done")
+    assert WsCodec().receive_data(client.data_to_send()) == [(CLOSE, 4001, "done")]
+
+
+def test_pong_round_trip():
+    server = WsCodec()
+    server.send_pong(b"pp")
+    assert WsCodec(client=True).receive_data(server.data_to_send()) == [(PONG, b"pp")]

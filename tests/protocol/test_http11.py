@@ -1,0 +1,168 @@
+"""HTTP/1.1 server side, bytes in and bytes out: request reading with body limits,
+keep-alive rules, error statuses from the head parser, response serialization."""
+
+import pytest
+
+from aigw.protocol.http11 import (
+    LAST_CHUNK,
+    HttpError,
+    RequestReader,
+    chunk,
+    error_response,
+    serialize_response_head,
+)
+
+
+def read_all(data: bytes, **limits) -> list:
+    reader = RequestReader(**limits)
+    reader.feed(data)
+    out = []
+    while (request := reader.next_request()) is not None:
+        out.append(request)
+    return out
+
+
+def test_a_get_request_is_read_with_path_query_and_headers():
+    [request] = read_all(b"GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\nX-Thing: One\r\n\r\n")
+    assert (request.method, request.path, request.query, request.http_version) == ("GET", "/a b", "x=1", "1.1")
+    assert request.headers["x-thing"] == "One"
+    assert request.headers.get("X-THING") == "One"
+    assert (b"x-thing", b"One") in request.headers.raw
+    assert request.body == b""
+
+
+def test_a_content_length_body_is_read_whole():
+    [request] = read_all(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+    assert request.body == b"hello"
+
+
+def test_a_body_arriving_in_pieces_completes_the_request_once_whole():
+    reader = RequestReader()
+    reader.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhe")
+    assert reader.next_request() is None
+    reader.feed(b"llo")
+    assert reader.next_request().body == b"hello"
+
+
+def test_pipelined_requests_are_read_in_order():
+    requests = read_all(b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n")
+    assert [r.path for r in requests] == ["/1", "/2"]
+
+
+def test_a_body_over_the_limit_is_413():
+    with pytest.raises(HttpError) as info:
+        read_all(b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", max_body_size=10)
+    assert info.value.status == 413
+
+
+def test_a_chunked_request_body_is_decoded():
+    requests = read_all(
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\n\r\n"
+        b"GET /next HTTP/1.1\r\n\r\n"
+    )
+    assert [r.body for r in requests] == [b"hello!", b""]
+    assert requests[1].path == "/next"
+
+
+def test_a_chunked_body_arriving_in_pieces_completes_once_whole():
+    reader = RequestReader()
+    reader.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+    assert reader.next_request() is None
+    reader.feed(b"lo\r\n0\r\n\r\n")
+    assert reader.next_request().body == b"hello"
+
+
+def test_a_chunked_body_over_the_limit_is_413():
+    with pytest.raises(HttpError) as info:
+        read_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n",
+                 max_body_size=10)
+    assert info.value.status == 413
+
+
+def test_a_malformed_chunked_body_is_400():
+    with pytest.raises(HttpError) as info:
+        read_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    assert info.value.status == 400
+
+
+def test_an_unknown_transfer_coding_is_501():
+    with pytest.raises(HttpError) as info:
+        read_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+    assert info.value.status == 501
+
+
+@pytest.mark.parametrize("value", [b"-1", b"abc", b"1, 2"])
+def test_an_invalid_content_length_is_400(value):
+    with pytest.raises(HttpError) as info:
+        read_all(b"POST / HTTP/1.1\r\nContent-Length: " + value + b"\r\n\r\n")
+    assert info.value.status == 400
+
+
+def test_a_malformed_head_gets_the_parsers_status():
+    with pytest.raises(HttpError) as info:
+        read_all(b"GET / HTTP/1.1\r\nbad header line\r\n\r\n")
+    assert info.value.status == 400
+
+
+def test_an_oversized_head_is_431():
+    with pytest.raises(HttpError) as info:
+        read_all(b"GET / HTTP/1.1\r\nX: " + b"a" * 2000 + b"\r\n\r\n", max_head_size=1024)
+    assert info.value.status == 431
+
+
+@pytest.mark.parametrize(
+    ("head", "keep_alive"),
+    [
+        (b"GET / HTTP/1.1\r\n\r\n", True),
+        (b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\n\r\n", False),
+        (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", True),
+    ],
+)
+def test_keep_alive_follows_the_version_and_connection_header(head, keep_alive):
+    [request] = read_all(head)
+    assert request.keep_alive is keep_alive
+
+
+def test_expect_100_continue_is_signalled_once_before_the_body():
+    reader = RequestReader()
+    reader.feed(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    assert reader.next_request() is None
+    assert reader.take_continue() is True
+    assert reader.take_continue() is False
+    reader.feed(b"ok")
+    assert reader.next_request().body == b"ok"
+
+
+def test_remaining_bytes_after_a_request_are_handed_over():
+    reader = RequestReader()
+    reader.feed(b"GET / HTTP/1.1\r\n\r\n\x81\x85")
+    reader.next_request()
+    assert reader.take_remaining() == b"\x81\x85"
+
+
+def test_a_response_with_a_body_has_content_length():
+    head = serialize_response_head(200, [("content-type", "text/plain")], content_length=3)
+    assert head == b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\n"
+
+
+def test_a_streamed_response_is_chunked_and_app_framing_headers_are_dropped():
+    head = serialize_response_head(200, [("Content-Length", "9")], chunked=True, close=True)
+    assert head == b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    assert chunk(b"hello") + LAST_CHUNK == b"5\r\nhello\r\n0\r\n\r\n"
+
+
+def test_an_empty_chunk_is_not_emitted():
+    assert chunk(b"") == b""
+
+
+def test_header_injection_is_refused():
+    with pytest.raises(ValueError):
+        serialize_response_head(200, [("x", "a\r\nset-cookie: evil")])
+
+
+def test_error_responses_close_the_connection():
+    response = error_response(426, "upgrade required", [("sec-websocket-version", "13")])
+    assert response.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
+    assert b"connection: close\r\n" in response
+    assert b"sec-websocket-version: 13\r\n" in response

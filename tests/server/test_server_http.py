@@ -1,0 +1,162 @@
+"""The HTTP/1.1 side over real sockets: handshake rejections, app rejections, subprotocols,
+plain requests with keep-alive, streamed (chunked) responses, malformed heads."""
+
+import aiohttp
+import orjson
+import pytest
+import websockets
+from server_helpers import RawClient, Recorder, TestApp, upgrade_request
+
+from aigw.server import HttpResponse, ServerSettings, serve
+
+
+@pytest.fixture
+async def server():
+    async with await serve(TestApp()) as server:
+        yield server
+
+
+async def response_to(port: int, raw: bytes) -> tuple[int, bytes]:
+    client = await RawClient.open(port)
+    try:
+        status, head = await client.request(raw)
+        return status, head.lower()
+    finally:
+        client.close()
+
+
+async def test_a_valid_upgrade_gets_101(server):
+    client = await RawClient.upgrade(server.port)
+    client.send("send_text", "hi")
+    assert await client.next_event() == (1, b"hi")
+    client.close()
+
+
+async def test_wrong_version_is_426_naming_version_13(server):
+    status, head = await response_to(server.port, upgrade_request(version="8"))
+    assert status == 426
+    assert b"sec-websocket-version: 13\r\n" in head and b"connection: close\r\n" in head
+
+
+async def test_missing_key_is_400(server):
+    raw = upgrade_request().replace(b"Sec-WebSocket-Key", b"X-Not-The-Key")
+    status, _ = await response_to(server.port, raw)
+    assert status == 400
+
+
+async def test_an_upgrade_with_post_is_405(server):
+    status, _ = await response_to(server.port, upgrade_request(method="POST"))
+    assert status == 405
+
+
+async def test_a_request_without_upgrade_takes_the_http_path(server):
+    status, head = await response_to(server.port, b"GET /page HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 200
+
+
+async def test_a_malformed_head_gets_the_parsers_status_and_connection_close(server):
+    status, head = await response_to(server.port, b"GET / HTTP/1.1\r\nno colon here\r\n\r\n")
+    assert status == 400 and b"connection: close\r\n" in head
+
+
+async def test_the_app_can_reject_an_upgrade_with_a_json_response():
+    async def reject(request):
+        return HttpResponse.json({"errors": [{"code": 2009}]}, status=401)
+
+    async with await serve(TestApp(websocket=reject)) as server:
+        with pytest.raises(websockets.InvalidStatus) as info:
+            async with websockets.connect(f"ws://127.0.0.1:{server.port}/v1/a/b"):
+                pass
+        response = info.value.response
+        assert response.status_code == 401
+        assert orjson.loads(response.body) == {"errors": [{"code": 2009}]}
+
+
+async def test_the_server_picks_its_preferred_subprotocol():
+    settings = ServerSettings(subprotocols=("v2", "v1"))
+    async with await serve(TestApp(), settings=settings) as server:
+        async with websockets.connect(f"ws://127.0.0.1:{server.port}/", subprotocols=["v1", "v2"]) as ws:
+            assert ws.subprotocol == "v2"
+
+
+async def test_no_common_subprotocol_means_none_is_chosen(server):
+    async with websockets.connect(f"ws://127.0.0.1:{server.port}/", subprotocols=["only"]) as ws:
+        assert ws.subprotocol is None
+        assert "Sec-WebSocket-Protocol" not in ws.response.headers
+
+
+async def test_the_handler_may_choose_the_subprotocol():
+    class Chooser(Recorder):
+        subprotocol = "b"
+
+    app = TestApp(make_handler=Chooser)
+    async with await serve(app, settings=ServerSettings(subprotocols=("a",))) as server:
+        async with websockets.connect(f"ws://127.0.0.1:{server.port}/", subprotocols=["a", "b"]) as ws:
+            assert ws.subprotocol == "b"
+            await app.handlers[0].opened.wait()
+            assert app.handlers[0].ws.subprotocol == "b"
+            assert app.handlers[0].ws.request.subprotocols == ["a", "b"]
+
+
+async def test_keep_alive_serves_several_requests_on_one_connection(server):
+    async with aiohttp.ClientSession() as session:
+        for path in ("/one", "/two", "/three"):
+            async with session.get(f"http://127.0.0.1:{server.port}{path}") as response:
+                assert await response.read() == b"plain " + path.encode()
+        assert len(session.connector._conns) == 1  # one pooled connection was reused
+
+
+async def test_a_streamed_body_is_sent_chunked():
+    async def stream(request):
+        async def events():
+            for i in range(3):
+                yield b"data: %d\n\n" % i
+
+        return HttpResponse(200, events(), content_type="text/event-stream")
+
+    async with await serve(TestApp(http=stream)) as server:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{server.port}/sse") as response:
+                assert response.headers["Transfer-Encoding"] == "chunked"
+                assert await response.read() == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+
+
+async def test_a_request_body_is_given_to_the_app():
+    async def echo_body(request):
+        return HttpResponse(200, request.body[::-1])
+
+    async with await serve(TestApp(http=echo_body)) as server:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{server.port}/", data=b"abc") as response:
+                assert await response.read() == b"cba"
+
+
+async def test_expect_100_continue_gets_an_interim_response():
+    async def echo_body(request):
+        return HttpResponse(200, request.body)
+
+    async with await serve(TestApp(http=echo_body)) as server:
+        client = await RawClient.open(server.port)
+        status, _ = await client.request(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        assert status == 100
+        status, _ = await client.request(b"body")
+        assert status == 200
+        assert await client.reader.readexactly(4) == b"body"
+        client.close()
+
+
+async def test_an_oversized_body_is_413():
+    async with await serve(TestApp(), settings=ServerSettings(max_body_size=10)) as server:
+        status, head = await response_to(server.port, b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n")
+        assert status == 413
+
+
+async def test_an_app_error_is_500_and_the_server_survives():
+    async def broken(request):
+        raise RuntimeError("boom")
+
+    async with await serve(TestApp(http=broken)) as server:
+        status, _ = await response_to(server.port, b"GET / HTTP/1.1\r\n\r\n")
+        assert status == 500
+        status, _ = await response_to(server.port, b"GET / HTTP/1.1\r\n\r\n")
+        assert status == 500
