@@ -96,6 +96,24 @@ def checks(rows: list[dict]) -> str:
             lines.append(f"- unmask 1 MiB in place: {1.048576e-3 / m['seconds']:.1f} GB/s = "
                          f"{100 * ratio:.0f} % of {base} ({1.048576e-3 / c['seconds']:.1f} GB/s) "
                          f"(target ≥ 80 %): **{ok}**")
+    s = find.get(("serialize", "16B", "aigw"))
+    if s:
+        ns = s["seconds"] * 1e9 / s["frames"]
+        ok = "met" if ns <= 50 else "NOT met"
+        lines.append(f"- serialize 16 B text frames (send_text per message + one drain): "
+                     f"{ns:.1f} ns/frame (target ≤ 50 ns): **{ok}**")
+    for text, target in (("ascii", 30), ("mixed", 8)):
+        u = find.get((f"utf8-{text}", "1MiB", "aigw validate_utf8"))
+        if u:
+            gbs = u["payload_bytes"] / u["seconds"] / 1e9
+            ok = "met" if gbs >= target else "NOT met"
+            lines.append(f"- UTF-8 validation 1 MiB {text}: {gbs:.1f} GB/s "
+                         f"(target ≥ {target} GB/s): **{ok}**")
+    big = find.get(("parse", "1MiB", "aigw"))
+    if big:
+        gbs = big["payload_bytes"] / big["seconds"] / 1e9
+        lines.append(f"- parse one 1 MiB frame into a new bytes (copy in, unmask, assemble, "
+                     f"PyBytes): {gbs:.1f} GB/s (the fused-unmask target is ≥ 25 GB/s)")
     return "\n".join(lines) + "\n"
 
 
