@@ -62,10 +62,12 @@ class WsCodec:
                                        nothing is queued in reply: the caller decides
       (FAIL, code: int, reason: str)   protocol violation: a close frame with `code`
                                        (1002, 1007, 1009) has been queued, further input is
-                                       ignored, and the caller should flush and close.
+                                       ignored, and the caller should flush and close. That
+                                       close frame stays last in the queue: replies sent to
+                                       the events before the failure go out ahead of it.
     Events before a failure are delivered first, in order.
 
-    The read buffer has a fixed size (``read_buffer_size``, at least 1 KiB) and never moves:
+    The read buffer has a fixed size (``read_buffer_size``, clamped to 1 KiB..64 MiB) and never moves:
     frames larger than it stream through it into the message being assembled. Data messages
     are compressed when ``deflate`` is given (each direction uses its negotiated parameters).
     Client mask keys come from a fast non-cryptographic RNG seeded from the OS (RFC 6455 §5.3).

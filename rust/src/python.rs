@@ -340,7 +340,7 @@ mod ws {
         /// Bytes queued and not yet drained.
         #[getter]
         fn output_size(&self) -> usize {
-            self.writer.pending().len()
+            self.writer.pending_len()
         }
 
         /// Bytes received but not yet consumed (a partial frame header or control frame).

@@ -22,6 +22,11 @@ use crate::writer::Writer;
 
 /// Smallest read buffer: a whole control frame (14 + 125 bytes) must fit with room to spare.
 pub const MIN_READ_BUFFER: usize = 1024;
+/// Largest read buffer (bigger requests are clamped).
+pub const MAX_READ_BUFFER: usize = 64 << 20;
+/// Most we reserve for a message from its header alone; beyond this the buffer grows as
+/// payload actually arrives.
+const MAX_UPFRONT_RESERVE: u64 = 16 << 20;
 /// The message buffer is released after a message larger than this.
 const KEEP_MESSAGE_CAPACITY: usize = 1 << 20;
 
@@ -103,17 +108,19 @@ impl Assembler {
                 .inflater
                 .as_mut()
                 .ok_or((CLOSE_PROTOCOL_ERROR, "RSV1 set without permessage-deflate"))?;
-            inflater
-                .decompress(chunk, last, &mut self.msg, self.max_message_size)
-                .map_err(|e| match e {
-                    InflateError::TooBig => (CLOSE_TOO_BIG, "message too big"),
-                    InflateError::Corrupt => (CLOSE_INVALID_PAYLOAD, "invalid compressed data"),
-                })?;
-            if text {
+            let inflated = inflater.decompress(chunk, last, &mut self.msg, self.max_message_size);
+            // Check the text produced so far (up to the cap) before reporting an inflate error,
+            // so the failure reported does not depend on how the input was chunked.
+            let end = self.msg.len().min(self.max_message_size);
+            if text && end > before {
                 self.utf8
-                    .feed(&self.msg[before..])
+                    .feed(&self.msg[before..end])
                     .map_err(|_| (CLOSE_INVALID_PAYLOAD, "invalid UTF-8 in text message"))?;
             }
+            inflated.map_err(|e| match e {
+                InflateError::TooBig => (CLOSE_TOO_BIG, "message too big"),
+                InflateError::Corrupt => (CLOSE_INVALID_PAYLOAD, "invalid compressed data"),
+            })?;
         } else {
             self.msg.extend_from_slice(chunk);
             if text {
@@ -154,9 +161,9 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// A reader with a read buffer of `cfg.read_buffer_size` bytes (at least 1 KiB).
+    /// A reader with a read buffer of `cfg.read_buffer_size` bytes (clamped to 1 KiB..64 MiB).
     pub fn new(cfg: ReaderConfig) -> Self {
-        let size = cfg.read_buffer_size.max(MIN_READ_BUFFER);
+        let size = cfg.read_buffer_size.clamp(MIN_READ_BUFFER, MAX_READ_BUFFER);
         let inflater = cfg.deflate.map(|p| {
             if cfg.client {
                 Decompressor::new(p.server_max_window_bits, p.server_no_context_takeover)
@@ -233,8 +240,9 @@ impl Reader {
         self.start = 0;
         self.end = 0;
         self.inflight = None;
-        // Valid code and short reason: cannot be refused.
-        let _ = w.send_close(Some(code), reason);
+        // Valid code and short reason: cannot be refused. Queued to go out last, after any
+        // replies to the events reported before the failure.
+        let _ = w.queue_final_close(code, reason);
         sink(Event::Fail(code, reason));
     }
 
@@ -349,8 +357,11 @@ impl Reader {
                 continue;
             }
             if !self.asm.compressed {
-                // Within max_message_size (checked above), so this reservation is bounded.
-                self.asm.msg.reserve(h.payload_len as usize);
+                // Within max_message_size (checked above); capped again so a huge configured
+                // limit cannot turn one header into a huge allocation before data arrives.
+                self.asm
+                    .msg
+                    .reserve(h.payload_len.min(MAX_UPFRONT_RESERVE) as usize);
             }
             self.start += h.header_len;
             self.inflight = Some(PayloadInFlight {

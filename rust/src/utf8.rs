@@ -113,8 +113,13 @@ impl IncrementalUtf8 {
             }),
             Err(e) => {
                 let good = e.valid_up_to();
-                let rest = &data[good..];
-                // A valid-but-incomplete suffix is at most 3 bytes.
+                let rest = data.get(good..).unwrap_or(&[]);
+                if rest.len() > 3 {
+                    // Cannot happen (an incomplete suffix is 1..=3 bytes); fail rather than panic.
+                    return Err(Utf8Error {
+                        valid_up_to: self.offset + good,
+                    });
+                }
                 self.offset += good;
                 self.carry[..rest.len()].copy_from_slice(rest);
                 self.carry_len = rest.len();

@@ -61,6 +61,9 @@ pub struct Writer {
     rng: MaskRng,
     compressor: Option<Compressor>,
     scratch: Vec<u8>,
+    /// A close frame that goes out after everything else queued, including frames queued
+    /// after it (see [`Writer::queue_final_close`]).
+    final_close: Vec<u8>,
 }
 
 impl Writer {
@@ -80,6 +83,7 @@ impl Writer {
             rng: MaskRng::from_entropy(),
             compressor,
             scratch: Vec::new(),
+            final_close: Vec::new(),
         }
     }
 
@@ -151,8 +155,26 @@ impl Writer {
         Ok(())
     }
 
-    /// Bytes queued and not yet drained.
-    pub fn pending(&self) -> &[u8] {
+    /// Queue the close frame that fails the connection so that it goes out *last*: replies
+    /// the application queues to events reported before the failure still precede it.
+    pub fn queue_final_close(&mut self, code: u16, reason: &str) -> Result<(), SendError> {
+        let queued = std::mem::take(&mut self.out);
+        let result = self.send_close(Some(code), reason);
+        self.final_close = std::mem::replace(&mut self.out, queued);
+        result
+    }
+
+    /// Number of bytes queued and not yet drained.
+    pub fn pending_len(&self) -> usize {
+        self.out.len() + self.final_close.len()
+    }
+
+    /// Everything queued, in wire order (a final close frame is moved to the end now).
+    pub fn pending(&mut self) -> &[u8] {
+        if !self.final_close.is_empty() {
+            let close = std::mem::take(&mut self.final_close);
+            self.out.extend_from_slice(&close);
+        }
         &self.out
     }
 
@@ -167,6 +189,7 @@ impl Writer {
 
     /// Drain the queue.
     pub fn take(&mut self) -> Vec<u8> {
+        self.pending();
         std::mem::take(&mut self.out)
     }
 }
@@ -223,5 +246,18 @@ mod tests {
         assert!(w.pending().is_empty());
         w.send_close(Some(1000), "bye").unwrap();
         assert_eq!(w.take(), [0x88, 0x05, 0x03, 0xe8, b'b', b'y', b'e']);
+    }
+
+    #[test]
+    fn final_close_goes_out_after_frames_queued_later() {
+        let mut w = Writer::new(false, None);
+        w.send_message(OP_TEXT, b"a");
+        w.queue_final_close(1002, "").unwrap();
+        w.send_message(OP_TEXT, b"b");
+        assert_eq!(w.pending_len(), 10);
+        assert_eq!(
+            w.take(),
+            [0x81, 1, b'a', 0x81, 1, b'b', 0x88, 2, 0x03, 0xea]
+        );
     }
 }

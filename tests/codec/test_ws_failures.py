@@ -114,3 +114,10 @@ def test_input_after_a_failure_is_ignored():
     codec.data_to_send()
     assert codec.receive_data(frame(0x81, b"after")) == []
     assert codec.closed and codec.buffered_input == 0 and codec.output_size == 0
+
+
+def test_replies_to_events_before_a_failure_go_out_before_the_close_frame():
+    codec = WsCodec()
+    events = codec.receive_data(frame(0x81, b"echo me") + frame(0x83))
+    codec.send_text(events[0][1])
+    assert [b0 for b0, _ in unmask_frames(codec.data_to_send())] == [0x81, 0x88]

@@ -121,6 +121,39 @@ async def test_a_streamed_body_is_sent_chunked():
                 assert await response.read() == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
 
 
+async def test_a_streamed_body_to_an_http_1_0_client_ends_with_the_connection():
+    async def stream(request):
+        async def pieces():
+            yield b"one "
+            yield b"two"
+
+        return HttpResponse(200, pieces())
+
+    async with await serve(TestApp(http=stream)) as server:
+        client = await RawClient.open(server.port)
+        status, head = await client.request(b"GET / HTTP/1.0\r\n\r\n")
+        assert status == 200
+        assert b"transfer-encoding" not in head.lower() and b"connection: close" in head.lower()
+        assert await client.reader.read() == b"one two"
+        client.close()
+
+
+async def test_a_streamed_body_with_connection_close_arrives_whole():
+    async def stream(request):
+        async def pieces():
+            for i in range(5):
+                yield b"%d" % i
+
+        return HttpResponse(200, pieces())
+
+    async with await serve(TestApp(http=stream)) as server:
+        client = await RawClient.open(server.port)
+        status, head = await client.request(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert status == 200
+        assert await client.reader.read() == b"1\r\n0\r\n1\r\n1\r\n1\r\n2\r\n1\r\n3\r\n1\r\n4\r\n0\r\n\r\n"
+        client.close()
+
+
 async def test_a_request_body_is_given_to_the_app():
     async def echo_body(request):
         return HttpResponse(200, request.body[::-1])
@@ -160,3 +193,24 @@ async def test_an_app_error_is_500_and_the_server_survives():
         assert status == 500
         status, _ = await response_to(server.port, b"GET / HTTP/1.1\r\n\r\n")
         assert status == 500
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [dict(write_low_water=2, write_high_water=1), dict(write_hard_limit=1), dict(ping_interval=0), dict(max_body_size=0)],
+)
+def test_inconsistent_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        ServerSettings(**bad)
+
+
+async def test_reuse_port_lets_two_servers_share_a_port():
+    first = await serve(TestApp(), reuse_port=True)
+    second = await serve(TestApp(), port=first.port, reuse_port=True)
+    try:
+        assert second.port == first.port
+        status, _ = await response_to(first.port, b"GET / HTTP/1.1\r\n\r\n")
+        assert status == 200
+    finally:
+        await first.close(grace=1)
+        await second.close(grace=1)

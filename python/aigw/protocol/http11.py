@@ -298,7 +298,8 @@ class RequestReader:
         request, length = self._pending
         if len(self._buf) < length:
             return None
-        request.body = bytes(self._buf[:length])
+        with memoryview(self._buf) as view:
+            request.body = bytes(view[:length])
         del self._buf[:length]
         self._pending = None
         return request

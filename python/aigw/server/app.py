@@ -64,6 +64,20 @@ class ServerSettings:
     #: Codec read buffer per WebSocket connection.
     read_buffer_size: int = 64 * 1024
 
+    def __post_init__(self) -> None:
+        for name in ("max_message_size", "max_head_size", "max_headers", "max_body_size", "read_buffer_size",
+                     "write_high_water", "write_hard_limit"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if not 0 <= self.write_low_water <= self.write_high_water <= self.write_hard_limit:
+            raise ValueError("need 0 <= write_low_water <= write_high_water <= write_hard_limit")
+        for name in ("ping_interval", "ping_timeout", "idle_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive or None")
+        if self.close_timeout <= 0 or self.http_keepalive_timeout <= 0:
+            raise ValueError("close_timeout and http_keepalive_timeout must be positive")
+
 
 class ConnectionClosed(Exception):
     """Raised by ``await ws.drained()`` once the connection is closed (stop producing)."""

@@ -221,7 +221,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         if self._lost:
             return False
         if chunked:
-            self._queue(LAST_CHUNK)
+            self._out.append(LAST_CHUNK)
+        self._flush()  # the response is complete on the wire before the connection moves on
         return keep_alive
 
     def _queue(self, data: bytes) -> None:
@@ -285,6 +286,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._fail(HttpError(503, "server shutting down"))
             return
         ws = WebSocket(server, self._transport, request, result, codec, subprotocol)
+        ws._write_paused = self._write_paused  # the transport's flow-control state carries over
         server.connections.discard(self)
         server.connections.add(ws)
         self._transport.set_protocol(ws)

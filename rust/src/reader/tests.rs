@@ -284,6 +284,27 @@ fn rsv1_on_continuation_fails() {
     assert_eq!(run(deflate_cfg(), &[&wire]).0, [Ev::Fail(1002)]);
 }
 
+#[test]
+fn corrupt_deflate_reports_the_same_failure_under_any_chunking() {
+    // Found by the frame_parser fuzz target: inflated garbage that is also invalid UTF-8.
+    let data = [193, 107, 107, 107, 107, 77, 77, 38, 133, 103, 0];
+    let cfg = ReaderConfig {
+        client: true,
+        max_message_size: 1000,
+        ..deflate_cfg()
+    };
+    // The queued close frame's length tells the reasons apart (masks are random).
+    let summary = |(evs, out): (Vec<Ev>, Vec<u8>)| (evs, out.len());
+    let whole = summary(run(cfg, &[&data]));
+    for cut in 0..data.len() {
+        assert_eq!(
+            summary(run(cfg, &[&data[..cut], &data[cut..]])),
+            whole,
+            "cut at {cut}"
+        );
+    }
+}
+
 // ---- property tests ----
 
 #[derive(Debug, Clone)]
