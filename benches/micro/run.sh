@@ -15,5 +15,13 @@ mkdir -p "$ROOT/benches/results"
 cd "$ROOT"
 # shellcheck disable=SC2086
 "$PY" -m pytest benches/micro -q -p no:cacheprovider --benchmark-json="$OUT.json" ${PYTEST_ARGS:-}
+# keep the statistics, drop the per-round samples (megabytes of them)
+"$PY" - "$OUT.json" <<'PYEOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for b in doc["benchmarks"]:
+    b["stats"].pop("data", None)
+json.dump(doc, open(sys.argv[1], "w"), indent=1)
+PYEOF
 "$PY" benches/micro/report.py --stat "${STAT:-median}" "$OUT.json" > "$OUT.md"
 echo "wrote $OUT.md" >&2
