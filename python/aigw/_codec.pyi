@@ -206,3 +206,15 @@ class NdjsonDecoder:
         """Decode one read; return its complete non-empty lines without terminators."""
     def finish(self) -> bytes | None:
         """End of stream: the final unterminated line, or None when there is none."""
+
+# ---- byte kernels for benches and diagnostics (not a hot-path API) ----------------------------
+
+def apply_mask_in_place(buf: bytearray, key: bytes) -> None:
+    """XOR `buf` in place with the 4-byte `key` (RFC 6455 §5.3; its own inverse) using the
+    codec's masking kernel. ValueError unless `key` is 4 bytes."""
+
+def validate_utf8(data: bytes) -> bool:
+    """Whether `data` is valid UTF-8 (the codec's validator: ASCII fast path, then simdutf8)."""
+
+def mask_kernel() -> str:
+    """The masking kernel runtime dispatch picked: "avx2", "sse2" or "u64"."""

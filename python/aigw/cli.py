@@ -31,6 +31,16 @@ def cli(log_level: str) -> None:
     setup_logging(log_level)
 
 
+<<<<<<< HEAD
+=======
+# ---- plugins (plugins helper) ----
+from aigw.commands.plugins import load_plugin_commands, plugins_command  # noqa: E402
+
+cli.add_command(plugins_command)
+# ---- end plugins ----
+
+
+>>>>>>> benches
 # ---- server core: `aigw echo` (server helper) ----------------------------------------------
 
 
@@ -77,6 +87,7 @@ def echo(host: str, port: int, certfile: str | None, keyfile: str | None, loop_n
 
 
 # ---- end server core ------------------------------------------------------------------------
+<<<<<<< HEAD
 
 
 # ---- configuration, tokens, serve (config-tokens helper) -------------------------------------
@@ -97,6 +108,8 @@ from aigw.commands.plugins import load_plugin_commands, plugins_command  # noqa:
 
 cli.add_command(plugins_command)
 # ---- end plugins ----
+=======
+>>>>>>> benches
 
 
 def main() -> None:

@@ -3,22 +3,22 @@
 //! This crate is a plain Rust library (`cargo test` needs no Python). The Python extension
 //! `aigw._codec` is the `python` feature, and only `python.rs` touches pyo3.
 
-// ---- websocket (codec-ws helper) ----
+// WebSocket (RFC 6455, RFC 7692)
 pub mod deflate;
 pub mod frame;
 pub mod mask;
 pub mod reader;
 pub mod utf8;
 pub mod writer;
-// ---- end websocket ----
+
+// HTTP/1.1 heads, chunked bodies, SSE / NDJSON
+pub mod chunked;
+pub mod http;
+pub mod sse;
+
+// The Universal API's stream relay
 pub mod envelope;
 pub mod relay;
 
 #[cfg(feature = "python")]
 mod python;
-
-// ---- HTTP heads, chunked bodies, SSE/NDJSON (upstream helper) ----
-pub mod chunked;
-pub mod http;
-pub mod sse;
-// ---- end upstream helper ----

@@ -433,6 +433,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     ws::register(m)?; // websocket (codec-ws helper)
     upstream_bindings::register(m)?; // http heads, chunked, sse (upstream helper)
+    kernels::register(m)?; // mask/UTF-8 kernels for benches (benches helper)
     Ok(())
 }
 
@@ -701,3 +702,49 @@ mod upstream_bindings {
     }
 }
 // ---- end upstream helper ----
+
+// ---- byte kernels exposed for benches and diagnostics (benches helper) ----
+mod kernels {
+    //! The WebSocket codec's inner kernels (masking, UTF-8 validation) callable on their own,
+    //! so benches can compare them with memcpy and other libraries' kernels. Not a hot-path API.
+
+    use crate::mask::{apply_mask, kernel_name};
+    use crate::utf8::validate;
+    use pyo3::exceptions::PyValueError;
+    use pyo3::prelude::*;
+    use pyo3::types::{PyByteArray, PyBytes};
+
+    pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(apply_mask_in_place, m)?)?;
+        m.add_function(wrap_pyfunction!(validate_utf8, m)?)?;
+        m.add_function(wrap_pyfunction!(mask_kernel, m)?)?;
+        Ok(())
+    }
+
+    /// XOR `buf` in place with the 4-byte `key` (RFC 6455 §5.3; its own inverse), using the
+    /// kernel the codec uses. ValueError unless `key` is 4 bytes.
+    #[pyfunction]
+    fn apply_mask_in_place(buf: &Bound<'_, PyByteArray>, key: &[u8]) -> PyResult<()> {
+        let key: [u8; 4] = key
+            .try_into()
+            .map_err(|_| PyValueError::new_err("key must be 4 bytes"))?;
+        // SAFETY: we hold the GIL and run no Python code while the slice is alive, so nothing
+        // can resize or free the bytearray's storage under us.
+        let data = unsafe { buf.as_bytes_mut() };
+        apply_mask(data, key, 0);
+        Ok(())
+    }
+
+    /// Whether `data` is valid UTF-8 (the codec's validator: ASCII fast path, then simdutf8).
+    #[pyfunction]
+    fn validate_utf8(data: &Bound<'_, PyBytes>) -> bool {
+        validate(data.as_bytes())
+    }
+
+    /// The masking kernel runtime dispatch picked: "avx2", "sse2" or "u64".
+    #[pyfunction]
+    fn mask_kernel() -> &'static str {
+        kernel_name()
+    }
+}
+// ---- end byte kernels (benches helper) ----
