@@ -218,3 +218,41 @@ def validate_utf8(data: bytes) -> bool:
 
 def mask_kernel() -> str:
     """The masking kernel runtime dispatch picked: "avx2", "sse2" or "u64"."""
+
+
+# ---- Universal API stream relay --------------------------------------------------------------
+
+class StreamRelay:
+    """One streamed request's relay: upstream SSE or NDJSON reads become
+    `{"type":"universal.stream","metadata":{"eventId":...},"response":<data>}` text messages
+    queued on a WsCodec, with no Python object per event. Data that is one JSON document is
+    spliced verbatim, anything else as a JSON string. A data payload equal to `terminator`
+    (whitespace-trimmed) ends the stream and is not relayed."""
+
+    def __init__(
+        self,
+        event_id: str,
+        framing: str = "sse",  # "sse" | "ndjson"
+        *,
+        terminator: bytes | None = None,
+        keep_first: int = 1,
+        keep_last: int = 2,
+        max_event_size: int = 8 << 20,
+        collect: bool = False,
+        collect_limit: int = 10 << 20,
+    ) -> None: ...
+    def feed(self, chunk: bytes, ws: WsCodec) -> int:
+        """Relay one network read into `ws`'s output; the number of messages queued.
+        ValueError on a malformed or oversized event."""
+    def finish(self, ws: WsCodec) -> bool:
+        """The upstream ended: True when an SSE event was cut off (truncated stream)."""
+    @property
+    def first(self) -> list[bytes]: ...
+    @property
+    def last(self) -> list[bytes]: ...
+    @property
+    def events(self) -> int: ...
+    @property
+    def saw_terminator(self) -> bool: ...
+    @property
+    def collected(self) -> bytes: ...

@@ -147,7 +147,7 @@ mod ws {
     #[pyclass(subclass, module = "aigw._codec")]
     pub struct WsCodec {
         reader: Reader,
-        writer: Writer,
+        pub(super) writer: Writer,
     }
 
     /// Appends events to a list as tuples; remembers the first Python error.
@@ -434,6 +434,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ws::register(m)?; // websocket (codec-ws helper)
     upstream_bindings::register(m)?; // http heads, chunked, sse (upstream helper)
     kernels::register(m)?; // mask/UTF-8 kernels for benches (benches helper)
+    relay_bindings::register(m)?; // the Universal API's stream relay
     Ok(())
 }
 
@@ -748,3 +749,115 @@ mod kernels {
     }
 }
 // ---- end byte kernels (benches helper) ----
+
+// ---- the Universal API's stream relay ----
+mod relay_bindings {
+    //! `StreamRelay`: upstream SSE/NDJSON reads framed as `universal.stream` messages straight
+    //! into a `WsCodec`'s output queue, one Python call per network read.
+
+    use super::ws::WsCodec;
+    use crate::envelope::Envelope;
+    use crate::frame::OP_TEXT;
+    use crate::relay::{Framing, Relay, RelayOptions};
+    use pyo3::exceptions::PyValueError;
+    use pyo3::prelude::*;
+    use pyo3::types::{PyBytes, PyList};
+
+    pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_class::<StreamRelay>()
+    }
+
+    /// One streamed request's relay (see the stub).
+    #[pyclass(module = "aigw._codec")]
+    pub struct StreamRelay {
+        inner: Relay,
+        failed: bool,
+    }
+
+    #[pymethods]
+    impl StreamRelay {
+        #[new]
+        #[pyo3(signature = (event_id, framing = "sse", *, terminator = None, keep_first = 1, keep_last = 2,
+                            max_event_size = 8 << 20, collect = false, collect_limit = 10 << 20))]
+        #[allow(clippy::too_many_arguments)]
+        fn new(
+            event_id: &str,
+            framing: &str,
+            terminator: Option<Vec<u8>>,
+            keep_first: usize,
+            keep_last: usize,
+            max_event_size: usize,
+            collect: bool,
+            collect_limit: usize,
+        ) -> PyResult<Self> {
+            let framing = match framing {
+                "sse" => Framing::Sse,
+                "ndjson" => Framing::Ndjson,
+                other => return Err(PyValueError::new_err(format!("unknown framing {other:?} (sse or ndjson)"))),
+            };
+            let options = RelayOptions {
+                framing,
+                terminator,
+                keep_first: keep_first.min(64),
+                keep_last: keep_last.min(64),
+                max_event_size,
+                collect_limit: if collect { collect_limit } else { 0 },
+            };
+            Ok(StreamRelay { inner: Relay::new(Envelope::stream(event_id), options), failed: false })
+        }
+
+        /// Relay one network read into `ws`'s output queue; returns the messages queued.
+        /// ValueError on a malformed or oversized event (the relay is then unusable).
+        fn feed(&mut self, chunk: &[u8], mut ws: PyRefMut<'_, WsCodec>) -> PyResult<usize> {
+            if self.failed {
+                return Err(PyValueError::new_err("the relay failed earlier"));
+            }
+            let writer = &mut ws.writer;
+            match self.inner.feed(chunk, &mut |msg| writer.send_message(OP_TEXT, msg)) {
+                Ok(n) => Ok(n),
+                Err(e) => {
+                    self.failed = true;
+                    Err(PyValueError::new_err(e.0))
+                }
+            }
+        }
+
+        /// The upstream ended: queue NDJSON's last unterminated line; True when an SSE event
+        /// was cut off mid-way (the stream was truncated).
+        fn finish(&mut self, mut ws: PyRefMut<'_, WsCodec>) -> bool {
+            let writer = &mut ws.writer;
+            self.inner.finish(&mut |msg| writer.send_message(OP_TEXT, msg))
+        }
+
+        /// Data of the first events (for usage extraction).
+        #[getter]
+        fn first<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+            PyList::new(py, self.inner.first().iter().map(|d| PyBytes::new(py, d)))
+        }
+
+        /// Data of the last events, oldest first.
+        #[getter]
+        fn last<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+            PyList::new(py, self.inner.last().map(|d| PyBytes::new(py, d)))
+        }
+
+        /// Events relayed (terminators excluded).
+        #[getter]
+        fn events(&self) -> u64 {
+            self.inner.events()
+        }
+
+        /// Whether the terminator (e.g. `[DONE]`) arrived.
+        #[getter]
+        fn saw_terminator(&self) -> bool {
+            self.inner.saw_terminator()
+        }
+
+        /// The raw upstream body collected for the log (empty unless `collect`).
+        #[getter]
+        fn collected<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+            PyBytes::new(py, self.inner.collected())
+        }
+    }
+}
+// ---- end stream relay ----

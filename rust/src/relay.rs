@@ -85,7 +85,7 @@ impl Relay {
     }
 
     /// Payloads kept from the end of the stream (oldest first).
-    pub fn last(&self) -> impl Iterator<Item = &Vec<u8>> {
+    pub fn last(&self) -> impl ExactSizeIterator<Item = &Vec<u8>> {
         self.last.iter()
     }
 

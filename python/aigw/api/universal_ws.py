@@ -80,7 +80,7 @@ class WebSocketSink:
                     ws.flush_soon()
                 if not ws.is_writable:
                     await ws.drained()  # stop reading upstream until the client catches up
-            if relay.finish():
+            if relay.finish(codec):
                 error = ProviderFailed("the upstream stream ended in the middle of an event")
         except ConnectionClosed:
             raise asyncio.CancelledError from None
