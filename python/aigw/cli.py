@@ -31,16 +31,6 @@ def cli(log_level: str) -> None:
     setup_logging(log_level)
 
 
-<<<<<<< HEAD
-=======
-# ---- plugins (plugins helper) ----
-from aigw.commands.plugins import load_plugin_commands, plugins_command  # noqa: E402
-
-cli.add_command(plugins_command)
-# ---- end plugins ----
-
-
->>>>>>> benches
 # ---- server core: `aigw echo` (server helper) ----------------------------------------------
 
 
@@ -87,39 +77,23 @@ def echo(host: str, port: int, certfile: str | None, keyfile: str | None, loop_n
 
 
 # ---- end server core ------------------------------------------------------------------------
-<<<<<<< HEAD
 
 
-# ---- configuration, tokens, serve (config-tokens helper) -------------------------------------
+# ---- commands defined in their own modules ---------------------------------------------------
 
 from aigw.commands.check_config import check_config as _check_config  # noqa: E402
+from aigw.commands.demo import demo as _demo  # noqa: E402
+from aigw.commands.logs import logs_command  # noqa: E402
+from aigw.commands.plugins import load_plugin_commands, plugins_command  # noqa: E402
 from aigw.commands.serve import serve as _serve  # noqa: E402
 from aigw.commands.tokens import tokens as _tokens  # noqa: E402
 
-cli.add_command(_serve)
-cli.add_command(_tokens)
-cli.add_command(_check_config)
-
-# ---- end configuration, tokens, serve -------------------------------------------------------
-
-
-# ---- plugins (plugins helper) ----
-from aigw.commands.plugins import load_plugin_commands, plugins_command  # noqa: E402
-
-cli.add_command(plugins_command)
-# ---- end plugins ----
-=======
->>>>>>> benches
+for _command in (_serve, _demo, _tokens, _check_config, logs_command, plugins_command):
+    cli.add_command(_command)
 
 
 def main() -> None:
     """Entry point of the `aigw` script."""
-    load_plugin_commands(cli)  # plugins helper: subcommands from enabled plugins
+    load_plugin_commands(cli)  # subcommands from enabled plugins
     cli()
 
-
-# ---- logs (logs helper) ----
-from aigw.commands.logs import logs_command  # noqa: E402
-
-cli.add_command(logs_command)
-# ---- end logs ----

@@ -142,6 +142,11 @@ def _metadata(req: GatewayRequest, log_id: str, step: int, content_type: str, st
     }
 
 
+def media_type(content_type: str) -> str:
+    """`text/event-stream; charset=utf-8` → `text/event-stream` (metadata names the bare type)."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def _header(resp: Any, name: str) -> str:
     value = resp.headers.get(name)
     if isinstance(value, bytes):
@@ -264,7 +269,7 @@ async def _run_steps(
                 continue
             record.ttfb_ms = (time.monotonic() - sent) * 1000.0
             status = resp.status
-            content_type = _header(resp, "content-type")
+            content_type = media_type(_header(resp, "content-type"))
             if status >= 400:
                 try:
                     body = await resp.read()
@@ -307,7 +312,7 @@ async def _run_steps(
     # the gateway reports why nothing answered.
     if last_answer is not None and last_error is None:
         index, provider, resp, body = last_answer
-        content_type = _header(resp, "content-type") or "application/json"
+        content_type = media_type(_header(resp, "content-type")) or "application/json"
         record.step, record.status, record.success = index, resp.status, False
         record.response_content_type = content_type
         if collect_payload:

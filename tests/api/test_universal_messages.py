@@ -110,3 +110,14 @@ def test_done_repeats_the_metadata():
 def test_error_message_carries_code_reason_and_event_id():
     doc = orjson.loads(error_message(2010, "bad", "e3"))
     assert doc == {"type": "universal.error", "metadata": {"status": 400, "eventId": "e3"}, "error": {"code": 2010, "message": "bad"}}
+
+
+def test_the_model_comes_from_the_body_or_the_endpoint():
+    def model(endpoint, query):
+        raw = {"type": "universal.create", "request": {"provider": "p", "endpoint": endpoint, "query": query}}
+        return parse_client_message(orjson.dumps(raw)).steps[0].model
+
+    assert model("chat/completions", {"model": "gpt-4o-mini"}) == "gpt-4o-mini"
+    assert model("v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {}) == "gemini-2.5-flash"
+    assert model("@cf/meta/llama-3.1-8b-instruct", {"prompt": "x"}) == "@cf/meta/llama-3.1-8b-instruct"
+    assert model("chat/completions", {}) is None

@@ -1,4 +1,4 @@
-"""`aigw serve` in real processes: first token printed once, /health, 503 placeholder, workers."""
+"""`aigw serve` in real processes: first token printed once, /health, the Universal endpoint, workers."""
 
 import json
 import os
@@ -72,8 +72,8 @@ def test_serve_prints_a_first_token_that_verifies_and_answers_health(tmp_path, l
         (port_match,) = served.wait_for(LISTENING)
         port = int(port_match.group(1))
         assert get(port, "/health") == (200, {"status": "ok"})
-        status, body = get(port, "/v1/acct/default")
-        assert status == 503 and body["errors"][0]["message"] == "gateway not built yet"
+        status, body = get(port, "/v1/acct/default")  # plain GET on the WebSocket endpoint
+        assert status == 426 and body["errors"][0]["code"] == 2010
     finally:
         assert served.stop() == 0
     (token_match,) = [m for m in map(FIRST_TOKEN.search, served.lines) if m]

@@ -7,6 +7,7 @@ and `universal.error` for messages that cannot be tied to a request. Sans-I/O: b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import orjson
 from aigw.errors import BadRequest
 
 CREATE, CANCEL = "universal.create", "universal.cancel"
+_MODEL_IN_PATH = re.compile(r"models/([^/:?]+)")
 MAX_EVENT_ID = 256
 
 
@@ -43,9 +45,15 @@ class Step:
 
     @property
     def model(self) -> str | None:
-        """The model named in the body, when there is one."""
+        """The model named in the body, else in the endpoint (Gemini's `models/{m}:...`,
+        Workers AI's `@cf/...` model ids), when there is one."""
         model = self.query.get("model") if isinstance(self.query, dict) else None
-        return model if isinstance(model, str) else None
+        if isinstance(model, str):
+            return model
+        match = _MODEL_IN_PATH.search(self.endpoint)
+        if match:
+            return match.group(1)
+        return self.endpoint if self.endpoint.startswith(("@cf/", "@hf/")) else None
 
 
 @dataclass(slots=True)

@@ -58,26 +58,35 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 async def _serve_until_signal(settings: Settings, context: ssl.SSLContext | None, reuse_port: bool) -> int:
-    from aigw.commands.placeholder_app import PlaceholderApp  # TODO(gateway): the real app
-    from aigw.server import serve as serve_app
+    from aigw.errors import AigwError
+    from aigw.gateway import Gateway
 
     s = settings.server
+    gateway = Gateway(settings)
     try:
-        server = await serve_app(
-            PlaceholderApp(), s.host, s.port, ssl=context, settings=_server_settings(settings), reuse_port=reuse_port
-        )
+        await gateway.start()
+        server = await gateway.serve(ssl=context, reuse_port=reuse_port)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", s.host, s.port, exc.strerror or exc)
+        await gateway.stop(grace=0)
+        return 1
+    except AigwError as exc:
+        log.error("%s", exc)
+        await gateway.stop(grace=0)
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
-    scheme = "https" if context else "http"
-    log.info("listening on %s://%s:%d/ (pid %d)", scheme, s.host, server.port, os.getpid())
+    log.info(
+        "Universal WebSocket API at %s://%s:%d/v1/{account_id}/{gateway_id} (gateways: %s)",
+        "wss" if context else "ws", s.host, server.port, ", ".join(sorted(settings.gateways)),
+    )
+    log.info("listening on %s://%s:%d/ (pid %d)", "https" if context else "http", s.host, server.port, os.getpid())
     await stop.wait()
     log.info("shutting down (grace %gs)", s.shutdown_grace)
-    await server.close(grace=s.shutdown_grace)
+    await gateway.stop()
+    log.info("stopped")
     return 0
 
 
