@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-# ---- plugin API (plugins helper) ----
 from aigw.errors import (
     AigwError,
     BadRequest,
@@ -42,13 +41,16 @@ from aigw.types import (
 if TYPE_CHECKING:
     import pluggy
 
+    from aigw.config import load_settings
+    from aigw.gateway import Gateway
+
     hookimpl: pluggy.HookimplMarker
     __version__: str
-# ---- end plugin API ----
 
 __all__ = [
     "__version__",
-    # ---- plugin API (plugins helper) ----
+    "Gateway",
+    "load_settings",
     "hookimpl",
     "Provider",
     "AuthBackend",
@@ -78,7 +80,6 @@ __all__ = [
     "Unauthorized",
     "BadRequest",
     "ByokAliasNotFound",
-    # ---- end plugin API ----
 ]
 
 
@@ -91,10 +92,14 @@ def __getattr__(name: str) -> Any:
             value: Any = version("aigw")
         except PackageNotFoundError:  # running from a source tree without an install
             value = "0.0.0"
-    elif name == "hookimpl":  # ---- plugin API (plugins helper) ----
+    elif name == "hookimpl":
         import pluggy
 
         value = pluggy.HookimplMarker("aigw")
+    elif name == "Gateway":
+        from aigw.gateway import Gateway as value
+    elif name == "load_settings":
+        from aigw.config import load_settings as value
     else:
         raise AttributeError(f"module 'aigw' has no attribute {name!r}")
     globals()[name] = value
