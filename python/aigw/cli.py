@@ -12,6 +12,7 @@ from aigw.commands.logging_setup import LOG_LEVELS, setup_logging
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="""\b
 Examples:
+  aigw demo                          # see it work offline, with simulated providers
   aigw serve --config aigw.toml      # run the gateway
   aigw check-config --config aigw.toml
   aigw tokens create --name laptop   # a token for cf-aig-authorization

@@ -81,6 +81,7 @@ def describe_settings(settings: Settings) -> str:
 
 @click.command(
     "check-config",
+    short_help="Validate the configuration (secrets are never shown).",
     epilog="""\b
 Examples:
   aigw check-config --config aigw.toml

@@ -147,7 +147,7 @@ async def run_demo(chunks: int, pace_ms: int, echo=click.echo) -> None:
         echo(format_row(row, widths))
 
 
-@click.command()
+@click.command(short_help="See the main job offline: concurrent streams on one WebSocket.")
 @click.option("--chunks", default=8, show_default=True, help="Chunks per simulated stream.")
 @click.option("--pace-ms", default=60, show_default=True, help="Milliseconds between a stream's chunks.")
 def demo(chunks: int, pace_ms: int) -> None:

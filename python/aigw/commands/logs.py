@@ -192,7 +192,7 @@ def _fields(query: LogQuery) -> dict[str, Any]:
 # ---- commands ------------------------------------------------------------------------------
 
 
-@click.group("logs", invoke_without_command=True)
+@click.group("logs", invoke_without_command=True, short_help="Show, filter and follow request logs.")
 @store_options
 @click.option("--gateway", help="Only this gateway.")
 @click.option("--provider", help="Only this provider (openai, anthropic, ...).")
