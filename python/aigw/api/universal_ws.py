@@ -153,8 +153,9 @@ class UniversalSession(WebSocketHandler):
     def _start(self, ws: Any, message: Create) -> None:
         event_id = message.event_id or new_log_id()
         if event_id in self.inflight:
-            meta = {"eventId": event_id, "status": 400, "contentType": "application/json"}
-            ws.send_text(created(meta, error=error_body(DUPLICATE_EVENT_ID, f"eventId {event_id!r} is already in flight on this connection")))
+            # A universal.error, not a universal.created: the in-flight request keeps its eventId
+            # and a client must not take this refusal for that request's answer.
+            ws.send_text(error_message(DUPLICATE_EVENT_ID, f"eventId {event_id!r} is already in flight on this connection", event_id))
             return
         if len(self.inflight) >= self.max_inflight:
             meta = {"eventId": event_id, "status": 429, "contentType": "application/json"}
