@@ -182,3 +182,34 @@ async def test_a_stream_that_ends_inside_an_event_ends_with_an_error(gateway):
     assert [m["type"] for m in messages] == ["universal.created", "universal.stream", "universal.done"]
     error = messages[-1]["metadata"]["error"]
     assert error["code"] == 2005 and "middle of an event" in error["message"]
+
+
+async def test_cancel_before_the_upstream_answered_ends_with_cancelled_done(gateway, sims):
+    sims["openai"].latency = 2.0
+    async with gateway() as gw:
+        async with connect(gw) as ws:
+            await ws.send(create(step("openai", "slow", stream=True, event_id="early")))
+            await eventually(lambda: len(sims["openai"].requests) == 1)
+            await ws.send(orjson.dumps({"type": "universal.cancel", "eventId": "early"}).decode())
+            (msg,) = await answer(ws, timeout=1.5)
+        await gw.stop()
+    assert msg["type"] == "universal.done" and msg["metadata"]["eventId"] == "early"
+    assert msg["metadata"]["cancelled"] is True
+    assert msg["metadata"]["logId"]  # the request's log id, as every final message carries
+
+
+async def test_a_cancelled_request_is_logged_as_cancelled(gateway, sims):
+    sims["openai"].chunks, sims["openai"].chunk_delay = 50, 0.02
+    async with gateway() as gw:
+        async with connect(gw) as ws:
+            await ws.send(create(step("openai", " ".join(["w"] * 50), stream=True, event_id="c")))
+            while (await recv(ws))["type"] != "universal.stream":
+                pass
+            await ws.send(orjson.dumps({"type": "universal.cancel", "eventId": "c"}).decode())
+            while (await recv(ws))["type"] != "universal.done":
+                pass
+        await gw.stop()
+    import sqlite3
+
+    with sqlite3.connect(gw.log_db) as db:
+        assert db.execute("SELECT event_id, cancelled FROM logs").fetchall() == [("c", 1)]
