@@ -55,6 +55,7 @@ class GatewayRequest:
     event_id: str
     steps: Sequence[StepRequest]
     headers: Mapping[str, str] = field(default_factory=dict)  # request-level, lowercase names
+    log_id: str | None = None  # chosen by the surface when it must name the request early; else new
 
 
 @dataclass(slots=True)
@@ -166,7 +167,7 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
     handed to the loggers). Cancellation propagates after the record is logged with
     `cancelled=True`; the caller tells its client."""
     started = time.monotonic()
-    log_id = new_log_id()
+    log_id = req.log_id or new_log_id()
     headers = {k.lower(): v for k, v in req.headers.items()}
     first = req.steps[0]
     # Logging options are per request: the first step's own `cf-aig-*` headers (where a
