@@ -125,3 +125,14 @@ async def test_cloudflare_published_example_works_unchanged(gateway, sims):
     assert msg["metadata"]["contentType"] == "application/json"
     assert msg["response"]["success"] is True and isinstance(msg["response"]["result"]["response"], str)
     assert sims["workers-ai"].last_request.path.endswith("/ai/run/@cf/meta/llama-3.1-8b-instruct")
+
+
+async def test_the_aigw_gateway_fixture_serves_the_default_gateway(aigw_gateway, aigw_simulators):
+    assert aigw_gateway.url == f"ws://127.0.0.1:{aigw_gateway.port}/v1/acct/default"
+    assert (aigw_gateway.data_dir / "aigw.toml").is_file()
+    async with websockets.connect(aigw_gateway.url, additional_headers=aigw_gateway.headers) as ws:
+        await ws.send(create(step("mistral", event_id="m")))
+        (msg,) = await answer(ws)
+    assert msg["metadata"]["status"] == 200
+    assert aigw_simulators["mistral"].last_request.headers["authorization"] == f"Bearer {aigw_simulators['mistral'].key}"
+    assert [r.event_id for r in aigw_gateway.records] == ["m"]

@@ -213,3 +213,20 @@ async def test_a_cancelled_request_is_logged_as_cancelled(gateway, sims):
 
     with sqlite3.connect(gw.log_db) as db:
         assert db.execute("SELECT event_id, cancelled FROM logs").fetchall() == [("c", 1)]
+
+
+async def test_an_invalid_step_config_is_an_error_for_its_event_id(gateway, sims):
+    async with gateway() as gw, connect(gw) as ws:
+        await ws.send(create(step("openai", config={"maxAttempts": 9}, event_id="cfg")))
+        (msg,) = await answer(ws)
+    assert msg["type"] == "universal.created" and msg["metadata"]["eventId"] == "cfg"
+    assert msg["metadata"]["status"] == 400 and "maxAttempts" in error_of(msg)["message"]
+    assert sims["openai"].requests == []
+
+
+async def test_an_event_id_at_the_top_level_is_used(gateway):
+    async with gateway() as gw, connect(gw) as ws:
+        message = {"type": "universal.create", "eventId": "top", "request": step("openai")}
+        await ws.send(orjson.dumps(message).decode())
+        (msg,) = await answer(ws)
+    assert msg["metadata"]["eventId"] == "top" and msg["metadata"]["status"] == 200
