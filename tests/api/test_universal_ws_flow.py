@@ -122,3 +122,18 @@ async def test_shutdown_past_the_grace_period_closes_with_1001_and_logs_the_requ
         with sqlite3.connect(gw.log_db) as db:
             rows = db.execute("SELECT event_id FROM logs").fetchall()
         assert rows == [("long",)]
+
+
+async def test_an_idle_connection_is_closed_with_1000(gateway):
+    async with gateway(server={"idle_timeout": 0.3}) as gw, connect(gw) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd.code == 1000
+
+
+async def test_a_connection_with_a_request_in_flight_is_not_idle(gateway, sims):
+    sims["openai"].chunks, sims["openai"].chunk_delay = 20, 0.05  # ~1 s, over three idle timeouts
+    async with gateway(server={"idle_timeout": 0.3}) as gw, connect(gw) as ws:
+        await ws.send(create(step("openai", words(20), stream=True, event_id="busy")))
+        messages = (await answers(ws, 1))["busy"]
+    assert messages[-1]["type"] == "universal.done" and "error" not in messages[-1]["metadata"]
