@@ -125,3 +125,12 @@ async def test_concurrent_answers_interleave(gateway, sims):
             finished += msg["type"] == "universal.done"
     switches = sum(a != b for a, b in zip(order, order[1:]))
     assert switches >= 2, order  # neither request waited for the other to finish
+
+
+async def test_streams_work_over_permessage_deflate(gateway):
+    async with gateway(server={"permessage_deflate": True}) as gw, connect(gw, compression="deflate") as ws:
+        assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        await ws.send(create(step("anthropic", "squeeze these words", stream=True, event_id="z")))
+        messages = await answer(ws)
+    assert messages[-1]["type"] == "universal.done"
+    assert "".join(chunk_text(m.get("response")) for m in messages).split() == ["squeeze", "these", "words"]

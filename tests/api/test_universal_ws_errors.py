@@ -230,3 +230,9 @@ async def test_an_event_id_at_the_top_level_is_used(gateway):
         await ws.send(orjson.dumps(message).decode())
         (msg,) = await answer(ws)
     assert msg["metadata"]["eventId"] == "top" and msg["metadata"]["status"] == 200
+
+
+async def test_invalid_utf8_in_a_text_message_closes_with_1007(gateway):
+    async with gateway() as gw, connect(gw) as ws:
+        await ws.send(b'{"type": "universal.create", "x": "\xff"}', text=True)
+        assert await closed_with(ws) == 1007
