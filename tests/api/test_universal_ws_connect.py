@@ -136,3 +136,17 @@ async def test_the_aigw_gateway_fixture_serves_the_default_gateway(aigw_gateway,
     assert msg["metadata"]["status"] == 200
     assert aigw_simulators["mistral"].last_request.headers["authorization"] == f"Bearer {aigw_simulators['mistral'].key}"
     assert [r.event_id for r in aigw_gateway.records] == ["m"]
+
+
+async def test_a_second_configured_gateway_is_served_with_its_own_settings(gateway):
+    async with gateway(gateways={"team": {"collect_logs": False}}) as gw:
+        async with connect(gw, gw.url_for("team")) as ws:
+            await ws.send(create(step("openai", event_id="t")))
+            (msg,) = await answer(ws)
+        assert msg["metadata"]["status"] == 200
+        await gw.stop()
+    assert gw.records and gw.records[0].gateway == "team"
+    import sqlite3
+
+    with sqlite3.connect(gw.log_db) as db:
+        assert db.execute("SELECT count(*) FROM logs").fetchone() == (0,)  # collect_logs = false
