@@ -236,8 +236,10 @@ class UniversalClient:
         metadata: dict | None = None,
     ) -> AsyncIterator[Any]:
         """Run one streamed request and yield each chunk's `response` as it arrives.
-        Pass a dict as `metadata` to receive the final metadata. A non-streamed answer is
-        yielded as a single item. Errors raise GatewayError; leaving the loop early cancels."""
+        Pass a dict as `metadata` to receive the final metadata. A non-streamed successful
+        answer is yielded as a single item. Errors raise GatewayError: the gateway's own
+        (with its code), an upstream error answer (status >= 400, with `status`), a stream
+        that broke after it started; leaving the loop early cancels."""
         event_id = event_id or self._new_event_id()
         pending = await self._send(event_id, self._request(event_id, provider, endpoint, query, headers, config, steps))
         finished = False
@@ -251,11 +253,15 @@ class UniversalClient:
                 if metadata is not None:
                     metadata.clear()
                     metadata.update(meta)
-                if kind == "universal.error" or (kind in ("universal.created", "universal.done") and "error" in meta):
+                failed_answer = kind == "universal.created" and (meta.get("status") or 200) >= 400
+                if kind == "universal.error" or failed_answer or (kind == "universal.done" and "error" in meta):
                     err = msg.get("error") or meta.get("error") or {}
-                    if kind == "universal.created" and isinstance(msg.get("response"), dict):
-                        errors = msg["response"].get("errors") or [{}]
-                        err = errors[0]
+                    if failed_answer:
+                        # The gateway's own error (Cloudflare's error body) or an upstream error answer.
+                        response = msg.get("response")
+                        errors = response.get("errors") if isinstance(response, dict) else None
+                        first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+                        err = {"code": first.get("code"), "message": first.get("message") or f"request failed with status {meta.get('status')}"}
                     finished = True
                     raise GatewayError(err.get("message", "error"), code=err.get("code"), status=meta.get("status"), metadata=meta)
                 if kind == "universal.created" and meta.get("contentType") != "text/event-stream":

@@ -55,6 +55,7 @@ class GatewayRequest:
     event_id: str
     steps: Sequence[StepRequest]
     headers: Mapping[str, str] = field(default_factory=dict)  # request-level, lowercase names
+    log_id: str | None = None  # chosen by the surface when it must name the request early; else new
 
 
 @dataclass(slots=True)
@@ -166,9 +167,12 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
     handed to the loggers). Cancellation propagates after the record is logged with
     `cancelled=True`; the caller tells its client."""
     started = time.monotonic()
-    log_id = new_log_id()
+    log_id = req.log_id or new_log_id()
     headers = {k.lower(): v for k, v in req.headers.items()}
     first = req.steps[0]
+    # Logging options are per request: the first step's own `cf-aig-*` headers (where a
+    # WebSocket client puts per-request options) override the request-level ones.
+    log_options = {**headers, **_gateway_options(first.headers)}
     record = LogRecord(
         log_id=log_id,
         created_at=time.time(),
@@ -179,9 +183,9 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
         model=first.model,
         endpoint=first.endpoint,
         stream=first.stream,
-        metadata=parse_metadata_header(headers.get("cf-aig-metadata")),
+        metadata=parse_metadata_header(log_options.get("cf-aig-metadata")),
     )
-    collect, collect_payload = collect_flags(gw.collect_logs, headers)
+    collect, collect_payload = collect_flags(gw.collect_logs, log_options)
     if collect and collect_payload:
         record.request_body = first.body
         record.request_content_type = "application/json"
@@ -320,6 +324,15 @@ async def _run_steps(
         sink.deliver(Answer(_metadata(req, record.log_id, index, content_type, resp.status), resp.status, content_type), body)
         return
     raise last_error or ProviderFailed("no step produced an answer")
+
+
+def _gateway_options(step_headers: Mapping[str, Any] | None) -> dict[str, str]:
+    """A step's string-valued `cf-aig-*` headers, names lowercased (others are checked later)."""
+    return {
+        str(k).lower(): v
+        for k, v in (step_headers or {}).items()
+        if isinstance(v, str) and str(k).lower().startswith("cf-aig-")
+    }
 
 
 def _usage_pair(usage: Usage | None) -> tuple[int | None, int | None]:

@@ -153,8 +153,9 @@ class UniversalSession(WebSocketHandler):
     def _start(self, ws: Any, message: Create) -> None:
         event_id = message.event_id or new_log_id()
         if event_id in self.inflight:
-            meta = {"eventId": event_id, "status": 400, "contentType": "application/json"}
-            ws.send_text(created(meta, error=error_body(DUPLICATE_EVENT_ID, f"eventId {event_id!r} is already in flight on this connection")))
+            # A universal.error, not a universal.created: the in-flight request keeps its eventId
+            # and a client must not take this refusal for that request's answer.
+            ws.send_text(error_message(DUPLICATE_EVENT_ID, f"eventId {event_id!r} is already in flight on this connection", event_id))
             return
         if len(self.inflight) >= self.max_inflight:
             meta = {"eventId": event_id, "status": 429, "contentType": "application/json"}
@@ -164,7 +165,9 @@ class UniversalSession(WebSocketHandler):
             StepRequest(s.provider, s.endpoint, s.headers, s.body, s.stream, s.model, s.config)
             for s in message.steps
         ]
-        request = GatewayRequest(self.gateway.name, "websocket", event_id, steps, self.request_headers)
+        # The log id is chosen here so that a request cancelled before it answered still
+        # names its log entry in the final message.
+        request = GatewayRequest(self.gateway.name, "websocket", event_id, steps, self.request_headers, new_log_id())
         ws.work_started()
         self.inflight[event_id] = asyncio.get_running_loop().create_task(self._run(ws, request))
 
@@ -176,12 +179,12 @@ class UniversalSession(WebSocketHandler):
                 self.on_record(record)
         except asyncio.CancelledError:
             if not ws.closed:
-                meta = dict(sink.answered or {"eventId": request.event_id})
+                meta = dict(sink.answered or {"eventId": request.event_id, "logId": request.log_id})
                 meta["cancelled"] = True
                 ws.send_text(done(meta))
         except Exception as exc:  # a bug must not take the connection down with it
             if not ws.closed:
-                meta = {"eventId": request.event_id, "status": 500, "contentType": "application/json"}
+                meta = {"eventId": request.event_id, "logId": request.log_id, "status": 500, "contentType": "application/json"}
                 ws.send_text(created(meta, error=error_body(2005, f"internal error: {exc.__class__.__name__}")))
             raise
         finally:

@@ -10,7 +10,15 @@ nothing optional, so installing aigw never breaks an unrelated test suite):
   ``aigw_sim_google_ai_studio``, ``aigw_sim_perplexity_ai`` (reset like ``aigw_simulators``).
 
 The servers live on their own loop, so the fixtures work from sync tests and from async tests on
-any event loop. Gateway fixtures may be added to this module (or modules it imports) later.
+any event loop.
+
+Gateway fixtures (aigw.testing.gateway; a real gateway on a loopback port, on the test's loop):
+
+* ``aigw_gateway_factory`` — ``async with aigw_gateway_factory(**config) as gw:`` starts a
+  gateway whose providers point at ``aigw_simulators`` (stored keys), in a data dir under
+  ``tmp_path``; ``config`` tables are merged over the generated config (see ``running_gateway``);
+* ``aigw_gateway`` — one such gateway with the default config, for async tests (needs
+  pytest-asyncio). ``gw.url``, ``gw.token``, ``gw.headers``, ``gw.gateway``, ``gw.data_dir``.
 """
 
 from __future__ import annotations
@@ -71,3 +79,39 @@ def _simulator_fixture(slug: str) -> Any:
 for _slug in SIMULATOR_SLUGS:
     globals()["aigw_sim_" + _slug.replace("-", "_")] = _simulator_fixture(_slug)
 del _slug
+
+
+# ---- gateway fixtures (universal-e2e helper) ----
+
+
+@pytest.fixture
+def aigw_gateway_factory(aigw_simulators: Simulators, tmp_path: Any) -> Any:
+    """``async with aigw_gateway_factory(**config) as gw``: a gateway on the session's
+    simulators; each call gets its own data dir under ``tmp_path``."""
+    import itertools
+
+    from aigw.testing.gateway import running_gateway
+
+    counter = itertools.count()
+
+    def factory(**config: Any) -> Any:
+        config.setdefault("data_dir", tmp_path / f"gateway-{next(counter)}")
+        return running_gateway(aigw_simulators, **config)
+
+    return factory
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - the async fixture needs pytest-asyncio
+    pass
+else:
+
+    @pytest_asyncio.fixture
+    async def aigw_gateway(aigw_gateway_factory: Any) -> Any:
+        """A running gateway with the default config on the session's simulators."""
+        async with aigw_gateway_factory() as gw:
+            yield gw
+
+
+# ---- end gateway fixtures ----

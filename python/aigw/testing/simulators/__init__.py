@@ -43,7 +43,9 @@ Knobs on every simulator (constructor keywords, also plain attributes; ``reset()
   writes the status line and each header line ``delay`` seconds apart. Non-streaming answers get
   the analogue (half a body then RST / truncated JSON / half a body then silence / a 500);
 * ``requests`` / ``last_request`` — every request as received (method, path, raw_path, query,
-  case-insensitive headers, body bytes, ``.json()``).
+  case-insensitive headers, body bytes, ``.json()``);
+* ``streams_aborted`` / ``streams_finished`` — streams whose client went away mid-stream (a
+  write failed) / streams that ended on the simulator's side (counters, zeroed by ``reset()``).
 
 Triggers usable through a gateway (the model name may carry them anywhere inside it, e.g.
 ``gpt-4o-sim-fail-429``; for Google and Workers AI the model is the one in the path):

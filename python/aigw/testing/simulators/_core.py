@@ -181,6 +181,10 @@ class Simulator:
         self._faults: deque[Fault] = deque()
         self._trigger_hits: Counter[str] = Counter()
         self._seq = 0
+        #: Streams whose client went away before the last frame (e.g. a cancelled request).
+        self.streams_aborted = 0
+        #: Streams that ended on the simulator's side (all frames sent, or a fault fired).
+        self.streams_finished = 0
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
         self.host = "127.0.0.1"
@@ -217,6 +221,7 @@ class Simulator:
             self._faults.clear()
             self._trigger_hits.clear()
             self.requests.clear()
+            self.streams_aborted = self.streams_finished = 0
         for name, value in self._defaults.items():
             setattr(self, name, value)
 
@@ -392,7 +397,9 @@ class Simulator:
         try:
             await self._write_frames(call, resp, frames)
         except ConnectionError:
-            pass  # the client went away mid-stream; nothing left to do
+            self.streams_aborted += 1  # the client went away mid-stream; nothing left to do
+        else:
+            self.streams_finished += 1
         return resp
 
     async def _write_frames(
