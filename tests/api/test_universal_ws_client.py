@@ -127,3 +127,11 @@ async def test_an_upstream_error_answer_is_raised_from_stream_with_its_status(ga
             async for _ in client.stream(steps=[step("openai", "x", stream=True, model="sim-fail-429")]):
                 pass
     assert info.value.status == 429 and info.value.metadata["step"] == "0"
+
+
+async def test_the_aigw_client_fixture_talks_to_the_aigw_gateway_fixture(aigw_client, aigw_sim_openai):
+    result = await aigw_client.create(
+        "openai", "chat/completions", {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "fixture check"}]}
+    )
+    assert result.status == 200
+    assert result.response["choices"][0]["message"]["content"] == "fixture check"

@@ -18,7 +18,8 @@ Gateway fixtures (aigw.testing.gateway; a real gateway on a loopback port, on th
   gateway whose providers point at ``aigw_simulators`` (stored keys), in a data dir under
   ``tmp_path``; ``config`` tables are merged over the generated config (see ``running_gateway``);
 * ``aigw_gateway`` — one such gateway with the default config, for async tests (needs
-  pytest-asyncio). ``gw.url``, ``gw.token``, ``gw.headers``, ``gw.gateway``, ``gw.data_dir``.
+  pytest-asyncio). ``gw.url``, ``gw.token``, ``gw.headers``, ``gw.gateway``, ``gw.data_dir``;
+* ``aigw_client`` — an ``aigw.client.UniversalClient`` connected to ``aigw_gateway``.
 """
 
 from __future__ import annotations
@@ -112,6 +113,14 @@ else:
         """A running gateway with the default config on the session's simulators."""
         async with aigw_gateway_factory() as gw:
             yield gw
+
+    @pytest_asyncio.fixture
+    async def aigw_client(aigw_gateway: Any) -> Any:
+        """An ``aigw.client.UniversalClient`` connected to ``aigw_gateway`` (needs websockets)."""
+        from aigw.client import UniversalClient
+
+        async with UniversalClient(aigw_gateway.url, token=aigw_gateway.token) as client:
+            yield client
 
 
 # ---- end gateway fixtures ----
