@@ -31,16 +31,6 @@ def cli(log_level: str) -> None:
     setup_logging(log_level)
 
 
-<<<<<<< HEAD
-=======
-# ---- plugins (plugins helper) ----
-from aigw.commands.plugins import load_plugin_commands, plugins_command  # noqa: E402
-
-cli.add_command(plugins_command)
-# ---- end plugins ----
-
-
->>>>>>> benches
 # ---- server core: `aigw echo` (server helper) ----------------------------------------------
 
 
@@ -87,7 +77,6 @@ def echo(host: str, port: int, certfile: str | None, keyfile: str | None, loop_n
 
 
 # ---- end server core ------------------------------------------------------------------------
-<<<<<<< HEAD
 
 
 # ---- configuration, tokens, serve (config-tokens helper) -------------------------------------
@@ -108,8 +97,6 @@ from aigw.commands.plugins import load_plugin_commands, plugins_command  # noqa:
 
 cli.add_command(plugins_command)
 # ---- end plugins ----
-=======
->>>>>>> benches
 
 
 def main() -> None:
