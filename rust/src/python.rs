@@ -228,15 +228,8 @@ mod ws {
         fn get_buffer<'py>(slf: Bound<'py, Self>, sizehint: isize) -> PyResult<Bound<'py, PyAny>> {
             let _ = sizehint; // the buffer is fixed-size; large frames stream through it
             let py = slf.py();
-            let (ptr, len) = slf.borrow_mut().reader.free_tail_raw();
-            let tail = Bound::new(
-                py,
-                ReadBufferTail {
-                    ptr: ptr as usize,
-                    len,
-                    _owner: slf.unbind(),
-                },
-            )?;
+            let (buf, start) = slf.borrow_mut().reader.free_tail_shared();
+            let tail = Bound::new(py, ReadBufferTail { buf, start })?;
             // SAFETY: `tail` is a live object implementing the buffer protocol; on success the
             // call returns a new reference, which `from_owned_ptr_or_err` takes over.
             unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyMemoryView_FromObject(tail.as_ptr())) }
@@ -365,20 +358,23 @@ mod ws {
         }
     }
 
-    /// The exporter behind `get_buffer`'s memoryview: the free tail of one codec's read buffer.
+    /// The exporter behind `get_buffer`'s memoryview: the free tail (`start..`) of one read
+    /// buffer.
     ///
-    /// Soundness: the read buffer is a `Box<[u8]>` allocated once in `Reader::new` and never
-    /// reallocated or freed before the reader drops (it does not grow; large frames stream
-    /// through it). This object holds a strong reference to the codec and the memoryview holds
-    /// one to this object (`view.obj`), so the allocation outlives every export. `u8` has no
-    /// invalid values, and Rust holds no reference into the buffer across a return to Python,
-    /// so writes through the view (by the event loop's recv_into) cannot break any Rust
-    /// invariant. As with any BufferedProtocol, a connection is used from one thread at a time.
+    /// Soundness: this object owns a strong reference (`SharedReadBuf`, an `Arc`) to the read
+    /// buffer's memory, and the memoryview holds one to this object (`view.obj`), so the
+    /// memory outlives every export even after the codec lets go of the buffer (an idle codec
+    /// drops its reference; the memory is freed or cached only when the last holder goes).
+    /// A buffer never changes size, and `start` ≤ its length (the reader's `end`), so
+    /// ptr+start..ptr+len stays in bounds. `u8` has no invalid values, and Rust holds no
+    /// reference into the buffer across a return to Python, so writes through the view (by
+    /// the event loop's recv_into, or by a stale view after the codec released the buffer)
+    /// cannot break any Rust invariant. As with any BufferedProtocol, a connection is used
+    /// from one thread at a time.
     #[pyclass(module = "aigw._codec", frozen)]
     struct ReadBufferTail {
-        ptr: usize,
-        len: usize,
-        _owner: Py<WsCodec>,
+        buf: crate::readbuf::SharedReadBuf,
+        start: usize,
     }
 
     #[pymethods]
@@ -392,14 +388,18 @@ mod ws {
                 return Err(PyBufferError::new_err("null view"));
             }
             let this = slf.get();
-            // SAFETY: see the type's doc comment for why ptr..ptr+len stays valid and writable
-            // while `slf` (stored in view.obj with a new reference by FillInfo) is alive.
+            let len = this.buf.len().saturating_sub(this.start);
+            let start = this.start.min(this.buf.len());
+            // SAFETY: `start` ≤ the buffer's length, so the offset pointer stays inside (or one
+            // past) the allocation; see the type's doc comment for why start..len stays valid
+            // and writable while `slf` (stored in view.obj with a new reference by FillInfo)
+            // is alive.
             let rc = unsafe {
                 ffi::PyBuffer_FillInfo(
                     view,
                     slf.as_ptr(),
-                    this.ptr as *mut std::ffi::c_void,
-                    this.len as ffi::Py_ssize_t,
+                    this.buf.raw().add(start) as *mut std::ffi::c_void,
+                    len as ffi::Py_ssize_t,
                     0,
                     flags,
                 )
