@@ -258,7 +258,8 @@ impl Reader {
         self.end = 0;
         self.inflight = None;
         // Valid code and short reason: cannot be refused. Queued to go out last, after any
-        // replies to the events reported before the failure.
+        // replies to the events reported before the failure; not at all if our close frame
+        // is already queued or sent.
         let _ = w.queue_final_close(code, reason);
         sink(Event::Fail(code, reason));
     }
@@ -413,8 +414,9 @@ impl Reader {
     ) -> Result<(), Failure> {
         match opcode {
             OP_PING => {
-                if cfg.auto_pong {
-                    // ≤ 125 bytes (checked by check_header): cannot be refused.
+                if cfg.auto_pong && !w.close_queued() {
+                    // ≤ 125 bytes (checked by check_header): cannot be refused. Never after
+                    // our close frame: nothing may follow it.
                     let _ = w.send_control(OP_PONG, payload);
                 }
                 sink(Event::Ping(payload));

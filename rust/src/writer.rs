@@ -64,6 +64,9 @@ pub struct Writer {
     /// A close frame that goes out after everything else queued, including frames queued
     /// after it (see [`Writer::queue_final_close`]).
     final_close: Vec<u8>,
+    /// A close frame has been queued: the codec's automatic frames (pongs, a failure's
+    /// close) stop, since nothing may follow our close (RFC 6455 §5.5.1).
+    close_queued: bool,
 }
 
 impl Writer {
@@ -84,11 +87,13 @@ impl Writer {
             compressor,
             scratch: Vec::new(),
             final_close: Vec::new(),
+            close_queued: false,
         }
     }
 
     /// Append one frame as given: no compression, no checks beyond encoding.
     pub fn send_frame(&mut self, opcode: u8, payload: &[u8], fin: bool, rsv1: bool) {
+        self.close_queued |= opcode == OP_CLOSE;
         if self.client {
             let mask = self.rng.mask();
             encode_header(
@@ -155,9 +160,18 @@ impl Writer {
         Ok(())
     }
 
+    /// True once a close frame has been queued (by any send): nothing automatic follows it.
+    pub fn close_queued(&self) -> bool {
+        self.close_queued
+    }
+
     /// Queue the close frame that fails the connection so that it goes out *last*: replies
     /// the application queues to events reported before the failure still precede it.
+    /// Nothing is queued when we already sent a close (it stays the last frame we send).
     pub fn queue_final_close(&mut self, code: u16, reason: &str) -> Result<(), SendError> {
+        if self.close_queued {
+            return Ok(());
+        }
         let queued = std::mem::take(&mut self.out);
         let result = self.send_close(Some(code), reason);
         self.final_close = std::mem::replace(&mut self.out, queued);

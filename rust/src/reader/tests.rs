@@ -300,6 +300,29 @@ fn commit_without_a_buffer_is_refused() {
     assert!(r.commit(0, &mut w, &mut |_| {}));
 }
 
+#[test]
+fn a_protocol_error_after_our_close_queues_no_second_close() {
+    let mut r = Reader::new(ReaderConfig::default());
+    let mut w = Writer::new(false, None);
+    w.send_close(Some(1000), "").unwrap();
+    assert_eq!(w.take(), [0x88, 0x02, 0x03, 0xe8]);
+    let mut evs = Vec::new();
+    r.receive(&masked(0x83, b""), &mut w, &mut |e| evs.push(owned(e)));
+    assert_eq!(evs, [Ev::Fail(1002)]);
+    assert_eq!(w.take(), b"");
+}
+
+#[test]
+fn pings_after_our_close_are_reported_but_not_ponged() {
+    let mut r = Reader::new(ReaderConfig::default());
+    let mut w = Writer::new(false, None);
+    w.send_close(Some(1000), "").unwrap();
+    let mut evs = Vec::new();
+    r.receive(&masked(0x89, b"p"), &mut w, &mut |e| evs.push(owned(e)));
+    assert_eq!(evs, [Ev::Ping(b"p".to_vec())]);
+    assert_eq!(w.take(), [0x88, 0x02, 0x03, 0xe8], "our close frame is the last frame");
+}
+
 fn deflate_cfg() -> ReaderConfig {
     ReaderConfig {
         deflate: Some(DeflateParams::default()),
