@@ -114,6 +114,14 @@ class WsCodec:
         (opcode 0..15; any bytes-like payload)."""
     def data_to_send(self) -> bytes:
         """Drain and return everything queued (b"" when empty)."""
+    def data_to_send_vectored(self) -> bytes | list[bytes]:
+        """Drain everything queued: bytes for one ``transport.write``, or, when large messages
+        were queued by reference, a list of bytes in wire order for one
+        ``transport.writelines``. Server side without compression, ``send_text``/``send_binary``
+        of an exact ``bytes`` of at least 64 KiB queue only the frame header and keep a
+        reference to the object, which appears in the list itself (not copied). Sends that
+        cannot go by reference (client, deflate, bytearray/memoryview, str) are copied as
+        always; ``data_to_send`` joins everything into one bytes."""
     @property
     def output_size(self) -> int:
         """Bytes queued and not yet drained."""

@@ -148,7 +148,15 @@ mod ws {
     pub struct WsCodec {
         reader: Reader,
         pub(super) writer: Writer,
+        /// Large payloads sent by reference (not copied into the writer's queue): each goes
+        /// out right after byte `offset` of the queue. Offsets only grow (the queue is
+        /// append-only until drained).
+        spliced: Vec<(usize, Py<PyBytes>)>,
+        spliced_len: usize,
     }
+
+    /// Data messages at least this large go out by reference (see `data_to_send_vectored`).
+    const SPLICE_MIN: usize = 64 << 10;
 
     /// Appends events to a list as tuples; remembers the first Python error.
     struct Collector<'py> {
@@ -221,6 +229,8 @@ mod ws {
             Ok(Self {
                 reader: Reader::new(cfg),
                 writer: Writer::new(client, deflate),
+                spliced: Vec::new(),
+                spliced_len: 0,
             })
         }
 
@@ -272,7 +282,7 @@ mod ws {
         fn send_text(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
             if let Ok(s) = data.downcast::<PyString>() {
                 self.writer.send_message(OP_TEXT, s.to_str()?.as_bytes());
-            } else {
+            } else if !self.splice(OP_TEXT, data) {
                 self.writer.send_message(OP_TEXT, &bytes_like(data)?);
             }
             Ok(())
@@ -280,7 +290,9 @@ mod ws {
 
         /// Queue one binary message.
         fn send_binary(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
-            self.writer.send_message(OP_BINARY, &bytes_like(data)?);
+            if !self.splice(OP_BINARY, data) {
+                self.writer.send_message(OP_BINARY, &bytes_like(data)?);
+            }
             Ok(())
         }
 
@@ -324,16 +336,41 @@ mod ws {
         }
 
         /// Drain and return everything queued.
-        fn data_to_send<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {
-            let out = PyBytes::new(py, self.writer.pending());
-            self.writer.clear();
-            out
+        fn data_to_send<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+            if self.spliced.is_empty() {
+                let out = PyBytes::new(py, self.writer.pending());
+                self.writer.clear();
+                return Ok(out);
+            }
+            let total = self.writer.pending_len() + self.spliced_len;
+            let parts = self.drain_parts(py)?;
+            PyBytes::new_with(py, total, |buf| {
+                let mut at = 0;
+                for part in parts.iter() {
+                    let b = part.downcast::<PyBytes>()?.as_bytes();
+                    buf[at..at + b.len()].copy_from_slice(b);
+                    at += b.len();
+                }
+                Ok(())
+            })
+        }
+
+        /// Drain everything queued for one `transport.write` (bytes) or, when large payloads
+        /// were queued by reference, one `transport.writelines` (a list of bytes, in wire
+        /// order, the caller's own payload objects among them: not copied).
+        fn data_to_send_vectored<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+            if self.spliced.is_empty() {
+                let out = PyBytes::new(py, self.writer.pending());
+                self.writer.clear();
+                return Ok(out.into_any());
+            }
+            Ok(self.drain_parts(py)?.into_any())
         }
 
         /// Bytes queued and not yet drained.
         #[getter]
         fn output_size(&self) -> usize {
-            self.writer.pending_len()
+            self.writer.pending_len() + self.spliced_len
         }
 
         /// Bytes received but not yet consumed (a partial frame header or control frame).
@@ -350,6 +387,43 @@ mod ws {
     }
 
     impl WsCodec {
+        /// Queue a large `bytes` data message by reference (header in the queue, payload
+        /// spliced in at drain time). False, queueing nothing, when it must be copied: not
+        /// exact `bytes` (a bytearray could change before it is sent), small, client side
+        /// (masked) or compressed.
+        fn splice(&mut self, opcode: u8, data: &Bound<'_, PyAny>) -> bool {
+            let Ok(b) = data.downcast_exact::<PyBytes>() else {
+                return false;
+            };
+            let len = b.as_bytes().len();
+            if len < SPLICE_MIN || !self.writer.send_message_header(opcode, len) {
+                return false;
+            }
+            self.spliced.push((self.writer.queued_len(), b.clone().unbind()));
+            self.spliced_len += len;
+            true
+        }
+
+        /// Drain the queue and the spliced payloads into a list of bytes in wire order.
+        fn drain_parts<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+            let parts = PyList::empty(py);
+            let queue = self.writer.pending();
+            let mut at = 0;
+            for (offset, payload) in self.spliced.drain(..) {
+                if offset > at {
+                    parts.append(PyBytes::new(py, queue.get(at..offset).unwrap_or_default()))?;
+                }
+                parts.append(payload)?;
+                at = offset;
+            }
+            if at < queue.len() {
+                parts.append(PyBytes::new(py, queue.get(at..).unwrap_or_default()))?;
+            }
+            self.spliced_len = 0;
+            self.writer.clear();
+            Ok(parts)
+        }
+
         fn control(&mut self, opcode: u8, data: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
             let payload = data.map(bytes_like).transpose()?;
             self.writer

@@ -128,6 +128,25 @@ impl Writer {
         }
     }
 
+    /// Append only the header of a data message (one unmasked, uncompressed frame) whose
+    /// `len`-byte payload the caller sends itself, right after the bytes queued so far
+    /// (`queued_len()` before this call marks the spot). Returns false, queueing nothing, when
+    /// the payload must go through the queue instead: client frames are masked and
+    /// compressed ones are rewritten.
+    pub fn send_message_header(&mut self, opcode: u8, len: usize) -> bool {
+        if self.client || self.compressor.is_some() {
+            return false;
+        }
+        encode_header(&mut self.out, true, false, opcode, None, len as u64);
+        true
+    }
+
+    /// Bytes in the main queue (excluding a pending final close): an offset callers may
+    /// use to splice their own payloads in at drain time.
+    pub fn queued_len(&self) -> usize {
+        self.out.len()
+    }
+
     /// Append a ping or pong (payload at most 125 bytes).
     pub fn send_control(&mut self, opcode: u8, payload: &[u8]) -> Result<(), SendError> {
         if payload.len() > MAX_CONTROL_PAYLOAD {
