@@ -267,7 +267,10 @@ fn a_new_reader_holds_no_read_buffer() {
 fn the_read_buffer_is_released_once_all_input_is_consumed() {
     let mut r = Reader::new(ReaderConfig::default());
     let mut w = Writer::new(false, None);
-    assert_eq!(feed(&mut r, &mut w, &masked(0x81, b"hi")), [Ev::Text(b"hi".to_vec())]);
+    assert_eq!(
+        feed(&mut r, &mut w, &masked(0x81, b"hi")),
+        [Ev::Text(b"hi".to_vec())]
+    );
     assert!(!r.holds_buffer());
 }
 
@@ -278,7 +281,10 @@ fn a_partial_frame_keeps_the_read_buffer_until_it_completes() {
     let wire = masked(0x81, b"hello");
     assert!(feed(&mut r, &mut w, &wire[..3]).is_empty());
     assert!(r.holds_buffer());
-    assert_eq!(feed(&mut r, &mut w, &wire[3..]), [Ev::Text(b"hello".to_vec())]);
+    assert_eq!(
+        feed(&mut r, &mut w, &wire[3..]),
+        [Ev::Text(b"hello".to_vec())]
+    );
     assert!(!r.holds_buffer());
 }
 
@@ -288,7 +294,10 @@ fn a_fragmented_message_keeps_the_read_buffer_until_its_last_fragment() {
     let mut w = Writer::new(false, None);
     assert!(feed(&mut r, &mut w, &masked(0x01, b"he")).is_empty());
     assert!(r.holds_buffer());
-    assert_eq!(feed(&mut r, &mut w, &masked(0x80, b"llo")), [Ev::Text(b"hello".to_vec())]);
+    assert_eq!(
+        feed(&mut r, &mut w, &masked(0x80, b"llo")),
+        [Ev::Text(b"hello".to_vec())]
+    );
     assert!(!r.holds_buffer());
 }
 
@@ -320,7 +329,11 @@ fn pings_after_our_close_are_reported_but_not_ponged() {
     let mut evs = Vec::new();
     r.receive(&masked(0x89, b"p"), &mut w, &mut |e| evs.push(owned(e)));
     assert_eq!(evs, [Ev::Ping(b"p".to_vec())]);
-    assert_eq!(w.take(), [0x88, 0x02, 0x03, 0xe8], "our close frame is the last frame");
+    assert_eq!(
+        w.take(),
+        [0x88, 0x02, 0x03, 0xe8],
+        "our close frame is the last frame"
+    );
 }
 
 fn deflate_cfg() -> ReaderConfig {
