@@ -399,7 +399,8 @@ mod ws {
             if len < SPLICE_MIN || !self.writer.send_message_header(opcode, len) {
                 return false;
             }
-            self.spliced.push((self.writer.queued_len(), b.clone().unbind()));
+            self.spliced
+                .push((self.writer.queued_len(), b.clone().unbind()));
             self.spliced_len += len;
             true
         }
