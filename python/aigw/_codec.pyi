@@ -67,8 +67,10 @@ class WsCodec:
                                        the events before the failure go out ahead of it.
     Events before a failure are delivered first, in order.
 
-    The read buffer has a fixed size (``read_buffer_size``, clamped to 1 KiB..64 MiB) and never moves:
-    frames larger than it stream through it into the message being assembled. Data messages
+    The read buffer has a fixed size (``read_buffer_size``, clamped to 1 KiB..64 MiB): frames
+    larger than it stream through it into the message being assembled. It is held only while
+    input is in progress: once everything received is consumed (no partial frame, no
+    fragmented message pending) the codec lets it go, so an idle connection holds none. Data messages
     are compressed when ``deflate`` is given (each direction uses its negotiated parameters).
     Client mask keys come from a fast non-cryptographic RNG seeded from the OS (RFC 6455 §5.3).
     """
@@ -86,8 +88,10 @@ class WsCodec:
     # -- input --
     def get_buffer(self, sizehint: int) -> memoryview:
         """A writable view of the free tail of the read buffer (asyncio BufferedProtocol).
-        `sizehint` is ignored. The view keeps the codec alive; it is valid until the next
-        buffer_updated/receive_data call (which may move unconsumed bytes to the front)."""
+        `sizehint` is ignored. The view keeps the buffer's memory alive (not the codec); it is
+        valid until the next buffer_updated/receive_data call (which may move unconsumed bytes
+        to the front, or release the buffer: bytes written into a stale view are never
+        parsed, and a later buffer_updated for them raises ValueError)."""
     def buffer_updated(self, nbytes: int) -> list[tuple]:
         """`nbytes` were written into the last view from get_buffer: parse them.
         Raises ValueError if `nbytes` exceeds that view's length."""
@@ -110,6 +114,14 @@ class WsCodec:
         (opcode 0..15; any bytes-like payload)."""
     def data_to_send(self) -> bytes:
         """Drain and return everything queued (b"" when empty)."""
+    def data_to_send_vectored(self) -> bytes | list[bytes]:
+        """Drain everything queued: bytes for one ``transport.write``, or, when large messages
+        were queued by reference, a list of bytes in wire order for one
+        ``transport.writelines``. Server side without compression, ``send_text``/``send_binary``
+        of an exact ``bytes`` of at least 64 KiB queue only the frame header and keep a
+        reference to the object, which appears in the list itself (not copied). Sends that
+        cannot go by reference (client, deflate, bytearray/memoryview, str) are copied as
+        always; ``data_to_send`` joins everything into one bytes."""
     @property
     def output_size(self) -> int:
         """Bytes queued and not yet drained."""

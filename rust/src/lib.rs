@@ -7,6 +7,7 @@
 pub mod deflate;
 pub mod frame;
 pub mod mask;
+pub mod readbuf;
 pub mod reader;
 pub mod utf8;
 pub mod writer;

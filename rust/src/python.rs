@@ -148,7 +148,15 @@ mod ws {
     pub struct WsCodec {
         reader: Reader,
         pub(super) writer: Writer,
+        /// Large payloads sent by reference (not copied into the writer's queue): each goes
+        /// out right after byte `offset` of the queue. Offsets only grow (the queue is
+        /// append-only until drained).
+        spliced: Vec<(usize, Py<PyBytes>)>,
+        spliced_len: usize,
     }
+
+    /// Data messages at least this large go out by reference (see `data_to_send_vectored`).
+    const SPLICE_MIN: usize = 64 << 10;
 
     /// Appends events to a list as tuples; remembers the first Python error.
     struct Collector<'py> {
@@ -221,6 +229,8 @@ mod ws {
             Ok(Self {
                 reader: Reader::new(cfg),
                 writer: Writer::new(client, deflate),
+                spliced: Vec::new(),
+                spliced_len: 0,
             })
         }
 
@@ -228,15 +238,8 @@ mod ws {
         fn get_buffer<'py>(slf: Bound<'py, Self>, sizehint: isize) -> PyResult<Bound<'py, PyAny>> {
             let _ = sizehint; // the buffer is fixed-size; large frames stream through it
             let py = slf.py();
-            let (ptr, len) = slf.borrow_mut().reader.free_tail_raw();
-            let tail = Bound::new(
-                py,
-                ReadBufferTail {
-                    ptr: ptr as usize,
-                    len,
-                    _owner: slf.unbind(),
-                },
-            )?;
+            let (buf, start) = slf.borrow_mut().reader.free_tail_shared();
+            let tail = Bound::new(py, ReadBufferTail { buf, start })?;
             // SAFETY: `tail` is a live object implementing the buffer protocol; on success the
             // call returns a new reference, which `from_owned_ptr_or_err` takes over.
             unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyMemoryView_FromObject(tail.as_ptr())) }
@@ -279,7 +282,7 @@ mod ws {
         fn send_text(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
             if let Ok(s) = data.downcast::<PyString>() {
                 self.writer.send_message(OP_TEXT, s.to_str()?.as_bytes());
-            } else {
+            } else if !self.splice(OP_TEXT, data) {
                 self.writer.send_message(OP_TEXT, &bytes_like(data)?);
             }
             Ok(())
@@ -287,7 +290,9 @@ mod ws {
 
         /// Queue one binary message.
         fn send_binary(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
-            self.writer.send_message(OP_BINARY, &bytes_like(data)?);
+            if !self.splice(OP_BINARY, data) {
+                self.writer.send_message(OP_BINARY, &bytes_like(data)?);
+            }
             Ok(())
         }
 
@@ -331,16 +336,41 @@ mod ws {
         }
 
         /// Drain and return everything queued.
-        fn data_to_send<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {
-            let out = PyBytes::new(py, self.writer.pending());
-            self.writer.clear();
-            out
+        fn data_to_send<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+            if self.spliced.is_empty() {
+                let out = PyBytes::new(py, self.writer.pending());
+                self.writer.clear();
+                return Ok(out);
+            }
+            let total = self.writer.pending_len() + self.spliced_len;
+            let parts = self.drain_parts(py)?;
+            PyBytes::new_with(py, total, |buf| {
+                let mut at = 0;
+                for part in parts.iter() {
+                    let b = part.downcast::<PyBytes>()?.as_bytes();
+                    buf[at..at + b.len()].copy_from_slice(b);
+                    at += b.len();
+                }
+                Ok(())
+            })
+        }
+
+        /// Drain everything queued for one `transport.write` (bytes) or, when large payloads
+        /// were queued by reference, one `transport.writelines` (a list of bytes, in wire
+        /// order, the caller's own payload objects among them: not copied).
+        fn data_to_send_vectored<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+            if self.spliced.is_empty() {
+                let out = PyBytes::new(py, self.writer.pending());
+                self.writer.clear();
+                return Ok(out.into_any());
+            }
+            Ok(self.drain_parts(py)?.into_any())
         }
 
         /// Bytes queued and not yet drained.
         #[getter]
         fn output_size(&self) -> usize {
-            self.writer.pending_len()
+            self.writer.pending_len() + self.spliced_len
         }
 
         /// Bytes received but not yet consumed (a partial frame header or control frame).
@@ -357,6 +387,44 @@ mod ws {
     }
 
     impl WsCodec {
+        /// Queue a large `bytes` data message by reference (header in the queue, payload
+        /// spliced in at drain time). False, queueing nothing, when it must be copied: not
+        /// exact `bytes` (a bytearray could change before it is sent), small, client side
+        /// (masked) or compressed.
+        fn splice(&mut self, opcode: u8, data: &Bound<'_, PyAny>) -> bool {
+            let Ok(b) = data.downcast_exact::<PyBytes>() else {
+                return false;
+            };
+            let len = b.as_bytes().len();
+            if len < SPLICE_MIN || !self.writer.send_message_header(opcode, len) {
+                return false;
+            }
+            self.spliced
+                .push((self.writer.queued_len(), b.clone().unbind()));
+            self.spliced_len += len;
+            true
+        }
+
+        /// Drain the queue and the spliced payloads into a list of bytes in wire order.
+        fn drain_parts<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+            let parts = PyList::empty(py);
+            let queue = self.writer.pending();
+            let mut at = 0;
+            for (offset, payload) in self.spliced.drain(..) {
+                if offset > at {
+                    parts.append(PyBytes::new(py, queue.get(at..offset).unwrap_or_default()))?;
+                }
+                parts.append(payload)?;
+                at = offset;
+            }
+            if at < queue.len() {
+                parts.append(PyBytes::new(py, queue.get(at..).unwrap_or_default()))?;
+            }
+            self.spliced_len = 0;
+            self.writer.clear();
+            Ok(parts)
+        }
+
         fn control(&mut self, opcode: u8, data: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
             let payload = data.map(bytes_like).transpose()?;
             self.writer
@@ -365,20 +433,23 @@ mod ws {
         }
     }
 
-    /// The exporter behind `get_buffer`'s memoryview: the free tail of one codec's read buffer.
+    /// The exporter behind `get_buffer`'s memoryview: the free tail (`start..`) of one read
+    /// buffer.
     ///
-    /// Soundness: the read buffer is a `Box<[u8]>` allocated once in `Reader::new` and never
-    /// reallocated or freed before the reader drops (it does not grow; large frames stream
-    /// through it). This object holds a strong reference to the codec and the memoryview holds
-    /// one to this object (`view.obj`), so the allocation outlives every export. `u8` has no
-    /// invalid values, and Rust holds no reference into the buffer across a return to Python,
-    /// so writes through the view (by the event loop's recv_into) cannot break any Rust
-    /// invariant. As with any BufferedProtocol, a connection is used from one thread at a time.
+    /// Soundness: this object owns a strong reference (`SharedReadBuf`, an `Arc`) to the read
+    /// buffer's memory, and the memoryview holds one to this object (`view.obj`), so the
+    /// memory outlives every export even after the codec lets go of the buffer (an idle codec
+    /// drops its reference; the memory is freed or cached only when the last holder goes).
+    /// A buffer never changes size, and `start` ≤ its length (the reader's `end`), so
+    /// ptr+start..ptr+len stays in bounds. `u8` has no invalid values, and Rust holds no
+    /// reference into the buffer across a return to Python, so writes through the view (by
+    /// the event loop's recv_into, or by a stale view after the codec released the buffer)
+    /// cannot break any Rust invariant. As with any BufferedProtocol, a connection is used
+    /// from one thread at a time.
     #[pyclass(module = "aigw._codec", frozen)]
     struct ReadBufferTail {
-        ptr: usize,
-        len: usize,
-        _owner: Py<WsCodec>,
+        buf: crate::readbuf::SharedReadBuf,
+        start: usize,
     }
 
     #[pymethods]
@@ -392,14 +463,18 @@ mod ws {
                 return Err(PyBufferError::new_err("null view"));
             }
             let this = slf.get();
-            // SAFETY: see the type's doc comment for why ptr..ptr+len stays valid and writable
-            // while `slf` (stored in view.obj with a new reference by FillInfo) is alive.
+            let len = this.buf.len().saturating_sub(this.start);
+            let start = this.start.min(this.buf.len());
+            // SAFETY: `start` ≤ the buffer's length, so the offset pointer stays inside (or one
+            // past) the allocation; see the type's doc comment for why start..len stays valid
+            // and writable while `slf` (stored in view.obj with a new reference by FillInfo)
+            // is alive.
             let rc = unsafe {
                 ffi::PyBuffer_FillInfo(
                     view,
                     slf.as_ptr(),
-                    this.ptr as *mut std::ffi::c_void,
-                    this.len as ffi::Py_ssize_t,
+                    this.buf.raw().add(start) as *mut std::ffi::c_void,
+                    len as ffi::Py_ssize_t,
                     0,
                     flags,
                 )

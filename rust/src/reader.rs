@@ -1,11 +1,13 @@
-//! The incremental WebSocket frame parser (RFC 6455 §5-§8, RFC 7692 §6) over a codec-owned,
-//! fixed-size read buffer.
+//! The incremental WebSocket frame parser (RFC 6455 §5-§8, RFC 7692 §6) over a fixed-size
+//! read buffer that the reader holds only while input is in progress.
 //!
 //! Input may be split at any byte. Complete frames are unmasked in place and handed out as
 //! slices of the read buffer (no copy for a single-frame message); a frame that spans reads is
 //! unmasked chunk by chunk as it arrives and appended to (or inflated into) the message buffer,
 //! so the read buffer never grows and only a partial header or control frame (≤ 139 bytes) is
-//! ever kept across reads. Fragments are assembled with control frames interleaved, text is
+//! ever kept across reads. Once everything received is consumed (no partial frame, no
+//! message in progress) the reader lets go of its buffer, so an idle connection holds none
+//! (see `readbuf`). Fragments are assembled with control frames interleaved, text is
 //! UTF-8-checked as each fragment arrives, and limits are checked from the header before any
 //! allocation. A protocol violation queues a close frame, reports `Fail`, and the reader then
 //! ignores all input; so does a peer close.
@@ -17,6 +19,7 @@ use crate::frame::{
     OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
 };
 use crate::mask::apply_mask;
+use crate::readbuf::SharedReadBuf;
 use crate::utf8::{validate, IncrementalUtf8};
 use crate::writer::Writer;
 
@@ -151,7 +154,9 @@ impl Assembler {
 
 /// One connection's incoming side.
 pub struct Reader {
-    buf: Box<[u8]>,
+    /// Present while input is in progress (taken on demand, released when idle).
+    buf: Option<SharedReadBuf>,
+    buf_size: usize,
     start: usize,
     end: usize,
     cfg: ReaderConfig,
@@ -161,7 +166,8 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// A reader with a read buffer of `cfg.read_buffer_size` bytes (clamped to 1 KiB..64 MiB).
+    /// A reader whose read buffer, when it has one, is `cfg.read_buffer_size` bytes (clamped
+    /// to 1 KiB..64 MiB). No buffer is allocated until input arrives.
     pub fn new(cfg: ReaderConfig) -> Self {
         let size = cfg.read_buffer_size.clamp(MIN_READ_BUFFER, MAX_READ_BUFFER);
         let inflater = cfg.deflate.map(|p| {
@@ -172,7 +178,8 @@ impl Reader {
             }
         });
         Self {
-            buf: vec![0u8; size].into_boxed_slice(),
+            buf: None,
+            buf_size: size,
             start: 0,
             end: 0,
             cfg,
@@ -189,17 +196,25 @@ impl Reader {
         }
     }
 
-    /// The free tail of the read buffer, to be filled by the caller and committed with
-    /// [`Reader::commit`]. Never empty while the reader is open. The buffer never moves.
-    pub fn free_tail(&mut self) -> &mut [u8] {
-        &mut self.buf[self.end..]
+    /// The read buffer, taken (from the per-thread spares or the allocator) if absent.
+    fn buffer(&mut self) -> &mut SharedReadBuf {
+        let size = self.buf_size;
+        self.buf.get_or_insert_with(|| SharedReadBuf::new(size))
     }
 
-    /// Raw pointer and length of the free tail (for exporting it to Python). The allocation
-    /// is fixed for the reader's lifetime; only its contents change.
-    pub fn free_tail_raw(&mut self) -> (*mut u8, usize) {
-        let tail = &mut self.buf[self.end..];
-        (tail.as_mut_ptr(), tail.len())
+    /// The read buffer and where its free tail starts (for exporting the tail to Python):
+    /// bytes `end..len` of the returned buffer are free, to be filled by the caller and
+    /// committed with [`Reader::commit`]. Never empty while the reader is open. The caller's
+    /// clone keeps the memory alive however long it holds it; only what is committed before
+    /// the reader lets go of this buffer is parsed.
+    pub fn free_tail_shared(&mut self) -> (SharedReadBuf, usize) {
+        let end = self.end;
+        (self.buffer().clone(), end)
+    }
+
+    /// True while the reader holds a read buffer (input in progress).
+    pub fn holds_buffer(&self) -> bool {
+        self.buf.is_some()
     }
 
     /// Bytes received and not yet consumed (a partial header or control frame).
@@ -215,7 +230,8 @@ impl Reader {
     /// `n` bytes were written into the free tail: parse everything now available. Returns
     /// false (and consumes nothing) if `n` exceeds the free tail.
     pub fn commit(&mut self, n: usize, w: &mut Writer, sink: &mut dyn FnMut(Event<'_>)) -> bool {
-        if n > self.buf.len() - self.end {
+        let free = self.buf.as_ref().map_or(0, |b| b.len() - self.end);
+        if n > free {
             return false;
         }
         self.end += n;
@@ -226,7 +242,8 @@ impl Reader {
     /// Copy `data` in (in buffer-sized pieces) and parse it.
     pub fn receive(&mut self, mut data: &[u8], w: &mut Writer, sink: &mut dyn FnMut(Event<'_>)) {
         while !data.is_empty() && self.state == State::Open {
-            let tail = self.free_tail();
+            let end = self.end;
+            let tail = &mut self.buffer().as_mut_slice()[end..];
             let n = tail.len().min(data.len());
             tail[..n].copy_from_slice(&data[..n]);
             data = &data[n..];
@@ -241,29 +258,43 @@ impl Reader {
         self.end = 0;
         self.inflight = None;
         // Valid code and short reason: cannot be refused. Queued to go out last, after any
-        // replies to the events reported before the failure.
+        // replies to the events reported before the failure; not at all if our close frame
+        // is already queued or sent.
         let _ = w.queue_final_close(code, reason);
         sink(Event::Fail(code, reason));
     }
 
     fn process(&mut self, w: &mut Writer, sink: &mut dyn FnMut(Event<'_>)) {
-        if let Err(f) = self.parse(w, sink) {
+        let Some(mut buf) = self.buf.take() else {
+            return;
+        };
+        if let Err(f) = self.parse(buf.as_mut_slice(), w, sink) {
             self.fail(w, sink, f);
         }
         if self.state == State::Done {
             self.start = 0;
             self.end = 0;
-            return;
+            return; // the buffer is released: input is ignored from now on
         }
         // Keep only the unconsumed partial header/control frame, at the front.
         if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
+            buf.as_mut_slice().copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
+        // Idle (nothing buffered, no frame or message in progress): let the buffer go. A
+        // view exported earlier keeps its memory alive until Python drops the view.
+        if self.end > 0 || self.inflight.is_some() || self.asm.opcode != OP_CONT {
+            self.buf = Some(buf);
+        }
     }
 
-    fn parse(&mut self, w: &mut Writer, sink: &mut dyn FnMut(Event<'_>)) -> Result<(), Failure> {
+    fn parse(
+        &mut self,
+        buf: &mut [u8],
+        w: &mut Writer,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), Failure> {
         while self.state == State::Open {
             if let Some(mut p) = self.inflight {
                 let avail = (self.end - self.start) as u64;
@@ -271,19 +302,19 @@ impl Reader {
                     return Ok(());
                 }
                 let n = avail.min(p.remaining) as usize;
-                let chunk = &mut self.buf[self.start..self.start + n];
+                let chunk = &mut buf[self.start..self.start + n];
                 p.phase = apply_mask(chunk, p.mask, p.phase);
                 p.remaining -= n as u64;
                 self.start += n;
                 let last = p.fin && p.remaining == 0;
                 self.inflight = if p.remaining == 0 { None } else { Some(p) };
                 if self.asm.chunk(chunk, last)? {
-                    sink(self.message_event(&self.asm.msg));
+                    sink(message_event(self.asm.opcode, &self.asm.msg));
                     self.asm.done();
                 }
                 continue;
             }
-            let h = match parse_header(&self.buf[self.start..self.end]) {
+            let h = match parse_header(&buf[self.start..self.end]) {
                 Ok(Some(h)) => h,
                 Ok(None) => return Ok(()),
                 Err(_) => return Err((CLOSE_PROTOCOL_ERROR, "frame length over 2^63")),
@@ -306,7 +337,7 @@ impl Reader {
                 let body = self.start + h.header_len;
                 let end = body + h.payload_len as usize;
                 self.start = end;
-                let payload = &mut self.buf[body..end];
+                let payload = &mut buf[body..end];
                 apply_mask(payload, mask, 0);
                 Self::control(&self.cfg, h.opcode, payload, w, sink)?;
                 if h.opcode == OP_CLOSE {
@@ -343,7 +374,7 @@ impl Reader {
                 let body = self.start + h.header_len;
                 let end = body + h.payload_len as usize;
                 self.start = end;
-                let payload = &mut self.buf[body..end];
+                let payload = &mut buf[body..end];
                 apply_mask(payload, mask, 0);
                 if h.opcode == OP_TEXT {
                     if !validate(payload) {
@@ -374,14 +405,6 @@ impl Reader {
         Ok(())
     }
 
-    fn message_event<'a>(&self, msg: &'a [u8]) -> Event<'a> {
-        if self.asm.opcode == OP_TEXT {
-            Event::Text(msg)
-        } else {
-            Event::Binary(msg)
-        }
-    }
-
     fn control(
         cfg: &ReaderConfig,
         opcode: u8,
@@ -391,8 +414,9 @@ impl Reader {
     ) -> Result<(), Failure> {
         match opcode {
             OP_PING => {
-                if cfg.auto_pong {
-                    // ≤ 125 bytes (checked by check_header): cannot be refused.
+                if cfg.auto_pong && !w.close_queued() {
+                    // ≤ 125 bytes (checked by check_header): cannot be refused. Never after
+                    // our close frame: nothing may follow it.
                     let _ = w.send_control(OP_PONG, payload);
                 }
                 sink(Event::Ping(payload));
@@ -417,6 +441,14 @@ impl Reader {
             }
         }
         Ok(())
+    }
+}
+
+fn message_event(opcode: u8, msg: &[u8]) -> Event<'_> {
+    if opcode == OP_TEXT {
+        Event::Text(msg)
+    } else {
+        Event::Binary(msg)
     }
 }
 

@@ -64,6 +64,9 @@ pub struct Writer {
     /// A close frame that goes out after everything else queued, including frames queued
     /// after it (see [`Writer::queue_final_close`]).
     final_close: Vec<u8>,
+    /// A close frame has been queued: the codec's automatic frames (pongs, a failure's
+    /// close) stop, since nothing may follow our close (RFC 6455 §5.5.1).
+    close_queued: bool,
 }
 
 impl Writer {
@@ -84,11 +87,13 @@ impl Writer {
             compressor,
             scratch: Vec::new(),
             final_close: Vec::new(),
+            close_queued: false,
         }
     }
 
     /// Append one frame as given: no compression, no checks beyond encoding.
     pub fn send_frame(&mut self, opcode: u8, payload: &[u8], fin: bool, rsv1: bool) {
+        self.close_queued |= opcode == OP_CLOSE;
         if self.client {
             let mask = self.rng.mask();
             encode_header(
@@ -123,6 +128,25 @@ impl Writer {
         }
     }
 
+    /// Append only the header of a data message (one unmasked, uncompressed frame) whose
+    /// `len`-byte payload the caller sends itself, right after the bytes queued so far
+    /// (`queued_len()` before this call marks the spot). Returns false, queueing nothing, when
+    /// the payload must go through the queue instead: client frames are masked and
+    /// compressed ones are rewritten.
+    pub fn send_message_header(&mut self, opcode: u8, len: usize) -> bool {
+        if self.client || self.compressor.is_some() {
+            return false;
+        }
+        encode_header(&mut self.out, true, false, opcode, None, len as u64);
+        true
+    }
+
+    /// Bytes in the main queue (excluding a pending final close): an offset callers may
+    /// use to splice their own payloads in at drain time.
+    pub fn queued_len(&self) -> usize {
+        self.out.len()
+    }
+
     /// Append a ping or pong (payload at most 125 bytes).
     pub fn send_control(&mut self, opcode: u8, payload: &[u8]) -> Result<(), SendError> {
         if payload.len() > MAX_CONTROL_PAYLOAD {
@@ -155,9 +179,18 @@ impl Writer {
         Ok(())
     }
 
+    /// True once a close frame has been queued (by any send): nothing automatic follows it.
+    pub fn close_queued(&self) -> bool {
+        self.close_queued
+    }
+
     /// Queue the close frame that fails the connection so that it goes out *last*: replies
     /// the application queues to events reported before the failure still precede it.
+    /// Nothing is queued when we already sent a close (it stays the last frame we send).
     pub fn queue_final_close(&mut self, code: u16, reason: &str) -> Result<(), SendError> {
+        if self.close_queued {
+            return Ok(());
+        }
         let queued = std::mem::take(&mut self.out);
         let result = self.send_close(Some(code), reason);
         self.final_close = std::mem::replace(&mut self.out, queued);

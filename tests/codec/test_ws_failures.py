@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from aigw._codec import FAIL, TEXT, DeflateParams, WsCodec
+from aigw._codec import FAIL, PING, TEXT, DeflateParams, WsCodec
 from ws_wire import frame, unmask_frames
 
 
@@ -121,3 +121,27 @@ def test_replies_to_events_before_a_failure_go_out_before_the_close_frame():
     events = codec.receive_data(frame(0x81, b"echo me") + frame(0x83))
     codec.send_text(events[0][1])
     assert [b0 for b0, _ in unmask_frames(codec.data_to_send())] == [0x81, 0x88]
+
+
+def test_a_protocol_error_after_our_close_queues_nothing_more():
+    codec = WsCodec()
+    codec.send_close(1000, "bye")
+    assert codec.data_to_send() == b"\x88\x05\x03\xe8bye"
+    events = codec.receive_data(frame(0x83))  # reserved opcode: a protocol violation
+    assert [e[:2] for e in events] == [(FAIL, 1002)]
+    assert codec.data_to_send() == b""
+
+
+def test_a_protocol_error_while_our_close_is_still_queued_adds_no_second_close():
+    codec = WsCodec()
+    codec.send_close(1000, "bye")
+    codec.receive_data(frame(0x83))
+    assert codec.data_to_send() == b"\x88\x05\x03\xe8bye"
+
+
+def test_pings_after_our_close_are_reported_but_not_answered():
+    codec = WsCodec()
+    codec.send_close(1000, "")
+    codec.data_to_send()
+    assert codec.receive_data(frame(0x89, b"p")) == [(PING, b"p")]
+    assert codec.data_to_send() == b""

@@ -100,3 +100,47 @@ def test_pong_round_trip():
     server = WsCodec()
     server.send_pong(b"pp")
     assert WsCodec(client=True).receive_data(server.data_to_send()) == [(PONG, b"pp")]
+
+
+def test_large_bytes_messages_go_out_by_reference_in_wire_order():
+    codec = WsCodec()
+    big = bytes(range(256)) * 256  # 64 KiB
+    codec.send_text(b"a")
+    codec.send_binary(big)
+    codec.send_ping(b"p")
+    parts = codec.data_to_send_vectored()
+    assert isinstance(parts, list)
+    assert parts[0] == b"\x81\x01a" + b"\x82\x7f" + (len(big)).to_bytes(8, "big")
+    assert parts[1] is big
+    assert parts[2] == b"\x89\x01p"
+    assert codec.output_size == 0
+
+
+def test_output_size_counts_spliced_payloads_and_data_to_send_joins_them():
+    codec = WsCodec()
+    big = b"x" * (1 << 20)
+    codec.send_binary(big)
+    codec.send_binary(b"y")
+    assert codec.output_size == 10 + len(big) + 3
+    assert unmask_frames(codec.data_to_send()) == [(0x82, big), (0x82, b"y")]
+    assert codec.data_to_send_vectored() == b""
+
+
+def test_small_bytearray_and_client_messages_are_copied_into_one_bytes():
+    codec = WsCodec()
+    codec.send_binary(b"x" * 100)
+    codec.send_binary(bytearray(b"z" * (1 << 17)))
+    assert isinstance(codec.data_to_send_vectored(), bytes)
+    client = WsCodec(client=True)
+    client.send_binary(b"x" * (1 << 17))
+    assert isinstance(client.data_to_send_vectored(), bytes)
+
+
+def test_a_failure_close_stays_after_spliced_payloads():
+    codec = WsCodec()
+    big = b"x" * (1 << 16)
+    codec.send_binary(big)
+    codec.receive_data(bytes([0x83, 0x80, 0, 0, 0, 0]))  # reserved opcode: fail
+    parts = codec.data_to_send_vectored()
+    assert parts[1] is big
+    assert parts[-1][0] == 0x88 and parts[-1][2:4] == b"\x03\xea"

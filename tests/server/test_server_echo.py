@@ -43,6 +43,14 @@ async def test_a_16_mib_message_round_trips_with_websockets(echo_server):
         assert await ws.recv() == payload
 
 
+async def test_large_and_small_messages_echo_in_order(echo_server):
+    big = bytes(range(256)) * 512  # 128 KiB: sent by reference, between small frames
+    async with websockets.connect(f"ws://127.0.0.1:{echo_server.port}/", max_size=None, compression=None) as ws:
+        for message in ("a", big, "b", big, big, "c"):
+            await ws.send(message)
+        assert [await ws.recv() for _ in range(6)] == ["a", big, "b", big, big, "c"]
+
+
 async def test_a_16_mib_message_round_trips_with_aiohttp(echo_server):
     payload = b"a" * BIG
     async with aiohttp.ClientSession() as session:

@@ -433,13 +433,20 @@ class WebSocket(WebSocketConnection, asyncio.BufferedProtocol):
         self._flush_scheduled = False
         if self._lost:
             return
-        data = self.codec.data_to_send()
-        if self._head is not None:
-            data = self._head + data
-            self._head = None
+        data = self.codec.data_to_send_vectored()  # bytes, or a list when large payloads are spliced
         transport = self._transport
+        if data.__class__ is list:
+            if self._head is not None:
+                data.insert(0, self._head)
+                self._head = None
+            transport.writelines(data)  # the app's own payload objects: no copy
+        else:
+            if self._head is not None:
+                data = self._head + data
+                self._head = None
+            if data:
+                transport.write(data)
         if data:
-            transport.write(data)
             if self._write_paused and transport.get_write_buffer_size() > self._hard_limit:
                 self._abort(POLICY, "send buffer limit exceeded: the peer is not reading")
                 return

@@ -248,6 +248,94 @@ fn events_before_a_failure_are_delivered_and_input_after_is_ignored() {
     assert_eq!(evs, [Ev::Text(b"a".to_vec()), Ev::Fail(1002)]);
 }
 
+/// Feed `bytes` through the buffered path (free_tail_shared + commit), as the event loop does.
+fn feed(r: &mut Reader, w: &mut Writer, bytes: &[u8]) -> Vec<Ev> {
+    let (mut buf, start) = r.free_tail_shared();
+    buf.as_mut_slice()[start..start + bytes.len()].copy_from_slice(bytes);
+    drop(buf);
+    let mut evs = Vec::new();
+    assert!(r.commit(bytes.len(), w, &mut |e| evs.push(owned(e))));
+    evs
+}
+
+#[test]
+fn a_new_reader_holds_no_read_buffer() {
+    assert!(!Reader::new(ReaderConfig::default()).holds_buffer());
+}
+
+#[test]
+fn the_read_buffer_is_released_once_all_input_is_consumed() {
+    let mut r = Reader::new(ReaderConfig::default());
+    let mut w = Writer::new(false, None);
+    assert_eq!(
+        feed(&mut r, &mut w, &masked(0x81, b"hi")),
+        [Ev::Text(b"hi".to_vec())]
+    );
+    assert!(!r.holds_buffer());
+}
+
+#[test]
+fn a_partial_frame_keeps_the_read_buffer_until_it_completes() {
+    let mut r = Reader::new(ReaderConfig::default());
+    let mut w = Writer::new(false, None);
+    let wire = masked(0x81, b"hello");
+    assert!(feed(&mut r, &mut w, &wire[..3]).is_empty());
+    assert!(r.holds_buffer());
+    assert_eq!(
+        feed(&mut r, &mut w, &wire[3..]),
+        [Ev::Text(b"hello".to_vec())]
+    );
+    assert!(!r.holds_buffer());
+}
+
+#[test]
+fn a_fragmented_message_keeps_the_read_buffer_until_its_last_fragment() {
+    let mut r = Reader::new(ReaderConfig::default());
+    let mut w = Writer::new(false, None);
+    assert!(feed(&mut r, &mut w, &masked(0x01, b"he")).is_empty());
+    assert!(r.holds_buffer());
+    assert_eq!(
+        feed(&mut r, &mut w, &masked(0x80, b"llo")),
+        [Ev::Text(b"hello".to_vec())]
+    );
+    assert!(!r.holds_buffer());
+}
+
+#[test]
+fn commit_without_a_buffer_is_refused() {
+    let mut r = Reader::new(ReaderConfig::default());
+    let mut w = Writer::new(false, None);
+    assert!(!r.commit(1, &mut w, &mut |_| {}));
+    assert!(r.commit(0, &mut w, &mut |_| {}));
+}
+
+#[test]
+fn a_protocol_error_after_our_close_queues_no_second_close() {
+    let mut r = Reader::new(ReaderConfig::default());
+    let mut w = Writer::new(false, None);
+    w.send_close(Some(1000), "").unwrap();
+    assert_eq!(w.take(), [0x88, 0x02, 0x03, 0xe8]);
+    let mut evs = Vec::new();
+    r.receive(&masked(0x83, b""), &mut w, &mut |e| evs.push(owned(e)));
+    assert_eq!(evs, [Ev::Fail(1002)]);
+    assert_eq!(w.take(), b"");
+}
+
+#[test]
+fn pings_after_our_close_are_reported_but_not_ponged() {
+    let mut r = Reader::new(ReaderConfig::default());
+    let mut w = Writer::new(false, None);
+    w.send_close(Some(1000), "").unwrap();
+    let mut evs = Vec::new();
+    r.receive(&masked(0x89, b"p"), &mut w, &mut |e| evs.push(owned(e)));
+    assert_eq!(evs, [Ev::Ping(b"p".to_vec())]);
+    assert_eq!(
+        w.take(),
+        [0x88, 0x02, 0x03, 0xe8],
+        "our close frame is the last frame"
+    );
+}
+
 fn deflate_cfg() -> ReaderConfig {
     ReaderConfig {
         deflate: Some(DeflateParams::default()),
