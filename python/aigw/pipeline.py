@@ -232,7 +232,10 @@ async def _run_steps(
 
     # Cache hits skip rate limiting.
     index, provider, call, _, caching, _ = plans[0]
-    if rt.cache is not None and not caching.skip and not call.stream:
+    # Only a request that caches (a TTL from the gateway or cf-aig-cache-ttl, or a cache key)
+    # looks the cache up: with caching off there is nothing to find, and the key costs a hash
+    # of the body.
+    if rt.cache is not None and not caching.skip and not call.stream and (caching.ttl > 0 or caching.key):
         hit = await rt.cache.get(caching.key or cache_key(call.provider, call.endpoint, call.body))
         if hit is not None:
             record.cache_status, record.status, record.success, record.step = "HIT", hit.status, True, index
