@@ -215,6 +215,11 @@ impl ChunkedDecoder {
     }
 }
 
+/// True when `spans` is the single range 0..len: a read that was body from end to end.
+pub fn covers(spans: &[Range<usize>], len: usize) -> bool {
+    matches!(spans, [one] if one.start == 0 && one.end == len)
+}
+
 /// Copies the `spans` of `data` one after another into the front of `out` (sized to their
 /// total length by the caller); a span outside `data`, or past the end of `out`, is skipped.
 pub fn gather(data: &[u8], spans: &[Range<usize>], out: &mut [u8]) {
@@ -400,5 +405,14 @@ mod tests {
         let mut out = [0u8; 2];
         gather(b"abc", &[0..1, 2..9, 2..3], &mut out);
         assert_eq!(&out, b"ac");
+    }
+
+    #[test]
+    fn covers_only_a_single_span_over_everything() {
+        assert!(covers(std::slice::from_ref(&(0..5)), 5));
+        assert!(!covers(std::slice::from_ref(&(0..4)), 5));
+        assert!(!covers(std::slice::from_ref(&(1..5)), 5));
+        assert!(!covers(&[0..2, 2..5], 5));
+        assert!(!covers(&[], 0));
     }
 }

@@ -151,10 +151,8 @@ mod ws {
             server_max_window_bits,
             client_max_window_bits,
         })?;
-        match negotiate(offers, &prefs) {
-            Ok(found) => Ok(found.map(|(h, p)| (h, PyDeflateParams::from_params(p)))),
-            Err(e) => Err(PyValueError::new_err(e.0)),
-        }
+        let found = negotiate(offers, &prefs).map_err(|e| PyValueError::new_err(e.0))?;
+        Ok(found.map(|(h, p)| (h, PyDeflateParams::from_params(p))))
     }
 
     /// One WebSocket connection's framing (see the stub for the event tuples).
@@ -452,13 +450,12 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
 // ---- HTTP heads, chunked bodies, SSE/NDJSON (upstream helper) ----
 mod upstream_bindings {
     use super::{bytes_like, ListSink};
-    use crate::chunked::{gather, ChunkedDecoder as RsChunked};
+    use crate::chunked::{covers, gather, ChunkedDecoder as RsChunked};
     use crate::http::{self, ascii_text, latin1_text, HeadError, Header, Limits};
     use crate::sse::{LastEventType, NdjsonDecoder as RsNdjson, SseDecoder as RsSse, SseEvent, StreamError};
     use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
-    use std::borrow::Cow;
 
     pyo3::create_exception!(_codec, HttpParseError, PyValueError, "A malformed or oversized HTTP head: args (status, message).");
 
@@ -477,11 +474,7 @@ mod upstream_bindings {
     }
 
     fn headers_list<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for (name, value) in headers {
-            list.append((PyBytes::new(py, name), PyBytes::new(py, value)))?;
-        }
-        Ok(list)
+        PyList::new(py, headers.iter().map(|(name, value)| (PyBytes::new(py, name), PyBytes::new(py, value))))
     }
 
     #[pyfunction]
@@ -545,10 +538,8 @@ mod upstream_bindings {
             let d = bytes_like(data)?;
             let mut spans = Vec::new();
             self.inner.feed_keeping_rest(&d, &mut spans, &mut self.unused).map_err(|e| PyValueError::new_err(e.0))?;
-            if let ([one], Cow::Borrowed(_)) = (spans.as_slice(), &d) {
-                if one.start == 0 && one.end == d.len() {
-                    return Ok(data.clone()); // the whole read is body: no copy
-                }
+            if data.is_instance_of::<PyBytes>() && covers(&spans, d.len()) {
+                return Ok(data.clone()); // the whole read is body: no copy
             }
             let total = spans.iter().map(|r| r.len()).sum();
             Ok(PyBytes::new_with(py, total, |buf| {
@@ -656,7 +647,7 @@ mod kernels {
     //! The WebSocket codec's inner kernels (masking, UTF-8 validation) callable on their own,
     //! so benches can compare them with memcpy and other libraries' kernels. Not a hot-path API.
 
-    use crate::mask::{apply_mask, kernel_name};
+    use crate::mask::{apply_mask, kernel_name, mask_key};
     use crate::utf8::validate;
     use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
@@ -673,9 +664,7 @@ mod kernels {
     /// kernel the codec uses. ValueError unless `key` is 4 bytes.
     #[pyfunction]
     fn apply_mask_in_place(buf: &Bound<'_, PyByteArray>, key: &[u8]) -> PyResult<()> {
-        let key: [u8; 4] = key
-            .try_into()
-            .map_err(|_| PyValueError::new_err("key must be 4 bytes"))?;
+        let key = mask_key(key).map_err(PyValueError::new_err)?;
         // SAFETY: we hold the GIL and run no Python code while the slice is alive, so nothing
         // can resize or free the bytearray's storage under us.
         let data = unsafe { buf.as_bytes_mut() };
