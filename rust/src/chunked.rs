@@ -58,6 +58,19 @@ impl ChunkedDecoder {
         self.state == State::Done
     }
 
+    /// Like `feed`, for a caller that keeps what follows the body: the bytes of `data` past
+    /// the end of this message (all of them once done) are appended to `rest`.
+    pub fn feed_keeping_rest(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<Range<usize>>,
+        rest: &mut Vec<u8>,
+    ) -> Result<(), ChunkedError> {
+        let used = if self.done() { 0 } else { self.feed(data, out)? };
+        rest.extend_from_slice(data.get(used..).unwrap_or_default());
+        Ok(())
+    }
+
     /// Decodes `data`, pushing the ranges of `data` that are body bytes onto `out`. Returns how
     /// many bytes of `data` belong to this message: less than `data.len()` only once done, and
     /// the rest is the start of whatever follows the message.
@@ -202,6 +215,24 @@ impl ChunkedDecoder {
     }
 }
 
+/// True when `spans` is the single range 0..len: a read that was body from end to end.
+pub fn covers(spans: &[Range<usize>], len: usize) -> bool {
+    matches!(spans, [one] if one.start == 0 && one.end == len)
+}
+
+/// Copies the `spans` of `data` one after another into the front of `out` (sized to their
+/// total length by the caller); a span outside `data`, or past the end of `out`, is skipped.
+pub fn gather(data: &[u8], spans: &[Range<usize>], out: &mut [u8]) {
+    let mut at = 0;
+    for span in spans {
+        let piece = data.get(span.clone()).unwrap_or_default();
+        if let Some(dst) = out.get_mut(at..at + piece.len()) {
+            dst.copy_from_slice(piece);
+            at += piece.len();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +372,47 @@ mod tests {
         fn arbitrary_input_never_panics(data: Vec<u8>, cuts in proptest::collection::vec(0usize..64, 0..4)) {
             let _ = decode(&data, &cuts);
         }
+    }
+
+    #[test]
+    fn feed_keeping_rest_keeps_the_bytes_after_the_body() {
+        let mut d = ChunkedDecoder::new(1 << 40);
+        let (mut spans, mut rest) = (Vec::new(), Vec::new());
+        d.feed_keeping_rest(b"3\r\nabc\r\n0\r\n\r\nHTTP", &mut spans, &mut rest).unwrap();
+        assert_eq!(spans, vec![3..6]);
+        assert_eq!(rest, b"HTTP");
+    }
+
+    #[test]
+    fn feed_keeping_rest_keeps_everything_once_done() {
+        let mut d = ChunkedDecoder::new(1 << 40);
+        let (mut spans, mut rest) = (Vec::new(), Vec::new());
+        d.feed_keeping_rest(b"0\r\n\r\n", &mut spans, &mut rest).unwrap();
+        d.feed_keeping_rest(b"next", &mut spans, &mut rest).unwrap();
+        assert!(spans.is_empty());
+        assert_eq!(rest, b"next");
+    }
+
+    #[test]
+    fn gather_concatenates_the_spans() {
+        let mut out = [0u8; 5];
+        gather(b"abcdefgh", &[1..3, 5..8], &mut out);
+        assert_eq!(&out, b"bcfgh");
+    }
+
+    #[test]
+    fn gather_skips_spans_outside_the_input() {
+        let mut out = [0u8; 2];
+        gather(b"abc", &[0..1, 2..9, 2..3], &mut out);
+        assert_eq!(&out, b"ac");
+    }
+
+    #[test]
+    fn covers_only_a_single_span_over_everything() {
+        assert!(covers(std::slice::from_ref(&(0..5)), 5));
+        assert!(!covers(std::slice::from_ref(&(0..4)), 5));
+        assert!(!covers(std::slice::from_ref(&(1..5)), 5));
+        assert!(!covers(&[0..2, 2..5], 5));
+        assert!(!covers(&[], 0));
     }
 }

@@ -57,7 +57,39 @@ impl DeflateParams {
         }
         s
     }
+
+    /// `self` when both window sizes are in 8..=15 (RFC 7692 §7.1.2); otherwise an error naming
+    /// the first bad one, e.g. "server_max_window_bits must be 8..15, got 16".
+    pub fn validated(self) -> Result<Self, InvalidParams> {
+        let check = |name: &str, bits: u8| {
+            if (8..=15).contains(&bits) {
+                Ok(())
+            } else {
+                Err(InvalidParams(format!("{name} must be 8..15, got {bits}")))
+            }
+        };
+        check("server_max_window_bits", self.server_max_window_bits)?;
+        check("client_max_window_bits", self.client_max_window_bits)?;
+        Ok(self)
+    }
+
+    /// The parameters written as the Python constructor call that rebuilds them (the binding's
+    /// `repr`).
+    pub fn repr(&self) -> String {
+        let b = |v: bool| if v { "True" } else { "False" };
+        format!(
+            "DeflateParams(server_no_context_takeover={}, client_no_context_takeover={}, server_max_window_bits={}, client_max_window_bits={})",
+            b(self.server_no_context_takeover),
+            b(self.client_no_context_takeover),
+            self.server_max_window_bits,
+            self.client_max_window_bits
+        )
+    }
 }
+
+/// Parameters outside what RFC 7692 allows (a window size not in 8..=15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidParams(pub String);
 
 /// The `Sec-WebSocket-Extensions` value does not follow RFC 7230/6455 syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,6 +426,31 @@ impl Decompressor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_bits_8_to_15_are_valid() {
+        for bits in 8..=15 {
+            let p = DeflateParams { server_max_window_bits: bits, client_max_window_bits: bits, ..Default::default() };
+            assert_eq!(p.validated(), Ok(p));
+        }
+    }
+
+    #[test]
+    fn window_bits_outside_8_to_15_name_the_parameter() {
+        let p = DeflateParams { server_max_window_bits: 16, ..Default::default() };
+        assert_eq!(p.validated(), Err(InvalidParams("server_max_window_bits must be 8..15, got 16".into())));
+        let p = DeflateParams { client_max_window_bits: 7, ..Default::default() };
+        assert_eq!(p.validated(), Err(InvalidParams("client_max_window_bits must be 8..15, got 7".into())));
+    }
+
+    #[test]
+    fn repr_is_the_python_constructor_call() {
+        let p = DeflateParams { client_no_context_takeover: true, server_max_window_bits: 10, ..Default::default() };
+        assert_eq!(
+            p.repr(),
+            "DeflateParams(server_no_context_takeover=False, client_no_context_takeover=True, server_max_window_bits=10, client_max_window_bits=15)"
+        );
+    }
 
     fn inflate_all(d: &mut Decompressor, data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -258,6 +258,16 @@ pub fn parse_response_head<'a>(data: &'a [u8], limits: Limits, start_hint: usize
     Ok(Some(ResponseHead { status, reason, minor_version, headers, consumed: end }))
 }
 
+/// `b` as text, invalid UTF-8 replaced by U+FFFD (a parsed method or target is ASCII already).
+pub fn ascii_text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `b` decoded as ISO-8859-1, byte for char (a reason phrase may hold obs-text, RFC 9110 §5.5).
+pub fn latin1_text(b: &[u8]) -> String {
+    b.iter().map(|&c| char::from(c)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,5 +401,17 @@ mod tests {
             let _ = parse_request_head(&data, L, hint);
             let _ = parse_response_head(&data, L, hint);
         });
+    }
+
+    #[test]
+    fn ascii_text_replaces_invalid_utf8() {
+        assert_eq!(ascii_text(b"GET"), "GET");
+        assert_eq!(ascii_text(b"a\xffb"), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn latin1_text_maps_each_byte_to_its_code_point() {
+        assert_eq!(latin1_text(b"OK"), "OK");
+        assert_eq!(latin1_text(b"Gr\xfc\xdf"), "Gr\u{fc}\u{df}");
     }
 }

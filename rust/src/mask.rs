@@ -212,6 +212,11 @@ mod x86 {
     }
 }
 
+/// A masking key from caller-given bytes: exactly 4 of them, or an error saying so.
+pub fn mask_key(key: &[u8]) -> Result<[u8; 4], &'static str> {
+    key.try_into().map_err(|_| "key must be 4 bytes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,5 +299,12 @@ mod tests {
         let mut p = pattern(100);
         assert_eq!(apply_mask(&mut p, [0; 4], 3), 3);
         assert!(p == pattern(100));
+    }
+
+    #[test]
+    fn a_mask_key_is_exactly_4_bytes() {
+        assert_eq!(mask_key(b"abcd"), Ok(*b"abcd"));
+        assert_eq!(mask_key(b"abc"), Err("key must be 4 bytes"));
+        assert_eq!(mask_key(b"abcde"), Err("key must be 4 bytes"));
     }
 }

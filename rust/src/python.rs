@@ -1,27 +1,79 @@
 //! The Python binding `aigw._codec`: thin wrappers over the plain-Rust codecs.
 //! This is the only module that may use pyo3.
 
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyList};
+use std::borrow::Cow;
+
+// ---- conversions shared by every block ----
+/// Borrow the bytes of a bytes-like object: bytes without a copy, others copied (a
+/// bytearray may be resized by code that runs while we hold the slice).
+fn bytes_like<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
+    if let Ok(b) = obj.downcast::<PyBytes>() {
+        return Ok(Cow::Borrowed(b.as_bytes()));
+    }
+    if let Ok(b) = obj.downcast::<PyByteArray>() {
+        return Ok(Cow::Owned(b.to_vec()));
+    }
+    match PyBuffer::<u8>::get(obj) {
+        Ok(buf) => Ok(Cow::Owned(buf.to_vec(obj.py())?)),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "expected a bytes-like object, got {}",
+            obj.get_type().name()?
+        ))),
+    }
+}
+
+/// Appends items to a new list from inside a plain-Rust callback (which cannot fail);
+/// remembers the first Python error for `finish`.
+struct ListSink<'py> {
+    list: Bound<'py, PyList>,
+    err: Option<PyErr>,
+}
+
+impl<'py> ListSink<'py> {
+    fn new(py: Python<'py>) -> Self {
+        ListSink {
+            list: PyList::empty(py),
+            err: None,
+        }
+    }
+
+    fn push(&mut self, item: impl IntoPyObject<'py>) {
+        if self.err.is_none() {
+            if let Err(e) = self.list.append(item) {
+                self.err = Some(e);
+            }
+        }
+    }
+
+    /// The list, or the first error.
+    fn finish(self) -> PyResult<Bound<'py, PyList>> {
+        match self.err {
+            Some(e) => Err(e),
+            None => Ok(self.list),
+        }
+    }
+}
+// ---- end shared conversions ----
 
 // ---- websocket (codec-ws helper) ----
 mod ws {
     //! `WsCodec`, `DeflateParams`, `negotiate_deflate` and the opcode constants. Type checks
     //! and object creation only; all parsing lives in `reader`/`writer`/`deflate`.
 
+    use super::{bytes_like, ListSink};
     use crate::deflate::{negotiate, DeflateParams as Params};
-    use crate::frame::{OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
-    use crate::reader::{Event, Reader, ReaderConfig};
-    use crate::writer::Writer;
-    use pyo3::buffer::PyBuffer;
-    use pyo3::exceptions::{PyBufferError, PyTypeError, PyValueError};
+    use crate::frame::{OP_BINARY, OP_PING, OP_PONG, OP_TEXT};
+    use crate::reader::{EventParts, Reader, ReaderConfig, EVENT_KINDS};
+    use crate::writer::{close_code, Piece, Splices, Writer, SPLICE_MIN};
+    use pyo3::exceptions::{PyBufferError, PyValueError};
     use pyo3::ffi;
     use pyo3::prelude::*;
-    use pyo3::types::{PyByteArray, PyBytes, PyList, PyString};
-    use std::borrow::Cow;
+    use pyo3::types::{PyBytes, PyList, PyString};
     use std::os::raw::c_int;
-
-    /// Event kind for a connection failure; not an opcode.
-    pub const FAIL: u32 = 0x100;
 
     /// Negotiated permessage-deflate parameters (RFC 7692 §7).
     #[pyclass(module = "aigw._codec", name = "DeflateParams", eq, get_all, set_all)]
@@ -33,30 +85,15 @@ mod ws {
         client_max_window_bits: u8,
     }
 
-    fn check_bits(name: &str, bits: u8) -> PyResult<u8> {
-        if (8..=15).contains(&bits) {
-            Ok(bits)
-        } else {
-            Err(PyValueError::new_err(format!(
-                "{name} must be 8..15, got {bits}"
-            )))
-        }
-    }
-
     impl PyDeflateParams {
-        fn to_params(&self) -> PyResult<Params> {
-            Ok(Params {
+        /// The plain-Rust parameters as set (attributes are writable, so not yet validated).
+        fn params(&self) -> Params {
+            Params {
                 server_no_context_takeover: self.server_no_context_takeover,
                 client_no_context_takeover: self.client_no_context_takeover,
-                server_max_window_bits: check_bits(
-                    "server_max_window_bits",
-                    self.server_max_window_bits,
-                )?,
-                client_max_window_bits: check_bits(
-                    "client_max_window_bits",
-                    self.client_max_window_bits,
-                )?,
-            })
+                server_max_window_bits: self.server_max_window_bits,
+                client_max_window_bits: self.client_max_window_bits,
+            }
         }
         fn from_params(p: Params) -> Self {
             Self {
@@ -79,26 +116,22 @@ mod ws {
             server_max_window_bits: u8,
             client_max_window_bits: u8,
         ) -> PyResult<Self> {
-            let p = Self {
+            let p = Params {
                 server_no_context_takeover,
                 client_no_context_takeover,
                 server_max_window_bits,
                 client_max_window_bits,
             };
-            p.to_params()?;
-            Ok(p)
+            Ok(Self::from_params(validated(p)?))
         }
 
         fn __repr__(&self) -> String {
-            let b = |v: bool| if v { "True" } else { "False" };
-            format!(
-                "DeflateParams(server_no_context_takeover={}, client_no_context_takeover={}, server_max_window_bits={}, client_max_window_bits={})",
-                b(self.server_no_context_takeover),
-                b(self.client_no_context_takeover),
-                self.server_max_window_bits,
-                self.client_max_window_bits
-            )
+            self.params().repr()
         }
+    }
+
+    fn validated(p: Params) -> PyResult<Params> {
+        p.validated().map_err(|e| PyValueError::new_err(e.0))
     }
 
     /// Server side: pick the first acceptable permessage-deflate offer; (response header,
@@ -112,35 +145,14 @@ mod ws {
         server_max_window_bits: u8,
         client_max_window_bits: u8,
     ) -> PyResult<Option<(String, PyDeflateParams)>> {
-        let prefs = PyDeflateParams::new(
+        let prefs = validated(Params {
             server_no_context_takeover,
             client_no_context_takeover,
             server_max_window_bits,
             client_max_window_bits,
-        )?
-        .to_params()?;
-        match negotiate(offers, &prefs) {
-            Ok(found) => Ok(found.map(|(h, p)| (h, PyDeflateParams::from_params(p)))),
-            Err(e) => Err(PyValueError::new_err(e.0)),
-        }
-    }
-
-    /// Borrow the bytes of a bytes-like object: bytes without a copy, others copied (a
-    /// bytearray may be resized by code that runs while we hold the slice).
-    fn bytes_like<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
-        if let Ok(b) = obj.downcast::<PyBytes>() {
-            return Ok(Cow::Borrowed(b.as_bytes()));
-        }
-        if let Ok(b) = obj.downcast::<PyByteArray>() {
-            return Ok(Cow::Owned(b.to_vec()));
-        }
-        match PyBuffer::<u8>::get(obj) {
-            Ok(buf) => Ok(Cow::Owned(buf.to_vec(obj.py())?)),
-            Err(_) => Err(PyTypeError::new_err(format!(
-                "expected a bytes-like object, got {}",
-                obj.get_type().name()?
-            ))),
-        }
+        })?;
+        let found = negotiate(offers, &prefs).map_err(|e| PyValueError::new_err(e.0))?;
+        Ok(found.map(|(h, p)| (h, PyDeflateParams::from_params(p))))
     }
 
     /// One WebSocket connection's framing (see the stub for the event tuples).
@@ -148,59 +160,17 @@ mod ws {
     pub struct WsCodec {
         reader: Reader,
         pub(super) writer: Writer,
-        /// Large payloads sent by reference (not copied into the writer's queue): each goes
-        /// out right after byte `offset` of the queue. Offsets only grow (the queue is
-        /// append-only until drained).
-        spliced: Vec<(usize, Py<PyBytes>)>,
-        spliced_len: usize,
+        /// Large payloads sent by reference (see `data_to_send_vectored`).
+        spliced: Splices<Py<PyBytes>>,
     }
 
-    /// Data messages at least this large go out by reference (see `data_to_send_vectored`).
-    const SPLICE_MIN: usize = 64 << 10;
-
-    /// Appends events to a list as tuples; remembers the first Python error.
-    struct Collector<'py> {
-        list: Bound<'py, PyList>,
-        err: Option<PyErr>,
-    }
-
-    impl<'py> Collector<'py> {
-        fn push(&mut self, e: Event<'_>) {
-            if self.err.is_some() {
-                return;
-            }
-            let py = self.list.py();
-            let item = match e {
-                Event::Text(p) => (u32::from(OP_TEXT), PyBytes::new(py, p))
-                    .into_pyobject(py)
-                    .map(Bound::into_any),
-                Event::Binary(p) => (u32::from(OP_BINARY), PyBytes::new(py, p))
-                    .into_pyobject(py)
-                    .map(Bound::into_any),
-                Event::Ping(p) => (u32::from(OP_PING), PyBytes::new(py, p))
-                    .into_pyobject(py)
-                    .map(Bound::into_any),
-                Event::Pong(p) => (u32::from(OP_PONG), PyBytes::new(py, p))
-                    .into_pyobject(py)
-                    .map(Bound::into_any),
-                Event::Close(code, reason) => {
-                    (u32::from(OP_CLOSE), code, PyString::new(py, reason))
-                        .into_pyobject(py)
-                        .map(Bound::into_any)
-                }
-                Event::Fail(code, reason) => {
-                    (FAIL, code, reason).into_pyobject(py).map(Bound::into_any)
-                }
-            };
-            if let Err(e) = item.and_then(|t| self.list.append(t)) {
-                self.err = Some(e);
-            }
-        }
-
-        fn finish(self) -> PyResult<Bound<'py, PyList>> {
-            match self.err {
-                Some(e) => Err(e),
-                None => Ok(self.list),
+    /// Pushes each event onto `sink` as the tuple the stub describes.
+    fn push_event<'py>(sink: &mut ListSink<'py>, e: EventParts<'_>) {
+        let py = sink.list.py();
+        match e {
+            EventParts::Payload(kind, p) => sink.push((kind, PyBytes::new(py, p))),
+            EventParts::Status(kind, code, reason) => {
+                sink.push((kind, code, PyString::new(py, reason)))
             }
         }
     }
@@ -217,7 +187,7 @@ mod ws {
             deflate: Option<PyRef<'_, PyDeflateParams>>,
             read_buffer_size: usize,
         ) -> PyResult<Self> {
-            let deflate = deflate.map(|d| d.to_params()).transpose()?;
+            let deflate = deflate.map(|d| validated(d.params())).transpose()?;
             let cfg = ReaderConfig {
                 client,
                 max_message_size,
@@ -229,8 +199,7 @@ mod ws {
             Ok(Self {
                 reader: Reader::new(cfg),
                 writer: Writer::new(client, deflate),
-                spliced: Vec::new(),
-                spliced_len: 0,
+                spliced: Splices::default(),
             })
         }
 
@@ -251,31 +220,25 @@ mod ws {
             py: Python<'py>,
             nbytes: usize,
         ) -> PyResult<Bound<'py, PyList>> {
-            let mut c = Collector {
-                list: PyList::empty(py),
-                err: None,
-            };
-            if !self
-                .reader
-                .commit(nbytes, &mut self.writer, &mut |e| c.push(e))
-            {
+            let mut sink = ListSink::new(py);
+            if !self.reader.commit(nbytes, &mut self.writer, &mut |e| {
+                push_event(&mut sink, e.parts())
+            }) {
                 return Err(PyValueError::new_err(
                     "nbytes exceeds the buffer returned by get_buffer",
                 ));
             }
-            c.finish()
+            sink.finish()
         }
 
         /// Copy `data` into the read buffer and parse it.
         fn receive_data<'py>(&mut self, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
             let bytes = bytes_like(data)?;
-            let mut c = Collector {
-                list: PyList::empty(data.py()),
-                err: None,
-            };
-            self.reader
-                .receive(&bytes, &mut self.writer, &mut |e| c.push(e));
-            c.finish()
+            let mut sink = ListSink::new(data.py());
+            self.reader.receive(&bytes, &mut self.writer, &mut |e| {
+                push_event(&mut sink, e.parts())
+            });
+            sink.finish()
         }
 
         /// Queue one text message (bytes must already be UTF-8; str is encoded).
@@ -311,11 +274,8 @@ mod ws {
         /// Queue a close frame (code None: an empty body).
         #[pyo3(signature = (code=Some(1000), reason=""))]
         fn send_close(&mut self, code: Option<i64>, reason: &str) -> PyResult<()> {
-            let code = code
-                .map(|c| u16::try_from(c).map_err(|_| PyValueError::new_err("invalid close code")))
-                .transpose()?;
-            self.writer
-                .send_close(code, reason)
+            let code = code.map(close_code).transpose();
+            code.and_then(|code| self.writer.send_close(code, reason))
                 .map_err(|e| PyValueError::new_err(e.0))
         }
 
@@ -327,12 +287,9 @@ mod ws {
             payload: &Bound<'_, PyAny>,
             fin: bool,
         ) -> PyResult<()> {
-            if opcode > 0xF {
-                return Err(PyValueError::new_err("opcode must be 0..15"));
-            }
             self.writer
-                .send_frame(opcode, &bytes_like(payload)?, fin, false);
-            Ok(())
+                .send_raw_frame(opcode, &bytes_like(payload)?, fin)
+                .map_err(|e| PyValueError::new_err(e.0))
         }
 
         /// Drain and return everything queued.
@@ -342,17 +299,14 @@ mod ws {
                 self.writer.clear();
                 return Ok(out);
             }
-            let total = self.writer.pending_len() + self.spliced_len;
-            let parts = self.drain_parts(py)?;
-            PyBytes::new_with(py, total, |buf| {
-                let mut at = 0;
-                for part in parts.iter() {
-                    let b = part.downcast::<PyBytes>()?.as_bytes();
-                    buf[at..at + b.len()].copy_from_slice(b);
-                    at += b.len();
-                }
+            let total = self.output_size();
+            let (spliced, queue) = (&mut self.spliced, self.writer.pending());
+            let out = PyBytes::new_with(py, total, |buf| {
+                spliced.drain_into(queue, |p| p.as_bytes(py), buf);
                 Ok(())
-            })
+            })?;
+            self.writer.clear();
+            Ok(out)
         }
 
         /// Drain everything queued for one `transport.write` (bytes) or, when large payloads
@@ -360,17 +314,23 @@ mod ws {
         /// order, the caller's own payload objects among them: not copied).
         fn data_to_send_vectored<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
             if self.spliced.is_empty() {
-                let out = PyBytes::new(py, self.writer.pending());
-                self.writer.clear();
-                return Ok(out.into_any());
+                return Ok(self.data_to_send(py)?.into_any());
             }
-            Ok(self.drain_parts(py)?.into_any())
+            let parts = PyList::empty(py);
+            for piece in self.spliced.drain(self.writer.pending()) {
+                match piece {
+                    Piece::Queued(b) => parts.append(PyBytes::new(py, b))?,
+                    Piece::Payload(p) => parts.append(p)?,
+                }
+            }
+            self.writer.clear();
+            Ok(parts.into_any())
         }
 
         /// Bytes queued and not yet drained.
         #[getter]
         fn output_size(&self) -> usize {
-            self.writer.pending_len() + self.spliced_len
+            self.writer.pending_len() + self.spliced.payload_len()
         }
 
         /// Bytes received but not yet consumed (a partial frame header or control frame).
@@ -400,29 +360,8 @@ mod ws {
                 return false;
             }
             self.spliced
-                .push((self.writer.queued_len(), b.clone().unbind()));
-            self.spliced_len += len;
+                .push(self.writer.queued_len(), b.clone().unbind(), len);
             true
-        }
-
-        /// Drain the queue and the spliced payloads into a list of bytes in wire order.
-        fn drain_parts<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-            let parts = PyList::empty(py);
-            let queue = self.writer.pending();
-            let mut at = 0;
-            for (offset, payload) in self.spliced.drain(..) {
-                if offset > at {
-                    parts.append(PyBytes::new(py, queue.get(at..offset).unwrap_or_default()))?;
-                }
-                parts.append(payload)?;
-                at = offset;
-            }
-            if at < queue.len() {
-                parts.append(PyBytes::new(py, queue.get(at..).unwrap_or_default()))?;
-            }
-            self.spliced_len = 0;
-            self.writer.clear();
-            Ok(parts)
         }
 
         fn control(&mut self, opcode: u8, data: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
@@ -462,18 +401,16 @@ mod ws {
             if view.is_null() {
                 return Err(PyBufferError::new_err("null view"));
             }
-            let this = slf.get();
-            let len = this.buf.len().saturating_sub(this.start);
-            let start = this.start.min(this.buf.len());
-            // SAFETY: `start` ≤ the buffer's length, so the offset pointer stays inside (or one
-            // past) the allocation; see the type's doc comment for why start..len stays valid
-            // and writable while `slf` (stored in view.obj with a new reference by FillInfo)
-            // is alive.
+            let (tail, len) = slf.get().buf.tail(slf.get().start);
+            // SAFETY: `tail` clamps the start to the buffer's length, so tail..tail+len lies
+            // inside the allocation; see the type's doc comment for why it stays valid and
+            // writable while `slf` (stored in view.obj with a new reference by FillInfo) is
+            // alive.
             let rc = unsafe {
                 ffi::PyBuffer_FillInfo(
                     view,
                     slf.as_ptr(),
-                    this.buf.raw().add(start) as *mut std::ffi::c_void,
+                    tail as *mut std::ffi::c_void,
                     len as ffi::Py_ssize_t,
                     0,
                     flags,
@@ -488,12 +425,9 @@ mod ws {
 
     /// Register the WebSocket part of the module.
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add("TEXT", u32::from(OP_TEXT))?;
-        m.add("BINARY", u32::from(OP_BINARY))?;
-        m.add("CLOSE", u32::from(OP_CLOSE))?;
-        m.add("PING", u32::from(OP_PING))?;
-        m.add("PONG", u32::from(OP_PONG))?;
-        m.add("FAIL", FAIL)?;
+        for (name, kind) in EVENT_KINDS {
+            m.add(name, kind)?;
+        }
         m.add_class::<PyDeflateParams>()?;
         m.add_class::<WsCodec>()?;
         m.add_function(wrap_pyfunction!(negotiate_deflate, m)?)?;
@@ -515,10 +449,10 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 // ---- HTTP heads, chunked bodies, SSE/NDJSON (upstream helper) ----
 mod upstream_bindings {
-    use crate::chunked::ChunkedDecoder as RsChunked;
-    use crate::http::{self, HeadError, Header, Limits};
-    use crate::sse::{NdjsonDecoder as RsNdjson, SseDecoder as RsSse, SseEvent, StreamError};
-    use pyo3::buffer::PyBuffer;
+    use super::{bytes_like, ListSink};
+    use crate::chunked::{covers, gather, ChunkedDecoder as RsChunked};
+    use crate::http::{self, ascii_text, latin1_text, HeadError, Header, Limits};
+    use crate::sse::{LastEventType, NdjsonDecoder as RsNdjson, SseDecoder as RsSse, SseEvent, StreamError};
     use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
@@ -535,33 +469,12 @@ mod upstream_bindings {
         Ok(())
     }
 
-    /// Runs `f` on the bytes of a bytes-like object: zero-copy for `bytes`, one copy otherwise.
-    fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
-        if let Ok(b) = data.downcast::<PyBytes>() {
-            return Ok(f(b.as_bytes()));
-        }
-        let buf = PyBuffer::<u8>::get(data)?;
-        Ok(f(&buf.to_vec(data.py())?))
-    }
-
     fn head_error(e: HeadError) -> PyErr {
         HttpParseError::new_err((e.status, e.message))
     }
 
     fn headers_list<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for (name, value) in headers {
-            list.append((PyBytes::new(py, name), PyBytes::new(py, value)))?;
-        }
-        Ok(list)
-    }
-
-    fn ascii(b: &[u8]) -> String {
-        String::from_utf8_lossy(b).into_owned()
-    }
-
-    fn latin1(b: &[u8]) -> String {
-        b.iter().map(|&c| char::from(c)).collect()
+        PyList::new(py, headers.iter().map(|(name, value)| (PyBytes::new(py, name), PyBytes::new(py, value))))
     }
 
     #[pyfunction]
@@ -575,14 +488,12 @@ mod upstream_bindings {
         start_hint: usize,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let limits = Limits { max_size, max_headers, max_target };
-        with_bytes(data, |d| match http::parse_request_head(d, limits, start_hint) {
-            Ok(None) => Ok(None),
-            Ok(Some(h)) => {
-                let headers = headers_list(py, &h.headers)?;
-                Ok(Some((ascii(h.method), ascii(h.target), h.minor_version, headers, h.consumed).into_pyobject(py)?))
-            }
-            Err(e) => Err(head_error(e)),
-        })?
+        let d = bytes_like(data)?;
+        let Some(h) = http::parse_request_head(&d, limits, start_hint).map_err(head_error)? else {
+            return Ok(None);
+        };
+        let headers = headers_list(py, &h.headers)?;
+        Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed).into_pyobject(py)?))
     }
 
     #[pyfunction]
@@ -595,14 +506,12 @@ mod upstream_bindings {
         start_hint: usize,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let limits = Limits { max_size, max_headers, max_target: max_size };
-        with_bytes(data, |d| match http::parse_response_head(d, limits, start_hint) {
-            Ok(None) => Ok(None),
-            Ok(Some(h)) => {
-                let headers = headers_list(py, &h.headers)?;
-                Ok(Some((h.status, latin1(h.reason), h.minor_version, headers, h.consumed).into_pyobject(py)?))
-            }
-            Err(e) => Err(head_error(e)),
-        })?
+        let d = bytes_like(data)?;
+        let Some(h) = http::parse_response_head(&d, limits, start_hint).map_err(head_error)? else {
+            return Ok(None);
+        };
+        let headers = headers_list(py, &h.headers)?;
+        Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed).into_pyobject(py)?))
     }
 
     fn stream_error(e: StreamError) -> PyErr {
@@ -626,40 +535,18 @@ mod upstream_bindings {
 
         /// Decode one read; returns the body bytes it contained (b"" when none).
         fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-            let whole = data.downcast::<PyBytes>().ok().cloned();
-            let inner = &mut self.inner;
-            let unused = &mut self.unused;
-            with_bytes(data, |d| {
-                if inner.done() {
-                    unused.extend_from_slice(d);
-                    return Ok(PyBytes::new(py, b"").into_any());
-                }
-                let mut spans = Vec::new();
-                let used = inner.feed(d, &mut spans).map_err(|e| PyValueError::new_err(e.0))?;
-                unused.extend_from_slice(d.get(used..).unwrap_or(&[]));
-                match spans.as_slice() {
-                    [] => Ok(PyBytes::new(py, b"").into_any()),
-                    [one] if one.start == 0 && one.end == d.len() && whole.is_some() => {
-                        Ok(whole.clone().map(Bound::into_any).unwrap_or_else(|| PyBytes::new(py, b"").into_any()))
-                    }
-                    [one] => Ok(PyBytes::new(py, d.get(one.clone()).unwrap_or(&[])).into_any()),
-                    many => {
-                        let total: usize = many.iter().map(|r| r.len()).sum();
-                        let b = PyBytes::new_with(py, total, |buf| {
-                            let mut at = 0;
-                            for r in many {
-                                let piece = d.get(r.clone()).unwrap_or(&[]);
-                                if let Some(dst) = buf.get_mut(at..at + piece.len()) {
-                                    dst.copy_from_slice(piece);
-                                }
-                                at += piece.len();
-                            }
-                            Ok(())
-                        })?;
-                        Ok(b.into_any())
-                    }
-                }
+            let d = bytes_like(data)?;
+            let mut spans = Vec::new();
+            self.inner.feed_keeping_rest(&d, &mut spans, &mut self.unused).map_err(|e| PyValueError::new_err(e.0))?;
+            if data.is_instance_of::<PyBytes>() && covers(&spans, d.len()) {
+                return Ok(data.clone()); // the whole read is body: no copy
+            }
+            let total = spans.iter().map(|r| r.len()).sum();
+            Ok(PyBytes::new_with(py, total, |buf| {
+                gather(&d, &spans, buf);
+                Ok(())
             })?
+            .into_any())
         }
 
         /// True once the terminating chunk and trailers were read.
@@ -680,7 +567,7 @@ mod upstream_bindings {
     pub struct SseDecoder {
         inner: RsSse,
         /// The last event type handed to Python, reused while it repeats.
-        last_type: Option<(String, Py<PyString>)>,
+        last_type: LastEventType<Py<PyString>>,
     }
 
     #[pymethods]
@@ -688,34 +575,19 @@ mod upstream_bindings {
         #[new]
         #[pyo3(signature = (max_event_size=8 << 20))]
         fn new(max_event_size: usize) -> Self {
-            SseDecoder { inner: RsSse::new(max_event_size), last_type: None }
+            SseDecoder { inner: RsSse::new(max_event_size), last_type: LastEventType::default() }
         }
 
         /// Decode one read; returns the events it completed as (event, data, id) tuples.
         fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-            let list = PyList::empty(py);
-            let mut failed: Option<PyErr> = None;
-            let inner = &mut self.inner;
+            let d = bytes_like(data)?;
+            let mut sink = ListSink::new(py);
             let last_type = &mut self.last_type;
-            let r = with_bytes(data, |d| {
-                inner.feed(d, &mut |e: SseEvent<'_>| {
-                    let event: Option<Py<PyString>> = e.event.map(|t| match last_type {
-                        Some((s, p)) if s == t => p.clone_ref(py),
-                        _ => {
-                            let p = PyString::new(py, t).unbind();
-                            *last_type = Some((t.to_owned(), p.clone_ref(py)));
-                            p
-                        }
-                    });
-                    let item = (event, PyBytes::new(py, e.data), e.id);
-                    if let Err(err) = list.append(item) {
-                        failed.get_or_insert(err);
-                    }
-                })
-            })?;
-            if let Some(err) = failed {
-                return Err(err);
-            }
+            let r = self.inner.feed(&d, &mut |e: SseEvent<'_>| {
+                let event = e.event.map(|t| last_type.get_or_make(t, || PyString::new(py, t).unbind()).clone_ref(py));
+                sink.push((event, PyBytes::new(py, e.data), e.id));
+            });
+            let list = sink.finish()?;
             r.map_err(stream_error)?;
             Ok(list)
         }
@@ -754,19 +626,10 @@ mod upstream_bindings {
 
         /// Decode one read; returns its complete non-empty lines without terminators.
         fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-            let list = PyList::empty(py);
-            let mut failed: Option<PyErr> = None;
-            let inner = &mut self.inner;
-            let r = with_bytes(data, |d| {
-                inner.feed(d, &mut |line: &[u8]| {
-                    if let Err(err) = list.append(PyBytes::new(py, line)) {
-                        failed.get_or_insert(err);
-                    }
-                })
-            })?;
-            if let Some(err) = failed {
-                return Err(err);
-            }
+            let d = bytes_like(data)?;
+            let mut sink = ListSink::new(py);
+            let r = self.inner.feed(&d, &mut |line: &[u8]| sink.push(PyBytes::new(py, line)));
+            let list = sink.finish()?;
             r.map_err(stream_error)?;
             Ok(list)
         }
@@ -784,7 +647,7 @@ mod kernels {
     //! The WebSocket codec's inner kernels (masking, UTF-8 validation) callable on their own,
     //! so benches can compare them with memcpy and other libraries' kernels. Not a hot-path API.
 
-    use crate::mask::{apply_mask, kernel_name};
+    use crate::mask::{apply_mask, kernel_name, mask_key};
     use crate::utf8::validate;
     use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
@@ -801,9 +664,7 @@ mod kernels {
     /// kernel the codec uses. ValueError unless `key` is 4 bytes.
     #[pyfunction]
     fn apply_mask_in_place(buf: &Bound<'_, PyByteArray>, key: &[u8]) -> PyResult<()> {
-        let key: [u8; 4] = key
-            .try_into()
-            .map_err(|_| PyValueError::new_err("key must be 4 bytes"))?;
+        let key = mask_key(key).map_err(PyValueError::new_err)?;
         // SAFETY: we hold the GIL and run no Python code while the slice is alive, so nothing
         // can resize or free the bytearray's storage under us.
         let data = unsafe { buf.as_bytes_mut() };
@@ -846,7 +707,6 @@ mod relay_bindings {
     #[pyclass(module = "aigw._codec")]
     pub struct StreamRelay {
         inner: Relay,
-        failed: bool,
     }
 
     #[pymethods]
@@ -865,36 +725,18 @@ mod relay_bindings {
             collect: bool,
             collect_limit: usize,
         ) -> PyResult<Self> {
-            let framing = match framing {
-                "sse" => Framing::Sse,
-                "ndjson" => Framing::Ndjson,
-                other => return Err(PyValueError::new_err(format!("unknown framing {other:?} (sse or ndjson)"))),
-            };
-            let options = RelayOptions {
-                framing,
-                terminator,
-                keep_first: keep_first.min(64),
-                keep_last: keep_last.min(64),
-                max_event_size,
-                collect_limit: if collect { collect_limit } else { 0 },
-            };
-            Ok(StreamRelay { inner: Relay::new(Envelope::stream(event_id), options), failed: false })
+            let framing = Framing::from_name(framing).map_err(PyValueError::new_err)?;
+            let options = RelayOptions::new(framing, terminator, keep_first, keep_last, max_event_size, collect, collect_limit);
+            Ok(StreamRelay { inner: Relay::new(Envelope::stream(event_id), options) })
         }
 
         /// Relay one network read into `ws`'s output queue; returns the messages queued.
         /// ValueError on a malformed or oversized event (the relay is then unusable).
         fn feed(&mut self, chunk: &[u8], mut ws: PyRefMut<'_, WsCodec>) -> PyResult<usize> {
-            if self.failed {
-                return Err(PyValueError::new_err("the relay failed earlier"));
-            }
             let writer = &mut ws.writer;
-            match self.inner.feed(chunk, &mut |msg| writer.send_message(OP_TEXT, msg)) {
-                Ok(n) => Ok(n),
-                Err(e) => {
-                    self.failed = true;
-                    Err(PyValueError::new_err(e.0))
-                }
-            }
+            self.inner
+                .feed(chunk, &mut |msg| writer.send_message(OP_TEXT, msg))
+                .map_err(|e| PyValueError::new_err(e.0))
         }
 
         /// The upstream ended: queue NDJSON's last unterminated line; True when an SSE event

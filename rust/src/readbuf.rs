@@ -77,6 +77,14 @@ impl SharedReadBuf {
         UnsafeCell::raw_get(self.0 .0.as_ptr())
     }
 
+    /// The region from byte `start` (clamped to the length) to the end, as a pointer and a
+    /// length for handing to Python; valid as long as any clone of this handle is alive.
+    pub fn tail(&self, start: usize) -> (*mut u8, usize) {
+        let start = start.min(self.len());
+        // In bounds (start ≤ len), so this is the same pointer `add` would give.
+        (self.raw().wrapping_add(start), self.len() - start)
+    }
+
     /// The bytes, for the reader's parsing.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: the pointer and length describe the live allocation owned by the Arc we
@@ -121,5 +129,18 @@ mod tests {
         drop(a);
         // SAFETY: `view` keeps the block alive; nothing else references it.
         assert_eq!(unsafe { *view.raw() }, 7);
+    }
+
+    #[test]
+    fn tail_starts_at_the_offset_and_runs_to_the_end() {
+        let b = SharedReadBuf::new(1024);
+        assert_eq!(b.tail(1000), (b.raw().wrapping_add(1000), 24));
+        assert_eq!(b.tail(0), (b.raw(), 1024));
+    }
+
+    #[test]
+    fn a_tail_past_the_end_is_empty() {
+        let b = SharedReadBuf::new(1024);
+        assert_eq!(b.tail(5000), (b.raw().wrapping_add(1024), 0));
     }
 }

@@ -16,7 +16,7 @@ use crate::deflate::{Decompressor, DeflateParams, InflateError};
 use crate::frame::{
     check_header, is_control, is_valid_close_code, parse_header, CLOSE_INVALID_PAYLOAD,
     CLOSE_NO_STATUS, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN,
-    OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
+    OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
 };
 use crate::mask::apply_mask;
 use crate::readbuf::SharedReadBuf;
@@ -44,6 +44,43 @@ pub enum Event<'a> {
     Close(u16, &'a str),
     /// We failed the connection: a close frame with this code has been queued.
     Fail(u16, &'static str),
+}
+
+/// Event kind for a connection failure; not an opcode (opcodes are 4 bits).
+pub const FAIL: u32 = 0x100;
+
+/// The event kinds by their Python names.
+pub const EVENT_KINDS: [(&str, u32); 6] = [
+    ("TEXT", OP_TEXT as u32),
+    ("BINARY", OP_BINARY as u32),
+    ("CLOSE", OP_CLOSE as u32),
+    ("PING", OP_PING as u32),
+    ("PONG", OP_PONG as u32),
+    ("FAIL", FAIL),
+];
+
+/// An event as the binding hands it out, tagged with its kind (its opcode, or `FAIL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventParts<'a> {
+    /// TEXT, BINARY, PING, PONG: the payload.
+    Payload(u32, &'a [u8]),
+    /// CLOSE, FAIL: the close code and reason.
+    Status(u32, u16, &'a str),
+}
+
+impl<'a> Event<'a> {
+    /// The event's kind and contents, the shape of the Python event tuples.
+    #[inline]
+    pub fn parts(self) -> EventParts<'a> {
+        match self {
+            Event::Text(p) => EventParts::Payload(u32::from(OP_TEXT), p),
+            Event::Binary(p) => EventParts::Payload(u32::from(OP_BINARY), p),
+            Event::Ping(p) => EventParts::Payload(u32::from(OP_PING), p),
+            Event::Pong(p) => EventParts::Payload(u32::from(OP_PONG), p),
+            Event::Close(code, reason) => EventParts::Status(u32::from(OP_CLOSE), code, reason),
+            Event::Fail(code, reason) => EventParts::Status(FAIL, code, reason),
+        }
+    }
 }
 
 /// Parser settings.

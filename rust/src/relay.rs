@@ -24,6 +24,20 @@ enum Decoder {
     Ndjson(NdjsonDecoder),
 }
 
+impl Framing {
+    /// The framing called `name` ("sse" or "ndjson"); otherwise a message naming it.
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        match name {
+            "sse" => Ok(Framing::Sse),
+            "ndjson" => Ok(Framing::Ndjson),
+            other => Err(format!("unknown framing {other:?} (sse or ndjson)")),
+        }
+    }
+}
+
+/// Most payloads kept at either end of a stream: larger `keep_first`/`keep_last` are capped.
+pub const MAX_KEEP: usize = 64;
+
 /// Settings of one relay.
 #[derive(Clone, Debug)]
 pub struct RelayOptions {
@@ -51,12 +65,37 @@ pub struct Relay {
     saw_terminator: bool,
     collected: Vec<u8>,
     scratch: Vec<u8>,
+    /// A feed failed: the stream is broken and every later feed fails too.
+    failed: bool,
 }
 
 fn trim(data: &[u8]) -> &[u8] {
     let start = data.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(data.len());
     let end = data.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |i| i + 1);
     &data[start..end.max(start)]
+}
+
+impl RelayOptions {
+    /// Options as the binding takes them: keep counts capped at `MAX_KEEP`, and the raw body
+    /// collected (up to `collect_limit` bytes) only when `collect` is set.
+    pub fn new(
+        framing: Framing,
+        terminator: Option<Vec<u8>>,
+        keep_first: usize,
+        keep_last: usize,
+        max_event_size: usize,
+        collect: bool,
+        collect_limit: usize,
+    ) -> Self {
+        RelayOptions {
+            framing,
+            terminator,
+            keep_first: keep_first.min(MAX_KEEP),
+            keep_last: keep_last.min(MAX_KEEP),
+            max_event_size,
+            collect_limit: if collect { collect_limit } else { 0 },
+        }
+    }
 }
 
 impl Relay {
@@ -76,6 +115,7 @@ impl Relay {
             saw_terminator: false,
             collected: Vec::new(),
             scratch: Vec::new(),
+            failed: false,
         }
     }
 
@@ -107,12 +147,15 @@ impl Relay {
     /// Feed one network read; `send` receives each finished message. Returns the number of
     /// messages produced. After an error the relay must not be fed again.
     pub fn feed(&mut self, chunk: &[u8], send: &mut impl FnMut(&[u8])) -> Result<usize, StreamError> {
+        if self.failed {
+            return Err(StreamError("the relay failed earlier"));
+        }
         if self.options.collect_limit > 0 {
             let room = self.options.collect_limit.saturating_sub(self.collected.len());
             self.collected.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
         let mut produced = 0usize;
-        let Relay { decoder, envelope, options, first, last, events, saw_terminator, scratch, .. } = self;
+        let Relay { decoder, envelope, options, first, last, events, saw_terminator, scratch, failed, .. } = self;
         let mut on_data = |data: &[u8]| {
             if *saw_terminator {
                 return; // anything after the terminator is not part of the answer
@@ -137,15 +180,16 @@ impl Relay {
             *events += 1;
             produced += 1;
         };
-        match decoder {
-            Decoder::Sse(d) => d.feed(chunk, &mut |event| on_data(event.data))?,
+        let fed = match decoder {
+            Decoder::Sse(d) => d.feed(chunk, &mut |event| on_data(event.data)),
             Decoder::Ndjson(d) => d.feed(chunk, &mut |line| {
                 if !trim(line).is_empty() {
                     on_data(line)
                 }
-            })?,
-        }
-        Ok(produced)
+            }),
+        };
+        *failed = fed.is_err();
+        fed.map(|()| produced)
     }
 
     /// The upstream ended. NDJSON's final unterminated line is relayed; an SSE event cut off
@@ -267,5 +311,34 @@ mod tests {
             RelayOptions { framing: Framing::Sse, terminator: None, keep_first: 0, keep_last: 0, max_event_size: 8, collect_limit: 0 },
         );
         assert!(r.feed(b"data: 0123456789abcdef\n\n", &mut |_| {}).is_err());
+    }
+
+    #[test]
+    fn framings_are_named_sse_and_ndjson() {
+        assert_eq!(Framing::from_name("sse"), Ok(Framing::Sse));
+        assert_eq!(Framing::from_name("ndjson"), Ok(Framing::Ndjson));
+        assert_eq!(Framing::from_name("xml"), Err("unknown framing \"xml\" (sse or ndjson)".to_string()));
+    }
+
+    #[test]
+    fn options_cap_the_kept_payloads() {
+        let o = RelayOptions::new(Framing::Sse, None, 1000, 65, 1 << 20, false, 0);
+        assert_eq!((o.keep_first, o.keep_last), (MAX_KEEP, MAX_KEEP));
+    }
+
+    #[test]
+    fn options_collect_only_when_asked() {
+        assert_eq!(RelayOptions::new(Framing::Sse, None, 1, 2, 1, false, 99).collect_limit, 0);
+        assert_eq!(RelayOptions::new(Framing::Sse, None, 1, 2, 1, true, 99).collect_limit, 99);
+    }
+
+    #[test]
+    fn a_failed_relay_keeps_failing() {
+        let mut r = Relay::new(
+            Envelope::stream("e1"),
+            RelayOptions::new(Framing::Sse, None, 1, 2, 8, false, 0),
+        );
+        assert!(r.feed(b"data: far more than eight bytes\n\n", &mut |_| {}).is_err());
+        assert_eq!(r.feed(b"data: x\n\n", &mut |_| {}), Err(StreamError("the relay failed earlier")));
     }
 }

@@ -27,6 +27,31 @@ pub struct SseEvent<'a> {
     pub id: Option<&'a str>,
 }
 
+/// The last event type handed out, with the caller's object for it (e.g. a Python string),
+/// so a stream that repeats one type (most do) builds that object once.
+#[derive(Debug)]
+pub struct LastEventType<T> {
+    last: Option<(String, T)>,
+}
+
+impl<T> Default for LastEventType<T> {
+    fn default() -> Self {
+        LastEventType { last: None }
+    }
+}
+
+impl<T> LastEventType<T> {
+    /// The object for `name`: the remembered one when `name` repeats the last type, else
+    /// `make()`, which is then remembered instead.
+    pub fn get_or_make(&mut self, name: &str, make: impl FnOnce() -> T) -> &T {
+        let slot = match self.last.take() {
+            Some((last, object)) if last == name => (last, object),
+            _ => (name.to_owned(), make()),
+        };
+        &self.last.insert(slot).1
+    }
+}
+
 pub struct SseDecoder {
     /// The unterminated line carried over from earlier reads.
     line: Vec<u8>,
@@ -465,5 +490,19 @@ mod tests {
             }
             d.finish();
         }
+    }
+
+    #[test]
+    fn a_repeated_event_type_reuses_its_object() {
+        let mut cache = LastEventType::default();
+        let mut made = 0;
+        for name in ["delta", "delta", "done", "delta"] {
+            cache.get_or_make(name, || {
+                made += 1;
+                made
+            });
+        }
+        assert_eq!(made, 3);
+        assert_eq!(*cache.get_or_make("delta", || 99), 3);
     }
 }

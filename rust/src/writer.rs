@@ -147,6 +147,16 @@ impl Writer {
         self.out.len()
     }
 
+    /// `send_frame` for a caller-chosen opcode (fragmentation, tests): no compression and no
+    /// checks beyond the opcode fitting in its 4 bits.
+    pub fn send_raw_frame(&mut self, opcode: u8, payload: &[u8], fin: bool) -> Result<(), SendError> {
+        if opcode > 0xF {
+            return Err(SendError("opcode must be 0..15"));
+        }
+        self.send_frame(opcode, payload, fin, false);
+        Ok(())
+    }
+
     /// Append a ping or pong (payload at most 125 bytes).
     pub fn send_control(&mut self, opcode: u8, payload: &[u8]) -> Result<(), SendError> {
         if payload.len() > MAX_CONTROL_PAYLOAD {
@@ -232,6 +242,93 @@ pub fn is_data_opcode(opcode: u8) -> bool {
     opcode == frame::OP_TEXT || opcode == frame::OP_BINARY
 }
 
+/// A close code given as a wider integer (as Python passes it): out of u16 range is invalid.
+pub fn close_code(code: i64) -> Result<u16, SendError> {
+    u16::try_from(code).map_err(|_| SendError("invalid close code"))
+}
+
+/// Data messages at least this large are worth sending by reference (see `Splices`).
+pub const SPLICE_MIN: usize = 64 << 10;
+
+/// Payloads the caller sends by reference instead of copying them into the writer's queue:
+/// each goes out right after byte `offset` of the queue. Offsets only grow, since the queue
+/// is append-only until drained.
+#[derive(Debug)]
+pub struct Splices<T> {
+    entries: Vec<(usize, T)>,
+    payload_len: usize,
+}
+
+/// One piece of the output in wire order: queued bytes, or a spliced payload.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece<'a, T> {
+    Queued(&'a [u8]),
+    Payload(T),
+}
+
+impl<T> Default for Splices<T> {
+    fn default() -> Self {
+        Splices { entries: Vec::new(), payload_len: 0 }
+    }
+}
+
+impl<T> Splices<T> {
+    /// True when no payload waits: the queue alone is the output.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Total bytes of the payloads waiting.
+    pub fn payload_len(&self) -> usize {
+        self.payload_len
+    }
+
+    /// Send `payload` (`len` bytes) right after the first `offset` bytes of the queue.
+    pub fn push(&mut self, offset: usize, payload: T, len: usize) {
+        self.entries.push((offset, payload));
+        self.payload_len += len;
+    }
+
+    /// Interleave `queue` (the writer's pending bytes) with the payloads, in wire order, and
+    /// forget the payloads. Empty queue pieces are left out.
+    pub fn drain<'a>(&mut self, queue: &'a [u8]) -> Vec<Piece<'a, T>> {
+        let mut pieces = Vec::with_capacity(2 * self.entries.len() + 1);
+        let mut at = 0;
+        for (offset, payload) in self.entries.drain(..) {
+            if offset > at {
+                pieces.push(Piece::Queued(queue.get(at..offset).unwrap_or_default()));
+            }
+            pieces.push(Piece::Payload(payload));
+            at = offset.max(at);
+        }
+        if at < queue.len() {
+            pieces.push(Piece::Queued(queue.get(at..).unwrap_or_default()));
+        }
+        self.payload_len = 0;
+        pieces
+    }
+
+    /// Like `drain`, but copies the output in wire order into the front of `out` (sized by
+    /// the caller to the queue plus `payload_len()`), reading each payload through `bytes`.
+    pub fn drain_into(&mut self, queue: &[u8], bytes: impl Fn(&T) -> &[u8], out: &mut [u8]) {
+        let mut written: usize = 0;
+        let mut put = |b: &[u8]| {
+            if let Some(dst) = out.get_mut(written..written.saturating_add(b.len())) {
+                dst.copy_from_slice(b);
+                written += b.len();
+            }
+        };
+        let mut at = 0;
+        for (offset, payload) in self.entries.drain(..) {
+            put(queue.get(at..offset).unwrap_or_default());
+            put(bytes(&payload));
+            at = offset.max(at);
+        }
+        put(queue.get(at..).unwrap_or_default());
+        self.payload_len = 0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,5 +389,71 @@ mod tests {
             w.take(),
             [0x81, 1, b'a', 0x81, 1, b'b', 0x88, 2, 0x03, 0xea]
         );
+    }
+
+    #[test]
+    fn splices_interleave_payloads_with_the_queue_in_wire_order() {
+        let mut s = Splices::default();
+        s.push(2, "P1", 2);
+        s.push(2, "P2", 2);
+        s.push(5, "P3", 2);
+        assert_eq!(s.payload_len(), 6);
+        let queue = b"h1h2h3tail";
+        assert_eq!(
+            s.drain(queue),
+            vec![
+                Piece::Queued(&b"h1"[..]),
+                Piece::Payload("P1"),
+                Piece::Payload("P2"),
+                Piece::Queued(&b"h2h"[..]),
+                Piece::Payload("P3"),
+                Piece::Queued(&b"3tail"[..]),
+            ]
+        );
+        assert!(s.is_empty());
+        assert_eq!(s.payload_len(), 0);
+    }
+
+    #[test]
+    fn a_payload_at_the_end_of_the_queue_leaves_no_empty_piece() {
+        let mut s = Splices::default();
+        s.push(3, 7u8, 1);
+        assert_eq!(s.drain(b"hdr"), vec![Piece::Queued(&b"hdr"[..]), Piece::Payload(7)]);
+    }
+
+    #[test]
+    fn raw_frames_take_any_4_bit_opcode() {
+        let mut w = Writer::new(false, None);
+        assert_eq!(w.send_raw_frame(0x3, b"x", false), Ok(()));
+        assert_eq!(w.take(), [0x03, 0x01, b'x']);
+        assert_eq!(w.send_raw_frame(0x10, b"x", true), Err(SendError("opcode must be 0..15")));
+        assert!(w.take().is_empty());
+    }
+
+    #[test]
+    fn close_codes_outside_u16_are_invalid() {
+        assert_eq!(close_code(1000), Ok(1000));
+        assert_eq!(close_code(-1), Err(SendError("invalid close code")));
+        assert_eq!(close_code(65536), Err(SendError("invalid close code")));
+    }
+
+    #[test]
+    fn drain_into_writes_the_wire_order_bytes() {
+        let mut s = Splices::default();
+        s.push(2, b"P1".to_vec(), 2);
+        s.push(5, b"P3".to_vec(), 2);
+        let queue = b"h1h2h3tail";
+        let mut out = vec![0u8; queue.len() + s.payload_len()];
+        s.drain_into(queue, |p| p.as_slice(), &mut out);
+        assert_eq!(out, b"h1P1h2hP33tail");
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn drain_into_without_payloads_copies_the_queue() {
+        let mut s: Splices<Vec<u8>> = Splices::default();
+        let mut out = [0u8; 3];
+        s.drain_into(b"abc", |p| p.as_slice(), &mut out);
+        assert_eq!(&out, b"abc");
     }
 }

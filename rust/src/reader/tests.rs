@@ -536,3 +536,28 @@ proptest! {
         prop_assert_eq!(out1.len(), out2.len());
     }
 }
+
+#[test]
+fn event_parts_carry_the_opcode_as_kind() {
+    assert_eq!(Event::Text(b"a").parts(), EventParts::Payload(0x1, b"a"));
+    assert_eq!(Event::Binary(b"b").parts(), EventParts::Payload(0x2, b"b"));
+    assert_eq!(Event::Ping(b"").parts(), EventParts::Payload(0x9, b""));
+    assert_eq!(Event::Pong(b"p").parts(), EventParts::Payload(0xA, b"p"));
+    assert_eq!(Event::Close(1000, "bye").parts(), EventParts::Status(0x8, 1000, "bye"));
+}
+
+#[test]
+fn a_failure_reports_kind_fail() {
+    assert_eq!(Event::Fail(1002, "bad").parts(), EventParts::Status(FAIL, 1002, "bad"));
+}
+
+#[test]
+fn event_kinds_are_named_for_python() {
+    let kind = |name: &str| EVENT_KINDS.iter().find(|(n, _)| *n == name).map(|(_, k)| *k);
+    assert_eq!(kind("TEXT"), Some(0x1));
+    assert_eq!(kind("BINARY"), Some(0x2));
+    assert_eq!(kind("CLOSE"), Some(0x8));
+    assert_eq!(kind("PING"), Some(0x9));
+    assert_eq!(kind("PONG"), Some(0xA));
+    assert_eq!(kind("FAIL"), Some(FAIL));
+}
