@@ -277,10 +277,13 @@ class Connection(asyncio.Protocol):
                 self._reusable = False
             self._body_done()
             return
-        # Head is in: from now on only the total deadline applies.
-        self._arm(self._total_deadline, _total_timeout)
         if rest:
             self._feed_body(rest)
+        # Head is in: from now on only the total deadline applies. A small body usually came
+        # whole with the head (then _body_done already cancelled the first-byte timer): no
+        # timer to arm and cancel again, which costs ~1 µs per request on uvloop.
+        if self._response is resp:
+            self._arm(self._total_deadline, _total_timeout)
 
     def _feed_body(self, data: bytes) -> None:
         resp = self._response
