@@ -249,11 +249,11 @@ def main() -> None:
     ap.add_argument("--py", default=sys.executable, help="python for the load clients and the upstream (uvloop, psutil, picows, orjson)")
     ap.add_argument("--litellm-venv", type=Path, default=Path(os.environ.get("LITELLM_VENV", ROOT / ".bench-venvs/litellm")))
     ap.add_argument("--smoke", action="store_true", help="short pipeline check; figures are not measurements")
-    ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--render-only", action="store_true", help="rewrite OUT/summary.md from OUT/results.jsonl (with --smoke: labelled as smoke)")
     args = ap.parse_args()
     out: Path = args.out.resolve()
     if args.render_only:
-        (out / "summary.md").write_text(render(out))
+        (out / "summary.md").write_text(render(out, args.smoke))
         print((out / "summary.md").read_text())
         return
     out.mkdir(parents=True, exist_ok=True)
@@ -301,8 +301,10 @@ def main() -> None:
             if "pid" in t:
                 t["rss_after_warm_mb"] = gw_rss_mb(t["pid"])
         scens = args.scenarios.split(",")
-        with open(out / "results.jsonl", "a") as f:
-            for rep in range(args.reps):
+        results = out / "results.jsonl"
+        first_rep = 1 + max((json.loads(line)["rep"] for line in open(results)), default=-1) if results.exists() else 0
+        with open(results, "a") as f:  # re-running with the same --out adds reps
+            for rep in range(first_rep, first_rep + args.reps):
                 for scen in scens:
                     k = rep % len(targets)
                     for t in targets[k:] + targets[:k]:
@@ -327,7 +329,7 @@ def main() -> None:
                               f"errors {row['errors']}  foreign {row['foreign_cores']:.2f}", file=sys.stderr, flush=True)
     finally:
         procs.stop_all()
-    (out / "summary.md").write_text(render(out))
+    (out / "summary.md").write_text(render(out, args.smoke))
     print((out / "summary.md").read_text())
 
 
@@ -355,12 +357,12 @@ def fmt(vals: list[float], digits: int = 0) -> str:
     return f(med) if len(vals) == 1 else f"{f(med)} [{f(min(vals))}–{f(max(vals))}]"
 
 
-def render(out: Path) -> str:
+def render(out: Path, smoke: bool = False) -> str:
     rows = [json.loads(line) for line in open(out / "results.jsonl")]
     by: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
         by[(r["target"], r["scenario"])].append(r)
-    smoke = any(r.get("smoke") for r in rows)
+    smoke = smoke or any(r.get("smoke") for r in rows)
     reps = len({r["rep"] for r in rows})
     targets = [t for t in ("aigw", "aigw-nolog", "litellm", "direct", "direct-loadgen") if any(k[0] == t for k in by)]
 
