@@ -51,7 +51,14 @@ def summarize(raw: Path, top: int) -> str:
         own[leaf] += count
         for f in set(frames):
             incl[f] += count
-    lines = [f"samples: {total} busy, {idle} idle (idle excluded from %)", "", "own (leaf) samples:"]
+    by_file: Counter[str] = Counter()
+    for f, c in own.items():
+        by_file[f.rsplit(":", 1)[0]] += c
+    lines = [f"samples: {total} (py-spy --nonblocking records only threads that are running; "
+             "runners.py:Runner.run own = uvloop's C loop: epoll, socket reads, callbacks; "
+             "Connection.send / WebSocket._flush own = the write() syscalls)", "", "own samples by file:"]
+    lines += [f"  {100 * c / total:5.1f}%  {f}" for f, c in by_file.most_common(top)]
+    lines += ["", "own (leaf) samples:"]
     lines += [f"  {100 * c / total:5.1f}%  {f}" for f, c in own.most_common(top)]
     lines += ["", "inclusive samples:"]
     lines += [f"  {100 * c / total:5.1f}%  {f}" for f, c in incl.most_common(top * 2)]
