@@ -172,6 +172,34 @@ async def test_slow_body_raises_total_timeout(aiohttp_server):
             await resp.read()
 
 
+async def test_a_timeout_left_over_from_an_earlier_request_does_not_fire_on_the_next(aiohttp_server):
+    async def slowish(request):
+        await asyncio.sleep(0.3)
+        return web.Response(text="in time")
+
+    async with aiohttp_server(app_with(hello=hello, slowish=slowish)) as base, UpstreamClient() as client:
+        resp = await client.request("GET", base + "/hello", first_byte_timeout=0.2)
+        await resp.read()
+        # Same keep-alive connection; the first request's 0.2 s deadline passes while this
+        # one (allowed 2 s) waits for its head.
+        resp = await client.request("GET", base + "/slowish", first_byte_timeout=2.0)
+        assert await resp.read() == b"in time"
+        assert [v[0] for v in client.stats().values()] == [1]
+
+
+async def test_a_shorter_timeout_on_a_reused_connection_fires_on_time(aiohttp_server):
+    async def slow(request):
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
+    async with aiohttp_server(app_with(hello=hello, slow=slow)) as base, UpstreamClient() as client:
+        resp = await client.request("GET", base + "/hello", first_byte_timeout=30)
+        await resp.read()
+        # The first request's timer (30 s) is still pending; reusing it would wait for "late".
+        with pytest.raises(FirstByteTimeout):
+            await client.request("GET", base + "/slow", first_byte_timeout=0.2)
+
+
 async def test_requests_queue_when_the_pool_is_full(aiohttp_server):
     ports = set()
 

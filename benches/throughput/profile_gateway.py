@@ -1,0 +1,111 @@
+"""Profile `aigw serve` under load with py-spy and print where its CPU goes.
+
+Starts the fake upstream (core 1) and the gateway (core 0) as run_gateway.py does, drives one
+scenario with ws_load.py (core 1), and records the gateway with `py-spy record --format raw
+--native` for the window. Prints the top functions by own samples and by inclusive samples
+(% of the gateway's samples, idle excluded) and writes OUT/profile-<scenario>-<gateway>.{txt,raw} (raw = collapsed stacks, for flamegraph.pl).
+
+    python benches/throughput/profile_gateway.py --out benches/results/profile [--scenario ns_c64] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_gateway import CHUNKS, HERE, ROOT, SCENARIOS, Procs, aigw_config, find_harness, free_port, wait_ready  # noqa: E402
+
+IDLE = ("epoll_wait", "select", "poll", "_run_once (uvloop", "run_forever")
+
+
+def frame_name(frame: str) -> str:
+    """`function (file.py:line)` → `file.py:function` (line dropped so lines aggregate)."""
+    if " (" in frame and frame.endswith(")"):
+        func, loc = frame[:-1].split(" (", 1)
+        path = loc.rsplit(":", 1)[0]
+        short = "/".join(path.split("/")[-2:]) if "aigw" in path else path.split("/")[-1]
+        return f"{short}:{func}"
+    return frame
+
+
+def summarize(raw: Path, top: int) -> str:
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = idle = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(n)
+        frames = [frame_name(f) for f in stack.split(";")]
+        leaf = frames[-1]
+        if any(k in leaf for k in IDLE) or leaf.startswith("epoll"):
+            idle += count
+            continue
+        total += count
+        own[leaf] += count
+        for f in set(frames):
+            incl[f] += count
+    by_file: Counter[str] = Counter()
+    for f, c in own.items():
+        by_file[f.rsplit(":", 1)[0]] += c
+    lines = [f"samples: {total} (py-spy --nonblocking records only threads that are running; "
+             "runners.py:Runner.run own = uvloop's C loop: epoll, socket reads, callbacks; "
+             "Connection.send / WebSocket._flush own = the write() syscalls)", "", "own samples by file:"]
+    lines += [f"  {100 * c / total:5.1f}%  {f}" for f, c in by_file.most_common(top)]
+    lines += ["", "own (leaf) samples:"]
+    lines += [f"  {100 * c / total:5.1f}%  {f}" for f, c in own.most_common(top)]
+    lines += ["", "inclusive samples:"]
+    lines += [f"  {100 * c / total:5.1f}%  {f}" for f, c in incl.most_common(top * 2)]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--scenario", default="ns_c64", choices=sorted(SCENARIOS))
+    ap.add_argument("--gateway", default="bench", help="bench (logs on) or bench-nolog")
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--rate", type=int, default=250)
+    ap.add_argument("--native", action="store_true", help="include native (Rust/C) frames")
+    ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--aigw", default=str(ROOT / ".venv/bin/aigw"))
+    ap.add_argument("--py", default=sys.executable)
+    args = ap.parse_args()
+    out = args.out.resolve()
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    harness = find_harness()
+    procs = Procs(out / "logs")
+    stream, paced, inflight = SCENARIOS[args.scenario]
+    tag = f"{args.scenario}-{args.gateway}"
+    try:
+        up_port, gw_port = free_port(), free_port()
+        upstream_py = harness / "fake_upstream.py" if harness else HERE / "fast_upstream.py"
+        up = procs.start("upstream", [args.py, str(upstream_py), "--port", str(up_port), "--chunks", str(CHUNKS), "--paced-delay-ms", "1"], "1")
+        wait_ready(f"http://127.0.0.1:{up_port}/health", 20, up)
+        gw = procs.start("aigw", [args.aigw, "serve", "--config", str(aigw_config(out, gw_port, up_port))], "0", cwd=out)
+        wait_ready(f"http://127.0.0.1:{gw_port}/health", 60, gw)
+        load = ["taskset", "-c", "1", args.py, str(HERE / "ws_load.py"), "--url", f"ws://127.0.0.1:{gw_port}/v1/p/{args.gateway}",
+                "--inflight", str(inflight), "--seconds", str(args.seconds + 2), "--warmup", "2", f"--watch=gw={gw.pid}"]
+        load += ["--stream"] * stream + ["--paced"] * paced
+        client = subprocess.Popen(load, stdout=subprocess.PIPE, text=True)
+        time.sleep(2.5)
+        raw = out / f"profile-{tag}.raw"
+        spy = [str(Path(args.py).parent / "py-spy"), "record", "--pid", str(gw.pid), "--rate", str(args.rate), "--duration", str(int(args.seconds)),
+               "--format", "raw", "-o", str(raw)] + ([] if args.native else ["--nonblocking"]) + (["--native"] if args.native else [])
+        subprocess.run(spy, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        result = client.communicate()[0].strip()
+    finally:
+        procs.stop_all()
+    text = f"scenario {args.scenario}, gateway {args.gateway}, load: {result}\n\n" + summarize(raw, args.top)
+    (out / f"profile-{tag}.txt").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
