@@ -399,12 +399,17 @@ impl Decompressor {
                 out.reserve_exact(room);
             }
             let before_out = out.len();
-            let status = z
-                .decompress_vec(rest, out, FlushDecompress::None)
-                .map_err(|_| InflateError::Corrupt)?;
+            let status = z.decompress_vec(rest, out, FlushDecompress::None);
+            // The first failure in stream order wins, so the verdict depends only on the bytes,
+            // never on how they were chunked. zlib emits all output of earlier symbols before it
+            // decodes the next one, and it decodes (and may reject) the next symbol even with
+            // no output room left. So output past the cap always precedes a bad symbol seen in
+            // the same call: check the cap before the data error. (Cut before the bad bits, the
+            // same bytes give TooBig with no error at all.)
             if out.len() > cap {
                 return Err(InflateError::TooBig);
             }
+            let status = status.map_err(|_| InflateError::Corrupt)?;
             let now = (z.total_in() - before_in) as usize;
             if status == Status::StreamEnd {
                 self.ended = true;
@@ -594,6 +599,42 @@ mod tests {
         }
         d.decompress(&[], true, &mut out, 1 << 20).unwrap();
         assert_eq!(out, msg);
+    }
+
+    /// A compressed `n`-byte message followed by a block header with the reserved type 3
+    /// (invalid deflate right after the last output byte).
+    fn output_then_bad_block(n: usize) -> Vec<u8> {
+        let msg: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+        let mut wire = Vec::new();
+        Compressor::new(15, false).compress(&msg, &mut wire);
+        wire.extend_from_slice(&TRAILER); // byte-align after the sync flush
+        wire.push(0b110); // BFINAL=0, BTYPE=11
+        wire
+    }
+
+    /// Inflate `wire` whole and one byte at a time; both verdicts.
+    fn verdict_whole_and_bytewise(wire: &[u8], cap: usize) -> [Result<(), InflateError>; 2] {
+        let mut out = Vec::new();
+        let whole = Decompressor::new(15, false).decompress(wire, true, &mut out, cap);
+        let mut d = Decompressor::new(15, false);
+        let mut out = Vec::new();
+        let bytewise = wire
+            .iter()
+            .try_for_each(|b| d.decompress(std::slice::from_ref(b), false, &mut out, cap))
+            .and_then(|()| d.decompress(&[], true, &mut out, cap));
+        [whole, bytewise]
+    }
+
+    #[test]
+    fn output_past_the_cap_before_bad_data_is_too_big_however_it_arrives() {
+        let wire = output_then_bad_block(300);
+        assert_eq!(verdict_whole_and_bytewise(&wire, 299), [Err(InflateError::TooBig); 2]);
+    }
+
+    #[test]
+    fn bad_data_within_the_cap_is_corrupt_however_it_arrives() {
+        let wire = output_then_bad_block(300);
+        assert_eq!(verdict_whole_and_bytewise(&wire, 300), [Err(InflateError::Corrupt); 2]);
     }
 
     fn neg(offers: &str) -> Option<(String, DeflateParams)> {

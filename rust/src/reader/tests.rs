@@ -393,6 +393,38 @@ fn corrupt_deflate_reports_the_same_failure_under_any_chunking() {
     }
 }
 
+#[test]
+fn output_past_the_cap_is_too_big_even_when_corrupt_data_follows() {
+    // Found by the frame_parser fuzz target (rust/fuzz/regressions/frame_parser-1007-vs-1009):
+    // a compressed fragment whose inflated output passes the 1000-byte cap before its deflate
+    // data turns invalid. Whole, it failed with 1007; cut before the bad bits, with 1009.
+    let data = [
+        0x42, 0x4d, 0xcb, 0xcb, 0xcb, 0xcb, 0xcb, 0xcb, 0xdd, 0xe9, 0xce, 0x17, 0x17, 0x5d,
+        0x5d, 0x5d, 0x42, 0x3a, 0x3a, 0x07, 0x07, 0xb5, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07,
+        0x07, 0x2c, 0x42, 0x42, 0x3a, 0x3a, 0xd1, 0xd1, 0x07, 0x07, 0xb5, 0x07, 0x05, 0x07,
+        0x07, 0x07, 0x07, 0x07, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xff,
+        0xff, 0xc3, 0xc3, 0xc3, 0xc3, 0xc3, 0xba, 0xc3, 0xc3, 0xc3, 0x07, 0x7f,
+    ];
+    let cfg = ReaderConfig {
+        client: true,
+        max_message_size: 1000,
+        max_frame_size: 500,
+        read_buffer_size: 1024,
+        ..deflate_cfg()
+    };
+    // The queued close frame's length tells the reasons apart.
+    let summary = |(evs, out): (Vec<Ev>, Vec<u8>)| (evs, out.len());
+    // Our (masked, client) close frame: 2-byte header, 4-byte key, code, reason.
+    let too_big = (vec![Ev::Fail(1009)], 2 + 4 + 2 + "message too big".len());
+    let (a, b, c, d) = (3, 15, 26, 54); // the fuzzer's cut points
+    let parts = [&data[..a], &data[a..b], &data[b..c], &data[c..d], &data[d..]];
+    assert_eq!(summary(run(cfg, &parts)), too_big);
+    assert_eq!(summary(run(cfg, &[&data])), too_big);
+    for cut in 0..data.len() {
+        assert_eq!(summary(run(cfg, &[&data[..cut], &data[cut..]])), too_big, "cut at {cut}");
+    }
+}
+
 // ---- property tests ----
 
 #[derive(Debug, Clone)]
