@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 from aigw.api.universal_ws import UniversalSession
 from aigw.config import GatewaySettings, Settings, load_settings
 from aigw.errors import ByokAliasNotFound, GatewayNotFound, PluginError, Unauthorized
-from aigw.interfaces import AuthBackend, Cache, Logger, Provider, RateLimiter
+from aigw.interfaces import AuthBackend, Logger, Provider
 from aigw.options import RetryPolicy
 from aigw.pipeline import GatewayPolicy, Runtime
 from aigw.plugins import PluginManager, Registries

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
-from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
+from aigw.errors import AigwError, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
 from aigw.interfaces import Cache, Logger, Provider, RateLimiter
 from aigw.logrecords import collect_flags, new_log_id, parse_metadata_header
 from aigw.options import RetryPolicy, cache_policy, merged_headers, retry_policy
@@ -344,7 +344,6 @@ def _usage_pair(usage: Usage | None) -> tuple[int | None, int | None]:
 
 __all__ = [
     "Answer",
-    "BadRequest",
     "GatewayPolicy",
     "GatewayRequest",
     "ProviderCredentialsMissing",
