@@ -77,6 +77,7 @@ class RelayOutcome:
     events: int = 0
     error: AigwError | None = None  # the stream broke after it started
     response_bytes: bytes | None = None  # collected body for the log, when asked for
+    usage: Usage | None = None  # read once by the sink from `first`/`last` (it reports it too)
 
 
 class Sink(Protocol):
@@ -296,7 +297,7 @@ async def _run_steps(
             meta = _metadata(req, record.log_id, index, content_type, status)
             if call.stream and framing in (Framing.SSE, Framing.NDJSON):
                 outcome = await sink.relay(Answer(meta, status, content_type), resp, framing, provider, collect_payload)
-                record.tokens_in, record.tokens_out = _usage_pair(provider.usage_from_events(outcome.first, outcome.last))
+                record.tokens_in, record.tokens_out = _usage_pair(outcome.usage)
                 if collect_payload:
                     record.response_body = outcome.response_bytes
                 if outcome.error is not None:

@@ -61,13 +61,13 @@ class WebSocketSink:
         meta = answer.metadata
         self.answered = meta
         ws.send_text(created(meta))
-        first, last = provider.usage_events
+        keep_first, keep_last = provider.usage_events
         relay = _codec.StreamRelay(
             self.event_id,
             "ndjson" if framing is Framing.NDJSON else "sse",
             terminator=provider.stream_terminator,
-            keep_first=first,
-            keep_last=last,
+            keep_first=keep_first,
+            keep_last=keep_last,
             collect=collect,
         )
         codec = ws.codec
@@ -88,8 +88,9 @@ class WebSocketSink:
             error = ProviderFailed(f"the upstream stream failed: {exc}")
         except ValueError as exc:  # the relay refused an event (too big, malformed)
             error = ProviderFailed(f"malformed upstream stream: {exc}")
-        outcome = RelayOutcome(list(relay.first), list(relay.last), relay.events, error, relay.collected if collect else None)
-        usage = provider.usage_from_events(outcome.first, outcome.last)
+        first, last = list(relay.first), list(relay.last)
+        usage = provider.usage_from_events(first, last)
+        outcome = RelayOutcome(first, last, relay.events, error, relay.collected if collect else None, usage)
         final = dict(meta)
         if usage is not None:
             final["usage"] = {"tokensIn": usage.tokens_in, "tokensOut": usage.tokens_out}
