@@ -8,13 +8,17 @@
 
 use serde::de::IgnoredAny;
 
-/// Whether `data` is exactly one JSON document (surrounding whitespace allowed).
+/// Whether `data` is exactly one JSON document (surrounding whitespace allowed) in valid UTF-8.
+///
+/// serde's `IgnoredAny` skips string contents without checking their encoding, so UTF-8 is
+/// validated separately: a document spliced verbatim into a WebSocket text frame must be valid
+/// UTF-8, or the client fails the whole (multiplexed) connection with 1007.
 pub fn is_json(data: &[u8]) -> bool {
     // Fast reject: a JSON document starts with one of these after whitespace.
     let first = data.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
     match first {
         Some(b'{' | b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => {
-            serde_json::from_slice::<IgnoredAny>(data).is_ok()
+            simdutf8::basic::from_utf8(data).is_ok() && serde_json::from_slice::<IgnoredAny>(data).is_ok()
         }
         _ => false,
     }
@@ -154,6 +158,15 @@ mod tests {
     #[test]
     fn invalid_utf8_is_replaced() {
         assert_eq!(message("e", b"ab\xffcd")["response"], "ab\u{FFFD}cd");
+    }
+
+    #[test]
+    fn json_with_invalid_utf8_in_a_string_is_not_spliced_verbatim() {
+        assert!(!is_json(b"{\"text\":\"ab\xffcd\"}"));
+        let mut out = Vec::new();
+        Envelope::stream("e").write(b"{\"text\":\"ab\xffcd\"}", &mut out);
+        assert!(std::str::from_utf8(&out).is_ok(), "a text frame's payload must be UTF-8");
+        assert_eq!(message("e", b"{\"text\":\"ab\xffcd\"}")["response"], "{\"text\":\"ab\u{FFFD}cd\"}");
     }
 
     #[test]
