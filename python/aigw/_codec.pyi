@@ -234,6 +234,10 @@ def mask_kernel() -> str:
 
 # ---- Universal API stream relay --------------------------------------------------------------
 
+def is_json(data: bytes) -> bool:
+    """Whether `data` is exactly one JSON document in valid UTF-8 (surrounding whitespace
+    allowed): the test the relay uses before splicing data verbatim."""
+
 class StreamRelay:
     """One streamed request's relay: upstream SSE or NDJSON reads become
     `{"type":"universal.stream","metadata":{"eventId":...},"response":<data>}` text messages

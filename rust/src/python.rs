@@ -700,7 +700,14 @@ mod relay_bindings {
     use pyo3::types::{PyBytes, PyList};
 
     pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add_function(wrap_pyfunction!(is_json, m)?)?;
         m.add_class::<StreamRelay>()
+    }
+
+    /// Whether `data` is one JSON document in valid UTF-8 (the relay's splice test).
+    #[pyfunction]
+    fn is_json(data: &[u8]) -> bool {
+        crate::envelope::is_json(data)
     }
 
     /// One streamed request's relay (see the stub).

@@ -121,3 +121,9 @@ def test_the_model_comes_from_the_body_or_the_endpoint():
     assert model("v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {}) == "gemini-2.5-flash"
     assert model("@cf/meta/llama-3.1-8b-instruct", {"prompt": "x"}) == "@cf/meta/llama-3.1-8b-instruct"
     assert model("chat/completions", {}) is None
+
+
+def test_a_body_with_invalid_utf8_is_relayed_as_a_string_not_spliced():
+    out = created({"eventId": "e"}, b'{"text":"ab\xffcd"}')
+    assert orjson.loads(out)["response"] == '{"text":"ab\ufffdcd"}'
+    out.decode("utf-8")  # the text frame's payload stays valid UTF-8

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from aigw import _codec
+
 from aigw.errors import BadRequest
 
 CREATE, CANCEL = "universal.create", "universal.cancel"
@@ -163,12 +165,11 @@ def parse_client_message(payload: bytes) -> Create | Cancel:
 
 
 def json_fragment(body: bytes) -> Any:
-    """`body` spliced as raw JSON when it is JSON, else as a JSON string (decoded leniently)."""
-    try:
-        orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body.decode("utf-8", "replace")
-    return orjson.Fragment(body)
+    """`body` spliced as raw JSON when it is JSON in valid UTF-8, else as a JSON string
+    (decoded leniently). Validated in Rust, as the stream relay does: no Python objects."""
+    if _codec.is_json(body):
+        return orjson.Fragment(body)
+    return body.decode("utf-8", "replace")
 
 
 def created(metadata: dict[str, Any], response: bytes | None = None, *, error: dict | None = None) -> bytes:
