@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import aigw
 from aigw import _codec
 
 
