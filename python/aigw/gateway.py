@@ -344,6 +344,9 @@ class GatewayApp:
     async def _dispatch(self, request: Request, websocket: bool) -> Any:
         found = self.router.resolve(request.method, request.path, websocket=websocket)
         if isinstance(found, RouteMiss):
+            if found.status != 404 and not self.door.exists(found.params):
+                # An unknown gateway is an unknown path, whatever the method.
+                return json_error(404, GatewayNotFound.code, f"gateway {found.params['gateway']!r} does not exist")
             return _miss(request, found)
         route = found.route
         try:

@@ -73,6 +73,16 @@ class FrontDoor:
         self._policies = policies
         self._auth = auth
 
+    def exists(self, params: Mapping[str, str]) -> bool:
+        """Whether the ``{gateway}`` (and ``{account}``) of `params` name a configured gateway;
+        True when `params` name none."""
+        name = params.get("gateway")
+        if name is None:
+            return True
+        gw = self._gateways.get(name)
+        account = params.get("account")
+        return gw is not None and name in self._policies and not (account is not None and gw.account_id and gw.account_id != account)
+
     async def enter(self, request: Request, route: Route, params: Mapping[str, str], *, websocket: bool) -> GatewayContext | None:
         """The context of a request to `route`, or None for a public route without a
         ``{gateway}`` parameter.
@@ -86,11 +96,10 @@ class FrontDoor:
             if route.public:
                 return None
             name = DEFAULT_GATEWAY
-        gw = self._gateways.get(name)
-        policy = self._policies.get(name)
-        account = params.get("account")
-        if gw is None or policy is None or (account is not None and gw.account_id and gw.account_id != account):
+        if not self.exists(params):
             raise GatewayNotFound(f"gateway {name!r} does not exist")
+        gw = self._gateways[name]
+        policy = self._policies[name]
         if route.public or not gw.authentication:
             return GatewayContext(name, policy, None)
         token = token_of(request, websocket=websocket)

@@ -88,6 +88,9 @@ class RouteMiss:
 
     status: int
     allow: tuple[str, ...] = ()
+    #: The parameters of the most specific pattern the path matched (405/426), so that the
+    #: caller can answer 404 for an unknown ``{gateway}`` before complaining about the method.
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +226,7 @@ class Router:
         first = path[1:] if end < 0 else path[1:end]
         candidates = self._buckets.get(first, self._wild)
         matched: list[_PathEntry] | None = None
+        params: dict[str, str] = {}
         for entry in candidates:
             m = entry.compiled.regex.match(path)
             if m is None:
@@ -238,12 +242,13 @@ class Router:
                 return RouteMatch(route, m.groupdict())
             if matched is None:
                 matched = []
+                params = m.groupdict()
             matched.append(entry)
         if matched is None:
             return RouteMiss(404)
         methods = {m for e in matched for m in e.routes}
         if methods == {WEBSOCKET} and method in ("GET", "HEAD"):
-            return RouteMiss(426, ("GET",))
+            return RouteMiss(426, ("GET",), params)
         allow = set()
         for m in methods:
             if m == WEBSOCKET:
@@ -252,7 +257,7 @@ class Router:
                 allow.update(("GET", "HEAD"))
             else:
                 allow.add(m)
-        return RouteMiss(405, tuple(sorted(allow)))
+        return RouteMiss(405, tuple(sorted(allow)), params)
 
     def __iter__(self) -> Iterator[Route]:
         for entry in self._entries.values():
