@@ -177,3 +177,40 @@ async def test_a_plugin_route_that_clashes_with_a_built_in_one_stops_start_up_na
         with pytest.raises(PluginError, match=r"GET /health is registered twice: by aigw \(built-in\).*and by plugin 'clash-plugin'"):
             async with gateway():
                 pass
+
+
+# ---- the browser form of the token (websocket-api.md "Browsers: offer a second subprotocol") ----
+
+
+async def handshake_head(gw, offered: str) -> str:
+    """The raw response head to an upgrade offering `offered` subprotocols (no client checks)."""
+    import asyncio
+    import base64
+    import os
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /v1/acct/default HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {offered}\r\n\r\n"
+        ).encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+    return head.decode("latin-1").lower()
+
+
+async def test_a_browser_offering_a_second_subprotocol_gets_it_selected_and_never_the_token(gateway):
+    async with gateway() as gw:
+        head = await handshake_head(gw, f"cf-aig-authorization.{gw.token}, aigw.universal.v1")
+    assert head.startswith("http/1.1 101")
+    assert "sec-websocket-protocol: aigw.universal.v1\r\n" in head
+    assert gw.token.lower() not in head
+
+
+async def test_the_auth_subprotocol_alone_is_accepted_without_selecting_it(gateway):
+    async with gateway() as gw:
+        head = await handshake_head(gw, f"cf-aig-authorization.{gw.token}")
+    assert head.startswith("http/1.1 101")
+    assert "sec-websocket-protocol" not in head and gw.token.lower() not in head
