@@ -56,8 +56,10 @@ def register_providers(register) -> None:
 
 @hookimpl
 def register_routes(register) -> None:
-    """Its upstream: the echo endpoint, served by the gateway itself."""
-    register("POST", f"{ECHO_PATH}/chat/completions", chat_completions)
+    """Its upstream: the echo endpoint, served by the gateway itself. Public (no gateway token):
+    the echo provider calls it over loopback like any upstream, without a gateway token, and it
+    only repeats what the caller sent; `aigw plugins` shows it as public."""
+    register("POST", f"{ECHO_PATH}/chat/completions", chat_completions, public=True)
 
 
 # ---- the provider ----

@@ -12,28 +12,36 @@ Plugins are resolved here and only here: the request path calls plain objects.
 from __future__ import annotations
 
 import logging
-import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
+from aigw.api.gateway_context import AUTH_SUBPROTOCOL, FrontDoor, GatewayContext
+from aigw.api.open_sessions import OpenSessions
+from aigw.api.router import BUILTIN, WEBSOCKET, RouteMiss, Router
 from aigw.api.universal_ws import UniversalSession
 from aigw.config import GatewaySettings, Settings, load_settings
-from aigw.errors import ByokAliasNotFound, GatewayNotFound, PluginError, Unauthorized
+from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, GatewayNotFound, PluginError
 from aigw.interfaces import AuthBackend, Logger, Provider
 from aigw.options import RetryPolicy
 from aigw.pipeline import GatewayPolicy, Runtime
 from aigw.plugins import PluginManager, Registries
+from aigw.private_files import make_private_dir
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.server import ServerSettings, serve
 from aigw.types import HttpRequest, PluginContext
+from aigw.types import HttpResponse as PluginHttpResponse
 from aigw.upstream import UpstreamClient
+
+#: What the router calls: ``handler(request, params, ctx)`` → an HttpResponse, or for a
+#: WebSocket route a WebSocketHandler (ctx is None on public routes without a gateway).
+RouteHandler = Callable[[Request, Mapping[str, str], "GatewayContext | None"], Awaitable[Any]]
 
 log = logging.getLogger("aigw.gateway")
 
-UNIVERSAL_PATH = re.compile(r"^/v1/([^/]+)/([^/]+)/?$")
-AUTH_SUBPROTOCOL = "cf-aig-authorization."
+#: The Universal WebSocket API.
+UNIVERSAL_PATTERN = "/v1/{account}/{gateway}"
 #: Loggers enabled without any configuration; others are enabled by a [plugins.<name>] section.
 DEFAULT_LOGGERS = ("sqlite",)
 
@@ -73,10 +81,12 @@ def gateway_policy(name: str, gw: GatewaySettings) -> GatewayPolicy:
     )
 
 
-def json_error(status: int, code: int, message: str) -> HttpResponse:
+def json_error(status: int, code: int, message: str, headers: Sequence[tuple[str, str]] = ()) -> HttpResponse:
     """A Cloudflare-style error answer."""
     return HttpResponse.json(
-        {"success": False, "result": None, "messages": [], "errors": [{"code": code, "message": message}]}, status=status
+        {"success": False, "result": None, "messages": [], "errors": [{"code": code, "message": message}]},
+        status=status,
+        headers=headers,
     )
 
 
@@ -86,6 +96,9 @@ class _Built:
     runtime: Runtime
     auth: AuthBackend | None
     policies: dict[str, GatewayPolicy]
+    router: Router
+    door: FrontDoor
+    sessions: OpenSessions
 
 
 class Gateway:
@@ -126,7 +139,7 @@ class Gateway:
         if self._built is not None:
             return
         settings = self.settings
-        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)  # logs hold prompts and answers: 0700, files 0600
         regs = self.plugins.load().registries()
         self.providers = self._build_providers(regs)
         for warning in settings.warnings:
@@ -147,7 +160,14 @@ class Gateway:
         )
         runtime = Runtime(self.providers, SettingsKeyStore(settings.providers), client, cache, limiter, self.loggers)
         policies = {name: gateway_policy(name, gw) for name, gw in settings.gateways.items()}
-        self._built = _Built(regs, runtime, auth, policies)
+        sessions = OpenSessions()
+        subscribe = getattr(auth, "subscribe_revocations", None)
+        if subscribe is not None:
+            subscribe(sessions.revoke)
+        self._built = _Built(
+            regs, runtime, auth, policies, Router(), FrontDoor(settings.gateways, policies, auth), sessions
+        )
+        self._build_router(self._built)
         await self.plugins.gateway_startup(self)
         log.info(
             "gateway ready: %d providers (%s), loggers: %s",
@@ -155,6 +175,30 @@ class Gateway:
             ", ".join(sorted(self.providers)),
             ", ".join(logger_names) or "none",
         )
+
+    def _build_router(self, built: _Built) -> None:
+        """One table for the built-in routes and every plugin route; a clash stops start-up
+        naming both owners."""
+        router = built.router
+        app = GatewayApp(self, built)
+        router.add(WEBSOCKET, UNIVERSAL_PATTERN, app.universal, owner=BUILTIN)
+        router.add("GET", "/health", health, owner=BUILTIN, public=True)
+        for route in built.registries.routes:
+            router.add(route.method, route.pattern, plugin_route_handler(route.handler), owner=route.owner, public=route.public)
+        router.freeze()
+
+    def create_token(self, name: str = "", gateway: str | None = None) -> str:
+        """Create a gateway auth token (stored hashed in `<data_dir>/aigw.db`, like `aigw tokens
+        create`) valid on `gateway` (None: every gateway) and return it: it is not kept, so
+        hand it to the client now. Needs the built-in `tokens` auth backend and a started
+        gateway."""
+        if self._built is None:
+            raise RuntimeError("call `await gateway.start()` first")
+        store = getattr(self._built.auth, "store", None)
+        if store is None:
+            raise RuntimeError("the `tokens` auth backend is not enabled: it is what stores tokens")
+        token, _ = store.create(name, gateway)
+        return token
 
     def _pick(self, registry: Any, default: str) -> Any:
         """The configured backend ([plugins.<name>] present), else the built-in default."""
@@ -248,39 +292,77 @@ def server_settings_from(settings: Settings) -> ServerSettings:
     )
 
 
-def _bearer(value: str | None) -> str | None:
-    if not value:
-        return None
-    scheme, _, token = value.strip().partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+async def health(request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> HttpResponse:
+    """``GET /health`` (public): the gateway process is up and serving."""
+    return HttpResponse.json({"status": "ok"})
+
+
+def plugin_route_handler(handler: Callable[[HttpRequest], Awaitable[Any]]) -> RouteHandler:
+    """Adapt a plugin's ``async (aigw.HttpRequest) -> aigw.HttpResponse | WebSocketHandler``
+    to the router's handler signature (the plugin API keeps its own small types)."""
+
+    async def call(request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
+        answer = await handler(
+            HttpRequest(
+                request.method,
+                request.path,
+                request.query,
+                {k.lower(): v for k, v in request.headers},
+                request.body,
+                params=dict(params),
+                gateway=ctx.name if ctx is not None else None,
+                principal=ctx.principal if ctx is not None else None,
+            )
+        )
+        if isinstance(answer, PluginHttpResponse):
+            return HttpResponse(answer.status, answer.body, answer.headers)
+        return answer  # a WebSocketHandler (WEBSOCKET routes) or the server's HttpResponse
+
+    return call
 
 
 class GatewayApp:
-    """Routes upgrade requests to the Universal API and plain HTTP to health and plugin routes."""
+    """The server application: every request goes through the router, then (unless the route
+    is public) through gateway resolution and authentication, then to the route's handler."""
 
     def __init__(self, gateway: Gateway, built: _Built) -> None:
         self.gateway = gateway
         self.built = built
         self.settings = gateway.settings
+        self.router = built.router
+        self.door = built.door
+        self.sessions = built.sessions
 
     async def websocket(self, request: Request) -> Any:
-        match = UNIVERSAL_PATH.match(request.path)
-        if match is None:
-            return json_error(404, 2001, f"no WebSocket API at {request.path}; use /v1/{{account_id}}/{{gateway_id}}")
-        account, name = match.groups()
-        gw = self.settings.gateways.get(name)
-        policy = self.built.policies.get(name)
-        if gw is None or policy is None or (gw.account_id and gw.account_id != account):
-            return json_error(404, GatewayNotFound.code, f"gateway {name!r} does not exist")
+        """An upgrade request: a WebSocket route's handler, or an HTTP answer (refusal)."""
+        return await self._dispatch(request, True)
+
+    async def http(self, request: Request) -> HttpResponse:
+        """A plain HTTP request."""
+        return await self._dispatch(request, False)
+
+    async def _dispatch(self, request: Request, websocket: bool) -> Any:
+        found = self.router.resolve(request.method, request.path, websocket=websocket)
+        if isinstance(found, RouteMiss):
+            if found.status != 404 and not self.door.exists(found.params):
+                # An unknown gateway is an unknown path, whatever the method.
+                return json_error(404, GatewayNotFound.code, f"gateway {found.params['gateway']!r} does not exist")
+            return _miss(request, found)
+        route = found.route
+        try:
+            ctx = await self.door.enter(request, route, found.params, websocket=websocket)
+        except AigwError as err:
+            return json_error(err.status, err.code, err.message)
+        result = await route.handler(request, found.params, ctx)
+        if websocket and ctx is not None and ctx.principal is not None and not isinstance(result, HttpResponse):
+            result = self.sessions.track(ctx.principal.id, result)  # closed 1008 if the token is revoked
+        return result
+
+    async def universal(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
+        """``WEBSOCKET /v1/{account}/{gateway}``: one Universal API session per connection."""
+        assert ctx is not None  # the route is not public
         offered = request.subprotocols
-        token = _bearer(request.headers.get("cf-aig-authorization"))
-        if token is None:
-            token = next((p[len(AUTH_SUBPROTOCOL):] for p in offered if p.startswith(AUTH_SUBPROTOCOL)), None)
-        if gw.authentication:
-            principal = await self.built.auth.authenticate(name, token) if (self.built.auth and token) else None
-            if principal is None:
-                return json_error(401, Unauthorized.code, "Unauthorized: send cf-aig-authorization: Bearer <token>")
-        # Never echo the token: pick another offered subprotocol, if any.
+        # Never echo the token: select another offered subprotocol, if any (docs/websocket-api.md).
         subprotocol = next((p for p in offered if not p.startswith(AUTH_SUBPROTOCOL)), None)
         options = {
             k.lower(): v
@@ -289,25 +371,28 @@ class GatewayApp:
         }
         return UniversalSession(
             self.built.runtime,
-            policy,
+            ctx.policy,
             max_inflight=self.settings.server.max_inflight_per_connection,
             subprotocol=subprotocol,
             request_headers=options,
             on_record=self.gateway.records.append if self.gateway.records is not None else None,
+            principal=ctx.principal,
         )
 
-    async def http(self, request: Request) -> HttpResponse:
-        if request.path == "/health":
-            return HttpResponse.json({"status": "ok"})
-        route = self.built.registries.routes.match(request.method, request.path)
-        if route is not None:
-            answer = await route.handler(
-                HttpRequest(request.method, request.path, request.query, {k.lower(): v for k, v in request.headers}, request.body)
-            )
-            return HttpResponse(answer.status, answer.body, answer.headers)
-        if UNIVERSAL_PATH.match(request.path):
-            return json_error(426, 2010, "this endpoint speaks the WebSocket API: send an Upgrade: websocket request")
-        return json_error(404, 2001, f"no route for {request.method} {request.path}")
+
+def _miss(request: Request, miss: RouteMiss) -> HttpResponse:
+    """404, 405 (with Allow) or 426 (with Upgrade: websocket), each with a JSON error body."""
+    if miss.status == 426:
+        return json_error(
+            426,
+            BadRequest.code,
+            "this endpoint speaks the WebSocket API: send an Upgrade: websocket request",
+            [("upgrade", "websocket"), ("connection", "upgrade")],
+        )
+    if miss.status == 405:
+        allow = ", ".join(miss.allow)
+        return json_error(405, BadRequest.code, f"{request.method} is not allowed on {request.path} (allowed: {allow})", [("allow", allow)])
+    return json_error(404, GatewayNotFound.code, f"no route for {request.method} {request.path}")
 
 
-__all__: Sequence[str] = ["Gateway", "GatewayApp", "SettingsKeyStore", "server_settings_from"]
+__all__: Sequence[str] = ["Gateway", "GatewayApp", "SettingsKeyStore", "plugin_route_handler", "server_settings_from"]

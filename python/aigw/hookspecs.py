@@ -94,12 +94,30 @@ def register_rate_limiters(register: Register) -> None:
 
 @hookspec
 def register_routes(register: RouteRegister) -> None:
-    """Register extra HTTP endpoints: ``register(method, path, handler)``.
+    """Register extra endpoints: ``register(method, path, handler, *, public=False)``.
 
-    Called once per gateway start-up; collect-all; return nothing. ``method`` is an HTTP method
-    ("GET"), ``path`` an exact absolute path ("/metrics"), ``handler`` an
-    ``async (aigw.HttpRequest) -> aigw.HttpResponse``. Two plugins registering the same method
-    and path stop start-up.
+    Called once per gateway start-up; collect-all; return nothing.
+
+    ``method`` is an HTTP method ("GET"), ``"*"`` (any HTTP method) or ``"WEBSOCKET"`` (an
+    upgrade request). ``path`` is a pattern, as for the gateway's own routes (one router holds
+    both, see ``aigw.api.router``): literal segments, ``{name}`` (one segment) and, last,
+    ``{name:path}`` (the rest), e.g. ``"/metrics"`` or
+    ``"/v1/{account}/{gateway}/my-plugin/{rest:path}"``; a request path may add one trailing
+    ``/``. ``handler`` is ``async (aigw.HttpRequest) -> aigw.HttpResponse``; the request
+    carries ``params`` (the pattern's parameters), ``gateway`` and ``principal``. A WEBSOCKET
+    handler returns an ``aigw.server.app.WebSocketHandler`` to accept, or an ``aigw.HttpResponse``
+    to refuse.
+
+    **Authenticated by default.** Before the handler runs, the gateway resolves the gateway (the
+    ``{gateway}`` parameter; ``default`` for a path without one) and, when that gateway requires
+    authentication, checks the caller's token (``cf-aig-authorization: Bearer``, or the
+    ``cf-aig-authorization.<token>`` subprotocol on upgrades): 404 (2001) for an unknown
+    gateway, 401 (2009) without a valid token, and the handler never runs. ``public=True`` opts
+    out (no gateway, no token, ``principal`` None); ``aigw plugins`` lists public routes as such.
+
+    Two routes with the same method and pattern shape (by two plugins, or a plugin and the
+    gateway) stop start-up with an error naming both; where patterns overlap, the more specific
+    one (literal before parameter) answers.
     """
 
 

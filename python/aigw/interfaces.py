@@ -6,7 +6,7 @@ these objects directly. A factory has the signature ``factory(ctx: PluginContext
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol, Sequence, runtime_checkable
+from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from aigw.types import (
     CachedResponse,
@@ -64,6 +64,16 @@ class AuthBackend(Protocol):
 
     async def authenticate(self, gateway: str, token: str | None) -> Principal | None:
         """The principal owning `token` on `gateway`, or None when it is missing or bad."""
+
+
+@runtime_checkable
+class RevocationNotifier(Protocol):
+    """Optional capability of an `AuthBackend`: it says when tokens stop being valid, so that
+    the gateway closes the connections they opened (1008). Without it, open connections live
+    on until they close."""
+
+    def subscribe_revocations(self, callback: Callable[[frozenset[str]], None]) -> None:
+        """Call `callback(principal_ids)` on the event loop whenever principals lose access."""
 
 
 @runtime_checkable

@@ -1,7 +1,8 @@
 """Registries: what the `register_*` hooks fill at start-up and the gateway reads afterwards.
 
 A `Registry[T]` maps a name ("openai", "sqlite", "custom-*") to a factory
-``factory(ctx: PluginContext) -> T``; a `RouteTable` maps (method, path) to a route handler.
+``factory(ctx: PluginContext) -> T``; a `RouteTable` maps (method, path pattern) to a route
+handler (see `aigw.api.router`).
 Both remember which plugin registered each entry, refuse a second entry under the same name
 (the error names both plugins), and are frozen once start-up has collected them, so nothing
 registers on the request path.
@@ -13,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Generic, Iterator, TypeVar
 
+from aigw.api.router import Route, RouteMatch, Router
 from aigw.errors import PluginError
 from aigw.types import HttpRequest, HttpResponse, PluginContext
 
@@ -24,12 +26,11 @@ Factory = Callable[[PluginContext], Any]
 Register = Callable[[str, Factory], None]
 #: A plugin route: called with the whole request, answers with a response.
 RouteHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
-#: The callable `register_routes` receives: ``register(method, path, handler)``.
-RouteRegister = Callable[[str, str, RouteHandler], None]
+#: The callable `register_routes` receives: ``register(method, path, handler, *, public=False)``.
+RouteRegister = Callable[..., None]
 
 # A name is a slug, optionally ending in "*" to cover a family ("custom-*").
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*\*?|\*")
-_METHOD = re.compile(r"[A-Z]+")
 _PATH = re.compile(r"/[!-~]*")  # absolute, printable ASCII, no spaces
 
 
@@ -139,51 +140,43 @@ class Registry(Generic[T]):
         return f"<Registry {self.kind} {self.names()}{' frozen' if self._frozen else ''}>"
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """One plugin route: method, absolute path, handler and the plugin that registered it."""
-
-    method: str
-    path: str
-    handler: RouteHandler
-    plugin: str
-
-
 class RouteTable:
-    """(method, path) → handler for the HTTP routes plugins add. Exact paths only."""
+    """The routes plugins add (`register_routes`): method + path pattern → handler.
+
+    Patterns and methods are the router's (`aigw.api.router`): ``"/metrics"``,
+    ``"/v1/{account}/{gateway}/my-plugin/{rest:path}"``; ``"GET"``, ``"*"`` (any HTTP method),
+    ``"WEBSOCKET"``. A route is authenticated like every gateway route unless registered with
+    ``public=True``. The gateway merges this table with its own routes into one router at
+    start-up, where a clash with a built-in route also stops start-up.
+    """
 
     def __init__(self) -> None:
-        self._routes: dict[tuple[str, str], Route] = {}
+        self._router = Router()
         self._frozen = False
 
-    def add(self, method: str, path: str, handler: RouteHandler, *, plugin: str) -> None:
+    def add(self, method: str, path: str, handler: RouteHandler, *, plugin: str, public: bool = False) -> None:
         """Register `handler` for `method path` for `plugin`.
 
         Raises:
-            PluginError: bad method or path, a non-callable handler, a route already taken
+            PluginError: bad method or pattern, a non-callable handler, a route already taken
                 (naming both plugins), or a frozen table.
         """
         if self._frozen:
             raise PluginError(f"plugin {plugin} registered route {method} {path} after start-up")
-        if not isinstance(method, str) or not _METHOD.fullmatch(method.upper()):
-            raise PluginError(f"plugin {plugin} registered a route with an invalid method {method!r}")
         if not isinstance(path, str) or not _PATH.fullmatch(path):
             raise PluginError(f"plugin {plugin} registered a route with an invalid path {path!r}")
         if not callable(handler):
             raise PluginError(f"plugin {plugin} registered route {method} {path} with a non-callable handler")
-        key = (method.upper(), path)
-        previous = self._routes.get(key)
-        if previous is not None:
-            raise PluginError(
-                f"route {key[0]} {path} is registered twice: by plugin {previous.plugin} and by plugin {plugin}"
-            )
-        self._routes[key] = Route(key[0], path, handler, plugin)
+        if not isinstance(public, bool):
+            raise PluginError(f"plugin {plugin} registered route {method} {path} with public={public!r} (True or False)")
+        self._router.add(method, path, handler, owner=f"plugin {plugin}", public=public)
 
     def register_for(self, plugin: str) -> RouteRegister:
-        """The `register(method, path, handler)` callable handed to one plugin's hook."""
+        """The `register(method, path, handler, *, public=False)` callable handed to one
+        plugin's hook."""
 
-        def register(method: str, path: str, handler: RouteHandler) -> None:
-            self.add(method, path, handler, plugin=plugin)
+        def register(method: str, path: str, handler: RouteHandler, *, public: bool = False) -> None:
+            self.add(method, path, handler, plugin=plugin, public=public)
 
         return register
 
@@ -197,19 +190,22 @@ class RouteTable:
         return self._frozen
 
     def match(self, method: str, path: str) -> Route | None:
-        """The route for exactly `method path`, or None."""
-        return self._routes.get((method, path))
+        """The route a plain HTTP `method path` request reaches, or None."""
+        found = self._router.resolve(method.upper(), path)
+        return found.route if isinstance(found, RouteMatch) else None
 
     def paths(self) -> set[str]:
-        """Every registered path (to answer 405 rather than 404 for a wrong method)."""
-        return {path for _, path in self._routes}
+        """Every registered pattern."""
+        return {r.pattern for r in self._router}
 
     def __iter__(self) -> Iterator[Route]:
-        return iter(list(self._routes.values()))
+        return iter(list(self._router))
 
     def __len__(self) -> int:
-        return len(self._routes)
+        return len(self._router)
 
     def by_plugin(self, plugin: str) -> list[str]:
-        """"METHOD /path" of each route one plugin registered (for `aigw plugins`)."""
-        return [f"{r.method} {r.path}" for r in self._routes.values() if r.plugin == plugin]
+        """"METHOD /pattern" of each route one plugin registered, marked when it is public
+        (for `aigw plugins`)."""
+        owner = f"plugin {plugin}"
+        return [r.describe() for r in self._router if r.owner == owner]

@@ -138,7 +138,9 @@ class PluginContext:
 class HttpRequest:
     """An HTTP request to a plugin route (`register_routes`), with its body read whole.
 
-    `headers` hold lowercase names; the server has already applied its size limits.
+    `headers` hold lowercase names; the server has already applied its size limits. `params`
+    are the route pattern's path parameters; `gateway` and `principal` are who the gateway
+    authenticated (None on a `public` route, or a gateway without authentication).
     """
 
     method: str
@@ -146,6 +148,9 @@ class HttpRequest:
     query: str = ""  # raw query string, without "?"
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    params: dict[str, str] = field(default_factory=dict)
+    gateway: str | None = None
+    principal: Principal | None = None
 
 
 @dataclass(slots=True)

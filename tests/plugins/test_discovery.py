@@ -61,7 +61,7 @@ def test_the_installed_aigw_echo_distribution_is_discovered_through_its_entry_po
     (echo,) = [p for p in load().list_plugins() if p.name == "echo"]
     assert (echo.distribution, echo.source, echo.module, echo.enabled) == ("aigw-echo", "entry-point", "aigw_echo", True)
     assert echo.version
-    assert echo.registers == {"providers": ["echo"], "routes": ["POST /__echo/chat/completions"]}
+    assert echo.registers == {"providers": ["echo"], "routes": ["POST /__echo/chat/completions (public: no gateway token)"]}
 
 
 @requires_echo

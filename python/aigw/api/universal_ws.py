@@ -23,11 +23,11 @@ from aigw.api.universal_messages import (
     error_message,
     parse_client_message,
 )
-from aigw.errors import AigwError, ProviderFailed
+from aigw.errors import AigwError, ProviderFailed, Unauthorized
 from aigw.logrecords import new_log_id
 from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, run
 from aigw.server.app import ConnectionClosed, WebSocketHandler
-from aigw.types import Framing
+from aigw.types import Framing, Principal
 from aigw.upstream.errors import UpstreamError
 
 TEXT = _codec.TEXT
@@ -113,8 +113,12 @@ class UniversalSession(WebSocketHandler):
         subprotocol: str | None = None,
         request_headers: dict[str, str] | None = None,
         on_record: Callable[[Any], None] | None = None,
+        principal: Principal | None = None,
     ) -> None:
         self.runtime = runtime
+        #: Who authenticated this connection (None: the gateway requires no token).
+        self.principal = principal
+        self.accepting = True
         self.gateway = gateway
         self.max_inflight = max_inflight
         self.subprotocol = subprotocol
@@ -150,9 +154,23 @@ class UniversalSession(WebSocketHandler):
         for task in list(self.inflight.values()):
             task.cancel()
 
+    async def cancel_all(self) -> None:
+        """Refuse new requests, cancel the in-flight ones and return once each has been
+        answered (`universal.done` with `cancelled`) and logged: the connection's credentials
+        are gone (the caller then closes it)."""
+        self.accepting = False
+        tasks = list(self.inflight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     # -- requests --
     def _start(self, ws: Any, message: Create) -> None:
         event_id = message.event_id or new_log_id()
+        if not self.accepting:
+            meta = {"eventId": event_id, "status": 401, "contentType": "application/json"}
+            ws.send_text(created(meta, error=error_body(Unauthorized.code, "the connection's auth token was revoked")))
+            return
         if event_id in self.inflight:
             # A universal.error, not a universal.created: the in-flight request keeps its eventId
             # and a client must not take this refusal for that request's answer.

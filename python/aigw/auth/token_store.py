@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from aigw.private_files import create_private_file, make_private_dir
 from aigw.secret import Secret
 
 if TYPE_CHECKING:
@@ -121,8 +122,8 @@ class TokenStore:
         label (e.g. "env:BENCH_TOKEN") becomes their name.
         """
         db_path = Path(db_path)
-        if not db_path.parent.exists():
-            db_path.parent.mkdir(parents=True, mode=0o700)
+        make_private_dir(db_path.parent)
+        create_private_file(db_path)  # SQLite gives its -wal and -shm files the same mode
         self.db_path = db_path
         self._lock = threading.Lock()
         self._closed = False
@@ -142,6 +143,8 @@ class TokenStore:
         self._active: dict[str, tuple[bytes, TokenInfo]] = {}
         # id -> last successful verification, flushed to the database by `sync`.
         self._used: dict[str, float] = {}
+        # ids that left the active set since the last `take_revoked` (revoked, or deleted).
+        self._revoked: set[str] = set()
         self._reload()
 
     @classmethod
@@ -278,7 +281,18 @@ class TokenStore:
             ).fetchall()
         active = {r[0]: (r[1], TokenInfo(r[0], r[2], r[3], "db", r[4], r[5])) for r in rows}
         active.update(self._config)
+        gone = self._active.keys() - active.keys()
         self._active = active
+        if gone:
+            with self._lock:
+                self._revoked |= gone
+
+    def take_revoked(self) -> set[str]:
+        """Ids of tokens that stopped being valid (revoked here or by another process and
+        picked up by `sync`) since the last call; the caller ends their open connections."""
+        with self._lock:
+            gone, self._revoked = self._revoked, set()
+        return gone
 
 
 def ensure_first_token(settings: Settings, store: TokenStore) -> str | None:

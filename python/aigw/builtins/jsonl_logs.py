@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import BinaryIO
@@ -36,6 +37,7 @@ from aigw.builtins.log_batcher import (
 )
 from aigw.builtins.plugin_config import SectionReader
 from aigw.logrecords import BodyMode, record_to_dict
+from aigw.private_files import make_private_dir
 from aigw.types import LogRecord, PluginContext
 
 log = logging.getLogger("aigw.logs")
@@ -79,8 +81,8 @@ class JsonlLogger:
 
     def _open(self) -> BinaryIO:
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return open(self.path, "ab")
+        make_private_dir(self.path.parent)
+        return open(self.path, "ab", opener=lambda path, flags: os.open(path, flags, 0o600))
 
     def log(self, record: LogRecord) -> None:
         """Queue `record` (ownership passes to the logger). Never blocks."""

@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 
 from aigw.errors import ConfigError
+from aigw.private_files import create_private_file, make_private_dir
 
 SCHEMA_VERSION = 1
 
@@ -78,7 +79,8 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     """
     path = Path(path)
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
+        create_private_file(path)  # logs hold prompts and answers: 0600 (and so are -wal, -shm)
     elif not path.is_file():
         raise FileNotFoundError(f"no log store at {path}")
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

@@ -4,7 +4,9 @@ Tokens are those of `aigw tokens create` (hashed in `<data_dir>/aigw.db`) and th
 configuration (`tokens`, `gateways.<name>.tokens`, `AIGW_TOKENS`). `authenticate` is a
 dictionary look-up and a constant-time hash comparison, no I/O. On its first call it starts the
 store's sync task on the running loop (writes `last_used`, picks up tokens created or revoked
-by another process every `sync_interval` seconds, off the loop); `close()` stops it.
+by another process every `sync_interval` seconds, off the loop) and tells
+`subscribe_revocations` subscribers which tokens stopped being valid (the gateway closes their
+open WebSocket connections with 1008); `close()` stops it.
 
 Config (`[plugins.tokens]`, optional): `sync_interval` seconds (default 5).
 """
@@ -12,7 +14,10 @@ Config (`[plugins.tokens]`, optional): `sync_interval` seconds (default 5).
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from pathlib import Path
+from typing import Callable
 
 from aigw import hookimpl
 from aigw.auth import TokenStore
@@ -20,6 +25,8 @@ from aigw.builtins.plugin_config import SectionReader
 from aigw.types import PluginContext, Principal
 
 __all__ = ["TokenAuthBackend"]
+
+log = logging.getLogger("aigw.auth")
 
 TOKENS_DB = "aigw.db"
 
@@ -33,6 +40,12 @@ class TokenAuthBackend:
         self.store = store
         self.sync_interval = sync_interval
         self._sync_task: asyncio.Task[None] | None = None
+        self._revocation_subscribers: list[Callable[[frozenset[str]], None]] = []
+
+    def subscribe_revocations(self, callback: Callable[[frozenset[str]], None]) -> None:
+        """Call `callback(token_ids)` on the event loop, within one sync interval, whenever
+        tokens stop being valid (revoked here or with `aigw tokens revoke` in another process)."""
+        self._revocation_subscribers.append(callback)
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> TokenAuthBackend:
@@ -48,13 +61,35 @@ class TokenAuthBackend:
     async def authenticate(self, gateway: str, token: str | None) -> Principal | None:
         """The token's principal if it is active and opens `gateway`; None otherwise."""
         if self._sync_task is None:
-            self._sync_task = asyncio.get_running_loop().create_task(self.store.run_sync(self.sync_interval))
+            self._sync_task = asyncio.get_running_loop().create_task(self._sync_forever())
         if not token:
             return None
         info = self.store.verify(token, gateway)
         if info is None:
             return None
         return Principal(id=info.id, name=info.name or None, gateway=info.gateway)
+
+    async def _sync_forever(self) -> None:
+        """Every `sync_interval`: sync the store off the loop, then tell the subscribers which
+        tokens stopped being valid."""
+        while True:
+            await asyncio.sleep(self.sync_interval)
+            try:
+                await asyncio.to_thread(self.store.sync)
+            except sqlite3.Error:
+                log.exception("auth token sync failed; keeping the tokens already loaded")
+            self._notify_revoked()
+
+    def _notify_revoked(self) -> None:
+        gone = self.store.take_revoked()
+        if not gone:
+            return
+        ids = frozenset(gone)
+        for callback in self._revocation_subscribers:
+            try:
+                callback(ids)
+            except Exception:  # one subscriber's bug must not stop the others or the sync
+                log.exception("a token revocation subscriber failed")
 
     async def close(self) -> None:
         """Stop syncing, write the last `last_used` times and close the database."""

@@ -36,9 +36,12 @@ def load_plugin_commands(cli: click.Group) -> None:
         click.echo(f"aigw: warning: plugin commands not loaded: {getattr(exc, 'message', exc)}", err=True)
 
 
-def _rows(infos: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {
+def _rows(infos: list[Any], routes: Any = ()) -> list[dict[str, Any]]:
+    """One JSON object per plugin; `route_auth` lists each route it registers with whether
+    the gateway authenticates it (False: the plugin registered it `public`)."""
+    out = []
+    for i in infos:
+        row = {
             "name": i.name,
             "module": i.module,
             "source": i.source,
@@ -47,8 +50,12 @@ def _rows(infos: list[Any]) -> list[dict[str, Any]]:
             "enabled": i.enabled,
             "registers": i.registers,
         }
-        for i in infos
-    ]
+        owner = f"plugin {i.label}"
+        mine = [{"method": r.method, "path": r.pattern, "authenticated": not r.public} for r in routes if r.owner == owner]
+        if mine:
+            row["route_auth"] = mine
+        out.append(row)
+    return out
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
@@ -66,10 +73,14 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(head, *lines, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*head).rstrip()]
+    public = False
     for row, line in zip(rows, lines, strict=True):
         out.append(fmt.format(*line).rstrip())
         for kind, names in row["registers"].items():
             out.append(f"    {kind}: {', '.join(names)}")
+        public = public or any(not r["authenticated"] for r in row.get("route_auth", ()))
+    if public:
+        out.append("\nRoutes marked public answer without a gateway token; every other route needs one.")
     return "\n".join(out)
 
 
@@ -84,7 +95,7 @@ def plugins_command(config_path: str | None, as_json: bool) -> None:
     try:
         pm = PluginManager(enabled_from_config(config_path)).load()
         pm.register_commands(click.Group())  # a scratch group, only to see what each adds
-        rows = _rows(pm.list_plugins())
+        rows = _rows(pm.list_plugins(), pm.registries().routes)
     except PluginError as exc:
         raise click.ClickException(exc.message) from exc
     if as_json:

@@ -1,0 +1,109 @@
+"""Gateway resolution and authentication, done once per request for every non-public route.
+
+`FrontDoor.enter(request, route, params)` answers "which gateway, and who is calling":
+
+* the gateway is the route's ``{gateway}`` parameter (checked against ``{account}`` when the
+  gateway sets ``account_id``); a route without one, such as a plugin route outside
+  ``/v1/{account}/{gateway}``, belongs to the ``default`` gateway, which always exists;
+* when that gateway requires authentication, the token comes from ``cf-aig-authorization:
+  Bearer <token>`` or, on WebSocket upgrades (browsers cannot set headers), from an offered
+  subprotocol ``cf-aig-authorization.<token>``; the auth backend must accept it for that
+  gateway. So a plugin route outside ``/v1/…`` needs a token that opens ``default``.
+
+The result is a `GatewayContext` (gateway name, policy, principal) that the route's handler
+receives, so no handler parses a token or looks up a gateway itself. Routes registered
+``public`` skip all of this (``/health``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from aigw.errors import GatewayNotFound, Unauthorized
+
+if TYPE_CHECKING:
+    from aigw.api.router import Route
+    from aigw.types import Principal
+    from aigw.interfaces import AuthBackend
+    from aigw.pipeline import GatewayPolicy
+    from aigw.protocol.http11 import Request
+
+__all__ = ["AUTH_SUBPROTOCOL", "DEFAULT_GATEWAY", "FrontDoor", "GatewayContext", "bearer_token", "token_of"]
+
+#: Prefix of the subprotocol that carries a token (browsers): ``cf-aig-authorization.<token>``.
+AUTH_SUBPROTOCOL = "cf-aig-authorization."
+#: The gateway of routes whose pattern names none.
+DEFAULT_GATEWAY = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayContext:
+    """Which gateway a request is for and who sent it (None: the gateway requires no token)."""
+
+    name: str
+    policy: GatewayPolicy
+    principal: Principal | None
+
+
+def bearer_token(value: str | None) -> str | None:
+    """The token of an ``Authorization``-style ``Bearer <token>`` value, else None."""
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def token_of(request: Request, *, websocket: bool) -> str | None:
+    """The gateway token a request presents: the ``cf-aig-authorization`` header, else (upgrade
+    requests only) the first ``cf-aig-authorization.<token>`` subprotocol offered."""
+    token = bearer_token(request.headers.get("cf-aig-authorization"))
+    if token is None and websocket:
+        for offered in request.subprotocols:
+            if offered.startswith(AUTH_SUBPROTOCOL):
+                return offered[len(AUTH_SUBPROTOCOL):] or None
+    return token
+
+
+class FrontDoor:
+    """Resolves the gateway and authenticates the caller (see the module docstring)."""
+
+    def __init__(self, gateways: Mapping[str, Any], policies: Mapping[str, GatewayPolicy], auth: AuthBackend | None) -> None:
+        self._gateways = gateways  # name -> GatewaySettings
+        self._policies = policies
+        self._auth = auth
+
+    def exists(self, params: Mapping[str, str]) -> bool:
+        """Whether the ``{gateway}`` (and ``{account}``) of `params` name a configured gateway;
+        True when `params` name none."""
+        name = params.get("gateway")
+        if name is None:
+            return True
+        gw = self._gateways.get(name)
+        account = params.get("account")
+        return gw is not None and name in self._policies and not (account is not None and gw.account_id and gw.account_id != account)
+
+    async def enter(self, request: Request, route: Route, params: Mapping[str, str], *, websocket: bool) -> GatewayContext | None:
+        """The context of a request to `route`, or None for a public route without a
+        ``{gateway}`` parameter.
+
+        Raises:
+            GatewayNotFound: no such gateway, or an ``{account}`` that is not the gateway's.
+            Unauthorized: the gateway requires a token and none valid for it was presented.
+        """
+        name = params.get("gateway")
+        if name is None:
+            if route.public:
+                return None
+            name = DEFAULT_GATEWAY
+        if not self.exists(params):
+            raise GatewayNotFound(f"gateway {name!r} does not exist")
+        gw = self._gateways[name]
+        policy = self._policies[name]
+        if route.public or not gw.authentication:
+            return GatewayContext(name, policy, None)
+        token = token_of(request, websocket=websocket)
+        principal = await self._auth.authenticate(name, token) if (self._auth is not None and token) else None
+        if principal is None:
+            raise Unauthorized("Unauthorized: send cf-aig-authorization: Bearer <token>")
+        return GatewayContext(name, policy, principal)
