@@ -135,7 +135,7 @@ def test_a_body_with_invalid_utf8_is_relayed_as_a_string_not_spliced():
 def nested_create(levels: int, event_id: str = "deep") -> bytes:
     """A universal.create whose message nests exactly `levels` objects/arrays deep (the message
     is level 1, `request` level 2, `query` level 3, then lists)."""
-    query = "[" * (levels - 2) + "]" * (levels - 2)
+    query = '{"a":' + "[" * (levels - 3) + "]" * (levels - 3) + "}"
     return (
         b'{"type":"universal.create","request":{"eventId":"%s","provider":"openai","endpoint":"chat/completions","query":%s}}'
         % (event_id.encode(), query.encode())
@@ -146,7 +146,7 @@ def test_a_message_at_the_depth_limit_parses():
     from aigw.api.universal_messages import MAX_DEPTH
 
     msg = parse_client_message(nested_create(MAX_DEPTH))
-    assert msg.steps[0].body.count(b"[") == MAX_DEPTH - 2
+    assert msg.steps[0].body.count(b"[") == MAX_DEPTH - 3
 
 
 @pytest.mark.parametrize("levels", ["limit+1", 255, 1000])

@@ -131,7 +131,7 @@ async def test_a_valid_endpoint_on_a_provider_with_a_base_path_stays_under_it(ga
 
 async def test_a_too_deeply_nested_query_is_refused_while_a_sibling_stream_completes(gateway, sims):
     sims["openai"].chunks, sims["openai"].chunk_delay = 5, 0.05
-    deep = "[" * 255 + "]" * 255
+    deep = '{"a":' + "[" * 255 + "]" * 255 + "}"
     async with gateway() as gw, connect(gw) as ws:
         await ws.send(create(step("openai", "a b c d e", stream=True, event_id="sibling")))
         await ws.send(

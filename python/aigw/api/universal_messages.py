@@ -33,7 +33,7 @@ class Step:
     provider: str
     endpoint: str
     headers: dict[str, Any]
-    query: Any  # the provider-native body, JSON-decoded
+    query: dict[str, Any] | None  # the provider-native body, JSON-decoded
     config: dict[str, Any] | None = None
 
     @property
@@ -128,16 +128,24 @@ def _step(raw: Any, where: str) -> Step:
         raise BadRequest(f"{where}.provider is required (a provider slug such as \"openai\")")
     if not isinstance(endpoint, str):
         raise BadRequest(f"{where}.endpoint is required (the path under the provider, e.g. \"chat/completions\")")
-    headers = raw.get("headers") or {}
-    if not isinstance(headers, dict):
+    headers = raw.get("headers")
+    if headers is None:
+        headers = {}
+    elif not isinstance(headers, dict):
         raise BadRequest(f"{where}.headers must be an object")
-    if raw.get("authorization") is not None and "authorization" not in {k.lower() for k in headers}:
+    authorization = raw.get("authorization")
+    if authorization is not None and "authorization" not in {k.lower() for k in headers}:
         # The older Universal Endpoint form: a step-level `authorization` string.
-        headers = {**headers, "Authorization": str(raw["authorization"])}
+        if not isinstance(authorization, str):
+            raise BadRequest(f"{where}.authorization must be a string")
+        headers = {**headers, "Authorization": authorization}
+    query = raw.get("query")
+    if query is not None and not isinstance(query, dict):
+        raise BadRequest(f"{where}.query must be an object (the provider's request body)")
     config = raw.get("config")
     if config is not None and not isinstance(config, dict):
         raise BadRequest(f"{where}.config must be an object")
-    return Step(provider, endpoint.lstrip("/"), headers, raw.get("query"), config)
+    return Step(provider, endpoint.lstrip("/"), headers, query, config)
 
 
 def parse_steps(request: Any) -> list[Step]:
