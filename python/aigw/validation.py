@@ -56,35 +56,54 @@ def header_fields(headers: Mapping[str, Any], where: str) -> dict[str, str]:
     name, the part before the bad character) and never its value."""
     out: dict[str, str] = {}
     for name, value in headers.items():
-        if not isinstance(name, str) or not name:
-            raise BadRequest(f"{where}: a header name is empty")
-        bad = _NOT_TCHAR.search(name)
-        if bad is not None:
-            i = bad.start()
-            shown = name[: min(i, _SHOWN_NAME)]
-            raise BadRequest(
-                f"{where}: header name {shown!r}{'…' if i else ''} is not valid: {_char(name[i])} at position {i} "
-                "(a header name is a token: letters, digits and !#$%&'*+-.^_`|~)"
-            )
-        lower = name.lower()
-        if lower in GATEWAY_OWNED or lower.startswith("proxy-"):
-            raise BadRequest(f"{where}: header {name!r} is set by the gateway and cannot be sent by a client")
-        if isinstance(value, bool):
+        lower = _ACCEPTED_NAMES.get(name)
+        if lower is None:
+            lower = _accepted_name(name, where)
+        if value.__class__ is str:
+            value = value.strip(" \t")
+            # Printable ASCII (the common case) is settled by two C-speed checks.
+            if not (value.isascii() and value.isprintable()):
+                bad = _NOT_FIELD_VALUE.search(value)
+                if bad is not None:
+                    raise BadRequest(
+                        f"{where}: header {name!r} has a value with {_char(bad.group())} at position {bad.start()} "
+                        "(control characters and characters above U+00FF are not allowed)"
+                    )
+        elif isinstance(value, bool):
             value = "true" if value else "false"
         elif isinstance(value, (int, float)):
             value = str(value)
-        elif not isinstance(value, str):
-            raise BadRequest(f"{where}: header {name!r} must be a string")
         else:
-            value = value.strip(" \t")
-            bad = _NOT_FIELD_VALUE.search(value)
-            if bad is not None:
-                raise BadRequest(
-                    f"{where}: header {name!r} has a value with {_char(bad.group())} at position {bad.start()} "
-                    "(control characters and characters above U+00FF are not allowed)"
-                )
+            raise BadRequest(f"{where}: header {name!r} must be a string")
         out[lower] = value
     return out
+
+
+# Names already accepted, with their lowercase form: the same few names come in every request.
+_ACCEPTED_NAMES: dict[str, str] = {}
+_ACCEPTED_NAMES_MAX = 1024
+
+
+def _accepted_name(name: Any, where: str) -> str:
+    """`name` lowercased once it is checked to be a token the gateway does not own."""
+    if not isinstance(name, str):
+        raise BadRequest(f"{where}: a header name is not a string")
+    if not name:
+        raise BadRequest(f"{where}: a header name is empty")
+    bad = _NOT_TCHAR.search(name)
+    if bad is not None:
+        i = bad.start()
+        shown = name[: min(i, _SHOWN_NAME)]
+        raise BadRequest(
+            f"{where}: header name {shown!r}{'…' if i else ''} is not valid: {_char(name[i])} at position {i} "
+            "(a header name is a token: letters, digits and !#$%&'*+-.^_`|~)"
+        )
+    lower = name.lower()
+    if lower in GATEWAY_OWNED or lower.startswith("proxy-"):
+        raise BadRequest(f"{where}: header {name!r} is set by the gateway and cannot be sent by a client")
+    if len(_ACCEPTED_NAMES) < _ACCEPTED_NAMES_MAX:
+        _ACCEPTED_NAMES[name] = lower
+    return lower
 
 
 def check_endpoint(endpoint: str, where: str) -> None:
