@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import traceback
+
 
 class AigwError(Exception):
     """Base of every error aigw raises on purpose."""
@@ -67,3 +70,12 @@ class ByokAliasNotFound(AigwError):
 
 class RequestTimeout(ProviderFailed):
     status, code = 504, 2007
+
+
+def bug_report(exc: BaseException) -> str:
+    """`exc` as one log line for a bug: its class and the frames it was raised through, never
+    its message or arguments, which may carry a client's headers or body (a UnicodeEncodeError
+    holds the whole string it could not encode)."""
+    frames = [(frame.f_code, lineno) for frame, lineno in traceback.walk_tb(exc.__traceback__)]
+    where = " < ".join(f"{os.path.basename(code.co_filename)}:{lineno} {code.co_name}" for code, lineno in reversed(frames))
+    return f"{type(exc).__qualname__} at {where or 'an unknown place'}"

@@ -20,9 +20,10 @@ from typing import Any, Mapping, Protocol, Sequence
 from aigw.errors import AigwError, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
 from aigw.interfaces import Cache, Logger, Provider, RateLimiter
 from aigw.logrecords import collect_flags, new_log_id, parse_metadata_header
-from aigw.options import RetryPolicy, cache_policy, merged_headers, retry_policy
+from aigw.options import RetryPolicy, cache_policy, retry_policy
 from aigw.types import CachedResponse, Call, Framing, LogRecord, Usage
 from aigw.upstream.errors import FirstByteTimeout, UpstreamError
+from aigw.validation import checked_step_headers
 
 
 class ProviderCredentialsMissing(AigwError):
@@ -217,7 +218,7 @@ async def _run_steps(
         provider = rt.providers.get(step.provider)
         if provider is None:
             raise InvalidProvider(f"unknown provider {step.provider!r} in step {index}")
-        step_headers = merged_headers(headers, step.headers)
+        step_headers = checked_step_headers(headers, step.headers, step.endpoint, f"step {index}")
         policy = retry_policy(gw.retry, step_headers, step.config)
         caching = cache_policy(gw.cache_ttl, step_headers)
         key = None

@@ -127,3 +127,62 @@ def test_a_body_with_invalid_utf8_is_relayed_as_a_string_not_spliced():
     out = created({"eventId": "e"}, b'{"text":"ab\xffcd"}')
     assert orjson.loads(out)["response"] == '{"text":"ab\ufffdcd"}'
     out.decode("utf-8")  # the text frame's payload stays valid UTF-8
+
+
+# ---- nesting depth and eventId types (issue 7, item 5 and "also seen") ---------------------
+
+
+def nested_create(levels: int, event_id: str = "deep") -> bytes:
+    """A universal.create whose message nests exactly `levels` objects/arrays deep (the message
+    is level 1, `request` level 2, `query` level 3, then lists)."""
+    query = '{"a":' + "[" * (levels - 3) + "]" * (levels - 3) + "}"
+    return (
+        b'{"type":"universal.create","request":{"eventId":"%s","provider":"openai","endpoint":"chat/completions","query":%s}}'
+        % (event_id.encode(), query.encode())
+    )
+
+
+def test_a_message_at_the_depth_limit_parses():
+    from aigw.api.universal_messages import MAX_DEPTH
+
+    msg = parse_client_message(nested_create(MAX_DEPTH))
+    assert msg.steps[0].body.count(b"[") == MAX_DEPTH - 3
+
+
+@pytest.mark.parametrize("levels", ["limit+1", 255, 1000])
+def test_a_message_nested_deeper_than_the_limit_is_refused_for_its_event_id(levels):
+    from aigw.api.universal_messages import MAX_DEPTH
+
+    levels = MAX_DEPTH + 1 if levels == "limit+1" else levels
+    with pytest.raises(MessageError) as err:
+        parse_client_message(nested_create(levels))
+    assert err.value.tied and err.value.event_id == "deep" and err.value.code == 2010
+    assert f"deeper than {MAX_DEPTH} levels" in err.value.message
+
+
+def test_depth_is_measured_without_python_recursion():
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(60)  # far below the depth being measured
+    try:
+        with pytest.raises(MessageError, match="deeper than"):
+            parse_client_message(nested_create(1000))
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_a_wide_message_with_many_brackets_but_little_depth_parses():
+    messages = [{"role": "user", "content": [{"type": "text", "text": "[{"}]} for _ in range(500)]
+    raw = {"type": "universal.create", "request": {"eventId": "wide", "provider": "openai", "endpoint": "x", "query": {"messages": messages}}}
+    assert parse_client_message(orjson.dumps(raw)).event_id == "wide"
+
+
+@pytest.mark.parametrize("event_id", [b"1", b"123456789012345678901234567890", b"1.5", b"true", b"[]", b"{}", b'""'])
+def test_an_event_id_that_is_not_a_non_empty_string_is_refused(event_id):
+    # Numbers are refused rather than turned into text: 123456789012345678901234567890 would
+    # come back as "1.2345678901234568e+29", which the client could not match.
+    payload = b'{"type":"universal.create","request":{"eventId":%s,"provider":"openai","endpoint":"x","query":{}}}' % event_id
+    with pytest.raises(MessageError, match="eventId must be a non-empty string") as err:
+        parse_client_message(payload)
+    assert err.value.code == 2010 and err.value.event_id is None and not err.value.tied

@@ -20,6 +20,10 @@ from aigw.errors import BadRequest
 CREATE, CANCEL = "universal.create", "universal.cancel"
 _MODEL_IN_PATH = re.compile(r"models/([^/:?]+)")
 MAX_EVENT_ID = 256
+# How deeply a message may nest objects and arrays (the message itself is level 1). Deeper
+# documents are refused where they are parsed, so nothing downstream (re-serialising `query`,
+# provider adapters, loggers) ever meets one.
+MAX_DEPTH = 128
 
 
 @dataclass(slots=True)
@@ -29,7 +33,7 @@ class Step:
     provider: str
     endpoint: str
     headers: dict[str, Any]
-    query: Any  # the provider-native body, JSON-decoded
+    query: dict[str, Any] | None  # the provider-native body, JSON-decoded
     config: dict[str, Any] | None = None
 
     @property
@@ -88,13 +92,32 @@ class MessageError(BadRequest):
 
 
 def _event_id(value: Any) -> str | None:
+    # Strings only (Cloudflare's contract): a JSON number comes back changed once decoded
+    # (1.2345678901234568e+29 for a 30-digit integer), so a client could not match its answer.
     if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
     if not isinstance(value, str) or not value or len(value) > MAX_EVENT_ID:
         raise MessageError(f"eventId must be a non-empty string of at most {MAX_EVENT_ID} characters")
     return value
+
+
+def _nests_deeper_than(limit: int, payload: bytes, doc: Any) -> bool:
+    """Whether `doc` (decoded from `payload`) has more than `limit` levels of objects and
+    arrays. A loop with its own stack, never recursion: the depth is the client's to choose."""
+    # A document with at most `limit` brackets cannot nest deeper: two C-speed counts settle
+    # every small message.
+    if payload.count(b"{") + payload.count(b"[") <= limit:
+        return False
+    stack = [(doc, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if depth > limit:
+            return True
+        for child in node.values() if type(node) is dict else node:
+            if type(child) is dict or type(child) is list:
+                push((child, depth + 1))
+    return False
 
 
 def _step(raw: Any, where: str) -> Step:
@@ -105,16 +128,24 @@ def _step(raw: Any, where: str) -> Step:
         raise BadRequest(f"{where}.provider is required (a provider slug such as \"openai\")")
     if not isinstance(endpoint, str):
         raise BadRequest(f"{where}.endpoint is required (the path under the provider, e.g. \"chat/completions\")")
-    headers = raw.get("headers") or {}
-    if not isinstance(headers, dict):
+    headers = raw.get("headers")
+    if headers is None:
+        headers = {}
+    elif not isinstance(headers, dict):
         raise BadRequest(f"{where}.headers must be an object")
-    if raw.get("authorization") is not None and "authorization" not in {k.lower() for k in headers}:
+    authorization = raw.get("authorization")
+    if authorization is not None and "authorization" not in {k.lower() for k in headers}:
         # The older Universal Endpoint form: a step-level `authorization` string.
-        headers = {**headers, "Authorization": str(raw["authorization"])}
+        if not isinstance(authorization, str):
+            raise BadRequest(f"{where}.authorization must be a string")
+        headers = {**headers, "Authorization": authorization}
+    query = raw.get("query")
+    if query is not None and not isinstance(query, dict):
+        raise BadRequest(f"{where}.query must be an object (the provider's request body)")
     config = raw.get("config")
     if config is not None and not isinstance(config, dict):
         raise BadRequest(f"{where}.config must be an object")
-    return Step(provider, endpoint.lstrip("/"), headers, raw.get("query"), config)
+    return Step(provider, endpoint.lstrip("/"), headers, query, config)
 
 
 def parse_steps(request: Any) -> list[Step]:
@@ -129,7 +160,8 @@ def parse_steps(request: Any) -> list[Step]:
 
 def parse_client_message(payload: bytes) -> Create | Cancel:
     """Decode one client text message. Raises MessageError (with the eventId when it could be
-    read, and `tied` when the error should be answered as that request's result)."""
+    read, and `tied` when the error should be answered as that request's result) for invalid
+    JSON, a non-string eventId, nesting deeper than MAX_DEPTH, or a malformed request."""
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -145,6 +177,12 @@ def parse_client_message(payload: bytes) -> Create | Cancel:
         event_id = _event_id(request[0]["eventId"])
     else:
         event_id = _event_id(doc.get("eventId"))
+    if _nests_deeper_than(MAX_DEPTH, payload, doc):
+        raise MessageError(
+            f"message nests deeper than {MAX_DEPTH} levels of objects and arrays",
+            event_id,
+            tied=kind == CREATE and event_id is not None,
+        )
     if kind == CREATE:
         if request is None:
             raise MessageError("universal.create needs a \"request\"", event_id, tied=event_id is not None)

@@ -10,6 +10,7 @@ relay stops reading its upstream while the connection is above its high-water ma
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Callable
 
 from aigw import _codec
@@ -23,7 +24,7 @@ from aigw.api.universal_messages import (
     error_message,
     parse_client_message,
 )
-from aigw.errors import AigwError, ProviderFailed, Unauthorized
+from aigw.errors import AigwError, ProviderFailed, Unauthorized, bug_report
 from aigw.logrecords import new_log_id
 from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, run
 from aigw.server.app import ConnectionClosed, WebSocketHandler
@@ -32,6 +33,9 @@ from aigw.upstream.errors import UpstreamError
 
 TEXT = _codec.TEXT
 DUPLICATE_EVENT_ID, TOO_MANY_IN_FLIGHT = 2010, 2003
+INTERNAL_ERROR = 2005  # a bug in aigw, answered with status 500 (Cloudflare has no code for it)
+
+log = logging.getLogger("aigw.api")
 
 
 class WebSocketSink:
@@ -128,26 +132,36 @@ class UniversalSession(WebSocketHandler):
 
     # -- callbacks from the server --
     def on_message(self, ws: Any, opcode: int, payload: bytes) -> None:
+        """Handle one client message. Never raises: a bad message is answered for its eventId,
+        and a bug while handling one is logged (without client data) and answered with a 500
+        for that message only, so the connection and the other requests carry on."""
         if opcode != TEXT:
             ws.close(1003, "the Universal API takes JSON text messages")
             return
+        event_id: str | None = None
         try:
             message = parse_client_message(payload)
+            if isinstance(message, Cancel):
+                event_id = message.event_id
+                self._cancel(ws, message)
+            else:
+                if message.event_id is None:
+                    message.event_id = new_log_id()
+                event_id = message.event_id
+                self._start(ws, message)
         except MessageError as err:
             if err.tied and err.event_id is not None:
                 meta = {"eventId": err.event_id, "status": err.status, "contentType": "application/json"}
                 ws.send_text(created(meta, error=error_body(err.code, err.message)))
             else:
                 ws.send_text(error_message(err.code, err.message, err.event_id, err.status))
-            return
-        if isinstance(message, Cancel):
-            task = self.inflight.get(message.event_id)
-            if task is None:
-                ws.send_text(error_message(2010, f"no request {message.event_id!r} is in flight", message.event_id))
+        except Exception as exc:
+            log.error("bug while handling a client message: %s", bug_report(exc))
+            if event_id is not None and event_id not in self.inflight:
+                meta = {"eventId": event_id, "status": 500, "contentType": "application/json"}
+                ws.send_text(created(meta, error=error_body(INTERNAL_ERROR, "internal error")))
             else:
-                task.cancel()
-            return
-        self._start(ws, message)
+                ws.send_text(error_message(INTERNAL_ERROR, "internal error", event_id, 500))
 
     def on_close(self, ws: Any, code: int, reason: str) -> None:
         # A client that goes away cancels its upstream requests.
@@ -165,6 +179,13 @@ class UniversalSession(WebSocketHandler):
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- requests --
+    def _cancel(self, ws: Any, message: Cancel) -> None:
+        task = self.inflight.get(message.event_id)
+        if task is None:
+            ws.send_text(error_message(2010, f"no request {message.event_id!r} is in flight", message.event_id))
+        else:
+            task.cancel()
+
     def _start(self, ws: Any, message: Create) -> None:
         event_id = message.event_id or new_log_id()
         if not self.accepting:
@@ -202,10 +223,12 @@ class UniversalSession(WebSocketHandler):
                 meta["cancelled"] = True
                 ws.send_text(done(meta))
         except Exception as exc:  # a bug must not take the connection down with it
+            # Logged here and not re-raised: nobody awaits this task, and the exception's own
+            # message may carry the client's headers or body.
+            log.error("bug while running request %s: %s", request.log_id, bug_report(exc))
             if not ws.closed:
                 meta = {"eventId": request.event_id, "logId": request.log_id, "status": 500, "contentType": "application/json"}
-                ws.send_text(created(meta, error=error_body(2005, f"internal error: {exc.__class__.__name__}")))
-            raise
+                ws.send_text(created(meta, error=error_body(INTERNAL_ERROR, f"internal error: {exc.__class__.__name__}")))
         finally:
             self.inflight.pop(request.event_id, None)
             ws.work_finished()

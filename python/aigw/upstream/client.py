@@ -327,12 +327,23 @@ class UpstreamClient:
         items = headers.items() if isinstance(headers, Mapping) else headers
         lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\nHost: ", host]
         n = 1
+        unencodable = None
         for name, value in items:
-            name_b = _bytes(name)
+            try:
+                name_b = _bytes(name)
+                value_b = _bytes(value)
+            except UnicodeEncodeError:
+                unencodable = name  # raised below, outside this handler: no chained error
+                break
             if name_b.lower() in _SKIPPED_HEADERS:
                 continue
-            lines += (b"\r\n", name_b, b": ", _bytes(value))
+            lines += (b"\r\n", name_b, b": ", value_b)
             n += 1
+        if unencodable is not None:
+            # Name the header, never the value: a value may be a credential, and a
+            # UnicodeEncodeError would carry all of it into logs and tracebacks.
+            shown = unencodable if isinstance(unencodable, str) and unencodable.isascii() else "(a non-latin-1 name)"
+            raise ValueError(f"header {shown!r} is not latin-1 encodable")
         if body is not None:
             lines += (b"\r\nContent-Length: ", str(len(body)).encode())
             n += 1

@@ -13,27 +13,18 @@ from typing import Any, Mapping, Sequence
 import orjson
 
 from aigw.types import Call, ErrorClass, Framing, UpstreamRequest, Usage
+from aigw.validation import GATEWAY_OWNED, check_endpoint
 
-# Headers that describe one hop or belong to the gateway, never forwarded upstream.
-_NOT_FORWARDED = frozenset(
-    {
-        "host",
-        "content-length",
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-        "proxy-authorization",
-        "proxy-connection",
-        "accept-encoding",
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-protocol",
-        "sec-websocket-extensions",
-    }
-)
+# Headers that describe one hop or belong to the gateway, never forwarded upstream. The
+# pipeline already refuses the framing ones from a client (aigw.validation); dropping them
+# here too keeps a provider that is handed headers some other way from forwarding them.
+_NOT_FORWARDED = GATEWAY_OWNED | {
+    "accept-encoding",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+}
 
 # Pre-"cf-aig-" spellings of gateway options that Cloudflare still honours.
 _OLD_CF_OPTIONS = frozenset({"cf-cache-ttl", "cf-skip-cache"})
@@ -42,11 +33,14 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429, 529})
 
 
 def forwardable_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
-    """The client's headers minus hop-by-hop ones and the gateway's own `cf-aig-*` options."""
+    """The client's headers (lowercase names) minus hop-by-hop and framing ones (`proxy-*`
+    included) and the gateway's own `cf-aig-*` options."""
     return [
         (name, value)
         for name, value in headers.items()
-        if name not in _NOT_FORWARDED and not name.startswith("cf-aig-") and name not in _OLD_CF_OPTIONS
+        if name not in _NOT_FORWARDED
+        and not name.startswith(("cf-aig-", "proxy-"))
+        and name not in _OLD_CF_OPTIONS
     ]
 
 
@@ -151,7 +145,9 @@ class HttpProvider:
 
     def build_request(self, call: Call, key: str | None) -> UpstreamRequest:
         """Forward the client's headers (minus hop-by-hop and cf-aig-*) and body to
-        base_url/endpoint, injecting the stored `key` when given."""
+        base_url/endpoint, injecting the stored `key` when given. Raises BadRequest for an
+        endpoint that could leave the base path (every subclass's `url_for` is covered)."""
+        check_endpoint(call.endpoint, "request")
         headers = forwardable_headers(call.headers)
         if key is not None:
             headers = [(n, v) for n, v in headers if n != self.auth_header]
