@@ -298,17 +298,17 @@ class UpstreamClient:
         """Close idle connections and refuse new requests; busy connections close when done."""
         self._closed = True
         for pool in self._pools.values():
+            queues, pool.queues = pool.queues, {}  # first: closing idle ones must grant nothing
+            for q in queues.values():
+                for w in q:
+                    if not w.done():
+                        w.set_exception(ClientClosed("client closed"))
             for conn in list(pool.idle):
                 conn.close_idle()
                 pool.discard(conn)
             if pool.sweeper is not None:
                 pool.sweeper.cancel()
                 pool.sweeper = None
-            queues, pool.queues = pool.queues, {}
-            for q in queues.values():
-                for w in q:
-                    if not w.done():
-                        w.set_exception(ClientClosed("client closed"))
         await asyncio.sleep(0)  # let transports deliver connection_lost
 
     def stats(self) -> dict[str, tuple[int, int, int]]:
