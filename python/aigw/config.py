@@ -402,6 +402,18 @@ class UpstreamSettings:
     ca_file: Path | None = _key(_path(must_exist=True), None)
     pool_size_per_host: int = _key(_integer(1, 4096), 64)
     connect_timeout_ms: int = _key(_integer(1, 600_000), 10_000)
+    #: Connections of one provider host's pool that the requests of ONE client connection may
+    #: hold at once; its further requests to that host queue until one of its own finishes.
+    #: None (unset): a quarter of pool_size_per_host, at least 1. Set it to pool_size_per_host
+    #: to turn the share off.
+    max_connections_per_client: int | None = _key(_integer(1, 4096), None)
+
+    @property
+    def client_share(self) -> int:
+        """The effective per-client-connection share of one host's pool."""
+        if self.max_connections_per_client is not None:
+            return min(self.max_connections_per_client, self.pool_size_per_host)
+        return max(1, self.pool_size_per_host // 4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,6 +155,7 @@ class Gateway:
         up = settings.upstream
         client = UpstreamClient(
             max_connections_per_host=up.pool_size_per_host,
+            max_connections_per_owner=up.client_share,
             connect_timeout=up.connect_timeout_ms / 1000.0,
             ca_file=str(up.ca_file) if up.ca_file else None,
         )

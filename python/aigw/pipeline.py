@@ -57,6 +57,9 @@ class GatewayRequest:
     steps: Sequence[StepRequest]
     headers: Mapping[str, str] = field(default_factory=dict)  # request-level, lowercase names
     log_id: str | None = None  # chosen by the surface when it must name the request early; else new
+    #: Who sent it (the client connection): its requests share one owner's part of each
+    #: provider host's upstream pool (`[upstream] max_connections_per_client`). None: no cap.
+    owner: Any = None
 
 
 @dataclass(slots=True)
@@ -267,7 +270,7 @@ async def _run_steps(
                 await asyncio.sleep(min(delay, 60.0))
             sent = time.monotonic()
             try:
-                resp = await rt.client.request(upstream.method, upstream.url, upstream.headers, upstream.body, first_byte_timeout=timeout)
+                resp = await rt.client.request(upstream.method, upstream.url, upstream.headers, upstream.body, first_byte_timeout=timeout, owner=req.owner)
             except FirstByteTimeout:
                 last_error = RequestTimeout(f"step {index}: {call.provider} sent nothing within {policy.request_timeout_ms} ms")
                 retry_after = None
@@ -297,7 +300,10 @@ async def _run_steps(
             framing = provider.framing(call, status, content_type)
             meta = _metadata(req, record.log_id, index, content_type, status)
             if call.stream and framing in (Framing.SSE, Framing.NDJSON):
-                outcome = await sink.relay(Answer(meta, status, content_type), resp, framing, provider, collect_payload)
+                try:
+                    outcome = await sink.relay(Answer(meta, status, content_type), resp, framing, provider, collect_payload)
+                finally:
+                    resp.close()  # however the relay ended (cancelled while paused, client gone): free the connection now
                 record.tokens_in, record.tokens_out = _usage_pair(outcome.usage)
                 if collect_payload:
                     record.response_body = outcome.response_bytes

@@ -46,7 +46,7 @@ def test_unknown_key_suggests_the_closest_known_one(tmp_path):
 
 def test_unknown_key_with_nothing_close_lists_the_known_keys(tmp_path):
     (error,) = errors_of(tmp_path, "[upstream]\nzzz = 1\n")
-    assert error == "aigw.toml:2: upstream.zzz: unknown key (known keys: ca_file, connect_timeout_ms, pool_size_per_host)"
+    assert error == "aigw.toml:2: upstream.zzz: unknown key (known keys: ca_file, connect_timeout_ms, max_connections_per_client, pool_size_per_host)"
 
 
 def test_unknown_top_level_table(tmp_path):

@@ -9,6 +9,16 @@ Connections are pooled per (scheme, host, port) with a size limit (callers queue
 full), most-recently-used first, and closed after `idle_timeout` (or the server's Keep-Alive
 timeout, whichever is shorter).
 
+Fair share: a request may name its `owner` (the gateway passes the client connection it came
+from). One owner holds at most `max_connections_per_owner` connections of a host's pool at a
+time, so one client with many slow (or stalled, unread) requests cannot take a provider away
+from everyone else; and queued requests are served round-robin by owner, so a client with a
+long queue does not delay another's first request by its whole queue.
+
+Giving up releases at once: a request cancelled while queued, while connecting, or while
+waiting for the response head frees its place or aborts its connection; a body abandoned
+mid-way (`close()`, a cancelled read, a dropped response) aborts its connection (see response.py).
+
 Retry rule (one transparent retry, never more), modelled on Go's net/http:
   * A pooled connection that is already closing when taken is skipped silently (not a retry).
   * If a *reused* connection closes before any response byte arrives, the request is retried
@@ -27,6 +37,7 @@ import re
 import ssl
 from collections import deque
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from .connection import ClosedBeforeResponse, Connection
@@ -48,10 +59,21 @@ def _bytes(v: str | bytes) -> bytes:
     return v if isinstance(v, bytes) else v.encode("latin-1")
 
 
-class _Pool:
-    """The connections to one origin: idle ones (a stack), a count of all, queued waiters."""
+#: A waiter's grant meaning "a slot in the pool is reserved for you: open a connection".
+_SLOT = object()
 
-    __slots__ = ("key", "client", "idle", "conns", "connecting", "waiters", "sweeper")
+
+class _Pool:
+    """The connections to one origin: idle ones (a stack), a count of all, and the requests
+    waiting for one, queued per owner and served round-robin by owner.
+
+    Capacity is handed out only here (`grant`), at the moment it frees up, and reserved for the
+    waiter it is handed to, so a newcomer never overtakes a waiter. An owner (a client
+    connection of the gateway) holds at most `max_connections_per_owner` of the pool's
+    connections at once (busy ones plus slots being connected); its further requests wait
+    for one of its own to finish, while other owners' requests proceed."""
+
+    __slots__ = ("key", "client", "idle", "conns", "connecting", "queues", "held", "sweeper")
 
     def __init__(self, key: PoolKey, client: UpstreamClient) -> None:
         self.key = key
@@ -59,50 +81,155 @@ class _Pool:
         self.idle: list[Connection] = []
         self.conns: set[Connection] = set()
         self.connecting = 0
-        self.waiters: deque[asyncio.Future] = deque()
+        #: Waiting requests per owner; dict order is the round-robin order.
+        self.queues: dict[Any, deque[asyncio.Future]] = {}
+        #: Per owner (None: no owner, never capped): connections busy for it plus reserved slots.
+        self.held: dict[Any, int] = {}
         self.sweeper: asyncio.TimerHandle | None = None
 
     def size(self) -> int:
         return len(self.conns) + self.connecting
 
+    def waiting(self) -> int:
+        return sum(len(q) for q in self.queues.values())
+
+    # -- per-owner accounting --
+
+    def may_take(self, owner: Any) -> bool:
+        """Whether `owner` is below its share of this pool."""
+        cap = self.client.max_connections_per_owner
+        return owner is None or cap is None or self.held.get(owner, 0) < cap
+
+    def hold(self, owner: Any) -> None:
+        if owner is not None:
+            self.held[owner] = self.held.get(owner, 0) + 1
+
+    def unhold(self, owner: Any) -> None:
+        if owner is not None:
+            n = self.held[owner] - 1
+            if n:
+                self.held[owner] = n
+            else:
+                del self.held[owner]
+
+    def take_idle(self, owner: Any, now: float) -> Connection | None:
+        """A live idle connection, now busy for `owner`; dead ones found on the way are closed."""
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and conn.idle_deadline > now:
+                self.hold(owner)
+                conn.owner, conn.busy = owner, True
+                return conn
+            conn.close_idle()
+            self.conns.discard(conn)  # idle, so not held by anyone
+        return None
+
+    def reserve(self, owner: Any) -> None:
+        """Count a connection being opened for `owner` (ended by `connected` or `unreserve`)."""
+        self.connecting += 1
+        self.hold(owner)
+
+    def connected(self, conn: Connection, owner: Any) -> None:
+        self.connecting -= 1
+        self.conns.add(conn)
+        conn.owner, conn.busy = owner, True
+
+    def unreserve(self, owner: Any) -> None:
+        """A reserved slot was not used (connect failed, waiter gone): pass it on."""
+        self.connecting -= 1
+        self.unhold(owner)
+        self.grant()
+
+    def _unbusy(self, conn: Connection) -> None:
+        if conn.busy:
+            conn.busy = False
+            self.unhold(conn.owner)
+            conn.owner = None
+
+    # -- connections coming back --
+
     def release(self, conn: Connection) -> None:
-        """A connection finished a response cleanly: hand it to a waiter or park it idle."""
+        """A connection finished a response cleanly: park it idle, then serve a waiter."""
+        self._unbusy(conn)
         client = self.client
         if client._closed:
             conn.close_idle()
             self.discard(conn)
             return
-        while self.waiters:
-            w = self.waiters.popleft()
-            if not w.done():
-                w.set_result(conn)
-                return
         now = conn.loop.time()
         limit = client.idle_timeout
         if conn.keep_alive_limit is not None:
             limit = min(limit, conn.keep_alive_limit - 1.0)
         conn.idle_deadline = now + limit
         self.idle.append(conn)
-        if self.sweeper is None:
-            self.sweeper = conn.loop.call_at(conn.idle_deadline, self.sweep)
+        if self.queues:
+            self.grant()
+        if self.idle and self.sweeper is None:
+            self.sweeper = conn.loop.call_at(self.idle[0].idle_deadline, self.sweep)
 
     def discard(self, conn: Connection) -> None:
-        """A connection is gone: forget it and let one waiter open a new one."""
+        """A connection is gone: forget it and hand its slot to a waiter."""
         if conn not in self.conns:
             return
         self.conns.discard(conn)
+        self._unbusy(conn)
         try:
             self.idle.remove(conn)
         except ValueError:
             pass
-        self.wake_one()
+        self.grant()
 
-    def wake_one(self) -> None:
-        while self.waiters:
-            w = self.waiters.popleft()
-            if not w.done():
-                w.set_result(None)  # None: a slot is free, connect yourself
+    def grant(self) -> None:
+        """Hand free capacity (an idle connection, else a free slot) to waiting requests,
+        round-robin by owner, skipping owners at their share. The capacity is reserved for the
+        waiter at once (a slot is counted in `connecting`), so nobody can take it first."""
+        queues = self.queues
+        limit = self.client.max_connections_per_host
+        while queues:
+            idle = self.idle
+            if not idle and self.size() >= limit:
                 return
+            found = self._next_waiter()
+            if found is None:
+                return
+            waiter, owner = found
+            conn = self.take_idle(owner, idle[-1].loop.time()) if idle else None
+            if conn is not None:
+                waiter.set_result(conn)
+            elif self.size() < limit:
+                self.reserve(owner)
+                waiter.set_result(_SLOT)
+            else:  # only dead idle connections were left; no capacity after all
+                queues.setdefault(owner, deque()).appendleft(waiter)
+                return
+
+    def _next_waiter(self) -> tuple[asyncio.Future, Any] | None:
+        """The first waiter of the first owner (in round-robin order) below its share; that
+        owner moves to the back of the order."""
+        queues = self.queues
+        for owner in list(queues):
+            if not self.may_take(owner):
+                continue
+            q = queues.pop(owner)
+            while q:
+                w = q.popleft()
+                if not w.done():
+                    if q:
+                        queues[owner] = q
+                    return w, owner
+        return None
+
+    def forget(self, owner: Any, waiter: asyncio.Future) -> None:
+        """A waiter gave up before it was served."""
+        q = self.queues.get(owner)
+        if q is not None:
+            try:
+                q.remove(waiter)
+            except ValueError:
+                pass
+            if not q:
+                del self.queues[owner]
 
     def sweep(self) -> None:
         """Close idle connections past their deadline; reschedule for the next one."""
@@ -135,10 +262,15 @@ class UpstreamClient:
         buffer_limit: int = 256 * 1024,
         max_head_size: int = 65536,
         max_body_size: int = 64 * 1024 * 1024,
+        max_connections_per_owner: int | None = None,
     ) -> None:
         """`ca_file` adds a trusted CA bundle (tests) to a default verifying context;
         `ssl_context` replaces the context. `buffer_limit`: unread body bytes per response before
-        reading pauses. `max_body_size` bounds `UpstreamResponse.read()`."""
+        reading pauses. `max_body_size` bounds `UpstreamResponse.read()` and the inflated size
+        of a compressed body. `max_connections_per_owner`: how many connections of one host's
+        pool the requests of one `owner` may hold at once (None: no per-owner limit)."""
+        if max_connections_per_owner is not None and max_connections_per_owner < 1:
+            raise ValueError("max_connections_per_owner must be at least 1 (or None)")
         if ssl_context is None:
             ssl_context = ssl.create_default_context()
             if ca_file is not None:
@@ -146,6 +278,7 @@ class UpstreamClient:
             ssl_context.set_alpn_protocols(["http/1.1"])
         self.ssl_context = ssl_context
         self.max_connections_per_host = max_connections_per_host
+        self.max_connections_per_owner = max_connections_per_owner
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
         self.first_byte_timeout = first_byte_timeout
@@ -165,21 +298,26 @@ class UpstreamClient:
         """Close idle connections and refuse new requests; busy connections close when done."""
         self._closed = True
         for pool in self._pools.values():
+            queues, pool.queues = pool.queues, {}  # first: closing idle ones must grant nothing
+            for q in queues.values():
+                for w in q:
+                    if not w.done():
+                        w.set_exception(ClientClosed("client closed"))
             for conn in list(pool.idle):
                 conn.close_idle()
                 pool.discard(conn)
             if pool.sweeper is not None:
                 pool.sweeper.cancel()
                 pool.sweeper = None
-            while pool.waiters:
-                w = pool.waiters.popleft()
-                if not w.done():
-                    w.set_exception(ClientClosed("client closed"))
         await asyncio.sleep(0)  # let transports deliver connection_lost
 
     def stats(self) -> dict[str, tuple[int, int, int]]:
         """Per origin "scheme://host:port": (open connections, idle, waiting requests)."""
-        return {f"{k[0]}://{k[1]}:{k[2]}": (p.size(), len(p.idle), len(p.waiters)) for k, p in self._pools.items()}
+        return {f"{k[0]}://{k[1]}:{k[2]}": (p.size(), len(p.idle), p.waiting()) for k, p in self._pools.items()}
+
+    def owner_connections(self, owner: Any) -> int:
+        """How many connections (busy, or being opened) `owner`'s requests hold, all hosts."""
+        return sum(p.held.get(owner, 0) for p in self._pools.values())
 
     async def request(
         self,
@@ -192,11 +330,15 @@ class UpstreamClient:
         first_byte_timeout: float | None = None,
         total_timeout: float | None = None,
         decode_content: bool = True,
+        owner: Any = None,
     ) -> UpstreamResponse:
         """Send one request and return once the response head has arrived. The body is read
         from the returned response. `headers` may not set Host, Content-Length,
         Transfer-Encoding or Connection (the client does). `decode_content`: undo gzip/deflate
-        Content-Encoding (the headers still name it). Raises UpstreamError subclasses."""
+        Content-Encoding (the headers still name it). `owner`: any hashable naming whose
+        request this is (e.g. the client connection); it counts against that owner's share of
+        the host's pool until the response body ends or is abandoned. Raises UpstreamError
+        subclasses; cancelling it at any point releases what it held."""
         if self._closed:
             raise ClientClosed("client closed")
         loop = asyncio.get_running_loop()
@@ -213,7 +355,7 @@ class UpstreamClient:
         fbt = self.first_byte_timeout if first_byte_timeout is None else first_byte_timeout
         while True:
             conn, reused = await self._acquire(
-                loop, pool, min(start + (self.connect_timeout if connect_timeout is None else connect_timeout), total_deadline)
+                loop, pool, min(start + (self.connect_timeout if connect_timeout is None else connect_timeout), total_deadline), owner
             )
             waiter = loop.create_future()
             conn.send(data, waiter, is_head, loop.time() + fbt, total_deadline, decode_content)
@@ -238,56 +380,66 @@ class UpstreamClient:
         items = headers.items() if isinstance(headers, Mapping) else headers
         return any(_bytes(n).lower() == b"idempotency-key" for n, _ in items)
 
-    async def _acquire(self, loop, pool: _Pool, deadline: float) -> tuple[Connection, bool]:
-        """A connection for `pool`: an idle one (reused=True), a new one, or the first one
-        released while waiting in the queue."""
-        idle = pool.idle
-        while idle:
-            conn = idle.pop()
-            if not conn.closed and conn.idle_deadline > loop.time():
+    async def _acquire(self, loop, pool: _Pool, deadline: float, owner: Any) -> tuple[Connection, bool]:
+        """A connection for `owner` in `pool`: an idle one (reused=True), a new one, or the
+        capacity the pool grants while this request waits in its owner's queue."""
+        if pool.may_take(owner) and owner not in pool.queues:
+            conn = pool.take_idle(owner, loop.time()) if pool.idle else None
+            if conn is not None:
                 return conn, True
-            conn.close_idle()
-            pool.discard(conn)
+            if pool.size() < self.max_connections_per_host:
+                pool.reserve(owner)
+                return await self._connect(loop, pool, owner, deadline), False
+        w = loop.create_future()
+        q = pool.queues.get(owner)
+        if q is None:
+            q = pool.queues[owner] = deque()
+        q.append(w)
         try:
             async with asyncio.timeout_at(deadline):
-                while True:
-                    if pool.size() < self.max_connections_per_host:
-                        return await self._connect(loop, pool), False
-                    w = loop.create_future()
-                    pool.waiters.append(w)
-                    try:
-                        conn = await w
-                    except BaseException:
-                        if w.done() and not w.cancelled() and w.exception() is None and w.result() is not None:
-                            pool.release(w.result())  # handed over just as we gave up
-                        raise
-                    if conn is not None:
-                        return conn, True
-                    while idle:  # a slot was freed; an idle connection may also be there
-                        c = idle.pop()
-                        if not c.closed and c.idle_deadline > loop.time():
-                            return c, True
-                        c.close_idle()
-                        pool.discard(c)
-        except TimeoutError:
-            raise ConnectTimeout(f"no connection to {pool.key[1]}:{pool.key[2]} within the connect timeout") from None
+                got = await w
+        except BaseException as exc:
+            if not w.done() or w.cancelled():
+                pool.forget(owner, w)
+            elif w.exception() is None:  # capacity was granted just as we gave up: pass it on
+                got = w.result()
+                if got is _SLOT:
+                    pool.unreserve(owner)
+                else:
+                    pool.release(got)
+            if isinstance(exc, TimeoutError):
+                raise ConnectTimeout(f"no connection to {pool.key[1]}:{pool.key[2]} within the connect timeout") from None
+            raise
+        if got is _SLOT:
+            return await self._connect(loop, pool, owner, deadline), False
+        return got, True
 
-    async def _connect(self, loop, pool: _Pool) -> Connection:
+    async def _connect(self, loop, pool: _Pool, owner: Any, deadline: float) -> Connection:
+        """Open a connection in a slot reserved for `owner` (`pool.reserve`); the slot is
+        given back if this fails or is cancelled."""
         scheme, host, port = pool.key
         conn = Connection(loop, pool, self._limits)
-        pool.connecting += 1
+        ok = False
         try:
-            if scheme == "https":
-                await loop.create_connection(lambda: conn, host, port, ssl=self.ssl_context, server_hostname=host)
-            else:
-                await loop.create_connection(lambda: conn, host, port)
+            async with asyncio.timeout_at(deadline):
+                if scheme == "https":
+                    await loop.create_connection(lambda: conn, host, port, ssl=self.ssl_context, server_hostname=host)
+                else:
+                    await loop.create_connection(lambda: conn, host, port)
+            if conn.closed:
+                raise UpstreamConnectError(f"connection to {host}:{port} closed during set-up")
+            ok = True
+        except TimeoutError:
+            raise ConnectTimeout(f"no connection to {host}:{port} within the connect timeout") from None
         except (OSError, ssl.SSLError) as e:
             raise UpstreamConnectError(f"cannot connect to {host}:{port}: {e}") from e
         finally:
-            pool.connecting -= 1
-        if conn.closed:
-            raise UpstreamConnectError(f"connection to {host}:{port} closed during set-up")
-        pool.conns.add(conn)
+            if ok:
+                pool.connected(conn, owner)
+            else:
+                pool.unreserve(owner)
+                if conn.transport is not None:
+                    conn.transport.abort()
         return conn
 
     def _parse_url(self, url: str) -> tuple[PoolKey, bytes, bytes]:

@@ -4,13 +4,15 @@ chunked via the Rust ChunkedDecoder, or read-until-close) and hands it to the re
 
 A connection serves one request at a time. It goes back to its pool only when the response
 body has been received completely, keep-alive holds and no stray bytes followed the body;
-every other outcome closes it.
+every other outcome closes it. It holds its response weakly: a response its reader dropped
+unfinished (no one can finish it) aborts the connection instead of holding a pool slot.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import weakref
+from typing import TYPE_CHECKING, Any
 
 from aigw._codec import ChunkedDecoder, HttpParseError, parse_response_head
 
@@ -68,6 +70,8 @@ class Connection(asyncio.Protocol):
         "closed",
         "idle_deadline",
         "keep_alive_limit",
+        "owner",
+        "busy",
         "_waiter",
         "_response",
         "_written",
@@ -94,8 +98,11 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.idle_deadline = 0.0
         self.keep_alive_limit: float | None = None
+        #: Whose request this connection serves (pool accounting); `busy` while it does.
+        self.owner: Any = None
+        self.busy = False
         self._waiter: asyncio.Future | None = None
-        self._response: UpstreamResponse | None = None
+        self._response: weakref.ref[UpstreamResponse] | None = None
         self._written = False
         self._got_bytes = False
         self._buf: bytearray | None = None
@@ -217,9 +224,10 @@ class Connection(asyncio.Protocol):
         self.closed = True
         self._cancel_timer()
         waiter = self._waiter
-        resp = self._response
+        ref = self._response
+        resp = ref() if ref is not None else None
+        self._response = None
         if resp is not None:
-            self._response = None
             if self._framing == _UNTIL_CLOSE and exc is None:
                 resp._feed_eof()
             else:
@@ -279,7 +287,7 @@ class Connection(asyncio.Protocol):
         self._framing = framing
         limits = self._limits
         resp = UpstreamResponse(self, status, reason, minor, headers, ce if self._decode else None, limits[1], limits[2])
-        self._response = resp
+        ref = self._response = weakref.ref(resp, self._response_dropped)
         self._waiter = None
         waiter.set_result(resp)
         if framing == _NO_BODY or (framing == _LENGTH and self._remaining == 0):
@@ -292,12 +300,17 @@ class Connection(asyncio.Protocol):
         # Head is in: from now on only the total deadline applies. A small body usually came
         # whole with the head (then _body_done already cancelled the first-byte timer): no
         # timer to arm and cancel again, which costs ~1 µs per request on uvloop.
-        if self._response is resp:
+        if self._response is ref:
             self._arm(self._total_deadline, _total_timeout)
 
     def _feed_body(self, data: bytes) -> None:
-        resp = self._response
-        if resp is None:
+        ref = self._response
+        if ref is None:
+            return
+        resp = ref()
+        if resp is None:  # dropped unread (the drop callback is on its way): nobody to feed
+            self._response = None
+            self.abort()
             return
         framing = self._framing
         if framing == _LENGTH:
@@ -334,7 +347,8 @@ class Connection(asyncio.Protocol):
             resp._feed(data)
 
     def _body_done(self) -> None:
-        resp = self._response
+        ref = self._response
+        resp = ref() if ref is not None else None
         self._response = None
         self._chunked = None
         self._disarm()
@@ -354,6 +368,19 @@ class Connection(asyncio.Protocol):
                 if self.transport is not None:
                     self.transport.close()
                 self.pool.discard(self)
+
+    def _response_dropped(self, ref: weakref.ref) -> None:
+        # A weakref callback runs wherever the last reference went (inside any code): only
+        # schedule the abort, never touch the pool from here.
+        if self._response is ref and not self.loop.is_closed():
+            self.loop.call_soon(self._abandoned, ref)
+
+    def _abandoned(self, ref: weakref.ref) -> None:
+        """The response was dropped before its body ended: nobody can finish it, so the
+        connection cannot be reused; free its pool slot now instead of at the total timeout."""
+        if self._response is ref:
+            self._response = None
+            self.abort()
 
     def _fail_head(self, exc: BaseException) -> None:
         waiter = self._waiter
@@ -403,7 +430,8 @@ class Connection(asyncio.Protocol):
     def _timeout(self, exc: BaseException) -> None:
         self._timer = None
         waiter = self._waiter
-        resp = self._response
+        ref = self._response
+        resp = ref() if ref is not None else None
         self._waiter = None
         self._response = None
         if waiter is not None and not waiter.done():

@@ -30,6 +30,12 @@ class UpstreamProtocolError(UpstreamError):
     """The upstream sent bytes that are not valid HTTP/1.1 (head, chunked framing, encoding)."""
 
 
+class UpstreamBodyTooLarge(UpstreamProtocolError):
+    """The (decoded) response body passed the client's max_body_size. For a compressed body
+    the limit is applied while inflating, so a small body that inflates to gigabytes costs at
+    most the limit plus one inflate step of memory."""
+
+
 class UpstreamConnectionClosed(UpstreamError):
     """The connection closed or was reset before the response was complete."""
 

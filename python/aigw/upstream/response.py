@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .errors import UpstreamConnectionClosed, UpstreamProtocolError
+from .errors import UpstreamBodyTooLarge, UpstreamConnectionClosed, UpstreamProtocolError
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -32,31 +32,55 @@ def _decompressor(encoding: bytes | None):
 
 
 class _Inflater:
-    """zlib.decompressobj with the zlib-or-raw guess that "deflate" needs (servers send both)."""
+    """A bounded streaming inflater: zlib.decompressobj with the zlib-or-raw guess that
+    "deflate" needs (servers send both), producing at most `max_length` bytes per call.
 
-    __slots__ = ("_wbits", "_obj")
+    Input that would inflate past `max_length` is held back (zlib's `unconsumed_tail`) until
+    the next call; `pending` says there is more output without new input. So a caller that
+    checks its size limit between calls never holds more than the limit plus one step, however
+    far the body inflates (a gzip bomb is refused after one step past the limit, not after
+    inflating it whole)."""
+
+    __slots__ = ("_wbits", "_obj", "_tail", "_full")
 
     def __init__(self, wbits: int | None) -> None:
         self._wbits = wbits
-        self._obj = zlib.decompressobj(wbits) if wbits is not None else None
+        self._obj: Any = None
+        self._tail = b""
+        self._full = False  # the last call filled max_length: zlib may hold more output
 
-    def decompress(self, data: bytes) -> bytes:
-        if self._obj is None:
-            # RFC 9110 "deflate" is zlib-wrapped; some servers send raw deflate. A zlib header's
-            # low nibble is 8 (CM = deflate).
-            self._obj = zlib.decompressobj(zlib.MAX_WBITS if data and data[0] & 0x0F == 8 else -zlib.MAX_WBITS)
+    @property
+    def pending(self) -> bool:
+        """More output may come without new input (call `inflate(b"", n)`)."""
+        return self._full or bool(self._tail)
+
+    def inflate(self, data: bytes, max_length: int) -> bytes:
+        """Inflate `data` after any held-back input; at most `max_length` (>= 1) bytes out."""
+        obj = self._obj
+        if obj is None:
+            if not data:
+                return b""
+            wbits = self._wbits
+            if wbits is None:
+                # RFC 9110 "deflate" is zlib-wrapped; some servers send raw deflate. A zlib
+                # header's low nibble is 8 (CM = deflate).
+                wbits = zlib.MAX_WBITS if data[0] & 0x0F == 8 else -zlib.MAX_WBITS
+            obj = self._obj = zlib.decompressobj(wbits)
+        if self._tail:
+            data = self._tail + data if data else self._tail
         try:
-            return self._obj.decompress(data)
+            out = obj.decompress(data, max_length)
         except zlib.error as e:
             raise UpstreamProtocolError(f"invalid compressed body: {e}") from None
+        self._tail = obj.unconsumed_tail
+        self._full = len(out) == max_length
+        return out
 
-    def finish(self) -> bytes:
-        if self._obj is None:
-            return b""
-        tail = self._obj.flush()
-        if not self._obj.eof:
+    def finish(self) -> None:
+        """Check that the compressed stream ended (call once `pending` is false at body end).
+        A body that never had a byte (HEAD, 204, empty) is accepted."""
+        if self._obj is not None and not self._obj.eof:
             raise UpstreamProtocolError("compressed body is truncated")
-        return tail
 
 
 class Headers(list):
@@ -81,7 +105,12 @@ class Headers(list):
 
 class UpstreamResponse:
     """A response whose head has arrived. Read the body once, with `read()` or `iter_chunks()`;
-    `close()` (or leaving `async with`) before the end discards the connection."""
+    `close()` (or leaving `async with`) before the end discards the connection.
+
+    A response holds its connection until the body is complete. Every way of giving up on it
+    releases the connection at once: `close()`, cancelling `read()` or an `iter_chunks()` step,
+    `aclose()` on the chunk iterator, and, as a safety net, dropping the last reference to an
+    unfinished response (its connection is aborted on the next loop iteration)."""
 
     __slots__ = (
         "status",
@@ -97,7 +126,9 @@ class UpstreamResponse:
         "_eof",
         "_exc",
         "_decoder",
+        "_decoded",
         "_paused",
+        "__weakref__",
     )
 
     def __init__(
@@ -125,6 +156,7 @@ class UpstreamResponse:
         self._eof = False
         self._exc: BaseException | None = None
         self._decoder = _decompressor(content_encoding)
+        self._decoded = 0  # bytes inflated so far (compressed bodies only)
         self._paused = False
 
     def __repr__(self) -> str:
@@ -153,30 +185,42 @@ class UpstreamResponse:
 
     async def read(self) -> bytes:
         """The whole (decoded) body. Raises UpstreamError subclasses on failure, and
-        UpstreamProtocolError when it exceeds the client's max_body_size."""
+        UpstreamBodyTooLarge when the body, decoded, exceeds the client's max_body_size (a
+        compressed body is refused while inflating, never inflated whole first)."""
         parts = []
         total = 0
+        dec = self._decoder
         while True:
-            if self._chunks:
+            if dec is not None and dec.pending:
+                data = self._inflate(b"")
+            elif self._chunks:
                 data = self._take()
-                total += len(data)
-                if total > self._max_body:
-                    self.close()
-                    raise UpstreamProtocolError(f"response body exceeds {self._max_body} bytes")
-                parts.append(data)
+                if dec is not None:
+                    data = self._inflate(data)
             elif self._exc is not None:
                 raise self._exc
             elif self._eof:
                 break
             else:
                 await self._wait()
-        if self._decoder is not None:
-            parts.append(self._decoder.finish())
+                continue
+            total += len(data)
+            if total > self._max_body:
+                self.close()
+                raise UpstreamBodyTooLarge(f"response body exceeds the {self._max_body}-byte limit")
+            if data:
+                parts.append(data)
+        if dec is not None:
+            dec.finish()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def iter_chunks(self) -> AsyncIterator[bytes]:
+    def iter_chunks(self) -> _ChunkIterator:
         """Iterate the (decoded) body as it arrives: each item is everything buffered since the
-        last one (never empty). Reading is paused while the consumer is behind."""
+        last one (never empty). Reading is paused while the consumer is behind. A compressed
+        body is inflated in steps of at most the buffer limit per item, and refused with
+        UpstreamBodyTooLarge once it inflates past max_body_size (an identity body has no total
+        cap here: its memory is bounded by the buffer limit). `aclose()` the iterator (e.g.
+        `contextlib.aclosing`) to give up early: that discards the connection."""
         return _ChunkIterator(self)
 
     def close(self) -> None:
@@ -229,6 +273,7 @@ class UpstreamResponse:
     # -- internals -----------------------------------------------------------------------
 
     def _take(self) -> bytes:
+        """Everything buffered, as received (still compressed, if it is)."""
         chunks = self._chunks
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
@@ -237,9 +282,21 @@ class UpstreamResponse:
             self._paused = False
             if self._conn is not None:
                 self._conn.resume_reading()
-        if self._decoder is not None:
-            data = self._decoder.decompress(data)
         return data
+
+    def _inflate(self, data: bytes) -> bytes:
+        """One bounded inflate step over `data` (b"": continue held-back input). The limit is
+        checked inside the inflate loop: a step never produces more than one byte past it."""
+        dec = self._decoder
+        assert dec is not None
+        room = self._max_body - self._decoded
+        out = dec.inflate(data, min(max(self._limit, 65536), room + 1))
+        self._decoded += len(out)
+        if self._decoded > self._max_body:
+            self.close()
+            self._decoder = None  # drop zlib's state and held-back input now
+            raise UpstreamBodyTooLarge(f"decompressed response body exceeds the {self._max_body}-byte limit")
+        return out
 
     async def _wait(self) -> None:
         conn = self._conn
@@ -256,6 +313,8 @@ class UpstreamResponse:
 
 
 class _ChunkIterator:
+    """The async iterator of `UpstreamResponse.iter_chunks()`."""
+
     __slots__ = ("_resp", "_finished")
 
     def __init__(self, resp: UpstreamResponse) -> None:
@@ -268,22 +327,30 @@ class _ChunkIterator:
     async def __anext__(self) -> bytes:
         r = self._resp
         while True:
-            if r._chunks:
+            dec = r._decoder
+            if dec is not None and dec.pending:
+                data = r._inflate(b"")
+            elif r._chunks:
                 data = r._take()
-                if data:
-                    return data
+                if dec is not None:
+                    data = r._inflate(data)
             elif r._exc is not None:
                 raise r._exc
             elif r._eof:
                 if not self._finished:
                     self._finished = True
-                    if r._decoder is not None:
-                        tail = r._decoder.finish()
-                        if tail:
-                            return tail
+                    if dec is not None:
+                        dec.finish()
                 raise StopAsyncIteration
             else:
                 await r._wait()
+                continue
+            if data:
+                return data
+
+    async def aclose(self) -> None:
+        """Stop iterating: an unfinished body discards the connection (as `close()`)."""
+        self._resp.close()
 
 
 __all__ = ["Headers", "UpstreamResponse"]
