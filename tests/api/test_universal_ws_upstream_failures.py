@@ -191,3 +191,22 @@ async def test_the_same_body_with_another_provider_key_is_not_a_cache_hit(gatewa
     assert first["metadata"]["status"] == 200
     assert second["metadata"]["cacheStatus"] == "MISS" and second["metadata"]["status"] == 401
     assert sims["openai"].requests[-1].headers["authorization"] == "Bearer sk-invalid"
+
+
+async def test_the_log_row_of_a_fallback_has_the_answering_steps_body_and_every_attempt(gateway, sims):
+    async with gateway() as gw:
+        async with connect(gw) as ws:
+            steps = [step("openai", "first wording", model="sim-fail-500", event_id="f"), step("anthropic", "second wording")]
+            await ws.send(create(steps))
+            await answer(ws)
+        await gw.stop()
+    from aigw.builtins.sqlite_log_query import LogQuery, SqliteLogReader
+
+    with SqliteLogReader(gw.log_db) as reader:
+        (row,) = reader.query(LogQuery()).records
+        stored = reader.get(row.log_id)
+    assert stored.provider == "anthropic" and stored.step == 1
+    assert b"second wording" in stored.request_body and b"first wording" not in stored.request_body
+    assert stored.request_body_size == len(sims["anthropic"].requests[0].body)
+    assert [(a.step, a.provider, a.status) for a in stored.attempts] == [(0, "openai", 500), (1, "anthropic", 200)]
+    assert stored.attempts[0].error == "upstream answered 500"
