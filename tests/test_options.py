@@ -55,3 +55,15 @@ def test_old_header_names_still_work():
 def test_a_cache_key_caches_even_when_caching_is_off():
     policy = cache_policy(0, {"cf-aig-cache-key": "k1"})
     assert (policy.key, policy.ttl) == ("k1", 300)
+
+
+def test_the_stream_idle_timeout_comes_from_header_or_step_config():
+    assert retry_policy(RetryPolicy(), {"cf-aig-stream-idle-timeout": "2500"}).stream_idle_timeout_ms == 2500
+    p = retry_policy(RetryPolicy(stream_idle_timeout_ms=9), {"cf-aig-stream-idle-timeout": "2500"}, {"streamIdleTimeout": 700})
+    assert p.stream_idle_timeout_ms == 700
+    assert retry_policy(RetryPolicy(stream_idle_timeout_ms=9), {}).stream_idle_timeout_ms == 9
+
+
+def test_a_bad_stream_idle_timeout_names_its_source():
+    with pytest.raises(BadRequest, match="config.streamIdleTimeout"):
+        retry_policy(RetryPolicy(), {}, {"streamIdleTimeout": "x"})

@@ -388,8 +388,16 @@ class GatewaySettings:
     cache_ttl: int = _key(_integer(0, 30 * 86400), 0)
     rate_limit: RateLimitSettings = _key(_table(RateLimitSettings), factory=RateLimitSettings)
     retry: RetrySettings = _key(_table(RetrySettings), factory=RetrySettings)
-    #: Milliseconds to the first response byte before failing over; 0 = none.
+    #: Milliseconds to the first response byte before failing over; 0 = the defaults (the
+    #: upstream client's 120 s for whole answers, stream_first_byte_timeout_ms for streams).
     request_timeout_ms: int = _key(_integer(0, 86_400_000), 0)
+    #: Milliseconds to the first response byte of a streamed request when no request timeout
+    #: is set; 0 = the upstream client's default (120 s).
+    stream_first_byte_timeout_ms: int = _key(_integer(0, 86_400_000), 60_000)
+    #: Longest silence (milliseconds) inside a streamed answer before it is failed; 0 = none.
+    stream_idle_timeout_ms: int = _key(_integer(0, 86_400_000), 120_000)
+    #: Most steps (fallbacks) one request may name; more is refused with 2010.
+    max_steps: int = _key(_integer(1, 100), 10)
     #: Auth tokens accepted by this gateway only, from config (not stored in the database).
     tokens: tuple[Secret, ...] = _key(_secret_list, ())
 

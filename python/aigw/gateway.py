@@ -77,7 +77,11 @@ def gateway_policy(name: str, gw: GatewaySettings) -> GatewayPolicy:
         rate_limit=gw.rate_limit.limit,
         rate_interval=float(gw.rate_limit.interval),
         rate_technique=gw.rate_limit.technique,
-        retry=RetryPolicy(gw.retry.max_attempts, gw.retry.delay_ms, gw.retry.backoff, gw.request_timeout_ms),
+        retry=RetryPolicy(
+            gw.retry.max_attempts, gw.retry.delay_ms, gw.retry.backoff, gw.request_timeout_ms, gw.stream_idle_timeout_ms
+        ),
+        max_steps=gw.max_steps,
+        stream_first_byte_timeout_ms=gw.stream_first_byte_timeout_ms,
     )
 
 

@@ -15,12 +15,14 @@ from typing import Any, Iterable, Literal, Mapping, overload
 
 import orjson
 
-from aigw.types import LogRecord
+from aigw.types import Attempt, LogRecord
 
 __all__ = [
     "MAX_METADATA_ENTRIES",
     "MAX_METADATA_HEADER_BYTES",
     "SECRET_HEADERS",
+    "attempts_from_list",
+    "attempts_to_list",
     "collect_flags",
     "is_secret_header",
     "new_log_id",
@@ -195,7 +197,22 @@ def scrub_headers(headers):  # type: ignore[no-untyped-def]
 # ---- serialization -------------------------------------------------------------------------
 
 _BODY_FIELDS = ("request_body", "response_body")
-_PLAIN_FIELDS = tuple(f.name for f in dataclasses.fields(LogRecord) if f.name not in _BODY_FIELDS)
+_ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(Attempt))
+_PLAIN_FIELDS = tuple(
+    f.name for f in dataclasses.fields(LogRecord) if f.name not in _BODY_FIELDS and f.name != "attempts"
+)
+
+
+def attempts_to_list(attempts: Iterable[Attempt]) -> list[dict[str, Any]]:
+    """The attempts as JSON-ready dicts (field names as in aigw.types.Attempt)."""
+    return [{name: getattr(a, name) for name in _ATTEMPT_FIELDS} for a in attempts]
+
+
+def attempts_from_list(items: Any) -> list[Attempt]:
+    """The inverse of attempts_to_list, skipping keys this aigw does not know (newer writers)."""
+    if not isinstance(items, list):
+        return []
+    return [Attempt(**{k: v for k, v in item.items() if k in _ATTEMPT_FIELDS}) for item in items if isinstance(item, dict)]
 
 BodyMode = Literal["omit", "base64"]
 
@@ -215,6 +232,7 @@ def record_to_dict(
     (None when not kept); with "omit" those keys are absent.
     """
     d: dict[str, Any] = {name: getattr(record, name) for name in _PLAIN_FIELDS}
+    d["attempts"] = attempts_to_list(record.attempts)
     for name, given in (("request_body", request_body_size), ("response_body", response_body_size)):
         body = getattr(record, name)
         size = given if given is not None else getattr(record, f"{name}_size", None)

@@ -7,12 +7,14 @@ refused with a message naming the header, never silently clamped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from aigw.errors import BadRequest
 
 MAX_ATTEMPTS = 5
+MAX_TIMEOUT_MS = 24 * 3600 * 1000
+STEP_CONFIG_KEYS = frozenset({"requestTimeout", "maxAttempts", "retryDelay", "backoff", "streamIdleTimeout"})
 MAX_RETRY_DELAY_MS = 5000
 MIN_CACHE_TTL, MAX_CACHE_TTL = 60, 30 * 24 * 3600
 BACKOFFS = ("constant", "linear", "exponential")
@@ -22,12 +24,13 @@ CACHE_KEY_DEFAULT_TTL = 300
 
 @dataclass(slots=True)
 class RetryPolicy:
-    """How often to try one step and how long to wait in between."""
+    """How often to try one step, how long to wait in between, and its timeouts."""
 
     max_attempts: int = 1
     delay_ms: int = 0
     backoff: str = "constant"
-    request_timeout_ms: int = 0  # to the first byte of the answer; 0 = none
+    request_timeout_ms: int = 0  # to the first byte of the answer; 0 = the gateway's default
+    stream_idle_timeout_ms: int = 0  # longest silence inside a streamed answer; 0 = none
 
     def delay_before(self, attempt: int) -> float:
         """Seconds to wait before try number `attempt` (2 = the first retry)."""
@@ -98,7 +101,7 @@ def retry_policy(
     `headers` are already merged (step headers over request headers), with lowercase names.
     Raises BadRequest naming the offending header or config key.
     """
-    policy = RetryPolicy(defaults.max_attempts, defaults.delay_ms, defaults.backoff, defaults.request_timeout_ms)
+    policy = replace(defaults)
     if (v := _header(headers, "cf-aig-max-attempts")) is not None:
         policy.max_attempts = _int(v, "cf-aig-max-attempts", 1, MAX_ATTEMPTS)
     if (v := _header(headers, "cf-aig-retry-delay")) is not None:
@@ -106,11 +109,13 @@ def retry_policy(
     if (v := _header(headers, "cf-aig-backoff")) is not None:
         policy.backoff = _backoff(v, "cf-aig-backoff")
     if (v := _header(headers, "cf-aig-request-timeout")) is not None:
-        policy.request_timeout_ms = _int(v, "cf-aig-request-timeout", 0, 24 * 3600 * 1000)
+        policy.request_timeout_ms = _int(v, "cf-aig-request-timeout", 0, MAX_TIMEOUT_MS)
+    if (v := _header(headers, "cf-aig-stream-idle-timeout")) is not None:
+        policy.stream_idle_timeout_ms = _int(v, "cf-aig-stream-idle-timeout", 0, MAX_TIMEOUT_MS)
     if config:
         if not isinstance(config, Mapping):
             raise BadRequest("step config must be an object")
-        unknown = set(config) - {"requestTimeout", "maxAttempts", "retryDelay", "backoff"}
+        unknown = set(config) - STEP_CONFIG_KEYS
         if unknown:
             raise BadRequest(f"unknown step config key(s): {', '.join(sorted(unknown))}")
         if "maxAttempts" in config:
@@ -120,7 +125,9 @@ def retry_policy(
         if "backoff" in config:
             policy.backoff = _backoff(config["backoff"], "config.backoff")
         if "requestTimeout" in config:
-            policy.request_timeout_ms = _int(config["requestTimeout"], "config.requestTimeout", 0, 24 * 3600 * 1000)
+            policy.request_timeout_ms = _int(config["requestTimeout"], "config.requestTimeout", 0, MAX_TIMEOUT_MS)
+        if "streamIdleTimeout" in config:
+            policy.stream_idle_timeout_ms = _int(config["streamIdleTimeout"], "config.streamIdleTimeout", 0, MAX_TIMEOUT_MS)
     return policy
 
 

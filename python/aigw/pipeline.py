@@ -5,6 +5,23 @@ The surface that received the request hands in a `GatewayRequest` and a `Sink` t
 to answer on its transport; the pipeline decides what the answer is. Everything here is plain
 awaits on objects resolved at start-up (no plugin-manager calls).
 
+Failure rules (docs/websocket-api.md "Retries, fallbacks and timeouts"):
+  * Anything that goes wrong before the client was sent a byte of the answer (no connection,
+    a timeout to the first byte, a reset or a malformed/oversized/truncated body while reading a
+    whole answer, a stream that ends or stalls before its first byte) is an upstream failure:
+    the step is retried while attempts remain, then the next step is tried; when every step
+    failed the answer is 502 (2005), or 504 (2007) when the last failure was a timeout.
+  * An error answer (status >= 400) is retried when the provider calls it retryable, except the
+    client-side statuses in NEVER_RETRIED (context length, content filter, bad key ...), which
+    go straight to the next step. `Retry-After` is waited for, up to MAX_RETRY_AFTER seconds;
+    a longer one falls back at once. When every step answered with an error, the last error
+    answer is relayed as it came.
+  * A stream that breaks after it started (reset, malformed event, a missing terminator such as
+    OpenAI's `[DONE]`, silence longer than the stream-idle timeout) ends with an error the client
+    sees (`universal.done` with `metadata.error`) and a failed log row; it cannot be retried.
+  * The log row names the step that answered (or the last one tried), the body sent to it, its
+    usage only, and one `Attempt` per upstream try.
+
 Order note: the cache is consulted before the rate limiter because cache hits skip rate
 limiting (Cloudflare's documented behaviour); ARCHITECTURE.md lists them the other way round.
 """
@@ -13,23 +30,41 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, AsyncIterator, Mapping, Protocol, Sequence
 
-from aigw.errors import AigwError, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
+from aigw.errors import AigwError, BadRequest, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
 from aigw.interfaces import Cache, Logger, Provider, RateLimiter
-from aigw.logrecords import collect_flags, new_log_id, parse_metadata_header
-from aigw.options import RetryPolicy, cache_policy, retry_policy
-from aigw.types import CachedResponse, Call, Framing, LogRecord, Usage
-from aigw.upstream.errors import FirstByteTimeout, UpstreamError
+from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
+from aigw.options import CachePolicy, RetryPolicy, cache_policy, retry_policy
+from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, UpstreamRequest, Usage
+from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError, UpstreamTimeout
 from aigw.validation import checked_step_headers
+
+log = logging.getLogger("aigw.pipeline")
+
+#: Error statuses that are the request's own fault: retrying the same step cannot help (it may
+#: still fall back to another step, e.g. a model with a longer context).
+NEVER_RETRIED = frozenset({400, 401, 403, 404, 413, 422})
+#: The longest Retry-After (or backoff delay) waited for before retrying the same step; a longer
+#: Retry-After makes the step fall back at once.
+MAX_RETRY_AFTER = 60.0
 
 
 class ProviderCredentialsMissing(AigwError):
     """The client sent no provider key and the gateway stores none for that provider."""
 
     status, code = 400, 2011
+
+
+class StreamFailed(ProviderFailed):
+    """A streamed answer broke after it started (reset, malformed, truncated, no terminator)."""
+
+
+class StreamIdleTimeout(RequestTimeout):
+    """A streamed answer sent nothing for longer than its stream-idle timeout."""
 
 
 @dataclass(slots=True)
@@ -57,6 +92,9 @@ class GatewayRequest:
     steps: Sequence[StepRequest]
     headers: Mapping[str, str] = field(default_factory=dict)  # request-level, lowercase names
     log_id: str | None = None  # chosen by the surface when it must name the request early; else new
+    #: Who the gateway authenticated (a token's principal id), when known: it scopes cached
+    #: answers obtained with a key the gateway injected.
+    principal: str | None = None
     #: Who sent it (the client connection): its requests share one owner's part of each
     #: provider host's upstream pool (`[upstream] max_connections_per_client`). None: no cap.
     owner: Any = None
@@ -74,19 +112,20 @@ class Answer:
 
 @dataclass(slots=True)
 class RelayOutcome:
-    """What a sink reports after relaying a stream."""
+    """What a sink reports after relaying a stream's events."""
 
     first: list[bytes]
     last: list[bytes]
     events: int = 0
     error: AigwError | None = None  # the stream broke after it started
     response_bytes: bytes | None = None  # collected body for the log, when asked for
-    usage: Usage | None = None  # read once by the sink from `first`/`last` (it reports it too)
+    usage: Usage | None = None  # read once by the sink from `first`/`last`
+    saw_terminator: bool = False  # the provider's end-of-stream payload arrived
 
 
 class Sink(Protocol):
-    """How a surface answers. Exactly one of deliver/fail/relay is called per request, except
-    that relay may be followed by nothing else: it sends its own end."""
+    """How a surface answers. Per request exactly one of: deliver, fail, or relay followed by
+    end_stream."""
 
     def deliver(self, answer: Answer, body: bytes) -> None:
         """A whole answer: a provider response (success or error) or a cache hit."""
@@ -94,8 +133,14 @@ class Sink(Protocol):
     def fail(self, answer: Answer, error: AigwError) -> None:
         """The gateway's own error before any output."""
 
-    async def relay(self, answer: Answer, response: Any, framing: Framing, provider: Provider, collect: bool) -> RelayOutcome:
-        """Relay a streamed upstream response; send the end (or the mid-stream error)."""
+    async def relay(
+        self, answer: Answer, chunks: AsyncIterator[bytes], framing: Framing, provider: Provider, collect: bool
+    ) -> RelayOutcome:
+        """Start the answer, then relay every event of `chunks` (whose iteration raises an
+        AigwError when the upstream breaks). Does not send the end: end_stream does."""
+
+    def end_stream(self, answer: Answer, usage: Usage | None, error: AigwError | None) -> None:
+        """End a relayed stream: cleanly, or with `error` so that the client sees a failure."""
 
 
 @dataclass(slots=True)
@@ -109,6 +154,8 @@ class GatewayPolicy:
     rate_interval: float = 60.0
     rate_technique: str = "sliding"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_steps: int = 10  # steps (fallbacks) one request may name
+    stream_first_byte_timeout_ms: int = 60_000  # for streams without a request timeout; 0 = client default
 
 
 class KeyStore(Protocol):
@@ -123,18 +170,121 @@ class Runtime:
 
     providers: Mapping[str, Provider]
     keys: KeyStore
-    client: Any  # aigw.upstream.UpstreamClient
+    client: Any  # aigw.upstream.UpstreamClient (or anything with its `request` signature)
     cache: Cache | None = None
     limiter: RateLimiter | None = None
     loggers: Sequence[Logger] = ()
 
 
-def cache_key(provider: str, endpoint: str, body: bytes) -> str:
-    """The default cache key: provider, endpoint and body, hashed."""
+@dataclass(slots=True)
+class StepPlan:
+    """One step, resolved before any I/O: provider, call, policies and the credential to use."""
+
+    index: int
+    provider: Provider
+    call: Call
+    retry: RetryPolicy
+    caching: CachePolicy
+    key: str | None  # stored key to inject; None: the client's own credentials are forwarded
+
+
+# ---- cache keys -----------------------------------------------------------------------------
+
+
+def _digest(parts: Sequence[bytes]) -> str:
     h = hashlib.sha256()
-    for part in (provider.encode(), b"\0", endpoint.encode(), b"\0", body):
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))  # length-prefixed: no part can mimic a boundary
         h.update(part)
     return h.hexdigest()
+
+
+def credential_scope(headers: Mapping[str, str], stored_key: str | None, principal: str | None) -> bytes:
+    """Who could have obtained an answer, as cache-key material (never the secret itself):
+    the hash of the credential headers the client sends to the provider, or, when the gateway
+    injects a stored key, the gateway principal (or, unknown, a hash of that stored key)."""
+    if stored_key is not None:
+        if principal:
+            return b"principal\0" + principal.encode()
+        return b"stored\0" + hashlib.sha256(stored_key.encode()).hexdigest().encode()
+    creds = sorted(
+        (k, v) for k, v in headers.items() if is_secret_header(k) and not k.startswith("cf-aig-")
+    )
+    return b"client\0" + _digest([f"{k}\0{v}".encode("utf-8", "surrogatepass") for k, v in creds]).encode()
+
+
+def request_cache_key(plans: Sequence[StepPlan], principal: str | None = None) -> str:
+    """The default cache key of a request as a whole: every step's provider, method, endpoint,
+    query, body and credential scope, hashed. Looked up before the first step and stored by
+    whichever step answers, so a fallback's answer is found again by the same request."""
+    parts: list[bytes] = []
+    for p in plans:
+        c = p.call
+        scope = credential_scope(c.headers, p.key, principal)
+        parts += [c.provider.encode(), c.method.encode(), c.endpoint.encode(), c.query.encode(), c.body, scope]
+    return _digest(parts)
+
+
+# ---- the upstream body as the sinks see it ------------------------------------------------
+
+
+class UpstreamChunks:
+    """A streamed upstream body as an async iterator of bytes for a sink. Iteration raises
+    StreamFailed when the upstream breaks and StreamIdleTimeout after `idle` seconds without
+    data; either way the upstream response is closed (its connection released)."""
+
+    __slots__ = ("_resp", "_it", "_idle", "_pending", "_label", "received")
+
+    def __init__(self, resp: Any, idle: float | None, label: str) -> None:
+        self._resp = resp
+        self._it = resp.iter_chunks().__aiter__()
+        self._idle = idle
+        self._pending: bytes | None = None
+        self._label = label
+        self.received = 0  # chunks handed out so far
+
+    def __aiter__(self) -> UpstreamChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._pending is not None:
+            chunk, self._pending = self._pending, None
+            self.received += 1
+            return chunk
+        resp = self._resp
+        try:
+            if self._idle is None or resp.buffered or resp.complete:
+                chunk = await self._it.__anext__()  # data is already there: no timer to pay for
+            else:
+                async with asyncio.timeout(self._idle):
+                    chunk = await self._it.__anext__()
+        except StopAsyncIteration:
+            raise
+        except UpstreamTimeout as exc:
+            resp.close()
+            raise StreamIdleTimeout(f"{self._label}: the upstream stream timed out: {exc}") from None
+        except UpstreamError as exc:
+            resp.close()
+            raise StreamFailed(f"{self._label}: the upstream stream failed: {exc}") from None
+        except TimeoutError:
+            resp.close()
+            ms = round(self._idle * 1000) if self._idle else 0
+            raise StreamIdleTimeout(f"{self._label}: the upstream stream sent nothing for {ms} ms") from None
+        self.received += 1
+        return chunk
+
+    async def prefetch(self) -> bool:
+        """Wait for the first chunk (kept for the sink); False when the body ended empty.
+        Raises like iteration: a failure here happened before the client saw anything."""
+        try:
+            self._pending = await self.__anext__()
+        except StopAsyncIteration:
+            return False
+        self.received -= 1  # handed out again by the next __anext__
+        return True
+
+
+# ---- run --------------------------------------------------------------------------------------
 
 
 def _metadata(req: GatewayRequest, log_id: str, step: int, content_type: str, status: int, cache: str = "MISS") -> dict[str, Any]:
@@ -170,7 +320,8 @@ def _response_headers(resp: Any) -> dict[str, str]:
 async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> LogRecord:
     """Run `req` to completion, answering through `sink`, and return its log record (already
     handed to the loggers). Cancellation propagates after the record is logged with
-    `cancelled=True`; the caller tells its client."""
+    `cancelled=True`; the caller tells its client. Any other exception is a bug in aigw: it
+    propagates after the record is logged as a failed 500."""
     started = time.monotonic()
     log_id = req.log_id or new_log_id()
     headers = {k.lower(): v for k, v in req.headers.items()}
@@ -195,7 +346,7 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
         record.request_body = first.body
         record.request_content_type = "application/json"
     try:
-        await _run_steps(rt, gw, req, headers, sink, record, collect_payload)
+        await _Run(rt, gw, req, headers, sink, record, collect_payload).steps()
     except asyncio.CancelledError:
         record.cancelled = True
         record.error = "cancelled"
@@ -203,6 +354,10 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
     except AigwError as err:
         record.status, record.error, record.success = err.status, err.message, False
         sink.fail(Answer(_metadata(req, log_id, record.step or 0, "application/json", err.status), err.status, "application/json"), err)
+    except Exception as exc:
+        record.status, record.success = 500, False
+        record.error = f"internal error: {exc.__class__.__name__}"
+        raise
     finally:
         record.duration_ms = (time.monotonic() - started) * 1000.0
         if collect:
@@ -211,11 +366,14 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
     return record
 
 
-async def _run_steps(
-    rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: dict[str, str], sink: Sink, record: LogRecord, collect_payload: bool
-) -> None:
-    # Resolve every step before touching the network: an unknown provider or a bad option is
-    # the client's mistake, reported at once.
+def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Mapping[str, str]) -> list[StepPlan]:
+    """Resolve every step before touching the network: too many steps, an unknown provider, a
+    bad option or missing credentials are the client's mistake, reported at once."""
+    if len(req.steps) > gw.max_steps:
+        raise BadRequest(
+            f"a request may have at most {gw.max_steps} steps, got {len(req.steps)} "
+            f"(gateway setting max_steps)"
+        )
     plans = []
     for index, step in enumerate(req.steps):
         provider = rt.providers.get(step.provider)
@@ -233,108 +391,219 @@ async def _run_steps(
                     f"or store a key under [providers.{step.provider}] key"
                 )
         call = Call(step.provider, step.endpoint, step.body, step_headers, step.query, step.method, step.stream, step.model)
-        plans.append((index, provider, call, policy, caching, key))
+        plans.append(StepPlan(index, provider, call, policy, caching, key))
+    return plans
 
-    # Cache hits skip rate limiting.
-    index, provider, call, _, caching, _ = plans[0]
-    # Only a request that caches (a TTL from the gateway or cf-aig-cache-ttl, or a cache key)
-    # looks the cache up: with caching off there is nothing to find, and the key costs a hash
-    # of the body.
-    if rt.cache is not None and not caching.skip and not call.stream and (caching.ttl > 0 or caching.key):
-        hit = await rt.cache.get(caching.key or cache_key(call.provider, call.endpoint, call.body))
-        if hit is not None:
-            record.cache_status, record.status, record.success, record.step = "HIT", hit.status, True, index
-            record.response_content_type = hit.content_type
-            record.tokens_in, record.tokens_out = _usage_pair(provider.usage_from_body(hit.body))
-            if collect_payload:
-                record.response_body = hit.body
-            meta = _metadata(req, record.log_id, index, hit.content_type, hit.status, cache="HIT")
-            sink.deliver(Answer(meta, hit.status, hit.content_type, hit.headers), hit.body)
-            return
 
-    if rt.limiter is not None and gw.rate_limit > 0:
-        decision = await rt.limiter.hit(f"gateway:{gw.name}", gw.rate_limit, gw.rate_interval, gw.rate_technique)
-        if not decision.allowed:
-            raise RateLimited(f"rate limit of {gw.rate_limit} requests per {gw.rate_interval:g}s exceeded")
+def expected_terminator(provider: Provider, call: Call) -> bytes | None:
+    """The payload that must end `call`'s stream (None: the stream just ends). A provider with
+    a `stream_terminator` may say per call that it does not send one
+    (`expects_stream_terminator(call) -> bool`, e.g. OpenAI's Responses API)."""
+    terminator = provider.stream_terminator
+    check = getattr(provider, "expects_stream_terminator", None)
+    if terminator is not None and check is not None and not check(call):
+        return None
+    return terminator
 
-    last_error: AigwError | None = None
-    last_answer: tuple[int, Provider, Any, bytes] | None = None
-    for index, provider, call, policy, caching, key in plans:
-        record.step, record.provider, record.model, record.endpoint = index, call.provider, call.model, call.endpoint
-        upstream = provider.build_request(call, key)
-        timeout = policy.request_timeout_ms / 1000.0 if policy.request_timeout_ms else None
-        retry_after = None
-        for attempt in range(1, policy.max_attempts + 1):
-            delay = max(policy.delay_before(attempt), retry_after or 0.0) if attempt > 1 else 0.0
-            if delay:
-                await asyncio.sleep(min(delay, 60.0))
-            sent = time.monotonic()
+
+class _Run:
+    """The step loop of one request; holds what the final answer is built from."""
+
+    __slots__ = ("rt", "gw", "req", "headers", "sink", "record", "collect", "last_error", "last_answer")
+
+    def __init__(self, rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: dict[str, str], sink: Sink, record: LogRecord, collect: bool) -> None:
+        self.rt, self.gw, self.req, self.headers, self.sink = rt, gw, req, headers, sink
+        self.record, self.collect = record, collect
+        self.last_error: AigwError | None = None  # the last failure without an answer
+        self.last_answer: tuple[int, Any, bytes] | None = None  # (step, response, body) of the last error answer
+
+    async def steps(self) -> None:
+        rt, gw, record = self.rt, self.gw, self.record
+        plans = plan_steps(rt, gw, self.req, self.headers)
+        # The cache policy is the request's (its first step's options); the key covers the
+        # request as a whole, so lookup and store agree whichever step answers.
+        caching = plans[0].caching
+        store_key: str | None = None
+        cacheable = rt.cache is not None and not plans[0].call.stream and (caching.ttl > 0 or bool(caching.key))
+        if cacheable:
+            store_key = caching.key or request_cache_key(plans, self.req.principal)
+            if not caching.skip and await self._answer_from_cache(plans[0], store_key):
+                return
+        if rt.limiter is not None and gw.rate_limit > 0:
+            decision = await rt.limiter.hit(f"gateway:{gw.name}", gw.rate_limit, gw.rate_interval, gw.rate_technique)
+            if not decision.allowed:
+                raise RateLimited(f"rate limit of {gw.rate_limit} requests per {gw.rate_interval:g}s exceeded")
+        for plan in plans:
+            if await self._run_step(plan, store_key if caching.ttl > 0 else None, caching.ttl):
+                return
+        self._every_step_failed()
+
+    async def _answer_from_cache(self, plan: StepPlan, key: str) -> bool:
+        hit = await self.rt.cache.get(key)  # type: ignore[union-attr]
+        if hit is None:
+            return False
+        record = self.record
+        record.cache_status, record.status, record.success, record.step = "HIT", hit.status, True, plan.index
+        record.response_content_type = hit.content_type
+        record.tokens_in, record.tokens_out = _usage_pair(plan.provider.usage_from_body(hit.body))
+        if self.collect:
+            record.response_body = hit.body
+        meta = _metadata(self.req, record.log_id, plan.index, hit.content_type, hit.status, cache="HIT")
+        self.sink.deliver(Answer(meta, hit.status, hit.content_type, hit.headers), hit.body)
+        return True
+
+    async def _run_step(self, plan: StepPlan, store_key: str | None, ttl: int) -> bool:
+        """Try one step up to its attempts; True when the request was answered."""
+        record, call, policy = self.record, plan.call, plan.retry
+        record.step, record.provider, record.model, record.endpoint = plan.index, call.provider, call.model, call.endpoint
+        upstream = plan.provider.build_request(call, plan.key)
+        if self.collect:
+            record.request_body = upstream.body  # the body this step actually sends
+        first_byte_ms = policy.request_timeout_ms or (self.gw.stream_first_byte_timeout_ms if call.stream else 0)
+        retry_after: float | None = None
+        for number in range(1, policy.max_attempts + 1):
+            if number > 1:
+                delay = max(policy.delay_before(number), retry_after or 0.0)
+                if delay:
+                    await asyncio.sleep(min(delay, MAX_RETRY_AFTER))
+            attempt = Attempt(plan.index, number, call.provider, call.model)
+            record.attempts.append(attempt)
+            started = time.monotonic()
             try:
-                resp = await rt.client.request(upstream.method, upstream.url, upstream.headers, upstream.body, first_byte_timeout=timeout, owner=req.owner)
-            except FirstByteTimeout:
-                last_error = RequestTimeout(f"step {index}: {call.provider} sent nothing within {policy.request_timeout_ms} ms")
-                retry_after = None
-                continue
-            except UpstreamError as exc:
-                last_error = ProviderFailed(f"step {index}: {call.provider}: {exc}")
-                retry_after = None
-                continue
+                verdict = await self._attempt(plan, upstream, attempt, first_byte_ms, store_key, ttl)
+            finally:
+                attempt.duration_ms = (time.monotonic() - started) * 1000.0
+            if verdict is None:
+                return True
+            if not verdict.retryable:
+                break
+            retry_after = verdict.retry_after
+        return False
+
+    async def _attempt(
+        self, plan: StepPlan, upstream: UpstreamRequest, attempt: Attempt, first_byte_ms: int, store_key: str | None, ttl: int
+    ) -> ErrorClass | None:
+        """One upstream try. None: the request was answered (maybe by a stream that broke);
+        otherwise whether the same step may be tried again, and after how long."""
+        record, call, label = self.record, plan.call, f"step {plan.index}"
+        sent = time.monotonic()
+        try:
+            resp = await self.rt.client.request(
+                upstream.method,
+                upstream.url,
+                upstream.headers,
+                upstream.body,
+                first_byte_timeout=first_byte_ms / 1000.0 if first_byte_ms else None,
+                owner=self.req.owner,
+            )
+        except FirstByteTimeout:
+            within = f"{first_byte_ms} ms" if first_byte_ms else "the upstream client's first-byte timeout"
+            return self._failed(attempt, RequestTimeout(f"{label}: {call.provider} sent nothing within {within}"))
+        except TotalTimeout as exc:
+            return self._failed(attempt, RequestTimeout(f"{label}: {call.provider}: {exc}"))
+        except UpstreamError as exc:  # connect errors and timeouts, resets, bad heads
+            return self._failed(attempt, ProviderFailed(f"{label}: {call.provider}: {exc}"))
+        try:
             record.ttfb_ms = (time.monotonic() - sent) * 1000.0
-            status = resp.status
+            status = attempt.status = resp.status
             content_type = media_type(_header(resp, "content-type"))
             if status >= 400:
-                try:
-                    body = await resp.read()
-                except UpstreamError as exc:
-                    last_error = ProviderFailed(f"step {index}: {call.provider}: {exc}")
-                    continue
-                verdict = provider.classify_error(status, _response_headers(resp), body)
-                last_answer = (index, provider, resp, body)
-                last_error = None
-                retry_after = verdict.retry_after
-                if verdict.retryable and attempt < policy.max_attempts:
-                    continue
-                break  # fall back to the next step
-            record.status, record.success = status, True
-            record.response_content_type = content_type
-            framing = provider.framing(call, status, content_type)
-            meta = _metadata(req, record.log_id, index, content_type, status)
+                return await self._error_answer(plan, resp, attempt)
+            framing = plan.provider.framing(call, status, content_type)
             if call.stream and framing in (Framing.SSE, Framing.NDJSON):
-                try:
-                    outcome = await sink.relay(Answer(meta, status, content_type), resp, framing, provider, collect_payload)
-                finally:
-                    resp.close()  # however the relay ended (cancelled while paused, client gone): free the connection now
-                record.tokens_in, record.tokens_out = _usage_pair(outcome.usage)
-                if collect_payload:
-                    record.response_body = outcome.response_bytes
-                if outcome.error is not None:
-                    record.success, record.error = False, outcome.error.message
-                return
-            body = await resp.read()
-            usage = provider.usage_from_body(body)
+                return await self._stream(plan, resp, attempt, status, content_type, framing)
+            try:
+                body = await resp.read()
+            except UpstreamError as exc:
+                return self._failed(attempt, _body_error(label, call.provider, exc))
+            usage = plan.provider.usage_from_body(body)
+            record.status, record.success, record.error = status, True, None
+            record.response_content_type = content_type
             record.tokens_in, record.tokens_out = _usage_pair(usage)
+            meta = _metadata(self.req, record.log_id, plan.index, content_type, status)
             if usage is not None:
                 meta["usage"] = {"tokensIn": usage.tokens_in, "tokensOut": usage.tokens_out}
-            if collect_payload:
+            if self.collect:
                 record.response_body = body
-            sink.deliver(Answer(meta, status, content_type), body)
-            if rt.cache is not None and caching.ttl > 0 and 200 <= status < 300:
-                cached = CachedResponse(status, content_type, body)
-                await rt.cache.set(caching.key or cache_key(call.provider, call.endpoint, call.body), cached, caching.ttl)
-            return
+            self.sink.deliver(Answer(meta, status, content_type), body)
+            if store_key is not None and 200 <= status < 300:
+                await self.rt.cache.set(store_key, CachedResponse(status, content_type, body), ttl)  # type: ignore[union-attr]
+            return None
+        finally:
+            resp.close()  # a no-op once the body was read; else the connection is released now
 
-    # Every step failed. An upstream error answer is relayed as is (the last one); otherwise
-    # the gateway reports why nothing answered.
-    if last_answer is not None and last_error is None:
-        index, provider, resp, body = last_answer
-        content_type = media_type(_header(resp, "content-type")) or "application/json"
-        record.step, record.status, record.success = index, resp.status, False
-        record.response_content_type = content_type
-        if collect_payload:
-            record.response_body = body
-        sink.deliver(Answer(_metadata(req, record.log_id, index, content_type, resp.status), resp.status, content_type), body)
-        return
-    raise last_error or ProviderFailed("no step produced an answer")
+    def _failed(self, attempt: Attempt, error: AigwError) -> ErrorClass:
+        """An upstream failure before the client saw anything: retry, then fall back."""
+        attempt.error = error.message
+        self.last_error, self.last_answer = error, None
+        return ErrorClass(retryable=True)
+
+    async def _error_answer(self, plan: StepPlan, resp: Any, attempt: Attempt) -> ErrorClass:
+        label, status = f"step {plan.index}", resp.status
+        try:
+            body = await resp.read()
+        except UpstreamError as exc:
+            return self._failed(attempt, _body_error(label, plan.call.provider, exc))
+        verdict = plan.provider.classify_error(status, _response_headers(resp), body)
+        attempt.error = f"upstream answered {status}"
+        self.last_error, self.last_answer = None, (plan.index, resp, body)
+        if status in NEVER_RETRIED:
+            verdict.retryable = False  # the request's own fault: another try cannot help
+        if verdict.retry_after is not None and verdict.retry_after > MAX_RETRY_AFTER:
+            verdict.retryable = False  # too long to hold the client: fall back instead
+        return verdict
+
+    async def _stream(self, plan: StepPlan, resp: Any, attempt: Attempt, status: int, content_type: str, framing: Framing) -> ErrorClass | None:
+        record, call, policy, label = self.record, plan.call, plan.retry, f"step {plan.index}"
+        idle_ms = policy.stream_idle_timeout_ms
+        chunks = UpstreamChunks(resp, idle_ms / 1000.0 if idle_ms else None, label)
+        # Nothing has reached the client until the first chunk is relayed: a stream that fails
+        # or ends before it is retried and failed over like any other upstream failure.
+        try:
+            started = await chunks.prefetch()
+        except AigwError as err:
+            return self._failed(attempt, err)
+        if not started:
+            return self._failed(attempt, ProviderFailed(f"{label}: {call.provider} ended its stream before sending anything"))
+        record.status, record.response_content_type = status, content_type
+        meta = _metadata(self.req, record.log_id, plan.index, content_type, status)
+        answer = Answer(meta, status, content_type)
+        outcome = await self.sink.relay(answer, chunks, framing, plan.provider, self.collect)
+        error = outcome.error
+        terminator = expected_terminator(plan.provider, call)
+        if error is None and terminator is not None and not outcome.saw_terminator:
+            error = StreamFailed(f"{label}: the upstream stream ended without its terminator {terminator.decode('latin-1')}")
+        record.tokens_in, record.tokens_out = _usage_pair(outcome.usage)
+        if self.collect:
+            record.response_body = outcome.response_bytes
+        record.success = error is None
+        record.error = attempt.error = error.message if error is not None else None
+        self.sink.end_stream(answer, outcome.usage, error)
+        return None
+
+    def _every_step_failed(self) -> None:
+        """An upstream error answer is relayed as it came (the last one); otherwise the gateway
+        reports why nothing answered."""
+        record = self.record
+        if self.last_answer is not None and self.last_error is None:
+            index, resp, body = self.last_answer
+            content_type = media_type(_header(resp, "content-type")) or "application/json"
+            record.step, record.status, record.success = index, resp.status, False
+            record.error = f"every step failed; step {index} answered {resp.status}"
+            record.response_content_type = content_type
+            if self.collect:
+                record.response_body = body
+            meta = _metadata(self.req, record.log_id, index, content_type, resp.status)
+            self.sink.deliver(Answer(meta, resp.status, content_type), body)
+            return
+        raise self.last_error or ProviderFailed("no step produced an answer")
+
+
+def _body_error(label: str, provider: str, exc: UpstreamError) -> AigwError:
+    """An upstream that broke while sending a whole body: a timeout (504) or a failure (502)."""
+    if isinstance(exc, TotalTimeout):
+        return RequestTimeout(f"{label}: {provider}: {exc}")
+    return ProviderFailed(f"{label}: {provider}: the answer broke off: {exc}")
 
 
 def _gateway_options(step_headers: Mapping[str, Any] | None) -> dict[str, str]:
@@ -351,6 +620,8 @@ def _usage_pair(usage: Usage | None) -> tuple[int | None, int | None]:
 
 
 __all__ = [
+    "MAX_RETRY_AFTER",
+    "NEVER_RETRIED",
     "Answer",
     "GatewayPolicy",
     "GatewayRequest",
@@ -358,7 +629,14 @@ __all__ = [
     "RelayOutcome",
     "Runtime",
     "Sink",
+    "StepPlan",
     "StepRequest",
-    "cache_key",
+    "StreamFailed",
+    "StreamIdleTimeout",
+    "UpstreamChunks",
+    "credential_scope",
+    "expected_terminator",
+    "plan_steps",
+    "request_cache_key",
     "run",
 ]

@@ -94,6 +94,22 @@ class RateDecision:
 
 
 @dataclass(slots=True)
+class Attempt:
+    """One upstream try of one step: what was asked of whom, what came back, how long it took.
+
+    `status` is the upstream's HTTP status (0 when no answer arrived); `error` says why the
+    attempt did not answer the request (None for the attempt that answered)."""
+
+    step: int
+    attempt: int  # 1 = the first try of this step
+    provider: str
+    model: str | None = None
+    status: int = 0
+    error: str | None = None
+    duration_ms: float = 0.0
+
+
+@dataclass(slots=True)
 class LogRecord:
     """One request, as the loggers store it. Provider auth headers never appear here."""
 
@@ -121,6 +137,9 @@ class LogRecord:
     response_content_type: str | None = None
     request_body: bytes | None = None  # None when payload collection is off
     response_body: bytes | None = None
+    #: Every upstream try, in order (retries and fallbacks); empty for cache hits and requests
+    #: refused before any upstream call.
+    attempts: list[Attempt] = field(default_factory=list)
 
 
 @dataclass(slots=True, frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 from aigw import _codec
 from aigw.api.universal_messages import (
@@ -24,12 +24,12 @@ from aigw.api.universal_messages import (
     error_message,
     parse_client_message,
 )
-from aigw.errors import AigwError, ProviderFailed, Unauthorized, bug_report
+from aigw.errors import AigwError, Unauthorized, bug_report
 from aigw.logrecords import new_log_id
-from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, run
+from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, StreamFailed, run
 from aigw.server.app import ConnectionClosed, WebSocketHandler
-from aigw.types import Framing, Principal
-from aigw.upstream.errors import UpstreamError
+from aigw.types import Framing, Principal, Usage
+
 
 TEXT = _codec.TEXT
 DUPLICATE_EVENT_ID, TOO_MANY_IN_FLIGHT = 2010, 2003
@@ -58,9 +58,9 @@ class WebSocketSink:
         self.answered = answer.metadata
         self.ws.send_text(created(answer.metadata, error=error_body(error.code, error.message)))
 
-    async def relay(self, answer: Answer, response: Any, framing: Framing, provider: Any, collect: bool) -> RelayOutcome:
-        """`universal.created`, then one `universal.stream` per upstream event (framed in Rust),
-        then `universal.done` with the full metadata (and `error` if the stream broke)."""
+    async def relay(self, answer: Answer, chunks: AsyncIterator[bytes], framing: Framing, provider: Any, collect: bool) -> RelayOutcome:
+        """`universal.created`, then one `universal.stream` per upstream event (framed in Rust).
+        The pipeline ends the stream (end_stream) once it has judged it."""
         ws = self.ws
         meta = answer.metadata
         self.answered = meta
@@ -77,7 +77,7 @@ class WebSocketSink:
         codec = ws.codec
         error: AigwError | None = None
         try:
-            async for chunk in response.iter_chunks():
+            async for chunk in chunks:
                 if ws.closed:
                     raise ConnectionClosed(1006)
                 if relay.feed(chunk, codec):
@@ -85,24 +85,26 @@ class WebSocketSink:
                 if not ws.is_writable:
                     await ws.drained()  # stop reading upstream until the client catches up
             if relay.finish(codec):
-                error = ProviderFailed("the upstream stream ended in the middle of an event")
+                error = StreamFailed("the upstream stream ended in the middle of an event")
         except ConnectionClosed:
             raise asyncio.CancelledError from None
-        except UpstreamError as exc:
-            error = ProviderFailed(f"the upstream stream failed: {exc}")
+        except AigwError as exc:  # the upstream broke or went silent (UpstreamChunks)
+            error = exc
         except ValueError as exc:  # the relay refused an event (too big, malformed)
-            error = ProviderFailed(f"malformed upstream stream: {exc}")
+            error = StreamFailed(f"malformed upstream stream: {exc}")
         first, last = list(relay.first), list(relay.last)
         usage = provider.usage_from_events(first, last)
-        outcome = RelayOutcome(first, last, relay.events, error, relay.collected if collect else None, usage)
-        final = dict(meta)
+        return RelayOutcome(first, last, relay.events, error, relay.collected if collect else None, usage, relay.saw_terminator)
+
+    def end_stream(self, answer: Answer, usage: Usage | None, error: AigwError | None) -> None:
+        """`universal.done` with the full metadata, usage, and `error` when the stream broke."""
+        final = dict(answer.metadata)
         if usage is not None:
             final["usage"] = {"tokensIn": usage.tokens_in, "tokensOut": usage.tokens_out}
         if error is not None:
             final["error"] = {"code": error.code, "message": error.message}
-        ws.send_text(done(final))
-        ws.flush_soon()
-        return outcome
+        self.ws.send_text(done(final))
+        self.ws.flush_soon()
 
 
 class UniversalSession(WebSocketHandler):

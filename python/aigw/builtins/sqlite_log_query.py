@@ -18,6 +18,7 @@ from typing import Literal, Mapping
 import orjson
 
 from aigw.builtins.sqlite_log_schema import connect
+from aigw.logrecords import attempts_from_list
 from aigw.types import LogRecord
 
 MAX_LIMIT = 10_000
@@ -76,7 +77,7 @@ _COLUMNS = (
     "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
     "success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out, "
     "metadata, error, request_content_type, response_content_type, request_body_size, "
-    "response_body_size"
+    "response_body_size, attempts"
 )
 # Stored metadata values rendered as text, so CLI strings compare with numbers and booleans.
 _META_MATCH = (
@@ -137,7 +138,7 @@ def _without_paging(q: LogQuery) -> LogQuery:
 def _stored(row: tuple, bodies: tuple = (None, None)) -> StoredLog:
     (log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status,
      success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out,
-     metadata, error, req_ct, resp_ct, req_size, resp_size) = row  # fmt: skip
+     metadata, error, req_ct, resp_ct, req_size, resp_size, attempts) = row  # fmt: skip
     return StoredLog(
         log_id=log_id,
         created_at=created_at,
@@ -165,6 +166,7 @@ def _stored(row: tuple, bodies: tuple = (None, None)) -> StoredLog:
         response_body=bodies[1],
         request_body_size=req_size,
         response_body_size=resp_size,
+        attempts=attempts_from_list(orjson.loads(attempts)) if attempts else [],
     )
 
 

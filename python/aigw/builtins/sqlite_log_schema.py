@@ -17,7 +17,7 @@ from pathlib import Path
 from aigw.errors import ConfigError
 from aigw.private_files import create_private_file, make_private_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1
@@ -62,6 +62,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX logs_event_id ON logs (event_id) WHERE event_id IS NOT NULL;
     CREATE INDEX logs_failed ON logs (log_id) WHERE success = 0;
     CREATE INDEX logs_cache_hit ON logs (log_id) WHERE cache_status = 'HIT';
+    """,
+    # 1 -> 2: every upstream try of the request (retries, fallbacks), as a JSON array of
+    # {step, attempt, provider, model, status, error, duration_ms}. NULL: none recorded
+    # (cache hits, refused requests, rows written before version 2).
+    """
+    ALTER TABLE logs ADD COLUMN attempts TEXT
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -44,6 +44,7 @@ from aigw.builtins.log_batcher import (
 from aigw.builtins.plugin_config import SectionReader
 from aigw.builtins.sqlite_log_query import LogPage, LogQuery, SqliteLogReader, StoredLog
 from aigw.builtins.sqlite_log_schema import connect
+from aigw.logrecords import attempts_to_list
 from aigw.types import LogRecord, PluginContext
 
 log = logging.getLogger("aigw.logs")
@@ -56,9 +57,9 @@ _LOG_COLUMNS = (
     "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
     "success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out, "
     "metadata, error, request_content_type, response_content_type, request_body_size, "
-    "response_body_size"
+    "response_body_size, attempts"
 )
-_INSERT_LOG = f"INSERT OR IGNORE INTO logs ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 24)})"
+_INSERT_LOG = f"INSERT OR IGNORE INTO logs ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 25)})"
 _INSERT_BODIES = (
     "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body) VALUES (?, ?, ?)"
 )
@@ -92,6 +93,7 @@ def _row(item: Pending) -> tuple:
         r.response_content_type,
         item.request_body_size,
         item.response_body_size,
+        orjson.dumps(attempts_to_list(r.attempts)).decode() if r.attempts else None,
     )
 
 

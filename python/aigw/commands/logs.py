@@ -273,6 +273,18 @@ def _show_body(label: str, body: bytes | None, size: int | None, content_type: s
         click.echo(text if text is not None else f"({len(body)} bytes of binary data; --json gives base64)")
 
 
+def _show_attempts(r: StoredLog) -> None:
+    """One line per upstream try: step, try number, provider/model, status, duration, error."""
+    click.echo(f"\n--- attempts ({len(r.attempts)}) ---")
+    if not r.attempts:
+        click.echo("(none: answered from the cache, refused before any upstream call, or not recorded)")
+        return
+    for a in r.attempts:
+        who = f"{a.provider}/{a.model}" if a.model else a.provider
+        outcome = "answered" if a.error is None else a.error
+        click.echo(f"step {a.step} try {a.attempt}  {who}  status {a.status or '-'}  {_ms(a.duration_ms)}  {outcome}")
+
+
 @logs_command.command("show")
 @click.argument("log_id")
 @store_options
@@ -295,8 +307,9 @@ def show_command(
     d["metadata"] = orjson.dumps(r.metadata).decode() if r.metadata else None
     width = max(len(k) for k in d)
     for key, value in d.items():
-        if key.endswith("_body_size") or key.endswith("_content_type"):
+        if key.endswith("_body_size") or key.endswith("_content_type") or key == "attempts":
             continue
         click.echo(f"{key.ljust(width)}  {'-' if value is None else value}")
+    _show_attempts(r)
     _show_body("request body", r.request_body, r.request_body_size, r.request_content_type)
     _show_body("response body", r.response_body, r.response_body_size, r.response_content_type)

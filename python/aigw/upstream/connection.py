@@ -190,7 +190,11 @@ class Connection(asyncio.Protocol):
             self._reusable = False
             self.abort()
             return
-        self._got_bytes = True
+        if not self._got_bytes:
+            # The first response byte ends the first-byte timeout (cf-aig-request-timeout is
+            # measured to it); the rest of the head and the body run under the total deadline.
+            self._got_bytes = True
+            self._arm(self._total_deadline, _total_timeout)
         while True:
             buf = self._buf
             if buf is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from aigw.builtins.providers.base import HttpProvider, classify_http_error, loads_or_none, openai_usage
-from aigw.types import ErrorClass, Usage
+from aigw.types import Call, ErrorClass, Usage
 
 
 class OpenAIProvider(HttpProvider):
@@ -17,6 +17,11 @@ class OpenAIProvider(HttpProvider):
 
     name = "openai"
     default_base_url = "https://api.openai.com/v1"
+
+    def expects_stream_terminator(self, call: Call) -> bool:
+        """Chat completions streams end with `data: [DONE]`; Responses API streams end with
+        their `response.completed` event and no [DONE]."""
+        return not call.endpoint.lstrip("/").removeprefix("v1/").startswith("responses")
 
 
 class OpenAICompatibleProvider(OpenAIProvider):
@@ -41,6 +46,10 @@ class PerplexityProvider(OpenAICompatibleProvider):
     """Perplexity streams may end without `[DONE]` and repeat usage on every chunk."""
 
     usage_events = (0, 1)
+
+    def expects_stream_terminator(self, call: Call) -> bool:
+        """Perplexity ends its streams without `[DONE]`."""
+        return False
 
 
 #: slug -> default upstream base URL, per Cloudflare's provider table.
