@@ -165,8 +165,10 @@ class HttpConnection(asyncio.BufferedProtocol):
             else:
                 request = reader.next_request()
                 if request is None:
-                    if reader.in_body and reader.take_continue():
-                        self._transport.write(CONTINUE)
+                    if reader.in_body:  # the head is in: from now on only the deadline applies
+                        self._cancel_idle_timer()
+                        if reader.take_continue():
+                            self._transport.write(CONTINUE)
                     return
         except HttpError as e:
             self._refuse(e)
