@@ -135,9 +135,10 @@ class WebSocketConnection:
         server runs per read (no per-message work beyond the call)."""
         active = False
         for event in events:
-            if event[0] < 3:  # TEXT or BINARY
+            opcode = event[0]
+            if opcode < 3:  # TEXT or BINARY
                 active = True
-                on_message(target, event[0], event[1])
+                on_message(target, opcode, event[1])
             else:
                 self.handle_control(event)
                 if self.state is CLOSED:

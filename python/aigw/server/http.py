@@ -324,11 +324,11 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     # -- the ResponseChannel a ResponseWriter writes through -----------------------------------
 
-    def queue(self, data: bytes) -> None:
-        """Append to the output; one write per tick."""
+    def queue(self, data: bytes, soon: bool = True) -> None:
+        """Append to the output; one write per tick (`soon` False: the caller flushes)."""
         self._out.append(data)
         self._out_size += len(data)
-        if not self._flush_scheduled:
+        if soon and not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self.flush)
 

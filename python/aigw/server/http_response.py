@@ -36,8 +36,8 @@ class ResponseChannel(Protocol):
     write_paused: bool
     hard_limit: int
 
-    def queue(self, data: bytes) -> None:
-        """Append bytes to this tick's write."""
+    def queue(self, data: bytes, soon: bool = True) -> None:
+        """Append bytes to this tick's write (`soon` False: the caller flushes itself)."""
 
     def flush(self) -> None:
         """Write everything queued now."""
@@ -109,6 +109,25 @@ class ResponseWriter:
         Content-Length header), else chunked (close-delimited for HTTP/1.0 clients).
         Transfer-Encoding and Connection headers from the app are replaced by the server's.
         Raises RuntimeError when already started, ValueError for a 1xx status or a bad length."""
+        self._channel.queue(self._head(status, headers, content_length))
+
+    def send_whole(self, status: int, headers: Iterable[tuple[str, str]], body: bytes) -> None:
+        """``start`` with Content-Length and ``end(body)`` as one transport write."""
+        head = self._head(status, headers, len(body))
+        channel = self._channel
+        if self._no_body or not body:
+            channel.queue(head, False)
+        elif len(body) < 65536:
+            channel.queue(head + body, False)
+        else:
+            channel.queue(head, False)
+            channel.queue(body, False)
+        self._sent = len(body)
+        self._state = ENDED
+        channel.flush()
+
+    def _head(self, status: int, headers: Iterable[tuple[str, str]], content_length: int | None) -> bytes:
+        """Choose the framing, move to STARTED and return the head's bytes."""
         if self._state is not NEW:
             raise RuntimeError("the response has already started")
         if not 200 <= status <= 999:
@@ -138,7 +157,7 @@ class ResponseWriter:
         )
         self.status = status
         self._state = STARTED
-        self._channel.queue(head)
+        return head
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Queue body bytes (sent this loop tick). Raises ConnectionClosed once the client is
@@ -212,9 +231,7 @@ async def send_response(writer: ResponseWriter, response: HttpResponse) -> None:
     """Send an app's ``HttpResponse``: bytes with Content-Length, an async iterable chunked
     with flow control (and closed when done)."""
     if not response.streaming:
-        body = response.body
-        writer.start(response.status, response.headers, content_length=len(body))
-        writer.end(body)
+        writer.send_whole(response.status, response.headers, bytes(response.body))
         return
     body = response.body
     writer.start(response.status, response.headers)
