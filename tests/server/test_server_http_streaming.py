@@ -350,3 +350,22 @@ async def test_a_request_that_does_not_stream_bodies_still_sees_body_whole():
         async with aiohttp.ClientSession() as session:
             async with session.post(f"http://127.0.0.1:{server.port}/", data=b"abc") as response:
                 assert await response.read() == b"abc/abc"
+
+
+async def test_keep_alive_reuses_the_connection_after_a_streamed_upload_the_app_read():
+    async def http(request):
+        async def produce(response):
+            size = 0
+            async for piece in request.stream():
+                size += len(piece)
+            response.start(200)
+            response.end(b"%d" % size)
+
+        return StreamedResponse(produce)
+
+    async with await serve(StreamingBodies(http=http)) as server:
+        async with aiohttp.ClientSession() as session:
+            for size in (10, 300000, 5):
+                async with session.post(f"http://127.0.0.1:{server.port}/", data=b"u" * size) as response:
+                    assert await response.read() == b"%d" % size
+            assert len(session.connector._conns) == 1  # one pooled connection was reused

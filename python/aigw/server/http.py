@@ -237,6 +237,10 @@ class HttpConnection(asyncio.BufferedProtocol):
         request task still running is cancelled, a response already started is aborted."""
         self._closing = True
         self._cancel_timers()
+        if self.lost:
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+            return
         writer = self._writer
         if self._body is not None:
             self._body.fail(error)
@@ -285,12 +289,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         try:
             result = await self._server.app.http(request)
             if isinstance(result, StreamedResponse):
-                if self._body is not None:
-                    writer.close_after()  # unless the producer reads it all, nothing can follow
                 await result.produce(writer)
             else:
-                if self._body is not None:
-                    writer.close_after()
                 await send_response(writer, result)
         except ConnectionClosed:
             if not self.lost:
@@ -308,8 +308,7 @@ class HttpConnection(asyncio.BufferedProtocol):
                 return
             if not writer.started:
                 writer.close_after()
-                writer.start(500, [("content-type", "text/plain")], content_length=22)
-                writer.end(b"internal server error\n")
+                writer.send_whole(500, [("content-type", "text/plain")], b"internal server error\n")
             else:
                 writer.abort()
             return
@@ -319,8 +318,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             else:
                 log.error("app.http for %r returned %r and never started a response", request, result)
                 writer.close_after()
-                writer.start(500, [("content-type", "text/plain")], content_length=22)
-                writer.end(b"internal server error\n")
+                writer.send_whole(500, [("content-type", "text/plain")], b"internal server error\n")
 
     # -- the ResponseChannel a ResponseWriter writes through -----------------------------------
 
@@ -377,8 +375,9 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._close_timer = self._loop.call_later(self._server.settings.close_timeout, self._abort_transport)
 
     def may_keep_alive(self) -> bool:
-        """Whether the connection may carry another request after this one."""
-        return not self._server.shutting_down
+        """Whether the connection may carry another request after this one: not while
+        shutting down, nor while the request's body is still arriving (it may go unread)."""
+        return not self._server.shutting_down and self._body is None
 
     def _abort_transport(self) -> None:
         self._close_timer = None

@@ -52,7 +52,8 @@ class ResponseChannel(Protocol):
         """Flush what is queued and close the connection (no more bytes of this response)."""
 
     def may_keep_alive(self) -> bool:
-        """Whether the connection may carry another request (False while shutting down)."""
+        """Whether the connection may carry another request (False while shutting down or
+        while the request body is still arriving)."""
 
 
 class ResponseWriter:
@@ -183,7 +184,7 @@ class ResponseWriter:
             channel.queue(b"\r\n")
         else:
             channel.queue(bytes(data))
-        if channel.unsent() > channel.hard_limit:
+        if channel.write_paused and channel.unsent() > channel.hard_limit:
             self._state = ABORTED
             channel.end_abnormally()
             raise ConnectionClosed(ABNORMAL, "send buffer limit exceeded: the client is not reading")
