@@ -349,6 +349,8 @@ class ServerSettings:
     shutdown_grace: float = _key(_seconds(0, 3600), 30.0)
     #: Negotiate permessage-deflate when a client offers it.
     permessage_deflate: bool = _key(_boolean, False)
+    #: Seconds a request's head and body get to arrive, from its first byte (408 after).
+    request_read_timeout: float = _key(_seconds(1, 86400), 60.0)
 
 
 @dataclass(frozen=True, slots=True)

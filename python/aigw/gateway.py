@@ -294,6 +294,7 @@ def server_settings_from(settings: Settings) -> ServerSettings:
         ping_timeout=s.ping_timeout,
         idle_timeout=s.idle_timeout or None,
         permessage_deflate=s.permessage_deflate,
+        request_read_timeout=s.request_read_timeout,
     )
 
 

@@ -4,6 +4,7 @@ keep-alive rules, error statuses from the head parser, response serialization.""
 import pytest
 
 from aigw.protocol.http11 import (
+    END_OF_MESSAGE,
     LAST_CHUNK,
     HttpError,
     RequestReader,
@@ -166,3 +167,76 @@ def test_error_responses_close_the_connection():
     assert response.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
     assert b"connection: close\r\n" in response
     assert b"sec-websocket-version: 13\r\n" in response
+
+
+# -- next_event: heads first, bodies as they arrive ----------------------------------------------
+
+
+def events_of(reader: RequestReader) -> list:
+    out = []
+    while (event := reader.next_event()) is not None:
+        out.append(event)
+    return out
+
+
+def test_a_head_comes_out_before_its_body():
+    reader = RequestReader()
+    reader.feed(b"POST /up HTTP/1.1\r\nContent-Length: 10\r\n\r\nhel")
+    head, first = events_of(reader)
+    assert head.path == "/up" and reader.has_body and first == b"hel"
+    reader.feed(b"lo worl")
+    assert events_of(reader) == [b"lo worl", END_OF_MESSAGE]
+    assert not reader.in_body
+
+
+def test_a_chunked_body_comes_out_decoded_piece_by_piece():
+    reader = RequestReader()
+    reader.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    head, first = events_of(reader)
+    assert first == b"hello"
+    reader.feed(b"1\r\n!\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n")
+    rest = events_of(reader)
+    assert rest[:2] == [b"!", END_OF_MESSAGE]
+    assert rest[2].path == "/next" and rest[3] is END_OF_MESSAGE
+
+
+def test_a_streamed_chunked_body_over_the_limit_is_413():
+    reader = RequestReader(max_body_size=8)
+    reader.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    events_of(reader)
+    reader.feed(b"5\r\nworld\r\n")
+    with pytest.raises(HttpError) as info:
+        events_of(reader)
+    assert info.value.status == 413
+
+
+def test_a_request_without_a_body_ends_right_after_its_head():
+    reader = RequestReader()
+    reader.feed(b"GET / HTTP/1.1\r\n\r\n")
+    head = reader.next_event()
+    assert not reader.has_body
+    assert reader.next_event() is END_OF_MESSAGE
+
+
+async def test_a_streamed_request_body_is_read_through_its_source():
+    class Source:
+        def __init__(self, pieces):
+            self.pieces = list(pieces)
+
+        def __aiter__(self):
+            return self
+
+        async def __anext__(self):
+            if not self.pieces:
+                raise StopAsyncIteration
+            return self.pieces.pop(0)
+
+    reader = RequestReader()
+    reader.feed(b"POST / HTTP/1.1\r\nContent-Length: 6\r\n\r\n")
+    request = reader.next_event()
+    request.attach_body(Source([b"abc", b"def"]))
+    with pytest.raises(RuntimeError):
+        request.body
+    assert await request.read() == b"abcdef"
+    assert request.body == b"abcdef"
+    assert [piece async for piece in request.stream()] == [b"abcdef"]

@@ -137,3 +137,73 @@ def test_pings_are_answered_by_the_codec():
     events = conn.receive_data(client_bytes(("send_ping", b"p")))
     assert events == [(_codec.PING, b"p")]
     assert decode_server_output(conn.data_to_send()) == [(_codec.PONG, b"p")]
+
+
+# -- deliver: the loop the server runs on every read ---------------------------------------------
+
+
+def test_deliver_hands_data_messages_on_in_order_and_applies_controls():
+    conn = WebSocketConnection()
+    seen = []
+    batch = _codec.WsCodec().receive_data(client_bytes(("send_text", "a"), ("send_ping", b"p"), ("send_binary", b"b")))
+    consumed = conn.deliver(batch, lambda target, opcode, payload: seen.append((target, opcode, payload)), "ws")
+    assert consumed == 3
+    assert seen == [("ws", TEXT, b"a"), ("ws", BINARY, b"b")]
+    assert conn.data_seen is True and conn.state is OPEN
+
+
+def test_deliver_stops_after_the_closing_event():
+    conn = WebSocketConnection()
+    seen = []
+    batch = conn.codec.receive_data(client_bytes(("send_text", "a"), ("send_close", 1000, ""), ("send_text", "after")))
+    consumed = conn.deliver(batch, lambda target, opcode, payload: seen.append(payload), None)
+    assert consumed == 2
+    assert seen == [b"a"]
+    assert conn.state is CLOSED and conn.close_code == 1000
+
+
+def test_deliver_of_controls_only_is_not_data():
+    conn = WebSocketConnection()
+    conn.deliver(conn.codec.receive_data(client_bytes(("send_ping", b"p"))), None, None)
+    assert conn.data_seen is False
+
+
+def test_an_exception_from_the_message_callback_propagates_and_drops_the_rest():
+    conn = WebSocketConnection()
+    seen = []
+
+    def on_message(target, opcode, payload):
+        seen.append(payload)
+        raise RuntimeError("handler bug")
+
+    with pytest.raises(RuntimeError):
+        conn.deliver(conn.codec.receive_data(client_bytes(("send_text", "a"), ("send_text", "b"))), on_message, None)
+    assert seen == [b"a"]
+
+
+def test_a_pong_answers_our_ping():
+    conn = WebSocketConnection()
+    conn.send_ping(b"k")
+    assert conn.ping_outstanding is True
+    conn.receive_data(client_bytes(("send_pong", b"k")))
+    assert conn.ping_outstanding is False
+
+
+def test_terminate_reports_a_dropped_connection_as_1006():
+    conn = WebSocketConnection()
+    conn.terminate(1006, "connection lost")
+    assert (conn.state, conn.close_code, conn.close_reason) == (CLOSED, 1006, "connection lost")
+
+
+def test_terminate_keeps_a_close_code_already_known():
+    conn = WebSocketConnection()
+    conn.send_close(4000, "ours")
+    conn.terminate(1006, "connection lost")
+    assert (conn.state, conn.close_code, conn.close_reason) == (CLOSED, 4000, "ours")
+
+
+def test_the_server_connection_runs_this_protocol():
+    from aigw.server.websocket import WebSocket
+
+    assert not issubclass(WebSocket, WebSocketConnection)  # composition, not inheritance
+    assert "protocol" in WebSocket.__slots__

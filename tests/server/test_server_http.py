@@ -1,6 +1,8 @@
 """The HTTP/1.1 side over real sockets: handshake rejections, app rejections, subprotocols,
 plain requests with keep-alive, streamed (chunked) responses, malformed heads."""
 
+import asyncio
+
 import aiohttp
 import orjson
 import pytest
@@ -214,3 +216,23 @@ async def test_reuse_port_lets_two_servers_share_a_port():
     finally:
         await first.close(grace=1)
         await second.close(grace=1)
+
+
+async def test_a_client_disconnect_cancels_the_app_waiting_for_its_answer():
+    running, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow(request):
+        running.set()
+        try:
+            await asyncio.sleep(30)  # an upstream that has not answered yet
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return HttpResponse(200)
+
+    async with await serve(TestApp(http=slow)) as server:
+        client = await RawClient.open(server.port)
+        client.writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(running.wait(), 5)
+        client.close()
+        await asyncio.wait_for(cancelled.wait(), 2)

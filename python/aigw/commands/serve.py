@@ -32,19 +32,6 @@ log = logging.getLogger("aigw.serve")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _server_settings(settings: Settings):  # -> aigw.server.ServerSettings
-    from aigw.server import ServerSettings as CoreSettings
-
-    s = settings.server
-    return CoreSettings(
-        max_message_size=s.max_message_size,
-        ping_interval=s.ping_interval or None,
-        ping_timeout=s.ping_timeout,
-        idle_timeout=s.idle_timeout or None,
-        permessage_deflate=s.permessage_deflate,
-    )
-
-
 def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     s = settings.server
     if s.tls_cert is None:

@@ -12,8 +12,9 @@ touches a socket.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import unquote
 
 import orjson
@@ -28,6 +29,7 @@ __all__ = [
     "RequestReader",
     "chunk",
     "CONTINUE",
+    "END_OF_MESSAGE",
     "LAST_CHUNK",
     "error_response",
     "serialize_response_head",
@@ -84,11 +86,20 @@ class Headers:
 
 
 class Request:
-    """One HTTP request (or WebSocket upgrade request) as the app sees it."""
+    """One HTTP request (or WebSocket upgrade request) as the app sees it.
+
+    The body comes in one of two ways. Read whole (the server's default): ``body`` is the
+    complete body when the app is called. Streamed (an app that sets
+    ``streams_request_bodies``, see ``aigw.server.app``): the app is called once the head is
+    in, and takes the body with ``async for chunk in request.stream()`` or
+    ``await request.read()``; ``body`` then raises until ``read()`` has returned. Either way
+    the body limit applies (413) and ``stream()``/``read()`` work, so code written for the
+    streamed form runs on both.
+    """
 
     __slots__ = (
-        "method", "target", "path", "query", "http_version", "headers", "client", "body",
-        "tls", "subprotocols", "keep_alive",
+        "method", "target", "path", "query", "http_version", "headers", "client", "_body",
+        "_source", "tls", "subprotocols", "keep_alive",
     )
 
     def __init__(
@@ -99,7 +110,7 @@ class Request:
         headers: Headers,
         *,
         client: tuple | None = None,
-        body: bytes = b"",
+        body: bytes | None = b"",
         tls: bool = False,
     ) -> None:
         self.method = method
@@ -109,15 +120,73 @@ class Request:
         self.http_version = http_version
         self.headers = headers
         self.client = client
-        self.body = body
+        self._body = body
+        self._source: BodySource | None = None
         self.tls = tls
         #: Sec-WebSocket-Protocol values the client offered, in its order (upgrades only).
         self.subprotocols: list[str] = []
         #: Whether the connection may carry another request after this one.
         self.keep_alive = wants_keep_alive(http_version, headers)
 
+    @property
+    def body(self) -> bytes:
+        """The whole body. Raises RuntimeError while it is still streaming (use ``read()``)."""
+        if self._body is None:
+            raise RuntimeError("the request body is streamed: use `await request.read()` or `request.stream()`")
+        return self._body
+
+    @body.setter
+    def body(self, value: bytes) -> None:
+        self._body = value
+
+    def attach_body(self, source: BodySource) -> None:
+        """Server side: the body will arrive through `source` (``body`` raises until read)."""
+        self._body = None
+        self._source = source
+
+    def stream(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, chunk by chunk (each chunk non-empty). Raises ``HttpError``
+        (413) when the body passes the limit; can be consumed once."""
+        if self._body is not None:
+            return _OneChunk(self._body)
+        assert self._source is not None
+        return self._source.__aiter__()
+
+    async def read(self) -> bytes:
+        """The whole body (read now if it is streaming; the body limit still applies)."""
+        if self._body is None:
+            parts = bytearray()
+            async for piece in self.stream():
+                parts += piece
+            self._body = bytes(parts)
+        return self._body
+
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target} HTTP/{self.http_version}>"
+
+
+class BodySource(Protocol):
+    """Where a streamed request body comes from (the server's per-request body channel)."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+
+class _OneChunk:
+    """An async iterator over a body already in hand: the body once, or nothing when empty."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __aiter__(self) -> _OneChunk:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data, self._data = self._data, b""
+        if not data:
+            raise StopAsyncIteration
+        return data
 
 
 def wants_keep_alive(http_version: str, headers: Headers) -> bool:
@@ -220,18 +289,27 @@ def error_response(status: int, message: str, headers: Iterable[tuple[str, str]]
     ) + body
 
 
+#: ``RequestReader.next_event`` result: the body of the current request is complete.
+END_OF_MESSAGE = object()
+
+_HEAD, _LENGTH, _CHUNKED, _END = range(4)
+
+
 class RequestReader:
     """Incremental request reader for one connection: heads via ``_codec.parse_request_head``,
     bodies by Content-Length or chunked (``_codec.ChunkedDecoder``), bounded by `max_body_size`.
 
-    ``feed(data)`` appends bytes; ``next_request()`` returns a complete ``Request``, None when
-    more bytes are needed, or raises ``HttpError`` (the connection must answer it and close).
-    ``take_remaining()`` hands over bytes after the last request (the start of a WebSocket
-    stream after an upgrade).
+    ``feed(data)`` appends bytes. Two ways to take requests out (do not mix them on one
+    request): ``next_request()`` returns a ``Request`` complete with its body; ``next_event()``
+    returns the head (a ``Request`` whose body is still to come), then the body's bytes as they
+    arrive, then ``END_OF_MESSAGE``. Both return None when more bytes are needed and raise
+    ``HttpError`` (the connection must answer it and close). ``take_remaining()`` hands over
+    bytes after the last request (the start of a WebSocket stream after an upgrade).
     """
 
     __slots__ = (
-        "_buf", "_max_head", "_max_headers", "_max_body", "_pending", "_chunked", "_client", "_tls", "_continue",
+        "_buf", "_max_head", "_max_headers", "_max_body", "_state", "_remaining", "_decoder",
+        "_body_size", "_partial", "_parts", "_client", "_tls", "_continue", "_scanned",
     )
 
     def __init__(
@@ -247,11 +325,16 @@ class RequestReader:
         self._max_head = max_head_size
         self._max_headers = max_headers
         self._max_body = max_body_size
-        self._pending: tuple[Request, int] | None = None  # a head whose body is still arriving
-        self._chunked: tuple[Request, _codec.ChunkedDecoder, bytearray] | None = None
+        self._state = _HEAD
+        self._remaining = 0  # Content-Length bytes still to come
+        self._decoder: _codec.ChunkedDecoder | None = None
+        self._body_size = 0  # decoded chunked bytes so far (for the limit)
+        self._partial: Request | None = None  # next_request: a head whose body is arriving
+        self._parts: list[bytes] = []
         self._client = client
         self._tls = tls
         self._continue = False
+        self._scanned = 0  # bytes of an incomplete head already searched for its end
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes."""
@@ -263,64 +346,100 @@ class RequestReader:
         return len(self._buf)
 
     @property
-    def body_remaining(self) -> int:
-        """Body bytes still missing for the request being read (0 when reading a head)."""
-        if self._chunked is not None:
-            return 1  # unknown until the last chunk
-        return self._pending[1] - len(self._buf) if self._pending is not None else 0
+    def in_body(self) -> bool:
+        """Whether the body of the current request is still being read (its head is in)."""
+        return self._state is not _HEAD
 
-    def next_request(self) -> Request | None:
-        """The next complete request, or None when more bytes are needed. Raises HttpError."""
-        if self._chunked is not None:
-            return self._next_chunked()
-        if self._pending is None:
-            try:
-                head = _codec.parse_request_head(self._buf, self._max_head, self._max_headers)
-            except _codec.HttpParseError as e:
-                status, message = e.args[0], e.args[1] if len(e.args) > 1 else "bad request"
-                raise HttpError(status, message) from None
-            if head is None:
+    @property
+    def has_body(self) -> bool:
+        """Whether body bytes of the current request are still to come (its head is in)."""
+        return self._state is _LENGTH or self._state is _CHUNKED
+
+    def next_event(self) -> Request | bytes | object | None:
+        """The next piece of the stream: a ``Request`` head (its body to come), body bytes
+        (non-empty), ``END_OF_MESSAGE``, or None when more bytes are needed. Raises HttpError."""
+        state = self._state
+        if state is _HEAD:
+            return self._read_head()
+        if state is _LENGTH:
+            if not self._buf:
                 return None
-            method, target, minor, raw_headers, consumed = head
-            del self._buf[:consumed]
-            request = Request(
-                method, target, f"1.{minor}", Headers(raw_headers), client=self._client, tls=self._tls
-            )
-            length = self._body_length(request)
-            if length != 0 and request.headers.get("expect", "").lower() == "100-continue":
-                self._continue = True
-            if length < 0:
-                self._chunked = (request, _codec.ChunkedDecoder(), bytearray())
-                return self._next_chunked()
-            if length == 0:
-                return request
-            self._pending = (request, length)
-        request, length = self._pending
-        if len(self._buf) < length:
-            return None
-        with memoryview(self._buf) as view:
-            request.body = bytes(view[:length])
-        del self._buf[:length]
-        self._pending = None
-        return request
-
-    def _next_chunked(self) -> Request | None:
-        request, decoder, body = self._chunked
-        if self._buf:
+            n = min(len(self._buf), self._remaining)
+            with memoryview(self._buf) as view:
+                data = bytes(view[:n])
+            del self._buf[:n]
+            self._remaining -= n
+            if self._remaining == 0:
+                self._state = _END
+            return data
+        if state is _CHUNKED:
+            if not self._buf:
+                return None
             data = bytes(self._buf)
             self._buf.clear()
             try:
-                body += decoder.feed(data)
+                data = self._decoder.feed(data)
             except ValueError as e:
                 raise HttpError(400, f"malformed chunked body: {e}") from None
-            if len(body) > self._max_body:
+            self._body_size += len(data)
+            if self._body_size > self._max_body:
                 raise HttpError(413, f"request body larger than {self._max_body} bytes")
-        if not decoder.done:
+            if self._decoder.done:
+                self._buf[:0] = self._decoder.unused_data  # the start of the next request
+                self._decoder = None
+                self._state = _END
+            return data if data else (self.next_event() if self._state is _END else None)
+        self._state = _HEAD  # _END
+        return END_OF_MESSAGE
+
+    def _read_head(self) -> Request | None:
+        try:
+            head = _codec.parse_request_head(
+                self._buf, self._max_head, self._max_headers, start_hint=self._scanned
+            )
+        except _codec.HttpParseError as e:
+            status, message = e.args[0], e.args[1] if len(e.args) > 1 else "bad request"
+            raise HttpError(status, message) from None
+        if head is None:
+            self._scanned = len(self._buf)
             return None
-        self._buf[:0] = decoder.unused_data  # the start of the next request
-        request.body = bytes(body)
-        self._chunked = None
+        self._scanned = 0
+        method, target, minor, raw_headers, consumed = head
+        del self._buf[:consumed]
+        request = Request(method, target, f"1.{minor}", Headers(raw_headers), client=self._client, tls=self._tls)
+        length = self._body_length(request)
+        if length != 0 and request.headers.get("expect", "").lower() == "100-continue":
+            self._continue = True
+        if length < 0:
+            self._state = _CHUNKED
+            self._decoder = _codec.ChunkedDecoder()
+            self._body_size = 0
+        elif length > 0:
+            self._state = _LENGTH
+            self._remaining = length
+        else:
+            self._state = _END
         return request
+
+    def next_request(self) -> Request | None:
+        """The next complete request with its body, or None when more bytes are needed.
+        Raises HttpError."""
+        request = self._partial
+        if request is None:
+            request = self._read_head() if self._state is _HEAD else None
+            if request is None:
+                return None
+            self._partial, self._parts = request, []
+        if self._state is _LENGTH and len(self._buf) < self._remaining:
+            return None  # wait for the whole body: then it is copied once
+        while (event := self.next_event()) is not None:
+            if event is END_OF_MESSAGE:
+                parts = self._parts
+                request.body = parts[0] if len(parts) == 1 else b"".join(parts)
+                self._partial, self._parts = None, []
+                return request
+            self._parts.append(event)
+        return None
 
     def _body_length(self, request: Request) -> int:
         """Content-Length, 0 without a body, -1 for a chunked body."""
@@ -346,7 +465,7 @@ class RequestReader:
         """True once when the request being read asked for `Expect: 100-continue` and its body
         has not arrived: the server should send ``CONTINUE`` (RFC 9110 §10.1.1)."""
         wanted, self._continue = self._continue, False
-        return wanted
+        return wanted and self._state is not _HEAD and not (self._state is _LENGTH and len(self._buf) >= self._remaining)
 
     def take_remaining(self) -> bytes:
         """Remove and return every buffered byte not consumed by a request."""

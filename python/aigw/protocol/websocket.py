@@ -3,7 +3,9 @@
 The codec owns every byte: framing, masking, fragments, UTF-8, deflate, auto-pong. This module
 owns the meaning of the closing handshake. Nothing here touches a socket or an event loop:
 bytes go in through ``receive_data`` (or the codec's ``get_buffer`` + ``receive_buffered``),
-events come out, and everything queued goes out through ``data_to_send``.
+events come out, and everything queued goes out through ``data_to_send``. The server's
+WebSocket (``aigw.server.websocket``) holds one of these and runs ``deliver`` on every read,
+so what the tests here check is the code the server runs.
 
 Invariants (h11 style; every method keeps them):
 
@@ -70,6 +72,10 @@ class LocalProtocolError(RuntimeError):
     """Our side tried something the protocol forbids in the current state."""
 
 
+def _ignore(target, opcode: int, payload: bytes) -> None:
+    """``apply``'s message callback: the events are returned instead."""
+
+
 def check_close_code(code: int) -> None:
     """Raise ValueError unless `code` may be sent in a close frame (RFC 6455 §7.4)."""
     if not (1000 <= code <= 1014 or 3000 <= code <= 4999) or code in (1004, 1005, 1006):
@@ -83,7 +89,10 @@ class WebSocketConnection:
     ``(PING, bytes)``, ``(PONG, bytes)``, ``(CLOSE, code, reason)``, ``(FAIL, code, reason)``.
     """
 
-    __slots__ = ("codec", "state", "close_code", "close_reason", "close_sent", "close_received")
+    __slots__ = (
+        "codec", "state", "close_code", "close_reason", "close_sent", "close_received", "ping_outstanding",
+        "data_seen",
+    )
 
     def __init__(self, codec: _codec.WsCodec | None = None, **codec_options) -> None:
         """Wrap `codec`, or build a server-side codec from `codec_options` (WsCodec's keywords)."""
@@ -93,6 +102,10 @@ class WebSocketConnection:
         self.close_reason = ""
         self.close_sent: tuple[int | None, str] | None = None
         self.close_received: tuple[int, str] | None = None
+        #: A ping we sent has had no pong yet (any pong answers it, RFC 6455 §5.5.3).
+        self.ping_outstanding = False
+        #: A data message arrived since the owner last cleared this (idle tracking).
+        self.data_seen = False
 
     # -- input --------------------------------------------------------------------------------
 
@@ -111,17 +124,37 @@ class WebSocketConnection:
     def apply(self, events: list[tuple]) -> list[tuple]:
         """Apply the control events of a codec batch to the state; returns the events the
         caller should see (those up to and including the one that closed the connection)."""
-        for i, event in enumerate(events):
-            if event[0] > BINARY:
+        return events[: self.deliver(events, _ignore, None)]
+
+    def deliver(self, events: list[tuple], on_message, target) -> int:
+        """Apply a codec batch, handing each data message on as it comes:
+        ``on_message(target, opcode, payload)`` for TEXT/BINARY, ``handle_control`` for the
+        rest, stopping after the event that closed the connection. Returns how many events
+        were consumed and sets ``data_seen`` when a data message was among them. An exception
+        from `on_message` propagates and drops the rest of the batch. This is the loop the
+        server runs per read (no per-message work beyond the call)."""
+        active = False
+        for event in events:
+            opcode = event[0]
+            if opcode < 3:  # TEXT or BINARY
+                active = True
+                on_message(target, opcode, event[1])
+            else:
                 self.handle_control(event)
                 if self.state is CLOSED:
-                    return events[: i + 1]
-        return events
+                    if active:
+                        self.data_seen = True
+                    return events.index(event) + 1
+        if active:
+            self.data_seen = True
+        return len(events)
 
     def handle_control(self, event: tuple) -> None:
-        """Apply one non-data event (PING/PONG need nothing: the codec already ponged)."""
+        """Apply one non-data event (a PING needs nothing: the codec already ponged)."""
         kind = event[0]
-        if kind == CLOSE:
+        if kind == PONG:
+            self.ping_outstanding = False
+        elif kind == CLOSE:
             code, reason = event[1], event[2]
             self.close_received = (code, reason)
             if self.state is OPEN:
@@ -135,6 +168,14 @@ class WebSocketConnection:
             self.close_sent = (event[1], event[2])
             self.state = CLOSED
             self.close_code, self.close_reason = event[1], event[2]
+
+    def terminate(self, code: int, reason: str) -> None:
+        """The transport ended or was aborted before the closing handshake finished: move to
+        CLOSED. A close code already known (the peer's, or ours once sent) is kept; otherwise
+        `code` (1006 for a dropped connection, 1008 for a peer that stopped reading)."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+        self.state = CLOSED
 
     # -- output -------------------------------------------------------------------------------
 
@@ -155,6 +196,7 @@ class WebSocketConnection:
         if self.state is not OPEN:
             raise LocalProtocolError(f"cannot send a ping in state {self.state.name}")
         self.codec.send_ping(data)
+        self.ping_outstanding = True
 
     def send_close(self, code: int | None = 1000, reason: str = "") -> None:
         """Start the closing handshake: queue our close frame and move to CLOSING.

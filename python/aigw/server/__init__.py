@@ -3,8 +3,9 @@ codec. ``await serve(app, host, port)`` runs an app (see ``aigw.server.app``) on
 loop, uvloop or stock asyncio."""
 
 from aigw.protocol.http11 import Headers, HttpResponse, Request
-from aigw.server.app import App, ConnectionClosed, ServerSettings, WebSocketHandler
-from aigw.server.connection import WebSocket
+from aigw.server.app import App, ConnectionClosed, ServerSettings, StreamedResponse, WebSocketHandler
+from aigw.server.http_response import ResponseWriter
+from aigw.server.websocket import WebSocket
 from aigw.server.listener import Server, serve
 
 TEXT = 1
@@ -18,8 +19,10 @@ __all__ = [
     "Headers",
     "HttpResponse",
     "Request",
+    "ResponseWriter",
     "Server",
     "ServerSettings",
+    "StreamedResponse",
     "WebSocket",
     "WebSocketHandler",
     "serve",

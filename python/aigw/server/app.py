@@ -6,12 +6,33 @@ An app is any object with two coroutine methods:
         Called once per upgrade request, before the 101 is written. Return a handler to
         accept (its ``subprotocol`` attribute, when set, picks the subprotocol) or an
         HttpResponse to reject (e.g. 401/404 with a JSON body).
-    async def http(self, request: Request) -> HttpResponse
-        Called once per plain HTTP request, body already read.
+    async def http(self, request: Request) -> HttpResponse | StreamedResponse
+        Called once per plain HTTP request. Return one of:
+        - ``HttpResponse(status, body_bytes, headers)``: sent with Content-Length;
+        - ``HttpResponse(status, async_iterable, headers)``: sent chunked as the iterable yields;
+        - ``StreamedResponse(produce)``: the server calls ``await produce(response)`` with a
+          ``ResponseWriter`` (``aigw.server.http_response``) and the app pushes the answer:
+          ``response.start(status, headers)``, ``response.write(chunk)``, ``await
+          response.drained()`` while ``not response.is_writable``, ``response.end()``, or
+          ``response.abort()`` to end it abnormally (the connection closes without the final
+          chunk, so clients raise: a broken stream never ends as a success). ``produce``
+          runs in the connection's task, so status and headers can wait for an upstream.
+
+Request bodies: by default the server reads the whole body (up to ``max_body_size``, else 413)
+before calling ``http``, and ``request.body`` holds it. An app with the attribute
+``streams_request_bodies = True`` is called as soon as the head is in and takes the body as
+it arrives with ``async for chunk in request.stream()`` or ``await request.read()`` (the limit
+still answers 413, ``Expect: 100-continue`` is answered when the app first asks for the body,
+and reading pauses while the app has not taken what came). A body the app leaves unread closes
+the connection after the response.
+
+Client disconnects: a plain HTTP request's task (``http`` and then ``produce``) is cancelled
+when the client goes away, so whatever it awaits (an upstream request) is released at once;
+``write`` and ``drained`` raise ``ConnectionClosed`` from then on.
 
 A handler receives one synchronous Python call per event, with no Task or Future per message:
 ``on_open(ws)``, ``on_message(ws, opcode, payload)``, ``on_close(ws, code, reason)``. ``ws`` is
-the connection (``aigw.server.connection.WebSocket``): ``send_text``, ``send_binary``,
+the connection (``aigw.server.websocket.WebSocket``): ``send_text``, ``send_binary``,
 ``send``, ``close``, ``is_writable``, ``await drained()``, ``request``, ``subprotocol``,
 ``work_started()``/``work_finished()``/``in_flight`` for idle tracking and graceful shutdown.
 """
@@ -19,14 +40,16 @@ the connection (``aigw.server.connection.WebSocket``): ``send_text``, ``send_bin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from aigw.protocol.http11 import HttpResponse, Request
 
 if TYPE_CHECKING:
-    from aigw.server.connection import WebSocket
+    from aigw.server.http_response import ResponseWriter
+    from aigw.server.websocket import WebSocket
 
-__all__ = ["App", "ConnectionClosed", "ServerSettings", "WebSocketHandler"]
+__all__ = ["App", "ConnectionClosed", "ServerSettings", "StreamedResponse", "WebSocketHandler"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +71,12 @@ class ServerSettings:
     idle_timeout: float | None = 300.0
     #: How long to wait for the peer's close frame (or for a closing TCP flush) before aborting.
     close_timeout: float = 10.0
-    #: Idle keep-alive HTTP connections (and slow request heads) are closed after this.
+    #: Idle keep-alive HTTP connections are closed after this; a request head must also be
+    #: complete this long after the connection went idle (408 otherwise).
     http_keepalive_timeout: float = 5.0
+    #: A request's head and body must arrive within this many seconds of its first byte,
+    #: however slowly the bytes trickle in; otherwise 408 and the connection closes.
+    request_read_timeout: float = 60.0
     #: Flow control: above `write_high_water` buffered bytes the connection stops reading and
     #: ``is_writable`` is False until it drains below `write_low_water`.
     write_high_water: int = 1024 * 1024
@@ -75,12 +102,14 @@ class ServerSettings:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive or None")
-        if self.close_timeout <= 0 or self.http_keepalive_timeout <= 0:
-            raise ValueError("close_timeout and http_keepalive_timeout must be positive")
+        for name in ("close_timeout", "http_keepalive_timeout", "request_read_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
 
 
 class ConnectionClosed(Exception):
-    """Raised by ``await ws.drained()`` once the connection is closed (stop producing)."""
+    """Raised by ``await ws.drained()`` once the connection is closed (stop producing), and by
+    an HTTP ``ResponseWriter``'s ``write``/``drained`` once the client is gone (code 1006)."""
 
     def __init__(self, code: int, reason: str = "") -> None:
         super().__init__(code, reason)
@@ -107,9 +136,24 @@ class WebSocketHandler:
         close code, else ours, else 1006 when TCP dropped without a close frame."""
 
 
+class StreamedResponse:
+    """An answer the app writes itself: ``await produce(response)`` runs once the app's
+    ``http`` has returned this, with a ``ResponseWriter``. If `produce` returns without
+    ``end()`` after ``start()``, the response is ended for it; if it raises before ``start()``
+    the client gets a 500, after ``start()`` the response is aborted."""
+
+    __slots__ = ("produce",)
+
+    def __init__(self, produce: Callable[[ResponseWriter], Awaitable[None]]) -> None:
+        self.produce = produce
+
+    def __repr__(self) -> str:
+        return f"<StreamedResponse {self.produce!r}>"
+
+
 class App(Protocol):
     """What ``serve`` runs: see the module docstring."""
 
     async def websocket(self, request: Request) -> WebSocketHandler | HttpResponse: ...
 
-    async def http(self, request: Request) -> HttpResponse: ...
+    async def http(self, request: Request) -> HttpResponse | StreamedResponse: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.server.app import ServerSettings, WebSocketHandler
-from aigw.server.connection import WebSocket
+from aigw.server.websocket import WebSocket
 
 __all__ = ["EchoApp", "EchoHandler", "echo_settings"]
 

@@ -17,7 +17,7 @@ import ssl as _ssl
 from typing import Any
 
 from aigw.server.app import App, ServerSettings
-from aigw.server.connection import HttpConnection
+from aigw.server.http import HttpConnection
 
 __all__ = ["Server", "serve"]
 

@@ -1,0 +1,552 @@
+"""The HTTP/1.1 phase of a client connection: an asyncio BufferedProtocol that reads requests,
+runs the app for each, writes its responses, and hands the transport to a ``WebSocket`` on an
+accepted upgrade (``aigw.server.websocket``).
+
+Rules this module keeps:
+- One request at a time (keep-alive; pipelined requests wait in the reader, bounded).
+- The connection keeps reading while a request is handled, so a client that goes away is
+  noticed at once: the request's task is cancelled (whatever it awaits, such as an upstream
+  request, is released) and its ``ResponseWriter`` raises ``ConnectionClosed``.
+- Timers: an idle keep-alive connection closes after ``http_keepalive_timeout``, which also
+  bounds a request head; a request's head and body must arrive within
+  ``request_read_timeout`` of its first byte (408), however slowly they trickle in.
+- Responses go out through one queue flushed once per loop tick; flow control and the hard
+  limit are the ``ResponseWriter``'s (``aigw.server.http_response``).
+- Request bodies are read whole before the app runs, or streamed to it (``RequestBody``) for
+  an app with ``streams_request_bodies``; reading pauses while the app has not taken what came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from aigw import _codec
+from aigw.protocol.handshake import (
+    accept_response,
+    is_websocket_upgrade,
+    negotiate_extensions,
+    offered_subprotocols,
+    select_subprotocol,
+    validate_upgrade,
+)
+from aigw.protocol.http11 import (
+    CONTINUE,
+    END_OF_MESSAGE,
+    HttpError,
+    HttpResponse,
+    Request,
+    RequestReader,
+    error_response,
+)
+from aigw.server.app import ConnectionClosed, StreamedResponse
+from aigw.server.http_response import ResponseWriter, send_response
+from aigw.server.websocket import WebSocket
+
+if TYPE_CHECKING:
+    from aigw.server.listener import Server
+
+__all__ = ["HttpConnection", "RequestBody"]
+
+log = logging.getLogger("aigw.server")
+
+ABNORMAL = 1006
+#: Above this many queued bytes of a streamed request body, reading pauses until the app takes them.
+BODY_QUEUE_LIMIT = 256 * 1024
+#: Writes with more bytes than this go out as a vector (writelines) instead of one joined copy.
+JOIN_LIMIT = 64 * 1024
+
+
+class HttpConnection(asyncio.BufferedProtocol):
+    """One client connection while it speaks HTTP/1.1 (see the module docstring). It is the
+    ``ResponseChannel`` its ``ResponseWriter`` writes through."""
+
+    __slots__ = (
+        "_server", "_loop", "_transport", "_reader", "_busy", "lost", "_closing", "_idle_timer", "_deadline",
+        "_task", "_writer", "_body", "_streams", "write_paused", "_drain_waiters", "_out", "_out_size",
+        "_flush_scheduled", "_read_paused", "hard_limit", "_close_timer",
+    )
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._loop = server.loop
+        self._transport: asyncio.Transport | None = None
+        self._reader: RequestReader | None = None
+        self._busy = False  # a request is being handled
+        self.lost = False
+        self._closing = False
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task | None = None
+        self._writer: ResponseWriter | None = None
+        self._body: RequestBody | None = None  # the streamed body still arriving
+        self._streams = bool(getattr(server.app, "streams_request_bodies", False))
+        self.write_paused = False
+        self._drain_waiters: list[asyncio.Future] = []
+        self._out: list[bytes] = []
+        self._out_size = 0
+        self._flush_scheduled = False
+        self._read_paused = False
+        self.hard_limit = server.settings.write_hard_limit
+
+    # -- asyncio callbacks --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        settings = self._server.settings
+        self._transport = transport
+        transport.set_write_buffer_limits(settings.write_high_water, settings.write_low_water)
+        self._reader = RequestReader(
+            max_head_size=settings.max_head_size,
+            max_headers=settings.max_headers,
+            max_body_size=settings.max_body_size,
+            client=transport.get_extra_info("peername"),
+            tls=transport.get_extra_info("sslcontext") is not None,
+        )
+        self._server.connections.add(self)
+        self._arm_idle_timer()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._server.scratch
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._reader.feed(self._server.scratch[:nbytes])
+        self._process()
+
+    def eof_received(self) -> bool:
+        return False  # the transport closes itself: a client that half-closes has gone
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._cancel_timers()
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_exception(ConnectionClosed(ABNORMAL, "client disconnected"))
+        if self._body is not None:
+            self._body.fail(ConnectionClosed(ABNORMAL, "client disconnected"))
+        if self._task is not None and not self._task.done():
+            self._task.cancel()  # the client is gone: release whatever the request holds
+        self._server.connection_gone(self)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    # -- reading requests ---------------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Take what the reader has: body bytes for the app, or the next request's head."""
+        if self._closing or self.lost:
+            return
+        reader = self._reader
+        try:
+            if self._body is not None:
+                self._pump_body()
+                return
+            if self._busy:
+                if reader.buffered > self._server.settings.max_head_size:
+                    self._pause_reading()  # pipelined bytes wait for the current response
+                return
+            if self._deadline is None and reader.buffered:
+                self._deadline = self._loop.call_later(
+                    self._server.settings.request_read_timeout, self._read_timed_out
+                )
+            if self._streams:
+                request = reader.next_event()
+            else:
+                request = reader.next_request()
+                if request is None:
+                    if reader.in_body:  # the head is in: from now on only the deadline applies
+                        self._cancel_idle_timer()
+                        if reader.take_continue():
+                            self._transport.write(CONTINUE)
+                    return
+        except HttpError as e:
+            self._refuse(e)
+            return
+        if request is None:
+            return
+        self._cancel_idle_timer()
+        self._busy = True
+        if self._streams:
+            if not reader.has_body:
+                reader.next_event()  # END_OF_MESSAGE
+                self._cancel_deadline()
+            else:
+                self._body = RequestBody(self)
+                request.attach_body(self._body)
+                try:
+                    self._pump_body()
+                except HttpError as e:
+                    self._refuse(e)
+                    return
+        else:
+            self._cancel_deadline()
+        self._task = self._loop.create_task(self._handle(request))
+
+    def _pump_body(self) -> None:
+        """Move streamed body bytes from the reader to the app's ``RequestBody``."""
+        body = self._body
+        reader = self._reader
+        while (event := reader.next_event()) is not None:
+            if event is END_OF_MESSAGE:
+                self._body = None
+                self._cancel_deadline()
+                body.finish()
+                if reader.buffered > self._server.settings.max_head_size:
+                    self._pause_reading()
+                return
+            body.push(event)
+        if body.queued > BODY_QUEUE_LIMIT:
+            self._pause_reading()
+
+    def body_taken(self) -> None:
+        """The app took queued body bytes: read again once they are (mostly) gone."""
+        body = self._body
+        if self._read_paused and body is not None and body.queued <= BODY_QUEUE_LIMIT // 2:
+            self._resume_reading()
+
+    def body_wanted(self) -> None:
+        """The app asked for the body: answer ``Expect: 100-continue`` unless the response
+        already started (RFC 9110 §10.1.1)."""
+        writer = self._writer
+        if self._reader.take_continue() and not self.lost and (writer is None or not writer.started):
+            self._transport.write(CONTINUE)
+
+    def _pause_reading(self) -> None:
+        if not self._read_paused and not self.lost:
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._read_paused and not self.lost and not self._closing:
+            self._read_paused = False
+            self._transport.resume_reading()
+
+    def _refuse(self, error: HttpError) -> None:
+        """The server answers the request itself (bad request, 408, 413 ...) and closes; a
+        request task still running is cancelled, a response already started is aborted."""
+        self._closing = True
+        self._cancel_timers()
+        if self.lost:
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+            return
+        writer = self._writer
+        if self._body is not None:
+            self._body.fail(error)
+        if writer is not None and writer.started:
+            self.end_abnormally()
+        else:
+            self._out.clear()
+            self._transport.write(error_response(error.status, error.message, error.headers))
+            self._transport.close()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    # -- answering ----------------------------------------------------------------------------
+
+    async def _handle(self, request: Request) -> None:
+        try:
+            if is_websocket_upgrade(request):
+                await self._upgrade(request)
+                return
+            writer = self._writer = ResponseWriter(
+                self, method=request.method, http_version=request.http_version,
+                keep_alive=request.keep_alive and not self._server.shutting_down,
+            )
+            await self._answer(request, writer)
+        except Exception:
+            log.exception("connection failed while answering %r", request)
+            if not self.lost:
+                self._transport.abort()
+            return
+        if self._closing or self.lost:
+            return
+        if not writer.completed or self._body is not None or self._server.shutting_down:
+            self._closing = True  # an unfinished or unread body cannot be followed by another request
+            if writer.finished:
+                self._transport.close()
+            return
+        self._busy = False
+        self._writer = None
+        self._task = None
+        self._resume_reading()
+        self._arm_idle_timer()
+        self._process()
+
+    async def _answer(self, request: Request, writer: ResponseWriter) -> None:
+        """Run the app's ``http`` (and a StreamedResponse's producer) and finish the response."""
+        try:
+            result = await self._server.app.http(request)
+            if isinstance(result, StreamedResponse):
+                await result.produce(writer)
+            else:
+                await send_response(writer, result)
+        except ConnectionClosed:
+            if not self.lost:
+                writer.abort()
+            return
+        except HttpError as e:  # e.g. 413 from the streamed body, re-raised by the app
+            if not writer.started:
+                self._refuse(e)
+            else:
+                writer.abort()
+            return
+        except Exception:
+            log.exception("app.http failed for %r", request)
+            if self.lost or self._closing:
+                return
+            if not writer.started:
+                writer.close_after()
+                writer.send_whole(500, [("content-type", "text/plain")], b"internal server error\n")
+            else:
+                writer.abort()
+            return
+        if not writer.finished and not self.lost and not self._closing:
+            if writer.started:
+                writer.end()
+            else:
+                log.error("app.http for %r returned %r and never started a response", request, result)
+                writer.close_after()
+                writer.send_whole(500, [("content-type", "text/plain")], b"internal server error\n")
+
+    # -- the ResponseChannel a ResponseWriter writes through -----------------------------------
+
+    def queue(self, data: bytes, soon: bool = True) -> None:
+        """Append to the output; one write per tick (`soon` False: the caller flushes)."""
+        self._out.append(data)
+        self._out_size += len(data)
+        if soon and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write everything queued now."""
+        self._flush_scheduled = False
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        size, self._out_size = self._out_size, 0
+        if self.lost:
+            return
+        if len(out) == 1:
+            self._transport.write(out[0])
+        elif size <= JOIN_LIMIT:
+            self._transport.write(b"".join(out))
+        else:
+            self._transport.writelines(out)
+
+    def unsent(self) -> int:
+        """Bytes queued or in the transport's buffer."""
+        if self.lost:
+            return 0
+        return self._out_size + self._transport.get_write_buffer_size()
+
+    async def wait_writable(self) -> None:
+        """Return once the transport is below its low-water mark; raise ConnectionClosed when
+        the client is gone."""
+        while self.write_paused and not self.lost:
+            fut = self._loop.create_future()
+            self._drain_waiters.append(fut)
+            await fut
+        if self.lost:
+            raise ConnectionClosed(ABNORMAL, "client disconnected")
+
+    def end_abnormally(self) -> None:
+        """Send what is queued, then close without completing the response; a client that
+        does not read it within ``close_timeout`` is aborted."""
+        self._closing = True
+        if self.lost:
+            return
+        self.flush()
+        self._transport.close()
+        if self._close_timer is None:
+            self._close_timer = self._loop.call_later(self._server.settings.close_timeout, self._abort_transport)
+
+    def may_keep_alive(self) -> bool:
+        """Whether the connection may carry another request after this one: not while
+        shutting down, nor while the request's body is still arriving (it may go unread)."""
+        return not self._server.shutting_down and self._body is None
+
+    def _abort_transport(self) -> None:
+        self._close_timer = None
+        if not self.lost:
+            self._transport.abort()
+
+    # -- WebSocket upgrade --------------------------------------------------------------------
+
+    async def _upgrade(self, request: Request) -> None:
+        server = self._server
+        settings = server.settings
+        try:
+            key = validate_upgrade(request)
+            request.subprotocols = offered_subprotocols(request)
+            extensions, deflate = negotiate_extensions(request, deflate=settings.permessage_deflate)
+        except HttpError as e:
+            self._refuse(e)
+            return
+        try:
+            result = await server.app.websocket(request)
+            if isinstance(result, HttpResponse):
+                if not self.lost:
+                    writer = self._writer = ResponseWriter(
+                        self, method=request.method, http_version=request.http_version, keep_alive=False
+                    )
+                    await send_response(writer, result)
+                    self._closing = True
+                    self._transport.close()
+                return
+            subprotocol = getattr(result, "subprotocol", None)
+            if subprotocol is None:
+                subprotocol = select_subprotocol(request.subprotocols, settings.subprotocols)
+            elif subprotocol not in request.subprotocols:
+                raise ValueError(f"handler chose subprotocol {subprotocol!r}, which the client did not offer")
+            head = accept_response(key, subprotocol=subprotocol, extensions=extensions)
+            codec = _codec.WsCodec(
+                max_message_size=settings.max_message_size,
+                deflate=deflate,
+                read_buffer_size=settings.read_buffer_size,
+            )
+        except Exception:
+            log.exception("app.websocket failed for %r", request)
+            if not self.lost:
+                self._refuse(HttpError(500, "internal server error"))
+            return
+        if self.lost:
+            return
+        if server.shutting_down:
+            self._refuse(HttpError(503, "server shutting down"))
+            return
+        self._cancel_timers()
+        self._pause_reading()  # the WebSocket resumes once it has parsed what came early
+        ws = WebSocket(server, self._transport, request, result, codec, subprotocol)
+        ws.write_paused = self.write_paused  # the transport's flow-control state carries over
+        server.connections.discard(self)
+        server.connections.add(ws)
+        self._transport.set_protocol(ws)
+        ws.start_after_upgrade(head, self._reader.take_remaining())
+
+    # -- timers and shutdown ------------------------------------------------------------------
+
+    def _arm_idle_timer(self) -> None:
+        self._cancel_idle_timer()
+        self._idle_timer = self._loop.call_later(self._server.settings.http_keepalive_timeout, self._idle_timed_out)
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _cancel_timers(self) -> None:
+        self._cancel_idle_timer()
+        self._cancel_deadline()
+
+    def _idle_timed_out(self) -> None:
+        self._idle_timer = None
+        if self._busy or self.lost or self._closing:
+            return
+        if self._reader.buffered:  # a head started and did not finish in time
+            self._refuse(HttpError(408, "request head not received in time"))
+        else:
+            self._closing = True
+            self._transport.close()
+
+    def _read_timed_out(self) -> None:
+        self._deadline = None
+        if not self.lost and not self._closing:
+            timeout = self._server.settings.request_read_timeout
+            self._refuse(HttpError(408, f"request not received within {timeout:g} s"))
+
+    def begin_shutdown(self) -> None:
+        """Server shutdown: an idle keep-alive connection closes now; a busy one closes after
+        its response (which says `Connection: close`)."""
+        if not self._busy and not self.lost:
+            self._closing = True
+            self._transport.close()
+
+    def force_close(self) -> None:
+        """Grace period over: a connection still answering a request is dropped."""
+        if self._busy and not self.lost and self._transport is not None:
+            self._transport.abort()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight (used by graceful shutdown)."""
+        return not self._busy
+
+
+class RequestBody:
+    """A streamed request body between the connection (which pushes what arrives) and the app
+    (which iterates: ``async for chunk in request.stream()``). Iterate it once."""
+
+    __slots__ = ("_conn", "_chunks", "queued", "_done", "_error", "_waiter", "_asked")
+
+    def __init__(self, conn: HttpConnection) -> None:
+        self._conn = conn
+        self._chunks: deque[bytes] = deque()
+        #: Bytes received and not yet taken by the app.
+        self.queued = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future | None = None
+        self._asked = False
+
+    def push(self, data: bytes) -> None:
+        """The connection received body bytes."""
+        self._chunks.append(data)
+        self.queued += len(data)
+        self._wake()
+
+    def finish(self) -> None:
+        """The body is complete."""
+        self._done = True
+        self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        """The body will not complete (413, 408, client gone): the app's next read raises."""
+        if not self._done:
+            self._error = error
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def __aiter__(self) -> RequestBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._asked:
+            self._asked = True
+            self._conn.body_wanted()
+        while not self._chunks:
+            if self._error is not None:
+                raise self._error
+            if self._done:
+                raise StopAsyncIteration
+            self._waiter = self._conn._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        data = self._chunks.popleft()
+        self.queued -= len(data)
+        self._conn.body_taken()
+        return data
