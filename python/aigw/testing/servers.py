@@ -9,7 +9,8 @@ directories on free loopback ports (as the nginx tests run nginx).
 `find_redis()` / `find_postgres()` say where the binaries are (None when absent: skip with
 `ServerMissing.reason`). PostgreSQL refuses to run as root: as root, the data directory is
 handed to the `postgres` system user (else `nobody`) and initdb and the server run as that
-user. Both
+user, so the directory must be one that user can reach (the default, under the system temp
+directory, is; pytest's `tmp_path`, private to root, is not). Both
 servers are stopped, and their directories removed, when the block ends; `RedisProcess.stop()`
 / `.start()` restart Redis on the same port mid-test (for outage tests).
 """
@@ -140,11 +141,13 @@ class PostgresProcess:
             entry = pwd.getpwnam(self._user)
             os.chown(self.directory, entry.pw_uid, entry.pw_gid)
         if not data.exists():
-            subprocess.run(
+            made = subprocess.run(
                 [str(self.bindir / "initdb"), "-D", str(data), "-U", "aigw", "--auth=trust", "-E", "UTF8",
                  "--no-sync", "--no-instructions"],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **self._as_user(),
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False, **self._as_user(),
             )  # fmt: skip
+            if made.returncode != 0:
+                raise RuntimeError(f"initdb failed: {made.stderr.strip()}")
         self.proc = subprocess.Popen(
             [str(self.bindir / "postgres"), "-D", str(data), "-p", str(self.port), "-h", "127.0.0.1",
              "-k", str(self.directory), "-c", "fsync=off", "-c", "synchronous_commit=off",
