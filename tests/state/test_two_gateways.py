@@ -35,22 +35,20 @@ BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"
 class Served:
     """One `aigw serve` process on its own port."""
 
-    def __init__(self, config_path, port: int) -> None:
+    def __init__(self, config_path, port: int, extra: tuple[str, ...] | list[str] = ()) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIGW_")}
         self.port = port
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aigw", "serve", "--config", str(config_path), "--port", str(port), "--host", "127.0.0.1"],
+            [sys.executable, "-m", "aigw", "serve", "--config", str(config_path), "--port", str(port), "--host", "127.0.0.1", *extra],
             env=env, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.lines: list[str] = []
 
-    def wait_listening(self) -> None:
-        while True:
+    def wait_listening(self, count: int = 1) -> None:
+        while sum(1 for line in self.lines if LISTENING.search(line)) < count:
             line = self.proc.stderr.readline()
             assert line, "aigw serve exited early:\n" + "".join(self.lines)
             self.lines.append(line)
-            if LISTENING.search(line):
-                return
 
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/v1/{ACCOUNT_ID}/default"
@@ -218,3 +216,30 @@ async def test_every_request_is_logged_once_in_postgres_across_a_sigterm_of_one_
     successes = sorted(r["i"] for r in rows if r["success"])
     assert successes == list(range(total))  # each request stored once as answered
     assert len(rows) <= attempts[0]
+
+
+async def test_workers_sharing_a_port_keep_one_exact_limit_with_redis(tmp_path, aigw_simulators_session, redis_proc):
+    limit = 15
+    doc = gateway_config(aigw_simulators_session, tmp_path / "data",
+                         **redis_config(redis_proc, rate_limit={"limit": limit, "interval": 60, "technique": "fixed"}))  # fmt: skip
+    path = tmp_path / "aigw.toml"
+    path.write_text(to_toml(doc))
+    store = TokenStore.for_settings(load_settings(path, environ={}))
+    try:
+        token, _ = store.create("workers")
+    finally:
+        store.close()
+    served = Served(path, free_port(), extra=["--workers", "2"])
+    try:
+        served.wait_listening(count=2)
+        assert not any("per process" in line for line in served.lines)  # shared backends: no warning
+        clients = [UniversalClient(served.url(), token=token) for _ in range(6)]  # connections spread over both workers
+        try:
+            results = await asyncio.gather(*(clients[i % 6].create("openai", "chat/completions", BODY) for i in range(45)))
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+    finally:
+        served.terminate()
+        assert served.wait() == 0
+    statuses = [r.status for r in results]
+    assert statuses.count(200) == limit and statuses.count(429) == 45 - limit
