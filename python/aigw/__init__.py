@@ -22,7 +22,7 @@ from aigw.errors import (
     RequestTimeout,
     Unauthorized,
 )
-from aigw.interfaces import AuthBackend, Cache, Logger, Provider, RateLimiter
+from aigw.interfaces import AuthBackend, Cache, Lifecycle, Logger, LogStore, Provider, RateLimiter
 from aigw.types import (
     CachedResponse,
     Call,
@@ -57,6 +57,8 @@ __all__ = [
     "Logger",
     "Cache",
     "RateLimiter",
+    "LogStore",
+    "Lifecycle",
     "Call",
     "UpstreamRequest",
     "Usage",

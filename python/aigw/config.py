@@ -46,8 +46,11 @@ from aigw.secret import Secret, SecretSpecError, UnsetSecret, resolve_secret
 from aigw.toml_locator import KeyLocator
 
 __all__ = [
+    "AuthSelection",
+    "BackendSelection",
     "ConfigError",
     "ConfigIssue",
+    "LogsSelection",
     "GatewaySettings",
     "PluginsSettings",
     "ProviderSettings",
@@ -433,6 +436,42 @@ class PluginsSettings:
     enabled: tuple[str, ...] = _key(_string_list(_string()), ("*",))
 
 
+# ---- which registered component is used (checked against the registries at start-up) --------
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSelection:
+    """`[cache]` / `[rate_limit]`: the one registered cache or rate limiter the gateway uses
+    (`"memory"` is the built-in, per process; a plugin's, e.g. `"redis"`, is shared)."""
+
+    backend: str = _key(_string(), "memory")
+    #: Where `backend` was set ("aigw.toml:12", an environment variable, "defaults"): the
+    #: registries are only known at start-up, which reports an unknown name with this.
+    where: str = "defaults"
+    #: Whether the table was written at all (else the deprecated implicit choice may apply).
+    explicit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LogsSelection:
+    """`[logs]`: the loggers every record goes to, in order; `aigw logs` reads the first of
+    them that can be queried (a log store)."""
+
+    stores: tuple[str, ...] = _key(_string_list(_string()), ("sqlite",))
+    where: str = "defaults"
+    explicit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSelection:
+    """`[auth]`: the auth backends asked, in order, to authenticate a gateway token (the first
+    that knows the token answers)."""
+
+    backends: tuple[str, ...] = _key(_string_list(_string()), ("tokens",))
+    where: str = "defaults"
+    explicit: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderSettings:
     """`[providers.<slug>]`: where a provider lives and its stored (BYOK) keys."""
@@ -484,6 +523,11 @@ class Settings:
     providers: Mapping[str, ProviderSettings] = field(default_factory=lambda: MappingProxyType({}))
     #: Auth tokens accepted by every gateway, from config or `AIGW_TOKENS` (comma-separated).
     tokens: tuple[Secret, ...] = _key(_secret_list, ())
+    #: Which registered cache, rate limiter, loggers and auth backends are used.
+    cache: BackendSelection = field(default_factory=BackendSelection)
+    rate_limit: BackendSelection = field(default_factory=BackendSelection)
+    logs: LogsSelection = field(default_factory=LogsSelection)
+    auth: AuthSelection = field(default_factory=AuthSelection)
     #: `[plugins.<name>]` tables, unvalidated, read-only, by registered name (out of repr: they
     #: may hold secrets such as a Redis URL with a password).
     plugin_config: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
@@ -578,7 +622,29 @@ def _plugins(ctx: _Context, raw: Any) -> tuple[PluginsSettings, Mapping[str, Map
     return _build(PluginsSettings, ctx, ("plugins",), plain), MappingProxyType(sections)
 
 
-_TOP_KEYS = ["data_dir", "server", "plugins", "gateways", "upstream", "providers", "tokens"]
+_TOP_KEYS = [
+    "data_dir", "server", "plugins", "gateways", "upstream", "providers", "tokens",
+    "cache", "rate_limit", "logs", "auth",
+]  # fmt: skip
+#: Selection tables: their class and the key whose location start-up errors point at.
+_SELECTIONS: dict[str, tuple[type, str]] = {
+    "cache": (BackendSelection, "backend"),
+    "rate_limit": (BackendSelection, "backend"),
+    "logs": (LogsSelection, "stores"),
+    "auth": (AuthSelection, "backends"),
+}
+
+
+def _selection(ctx: _Context, name: str, raw: Any) -> Any:
+    cls, key = _SELECTIONS[name]
+    if not isinstance(raw, dict):
+        ctx.error((name,), f"expected a table, got {_describe(raw)}")
+        return cls()
+    hint = ' (per-gateway limits are gateways.<name>.rate_limit = { limit, interval, technique })'
+    if name == "rate_limit" and set(raw) & {"limit", "interval", "technique"}:
+        ctx.error((name,), "this table chooses the rate limiter backend" + hint)
+        return cls()
+    return _build(cls, ctx, (name,), raw, where=ctx.where((name, key) if key in raw else (name,))[1], explicit=key in raw)
 
 
 def _settings(ctx: _Context, data: dict[str, Any]) -> Settings:
@@ -594,7 +660,10 @@ def _settings(ctx: _Context, data: dict[str, Any]) -> Settings:
         )
     if "plugins" in data:
         special["plugins"], special["plugin_config"] = _plugins(ctx, data["plugins"])
-    plain = {k: v for k, v in data.items() if k not in ("gateways", "providers", "plugins")}
+    for name in _SELECTIONS:
+        if name in data:
+            special[name] = _selection(ctx, name, data[name])
+    plain = {k: v for k, v in data.items() if k not in ("gateways", "providers", "plugins", *_SELECTIONS)}
     for key in plain:
         if key not in _TOP_KEYS:
             _unknown(ctx, (key,), _TOP_KEYS)

@@ -23,7 +23,8 @@ from aigw.api.router import BUILTIN, WEBSOCKET, RouteMiss, Router
 from aigw.api.universal_ws import UniversalSession
 from aigw.config import GatewaySettings, Settings, load_settings
 from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, GatewayNotFound, PluginError
-from aigw.interfaces import AuthBackend, Logger, Provider
+from aigw.components import AuthChain, Components, Selection, build, select
+from aigw.interfaces import AuthBackend, Cache, Logger, LogStore, Provider, RateLimiter, RevocationNotifier
 from aigw.options import RetryPolicy
 from aigw.pipeline import GatewayPolicy, Runtime
 from aigw.plugins import PluginManager, Registries
@@ -42,8 +43,6 @@ log = logging.getLogger("aigw.gateway")
 
 #: The Universal WebSocket API.
 UNIVERSAL_PATTERN = "/v1/{account}/{gateway}"
-#: Loggers enabled without any configuration; others are enabled by a [plugins.<name>] section.
-DEFAULT_LOGGERS = ("sqlite",)
 
 
 class SettingsKeyStore:
@@ -103,6 +102,7 @@ class _Built:
     router: Router
     door: FrontDoor
     sessions: OpenSessions
+    auth_backends: tuple[Any, ...] = ()
 
 
 class Gateway:
@@ -123,6 +123,7 @@ class Gateway:
         self.loggers: list[Logger] = []
         self.records: list[Any] | None = None  # tests may collect LogRecords here
         self._built: _Built | None = None
+        self._components: Components | None = None
 
     # -- lifecycle --
     async def __aenter__(self) -> "Gateway":
@@ -138,24 +139,56 @@ class Gateway:
         return PluginContext(name, config, self.settings, Path(self.settings.data_dir))
 
     async def start(self) -> None:
-        """Load plugins and build providers, auth, loggers, cache, rate limiter and the upstream
-        client. Raises PluginError / ConfigError with a message naming the culprit."""
+        """Load plugins, build the chosen components (see `aigw.components`), start each in
+        order on one exit stack, then the upstream client and the plugins' `gateway_startup`.
+
+        Raises ConfigError (an unknown backend name, with file:line) or PluginError naming the
+        plugin whose factory, Protocol or `start` failed; what was started is closed first."""
         if self._built is not None:
             return
         settings = self.settings
         make_private_dir(settings.data_dir)  # logs hold prompts and answers: 0700, files 0600
         regs = self.plugins.load().registries()
-        self.providers = self._build_providers(regs)
-        for warning in settings.warnings:
+        chosen = select(settings, regs)
+        for warning in (*settings.warnings, *chosen.warnings):
             log.warning("%s", warning)
+        parts = Components()
+        try:
+            built = await self._start_components(regs, chosen, parts)
+            self._built = built
+            self._components = parts
+            self._build_router(built)
+            await self.plugins.gateway_startup(self)
+        except BaseException:
+            self._built = None
+            await parts.aclose()
+            raise
+        parts.callback("plugins' gateway_shutdown", lambda: self.plugins.gateway_shutdown(self))
+        log.info(
+            "gateway ready: %d providers (%s), cache: %s, rate limiter: %s, loggers: %s, auth: %s",
+            len(self.providers),
+            ", ".join(sorted(self.providers)),
+            chosen.cache or "none",
+            chosen.rate_limiter or "none",
+            ", ".join(chosen.loggers) or "none",
+            ", ".join(chosen.auth_backends) or "none",
+        )
 
-        auth = regs.auth_backends.create("tokens", self._ctx("tokens")) if "tokens" in regs.auth_backends else None
-        logger_names = [n for n in regs.loggers.names() if n in DEFAULT_LOGGERS or n in settings.plugin_config]
-        self.loggers = [regs.loggers.create(name, self._ctx(name)) for name in logger_names]
-        for logger in self.loggers:
-            await logger.start()
-        cache = self._pick(regs.caches, "memory")
-        limiter = self._pick(regs.rate_limiters, "memory")
+    async def _start_components(self, regs: Registries, chosen: Selection, parts: Components) -> _Built:
+        settings = self.settings
+
+        async def make(registry: Any, name: str, proto: type) -> Any:
+            obj = build(registry, name, self._ctx(name), proto)
+            return await parts.start(f"{registry.kind} {name!r} of plugin {registry[name].plugin}", obj)
+
+        self.providers = self._build_providers(regs)
+        for name, provider in self.providers.items():
+            await parts.start(f"provider {name!r} of plugin {regs.providers[name].plugin}", provider)
+        backends = [await make(regs.auth_backends, n, AuthBackend) for n in chosen.auth_backends]
+        auth: Any = backends[0] if len(backends) == 1 else AuthChain(backends) if backends else None
+        self.loggers = [await make(regs.loggers, n, Logger) for n in chosen.loggers]
+        cache = await make(regs.caches, chosen.cache, Cache) if chosen.cache else None
+        limiter = await make(regs.rate_limiters, chosen.rate_limiter, RateLimiter) if chosen.rate_limiter else None
         up = settings.upstream
         client = UpstreamClient(
             max_connections_per_host=up.pool_size_per_host,
@@ -163,23 +196,20 @@ class Gateway:
             connect_timeout=up.connect_timeout_ms / 1000.0,
             ca_file=str(up.ca_file) if up.ca_file else None,
         )
+        parts.callback("the upstream client", client.close)
         runtime = Runtime(self.providers, SettingsKeyStore(settings.providers), client, cache, limiter, self.loggers)
         policies = {name: gateway_policy(name, gw) for name, gw in settings.gateways.items()}
         sessions = OpenSessions()
-        subscribe = getattr(auth, "subscribe_revocations", None)
-        if subscribe is not None:
-            subscribe(sessions.revoke)
-        self._built = _Built(
-            regs, runtime, auth, policies, Router(), FrontDoor(settings.gateways, policies, auth), sessions
+        if isinstance(auth, RevocationNotifier):
+            auth.subscribe_revocations(sessions.revoke)
+        return _Built(
+            regs, runtime, auth, policies, Router(), FrontDoor(settings.gateways, policies, auth), sessions, tuple(backends)
         )
-        self._build_router(self._built)
-        await self.plugins.gateway_startup(self)
-        log.info(
-            "gateway ready: %d providers (%s), loggers: %s",
-            len(self.providers),
-            ", ".join(sorted(self.providers)),
-            ", ".join(logger_names) or "none",
-        )
+
+    @property
+    def log_store(self) -> LogStore | None:
+        """The first chosen logger that can be queried (`[logs] stores`), or None."""
+        return next((lg for lg in self.loggers if isinstance(lg, LogStore)), None)
 
     def _build_router(self, built: _Built) -> None:
         """One table for the built-in routes and every plugin route; a clash stops start-up
@@ -199,18 +229,11 @@ class Gateway:
         gateway."""
         if self._built is None:
             raise RuntimeError("call `await gateway.start()` first")
-        store = getattr(self._built.auth, "store", None)
+        store = next((b.store for b in self._built.auth_backends if getattr(b, "store", None) is not None), None)
         if store is None:
             raise RuntimeError("the `tokens` auth backend is not enabled: it is what stores tokens")
         token, _ = store.create(name, gateway)
         return token
-
-    def _pick(self, registry: Any, default: str) -> Any:
-        """The configured backend ([plugins.<name>] present), else the built-in default."""
-        for name in registry.names():
-            if name != default and name in self.settings.plugin_config:
-                return registry.create(name, self._ctx(name))
-        return registry.create(default, self._ctx(default)) if default in registry else None
 
     def _build_providers(self, regs: Registries) -> dict[str, Provider]:
         """Every registered provider name, plus each configured name a family (`custom-*`)
@@ -242,24 +265,19 @@ class Gateway:
         return config
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop serving (in-flight requests finish within the grace period), then flush the
-        loggers (no record is lost) and close upstream connections."""
+        """Stop serving (in-flight requests finish within the grace period), then run the
+        plugins' `gateway_shutdown` and close every component in reverse start order: the
+        upstream client, rate limiter, cache, loggers (which store every accepted record), auth
+        backends, providers. One failing close is logged; the others still run."""
         if self.server is not None:
             await self.server.close(grace=self.settings.server.shutdown_grace if grace is None else grace)
             self.server = None
         built, self._built = self._built, None
         if built is None:
             return
-        await self.plugins.gateway_shutdown(self)
-        for logger in self.loggers:
-            try:
-                await logger.close()
-            except Exception:  # one broken logger must not keep the others from flushing
-                log.exception("logger %s failed to close", getattr(logger, "name", logger))
-        close = getattr(built.auth, "close", None)
-        if close is not None:
-            await close()
-        await built.runtime.client.close()
+        parts, self._components = self._components, None
+        if parts is not None:
+            await parts.aclose()
 
     # -- serving --
     def app(self) -> "GatewayApp":

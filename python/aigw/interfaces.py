@@ -1,13 +1,22 @@
 """The per-request contracts plugins implement (typing.Protocol; no base class needed).
 
 Hooks register factories once at start-up (see hookspecs.py); the request path then calls
-these objects directly. A factory has the signature ``factory(ctx: PluginContext) -> object``.
+these objects directly. A factory has the signature ``factory(ctx: PluginContext) -> object``;
+the gateway checks at start-up that what it returns has the members of its Protocol, and stops
+naming the plugin when it does not.
+
+Lifecycle (every kind of object, see `Lifecycle`): an object may have ``async start()`` and
+``async aclose()`` (loggers and auth backends may spell the latter ``close()``, as they always
+have). The gateway starts the objects it uses in order (providers, auth backends, loggers,
+cache, rate limiter) and closes them in reverse order at stop, on one exit stack: a failing
+`start` stops start-up with a message naming the plugin, after closing what was started.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
+from aigw.log_query import LogPage, LogQuery, StoredLog
 from aigw.types import (
     CachedResponse,
     Call,
@@ -113,3 +122,35 @@ class RateLimiter(Protocol):
 
     async def hit(self, key: str, limit: int, interval: float, technique: str) -> RateDecision:
         """Count one request for `key`; `technique` is "fixed" or "sliding"."""
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    """Optional for every plugin object: resources opened before serving, released after.
+
+    `start` runs once, before the first request; `aclose` once at stop (also after a failed
+    start-up, if `start` succeeded), and must not raise for a resource that is already gone."""
+
+    async def start(self) -> None:
+        """Open connections, load scripts, start background tasks."""
+
+    async def aclose(self) -> None:
+        """Flush what must not be lost, then release everything `start` opened."""
+
+
+@runtime_checkable
+class LogStore(Protocol):
+    """A logger whose records can be read back: what `aigw logs` and the logs API read.
+
+    `query` and `get` also work on a store that was never started (the CLI reads without
+    writing): they open what they need on first use; `aclose` (or the logger's `close`)
+    releases it."""
+
+    name: str
+
+    async def query(self, query: LogQuery) -> LogPage:
+        """The page of logs matching `query`, without bodies. Raises ValueError on a bad query
+        (see `aigw.log_query.validate_query`)."""
+
+    async def get(self, log_id: str) -> StoredLog | None:
+        """One log with its bodies, or None when no log has this id."""

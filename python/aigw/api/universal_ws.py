@@ -209,7 +209,16 @@ class UniversalSession(WebSocketHandler):
         ]
         # The log id is chosen here so that a request cancelled before it answered still
         # names its log entry in the final message.
-        request = GatewayRequest(self.gateway.name, "websocket", event_id, steps, self.request_headers, new_log_id(), owner=self)
+        request = GatewayRequest(
+            self.gateway.name,
+            "websocket",
+            event_id,
+            steps,
+            self.request_headers,
+            new_log_id(),
+            principal=self.principal.id if self.principal is not None else None,
+            owner=self,
+        )
         ws.work_started()
         self.inflight[event_id] = asyncio.get_running_loop().create_task(self._run(ws, request))
 

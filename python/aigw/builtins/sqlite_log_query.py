@@ -11,67 +11,22 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Mapping
 
 import orjson
 
 from aigw.builtins.sqlite_log_schema import connect
 from aigw.logrecords import attempts_from_list
-from aigw.types import LogRecord
-
-MAX_LIMIT = 10_000
-MAX_CURSOR_CHARS = 64
-
-MetaValue = str | int | float | bool
-
-
-@dataclass(slots=True)
-class StoredLog(LogRecord):
-    """A LogRecord read back from the store, with the original size of each collected body.
-
-    A size is None when that body was not collected; a size with a None body means the body
-    was collected but too large to keep (or dropped under overload).
-    """
-
-    request_body_size: int | None = None
-    response_body_size: int | None = None
-
-
-@dataclass(slots=True)
-class LogQuery:
-    """Which logs to list. Every filter is optional; set filters combine with AND.
-
-    since/until are unix seconds (since inclusive, until exclusive) on created_at. `metadata`
-    entries must all match; a value matches a stored one with the same text form ("42"
-    matches 42, "true" matches true). `cached` True means cache hits, False misses.
-    `success` False lists failed requests only.
-    """
-
-    gateway: str | None = None
-    provider: str | None = None
-    model: str | None = None
-    request_type: str | None = None
-    status: int | None = None
-    success: bool | None = None
-    event_id: str | None = None
-    since: float | None = None
-    until: float | None = None
-    metadata: Mapping[str, MetaValue] = field(default_factory=dict)
-    cached: bool | None = None
-    order: Literal["desc", "asc"] = "desc"
-    limit: int = 50
-    cursor: str | None = None
-
-
-@dataclass(slots=True)
-class LogPage:
-    """One page of a listing; next_cursor is None on the last page."""
-
-    records: list[StoredLog]
-    next_cursor: str | None
-
+from aigw.log_query import (  # noqa: F401  (re-exported: the query types were defined here)
+    MAX_CURSOR_CHARS,
+    MAX_LIMIT,
+    LogPage,
+    LogQuery,
+    MetaValue,
+    StoredLog,
+    meta_text,
+    validate_query,
+)
 
 _COLUMNS = (
     "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
@@ -85,13 +40,6 @@ _META_MATCH = (
     "(CASE m.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' "
     "ELSE CAST(m.value AS TEXT) END) = ?)"
 )
-
-
-def meta_text(value: MetaValue) -> str:
-    """The text form a metadata value is compared by."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _where(q: LogQuery) -> tuple[str, list[object]]:
@@ -120,15 +68,6 @@ def _where(q: LogQuery) -> tuple[str, list[object]]:
         conds.append("log_id < ?" if q.order == "desc" else "log_id > ?")
         params.append(q.cursor)
     return (" WHERE " + " AND ".join(conds)) if conds else "", params
-
-
-def _validate(q: LogQuery) -> None:
-    if q.order not in ("desc", "asc"):
-        raise ValueError(f"order must be 'desc' or 'asc', got {q.order!r}")
-    if isinstance(q.limit, bool) or not isinstance(q.limit, int) or not 1 <= q.limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {q.limit!r}")
-    if q.cursor is not None and (not isinstance(q.cursor, str) or len(q.cursor) > MAX_CURSOR_CHARS):
-        raise ValueError("cursor must be a log id from a previous page")
 
 
 def _without_paging(q: LogQuery) -> LogQuery:
@@ -188,7 +127,7 @@ class SqliteLogReader:
 
     def query(self, query: LogQuery) -> LogPage:
         """The page of logs matching `query`, without bodies. Raises ValueError on a bad query."""
-        _validate(query)
+        validate_query(query)
         where, params = _where(query)
         direction = "DESC" if query.order == "desc" else "ASC"
         sql = f"SELECT {_COLUMNS} FROM logs{where} ORDER BY log_id {direction} LIMIT ?"
@@ -200,7 +139,7 @@ class SqliteLogReader:
 
     def count(self, query: LogQuery) -> int:
         """How many logs match `query`'s filters (its order, limit and cursor are ignored)."""
-        _validate(query)
+        validate_query(query)
         where, params = _where(_without_paging(query))
         with self._lock:
             return self._db().execute(f"SELECT count(*) FROM logs{where}", params).fetchone()[0]

@@ -7,10 +7,48 @@ from pathlib import Path
 import click
 
 from aigw.commands.settings_option import config_option, load_settings_or_exit
-from aigw.config import GatewaySettings, ProviderSettings, Settings
+from aigw.components import IN_PROCESS, Selection, select
+from aigw.config import ConfigError, GatewaySettings, ProviderSettings, Settings
+from aigw.errors import PluginError
+from aigw.plugins import PluginManager
 from aigw.secret import Secret
 
-__all__ = ["check_config", "describe_settings"]
+__all__ = ["check_config", "describe_selection", "describe_settings", "select_or_exit"]
+
+
+def select_or_exit(settings: Settings) -> Selection:
+    """Load the enabled plugins and resolve `[cache]`, `[rate_limit]`, `[logs]` and `[auth]`
+    against what they register; on an unknown name or a broken plugin print why and exit 1."""
+    try:
+        regs = PluginManager(settings.plugins.enabled).load().registries()
+        return select(settings, regs)
+    except ConfigError as exc:
+        click.echo(f"aigw: invalid configuration ({len(exc.issues)} problem(s)):", err=True)
+        for issue in exc.issues:
+            click.echo(f"  {issue}", err=True)
+        raise SystemExit(1) from None
+    except PluginError as exc:
+        click.echo(f"aigw: {exc}", err=True)
+        raise SystemExit(1) from None
+
+
+def _scope(name: str | None) -> str:
+    if name is None:
+        return "none"
+    return f"{name} (in process: per worker)" if name in IN_PROCESS else f"{name} (shared)"
+
+
+def describe_selection(selection: Selection) -> str:
+    """Which cache, rate limiter, loggers and auth backends the gateway will use."""
+    lines = [
+        "components:",
+        f"  cache: {_scope(selection.cache)}",
+        f"  rate_limit: {_scope(selection.rate_limiter)}",
+        f"  logs: {', '.join(selection.loggers) or 'none'}",
+        f"  auth: {', '.join(selection.auth_backends) or 'none'}",
+    ]
+    lines += [f"  warning: {w}" for w in selection.warnings]
+    return "\n".join(lines)
 
 
 def _secret_label(secret: Secret) -> str:
@@ -90,9 +128,12 @@ Examples:
 )
 @config_option
 def check_config(config_path: Path | None) -> None:
-    """Validate the configuration and print a summary (secrets hidden).
+    """Validate the configuration and print a summary (secrets hidden), including which
+    cache, rate limiter, loggers and auth backends the enabled plugins provide for it.
 
     Exits 0 when valid, 1 with every problem listed (file:line, key, what was expected)."""
     settings = load_settings_or_exit(config_path, log_warnings=False)
+    selection = select_or_exit(settings)
     click.echo(describe_settings(settings))
+    click.echo(describe_selection(selection))
     click.echo("configuration OK")

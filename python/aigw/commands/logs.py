@@ -1,13 +1,16 @@
-"""`aigw logs`: tail and filter the SQLite request logs; `aigw logs show LOG_ID` for one log.
+"""`aigw logs`: tail and filter the request logs; `aigw logs show LOG_ID` for one log.
 
-The store is `<data_dir>/logs.db` (or the sqlite plugin's `path`). The data dir comes from
-`--data-dir`, else from the configuration (`--config`, `$AIGW_CONFIG`) once the config loader
-is present, else `$AIGW_DATA_DIR`, else `./.aigw`.
+Reads the log store the configuration chooses (the first logger of `[logs] stores` that can
+be queried, i.e. is an `aigw.LogStore`: the built-in `sqlite`, or a plugin's such as
+`postgres`), through the LogStore protocol (`query`/`get`). With `--data-dir` it reads that
+directory's SQLite store, `<data_dir>/logs.db`. The configuration is `--config`, else
+`$AIGW_CONFIG`, else the defaults (data dir `$AIGW_DATA_DIR`, else `./.aigw`).
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
+import inspect
 import re
 import time
 from datetime import datetime, timezone
@@ -17,8 +20,9 @@ from typing import Any, Callable, Iterator
 import click
 import orjson
 
-from aigw.builtins.sqlite_log_query import LogQuery, SqliteLogReader, StoredLog
-from aigw.builtins.sqlite_logs import LOGS_DB
+from aigw.builtins.sqlite_logs import LOGS_DB, SqliteLogger
+from aigw.interfaces import LogStore
+from aigw.log_query import LogPage, LogQuery, StoredLog
 from aigw.logrecords import record_to_dict
 
 DEFAULT_DATA_DIR = ".aigw"
@@ -26,28 +30,68 @@ DEFAULT_DATA_DIR = ".aigw"
 # ---- finding the store ---------------------------------------------------------------------
 
 
-def store_path(data_dir: Path | None, config_path: Path | None) -> Path:
-    """Where the log store is, from the options (see the module docstring)."""
+class BlockingStore:
+    """A LogStore driven from synchronous code: each call runs on a private event loop (kept
+    for the command's life, so a store's connection pool is reused between polls)."""
+
+    def __init__(self, store: LogStore, where: str) -> None:
+        self.store = store
+        self.where = where
+        self._loop = asyncio.new_event_loop()
+
+    def _run(self, coro: Any) -> Any:
+        try:
+            return self._loop.run_until_complete(coro)
+        except FileNotFoundError:
+            raise click.ClickException(f"no log store at {self.where} (has `aigw serve` run with this data dir?)") from None
+
+    def query(self, query: LogQuery) -> LogPage:
+        """`LogStore.query`, waited for."""
+        return self._run(self.store.query(query))
+
+    def get(self, log_id: str) -> StoredLog | None:
+        """`LogStore.get`, waited for."""
+        return self._run(self.store.get(log_id))
+
+    def close(self) -> None:
+        """Release the store (its `aclose`, else `close`) and the loop."""
+        close = getattr(self.store, "aclose", None) or getattr(self.store, "close", None)
+        try:
+            if close is not None:
+                result = close()
+                if inspect.isawaitable(result):
+                    self._loop.run_until_complete(result)
+        finally:
+            self._loop.close()
+
+    def __enter__(self) -> BlockingStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(data_dir: Path | None, config_path: Path | None) -> BlockingStore:
+    """The log store to read (see the module docstring), or a clear error when there is none."""
     if data_dir is not None:
-        return data_dir / LOGS_DB
-    try:  # the Settings hook: used as soon as the config loader is installed
-        from aigw.commands.settings_option import load_settings_or_exit  # type: ignore[import-not-found]
-    except ImportError:
-        if config_path is not None:
-            raise click.UsageError("--config needs the configuration loader (aigw.config); use --data-dir") from None
-        return Path(os.environ.get("AIGW_DATA_DIR") or DEFAULT_DATA_DIR) / LOGS_DB
+        return BlockingStore(SqliteLogger(data_dir / LOGS_DB), str(data_dir / LOGS_DB))
+    from aigw.commands.check_config import select_or_exit
+    from aigw.commands.settings_option import load_settings_or_exit
+    from aigw.components import build
+    from aigw.plugins import PluginManager
+    from aigw.types import PluginContext
+
     settings = load_settings_or_exit(config_path, log_warnings=False)
-    section = getattr(settings, "plugin_config", {}).get("sqlite", {})
-    return Path(settings.data_dir) / str(section.get("path", LOGS_DB))
-
-
-def open_reader(data_dir: Path | None, config_path: Path | None) -> SqliteLogReader:
-    """A reader on the store, or a clear error when there is none yet."""
-    path = store_path(data_dir, config_path)
-    try:
-        return SqliteLogReader(path)
-    except FileNotFoundError:
-        raise click.ClickException(f"no log store at {path} (has `aigw serve` run with this data dir?)") from None
+    selection = select_or_exit(settings)
+    regs = PluginManager(settings.plugins.enabled).load().registries()
+    for name in selection.loggers:
+        ctx = PluginContext(name, settings.plugin_config.get(name, {}), settings, Path(settings.data_dir))
+        logger = build(regs.loggers, name, ctx)
+        if isinstance(logger, LogStore):
+            where = str(getattr(logger, "path", None) or f"the {name!r} log store")
+            return BlockingStore(logger, where)
+    chosen = ", ".join(selection.loggers) or "none"
+    raise click.ClickException(f"none of the configured loggers ({chosen}) can be queried; list a log store in [logs] stores")
 
 
 def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -61,7 +105,7 @@ def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--data-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Data directory holding logs.db. Default: from the configuration, else ./.aigw.",
+        help="Read the SQLite store (logs.db) of this data directory. Default: the configured log store.",
     )(command)
 
 
@@ -172,10 +216,11 @@ def _json_line(r: StoredLog, bodies: str = "omit") -> str:
     return orjson.dumps(record_to_dict(r, bodies=bodies)).decode()  # type: ignore[arg-type]
 
 
-def follow(reader: SqliteLogReader, query: LogQuery, after: str | None, interval: float,
+def follow(reader: Any, query: LogQuery, after: str | None, interval: float,
            sleep: Callable[[float], None] = time.sleep) -> Iterator[list[StoredLog]]:
     """Forever: sleep `interval`, then yield the logs matching `query` stored after log id
-    `after` (oldest first; possibly an empty list)."""  # fmt: skip
+    `after` (oldest first; possibly an empty list). `reader` has a blocking `query` (a
+    BlockingStore, or a SqliteLogReader)."""  # fmt: skip
     while True:
         sleep(interval)
         page_query = LogQuery(**{**_fields(query), "order": "asc", "cursor": after, "limit": 1000})
@@ -224,7 +269,7 @@ def logs_command(ctx: click.Context, data_dir: Path | None, config_path: Path | 
         success=False if errors else None, event_id=event_id, since=since, until=until,
         metadata=parse_meta(meta), cached=cached, limit=limit,
     )  # fmt: skip
-    with open_reader(data_dir, config_path) as reader:
+    with open_store(data_dir, config_path) as reader:
         records = list(reversed(reader.query(query).records))
         rows = [row_cells(r) for r in records]
         widths = column_widths(rows)
@@ -295,7 +340,7 @@ def show_command(
 ) -> None:
     """Show one log with its request and response bodies."""
     parent = ctx.obj or {}
-    with open_reader(data_dir or parent.get("data_dir"), config_path or parent.get("config_path")) as reader:
+    with open_store(data_dir or parent.get("data_dir"), config_path or parent.get("config_path")) as reader:
         r = reader.get(log_id)
     if r is None:
         raise click.ClickException(f"no log with id {log_id}")

@@ -23,7 +23,9 @@ from pathlib import Path
 import click
 
 from aigw.auth import TokenStore, ensure_first_token
+from aigw.commands.check_config import select_or_exit
 from aigw.commands.settings_option import config_option, load_settings_or_exit
+from aigw.components import per_process_warnings
 from aigw.config import Settings
 
 __all__ = ["serve"]
@@ -167,6 +169,8 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
     if s.port == 0 and s.workers > 1:
         raise click.UsageError("--port 0 picks a different port per worker; give a port with --workers > 1")
     _tls_context(settings)  # fail here, once, rather than in every worker
+    for warning in per_process_warnings(select_or_exit(settings), s.workers):
+        log.warning("%s", warning)
 
     store = TokenStore.for_settings(settings)
     try:

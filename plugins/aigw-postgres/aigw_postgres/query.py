@@ -1,0 +1,84 @@
+"""Reading the PostgreSQL log store: `aigw.log_query.LogQuery` turned into SQL, rows into
+`StoredLog`s. The same filters, order and keyset paging as the SQLite store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from aigw.log_query import LogPage, LogQuery, StoredLog, meta_text, validate_query
+
+COLUMNS = (
+    "log_id", "created_at", "gateway", "request_type", "event_id", "provider", "model", "endpoint", "status",
+    "success", "step", "cache_status", "stream", "cancelled", "duration_ms", "ttfb_ms", "tokens_in", "tokens_out",
+    "metadata", "error", "request_content_type", "response_content_type", "request_body_size", "response_body_size",
+)  # fmt: skip
+_SELECT = ", ".join("l.metadata::text" if c == "metadata" else f"l.{c}" for c in COLUMNS)
+# Stored metadata values compared by their text form, so "42" matches 42 and "true" matches true.
+_META_MATCH = (
+    "EXISTS (SELECT 1 FROM jsonb_each(l.metadata) AS m WHERE m.key = ${} AND "
+    "(CASE jsonb_typeof(m.value) WHEN 'string' THEN m.value #>> '{{}}' ELSE m.value::text END) = ${})"
+)
+
+
+def where(q: LogQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause of `q` (empty when it filters nothing) and its parameters."""
+    conds: list[str] = []
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    for column in ("gateway", "provider", "model", "request_type", "status", "event_id"):
+        value = getattr(q, column)
+        if value is not None:
+            conds.append(f"l.{column} = {param(value)}")
+    if q.success is not None:
+        conds.append("l.success" if q.success else "NOT l.success")
+    if q.cached is not None:
+        conds.append("l.cache_status = 'HIT'" if q.cached else "l.cache_status <> 'HIT'")
+    if q.since is not None:
+        conds.append(f"l.created_at >= {param(float(q.since))}")
+    if q.until is not None:
+        conds.append(f"l.created_at < {param(float(q.until))}")
+    for key, value in q.metadata.items():
+        params += [key, meta_text(value)]
+        conds.append(_META_MATCH.format(len(params) - 1, len(params)))
+    if q.cursor is not None:
+        conds.append(f"l.log_id {'<' if q.order == 'desc' else '>'} {param(q.cursor)}")
+    return (" WHERE " + " AND ".join(conds)) if conds else "", params
+
+
+def _stored(row: Any, bodies: tuple[Any, Any] = (None, None)) -> StoredLog:
+    values = dict(zip(COLUMNS, row[: len(COLUMNS)], strict=True))
+    metadata = values.pop("metadata")
+    return StoredLog(
+        **values,
+        metadata=orjson.loads(metadata) if metadata else None,
+        request_body=None if bodies[0] is None else bytes(bodies[0]),
+        response_body=None if bodies[1] is None else bytes(bodies[1]),
+    )
+
+
+async def query(conn: Any, q: LogQuery) -> LogPage:
+    """The page of logs matching `q`, without bodies. Raises ValueError on a bad query."""
+    validate_query(q)
+    clause, params = where(q)
+    direction = "DESC" if q.order == "desc" else "ASC"
+    sql = f"SELECT {_SELECT} FROM aigw_logs AS l{clause} ORDER BY l.log_id {direction} LIMIT {int(q.limit)}"
+    records = [_stored(row) for row in await conn.fetch(sql, *params)]
+    return LogPage(records, records[-1].log_id if len(records) == q.limit else None)
+
+
+async def get(conn: Any, log_id: str) -> StoredLog | None:
+    """One log with its bodies, or None."""
+    sql = (
+        f"SELECT {_SELECT}, b.request_body, b.response_body FROM aigw_logs AS l "
+        "LEFT JOIN aigw_log_bodies AS b ON b.log_id = l.log_id WHERE l.log_id = $1"
+    )
+    row = await conn.fetchrow(sql, log_id)
+    if row is None:
+        return None
+    return _stored(row, (row[-2], row[-1]))

@@ -1,0 +1,187 @@
+"""aigw-postgres against a real PostgreSQL: the same fields and queries as the SQLite store,
+exactly-once batches, the bounded backlog while PostgreSQL is down, nothing lost on a graceful
+stop, versioned migrations, and `aigw logs` reading it through the LogStore protocol."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from aigw.builtins.sqlite_logs import SqliteLogger
+from aigw.cli import cli
+from aigw.log_query import LogQuery
+from aigw.logrecords import new_log_id
+from aigw.secret import Secret
+from aigw.testing.gateway import to_toml
+from aigw.testing.servers import find_postgres, postgres_server
+from aigw.types import LogRecord
+
+aigw_postgres = pytest.importorskip("aigw_postgres", reason="aigw-postgres is not installed (pip install ./plugins/aigw-postgres)")
+asyncpg = pytest.importorskip("asyncpg")
+
+T0 = 1_790_000_000.0
+_counter = itertools.count()
+
+
+def record(**fields) -> LogRecord:
+    n = next(_counter)
+    base = dict(
+        log_id=new_log_id(), created_at=T0 + n, gateway="default", request_type="universal", provider="openai",
+        model="gpt-4o-mini", endpoint="chat/completions", status=200, success=True, duration_ms=120.5,
+        ttfb_ms=80.0, tokens_in=10, tokens_out=20,
+    )  # fmt: skip
+    base.update(fields)
+    return LogRecord(**base)
+
+
+@pytest.fixture
+async def pg(postgres_proc):
+    """A started PostgresLogger on an emptied store."""
+    conn = await asyncpg.connect(postgres_proc.dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS aigw_logs, aigw_log_bodies, aigw_schema")
+    finally:
+        await conn.close()
+    logger = aigw_postgres.PostgresLogger(Secret(postgres_proc.dsn), flush_interval=0.01)
+    await logger.start()
+    yield logger
+    await logger.close()
+
+
+def mixed_records() -> list[LogRecord]:
+    return [
+        record(),
+        record(provider="anthropic", model="claude", status=500, success=False, error="upstream broke"),
+        record(cache_status="HIT", metadata={"user": "u1", "n": 42, "ok": True}),
+        record(event_id="e-1", stream=True, request_body=b'{"q":1}', response_body=b"\x00\xffbytes",
+               request_content_type="application/json", response_content_type="application/octet-stream"),
+        record(gateway="other", cancelled=True, tokens_in=None, tokens_out=None, ttfb_ms=None),
+    ]  # fmt: skip
+
+
+QUERIES = [
+    LogQuery(),
+    LogQuery(order="asc", limit=2),
+    LogQuery(provider="anthropic"),
+    LogQuery(success=False),
+    LogQuery(cached=True),
+    LogQuery(cached=False, gateway="default"),
+    LogQuery(metadata={"n": "42", "ok": "true"}),
+    LogQuery(metadata={"user": "nobody"}),
+    LogQuery(event_id="e-1"),
+    LogQuery(since=T0 + 1, until=T0 + 3),
+]
+
+
+async def test_the_postgres_store_answers_every_query_as_the_sqlite_store_does(pg, tmp_path):
+    records = mixed_records()
+    sqlite = SqliteLogger(tmp_path / "logs.db", flush_interval=0.01)
+    await sqlite.start()
+    try:
+        for r in records:
+            pg.log(dataclasses.replace(r))
+            sqlite.log(dataclasses.replace(r))
+        await pg.flush()
+        await sqlite.flush()
+        for q in QUERIES:
+            want = await sqlite.query(q)
+            got = await pg.query(q)
+            assert [dataclasses.asdict(r) for r in got.records] == [dataclasses.asdict(r) for r in want.records], q
+            assert got.next_cursor == want.next_cursor
+        page = await pg.query(LogQuery(order="asc", limit=2, cursor=(await pg.query(LogQuery(order="asc", limit=2))).next_cursor))
+        assert [r.log_id for r in page.records] == [r.log_id for r in records[2:4]]
+        for r in records:
+            assert dataclasses.asdict(await pg.get(r.log_id)) == dataclasses.asdict(await sqlite.get(r.log_id))
+        assert await pg.get(new_log_id()) is None
+    finally:
+        await sqlite.close()
+
+
+async def test_a_record_logged_twice_is_stored_once(pg):
+    r = record()
+    pg.log(r)
+    pg.log(dataclasses.replace(r))  # e.g. a batch retried after its acknowledgement was lost
+    await pg.flush()
+    assert [x.log_id for x in (await pg.query(LogQuery())).records] == [r.log_id]
+
+
+async def test_a_store_with_a_newer_schema_is_refused(pg, postgres_proc):
+    conn = await asyncpg.connect(postgres_proc.dsn)
+    try:
+        await conn.execute("UPDATE aigw_schema SET version = 99 WHERE component = 'logs'")
+    finally:
+        await conn.close()
+    newer = aigw_postgres.PostgresLogger(Secret(postgres_proc.dsn))
+    with pytest.raises(Exception, match="schema version 99, newer than this aigw-postgres"):
+        await newer.start()
+    await newer.close()
+
+
+@pytest.mark.skipif(find_postgres() is None, reason="PostgreSQL is not installed")
+async def test_records_wait_in_the_backlog_while_postgres_is_down_and_none_is_lost(tmp_path):
+    with postgres_server() as server:
+        logger = aigw_postgres.PostgresLogger(Secret(server.dsn), flush_interval=0.01, close_timeout=20)
+        await logger.start()
+        server.stop()
+        records = [record() for _ in range(200)]
+        started = time.monotonic()
+        for r in records:
+            logger.log(r)  # the request path: never waits for PostgreSQL
+        assert time.monotonic() - started < 0.5
+        time.sleep(0.3)
+        assert logger.stats.written == 0 and logger.stats.dropped == 0
+        server.start()
+        await logger.close()  # graceful stop: writes everything accepted
+        assert (logger.stats.written, logger.stats.failed, logger.stats.dropped) == (200, 0, 0)
+        reader = aigw_postgres.PostgresLogger(Secret(server.dsn))
+        try:
+            stored = (await reader.query(LogQuery(limit=1000))).records
+        finally:
+            await reader.close()
+        assert sorted(r.log_id for r in stored) == sorted(r.log_id for r in records)
+
+
+async def test_the_backlog_is_bounded_while_postgres_is_down(tmp_path):
+    if find_postgres() is None:
+        pytest.skip("PostgreSQL is not installed")
+    with postgres_server() as server:
+        url = server.dsn
+    logger = aigw_postgres.PostgresLogger(Secret(url), flush_interval=0.01, max_backlog=50, batch_size=10, close_timeout=0.2)
+    await logger.start()  # unreachable: starts anyway
+    for _ in range(200):
+        logger.log(record())
+    # At most max_backlog waiting, plus what the writer took before it found PostgreSQL gone
+    # (it takes the whole backlog at once, so at most max_backlog more).
+    assert logger.stats.accepted <= 2 * 50
+    assert logger.stats.dropped == 200 - logger.stats.accepted
+    await logger.close()  # gives up after close_timeout, saying how many were lost
+
+
+def test_aigw_logs_lists_and_shows_logs_from_postgres(postgres_proc, tmp_path):
+    import asyncio
+
+    async def fill():
+        conn = await asyncpg.connect(postgres_proc.dsn)
+        await conn.execute("DROP TABLE IF EXISTS aigw_logs, aigw_log_bodies, aigw_schema")
+        await conn.close()
+        logger = aigw_postgres.PostgresLogger(Secret(postgres_proc.dsn))
+        await logger.start()
+        for r in records:
+            logger.log(r)
+        await logger.close()
+
+    records = mixed_records()
+    asyncio.run(fill())
+    path = tmp_path / "aigw.toml"
+    path.write_text(to_toml({"data_dir": str(tmp_path / "data"), "logs": {"stores": ["postgres"]},
+                             "plugins": {"postgres": {"dsn": postgres_proc.dsn}}}))  # fmt: skip
+    listed = CliRunner().invoke(cli, ["logs", "--config", str(path), "--provider", "anthropic"])
+    assert listed.exit_code == 0, listed.output
+    assert records[1].log_id in listed.output and records[0].log_id not in listed.output
+    shown = CliRunner().invoke(cli, ["logs", "--config", str(path), "show", records[3].log_id])
+    assert shown.exit_code == 0, shown.output
+    assert '"q": 1' in shown.output
