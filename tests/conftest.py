@@ -16,6 +16,9 @@ import logging
 
 import pytest
 
+# The plugin helpers (plugin_manager, the aigw_plugins marker) for every test directory.
+pytest_plugins = ["aigw.testing.plugins"]
+
 
 class _LoopErrors(logging.Handler):
     def __init__(self) -> None:

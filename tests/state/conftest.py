@@ -7,7 +7,6 @@ import pytest
 
 from aigw.testing.servers import find_postgres, find_redis, postgres_server, redis_server
 
-pytest_plugins = ["aigw.testing.plugins"]
 
 
 @pytest.fixture(scope="session")
