@@ -7,8 +7,6 @@ provider's). The name `custom-*` registers the factory for every configured `cus
 
 from __future__ import annotations
 
-from typing import Callable
-
 import pluggy
 
 from aigw.builtins.providers.anthropic import AnthropicProvider
@@ -19,35 +17,23 @@ from aigw.builtins.providers.openai import (
     compatible_provider,
 )
 from aigw.builtins.providers.workers_ai import WorkersAIProvider
+from aigw.providers import provider_options
 from aigw.types import PluginContext
 
 hookimpl = pluggy.HookimplMarker("aigw")
 
-_PROVIDER_KEYS = ("key", "keys", "format")  # handled by the gateway, not passed to adapters
-
-
-def _options(ctx: PluginContext) -> dict:
-    return {k: v for k, v in dict(ctx.config).items() if k not in _PROVIDER_KEYS and k != "base_url"}
-
-
-def _factory(cls) -> Callable[[PluginContext], object]:
-    def build(ctx: PluginContext):
-        return cls(ctx.name, ctx.config.get("base_url"), **_options(ctx))
-
-    return build
-
 
 def _compatible(ctx: PluginContext):
-    return compatible_provider(ctx.name, ctx.config.get("base_url"), **_options(ctx))
+    return compatible_provider(ctx.name, ctx.config.get("base_url"), **provider_options(ctx))
 
 
 @hookimpl(trylast=True)
 def register_providers(register) -> None:
     """openai, anthropic, workers-ai, google-ai-studio, the OpenAI-compatible family, custom-*."""
-    register("openai", _factory(OpenAIProvider))
-    register("anthropic", _factory(AnthropicProvider))
-    register("workers-ai", _factory(WorkersAIProvider))
-    register("google-ai-studio", _factory(GoogleAIStudioProvider))
+    register("openai", OpenAIProvider.from_context)
+    register("anthropic", AnthropicProvider.from_context)
+    register("workers-ai", WorkersAIProvider.from_context)
+    register("google-ai-studio", GoogleAIStudioProvider.from_context)
     for slug in (*OPENAI_COMPATIBLE, "perplexity-ai"):
         register(slug, _compatible)
     register("custom-*", _compatible)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from aigw.builtins.providers.base import HttpProvider, int_or_none, loads_or_none
+from aigw.providers import HttpProvider, int_or_none, loads_or_none
 from aigw.types import Call, Usage
 
 DEFAULT_VERSION = "2023-06-01"

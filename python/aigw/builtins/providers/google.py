@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from aigw.builtins.providers.base import HttpProvider, classify_http_error, int_or_none, loads_or_none
+from aigw.providers import HttpProvider, classify_http_error, int_or_none, loads_or_none
 from aigw.types import Call, ErrorClass, Usage
 
 

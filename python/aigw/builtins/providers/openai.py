@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from aigw.builtins.providers.base import HttpProvider, classify_http_error, loads_or_none, openai_usage
+from aigw.providers import HttpProvider, classify_http_error, loads_or_none, openai_usage
 from aigw.types import ErrorClass, Usage
 
 
