@@ -47,6 +47,13 @@ SIMULATOR_SLUGS = (
     "perplexity-ai",
     "openrouter",
     "cerebras",
+    "azure-openai",
+    "cohere",
+    "huggingface",
+    "ollama",
+    "fireworks",
+    "baseten",
+    "parallel",
 )
 
 

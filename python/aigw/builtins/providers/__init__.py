@@ -10,12 +10,18 @@ from __future__ import annotations
 import pluggy
 
 from aigw.builtins.providers.anthropic import AnthropicProvider
+from aigw.builtins.providers.azure_openai import AzureOpenAIProvider
+from aigw.builtins.providers.baseten import BasetenProvider
+from aigw.builtins.providers.cohere import CohereProvider
 from aigw.builtins.providers.google import GoogleAIStudioProvider
 from aigw.builtins.providers.openai import (
     OPENAI_COMPATIBLE,
     OpenAIProvider,
     compatible_provider,
 )
+from aigw.builtins.providers.huggingface import HuggingFaceProvider
+from aigw.builtins.providers.ollama import OllamaProvider
+from aigw.builtins.providers.parallel import ParallelProvider
 from aigw.builtins.providers.workers_ai import WorkersAIProvider
 from aigw.providers import provider_options
 from aigw.types import PluginContext
@@ -29,11 +35,18 @@ def _compatible(ctx: PluginContext):
 
 @hookimpl(trylast=True)
 def register_providers(register) -> None:
-    """openai, anthropic, workers-ai, google-ai-studio, the OpenAI-compatible family, custom-*."""
+    """Every built-in provider: one module each (azure-openai, cohere, ...), the OpenAI-compatible
+    family (groq, mistral, ..., fireworks) and custom-*."""
     register("openai", OpenAIProvider.from_context)
     register("anthropic", AnthropicProvider.from_context)
     register("workers-ai", WorkersAIProvider.from_context)
     register("google-ai-studio", GoogleAIStudioProvider.from_context)
+    register("azure-openai", AzureOpenAIProvider.from_context)
+    register("cohere", CohereProvider.from_context)
+    register("huggingface", HuggingFaceProvider.from_context)
+    register("ollama", OllamaProvider.from_context)
+    register("baseten", BasetenProvider.from_context)
+    register("parallel", ParallelProvider.from_context)
     for slug in (*OPENAI_COMPATIBLE, "perplexity-ai"):
         register(slug, _compatible)
     register("custom-*", _compatible)

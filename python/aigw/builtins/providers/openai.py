@@ -51,6 +51,7 @@ OPENAI_COMPATIBLE = {
     "grok": "https://api.x.ai/v1",
     "openrouter": "https://openrouter.ai/api/v1",
     "cerebras": "https://api.cerebras.ai/v1",
+    "fireworks": "https://api.fireworks.ai/inference/v1",
 }
 
 

@@ -22,6 +22,13 @@ Base URLs (what the gateway config, or an SDK's ``base_url``, points at; ``ROOT`
 | ``perplexity-ai`` | ``PerplexitySimulator`` | ``ROOT`` | ``/chat/completions`` |
 | ``openrouter`` | ``OpenRouterSimulator`` | ``ROOT/api/v1`` | ``/chat/completions`` |
 | ``cerebras`` | ``CerebrasSimulator`` | ``ROOT/v1`` | ``/chat/completions`` |
+| ``azure-openai`` | ``AzureOpenAISimulator`` | ``ROOT/{resource}/openai`` (literal placeholder) | ``/deployments/{deployment}/chat/completions?api-version=…``, ``…/embeddings``, ``/v1/chat/completions`` |
+| ``cohere`` | ``CohereSimulator`` | ``ROOT`` | ``/v2/chat``, ``/v2/embed``, ``/v2/rerank`` |
+| ``huggingface`` | ``HuggingFaceSimulator`` | ``ROOT/models`` | ``/{org}/{model}`` (text generation, TGI stream) |
+| ``ollama`` | ``OllamaSimulator`` | ``ROOT`` | ``/api/chat``, ``/api/generate`` (NDJSON) |
+| ``fireworks`` | ``FireworksSimulator`` | ``ROOT/inference/v1`` | ``/chat/completions`` |
+| ``baseten`` | ``BasetenSimulator`` | ``ROOT/v1`` (deployments: ``ROOT/deployments/{model_id}``) | ``/chat/completions``; ``/{environment}/predict`` |
+| ``parallel`` | ``ParallelSimulator`` | ``ROOT`` | ``/v1/tasks/runs``, ``/v1/tasks/runs/{id}/result``, ``/v1beta/search`` |
 
 Content: the reply echoes the last user message (or the ``reply`` knob), streamed as exactly
 ``chunks`` pieces; one token = one whitespace-separated word (``count_tokens``), prompt tokens
@@ -58,7 +65,8 @@ Triggers usable through a gateway (the model name may carry them anywhere inside
 
 Starting them: ``async with Simulators("openai", "anthropic") as sims:`` (running loop) or
 ``with SimulatorsThread(...) as sims:`` (background thread); ``sims.base_urls()`` and
-``sims.provider_settings()`` (``{slug: {"base_url", "key"}}``) feed a gateway config. The pytest
+``sims.provider_settings()`` (``{slug: {"base_url", "key", …}}``, plus what a simulator's
+``provider_options()`` adds, e.g. Baseten's ``deployment_url``) feed a gateway config. The pytest
 plugin ``aigw.testing.fixtures`` provides ``aigw_simulators`` and ``aigw_sim_<slug>`` fixtures
 built on the thread runner.
 """
@@ -85,17 +93,24 @@ from ._core import (
 from ._harness import SIMULATORS, Simulators, SimulatorsThread
 from ._text import count_tokens, embedding_vector, split_reply
 from .anthropic import AnthropicSimulator
+from .azure_openai import AzureOpenAISimulator
+from .cohere import CohereSimulator
+from .huggingface import HuggingFaceSimulator
+from .ollama import OllamaSimulator
 from .google import GoogleAIStudioSimulator
 from .openai import OpenAISimulator
 from .openai_compatible import (
+    BasetenSimulator,
     CerebrasSimulator,
     DeepSeekSimulator,
+    FireworksSimulator,
     GrokSimulator,
     GroqSimulator,
     MistralSimulator,
     OpenRouterSimulator,
     PerplexitySimulator,
 )
+from .parallel import ParallelSimulator
 from .workers_ai import WorkersAISimulator
 
 __all__ = [
@@ -104,6 +119,13 @@ __all__ = [
     "FAULT_KINDS",
     "SIMULATORS",
     "AnthropicSimulator",
+    "AzureOpenAISimulator",
+    "BasetenSimulator",
+    "CohereSimulator",
+    "FireworksSimulator",
+    "HuggingFaceSimulator",
+    "OllamaSimulator",
+    "ParallelSimulator",
     "CerebrasSimulator",
     "DeepSeekSimulator",
     "Fault",

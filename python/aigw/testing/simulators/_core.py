@@ -299,6 +299,11 @@ class Simulator:
         model = body.get("model")
         return model if isinstance(model, str) else ""
 
+    def provider_options(self) -> dict[str, Any]:
+        """Extra ``[providers.<slug>]`` options a gateway needs to reach this simulator (besides
+        ``base_url`` and ``key``). Default: none."""
+        return {}
+
     def response_headers(self, call: Call | None) -> dict[str, str]:
         """Headers on every response (request ids, rate-limit state)."""
         return {}
