@@ -21,8 +21,14 @@ def sims(aigw_simulators):
 
 @pytest.fixture
 def gateway(aigw_gateway_factory, sims):
-    """`async with gateway(**config) as gw`: a gateway whose providers are the simulators."""
-    return aigw_gateway_factory
+    """`async with gateway(**config) as gw`: a gateway whose providers are the simulators and
+    whose plugins are the built-ins only (whatever else is installed in the environment)."""
+
+    def factory(**config):
+        config.setdefault("plugins", {"enabled": []})
+        return aigw_gateway_factory(**config)
+
+    return factory
 
 
 def _final(msg: dict) -> bool:

@@ -60,7 +60,7 @@ def test_aws_sigv4_test_suite_temporary_credentials_sign_the_token():
 
 
 def test_a_clients_own_signature_headers_are_replaced_not_signed():
-    stale = [("Authorization", "AWS4-HMAC-SHA256 old"), ("X-Amz-Date", "20000101T000000Z"), ("Host", "gateway.local")]
+    stale = [("Authorization", "AWS4-HMAC-SHA256 old"), ("X-Amz-Date", "20150830T123600Z"), ("Host", "gateway.local")]
     fresh = dict(sign("GET", "https://example.amazonaws.com/", stale, b"", SUITE_CREDENTIALS, "us-east-1", "service", now=SUITE_TIME))
     assert fresh["authorization"].endswith("Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
 

@@ -48,6 +48,7 @@ SIMULATOR_SLUGS = (
     "openrouter",
     "cerebras",
     "azure-openai",
+    "aws-bedrock",
     "cohere",
     "huggingface",
     "ollama",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pluggy
 
 from aigw.builtins.providers.anthropic import AnthropicProvider
+from aigw.builtins.providers.aws_bedrock import AwsBedrockProvider
 from aigw.builtins.providers.azure_openai import AzureOpenAIProvider
 from aigw.builtins.providers.baseten import BasetenProvider
 from aigw.builtins.providers.cohere import CohereProvider
@@ -42,6 +43,7 @@ def register_providers(register) -> None:
     register("workers-ai", WorkersAIProvider.from_context)
     register("google-ai-studio", GoogleAIStudioProvider.from_context)
     register("azure-openai", AzureOpenAIProvider.from_context)
+    register("aws-bedrock", AwsBedrockProvider.from_context)
     register("cohere", CohereProvider.from_context)
     register("huggingface", HuggingFaceProvider.from_context)
     register("ollama", OllamaProvider.from_context)

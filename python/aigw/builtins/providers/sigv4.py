@@ -97,11 +97,12 @@ def sign(
     if credentials.session_token:
         added.append(("x-amz-security-token", credentials.session_token))
     signed: dict[str, list[str]] = {"host": [host_of(url)]}
-    for name, value in (*headers, *added):
+    for name, value in headers:
         lname = name.lower()
-        if lname in _REPLACED and (name, value) not in added:
-            continue
-        signed.setdefault(lname, []).append(_SPACES.sub(" ", value.strip()))
+        if lname not in _REPLACED:
+            signed.setdefault(lname, []).append(_SPACES.sub(" ", value.strip()))
+    for name, value in added:
+        signed[name] = [value]
     names = sorted(signed)
     parts = urlsplit(url)
     canonical = "\n".join(

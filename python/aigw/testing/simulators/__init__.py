@@ -23,6 +23,7 @@ Base URLs (what the gateway config, or an SDK's ``base_url``, points at; ``ROOT`
 | ``openrouter`` | ``OpenRouterSimulator`` | ``ROOT/api/v1`` | ``/chat/completions`` |
 | ``cerebras`` | ``CerebrasSimulator`` | ``ROOT/v1`` | ``/chat/completions`` |
 | ``azure-openai`` | ``AzureOpenAISimulator`` | ``ROOT/{resource}/openai`` (literal placeholder) | ``/deployments/{deployment}/chat/completions?api-version=…``, ``…/embeddings``, ``/v1/chat/completions`` |
+| ``aws-bedrock`` | ``AwsBedrockSimulator`` | ``ROOT`` (every region) | ``/model/{id}/invoke``, ``…/invoke-with-response-stream``, ``…/converse``, ``…/converse-stream`` (SigV4 checked; ``key`` = ``ACCESS_KEY_ID:SECRET``) |
 | ``cohere`` | ``CohereSimulator`` | ``ROOT`` | ``/v2/chat``, ``/v2/embed``, ``/v2/rerank`` |
 | ``huggingface`` | ``HuggingFaceSimulator`` | ``ROOT/models`` | ``/{org}/{model}`` (text generation, TGI stream) |
 | ``ollama`` | ``OllamaSimulator`` | ``ROOT`` | ``/api/chat``, ``/api/generate`` (NDJSON) |
@@ -93,6 +94,7 @@ from ._core import (
 from ._harness import SIMULATORS, Simulators, SimulatorsThread
 from ._text import count_tokens, embedding_vector, split_reply
 from .anthropic import AnthropicSimulator
+from .aws_bedrock import AwsBedrockSimulator
 from .azure_openai import AzureOpenAISimulator
 from .cohere import CohereSimulator
 from .huggingface import HuggingFaceSimulator
@@ -119,6 +121,7 @@ __all__ = [
     "FAULT_KINDS",
     "SIMULATORS",
     "AnthropicSimulator",
+    "AwsBedrockSimulator",
     "AzureOpenAISimulator",
     "BasetenSimulator",
     "CohereSimulator",

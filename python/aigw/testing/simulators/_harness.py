@@ -14,6 +14,7 @@ from typing import Any
 
 from ._core import Simulator
 from .anthropic import AnthropicSimulator
+from .aws_bedrock import AwsBedrockSimulator
 from .azure_openai import AzureOpenAISimulator
 from .cohere import CohereSimulator
 from .google import GoogleAIStudioSimulator
@@ -49,6 +50,7 @@ SIMULATORS: dict[str, type[Simulator]] = {
         OpenRouterSimulator,
         CerebrasSimulator,
         AzureOpenAISimulator,
+        AwsBedrockSimulator,
         CohereSimulator,
         HuggingFaceSimulator,
         OllamaSimulator,
