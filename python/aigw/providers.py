@@ -22,8 +22,8 @@ on this base and is a model to copy. What is here is a stable API: names are onl
 
 Two optional capabilities the request path uses when a provider has them:
 `key_alias(call)` (which stored-key alias a call prefers, e.g. Azure's resource) and
-`async prepare(request, call, key)` (work that needs I/O before sending, e.g. minting an OAuth
-token); see their docstrings on `HttpProvider`.
+`async prepare(request, call, key, client)` (work that needs I/O before sending, e.g. minting an
+OAuth token); see their docstrings on `HttpProvider`.
 """
 
 from __future__ import annotations
@@ -223,9 +223,11 @@ class HttpProvider:
         Default: None (use "default")."""
         return None
 
-    async def prepare(self, request: UpstreamRequest, call: Call, key: str | None) -> UpstreamRequest:
-        """Finish `request` with work that needs I/O, awaited before each send (Vertex mints an
-        OAuth token from a stored service account here). Default: `request` unchanged."""
+    async def prepare(self, request: UpstreamRequest, call: Call, key: str | None, client: Any) -> UpstreamRequest:
+        """Finish `request` with work that needs I/O, awaited once after `build_request` (Vertex
+        mints an OAuth token from a stored service account here). `client` is the gateway's
+        upstream HTTP client (`await client.request(method, url, headers, body)`), so such
+        calls use the gateway's TLS, pools and timeouts. Default: `request` unchanged."""
         return request
 
     # -- responses --

@@ -42,4 +42,4 @@ async def test_the_optional_capabilities_default_to_nothing():
     call = Call("llamafile", "chat/completions", b"{}")
     request = provider.build_request(call, None)
     assert provider.key_alias(call) is None
-    assert await provider.prepare(request, call, None) is request
+    assert await provider.prepare(request, call, None, client=None) is request

@@ -49,6 +49,7 @@ SIMULATOR_SLUGS = (
     "cerebras",
     "azure-openai",
     "aws-bedrock",
+    "google-vertex-ai",
     "cohere",
     "huggingface",
     "ollama",

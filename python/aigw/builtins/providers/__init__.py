@@ -15,6 +15,7 @@ from aigw.builtins.providers.azure_openai import AzureOpenAIProvider
 from aigw.builtins.providers.baseten import BasetenProvider
 from aigw.builtins.providers.cohere import CohereProvider
 from aigw.builtins.providers.google import GoogleAIStudioProvider
+from aigw.builtins.providers.google_vertex import GoogleVertexAIProvider
 from aigw.builtins.providers.openai import (
     OPENAI_COMPATIBLE,
     OpenAIProvider,
@@ -44,6 +45,7 @@ def register_providers(register) -> None:
     register("google-ai-studio", GoogleAIStudioProvider.from_context)
     register("azure-openai", AzureOpenAIProvider.from_context)
     register("aws-bedrock", AwsBedrockProvider.from_context)
+    register("google-vertex-ai", GoogleVertexAIProvider.from_context)
     register("cohere", CohereProvider.from_context)
     register("huggingface", HuggingFaceProvider.from_context)
     register("ollama", OllamaProvider.from_context)

@@ -24,6 +24,7 @@ Base URLs (what the gateway config, or an SDK's ``base_url``, points at; ``ROOT`
 | ``cerebras`` | ``CerebrasSimulator`` | ``ROOT/v1`` | ``/chat/completions`` |
 | ``azure-openai`` | ``AzureOpenAISimulator`` | ``ROOT/{resource}/openai`` (literal placeholder) | ``/deployments/{deployment}/chat/completions?api-version=…``, ``…/embeddings``, ``/v1/chat/completions`` |
 | ``aws-bedrock`` | ``AwsBedrockSimulator`` | ``ROOT`` (every region) | ``/model/{id}/invoke``, ``…/invoke-with-response-stream``, ``…/converse``, ``…/converse-stream`` (SigV4 checked; ``key`` = ``ACCESS_KEY_ID:SECRET``) |
+| ``google-vertex-ai`` | ``GoogleVertexAISimulator`` | ``ROOT`` (every region) | ``/v1/projects/{p}/locations/{r}/publishers/google/models/{m}:{method}``, ``…/publishers/anthropic/models/{m}:rawPredict``/``:streamRawPredict``, ``/token`` (``key`` = a service account JSON; option ``token_url``) |
 | ``cohere`` | ``CohereSimulator`` | ``ROOT`` | ``/v2/chat``, ``/v2/embed``, ``/v2/rerank`` |
 | ``huggingface`` | ``HuggingFaceSimulator`` | ``ROOT/models`` | ``/{org}/{model}`` (text generation, TGI stream) |
 | ``ollama`` | ``OllamaSimulator`` | ``ROOT`` | ``/api/chat``, ``/api/generate`` (NDJSON) |
@@ -100,6 +101,7 @@ from .cohere import CohereSimulator
 from .huggingface import HuggingFaceSimulator
 from .ollama import OllamaSimulator
 from .google import GoogleAIStudioSimulator
+from .google_vertex import GoogleVertexAISimulator
 from .openai import OpenAISimulator
 from .openai_compatible import (
     BasetenSimulator,
@@ -134,6 +136,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "GoogleAIStudioSimulator",
+    "GoogleVertexAISimulator",
     "GrokSimulator",
     "GroqSimulator",
     "MistralSimulator",

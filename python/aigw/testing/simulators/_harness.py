@@ -18,6 +18,7 @@ from .aws_bedrock import AwsBedrockSimulator
 from .azure_openai import AzureOpenAISimulator
 from .cohere import CohereSimulator
 from .google import GoogleAIStudioSimulator
+from .google_vertex import GoogleVertexAISimulator
 from .openai import OpenAISimulator
 from .huggingface import HuggingFaceSimulator
 from .ollama import OllamaSimulator
@@ -51,6 +52,7 @@ SIMULATORS: dict[str, type[Simulator]] = {
         CerebrasSimulator,
         AzureOpenAISimulator,
         AwsBedrockSimulator,
+        GoogleVertexAISimulator,
         CohereSimulator,
         HuggingFaceSimulator,
         OllamaSimulator,
