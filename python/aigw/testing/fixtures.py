@@ -56,6 +56,12 @@ SIMULATOR_SLUGS = (
     "fireworks",
     "baseten",
     "parallel",
+    "replicate",
+    "cartesia",
+    "elevenlabs",
+    "deepgram",
+    "fal",
+    "ideogram",
 )
 
 

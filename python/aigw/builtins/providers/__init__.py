@@ -13,7 +13,11 @@ from aigw.builtins.providers.anthropic import AnthropicProvider
 from aigw.builtins.providers.aws_bedrock import AwsBedrockProvider
 from aigw.builtins.providers.azure_openai import AzureOpenAIProvider
 from aigw.builtins.providers.baseten import BasetenProvider
+from aigw.builtins.providers.cartesia import CartesiaProvider
 from aigw.builtins.providers.cohere import CohereProvider
+from aigw.builtins.providers.deepgram import DeepgramProvider
+from aigw.builtins.providers.elevenlabs import ElevenLabsProvider
+from aigw.builtins.providers.fal import FalProvider
 from aigw.builtins.providers.google import GoogleAIStudioProvider
 from aigw.builtins.providers.google_vertex import GoogleVertexAIProvider
 from aigw.builtins.providers.openai import (
@@ -22,8 +26,10 @@ from aigw.builtins.providers.openai import (
     compatible_provider,
 )
 from aigw.builtins.providers.huggingface import HuggingFaceProvider
+from aigw.builtins.providers.ideogram import IdeogramProvider
 from aigw.builtins.providers.ollama import OllamaProvider
 from aigw.builtins.providers.parallel import ParallelProvider
+from aigw.builtins.providers.replicate import ReplicateProvider
 from aigw.builtins.providers.workers_ai import WorkersAIProvider
 from aigw.providers import provider_options
 from aigw.types import PluginContext
@@ -51,6 +57,12 @@ def register_providers(register) -> None:
     register("ollama", OllamaProvider.from_context)
     register("baseten", BasetenProvider.from_context)
     register("parallel", ParallelProvider.from_context)
+    register("replicate", ReplicateProvider.from_context)
+    register("cartesia", CartesiaProvider.from_context)
+    register("elevenlabs", ElevenLabsProvider.from_context)
+    register("deepgram", DeepgramProvider.from_context)
+    register("fal", FalProvider.from_context)
+    register("ideogram", IdeogramProvider.from_context)
     for slug in (*OPENAI_COMPATIBLE, "perplexity-ai"):
         register(slug, _compatible)
     register("custom-*", _compatible)

@@ -30,6 +30,8 @@ Base URLs (what the gateway config, or an SDK's ``base_url``, points at; ``ROOT`
 | ``ollama`` | ``OllamaSimulator`` | ``ROOT`` | ``/api/chat``, ``/api/generate`` (NDJSON) |
 | ``fireworks`` | ``FireworksSimulator`` | ``ROOT/inference/v1`` | ``/chat/completions`` |
 | ``baseten`` | ``BasetenSimulator`` | ``ROOT/v1`` (deployments: ``ROOT/deployments/{model_id}``) | ``/chat/completions``; ``/{environment}/predict`` |
+| ``replicate`` | ``ReplicateSimulator`` | ``ROOT/v1`` | ``/predictions``, ``/models/{owner}/{name}/predictions``, ``/predictions/{id}[/cancel]``, ``/stream/{id}`` (SSE) |
+| ``cartesia``, ``elevenlabs``, ``deepgram``, ``fal``, ``ideogram`` | ``media.*Simulator`` | ``ROOT`` | see ``media``'s table |
 | ``parallel`` | ``ParallelSimulator`` | ``ROOT`` | ``/v1/tasks/runs``, ``/v1/tasks/runs/{id}/result``, ``/v1beta/search`` |
 
 Content: the reply echoes the last user message (or the ``reply`` knob), streamed as exactly
@@ -99,6 +101,7 @@ from .aws_bedrock import AwsBedrockSimulator
 from .azure_openai import AzureOpenAISimulator
 from .cohere import CohereSimulator
 from .huggingface import HuggingFaceSimulator
+from .media import CartesiaSimulator, DeepgramSimulator, ElevenLabsSimulator, FalSimulator, IdeogramSimulator
 from .ollama import OllamaSimulator
 from .google import GoogleAIStudioSimulator
 from .google_vertex import GoogleVertexAISimulator
@@ -115,6 +118,7 @@ from .openai_compatible import (
     PerplexitySimulator,
 )
 from .parallel import ParallelSimulator
+from .replicate import ReplicateSimulator
 from .workers_ai import WorkersAISimulator
 
 __all__ = [
@@ -125,6 +129,12 @@ __all__ = [
     "AnthropicSimulator",
     "AwsBedrockSimulator",
     "AzureOpenAISimulator",
+    "CartesiaSimulator",
+    "DeepgramSimulator",
+    "ElevenLabsSimulator",
+    "FalSimulator",
+    "IdeogramSimulator",
+    "ReplicateSimulator",
     "BasetenSimulator",
     "CohereSimulator",
     "FireworksSimulator",

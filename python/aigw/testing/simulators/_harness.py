@@ -21,6 +21,7 @@ from .google import GoogleAIStudioSimulator
 from .google_vertex import GoogleVertexAISimulator
 from .openai import OpenAISimulator
 from .huggingface import HuggingFaceSimulator
+from .media import CartesiaSimulator, DeepgramSimulator, ElevenLabsSimulator, FalSimulator, IdeogramSimulator
 from .ollama import OllamaSimulator
 from .openai_compatible import (
     BasetenSimulator,
@@ -34,6 +35,7 @@ from .openai_compatible import (
     PerplexitySimulator,
 )
 from .parallel import ParallelSimulator
+from .replicate import ReplicateSimulator
 from .workers_ai import WorkersAISimulator
 
 SIMULATORS: dict[str, type[Simulator]] = {
@@ -59,6 +61,12 @@ SIMULATORS: dict[str, type[Simulator]] = {
         FireworksSimulator,
         BasetenSimulator,
         ParallelSimulator,
+        ReplicateSimulator,
+        CartesiaSimulator,
+        ElevenLabsSimulator,
+        DeepgramSimulator,
+        FalSimulator,
+        IdeogramSimulator,
     )
 }
 """Simulator classes by Cloudflare provider slug."""
