@@ -7,7 +7,7 @@ import aiohttp
 import orjson
 import pytest
 import yarl
-from conftest import ask
+from provider_helpers import ask
 
 from aigw.builtins.providers.aws_bedrock import AwsBedrockProvider, BedrockCredentials, BedrockStreamDecoder, relayable
 from aigw.errors import BadRequest, ProviderFailed

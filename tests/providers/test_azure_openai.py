@@ -3,7 +3,7 @@ Azure's error and content-filter shapes; end to end over the Universal WebSocket
 
 import orjson
 import pytest
-from conftest import ask
+from provider_helpers import ask
 
 from aigw.builtins.providers.azure_openai import AzureOpenAIProvider
 from aigw.errors import BadRequest

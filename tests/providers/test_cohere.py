@@ -2,7 +2,7 @@
 
 import orjson
 import pytest
-from conftest import ask
+from provider_helpers import ask
 
 from aigw.builtins.providers.cohere import CohereProvider
 from aigw.types import Call, Usage

@@ -7,7 +7,7 @@ import json
 
 import orjson
 import pytest
-from conftest import ask
+from provider_helpers import ask
 
 from aigw.builtins.providers.google_vertex import GoogleVertexAIProvider, parse_service_account
 from aigw.errors import BadRequest, ProviderFailed

@@ -1,6 +1,6 @@
 """huggingface: `/huggingface/{org}/{model}`, TGI streams without [DONE], loading models retried."""
 
-from conftest import ask
+from provider_helpers import ask
 
 from aigw.builtins.providers.huggingface import HuggingFaceProvider
 from aigw.types import Call, Usage

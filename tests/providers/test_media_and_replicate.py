@@ -6,7 +6,7 @@ import aiohttp
 import orjson
 import pytest
 import yarl
-from conftest import ask
+from provider_helpers import ask
 
 from aigw.builtins.providers.cartesia import CartesiaProvider
 from aigw.builtins.providers.deepgram import DeepgramProvider

@@ -1,7 +1,7 @@
 """ollama (native API): /api/chat and /api/generate, NDJSON streams, usage from the final object."""
 
 import orjson
-from conftest import ask
+from provider_helpers import ask
 
 from aigw.builtins.providers.ollama import OllamaProvider
 from aigw.types import Call, Framing, Usage

@@ -1,7 +1,7 @@
 """fireworks (OpenAI-compatible), baseten (Model APIs and deployments) and parallel (tasks)."""
 
 import pytest
-from conftest import ask
+from provider_helpers import ask
 
 from aigw.builtins.providers.baseten import BasetenProvider
 from aigw.builtins.providers.openai import compatible_provider
