@@ -154,8 +154,9 @@ class AwsBedrockProvider(HttpProvider):
         headers += sign(call.method, url, signed, call.body, credentials.aws, region, SERVICE)
         return UpstreamRequest(call.method, url, headers, call.body)
 
-    def stream_decoder(self, call: Call) -> BedrockStreamDecoder:
-        """The decoder of an `application/vnd.amazon.eventstream` answer (see the class)."""
+    def stream_decoder(self) -> BedrockStreamDecoder:
+        """A decoder for one `application/vnd.amazon.eventstream` answer (see the class): what
+        a Universal WebSocket relays per event. (A pass-through HTTP route relays the bytes.)"""
         return BedrockStreamDecoder()
 
     def usage_from_body(self, body: bytes) -> Usage | None:
