@@ -228,6 +228,15 @@ def test_boto3_both_streams(bedrock):
     assert docs[-1]["amazon-bedrock-invocationMetrics"]["outputTokenCount"] == 3
 
 
+def test_anthropics_bedrock_client_talks_to_the_simulator(sims):
+    anthropic = pytest.importorskip("anthropic")
+    client = anthropic.AnthropicBedrock(aws_access_key=ACCESS_KEY_ID, aws_secret_key=SECRET, aws_region="us-east-1", base_url=sims["aws-bedrock"].url)
+    answer = client.messages.create(model="anthropic.claude-3-haiku-20240307-v1:0", max_tokens=50, messages=[{"role": "user", "content": "c d"}])
+    assert answer.content[0].text == "c d"
+    with client.messages.stream(model="anthropic.claude-3-haiku-20240307-v1:0", max_tokens=50, messages=[{"role": "user", "content": "c d"}]) as stream:
+        assert stream.get_final_text() == "c d"
+
+
 def test_boto3_sees_bedrocks_errors(bedrock):
     from botocore.exceptions import ClientError
 

@@ -132,3 +132,12 @@ async def test_a_stored_service_account_authenticates_through_the_gateway(gatewa
         (msg,) = await ask(gw, "google-vertex-ai", CLAUDE, MESSAGES)
     assert msg["metadata"]["status"] == 200
     assert sims["google-vertex-ai"].tokens_minted == 1
+
+
+def test_anthropics_vertex_client_talks_to_the_simulator(sims):
+    anthropic = pytest.importorskip("anthropic")
+    client = anthropic.AnthropicVertex(region="us-east5", project_id="p1", access_token=STATIC_TOKEN, base_url=sims["google-vertex-ai"].url + "/v1")
+    answer = client.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "up down"}])
+    assert answer.content[0].text == "up down" and answer.usage.output_tokens == 2
+    with client.messages.stream(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "up down"}]) as stream:
+        assert stream.get_final_text() == "up down"

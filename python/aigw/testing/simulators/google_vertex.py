@@ -5,8 +5,9 @@ endpoint (cloudflare-aigw.md §4, providers.md §4).
   Gemini (``generateContent``, ``streamGenerateContent[?alt=sse]``, ``countTokens``), bytes as
   the Gemini simulator sends them;
 * ``…/publishers/anthropic/models/{model}:rawPredict`` / ``:streamRawPredict``: the Anthropic
-  Messages API, with ``anthropic_version`` (``vertex-2023-10-16``) required in the body and
-  the model taken from the path;
+  Messages API, with ``anthropic_version`` required in the body (``vertex-2023-10-16`` in the
+  docs; anthropic 2.17's ``AnthropicVertex`` sends its dated API version) and the model taken
+  from the path;
 * auth: ``Authorization: Bearer <token>``: ``static_token`` (as ``gcloud auth
   print-access-token`` gives) or a token this simulator minted; otherwise 401
   ``UNAUTHENTICATED``;
@@ -106,8 +107,8 @@ class GoogleVertexAISimulator(GoogleAIStudioSimulator):
         method = call.request.match_info["target"].rpartition(":")[2]
         if method not in ("rawPredict", "streamRawPredict"):
             return self.error_response(404, f"Method {method} not found.")
-        if not str(call.body.get("anthropic_version", "")).startswith("vertex-"):
-            return self.error_response(400, "anthropic_version: vertex-2023-10-16 is required")
+        if not isinstance(call.body.get("anthropic_version"), str):
+            return self.error_response(400, "anthropic_version: Field required")
         return await AnthropicSimulator.messages.__wrapped__(self, call)  # type: ignore[attr-defined]
 
     async def token(self, request: web.Request) -> web.StreamResponse:
