@@ -10,14 +10,10 @@ import websockets
 
 
 def _final(msg: dict) -> bool:
+    """A `universal.done`/`error`, or a `universal.created` that carries the whole answer
+    (a streamed answer's `created` has no `response`)."""
     kind = msg.get("type")
-    if kind in ("universal.done", "universal.error"):
-        return True
-    return kind == "universal.created" and msg.get("metadata", {}).get("contentType") not in (
-        "text/event-stream",
-        "application/x-ndjson",
-        "application/vnd.amazon.eventstream",
-    )
+    return kind in ("universal.done", "universal.error") or (kind == "universal.created" and "response" in msg)
 
 
 async def ask(gw: Any, provider: str, endpoint: str, query: Any, *, headers: dict | None = None, config: dict | None = None) -> list[dict]:
