@@ -11,7 +11,7 @@ from provider_helpers import ask
 
 from aigw.builtins.providers.aws_bedrock import AwsBedrockProvider, BedrockCredentials, BedrockStreamDecoder, relayable
 from aigw.errors import BadRequest, ProviderFailed
-from aigw.testing.simulators.aws_bedrock import ACCESS_KEY_ID, API_KEY, SECRET, SESSION, es_message
+from aigw.testing.simulators.aws_bedrock import ACCESS_KEY_ID, API_KEY, SECRET, SESSION
 from aigw.types import Call, Framing, Usage
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1%3A0"

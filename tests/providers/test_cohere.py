@@ -1,6 +1,5 @@
 """cohere: v2 chat (streamed and not), embed and rerank; usage from `billed_units`."""
 
-import orjson
 import pytest
 from provider_helpers import ask
 

@@ -1,6 +1,5 @@
 """ollama (native API): /api/chat and /api/generate, NDJSON streams, usage from the final object."""
 
-import orjson
 from provider_helpers import ask
 
 from aigw.builtins.providers.ollama import OllamaProvider
