@@ -19,29 +19,18 @@ import asyncio
 import re
 import time
 import uuid
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Mapping
 
 import orjson
 
-from aigw import (
-    Call,
-    ConfigError,
-    ErrorClass,
-    Framing,
-    HttpRequest,
-    HttpResponse,
-    PluginContext,
-    UpstreamRequest,
-    Usage,
-    hookimpl,
-)
+from aigw import Call, ConfigError, HttpRequest, HttpResponse, PluginContext, hookimpl
+from aigw.providers import HttpProvider
 
 ECHO_PATH = "/__echo"
 MAX_PACE_MS = 10_000
 PACE_HEADER = "x-aigw-echo-pace-ms"
 STATUS_HEADER = "x-aigw-echo-status"
 RETRY_AFTER_HEADER = "x-aigw-echo-retry-after"
-_RETRYABLE = frozenset({408, 409, 429})
 _WORD = re.compile(r"\s*\S+")
 
 
@@ -65,15 +54,15 @@ def register_routes(register) -> None:
 # ---- the provider ----
 
 
-class EchoProvider:
-    """An OpenAI chat-completions provider whose upstream is the echo endpoint."""
+class EchoProvider(HttpProvider):
+    """An OpenAI chat-completions provider whose upstream is the echo endpoint. Everything but
+    the pace header is aigw.providers.HttpProvider's: header hygiene, Bearer key injection,
+    SSE framing, OpenAI usage, the common retry verdict (408/409/429/529/5xx, Retry-After)."""
 
     name = "echo"
-    stream_terminator: bytes | None = b"[DONE]"
-    usage_events = (0, 2)  # the usage chunk is the last event before [DONE]
 
     def __init__(self, base_url: str, pace_ms: int = 0) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__("echo", base_url)
         self.pace_ms = pace_ms
 
     @classmethod
@@ -85,46 +74,10 @@ class EchoProvider:
         base_url = ctx.config.get("base_url") or gateway_url(ctx.settings) + ECHO_PATH
         return cls(base_url, pace)
 
-    def has_client_auth(self, headers: Mapping[str, str]) -> bool:
-        """The echo endpoint needs no key; a client `authorization` header is forwarded."""
-        return bool(headers.get("authorization"))
-
-    def build_request(self, call: Call, key: str | None) -> UpstreamRequest:
-        """POST base_url/endpoint with the body, the configured pace and the client's
-        ``x-aigw-echo-*`` overrides."""
-        headers = [("content-type", "application/json")]
+    def add_headers(self, call: Call, headers: list[tuple[str, str]]) -> None:
+        """The configured pace, unless the client sent its own ``x-aigw-echo-pace-ms``."""
         if PACE_HEADER not in call.headers:
             headers.append((PACE_HEADER, str(self.pace_ms)))
-        headers += [(n, v) for n, v in call.headers.items() if n.startswith("x-aigw-echo-")]
-        auth = f"Bearer {key}" if key is not None else call.headers.get("authorization")
-        if auth:
-            headers.append(("authorization", auth))
-        url = f"{self.base_url}/{call.endpoint.lstrip('/')}"
-        return UpstreamRequest(call.method, f"{url}?{call.query}" if call.query else url, headers, call.body)
-
-    def framing(self, call: Call, status: int, content_type: str) -> Framing:
-        """SSE for event streams, JSON otherwise."""
-        return Framing.SSE if content_type.startswith("text/event-stream") else Framing.JSON
-
-    def usage_from_body(self, body: bytes) -> Usage | None:
-        """`usage` of a chat.completion body."""
-        return _usage(_loads(body))
-
-    def usage_from_events(self, first: Sequence[bytes], last: Sequence[bytes]) -> Usage | None:
-        """`usage` of the last chunk that has one."""
-        for data in reversed(last):
-            usage = _usage(_loads(data))
-            if usage is not None:
-                return usage
-        return None
-
-    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorClass:
-        """408, 409, 429 and 5xx may be retried, after `retry-after` seconds if given."""
-        try:
-            retry_after = float(headers["retry-after"]) if "retry-after" in headers else None
-        except ValueError:
-            retry_after = None
-        return ErrorClass(status in _RETRYABLE or status >= 500, retry_after)
 
 
 def gateway_url(settings: Any) -> str:
@@ -251,9 +204,3 @@ def _loads(data: bytes) -> Any:
     except orjson.JSONDecodeError:
         return None
 
-
-def _usage(doc: Any) -> Usage | None:
-    usage = doc.get("usage") if isinstance(doc, dict) else None
-    if not isinstance(usage, dict):
-        return None
-    return Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))

@@ -219,6 +219,19 @@ class NdjsonDecoder:
     def finish(self) -> bytes | None:
         """End of stream: the final unterminated line, or None when there is none."""
 
+class EventStreamDecoder:
+    """AWS event-stream decoder (`application/vnd.amazon.eventstream`, Bedrock's streams):
+    prelude and message CRC32s checked, typed headers, split-invariant. Header values are bool,
+    int (int8..int64, timestamps in ms), bytes (byte arrays, UUIDs) or str. A CRC mismatch,
+    inconsistent lengths, headers over 128 KiB, a message over max_message_size (refused at its
+    prelude) or a malformed header raises ValueError, and the decoder keeps raising afterwards."""
+
+    def __init__(self, max_message_size: int = 16 * 1024 * 1024 + 128 * 1024 + 16) -> None: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[dict[str, bool | int | bytes | str], bytes]]:
+        """Decode one read; return the messages it completed as (headers, payload)."""
+    def finish(self) -> bool:
+        """End of stream: True when a partial message was left over (the stream was truncated)."""
+
 # ---- byte kernels for benches and diagnostics (not a hot-path API) ----------------------------
 
 def apply_mask_in_place(buf: bytearray, key: bytes) -> None:

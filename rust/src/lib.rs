@@ -12,8 +12,9 @@ pub mod reader;
 pub mod utf8;
 pub mod writer;
 
-// HTTP/1.1 heads, chunked bodies, SSE / NDJSON
+// HTTP/1.1 heads, chunked bodies, SSE / NDJSON, AWS event stream
 pub mod chunked;
+pub mod eventstream;
 pub mod http;
 pub mod sse;
 

@@ -4,7 +4,7 @@ import orjson
 import pytest
 
 from aigw.builtins.providers.anthropic import AnthropicProvider
-from aigw.builtins.providers.base import forwardable_headers, framing_for, join_url, parse_retry_after
+from aigw.providers import forwardable_headers, framing_for, join_url, parse_retry_after
 from aigw.builtins.providers.google import GoogleAIStudioProvider
 from aigw.builtins.providers.openai import OpenAIProvider, compatible_provider
 from aigw.builtins.providers.workers_ai import WorkersAIProvider

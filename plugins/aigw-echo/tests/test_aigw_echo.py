@@ -120,6 +120,18 @@ def test_rate_limits_and_server_errors_may_be_retried_after_retry_after():
     assert provider.classify_error(400, {}, b"").retryable is False
 
 
+def test_the_provider_is_built_on_the_public_base_and_shares_its_retry_verdict():
+    from aigw.providers import HttpProvider, classify_http_error
+
+    provider = aigw_echo.EchoProvider("http://127.0.0.1:1/__echo")
+    assert isinstance(provider, HttpProvider)
+    for status in (408, 409, 429, 500, 529):
+        assert provider.classify_error(status, {}, b"") == classify_http_error(status, {})
+    # The echo's own copy had drifted: it ignored retry-after-ms and x-should-retry.
+    assert provider.classify_error(429, {"retry-after-ms": "1500"}, b"").retry_after == 1.5
+    assert provider.classify_error(500, {"x-should-retry": "false"}, b"").retryable is False
+
+
 # ---- the endpoint ----
 
 
@@ -217,15 +229,15 @@ def test_the_provider_reaches_its_endpoint_over_loopback_and_gets_the_stream(loo
 
 def test_the_readme_plugin_example_is_a_working_plugin_under_30_lines(tmp_path, monkeypatch):
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    source = readme.split("`aigw_ollama.py`:\n\n```python\n", 1)[1].split("```", 1)[0]
-    (tmp_path / "aigw_ollama.py").write_text(source)
+    source = readme.split("`aigw_llamafile.py`:\n\n```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "aigw_llamafile.py").write_text(source)
     # Not syspath_prepend: it calls pkg_resources, which kosoku shadows with a partial shim.
     monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
     importlib.invalidate_caches()
-    import aigw_ollama
+    import aigw_llamafile
 
-    provider = load_plugin_manager(aigw_ollama).register_providers().create("ollama", context())
-    request = provider.build_request(Call("ollama", "chat/completions", b"{}"), None)
+    provider = load_plugin_manager(aigw_llamafile).register_providers().create("llamafile", context())
+    request = provider.build_request(Call("llamafile", "chat/completions", b"{}"), None)
     assert len([line for line in source.splitlines() if line.strip()]) < 30  # lines of code
     assert isinstance(provider, Provider)
-    assert request.url == "http://127.0.0.1:11434/v1/chat/completions"
+    assert request.url == "http://127.0.0.1:8080/v1/chat/completions"

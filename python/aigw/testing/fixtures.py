@@ -47,6 +47,21 @@ SIMULATOR_SLUGS = (
     "perplexity-ai",
     "openrouter",
     "cerebras",
+    "azure-openai",
+    "aws-bedrock",
+    "google-vertex-ai",
+    "cohere",
+    "huggingface",
+    "ollama",
+    "fireworks",
+    "baseten",
+    "parallel",
+    "replicate",
+    "cartesia",
+    "elevenlabs",
+    "deepgram",
+    "fal",
+    "ideogram",
 )
 
 

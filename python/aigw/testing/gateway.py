@@ -93,6 +93,7 @@ def gateway_config(sims: Mapping[str, Any] | None, data_dir: Path, **config: Any
     providers: dict[str, Any] = {}
     for slug, sim in (sims or {}).items():
         table: dict[str, Any] = {"base_url": sim.base_url(), "key": sim.key}
+        table.update(getattr(sim, "provider_options", dict)())
         if getattr(sim, "account_id", None) and slug == "workers-ai":
             table["account_id"] = sim.account_id
         providers[slug] = table

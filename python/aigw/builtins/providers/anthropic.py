@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from aigw.builtins.providers.base import HttpProvider, int_or_none, loads_or_none
+from aigw.providers import HttpProvider, int_or_none, loads_or_none
 from aigw.types import Call, Usage
 
 DEFAULT_VERSION = "2023-06-01"
@@ -49,24 +49,29 @@ class AnthropicProvider(HttpProvider):
 
     def usage_from_events(self, first: Sequence[bytes], last: Sequence[bytes]) -> Usage | None:
         """Input from message_start, output from the last message_delta (last value wins)."""
-        tokens_in = tokens_out = None
-        for data in (*first, *last):
-            doc = loads_or_none(data)
-            if not isinstance(doc, dict):
-                continue
-            kind = doc.get("type")
-            if kind == "message_start" and isinstance(doc.get("message"), dict):
-                usage = anthropic_usage(doc["message"].get("usage"))
-            elif kind == "message_delta":
-                usage = anthropic_usage(doc.get("usage"))
-            else:
-                continue
-            if usage is not None:
-                tokens_in = usage.tokens_in if usage.tokens_in is not None else tokens_in
-                tokens_out = usage.tokens_out if usage.tokens_out is not None else tokens_out
-        if tokens_in is None and tokens_out is None:
-            return None
-        return Usage(tokens_in, tokens_out)
+        return anthropic_stream_usage((*first, *last))
+
+def anthropic_stream_usage(events: Sequence[bytes]) -> Usage | None:
+    """Usage of a Messages stream from some of its events (in order): input tokens from
+    `message_start`, output from the last `message_delta` (its count is cumulative)."""
+    tokens_in = tokens_out = None
+    for data in events:
+        doc = loads_or_none(data)
+        if not isinstance(doc, dict):
+            continue
+        kind = doc.get("type")
+        if kind == "message_start" and isinstance(doc.get("message"), dict):
+            usage = anthropic_usage(doc["message"].get("usage"))
+        elif kind == "message_delta":
+            usage = anthropic_usage(doc.get("usage"))
+        else:
+            continue
+        if usage is not None:
+            tokens_in = usage.tokens_in if usage.tokens_in is not None else tokens_in
+            tokens_out = usage.tokens_out if usage.tokens_out is not None else tokens_out
+    if tokens_in is None and tokens_out is None:
+        return None
+    return Usage(tokens_in, tokens_out)
 
 
 def anthropic_usage(usage) -> Usage | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from aigw.builtins.providers.base import HttpProvider, classify_http_error, int_or_none, loads_or_none
+from aigw.providers import HttpProvider, classify_http_error, int_or_none, loads_or_none
 from aigw.types import Call, ErrorClass, Usage
 
 
@@ -53,17 +53,22 @@ class GoogleAIStudioProvider(HttpProvider):
 
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorClass:
         """Common verdict, plus the retry delay Google puts in the body's RetryInfo."""
-        verdict = classify_http_error(status, headers)
-        if verdict.retry_after is None and status == 429:
-            doc = loads_or_none(body)
-            try:
-                for detail in doc["error"]["details"]:
-                    delay = detail.get("retryDelay")
-                    if isinstance(delay, str) and delay.endswith("s"):
-                        verdict.retry_after = float(delay[:-1])
-            except (TypeError, KeyError, ValueError, AttributeError):
-                pass
-        return verdict
+        return google_error_class(status, headers, body)
+
+def google_error_class(status: int, headers: Mapping[str, str], body: bytes) -> ErrorClass:
+    """The common verdict; a 429 without a retry header takes `retryDelay` ("12s") from the
+    body's `google.rpc.RetryInfo` detail (Gemini API and Vertex AI alike)."""
+    verdict = classify_http_error(status, headers)
+    if verdict.retry_after is None and status == 429:
+        doc = loads_or_none(body)
+        try:
+            for detail in doc["error"]["details"]:
+                delay = detail.get("retryDelay")
+                if isinstance(delay, str) and delay.endswith("s"):
+                    verdict.retry_after = float(delay[:-1])
+        except (TypeError, KeyError, ValueError, AttributeError):
+            pass
+    return verdict
 
 
 def gemini_usage(meta) -> Usage | None:

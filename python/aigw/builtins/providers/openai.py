@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from aigw.builtins.providers.base import HttpProvider, classify_http_error, loads_or_none, openai_usage
+from aigw.providers import HttpProvider, classify_http_error, loads_or_none, openai_usage
 from aigw.types import Call, ErrorClass, Usage
 
 
@@ -60,6 +60,7 @@ OPENAI_COMPATIBLE = {
     "grok": "https://api.x.ai/v1",
     "openrouter": "https://openrouter.ai/api/v1",
     "cerebras": "https://api.cerebras.ai/v1",
+    "fireworks": "https://api.fireworks.ai/inference/v1",
 }
 
 

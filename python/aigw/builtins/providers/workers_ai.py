@@ -7,7 +7,7 @@ JSON frame before `[DONE]` is `{"response":"","usage":{...}}` (providers.md §6)
 
 from __future__ import annotations
 
-from aigw.builtins.providers.base import HttpProvider, loads_or_none, openai_usage
+from aigw.providers import HttpProvider, loads_or_none, openai_usage
 from aigw.types import Call, Usage
 
 DEFAULT_BASE = "https://api.cloudflare.com/client/v4/accounts/{account_id}/ai"

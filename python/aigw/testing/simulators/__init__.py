@@ -22,6 +22,17 @@ Base URLs (what the gateway config, or an SDK's ``base_url``, points at; ``ROOT`
 | ``perplexity-ai`` | ``PerplexitySimulator`` | ``ROOT`` | ``/chat/completions`` |
 | ``openrouter`` | ``OpenRouterSimulator`` | ``ROOT/api/v1`` | ``/chat/completions`` |
 | ``cerebras`` | ``CerebrasSimulator`` | ``ROOT/v1`` | ``/chat/completions`` |
+| ``azure-openai`` | ``AzureOpenAISimulator`` | ``ROOT/{resource}/openai`` (literal placeholder) | ``/deployments/{deployment}/chat/completions?api-version=…``, ``…/embeddings``, ``/v1/chat/completions`` |
+| ``aws-bedrock`` | ``AwsBedrockSimulator`` | ``ROOT`` (every region) | ``/model/{id}/invoke``, ``…/invoke-with-response-stream``, ``…/converse``, ``…/converse-stream`` (SigV4 checked; ``key`` = ``ACCESS_KEY_ID:SECRET``) |
+| ``google-vertex-ai`` | ``GoogleVertexAISimulator`` | ``ROOT`` (every region) | ``/v1/projects/{p}/locations/{r}/publishers/google/models/{m}:{method}``, ``…/publishers/anthropic/models/{m}:rawPredict``/``:streamRawPredict``, ``/token`` (``key`` = a service account JSON; option ``token_url``) |
+| ``cohere`` | ``CohereSimulator`` | ``ROOT`` | ``/v2/chat``, ``/v2/embed``, ``/v2/rerank`` |
+| ``huggingface`` | ``HuggingFaceSimulator`` | ``ROOT/models`` | ``/{org}/{model}`` (text generation, TGI stream) |
+| ``ollama`` | ``OllamaSimulator`` | ``ROOT`` | ``/api/chat``, ``/api/generate`` (NDJSON) |
+| ``fireworks`` | ``FireworksSimulator`` | ``ROOT/inference/v1`` | ``/chat/completions`` |
+| ``baseten`` | ``BasetenSimulator`` | ``ROOT/v1`` (deployments: ``ROOT/deployments/{model_id}``) | ``/chat/completions``; ``/{environment}/predict`` |
+| ``replicate`` | ``ReplicateSimulator`` | ``ROOT/v1`` | ``/predictions``, ``/models/{owner}/{name}/predictions``, ``/predictions/{id}[/cancel]``, ``/stream/{id}`` (SSE) |
+| ``cartesia``, ``elevenlabs``, ``deepgram``, ``fal``, ``ideogram`` | ``media.*Simulator`` | ``ROOT`` | see ``media``'s table |
+| ``parallel`` | ``ParallelSimulator`` | ``ROOT`` | ``/v1/tasks/runs``, ``/v1/tasks/runs/{id}/result``, ``/v1beta/search`` |
 
 Content: the reply echoes the last user message (or the ``reply`` knob), streamed as exactly
 ``chunks`` pieces; one token = one whitespace-separated word (``count_tokens``), prompt tokens
@@ -58,7 +69,8 @@ Triggers usable through a gateway (the model name may carry them anywhere inside
 
 Starting them: ``async with Simulators("openai", "anthropic") as sims:`` (running loop) or
 ``with SimulatorsThread(...) as sims:`` (background thread); ``sims.base_urls()`` and
-``sims.provider_settings()`` (``{slug: {"base_url", "key"}}``) feed a gateway config. The pytest
+``sims.provider_settings()`` (``{slug: {"base_url", "key", …}}``, plus what a simulator's
+``provider_options()`` adds, e.g. Baseten's ``deployment_url``) feed a gateway config. The pytest
 plugin ``aigw.testing.fixtures`` provides ``aigw_simulators`` and ``aigw_sim_<slug>`` fixtures
 built on the thread runner.
 """
@@ -85,17 +97,28 @@ from ._core import (
 from ._harness import SIMULATORS, Simulators, SimulatorsThread
 from ._text import count_tokens, embedding_vector, split_reply
 from .anthropic import AnthropicSimulator
+from .aws_bedrock import AwsBedrockSimulator
+from .azure_openai import AzureOpenAISimulator
+from .cohere import CohereSimulator
+from .huggingface import HuggingFaceSimulator
+from .media import CartesiaSimulator, DeepgramSimulator, ElevenLabsSimulator, FalSimulator, IdeogramSimulator
+from .ollama import OllamaSimulator
 from .google import GoogleAIStudioSimulator
+from .google_vertex import GoogleVertexAISimulator
 from .openai import OpenAISimulator
 from .openai_compatible import (
+    BasetenSimulator,
     CerebrasSimulator,
     DeepSeekSimulator,
+    FireworksSimulator,
     GrokSimulator,
     GroqSimulator,
     MistralSimulator,
     OpenRouterSimulator,
     PerplexitySimulator,
 )
+from .parallel import ParallelSimulator
+from .replicate import ReplicateSimulator
 from .workers_ai import WorkersAISimulator
 
 __all__ = [
@@ -104,11 +127,26 @@ __all__ = [
     "FAULT_KINDS",
     "SIMULATORS",
     "AnthropicSimulator",
+    "AwsBedrockSimulator",
+    "AzureOpenAISimulator",
+    "CartesiaSimulator",
+    "DeepgramSimulator",
+    "ElevenLabsSimulator",
+    "FalSimulator",
+    "IdeogramSimulator",
+    "ReplicateSimulator",
+    "BasetenSimulator",
+    "CohereSimulator",
+    "FireworksSimulator",
+    "HuggingFaceSimulator",
+    "OllamaSimulator",
+    "ParallelSimulator",
     "CerebrasSimulator",
     "DeepSeekSimulator",
     "Fault",
     "FaultKind",
     "GoogleAIStudioSimulator",
+    "GoogleVertexAISimulator",
     "GrokSimulator",
     "GroqSimulator",
     "MistralSimulator",

@@ -47,6 +47,10 @@ _FAIL_VALUE = re.compile(r"\s*(\d{3})(?:-x(\d+))?\s*")
 _FAULT_VALUE = re.compile(r"\s*(" + "|".join(FAULT_KINDS) + r")(?:-after-(\d+))?\s*")
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+# Request bodies that are not JSON by design (audio to transcribe, multipart forms): a handler
+# reads them from the request (``RecordedRequest.body``) instead of ``Call.body``. Not
+# application/octet-stream: boto3 sends JSON for Bedrock under that type.
+_BINARY_TYPES = ("audio/", "image/", "video/", "multipart/")
 MAX_BODY = 16 * 1024 * 1024
 
 Frame = tuple[bytes, bool]
@@ -299,6 +303,11 @@ class Simulator:
         model = body.get("model")
         return model if isinstance(model, str) else ""
 
+    def provider_options(self) -> dict[str, Any]:
+        """Extra ``[providers.<slug>]`` options a gateway needs to reach this simulator (besides
+        ``base_url`` and ``key``). Default: none."""
+        return {}
+
     def response_headers(self, call: Call | None) -> dict[str, str]:
         """Headers on every response (request ids, rate-limit state)."""
         return {}
@@ -445,7 +454,7 @@ class Simulator:
             await self._first_byte_wait()
             return denied
         body: dict[str, Any] = {}
-        if body_bytes:
+        if body_bytes and not request.content_type.startswith(_BINARY_TYPES):
             try:
                 parsed = json.loads(body_bytes)
             except ValueError:

@@ -14,17 +14,28 @@ from typing import Any
 
 from ._core import Simulator
 from .anthropic import AnthropicSimulator
+from .aws_bedrock import AwsBedrockSimulator
+from .azure_openai import AzureOpenAISimulator
+from .cohere import CohereSimulator
 from .google import GoogleAIStudioSimulator
+from .google_vertex import GoogleVertexAISimulator
 from .openai import OpenAISimulator
+from .huggingface import HuggingFaceSimulator
+from .media import CartesiaSimulator, DeepgramSimulator, ElevenLabsSimulator, FalSimulator, IdeogramSimulator
+from .ollama import OllamaSimulator
 from .openai_compatible import (
+    BasetenSimulator,
     CerebrasSimulator,
     DeepSeekSimulator,
+    FireworksSimulator,
     GrokSimulator,
     GroqSimulator,
     MistralSimulator,
     OpenRouterSimulator,
     PerplexitySimulator,
 )
+from .parallel import ParallelSimulator
+from .replicate import ReplicateSimulator
 from .workers_ai import WorkersAISimulator
 
 SIMULATORS: dict[str, type[Simulator]] = {
@@ -41,6 +52,21 @@ SIMULATORS: dict[str, type[Simulator]] = {
         PerplexitySimulator,
         OpenRouterSimulator,
         CerebrasSimulator,
+        AzureOpenAISimulator,
+        AwsBedrockSimulator,
+        GoogleVertexAISimulator,
+        CohereSimulator,
+        HuggingFaceSimulator,
+        OllamaSimulator,
+        FireworksSimulator,
+        BasetenSimulator,
+        ParallelSimulator,
+        ReplicateSimulator,
+        CartesiaSimulator,
+        ElevenLabsSimulator,
+        DeepgramSimulator,
+        FalSimulator,
+        IdeogramSimulator,
     )
 }
 """Simulator classes by Cloudflare provider slug."""
@@ -88,9 +114,10 @@ class Simulators(Mapping[str, Simulator]):
         return {slug: sim.base_url() for slug, sim in self._sims.items()}
 
     def provider_settings(self) -> dict[str, dict[str, str]]:
-        """``{slug: {"base_url", "key"}}``: what a gateway's ``[providers.<slug>]`` needs."""
+        """``{slug: {"base_url", "key", …}}``: what a gateway's ``[providers.<slug>]`` needs."""
         return {
-            slug: {"base_url": sim.base_url(), "key": sim.key} for slug, sim in self._sims.items()
+            slug: {"base_url": sim.base_url(), "key": sim.key, **sim.provider_options()}
+            for slug, sim in self._sims.items()
         }
 
     def reset(self) -> None:

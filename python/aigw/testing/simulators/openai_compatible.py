@@ -8,6 +8,8 @@
 | ``GrokSimulator`` | invalid key → **400** flat ``{"code": "…", "error": "Incorrect API key provided: …"}``; all errors flat |
 | ``PerplexitySimulator`` | **CRLF** framing, **no [DONE]**, ``usage`` + ``citations`` + cumulative ``message`` on every chunk; no ``/v1`` |
 | ``OpenRouterSimulator`` | ``: OPENROUTER PROCESSING`` comments; final-chunk ``usage`` with ``cost``; ``X-Generation-Id``; errors ``{"error": {"code": <status>, "message"}}``; mid-stream error = chunk with ``error`` + ``finish_reason: "error"`` |
+| ``FireworksSimulator`` | base ``/inference/v1``; ``usage`` on the finishing chunk without ``stream_options`` |
+| ``BasetenSimulator`` | Model APIs at ``/v1``; a dedicated deployment's ``/deployments/{model_id}/{environment}/predict`` (stands for ``model-{id}.api.baseten.co``) answering ``{"output": …}``; auth ``Bearer`` or ``Api-Key`` |
 | ``CerebrasSimulator`` | final chunk ``usage`` + ``time_info``; flat errors (401 ``wrong_api_key``, missing key 403 ``{"detail": "Not authenticated"}``); ``x-ratelimit-*-requests-day`` headers |
 
 Mid-stream error shapes that no public source pins down (Mistral, Cerebras, Perplexity,
@@ -20,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ._core import Call, sse
+from ._core import Call, endpoint, sse
 from .openai import OpenAIChatFamily, openai_error
 
 _TIMING = {"queue_time": 0.001, "prompt_time": 0.002, "completion_time": 0.003, "total_time": 0.006}
@@ -320,3 +322,48 @@ class CerebrasSimulator(OpenAIChatFamily):
     def rate_limit_headers(self) -> dict[str, str]:
         """On 429: remaining requests 0 and ``retry-after``."""
         return {**super().rate_limit_headers(), "x-ratelimit-remaining-requests-day": "0"}
+
+
+class FireworksSimulator(OpenAIChatFamily):
+    """api.fireworks.ai/inference/v1: OpenAI chat with usage on the finishing chunk."""
+
+    slug = "fireworks"
+    default_key = "fw_sim_key"
+    base_path = "/inference/v1"
+
+    def decorate_chunk(
+        self, call: Call, chunk: dict[str, Any], *, index: int, final: bool, usage: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The finishing chunk carries ``usage``."""
+        if final:
+            chunk["usage"] = usage
+        return chunk
+
+
+class BasetenSimulator(OpenAIChatFamily):
+    """inference.baseten.co/v1 (Model APIs) and a dedicated deployment's predict endpoint."""
+
+    slug = "baseten"
+    default_key = "sim-baseten-key"
+    base_path = "/v1"
+
+    def routes(self) -> list[web.RouteDef]:
+        """Chat completions and ``/deployments/{model_id}/{environment}/predict``."""
+        return [*super().routes(), web.post("/deployments/{model_id}/{environment}/predict", self.predict)]
+
+    def provider_options(self) -> dict[str, str]:
+        """``deployment_url``: where deployments live on this simulator."""
+        return {"deployment_url": self.url + "/deployments/{model_id}"}
+
+    def check_auth(self, request: web.Request) -> web.Response | None:
+        """``Bearer`` or ``Api-Key`` equal to ``key``."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() in ("bearer", "api-key") and token.strip() == self.key:
+            return None
+        return self.error_response(401, "Invalid API key")
+
+    @endpoint
+    async def predict(self, call: Call) -> web.StreamResponse:
+        """A deployment's answer: ``{"output": <the prompt echoed>}``."""
+        prompt = call.body.get("prompt") if isinstance(call.body.get("prompt"), str) else ""
+        return await self.send_json(call, {"output": self.reply_text(prompt), "model_id": call.request.match_info["model_id"]})

@@ -1,7 +1,29 @@
-"""What every HTTP provider shares: URL joining, header hygiene, framing, retry verdicts.
+"""The public base for provider plugins: `HttpProvider` and the helpers every HTTP provider shares.
 
-A provider subclass states its base URL, how it authenticates and where its usage lives;
-everything else is here so the adapters stay a screenful each.
+A provider turns a `Call` (provider, endpoint, headers, body, query) into an `UpstreamRequest`,
+names the framing of what comes back, reads usage and classifies errors (the `aigw.Provider`
+protocol). Most providers are an HTTP API at a base URL with a key in one header; subclassing
+`HttpProvider` and setting three class attributes is then a whole provider:
+
+    from aigw.providers import HttpProvider
+
+    class Llamafile(HttpProvider):
+        name = "llamafile"
+        default_base_url = "http://127.0.0.1:8080/v1"
+
+    @aigw.hookimpl
+    def register_providers(register):
+        register("llamafile", Llamafile.from_context)
+
+Override `url_for` (where the path goes), `add_headers` (versions), `usage_from_body` /
+`usage_from_event` (where usage lives) or `classify_error` (retry verdicts) where the provider
+differs from OpenAI's conventions. Every built-in provider (aigw.builtins.providers) is written
+on this base and is a model to copy. What is here is a stable API: names are only added.
+
+Two optional capabilities the request path uses when a provider has them:
+`key_alias(call)` (which stored-key alias a call prefers, e.g. Azure's resource) and
+`async prepare(request, call, key, client)` (work that needs I/O before sending, e.g. minting an
+OAuth token); see their docstrings on `HttpProvider`.
 """
 
 from __future__ import annotations
@@ -12,8 +34,27 @@ from typing import Any, Mapping, Sequence
 
 import orjson
 
-from aigw.types import Call, ErrorClass, Framing, UpstreamRequest, Usage
+from aigw.types import Call, ErrorClass, Framing, PluginContext, UpstreamRequest, Usage
 from aigw.validation import GATEWAY_OWNED, check_endpoint
+
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "Call",
+    "ErrorClass",
+    "Framing",
+    "HttpProvider",
+    "UpstreamRequest",
+    "Usage",
+    "classify_http_error",
+    "forwardable_headers",
+    "framing_for",
+    "int_or_none",
+    "join_url",
+    "loads_or_none",
+    "openai_usage",
+    "parse_retry_after",
+    "provider_options",
+]
 
 # Headers that describe one hop or belong to the gateway, never forwarded upstream. The
 # pipeline already refuses the framing ones from a client (aigw.validation); dropping them
@@ -117,9 +158,20 @@ def int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+#: Keys of a `[providers.<slug>]` table that the gateway handles itself (never adapter options).
+GATEWAY_PROVIDER_KEYS = frozenset({"key", "keys", "format", "base_url"})
+
+
+def provider_options(ctx: PluginContext) -> dict[str, Any]:
+    """The provider's own options from its config table (`region`, `api_version`...): every key
+    but the gateway's (`key`, `keys`, `format`, `base_url`)."""
+    return {k: v for k, v in dict(ctx.config).items() if k not in GATEWAY_PROVIDER_KEYS}
+
+
 class HttpProvider:
-    """Base of the built-in providers. Subclasses set `name`, `default_base_url` and
-    `auth_header`, and override the usage readers when their shape differs from OpenAI's."""
+    """An HTTP provider with OpenAI's conventions by default. Subclasses set `name`,
+    `default_base_url` and `auth_header`/`auth_scheme`, and override the URL, header and usage
+    hooks where their provider differs."""
 
     name = ""
     default_base_url = ""
@@ -133,6 +185,11 @@ class HttpProvider:
             self.name = name
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.options = options
+
+    @classmethod
+    def from_context(cls, ctx: PluginContext) -> "HttpProvider":
+        """The factory to register: `cls(ctx.name, base_url from the config, **other options)`."""
+        return cls(ctx.name, ctx.config.get("base_url"), **provider_options(ctx))
 
     # -- requests --
     def has_client_auth(self, headers: Mapping[str, str]) -> bool:
@@ -159,6 +216,19 @@ class HttpProvider:
 
     def add_headers(self, call: Call, headers: list[tuple[str, str]]) -> None:
         """Hook for provider-required headers (e.g. anthropic-version). Default: none."""
+
+    def key_alias(self, call: Call) -> str | None:
+        """The stored-key alias this call prefers when the client names none with
+        `cf-aig-byok-alias` (Azure: the resource in the path), tried before "default".
+        Default: None (use "default")."""
+        return None
+
+    async def prepare(self, request: UpstreamRequest, call: Call, key: str | None, client: Any) -> UpstreamRequest:
+        """Finish `request` with work that needs I/O, awaited once after `build_request` (Vertex
+        mints an OAuth token from a stored service account here). `client` is the gateway's
+        upstream HTTP client (`await client.request(method, url, headers, body)`), so such
+        calls use the gateway's TLS, pools and timeouts. Default: `request` unchanged."""
+        return request
 
     # -- responses --
     def framing(self, call: Call, status: int, content_type: str) -> Framing:

@@ -1,0 +1,193 @@
+"""Amazon Bedrock runtime: `bedrock-runtime/{region}/model/{modelId}/{operation}`, SigV4, event streams.
+
+Cloudflare's form (cloudflare-aigw.md §4): `aws-bedrock/bedrock-runtime/{region}/model/{id}/invoke`
+(also `invoke-with-response-stream`, `converse`, `converse-stream`) goes to
+`https://bedrock-runtime.{region}.amazonaws.com/model/{id}/invoke`; the model id stays
+URL-encoded as the client sent it (`…v1%3A0`).
+
+Auth, in this order:
+* a client `Authorization: Bearer <Bedrock API key>` is forwarded as is;
+* otherwise (no auth, or a client that signed its request with SigV4 for the gateway's URL) the
+  request is signed anew for the upstream URL with the stored credentials, service `bedrock`,
+  the region of the path. A stored key is `ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]`, or JSON
+  `{"access_key_id", "secret_access_key", "session_token"}`, or JSON `{"api_key"}` (a Bedrock
+  API key the gateway sends as Bearer).
+
+Answers: invoke returns the model's native JSON (Anthropic Messages for Claude); converse the
+unified shape with `usage.inputTokens/outputTokens`. The two streams are binary event streams
+(`application/vnd.amazon.eventstream`, decoded in Rust by `_codec.EventStreamDecoder`);
+`BedrockStreamDecoder` turns each message into the JSON a client gets in one `universal.stream`
+message: the decoded model event of an invoke `chunk` (its base64 `bytes`), or
+`{"<eventType>": payload}` for converse events (boto3's shape). An `exception` message is a
+mid-stream failure. Usage: converse's `metadata` event; invoke's Anthropic `message_start` /
+`message_delta` usage or the final `amazon-bedrock-invocationMetrics`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Mapping, Sequence
+
+from aigw._codec import EventStreamDecoder
+from aigw.builtins.providers.anthropic import anthropic_stream_usage, anthropic_usage
+from aigw.builtins.providers.sigv4 import AwsCredentials, sign
+from aigw.errors import BadRequest, ProviderFailed
+from aigw.providers import HttpProvider, forwardable_headers, int_or_none, loads_or_none
+from aigw.types import Call, UpstreamRequest, Usage
+from aigw.validation import check_endpoint
+
+DEFAULT_BASE = "https://bedrock-runtime.{region}.amazonaws.com"
+SERVICE = "bedrock"
+# Headers a client's own signature left behind: replaced by the gateway's signature.
+_SIGNATURE_HEADERS = frozenset({"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"})
+
+
+class BedrockCredentials:
+    """A stored Bedrock key, parsed: AWS credentials to sign with, or a Bedrock API key."""
+
+    __slots__ = ("aws", "api_key")
+
+    def __init__(self, stored: str) -> None:
+        self.aws: AwsCredentials | None = None
+        self.api_key: str | None = None
+        doc = loads_or_none(stored.encode()) if stored.lstrip().startswith("{") else None
+        if isinstance(doc, dict):
+            if isinstance(doc.get("api_key"), str):
+                self.api_key = doc["api_key"]
+            elif isinstance(doc.get("access_key_id"), str) and isinstance(doc.get("secret_access_key"), str):
+                token = doc.get("session_token")
+                self.aws = AwsCredentials(doc["access_key_id"], doc["secret_access_key"], token if isinstance(token, str) else None)
+        else:
+            parts = stored.split(":")
+            if len(parts) in (2, 3) and all(parts[:2]):
+                self.aws = AwsCredentials(parts[0], parts[1], parts[2] if len(parts) == 3 and parts[2] else None)
+        if self.aws is None and self.api_key is None:
+            # The gateway's configuration is wrong, not the client: 502, and never the value.
+            raise ProviderFailed("a stored aws-bedrock key is ACCESS_KEY_ID:SECRET[:SESSION_TOKEN] or JSON with access_key_id/secret_access_key or api_key")
+
+
+class BedrockStreamDecoder:
+    """Bedrock's event stream → the JSON of each relayed event (see the module docstring).
+    `feed(chunk)` returns the payloads one network read completed; ValueError on a broken
+    stream or an `exception`/`error` message; `finish()` is True when the stream was cut."""
+
+    __slots__ = ("_decoder",)
+
+    def __init__(self) -> None:
+        self._decoder = EventStreamDecoder()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The relayable JSON payloads completed by `chunk`."""
+        return [relayable(headers, payload) for headers, payload in self._decoder.feed(chunk)]
+
+    def finish(self) -> bool:
+        """True when a partial message was left (a truncated stream)."""
+        return self._decoder.finish()
+
+
+def relayable(headers: Mapping[str, Any], payload: bytes) -> bytes:
+    """One event-stream message as the JSON relayed to the client; ValueError for a
+    mid-stream exception or error (with AWS's exception name, never the payload)."""
+    kind = headers.get(":message-type")
+    if kind == "exception":
+        raise ValueError(f"upstream {headers.get(':exception-type', 'exception')}")
+    if kind == "error":
+        raise ValueError(f"upstream error {headers.get(':error-code', '')}".rstrip())
+    event_type = headers.get(":event-type")
+    if event_type == "chunk":
+        doc = loads_or_none(payload)
+        data = doc.get("bytes") if isinstance(doc, dict) else None
+        try:
+            return base64.b64decode(data, validate=True) if isinstance(data, str) else payload
+        except binascii.Error:
+            raise ValueError("upstream chunk with invalid base64") from None
+    if isinstance(event_type, str):
+        return b'{"' + event_type.encode() + b'":' + payload + b"}"
+    return payload
+
+
+class AwsBedrockProvider(HttpProvider):
+    """bedrock-runtime in any region. Config: `base_url` (may contain `{region}`)."""
+
+    name = "aws-bedrock"
+    default_base_url = DEFAULT_BASE
+    stream_terminator = None
+    usage_events = (1, 2)
+
+    def has_client_auth(self, headers: Mapping[str, str]) -> bool:
+        """Only a Bedrock API key (`Bearer`) is client auth; a client's SigV4 signature was made
+        for the gateway's URL, so the request is signed again with the stored credentials."""
+        return headers.get("authorization", "").startswith("Bearer ")
+
+    def split_endpoint(self, call: Call) -> tuple[str, str]:
+        """(region, path under the regional host) of `bedrock-runtime/{region}/{path}`."""
+        parts = call.endpoint.lstrip("/").split("/", 2)
+        if len(parts) < 3 or parts[0] != "bedrock-runtime" or not parts[1] or not parts[1].replace("-", "").isalnum():
+            raise BadRequest("aws-bedrock endpoints are bedrock-runtime/{region}/model/{modelId}/{operation}")
+        return parts[1], parts[2]
+
+    def url_for(self, call: Call) -> str:
+        """The regional host; the path and query as the client sent them."""
+        region, path = self.split_endpoint(call)
+        check_endpoint(path, "request")
+        url = f"{self.base_url.replace('{region}', region)}/{path}"
+        return f"{url}?{call.query}" if call.query else url
+
+    def build_request(self, call: Call, key: str | None) -> UpstreamRequest:
+        """Forward with the client's Bearer key, or sign with the stored credentials."""
+        check_endpoint(call.endpoint, "request")
+        url = self.url_for(call)
+        headers = forwardable_headers(call.headers)
+        if call.body and not any(n == "content-type" for n, _ in headers):
+            headers.append(("content-type", "application/json"))
+        if key is None:
+            return UpstreamRequest(call.method, url, headers, call.body)
+        credentials = BedrockCredentials(key)
+        headers = [(n, v) for n, v in headers if n not in _SIGNATURE_HEADERS]
+        if credentials.api_key is not None:
+            headers.append(("authorization", f"Bearer {credentials.api_key}"))
+            return UpstreamRequest(call.method, url, headers, call.body)
+        assert credentials.aws is not None
+        signed = [(n, v) for n, v in headers if n == "content-type" or n.startswith("x-amz-")]
+        region, _ = self.split_endpoint(call)
+        headers += sign(call.method, url, signed, call.body, credentials.aws, region, SERVICE)
+        return UpstreamRequest(call.method, url, headers, call.body)
+
+    def stream_decoder(self) -> BedrockStreamDecoder:
+        """A decoder for one `application/vnd.amazon.eventstream` answer (see the class): what
+        a Universal WebSocket relays per event. (A pass-through HTTP route relays the bytes.)"""
+        return BedrockStreamDecoder()
+
+    def usage_from_body(self, body: bytes) -> Usage | None:
+        """Converse `usage`, or the native body's (Anthropic `usage`)."""
+        doc = loads_or_none(body)
+        if not isinstance(doc, dict):
+            return None
+        return converse_usage(doc.get("usage")) or anthropic_usage(doc.get("usage"))
+
+    def usage_from_events(self, first: Sequence[bytes], last: Sequence[bytes]) -> Usage | None:
+        """Converse's `metadata` event; else the invocation metrics or Anthropic's events."""
+        for data in reversed(last):
+            doc = loads_or_none(data)
+            if not isinstance(doc, dict):
+                continue
+            if isinstance(doc.get("metadata"), dict):
+                return converse_usage(doc["metadata"].get("usage"))
+            metrics = doc.get("amazon-bedrock-invocationMetrics")
+            if isinstance(metrics, dict):
+                return Usage(int_or_none(metrics.get("inputTokenCount")), int_or_none(metrics.get("outputTokenCount")))
+        return anthropic_stream_usage((*first, *last))
+
+
+def converse_usage(usage: Any) -> Usage | None:
+    """`inputTokens` (+ cache read/write) in, `outputTokens` out."""
+    if not isinstance(usage, dict):
+        return None
+    parts = [int_or_none(usage.get(k)) for k in ("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")]
+    tokens_in = sum(p for p in parts if p is not None) if any(p is not None for p in parts) else None
+    tokens_out = int_or_none(usage.get("outputTokens"))
+    if tokens_in is None and tokens_out is None:
+        return None
+    return Usage(tokens_in, tokens_out)
+

@@ -1,0 +1,45 @@
+"""`aigw.providers` is the public base plugin authors build providers on."""
+
+import aigw.providers
+from aigw import PluginContext, Provider
+from aigw.providers import HttpProvider
+from aigw.types import Call
+
+
+class Llamafile(HttpProvider):
+    name = "llamafile"
+    default_base_url = "http://127.0.0.1:8080/v1"
+
+
+def context(**config):
+    return PluginContext(name="llamafile", config=config, settings=None, data_dir=None)
+
+
+def test_every_published_name_is_importable():
+    for name in aigw.providers.__all__:
+        assert getattr(aigw.providers, name) is not None, name
+
+
+def test_a_three_line_subclass_is_a_provider():
+    assert isinstance(Llamafile.from_context(context()), Provider)
+
+
+def test_from_context_takes_the_base_url_and_passes_other_options_but_not_keys():
+    provider = Llamafile.from_context(context(base_url="http://h:1/v1", key="sk", keys={}, region="eu"))
+    assert provider.base_url == "http://h:1/v1"
+    assert provider.options == {"region": "eu"}
+
+
+def test_the_builtins_are_built_on_the_public_base():
+    from aigw.builtins.providers import AnthropicProvider, GoogleAIStudioProvider, OpenAIProvider, WorkersAIProvider
+
+    for cls in (AnthropicProvider, GoogleAIStudioProvider, OpenAIProvider, WorkersAIProvider):
+        assert issubclass(cls, HttpProvider)
+
+
+async def test_the_optional_capabilities_default_to_nothing():
+    provider = Llamafile()
+    call = Call("llamafile", "chat/completions", b"{}")
+    request = provider.build_request(call, None)
+    assert provider.key_alias(call) is None
+    assert await provider.prepare(request, call, None, client=None) is request
