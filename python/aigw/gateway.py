@@ -218,6 +218,10 @@ class Gateway:
         app = GatewayApp(self, built)
         router.add(WEBSOCKET, UNIVERSAL_PATTERN, app.universal, owner=BUILTIN)
         router.add("GET", "/health", health, owner=BUILTIN, public=True)
+        if self.settings.console.enabled:
+            from aigw.console import add_console_routes
+
+            add_console_routes(router, self)
         for route in built.registries.routes:
             router.add(route.method, route.pattern, plugin_route_handler(route.handler), owner=route.owner, public=route.public)
         router.freeze()
