@@ -224,6 +224,10 @@ class Gateway:
         router.add("*", PROVIDER_PATTERN, doors.provider, owner=BUILTIN)
         router.add("GET", "/health", health, owner=BUILTIN, public=True)
         router.add("GET", "/ready", app.ready, owner=BUILTIN, public=True)
+        if self.settings.console.enabled:
+            from aigw.console import add_console_routes
+
+            add_console_routes(router, self)
         for route in built.registries.routes:
             router.add(route.method, route.pattern, plugin_route_handler(route.handler), owner=route.owner, public=route.public)
         router.freeze()
