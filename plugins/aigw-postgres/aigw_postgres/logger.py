@@ -47,6 +47,7 @@ from aigw.builtins.log_batcher import BATCHER_CONFIG_KEYS, BatcherStats, LogBatc
 from aigw.builtins.plugin_config import SectionReader
 from aigw.errors import ConfigError
 from aigw.log_query import LogPage, LogQuery, StoredLog
+from aigw.logrecords import attempts_to_list
 from aigw.secret import Secret, resolve_secret
 from aigw.types import LogRecord, PluginContext
 from aigw_postgres import query as pg_query
@@ -71,12 +72,12 @@ OUTAGE_ERRORS = (
 
 _TYPES = (
     "text", "float8", "text", "text", "text", "text", "text", "text", "int4", "bool", "int4", "text", "bool", "bool",
-    "float8", "float8", "int8", "int8", "text", "text", "text", "text", "int8", "int8",
+    "float8", "float8", "int8", "int8", "text", "text", "text", "text", "int8", "int8", "text",
 )  # fmt: skip
 _COLS = ", ".join(pg_query.COLUMNS)
 _INSERT_LOGS = (
     f"INSERT INTO aigw_logs ({_COLS}) SELECT "
-    + ", ".join(f"u.c{i}::jsonb" if c == "metadata" else f"u.c{i}" for i, c in enumerate(pg_query.COLUMNS))
+    + ", ".join(f"u.c{i}::jsonb" if c in pg_query.JSON_COLUMNS else f"u.c{i}" for i, c in enumerate(pg_query.COLUMNS))
     + " FROM unnest("
     + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_TYPES))
     + ") AS u("
@@ -98,6 +99,7 @@ def _row(item: Pending) -> tuple:
         float(r.duration_ms), None if r.ttfb_ms is None else float(r.ttfb_ms), r.tokens_in, r.tokens_out,
         orjson.dumps(r.metadata).decode() if r.metadata else None, error, r.request_content_type,
         r.response_content_type, item.request_body_size, item.response_body_size,
+        orjson.dumps(attempts_to_list(r.attempts)).decode() if r.attempts else None,
     )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from aigw.errors import ConfigError
 
 COMPONENT = "logs"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LOCK = 0x61696777  # "aigw": pg_advisory_xact_lock key for migrations
 
 MIGRATIONS: tuple[str, ...] = (
@@ -59,6 +59,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX aigw_logs_event_id ON aigw_logs (event_id) WHERE event_id IS NOT NULL;
     CREATE INDEX aigw_logs_failed ON aigw_logs (log_id) WHERE NOT success;
     CREATE INDEX aigw_logs_cache_hit ON aigw_logs (log_id) WHERE cache_status = 'HIT';
+    """,
+    # 1 -> 2: every upstream try of the request (retries, fallbacks), as a JSON array of
+    # {step, attempt, provider, model, status, error, duration_ms}, as the SQLite store's
+    # version 2. NULL: none recorded (cache hits, refused requests, rows written before 2).
+    """
+    ALTER TABLE aigw_logs ADD COLUMN attempts jsonb;
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
