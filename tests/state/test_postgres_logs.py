@@ -219,7 +219,11 @@ async def test_a_fallback_requests_attempts_round_trip_through_postgres_as_throu
         from_postgres = await reader.get(log_id)
     finally:
         await reader.close()
-    from_sqlite = SqliteLogReader(gw.log_db).get(log_id)
+    sqlite = SqliteLogReader(gw.log_db)
+    try:
+        from_sqlite = sqlite.get(log_id)
+    finally:
+        sqlite.close()
     assert [(a.step, a.attempt, a.provider, a.status) for a in from_postgres.attempts] == [
         (0, 1, "openai", 500),
         (0, 2, "openai", 500),
