@@ -13,6 +13,7 @@ previous one), so their own overhead is comparable when latency is compared.
     python ws_load.py --url ws://127.0.0.1:8787/v1/acct/bench --inflight 64 --seconds 5 --watch gw=PID
     python ws_load.py --url ws://... --stream [--paced] --inflight 8 --watch gw=PID
     python ws_load.py --http http://127.0.0.1:18000/v1/chat/completions --inflight 1   # direct baseline
+    python ws_load.py --url ws://... --unique-cache-key       # every request misses the cache, then is stored
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ async def run_ws(args, stats: Stats, ready: asyncio.Future) -> None:
         body["model"] = "paced-gpt-4o-mini" if args.paced else "gpt-4o-mini"
     template = {"type": "universal.create", "request": {"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": body}}
     request = template["request"]
+    cache_prefix = f"bench-{os.getpid()}-{time.time_ns()}-"
     perf = time.perf_counter
 
     class Client(WSListener):
@@ -108,6 +110,8 @@ async def run_ws(args, stats: Stats, ready: asyncio.Future) -> None:
         def send_one(self):
             eid = str(next(counter))
             request["eventId"] = eid
+            if args.unique_cache_key:  # every request a cache MISS that is then stored
+                request["headers"]["cf-aig-cache-key"] = cache_prefix + eid
             payload = orjson.dumps(template)
             if args.stream:
                 first.add(eid)
@@ -221,6 +225,7 @@ async def main() -> None:
     ap.add_argument("--paced", action="store_true", help="ask the upstream to pace chunks (model name contains 'paced')")
     ap.add_argument("--watch", action="append", default=[], help="NAME=PID whose CPU to report")
     ap.add_argument("--label", default="")
+    ap.add_argument("--unique-cache-key", action="store_true", help="a new cf-aig-cache-key per request: the cache's miss-and-store path")
     args = ap.parse_args()
     if bool(args.url) == bool(args.http):
         ap.error("give exactly one of --url / --http")

@@ -18,7 +18,7 @@ from aigw.logrecords import new_log_id
 from aigw.secret import Secret
 from aigw.testing.gateway import to_toml
 from aigw.testing.servers import find_postgres, postgres_server
-from aigw.types import LogRecord
+from aigw.types import Attempt, LogRecord
 
 aigw_postgres = pytest.importorskip("aigw_postgres", reason="aigw-postgres is not installed (pip install ./plugins/aigw-postgres)")
 asyncpg = pytest.importorskip("asyncpg")
@@ -60,6 +60,11 @@ def mixed_records() -> list[LogRecord]:
         record(event_id="e-1", stream=True, request_body=b'{"q":1}', response_body=b"\x00\xffbytes",
                request_content_type="application/json", response_content_type="application/octet-stream"),
         record(gateway="other", cancelled=True, tokens_in=None, tokens_out=None, ttfb_ms=None),
+        record(step=1, provider="anthropic", attempts=[
+            Attempt(0, 1, "openai", "gpt-4o-mini", 503, "upstream answered 503", 12.25),
+            Attempt(0, 2, "openai", None, 0, "connection reset by peer", 0.0),
+            Attempt(1, 1, "anthropic", "claude", 200, None, 250.5),
+        ]),
     ]  # fmt: skip
 
 
@@ -92,6 +97,7 @@ async def test_the_postgres_store_answers_every_query_as_the_sqlite_store_does(p
             got = await pg.query(q)
             assert [dataclasses.asdict(r) for r in got.records] == [dataclasses.asdict(r) for r in want.records], q
             assert got.next_cursor == want.next_cursor
+        assert (await pg.get(records[-1].log_id)).attempts == records[-1].attempts
         page = await pg.query(LogQuery(order="asc", limit=2, cursor=(await pg.query(LogQuery(order="asc", limit=2))).next_cursor))
         assert [r.log_id for r in page.records] == [r.log_id for r in records[2:4]]
         for r in records:
@@ -185,3 +191,76 @@ def test_aigw_logs_lists_and_shows_logs_from_postgres(postgres_proc, tmp_path):
     shown = CliRunner().invoke(cli, ["logs", "--config", str(path), "show", records[3].log_id])
     assert shown.exit_code == 0, shown.output
     assert '"q": 1' in shown.output
+
+
+async def test_a_fallback_requests_attempts_round_trip_through_postgres_as_through_sqlite(postgres_proc, aigw_gateway_factory):
+    from aigw.builtins.sqlite_log_query import SqliteLogReader
+    from aigw.client import UniversalClient
+
+    conn = await asyncpg.connect(postgres_proc.dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS aigw_logs, aigw_log_bodies, aigw_schema")
+    finally:
+        await conn.close()
+    steps = [
+        {"provider": "openai", "endpoint": "chat/completions", "config": {"maxAttempts": 2, "retryDelay": 1},
+         "query": {"model": "sim-fail-500-x2", "messages": [{"role": "user", "content": "hi"}]}},
+        {"provider": "anthropic", "endpoint": "v1/messages",
+         "query": {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}},
+    ]  # fmt: skip
+    stores = {"logs": {"stores": ["postgres", "sqlite"]}, "plugins": {"postgres": {"dsn": postgres_proc.dsn}}}
+    async with aigw_gateway_factory(**stores) as gw:
+        async with UniversalClient(gw.url, token=gw.token) as client:
+            result = await client.create(steps=steps)
+    assert result.status == 200 and result.metadata["step"] == "1"
+    log_id = result.metadata["logId"]
+    reader = aigw_postgres.PostgresLogger(Secret(postgres_proc.dsn))
+    try:
+        from_postgres = await reader.get(log_id)
+    finally:
+        await reader.close()
+    sqlite = SqliteLogReader(gw.log_db)
+    try:
+        from_sqlite = sqlite.get(log_id)
+    finally:
+        sqlite.close()
+    assert [(a.step, a.attempt, a.provider, a.status) for a in from_postgres.attempts] == [
+        (0, 1, "openai", 500),
+        (0, 2, "openai", 500),
+        (1, 1, "anthropic", 200),
+    ]
+    assert dataclasses.asdict(from_postgres) == dataclasses.asdict(from_sqlite)
+
+
+async def test_a_version_1_store_is_migrated_keeping_its_rows(postgres_proc):
+    from aigw_postgres.schema import MIGRATIONS
+
+    old = record()
+    conn = await asyncpg.connect(postgres_proc.dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS aigw_logs, aigw_log_bodies, aigw_schema")
+        await conn.execute(MIGRATIONS[0])
+        await conn.execute("CREATE TABLE aigw_schema (component text PRIMARY KEY, version integer NOT NULL)")
+        await conn.execute("INSERT INTO aigw_schema VALUES ('logs', 1)")
+        await conn.execute(
+            "INSERT INTO aigw_logs (log_id, created_at, gateway, request_type, status, success, cache_status, stream,"
+            " cancelled, duration_ms) VALUES ($1, $2, 'default', 'universal', 200, true, 'MISS', false, false, 1.5)",
+            old.log_id, old.created_at,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+    logger = aigw_postgres.PostgresLogger(Secret(postgres_proc.dsn), flush_interval=0.01)
+    await logger.start()
+    try:
+        new = record(attempts=[Attempt(0, 1, "openai", "gpt-4o-mini", 200, None, 3.0)])
+        logger.log(dataclasses.replace(new))
+        await logger.flush()
+        assert (await logger.get(old.log_id)).attempts == []
+        assert (await logger.get(new.log_id)).attempts == new.attempts
+    finally:
+        await logger.close()
+    conn = await asyncpg.connect(postgres_proc.dsn)
+    try:
+        assert await conn.fetchval("SELECT version FROM aigw_schema WHERE component = 'logs'") == 2
+    finally:
+        await conn.close()

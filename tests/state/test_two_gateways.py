@@ -6,11 +6,6 @@ a run is logged once in PostgreSQL even when one process is stopped with SIGTERM
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
 import uuid
 
@@ -22,45 +17,14 @@ from aigw.auth import TokenStore
 from aigw.cli import cli
 from aigw.client import GatewayError, UniversalClient
 from aigw.config import load_settings
-from aigw.testing.gateway import ACCOUNT_ID, gateway_config, to_toml
+from aigw.testing.gateway import gateway_config, to_toml
 from aigw.testing.servers import free_port
+from gateway_processes import Served
 
 pytest.importorskip("aigw_redis", reason="aigw-redis is not installed (pip install ./plugins/aigw-redis)")
 pytestmark = pytest.mark.timeout(90)
 
-LISTENING = re.compile(r"listening on https?://127\.0\.0\.1:(\d+)/")
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
-
-
-class Served:
-    """One `aigw serve` process on its own port."""
-
-    def __init__(self, config_path, port: int, extra: tuple[str, ...] | list[str] = ()) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIGW_")}
-        self.port = port
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aigw", "serve", "--config", str(config_path), "--port", str(port), "--host", "127.0.0.1", *extra],
-            env=env, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        self.lines: list[str] = []
-
-    def wait_listening(self, count: int = 1) -> None:
-        while sum(1 for line in self.lines if LISTENING.search(line)) < count:
-            line = self.proc.stderr.readline()
-            assert line, "aigw serve exited early:\n" + "".join(self.lines)
-            self.lines.append(line)
-
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/{ACCOUNT_ID}/default"
-
-    def terminate(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-
-    def wait(self) -> int:
-        code = self.proc.wait(30)
-        self.lines += self.proc.stderr.readlines()
-        return code
 
 
 @pytest.fixture

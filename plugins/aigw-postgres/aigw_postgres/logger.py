@@ -37,20 +37,19 @@ import asyncio
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
 
-from aigw.builtins.log_batcher import BATCHER_CONFIG_KEYS, BatcherStats, LogBatcher, Pending, batcher_options
-from aigw.builtins.plugin_config import SectionReader
-from aigw.errors import ConfigError
+from aigw.builtins.log_batcher import BatcherStats, LogBatcher, Pending, batcher_options
 from aigw.log_query import LogPage, LogQuery, StoredLog
-from aigw.secret import Secret, resolve_secret
+from aigw.logrecords import attempts_to_list
+from aigw.secret import Secret
 from aigw.types import LogRecord, PluginContext
 from aigw_postgres import query as pg_query
 from aigw_postgres.schema import migrate
+from aigw_postgres.section import read_section
 
 log = logging.getLogger("aigw.logs")
 
@@ -71,12 +70,12 @@ OUTAGE_ERRORS = (
 
 _TYPES = (
     "text", "float8", "text", "text", "text", "text", "text", "text", "int4", "bool", "int4", "text", "bool", "bool",
-    "float8", "float8", "int8", "int8", "text", "text", "text", "text", "int8", "int8",
+    "float8", "float8", "int8", "int8", "text", "text", "text", "text", "int8", "int8", "text",
 )  # fmt: skip
 _COLS = ", ".join(pg_query.COLUMNS)
 _INSERT_LOGS = (
     f"INSERT INTO aigw_logs ({_COLS}) SELECT "
-    + ", ".join(f"u.c{i}::jsonb" if c == "metadata" else f"u.c{i}" for i, c in enumerate(pg_query.COLUMNS))
+    + ", ".join(f"u.c{i}::jsonb" if c in pg_query.JSON_COLUMNS else f"u.c{i}" for i, c in enumerate(pg_query.COLUMNS))
     + " FROM unnest("
     + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_TYPES))
     + ") AS u("
@@ -98,6 +97,7 @@ def _row(item: Pending) -> tuple:
         float(r.duration_ms), None if r.ttfb_ms is None else float(r.ttfb_ms), r.tokens_in, r.tokens_out,
         orjson.dumps(r.metadata).decode() if r.metadata else None, error, r.request_content_type,
         r.response_content_type, item.request_body_size, item.response_body_size,
+        orjson.dumps(attempts_to_list(r.attempts)).decode() if r.attempts else None,
     )  # fmt: skip
 
 
@@ -133,15 +133,7 @@ class PostgresLogger:
     @classmethod
     def from_context(cls, ctx: PluginContext) -> PostgresLogger:
         """The factory the plugin registers (keys in the module docstring)."""
-        known = {"dsn", "close_timeout_ms", "connect_timeout_ms", "retention_days"} | BATCHER_CONFIG_KEYS
-        section = SectionReader(ctx.name, ctx.config, known)
-        spec = section.string("dsn", None)
-        if not spec:
-            raise ConfigError(f"plugin {ctx.name!r}: dsn is required (postgresql://user@host:5432/db, or env:NAME)")
-        base = Path(ctx.settings.source).parent if getattr(ctx.settings, "source", None) else None
-        dsn = resolve_secret(spec, None, base)
-        if not isinstance(dsn, Secret):
-            raise ConfigError(f"plugin {ctx.name!r}: dsn {spec} is not set")
+        section, dsn = read_section(ctx)
         return cls(
             dsn,
             close_timeout=section.number("close_timeout_ms", 10_000) / 1000,

@@ -8,13 +8,16 @@ from typing import Any
 import orjson
 
 from aigw.log_query import LogPage, LogQuery, StoredLog, meta_text, validate_query
+from aigw.logrecords import attempts_from_list
 
 COLUMNS = (
     "log_id", "created_at", "gateway", "request_type", "event_id", "provider", "model", "endpoint", "status",
     "success", "step", "cache_status", "stream", "cancelled", "duration_ms", "ttfb_ms", "tokens_in", "tokens_out",
     "metadata", "error", "request_content_type", "response_content_type", "request_body_size", "response_body_size",
+    "attempts",
 )  # fmt: skip
-_SELECT = ", ".join("l.metadata::text" if c == "metadata" else f"l.{c}" for c in COLUMNS)
+JSON_COLUMNS = ("metadata", "attempts")  # jsonb, written and read as JSON text
+_SELECT = ", ".join(f"l.{c}::text" if c in JSON_COLUMNS else f"l.{c}" for c in COLUMNS)
 # Stored metadata values compared by their text form, so "42" matches 42 and "true" matches true.
 _META_MATCH = (
     "EXISTS (SELECT 1 FROM jsonb_each(l.metadata) AS m WHERE m.key = ${} AND "
@@ -53,10 +56,11 @@ def where(q: LogQuery) -> tuple[str, list[Any]]:
 
 def _stored(row: Any, bodies: tuple[Any, Any] = (None, None)) -> StoredLog:
     values = dict(zip(COLUMNS, row[: len(COLUMNS)], strict=True))
-    metadata = values.pop("metadata")
+    metadata, attempts = values.pop("metadata"), values.pop("attempts")
     return StoredLog(
         **values,
         metadata=orjson.loads(metadata) if metadata else None,
+        attempts=attempts_from_list(orjson.loads(attempts)) if attempts else [],
         request_body=None if bodies[0] is None else bytes(bodies[0]),
         response_body=None if bodies[1] is None else bytes(bodies[1]),
     )

@@ -1,12 +1,13 @@
-"""The PostgreSQL log store's schema and its versioned migrations.
+"""The PostgreSQL schemas of aigw-postgres (the log store, the auth tokens) and their
+versioned migrations.
 
 Same fields as the SQLite store (aigw.builtins.sqlite_log_schema): `aigw_logs` holds one small
 row per request, `aigw_log_bodies` the bodies apart. `log_id` (UUIDv7) is compared in the "C"
 collation, so that its order is time order whatever the database's locale (keyset paging
 relies on it). Tables are prefixed `aigw_` because the database is often shared.
 
-The version lives in `aigw_schema` (one row per component). `MIGRATIONS[i]` takes the schema
-from version i to i+1; a new version appends a step and never edits an old one. Migrating takes
+The version lives in `aigw_schema` (one row per component: "logs", "tokens"). `MIGRATIONS[i]`
+(`TOKEN_MIGRATIONS[i]`) takes the schema from version i to i+1; a new version appends a step and never edits an old one. Migrating takes
 a transaction-scoped advisory lock, so gateways starting together migrate once. A database
 from a newer plugin is refused rather than misread.
 """
@@ -18,7 +19,7 @@ from typing import Any
 from aigw.errors import ConfigError
 
 COMPONENT = "logs"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LOCK = 0x61696777  # "aigw": pg_advisory_xact_lock key for migrations
 
 MIGRATIONS: tuple[str, ...] = (
@@ -60,29 +61,64 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX aigw_logs_failed ON aigw_logs (log_id) WHERE NOT success;
     CREATE INDEX aigw_logs_cache_hit ON aigw_logs (log_id) WHERE cache_status = 'HIT';
     """,
+    # 1 -> 2: every upstream try of the request (retries, fallbacks), as a JSON array of
+    # {step, attempt, provider, model, status, error, duration_ms}, as the SQLite store's
+    # version 2. NULL: none recorded (cache hits, refused requests, rows written before 2).
+    """
+    ALTER TABLE aigw_logs ADD COLUMN attempts jsonb;
+    """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
+TOKENS_COMPONENT = "tokens"
+TOKEN_MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: the columns of the SQLite token table (aigw.auth.token_store), and one counter
+    # that every change bumps in its own transaction: the row lock orders the changes, so a
+    # process that has read version n has seen every change up to n (a sequence would not:
+    # its values can commit out of order).
+    """
+    CREATE TABLE aigw_auth_tokens (
+        id          text COLLATE "C" PRIMARY KEY,  -- first 12 hex digits of sha256, safe to display
+        sha256      bytea NOT NULL UNIQUE,
+        name        text NOT NULL DEFAULT '',
+        gateway     text,                          -- NULL: valid on every gateway
+        created_at  double precision NOT NULL,     -- unix seconds
+        last_used   double precision,
+        revoked_at  double precision
+    );
+    CREATE TABLE aigw_auth_tokens_version (
+        one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+        version bigint NOT NULL
+    );
+    INSERT INTO aigw_auth_tokens_version (one, version) VALUES (true, 0);
+    """,
+)
+TOKENS_SCHEMA_VERSION = len(TOKEN_MIGRATIONS)
 
-async def migrate(conn: Any) -> int:
-    """Bring the schema to SCHEMA_VERSION (one transaction, under the advisory lock); returns
-    the version found before. Raises ConfigError for a schema newer than this plugin."""
+
+async def migrate(conn: Any, component: str = COMPONENT) -> int:
+    """Bring `component`'s schema ("logs" or "tokens") to its latest version (one transaction,
+    under the advisory lock); returns the version found before. Raises ConfigError for a schema
+    newer than this plugin."""
+    migrations = MIGRATIONS if component == COMPONENT else TOKEN_MIGRATIONS
+    latest = len(migrations)
+    what = "log store" if component == COMPONENT else "token store"
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
         await conn.execute("CREATE TABLE IF NOT EXISTS aigw_schema (component text PRIMARY KEY, version integer NOT NULL)")
-        found = await conn.fetchval("SELECT version FROM aigw_schema WHERE component = $1", COMPONENT) or 0
-        if found > SCHEMA_VERSION:
+        found = await conn.fetchval("SELECT version FROM aigw_schema WHERE component = $1", component) or 0
+        if found > latest:
             raise ConfigError(
-                f"the PostgreSQL log store has schema version {found}, newer than this aigw-postgres "
-                f"understands ({SCHEMA_VERSION}); upgrade the plugin"
+                f"the PostgreSQL {what} has schema version {found}, newer than this aigw-postgres "
+                f"understands ({latest}); upgrade the plugin"
             )
-        for version in range(found, SCHEMA_VERSION):
-            await conn.execute(MIGRATIONS[version])
-        if found < SCHEMA_VERSION:
+        for version in range(found, latest):
+            await conn.execute(migrations[version])
+        if found < latest:
             await conn.execute(
                 "INSERT INTO aigw_schema (component, version) VALUES ($1, $2) "
                 "ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
-                COMPONENT,
-                SCHEMA_VERSION,
+                component,
+                latest,
             )
     return found

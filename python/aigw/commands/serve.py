@@ -169,14 +169,17 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
     if s.port == 0 and s.workers > 1:
         raise click.UsageError("--port 0 picks a different port per worker; give a port with --workers > 1")
     _tls_context(settings)  # fail here, once, rather than in every worker
-    for warning in per_process_warnings(select_or_exit(settings), s.workers):
+    selection = select_or_exit(settings)
+    for warning in per_process_warnings(selection, s.workers):
         log.warning("%s", warning)
 
-    store = TokenStore.for_settings(settings)
-    try:
-        token = ensure_first_token(settings, store)
-    finally:
-        store.close()
+    token = None
+    if "tokens" in selection.auth_backends:  # a first token in aigw.db only helps if it is read
+        store = TokenStore.for_settings(settings)
+        try:
+            token = ensure_first_token(settings, store)
+        finally:
+            store.close()
     if token is not None:
         log.warning("first auth token, shown only this once (clients send `cf-aig-authorization: Bearer <token>`): %s", token)
 

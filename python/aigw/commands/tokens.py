@@ -1,15 +1,25 @@
-"""`aigw tokens create | list | revoke`: manage gateway auth tokens in the data directory."""
+"""`aigw tokens create | list | revoke`: manage gateway auth tokens.
+
+They live in the token store of the first chosen auth backend (`[auth] backends`) that keeps
+one: the built-in `tokens` backend's `<data_dir>/aigw.db`, or a plugin backend's `store` (e.g.
+aigw-postgres's `postgres`, shared by several machines). A plugin store has the same
+`create`/`list`/`revoke`/`close` methods, synchronous or async.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from aigw.auth import TokenInfo, TokenStore, TokenStoreError
 from aigw.commands.settings_option import config_option, load_settings_or_exit
+from aigw.config import Settings
 
 __all__ = ["tokens"]
 
@@ -24,6 +34,52 @@ def _status(info: TokenInfo) -> str:
     return "config" if info.source == "config" else "active"
 
 
+class _Store:
+    """A token store driven from synchronous code: awaitable results run on a private loop
+    (one for the command's life, so a store's connection stays on it)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._loop = asyncio.new_event_loop()
+
+    def _wait(self, result: Any) -> Any:
+        return self._loop.run_until_complete(result) if inspect.isawaitable(result) else result
+
+    def create(self, name: str, gateway: str | None) -> tuple[str, TokenInfo]:
+        return self._wait(self.store.create(name=name, gateway=gateway))
+
+    def list(self) -> list[TokenInfo]:
+        return self._wait(self.store.list())
+
+    def revoke(self, token_id: str) -> TokenInfo:
+        return self._wait(self.store.revoke(token_id))
+
+    def close(self) -> None:
+        try:
+            self._wait(self.store.close())
+        finally:
+            self._loop.close()
+
+
+def open_token_store(settings: Settings) -> _Store:
+    """The store of the first chosen auth backend that keeps tokens (see the module docstring)."""
+    from aigw.commands.check_config import select_or_exit
+    from aigw.components import build
+    from aigw.plugins import PluginManager
+    from aigw.types import PluginContext
+
+    chosen = select_or_exit(settings).auth_backends
+    for name in chosen:
+        if name == "tokens":
+            return _Store(TokenStore.for_settings(settings))
+        regs = PluginManager(settings.plugins.enabled).load().registries()
+        ctx = PluginContext(name, settings.plugin_config.get(name, {}), settings, Path(settings.data_dir))
+        store = getattr(build(regs.auth_backends, name, ctx), "store", None)
+        if store is not None:
+            return _Store(store)
+    raise click.ClickException(f"none of the chosen auth backends ({', '.join(chosen) or 'none'}) stores tokens")
+
+
 @click.group(
     epilog="""\b
 Examples:
@@ -36,7 +92,8 @@ Examples:
 def tokens() -> None:
     """Create, list and revoke gateway auth tokens.
 
-    Tokens are stored hashed in the data directory's aigw.db; clients send them as
+    Tokens are stored hashed in the data directory's aigw.db (or the token store of the
+    first auth backend chosen in [auth] backends, e.g. PostgreSQL); clients send them as
     `cf-aig-authorization: Bearer <token>`. A running server picks up changes within seconds."""
 
 
@@ -52,7 +109,7 @@ def create(config_path: Path | None, name: str, gateway: str | None) -> None:
             f"no gateway {gateway!r} in the configuration (have: {', '.join(settings.gateways)})",
             param_hint="--gateway",
         )
-    store = TokenStore.for_settings(settings)
+    store = open_token_store(settings)
     try:
         token, info = store.create(name=name, gateway=gateway)
     finally:
@@ -68,7 +125,7 @@ def create(config_path: Path | None, name: str, gateway: str | None) -> None:
 def list_(config_path: Path | None, as_json: bool) -> None:
     """List tokens (ids and metadata; never the tokens themselves)."""
     settings = load_settings_or_exit(config_path, log_warnings=False)
-    store = TokenStore.for_settings(settings)
+    store = open_token_store(settings)
     try:
         infos = store.list()
     finally:
@@ -98,7 +155,7 @@ def list_(config_path: Path | None, as_json: bool) -> None:
 def revoke(config_path: Path | None, token_id: str) -> None:
     """Revoke a token by its id (from `aigw tokens list`) or by the token itself."""
     settings = load_settings_or_exit(config_path, log_warnings=False)
-    store = TokenStore.for_settings(settings)
+    store = open_token_store(settings)
     try:
         info = store.revoke(token_id)
     except TokenStoreError as exc:
