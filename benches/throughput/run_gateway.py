@@ -120,6 +120,7 @@ collect_logs = false
 
 [upstream]
 pool_size_per_host = 64
+max_connections_per_client = 64  # one benchmark connection may use the whole pool
 
 [providers.openai]
 base_url = "http://127.0.0.1:{up_port}/v1"
@@ -242,7 +243,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0, help="measured window per load run")
     ap.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds on the same connection before each window")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
-    ap.add_argument("--targets", default="direct,aigw,aigw-nolog,litellm,direct-loadgen")
+    ap.add_argument("--targets", default="direct,aigw,aigw-nolog,aigw-http,aigw-http-nolog,litellm,direct-loadgen")
     ap.add_argument("--gw-cpus", default="0")
     ap.add_argument("--aux-cpus", default="1")
     ap.add_argument("--aigw", default=str(ROOT / ".venv/bin/aigw"))
@@ -271,13 +272,21 @@ def main() -> None:
         common = {"up_pid": up.pid}
         if "direct" in wanted:
             targets.append({"name": "direct", "kind": "direct", "url": f"http://127.0.0.1:{up_port}/v1/chat/completions", **common})
-        if "aigw" in wanted or "aigw-nolog" in wanted:
+        if any(t.startswith("aigw") for t in wanted):
             cfg = aigw_config(out, gw_port, up_port)
             gw = procs.start("aigw", [args.aigw, "serve", "--config", str(cfg)], args.gw_cpus, cwd=out)
             wait_ready(f"http://127.0.0.1:{gw_port}/health", 60, gw)
             for name, gateway in (("aigw", "bench"), ("aigw-nolog", "bench-nolog")):
                 if name in wanted:
                     targets.append({"name": name, "kind": "ws", "url": f"ws://127.0.0.1:{gw_port}/v1/bench-account/{gateway}", "pid": gw.pid, **common})
+            # The same gateways over HTTP/1.1 keep-alive: the OpenAI provider route, driven by the
+            # shared harness's loadgen.py exactly as LiteLLM is (issue 8's side-by-side).
+            for name, gateway in (("aigw-http", "bench"), ("aigw-http-nolog", "bench-nolog")):
+                if name in wanted and harness is not None:
+                    targets.append({"name": name, "kind": "loadgen", "loadgen": harness / "loadgen.py",
+                                    "url": f"http://127.0.0.1:{gw_port}/v1/bench-account/{gateway}/openai/chat/completions",
+                                    "api_key": "sk-bench-dummy", "models": {"default": "gpt-4o-mini", "paced": "paced-gpt-4o-mini"},
+                                    "pid": gw.pid, **common})
         ll_bin = args.litellm_venv / "bin/litellm"
         if ("litellm" in wanted or "direct-loadgen" in wanted) and harness is None:
             print("[skip] litellm: the shared harness (loadgen.py) is not found", file=sys.stderr)

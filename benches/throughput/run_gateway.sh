@@ -22,7 +22,7 @@ VENV=$ROOT/.venv
 LITELLM_VENV=${LITELLM_VENV:-$ROOT/.bench-venvs/litellm}
 REPS=${REPS:-3} SECONDS_PER_RUN=${SECONDS_PER_RUN:-5} WARMUP=${WARMUP:-1}
 SCENARIOS=${SCENARIOS:-ns_c1,ns_c32,ns_c64,st_c8,st_b8}
-TARGETS=${TARGETS:-direct,aigw,aigw-nolog,litellm,direct-loadgen}
+TARGETS=${TARGETS:-direct,aigw,aigw-nolog,aigw-http,aigw-http-nolog,litellm,direct-loadgen}
 SMOKE_ARGS=()
 if [ "${SMOKE:-0}" = 1 ]; then REPS=1 SECONDS_PER_RUN=2 WARMUP=0.5 SMOKE_ARGS=(--smoke); fi
 
