@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from aigw.api.gateway_context import AUTH_SUBPROTOCOL, FrontDoor, GatewayContext
 from aigw.api.open_sessions import OpenSessions
+from aigw.api.realtime import RealtimeRoute
 from aigw.api.router import BUILTIN, WEBSOCKET, RouteMiss, Router
 from aigw.api.universal_ws import UniversalSession
 from aigw.config import GatewaySettings, Settings, load_settings
@@ -42,6 +43,8 @@ log = logging.getLogger("aigw.gateway")
 
 #: The Universal WebSocket API.
 UNIVERSAL_PATTERN = "/v1/{account}/{gateway}"
+#: Realtime pass-through to a provider's own WebSocket API (docs/realtime.md).
+REALTIME_PATTERN = "/v1/{account}/{gateway}/{provider}"
 #: Loggers enabled without any configuration; others are enabled by a [plugins.<name>] section.
 DEFAULT_LOGGERS = ("sqlite",)
 
@@ -183,6 +186,12 @@ class Gateway:
         router = built.router
         app = GatewayApp(self, built)
         router.add(WEBSOCKET, UNIVERSAL_PATTERN, app.universal, owner=BUILTIN)
+        realtime = RealtimeRoute(
+            built.runtime, self.settings.realtime, max_message_size=self.settings.server.max_message_size,
+            on_record=self.records.append if self.records is not None else None,
+        )
+        router.add(WEBSOCKET, REALTIME_PATTERN, realtime, owner=BUILTIN)
+        router.add(WEBSOCKET, REALTIME_PATTERN + "/{rest:path}", realtime, owner=BUILTIN)
         router.add("GET", "/health", health, owner=BUILTIN, public=True)
         for route in built.registries.routes:
             router.add(route.method, route.pattern, plugin_route_handler(route.handler), owner=route.owner, public=route.public)

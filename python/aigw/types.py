@@ -100,7 +100,7 @@ class LogRecord:
     log_id: str  # UUIDv7, lowercase
     created_at: float  # unix time, seconds
     gateway: str
-    request_type: str  # "websocket" | "universal" | "provider" | "compat"
+    request_type: str  # "websocket" | "universal" | "provider" | "compat" | "realtime"
     event_id: str | None = None
     provider: str | None = None
     model: str | None = None
@@ -121,6 +121,9 @@ class LogRecord:
     response_content_type: str | None = None
     request_body: bytes | None = None  # None when payload collection is off
     response_body: bytes | None = None
+    #: Realtime sessions only: frames and bytes each way, close codes, who closed, resumptions
+    #: (see docs/realtime.md); None for every other request type.
+    session: dict[str, Any] | None = None
 
 
 @dataclass(slots=True, frozen=True)
