@@ -48,6 +48,8 @@ def realtime_gateway(tmp_path):
                     table["key"] = sim.key
                 providers[slug] = table
         extra = dict(config)
+        # Built-ins only: these tests need no installed plugin (and must not depend on one).
+        extra.setdefault("plugins", {"enabled": []})
         extra["providers"] = {**providers, **extra.get("providers", {})}
         async with running_gateway(None, data_dir=tmp_path / "gw", **extra) as gw:
             yield gw
