@@ -246,3 +246,24 @@ async def test_gpt_live_sessions_path_is_relayed(realtime_gateway, openai_sim):
             await ws.send(json.dumps({"type": "session.close"}))
             assert json.loads(await ws.recv())["type"] == "session.closed"
     assert openai_sim.connections[0].path == "/v1/live/sessions"
+
+
+async def test_a_client_that_stops_reading_stops_the_provider_being_read(realtime_gateway, openai_sim):
+    # 1000 deltas of 1 s of 24 kHz PCM16 (64 KB of base64 each): about 64 MB of events.
+    openai_sim.reply, openai_sim.chunks, openai_sim.audio_bytes = "x" * 1000, 1000, 48000
+    total = 6 + 2 * 1000 + 6  # response.created .. content_part.added, deltas, the .done events
+    async with realtime_gateway(openai=openai_sim) as gw:
+        url = f"{gw.url}/openai?model={MODEL}"
+        async with websockets.connect(url, additional_headers=gw.headers, max_queue=2) as ws:
+            await ws.recv()
+            await ws.send(json.dumps({"type": "response.create", "response": {"output_modalities": ["audio"]}}))
+            await asyncio.sleep(1.0)  # not reading: the gateway must stop reading the provider
+            stalled = openai_sim.events_sent
+            assert stalled < total // 2, "the provider kept being read while the client was not reading"
+            received = 0
+            while True:
+                event = json.loads(await ws.recv())
+                received += 1
+                if event["type"] == "response.done":
+                    break
+    assert openai_sim.events_sent > stalled  # it went on once the client read again

@@ -57,6 +57,11 @@ class OpenAIRealtimeSimulator(RealtimeSimulator):
         self.audio_bytes = audio_bytes
         super().__init__(key=key)
 
+    def reset(self) -> None:
+        super().reset()
+        #: Server events written so far (a send that the peer does not read blocks, as on a socket).
+        self.events_sent = 0
+
     # -- handshake --
     def path_ok(self, upgrade: UpgradeRecord) -> bool:
         return upgrade.path in ("/v1/realtime", "/v1/live/sessions")
@@ -94,6 +99,7 @@ class OpenAIRealtimeSimulator(RealtimeSimulator):
 
     async def event(self, conn: RealtimeConnection, type_: str, **fields) -> None:
         await conn.send_json({"type": type_, "event_id": _id("event"), **fields})
+        self.events_sent += 1
 
     async def error(self, conn: RealtimeConnection, code: str, message: str, event_id: str | None = None) -> None:
         await self.event(conn, "error", error={
