@@ -267,3 +267,14 @@ async def test_a_client_that_stops_reading_stops_the_provider_being_read(realtim
                 if event["type"] == "response.done":
                     break
     assert openai_sim.events_sent > stalled  # it went on once the client read again
+
+
+async def test_an_upstream_that_drops_its_connection_gives_the_client_1011(realtime_gateway, openai_sim):
+    async with realtime_gateway(openai=openai_sim) as gw:
+        async with websockets.connect(f"{gw.url}/openai?model={MODEL}", additional_headers=gw.headers) as ws:
+            await ws.recv()
+            openai_sim.open_connections[0].ws.transport.abort()  # no close frame
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 2)
+            assert (ws.close_code, ws.close_reason) == (1011, "upstream connection lost")
+    assert gw.records[-1].session["upstream_close_code"] == 1006

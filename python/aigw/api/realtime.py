@@ -76,6 +76,17 @@ def sendable(code: int, default: int) -> int:
     return code
 
 
+def relayed_close(code: int, reason: str, *, lost: tuple[int, str]) -> tuple[int, str]:
+    """The close to give the other side for a side that ended with (`code`, `reason`): the
+    same when it may be sent; 1005 (a close frame without a code) as 1000; 1006 (the TCP
+    connection dropped) as `lost`."""
+    if code == 1006:
+        return lost
+    if code == 1005:
+        return 1000, ""
+    return (code, reason) if sendable(code, 0) else lost
+
+
 class SessionCounter:
     """Open realtime sessions per gateway, against `[realtime] max_sessions_per_gateway`."""
 
@@ -318,7 +329,7 @@ class RealtimeSession(WebSocketHandler):
         self._client_done = True
         self._cancel_timers()
         # Close the provider's side now, with the client's code when it may be sent.
-        self.upstream.close(sendable(code, 1001), reason if sendable(code, 0) else "client went away")
+        self.upstream.close(*relayed_close(code, reason, lost=(1001, "client went away")))
         if self.upstream.state.name == "CLOSED":
             self._upstream_done = True
         self._maybe_finish()
@@ -378,10 +389,7 @@ class RealtimeSession(WebSocketHandler):
         self._cancel_timers()
         ws = self.ws
         if ws is not None and not ws.closed:
-            if code == 1006:
-                ws.close(1011, "upstream connection lost")
-            else:
-                ws.close(sendable(code, 1000), reason if sendable(code, 0) else "")
+            ws.close(*relayed_close(code, reason, lost=(1011, "upstream connection lost")))
         self._maybe_finish()
 
     # -- relay and flow control ---------------------------------------------------------------
