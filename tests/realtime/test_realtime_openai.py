@@ -278,3 +278,20 @@ async def test_an_upstream_that_drops_its_connection_gives_the_client_1011(realt
                 await asyncio.wait_for(ws.recv(), 2)
             assert (ws.close_code, ws.close_reason) == (1011, "upstream connection lost")
     assert gw.records[-1].session["upstream_close_code"] == 1006
+
+
+async def test_a_gateway_that_shuts_down_while_the_provider_answers_closes_the_provider_session(realtime_gateway, openai_sim):
+    openai_sim.handshake_delay = 0.3
+    async with realtime_gateway(openai=openai_sim) as gw:
+        async def connect():
+            return await websockets.connect(f"{gw.url}/openai?model={MODEL}", additional_headers=gw.headers)
+
+        client = asyncio.create_task(connect())
+        await wait_for(lambda: openai_sim.connections)
+        await gw.stop(grace=0.05)  # the client's connection goes before the provider's 101 arrives
+        with pytest.raises(Exception):
+            await client
+        await wait_for(lambda: openai_sim.connections[0].closed_at is not None, timeout=2)
+        await wait_for(lambda: gw.records)
+    record = gw.records[-1]
+    assert record.session["closed_by"] == "client" and record.session["upstream_close_code"] == 1001

@@ -292,6 +292,20 @@ class RealtimeSession(WebSocketHandler):
         self._client_paused = False
         self._upstream_paused = False
         self._tasks: set[asyncio.Task] = set()
+        # The server calls on_open in the same step that receives this handler, unless the client
+        # left (or shutdown began) while the provider was answering: then nothing else would
+        # ever close the provider's side.
+        self._loop.call_soon(self._check_opened)
+
+    def _check_opened(self) -> None:
+        if self.ws is not None or self._finished:
+            return
+        self.stats.client_close = (1006, "the client left before the upgrade completed")
+        self.stats.closed_by = "client"
+        self.upstream.start(lambda opcode, payload: None, lambda code, reason: None)
+        self.upstream.close(1001, "client went away")
+        self._client_done = True
+        self._maybe_finish()
 
     # -- the client's side (server callbacks) --------------------------------------------------
 

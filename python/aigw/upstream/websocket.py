@@ -544,10 +544,17 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         self._ping_timer = None
         if self.conn.state is not OPEN or self._lost:
             return
-        if self._ping_outstanding and self._ping_timeout:
-            self.close(INTERNAL, "keepalive ping timeout")
-            return
         self.codec.send_ping(b"aigw")
         self._schedule_flush()
         self._ping_outstanding = True
-        self._ping_timer = self._loop.call_later(self._ping_timeout or self._ping_interval, self._send_keepalive_ping)
+        self._ping_timer = self._loop.call_later(self._ping_timeout or self._ping_interval, self._check_pong)
+
+    def _check_pong(self) -> None:
+        self._ping_timer = None
+        if self.conn.state is not OPEN or self._lost:
+            return
+        if self._ping_outstanding and self._ping_timeout:
+            self.close(INTERNAL, "keepalive ping timeout")
+            return
+        wait = max(0.0, (self._ping_interval or 0.0) - (self._ping_timeout or 0.0))
+        self._ping_timer = self._loop.call_later(wait, self._send_keepalive_ping)

@@ -72,8 +72,10 @@ class RealtimeSimulator:
     base_path = ""  # what base_url() appends to the root
     subprotocols: tuple[str, ...] = ()
 
-    def __init__(self, *, key: str = "sim-key") -> None:
+    def __init__(self, *, key: str = "sim-key", handshake_delay: float = 0.0) -> None:
         self.key = key
+        #: Seconds before answering an upgrade (the 101 or the refusal).
+        self.handshake_delay = handshake_delay
         self._defaults = dict(self.__dict__)
         self._server: Any = None
         self.port = 0
@@ -141,7 +143,7 @@ class RealtimeSimulator:
     def _select_subprotocol(self, connection: ServerConnection, offered: list[str]) -> str | None:
         return next((p for p in offered if p in self.subprotocols), None)
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         parts = urlsplit(request.path)
         offered = [t.strip() for v in request.headers.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()]
         record = UpgradeRecord(
@@ -152,6 +154,8 @@ class RealtimeSimulator:
         )
         self.connections.append(record)
         connection.upgrade_record = record  # type: ignore[attr-defined]
+        if self.handshake_delay:
+            await asyncio.sleep(self.handshake_delay)
         status = None
         if self._rejections:
             status = self._rejections.pop(0)
