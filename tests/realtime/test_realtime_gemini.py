@@ -106,6 +106,19 @@ async def test_goaway_with_resumption_reconnects_upstream_and_the_client_keeps_i
     assert record.session["resumptions"] >= 1 and record.success
 
 
+async def test_a_goaway_during_an_answer_waits_for_the_turn_to_complete_before_resuming(realtime_gateway, gemini_sim):
+    gemini_sim.chunks, gemini_sim.chunk_delay = 10, 0.03  # the answer takes 0.3 s
+    gemini_sim.go_away_after, gemini_sim.go_away_grace = 0.15, 1.0
+    async with realtime_gateway(google=gemini_sim) as gw:
+        async with websockets.connect(f"{gw.url}/google", additional_headers=gw.headers) as ws:
+            await setup(ws, resumption=True)
+            first, _ = await turn(ws, "a long answer")  # the goAway arrives in the middle of it
+            await wait_for(lambda: len(gemini_sim.connections) >= 2, timeout=3)
+            gemini_sim.go_away_after = None
+            second, _ = await turn(ws, "next")
+    assert (first, second) == ("turn 1: a long answer", "turn 2: next")
+
+
 async def test_goaway_without_resumption_reaches_the_client_with_the_providers_close(realtime_gateway, gemini_sim):
     gemini_sim.go_away_after, gemini_sim.go_away_grace, gemini_sim.go_away_close = 0.1, 0.1, 1011
     async with realtime_gateway(google=gemini_sim) as gw:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from aigw.api.gateway_context import GatewayContext
-from aigw.api.realtime_gemini import DROP, RESUME, GeminiResumption
+from aigw.api.realtime_gemini import DROP, FORWARD_RESUME, RESUME, GeminiResumption
 from aigw.builtins.providers.realtime import RealtimeRequest, RealtimeTarget
 from aigw.errors import AigwError, InvalidProvider, RateLimited, RequestTimeout, bug_report
 from aigw.logrecords import collect_flags, new_log_id, parse_metadata_header
@@ -368,6 +368,7 @@ class RealtimeSession(WebSocketHandler):
         usage = self.provider.realtime_usage(payload)
         if usage is not None:
             stats.add_usage(usage.tokens_in, usage.tokens_out)
+        verdict = None
         if self.gemini is not None:
             verdict = self.gemini.upstream_message(payload)
             if verdict == RESUME:
@@ -381,6 +382,8 @@ class RealtimeSession(WebSocketHandler):
         stats.frames_out += 1
         stats.bytes_out += len(payload)
         ws.send(opcode, payload)
+        if verdict == FORWARD_RESUME:
+            self._start_resume()
         if not ws.is_writable and not self._upstream_paused:
             # The client is behind: stop reading the provider until it drains.
             self._upstream_paused = True

@@ -20,6 +20,7 @@ text):
   responseTokenCount, totalTokenCount}`` (this turn's counts);
 * ``realtimeInput {audio: {data, mimeType}}`` accumulates; ``realtimeInput {audioStreamEnd:
   true}`` answers as if the user said "audio";
+* ``chunks`` / ``chunk_delay`` (knobs): pieces of a reply and seconds between them;
 * ``go_away_after`` (seconds, knob): each connection sends ``{"goAway": {"timeLeft": "…s"}}``
   after that long, then closes with ``go_away_close`` (default 1000) ``go_away_grace`` seconds
   later, whatever the client does.
@@ -55,6 +56,7 @@ class GeminiLiveSimulator(RealtimeSimulator):
         *,
         key: str = "sim-google-key",
         chunks: int = 3,
+        chunk_delay: float = 0.0,
         reply: str | None = None,
         binary_frames: bool = True,
         go_away_after: float | None = None,
@@ -62,6 +64,7 @@ class GeminiLiveSimulator(RealtimeSimulator):
         go_away_close: int = 1000,
     ) -> None:
         self.chunks = chunks
+        self.chunk_delay = chunk_delay
         self.reply = reply
         self.binary_frames = binary_frames
         self.go_away_after = go_away_after
@@ -174,6 +177,8 @@ class GeminiLiveSimulator(RealtimeSimulator):
         reply = self.reply if self.reply is not None else f"turn {conn.state['turns']}: {text}"
         for piece in pieces(reply, self.chunks):
             await self.send(conn, {"serverContent": {"modelTurn": {"role": "model", "parts": [{"text": piece}]}}})
+            if self.chunk_delay:
+                await asyncio.sleep(self.chunk_delay)
         await self.send(conn, {"serverContent": {"generationComplete": True}})
         prompt, response = words(text), words(reply)
         await self.send(conn, {
