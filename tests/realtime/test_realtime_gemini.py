@@ -32,6 +32,11 @@ async def setup(ws, *, resumption: bool = False) -> None:
 
 async def turn(ws, text: str, seen: list[dict] | None = None) -> tuple[str, dict]:
     """One clientContent turn; returns the model's text and the turnComplete message."""
+    async with asyncio.timeout(5):
+        return await _turn(ws, text, seen)
+
+
+async def _turn(ws, text: str, seen: list[dict] | None) -> tuple[str, dict]:
     await ws.send(json.dumps({"clientContent": {"turns": [{"role": "user", "parts": [{"text": text}]}], "turnComplete": True}}))
     parts = []
     while True:
