@@ -4,6 +4,7 @@ the OpenAI Realtime simulator."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 
@@ -66,6 +67,31 @@ async def test_openai_sdk_realtime_client_runs_a_text_turn_through_the_gateway(r
     assert upgrade.path == "/v1/realtime" and upgrade.query == {"model": MODEL}
     assert upgrade.headers["authorization"] == f"Bearer {openai_sim.key}"
     assert not any(name.startswith("cf-aig-") for name in upgrade.headers)
+
+
+async def test_openai_sdk_realtime_client_runs_an_audio_turn_through_the_gateway(realtime_gateway, openai_sim):
+    async with realtime_gateway(openai=openai_sim) as gw:
+        client = openai.AsyncOpenAI(
+            api_key=openai_sim.key,
+            websocket_base_url=f"ws://127.0.0.1:{gw.port}/v1/{gw.account_id}/default/openai",
+            default_headers=gw.headers,
+        )
+        async with client.realtime.connect(model=MODEL) as conn:
+            pcm = bytes(24000 * 2)  # one second of 24 kHz PCM16 silence
+            await conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
+            await conn.input_audio_buffer.commit()
+            await conn.response.create(response={"output_modalities": ["audio"]})
+            audio, usage = b"", None
+            async for event in conn:
+                if event.type == "response.output_audio.delta":
+                    audio += base64.b64decode(event.delta)
+                elif event.type == "response.done":
+                    usage = event.response.usage
+                    break
+    assert len(audio) == 3 * openai_sim.audio_bytes
+    assert usage.input_token_details.audio_tokens == 15 and usage.output_token_details.audio_tokens == 3
+    record = gw.records[-1]
+    assert record.tokens_in == 15 and record.tokens_out == 1 + 3  # "audio" (1 word) + 3 audio tokens
 
 
 async def test_binary_frames_pass_through_unchanged(realtime_gateway, openai_sim):
