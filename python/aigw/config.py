@@ -59,6 +59,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "UpstreamSettings",
+    "RealtimeSettings",
     "load_settings",
 ]
 
@@ -226,6 +227,15 @@ def _url(ctx: _Context, path: tuple, value: Any) -> Any:
         return value
     if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
         return _expected(ctx, path, "an http:// or https:// URL without query", value)
+    return value.rstrip("/")
+
+
+def _ws_url(ctx: _Context, path: tuple, value: Any) -> Any:
+    value = _string()(ctx, path, value)
+    if value is _BAD:
+        return value
+    if not re.fullmatch(r"(wss?|https?)://[^\s/?#]+(/[^\s?#]*)?", value):
+        return _expected(ctx, path, "a ws://, wss://, http:// or https:// URL without query", value)
     return value.rstrip("/")
 
 
@@ -430,6 +440,24 @@ class UpstreamSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RealtimeSettings:
+    """`[realtime]`: sessions relayed to providers' own WebSocket APIs (docs/realtime.md)."""
+
+    #: Open realtime sessions allowed per gateway (further upgrades get 429); 0 = no cap.
+    max_sessions_per_gateway: int = _key(_integer(0, 1_000_000), 1000)
+    #: Milliseconds for TCP + TLS, and again for the provider's answer to the upgrade.
+    connect_timeout_ms: int = _key(_integer(1, 600_000), 10_000)
+    #: Seconds without a data frame either way before both sides are closed (1000); 0 = never.
+    idle_timeout: float = _key(_seconds(0, 86400), 300.0)
+    #: Longest session in seconds (then 1008 to both sides); 0 = no limit.
+    max_session: float = _key(_seconds(0, 7 * 86400), 7200.0)
+    #: Client bytes held while a Gemini Live session reconnects upstream (more: 1008).
+    max_buffered_bytes: int = _key(_integer(1024, 1 << 30), 4 * 1024 * 1024)
+    #: Reconnect Gemini Live upstream with the latest resumption handle on GoAway.
+    resume_gemini: bool = _key(_boolean, True)
+
+
+@dataclass(frozen=True, slots=True)
 class PluginsSettings:
     """`[plugins]`: which installed plugins load (`["*"]`: built-ins and first-party ones)."""
 
@@ -528,6 +556,7 @@ class Settings:
     )
     upstream: UpstreamSettings = _key(_table(UpstreamSettings), factory=UpstreamSettings)
     console: ConsoleSettings = _key(_table(ConsoleSettings), factory=ConsoleSettings)
+    realtime: RealtimeSettings = _key(_table(RealtimeSettings), factory=RealtimeSettings)
     #: By provider slug; only providers that have a table (or an env override).
     providers: Mapping[str, ProviderSettings] = field(default_factory=lambda: MappingProxyType({}))
     #: Auth tokens accepted by every gateway, from config or `AIGW_TOKENS` (comma-separated).
@@ -579,7 +608,7 @@ def _gateways(ctx: _Context, raw: Any) -> Mapping[str, GatewaySettings]:
     return MappingProxyType(built)
 
 
-_PROVIDER_KEYS = ["base_url", "key", "keys", "format"]
+_PROVIDER_KEYS = ["base_url", "key", "keys", "format", "realtime_url"]
 
 
 def _provider(ctx: _Context, name: str, raw: dict) -> ProviderSettings:
@@ -593,6 +622,10 @@ def _provider(ctx: _Context, name: str, raw: dict) -> ProviderSettings:
             values["base_url"] = _url(ctx, here, value)
         elif key == "format":
             values["format"] = _string(_NAME_RE, f"an adapter name ({_NAME_RULE})")(ctx, here, value)
+        elif key == "realtime_url":  # the provider's WebSocket base (docs/realtime.md)
+            url = _ws_url(ctx, here, value)
+            if url is not _BAD:
+                options["realtime_url"] = url
         elif key == "key":
             secret = _secret(ctx, here, value)
             if isinstance(secret, Secret):
@@ -633,7 +666,7 @@ def _plugins(ctx: _Context, raw: Any) -> tuple[PluginsSettings, Mapping[str, Map
 
 _TOP_KEYS = [
     "data_dir", "server", "plugins", "gateways", "upstream", "providers", "tokens",
-    "cache", "rate_limit", "logs", "auth", "console",
+    "cache", "rate_limit", "logs", "auth", "console", "realtime",
 ]  # fmt: skip
 #: Selection tables: their class and the key whose location start-up errors point at.
 _SELECTIONS: dict[str, tuple[type, str]] = {

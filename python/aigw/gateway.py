@@ -20,6 +20,7 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 from aigw.api.http_routes import HttpDoors
 from aigw.api.gateway_context import AUTH_SUBPROTOCOL, FrontDoor, GatewayContext
 from aigw.api.open_sessions import OpenSessions
+from aigw.api.realtime import RealtimeRoute
 from aigw.api.router import BUILTIN, WEBSOCKET, RouteMiss, Router
 from aigw.api.universal_ws import UniversalSession
 from aigw.config import GatewaySettings, Settings, load_settings
@@ -45,6 +46,8 @@ log = logging.getLogger("aigw.gateway")
 #: The Universal WebSocket API.
 UNIVERSAL_PATTERN = "/v1/{account}/{gateway}"
 PROVIDER_PATTERN = "/v1/{account}/{gateway}/{provider}/{rest:path}"
+#: Realtime pass-through to a provider's own WebSocket API (docs/realtime.md).
+REALTIME_PATTERN = "/v1/{account}/{gateway}/{provider}"
 
 
 class SettingsKeyStore:
@@ -222,6 +225,12 @@ class Gateway:
         router.add(WEBSOCKET, UNIVERSAL_PATTERN, app.universal, owner=BUILTIN)
         router.add("POST", UNIVERSAL_PATTERN, doors.universal, owner=BUILTIN)
         router.add("*", PROVIDER_PATTERN, doors.provider, owner=BUILTIN)
+        realtime = RealtimeRoute(
+            built.runtime, self.settings.realtime, max_message_size=self.settings.server.max_message_size,
+            on_record=self.records.append if self.records is not None else None,
+        )
+        router.add(WEBSOCKET, REALTIME_PATTERN, realtime, owner=BUILTIN)
+        router.add(WEBSOCKET, REALTIME_PATTERN + "/{rest:path}", realtime, owner=BUILTIN)
         router.add("GET", "/health", health, owner=BUILTIN, public=True)
         router.add("GET", "/ready", app.ready, owner=BUILTIN, public=True)
         if self.settings.console.enabled:

@@ -14,7 +14,7 @@ cache, rate limiter) and closes them in reverse order at stop, on one exit stack
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from aigw.log_query import LogPage, LogQuery, StoredLog
 from aigw.types import (
@@ -63,6 +63,25 @@ class Provider(Protocol):
 
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ErrorClass:
         """Whether an error answer may be retried or fall back, and after how long."""
+
+
+@runtime_checkable
+class RealtimeProvider(Protocol):
+    """Optional capability of a `Provider`: a realtime WebSocket API the gateway relays to
+    (docs/realtime.md). Mix in `aigw.builtins.providers.realtime.RealtimeEndpoint` to get it."""
+
+    def realtime_available(self) -> bool:
+        """Whether this provider (as configured) has a realtime endpoint."""
+
+    def realtime_has_client_auth(self, request: Any) -> bool:
+        """Whether the client's upgrade (a RealtimeRequest) carries its own provider credentials."""
+
+    def realtime_target(self, request: Any, key: str | None) -> Any:
+        """The upstream URL, headers and subprotocols (a RealtimeTarget) of one session; `key`
+        is a stored key to inject because the client sent none."""
+
+    def realtime_usage(self, payload: bytes) -> Usage | None:
+        """Tokens reported by one upstream message, or None (cheap when it reports none)."""
 
 
 @runtime_checkable

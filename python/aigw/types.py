@@ -116,7 +116,7 @@ class LogRecord:
     log_id: str  # UUIDv7, lowercase
     created_at: float  # unix time, seconds
     gateway: str
-    request_type: str  # "websocket" | "universal" | "provider" | "compat"
+    request_type: str  # "websocket" | "universal" | "provider" | "compat" | "realtime"
     event_id: str | None = None
     provider: str | None = None
     model: str | None = None
@@ -140,6 +140,9 @@ class LogRecord:
     #: Every upstream try, in order (retries and fallbacks); empty for cache hits and requests
     #: refused before any upstream call.
     attempts: list[Attempt] = field(default_factory=list)
+    #: Realtime sessions only: frames and bytes each way, close codes, who closed, resumptions
+    #: (see docs/realtime.md); None for every other request type.
+    session: dict[str, Any] | None = None
 
 
 @dataclass(slots=True, frozen=True)

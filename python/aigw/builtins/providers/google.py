@@ -9,11 +9,14 @@ from __future__ import annotations
 from typing import Mapping
 
 from aigw.providers import HttpProvider, classify_http_error, int_or_none, loads_or_none
+from aigw.builtins.providers.realtime import RealtimeEndpoint, gemini_live_usage
 from aigw.types import Call, ErrorClass, Usage
 
 
-class GoogleAIStudioProvider(HttpProvider):
-    """generativelanguage.googleapis.com; endpoints carry their version (`v1beta/models/...`)."""
+class GoogleAIStudioProvider(RealtimeEndpoint, HttpProvider):
+    """generativelanguage.googleapis.com; endpoints carry their version (`v1beta/models/...`).
+    Realtime: Gemini Live (BidiGenerateContent); a key in `?api_key=` (Cloudflare's form) or
+    `?key=` moves to `x-goog-api-key`, out of the URL."""
 
     name = "google-ai-studio"
     default_base_url = "https://generativelanguage.googleapis.com"
@@ -21,6 +24,14 @@ class GoogleAIStudioProvider(HttpProvider):
     auth_scheme = ""
     stream_terminator = None
     usage_events = (0, 1)
+    realtime_path = "ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    realtime_key_queries = ("api_key", "key")
+    realtime_usage_marker = b'"usageMetadata"'
+    realtime_model_query = None  # the model is in the first (setup) message
+
+    def realtime_usage_from(self, doc: dict) -> Usage | None:
+        """Gemini Live reports `usageMetadata` on server messages."""
+        return gemini_live_usage(doc.get("usageMetadata"))
 
     def has_client_auth(self, headers: Mapping[str, str]) -> bool:
         """The key may come as a header; a `key=` query parameter is checked by url users."""

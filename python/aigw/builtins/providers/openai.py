@@ -10,13 +10,19 @@ from typing import Mapping, Sequence
 
 from aigw.providers import HttpProvider, classify_http_error, loads_or_none, openai_usage
 from aigw.types import Call, ErrorClass, Usage
+from aigw.builtins.providers.realtime import RealtimeEndpoint
 
 
-class OpenAIProvider(HttpProvider):
-    """OpenAI: `Authorization: Bearer`, base https://api.openai.com/v1."""
+class OpenAIProvider(RealtimeEndpoint, HttpProvider):
+    """OpenAI: `Authorization: Bearer`, base https://api.openai.com/v1. Realtime: the client's
+    path under the base (`realtime` when none; GPT-Live is `live/sessions`); browsers may put
+    the key in an `openai-insecure-api-key.<KEY>` subprotocol (providers.md §1.5)."""
 
     name = "openai"
     default_base_url = "https://api.openai.com/v1"
+    realtime_path = "realtime"
+    realtime_key_subprotocols = ("openai-insecure-api-key.",)
+    realtime_usage_marker = b'"response.done"'
 
     def expects_stream_terminator(self, call: Call) -> bool:
         """Chat completions streams end with `data: [DONE]`; Responses API streams end with
@@ -26,6 +32,10 @@ class OpenAIProvider(HttpProvider):
 
 class OpenAICompatibleProvider(OpenAIProvider):
     """A provider that speaks OpenAI's wire format at another base URL (also `custom-*`)."""
+
+    def realtime_available(self) -> bool:
+        """Only with a configured `realtime_url` (an OpenAI Realtime-compatible server)."""
+        return bool(self.options.get("realtime_url"))
 
     def usage_from_event(self, doc: dict) -> Usage | None:
         """OpenAI usage, or Groq's `x_groq.usage` on the finishing chunk."""

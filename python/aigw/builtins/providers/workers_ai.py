@@ -7,17 +7,40 @@ JSON frame before `[DONE]` is `{"response":"","usage":{...}}` (providers.md §6)
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode
+
 from aigw.providers import HttpProvider, loads_or_none, openai_usage
+from aigw.builtins.providers.realtime import RealtimeEndpoint, RealtimeRequest, RealtimeTarget
 from aigw.types import Call, Usage
 
 DEFAULT_BASE = "https://api.cloudflare.com/client/v4/accounts/{account_id}/ai"
 
 
-class WorkersAIProvider(HttpProvider):
-    """Workers AI. Config: `account_id` (or a full `base_url` ending in `/ai`)."""
+class WorkersAIProvider(RealtimeEndpoint, HttpProvider):
+    """Workers AI. Config: `account_id` (or a full `base_url` ending in `/ai`). Realtime: the
+    Deepgram models over WebSocket (`?model=@cf/deepgram/nova-3&encoding=…`, or the model as
+    the path), relayed to `wss://…/ai/run/{model}?{the other parameters}`."""
 
     name = "workers-ai"
     usage_events = (0, 2)
+
+    def realtime_available(self) -> bool:
+        """Only with an account (the URL needs one)."""
+        return bool(self.base_url) or bool(self.options.get("realtime_url"))
+
+    def realtime_target(self, request: RealtimeRequest, key: str | None) -> RealtimeTarget:
+        """`model` moves from the query into the path `run/{model}`."""
+        pairs = parse_qsl(request.query, keep_blank_values=True)
+        model = next((v for k, v in pairs if k == "model"), None)
+        rest = request.rest.lstrip("/")
+        if not rest and model:
+            rest = model
+            request = RealtimeRequest(rest, urlencode([(k, v) for k, v in pairs if k != "model"]), request.headers, request.subprotocols)
+        if rest and not rest.startswith("run/"):
+            rest = f"run/{rest}"
+        target = super().realtime_target(RealtimeRequest(rest, request.query, request.headers, request.subprotocols), key)
+        target.model = rest[len("run/"):] or None
+        return target
 
     def __init__(self, name: str | None = None, base_url: str | None = None, **options) -> None:
         account = options.get("account_id") or "{account_id}"
