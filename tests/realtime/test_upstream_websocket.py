@@ -47,7 +47,11 @@ async def raw_server(answer: bytes | None):
     """A TCP server that reads one request head and writes `answer` (None: never answers)."""
 
     async def handle(reader, writer):
-        await reader.readuntil(b"\r\n\r\n")
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):  # a client that gave up (TLS hello, timeout)
+            writer.close()
+            return
         if answer is not None:
             writer.write(answer)
             await writer.drain()

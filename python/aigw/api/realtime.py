@@ -198,7 +198,12 @@ class RealtimeRoute:
             self.sessions.release(ctx.name)
             return self._refuse(record, collect, error_response(AigwError(f"upstream WebSocket failed: {err}", status=502)), str(err), started)
         except BaseException:
+            # Cancelled while the provider answers (the client left, the gateway shuts down):
+            # the half-open upstream was aborted by connect_websocket; the attempt is logged.
             self.sessions.release(ctx.name)
+            record.cancelled, record.error = True, "cancelled during the upstream handshake"
+            record.duration_ms = (time.time() - started) * 1000.0
+            self.emit(record, collect)
             raise
         gemini = GeminiResumption() if name == "google-ai-studio" and self.settings.resume_gemini else None
         # Never echo a token or key: the upstream's choice, else another offered subprotocol
