@@ -18,13 +18,16 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from aigw.api.gateway_context import AUTH_SUBPROTOCOL, FrontDoor, GatewayContext
+from aigw.api.metrics_route import METRICS_PATH, MetricsApp, metrics_route  # issue 13
 from aigw.api.open_sessions import OpenSessions
 from aigw.api.router import BUILTIN, WEBSOCKET, RouteMiss, Router
 from aigw.api.universal_ws import UniversalSession
 from aigw.config import GatewaySettings, Settings, load_settings
 from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, GatewayNotFound, PluginError
 from aigw.components import AuthChain, Components, Selection, build, select
-from aigw.interfaces import AuthBackend, Cache, Logger, LogStore, Provider, RateLimiter, RevocationNotifier
+from aigw.interfaces import AuthBackend, Cache, Logger, LogStore, Observer, Provider, RateLimiter, RevocationNotifier
+from aigw.observe.costs import CostMeter, PriceTable  # issue 13
+from aigw.observe.metrics import GatewayMetrics, ScrapeSources  # issue 13
 from aigw.options import RetryPolicy
 from aigw.pipeline import GatewayPolicy, Runtime
 from aigw.plugins import PluginManager, Registries
@@ -124,6 +127,10 @@ class Gateway:
         self.records: list[Any] | None = None  # tests may collect LogRecords here
         self._built: _Built | None = None
         self._components: Components | None = None
+        # ---- issue 13: observers (costs, metrics, plugins' via add_observer) ----
+        self.observers: list[Observer] = []
+        self.metrics: GatewayMetrics | None = None
+        self.metrics_server: Any = None
 
     # -- lifecycle --
     async def __aenter__(self) -> "Gateway":
@@ -197,7 +204,10 @@ class Gateway:
             ca_file=str(up.ca_file) if up.ca_file else None,
         )
         parts.callback("the upstream client", client.close)
-        runtime = Runtime(self.providers, SettingsKeyStore(settings.providers), client, cache, limiter, self.loggers)
+        self._build_observers(client)
+        runtime = Runtime(
+            self.providers, SettingsKeyStore(settings.providers), client, cache, limiter, self.loggers, self.observers
+        )
         policies = {name: gateway_policy(name, gw) for name, gw in settings.gateways.items()}
         sessions = OpenSessions()
         if isinstance(auth, RevocationNotifier):
@@ -205,6 +215,29 @@ class Gateway:
         return _Built(
             regs, runtime, auth, policies, Router(), FrontDoor(settings.gateways, policies, auth), sessions, tuple(backends)
         )
+
+    def _build_observers(self, client: UpstreamClient) -> None:
+        """issue 13: the cost meter first (everything after it sees the cost), then metrics."""
+        self.observers[:] = [CostMeter(PriceTable.from_settings(self.settings.costs))]
+        self.metrics = None
+        if self.settings.metrics.enabled:
+            from aigw.server.websocket import WebSocket
+
+            sources = ScrapeSources(
+                upstream=client.stats,
+                loggers=lambda: self.loggers,
+                connections=lambda: self.server.connections if self.server is not None else (),
+                websocket_type=WebSocket,
+            )
+            self.metrics = GatewayMetrics(sources, max_series=self.settings.metrics.max_series)
+            self.observers.append(self.metrics)
+
+    def add_observer(self, observer: Observer) -> None:
+        """Have `observer` see every finished request from now on (after the cost meter and the
+        metrics). For plugins, from `gateway_startup`; it must be cheap and must not raise."""
+        if not isinstance(observer, Observer):
+            raise PluginError(f"{observer!r} is not an Observer: it needs observe(record)")
+        self.observers.append(observer)
 
     @property
     def log_store(self) -> LogStore | None:
@@ -218,6 +251,8 @@ class Gateway:
         app = GatewayApp(self, built)
         router.add(WEBSOCKET, UNIVERSAL_PATTERN, app.universal, owner=BUILTIN)
         router.add("GET", "/health", health, owner=BUILTIN, public=True)
+        if self.metrics is not None and not self.settings.metrics.listen:  # issue 13
+            router.add("GET", METRICS_PATH, metrics_route(self.metrics.registry), owner=BUILTIN)
         for route in built.registries.routes:
             router.add(route.method, route.pattern, plugin_route_handler(route.handler), owner=route.owner, public=route.public)
         router.freeze()
@@ -272,6 +307,9 @@ class Gateway:
         if self.server is not None:
             await self.server.close(grace=self.settings.server.shutdown_grace if grace is None else grace)
             self.server = None
+        if self.metrics_server is not None:  # issue 13
+            await self.metrics_server.close(grace=0)
+            self.metrics_server = None
         built, self._built = self._built, None
         if built is None:
             return
@@ -300,6 +338,12 @@ class Gateway:
             settings=self.server_settings or server_settings_from(self.settings),
             reuse_port=reuse_port,
         )
+        listen = self.settings.metrics.listen
+        if self.metrics is not None and listen and self.metrics_server is None:  # issue 13
+            host, _, mport = listen.rpartition(":")
+            self.metrics_server = await serve(
+                MetricsApp(self.metrics.registry), host.strip("[]") or "127.0.0.1", int(mport), reuse_port=reuse_port
+            )
         return self.server
 
 
