@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from aigw.api.gateway_context import AUTH_SUBPROTOCOL, FrontDoor, GatewayContext
+from aigw.api.logs_api import LogsApi  # issue 13
 from aigw.api.metrics_route import METRICS_PATH, MetricsApp, metrics_route  # issue 13
 from aigw.api.open_sessions import OpenSessions
 from aigw.api.router import BUILTIN, WEBSOCKET, RouteMiss, Router
@@ -253,6 +254,8 @@ class Gateway:
         router.add("GET", "/health", health, owner=BUILTIN, public=True)
         if self.metrics is not None and not self.settings.metrics.listen:  # issue 13
             router.add("GET", METRICS_PATH, metrics_route(self.metrics.registry), owner=BUILTIN)
+        for method, pattern, handler in LogsApi(lambda: self.log_store).routes():  # issue 13
+            router.add(method, pattern, handler, owner=BUILTIN)
         for route in built.registries.routes:
             router.add(route.method, route.pattern, plugin_route_handler(route.handler), owner=route.owner, public=route.public)
         router.freeze()
