@@ -132,6 +132,7 @@ class Gateway:
         self.observers: list[Observer] = []
         self.metrics: GatewayMetrics | None = None
         self.metrics_server: Any = None
+        self.draining = False  # stop() has begun: /health answers 503 so balancers move on
 
     # -- lifecycle --
     async def __aenter__(self) -> "Gateway":
@@ -240,6 +241,11 @@ class Gateway:
             raise PluginError(f"{observer!r} is not an Observer: it needs observe(record)")
         self.observers.append(observer)
 
+    async def health(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> HttpResponse:
+        """``GET /health`` (public): see `health_report`."""
+        status, body = health_report(self)
+        return HttpResponse.json(body, status=status)
+
     @property
     def log_store(self) -> LogStore | None:
         """The first chosen logger that can be queried (`[logs] stores`), or None."""
@@ -251,7 +257,7 @@ class Gateway:
         router = built.router
         app = GatewayApp(self, built)
         router.add(WEBSOCKET, UNIVERSAL_PATTERN, app.universal, owner=BUILTIN)
-        router.add("GET", "/health", health, owner=BUILTIN, public=True)
+        router.add("GET", "/health", self.health, owner=BUILTIN, public=True)
         if self.metrics is not None and not self.settings.metrics.listen:  # issue 13
             router.add("GET", METRICS_PATH, metrics_route(self.metrics.registry), owner=BUILTIN)
         for method, pattern, handler in LogsApi(lambda: self.log_store).routes():  # issue 13
@@ -308,7 +314,11 @@ class Gateway:
         upstream client, rate limiter, cache, loggers (which store every accepted record), auth
         backends, providers. One failing close is logged; the others still run."""
         if self.server is not None:
-            await self.server.close(grace=self.settings.server.shutdown_grace if grace is None else grace)
+            self.draining = True
+            try:
+                await self.server.close(grace=self.settings.server.shutdown_grace if grace is None else grace)
+            finally:
+                self.draining = False
             self.server = None
         if self.metrics_server is not None:  # issue 13
             await self.metrics_server.close(grace=0)
@@ -363,9 +373,24 @@ def server_settings_from(settings: Settings) -> ServerSettings:
     )
 
 
-async def health(request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> HttpResponse:
-    """``GET /health`` (public): the gateway process is up and serving."""
-    return HttpResponse.json({"status": "ok"})
+def health_report(gateway: Gateway) -> tuple[int, dict[str, Any]]:
+    """What ``GET /health`` answers (issue 13): 200 ``{"status": "ok", ...}`` while serving,
+    503 ``{"status": "draining", ...}`` once a graceful stop began; plus each logger's
+    backlog (records accepted, not yet stored), dropped and failed counts, and the loaded
+    plugins."""
+    logs = {}
+    for logger in gateway.loggers:
+        stats = getattr(logger, "stats", None)
+        if stats is not None:
+            backlog = max(0, stats.accepted - stats.written - stats.failed)
+            logs[str(getattr(logger, "name", type(logger).__name__))] = {"backlog": backlog, "dropped": stats.dropped, "failed": stats.failed}
+    body = {
+        "status": "draining" if gateway.draining else "ok",
+        "draining": gateway.draining,
+        "logs": logs,
+        "plugins": {name: "loaded" for name in gateway.plugins.loaded()},
+    }
+    return (503 if gateway.draining else 200), body
 
 
 def plugin_route_handler(handler: Callable[[HttpRequest], Awaitable[Any]]) -> RouteHandler:
