@@ -464,6 +464,81 @@ class PluginsSettings:
     enabled: tuple[str, ...] = _key(_string_list(_string()), ("*",))
 
 
+# ---- observability (issue 13: [metrics], [costs]) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """`[metrics]`: the Prometheus exposition (docs/observability.md)."""
+
+    enabled: bool = _key(_boolean, True)
+    #: "" (default): `GET /metrics` on the main port, behind the `default` gateway's auth;
+    #: "host:port": a separate listener without auth (bind it to a private address).
+    listen: str = _key(_string(re.compile(r"|\[?[A-Za-z0-9.:_-]*\]?:\d{1,5}"), '"" or "host:port"'), "")
+    #: Distinct label sets kept; past it, new models are counted under model="other" (a
+    #: client names the model, so it must not be able to grow memory without bound).
+    max_series: int = _key(_integer(1, 1_000_000), 10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """One model's prices in USD per million tokens (None: the provider has no such price)."""
+
+    input: float | None = None
+    output: float | None = None
+    cached_input: float | None = None
+    cache_write: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CostsSettings:
+    """`[costs]`: prices over the table shipped with aigw (`aigw/data/prices.json`)."""
+
+    #: Use the shipped price table (false: only `models` below are priced).
+    builtin_prices: bool = True
+    #: `"provider/model"` -> prices, USD per million tokens; wins over the shipped table.
+    models: Mapping[str, ModelPrice] = field(default_factory=lambda: MappingProxyType({}))
+
+
+_PRICE_KEYS = ["input", "output", "cached_input", "cache_write"]
+
+
+def _costs(ctx: _Context, raw: Any) -> CostsSettings:
+    if not isinstance(raw, dict):
+        ctx.error(("costs",), f"expected a table, got {_describe(raw)}")
+        return CostsSettings()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "builtin_prices":
+            if (checked := _boolean(ctx, ("costs", key), value)) is not _BAD:
+                values[key] = checked
+        elif key == "models":
+            if not isinstance(value, dict):
+                ctx.error(("costs", key), f'expected a table of "provider/model" = prices, got {_describe(value)}')
+                continue
+            models = {}
+            for name, prices in value.items():
+                here = ("costs", "models", name)
+                if "/" not in name or name.startswith("/") or name.endswith("/"):
+                    ctx.error(here, 'name a model as "provider/model"')
+                elif not isinstance(prices, dict):
+                    ctx.error(here, f"expected a table of prices, got {_describe(prices)}")
+                else:
+                    numbers: dict[str, float] = {}
+                    for k, v in prices.items():
+                        if k not in _PRICE_KEYS:
+                            _unknown(ctx, here + (k,), _PRICE_KEYS)
+                        elif isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                            ctx.error(here + (k,), f"expected a price >= 0 in USD per million tokens, got {_describe(v)}")
+                        else:
+                            numbers[k] = float(v)
+                    models[name] = ModelPrice(**numbers)
+            values["models"] = MappingProxyType(models)
+        else:
+            _unknown(ctx, ("costs", key), ["builtin_prices", "models"])
+    return CostsSettings(**values)
+
+
 # ---- which registered component is used (checked against the registries at start-up) --------
 
 
@@ -566,6 +641,8 @@ class Settings:
     rate_limit: BackendSelection = field(default_factory=BackendSelection)
     logs: LogsSelection = field(default_factory=LogsSelection)
     auth: AuthSelection = field(default_factory=AuthSelection)
+    metrics: MetricsSettings = _key(_table(MetricsSettings), factory=MetricsSettings)  # issue 13
+    costs: CostsSettings = field(default_factory=CostsSettings)  # issue 13
     #: `[plugins.<name>]` tables, unvalidated, read-only, by registered name (out of repr: they
     #: may hold secrets such as a Redis URL with a password).
     plugin_config: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
@@ -666,7 +743,7 @@ def _plugins(ctx: _Context, raw: Any) -> tuple[PluginsSettings, Mapping[str, Map
 
 _TOP_KEYS = [
     "data_dir", "server", "plugins", "gateways", "upstream", "providers", "tokens",
-    "cache", "rate_limit", "logs", "auth", "console", "realtime",
+    "cache", "rate_limit", "logs", "auth", "console", "realtime", "metrics", "costs",
 ]  # fmt: skip
 #: Selection tables: their class and the key whose location start-up errors point at.
 _SELECTIONS: dict[str, tuple[type, str]] = {
@@ -705,7 +782,9 @@ def _settings(ctx: _Context, data: dict[str, Any]) -> Settings:
     for name in _SELECTIONS:
         if name in data:
             special[name] = _selection(ctx, name, data[name])
-    plain = {k: v for k, v in data.items() if k not in ("gateways", "providers", "plugins", *_SELECTIONS)}
+    if "costs" in data:
+        special["costs"] = _costs(ctx, data["costs"])
+    plain = {k: v for k, v in data.items() if k not in ("gateways", "providers", "plugins", "costs", *_SELECTIONS)}
     for key in plain:
         if key not in _TOP_KEYS:
             _unknown(ctx, (key,), _TOP_KEYS)

@@ -19,6 +19,8 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from aigw.api.http_routes import HttpDoors
 from aigw.api.gateway_context import AUTH_SUBPROTOCOL, FrontDoor, GatewayContext
+from aigw.api.logs_api import LogsApi  # issue 13
+from aigw.api.metrics_route import METRICS_PATH, MetricsApp, metrics_route  # issue 13
 from aigw.api.open_sessions import OpenSessions
 from aigw.api.realtime import RealtimeRoute
 from aigw.api.router import BUILTIN, WEBSOCKET, RouteMiss, Router
@@ -26,7 +28,9 @@ from aigw.api.universal_ws import UniversalSession
 from aigw.config import GatewaySettings, Settings, load_settings
 from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, GatewayNotFound, PluginError
 from aigw.components import AuthChain, Components, Selection, build, select
-from aigw.interfaces import AuthBackend, Cache, Logger, LogStore, Provider, RateLimiter, RevocationNotifier
+from aigw.interfaces import AuthBackend, Cache, Logger, LogStore, Observer, Provider, RateLimiter, RevocationNotifier
+from aigw.observe.costs import CostMeter, PriceTable  # issue 13
+from aigw.observe.metrics import GatewayMetrics, ScrapeSources  # issue 13
 from aigw.options import RetryPolicy
 from aigw.pipeline import GatewayPolicy, Runtime
 from aigw.plugins import PluginManager, Registries
@@ -129,6 +133,11 @@ class Gateway:
         self.records: list[Any] | None = None  # tests may collect LogRecords here
         self._built: _Built | None = None
         self._components: Components | None = None
+        # ---- issue 13: observers (costs, metrics, plugins' via add_observer) ----
+        self.observers: list[Observer] = []
+        self.metrics: GatewayMetrics | None = None
+        self.metrics_server: Any = None
+        self.draining = False  # stop() has begun: /health answers 503 so balancers move on
 
     # -- lifecycle --
     async def __aenter__(self) -> "Gateway":
@@ -202,7 +211,10 @@ class Gateway:
             ca_file=str(up.ca_file) if up.ca_file else None,
         )
         parts.callback("the upstream client", client.close)
-        runtime = Runtime(self.providers, SettingsKeyStore(settings.providers), client, cache, limiter, self.loggers)
+        self._build_observers(client)
+        runtime = Runtime(
+            self.providers, SettingsKeyStore(settings.providers), client, cache, limiter, self.loggers, self.observers
+        )
         policies = {name: gateway_policy(name, gw) for name, gw in settings.gateways.items()}
         sessions = OpenSessions()
         if isinstance(auth, RevocationNotifier):
@@ -210,6 +222,34 @@ class Gateway:
         return _Built(
             regs, runtime, auth, policies, Router(), FrontDoor(settings.gateways, policies, auth), sessions, tuple(backends)
         )
+
+    def _build_observers(self, client: UpstreamClient) -> None:
+        """issue 13: the cost meter first (everything after it sees the cost), then metrics."""
+        self.observers[:] = [CostMeter(PriceTable.from_settings(self.settings.costs))]
+        self.metrics = None
+        if self.settings.metrics.enabled:
+            from aigw.server.websocket import WebSocket
+
+            sources = ScrapeSources(
+                upstream=client.stats,
+                loggers=lambda: self.loggers,
+                connections=lambda: self.server.connections if self.server is not None else (),
+                websocket_type=WebSocket,
+            )
+            self.metrics = GatewayMetrics(sources, max_series=self.settings.metrics.max_series)
+            self.observers.append(self.metrics)
+
+    def add_observer(self, observer: Observer) -> None:
+        """Have `observer` see every finished request from now on (after the cost meter and the
+        metrics). For plugins, from `gateway_startup`; it must be cheap and must not raise."""
+        if not isinstance(observer, Observer):
+            raise PluginError(f"{observer!r} is not an Observer: it needs observe(record)")
+        self.observers.append(observer)
+
+    async def health(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> HttpResponse:
+        """``GET /health`` (public): see `health_report`."""
+        status, body = health_report(self)
+        return HttpResponse.json(body, status=status)
 
     @property
     def log_store(self) -> LogStore | None:
@@ -231,12 +271,16 @@ class Gateway:
         )
         router.add(WEBSOCKET, REALTIME_PATTERN, realtime, owner=BUILTIN)
         router.add(WEBSOCKET, REALTIME_PATTERN + "/{rest:path}", realtime, owner=BUILTIN)
-        router.add("GET", "/health", health, owner=BUILTIN, public=True)
         router.add("GET", "/ready", app.ready, owner=BUILTIN, public=True)
         if self.settings.console.enabled:
             from aigw.console import add_console_routes
 
             add_console_routes(router, self)
+        router.add("GET", "/health", self.health, owner=BUILTIN, public=True)
+        if self.metrics is not None and not self.settings.metrics.listen:  # issue 13
+            router.add("GET", METRICS_PATH, metrics_route(self.metrics.registry), owner=BUILTIN)
+        for method, pattern, handler in LogsApi(lambda: self.log_store).routes():  # issue 13
+            router.add(method, pattern, handler, owner=BUILTIN)
         for route in built.registries.routes:
             router.add(route.method, route.pattern, plugin_route_handler(route.handler), owner=route.owner, public=route.public)
         router.freeze()
@@ -289,8 +333,15 @@ class Gateway:
         upstream client, rate limiter, cache, loggers (which store every accepted record), auth
         backends, providers. One failing close is logged; the others still run."""
         if self.server is not None:
-            await self.server.close(grace=self.settings.server.shutdown_grace if grace is None else grace)
+            self.draining = True
+            try:
+                await self.server.close(grace=self.settings.server.shutdown_grace if grace is None else grace)
+            finally:
+                self.draining = False
             self.server = None
+        if self.metrics_server is not None:  # issue 13
+            await self.metrics_server.close(grace=0)
+            self.metrics_server = None
         built, self._built = self._built, None
         if built is None:
             return
@@ -319,6 +370,12 @@ class Gateway:
             settings=self.server_settings or server_settings_from(self.settings),
             reuse_port=reuse_port,
         )
+        listen = self.settings.metrics.listen
+        if self.metrics is not None and listen and self.metrics_server is None:  # issue 13
+            host, _, mport = listen.rpartition(":")
+            self.metrics_server = await serve(
+                MetricsApp(self.metrics.registry), host.strip("[]") or "127.0.0.1", int(mport), reuse_port=reuse_port
+            )
         return self.server
 
 
@@ -335,9 +392,24 @@ def server_settings_from(settings: Settings) -> ServerSettings:
     )
 
 
-async def health(request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> HttpResponse:
-    """``GET /health`` (public): the gateway process is up and serving."""
-    return HttpResponse.json({"status": "ok"})
+def health_report(gateway: Gateway) -> tuple[int, dict[str, Any]]:
+    """What ``GET /health`` answers (issue 13): 200 ``{"status": "ok", ...}`` while serving,
+    503 ``{"status": "draining", ...}`` once a graceful stop began; plus each logger's
+    backlog (records accepted, not yet stored), dropped and failed counts, and the loaded
+    plugins."""
+    logs = {}
+    for logger in gateway.loggers:
+        stats = getattr(logger, "stats", None)
+        if stats is not None:
+            backlog = max(0, stats.accepted - stats.written - stats.failed)
+            logs[str(getattr(logger, "name", type(logger).__name__))] = {"backlog": backlog, "dropped": stats.dropped, "failed": stats.failed}
+    body = {
+        "status": "draining" if gateway.draining else "ok",
+        "draining": gateway.draining,
+        "logs": logs,
+        "plugins": {name: "loaded" for name in gateway.plugins.loaded()},
+    }
+    return (503 if gateway.draining else 200), body
 
 
 def plugin_route_handler(handler: Callable[[HttpRequest], Awaitable[Any]]) -> RouteHandler:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
-from aigw.log_query import LogPage, LogQuery, StoredLog
+from aigw.log_query import LogPage, LogPatch, LogQuery, StoredLog
 from aigw.types import (
     CachedResponse,
     Call,
@@ -173,3 +173,28 @@ class LogStore(Protocol):
 
     async def get(self, log_id: str) -> StoredLog | None:
         """One log with its bodies, or None when no log has this id."""
+
+
+@runtime_checkable
+class LogEditor(Protocol):
+    """Optional capability of a `LogStore`: annotate and delete stored logs (the logs API's
+    PATCH and DELETE, Cloudflare's `patchLog`). A store without it answers reads only."""
+
+    async def patch(self, log_id: str, changes: LogPatch) -> StoredLog | None:
+        """Apply `changes` (feedback, score, metadata) to one log and return it without
+        bodies, or None when no log has this id."""
+
+    async def delete(self, query: LogQuery) -> int:
+        """Delete every log matching `query`'s filters (its order, limit and cursor are
+        ignored), bodies included; return how many were deleted."""
+
+
+@runtime_checkable
+class Observer(Protocol):
+    """Sees every finished request, whether or not it is logged (`cf-aig-collect-log: false`
+    too): metrics, costs, traces. Called on the event loop in the pipeline's `finally`, before
+    the loggers (so what an observer adds to the record, such as its cost, is logged); it must
+    be cheap, must not block and must not raise."""
+
+    def observe(self, record: LogRecord) -> None:
+        """Account for one finished request."""

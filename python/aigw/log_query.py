@@ -13,7 +13,7 @@ from typing import Literal, Mapping
 
 from aigw.types import LogRecord
 
-__all__ = ["MAX_CURSOR_CHARS", "MAX_LIMIT", "LogPage", "LogQuery", "MetaValue", "StoredLog", "meta_text", "validate_query"]
+__all__ = ["MAX_CURSOR_CHARS", "MAX_LIMIT", "LogPage", "LogPatch", "LogQuery", "MetaValue", "StoredLog", "meta_text", "validate_patch", "validate_query"]
 
 MAX_LIMIT = 10_000
 MAX_CURSOR_CHARS = 64
@@ -54,6 +54,13 @@ class LogQuery:
     until: float | None = None
     metadata: Mapping[str, MetaValue] = field(default_factory=dict)
     cached: bool | None = None
+    #: Inclusive bounds on duration (milliseconds) and cost (USD; a log of unknown cost
+    #: matches neither bound). `feedback` is +1 or -1.
+    min_duration: float | None = None
+    max_duration: float | None = None
+    min_cost: float | None = None
+    max_cost: float | None = None
+    feedback: int | None = None
     order: Literal["desc", "asc"] = "desc"
     limit: int = 50
     cursor: str | None = None
@@ -65,6 +72,30 @@ class LogPage:
 
     records: list[StoredLog]
     next_cursor: str | None
+
+
+@dataclass(slots=True)
+class LogPatch:
+    """Changes to one stored log (the logs API's PATCH). A field left None is unchanged;
+    `metadata` replaces the stored metadata whole (at most 5 flat entries)."""
+
+    feedback: int | None = None  # +1 or -1
+    score: int | None = None  # 0..100
+    metadata: Mapping[str, MetaValue] | None = None
+
+
+def validate_patch(p: LogPatch) -> None:
+    """Raise ValueError for a feedback, score or metadata no store accepts."""
+    if p.feedback is not None and (isinstance(p.feedback, bool) or p.feedback not in (1, -1)):
+        raise ValueError(f"feedback must be 1 or -1, got {p.feedback!r}")
+    if p.score is not None and (isinstance(p.score, bool) or not isinstance(p.score, int) or not 0 <= p.score <= 100):
+        raise ValueError(f"score must be an integer from 0 to 100, got {p.score!r}")
+    if p.metadata is not None:
+        if not isinstance(p.metadata, Mapping) or len(p.metadata) > 5:
+            raise ValueError("metadata must be an object of at most 5 entries")
+        for key, value in p.metadata.items():
+            if not isinstance(key, str) or not isinstance(value, (str, int, float, bool)):
+                raise ValueError("metadata values must be strings, numbers or booleans")
 
 
 def meta_text(value: MetaValue) -> str:
@@ -82,3 +113,9 @@ def validate_query(q: LogQuery) -> None:
         raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {q.limit!r}")
     if q.cursor is not None and (not isinstance(q.cursor, str) or len(q.cursor) > MAX_CURSOR_CHARS):
         raise ValueError("cursor must be a log id from a previous page")
+    if q.feedback is not None and q.feedback not in (1, -1):
+        raise ValueError(f"feedback must be 1 or -1, got {q.feedback!r}")
+    for name in ("min_duration", "max_duration", "min_cost", "max_cost"):
+        value = getattr(q, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
+            raise ValueError(f"{name} must be a number, got {value!r}")

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Mapping, Protocol, Sequence
 
 from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
-from aigw.interfaces import Cache, Logger, Provider, RateLimiter
+from aigw.interfaces import Cache, Logger, Observer, Provider, RateLimiter
+from aigw.observe.request_notes import note_request
 from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
 from aigw.providers import HttpProvider
 from aigw.options import CachePolicy, RetryPolicy, cache_policy, retry_policy
@@ -182,6 +183,7 @@ class Runtime:
     cache: Cache | None = None
     limiter: RateLimiter | None = None
     loggers: Sequence[Logger] = ()
+    observers: Sequence[Observer] = ()  # issue 13: see every finished request, logged or not
 
 
 @dataclass(slots=True)
@@ -353,6 +355,7 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
         record.request_body = first.body
         record.request_content_type = "application/json"
     try:
+        note_request(record, log_options, req.principal)  # issue 13: custom cost, trace context
         await _Run(rt, gw, req, headers, sink, record, collect_payload).steps()
     except asyncio.CancelledError:
         record.cancelled = True
@@ -367,6 +370,8 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
         raise
     finally:
         record.duration_ms = (time.monotonic() - started) * 1000.0
+        for observer in rt.observers:  # issue 13: before the loggers, so the cost is logged
+            observer.observe(record)
         if collect:
             for logger in rt.loggers:
                 logger.log(record)

@@ -143,6 +143,18 @@ class LogRecord:
     #: Realtime sessions only: frames and bytes each way, close codes, who closed, resumptions
     #: (see docs/realtime.md); None for every other request type.
     session: dict[str, Any] | None = None
+    # ---- issue 13 (observability): cost, who asked, evaluation, the caller's trace ----
+    #: USD for this request (aigw.observe.costs); None when unknown (no usage, unpriced model).
+    cost: float | None = None
+    #: The client set the per-token prices (`cf-aig-custom-cost`): (USD per token in, out).
+    custom_cost: tuple[float, float] | None = None
+    principal: str | None = None  # the gateway token's principal id, when authenticated
+    feedback: int | None = None  # +1 / -1, set later through the logs API
+    score: int | None = None  # 0..100, set later through the logs API
+    #: The caller's trace (W3C `traceparent`, or cf-aig-otel-trace-id / -parent-span-id),
+    #: lowercase hex: 32 digits and 16 digits; None when the caller sent none.
+    trace_id: str | None = None
+    parent_span_id: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -21,10 +21,12 @@ from aigw.log_query import (  # noqa: F401  (re-exported: the query types were d
     MAX_CURSOR_CHARS,
     MAX_LIMIT,
     LogPage,
+    LogPatch,
     LogQuery,
     MetaValue,
     StoredLog,
     meta_text,
+    validate_patch,
     validate_query,
 )
 
@@ -32,7 +34,7 @@ _COLUMNS = (
     "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
     "success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out, "
     "metadata, error, request_content_type, response_content_type, request_body_size, "
-    "response_body_size, attempts"
+    "response_body_size, attempts, cost, custom_cost, principal, feedback, score"
 )
 # Stored metadata values rendered as text, so CLI strings compare with numbers and booleans.
 _META_MATCH = (
@@ -64,6 +66,13 @@ def _where(q: LogQuery) -> tuple[str, list[object]]:
     for key, value in q.metadata.items():
         conds.append(_META_MATCH)
         params += [key, meta_text(value)]
+    for column, op, value in (
+        ("duration_ms", ">=", q.min_duration), ("duration_ms", "<=", q.max_duration),
+        ("cost", ">=", q.min_cost), ("cost", "<=", q.max_cost), ("feedback", "=", q.feedback),
+    ):  # fmt: skip
+        if value is not None:
+            conds.append(f"{column} {op} ?")
+            params.append(value)
     if q.cursor is not None:
         conds.append("log_id < ?" if q.order == "desc" else "log_id > ?")
         params.append(q.cursor)
@@ -77,7 +86,8 @@ def _without_paging(q: LogQuery) -> LogQuery:
 def _stored(row: tuple, bodies: tuple = (None, None)) -> StoredLog:
     (log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status,
      success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out,
-     metadata, error, req_ct, resp_ct, req_size, resp_size, attempts) = row  # fmt: skip
+     metadata, error, req_ct, resp_ct, req_size, resp_size, attempts,
+     cost, custom_cost, principal, feedback, score) = row  # fmt: skip
     return StoredLog(
         log_id=log_id,
         created_at=created_at,
@@ -106,6 +116,11 @@ def _stored(row: tuple, bodies: tuple = (None, None)) -> StoredLog:
         request_body_size=req_size,
         response_body_size=resp_size,
         attempts=attempts_from_list(orjson.loads(attempts)) if attempts else [],
+        cost=cost,
+        custom_cost=tuple(orjson.loads(custom_cost)) if custom_cost else None,
+        principal=principal,
+        feedback=feedback,
+        score=score,
     )
 
 
@@ -156,6 +171,42 @@ class SqliteLogReader:
         if row is None:
             return None
         return _stored(row[:-2], (row[-2], row[-1]))
+
+    def patch(self, log_id: str, changes: LogPatch) -> StoredLog | None:
+        """Set feedback, score and/or metadata of one log; the log without bodies, or None
+        when no log has this id. Raises ValueError on a bad change (validate_patch)."""
+        validate_patch(changes)
+        sets, params = [], []
+        for column in ("feedback", "score"):
+            if getattr(changes, column) is not None:
+                sets.append(f"{column} = ?")
+                params.append(getattr(changes, column))
+        if changes.metadata is not None:
+            sets.append("metadata = ?")
+            params.append(orjson.dumps(dict(changes.metadata)).decode() if changes.metadata else None)
+        with self._lock:
+            db = self._db()
+            if sets:
+                db.execute(f"UPDATE logs SET {', '.join(sets)} WHERE log_id = ?", [*params, log_id])
+            row = db.execute(f"SELECT {_COLUMNS} FROM logs WHERE log_id = ?", (log_id,)).fetchone()
+        return None if row is None else _stored(row)
+
+    def delete(self, query: LogQuery) -> int:
+        """Delete the logs matching `query`'s filters (order, limit, cursor ignored) and their
+        bodies, in one transaction; returns how many logs were deleted."""
+        validate_query(query)
+        where, params = _where(_without_paging(query))
+        with self._lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(f"DELETE FROM log_bodies WHERE log_id IN (SELECT log_id FROM logs{where})", params)
+                deleted = db.execute(f"DELETE FROM logs{where}", params).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return deleted
 
     def close(self) -> None:
         """Close the connection; later calls raise RuntimeError."""

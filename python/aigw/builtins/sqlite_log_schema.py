@@ -17,7 +17,7 @@ from pathlib import Path
 from aigw.errors import ConfigError
 from aigw.private_files import create_private_file, make_private_dir
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1
@@ -68,6 +68,16 @@ MIGRATIONS: tuple[str, ...] = (
     # (cache hits, refused requests, rows written before version 2).
     """
     ALTER TABLE logs ADD COLUMN attempts TEXT
+    """,
+    # 2 -> 3 (issue 13): the estimated cost in USD (NULL: unknown), whether the client set the
+    # prices (cf-aig-custom-cost: JSON [USD per token in, out], NULL: not set), the token's principal, and the evaluation the logs API
+    # PATCHes (feedback +1/-1, score 0..100).
+    """
+    ALTER TABLE logs ADD COLUMN cost REAL;
+    ALTER TABLE logs ADD COLUMN custom_cost TEXT;
+    ALTER TABLE logs ADD COLUMN principal TEXT;
+    ALTER TABLE logs ADD COLUMN feedback INTEGER;
+    ALTER TABLE logs ADD COLUMN score INTEGER
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

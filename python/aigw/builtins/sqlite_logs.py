@@ -42,7 +42,7 @@ from aigw.builtins.log_batcher import (
     batcher_options,
 )
 from aigw.builtins.plugin_config import SectionReader
-from aigw.builtins.sqlite_log_query import LogPage, LogQuery, SqliteLogReader, StoredLog
+from aigw.builtins.sqlite_log_query import LogPage, LogPatch, LogQuery, SqliteLogReader, StoredLog
 from aigw.builtins.sqlite_log_schema import connect
 from aigw.logrecords import attempts_to_list
 from aigw.types import LogRecord, PluginContext
@@ -57,9 +57,9 @@ _LOG_COLUMNS = (
     "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
     "success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out, "
     "metadata, error, request_content_type, response_content_type, request_body_size, "
-    "response_body_size, attempts"
+    "response_body_size, attempts, cost, custom_cost, principal, feedback, score"
 )
-_INSERT_LOG = f"INSERT OR IGNORE INTO logs ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 25)})"
+_INSERT_LOG = f"INSERT OR IGNORE INTO logs ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 30)})"
 _INSERT_BODIES = (
     "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body) VALUES (?, ?, ?)"
 )
@@ -94,6 +94,11 @@ def _row(item: Pending) -> tuple:
         item.request_body_size,
         item.response_body_size,
         orjson.dumps(attempts_to_list(r.attempts)).decode() if r.attempts else None,
+        r.cost,
+        orjson.dumps(list(r.custom_cost)).decode() if r.custom_cost is not None else None,
+        r.principal,
+        r.feedback,
+        r.score,
     )
 
 
@@ -190,6 +195,17 @@ class SqliteLogger:
     async def get(self, log_id: str) -> StoredLog | None:
         """SqliteLogReader.get (with bodies), run off the loop."""
         return await asyncio.to_thread(self.reader().get, log_id)
+
+    async def patch(self, log_id: str, changes: LogPatch) -> StoredLog | None:
+        """SqliteLogReader.patch, run off the loop (a log still waiting for the writer is
+        flushed first, so a PATCH right after the request finds it)."""
+        await self.flush()
+        return await asyncio.to_thread(self.reader().patch, log_id, changes)
+
+    async def delete(self, query: LogQuery) -> int:
+        """SqliteLogReader.delete, run off the loop, after the backlog is written."""
+        await self.flush()
+        return await asyncio.to_thread(self.reader().delete, query)
 
     # ---- writer thread ---------------------------------------------------------------------
 

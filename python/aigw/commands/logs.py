@@ -162,7 +162,8 @@ def parse_meta(pairs: tuple[str, ...]) -> dict[str, str]:
 # ---- rendering -----------------------------------------------------------------------------
 
 COLUMNS = (
-    "TIME (UTC)", "STATUS", "PROVIDER", "MODEL", "TOKENS", "DURATION", "TTFB", "STEP", "CACHE", "EVENT ID", "LOG ID",
+    "TIME (UTC)", "STATUS", "PROVIDER", "MODEL", "TOKENS", "COST", "DURATION", "TTFB", "STEP", "CACHE", "EVENT ID",
+    "LOG ID",
 )  # fmt: skip
 _MAX_CELL = 40
 
@@ -171,6 +172,11 @@ def _ms(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.0f}ms" if value < 10_000 else f"{value / 1000:.1f}s"
+
+
+def format_cost(cost: float | None, custom: bool = False) -> str:
+    """USD with 6 decimals ("$0.000450"), "*" after a client-set price, "-" when unknown."""
+    return "-" if cost is None else f"${cost:.6f}" + ("*" if custom else "")
 
 
 def _clip(text: str) -> str:
@@ -193,6 +199,7 @@ def row_cells(r: StoredLog) -> tuple[str, ...]:
         _clip(r.provider or "-"),
         _clip(r.model or "-"),
         tokens,
+        format_cost(r.cost, r.custom_cost is not None),
         _ms(r.duration_ms),
         _ms(r.ttfb_ms),
         "-" if r.step is None else str(r.step),
@@ -255,11 +262,14 @@ def _fields(query: LogQuery) -> dict[str, Any]:
 @click.option("--interval", type=click.FloatRange(0.05), default=1.0, show_default=True,
               help="Seconds between polls with --follow.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of columns.")
+@click.option("--summary", is_flag=True,
+              help="Totals by provider and model (requests, errors, tokens, cost) of every matching log, not -n.")  # fmt: skip
 @click.pass_context
 def logs_command(ctx: click.Context, data_dir: Path | None, config_path: Path | None, gateway: str | None,
                  provider: str | None, model: str | None, status: int | None, errors: bool,
                  event_id: str | None, since: float | None, until: float | None, meta: tuple[str, ...],
-                 cached: bool | None, limit: int, follow_: bool, interval: float, as_json: bool) -> None:  # fmt: skip
+                 cached: bool | None, limit: int, follow_: bool, interval: float, as_json: bool,
+                 summary: bool) -> None:  # fmt: skip
     """Show the most recent request logs, oldest first, filtered; or `show LOG_ID` for one."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"data_dir": data_dir, "config_path": config_path}
@@ -270,6 +280,14 @@ def logs_command(ctx: click.Context, data_dir: Path | None, config_path: Path | 
         metadata=parse_meta(meta), cached=cached, limit=limit,
     )  # fmt: skip
     with open_store(data_dir, config_path) as reader:
+        if summary:
+            rows_ = summary_rows(summarize(reader, query))
+            if as_json:
+                for row_ in rows_:
+                    click.echo(orjson.dumps(row_).decode())
+            else:
+                _print_summary(rows_)
+            return
         records = list(reversed(reader.query(query).records))
         rows = [row_cells(r) for r in records]
         widths = column_widths(rows)
@@ -291,6 +309,58 @@ def logs_command(ctx: click.Context, data_dir: Path | None, config_path: Path | 
                     click.echo(_json_line(r) if as_json else format_row(row_cells(r), widths))
         except KeyboardInterrupt:
             pass
+
+
+# ---- --summary ---------------------------------------------------------------------------------
+
+SUMMARY_COLUMNS = ("PROVIDER", "MODEL", "REQUESTS", "ERRORS", "TOKENS IN", "TOKENS OUT", "COST", "UNPRICED")
+
+
+def summarize(reader: Any, query: LogQuery) -> dict[tuple[str, str], dict[str, Any]]:
+    """Totals by (provider, model) over every log matching `query` (paged through the store's
+    query, so it works on every LogStore): requests, errors, tokens in/out, the sum of known
+    costs, and how many requests had no known cost."""
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
+    page_query = LogQuery(**{**_fields(query), "order": "asc", "cursor": None, "limit": 10_000})
+    while True:
+        page = reader.query(page_query)
+        for r in page.records:
+            t = totals.setdefault((r.provider or "-", r.model or "-"), {"requests": 0, "errors": 0, "tokens_in": 0, "tokens_out": 0, "cost": 0.0, "unpriced": 0})
+            t["requests"] += 1
+            t["errors"] += not r.success
+            t["tokens_in"] += r.tokens_in or 0
+            t["tokens_out"] += r.tokens_out or 0
+            if r.cost is None:
+                t["unpriced"] += 1
+            else:
+                t["cost"] += r.cost
+        if page.next_cursor is None:
+            return totals
+        page_query.cursor = page.next_cursor
+
+
+def summary_rows(totals: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """One dict per (provider, model), most expensive first, then a "total" row."""
+    rows = [{"provider": p, "model": m, **t} for (p, m), t in totals.items()]
+    rows.sort(key=lambda row: (-row["cost"], -row["requests"], row["provider"], row["model"]))
+    if rows:
+        keys = ("requests", "errors", "tokens_in", "tokens_out", "cost", "unpriced")
+        rows.append({"provider": "total", "model": "", **{k: sum(row[k] for row in rows) for k in keys}})
+    return rows
+
+
+def _print_summary(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        click.echo("(no logs match)")
+        return
+    cells = [
+        (row["provider"], row["model"], str(row["requests"]), str(row["errors"]), str(row["tokens_in"]),
+         str(row["tokens_out"]), format_cost(row["cost"]), str(row["unpriced"]))
+        for row in rows
+    ]  # fmt: skip
+    widths = [max(len(c[i]) for c in [SUMMARY_COLUMNS, *cells]) for i in range(len(SUMMARY_COLUMNS))]
+    for c in [SUMMARY_COLUMNS, *cells]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(c, widths)).rstrip())
 
 
 def _body_text(body: bytes, content_type: str | None) -> str | None:
