@@ -686,6 +686,8 @@ def _gateways(ctx: _Context, raw: Any) -> Mapping[str, GatewaySettings]:
 
 
 _PROVIDER_KEYS = ["base_url", "key", "keys", "format", "realtime_url"]
+#: Options built-in providers read (docs/providers.md): never taken for a misspelt known key.
+_PROVIDER_OPTIONS = frozenset({"account_id", "api_version", "deployment_url", "token_url", "token_uri", "version", "region"})
 
 
 def _provider(ctx: _Context, name: str, raw: dict) -> ProviderSettings:
@@ -718,7 +720,7 @@ def _provider(ctx: _Context, name: str, raw: dict) -> ProviderSettings:
                 secret = _secret(ctx, here + (alias,), spec)
                 if isinstance(secret, Secret):
                     keys[alias] = secret
-        elif difflib.get_close_matches(key, _PROVIDER_KEYS, n=1, cutoff=0.6):
+        elif key not in _PROVIDER_OPTIONS and difflib.get_close_matches(key, _PROVIDER_KEYS, n=1, cutoff=0.6):
             _unknown(ctx, here, _PROVIDER_KEYS)
         else:
             options[key] = _freeze(value)

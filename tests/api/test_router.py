@@ -113,7 +113,9 @@ def test_a_websocket_route_and_an_http_route_share_a_path():
     r = router((WEBSOCKET, "/v1/{account}/{gateway}"), ("POST", "/v1/{account}/{gateway}"))
     assert r.resolve("POST", "/v1/a/g").route.method == "POST"
     assert r.resolve("GET", "/v1/a/g", websocket=True).route.method == WEBSOCKET
-    assert r.resolve("GET", "/v1/a/g") == RouteMiss(405, ("GET", "POST"), {"account": "a", "gateway": "g"})
+    # A plain GET can only mean the upgrade here: 426 (with Upgrade: websocket), not 405.
+    assert r.resolve("GET", "/v1/a/g") == RouteMiss(426, ("GET",), {"account": "a", "gateway": "g"})
+    assert r.resolve("DELETE", "/v1/a/g") == RouteMiss(405, ("GET", "POST"), {"account": "a", "gateway": "g"})
 
 
 @pytest.mark.parametrize(

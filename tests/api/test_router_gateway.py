@@ -98,7 +98,7 @@ async def test_a_plain_get_to_the_websocket_api_is_426_with_upgrade_websocket(ga
 async def test_another_method_on_the_websocket_api_path_is_405_with_allow(gateway):
     async with gateway() as gw:
         status, headers, body = await fetch(gw, "DELETE", "/v1/acct/default")
-    assert (status, headers["Allow"], code(body)) == (405, "GET", 2010)
+    assert (status, headers["Allow"], code(body)) == (405, "GET, POST", 2010)  # GET: the upgrade; POST: Universal HTTP
 
 
 async def test_health_is_public(gateway):

@@ -20,7 +20,7 @@ segment by segment). Resolution is a dict look-up on the first path segment plus
 precompiled regex per candidate pattern: no pluggy, no allocation beyond the match.
 
 A path no pattern matches is a 404; a matching path without the method is a 405 (with the
-methods it has, for ``Allow``); a plain GET to a WebSocket-only path is a 426 (``Upgrade:
+methods it has, for ``Allow``); a plain GET to a path whose only GET is a WebSocket upgrade is a 426 (``Upgrade:
 websocket``). An upgrade request to a path with no WebSocket route is routed as a plain GET (RFC
 9110 §7.8: a server may ignore ``Upgrade``).
 
@@ -247,7 +247,8 @@ class Router:
         if matched is None:
             return RouteMiss(404)
         methods = {m for e in matched for m in e.routes}
-        if methods == {WEBSOCKET} and method in ("GET", "HEAD"):
+        if WEBSOCKET in methods and "GET" not in methods and ANY not in methods and method in ("GET", "HEAD"):
+            # The only GET this path takes is an upgrade (the Universal path also takes POST).
             return RouteMiss(426, ("GET",), params)
         allow = set()
         for m in methods:
