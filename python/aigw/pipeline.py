@@ -35,9 +35,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Mapping, Protocol, Sequence
 
-from aigw.errors import AigwError, BadRequest, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
+from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
 from aigw.interfaces import Cache, Logger, Provider, RateLimiter
 from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
+from aigw.providers import HttpProvider
 from aigw.options import CachePolicy, RetryPolicy, cache_policy, retry_policy
 from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, UpstreamRequest, Usage
 from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError, UpstreamTimeout
@@ -102,12 +103,19 @@ class GatewayRequest:
 
 @dataclass(slots=True)
 class Answer:
-    """What a sink is asked to deliver. `metadata` follows the Universal API contract."""
+    """What a sink delivers, in no transport's dialect: the WebSocket sink renders it as
+    `universal.*` metadata, the HTTP sink as `cf-aig-*` response headers."""
 
-    metadata: dict[str, Any]
+    event_id: str
+    log_id: str
+    step: int  # index of the step that answered (0 when none did)
     status: int
-    content_type: str
-    headers: Sequence[tuple[str, str]] = ()
+    content_type: str  # bare media type, e.g. "text/event-stream"
+    cache_status: str = "MISS"
+    usage: Usage | None = None
+    #: The answering upstream's response header fields as received (bytes pairs), or a cached
+    #: answer's (str pairs): a pass-through surface relays them. Empty for the gateway's errors.
+    headers: Sequence[tuple[Any, Any]] = ()
 
 
 @dataclass(slots=True)
@@ -287,15 +295,8 @@ class UpstreamChunks:
 # ---- run --------------------------------------------------------------------------------------
 
 
-def _metadata(req: GatewayRequest, log_id: str, step: int, content_type: str, status: int, cache: str = "MISS") -> dict[str, Any]:
-    return {
-        "cacheStatus": cache,
-        "eventId": req.event_id,
-        "logId": log_id,
-        "step": str(step),
-        "contentType": content_type,
-        "status": status,
-    }
+def _answer(req: GatewayRequest, log_id: str, step: int, content_type: str, status: int, headers: Sequence[tuple[str, str]] = (), cache: str = "MISS") -> Answer:
+    return Answer(req.event_id, log_id, step, status, content_type, cache, None, headers)
 
 
 def media_type(content_type: str) -> str:
@@ -308,6 +309,12 @@ def _header(resp: Any, name: str) -> str:
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     return value or ""
+
+
+def _raw_headers(resp: Any) -> Sequence[tuple[Any, Any]]:
+    """The upstream response's header fields as received (bytes pairs; no copy: only a
+    pass-through surface reads them)."""
+    return getattr(resp, "raw_headers", ())
 
 
 def _response_headers(resp: Any) -> dict[str, str]:
@@ -353,7 +360,7 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
         raise
     except AigwError as err:
         record.status, record.error, record.success = err.status, err.message, False
-        sink.fail(Answer(_metadata(req, log_id, record.step or 0, "application/json", err.status), err.status, "application/json"), err)
+        sink.fail(_answer(req, log_id, record.step or 0, "application/json", err.status), err)
     except Exception as exc:
         record.status, record.success = 500, False
         record.error = f"internal error: {exc.__class__.__name__}"
@@ -384,7 +391,7 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
         caching = cache_policy(gw.cache_ttl, step_headers)
         key = None
         if not provider.has_client_auth(step_headers):
-            key = rt.keys.lookup(step.provider, step_headers.get("cf-aig-byok-alias"))
+            key = _stored_key(rt, provider, step, step_headers)
             if key is None:
                 raise ProviderCredentialsMissing(
                     f"step {index}: no {step.provider} credentials: send the provider's auth header "
@@ -393,6 +400,42 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
         call = Call(step.provider, step.endpoint, step.body, step_headers, step.query, step.method, step.stream, step.model)
         plans.append(StepPlan(index, provider, call, policy, caching, key))
     return plans
+
+
+def _stored_key(rt: Runtime, provider: Provider, step: StepRequest, headers: Mapping[str, str]) -> str | None:
+    """The stored key for a step: the client's `cf-aig-byok-alias`, else the alias the
+    provider prefers for this call (Azure: the resource in the path) when one is stored, else
+    the default alias."""
+    alias = headers.get("cf-aig-byok-alias")
+    if alias is None:
+        key_alias = getattr(provider, "key_alias", None)
+        preferred = key_alias(Call(step.provider, step.endpoint, b"")) if key_alias is not None else None
+        if preferred is not None:
+            try:
+                key = rt.keys.lookup(step.provider, preferred)
+            except ByokAliasNotFound:
+                key = None  # nothing stored for this resource: the default alias
+            if key is not None:
+                return key
+    return rt.keys.lookup(step.provider, alias)
+
+
+def _prepares(provider: Provider) -> bool:
+    """Whether `provider` overrides `prepare` (I/O before sending, e.g. minting a token): the
+    others skip an await per request."""
+    method = getattr(type(provider), "prepare", None)
+    return method is not None and method is not HttpProvider.prepare
+
+
+def _streams(sink: Sink, call: Call, framing: Framing) -> bool:
+    """Whether a successful answer is relayed as it arrives rather than read whole: an event
+    stream the client asked for, an AWS event stream (always a stream), or, for a sink that
+    passes bodies through (HTTP), anything but a JSON document (audio, images, streams)."""
+    if framing is Framing.JSON:
+        return False
+    if framing is Framing.EVENTSTREAM or getattr(sink, "passes_through", False):
+        return True
+    return call.stream and framing in (Framing.SSE, Framing.NDJSON)
 
 
 def expected_terminator(provider: Provider, call: Call) -> bytes | None:
@@ -448,8 +491,8 @@ class _Run:
         record.tokens_in, record.tokens_out = _usage_pair(plan.provider.usage_from_body(hit.body))
         if self.collect:
             record.response_body = hit.body
-        meta = _metadata(self.req, record.log_id, plan.index, hit.content_type, hit.status, cache="HIT")
-        self.sink.deliver(Answer(meta, hit.status, hit.content_type, hit.headers), hit.body)
+        answer = _answer(self.req, record.log_id, plan.index, hit.content_type, hit.status, hit.headers, cache="HIT")
+        self.sink.deliver(answer, hit.body)
         return True
 
     async def _run_step(self, plan: StepPlan, store_key: str | None, ttl: int) -> bool:
@@ -457,6 +500,8 @@ class _Run:
         record, call, policy = self.record, plan.call, plan.retry
         record.step, record.provider, record.model, record.endpoint = plan.index, call.provider, call.model, call.endpoint
         upstream = plan.provider.build_request(call, plan.key)
+        if _prepares(plan.provider):
+            upstream = await plan.provider.prepare(upstream, call, plan.key, self.rt.client)  # type: ignore[attr-defined]
         if self.collect:
             record.request_body = upstream.body  # the body this step actually sends
         first_byte_ms = policy.request_timeout_ms or (self.gw.stream_first_byte_timeout_ms if call.stream else 0)
@@ -510,7 +555,7 @@ class _Run:
             if status >= 400:
                 return await self._error_answer(plan, resp, attempt)
             framing = plan.provider.framing(call, status, content_type)
-            if call.stream and framing in (Framing.SSE, Framing.NDJSON):
+            if _streams(self.sink, call, framing):
                 return await self._stream(plan, resp, attempt, status, content_type, framing)
             try:
                 body = await resp.read()
@@ -520,12 +565,11 @@ class _Run:
             record.status, record.success, record.error = status, True, None
             record.response_content_type = content_type
             record.tokens_in, record.tokens_out = _usage_pair(usage)
-            meta = _metadata(self.req, record.log_id, plan.index, content_type, status)
-            if usage is not None:
-                meta["usage"] = {"tokensIn": usage.tokens_in, "tokensOut": usage.tokens_out}
+            answer = _answer(self.req, record.log_id, plan.index, content_type, status, _raw_headers(resp))
+            answer.usage = usage
             if self.collect:
                 record.response_body = body
-            self.sink.deliver(Answer(meta, status, content_type), body)
+            self.sink.deliver(answer, body)
             if store_key is not None and 200 <= status < 300:
                 await self.rt.cache.set(store_key, CachedResponse(status, content_type, body), ttl)  # type: ignore[union-attr]
             return None
@@ -566,11 +610,10 @@ class _Run:
         if not started:
             return self._failed(attempt, ProviderFailed(f"{label}: {call.provider} ended its stream before sending anything"))
         record.status, record.response_content_type = status, content_type
-        meta = _metadata(self.req, record.log_id, plan.index, content_type, status)
-        answer = Answer(meta, status, content_type)
+        answer = _answer(self.req, record.log_id, plan.index, content_type, status, _raw_headers(resp))
         outcome = await self.sink.relay(answer, chunks, framing, plan.provider, self.collect)
         error = outcome.error
-        terminator = expected_terminator(plan.provider, call)
+        terminator = expected_terminator(plan.provider, call) if framing in (Framing.SSE, Framing.NDJSON) else None
         if error is None and terminator is not None and not outcome.saw_terminator:
             error = StreamFailed(f"{label}: the upstream stream ended without its terminator {terminator.decode('latin-1')}")
         record.tokens_in, record.tokens_out = _usage_pair(outcome.usage)
@@ -593,8 +636,7 @@ class _Run:
             record.response_content_type = content_type
             if self.collect:
                 record.response_body = body
-            meta = _metadata(self.req, record.log_id, index, content_type, resp.status)
-            self.sink.deliver(Answer(meta, resp.status, content_type), body)
+            self.sink.deliver(_answer(self.req, record.log_id, index, content_type, resp.status, _raw_headers(resp)), body)
             return
         raise self.last_error or ProviderFailed("no step produced an answer")
 

@@ -39,7 +39,7 @@ ANTHROPIC_OK = Reply(200, b'{"type":"message","usage":{"input_tokens":7,"output_
 async def test_a_body_that_breaks_off_falls_back_to_the_next_step(broken):
     client = FakeClient(openai=[Reply(200, broken=broken)], anthropic=[ANTHROPIC_OK])
     sink, record = await send(runtime(client), openai_step(), anthropic_step())
-    assert sink.delivered is not None and sink.delivered[0].metadata["step"] == "1"
+    assert sink.delivered is not None and sink.delivered[0].step == 1
     assert record.success and record.status == 200 and record.step == 1
     assert client.hosts() == ["openai", "anthropic"]
 
@@ -63,7 +63,7 @@ async def test_a_body_that_breaks_off_is_retried_on_the_same_step():
 async def test_a_connection_failure_falls_back():
     client = FakeClient(openai=[Reply(raise_on_request=refused())], anthropic=[ANTHROPIC_OK])
     sink, record = await send(runtime(client), openai_step(), anthropic_step())
-    assert sink.delivered[0].metadata["step"] == "1" and record.success
+    assert sink.delivered[0].step == 1 and record.success
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 422])
@@ -73,7 +73,7 @@ async def test_a_client_side_error_answer_is_never_retried_but_falls_back(status
     client = FakeClient(openai=[bad], anthropic=[ANTHROPIC_OK])
     sink, record = await send(runtime(client), openai_step(config={"maxAttempts": 3}), anthropic_step())
     assert client.hosts() == ["openai", "anthropic"]
-    assert sink.delivered[0].metadata["step"] == "1" and record.success
+    assert sink.delivered[0].step == 1 and record.success
 
 
 async def test_a_lone_client_side_error_answer_is_relayed_once():

@@ -248,7 +248,6 @@ def test_boto3_sees_bedrocks_errors(bedrock):
     assert throttled.value.response["Error"]["Code"] == "ThrottlingException"
 
 
-@pytest.mark.xfail(reason="needs the pipeline to relay Framing.EVENTSTREAM and the WebSocket sink to relay provider.stream_decoder() payloads", strict=False)
 @pytest.mark.parametrize("operation,body", [("converse-stream", CONVERSE), ("invoke-with-response-stream", INVOKE)])
 async def test_a_bedrock_stream_is_relayed_one_message_per_event_with_usage(gateway, sims, operation, body):
     async with gateway() as gw:
@@ -263,7 +262,6 @@ async def test_a_bedrock_stream_is_relayed_one_message_per_event_with_usage(gate
     assert done["metadata"]["usage"] == {"tokensIn": 3, "tokensOut": 3}
 
 
-@pytest.mark.xfail(reason="needs the pipeline to relay Framing.EVENTSTREAM and the WebSocket sink to relay provider.stream_decoder() payloads", strict=False)
 async def test_a_mid_stream_exception_ends_the_relayed_stream_with_an_error(gateway, sims):
     sims["aws-bedrock"].fault_next("error", after=1)
     async with gateway() as gw:

@@ -127,7 +127,6 @@ def test_the_openai_sdks_azure_client_talks_to_the_simulator(sims):
     assert refused.value.code == "content_filter"
 
 
-@pytest.mark.xfail(reason="needs the pipeline to try provider.key_alias(call) before the default alias", strict=False)
 async def test_each_resource_uses_its_own_stored_key(gateway, sims):
     sim = sims["azure-openai"]
     config = {"azure-openai": {"key": "a-key-for-other-resources", "keys": {"my-res": sim.key}}}

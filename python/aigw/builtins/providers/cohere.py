@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from aigw.providers import HttpProvider, int_or_none, loads_or_none
-from aigw.types import Usage
+from aigw.types import Call, Usage
 
 
 class CohereProvider(HttpProvider):
@@ -25,6 +25,11 @@ class CohereProvider(HttpProvider):
     name = "cohere"
     default_base_url = "https://api.cohere.ai"
     usage_events = (0, 2)
+
+    def expects_stream_terminator(self, call: Call) -> bool:
+        """A v2 stream ends with its `message-end` event; a `[DONE]` after it (sent by some
+        deployments) is swallowed but not required."""
+        return False
 
     def has_client_auth(self, headers: Mapping[str, str]) -> bool:
         """`Authorization: Bearer` or `Token`."""

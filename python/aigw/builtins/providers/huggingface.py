@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from aigw.providers import HttpProvider, classify_http_error, int_or_none, loads_or_none, openai_usage
-from aigw.types import ErrorClass, Usage
+from aigw.types import Call, ErrorClass, Usage
 
 
 class HuggingFaceProvider(HttpProvider):
@@ -26,6 +26,11 @@ class HuggingFaceProvider(HttpProvider):
     default_base_url = "https://api-inference.huggingface.co/models"
     stream_terminator = b"[DONE]"  # the OpenAI-compatible router sends it; TGI does not
     usage_events = (0, 1)
+
+    def expects_stream_terminator(self, call: Call) -> bool:
+        """The OpenAI-compatible routes (`.../v1/chat/completions`) end with [DONE]; a TGI
+        `generate_stream` does not."""
+        return "/v1/" in f"/{call.endpoint.lstrip('/')}" or call.endpoint.endswith("chat/completions")
 
     def usage_from_body(self, body: bytes) -> Usage | None:
         """`details.generated_tokens` of a generation (a list of one), or OpenAI `usage`."""

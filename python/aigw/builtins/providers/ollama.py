@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from aigw.providers import HttpProvider, int_or_none, loads_or_none, openai_usage
-from aigw.types import Usage
+from aigw.types import Call, Usage
 
 
 class OllamaProvider(HttpProvider):
@@ -24,6 +24,11 @@ class OllamaProvider(HttpProvider):
     default_base_url = "http://localhost:11434"
     stream_terminator = b"[DONE]"  # only the OpenAI-compatible routes send it
     usage_events = (0, 1)
+
+    def expects_stream_terminator(self, call: Call) -> bool:
+        """Only the OpenAI-compatible routes (`v1/...`) end with [DONE]; native NDJSON
+        streams end with their `"done": true` object."""
+        return call.endpoint.lstrip("/").startswith("v1/")
 
     def has_client_auth(self, headers: Mapping[str, str]) -> bool:
         """Ollama needs no key: never look one up (the client's headers go as sent)."""
