@@ -82,6 +82,7 @@ def echo(host: str, port: int, certfile: str | None, keyfile: str | None, loop_n
 
 # ---- commands defined in their own modules ---------------------------------------------------
 
+from aigw.commands.bench import bench as _bench  # noqa: E402
 from aigw.commands.check_config import check_config as _check_config  # noqa: E402
 from aigw.commands.demo import demo as _demo  # noqa: E402
 from aigw.commands.logs import logs_command  # noqa: E402
@@ -89,7 +90,7 @@ from aigw.commands.plugins import load_plugin_commands, plugins_command  # noqa:
 from aigw.commands.serve import serve as _serve  # noqa: E402
 from aigw.commands.tokens import tokens as _tokens  # noqa: E402
 
-for _command in (_serve, _demo, _tokens, _check_config, logs_command, plugins_command):
+for _command in (_serve, _demo, _tokens, _check_config, logs_command, plugins_command, _bench):
     cli.add_command(_command)
 
 

@@ -441,6 +441,14 @@ class PluginsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """`[console]`: the web console at `/ui` (docs/console.md). Its page is public; every
+    piece of data behind it asks for a token that opens the `default` gateway."""
+
+    enabled: bool = _key(_boolean, False)
+
+
+@dataclass(frozen=True, slots=True)
 class BackendSelection:
     """`[cache]` / `[rate_limit]`: the one registered cache or rate limiter the gateway uses
     (`"memory"` is the built-in, per process; a plugin's, e.g. `"redis"`, is shared)."""
@@ -520,6 +528,7 @@ class Settings:
         default_factory=lambda: MappingProxyType({DEFAULT_GATEWAY: GatewaySettings()})
     )
     upstream: UpstreamSettings = _key(_table(UpstreamSettings), factory=UpstreamSettings)
+    console: ConsoleSettings = _key(_table(ConsoleSettings), factory=ConsoleSettings)
     #: By provider slug; only providers that have a table (or an env override).
     providers: Mapping[str, ProviderSettings] = field(default_factory=lambda: MappingProxyType({}))
     #: Auth tokens accepted by every gateway, from config or `AIGW_TOKENS` (comma-separated).
@@ -627,7 +636,7 @@ def _plugins(ctx: _Context, raw: Any) -> tuple[PluginsSettings, Mapping[str, Map
 
 _TOP_KEYS = [
     "data_dir", "server", "plugins", "gateways", "upstream", "providers", "tokens",
-    "cache", "rate_limit", "logs", "auth", "routes",
+    "cache", "rate_limit", "logs", "auth", "console", "routes",
 ]  # fmt: skip
 #: Selection tables: their class and the key whose location start-up errors point at.
 _SELECTIONS: dict[str, tuple[type, str]] = {

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
+from aigw.api.http_routes import HttpDoors
 from aigw.api.gateway_context import AUTH_SUBPROTOCOL, FrontDoor, GatewayContext
 from aigw.api.open_sessions import OpenSessions
 from aigw.api.router import BUILTIN, WEBSOCKET, RouteMiss, Router
@@ -43,6 +44,7 @@ log = logging.getLogger("aigw.gateway")
 
 #: The Universal WebSocket API.
 UNIVERSAL_PATTERN = "/v1/{account}/{gateway}"
+PROVIDER_PATTERN = "/v1/{account}/{gateway}/{provider}/{rest:path}"
 
 
 class SettingsKeyStore:
@@ -216,8 +218,16 @@ class Gateway:
         naming both owners."""
         router = built.router
         app = GatewayApp(self, built)
+        doors = HttpDoors(built.runtime, on_record=self.records.append if self.records is not None else None)
         router.add(WEBSOCKET, UNIVERSAL_PATTERN, app.universal, owner=BUILTIN)
+        router.add("POST", UNIVERSAL_PATTERN, doors.universal, owner=BUILTIN)
+        router.add("*", PROVIDER_PATTERN, doors.provider, owner=BUILTIN)
         router.add("GET", "/health", health, owner=BUILTIN, public=True)
+        router.add("GET", "/ready", app.ready, owner=BUILTIN, public=True)
+        if self.settings.console.enabled:
+            from aigw.console import add_console_routes
+
+            add_console_routes(router, self)
         for route in built.registries.routes:
             router.add(route.method, route.pattern, plugin_route_handler(route.handler), owner=route.owner, public=route.public)
         router.freeze()
@@ -381,6 +391,14 @@ class GatewayApp:
         if websocket and ctx is not None and ctx.principal is not None and not isinstance(result, HttpResponse):
             result = self.sessions.track(ctx.principal.id, result)  # closed 1008 if the token is revoked
         return result
+
+    async def ready(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> HttpResponse:
+        """``GET /ready`` (public): 200 while the gateway takes new requests, 503 once it is
+        draining (shutting down: a load balancer should stop sending it traffic)."""
+        server = self.gateway.server
+        if server is None or getattr(server, "shutting_down", False):
+            return HttpResponse.json({"status": "draining"}, status=503)
+        return HttpResponse.json({"status": "ready"})
 
     async def universal(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
         """``WEBSOCKET /v1/{account}/{gateway}``: one Universal API session per connection."""

@@ -101,7 +101,7 @@ def _event_id(value: Any) -> str | None:
     return value
 
 
-def _nests_deeper_than(limit: int, payload: bytes, doc: Any) -> bool:
+def nests_deeper_than(limit: int, payload: bytes, doc: Any) -> bool:
     """Whether `doc` (decoded from `payload`) has more than `limit` levels of objects and
     arrays. A loop with its own stack, never recursion: the depth is the client's to choose."""
     # A document with at most `limit` brackets cannot nest deeper: two C-speed counts settle
@@ -177,7 +177,7 @@ def parse_client_message(payload: bytes) -> Create | Cancel:
         event_id = _event_id(request[0]["eventId"])
     else:
         event_id = _event_id(doc.get("eventId"))
-    if _nests_deeper_than(MAX_DEPTH, payload, doc):
+    if nests_deeper_than(MAX_DEPTH, payload, doc):
         raise MessageError(
             f"message nests deeper than {MAX_DEPTH} levels of objects and arrays",
             event_id,

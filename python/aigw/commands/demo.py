@@ -64,8 +64,9 @@ def chunk_text(chunk: Any) -> str:
     return ""
 
 
-async def run_demo(chunks: int, pace_ms: int, echo=click.echo) -> None:
-    """Run the whole demonstration; raises on any failure."""
+async def run_demo(chunks: int, pace_ms: int, echo=click.echo, console: bool = False) -> None:
+    """Run the whole demonstration; raises on any failure. With `console`, the web console is
+    enabled, its URL printed, and the gateway keeps serving after the demo until interrupted."""
     from aigw.auth import TokenStore
     from aigw.builtins.sqlite_log_query import LogQuery, SqliteLogReader
     from aigw.client import UniversalClient
@@ -82,6 +83,8 @@ async def run_demo(chunks: int, pace_ms: int, echo=click.echo) -> None:
             lines += [f'[providers.{slug}]', f'base_url = "{cfg["base_url"]}"', f'key = "{cfg["key"]}"']
             if slug == "workers-ai":
                 lines.append(f'account_id = "{sims[slug].account_id}"')
+        if console:
+            lines = [lines[0], "[console]", "enabled = true", *lines[1:]]
         (data / "aigw.toml").write_text("\n".join(lines) + "\n")
         settings = load_settings(data / "aigw.toml", environ={})
         store = TokenStore.for_settings(settings)
@@ -93,6 +96,8 @@ async def run_demo(chunks: int, pace_ms: int, echo=click.echo) -> None:
         server = await gateway.serve(port=0)
         url = f"ws://127.0.0.1:{server.port}/v1/demo-account/default"
         echo(click.style(f"gateway on {url}  (providers simulated locally; keys stored in the config)", bold=True))
+        if console:
+            echo(click.style(f"web console: http://127.0.0.1:{server.port}/ui  (sign in with token {token})", bold=True))
         echo(f"one WebSocket, {len(PROMPTS)} concurrent streams + a fallback chain; chunks as they arrive:\n")
         start = time.perf_counter()
         texts: dict[str, list[str]] = {k: [] for k in [*PROMPTS, "fallback"]}
@@ -126,6 +131,12 @@ async def run_demo(chunks: int, pace_ms: int, echo=click.echo) -> None:
             )
             await asyncio.gather(*jobs)
         elapsed = (time.perf_counter() - start) * 1000
+        if console:
+            echo(click.style(f"\nthe console stays up: http://127.0.0.1:{server.port}/ui  (token {token}); Ctrl-C to stop", bold=True))
+            try:
+                await asyncio.Event().wait()  # until Ctrl-C: the playground needs the simulators
+            finally:
+                await gateway.stop()
         await gateway.stop()
 
     echo("")
@@ -150,7 +161,8 @@ async def run_demo(chunks: int, pace_ms: int, echo=click.echo) -> None:
 @click.command(short_help="See the main job offline: concurrent streams on one WebSocket.")
 @click.option("--chunks", default=8, show_default=True, help="Chunks per simulated stream.")
 @click.option("--pace-ms", default=60, show_default=True, help="Milliseconds between a stream's chunks.")
-def demo(chunks: int, pace_ms: int) -> None:
+@click.option("--console", is_flag=True, help="Enable the web console, print its URL, keep serving after the demo.")
+def demo(chunks: int, pace_ms: int, console: bool) -> None:
     """Show the multiplexed WebSocket API end to end, offline: a gateway on embedded defaults,
     simulated providers, concurrent streams interleaving on one connection, then the logs."""
     try:
@@ -160,4 +172,7 @@ def demo(chunks: int, pace_ms: int) -> None:
         raise click.ClickException(f"the demo needs the 'demo' extra: pip install 'aigw[demo]' ({exc})") from None
     from aigw.server.loops import run
 
-    run(run_demo(chunks, pace_ms), "auto")
+    try:
+        run(run_demo(chunks, pace_ms, console=console), "auto")
+    except KeyboardInterrupt:
+        pass

@@ -63,6 +63,12 @@ class RunningGateway:
         return f"ws://127.0.0.1:{self.port}/v1/{account_id}/{gateway}"
 
     @property
+    def http_url(self) -> str:
+        """The HTTP base of the gateway: ``http://127.0.0.1:PORT/v1/{account}/{gateway}`` (the
+        Universal HTTP endpoint; append ``/{provider}`` for a provider's base URL)."""
+        return f"http://127.0.0.1:{self.port}/v1/{self.account_id}/{self.gateway_name}"
+
+    @property
     def headers(self) -> dict[str, str]:
         """The upgrade request's auth header (empty when no token was created)."""
         return {"cf-aig-authorization": f"Bearer {self.token}"} if self.token else {}

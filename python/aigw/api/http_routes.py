@@ -1,0 +1,169 @@
+"""Cloudflare's HTTP doors (http-api.md), each a thin translation into a `GatewayRequest` for
+the shared pipeline, answered through the `HttpSink`:
+
+* ``POST /v1/{account}/{gateway}``: the Universal endpoint, a step object or an array of
+  fallback steps (`provider`, `endpoint`, `headers`, `query`, `config`), the same fallback,
+  retry and timeout rules as the Universal WebSocket API;
+* ``ANY /v1/{account}/{gateway}/{provider}/{rest}``: a provider's own API passed through:
+  method, query string and body as sent, the provider's status, headers and body back.
+
+Gateway resolution and authentication happened before (the router's front door); a handler
+gets the `GatewayContext`. Request-level options are the `cf-aig-*` request headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import orjson
+
+from aigw.api.gateway_context import GatewayContext
+from aigw.api.http_sink import HttpSink, gateway_error_body
+from aigw.api.universal_messages import MAX_DEPTH, MAX_EVENT_ID, Step, nests_deeper_than, parse_steps
+from aigw.errors import AigwError, BadRequest
+from aigw.logrecords import new_log_id
+from aigw.pipeline import GatewayRequest, Runtime, StepRequest, run
+from aigw.protocol.http11 import HttpResponse, Request
+from aigw.server.app import StreamedResponse
+
+__all__ = ["HttpDoors", "client_hop_headers"]
+
+#: Request headers that describe the client's hop to the gateway, never a provider's business
+#: (a pass-through request gets its own framing from the upstream client).
+_HOP = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+        "expect",
+        "accept-encoding",  # the upstream client negotiates (and undoes) its own encoding
+    }
+)
+
+
+def client_hop_headers(request: Request) -> tuple[dict[str, str], dict[str, str]]:
+    """Split an HTTP request's headers into (provider headers, gateway options): the `cf-aig-*`
+    options (minus the gateway token) and everything meant for the provider, without the
+    client hop's own headers (those above, `proxy-*`, and any named in `Connection`)."""
+    provider: dict[str, str] = {}
+    options: dict[str, str] = {}
+    named = request.headers.get("connection")
+    hop = _HOP | {n.strip().lower() for n in named.split(",")} if named else _HOP
+    for name, value in request.headers:
+        lname = name.lower()
+        if lname.startswith("cf-aig-"):
+            if lname != "cf-aig-authorization":
+                options[lname] = value
+        elif lname not in hop and not lname.startswith("proxy-"):
+            provider[lname] = value
+    return provider, options
+
+
+def _error(error: AigwError) -> HttpResponse:
+    return HttpResponse(error.status, gateway_error_body(error), [("content-type", "application/json")])
+
+
+def _event_id(options: Mapping[str, str]) -> str:
+    """The client's `cf-aig-event-id` (checked like a Universal eventId), else a new UUIDv7."""
+    event_id = options.get("cf-aig-event-id")
+    if event_id is None:
+        return new_log_id()
+    if not event_id or len(event_id) > MAX_EVENT_ID:
+        raise BadRequest(f"cf-aig-event-id must be 1 to {MAX_EVENT_ID} characters")
+    return event_id
+
+
+class HttpDoors:
+    """The HTTP route handlers, bound to the runtime resolved at start-up."""
+
+    def __init__(self, runtime: Runtime, *, on_record: Callable[[Any], None] | None = None) -> None:
+        self.runtime = runtime
+        self.on_record = on_record
+
+    def _answer(self, ctx: GatewayContext, request: GatewayRequest, *, step_header: bool) -> StreamedResponse:
+        runtime, policy, on_record = self.runtime, ctx.policy, self.on_record
+
+        async def produce(response: Any) -> None:
+            record = await run(runtime, policy, request, HttpSink(response, step_header=step_header))
+            if on_record is not None:
+                on_record(record)
+
+        return StreamedResponse(produce)
+
+    async def universal(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
+        """``POST /v1/{account}/{gateway}``: run the steps in order until one answers."""
+        assert ctx is not None  # not a public route
+        try:
+            doc = _json_body(request.body)
+            steps = parse_steps(doc)
+            _, options = client_hop_headers(request)
+            event_id = _event_id(options)
+        except AigwError as err:
+            return _error(err)
+        gw_request = GatewayRequest(
+            ctx.name,
+            "universal",
+            event_id,
+            [StepRequest(s.provider, s.endpoint, s.headers, s.body, s.stream, s.model, s.config) for s in steps],
+            options,
+            new_log_id(),
+            principal=ctx.principal.id if ctx.principal is not None else None,
+        )
+        return self._answer(ctx, gw_request, step_header=True)
+
+    async def provider(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
+        """``ANY /v1/{account}/{gateway}/{provider}/{rest}``: the provider's own API, passed
+        through with the gateway's options, keys, retries, cache and logs."""
+        assert ctx is not None
+        headers, options = client_hop_headers(request)
+        try:
+            event_id = _event_id(options)
+        except AigwError as err:
+            return _error(err)
+        body = request.body
+        endpoint = params["rest"]
+        stream, model = _stream_and_model(params["provider"], endpoint, request.query, headers, body)
+        step = StepRequest(params["provider"], endpoint, headers, body, stream, model, None, request.method, request.query)
+        gw_request = GatewayRequest(
+            ctx.name,
+            "provider",
+            event_id,
+            [step],
+            options,
+            new_log_id(),
+            principal=ctx.principal.id if ctx.principal is not None else None,
+        )
+        return self._answer(ctx, gw_request, step_header=False)
+
+
+def _json_body(body: bytes) -> Any:
+    """A Universal request body: JSON, nested at most MAX_DEPTH levels (BadRequest otherwise)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(doc, (list, dict)):
+        raise BadRequest("the request body must be a step object or an array of steps")
+    if nests_deeper_than(MAX_DEPTH, body, doc):
+        raise BadRequest(f"the request body nests deeper than {MAX_DEPTH} levels of objects and arrays")
+    return doc
+
+
+def _stream_and_model(provider: str, endpoint: str, query: str, headers: Mapping[str, str], body: bytes) -> tuple[bool, str | None]:
+    """Whether a pass-through request asks for a stream, and the model it names (for logs and
+    the cache), read the way a Universal step's are. The body is only decoded when it is a
+    JSON object that may say either."""
+    doc: Any = None
+    if body[:1] == b"{" and (b'"stream"' in body or b'"model"' in body) and "json" in headers.get("content-type", "json"):
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            doc = None  # the provider will say what is wrong with it
+    step = Step(provider, endpoint, {}, doc if isinstance(doc, dict) else None)
+    stream = step.stream or "alt=sse" in query or endpoint.endswith(("-stream", "/stream"))
+    return stream, step.model

@@ -1,0 +1,218 @@
+"""Answers over HTTP: the pipeline's `Sink` for the Universal HTTP endpoint and the provider
+routes (http-api.md).
+
+The answering provider's status, headers and body go to the client as they came (hop-by-hop
+and framing headers replaced by this hop's own), plus the gateway's `cf-aig-*` response
+headers. Anything but a JSON document is relayed as it arrives (`passes_through`): an SSE
+stream stays SSE byte for byte, audio streams through. While relaying, the sink reads the
+events beside the bytes (Rust decoders, one list per read) only to keep the first and last
+payloads for usage and to see the provider's terminator; a stream that breaks after its head
+was sent is ended abnormally (the connection closes without the last chunk) so that clients
+and SDKs raise instead of taking a truncated answer for a whole one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any, AsyncIterator, Iterable, Sequence
+
+import orjson
+
+from aigw._codec import NdjsonDecoder, SseDecoder
+from aigw.errors import AigwError
+from aigw.pipeline import Answer, RelayOutcome, StreamFailed
+from aigw.server.app import ConnectionClosed
+from aigw.types import Framing, Usage
+
+__all__ = ["HttpSink", "gateway_error_body"]
+
+#: Response headers of the upstream hop that this hop sets itself (or must not repeat): the
+#: body may have been decoded (gzip) and is re-framed (chunked or a new Content-Length).
+_NOT_RELAYED = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"te",
+        b"trailer",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"proxy-connection",
+        b"content-length",
+        b"content-encoding",
+    }
+)
+
+_JSON = [("content-type", "application/json")]
+
+
+def gateway_error_body(error: AigwError) -> bytes:
+    """The gateway's own error in Cloudflare's AI Gateway shape (cloudflare-aigw.md §7): the
+    `error` list Cloudflare's clients read, plus the flat fields of its `AiGatewayError`."""
+    return orjson.dumps(
+        {
+            "success": False,
+            "result": [],
+            "messages": [],
+            "error": [{"code": error.code, "message": error.message}],
+            "name": "AiGatewayError",
+            "httpCode": error.status,
+            "internalCode": error.code,
+            "message": error.message,
+        }
+    )
+
+
+def _relayed_headers(raw: Sequence[tuple[Any, Any]]) -> list[tuple[str, str]]:
+    """The upstream's header fields minus this hop's own, as str pairs."""
+    out = []
+    for name, value in raw:
+        if isinstance(name, str):
+            name, value = name.encode("latin-1"), value.encode("latin-1")
+        if name.lower() in _NOT_RELAYED or name.lower().startswith(b"cf-aig-"):
+            continue
+        out.append((name.decode("latin-1"), value.decode("latin-1")))
+    return out
+
+
+class HttpSink:
+    """Answers one HTTP request through the server's `ResponseWriter`."""
+
+    #: The pipeline relays every non-JSON answer as it arrives (see pipeline._streams).
+    passes_through = True
+
+    __slots__ = ("response", "step_header", "extra_headers")
+
+    def __init__(self, response: Any, *, step_header: bool, extra_headers: Iterable[tuple[str, str]] = ()) -> None:
+        self.response = response
+        #: Whether to say which fallback step answered (`cf-aig-step`: the Universal endpoint).
+        self.step_header = step_header
+        self.extra_headers = list(extra_headers)
+
+    def _gateway_headers(self, answer: Answer) -> list[tuple[str, str]]:
+        headers = [
+            ("cf-aig-log-id", answer.log_id),
+            ("cf-aig-event-id", answer.event_id),
+            ("cf-aig-cache-status", answer.cache_status),
+        ]
+        if self.step_header:
+            headers.append(("cf-aig-step", str(answer.step)))
+        return headers + self.extra_headers
+
+    def deliver(self, answer: Answer, body: bytes) -> None:
+        """The provider's whole answer (success or error) or a cache hit, as it came."""
+        headers = _relayed_headers(answer.headers)
+        if not any(n.lower() == "content-type" for n, _ in headers):
+            headers.append(("content-type", answer.content_type or "application/json"))
+        self.response.send_whole(answer.status, headers + self._gateway_headers(answer), body)
+
+    def fail(self, answer: Answer, error: AigwError) -> None:
+        """The gateway's own error before any output: its status and Cloudflare's error body."""
+        if self.response.started:  # cannot happen through the pipeline; never send two heads
+            self.response.abort()
+            return
+        self.response.send_whole(error.status, _JSON + self._gateway_headers(answer), gateway_error_body(error))
+
+    async def relay(
+        self, answer: Answer, chunks: AsyncIterator[bytes], framing: Framing, provider: Any, collect: bool
+    ) -> RelayOutcome:
+        """Send the head, then every upstream chunk unchanged as it arrives, pausing the
+        upstream while the client is behind. Events are read beside the bytes for usage and
+        the terminator."""
+        response = self.response
+        response.start(answer.status, _relayed_headers(answer.headers) + self._gateway_headers(answer))
+        events = _EventTap(framing, provider)
+        collected: list[bytes] | None = [] if collect else None
+        error: AigwError | None = None
+        try:
+            async for chunk in chunks:
+                response.write(chunk)
+                if collected is not None:
+                    collected.append(chunk)
+                events.feed(chunk)
+                if not response.is_writable:
+                    await response.drained()  # stop reading upstream until the client catches up
+            events.finish()
+        except ConnectionClosed:
+            raise asyncio.CancelledError from None  # the client is gone: so is this request
+        except AigwError as exc:  # the upstream broke or went silent (UpstreamChunks)
+            error = exc
+        except ValueError as exc:  # an event the decoder refused (too big, malformed)
+            error = StreamFailed(f"malformed upstream stream: {exc}")
+        if error is None and events.truncated:
+            error = StreamFailed("the upstream stream ended in the middle of an event")
+        first, last = events.first, list(events.last)
+        usage = provider.usage_from_events(first, last) if (first or last) else None
+        body = b"".join(collected) if collected is not None else None
+        return RelayOutcome(first, last, events.count, error, body, usage, events.saw_terminator)
+
+    def end_stream(self, answer: Answer, usage: Usage | None, error: AigwError | None) -> None:
+        """The last chunk, or, when the stream broke, an abnormal end the client notices."""
+        if error is not None:
+            self.response.abort()
+        else:
+            self.response.end()
+
+
+class _EventTap:
+    """Reads a relayed body's events without changing a byte: keeps the first and last
+    payloads (for usage) and notes the provider's terminator."""
+
+    __slots__ = ("decoder", "kind", "terminator", "keep_first", "first", "last", "count", "saw_terminator", "truncated")
+
+    def __init__(self, framing: Framing, provider: Any) -> None:
+        keep_first, keep_last = getattr(provider, "usage_events", (0, 2))
+        self.keep_first = keep_first
+        self.first: list[bytes] = []
+        self.last: deque[bytes] = deque(maxlen=max(keep_last, 1))
+        self.count = 0
+        self.truncated = False
+        self.terminator = getattr(provider, "stream_terminator", None)
+        self.saw_terminator = False
+        if framing is Framing.SSE:
+            self.decoder, self.kind = SseDecoder(), "sse"
+        elif framing is Framing.NDJSON:
+            self.decoder, self.kind = NdjsonDecoder(), "ndjson"
+        elif framing is Framing.EVENTSTREAM and hasattr(provider, "stream_decoder"):
+            self.decoder, self.kind = provider.stream_decoder(), "payloads"
+        else:  # audio, images: bytes only
+            self.decoder, self.kind = None, "raw"
+            self.saw_terminator = True
+
+    def feed(self, chunk: bytes) -> None:
+        decoder = self.decoder
+        if decoder is None:
+            return
+        items = decoder.feed(chunk)
+        if not items:
+            return
+        if self.kind == "sse":
+            items = [data for _event, data, _id in items]
+        terminator = self.terminator
+        for data in items:
+            if terminator is not None and data == terminator:
+                self.saw_terminator = True
+                continue
+            self.count += 1
+            if len(self.first) < self.keep_first:
+                self.first.append(data)
+            self.last.append(data)
+
+    def finish(self) -> None:
+        decoder = self.decoder
+        if decoder is None:
+            return
+        if self.kind == "ndjson":
+            tail = decoder.finish()
+            if tail is not None:
+                self.feed_items([tail])
+        else:
+            self.truncated = bool(decoder.finish())
+            if self.kind == "payloads":
+                self.saw_terminator = True  # an event stream ends with its last event
+
+    def feed_items(self, items: list[bytes]) -> None:
+        for data in items:
+            self.count += 1
+            self.last.append(data)
