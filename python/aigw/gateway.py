@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
+from aigw.api.compat_routes import CHAT_PATTERN, MESSAGES_PATTERN, CompatDoors
 from aigw.api.http_routes import HttpDoors
 from aigw.api.gateway_context import AUTH_SUBPROTOCOL, FrontDoor, GatewayContext
 from aigw.api.open_sessions import OpenSessions
@@ -222,6 +223,10 @@ class Gateway:
         router.add(WEBSOCKET, UNIVERSAL_PATTERN, app.universal, owner=BUILTIN)
         router.add("POST", UNIVERSAL_PATTERN, doors.universal, owner=BUILTIN)
         router.add("*", PROVIDER_PATTERN, doors.provider, owner=BUILTIN)
+        formats = {name: p.format for name, p in self.settings.providers.items() if p.format}
+        compat = CompatDoors(built.runtime, formats, on_record=self.records.append if self.records is not None else None)
+        router.add("POST", CHAT_PATTERN, compat.chat_completions, owner=BUILTIN)
+        router.add("POST", MESSAGES_PATTERN, compat.messages, owner=BUILTIN)
         router.add("GET", "/health", health, owner=BUILTIN, public=True)
         router.add("GET", "/ready", app.ready, owner=BUILTIN, public=True)
         if self.settings.console.enabled:
