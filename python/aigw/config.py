@@ -43,6 +43,7 @@ from typing import Any, Literal
 from aigw import errors
 from aigw.config_env import EnvOverrides, apply_env_overrides
 from aigw.secret import Secret, SecretSpecError, UnsetSecret, resolve_secret
+from aigw.compat.routes import parse_routes
 from aigw.toml_locator import KeyLocator
 
 __all__ = [
@@ -643,6 +644,8 @@ class Settings:
     auth: AuthSelection = field(default_factory=AuthSelection)
     metrics: MetricsSettings = _key(_table(MetricsSettings), factory=MetricsSettings)  # issue 13
     costs: CostsSettings = field(default_factory=CostsSettings)  # issue 13
+    #: Dynamic routes (`model: "dynamic/<name>"` on /compat) by name, validated (aigw.compat.routes).
+    routes: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     #: `[plugins.<name>]` tables, unvalidated, read-only, by registered name (out of repr: they
     #: may hold secrets such as a Redis URL with a password).
     plugin_config: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}), repr=False)
@@ -745,7 +748,7 @@ def _plugins(ctx: _Context, raw: Any) -> tuple[PluginsSettings, Mapping[str, Map
 
 _TOP_KEYS = [
     "data_dir", "server", "plugins", "gateways", "upstream", "providers", "tokens",
-    "cache", "rate_limit", "logs", "auth", "console", "realtime", "metrics", "costs",
+    "cache", "rate_limit", "logs", "auth", "console", "realtime", "metrics", "costs", "routes",
 ]  # fmt: skip
 #: Selection tables: their class and the key whose location start-up errors point at.
 _SELECTIONS: dict[str, tuple[type, str]] = {
@@ -786,12 +789,25 @@ def _settings(ctx: _Context, data: dict[str, Any]) -> Settings:
             special[name] = _selection(ctx, name, data[name])
     if "costs" in data:
         special["costs"] = _costs(ctx, data["costs"])
-    plain = {k: v for k, v in data.items() if k not in ("gateways", "providers", "plugins", "costs", *_SELECTIONS)}
+    if "routes" in data:
+        special["routes"] = _routes(ctx, data["routes"])
+    plain = {k: v for k, v in data.items() if k not in ("gateways", "providers", "plugins", "costs", "routes", *_SELECTIONS)}
     for key in plain:
         if key not in _TOP_KEYS:
             _unknown(ctx, (key,), _TOP_KEYS)
     plain = {k: v for k, v in plain.items() if k in _TOP_KEYS}
     return _build(Settings, ctx, (), plain, **special)
+
+
+def _routes(ctx: _Context, raw: Any) -> Mapping[str, Any]:
+    """`[routes.<name>]`: dynamic routes, validated by aigw.compat.routes (file:line errors).
+    Whether a route's providers exist is checked at start-up, when providers are registered."""
+    if isinstance(raw, dict):
+        for name in raw:
+            if not _NAME_RE.fullmatch(name):
+                ctx.error(("routes", name), f"invalid name: use {_NAME_RULE}")
+        raw = {k: v for k, v in raw.items() if _NAME_RE.fullmatch(k)}
+    return MappingProxyType(parse_routes(raw, ctx.error))
 
 
 # ---- loading ----------------------------------------------------------------------------

@@ -1,0 +1,234 @@
+"""One /compat request's translation, both ways: which provider and format a `provider/model`
+name means, the upstream call to make, and how its answer (whole, error, or stream) comes back
+in the front door's schema.
+
+Front doors: "openai" (chat completions) and "anthropic" (Messages). Provider formats:
+"openai" (the OpenAI-compatible family, custom providers by default), "anthropic", "gemini",
+"workers-ai". When the front door and the provider speak the same format the body passes
+through with only `model` rewritten, and the answer is relayed untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable, Mapping
+
+import orjson
+
+from aigw.compat import anthropic_format, gemini_format, openai_format, workers_ai_format
+from aigw.compat.ir import InvalidCompatRequest, ProviderError, StreamEncoder, TokenUsage
+from aigw.errors import InvalidProvider
+
+#: Provider format modules by name. Each has build_request, parse_response, parse_error and
+#: StreamDecoder.
+FORMATS: dict[str, ModuleType] = {
+    "openai": openai_format,
+    "anthropic": anthropic_format,
+    "gemini": gemini_format,
+    "workers-ai": workers_ai_format,
+}
+#: Front door modules by name. Each has parse_request, render_response, error_body and an encoder.
+FRONT_DOORS = ("openai", "anthropic")
+
+_CHAT = "chat/completions"
+#: Built-in providers on /compat: slug → (format, chat endpoint; None: the format decides).
+BUILTIN_TARGETS: dict[str, tuple[str, str | None]] = {
+    "openai": ("openai", _CHAT),
+    "groq": ("openai", _CHAT),
+    "mistral": ("openai", _CHAT),
+    "deepseek": ("openai", _CHAT),
+    "grok": ("openai", _CHAT),
+    "openrouter": ("openai", _CHAT),
+    "cerebras": ("openai", _CHAT),
+    "fireworks": ("openai", _CHAT),
+    "perplexity-ai": ("openai", _CHAT),
+    "baseten": ("openai", _CHAT),
+    "ollama": ("openai", "v1/chat/completions"),
+    "huggingface": ("openai", "v1/chat/completions"),
+    "cohere": ("openai", "compatibility/v1/chat/completions"),
+    "anthropic": ("anthropic", "v1/messages"),
+    "google-ai-studio": ("gemini", None),
+    "workers-ai": ("workers-ai", None),
+}
+
+
+@dataclass(slots=True, frozen=True)
+class Target:
+    """Where a `provider/model` name goes: the provider slug, its wire format, the model."""
+
+    provider: str
+    format: str
+    model: str
+    chat_endpoint: str | None  # None: per model (Gemini, Workers AI)
+
+
+def split_model(name: Any) -> tuple[str, str]:
+    """`"provider/model"` → (provider, model); the model keeps any further slashes
+    (`workers-ai/@cf/meta/llama-3.1-8b-instruct`). Raises InvalidProvider (400/2008)."""
+    if not isinstance(name, str) or "/" not in name:
+        raise InvalidProvider(f"Invalid provider: model must be '{{provider}}/{{model}}', got {name!r}" if isinstance(name, str) else "Invalid provider: 'model' is required")
+    provider, _, model = name.partition("/")
+    if not provider or not model:
+        raise InvalidProvider(f"Invalid provider: model must be '{{provider}}/{{model}}', got {name!r}")
+    return provider, model
+
+
+def resolve_target(provider: str, model: str, providers: Mapping[str, Any], formats: Mapping[str, str]) -> Target:
+    """The target of `provider/model` among the registered `providers`; `formats` are the
+    configured `format` of `[providers.<slug>]` tables (custom providers). A provider plugin
+    may say its own format with a `compat_format` attribute (and `compat_endpoint`).
+    Raises InvalidProvider (400/2008) for a provider that is unknown or has no /compat format."""
+    registered = providers.get(provider)
+    if registered is None:
+        raise InvalidProvider(f"Invalid provider: {provider!r} is not a configured provider")
+    fmt = formats.get(provider)
+    builtin = BUILTIN_TARGETS.get(provider)
+    if fmt is None and builtin is not None:
+        fmt, endpoint = builtin
+    elif fmt is None:
+        fmt = getattr(registered, "compat_format", None)
+        endpoint = getattr(registered, "compat_endpoint", None)
+    else:
+        endpoint = builtin[1] if builtin is not None and builtin[0] == fmt else None
+    if endpoint is None and fmt in ("openai", "anthropic"):
+        endpoint = _CHAT if fmt == "openai" else "v1/messages"
+    if fmt not in FORMATS:
+        raise InvalidProvider(f"Invalid provider: {provider!r} is not available on /compat")
+    return Target(provider, fmt, model, endpoint)
+
+
+@dataclass(slots=True)
+class UpstreamCall:
+    """What to send upstream for one target."""
+
+    endpoint: str
+    query: str
+    body: bytes
+    stream: bool
+
+
+class Translation:
+    """One front-door request bound to one target: the upstream call, and the way back."""
+
+    __slots__ = ("front", "target", "doc", "stream", "include_usage", "passthrough", "_ir")
+
+    def __init__(self, front: str, doc: dict, target: Target) -> None:
+        self.front = front
+        self.target = target
+        self.doc = doc
+        self.passthrough = front == target.format
+        self.stream = doc.get("stream") is True
+        options = doc.get("stream_options")
+        self.include_usage = front == "anthropic" or (self.stream and isinstance(options, dict) and options.get("include_usage") is True)
+        self._ir = None
+
+    def upstream_call(self) -> UpstreamCall:
+        """The endpoint, query and body for the target. Raises UnsupportedParameter (400)
+        naming a parameter the provider cannot honour, InvalidCompatRequest for a bad body."""
+        target = self.target
+        if self.passthrough:
+            body = dict(self.doc)
+            body["model"] = target.model
+            return UpstreamCall(target.chat_endpoint or _CHAT, "", orjson.dumps(body), self.stream)
+        front = openai_format if self.front == "openai" else anthropic_format
+        ir = front.parse_request(self.doc, target.model, target.provider)
+        self._ir = ir
+        fmt = FORMATS[target.format]
+        body = fmt.build_request(ir, target.provider)
+        if target.format == "gemini":
+            endpoint, query = gemini_format.endpoint(target.model, ir.stream)
+        elif target.format == "workers-ai":
+            endpoint, query = target.model, ""
+        else:
+            endpoint, query = target.chat_endpoint or _CHAT, ""
+            if target.format == "openai":
+                body["model"] = target.model
+        return UpstreamCall(endpoint, query, orjson.dumps(body), ir.stream)
+
+    # -- the way back --
+    def response(self, status: int, body: bytes) -> tuple[int, bytes]:
+        """A whole upstream answer (success or error) in the front door's schema: (status, body)."""
+        if self.passthrough:
+            return status, body
+        fmt = FORMATS[self.target.format]
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            doc = None
+        if status >= 400:
+            return self.error(fmt.parse_error(status, doc))
+        try:
+            resp = fmt.parse_response(doc, self.target.model)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return self.error(ProviderError(502, f"{self.target.provider} answered a body that is not a chat answer"))
+        render = openai_format.render_response if self.front == "openai" else anthropic_format.render_response
+        return status, render(resp)
+
+    def error(self, error: ProviderError) -> tuple[int, bytes]:
+        """`error` in the front door's error shape, with the status its SDK expects (Anthropic's
+        529 overload is 503 for OpenAI clients)."""
+        if self.front == "openai":
+            if error.status == 529:
+                error.status = 503
+            return error.status, openai_format.error_body(error)
+        return error.status, anthropic_format.error_body(error)
+
+    def stream_translator(self) -> "StreamTranslator | None":
+        """The translator of the target's stream into the front door's events; None when the
+        stream passes through as it is."""
+        if self.passthrough:
+            return None
+        encoder: StreamEncoder
+        if self.front == "openai":
+            encoder = openai_format.ChunkEncoder(self.target.model, self.include_usage)
+        else:
+            encoder = anthropic_format.EventEncoder(self.target.model)
+        return StreamTranslator(FORMATS[self.target.format].StreamDecoder(encoder), encoder)
+
+
+class StreamTranslator:
+    """A provider's stream → the front door's SSE bytes. `feed` takes the data payloads of
+    parsed SSE events and returns serialized SSE lines; `close` is the body's clean end;
+    `fail` writes the front door's in-stream error when the stream broke."""
+
+    __slots__ = ("decoder", "encoder", "feed")
+
+    def __init__(self, decoder: Any, encoder: Any) -> None:
+        self.decoder = decoder
+        self.encoder = encoder
+        self.feed: Callable[[list[bytes]], list[bytes]] = decoder.feed
+
+    @property
+    def saw_terminator(self) -> bool:
+        """The provider's end of stream (or its in-stream error) arrived."""
+        return self.decoder.done
+
+    @property
+    def usage(self) -> TokenUsage | None:
+        """Usage the provider reported so far."""
+        return self.encoder.usage_seen
+
+    def close(self) -> list[bytes]:
+        """The upstream body ended. Formats without a terminator (Gemini) end here; for the
+        others nothing is written (a missing terminator is a broken stream: see `fail`)."""
+        closer = getattr(self.decoder, "close", None)
+        return closer() if closer is not None else []
+
+    def fail(self, status: int, message: str) -> list[bytes]:
+        """The front door's in-stream error event for a broken stream."""
+        out: list[bytes] = []
+        if not self.encoder.ended:
+            self.encoder.error(out, ProviderError(status, message))
+        return out
+
+
+def parse_body(body: bytes) -> dict:
+    """The JSON object of a front-door request body (400 otherwise)."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidCompatRequest("the request body is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise InvalidCompatRequest("the request body must be a JSON object")
+    return doc

@@ -1,0 +1,54 @@
+"""The /compat HTTP doors with the official SDKs, against the provider simulators."""
+
+from __future__ import annotations
+
+import anthropic
+import openai
+import pytest
+
+
+def openai_client(gw) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=gw.http_url + "/compat", api_key="unused", default_headers=gw.headers, max_retries=0)
+
+
+@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4-5", "google-ai-studio/gemini-2.5-flash", "workers-ai/@cf/meta/llama-3.1-8b-instruct", "groq/llama-3.3-70b"])
+async def test_the_openai_sdk_talks_to_every_provider_by_model_name(aigw_gateway_factory, model):
+    async with aigw_gateway_factory() as gw:
+        client = openai_client(gw)
+        answer = await client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hello there"}], max_tokens=50)
+        assert answer.choices[0].message.content and answer.choices[0].finish_reason in ("stop", "length")
+        assert answer.usage.prompt_tokens > 0
+        stream = await client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hello there"}], stream=True, stream_options={"include_usage": True})
+        parts, usage = [], None
+        async for chunk in stream:
+            if chunk.choices:
+                parts.append(chunk.choices[0].delta.content or "")
+            if chunk.usage:
+                usage = chunk.usage
+        assert "".join(parts) and usage is not None and usage.completion_tokens > 0
+
+
+async def test_an_unknown_provider_is_a_bad_request_2008(aigw_gateway_factory):
+    async with aigw_gateway_factory() as gw:
+        with pytest.raises(openai.BadRequestError) as info:
+            await openai_client(gw).chat.completions.create(model="nosuch/m", messages=[{"role": "user", "content": "x"}])
+        assert info.value.body["code"] == 2008
+
+
+async def test_a_refused_parameter_is_a_bad_request_naming_it(aigw_gateway_factory):
+    async with aigw_gateway_factory() as gw:
+        with pytest.raises(openai.BadRequestError) as info:
+            await openai_client(gw).chat.completions.create(model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}], response_format={"type": "json_object"})
+        assert "response_format" in info.value.message
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-4o-mini", "google-ai-studio/gemini-2.5-flash", "workers-ai/@cf/meta/llama-3.1-8b-instruct"])
+async def test_the_anthropic_sdk_talks_to_other_providers(aigw_gateway_factory, model):
+    async with aigw_gateway_factory() as gw:
+        client = anthropic.AsyncAnthropic(base_url=gw.http_url + "/compat", api_key="unused", default_headers=gw.headers, max_retries=0)
+        message = await client.messages.create(model=model, max_tokens=50, messages=[{"role": "user", "content": "Hello there"}])
+        assert message.content[0].text and message.usage.input_tokens > 0
+        async with client.messages.stream(model=model, max_tokens=50, messages=[{"role": "user", "content": "Hello there"}]) as stream:
+            text = "".join([t async for t in stream.text_stream])
+            final = await stream.get_final_message()
+        assert text and final.stop_reason in ("end_turn", "max_tokens")

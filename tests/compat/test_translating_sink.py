@@ -1,0 +1,103 @@
+"""The translating sink: what the pipeline hands a surface's sink arrives in the front door's
+schema (recording inner sink; the pipeline's calls as it makes them)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from aigw.compat.sink import TranslatingSink
+from aigw.compat.translation import Target, Translation
+from aigw.errors import AigwError, InvalidProvider
+from aigw.pipeline import Answer, RelayOutcome
+from aigw.types import Framing
+
+ANTHROPIC = Target("anthropic", "anthropic", "claude", "v1/messages")
+GEMINI = Target("google-ai-studio", "gemini", "gemini-2.5-flash", None)
+ASK = {"model": "x", "stream": True, "stream_options": {"include_usage": True}, "messages": [{"role": "user", "content": "Hi"}]}
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.calls: list = []
+        self.relayed: list[bytes] = []
+
+    def deliver(self, answer, body):
+        self.calls.append(("deliver", answer.status, answer.content_type, orjson.loads(body)))
+
+    def fail(self, answer, error):
+        self.calls.append(("fail", error))
+
+    async def relay(self, answer, chunks, framing, provider, collect):
+        self.calls.append(("relay", answer.content_type, framing, provider.stream_terminator))
+        error = None
+        try:
+            async for chunk in chunks:
+                self.relayed.append(chunk)
+        except AigwError as err:
+            error = err
+        return RelayOutcome([], [], error=error)
+
+    def end_stream(self, answer, usage, error):
+        self.calls.append(("end", usage, error))
+
+
+def answer(step=0, status=200, content_type="text/event-stream") -> Answer:
+    return Answer("e", "l", step, status, content_type)
+
+
+async def upstream(*parts: bytes, error: AigwError | None = None):
+    for part in parts:
+        yield part
+    if error is not None:
+        raise error
+
+
+def sse(*events: bytes) -> bytes:
+    return b"".join(b"data: " + e + b"\r\n\r\n" for e in events)
+
+
+def test_the_answering_steps_translation_is_used_for_a_whole_answer():
+    inner = RecordingSink()
+    sink = TranslatingSink(inner, [Translation("openai", ASK, ANTHROPIC), Translation("openai", ASK, GEMINI)])
+    body = b'{"candidates":[{"content":{"parts":[{"text":"Hi"}]},"finishReason":"STOP"}]}'
+    sink.deliver(answer(step=1, content_type="application/json"), body)
+    (kind, status, ctype, doc), = inner.calls
+    assert (kind, status, ctype) == ("deliver", 200, "application/json")
+    assert doc["object"] == "chat.completion" and doc["choices"][0]["message"]["content"] == "Hi"
+
+
+def test_gateway_errors_are_answered_in_the_front_doors_error_shape():
+    inner = RecordingSink()
+    TranslatingSink(inner, [Translation("openai", ASK, ANTHROPIC)]).fail(answer(status=400), InvalidProvider("Invalid provider"))
+    assert inner.calls == [("deliver", 400, "application/json", {"error": {"message": "Invalid provider", "type": "invalid_request_error", "param": None, "code": 2008}})]
+
+
+def test_a_stream_is_relayed_translated_with_the_upstreams_usage_and_terminator():
+    inner = RecordingSink()
+    sink = TranslatingSink(inner, [Translation("openai", ASK, GEMINI)])
+    raw = sse(b'{"candidates":[{"content":{"parts":[{"text":"Hel"}]}}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":1}}',
+              b'{"candidates":[{"content":{"parts":[{"text":"lo"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2}}')  # fmt: skip
+    outcome = asyncio.run(sink.relay(answer(), upstream(raw[:37], raw[37:]), Framing.SSE, object(), False))
+    assert inner.calls[0] == ("relay", "text/event-stream", Framing.SSE, b"[DONE]")
+    text = b"".join(inner.relayed)
+    assert text.endswith(b"data: [DONE]\n\n") and b'"content":"Hel"' in text and b'"content":"lo"' in text
+    assert (outcome.usage.tokens_in, outcome.usage.tokens_out) == (4, 2) and outcome.saw_terminator
+
+
+def test_a_broken_upstream_stream_gets_the_front_doors_error_event_then_fails():
+    inner = RecordingSink()
+    sink = TranslatingSink(inner, [Translation("openai", ASK, ANTHROPIC)])
+    start = sse(b'{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":1}}}')
+    outcome = asyncio.run(sink.relay(answer(), upstream(start, error=AigwError("the upstream stream failed", status=502)), Framing.SSE, object(), False))
+    assert outcome.error is not None and not outcome.saw_terminator
+    assert inner.relayed[-1].startswith(b'data: {"error":{"message":"the upstream stream failed"')
+
+
+def test_a_stream_that_ends_without_its_terminator_ends_with_an_error_event():
+    inner = RecordingSink()
+    sink = TranslatingSink(inner, [Translation("openai", ASK, ANTHROPIC)])
+    start = sse(b'{"type":"message_start","message":{"id":"msg_1","model":"claude"}}')
+    outcome = asyncio.run(sink.relay(answer(), upstream(start), Framing.SSE, object(), False))
+    assert not outcome.saw_terminator and b'"error"' in inner.relayed[-1] and b"[DONE]" not in b"".join(inner.relayed)
