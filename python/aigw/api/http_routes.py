@@ -68,11 +68,12 @@ def _error(error: AigwError) -> HttpResponse:
     return HttpResponse(error.status, gateway_error_body(error), [("content-type", "application/json")])
 
 
-def _event_id(options: Mapping[str, str]) -> str:
-    """The client's `cf-aig-event-id` (checked like a Universal eventId), else a new UUIDv7."""
+def _event_id(options: Mapping[str, str], log_id: str) -> str:
+    """The client's `cf-aig-event-id` (checked like a Universal eventId), else the request's
+    log id (Cloudflare: for a request that names none, the ids are one and the same)."""
     event_id = options.get("cf-aig-event-id")
     if event_id is None:
-        return new_log_id()
+        return log_id
     if not event_id or len(event_id) > MAX_EVENT_ID:
         raise BadRequest(f"cf-aig-event-id must be 1 to {MAX_EVENT_ID} characters")
     return event_id
@@ -102,7 +103,8 @@ class HttpDoors:
             doc = _json_body(request.body)
             steps = parse_steps(doc)
             _, options = client_hop_headers(request)
-            event_id = _event_id(options)
+            log_id = new_log_id()
+            event_id = _event_id(options, log_id)
         except AigwError as err:
             return _error(err)
         gw_request = GatewayRequest(
@@ -111,7 +113,7 @@ class HttpDoors:
             event_id,
             [StepRequest(s.provider, s.endpoint, s.headers, s.body, s.stream, s.model, s.config) for s in steps],
             options,
-            new_log_id(),
+            log_id,
             principal=ctx.principal.id if ctx.principal is not None else None,
         )
         return self._answer(ctx, gw_request, step_header=True)
@@ -121,8 +123,9 @@ class HttpDoors:
         through with the gateway's options, keys, retries, cache and logs."""
         assert ctx is not None
         headers, options = client_hop_headers(request)
+        log_id = new_log_id()
         try:
-            event_id = _event_id(options)
+            event_id = _event_id(options, log_id)
         except AigwError as err:
             return _error(err)
         body = request.body
@@ -135,7 +138,7 @@ class HttpDoors:
             event_id,
             [step],
             options,
-            new_log_id(),
+            log_id,
             principal=ctx.principal.id if ctx.principal is not None else None,
         )
         return self._answer(ctx, gw_request, step_header=False)
