@@ -48,7 +48,7 @@ def log_rows(gw) -> list[dict[str, Any]]:
     db = sqlite3.connect(gw.log_db)
     db.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in db.execute("SELECT * FROM logs ORDER BY rowid")]
+        return [dict(r) for r in db.execute("SELECT * FROM logs ORDER BY log_id")]
     finally:
         db.close()
 
