@@ -30,6 +30,25 @@ class AigwError(Exception):
         }
 
 
+def http_error_body(status: int, code: int, message: str) -> dict:
+    """The gateway's own error as an HTTP body, one shape for every HTTP answer (front door and
+    doors alike) that both of Cloudflare's readers understand: the v4 API's `errors` list and
+    the AI Gateway's `AiGatewayError` fields (`error`, `name`, `httpCode`, `internalCode`,
+    `message`; cloudflare-aigw.md §7)."""
+    entry = [{"code": code, "message": message}]
+    return {
+        "success": False,
+        "result": None,
+        "messages": [],
+        "errors": entry,
+        "error": entry,
+        "name": "AiGatewayError",
+        "httpCode": status,
+        "internalCode": code,
+        "message": message,
+    }
+
+
 class ConfigError(AigwError):
     """The configuration is invalid; start-up stops."""
 

@@ -27,7 +27,7 @@ from aigw.api.realtime import RealtimeRoute
 from aigw.api.router import BUILTIN, WEBSOCKET, RouteMiss, Router
 from aigw.api.universal_ws import UniversalSession
 from aigw.config import GatewaySettings, Settings, load_settings
-from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, GatewayNotFound, PluginError
+from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, GatewayNotFound, PluginError, http_error_body
 from aigw.components import AuthChain, Components, Selection, build, select
 from aigw.interfaces import AuthBackend, Cache, Logger, LogStore, Observer, Provider, RateLimiter, RevocationNotifier
 from aigw.observe.costs import CostMeter, PriceTable  # issue 13
@@ -95,12 +95,8 @@ def gateway_policy(name: str, gw: GatewaySettings) -> GatewayPolicy:
 
 
 def json_error(status: int, code: int, message: str, headers: Sequence[tuple[str, str]] = ()) -> HttpResponse:
-    """A Cloudflare-style error answer."""
-    return HttpResponse.json(
-        {"success": False, "result": None, "messages": [], "errors": [{"code": code, "message": message}]},
-        status=status,
-        headers=headers,
-    )
+    """A Cloudflare-style error answer (`http_error_body`)."""
+    return HttpResponse.json(http_error_body(status, code, message), status=status, headers=headers)
 
 
 @dataclass(slots=True)

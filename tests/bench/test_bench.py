@@ -71,6 +71,19 @@ async def test_http_surfaces_count_every_request_the_upstream_answered(surface):
     assert 0 < result["ttft_ms"]["p50"] <= result["latency_ms"]["p50"]
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_http_surface_through_aigw_counts_every_request_the_upstream_saw(stream):
+    """`aigw bench --surface http` on the simulated setup: the load goes through aigw's openai
+    provider route (keep-alive), and every request the bench counted reached the upstream."""
+    wl = Workload("http", concurrency=4, requests=40, stream=stream, max_tokens=3)
+    async with SimulatedTarget(in_process=True) as target:
+        assert target.endpoints().http_url.endswith("/v1/bench/default/openai/chat/completions")
+        [result] = await run_bench(target, [wl])
+    assert (result["ok"], result["errors"], result["upstream_requests"]) == (40, 0, 40)
+    assert result["chunks"] == (40 * chunks_per_stream(3) if stream else 0)
+    assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"] < 5000
+
+
 async def test_duration_budget_stops_sending_and_waits_for_answers():
     wl = Workload("ws", concurrency=4, duration=0.3, stream=True)
     async with SimulatedTarget(in_process=True) as target:

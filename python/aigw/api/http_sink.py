@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Iterable, Sequence
 import orjson
 
 from aigw._codec import NdjsonDecoder, SseDecoder
-from aigw.errors import AigwError
+from aigw.errors import AigwError, http_error_body
 from aigw.pipeline import Answer, RelayOutcome, StreamFailed
 from aigw.server.app import ConnectionClosed
 from aigw.types import Framing, Usage
@@ -48,20 +48,9 @@ _JSON = [("content-type", "application/json")]
 
 
 def gateway_error_body(error: AigwError) -> bytes:
-    """The gateway's own error in Cloudflare's AI Gateway shape (cloudflare-aigw.md §7): the
-    `error` list Cloudflare's clients read, plus the flat fields of its `AiGatewayError`."""
-    return orjson.dumps(
-        {
-            "success": False,
-            "result": [],
-            "messages": [],
-            "error": [{"code": error.code, "message": error.message}],
-            "name": "AiGatewayError",
-            "httpCode": error.status,
-            "internalCode": error.code,
-            "message": error.message,
-        }
-    )
+    """The gateway's own error in Cloudflare's shape (cloudflare-aigw.md §7), the same body the
+    front door answers with (`http_error_body`)."""
+    return orjson.dumps(http_error_body(error.status, error.code, error.message))
 
 
 def _relayed_headers(raw: Sequence[tuple[Any, Any]]) -> list[tuple[str, str]]:

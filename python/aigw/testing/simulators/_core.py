@@ -457,7 +457,7 @@ class Simulator:
         if body_bytes and not request.content_type.startswith(_BINARY_TYPES):
             try:
                 parsed = json.loads(body_bytes)
-            except ValueError:
+            except (ValueError, RecursionError):  # too deep for the parser: still the client's mistake
                 parsed = None
             if not isinstance(parsed, dict):
                 await self._first_byte_wait()

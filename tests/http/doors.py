@@ -1,0 +1,62 @@
+"""Shared parts of the HTTP door tests: clients pointed at a running gateway, and waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Any
+
+import aiohttp
+
+
+async def eventually(predicate, timeout: float = 5.0) -> None:
+    """Wait until `predicate()` is true (AssertionError after `timeout` seconds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not reached within {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+def openai_client(gw, base: str = "/openai", *, api_key: str = "sk-dummy", **kw: Any):
+    """An AsyncOpenAI client on a provider route of `gw` (no retries: the tests count requests)."""
+    import openai
+
+    return openai.AsyncOpenAI(base_url=gw.http_url + base, api_key=api_key, default_headers=gw.headers, max_retries=0, **kw)
+
+
+def anthropic_client(gw, *, api_key: str, **kw: Any):
+    """An AsyncAnthropic client on `gw`'s anthropic route (no retries)."""
+    import anthropic
+
+    return anthropic.AsyncAnthropic(base_url=gw.http_url + "/anthropic", api_key=api_key, default_headers=gw.headers, max_retries=0, **kw)
+
+
+def session() -> aiohttp.ClientSession:
+    """A plain HTTP client session (no automatic decompression surprises, short timeouts)."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
+
+
+def chat(prompt: str = "hello there", model: str = "gpt-4o-mini", **fields: Any) -> dict[str, Any]:
+    """An OpenAI chat completions body."""
+    return {"model": model, "messages": [{"role": "user", "content": prompt}], **fields}
+
+
+def log_rows(gw) -> list[dict[str, Any]]:
+    """The gateway's SQLite log rows (complete once the gateway stopped), oldest first."""
+    db = sqlite3.connect(gw.log_db)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM logs ORDER BY log_id")]
+    finally:
+        db.close()
+
+
+def sse_data(body: bytes) -> list[bytes]:
+    """The `data:` payloads of an SSE body, in order."""
+    out = []
+    for line in body.replace(b"\r\n", b"\n").split(b"\n"):
+        if line.startswith(b"data:"):
+            out.append(line[5:].strip())
+    return out
