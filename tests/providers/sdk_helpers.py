@@ -22,10 +22,13 @@ def provider_url(gw: Any, provider: str, *rest: str) -> str:
     return "/".join([gw.http_url, provider, *rest])
 
 
-def httpx_without(*names: str, asynchronous: bool = False) -> Any:
+def httpx_without(*names: str, asynchronous: bool = False, module: str = "httpx") -> Any:
     """An httpx client that drops the named request headers before sending: for SDKs that
-    always send a provider credential, when the test wants the gateway's stored key used."""
-    import httpx
+    always send a provider credential, when the test wants the gateway's stored key used.
+    `module` is the httpx package the SDK is built on (anthropic's is `httpx2`)."""
+    import importlib
+
+    httpx = importlib.import_module(module)
 
     lowered = [n.lower() for n in names]
 
