@@ -110,3 +110,29 @@ async def test_anthropics_bedrock_client_through_the_gateway(gateway, sims):
 
         text = await blocking(streamed)
     assert answer.content[0].text == "c d" and text == "c d"
+
+
+# ---- usage from Bedrock's token-count response headers ----
+
+
+def test_usage_is_read_from_the_token_count_headers_in_any_form():
+    from aigw.builtins.providers.aws_bedrock import AwsBedrockProvider
+    from aigw.types import Usage
+
+    provider = AwsBedrockProvider()
+    assert provider.usage_from_headers({"X-Amzn-Bedrock-Input-Token-Count": "12", "X-Amzn-Bedrock-Output-Token-Count": "7"}) == Usage(12, 7)
+    assert provider.usage_from_headers([(b"x-amzn-bedrock-input-token-count", b"5")]) == Usage(5, None)
+    assert provider.usage_from_headers({"x-amzn-bedrock-input-token-count": "-1", "content-type": "application/json"}) is None
+    assert provider.usage_from_headers({}) is None
+
+
+async def test_the_token_count_headers_reach_the_client_and_agree_with_the_body(gateway, sims):
+    from aigw.builtins.providers.aws_bedrock import AwsBedrockProvider
+
+    async with gateway() as gw:
+        response = await blocking(bedrock_via(gw).invoke_model, modelId=MODEL, body=orjson.dumps(INVOKE))
+        body = await blocking(response["body"].read)
+    headers = response["ResponseMetadata"]["HTTPHeaders"]
+    provider = AwsBedrockProvider()
+    assert provider.usage_from_headers(headers) == provider.usage_from_body(body)
+    assert headers["x-amzn-bedrock-output-token-count"] == "3"
