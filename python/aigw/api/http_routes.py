@@ -14,6 +14,7 @@ gets the `GatewayContext`. Request-level options are the `cf-aig-*` request head
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
+from urllib.parse import unquote
 
 import orjson
 
@@ -129,7 +130,7 @@ class HttpDoors:
         except AigwError as err:
             return _error(err)
         body = request.body
-        endpoint = params["rest"]
+        endpoint = _encoded_rest(request.target, params["rest"])
         stream, model = _stream_and_model(params["provider"], endpoint, request.query, headers, body)
         step = StepRequest(params["provider"], endpoint, headers, body, stream, model, None, request.method, request.query)
         gw_request = GatewayRequest(
@@ -142,6 +143,17 @@ class HttpDoors:
             principal=ctx.principal.id if ctx.principal is not None else None,
         )
         return self._answer(ctx, gw_request, step_header=False)
+
+
+def _encoded_rest(target: str, rest: str) -> str:
+    """The `{rest}` of a provider route as the client encoded it: the router matches the
+    decoded path, but a provider's path is passed on as sent (Bedrock's `v1%3A0` model ids,
+    an encoded space or slash) and endpoints are percent-encoded paths (`check_endpoint`).
+    Falls back to the decoded `rest` if the raw path does not split the same way."""
+    raw = target.partition("?")[0].split("/", 5)  # "", "v1", account, gateway, provider, rest
+    if len(raw) == 6 and unquote(raw[5]) == rest:
+        return raw[5]
+    return rest
 
 
 def _json_body(body: bytes) -> Any:

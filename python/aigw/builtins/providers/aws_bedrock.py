@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from aigw._codec import EventStreamDecoder
 from aigw.builtins.providers.anthropic import anthropic_stream_usage, anthropic_usage
@@ -166,6 +166,24 @@ class AwsBedrockProvider(HttpProvider):
             return None
         return converse_usage(doc.get("usage")) or anthropic_usage(doc.get("usage"))
 
+    def usage_from_headers(self, headers: Mapping[str, str] | Iterable[tuple[Any, Any]]) -> Usage | None:
+        """`X-Amzn-Bedrock-Input-Token-Count` / `-Output-Token-Count`: what `invoke` answers
+        carry for every model, including those whose native body reports no usage (Titan,
+        Llama, Mistral). Header names in any case, as a mapping or (name, value) pairs (str or
+        bytes). The pipeline does not call this yet: it reads usage from bodies only."""
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        counts: dict[str, int | None] = {}
+        for name, value in pairs:
+            if isinstance(name, bytes):
+                name, value = name.decode("latin-1"), value.decode("latin-1")
+            lname = name.lower()
+            if lname in _TOKEN_COUNT_HEADERS:
+                value = value.strip()
+                counts[_TOKEN_COUNT_HEADERS[lname]] = int(value) if value.isascii() and value.isdigit() else None
+        if counts.get("in") is None and counts.get("out") is None:
+            return None
+        return Usage(counts.get("in"), counts.get("out"))
+
     def usage_from_events(self, first: Sequence[bytes], last: Sequence[bytes]) -> Usage | None:
         """Converse's `metadata` event; else the invocation metrics or Anthropic's events."""
         for data in reversed(last):
@@ -178,6 +196,9 @@ class AwsBedrockProvider(HttpProvider):
             if isinstance(metrics, dict):
                 return Usage(int_or_none(metrics.get("inputTokenCount")), int_or_none(metrics.get("outputTokenCount")))
         return anthropic_stream_usage((*first, *last))
+
+
+_TOKEN_COUNT_HEADERS = {"x-amzn-bedrock-input-token-count": "in", "x-amzn-bedrock-output-token-count": "out"}
 
 
 def converse_usage(usage: Any) -> Usage | None:

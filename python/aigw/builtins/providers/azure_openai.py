@@ -31,6 +31,25 @@ _RESOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
 _RETRY_IN_MESSAGE = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 
 
+def _cloudflare_form(endpoint: str) -> str:
+    """`{resource}/{deployment}/{path}` from the two other shapes the `openai` SDK's Azure
+    client writes: with `azure_endpoint=…/azure-openai/{resource}` it sends Azure's own layout
+    `{resource}/openai/deployments/{deployment}/{path}` (or `{resource}/openai/v1/{path}`); with
+    `base_url=…/azure-openai/{resource}/{deployment}` it appends `deployments/{model}` itself,
+    giving `{resource}/{deployment}/deployments/{model}/{path}`. The two names must agree
+    there (in Azure's API the model *is* the deployment); BadRequest when they do not."""
+    parts = endpoint.split("/", 4)
+    if len(parts) >= 4 and parts[1] == "openai" and parts[2] in ("deployments", "v1"):
+        if parts[2] == "v1":
+            return "/".join([parts[0], "v1", *parts[3:]])
+        return "/".join([parts[0], *parts[3:]])
+    if len(parts) == 5 and parts[2] == "deployments" and parts[3]:
+        if parts[3] != parts[1]:
+            raise BadRequest("azure-openai: the URL names one deployment and the request's model another (Azure's model is the deployment)")
+        return "/".join([parts[0], parts[1], parts[4]])
+    return endpoint
+
+
 class AzureOpenAIProvider(OpenAIProvider):
     """Azure OpenAI Service, classic deployment URLs and the v1 API."""
 
@@ -52,7 +71,7 @@ class AzureOpenAIProvider(OpenAIProvider):
     def url_for(self, call: Call) -> str:
         """`{resource}/{deployment}/{rest}` → `…/deployments/{deployment}/{rest}`,
         `{resource}/v1/{rest}` → `…/v1/{rest}`; `api_version` added when configured and absent."""
-        parts = call.endpoint.lstrip("/").split("/", 2)
+        parts = _cloudflare_form(call.endpoint.lstrip("/")).split("/", 2)
         if len(parts) < 3 or not _RESOURCE.fullmatch(parts[0]) or not parts[1]:
             raise BadRequest("azure-openai endpoints are {resource}/{deployment}/{path}, e.g. my-resource/gpt-4o/chat/completions")
         resource, deployment, rest = parts
