@@ -23,14 +23,10 @@ MetaValue = str | int | float | bool
 
 @dataclass(slots=True)
 class StoredLog(LogRecord):
-    """A LogRecord read back from the store, with the original size of each collected body.
-
-    A size is None when that body was not collected; a size with a None body means the body
-    was collected but too large to keep (or dropped under overload).
-    """
-
-    request_body_size: int | None = None
-    response_body_size: int | None = None
+    """A LogRecord read back from the store. Its `request_body_size`/`response_body_size` are
+    the original size of each collected body: None when that body was not collected; a size
+    with a None body means the body was collected but not kept (not text, too large, or
+    dropped under overload)."""
 
 
 @dataclass(slots=True)

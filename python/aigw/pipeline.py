@@ -352,8 +352,8 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
     )
     collect, collect_payload = collect_flags(gw.collect_logs, log_options)
     if collect and collect_payload:
-        record.request_body = first.body
-        record.request_content_type = "application/json"
+        record.request_content_type = media_type(_client_header(first.headers, "content-type")) or "application/json"
+        keep_request_body(record, first.body)
     try:
         note_request(record, log_options, req.principal)  # issue 13: custom cost, trace context
         await _Run(rt, gw, req, headers, sink, record, collect_payload).steps()
@@ -423,6 +423,46 @@ def _stored_key(rt: Runtime, provider: Provider, step: StepRequest, headers: Map
             if key is not None:
                 return key
     return rt.keys.lookup(step.provider, alias)
+
+
+def _reads_headers(provider: Provider) -> bool:
+    return getattr(provider, "usage_from_headers", None) is not None
+
+
+#: Media types whose bodies are kept in the log as they are (text a person can read); any
+#: other body (audio, images, archives) is logged by size and content type only.
+def _textual(content_type: str | None) -> bool:
+    if not content_type:
+        return True
+    return (
+        content_type.startswith("text/")
+        or content_type.endswith(("json", "+xml", "/xml", "ndjson", "x-www-form-urlencoded"))
+    )
+
+
+def keep_request_body(record: LogRecord, body: bytes) -> None:
+    """Collect a request body for the log: the body itself when it is text (JSON, forms), else
+    only its size (`request_body_size`) beside its content type."""
+    if _textual(record.request_content_type):
+        record.request_body, record.request_body_size = body, None
+    else:
+        record.request_body, record.request_body_size = None, len(body)
+
+
+def keep_response_body(record: LogRecord, body: bytes | None) -> None:
+    """The response-side `keep_request_body` (by `response_content_type`)."""
+    if body is None or _textual(record.response_content_type):
+        record.response_body, record.response_body_size = body, None
+    else:
+        record.response_body, record.response_body_size = None, len(body)
+
+
+def _client_header(headers: Mapping[str, Any], name: str) -> str:
+    """A header of a client's step (any case of name), as text; "" when absent."""
+    value = headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if str(k).lower() == name), None)
+    return value if isinstance(value, str) else ""
 
 
 def _prepares(provider: Provider) -> bool:
@@ -495,7 +535,7 @@ class _Run:
         record.response_content_type = hit.content_type
         record.tokens_in, record.tokens_out = _usage_pair(plan.provider.usage_from_body(hit.body))
         if self.collect:
-            record.response_body = hit.body
+            keep_response_body(record, hit.body)
         answer = _answer(self.req, record.log_id, plan.index, hit.content_type, hit.status, hit.headers, cache="HIT")
         self.sink.deliver(answer, hit.body)
         return True
@@ -508,7 +548,7 @@ class _Run:
         if _prepares(plan.provider):
             upstream = await plan.provider.prepare(upstream, call, plan.key, self.rt.client)  # type: ignore[attr-defined]
         if self.collect:
-            record.request_body = upstream.body  # the body this step actually sends
+            keep_request_body(record, upstream.body)  # the body this step actually sends
         first_byte_ms = policy.request_timeout_ms or (self.gw.stream_first_byte_timeout_ms if call.stream else 0)
         retry_after: float | None = None
         for number in range(1, policy.max_attempts + 1):
@@ -567,13 +607,15 @@ class _Run:
             except UpstreamError as exc:
                 return self._failed(attempt, _body_error(label, call.provider, exc))
             usage = plan.provider.usage_from_body(body)
+            if usage is None and _reads_headers(plan.provider):  # e.g. Bedrock's token-count headers
+                usage = plan.provider.usage_from_headers(resp.headers)  # type: ignore[attr-defined]
             record.status, record.success, record.error = status, True, None
             record.response_content_type = content_type
             record.tokens_in, record.tokens_out = _usage_pair(usage)
             answer = _answer(self.req, record.log_id, plan.index, content_type, status, _raw_headers(resp))
             answer.usage = usage
             if self.collect:
-                record.response_body = body
+                keep_response_body(record, body)
             self.sink.deliver(answer, body)
             if store_key is not None and 200 <= status < 300:
                 await self.rt.cache.set(store_key, CachedResponse(status, content_type, body), ttl)  # type: ignore[union-attr]
@@ -623,7 +665,7 @@ class _Run:
             error = StreamFailed(f"{label}: the upstream stream ended without its terminator {terminator.decode('latin-1')}")
         record.tokens_in, record.tokens_out = _usage_pair(outcome.usage)
         if self.collect:
-            record.response_body = outcome.response_bytes
+            keep_response_body(record, outcome.response_bytes)
         record.success = error is None
         record.error = attempt.error = error.message if error is not None else None
         self.sink.end_stream(answer, outcome.usage, error)
@@ -640,7 +682,7 @@ class _Run:
             record.error = f"every step failed; step {index} answered {resp.status}"
             record.response_content_type = content_type
             if self.collect:
-                record.response_body = body
+                keep_response_body(record, body)
             self.sink.deliver(_answer(self.req, record.log_id, index, content_type, resp.status, _raw_headers(resp)), body)
             return
         raise self.last_error or ProviderFailed("no step produced an answer")

@@ -137,6 +137,10 @@ class LogRecord:
     response_content_type: str | None = None
     request_body: bytes | None = None  # None when payload collection is off
     response_body: bytes | None = None
+    #: Size of a collected body that is not kept because it is not text (audio, images): the
+    #: log shows its size and content type instead. None otherwise.
+    request_body_size: int | None = None
+    response_body_size: int | None = None
     #: Every upstream try, in order (retries and fallbacks); empty for cache hits and requests
     #: refused before any upstream call.
     attempts: list[Attempt] = field(default_factory=list)

@@ -119,8 +119,8 @@ class LogBatcher:
         The record is owned by the logger from here on: the caller must not change it.
         """
         req, resp = record.request_body, record.response_body
-        req_size = None if req is None else len(req)
-        resp_size = None if resp is None else len(resp)
+        req_size = record.request_body_size if req is None else len(req)
+        resp_size = record.response_body_size if resp is None else len(resp)
         limit = self._max_body_bytes
         if (req_size or 0) > limit or (resp_size or 0) > limit:
             record = dataclasses.replace(
