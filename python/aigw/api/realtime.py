@@ -37,6 +37,7 @@ from aigw.api.realtime_gemini import DROP, FORWARD_RESUME, RESUME, GeminiResumpt
 from aigw.builtins.providers.realtime import RealtimeRequest, RealtimeTarget
 from aigw.errors import AigwError, InvalidProvider, RateLimited, RequestTimeout, bug_report
 from aigw.logrecords import collect_flags, new_log_id, parse_metadata_header
+from aigw.observe.request_notes import note_request
 from aigw.pipeline import ProviderCredentialsMissing
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.protocol.websocket import check_close_code
@@ -167,6 +168,9 @@ class RealtimeRoute:
         record = self._record(ctx, headers, name, rreq.rest, started)
         collect, _ = collect_flags(ctx.policy.collect_logs, headers)
         try:
+            # The custom cost, trace context and principal, as on every request (a malformed
+            # cf-aig-custom-cost refuses the upgrade with 400).
+            note_request(record, headers, ctx.principal.id if ctx.principal is not None else None)
             provider = self.runtime.providers.get(name)
             available = getattr(provider, "realtime_available", None)
             if provider is None or available is None or not available():
@@ -244,7 +248,13 @@ class RealtimeRoute:
         return answer
 
     def emit(self, record: LogRecord, collect: bool) -> None:
-        """Hand `record` to the test hook and, when logs are collected, to every logger."""
+        """Hand `record` to every observer (cost, metrics, traces: logged or not), then the test
+        hook and, when logs are collected, every logger."""
+        for observer in self.runtime.observers:  # before the loggers, so the cost is logged
+            try:
+                observer.observe(record)
+            except Exception as exc:  # a broken observer must not break the session's end
+                log.error("observer failed on a realtime record: %s", bug_report(exc))
         if self.on_record is not None:
             self.on_record(record)
         if collect:
