@@ -11,9 +11,10 @@ fallbacks included. The caller's trace is continued when the request carried one
 notes them on the LogRecord, see aigw.observe.request_notes).
 
 Spans are built after the request finished, from its LogRecord (the plugin is an aigw
-Observer): start = the record's created_at, end = start + duration. Attempts carry durations
-but no start times, so their spans are laid end to end from the request's start (retry
-back-off delays are not shown between them).
+Observer): start = the record's created_at, end = start + duration. An attempt's span starts
+at the attempt's `started_at` (so retry back-off delays show between attempts) and lasts its
+duration, kept inside the request's span; attempts stored without a start time (older aigw)
+are laid end to end from the request's start.
 
 Config (`[plugins.otel]`, every key optional):
     endpoint      OTLP/HTTP traces URL (default http://127.0.0.1:4318/v1/traces, or
@@ -112,6 +113,9 @@ class OtelObserver:
         child_context = trace.set_span_in_context(span)
         at = start
         for attempt in record.attempts:
+            began = getattr(attempt, "started_at", None)
+            if began is not None:
+                at = min(max(int(began * 1e9), start), end)  # clocks agree; clamp anyway
             a_end = min(at + int(attempt.duration_ms * 1e6), max(end, at))
             child = self.tracer.start_span(
                 f"{operation} {attempt.model}" if attempt.model else operation,

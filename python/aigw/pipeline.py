@@ -556,7 +556,7 @@ class _Run:
                 delay = max(policy.delay_before(number), retry_after or 0.0)
                 if delay:
                     await asyncio.sleep(min(delay, MAX_RETRY_AFTER))
-            attempt = Attempt(plan.index, number, call.provider, call.model)
+            attempt = Attempt(plan.index, number, call.provider, call.model, started_at=time.time())
             record.attempts.append(attempt)
             started = time.monotonic()
             try:

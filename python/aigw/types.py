@@ -98,7 +98,8 @@ class Attempt:
     """One upstream try of one step: what was asked of whom, what came back, how long it took.
 
     `status` is the upstream's HTTP status (0 when no answer arrived); `error` says why the
-    attempt did not answer the request (None for the attempt that answered)."""
+    attempt did not answer the request (None for the attempt that answered); `started_at` is
+    when it began, unix seconds (None in records stored before it was kept)."""
 
     step: int
     attempt: int  # 1 = the first try of this step
@@ -107,6 +108,7 @@ class Attempt:
     status: int = 0
     error: str | None = None
     duration_ms: float = 0.0
+    started_at: float | None = None
 
 
 @dataclass(slots=True)

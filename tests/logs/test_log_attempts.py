@@ -20,7 +20,7 @@ from aigw.types import Attempt
 ATTEMPTS = [
     Attempt(0, 1, "openai", "gpt-4o-mini", 503, "upstream answered 503", 12.5),
     Attempt(0, 2, "openai", "gpt-4o-mini", 200, "step 0: openai: the answer broke off: reset", 30.0),
-    Attempt(1, 1, "anthropic", "claude-x", 200, None, 80.0),
+    Attempt(1, 1, "anthropic", "claude-x", 200, None, 80.0, started_at=1_700_000_000.25),
 ]
 
 
@@ -66,7 +66,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path, make_record)
         assert reader.get("old").attempts == []
         assert reader.get(record.log_id).attempts == ATTEMPTS
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_jsonl_lines_carry_the_attempts(tmp_path, make_record):
@@ -74,7 +74,7 @@ def test_jsonl_lines_carry_the_attempts(tmp_path, make_record):
     (line,) = [orjson.loads(raw) for raw in (tmp_path / "logs.jsonl").read_bytes().splitlines()]
     assert line["attempts"][0] == {
         "step": 0, "attempt": 1, "provider": "openai", "model": "gpt-4o-mini",
-        "status": 503, "error": "upstream answered 503", "duration_ms": 12.5,
+        "status": 503, "error": "upstream answered 503", "duration_ms": 12.5, "started_at": None,
     }  # fmt: skip
     assert [a["provider"] for a in line["attempts"]] == ["openai", "openai", "anthropic"]
 

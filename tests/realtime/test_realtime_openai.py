@@ -324,3 +324,34 @@ async def test_a_gateway_that_shuts_down_while_the_provider_answers_aborts_the_p
         assert not openai_sim.open_connections
     record = gw.records[-1]
     assert record.cancelled and "handshake" in (record.error or "")
+
+
+async def test_a_provider_that_stops_reading_stops_the_client_being_read_until_it_reads_again(realtime_gateway, openai_sim):
+    # 800 appends of 1 s of 24 kHz PCM16 (64 KB of base64 each): about 51 MB, far past what the
+    # sockets on the way hold and past the upstream's 16 MB send-buffer bound.
+    event = json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(48000)).decode()})
+    count = 800
+    async with realtime_gateway(openai=openai_sim) as gw:
+        async with websockets.connect(f"{gw.url}/openai?model={MODEL}", additional_headers=gw.headers) as ws:
+            await ws.recv()  # session.created
+            openai_sim.stop_reading()
+            sent = 0
+
+            async def send_all() -> None:
+                nonlocal sent
+                for _ in range(count):
+                    await ws.send(event)
+                    sent += 1
+
+            sender = asyncio.create_task(send_all())
+            await asyncio.sleep(1.0)
+            stalled = sent
+            await asyncio.sleep(0.3)
+            assert not sender.done() and sent == stalled < count, "the gateway kept reading the client"
+            assert ws.close_code is None  # paused, not aborted by the send-buffer bound
+            openai_sim.resume_reading()
+            await asyncio.wait_for(sender, 10)
+            await wait_for(lambda: len(openai_sim.messages) == count, timeout=10)
+            assert all(message == event for message in openai_sim.messages)
+    record = gw.records[-1]
+    assert record.success and record.session["frames_in"] == count

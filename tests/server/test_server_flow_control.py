@@ -108,3 +108,50 @@ async def test_an_app_sending_past_the_hard_limit_gets_the_connection_aborted():
         assert code == 1008
         assert "not reading" in reason
         client.close()
+
+
+class Counter(Recorder):
+    """Counts messages without answering them."""
+
+    def __init__(self):
+        super().__init__()
+        self.received = 0
+
+    def on_message(self, ws, opcode, payload):
+        self.received += 1
+
+
+async def test_pause_reading_stops_delivery_until_resume_reading_and_loses_nothing():
+    app = TestApp(make_handler=Counter)
+    async with await serve(app, settings=ServerSettings(read_buffer_size=MESSAGE + 64)) as server:
+        async with websockets.connect(f"ws://127.0.0.1:{server.port}/", max_size=None) as ws:
+            await ws.send(b"first")
+            handler = app.handlers[0]
+            while handler.received < 1:
+                await asyncio.sleep(0.01)
+            handler.ws.pause_reading()
+            sender = asyncio.create_task(_send_many(ws, 400))  # 25 MiB: more than the sockets hold
+            await asyncio.sleep(0.5)
+            assert handler.received == 1 and not sender.done()
+            handler.ws.resume_reading()
+            await asyncio.wait_for(sender, 10)
+            while handler.received < 401:
+                await asyncio.sleep(0.01)
+
+
+async def test_a_close_while_reading_is_paused_still_completes_the_closing_handshake():
+    app = TestApp(make_handler=Counter)
+    async with await serve(app) as server:
+        async with websockets.connect(f"ws://127.0.0.1:{server.port}/") as ws:
+            await app.handlers[0].opened.wait()
+            handler = app.handlers[0]
+            handler.ws.pause_reading()
+            handler.ws.close(4000, "done")
+            await asyncio.wait_for(ws.wait_closed(), 2)
+            assert (ws.close_code, ws.close_reason) == (4000, "done")
+        assert await asyncio.wait_for(handler.closed, 2) == (4000, "done")
+
+
+async def _send_many(ws, count: int) -> None:
+    for _ in range(count):
+        await ws.send(b"x" * MESSAGE)

@@ -63,8 +63,15 @@ def mixed_records() -> list[LogRecord]:
         record(step=1, provider="anthropic", attempts=[
             Attempt(0, 1, "openai", "gpt-4o-mini", 503, "upstream answered 503", 12.25),
             Attempt(0, 2, "openai", None, 0, "connection reset by peer", 0.0),
-            Attempt(1, 1, "anthropic", "claude", 200, None, 250.5),
+            Attempt(1, 1, "anthropic", "claude", 200, None, 250.5, started_at=T0 + 5.5),
         ]),
+        record(cost=0.0125, principal="2c9aea84371c", feedback=1, score=90, duration_ms=900.0),
+        record(cost=0.5, custom_cost=(0.001, 0.002), feedback=-1, duration_ms=30.0),
+        record(request_type="realtime", status=101, stream=True, cost=None, session={
+            "frames_in": 4, "bytes_in": 512, "frames_out": 23, "bytes_out": 9000, "client_close_code": 1000,
+            "client_close_reason": "", "upstream_close_code": None, "upstream_close_reason": None,
+            "closed_by": "client", "resumptions": 1,
+        }),
     ]  # fmt: skip
 
 
@@ -79,6 +86,14 @@ QUERIES = [
     LogQuery(metadata={"user": "nobody"}),
     LogQuery(event_id="e-1"),
     LogQuery(since=T0 + 1, until=T0 + 3),
+    LogQuery(min_duration=100, max_duration=500),
+    LogQuery(min_duration=900.0),
+    LogQuery(min_cost=0.01),
+    LogQuery(max_cost=0.1),
+    LogQuery(min_cost=0.01, max_cost=0.1),
+    LogQuery(feedback=1),
+    LogQuery(feedback=-1),
+    LogQuery(request_type="realtime"),
 ]
 
 
@@ -103,6 +118,45 @@ async def test_the_postgres_store_answers_every_query_as_the_sqlite_store_does(p
         for r in records:
             assert dataclasses.asdict(await pg.get(r.log_id)) == dataclasses.asdict(await sqlite.get(r.log_id))
         assert await pg.get(new_log_id()) is None
+    finally:
+        await sqlite.close()
+
+
+async def test_patch_and_delete_change_the_postgres_store_as_they_change_the_sqlite_store(pg, tmp_path):
+    from aigw.interfaces import LogEditor
+    from aigw.log_query import LogPatch
+
+    records = mixed_records()
+    sqlite = SqliteLogger(tmp_path / "logs.db", flush_interval=0.01)
+    await sqlite.start()
+    try:
+        assert isinstance(pg, LogEditor)
+        for r in records:
+            pg.log(dataclasses.replace(r))
+            sqlite.log(dataclasses.replace(r))
+        await pg.flush()
+        await sqlite.flush()
+        changes = [
+            (records[0].log_id, LogPatch(feedback=-1, score=10)),
+            (records[2].log_id, LogPatch(metadata={"team": "b", "n": 7})),
+            (records[3].log_id, LogPatch(metadata={})),  # empties the metadata
+            (records[6].log_id, LogPatch(score=55)),  # feedback kept
+            (new_log_id(), LogPatch(feedback=1)),  # no such log
+        ]
+        for log_id, change in changes:
+            got, want = await pg.patch(log_id, change), await sqlite.patch(log_id, change)
+            assert (got and dataclasses.asdict(got)) == (want and dataclasses.asdict(want)), change
+        with pytest.raises(ValueError):
+            await pg.patch(records[0].log_id, LogPatch(score=101))
+        for q in (LogQuery(feedback=-1), LogQuery(metadata={"team": "b"})):
+            assert [r.log_id for r in (await pg.query(q)).records] == [r.log_id for r in (await sqlite.query(q)).records]
+        for q in (LogQuery(feedback=-1, limit=1, cursor="zzz"), LogQuery(provider="anthropic"), LogQuery(provider="nobody")):
+            assert await pg.delete(q) == await sqlite.delete(q), q
+        everything = LogQuery(order="asc", limit=100)
+        got, want = (await pg.query(everything)).records, (await sqlite.query(everything)).records
+        assert [dataclasses.asdict(r) for r in got] == [dataclasses.asdict(r) for r in want]
+        assert len(got) == len(records) - 4  # two with feedback -1, two more by anthropic
+        assert await pg.get(records[1].log_id) is None
     finally:
         await sqlite.close()
 
@@ -233,7 +287,7 @@ async def test_a_fallback_requests_attempts_round_trip_through_postgres_as_throu
 
 
 async def test_a_version_1_store_is_migrated_keeping_its_rows(postgres_proc):
-    from aigw_postgres.schema import MIGRATIONS
+    from aigw_postgres.schema import MIGRATIONS, SCHEMA_VERSION
 
     old = record()
     conn = await asyncpg.connect(postgres_proc.dsn)
@@ -261,6 +315,43 @@ async def test_a_version_1_store_is_migrated_keeping_its_rows(postgres_proc):
         await logger.close()
     conn = await asyncpg.connect(postgres_proc.dsn)
     try:
-        assert await conn.fetchval("SELECT version FROM aigw_schema WHERE component = 'logs'") == 2
+        assert await conn.fetchval("SELECT version FROM aigw_schema WHERE component = 'logs'") == SCHEMA_VERSION == 3
     finally:
         await conn.close()
+
+
+async def test_the_logs_api_patches_and_deletes_postgres_logs(postgres_proc, aigw_gateway_factory):
+    import aiohttp
+    import orjson
+
+    from aigw.client import UniversalClient
+
+    conn = await asyncpg.connect(postgres_proc.dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS aigw_logs, aigw_log_bodies, aigw_schema")
+    finally:
+        await conn.close()
+
+    def chat(provider: str, endpoint: str, model: str) -> dict:
+        query = {"model": model, "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+        return {"provider": provider, "endpoint": endpoint, "query": query}
+
+    async def call(method: str, url: str, **kw) -> tuple[int, dict]:
+        async with aiohttp.ClientSession() as session, session.request(method, url, headers=gw.headers, **kw) as resp:
+            return resp.status, orjson.loads(await resp.read())
+
+    stores = {"logs": {"stores": ["postgres"]}, "plugins": {"postgres": {"dsn": postgres_proc.dsn}}}
+    async with aigw_gateway_factory(**stores) as gw:
+        async with UniversalClient(gw.url, token=gw.token) as client:
+            first = await client.create(steps=[chat("openai", "chat/completions", "gpt-4o-mini")])
+            await client.create(steps=[chat("anthropic", "v1/messages", "claude-sonnet-4-5")])
+        await gw.gateway.log_store.flush()
+        url = f"http://127.0.0.1:{gw.port}/v1/acct/default/logs"
+        target = first.metadata["logId"]
+        status, patched = await call("PATCH", f"{url}/{target}", data=orjson.dumps({"feedback": 1, "score": 70}))
+        _, liked = await call("GET", url + "?feedback=1")
+        deleted_status, deleted = await call("DELETE", url + "?provider=anthropic")
+        _, left = await call("GET", url)
+    assert status == 200 and (patched["result"]["feedback"], patched["result"]["score"]) == (1, 70)
+    assert [r["id"] for r in liked["result"]] == [target]
+    assert deleted_status == 200 and [r["id"] for r in left["result"]] == [target]

@@ -64,6 +64,18 @@ async def test_a_fallback_has_a_child_span_per_attempt_and_the_failed_one_is_an_
     assert all(root.start_time <= c.start_time and c.end_time <= root.end_time for c in children)
 
 
+async def test_attempt_spans_start_when_the_attempts_started_so_a_retry_delay_shows(gateway, sims):
+    retried = {"maxAttempts": 2, "retryDelay": 300}
+    async with traced(gateway) as (gw, exporter):
+        await send(gw, [step("openai", "x y", model="sim-fail-500", config=retried), step("anthropic", "x y")])
+    record = gw.records[-1]
+    spans = exporter.get_finished_spans()
+    children = sorted((s for s in spans if s.kind == SpanKind.CLIENT), key=lambda s: s.start_time)
+    assert [c.start_time for c in children] == [int(a.started_at * 1e9) for a in record.attempts]
+    first, second, _ = children
+    assert second.start_time - first.end_time >= 300 * 1_000_000  # the back-off between the tries
+
+
 async def test_a_stream_that_breaks_is_an_error_span(gateway, sims):
     async with traced(gateway) as (gw, exporter):
         await send(gw, step("openai", "breaks", stream=True, model="sim-fault-reset-after-2"))

@@ -19,8 +19,10 @@ Stopping (`close`): every accepted record is written before it returns. If Postg
 unreachable, the writer keeps trying for `close_timeout_ms` (default 10 s) and then gives up,
 logging how many records were lost: the only case where accepted records are lost.
 
-Reading (`query`, `get`: the `aigw.LogStore` protocol) uses a small connection pool on the
-caller's loop, opened on first use, so `aigw logs` can read without starting the writer.
+Reading (`query`, `get`: the `aigw.LogStore` protocol) and editing (`patch`, `delete`: the
+`aigw.interfaces.LogEditor` capability, the logs API's PATCH and DELETE) use a small connection
+pool on the caller's loop, opened on first use, so `aigw logs` can read without starting the
+writer.
 
 Config (`[plugins.postgres]`):
     dsn                postgresql://user@host:5432/db (required; env:/file: like every secret)
@@ -43,7 +45,7 @@ import asyncpg
 import orjson
 
 from aigw.builtins.log_batcher import BatcherStats, LogBatcher, Pending, batcher_options
-from aigw.log_query import LogPage, LogQuery, StoredLog
+from aigw.log_query import LogPage, LogPatch, LogQuery, StoredLog
 from aigw.logrecords import attempts_to_list
 from aigw.secret import Secret
 from aigw.types import LogRecord, PluginContext
@@ -71,6 +73,7 @@ OUTAGE_ERRORS = (
 _TYPES = (
     "text", "float8", "text", "text", "text", "text", "text", "text", "int4", "bool", "int4", "text", "bool", "bool",
     "float8", "float8", "int8", "int8", "text", "text", "text", "text", "int8", "int8", "text",
+    "float8", "text", "text", "int4", "int4", "text",
 )  # fmt: skip
 _COLS = ", ".join(pg_query.COLUMNS)
 _INSERT_LOGS = (
@@ -98,6 +101,10 @@ def _row(item: Pending) -> tuple:
         orjson.dumps(r.metadata).decode() if r.metadata else None, error, r.request_content_type,
         r.response_content_type, item.request_body_size, item.response_body_size,
         orjson.dumps(attempts_to_list(r.attempts)).decode() if r.attempts else None,
+        None if r.cost is None else float(r.cost),
+        orjson.dumps(list(r.custom_cost)).decode() if r.custom_cost is not None else None,
+        r.principal, r.feedback, r.score,
+        orjson.dumps(r.session).decode() if r.session is not None else None,
     )  # fmt: skip
 
 
@@ -222,6 +229,20 @@ class PostgresLogger:
         pool = await self._reader()
         async with pool.acquire() as conn:
             return await pg_query.get(conn, log_id)
+
+    async def patch(self, log_id: str, changes: LogPatch) -> StoredLog | None:
+        """Set feedback, score and/or metadata of one log (the logs API's PATCH); the log
+        without bodies, or None when no log has this id. ValueError on a bad change."""
+        pool = await self._reader()
+        async with pool.acquire() as conn:
+            return await pg_query.patch(conn, log_id, changes)
+
+    async def delete(self, query: LogQuery) -> int:
+        """Delete the logs matching `query`'s filters (order, limit, cursor ignored) and their
+        bodies, in one transaction; returns how many logs were deleted."""
+        pool = await self._reader()
+        async with pool.acquire() as conn:
+            return await pg_query.delete(conn, query)
 
     # ---- writer thread ---------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 from aigw.errors import ConfigError
 
 COMPONENT = "logs"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _LOCK = 0x61696777  # "aigw": pg_advisory_xact_lock key for migrations
 
 MIGRATIONS: tuple[str, ...] = (
@@ -66,6 +66,19 @@ MIGRATIONS: tuple[str, ...] = (
     # version 2. NULL: none recorded (cache hits, refused requests, rows written before 2).
     """
     ALTER TABLE aigw_logs ADD COLUMN attempts jsonb;
+    """,
+    # 2 -> 3: the SQLite store's versions 3 and 4 (issues 13 and 10): the estimated cost in USD
+    # (NULL: unknown), the client's prices (cf-aig-custom-cost: [USD per token in, out], NULL:
+    # not set), the token's principal, the evaluation the logs API PATCHes (feedback +1/-1,
+    # score 0..100), and a realtime session's stats (NULL: not a realtime session).
+    """
+    ALTER TABLE aigw_logs
+        ADD COLUMN cost double precision,
+        ADD COLUMN custom_cost jsonb,
+        ADD COLUMN principal text,
+        ADD COLUMN feedback integer,
+        ADD COLUMN score integer,
+        ADD COLUMN session jsonb;
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

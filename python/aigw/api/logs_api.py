@@ -184,6 +184,7 @@ def log_to_api(r: StoredLog, *, bodies: bool = False) -> dict[str, Any]:
         "request_size": r.request_body_size,
         "response_size": r.response_body_size,
         "attempts": attempts_to_list(r.attempts),
+        "session": r.session,  # realtime sessions: frames/bytes each way, closes, resumptions
     }
     if bodies:
         for name, body in (("request", r.request_body), ("response", r.response_body)):

@@ -15,9 +15,9 @@ The front door has already resolved the gateway and checked the token (header or
    one record per session.
 
 Flow control both ways: when the client is not writable the upstream stops being read until the
-client drains; when the upstream is not writable the client stops being read (when the server
-offers ``pause_reading``; otherwise the upstream's send-buffer bound closes a session whose
-provider does not read). Memory per session stays bounded whatever the audio rate.
+client drains; when the upstream is not writable the client stops being read until the upstream
+drains. Memory per session stays bounded whatever the audio rate (each side's send-buffer bound
+still aborts a socket that somehow passes it).
 
 Timers: ``[realtime] idle_timeout`` (no data frame either way: 1000 to both sides) and
 ``max_session`` (1008 to both). ``max_sessions_per_gateway`` caps open sessions (429).
@@ -37,6 +37,7 @@ from aigw.api.realtime_gemini import DROP, FORWARD_RESUME, RESUME, GeminiResumpt
 from aigw.builtins.providers.realtime import RealtimeRequest, RealtimeTarget
 from aigw.errors import AigwError, InvalidProvider, RateLimited, RequestTimeout, bug_report
 from aigw.logrecords import collect_flags, new_log_id, parse_metadata_header
+from aigw.observe.request_notes import note_request
 from aigw.pipeline import ProviderCredentialsMissing
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.protocol.websocket import check_close_code
@@ -167,6 +168,9 @@ class RealtimeRoute:
         record = self._record(ctx, headers, name, rreq.rest, started)
         collect, _ = collect_flags(ctx.policy.collect_logs, headers)
         try:
+            # The custom cost, trace context and principal, as on every request (a malformed
+            # cf-aig-custom-cost refuses the upgrade with 400).
+            note_request(record, headers, ctx.principal.id if ctx.principal is not None else None)
             provider = self.runtime.providers.get(name)
             available = getattr(provider, "realtime_available", None)
             if provider is None or available is None or not available():
@@ -244,7 +248,13 @@ class RealtimeRoute:
         return answer
 
     def emit(self, record: LogRecord, collect: bool) -> None:
-        """Hand `record` to the test hook and, when logs are collected, to every logger."""
+        """Hand `record` to every observer (cost, metrics, traces: logged or not), then the test
+        hook and, when logs are collected, every logger."""
+        for observer in self.runtime.observers:  # before the loggers, so the cost is logged
+            try:
+                observer.observe(record)
+            except Exception as exc:  # a broken observer must not break the session's end
+                log.error("observer failed on a realtime record: %s", bug_report(exc))
         if self.on_record is not None:
             self.on_record(record)
         if collect:
@@ -422,12 +432,11 @@ class RealtimeSession(WebSocketHandler):
             upstream.send_text(payload)
         else:
             upstream.send_binary(payload)
-        if not upstream.is_writable and not self._client_paused:
-            pause = getattr(self.ws, "pause_reading", None)
-            if pause is not None:  # the provider is behind: stop reading the client
-                self._client_paused = True
-                pause()
-                self._spawn(self._resume_client_when_drained())
+        if not upstream.is_writable and not self._client_paused and self.ws is not None:
+            # The provider is behind: stop reading the client until it drains.
+            self._client_paused = True
+            self.ws.pause_reading()
+            self._spawn(self._resume_client_when_drained())
 
     async def _resume_upstream_when_drained(self) -> None:
         try:
@@ -442,12 +451,13 @@ class RealtimeSession(WebSocketHandler):
         try:
             await self.upstream.drained()
         except Exception:
-            return
+            # That upstream is gone: either the client is being closed too, or a resumed Gemini
+            # connection replaces it and client messages are held (bounded) meanwhile.
+            pass
         finally:
             self._client_paused = False
-        resume = getattr(self.ws, "resume_reading", None)
-        if resume is not None and not self.ws.closed:
-            resume()
+        if not self.ws.closed:
+            self.ws.resume_reading()
 
     # -- Gemini Live resumption ---------------------------------------------------------------
 

@@ -34,7 +34,7 @@ _COLUMNS = (
     "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
     "success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out, "
     "metadata, error, request_content_type, response_content_type, request_body_size, "
-    "response_body_size, attempts, cost, custom_cost, principal, feedback, score"
+    "response_body_size, attempts, cost, custom_cost, principal, feedback, score, session"
 )
 # Stored metadata values rendered as text, so CLI strings compare with numbers and booleans.
 _META_MATCH = (
@@ -87,7 +87,7 @@ def _stored(row: tuple, bodies: tuple = (None, None)) -> StoredLog:
     (log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status,
      success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out,
      metadata, error, req_ct, resp_ct, req_size, resp_size, attempts,
-     cost, custom_cost, principal, feedback, score) = row  # fmt: skip
+     cost, custom_cost, principal, feedback, score, session) = row  # fmt: skip
     return StoredLog(
         log_id=log_id,
         created_at=created_at,
@@ -121,6 +121,7 @@ def _stored(row: tuple, bodies: tuple = (None, None)) -> StoredLog:
         principal=principal,
         feedback=feedback,
         score=score,
+        session=orjson.loads(session) if session else None,
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from aigw.errors import ConfigError
 from aigw.private_files import create_private_file, make_private_dir
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1
@@ -78,6 +78,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE logs ADD COLUMN principal TEXT;
     ALTER TABLE logs ADD COLUMN feedback INTEGER;
     ALTER TABLE logs ADD COLUMN score INTEGER
+    """,
+    # 3 -> 4 (issue 10): a realtime session's own stats as a JSON object (frames and bytes each
+    # way, close codes and reasons, who closed, resumptions). NULL: not a realtime session.
+    """
+    ALTER TABLE logs ADD COLUMN session TEXT
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -57,9 +57,9 @@ _LOG_COLUMNS = (
     "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
     "success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out, "
     "metadata, error, request_content_type, response_content_type, request_body_size, "
-    "response_body_size, attempts, cost, custom_cost, principal, feedback, score"
+    "response_body_size, attempts, cost, custom_cost, principal, feedback, score, session"
 )
-_INSERT_LOG = f"INSERT OR IGNORE INTO logs ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 30)})"
+_INSERT_LOG = f"INSERT OR IGNORE INTO logs ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 31)})"
 _INSERT_BODIES = (
     "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body) VALUES (?, ?, ?)"
 )
@@ -99,6 +99,7 @@ def _row(item: Pending) -> tuple:
         r.principal,
         r.feedback,
         r.score,
+        orjson.dumps(r.session).decode() if r.session is not None else None,
     )
 
 

@@ -400,6 +400,26 @@ def _show_attempts(r: StoredLog) -> None:
         click.echo(f"step {a.step} try {a.attempt}  {who}  status {a.status or '-'}  {_ms(a.duration_ms)}  {outcome}")
 
 
+def _show_session(r: StoredLog) -> None:
+    """A realtime session's stats: frames and bytes each way, how each side closed, resumptions."""
+    s = r.session
+    if s is None:
+        return
+    click.echo("\n--- realtime session ---")
+    click.echo(f"client -> provider  {s.get('frames_in', 0)} frames  {s.get('bytes_in', 0)} bytes")
+    click.echo(f"provider -> client  {s.get('frames_out', 0)} frames  {s.get('bytes_out', 0)} bytes")
+    for side in ("client", "upstream"):
+        code, reason = s.get(f"{side}_close_code"), s.get(f"{side}_close_reason")
+        click.echo(f"{side} close  {'-' if code is None else code}{f' {reason}' if reason else ''}")
+    click.echo(f"closed by  {s.get('closed_by') or '-'}")
+    click.echo(f"resumptions  {s.get('resumptions', 0)}")
+    known = {"frames_in", "bytes_in", "frames_out", "bytes_out", "client_close_code", "client_close_reason",
+             "upstream_close_code", "upstream_close_reason", "closed_by", "resumptions"}
+    for key, value in s.items():
+        if key not in known:
+            click.echo(f"{key}  {value}")
+
+
 @logs_command.command("show")
 @click.argument("log_id")
 @store_options
@@ -422,9 +442,10 @@ def show_command(
     d["metadata"] = orjson.dumps(r.metadata).decode() if r.metadata else None
     width = max(len(k) for k in d)
     for key, value in d.items():
-        if key.endswith("_body_size") or key.endswith("_content_type") or key == "attempts":
+        if key.endswith("_body_size") or key.endswith("_content_type") or key in ("attempts", "session"):
             continue
         click.echo(f"{key.ljust(width)}  {'-' if value is None else value}")
     _show_attempts(r)
+    _show_session(r)
     _show_body("request body", r.request_body, r.request_body_size, r.request_content_type)
     _show_body("response body", r.response_body, r.response_body_size, r.response_content_type)

@@ -13,7 +13,9 @@ Rules this module keeps:
   and one ``_flush`` (scheduled with ``call_soon``, or run at the end of a dispatched read
   batch) writes it all.
 - Flow control: above the transport's high-water mark the connection stops reading and
-  ``is_writable`` turns False until it drains; ``await ws.drained()`` waits for that.
+  ``is_writable`` turns False until it drains; ``await ws.drained()`` waits for that. The app
+  may also stop reading the peer itself (``pause_reading``/``resume_reading``: a relay whose
+  other side is behind); the transport reads again only when neither holds it.
   Memory per connection is bounded: if the app keeps sending while the peer is not reading
   and the unsent bytes pass ``write_hard_limit``, the connection is aborted (reported to
   ``on_close`` as 1008); a close frame could never reach a peer that does not read.
@@ -58,7 +60,7 @@ class WebSocket(asyncio.BufferedProtocol):
         "_transport", "_on_message", "_flush_scheduled", "write_paused", "_drain_waiters", "_head",
         "_in_flight", "_activity", "_idle_since", "_ping_timer", "_ping_sent_at",
         "_idle_timer", "_close_timer", "_lost", "_opened", "_hard_limit", "_shutting_down",
-        "_tcp_closing",
+        "_tcp_closing", "read_paused",
     )
 
     def __init__(
@@ -99,6 +101,8 @@ class WebSocket(asyncio.BufferedProtocol):
         self._hard_limit = server.settings.write_hard_limit
         self._shutting_down = False
         self._tcp_closing = False
+        #: The app asked to stop reading the peer (``pause_reading``).
+        self.read_paused = False
 
     def start_after_upgrade(self, head: bytes, leftover: bytes) -> None:
         """Called once after set_protocol: queue the 101, open, parse bytes that came early."""
@@ -120,7 +124,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if leftover and self.protocol.state is not CLOSED:
             self._dispatch(self.codec.receive_data(leftover))
         self._flush()
-        if not self._lost:
+        if not self._lost and not self.read_paused:
             self._transport.resume_reading()
 
     # -- asyncio callbacks (hot path) ---------------------------------------------------------
@@ -171,7 +175,7 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if not self._lost and not self._tcp_closing:
+        if not self._lost and not self._tcp_closing and not self.read_paused:
             self._transport.resume_reading()
         waiters, self._drain_waiters = self._drain_waiters, []
         for fut in waiters:
@@ -234,11 +238,31 @@ class WebSocket(asyncio.BufferedProtocol):
             self.protocol.send_ping(data)
             self._schedule_flush()
 
+    def pause_reading(self) -> None:
+        """Stop reading from the peer until ``resume_reading`` (its data waits in the kernel,
+        then in the peer: TCP pushes back). A frame already partly read stays in the codec and
+        continues on resume; messages of the read batch being delivered are still delivered."""
+        if self.read_paused or self._lost:
+            return
+        self.read_paused = True
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read from the peer again (unless the peer is behind on our output: then reading
+        resumes when it drains)."""
+        if not self.read_paused:
+            return
+        self.read_paused = False
+        if not self._lost and not self._tcp_closing and not self.write_paused and self._opened:
+            self._transport.resume_reading()
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; the connection aborts if the peer does not answer
-        within ``close_timeout``. A no-op once closing."""
+        within ``close_timeout``. A no-op once closing. Reading resumes if the app had paused
+        it: the peer's close frame must be read."""
         if self.protocol.state is not OPEN or self._lost:
             return
+        self.resume_reading()
         self.protocol.send_close(code, reason)
         self._schedule_flush()
         self._arm_close_timer()

@@ -12,6 +12,8 @@ Knobs and recordings common to every realtime simulator:
   429...) instead of a 101;
 * ``close_next(code, reason, after=1)`` — the next connection is closed by the simulator with
   ``code`` after it received ``after`` client messages;
+* ``stop_reading()`` / ``resume_reading()`` — a provider that stops reading client messages (the
+  `websockets` queue fills, then TCP pushes back on the sender) and later reads again;
 * ``connections`` — every accepted or refused upgrade: path, query, headers, subprotocols offered
   and selected; ``messages`` — every client message (text as str, binary as bytes);
   ``client_closes`` — (code, reason) of each connection the client closed; ``open_connections``.
@@ -92,6 +94,8 @@ class RealtimeSimulator:
         self._rejections: list[int] = []
         self._closes: list[tuple[int, str, int]] = []
         self.connection_closed = asyncio.Event()
+        self._reading = asyncio.Event()
+        self._reading.set()
 
     # -- knobs --
     def reject_next(self, status: int, count: int = 1) -> None:
@@ -101,6 +105,14 @@ class RealtimeSimulator:
     def close_next(self, code: int, reason: str = "", *, after: int = 1) -> None:
         """Close the next connection with `code` once it received `after` client messages."""
         self._closes.append((code, reason, after))
+
+    def stop_reading(self) -> None:
+        """Stop taking client messages off every connection until ``resume_reading``."""
+        self._reading.clear()
+
+    def resume_reading(self) -> None:
+        """Take client messages again."""
+        self._reading.set()
 
     # -- lifecycle --
     @property
@@ -181,7 +193,9 @@ class RealtimeSimulator:
         close_plan = self._closes.pop(0) if self._closes else None
         try:
             await self.on_connect(conn)
-            async for message in ws:
+            while True:
+                await self._reading.wait()
+                message = await ws.recv()
                 self.messages.append(message)
                 conn.received += 1
                 await self.on_message(conn, message)
