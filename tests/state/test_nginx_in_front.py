@@ -172,7 +172,7 @@ async def test_health_checks_go_through_nginx(behind_nginx):
     async with aiohttp.ClientSession() as session:
         for _ in range(4):  # round robin: both gateways answer
             async with session.get(f"https://{behind_nginx.host}/health", ssl=behind_nginx.ssl) as resp:
-                assert (resp.status, await resp.json()) == (200, {"status": "ok"})
+                assert resp.status == 200 and (await resp.json())["status"] == "ok"  # plus backlog and plugins (observability.md)
 
 
 def open_upstream_connections(deployment: Deployment) -> int:
