@@ -47,20 +47,26 @@ class Headers:
         self._map: dict[str, list[str]] | None = None
 
     def _index(self) -> dict[str, list[str]]:
+        # Built once per request, on the first lookup. Names come lowercased from the parser.
         m: dict[str, list[str]] = {}
         for name, value in self.raw:
-            m.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+            key = name.decode("latin-1")
+            values = m.get(key)
+            if values is None:
+                m[key] = [value.decode("latin-1")]
+            else:
+                values.append(value.decode("latin-1"))
         self._map = m
         return m
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of header `name` (any case), or `default`."""
-        values = (self._map or self._index()).get(name.lower())
+        values = (self._map if self._map is not None else self._index()).get(name.lower())
         return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
         """Every value of header `name`, in order (empty list when absent)."""
-        return list((self._map or self._index()).get(name.lower(), ()))
+        return list((self._map if self._map is not None else self._index()).get(name.lower(), ()))
 
     def get_tokens(self, name: str) -> list[str]:
         """The comma-separated tokens of every `name` header, stripped and lowercased."""
@@ -73,7 +79,7 @@ class Headers:
         return value
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in (self._map or self._index())
+        return isinstance(name, str) and name.lower() in (self._map if self._map is not None else self._index())
 
     def __iter__(self):
         return ((n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw)
