@@ -16,6 +16,11 @@ at the attempt's `started_at` (so retry back-off delays show between attempts) a
 duration, kept inside the request's span; attempts stored without a start time (older aigw)
 are laid end to end from the request's start.
 
+Exporting is opt-in: the plugin exports only when `[plugins.otel]` is present in the config or
+an OTLP endpoint is set in the environment (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
+`OTEL_EXPORTER_OTLP_ENDPOINT`); merely installing it changes nothing (no exports to a
+collector that is not there, no shutdown waiting on one).
+
 Config (`[plugins.otel]`, every key optional):
     endpoint      OTLP/HTTP traces URL (default http://127.0.0.1:4318/v1/traces, or
                   $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
@@ -67,7 +72,12 @@ def build_tracer_provider(
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        endpoint = str(config.get("endpoint") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or DEFAULT_ENDPOINT)
+        base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        endpoint = str(
+            config.get("endpoint")
+            or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            or (base.rstrip("/") + "/v1/traces" if base else DEFAULT_ENDPOINT)
+        )
         headers = {str(k): str(v) for k, v in dict(config.get("headers") or {}).items()}
         exporter = OTLPSpanExporter(endpoint=endpoint, headers=headers, timeout=float(config.get("timeout", 10)))
     ids = TraceIds()
@@ -177,8 +187,12 @@ _providers: dict[int, TracerProvider] = {}
 
 @aigw.hookimpl
 def gateway_startup(gateway: Any) -> None:
-    """Build the exporter from `[plugins.otel]` and observe every request of this gateway."""
-    provider, ids = build_tracer_provider(gateway.settings.plugin_config.get("otel", {}))
+    """Build the exporter from `[plugins.otel]` and observe every request of this gateway
+    (only when traces are configured: see the module docstring)."""
+    config = gateway.settings.plugin_config.get("otel")
+    if config is None and not (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+        return
+    provider, ids = build_tracer_provider(config or {})
     _providers[id(gateway)] = provider
     gateway.add_observer(OtelObserver(provider.get_tracer(SCOPE), ids))
 

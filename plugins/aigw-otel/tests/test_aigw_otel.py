@@ -140,3 +140,13 @@ async def test_spans_reach_an_otlp_http_receiver_when_the_gateway_stops(gateway,
     attrs = {a.key: a.value for a in root.attributes}
     assert attrs["aigw.log_id"].string_value == msg["metadata"]["logId"]
     assert attrs["gen_ai.usage.input_tokens"].int_value == msg["response"]["usage"]["prompt_tokens"]
+
+
+async def test_an_installed_but_unconfigured_plugin_exports_nothing(gateway, monkeypatch):
+    """Installing the plugin changes nothing until traces are configured: no observer, so no
+    exports to a collector that is not there and no shutdown waiting on one."""
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    with register_plugin(aigw_otel, name="otel"):
+        async with gateway() as gw:
+            assert not any(isinstance(o, aigw_otel.OtelObserver) for o in gw.gateway.observers)
