@@ -113,6 +113,8 @@ class _Built:
     door: FrontDoor
     sessions: OpenSessions
     auth_backends: tuple[Any, ...] = ()
+    #: The /compat doors (they also expand `provider: "compat"` Universal WebSocket steps).
+    compat: Any = None
 
 
 class Gateway:
@@ -281,6 +283,7 @@ class Gateway:
         router.add("POST", MESSAGES_PATTERN, compat.messages, owner=BUILTIN)
         router.add("POST", EMBEDDINGS_PATTERN, compat.embeddings, owner=BUILTIN)
         router.add("GET", MODELS_PATTERN, compat.models, owner=BUILTIN)
+        built.compat = compat
         router.add("GET", "/ready", app.ready, owner=BUILTIN, public=True)
         if self.settings.console.enabled:
             from aigw.console import add_console_routes
@@ -510,6 +513,7 @@ class GatewayApp:
             request_headers=options,
             on_record=self.gateway.records.append if self.gateway.records is not None else None,
             principal=ctx.principal,
+            compat=self.built.compat,
         )
 
 

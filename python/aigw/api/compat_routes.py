@@ -17,6 +17,7 @@ Credentials: the provider's stored key (BYOK, `[providers.<slug>] key`); the cli
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
 import orjson
@@ -27,9 +28,9 @@ from aigw.api.http_sink import HttpSink
 from aigw.compat import anthropic_format, openai_format
 from aigw.compat.catalog import model_list
 from aigw.compat.embeddings import EmbeddingTranslation, resolve_embedding_target
-from aigw.compat.ir import ProviderError
+from aigw.compat.ir import InvalidCompatRequest, ProviderError
 from aigw.compat.routes import Route, RouteInput, RouteStep, evaluate
-from aigw.compat.sink import TranslatingSink
+from aigw.compat.sink import UNTRANSLATED, TranslatingSink
 from aigw.compat.translation import Translation, parse_body, resolve_target, split_model
 from aigw.errors import AigwError, InvalidProvider
 from aigw.logrecords import new_log_id, parse_metadata_header
@@ -88,6 +89,39 @@ class CompatDoors:
         (aigw.compat.catalog)."""
         body = model_list(self.runtime.providers, self.formats, self.model_lists)
         return HttpResponse(200, orjson.dumps(body), [("content-type", "application/json")])
+
+    async def universal_steps(self, request: GatewayRequest, inner: Any) -> Any:
+        """Expand the `provider: "compat"` steps of a Universal WebSocket request in place (each
+        into its provider step, or a dynamic route's chain) and return the sink to answer
+        through: `inner` wrapped in a TranslatingSink that leaves the surface's own errors to
+        `inner` and sets the answering step's `provider`/`model` in its metadata. Other steps
+        run as they are. Raises AigwError (400) for a compat step it cannot plan."""
+        steps: list[StepRequest] = []
+        translations: list[Any] = []
+        metadata: list[dict[str, Any]] = []
+        for step in request.steps:
+            if step.provider != "compat":
+                steps.append(step)
+                translations.append(UNTRANSLATED)
+                metadata.append({})
+                continue
+            if step.endpoint != "chat/completions":
+                raise InvalidCompatRequest(f"a compat step's endpoint must be \"chat/completions\", got {step.endpoint!r}", "endpoint")
+            step_headers = {str(k).lower(): str(v) for k, v in step.headers.items()}
+            merged = {**request.headers, **step_headers}
+            doc = parse_body(step.body)
+            inp = RouteInput(parse_metadata_header(merged.get("cf-aig-metadata")) or {}, merged, doc)
+            # Only the gateway's own options follow the step to its providers: a provider
+            # header (a key, a beta flag) cannot mean the same to every provider a route picks.
+            options = {k: v for k, v in step_headers.items() if k.startswith("cf-aig-")}
+            for planned, tr in await plan_steps("openai", doc, inp, self.runtime.providers, self.formats, self.routes, self.limiter):
+                config = {**(step.config or {}), **(planned.config or {})} or None
+                steps.append(dataclasses.replace(planned, headers=options, config=config))
+                translations.append(tr)
+                metadata.append({"provider": tr.target.provider, "model": tr.target.model})
+        request.steps = steps
+        inner.step_metadata = metadata
+        return TranslatingSink(inner, translations, own_errors=False)
 
     async def _handle(self, front: str, request: Request, ctx: GatewayContext | None) -> Any:
         assert ctx is not None  # not a public route
