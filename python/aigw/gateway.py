@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
-from aigw.api.compat_routes import CHAT_PATTERN, MESSAGES_PATTERN, CompatDoors
+from aigw.api.compat_routes import CHAT_PATTERN, EMBEDDINGS_PATTERN, MESSAGES_PATTERN, MODELS_PATTERN, CompatDoors, configured_model_lists
 from aigw.api.http_routes import HttpDoors
 from aigw.api.gateway_context import AUTH_SUBPROTOCOL, FrontDoor, GatewayContext
 from aigw.api.logs_api import LogsApi  # issue 13
@@ -109,6 +109,8 @@ class _Built:
     door: FrontDoor
     sessions: OpenSessions
     auth_backends: tuple[Any, ...] = ()
+    #: The /compat doors (they also expand `provider: "compat"` Universal WebSocket steps).
+    compat: Any = None
 
 
 class Gateway:
@@ -269,9 +271,15 @@ class Gateway:
         router.add(WEBSOCKET, REALTIME_PATTERN, realtime, owner=BUILTIN)
         router.add(WEBSOCKET, REALTIME_PATTERN + "/{rest:path}", realtime, owner=BUILTIN)
         formats = {name: p.format for name, p in self.settings.providers.items() if p.format}
-        compat = CompatDoors(built.runtime, formats, on_record=self.records.append if self.records is not None else None)
+        compat = CompatDoors(
+            built.runtime, formats, routes=self.settings.routes, model_lists=configured_model_lists(self.settings.providers),
+            on_record=self.records.append if self.records is not None else None,
+        )  # fmt: skip
         router.add("POST", CHAT_PATTERN, compat.chat_completions, owner=BUILTIN)
         router.add("POST", MESSAGES_PATTERN, compat.messages, owner=BUILTIN)
+        router.add("POST", EMBEDDINGS_PATTERN, compat.embeddings, owner=BUILTIN)
+        router.add("GET", MODELS_PATTERN, compat.models, owner=BUILTIN)
+        built.compat = compat
         router.add("GET", "/ready", app.ready, owner=BUILTIN, public=True)
         if self.settings.console.enabled:
             from aigw.console import add_console_routes
@@ -501,6 +509,7 @@ class GatewayApp:
             request_headers=options,
             on_record=self.gateway.records.append if self.gateway.records is not None else None,
             principal=ctx.principal,
+            compat=self.built.compat,
         )
 
 

@@ -1,7 +1,15 @@
-"""The /compat HTTP doors: `POST /v1/{account}/{gateway}/compat/chat/completions` (OpenAI's
-schema) and `POST …/compat/v1/messages` (Anthropic's), for any provider named by
-`model: "{provider}/{model}"` (docs/compat.md). Each builds one pipeline step from the
-translated body and answers through a `TranslatingSink` over the `HttpSink`.
+"""The /compat HTTP doors (docs/compat.md), for any provider named by `model: "{provider}/{model}"`
+or a dynamic route `model: "dynamic/{route}"`:
+
+* `POST /v1/{account}/{gateway}/compat/chat/completions`: OpenAI's chat schema;
+* `POST …/compat/v1/messages`: Anthropic's Messages schema;
+* `POST …/compat/embeddings`: OpenAI's embeddings schema;
+* `GET …/compat/models`: the models the configured providers serve, OpenAI's list shape.
+
+A request becomes pipeline steps, each with its own translation: one step for a plain
+`provider/model`, the route's ordered fallback chain for `dynamic/…` (each model element's
+`timeout` and `retries` in its step `config`). The answer goes through a `TranslatingSink` over
+the `HttpSink`; `cf-aig-provider` / `cf-aig-model` name the step that answered.
 
 Credentials: the provider's stored key (BYOK, `[providers.<slug>] key`); the client's own
 `Authorization` is meant for the gateway's OpenAI-shaped API and is not forwarded.
@@ -9,71 +17,215 @@ Credentials: the provider's stored key (BYOK, `[providers.<slug>] key`); the cli
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+import orjson
 
 from aigw.api.gateway_context import GatewayContext
 from aigw.api.http_routes import client_hop_headers
 from aigw.api.http_sink import HttpSink
 from aigw.compat import anthropic_format, openai_format
-from aigw.compat.ir import ProviderError
-from aigw.compat.sink import TranslatingSink
+from aigw.compat.catalog import model_list
+from aigw.compat.embeddings import EmbeddingTranslation, resolve_embedding_target
+from aigw.compat.ir import InvalidCompatRequest, ProviderError
+from aigw.compat.routes import Route, RouteInput, RouteStep, evaluate
+from aigw.compat.sink import UNTRANSLATED, TranslatingSink
 from aigw.compat.translation import Translation, parse_body, resolve_target, split_model
 from aigw.errors import AigwError, InvalidProvider
-from aigw.logrecords import new_log_id
-from aigw.pipeline import GatewayRequest, Runtime, StepRequest, run
+from aigw.logrecords import new_log_id, parse_metadata_header
+from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, run
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.server.app import StreamedResponse
 
-__all__ = ["CompatDoors", "CHAT_PATTERN", "MESSAGES_PATTERN"]
+__all__ = ["CompatDoors", "CHAT_PATTERN", "MESSAGES_PATTERN", "EMBEDDINGS_PATTERN", "MODELS_PATTERN", "configured_model_lists", "plan_steps"]
 
 CHAT_PATTERN = "/v1/{account}/{gateway}/compat/chat/completions"
 MESSAGES_PATTERN = "/v1/{account}/{gateway}/compat/v1/messages"
+EMBEDDINGS_PATTERN = "/v1/{account}/{gateway}/compat/embeddings"
+MODELS_PATTERN = "/v1/{account}/{gateway}/compat/models"
 
 
 class CompatDoors:
-    """The /compat handlers, bound to the runtime and the configured provider formats."""
+    """The /compat handlers, bound to the runtime, the configured provider formats, the
+    dynamic routes and the configured model lists."""
 
-    def __init__(self, runtime: Runtime, formats: Mapping[str, str], *, on_record: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        formats: Mapping[str, str],
+        *,
+        routes: Mapping[str, Route] | None = None,
+        model_lists: Mapping[str, Sequence[str]] | None = None,
+        on_record: Callable[[Any], None] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.formats = formats
+        self.routes = routes or {}
+        self.model_lists = model_lists or {}
         self.on_record = on_record
+        # rate_limit elements count with the gateway's limiter; without one, in this process.
+        if runtime.limiter is not None:
+            self.limiter = runtime.limiter
+        else:
+            from aigw.builtins.window_limiter import WindowRateLimiter
+
+            self.limiter = WindowRateLimiter()
 
     async def chat_completions(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
         """OpenAI chat completions to any provider."""
-        return self._handle("openai", request, ctx)
+        return await self._handle("openai", request, ctx)
 
     async def messages(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
         """Anthropic Messages to any provider."""
-        return self._handle("anthropic", request, ctx)
+        return await self._handle("anthropic", request, ctx)
 
-    def _handle(self, front: str, request: Request, ctx: GatewayContext | None) -> Any:
+    async def embeddings(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
+        """OpenAI embeddings to OpenAI, Google AI Studio, Workers AI and the compatible family."""
+        return await self._handle("embeddings", request, ctx)
+
+    async def models(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> HttpResponse:
+        """`GET …/compat/models`: OpenAI's model list of what the configured providers serve
+        (aigw.compat.catalog)."""
+        body = model_list(self.runtime.providers, self.formats, self.model_lists)
+        return HttpResponse(200, orjson.dumps(body), [("content-type", "application/json")])
+
+    async def universal_steps(self, request: GatewayRequest, inner: Any) -> Any:
+        """Expand the `provider: "compat"` steps of a Universal WebSocket request in place (each
+        into its provider step, or a dynamic route's chain) and return the sink to answer
+        through: `inner` wrapped in a TranslatingSink that leaves the surface's own errors to
+        `inner` and sets the answering step's `provider`/`model` in its metadata. Other steps
+        run as they are. Raises AigwError (400) for a compat step it cannot plan."""
+        steps: list[StepRequest] = []
+        translations: list[Any] = []
+        metadata: list[dict[str, Any]] = []
+        for step in request.steps:
+            if step.provider != "compat":
+                steps.append(step)
+                translations.append(UNTRANSLATED)
+                metadata.append({})
+                continue
+            if step.endpoint != "chat/completions":
+                raise InvalidCompatRequest(f"a compat step's endpoint must be \"chat/completions\", got {step.endpoint!r}", "endpoint")
+            step_headers = {str(k).lower(): str(v) for k, v in step.headers.items()}
+            merged = {**request.headers, **step_headers}
+            doc = parse_body(step.body)
+            inp = RouteInput(parse_metadata_header(merged.get("cf-aig-metadata")) or {}, merged, doc)
+            # Only the gateway's own options follow the step to its providers: a provider
+            # header (a key, a beta flag) cannot mean the same to every provider a route picks.
+            options = {k: v for k, v in step_headers.items() if k.startswith("cf-aig-")}
+            for planned, tr in await plan_steps("openai", doc, inp, self.runtime.providers, self.formats, self.routes, self.limiter):
+                config = {**(step.config or {}), **(planned.config or {})} or None
+                steps.append(dataclasses.replace(planned, headers=options, config=config))
+                translations.append(tr)
+                metadata.append({"provider": tr.target.provider, "model": tr.target.model})
+        request.steps = steps
+        inner.step_metadata = metadata
+        return TranslatingSink(inner, translations, own_errors=False)
+
+    async def _handle(self, front: str, request: Request, ctx: GatewayContext | None) -> Any:
         assert ctx is not None  # not a public route
         _, options = client_hop_headers(request)
+        error_front = "openai" if front == "embeddings" else front
         try:
             doc = parse_body(request.body)
-            provider, model = split_model(doc.get("model"))
-            if provider == "dynamic":
-                raise InvalidProvider("Invalid provider: dynamic routes are not served over HTTP yet")
-            target = resolve_target(provider, model, self.runtime.providers, self.formats)
-            translation = Translation(front, doc, target)
-            call = translation.upstream_call()
+            inp = RouteInput(
+                parse_metadata_header(options.get("cf-aig-metadata")) or {},
+                {name.lower(): value for name, value in request.headers},
+                doc,
+            )
+            planned = await plan_steps(front, doc, inp, self.runtime.providers, self.formats, self.routes, self.limiter)
         except AigwError as err:
-            return _error(front, err)
-        step = StepRequest(provider, call.endpoint, {}, call.body, call.stream, model, None, "POST", call.query)
+            return _error(error_front, err)
+        steps = [step for step, _ in planned]
+        translations = [tr for _, tr in planned]
         gw_request = GatewayRequest(
-            ctx.name, "compat", new_log_id(), [step], options, new_log_id(),
+            ctx.name, "compat", new_log_id(), steps, options, new_log_id(),
             principal=ctx.principal.id if ctx.principal is not None else None,
         )  # fmt: skip
         runtime, policy, on_record = self.runtime, ctx.policy, self.on_record
-        extra = [("cf-aig-provider", provider), ("cf-aig-model", model)]
+        who = [(tr.target.provider, tr.target.model) for tr in translations]
 
         async def produce(response: Any) -> None:
-            sink = TranslatingSink(HttpSink(response, step_header=False, extra_headers=extra), [translation])
+            sink = TranslatingSink(_AnsweringStepSink(response, who), translations)
             record = await run(runtime, policy, gw_request, sink)
             if on_record is not None:
                 on_record(record)
 
         return StreamedResponse(produce)
+
+
+async def plan_steps(
+    front: str,
+    doc: dict,
+    inp: RouteInput,
+    providers: Mapping[str, Any],
+    formats: Mapping[str, str],
+    routes: Mapping[str, Route],
+    limiter: Any,
+) -> list[tuple[StepRequest, Any]]:
+    """The pipeline steps of one /compat request, each with its translation: one for
+    `provider/model`, the evaluated fallback chain for `dynamic/<route>`. `front` is "openai",
+    "anthropic" (chat) or "embeddings". Raises InvalidProvider (400/2008) for an unknown
+    provider or route, UnsupportedParameter (400) when a step's provider cannot honour a
+    parameter, RateLimited (429) from a route's rate limit without a fallback branch."""
+    provider, model = split_model(doc.get("model"))
+    if provider == "dynamic":
+        route = routes.get(model)
+        if route is None:
+            raise InvalidProvider(f"Invalid provider: no dynamic route named {model!r} is configured")
+        chosen: list[RouteStep] = await evaluate(route, inp, limiter)
+    else:
+        chosen = [RouteStep("", provider, model)]
+    out = []
+    for rs in chosen:
+        step_config = _step_config(rs)
+        if front == "embeddings":
+            et = resolve_embedding_target(rs.provider, rs.model, providers, formats)
+            emb = EmbeddingTranslation(doc, et)
+            call = emb.upstream_call()
+            out.append((StepRequest(rs.provider, call.endpoint, {}, call.body, False, rs.model, step_config, "POST", call.query), emb))
+            continue
+        target = resolve_target(rs.provider, rs.model, providers, formats)
+        translation = Translation(front, doc, target)
+        call = translation.upstream_call()
+        out.append((StepRequest(rs.provider, call.endpoint, {}, call.body, call.stream, rs.model, step_config, "POST", call.query), translation))
+    return out
+
+
+def configured_model_lists(providers: Mapping[str, Any]) -> dict[str, Sequence[str] | None]:
+    """Each configured provider's `models = [...]` (a list of model names), or None when its
+    table has none (then `GET …/compat/models` lists the provider's static models)."""
+    out: dict[str, Sequence[str] | None] = {}
+    for slug, settings in providers.items():
+        models = settings.options.get("models")
+        out[slug] = [m for m in models if isinstance(m, str)] if isinstance(models, (list, tuple)) else None
+    return out
+
+
+def _step_config(rs: RouteStep) -> dict[str, Any] | None:
+    """A route model element's `timeout` (ms) and `retries` as the step `config` keys the
+    pipeline's retry policy reads (`requestTimeout`, `maxAttempts`)."""
+    config: dict[str, Any] = {}
+    if rs.timeout_ms is not None:
+        config["requestTimeout"] = rs.timeout_ms
+    if rs.retries is not None:
+        config["maxAttempts"] = rs.retries + 1
+    return config or None
+
+
+class _AnsweringStepSink(HttpSink):
+    """The HTTP sink, plus `cf-aig-provider` / `cf-aig-model` of the step that answered."""
+
+    __slots__ = ("who",)
+
+    def __init__(self, response: Any, who: Sequence[tuple[str, str]]) -> None:
+        super().__init__(response, step_header=False)
+        self.who = who
+
+    def _gateway_headers(self, answer: Answer) -> list[tuple[str, str]]:
+        provider, model = self.who[min(answer.step or 0, len(self.who) - 1)]
+        return super()._gateway_headers(answer) + [("cf-aig-provider", provider), ("cf-aig-model", model)]
 
 
 def _error(front: str, err: AigwError) -> HttpResponse:

@@ -59,28 +59,36 @@ def universal_metadata(answer: Answer) -> dict[str, Any]:
 class WebSocketSink:
     """Answers one eventId over a WebSocket connection."""
 
-    __slots__ = ("ws", "event_id", "answered")
+    __slots__ = ("ws", "event_id", "answered", "step_metadata")
 
-    def __init__(self, ws: Any, event_id: str) -> None:
+    def __init__(self, ws: Any, event_id: str, step_metadata: list[dict[str, Any]] | None = None) -> None:
         self.ws = ws
         self.event_id = event_id
         self.answered: dict[str, Any] | None = None  # metadata once the request has answered
+        #: Extra metadata per step (a `compat` step: the `provider`/`model` that answered).
+        self.step_metadata = step_metadata
+
+    def _metadata(self, answer: Answer) -> dict[str, Any]:
+        meta = universal_metadata(answer)
+        if self.step_metadata:
+            meta.update(self.step_metadata[min(answer.step, len(self.step_metadata) - 1)])
+        return meta
 
     def deliver(self, answer: Answer, body: bytes) -> None:
         """One `universal.created` carrying the provider's body unchanged."""
-        meta = self.answered = universal_metadata(answer)
+        meta = self.answered = self._metadata(answer)
         self.ws.send_text(created(meta, body))
 
     def fail(self, answer: Answer, error: AigwError) -> None:
         """The gateway's own error: a `universal.created` with a Cloudflare-style error body."""
-        meta = self.answered = universal_metadata(answer)
+        meta = self.answered = self._metadata(answer)
         self.ws.send_text(created(meta, error=error_body(error.code, error.message)))
 
     async def relay(self, answer: Answer, chunks: AsyncIterator[bytes], framing: Framing, provider: Any, collect: bool) -> RelayOutcome:
         """`universal.created`, then one `universal.stream` per upstream event (framed in Rust).
         The pipeline ends the stream (end_stream) once it has judged it."""
         ws = self.ws
-        meta = self.answered = universal_metadata(answer)
+        meta = self.answered = self._metadata(answer)
         ws.send_text(created(meta))
         if framing is Framing.EVENTSTREAM:
             return await self._relay_decoded(chunks, provider, collect)
@@ -156,7 +164,7 @@ class WebSocketSink:
 
     def end_stream(self, answer: Answer, usage: Usage | None, error: AigwError | None) -> None:
         """`universal.done` with the full metadata, usage, and `error` when the stream broke."""
-        final = universal_metadata(answer)
+        final = self._metadata(answer)
         if usage is not None:
             final["usage"] = {"tokensIn": usage.tokens_in, "tokensOut": usage.tokens_out}
         if error is not None:
@@ -178,6 +186,7 @@ class UniversalSession(WebSocketHandler):
         request_headers: dict[str, str] | None = None,
         on_record: Callable[[Any], None] | None = None,
         principal: Principal | None = None,
+        compat: Any = None,
     ) -> None:
         self.runtime = runtime
         #: Who authenticated this connection (None: the gateway requires no token).
@@ -189,6 +198,8 @@ class UniversalSession(WebSocketHandler):
         self.request_headers = request_headers or {}
         self.inflight: dict[str, asyncio.Task] = {}
         self.on_record = on_record
+        #: Expands `provider: "compat"` steps (aigw.api.compat_routes.CompatDoors), if served.
+        self.compat = compat
 
     # -- callbacks from the server --
     def on_message(self, ws: Any, opcode: int, payload: bytes) -> None:
@@ -283,7 +294,15 @@ class UniversalSession(WebSocketHandler):
     async def _run(self, ws: Any, request: GatewayRequest) -> None:
         sink = WebSocketSink(ws, request.event_id)
         try:
-            record = await run(self.runtime, self.gateway, request, sink)
+            answering: Any = sink
+            if self.compat is not None and any(s.provider == "compat" for s in request.steps):
+                try:
+                    answering = await self.compat.universal_steps(request, sink)
+                except AigwError as err:  # the unified body is refused before any step runs
+                    meta = {"eventId": request.event_id, "logId": request.log_id, "status": err.status, "contentType": "application/json"}
+                    ws.send_text(created(meta, error=error_body(err.code, err.message)))
+                    return
+            record = await run(self.runtime, self.gateway, request, answering)
             if self.on_record is not None:
                 self.on_record(record)
         except asyncio.CancelledError:

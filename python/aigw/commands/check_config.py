@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from aigw.commands.settings_option import config_option, load_settings_or_exit
+from aigw.compat.routes import describe as describe_route
 from aigw.components import IN_PROCESS, Selection, select
 from aigw.config import ConfigError, GatewaySettings, ProviderSettings, Settings
 from aigw.errors import PluginError
@@ -109,6 +110,10 @@ def describe_settings(settings: Settings) -> str:
     if settings.providers:
         lines.append("providers:")
         lines += [_provider_line(p) for p in settings.providers.values()]
+    if settings.routes:
+        lines.append("dynamic routes:")
+        for route in settings.routes.values():
+            lines += ["  " + line for line in describe_route(route).splitlines()]
     if settings.tokens:
         lines.append("tokens for every gateway: " + ", ".join(_secret_label(t) for t in settings.tokens))
     if settings.warnings:

@@ -40,6 +40,21 @@ class FrontDoorStream:
         return None
 
 
+class Untranslated:
+    """The "translation" of a step that is not a /compat step (a plain provider step beside a
+    compat one in a Universal request): its answer passes through as it came."""
+
+    passthrough = True
+    front = "native"
+
+    def stream_translator(self) -> None:
+        """Nothing to translate."""
+        return None
+
+
+UNTRANSLATED = Untranslated()
+
+
 class TranslatingSink:
     """A Sink that translates each answer with the answering step's `Translation`.
 
