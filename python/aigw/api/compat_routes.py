@@ -223,9 +223,9 @@ class _AnsweringStepSink(HttpSink):
         super().__init__(response, step_header=False)
         self.who = who
 
-    def _gateway_headers(self, answer: Answer) -> list[tuple[str, str]]:
+    def gateway_headers(self, answer: Answer) -> list[tuple[str, str]]:
         provider, model = self.who[min(answer.step or 0, len(self.who) - 1)]
-        return super()._gateway_headers(answer) + [("cf-aig-provider", provider), ("cf-aig-model", model)]
+        return super().gateway_headers(answer) + [("cf-aig-provider", provider), ("cf-aig-model", model)]
 
 
 def _error(front: str, err: AigwError) -> HttpResponse:

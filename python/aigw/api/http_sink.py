@@ -79,7 +79,10 @@ class HttpSink:
         self.step_header = step_header
         self.extra_headers = list(extra_headers)
 
-    def _gateway_headers(self, answer: Answer) -> list[tuple[str, str]]:
+    def gateway_headers(self, answer: Answer) -> list[tuple[str, str]]:
+        """The gateway's own response headers for `answer` (cf-aig-log-id, -event-id,
+        -cache-status, and -step on the Universal endpoint). A surface that says more (e.g.
+        /compat's cf-aig-provider/-model of the answering step) overrides this and extends it."""
         headers = [
             ("cf-aig-log-id", answer.log_id),
             ("cf-aig-event-id", answer.event_id),
@@ -94,14 +97,14 @@ class HttpSink:
         headers = _relayed_headers(answer.headers)
         if not any(n.lower() == "content-type" for n, _ in headers):
             headers.append(("content-type", answer.content_type or "application/json"))
-        self.response.send_whole(answer.status, headers + self._gateway_headers(answer), body)
+        self.response.send_whole(answer.status, headers + self.gateway_headers(answer), body)
 
     def fail(self, answer: Answer, error: AigwError) -> None:
         """The gateway's own error before any output: its status and Cloudflare's error body."""
         if self.response.started:  # cannot happen through the pipeline; never send two heads
             self.response.abort()
             return
-        self.response.send_whole(error.status, _JSON + self._gateway_headers(answer), gateway_error_body(error))
+        self.response.send_whole(error.status, _JSON + self.gateway_headers(answer), gateway_error_body(error))
 
     async def relay(
         self, answer: Answer, chunks: AsyncIterator[bytes], framing: Framing, provider: Any, collect: bool
@@ -110,7 +113,7 @@ class HttpSink:
         upstream while the client is behind. Events are read beside the bytes for usage and
         the terminator."""
         response = self.response
-        response.start(answer.status, _relayed_headers(answer.headers) + self._gateway_headers(answer))
+        response.start(answer.status, _relayed_headers(answer.headers) + self.gateway_headers(answer))
         events = _EventTap(framing, provider)
         collected: list[bytes] | None = [] if collect else None
         error: AigwError | None = None
