@@ -58,3 +58,20 @@ def no_unhandled_loop_errors(request):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "allow_loop_errors: the test provokes loop-level errors on purpose")
+
+
+# ---- the gateway-on-simulators fixtures most end-to-end tests use ----------------------------
+
+
+@pytest.fixture
+def sims(aigw_simulators):
+    """The session's simulators, reset around the test, with short stream pacing."""
+    for sim in aigw_simulators.values():
+        sim.chunks, sim.chunk_delay = 4, 0.001
+    return aigw_simulators
+
+
+@pytest.fixture
+def gateway(aigw_gateway_factory, sims):
+    """`async with gateway(**config) as gw`: a gateway on the (paced) simulators."""
+    return aigw_gateway_factory

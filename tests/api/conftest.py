@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 import uvloop
 
 
@@ -23,17 +22,3 @@ def pytest_asyncio_loop_factories(config, item):
     if item.get_closest_marker("one_loop"):
         return {"asyncio": asyncio.new_event_loop}
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
-
-
-@pytest.fixture
-def sims(aigw_simulators):
-    """The session's simulators, reset around the test, with short stream pacing."""
-    for sim in aigw_simulators.values():
-        sim.chunks, sim.chunk_delay = 4, 0.001
-    return aigw_simulators
-
-
-@pytest.fixture
-def gateway(aigw_gateway_factory, sims):
-    """`async with gateway(**config) as gw`: a gateway on the (paced) simulators."""
-    return aigw_gateway_factory
