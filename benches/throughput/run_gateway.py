@@ -450,9 +450,10 @@ def render(out: Path, smoke: bool = False) -> str:
         lines.append(f"| {t} | {s} | {fmt(col(t, s, 'req_per_s'))} | {fmt(col(t, s, 'p50_us'))} | {fmt(col(t, s, 'p99_us'))} | "
                      f"{fmt(col(t, s, 'gw_cpu_us_per_req'), 1)} | {cores('gw_cpu_s')} | {cores('up_cpu_s')} | {cores('client_cpu_s')} | "
                      f"{fmt(col(t, s, 'foreign_cores'), 2)} | {sum(r['errors'] for r in rs)} |")
-    lines += ["", "Note: aigw has no OpenAI-compatible HTTP route yet, so aigw is measured over its WebSocket API "
-              "(many requests multiplexed on one connection) and LiteLLM over HTTP/1.1 keep-alive: the "
-              "comparison is between each gateway's own native surface, not the same protocol.", ""]
+    lines += ["", "Surfaces: `aigw`/`aigw-nolog` are the Universal WebSocket API (many requests multiplexed on "
+              "one connection); `aigw-http`/`aigw-http-nolog` are the OpenAI provider route "
+              "(`/v1/{account}/{gateway}/openai/chat/completions`) over C HTTP/1.1 keep-alive connections, "
+              "driven by the same loadgen.py as LiteLLM: that pair is the same protocol as LiteLLM's.", ""]
     return "\n".join(lines)
 
 
