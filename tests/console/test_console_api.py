@@ -104,3 +104,5 @@ async def test_stats_count_requests_per_provider_and_model(console_gw):
     series = data["series"]["openai/gpt-4o-mini"]
     assert sum(series["requests"]) == 2 and sum(series["errors"]) == 0
     assert sum(series["tokens"]) > 0 and max(series["latency_ms"]) > 0
+    priced = sum(r.cost or 0.0 for r in gw.records)  # gpt-4o-mini is in the shipped price table
+    assert priced > 0 and abs(sum(series["cost"]) - priced) < 1e-12

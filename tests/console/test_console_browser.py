@@ -133,6 +133,7 @@ def test_sign_in_run_the_playground_see_live_rows_and_open_a_detail(gateway, bro
     # The charts draw one series per provider/model.
     browser.find_element(By.CSS_SELECTOR, '#nav a[data-view="charts"]').click()
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#chart-requests polyline")) == 3)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#chart-cost polyline")) == 3)
     browser.save_screenshot(str(shots / "5-charts.png"))
 
     # Back to the playground for the picture that shows the point.

@@ -33,6 +33,7 @@ def row(record: StoredLog) -> dict[str, Any]:
         "ttfb_ms": record.ttfb_ms,
         "tokens_in": record.tokens_in,
         "tokens_out": record.tokens_out,
+        "cost": getattr(record, "cost", None),  # USD; None when unknown (never 0 for unknown)
         "error": record.error,
     }
 

@@ -17,7 +17,8 @@ MAX_RECORDS = 50_000
 
 async def time_series(store: LogStore, *, window: float, bucket: float, now: float | None = None) -> dict[str, Any]:
     """`window` seconds up to `now`, cut into `bucket`-second buckets; per "provider/model"
-    series: requests, errors, mean latency (ms) and tokens (in + out) per bucket.
+    series: requests, errors, mean latency (ms), tokens (in + out) and cost (USD, requests
+    whose cost is known) per bucket.
 
     Reads the store through `LogStore.query` (keyset pages, oldest first) and stops after
     MAX_RECORDS records (`truncated` says so)."""
@@ -34,13 +35,14 @@ async def time_series(store: LogStore, *, window: float, bucket: float, now: flo
             key = f"{rec.provider or '-'}/{rec.model or '-'}"
             s = series.get(key)
             if s is None:
-                s = series[key] = {name: [0.0] * count for name in ("requests", "errors", "latency_ms", "tokens")}
+                s = series[key] = {name: [0.0] * count for name in ("requests", "errors", "latency_ms", "tokens", "cost")}
                 latency_sum[key] = [0.0] * count
             s["requests"][index] += 1
             if not rec.success:
                 s["errors"][index] += 1
             latency_sum[key][index] += rec.duration_ms
             s["tokens"][index] += (rec.tokens_in or 0) + (rec.tokens_out or 0)
+            s["cost"][index] += getattr(rec, "cost", None) or 0.0
         seen += len(page.records)
         if page.next_cursor is None:
             break

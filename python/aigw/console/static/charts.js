@@ -1,4 +1,4 @@
-// Requests, mean latency and tokens over time per provider/model, drawn as inline SVG.
+// Requests, mean latency, tokens and cost over time per provider/model, drawn as inline SVG.
 import { api, el } from "./app.js";
 import { onRows } from "./logs.js";
 
@@ -65,6 +65,7 @@ async function draw() {
   lineChart(document.getElementById("chart-requests"), data, "requests", colors, "Requests per bucket");
   lineChart(document.getElementById("chart-latency"), data, "latency_ms", colors, "Mean latency per bucket, ms");
   lineChart(document.getElementById("chart-tokens"), data, "tokens", colors, "Tokens per bucket");
+  lineChart(document.getElementById("chart-cost"), data, "cost", colors, "Cost per bucket, USD");
 }
 
 export async function showCharts() {

@@ -12,6 +12,10 @@ export function onRows(fn) { listeners.add(fn); return () => listeners.delete(fn
 
 function fmtTime(t) { return new Date(t * 1000).toLocaleTimeString([], { hour12: false }) + "." + String(Math.floor((t % 1) * 1000)).padStart(3, "0"); }
 function fmtMs(ms) { return ms == null ? "–" : ms < 10 ? ms.toFixed(1) + " ms" : Math.round(ms) + " ms"; }
+function fmtCost(usd) {
+  return usd == null ? "–" : "$" + (usd < 0.01 ? usd.toPrecision(2) : usd.toFixed(4));
+}
+
 function statusPill(r) {
   const label = r.cancelled ? "cancelled" : r.cached ? `${r.status} cached` : String(r.status || "–");
   return el("span", { class: "pill " + (r.success ? (r.cached ? "info" : "ok") : "bad"), text: label });
@@ -96,7 +100,7 @@ export async function showLog(id) {
     ["Status", statusPill(d)], ["Log id", d.id], ["Event id", d.event_id || "–"], ["When", new Date(d.created_at * 1000).toLocaleString()],
     ["Kind", d.type + (d.stream ? " (stream)" : "")], ["Endpoint", d.endpoint || "–"], ["Step", d.step ?? "–"],
     ["Duration", fmtMs(d.duration_ms)], ["First byte", fmtMs(d.ttfb_ms)],
-    ["Tokens in", d.tokens_in ?? "–"], ["Tokens out", d.tokens_out ?? "–"], ["Cache", d.cached ? "hit" : "miss"],
+    ["Tokens in", d.tokens_in ?? "–"], ["Tokens out", d.tokens_out ?? "–"], ["Cost", fmtCost(d.cost)], ["Cache", d.cached ? "hit" : "miss"],
   ];
   if (d.error) facts.push(["Error", d.error]);
   for (const [k, v] of Object.entries(d.metadata || {})) facts.push(["metadata." + k, String(v)]);
