@@ -5,7 +5,8 @@ serve` in front of it (separate processes, so the gateway's CPU is measured alon
 the workload on one surface (`--surface ws|http|http-new`) or on several in turn (`--compare`,
 ratios against the first). `--url` points it at a running aigw gateway instead, and
 `--openai-url` at any OpenAI-compatible chat completions URL (another gateway, a provider),
-for comparison on the HTTP surfaces. The engine lives in `aigw.bench`.
+for comparison on the HTTP surfaces. `--png` also draws the results (`aigw.bench.chart`). The
+engine lives in `aigw.bench`.
 """
 
 from __future__ import annotations
