@@ -3,6 +3,8 @@ and every request the bench counted is one the upstream saw."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import subprocess
@@ -10,7 +12,8 @@ import sys
 
 import pytest
 
-from aigw.bench.report import percentile, render_compare, render_table, summarize
+from aigw.bench.progress import Progress
+from aigw.bench.report import percentile, rate_per_second, render_compare, render_table, summarize
 from aigw.bench.target import RemoteTarget, SimulatedTarget
 from aigw.bench.upstream import start_upstream
 from aigw.bench.workload import Endpoints, Recorder, Workload, drive
@@ -120,3 +123,78 @@ def test_cli_json_run_measures_the_gateway_process(tmp_path):
     assert (result["surface"], result["ok"], result["upstream_requests"]) == ("ws", 50, 50)
     assert result["gateway_cpu_s"] >= 0 and result["gateway_cpu_us_per_request"] is not None
     assert "requests" in render_table([result])
+
+
+async def test_rate_over_time_buckets_sum_to_the_requests_counted():
+    wl = Workload("ws", concurrency=4, duration=1.2, stream=True, max_tokens=3)
+    async with SimulatedTarget(in_process=True) as target:
+        [result] = await run_bench(target, [wl])
+    assert len(result["rate_per_s"]) == 2  # [0, 1) and [1, 1.2+)
+    assert sum(result["rate_per_s"]) == result["requests"] > 0
+    assert all(count > 0 for count in result["rate_per_s"])
+
+
+def test_rate_per_second_puts_each_finish_in_its_one_second_bucket():
+    assert rate_per_second([0.0, 0.5, 0.99, 1.0, 2.7], 2.5) == [3, 1, 1]
+    assert rate_per_second([], 0.2) == [0]
+
+
+async def test_client_cpu_of_the_bench_process_is_reported_beside_gateway_cpu():
+    wl = Workload("ws", concurrency=4, requests=40, stream=True, max_tokens=3)
+    async with SimulatedTarget(in_process=True) as target:
+        [result] = await run_bench(target, [wl])
+    assert result["client_cpu_s"] > 0 and result["client_cpu_us_per_request"] > 0
+    table = render_table([result])
+    assert "client CPU / request (µs)" in table and "gateway CPU / request (µs)" in table
+
+
+async def test_live_progress_on_a_terminal_shows_rate_and_errors_with_rich():
+    pytest.importorskip("rich")
+    stream = io.StringIO()
+    wl = Workload("ws", concurrency=4, requests=30, provider="no-such-provider")
+    rec = Recorder(wl)
+    shown = Progress(rec, stream, interval=0.01, live=True)
+    ticker = asyncio.create_task(shown.run())
+    async with SimulatedTarget(in_process=True) as target:
+        await drive(wl, target.endpoints(), rec)
+    await asyncio.sleep(0.05)
+    ticker.cancel()
+    await asyncio.gather(ticker, return_exceptions=True)
+    shown.close()
+    out = stream.getvalue()
+    assert "━" in out  # rich's bar, not the plain fallback line
+    assert "30/30 req" in out and "avg/s" in out and "errors 30" in out
+
+
+def _cli(*args, timeout=90, code=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIGW_") or k == "AIGW_DISABLE_PLUGINS"}
+    argv = ["-c", code, *args] if code else ["-m", "aigw", *args]
+    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_cli_compare_with_png_draws_a_png_report(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "report.png"
+    done = _cli("bench", "--compare", "ws,http", "-n", "60", "-c", "4", "--json", "--png", str(png))
+    assert done.returncode == 0, done.stderr
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 10_000  # four panels drawn, not an empty canvas
+    assert f"PNG report: {png}" in done.stderr
+    results = json.loads(done.stdout)["results"]
+    assert [(r["surface"], sum(r["rate_per_s"])) for r in results] == [("ws", 60), ("http", 60)]
+
+
+def test_cli_without_a_terminal_prints_one_plain_progress_line_per_surface_and_no_matplotlib():
+    # Run the command inside a Python that reports, at exit, whether matplotlib was imported.
+    code = (
+        "import atexit, sys; atexit.register(lambda: print('matplotlib' in sys.modules, file=sys.stderr));"
+        "from aigw.cli import main; sys.argv = ['aigw'] + sys.argv[1:]; main()"
+    )
+    done = _cli("bench", "--compare", "ws,http", "-n", "20", "-c", "2", code=code)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert [line.split()[0] for line in lines if "avg/s" in line] == ["ws", "http"]
+    assert "\r" not in done.stderr and "\x1b" not in done.stderr
+    assert lines[-1] == "False"
+    assert "client CPU / request (µs)" in done.stdout

@@ -7,7 +7,9 @@
 * `workload` — the load drivers, one per surface: `ws` (one Universal WebSocket carrying
   every request), `http` (keep-alive connections) and `http-new` (a new TCP (+TLS) connection
   per request), closed loop at a fixed concurrency;
-* `report` — percentiles, the result table, `--compare` ratios, JSON.
+* `report` — percentiles, requests per 1 s bucket, the result table, `--compare` ratios, JSON;
+* `progress` — the live progress (a `rich` bar on a terminal, a plain line per run otherwise);
+* `chart` — the `--png` report (matplotlib, imported only when drawing).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from aigw.bench.workload import Recorder
 
-__all__ = ["percentile", "progress_line", "render_compare", "render_table", "summarize"]
+__all__ = ["percentile", "progress_line", "rate_per_second", "render_compare", "render_table", "summarize"]
 
 
 def percentile(samples: Sequence[float], q: float) -> float | None:
@@ -23,9 +23,31 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 3)
 
 
-def summarize(rec: Recorder, *, gateway_cpu_s: float | None = None, upstream_requests: int | None = None) -> dict[str, Any]:
+def rate_per_second(finished_at: Sequence[float], seconds: float) -> list[int]:
+    """Requests finished in each 1 s bucket from the start ([0, 1), [1, 2), ...), covering
+    `seconds` (and any finish after it): the buckets sum to the requests finished."""
+    buckets = [0] * max(1, math.ceil(seconds))
+    for t in finished_at:
+        i = max(0, int(t))
+        if i >= len(buckets):
+            buckets.extend([0] * (i + 1 - len(buckets)))
+        buckets[i] += 1
+    return buckets
+
+
+def summarize(
+    rec: Recorder,
+    *,
+    gateway_cpu_s: float | None = None,
+    upstream_requests: int | None = None,
+    client_cpu_s: float | None = None,
+) -> dict[str, Any]:
     """One run as plain data (what `--json` prints): counts, rates, latency percentiles in ms,
-    time to first chunk for streams, errors by kind, CPU per request."""
+    time to first chunk for streams, errors by kind, gateway and client CPU per request, and
+    the requests finished per 1 s bucket (`rate_per_s`).
+
+    `client_cpu_s` is the bench process's own CPU over the run (`time.process_time()`); with a
+    gateway running in the same process (tests) it includes the gateway's."""
     wl = rec.workload
     elapsed = rec.elapsed
     finished = rec.finished
@@ -47,11 +69,17 @@ def summarize(rec: Recorder, *, gateway_cpu_s: float | None = None, upstream_req
         "chunks": rec.chunks,
         "chunks_per_s": round(rec.chunks / elapsed, 1) if elapsed > 0 and wl.stream else None,
         "gateway_cpu_us_per_request": None,
+        "client_cpu_us_per_request": None,
         "upstream_requests": upstream_requests,
+        "rate_per_s": rate_per_second(rec.finished_at, elapsed),
     }
     if gateway_cpu_s is not None and finished:
         out["gateway_cpu_s"] = round(gateway_cpu_s, 3)
         out["gateway_cpu_us_per_request"] = round(gateway_cpu_s / finished * 1e6, 1)
+    if client_cpu_s is not None:
+        out["client_cpu_s"] = round(client_cpu_s, 3)
+        if finished:
+            out["client_cpu_us_per_request"] = round(client_cpu_s / finished * 1e6, 1)
     return out
 
 
@@ -86,6 +114,7 @@ ROWS: list[tuple[str, Any]] = [
     ("chunks/s", lambda r: _fmt(r["chunks_per_s"], 0)),
     ("errors", lambda r: _fmt(r["errors"]) + ("" if not r["errors_by_kind"] else "  " + ", ".join(f"{k}: {v}" for k, v in sorted(r["errors_by_kind"].items())))),
     ("gateway CPU / request (µs)", lambda r: _fmt(r["gateway_cpu_us_per_request"], 1)),
+    ("client CPU / request (µs)", lambda r: _fmt(r.get("client_cpu_us_per_request"), 1)),
     ("upstream saw", lambda r: _fmt(r["upstream_requests"])),
 ]
 

@@ -88,7 +88,7 @@ class Recorder:
         self.ttfts: list[float] = []  # seconds, successful streams
         self.chunks = 0
         self.errors: Counter[str] = Counter()
-        #: (seconds since start, latency) of every finished request, for rate-over-time.
+        #: Seconds since the start at which each request finished (ok or not): the rate over time.
         self.finished_at: list[float] = []
 
     def start(self) -> None:

@@ -5,13 +5,15 @@ serve` in front of it (separate processes, so the gateway's CPU is measured alon
 the workload on one surface (`--surface ws|http|http-new`) or on several in turn (`--compare`,
 ratios against the first). `--url` points it at a running aigw gateway instead, and
 `--openai-url` at any OpenAI-compatible chat completions URL (another gateway, a provider),
-for comparison on the HTTP surfaces. The engine lives in `aigw.bench`.
+for comparison on the HTTP surfaces. `--png` also draws the results (`aigw.bench.chart`). The
+engine lives in `aigw.bench`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import Any
 
 import click
@@ -22,24 +24,17 @@ from aigw.bench import SURFACES
 __all__ = ["bench", "run_bench"]
 
 
-async def _progress(rec: Any, err: Any, interval: float = 0.5) -> None:
-    """Refresh one status line on a terminal while the run lasts."""
-    from aigw.bench.report import progress_line
-
-    last = (0.0, 0)
-    while True:
-        await asyncio.sleep(interval)
-        err.write("\r" + progress_line(rec, last) + "\033[K")
-        err.flush()
-        last = (rec.elapsed, rec.finished)
-
-
-async def run_bench(target: Any, workloads: list[Any], *, progress: bool = False) -> list[dict[str, Any]]:
+async def run_bench(
+    target: Any, workloads: list[Any], *, progress: bool = False, recorders: list[Any] | None = None
+) -> list[dict[str, Any]]:
     """Run each workload in turn against the started `target`; one summary per workload.
 
-    The gateway CPU and the upstream's request count are read around each run, so every
-    summary covers its own run only."""
-    from aigw.bench.report import progress_line, summarize
+    The gateway CPU, the bench process's own CPU (`time.process_time()`, the client's cost)
+    and the upstream's request count are read around each run, so every summary covers its
+    own run only. `progress` shows each run live on stderr (`aigw.bench.progress`); each
+    run's `Recorder` (raw samples, for the PNG report) is appended to `recorders` if given."""
+    from aigw.bench.progress import Progress
+    from aigw.bench.report import summarize
     from aigw.bench.workload import Recorder, drive
 
     results = []
@@ -47,13 +42,17 @@ async def run_bench(target: Any, workloads: list[Any], *, progress: bool = False
         rec = Recorder(wl)
         cpu0 = target.gateway_cpu()
         seen0 = await target.upstream_requests()
-        ticker = asyncio.create_task(_progress(rec, sys.stderr)) if progress else None
+        shown = Progress(rec, sys.stderr) if progress else None
+        ticker = asyncio.create_task(shown.run()) if shown is not None else None
+        client0 = time.process_time()
         try:
             await drive(wl, target.endpoints(), rec)
         finally:
-            if ticker is not None:
+            client1 = time.process_time()
+            if ticker is not None and shown is not None:
                 ticker.cancel()
-                sys.stderr.write("\r" + progress_line(rec, (0.0, 0)).replace("req/s", "avg/s") + "\033[K\n")
+                await asyncio.gather(ticker, return_exceptions=True)
+                shown.close()
         cpu1 = target.gateway_cpu()
         seen1 = await target.upstream_requests()
         results.append(
@@ -61,9 +60,20 @@ async def run_bench(target: Any, workloads: list[Any], *, progress: bool = False
                 rec,
                 gateway_cpu_s=None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
                 upstream_requests=None if seen0 is None or seen1 is None else seen1 - seen0,
+                client_cpu_s=client1 - client0,
             )
         )
+        if recorders is not None:
+            recorders.append(rec)
     return results
+
+
+def _png_path(png: str | None) -> str | None:
+    """Where `--png` draws: its PATH, or for the bare flag a timestamped name in the current
+    directory; None without `--png` (then matplotlib is never imported)."""
+    if png is None:
+        return None
+    return png or time.strftime("aigw-bench-%Y%m%d-%H%M%S.png")
 
 
 def _surfaces(surface: str, compare: str | None) -> list[str]:
@@ -111,10 +121,13 @@ Examples:
 @click.option("--api-key", envvar="AIGW_BENCH_API_KEY", default=None, help="Provider key (Authorization: Bearer) for --openai-url. Env: AIGW_BENCH_API_KEY.")
 @click.option("--insecure", is_flag=True, help="Do not verify the target's TLS certificate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (no progress line, no table).")
+@click.option("--png", "png", default=None, metavar="PATH", is_flag=False, flag_value="",
+              help="Also draw a PNG report (latency histogram, rate over time, --compare side by side) "
+                   "[bare flag: aigw-bench-YYYYMMDD-HHMMSS.png in the current directory]. Needs matplotlib.")
 def bench(surface: str, compare: str | None, concurrency: int, duration: float, requests: int | None, stream: bool,
           prompt_words: int, max_tokens: int, simulate: bool, tls: bool, url: str | None, openai_url: str | None,
           account: str, gateway_name: str, provider: str, model: str, token: str | None, api_key: str | None,
-          insecure: bool, as_json: bool) -> None:  # fmt: skip
+          insecure: bool, as_json: bool, png: str | None) -> None:  # fmt: skip
     """Drive a gateway with a closed-loop workload (CONCURRENCY requests in flight) and print
     requests/s, latency p50/p90/p99, time to the first chunk, errors and, for a local gateway,
     its CPU per request."""
@@ -152,11 +165,12 @@ def bench(surface: str, compare: str | None, concurrency: int, duration: float, 
     workloads = [
         Workload(s, concurrency, duration, requests, stream, prompt_words, max_tokens, model, provider) for s in surfaces
     ]
-    progress = not as_json and sys.stderr.isatty()
+    png_path = _png_path(png)
+    recorders: list[Any] = []
 
     async def main() -> tuple[str, list[dict[str, Any]]]:
         async with target:
-            return target.describe(), await run_bench(target, workloads, progress=progress)
+            return target.describe(), await run_bench(target, workloads, progress=not as_json, recorders=recorders)
 
     from aigw.server.loops import run
 
@@ -164,6 +178,14 @@ def bench(surface: str, compare: str | None, concurrency: int, duration: float, 
         where, results = run(main(), "auto")
     except (RuntimeError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+    if png_path is not None:
+        from aigw.bench.chart import write_png
+
+        try:
+            write_png(png_path, results, [rec.latencies for rec in recorders], title=where)
+        except (RuntimeError, OSError) as exc:
+            raise click.ClickException(f"--png: {exc}") from None
+        click.echo(f"PNG report: {png_path}", err=True)
     if as_json:
         from aigw.bench.report import ratios
 
