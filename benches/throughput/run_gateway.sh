@@ -34,7 +34,7 @@ fi
 if [ "${SKIP_LITELLM:-0}" != 1 ] && [ ! -x "$LITELLM_VENV/bin/litellm" ]; then
   echo "installing litellm[proxy] into $LITELLM_VENV (a few minutes)" >&2
   python3 -m venv "$LITELLM_VENV"
-  "$LITELLM_VENV/bin/pip" install -q 'litellm[proxy]'
+  "$LITELLM_VENV/bin/pip" install -q "litellm[proxy]==${LITELLM_VERSION:-1.106.2}"   # pinned: its cost changes between releases
 fi
 [ "${SKIP_LITELLM:-0}" = 1 ] && TARGETS=$(echo "$TARGETS" | tr , '\n' | grep -v '^litellm$' | paste -sd, -)
 

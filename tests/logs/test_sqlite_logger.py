@@ -37,7 +37,7 @@ async def test_log_only_queues_and_flush_stores(tmp_path, make_record):
 
 
 async def test_inserts_run_on_a_thread_other_than_the_loop(tmp_path, make_record):
-    logger = SqliteLogger(tmp_path / "logs.db")
+    logger = SqliteLogger(tmp_path / "logs.db", writer="thread")
     await logger.start()
     insert_threads: set[int] = set()
     logger._conn.set_trace_callback(  # observe the real connection, write nothing ourselves

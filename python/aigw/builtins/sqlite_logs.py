@@ -14,6 +14,9 @@ Config (`PluginContext.config`, every key optional):
                        like Cloudflare's 10 MB per log)
     retention_days     delete logs older than this many days (0: keep forever, the default)
     max_logs           keep at most this many logs, deleting the oldest (0: no limit, default)
+    writer             "process" (default): a child process inserts the rows, so SQLite's work
+                       stays off the gateway's process; "thread": the writer thread does
+                       (sqlite_log_process.py says why and what is kept)
 
 Retention runs on the writer thread at start and then at most once a minute, in its own
 transaction; `prune()` runs it on demand.
@@ -42,6 +45,7 @@ from aigw.builtins.log_batcher import (
     batcher_options,
 )
 from aigw.builtins.plugin_config import SectionReader
+from aigw.builtins.sqlite_log_process import WriterProcess
 from aigw.builtins.sqlite_log_query import LogPage, LogPatch, LogQuery, SqliteLogReader, StoredLog
 from aigw.builtins.sqlite_log_schema import connect
 from aigw.logrecords import attempts_to_list
@@ -50,6 +54,7 @@ from aigw.types import LogRecord, PluginContext
 log = logging.getLogger("aigw.logs")
 
 LOGS_DB = "logs.db"
+WRITERS = ("process", "thread")
 MAX_ERROR_CHARS = 4096
 PRUNE_EVERY = 60.0  # seconds between automatic retention passes
 
@@ -59,48 +64,123 @@ _LOG_COLUMNS = (
     "metadata, error, request_content_type, response_content_type, request_body_size, "
     "response_body_size, attempts, cost, custom_cost, principal, feedback, score, session"
 )
-_INSERT_LOG = f"INSERT OR IGNORE INTO logs ({_LOG_COLUMNS}) VALUES ({', '.join('?' * 31)})"
+
+# Python's sqlite3 binds str, int and float directly but sends None (and bool) through its
+# adapter protocol, ~0.3 µs each: a typical row has ~10 NULLs. So NULL travels as a sentinel
+# bound directly and turned back into NULL by SQLite (NULLIF), which halves the row's cost
+# (benches/micro/test_log_writer.py). The sentinels are values no column can hold: a lone NUL
+# character for text, -(2**63 - 1) for numbers (sizes, counts, scores and ms are far smaller).
+NULL_TEXT = "\x00"
+NULL_NUMBER = -(2**63 - 1)
+_TEXT_NULLABLE = frozenset(
+    "event_id provider model endpoint metadata error request_content_type response_content_type "
+    "attempts custom_cost principal session".split()
+)
+_NUMBER_NULLABLE = frozenset(
+    "step ttfb_ms tokens_in tokens_out request_body_size response_body_size cost feedback score".split()
+)
+
+
+def _placeholder(column: str) -> str:
+    if column in _TEXT_NULLABLE:
+        return "NULLIF(?, char(0))"
+    if column in _NUMBER_NULLABLE:
+        return f"NULLIF(?, {NULL_NUMBER})"
+    return "?"
+
+
+_INSERT_LOG = "INSERT OR IGNORE INTO logs ({}) VALUES ({})".format(
+    _LOG_COLUMNS, ", ".join(_placeholder(c.strip()) for c in _LOG_COLUMNS.split(","))
+)
 _INSERT_BODIES = (
     "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body) VALUES (?, ?, ?)"
 )
 
 
-def _row(item: Pending) -> tuple:
+def _json_text(value) -> str:  # type: ignore[no-untyped-def]
+    return orjson.dumps(value).decode()
+
+
+def log_row(item: Pending) -> tuple:
+    """The `logs` row of a pending record, in _LOG_COLUMNS order, NULLs as the sentinels.
+
+    Plain str/int/float values only (what sqlite3 binds fastest, and what marshal carries to
+    a writer process)."""
     r = item.record
-    error = r.error if r.error is None or len(r.error) <= MAX_ERROR_CHARS else r.error[:MAX_ERROR_CHARS]
+    T, N = NULL_TEXT, NULL_NUMBER
+    error = r.error
+    if error is None:
+        error = T
+    elif len(error) > MAX_ERROR_CHARS:
+        error = error[:MAX_ERROR_CHARS]
+    q, p = item.request_body_size, item.response_body_size
     return (
         r.log_id,
         r.created_at,
         r.gateway,
         r.request_type,
-        r.event_id,
-        r.provider,
-        r.model,
-        r.endpoint,
+        T if r.event_id is None else r.event_id,
+        T if r.provider is None else r.provider,
+        T if r.model is None else r.model,
+        T if r.endpoint is None else r.endpoint,
         int(r.status),
-        int(bool(r.success)),
-        r.step,
+        1 if r.success else 0,
+        N if r.step is None else r.step,
         r.cache_status,
-        int(bool(r.stream)),
-        int(bool(r.cancelled)),
+        1 if r.stream else 0,
+        1 if r.cancelled else 0,
         r.duration_ms,
-        r.ttfb_ms,
-        r.tokens_in,
-        r.tokens_out,
-        orjson.dumps(r.metadata).decode() if r.metadata else None,
+        N if r.ttfb_ms is None else r.ttfb_ms,
+        N if r.tokens_in is None else r.tokens_in,
+        N if r.tokens_out is None else r.tokens_out,
+        _json_text(r.metadata) if r.metadata else T,
         error,
-        r.request_content_type,
-        r.response_content_type,
-        item.request_body_size,
-        item.response_body_size,
-        orjson.dumps(attempts_to_list(r.attempts)).decode() if r.attempts else None,
-        r.cost,
-        orjson.dumps(list(r.custom_cost)).decode() if r.custom_cost is not None else None,
-        r.principal,
-        r.feedback,
-        r.score,
-        orjson.dumps(r.session).decode() if r.session is not None else None,
+        T if r.request_content_type is None else r.request_content_type,
+        T if r.response_content_type is None else r.response_content_type,
+        N if q is None else q,
+        N if p is None else p,
+        _json_text(attempts_to_list(r.attempts)) if r.attempts else T,
+        N if r.cost is None else r.cost,
+        _json_text(list(r.custom_cost)) if r.custom_cost is not None else T,
+        T if r.principal is None else r.principal,
+        N if r.feedback is None else r.feedback,
+        N if r.score is None else r.score,
+        _json_text(r.session) if r.session is not None else T,
     )
+
+
+def rows_of(batch: list[Pending]) -> tuple[list[tuple], list[tuple], int]:
+    """(logs rows, log_bodies rows, how many records could not be turned into a row)."""
+    rows, bodies, bad = [], [], 0
+    for item in batch:
+        try:
+            rows.append(log_row(item))
+        except Exception:
+            bad += 1
+            log.exception("sqlite logger: cannot store log %r", getattr(item.record, "log_id", None))
+            continue
+        r = item.record
+        if r.request_body is not None or r.response_body is not None:
+            bodies.append((r.log_id, r.request_body, r.response_body))
+    return rows, bodies, bad
+
+
+def store_rows(conn: sqlite3.Connection, rows: list[tuple], bodies: list[tuple]) -> int:
+    """Insert one batch in one transaction; returns how many rows had a log_id already stored
+    (ignored, logged as an error)."""
+    conn.execute("BEGIN")
+    try:
+        stored = conn.executemany(_INSERT_LOG, rows).rowcount
+        if bodies:
+            conn.executemany(_INSERT_BODIES, bodies)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    duplicates = len(rows) - stored
+    if duplicates:
+        log.error("sqlite logger: %d records had a log_id already stored; ignored", duplicates)
+    return duplicates
 
 
 class SqliteLogger:
@@ -109,9 +189,19 @@ class SqliteLogger:
     name = "sqlite"
 
     def __init__(
-        self, path: Path | str, *, retention_days: float = 0, max_logs: int = 0, **batcher_options: float
+        self,
+        path: Path | str,
+        *,
+        retention_days: float = 0,
+        max_logs: int = 0,
+        writer: str = "process",
+        **batcher_options: float,
     ) -> None:
+        if writer not in WRITERS:
+            raise ValueError(f"sqlite logger: writer must be one of {', '.join(WRITERS)}, not {writer!r}")
         self.path = Path(path)
+        self.writer = writer
+        self._process = WriterProcess(self.path, retention_days=retention_days, max_logs=max_logs) if writer == "process" else None
         self.retention_days = retention_days
         self.max_logs = max_logs
         self._last_prune = time.monotonic()
@@ -122,13 +212,14 @@ class SqliteLogger:
     @classmethod
     def from_context(cls, ctx: PluginContext) -> SqliteLogger:
         """The factory the plugin registers: reads ctx.config (keys in the module docstring)."""
-        known = {"path", "retention_days", "max_logs"} | BATCHER_CONFIG_KEYS
+        known = {"path", "retention_days", "max_logs", "writer"} | BATCHER_CONFIG_KEYS
         section = SectionReader(ctx.name, ctx.config, known)
         path = Path(ctx.data_dir) / (section.string("path", LOGS_DB) or LOGS_DB)
         return cls(
             path,
             retention_days=section.number("retention_days", 0),
             max_logs=section.number("max_logs", 0, integer=True),
+            writer=section.string("writer", "process", choices=WRITERS) or "process",
             **batcher_options(section),
         )
 
@@ -140,8 +231,14 @@ class SqliteLogger:
     async def start(self) -> None:
         """Create or migrate the store (off the loop), then start the writer thread."""
         if self._conn is None:
+            # Created, migrated and pruned here in both modes, so a bad store fails start-up
+            # with the same ConfigError whichever process writes.
             self._conn = await asyncio.to_thread(connect, self.path, create=True)
             await asyncio.to_thread(self._prune_now, self._conn)
+        if self._process is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.to_thread(conn.close)
+            await asyncio.to_thread(self._process.start)
         self._batcher.start()
 
     def log(self, record: LogRecord) -> None:
@@ -154,9 +251,14 @@ class SqliteLogger:
 
     async def close(self) -> None:
         """Store every record accepted so far, stop the writer, close the database."""
-        if self._conn is None and self._batcher.backlog:
-            self._conn = await asyncio.to_thread(connect, self.path, create=True)
+        if self._batcher.backlog:  # logged but never started: open the store to write them
+            if self._process is not None:
+                await asyncio.to_thread(self._process.start)
+            elif self._conn is None:
+                self._conn = await asyncio.to_thread(connect, self.path, create=True)
         await self._batcher.close()
+        if self._process is not None:
+            await asyncio.to_thread(self._process.close)
         if self._reader is not None:
             reader, self._reader = self._reader, None
             await asyncio.to_thread(reader.close)
@@ -211,32 +313,13 @@ class SqliteLogger:
     # ---- writer thread ---------------------------------------------------------------------
 
     def _write_batch(self, batch: list[Pending]) -> int:
+        rows, bodies, bad = rows_of(batch)
+        if self._process is not None:
+            return bad + self._process.write(rows, bodies)  # the child runs retention itself
         conn = self._conn
         if conn is None:
             raise RuntimeError("sqlite logger is not started")
-        rows, bodies, bad = [], [], 0
-        for item in batch:
-            try:
-                rows.append(_row(item))
-            except Exception:
-                bad += 1
-                log.exception("sqlite logger: cannot store log %r", getattr(item.record, "log_id", None))
-                continue
-            r = item.record
-            if r.request_body is not None or r.response_body is not None:
-                bodies.append((r.log_id, r.request_body, r.response_body))
-        conn.execute("BEGIN")
-        try:
-            stored = conn.executemany(_INSERT_LOG, rows).rowcount
-            if bodies:
-                conn.executemany(_INSERT_BODIES, bodies)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        duplicates = len(rows) - stored
-        if duplicates:
-            log.error("sqlite logger: %d records had a log_id already stored; ignored", duplicates)
+        duplicates = store_rows(conn, rows, bodies)
         if (self.retention_days or self.max_logs) and time.monotonic() - self._last_prune >= PRUNE_EVERY:
             self._last_prune = time.monotonic()
             try:

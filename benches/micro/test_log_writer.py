@@ -1,0 +1,89 @@
+"""SQLite log writing cost per record (issue 15 item 1): building the row, and inserting it.
+
+A batch is 500 records (the writer's default batch size) of a typical non-streamed chat
+request: JSON bodies of ~80 and ~200 bytes, one attempt, no metadata, no error. ``frames`` per
+call is the batch size, so the table reads as µs per record.
+
+`insert, None bound` is the statement shape before issue 15 (NULLs bound as None, which
+Python's sqlite3 sends through its adapter protocol); `insert, NULL sentinels` is today's.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from aigw.builtins import sqlite_logs
+from aigw.builtins.log_batcher import Pending
+from aigw.builtins.sqlite_log_schema import connect
+from aigw.logrecords import new_log_id
+from aigw.types import Attempt, LogRecord
+
+BATCH = 500
+REQUEST = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
+RESPONSE = (
+    b'{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":'
+    b'"assistant","content":"hi there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,'
+    b'"completion_tokens":20}}'
+)
+
+
+def _record(i: int) -> LogRecord:
+    return LogRecord(
+        log_id=new_log_id(), created_at=time.time(), gateway="bench", request_type="websocket",
+        event_id=f"e{i}", provider="openai", model="gpt-4o-mini", endpoint="chat/completions",
+        status=200, success=True, step=0, duration_ms=1.2, ttfb_ms=0.9, tokens_in=10, tokens_out=20,
+        request_content_type="application/json", response_content_type="application/json",
+        request_body=REQUEST, response_body=RESPONSE, cost=0.00001,
+        attempts=[Attempt(step=0, attempt=1, provider="openai", model="gpt-4o-mini", status=200, duration_ms=1.1)],
+    )  # fmt: skip
+
+
+def _batch() -> list[Pending]:
+    return [Pending(_record(i), None, None) for i in range(BATCH)]
+
+
+def _none_bound(row: tuple) -> tuple:
+    return tuple(None if v == sqlite_logs.NULL_TEXT or v == sqlite_logs.NULL_NUMBER else v for v in row)
+
+
+PLAIN_INSERT = "INSERT OR IGNORE INTO logs ({}) VALUES ({})".format(
+    sqlite_logs._LOG_COLUMNS, ", ".join("?" * len(sqlite_logs._LOG_COLUMNS.split(",")))
+)
+
+
+@pytest.mark.benchmark(group="log-writer")
+def test_build_rows(benchmark):
+    batch = _batch()
+    benchmark.extra_info.update(frames=BATCH, payload_bytes=0, impl="aigw", op="build rows", size="500")
+    rows, bodies, bad = benchmark(sqlite_logs.rows_of, batch)
+    assert len(rows) == len(bodies) == BATCH and bad == 0
+
+
+def _insert_bench(benchmark, tmp_path, op: str, statement: str, convert) -> None:
+    conn = connect(tmp_path / "logs.db", create=True)
+
+    def setup():
+        rows, bodies, _ = sqlite_logs.rows_of(_batch())
+        return ([convert(r) for r in rows], bodies), {}
+
+    def insert(rows, bodies):
+        conn.execute("BEGIN")
+        conn.executemany(statement, rows)
+        conn.executemany(sqlite_logs._INSERT_BODIES, bodies)
+        conn.execute("COMMIT")
+
+    benchmark.extra_info.update(frames=BATCH, payload_bytes=0, impl="aigw", op=op, size="500")
+    benchmark.pedantic(insert, setup=setup, rounds=20)
+    stored = conn.execute("SELECT count(*) FROM logs").fetchone()[0]
+    assert stored and stored % BATCH == 0  # every row of every round went in
+    conn.close()
+
+
+def test_insert_null_sentinels(benchmark, tmp_path):
+    _insert_bench(benchmark, tmp_path, "insert, NULL sentinels", sqlite_logs._INSERT_LOG, lambda r: r)
+
+
+def test_insert_none_bound(benchmark, tmp_path):
+    _insert_bench(benchmark, tmp_path, "insert, None bound (before)", PLAIN_INSERT, _none_bound)
