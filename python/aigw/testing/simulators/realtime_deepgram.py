@@ -174,7 +174,7 @@ class DeepgramLiveSimulator(RealtimeSimulator):
             self.audio_frames += 1
             self.audio_bytes += len(message)
             state["audio"] += len(message)
-            heard = min(state["audio"] // state["bytes_per_word"], 10**9)
+            heard = state["audio"] // state["bytes_per_word"]
             while state["heard"] < heard:
                 state["heard"] += 1
                 if state["heard"] - state["emitted"] >= self.segment_words:
