@@ -35,13 +35,15 @@ async def gemini_sim():
 
 @pytest.fixture
 def realtime_gateway(tmp_path):
-    """`async with realtime_gateway(openai=sim, google=sim, stored_keys=True, **config) as gw`:
-    a gateway whose openai / google-ai-studio realtime endpoints are the given simulators."""
+    """`async with realtime_gateway(openai=sim, google=sim, sims={slug: sim}, stored_keys=True,
+    **config) as gw`: a gateway whose openai / google-ai-studio (and each `sims` slug's) realtime
+    endpoints are the given simulators, with their keys stored unless `stored_keys` is false."""
 
     @contextlib.asynccontextmanager
-    async def start(openai=None, google=None, *, stored_keys=True, **config):
+    async def start(openai=None, google=None, *, sims=None, stored_keys=True, **config):
         providers = {}
-        for slug, sim in (("openai", openai), ("google-ai-studio", google)):
+        pairs = [("openai", openai), ("google-ai-studio", google), *(sims or {}).items()]
+        for slug, sim in pairs:
             if sim is not None:
                 table = {"realtime_url": sim.base_url()}
                 if stored_keys:

@@ -78,3 +78,51 @@ def test_workers_ai_moves_the_model_from_the_query_into_the_run_path():
 def test_a_realtime_path_that_leaves_the_base_is_refused():
     with pytest.raises(BadRequest):
         OpenAIProvider().realtime_target(RealtimeRequest("../admin"), "k")
+
+
+def test_voice_and_media_providers_default_to_their_real_websocket_endpoints():
+    from aigw.builtins.providers.cartesia import CartesiaProvider
+    from aigw.builtins.providers.deepgram import DeepgramProvider
+    from aigw.builtins.providers.elevenlabs import ElevenLabsProvider
+    from aigw.builtins.providers.fal import FalProvider
+
+    def url(provider, rest="", query=""):
+        return provider.realtime_target(RealtimeRequest(rest, query), "k").url
+
+    assert url(CartesiaProvider(), "", "cartesia_version=2024-06-10") == "wss://api.cartesia.ai/tts/websocket?cartesia_version=2024-06-10"
+    assert url(CartesiaProvider(), "v1/stt/websocket") == "wss://api.cartesia.ai/stt/websocket"
+    assert url(ElevenLabsProvider(), "", "agent_id=a") == "wss://api.elevenlabs.io/v1/convai/conversation?agent_id=a"
+    assert url(ElevenLabsProvider(), "v1/text-to-speech/v/stream-input") == "wss://api.elevenlabs.io/v1/text-to-speech/v/stream-input"
+    assert url(FalProvider(), "fal-ai/fast-lcm-diffusion") == "wss://ws.fal.run/fal-ai/fast-lcm-diffusion"
+    assert url(FalProvider(base_url="http://127.0.0.1:9"), "fal-ai/x") == "ws://127.0.0.1:9/fal-ai/x"
+    assert url(DeepgramProvider(), "", "model=nova-3") == "wss://api.deepgram.com/v1/listen?model=nova-3"
+    assert url(DeepgramProvider(), "v1/speak", "model=aura-2") == "wss://api.deepgram.com/v1/speak?model=aura-2"
+
+
+@pytest.mark.parametrize("provider, header, value", [
+    ("cartesia", "x-api-key", "K"), ("elevenlabs", "xi-api-key", "K"), ("fal", "authorization", "Key K"),
+    ("deepgram", "authorization", "Token K"),
+])
+def test_each_providers_stored_key_goes_in_its_auth_header(provider, header, value):
+    from aigw.builtins.providers import cartesia, deepgram, elevenlabs, fal
+
+    cls = {"cartesia": cartesia.CartesiaProvider, "elevenlabs": elevenlabs.ElevenLabsProvider,
+           "fal": fal.FalProvider, "deepgram": deepgram.DeepgramProvider}[provider]
+    target = cls().realtime_target(RealtimeRequest("x/y"), "K")
+    assert (header, value) in target.headers
+
+
+def test_the_clients_auth_header_wins_over_a_key_subprotocol_which_still_never_goes_upstream():
+    from aigw.builtins.providers.deepgram import DeepgramProvider
+
+    request = RealtimeRequest("", "", {"authorization": "Token from-header"}, ["token", "from-subprotocol"])
+    target = DeepgramProvider().realtime_target(request, None)
+    assert target.headers == [("authorization", "Token from-header")]
+    assert target.subprotocols == [] and target.selectable() == ["token"]
+
+
+def test_deepgram_bearer_pair_form_sends_a_bearer_header():
+    from aigw.builtins.providers.deepgram import DeepgramProvider
+
+    target = DeepgramProvider().realtime_target(RealtimeRequest("", "", {}, ["bearer", "jwt-1"]), None)
+    assert target.headers == [("authorization", "Bearer jwt-1")] and target.selectable() == ["bearer"]

@@ -212,7 +212,7 @@ class RealtimeRoute:
         gemini = GeminiResumption() if name == "google-ai-studio" and self.settings.resume_gemini else None
         # Never echo a token or key: the upstream's choice, else another offered subprotocol
         # (a browser that offered some fails the connection when none is selected).
-        offered = [p for p in rreq.subprotocols if p in target.subprotocols]
+        offered = [p for p in rreq.subprotocols if p in target.selectable()]
         chosen = upstream.subprotocol if upstream.subprotocol in offered else (offered[0] if offered else None)
         return RealtimeSession(self, ctx.name, provider, target, upstream, record, collect, gemini, subprotocol=chosen)
 

@@ -5,14 +5,21 @@ to `https://api.elevenlabs.io/v1/text-to-speech/{voice_id}?…` (also `…/{voic
 whose chunked `audio/mpeg` answer is relayed as it arrives). Audio answers are framed RAW:
 relayed and logged by size and content type. Errors are `{"detail": {"status", "message"}}`;
 no tokens are reported (billing is per character).
+
+Realtime (docs/realtime.md): `elevenlabs?agent_id=<AGENT_ID>` (Cloudflare's form: Conversational
+AI) goes to `wss://api.elevenlabs.io/v1/convai/conversation?agent_id=…`; any other path is kept,
+e.g. `v1/text-to-speech/{voice_id}/stream-input?model_id=…` (streamed TTS). The key: `xi-api-key`
+header, the browser subprotocol `xi-api-key.<KEY>` (moved into the header, never echoed nor sent
+upstream), a signed URL's `conversation_signature` (left in the URL) or the stored key.
 """
 
 from __future__ import annotations
 
+from aigw.builtins.providers.realtime import RealtimeEndpoint
 from aigw.providers import HttpProvider
 
 
-class ElevenLabsProvider(HttpProvider):
+class ElevenLabsProvider(RealtimeEndpoint, HttpProvider):
     """api.elevenlabs.io."""
 
     name = "elevenlabs"
@@ -20,3 +27,7 @@ class ElevenLabsProvider(HttpProvider):
     auth_header = "xi-api-key"
     auth_scheme = ""
     stream_terminator = None
+    realtime_path = "v1/convai/conversation"
+    realtime_key_subprotocols = ("xi-api-key.",)
+    realtime_token_queries = ("conversation_signature",)
+    realtime_model_query = "model_id"

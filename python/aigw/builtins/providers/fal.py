@@ -9,13 +9,20 @@ instead (queue submit → `{"request_id", "status_url", "response_url"}`; then s
 that the gateway never becomes an open proxy, a target must be https on fal's hosts (`fal.run`,
 `*.fal.run`, `*.fal.ai`, `*.fal.media`) or under the configured `base_url` (simulators).
 Billing is per request or per second of GPU: no tokens.
+
+Realtime (docs/realtime.md): `fal/fal-ai/fast-lcm-diffusion` (Cloudflare's form) goes to fal's
+HTTP-over-WebSocket at `wss://ws.fal.run/fal-ai/fast-lcm-diffusion` (a JSON payload in; `start`,
+the answer, `end` out); a path ending in `/realtime` reaches fal's msgpack realtime apps the
+same way. The key: `Authorization: Key …`, the browser subprotocol `fal-api-key.<KEY>` (moved into
+the header, never echoed nor sent upstream), a `fal_jwt_token` query (left in the URL) or the stored key.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 from urllib.parse import urlsplit
 
+from aigw.builtins.providers.realtime import RealtimeEndpoint
 from aigw.errors import BadRequest
 from aigw.providers import HttpProvider
 from aigw.types import Call
@@ -24,13 +31,20 @@ TARGET_HEADER = "x-fal-target-url"
 _FAL_DOMAINS = (".fal.run", ".fal.ai", ".fal.media")
 
 
-class FalProvider(HttpProvider):
+class FalProvider(RealtimeEndpoint, HttpProvider):
     """fal.run, and fal's other hosts through `x-fal-target-url`."""
 
     name = "fal"
     default_base_url = "https://fal.run"
+    default_realtime_url = "wss://ws.fal.run"
     auth_scheme = "Key "
     stream_terminator = None
+    realtime_key_subprotocols = ("fal-api-key.",)
+    realtime_token_queries = ("fal_jwt_token",)
+
+    def realtime_model_for(self, path: str, query: Sequence[tuple[str, str]]) -> str | None:
+        """The model is the path (`fal-ai/fast-lcm-diffusion`), minus a trailing `/realtime`."""
+        return path.strip("/").removesuffix("/realtime") or None
 
     def has_client_auth(self, headers: Mapping[str, str]) -> bool:
         """`Authorization: Key …`."""

@@ -175,6 +175,8 @@ class RealtimeSimulator:
             status = 404
         elif not self.authorized(record):
             status = 401
+        else:
+            status = self.refusal(record)
         if status is None:
             return None
         record.status = status
@@ -182,6 +184,8 @@ class RealtimeSimulator:
         headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         if status == 429:
             headers["Retry-After"] = "2"
+        for name, value in self.refusal_headers(status):
+            headers[name] = value
         return Response(status, HTTPStatus(status).phrase, headers, body)
 
     # -- the connection --
@@ -226,6 +230,14 @@ class RealtimeSimulator:
     def error_response(self, status: int) -> Any:
         """The provider's JSON error body for a refused upgrade."""
         raise NotImplementedError
+
+    def refusal(self, upgrade: UpgradeRecord) -> int | None:
+        """Another reason to refuse an authorized upgrade (a status such as 400), or None."""
+        return None
+
+    def refusal_headers(self, status: int) -> list[tuple[str, str]]:
+        """Provider-specific headers of a refusal (besides Content-Type and Retry-After)."""
+        return []
 
     async def on_connect(self, conn: RealtimeConnection) -> None:
         """The 101 is sent (greet the client here)."""
