@@ -47,6 +47,14 @@ def percentiles(samples: list[float], prefix: str = "") -> dict[str, float]:
     return {f"{prefix}p50_us": pick(0.5) * 1e6, f"{prefix}p90_us": pick(0.9) * 1e6, f"{prefix}p99_us": pick(0.99) * 1e6}
 
 
+def own_cpu(pid: int) -> float:
+    """user+sys CPU seconds of `pid` alone (its threads, not its child processes)."""
+    try:
+        return sum(psutil.Process(pid).cpu_times()[:2])
+    except psutil.NoSuchProcess:
+        return float("nan")
+
+
 def tree_cpu(pid: int) -> float:
     """user+sys CPU seconds of `pid`, its live descendants and its reaped children."""
     try:
@@ -223,13 +231,15 @@ async def main() -> None:
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--stream", action="store_true")
     ap.add_argument("--paced", action="store_true", help="ask the upstream to pace chunks (model name contains 'paced')")
-    ap.add_argument("--watch", action="append", default=[], help="NAME=PID whose CPU to report")
+    ap.add_argument("--watch", action="append", default=[], help="NAME=PID whose CPU to report (with its children)")
+    ap.add_argument("--watch-alone", action="append", default=[], help="NAME=PID whose own CPU to report (children excluded)")
     ap.add_argument("--label", default="")
     ap.add_argument("--unique-cache-key", action="store_true", help="a new cf-aig-cache-key per request: the cache's miss-and-store path")
     args = ap.parse_args()
     if bool(args.url) == bool(args.http):
         ap.error("give exactly one of --url / --http")
     pids = {k: int(v) for k, v in (w.split("=", 1) for w in args.watch)}
+    alone = {k: int(v) for k, v in (w.split("=", 1) for w in args.watch_alone)}
     me = psutil.Process()
     stats = Stats()
     end = asyncio.get_running_loop().create_future()
@@ -238,10 +248,12 @@ async def main() -> None:
     if task.done():
         task.result()  # raise the connect error
     cpu0, mine0, busy0, t0 = {n: tree_cpu(p) for n, p in pids.items()}, sum(me.cpu_times()[:2]), machine_busy(), time.perf_counter()
+    own0 = {n: own_cpu(p) for n, p in alone.items()}
     stats.measuring = True
     await asyncio.sleep(args.seconds)
     stats.measuring = False
     cpu1, mine1, busy1, t1 = {n: tree_cpu(p) for n, p in pids.items()}, sum(me.cpu_times()[:2]), machine_busy(), time.perf_counter()
+    own1 = {n: own_cpu(p) for n, p in alone.items()}
     if not end.done():
         end.set_result(None)
     await task
@@ -261,6 +273,10 @@ async def main() -> None:
         out[f"{name}_cpu_us_per_req"] = cpu / done * 1e6 if done else None
         if stats.chunks:
             out[f"{name}_cpu_us_per_chunk_allin"] = cpu / stats.chunks * 1e6
+    for name in alone:  # already counted in its tree's watch: not added to `ours` again
+        cpu = own1[name] - own0[name]
+        out[f"{name}_cpu_s"] = cpu
+        out[f"{name}_cpu_us_per_req"] = cpu / done * 1e6 if done else None
     out["foreign_cores"] = max(0.0, (busy1 - busy0) - ours) / elapsed
     out["loadavg"] = float(open("/proc/loadavg").read().split()[0])
     print(json.dumps(out), flush=True)

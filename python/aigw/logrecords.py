@@ -36,9 +36,12 @@ __all__ = [
 
 _RAND_BITS = 74  # 12 bits rand_a + 62 bits rand_b
 _RAND_MASK = (1 << _RAND_BITS) - 1
+_RAND_B_MASK = (1 << 62) - 1
+_VARIANT = 0b10 << 62
 _id_lock = threading.Lock()
 _last_ms = 0
 _last_rand = 0
+_ms_prefix = ""  # "tttttttt-tttt-7" for _last_ms: formatted once per millisecond
 
 
 def new_log_id() -> str:
@@ -49,27 +52,27 @@ def new_log_id() -> str:
     further id in it adds one (RFC 9562 §6.2 method 2). If the clock steps back, the last
     timestamp is kept. Thread-safe.
     """
-    global _last_ms, _last_rand
+    global _last_ms, _last_rand, _ms_prefix
     now_ms = time.time_ns() // 1_000_000
     with _id_lock:
         if now_ms > _last_ms:
             _last_ms = now_ms
             _last_rand = int.from_bytes(os.urandom(10), "big") & (_RAND_MASK >> 1)
+            _ms_prefix = _format_ms(now_ms)
         else:
             _last_rand += 1
             if _last_rand > _RAND_MASK:  # 2**73 ids in one ms: borrow the next millisecond
                 _last_ms += 1
                 _last_rand = int.from_bytes(os.urandom(10), "big") & (_RAND_MASK >> 1)
-        ms, rand = _last_ms, _last_rand
-    value = (
-        (ms & 0xFFFF_FFFF_FFFF) << 80
-        | 0x7 << 76  # version
-        | (rand >> 62) << 64  # rand_a, 12 bits
-        | 0b10 << 62  # variant
-        | (rand & ((1 << 62) - 1))  # rand_b
-    )
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+                _ms_prefix = _format_ms(_last_ms)
+        prefix, rand = _ms_prefix, _last_rand
+    low = _VARIANT | (rand & _RAND_B_MASK)  # variant + rand_b: the last 64 bits
+    return f"{prefix}{rand >> 62:03x}-{low >> 48:04x}-{low & 0xFFFF_FFFF_FFFF:012x}"
+
+
+def _format_ms(ms: int) -> str:
+    h = f"{ms & 0xFFFF_FFFF_FFFF:012x}"
+    return f"{h[:8]}-{h[8:]}-7"
 
 
 def uuid7_time(log_id: str) -> float:
