@@ -57,7 +57,7 @@ class RedisCache:
         await check_at_start(self._client, self.backoff)
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection."""
         await self._client.aclose()
 
     async def get(self, key: str) -> CachedResponse | None:
@@ -65,7 +65,7 @@ class RedisCache:
         if not self.backoff.allows():
             return None
         try:
-            data = await self._client.get(self._prefix + key)
+            data = await self._client.execute("GET", self._prefix + key)
         except REDIS_ERRORS as exc:
             self.backoff.failed(exc)
             return None
@@ -79,7 +79,7 @@ class RedisCache:
         if len(blob) > self.settings.max_entry_bytes or ttl <= 0 or not self.backoff.allows():
             return
         try:
-            await self._client.set(self._prefix + key, blob, px=max(1, round(ttl * 1000)))
+            await self._client.execute("SET", self._prefix + key, blob, "PX", max(1, round(ttl * 1000)))
         except REDIS_ERRORS as exc:
             self.backoff.failed(exc)
             return

@@ -4,8 +4,9 @@ Every command runs with the configured timeout (connect and read), so a stalled 
 request at most `timeout_ms`. After a failure the component stops asking Redis for 100 ms,
 then 200 ms, ... up to `backoff_max_ms` (each request meanwhile gets the component's degraded
 answer at once: a cache MISS, or the limiter's `on_error` policy); the first call after the
-pause tries again, and a success resets the back-off. redis-py reconnects by itself: the pause
-is what keeps thousands of requests a second from each waiting on a refused connection.
+pause tries again, and a success resets the back-off. The client reconnects on the next command
+after a loss: the pause is what keeps thousands of requests a second from each waiting on a
+refused connection.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from __future__ import annotations
 import logging
 import time
 
-import redis.asyncio as aioredis
-from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, ResponseError
-
+from aigw_redis.client import RedisClient
+from aigw_redis.resp import RedisError, RedisReplyError
 from aigw_redis.settings import RedisSettings
 
 log = logging.getLogger("aigw.redis")
@@ -25,16 +25,10 @@ REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 FIRST_PAUSE = 0.1  # seconds
 
 
-def make_client(settings: RedisSettings) -> aioredis.Redis:
-    """A client on its own connection pool, with the plugin's timeouts and no retries of its
-    own (the back-off decides when to try again)."""
-    return aioredis.Redis.from_url(
-        settings.url.reveal(),
-        socket_timeout=settings.timeout,
-        socket_connect_timeout=settings.timeout,
-        health_check_interval=30,
-        retry_on_timeout=False,
-    )
+def make_client(settings: RedisSettings) -> RedisClient:
+    """A client on its own pipelined connection, with the plugin's timeout for connecting and
+    for each command, and no retries of its own (the back-off decides when to try again)."""
+    return RedisClient(settings.url.reveal(), timeout=settings.timeout)
 
 
 class Backoff:
@@ -70,7 +64,7 @@ class Backoff:
         self._pause = min(self.maximum, self._pause * 2 if self._pause else FIRST_PAUSE)
         self._until = self._clock() + self._pause
         if first or self._pause == self.maximum:
-            # The exception text never holds the URL's password (redis-py prints host:port).
+            # The exception text never holds the URL's password (the client names host:port).
             log.warning("%s: Redis unavailable (%s: %s); retrying in %.1f s", self.what, type(exc).__name__, exc, self._pause)
 
     def succeeded(self) -> None:
@@ -80,14 +74,14 @@ class Backoff:
             self._pause = 0.0
 
 
-async def check_at_start(client: aioredis.Redis, backoff: Backoff) -> None:
+async def check_at_start(client: RedisClient, backoff: Backoff) -> None:
     """PING Redis at start-up. A refused or timed-out connection only warns (the gateway starts
     degraded and the back-off takes over: Redis may just be restarting); a server that answers
     but refuses us (bad password, no permission, not Redis) raises, stopping start-up, because
     that is a configuration mistake that waiting will not fix."""
     try:
         await client.ping()
-    except (AuthenticationError, AuthorizationError, ResponseError):
+    except RedisReplyError:  # WRONGPASS, NOAUTH, NOPERM, ...: a configuration mistake
         raise
     except REDIS_ERRORS as exc:
         backoff.failed(exc)

@@ -81,7 +81,7 @@ class RedisRateLimiter:
         self.settings = settings
         self.backoff = Backoff("redis rate limiter", settings.backoff_max)
         self._client = make_client(settings)
-        self._script = self._client.register_script(HIT_SCRIPT)  # EVALSHA, EVAL on NOSCRIPT
+        self._script = self._client.script(HIT_SCRIPT)  # EVALSHA, EVAL on NOSCRIPT
         self._prefix = settings.key_prefix + "rl:"
 
     async def start(self) -> None:
@@ -89,7 +89,7 @@ class RedisRateLimiter:
         await check_at_start(self._client, self.backoff)
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
+        """Close the connection."""
         await self._client.aclose()
 
     async def hit(self, key: str, limit: int, interval: float, technique: str) -> RateDecision:
