@@ -36,24 +36,28 @@ def alive(pid: int) -> bool:
 async def test_rows_are_inserted_by_a_child_process_not_by_the_gateways(tmp_path, make_record):
     logger = SqliteLogger(tmp_path / "logs.db")
     await logger.start()
-    child = logger._process.pid
-    assert child is not None and child != os.getpid()
+    assert logger._process.pid is None  # started with the first batch, not before
     records = [make_record() for _ in range(20)]
     for r in records:
         logger.log(r)
     await logger.flush()
     assert len(stored(tmp_path / "logs.db")) == 20  # flush returns after the child committed
+    child = logger._process.pid
+    assert child is not None and child != os.getpid()
     await logger.close()
 
 
 async def test_close_stores_everything_and_stops_the_child(tmp_path, make_record):
     logger = SqliteLogger(tmp_path / "logs.db", flush_interval=3600)
     await logger.start()
-    child = logger._process.pid
     for _ in range(1200):
         logger.log(make_record())
+    await logger.flush()
+    child = logger._process.pid
+    for _ in range(300):
+        logger.log(make_record())
     await logger.close()
-    assert len(stored(tmp_path / "logs.db")) == 1200
+    assert len(stored(tmp_path / "logs.db")) == 1500
     assert not alive(child)
 
 
@@ -80,6 +84,8 @@ async def test_a_batch_the_child_cannot_store_is_counted_failed_and_the_writer_c
 ):
     logger = SqliteLogger(tmp_path / "logs.db")
     await logger.start()
+    logger.log(make_record())
+    await logger.flush()
     child = logger._process.pid
     with sqlite3.connect(tmp_path / "logs.db") as conn:
         conn.execute("ALTER TABLE log_bodies RENAME TO moved")  # a batch with bodies now fails
@@ -90,7 +96,7 @@ async def test_a_batch_the_child_cannot_store_is_counted_failed_and_the_writer_c
         conn.execute("ALTER TABLE moved RENAME TO log_bodies")
     logger.log(make_record())
     await logger.flush()
-    assert logger.stats.written == 1 and len(stored(tmp_path / "logs.db")) == 1
+    assert logger.stats.written == 2 and len(stored(tmp_path / "logs.db")) == 2
     assert logger._process.pid == child  # refused, not crashed: no restart
     assert "could not store the batch" in caplog.text
     await logger.close()
@@ -115,10 +121,17 @@ def test_the_child_exits_when_the_gateway_process_dies(tmp_path):
     script = textwrap.dedent(
         f"""
         import asyncio, sys
+        import time
         from aigw.builtins.sqlite_logs import SqliteLogger
+        from aigw.logrecords import new_log_id
+        from aigw.types import LogRecord
+        def record():
+            return LogRecord(log_id=new_log_id(), created_at=time.time(), gateway="g", request_type="universal")
         async def main():
             logger = SqliteLogger({str(tmp_path / "logs.db")!r})
             await logger.start()
+            logger.log(record())
+            await logger.flush()
             print(logger._process.pid, flush=True)
             await asyncio.sleep(60)
         asyncio.run(main())
@@ -142,6 +155,20 @@ def test_the_child_exits_when_the_gateway_process_dies(tmp_path):
 def test_an_unknown_writer_is_refused():
     with pytest.raises(ValueError, match="writer must be one of process, thread"):
         SqliteLogger("logs.db", writer="rust")
+
+
+async def test_without_a_python_to_start_the_child_the_logger_writes_from_its_thread(
+    tmp_path, make_record, monkeypatch, caplog
+):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    logger = SqliteLogger(tmp_path / "logs.db")
+    await logger.start()
+    for _ in range(3):
+        logger.log(make_record())
+    await logger.flush()
+    assert logger.stats.written == 3 and len(stored(tmp_path / "logs.db")) == 3
+    assert logger._process is None and "writing from the gateway's process instead" in caplog.text
+    await logger.close()
 
 
 async def test_the_thread_writer_keeps_sqlite_in_the_gateways_process(tmp_path, make_record):

@@ -16,7 +16,9 @@ Promises kept from the in-process writer:
   already committed is not stored twice; a second failure in a row fails the batch (counted
   and logged by the LogBatcher, as a full disk is);
 - the child never outlives the gateway: it exits when its stdin closes, which the kernel does
-  when the gateway's process ends for any reason.
+  when the gateway's process ends for any reason;
+- the child starts with the first batch; if it cannot start at all (an embedding whose
+  `sys.executable` is not a Python), the logger says so once and writes from its thread.
 
 Wire format (both directions on pipes, length-prefixed): a request is a 4-byte big-endian
 length and `marshal.dumps((rows, bodies))`; the answer is 4 bytes: how many rows of the batch
@@ -83,14 +85,17 @@ class WriterProcess:
         # The child imports aigw from wherever this process did (a checkout on sys.path too).
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aigw.builtins.sqlite_log_process", json.dumps(self._options)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            close_fds=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "aigw.builtins.sqlite_log_process", json.dumps(self._options)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise WriterProcessError(f"cannot start the SQLite log writer process ({sys.executable}: {exc.strerror})") from None
         assert proc.stdout is not None and proc.stderr is not None
         ready = proc.stdout.read(len(READY))
         if ready != READY:
@@ -108,6 +113,8 @@ class WriterProcess:
         """Store one batch through the child; returns how many rows were already stored.
         Runs on the writer thread. A dead child is restarted once and the batch sent again."""
         payload = marshal.dumps((rows, bodies))
+        if self._proc is None:
+            self.start()  # first batch: started lazily, so a gateway that never logs spawns nothing
         try:
             return self._exchange(payload)
         except (OSError, EOFError, WriterProcessError) as first:

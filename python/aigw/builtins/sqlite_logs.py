@@ -45,7 +45,7 @@ from aigw.builtins.log_batcher import (
     batcher_options,
 )
 from aigw.builtins.plugin_config import SectionReader
-from aigw.builtins.sqlite_log_process import WriterProcess
+from aigw.builtins.sqlite_log_process import WriterProcess, WriterProcessError
 from aigw.builtins.sqlite_log_query import LogPage, LogPatch, LogQuery, SqliteLogReader, StoredLog
 from aigw.builtins.sqlite_log_schema import connect
 from aigw.logrecords import attempts_to_list
@@ -235,10 +235,9 @@ class SqliteLogger:
             # with the same ConfigError whichever process writes.
             self._conn = await asyncio.to_thread(connect, self.path, create=True)
             await asyncio.to_thread(self._prune_now, self._conn)
-        if self._process is not None:
+        if self._process is not None:  # the child opens its own, with the first batch
             conn, self._conn = self._conn, None
             await asyncio.to_thread(conn.close)
-            await asyncio.to_thread(self._process.start)
         self._batcher.start()
 
     def log(self, record: LogRecord) -> None:
@@ -251,11 +250,9 @@ class SqliteLogger:
 
     async def close(self) -> None:
         """Store every record accepted so far, stop the writer, close the database."""
-        if self._batcher.backlog:  # logged but never started: open the store to write them
-            if self._process is not None:
-                await asyncio.to_thread(self._process.start)
-            elif self._conn is None:
-                self._conn = await asyncio.to_thread(connect, self.path, create=True)
+        if self._batcher.backlog and self._process is None and self._conn is None:
+            # logged but never started: open the store to write them
+            self._conn = await asyncio.to_thread(connect, self.path, create=True)
         await self._batcher.close()
         if self._process is not None:
             await asyncio.to_thread(self._process.close)
@@ -315,7 +312,12 @@ class SqliteLogger:
     def _write_batch(self, batch: list[Pending]) -> int:
         rows, bodies, bad = rows_of(batch)
         if self._process is not None:
-            return bad + self._process.write(rows, bodies)  # the child runs retention itself
+            try:
+                return bad + self._process.write(rows, bodies)  # the child runs retention itself
+            except WriterProcessError as exc:  # no child can run here: write from this thread
+                log.warning("sqlite logger: %s; writing from the gateway's process instead", exc)
+                self._process = None
+                self._conn = connect(self.path, create=True)
         conn = self._conn
         if conn is None:
             raise RuntimeError("sqlite logger is not started")
