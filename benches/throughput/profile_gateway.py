@@ -6,6 +6,9 @@ scenario with ws_load.py (core 1), and records the gateway with `py-spy record -
 (% of the gateway's samples, idle excluded) and writes OUT/profile-<scenario>-<gateway>.{txt,raw} (raw = collapsed stacks, for flamegraph.pl).
 
     python benches/throughput/profile_gateway.py --out benches/results/profile [--scenario ns_c64] [--seconds 8]
+    python benches/throughput/profile_gateway.py --out DIR --surface http --gateway bench-nolog --scenario ns_c32
+        (--surface http: the OpenAI provider route over HTTP/1.1 keep-alive, driven by the shared
+        harness's loadgen.py as run_gateway.py's aigw-http targets are)
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--scenario", default="ns_c64", choices=sorted(SCENARIOS))
     ap.add_argument("--gateway", default="bench", help="bench (logs on) or bench-nolog")
+    ap.add_argument("--surface", default="ws", choices=("ws", "http"), help="ws: the Universal WebSocket (ws_load.py); http: the OpenAI provider route (loadgen.py)")
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--rate", type=int, default=250)
     ap.add_argument("--native", action="store_true", help="include native (Rust/C) frames")
@@ -82,7 +86,7 @@ def main() -> None:
     harness = find_harness()
     procs = Procs(out / "logs")
     stream, paced, inflight = SCENARIOS[args.scenario]
-    tag = f"{args.scenario}-{args.gateway}"
+    tag = f"{args.scenario}-{args.gateway}" + ("-http" if args.surface == "http" else "")
     try:
         up_port, gw_port = free_port(), free_port()
         upstream_py = harness / "fake_upstream.py" if harness else HERE / "fast_upstream.py"
@@ -90,9 +94,18 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{up_port}/health", 20, up)
         gw = procs.start("aigw", [args.aigw, "serve", "--config", str(aigw_config(out, gw_port, up_port))], "0", cwd=out)
         wait_ready(f"http://127.0.0.1:{gw_port}/health", 60, gw)
-        load = ["taskset", "-c", "1", args.py, str(HERE / "ws_load.py"), "--url", f"ws://127.0.0.1:{gw_port}/v1/p/{args.gateway}",
-                "--inflight", str(inflight), "--seconds", str(args.seconds + 2), "--warmup", "2", f"--watch=gw={gw.pid}"]
-        load += ["--stream"] * stream + ["--paced"] * paced
+        if args.surface == "ws":
+            load = ["taskset", "-c", "1", args.py, str(HERE / "ws_load.py"), "--url", f"ws://127.0.0.1:{gw_port}/v1/p/{args.gateway}",
+                    "--inflight", str(inflight), "--seconds", str(args.seconds + 2), "--warmup", "2", f"--watch=gw={gw.pid}"]
+            load += ["--stream"] * stream + ["--paced"] * paced
+        else:
+            if harness is None:
+                raise SystemExit("--surface http needs the shared harness's loadgen.py")
+            load = ["taskset", "-c", "1", args.py, str(harness / "loadgen.py"),
+                    "--url", f"http://127.0.0.1:{gw_port}/v1/p/{args.gateway}/openai/chat/completions", "--api-key", "sk-bench-dummy",
+                    "--model", "paced-gpt-4o-mini" if paced else "gpt-4o-mini", "-c", str(inflight), "-n", "10000000", "--warmup", str(10 * inflight),
+                    "--max-seconds", str(args.seconds + 2.5), "--timeout", "30", "--json", f"--watch=gw={gw.pid}"]
+            load += ["--stream"] * stream
         client = subprocess.Popen(load, stdout=subprocess.PIPE, text=True)
         time.sleep(2.5)
         raw = out / f"profile-{tag}.raw"

@@ -333,11 +333,12 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
     propagates after the record is logged as a failed 500."""
     started = time.monotonic()
     log_id = req.log_id or new_log_id()
-    headers = {k.lower(): v for k, v in req.headers.items()}
+    headers = {k.lower(): v for k, v in req.headers.items()} if req.headers else {}
     first = req.steps[0]
     # Logging options are per request: the first step's own `cf-aig-*` headers (where a
     # WebSocket client puts per-request options) override the request-level ones.
-    log_options = {**headers, **_gateway_options(first.headers)}
+    step_options = _gateway_options(first.headers)
+    log_options = {**headers, **step_options} if step_options else headers
     record = LogRecord(
         log_id=log_id,
         created_at=time.time(),
@@ -392,8 +393,14 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
         if provider is None:
             raise InvalidProvider(f"unknown provider {step.provider!r} in step {index}")
         step_headers = checked_step_headers(headers, step.headers, step.endpoint, f"step {index}")
-        policy = retry_policy(gw.retry, step_headers, step.config)
-        caching = cache_policy(gw.cache_ttl, step_headers)
+        if _names_options(step_headers):
+            policy = retry_policy(gw.retry, step_headers, step.config)
+            caching = cache_policy(gw.cache_ttl, step_headers)
+        else:
+            # The common request sets no option: the gateway's policies as they are (shared,
+            # never mutated), without a copy and ten header look-ups per step.
+            policy = retry_policy(gw.retry, step_headers, step.config) if step.config else gw.retry
+            caching = CachePolicy(gw.cache_ttl)
         key = None
         if not provider.has_client_auth(step_headers):
             key = _stored_key(rt, provider, step, step_headers)
@@ -405,6 +412,15 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
         call = Call(step.provider, step.endpoint, step.body, step_headers, step.query, step.method, step.stream, step.model)
         plans.append(StepPlan(index, provider, call, policy, caching, key))
     return plans
+
+
+def _names_options(headers: Mapping[str, str]) -> bool:
+    """Whether lowercase `headers` may set a per-request option: every option header starts
+    `cf-` (`cf-aig-*`, and the old `cf-cache-ttl` / `cf-skip-cache`)."""
+    for name in headers:
+        if name.startswith("cf-"):
+            return True
+    return False
 
 
 def _stored_key(rt: Runtime, provider: Provider, step: StepRequest, headers: Mapping[str, str]) -> str | None:
@@ -697,11 +713,14 @@ def _body_error(label: str, provider: str, exc: UpstreamError) -> AigwError:
 
 def _gateway_options(step_headers: Mapping[str, Any] | None) -> dict[str, str]:
     """A step's string-valued `cf-aig-*` headers, names lowercased (others are checked later)."""
-    return {
-        str(k).lower(): v
-        for k, v in (step_headers or {}).items()
-        if isinstance(v, str) and str(k).lower().startswith("cf-aig-")
-    }
+    options: dict[str, str] = {}
+    if step_headers:
+        for k, v in step_headers.items():
+            if isinstance(v, str):
+                name = str(k).lower()
+                if name.startswith("cf-aig-"):
+                    options[name] = v
+    return options
 
 
 def _usage_pair(usage: Usage | None) -> tuple[int | None, int | None]:

@@ -130,3 +130,24 @@ def test_a_frozen_router_refuses_routes():
     r = router(("GET", "/health"))
     with pytest.raises(PluginError, match="after start-up"):
         r.add("GET", "/late", handler, owner="plugin 'p'")
+
+
+def test_a_path_resolved_again_gets_the_same_route_and_parameters_for_each_method():
+    # Resolved matches are remembered per (method, path, upgrade): a repeat must not mix them up.
+    r = router(("POST", "/v1/{account}/{gateway}"), (WEBSOCKET, "/v1/{account}/{gateway}"))
+    for _ in range(2):
+        post = r.resolve("POST", "/v1/a/g")
+        ws = r.resolve("GET", "/v1/a/g", websocket=True)
+        assert post.route.method == "POST" and ws.route.method == WEBSOCKET
+        assert post.params == ws.params == {"account": "a", "gateway": "g"}
+        assert r.resolve("GET", "/v1/a/g") == RouteMiss(426, ("GET",), {"account": "a", "gateway": "g"})
+    assert r.resolve("POST", "/v1/b/h").params == {"account": "b", "gateway": "h"}
+
+
+def test_a_plugin_route_gets_parameters_of_its_own_each_time():
+    r = Router()
+    r.add("POST", "/x/{name}", handler, owner="'p' (plugin)")
+    r.freeze()
+    first = r.resolve("POST", "/x/n")
+    first.params["name"] = "changed by the plugin"
+    assert r.resolve("POST", "/x/n").params == {"name": "n"}

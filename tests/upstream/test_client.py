@@ -469,3 +469,19 @@ async def test_header_values_with_line_breaks_are_refused():
             await client.request("GET", "http://127.0.0.1:9/a b")
         with pytest.raises(ValueError):
             await client.request("GET /x", "http://127.0.0.1:9/")
+
+
+async def test_a_repeated_head_carries_each_bodys_own_content_length(aiohttp_server):
+    # The client caches a head's fields per (method, URL, fields): the length is per body.
+    async with aiohttp_server(app_with(echo=echo)) as base, UpstreamClient() as client:
+        for body in (b'{"a":1}', b'{"a":12345}', b""):
+            resp = await client.request("POST", base + "/echo", [("Content-Type", "application/json")], body)
+            assert await resp.read() == b"POST " + body
+            assert resp.get("x-seen-length") == str(len(body)).encode()
+
+
+async def test_a_header_with_a_line_break_is_refused_every_time():
+    async with UpstreamClient() as client:
+        for _ in range(2):  # the refused head is not cached as if it were good
+            with pytest.raises(ValueError, match="CR or LF"):
+                await client.request("POST", "http://127.0.0.1:9/v1/x", [("X-A", "1\r\nX-Injected: 1")], b"{}")

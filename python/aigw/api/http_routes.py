@@ -55,8 +55,8 @@ def client_hop_headers(request: Request) -> tuple[dict[str, str], dict[str, str]
     options: dict[str, str] = {}
     named = request.headers.get("connection")
     hop = _HOP | {n.strip().lower() for n in named.split(",")} if named else _HOP
-    for name, value in request.headers:
-        lname = name.lower()
+    # Names come lowercased from the parser; a repeated name keeps its last value.
+    for lname, value in request.headers.last_values().items():
         if lname.startswith("cf-aig-"):
             if lname != "cf-aig-authorization":
                 options[lname] = value

@@ -50,6 +50,8 @@ _LITERAL = re.compile(r"[A-Za-z0-9._~!$&'()+,;=:@%-]+")  # RFC 3986 pchar, no br
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}")
 # Segment kinds, in the order specificity prefers them.
 _LIT, _ONE, _REST = 0, 1, 2
+#: How many resolved paths the router remembers (cleared when full).
+_HITS_MAX = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,9 @@ class Router:
         self._wild: tuple[_PathEntry, ...] = ()
         self._frozen = False
         self._dirty = False
+        #: Built-in routes' matches once frozen, by (method, path, websocket): a client sends
+        #: the same few paths again and again, and a hit skips a regex per candidate pattern.
+        self._hits: dict[tuple[str, str, bool], RouteMatch] = {}
 
     def add(self, method: str, pattern: str, handler: Any, *, owner: str, public: bool = False) -> Route:
         """Add a route.
@@ -222,6 +227,9 @@ class Router:
         """The route for a request (see the module docstring for the miss statuses)."""
         if self._dirty:
             self._compile()  # only before freeze(): tests and introspection
+        hit = self._hits.get((method, path, websocket))
+        if hit is not None:
+            return hit
         end = path.find("/", 1)
         first = path[1:] if end < 0 else path[1:end]
         candidates = self._buckets.get(first, self._wild)
@@ -239,7 +247,13 @@ class Router:
                 if route is None and method == "HEAD":
                     route = routes.get("GET")
             if route is not None:
-                return RouteMatch(route, m.groupdict())
+                found = RouteMatch(route, m.groupdict())
+                # Only aigw's own handlers, which never modify `params`, share a cached match.
+                if self._frozen and route.owner == BUILTIN:
+                    if len(self._hits) >= _HITS_MAX:
+                        self._hits.clear()
+                    self._hits[(method, path, websocket)] = found
+                return found
             if matched is None:
                 matched = []
                 params = m.groupdict()

@@ -81,6 +81,11 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in (self._map if self._map is not None else self._index())
 
+    def last_values(self) -> dict[str, str]:
+        """Each header name once (lowercase, in the order first seen) with its last value:
+        what a dict built from iterating the headers would hold, without decoding again."""
+        return {name: values[-1] for name, values in (self._map if self._map is not None else self._index()).items()}
+
     def __iter__(self):
         return ((n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw)
 

@@ -57,6 +57,8 @@ ABNORMAL = 1006
 BODY_QUEUE_LIMIT = 256 * 1024
 #: Writes with more bytes than this go out as a vector (writelines) instead of one joined copy.
 JOIN_LIMIT = 64 * 1024
+#: A reused idle timer that fires this close to its deadline counts as on time.
+_TIMER_SLACK = 0.001
 
 
 class HttpConnection(asyncio.BufferedProtocol):
@@ -65,7 +67,7 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     __slots__ = (
         "_server", "_loop", "_transport", "_reader", "_busy", "lost", "_closing", "_idle_timer", "_deadline",
-        "_task", "_writer", "_body", "_streams", "write_paused", "_drain_waiters", "_out", "_out_size",
+        "_idle_at", "_task", "_writer", "_body", "_streams", "write_paused", "_drain_waiters", "_out", "_out_size",
         "_flush_scheduled", "_read_paused", "hard_limit", "_close_timer",
     )
 
@@ -78,6 +80,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         self.lost = False
         self._closing = False
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_at: float | None = None  # when an idle connection closes (None: not idle)
         self._deadline: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task | None = None
@@ -156,15 +159,15 @@ class HttpConnection(asyncio.BufferedProtocol):
                 if reader.buffered > self._server.settings.max_head_size:
                     self._pause_reading()  # pipelined bytes wait for the current response
                 return
-            if self._deadline is None and reader.buffered:
-                self._deadline = self._loop.call_later(
-                    self._server.settings.request_read_timeout, self._read_timed_out
-                )
+            # The request deadline runs from the first byte of a request that did not arrive
+            # whole: a request read in one go (the usual case) pays no timer.
             if self._streams:
                 request = reader.next_event()
             else:
                 request = reader.next_request()
                 if request is None:
+                    if reader.buffered or reader.in_body:
+                        self._arm_deadline()
                     if reader.in_body:  # the head is in: from now on only the deadline applies
                         self._cancel_idle_timer()
                         if reader.take_continue():
@@ -174,6 +177,8 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._refuse(e)
             return
         if request is None:
+            if reader.buffered or reader.in_body:
+                self._arm_deadline()
             return
         self._cancel_idle_timer()
         self._busy = True
@@ -182,6 +187,7 @@ class HttpConnection(asyncio.BufferedProtocol):
                 reader.next_event()  # END_OF_MESSAGE
                 self._cancel_deadline()
             else:
+                self._arm_deadline()  # the body is still to come
                 self._body = RequestBody(self)
                 request.attach_body(self._body)
                 try:
@@ -439,11 +445,37 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     # -- timers and shutdown ------------------------------------------------------------------
 
+    def _arm_deadline(self) -> None:
+        if self._deadline is None:
+            self._deadline = self._loop.call_later(self._server.settings.request_read_timeout, self._read_timed_out)
+
     def _arm_idle_timer(self) -> None:
-        self._cancel_idle_timer()
-        self._idle_timer = self._loop.call_later(self._server.settings.http_keepalive_timeout, self._idle_timed_out)
+        """Close the connection if no request starts within the keep-alive timeout. One timer
+        per connection, kept across requests: a pending one that fires no later than the new
+        deadline re-checks it when it fires, so a busy keep-alive connection pays no
+        call_later + cancel per request."""
+        when = self._loop.time() + self._server.settings.http_keepalive_timeout
+        self._idle_at = when
+        if self._idle_timer is None:
+            self._idle_timer = self._loop.call_at(when, self._idle_due)
 
     def _cancel_idle_timer(self) -> None:
+        """No idle deadline until the next _arm_idle_timer (a pending timer finds none)."""
+        self._idle_at = None
+
+    def _idle_due(self) -> None:
+        self._idle_timer = None
+        when = self._idle_at
+        if when is None or self.lost:
+            return
+        if self._loop.time() + _TIMER_SLACK < when:  # re-armed since: wait for the new deadline
+            self._idle_timer = self._loop.call_at(when, self._idle_due)
+            return
+        self._idle_at = None
+        self._idle_timed_out()
+
+    def _drop_idle_timer(self) -> None:
+        self._idle_at = None
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -454,7 +486,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             self._deadline = None
 
     def _cancel_timers(self) -> None:
-        self._cancel_idle_timer()
+        self._drop_idle_timer()
         self._cancel_deadline()
 
     def _idle_timed_out(self) -> None:

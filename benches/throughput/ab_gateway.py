@@ -1,0 +1,100 @@
+"""A/B the gateway's CPU per request: two `aigw serve` builds side by side, loads alternated.
+
+Starts the fake upstream and two gateways (build A and build B, each a command that runs
+`aigw`, e.g. a wrapper setting PYTHONPATH to one worktree) on the same core, then for every
+rep and scenario runs the same load against A and B back to back (order swapped every rep),
+so both see the same machine in the same minutes. Prints each run's gateway CPU µs per
+request (per chunk for streams) and, per scenario, the medians and the median of the paired
+B/A ratios. On a shared machine read the ratios, not the absolute figures.
+
+    python benches/throughput/ab_gateway.py --a /tmp/aigw-old --b /tmp/aigw-new --out /tmp/ab \
+        [--reps 4] [--seconds 3] [--scenarios ws:ns_c32,http:ns_c32,ws:st_b8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_gateway import CHUNKS, HERE, ROOT, SCENARIOS, Procs, aigw_config, find_harness, free_port, load_cmd, normalize, wait_ready  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--a", required=True, help="command running build A's aigw")
+    ap.add_argument("--b", required=True, help="command running build B's aigw")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--reps", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--scenarios", default="ws:ns_c32,http:ns_c32,ws:st_b8")
+    ap.add_argument("--gateway", default="bench-nolog")
+    ap.add_argument("--py", default=sys.executable)
+    args = ap.parse_args()
+    args.smoke = False
+    out = args.out.resolve()
+    harness = find_harness()
+    procs = Procs(out / "logs")
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    runs: dict[tuple[str, str], list[float]] = {}
+    try:
+        up_port = free_port()
+        upstream_py = harness / "fake_upstream.py" if harness else HERE / "fast_upstream.py"
+        up = procs.start("upstream", [args.py, str(upstream_py), "--port", str(up_port), "--chunks", str(CHUNKS), "--paced-delay-ms", "1"], "1")
+        wait_ready(f"http://127.0.0.1:{up_port}/health", 20, up)
+        targets = {}
+        for name, cmd in (("A", args.a), ("B", args.b)):
+            port = free_port()
+            d = out / name
+            d.mkdir(exist_ok=True)
+            gw = procs.start(name, [cmd, "serve", "--config", str(aigw_config(d, port, up_port))], "0", cwd=d)
+            wait_ready(f"http://127.0.0.1:{port}/health", 60, gw)
+            targets[name] = {
+                "ws": {"name": f"{name}-ws", "kind": "ws", "url": f"ws://127.0.0.1:{port}/v1/ab/{args.gateway}", "pid": gw.pid, "up_pid": up.pid},
+                "http": {"name": f"{name}-http", "kind": "loadgen", "loadgen": harness / "loadgen.py",
+                         "url": f"http://127.0.0.1:{port}/v1/ab/{args.gateway}/openai/chat/completions", "api_key": "sk-bench-dummy",
+                         "models": {"default": "gpt-4o-mini", "paced": "paced-gpt-4o-mini"}, "pid": gw.pid, "up_pid": up.pid},
+            }
+        for name in ("A", "B"):  # warm both (imports, pools, caches) before measuring
+            for surface, scen in (("ws", "ns_c32"), ("http", "ns_c32"), ("ws", "st_b8")):
+                cmd = load_cmd(args, targets[name][surface], scen, args.py)
+                subprocess.run(["taskset", "-c", "1", *cmd], capture_output=True, cwd=ROOT)
+        with open(out / "results.jsonl", "a") as f:
+            for rep in range(args.reps):
+                for spec in args.scenarios.split(","):
+                    surface, scen = spec.split(":")
+                    for name in (("A", "B") if rep % 2 == 0 else ("B", "A")):
+                        t = targets[name][surface]
+                        cmd = load_cmd(args, t, scen, args.py)
+                        r = subprocess.run(["taskset", "-c", "1", *cmd], capture_output=True, text=True, cwd=ROOT)
+                        if r.returncode != 0 or not r.stdout.strip():
+                            print(f"[fail] {name} {spec}: {r.stderr[-500:]}", file=sys.stderr)
+                            continue
+                        row = normalize(t, scen, json.loads(r.stdout.strip().splitlines()[-1]))
+                        stream = SCENARIOS[scen][0]
+                        v = row["gw_cpu_us_per_chunk_allin"] if stream else row["gw_cpu_us_per_req"]
+                        runs.setdefault((spec, name), []).append(v)
+                        f.write(json.dumps({"rep": rep, "spec": spec, "build": name, "value": v, **row}) + "\n")
+                        print(f"[rep {rep}] {spec:12} {name}  {v:8.2f} µs/{'chunk' if stream else 'req'}  errors {row['errors']}  "
+                              f"foreign {row['foreign_cores']:.2f}", file=sys.stderr, flush=True)
+    finally:
+        procs.stop_all()
+    lines = ["| scenario | A median | B median | B/A (median of paired ratios) |", "|---|---|---|---|"]
+    for spec in args.scenarios.split(","):
+        a, b = runs.get((spec, "A"), []), runs.get((spec, "B"), [])
+        if a and b:
+            ratios = [y / x for x, y in zip(a, b)]
+            lines.append(f"| {spec} | {statistics.median(a):.2f} | {statistics.median(b):.2f} | {statistics.median(ratios):.3f} "
+                         f"[{min(ratios):.3f}–{max(ratios):.3f}] |")
+    text = "\n".join(lines) + "\n"
+    (out / "summary.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
