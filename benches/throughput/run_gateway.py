@@ -268,19 +268,22 @@ def warm_until_stable(args, targets: list[dict], out: Path) -> None:
         if stream_cmd:
             run_load(stream_cmd, args.aux_cpus)
         rates: list[float] = []
+        cpu_us: list[float | None] = []  # beside the rate: aging lowers it, a busy neighbour does not
         stable = False
         while time.monotonic() - t0 < args.warm_cap:
             raw, err = run_load(load_cmd(wargs, t, "ns_c32", args.py), args.aux_cpus)
             if raw is None:
                 print(f"[warm] {t['name']}: load failed: {err}", file=sys.stderr)
                 break
-            rates.append(normalize(t, "ns_c32", raw)["req_per_s"])
+            row = normalize(t, "ns_c32", raw)
+            rates.append(row["req_per_s"])
+            cpu_us.append(row.get("gw_cpu_us_per_req") and round(row["gw_cpu_us_per_req"], 1))
             if len(rates) >= 2 and abs(rates[-1] - rates[-2]) <= args.warm_tolerance * max(rates[-1], rates[-2]):
                 stable = True
                 break
         rec = {"target": t["name"], "seconds": round(time.monotonic() - t0, 1), "windows": len(rates),
                "window_s": args.warm_window, "tolerance": args.warm_tolerance, "cap_s": args.warm_cap,
-               "stable": stable, "req_per_s": [round(r) for r in rates], "time": time.strftime("%H:%M:%S", time.gmtime())}
+               "stable": stable, "req_per_s": [round(r) for r in rates], "gw_cpu_us_per_req": cpu_us, "time": time.strftime("%H:%M:%S", time.gmtime())}
         t["warm"] = rec
         with open(out / "warm.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
