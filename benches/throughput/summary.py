@@ -4,7 +4,9 @@ against picows (the fastest Python stack in ws-baselines.md).
     python benches/throughput/summary.py OUTDIR/*.jsonl > OUTDIR/summary.md
 
 Cells are the median [min–max] over clean runs (other processes used ≤ --max-other % of a
-core during the window, as in the harness's report.py); `n` counts them. The full tables
+core during the window, as in the harness's report.py), rounded to the precision the spread
+allows (quote.py: bounds to 2 significant digits of the half-range, the median one digit
+coarser); `n` counts them. The full tables
 (latency percentiles, CPU split) are in the harness report next to this file.
 """
 
@@ -13,7 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quote import quote  # noqa: E402  (median [min–max] to the precision the spread allows)
 
 # (suite, scenario) -> (label, record field, unit, higher is better)
 METRICS = [
@@ -38,10 +45,6 @@ def load(paths: list[str]) -> list[dict]:
         with open(p) as f:
             recs += [json.loads(line) for line in f if line.strip()]
     return recs
-
-
-def fmt(x: float) -> str:
-    return f"{x:,.1f}" if x < 100 else f"{x:,.0f}"
 
 
 def main() -> None:
@@ -79,7 +82,7 @@ def main() -> None:
                 continue
             m = statistics.median(xs)
             meds[t] = m
-            s = fmt(m) + (f" [{fmt(min(xs))}–{fmt(max(xs))}]" if len(xs) > 1 else "")
+            s = quote(xs, 1 if m < 100 else 0)
             ex = excluded.get((suite, scen, t), 0)
             row.append(s + f" (n={len(xs)}" + (f", +{ex} excl." if ex else "") + ")")
         if not meds:
@@ -91,7 +94,7 @@ def main() -> None:
         else:
             row.append("–")
         print("| " + " | ".join(row) + " |")
-    print(f"\nMedian [min–max] over clean runs; ✓: aigw better than {a.versus} "
+    print(f"\nMedian [min–max] over clean runs, to the precision the spread allows; ✓: aigw better than {a.versus} "
           "(differences under ~10 % are noise, see ws-baselines.md §6).")
 
 

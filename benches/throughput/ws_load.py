@@ -1,8 +1,8 @@
 """Load client for the Universal WebSocket API (picows client, uvloop), or for a plain HTTP
 upstream as the no-gateway baseline.
 
-Closed loop: keeps --inflight requests outstanding on ONE connection for --seconds after a
-warm-up (same connection), then prints one JSON line: requests (streams count once), req/s,
+Closed loop: keeps --inflight requests outstanding on ONE connection (or spread over
+--connections connections) for --seconds after a warm-up (same connections), then prints one JSON line: requests (streams count once), req/s,
 latency percentiles (µs; for streams also time to the first `universal.stream`), stream chunks,
 and the CPU seconds (user+sys, process tree, psutil) that each --watch PID, this client, and
 everything else on the machine ("foreign", from /proc/stat) spent in the measured window.
@@ -12,6 +12,7 @@ previous one), so their own overhead is comparable when latency is compared.
 
     python ws_load.py --url ws://127.0.0.1:8787/v1/acct/bench --inflight 64 --seconds 5 --watch gw=PID
     python ws_load.py --url ws://... --stream [--paced] --inflight 8 --watch gw=PID
+    python ws_load.py --url ws://... --inflight 32 --connections 32     # one request in flight per connection
     python ws_load.py --http http://127.0.0.1:18000/v1/chat/completions --inflight 1   # direct baseline
     python ws_load.py --url ws://... --unique-cache-key       # every request misses the cache, then is stored
 """
@@ -161,11 +162,14 @@ async def run_ws(args, stats: Stats, ready: asyncio.Future) -> None:
             if not ready.done():
                 ready.set_result(None)
 
-    transport, client = await ws_connect(Client, args.url, max_frame_size=64 << 20)
-    for _ in range(args.inflight):
-        client.send_one()
+    # --connections K: K connections share the --inflight requests (1 each when K == inflight:
+    # the one-connection-per-request shape); the default is ONE multiplexed connection.
+    conns = [await ws_connect(Client, args.url, max_frame_size=64 << 20) for _ in range(args.connections)]
+    for i in range(args.inflight):
+        conns[i % len(conns)][1].send_one()
     await ready  # main() decides when the run ends
-    transport.disconnect()
+    for transport, _ in conns:
+        transport.disconnect()
 
 
 async def run_http(args, stats: Stats, ready: asyncio.Future) -> None:
@@ -227,6 +231,8 @@ async def main() -> None:
     ap.add_argument("--url", help="ws:// URL of the Universal endpoint")
     ap.add_argument("--http", help="plain HTTP URL (baseline without a gateway)")
     ap.add_argument("--inflight", type=int, default=64)
+    ap.add_argument("--connections", type=int, default=1,
+                    help="WebSocket connections sharing the --inflight requests (= --inflight: one request per connection)")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--stream", action="store_true")
@@ -238,6 +244,8 @@ async def main() -> None:
     args = ap.parse_args()
     if bool(args.url) == bool(args.http):
         ap.error("give exactly one of --url / --http")
+    if not 1 <= args.connections <= args.inflight:
+        ap.error("--connections must be between 1 and --inflight")
     pids = {k: int(v) for k, v in (w.split("=", 1) for w in args.watch)}
     alone = {k: int(v) for k, v in (w.split("=", 1) for w in args.watch_alone)}
     me = psutil.Process()
@@ -259,7 +267,8 @@ async def main() -> None:
     await task
     elapsed = t1 - t0
     done = stats.done
-    out = {"label": args.label, "target": args.url or args.http, "inflight": args.inflight, "stream": args.stream, "paced": args.paced,
+    out = {"label": args.label, "target": args.url or args.http, "inflight": args.inflight,
+           "connections": args.connections if args.url else args.inflight, "stream": args.stream, "paced": args.paced,
            "requests": done, "errors": stats.errors, "error_samples": stats.error_samples, "seconds": round(elapsed, 4),
            "req_per_s": done / elapsed, "chunks": stats.chunks, "chunks_per_stream": stats.chunks / done if args.stream and done else None,
            **percentiles(stats.latencies), **percentiles(stats.ttfc, "ttfc_")}
