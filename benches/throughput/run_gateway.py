@@ -31,6 +31,8 @@ Scenarios (C in flight; LiteLLM and aigw-http over C keep-alive HTTP connections
   ns_c64  non-stream, 64 in flight  CPU/request, req/s (aigw only: the ≤ 50 µs target)
   st_c8   paced 64-chunk streams, 8 in flight   CPU/stream, per chunk (all-in, marginal), TTFC
   st_b8   burst 64-chunk streams, 8 in flight   same, chunks back to back from the upstream
+  st_c1, st_c64  paced streams, 1 / 64 in flight on one connection: how the per-chunk cost scales
+                 (not in the default list: SCENARIOS=...,st_c1,st_c64)
 """
 
 from __future__ import annotations
@@ -150,6 +152,9 @@ SCENARIOS = {
     "ns_c64": (False, False, 64),
     "st_c8": (True, True, 8),
     "st_b8": (True, False, 8),
+    # issue 15 item 3: how a paced chunk's cost scales with the streams sharing one connection
+    "st_c1": (True, True, 1),
+    "st_c64": (True, True, 64),
 }
 
 
@@ -606,7 +611,9 @@ def render(out: Path, smoke: bool = False) -> str:
         ("req/s, 64 in flight", "ns_c64", "req_per_s", 0),
         ("gateway cores used, 64 in flight", "ns_c64", "gw_cores", 2),
         ("gateway CPU µs / stream (64 chunks sent), paced, 8 in flight", "st_c8", "gw_cpu_us_per_req", 0),
+        ("gateway CPU µs / chunk received, all-in, paced, 1 stream", "st_c1", "gw_cpu_us_per_chunk_allin", 2),
         ("gateway CPU µs / chunk received, all-in, paced (target ≤ 5)", "st_c8", "gw_cpu_us_per_chunk_allin", 2),
+        ("gateway CPU µs / chunk received, all-in, paced, 64 streams (target ≤ 8)", "st_c64", "gw_cpu_us_per_chunk_allin", 2),
         ("gateway CPU µs / stream (64 chunks sent), burst, 8 in flight", "st_b8", "gw_cpu_us_per_req", 0),
         ("gateway CPU µs / chunk received, all-in, burst", "st_b8", "gw_cpu_us_per_chunk_allin", 2),
         ("TTFC p50 µs, paced, 8 in flight", "st_c8", "ttfc_p50_us", 0),
