@@ -139,7 +139,7 @@ def log_row(item: Pending) -> tuple:
         T if r.response_content_type is None else r.response_content_type,
         N if q is None else q,
         N if p is None else p,
-        _json_text(attempts_to_list(r.attempts)) if r.attempts else T,
+        _json_text(r.attempts) if r.attempts else T,  # orjson writes the dataclasses' fields in order
         N if r.cost is None else r.cost,
         _json_text(list(r.custom_cost)) if r.custom_cost is not None else T,
         T if r.principal is None else r.principal,
