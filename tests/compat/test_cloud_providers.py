@@ -138,7 +138,7 @@ async def test_an_azure_deployment_without_a_resource_is_an_invalid_provider(aig
     assert info.value.body["code"] == 2008
 
 
-@pytest.mark.parametrize("model", ["google-vertex-ai/anthropic/claude-sonnet-4-5", "aws-bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0", "cohere/command-a-03-2025"])
+@pytest.mark.parametrize("model", MODELS)
 async def test_the_anthropic_sdk_streams_from_the_cloud_providers_through_the_messages_door(aigw_gateway_factory, sims, model):
     async with aigw_gateway_factory() as gw:
         client = anthropic.AsyncAnthropic(base_url=gw.http_url + "/compat", api_key="unused", default_headers=gw.headers, max_retries=0)
