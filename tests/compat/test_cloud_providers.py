@@ -155,3 +155,21 @@ async def test_a_compat_websocket_step_streams_from_the_cloud_providers(aigw_gat
     chunks = [m["response"] for m in msgs if m["type"] == "universal.stream"]
     assert "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c["choices"]) == "Hello there"
     assert msgs[-1]["type"] == "universal.done" and chunks[-1]["usage"]["completion_tokens"] == 2
+
+
+async def test_a_translated_bedrock_stream_logs_the_converse_usage(aigw_gateway_factory, sims):
+    async with aigw_gateway_factory() as gw:
+        stream = await openai_client(gw).chat.completions.create(model="aws-bedrock/amazon.nova-pro-v1:0", messages=HELLO, stream=True)
+        async for _ in stream:
+            pass
+        await gw.stop()
+    record = gw.records[-1]
+    assert record.success and (record.tokens_in, record.tokens_out) == (2, 2)
+
+
+async def test_azure_embeddings_go_to_the_deployment_with_an_api_version(aigw_gateway_factory, sims):
+    async with aigw_gateway_factory() as gw:
+        answer = await openai_client(gw).embeddings.create(model="azure-openai/my-resource/text-embedding-3-small", input="Hello there")
+    assert len(answer.data) == 1 and answer.data[0].embedding
+    req = sims["azure-openai"].last_request
+    assert req.path == "/my-resource/openai/deployments/text-embedding-3-small/embeddings" and req.query["api-version"] == "2024-10-21"
