@@ -441,7 +441,7 @@ def _gateways(ctx: _Context, raw: Any) -> Mapping[str, GatewaySettings]:
 
 _PROVIDER_KEYS = ["base_url", "key", "keys", "format", "realtime_url"]
 #: Options built-in providers read (docs/providers.md): never taken for a misspelt known key.
-_PROVIDER_OPTIONS = frozenset({"account_id", "api_version", "deployment_url", "token_url", "token_uri", "version", "region"})
+_PROVIDER_OPTIONS = frozenset({"account_id", "api_version", "deployment_url", "mantle_base_url", "project", "token_url", "token_uri", "version", "region"})
 
 
 def _provider(ctx: _Context, name: str, raw: dict) -> ProviderSettings:

@@ -44,6 +44,27 @@ def test_a_service_account_is_accepted_as_json_or_cloudflares_base64_with_region
     assert "s3cr3t" not in str(bad.value)
 
 
+UNPLACED = "v1/projects/-/locations/-/publishers/google/models/gemini-2.5-flash:generateContent"
+
+
+def test_a_dash_project_and_location_come_from_cloudflares_service_account_form(sims):
+    account = sims["google-vertex-ai"].service_account
+    cloudflare = base64.b64encode(json.dumps({**account, "region": "us-east5"}).encode()).decode()
+    req = GoogleVertexAIProvider().build_request(Call("google-vertex-ai", UNPLACED, b"{}"), cloudflare)
+    assert req.url == "https://us-east5-aiplatform.googleapis.com/v1/projects/sim-project/locations/us-east5/publishers/google/models/gemini-2.5-flash:generateContent"
+
+
+def test_the_configured_project_and_region_win_over_the_service_account(sims):
+    provider = GoogleVertexAIProvider(project="p2", region="global")
+    req = provider.build_request(Call("google-vertex-ai", UNPLACED, b"{}"), json.dumps(sims["google-vertex-ai"].service_account))
+    assert req.url == "https://aiplatform.googleapis.com/v1/projects/p2/locations/global/publishers/google/models/gemini-2.5-flash:generateContent"
+
+
+def test_a_dash_project_with_nothing_to_fill_it_is_a_client_error():
+    with pytest.raises(BadRequest, match="project"):
+        GoogleVertexAIProvider().build_request(Call("google-vertex-ai", UNPLACED, b"{}", {"authorization": "Bearer t"}), None)
+
+
 def test_usage_of_gemini_and_anthropic_answers():
     provider = GoogleVertexAIProvider()
     assert provider.usage_from_body(b'{"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2}}') == Usage(3, 2)

@@ -1,6 +1,7 @@
 """What `GET …/compat/models` lists: for every configured provider that /compat can reach, its
 `models = [...]` list from `[providers.<slug>]` when one is configured, else the static list
-below of well-known models the provider serves (a custom provider without a list contributes
+below of well-known models the provider serves (a custom provider without a list, or
+azure-openai, whose models are the user's own `{resource}/{deployment}` names, contributes
 nothing). Ids are `{provider}/{model}`, ready to use as `model` on /compat. The gateway does
 not call providers' own model-list APIs (a listing must not spend a key or wait on a network).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from aigw.compat.cloud_targets import CLOUD_TARGETS
 from aigw.compat.translation import resolve_target
 from aigw.errors import InvalidProvider
 
@@ -29,6 +31,8 @@ STATIC_MODELS: dict[str, tuple[str, ...]] = {
     "fireworks": ("accounts/fireworks/models/llama-v3p1-8b-instruct",),
     "perplexity-ai": ("sonar", "sonar-pro"),
     "cohere": ("command-a-03-2025", "command-r-plus"),
+    "google-vertex-ai": ("google/gemini-2.5-pro", "google/gemini-2.5-flash", "anthropic/claude-sonnet-4-5"),
+    "aws-bedrock": ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "us.amazon.nova-pro-v1:0", "us.amazon.nova-lite-v1:0"),
     "ollama": ("llama3.2", "qwen2.5"),
     "huggingface": ("meta-llama/Llama-3.1-8B-Instruct",),
 }
@@ -40,10 +44,13 @@ def model_list(providers: Mapping[str, Any], formats: Mapping[str, str], configu
     registered and reachable through /compat, in provider-name order."""
     data = []
     for slug in sorted(configured):
-        try:
-            resolve_target(slug, "-", providers, formats)
-        except InvalidProvider:
-            continue  # not reachable through /compat
+        if slug not in providers:
+            continue
+        if slug not in CLOUD_TARGETS or slug in formats:  # (a cloud target needs a real model name)
+            try:
+                resolve_target(slug, "-", providers, formats)
+            except InvalidProvider:
+                continue  # not reachable through /compat
         models = configured[slug]
         if models is None:
             models = STATIC_MODELS.get(slug, ())

@@ -29,6 +29,9 @@ from aigw.errors import InvalidProvider
 __all__ = ["EmbeddingTarget", "EmbeddingTranslation", "resolve_embedding_target"]
 
 _ERRORS = {"openai": openai_format.parse_error, "gemini": gemini_format.parse_error, "workers-ai": workers_ai_format.parse_error}
+#: Providers whose chat format is one with embeddings elsewhere, but not theirs (Vertex's
+#: embeddings are `:predict`, not AI Studio's `embedContent`).
+_NO_EMBEDDINGS = frozenset({"google-vertex-ai"})
 _KNOWN = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 
 
@@ -41,19 +44,24 @@ class EmbeddingTarget:
     format: str
     model: str
     endpoint: str | None
+    query: str = ""
 
 
 def resolve_embedding_target(provider: str, model: str, providers: Mapping[str, Any], formats: Mapping[str, str]) -> EmbeddingTarget:
     """The embeddings target of `provider/model`. Raises InvalidProvider (400/2008) for an
     unknown provider or one without embeddings on /compat (Anthropic has none)."""
     chat = resolve_target(provider, model, providers, formats)
-    if chat.format not in _ERRORS:
+    if chat.format == "cohere":  # Cohere's embeddings on /compat: its OpenAI-compatible route
+        return EmbeddingTarget(provider, "openai", model, "compatibility/v1/embeddings")
+    if chat.format not in _ERRORS or provider in _NO_EMBEDDINGS:
         raise InvalidProvider(f"Invalid provider: {provider!r} has no embeddings on /compat")
     endpoint = None
     if chat.format == "openai":
         base = chat.chat_endpoint or "chat/completions"
         endpoint = base.removesuffix("chat/completions") + "embeddings"
-    return EmbeddingTarget(provider, chat.format, model, endpoint)
+        # Azure: the deployment is in the path; the body's model names it too.
+        model = chat.body_model or model
+    return EmbeddingTarget(provider, chat.format, model, endpoint, chat.query)
 
 
 class EmbeddingTranslation:
@@ -87,7 +95,7 @@ class EmbeddingTranslation:
         """The endpoint, query and body for the target (400 naming a parameter it cannot honour)."""
         t = self.target
         if self.passthrough:
-            return UpstreamCall(t.endpoint or "embeddings", "", orjson.dumps({**self.doc, "model": t.model}), False)
+            return UpstreamCall(t.endpoint or "embeddings", t.query, orjson.dumps({**self.doc, "model": t.model}), False)
         for key in self.doc:
             if key not in _KNOWN:
                 raise UnsupportedParameter(key, t.provider)

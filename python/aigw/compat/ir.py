@@ -141,6 +141,41 @@ class ProviderError:
     param: str | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class Target:
+    """Where a `provider/model` name goes: the provider slug, its wire format, the model, and
+    the upstream call's shape. `chat_endpoint` None: the format decides per model (Gemini on
+    AI Studio, Workers AI). `stream_endpoint`/`stream_query`: a stream's own operation
+    (Vertex `:streamGenerateContent?alt=sse`, Bedrock `converse-stream`). `body_model`: the
+    body's `model` for formats that carry one ("": the model; None: left out, the model is in
+    the path). `body_fields`: fields added to the body (Vertex's `anthropic_version`)."""
+
+    provider: str
+    format: str
+    model: str
+    chat_endpoint: str | None
+    query: str = ""
+    stream_endpoint: str | None = None
+    stream_query: str | None = None
+    body_model: str | None = ""
+    body_fields: tuple[tuple[str, Any], ...] = ()
+
+    def endpoint(self, stream: bool) -> tuple[str, str]:
+        """(endpoint, query) of the call, streamed or not (`chat_endpoint` must be set)."""
+        assert self.chat_endpoint is not None
+        if stream and self.stream_endpoint is not None:
+            return self.stream_endpoint, self.query if self.stream_query is None else self.stream_query
+        return self.chat_endpoint, self.query
+
+    def shape_body(self, body: dict[str, Any]) -> None:
+        """Set (or remove) the body's `model` and add `body_fields`, in place."""
+        if self.body_model is None:
+            body.pop("model", None)
+        else:
+            body["model"] = self.body_model or self.model
+        body.update(self.body_fields)
+
+
 class StreamEncoder(Protocol):
     """What a front door does with a stream's events, as a provider decoder reports them.
     Each method appends already-serialized bytes to `out` (SSE lines for the client)."""

@@ -4,7 +4,8 @@ upstream answers reach the client in the front door's schema.
 The pipeline hands the sink what the answering step's provider sent; this wrapper knows the
 `Translation` of every step (a /compat request may be a fallback chain across providers, e.g.
 a dynamic route), picks the answering one by `answer.step`, translates, and forwards to the
-inner sink. Streams are parsed with the Rust SSE decoder, translated event by event
+inner sink. Streams are parsed with the Rust SSE decoder (or the format's own reader: Bedrock's
+AWS event stream), translated event by event
 (`StreamTranslator.feed`), and handed on as SSE bytes in the front door's format. A stream that
 breaks gets the front door's in-stream error event before the inner sink sees the failure.
 """
@@ -109,12 +110,29 @@ class TranslatingSink:
         self.inner.end_stream(dataclasses.replace(answer, content_type=_SSE, headers=()) if self.translator else answer, usage, error)
 
 
+class SsePayloads:
+    """SSE bytes → the data payloads of the events they completed (the Rust decoder)."""
+
+    __slots__ = ("_decoder",)
+
+    def __init__(self) -> None:
+        self._decoder = SseDecoder()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The data of each event `chunk` completed. ValueError on a malformed stream."""
+        return [data for _, data, _ in self._decoder.feed(chunk)]
+
+    def finish(self) -> bool:
+        """True when a partial event was left (the stream was cut)."""
+        return self._decoder.finish()
+
+
 async def translate_stream(chunks: AsyncIterator[bytes], tr: StreamTranslator) -> AsyncIterator[bytes]:
     """Upstream SSE bytes → the front door's SSE bytes, one output chunk per upstream read that
     completed at least one event. When the upstream breaks (its iteration raises) or ends
     without its terminator, the front door's error event is yielded first, then the failure
     is raised / the stream ends, so the pipeline still records a broken stream."""
-    decoder = SseDecoder()
+    decoder = tr.reader() if tr.reader is not None else SsePayloads()
     try:
         async for chunk in chunks:
             try:
@@ -124,7 +142,7 @@ async def translate_stream(chunks: AsyncIterator[bytes], tr: StreamTranslator) -
                 raise StreamFailed(str(exc)) from None
             if events:
                 try:
-                    out = tr.feed([data for _, data, _ in events])
+                    out = tr.feed(events)
                 except (ValueError, TypeError, KeyError, AttributeError):
                     yield b"".join(tr.fail(502, "the upstream sent an event that is not valid JSON"))
                     raise StreamFailed("an upstream event is not valid JSON") from None

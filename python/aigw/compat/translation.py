@@ -3,8 +3,10 @@ name means, the upstream call to make, and how its answer (whole, error, or stre
 in the front door's schema.
 
 Front doors: "openai" (chat completions) and "anthropic" (Messages). Provider formats:
-"openai" (the OpenAI-compatible family, custom providers by default), "anthropic", "gemini",
-"workers-ai". When the front door and the provider speak the same format the body passes
+"openai" (the OpenAI-compatible family, Azure, custom providers by default), "anthropic",
+"gemini", "workers-ai", "cohere" (v2 chat), "bedrock-converse". The cloud providers whose model
+name carries more (Azure's resource, Vertex's publisher, Bedrock's region) get their targets
+from `cloud_targets`. When the front door and the provider speak the same format the body passes
 through with only `model` rewritten, and the answer is relayed untouched.
 """
 
@@ -16,18 +18,23 @@ from typing import Any, Callable, Mapping
 
 import orjson
 
-from aigw.compat import anthropic_format, gemini_format, openai_format, workers_ai_format
-from aigw.compat.ir import InvalidCompatRequest, ProviderError, StreamEncoder, TokenUsage
+from aigw.compat import anthropic_format, bedrock_converse, cohere_format, gemini_format, openai_format, workers_ai_format
+from aigw.compat.cloud_targets import CLOUD_TARGETS
+from aigw.compat.ir import InvalidCompatRequest, ProviderError, StreamEncoder, Target, TokenUsage
 from aigw.errors import InvalidProvider
 
 #: Provider format modules by name. Each has build_request, parse_response, parse_error and
-#: StreamDecoder.
+#: StreamDecoder; one whose streams are not SSE also has a PayloadReader (bytes → payloads).
 FORMATS: dict[str, ModuleType] = {
     "openai": openai_format,
     "anthropic": anthropic_format,
     "gemini": gemini_format,
     "workers-ai": workers_ai_format,
+    "cohere": cohere_format,
+    "bedrock-converse": bedrock_converse,
 }
+#: Formats whose body names the model (the others carry it in the path).
+_MODEL_IN_BODY = frozenset({"openai", "anthropic", "cohere"})
 #: Front door modules by name. Each has parse_request, render_response, error_body and an encoder.
 FRONT_DOORS = ("openai", "anthropic")
 
@@ -46,21 +53,11 @@ BUILTIN_TARGETS: dict[str, tuple[str, str | None]] = {
     "baseten": ("openai", _CHAT),
     "ollama": ("openai", "v1/chat/completions"),
     "huggingface": ("openai", "v1/chat/completions"),
-    "cohere": ("openai", "compatibility/v1/chat/completions"),
+    "cohere": ("cohere", "v2/chat"),
     "anthropic": ("anthropic", "v1/messages"),
     "google-ai-studio": ("gemini", None),
     "workers-ai": ("workers-ai", None),
 }
-
-
-@dataclass(slots=True, frozen=True)
-class Target:
-    """Where a `provider/model` name goes: the provider slug, its wire format, the model."""
-
-    provider: str
-    format: str
-    model: str
-    chat_endpoint: str | None  # None: per model (Gemini, Workers AI)
 
 
 def split_model(name: Any) -> tuple[str, str]:
@@ -83,6 +80,9 @@ def resolve_target(provider: str, model: str, providers: Mapping[str, Any], form
     if registered is None:
         raise InvalidProvider(f"Invalid provider: {provider!r} is not a configured provider")
     fmt = formats.get(provider)
+    cloud = CLOUD_TARGETS.get(provider)
+    if fmt is None and cloud is not None:
+        return cloud(model, registered)
     builtin = BUILTIN_TARGETS.get(provider)
     if fmt is None and builtin is not None:
         fmt, endpoint = builtin
@@ -129,21 +129,24 @@ class Translation:
         target = self.target
         if self.passthrough:
             body = dict(self.doc)
-            body["model"] = target.model
-            return UpstreamCall(target.chat_endpoint or _CHAT, "", orjson.dumps(body), self.stream)
+            target.shape_body(body)
+            endpoint, query = target.endpoint(self.stream) if target.chat_endpoint else (_CHAT, "")
+            return UpstreamCall(endpoint, query, orjson.dumps(body), self.stream)
         front = openai_format if self.front == "openai" else anthropic_format
         ir = front.parse_request(self.doc, target.model, target.provider)
         self._ir = ir
         fmt = FORMATS[target.format]
         body = fmt.build_request(ir, target.provider)
-        if target.format == "gemini":
+        if target.format in _MODEL_IN_BODY:
+            target.shape_body(body)
+        if target.chat_endpoint is not None:
+            endpoint, query = target.endpoint(ir.stream)
+        elif target.format == "gemini":
             endpoint, query = gemini_format.endpoint(target.model, ir.stream)
         elif target.format == "workers-ai":
             endpoint, query = target.model, ""
         else:
-            endpoint, query = target.chat_endpoint or _CHAT, ""
-            if target.format == "openai":
-                body["model"] = target.model
+            endpoint, query = _CHAT, ""
         return UpstreamCall(endpoint, query, orjson.dumps(body), ir.stream)
 
     # -- the way back --
@@ -184,20 +187,25 @@ class Translation:
             encoder = openai_format.ChunkEncoder(self.target.model, self.include_usage)
         else:
             encoder = anthropic_format.EventEncoder(self.target.model)
-        return StreamTranslator(FORMATS[self.target.format].StreamDecoder(encoder), encoder)
+        fmt = FORMATS[self.target.format]
+        return StreamTranslator(fmt.StreamDecoder(encoder), encoder, getattr(fmt, "PayloadReader", None))
 
 
 class StreamTranslator:
-    """A provider's stream → the front door's SSE bytes. `feed` takes the data payloads of
-    parsed SSE events and returns serialized SSE lines; `close` is the body's clean end;
-    `fail` writes the front door's in-stream error when the stream broke."""
+    """A provider's stream → the front door's SSE bytes. `feed` takes the event payloads
+    (the data of parsed SSE events, or what the format's `reader` makes of its framing) and
+    returns serialized SSE lines; `close` is the body's clean end; `fail` writes the front
+    door's in-stream error when the stream broke. `reader`: None for SSE streams, else a
+    factory of objects with `feed(bytes) -> payloads` and `finish() -> cut` (Bedrock's
+    event stream)."""
 
-    __slots__ = ("decoder", "encoder", "feed")
+    __slots__ = ("decoder", "encoder", "feed", "reader")
 
-    def __init__(self, decoder: Any, encoder: Any) -> None:
+    def __init__(self, decoder: Any, encoder: Any, reader: Callable[[], Any] | None = None) -> None:
         self.decoder = decoder
         self.encoder = encoder
         self.feed: Callable[[list[bytes]], list[bytes]] = decoder.feed
+        self.reader = reader
 
     @property
     def saw_terminator(self) -> bool:

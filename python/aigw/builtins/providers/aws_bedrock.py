@@ -13,6 +13,14 @@ Auth, in this order:
   `{"access_key_id", "secret_access_key", "session_token"}`, or JSON `{"api_key"}` (a Bedrock
   API key the gateway sends as Bearer).
 
+The Anthropic Messages "mantle" form (cloudflare-aigw.md §4):
+`aws-bedrock/bedrock-mantle/{region}/anthropic/v1/messages` goes to
+`https://bedrock-mantle.{region}.api.aws/anthropic/v1/messages` (option `mantle_base_url`, may
+contain `{region}`), passed through untranslated (Anthropic's bodies and SSE streams). Auth there:
+a client's `x-api-key` is forwarded, a client's `Authorization: Bearer <Bedrock API key>` goes
+as `x-api-key` (as Cloudflare maps it); stored credentials sign for service `bedrock-mantle`, a
+stored API key goes as `x-api-key`.
+
 Answers: invoke returns the model's native JSON (Anthropic Messages for Claude); converse the
 unified shape with `usage.inputTokens/outputTokens`. The two streams are binary event streams
 (`application/vnd.amazon.eventstream`, decoded in Rust by `_codec.EventStreamDecoder`);
@@ -38,7 +46,10 @@ from aigw.types import Call, UpstreamRequest, Usage
 from aigw.validation import check_endpoint
 
 DEFAULT_BASE = "https://bedrock-runtime.{region}.amazonaws.com"
+DEFAULT_MANTLE_BASE = "https://bedrock-mantle.{region}.api.aws"
 SERVICE = "bedrock"
+MANTLE_SERVICE = "bedrock-mantle"
+_HOSTS = ("bedrock-runtime", "bedrock-mantle")
 # Headers a client's own signature left behind: replaced by the gateway's signature.
 _SIGNATURE_HEADERS = frozenset({"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"})
 
@@ -116,42 +127,54 @@ class AwsBedrockProvider(HttpProvider):
     usage_events = (1, 2)
 
     def has_client_auth(self, headers: Mapping[str, str]) -> bool:
-        """Only a Bedrock API key (`Bearer`) is client auth; a client's SigV4 signature was made
-        for the gateway's URL, so the request is signed again with the stored credentials."""
-        return headers.get("authorization", "").startswith("Bearer ")
+        """Only a Bedrock API key (`Bearer`, or `x-api-key` for the mantle host) is client auth;
+        a client's SigV4 signature was made for the gateway's URL, so the request is signed
+        again with the stored credentials."""
+        return headers.get("authorization", "").startswith("Bearer ") or bool(headers.get("x-api-key"))
 
     def split_endpoint(self, call: Call) -> tuple[str, str]:
-        """(region, path under the regional host) of `bedrock-runtime/{region}/{path}`."""
+        """(region, path under the regional host) of `bedrock-runtime/{region}/{path}` (or
+        `bedrock-mantle/{region}/{path}`)."""
+        return self.route(call)[1:]
+
+    def route(self, call: Call) -> tuple[str, str, str]:
+        """(host kind, region, path) of `{bedrock-runtime|bedrock-mantle}/{region}/{path}`."""
         parts = call.endpoint.lstrip("/").split("/", 2)
-        if len(parts) < 3 or parts[0] != "bedrock-runtime" or not parts[1] or not parts[1].replace("-", "").isalnum():
-            raise BadRequest("aws-bedrock endpoints are bedrock-runtime/{region}/model/{modelId}/{operation}")
-        return parts[1], parts[2]
+        if len(parts) < 3 or parts[0] not in _HOSTS or not parts[1] or not parts[1].replace("-", "").isalnum():
+            raise BadRequest("aws-bedrock endpoints are bedrock-runtime/{region}/model/{modelId}/{operation} or bedrock-mantle/{region}/anthropic/v1/messages")
+        return parts[0], parts[1], parts[2]
 
     def url_for(self, call: Call) -> str:
         """The regional host; the path and query as the client sent them."""
-        region, path = self.split_endpoint(call)
+        host, region, path = self.route(call)
         check_endpoint(path, "request")
-        url = f"{self.base_url.replace('{region}', region)}/{path}"
+        base = self.base_url if host == "bedrock-runtime" else str(self.options.get("mantle_base_url") or DEFAULT_MANTLE_BASE)
+        url = f"{base.replace('{region}', region)}/{path}"
         return f"{url}?{call.query}" if call.query else url
 
     def build_request(self, call: Call, key: str | None) -> UpstreamRequest:
-        """Forward with the client's Bearer key, or sign with the stored credentials."""
+        """Forward with the client's API key, or sign with the stored credentials."""
         check_endpoint(call.endpoint, "request")
+        host, region, _ = self.route(call)
+        mantle = host == "bedrock-mantle"
         url = self.url_for(call)
         headers = forwardable_headers(call.headers)
         if call.body and not any(n == "content-type" for n, _ in headers):
             headers.append(("content-type", "application/json"))
         if key is None:
+            bearer = next((v for n, v in headers if n == "authorization" and v.startswith("Bearer ")), None)
+            if mantle and bearer is not None:  # the mantle host takes the API key as x-api-key
+                headers = [(n, v) for n, v in headers if n not in ("authorization", "x-api-key")]
+                headers.append(("x-api-key", bearer[7:]))
             return UpstreamRequest(call.method, url, headers, call.body)
         credentials = BedrockCredentials(key)
-        headers = [(n, v) for n, v in headers if n not in _SIGNATURE_HEADERS]
+        headers = [(n, v) for n, v in headers if n not in _SIGNATURE_HEADERS and n != "x-api-key"]
         if credentials.api_key is not None:
-            headers.append(("authorization", f"Bearer {credentials.api_key}"))
+            headers.append(("x-api-key", credentials.api_key) if mantle else ("authorization", f"Bearer {credentials.api_key}"))
             return UpstreamRequest(call.method, url, headers, call.body)
         assert credentials.aws is not None
         signed = [(n, v) for n, v in headers if n == "content-type" or n.startswith("x-amz-")]
-        region, _ = self.split_endpoint(call)
-        headers += sign(call.method, url, signed, call.body, credentials.aws, region, SERVICE)
+        headers += sign(call.method, url, signed, call.body, credentials.aws, region, MANTLE_SERVICE if mantle else SERVICE)
         return UpstreamRequest(call.method, url, headers, call.body)
 
     def stream_decoder(self) -> BedrockStreamDecoder:

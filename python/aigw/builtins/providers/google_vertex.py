@@ -15,12 +15,18 @@ itself (`prepare`, awaited before sending): a JWT signed RS256 with the account'
 (PyJWT, the `vertex` extra) exchanged at the token URL (option `token_url`, default the
 account's `token_uri`), cached per account until five minutes before it expires; concurrent
 requests share one exchange.
+
+Project and location may be left to the gateway as `-` (`v1/projects/-/locations/-/…`, what
+/compat sends): the project is the option `project`, else the stored service account's
+`project_id`; the location the option `region`, else the account's `region` (Cloudflare's
+form), else `us-central1` (`located`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import binascii
 import time
 from typing import Any, Mapping, Sequence
@@ -38,6 +44,7 @@ DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 TOKEN_LIFETIME = 3600  # seconds asked of Google (its maximum)
 REFRESH_MARGIN = 300  # a token this close to expiry is replaced
+DEFAULT_REGION = "us-central1"  # for a `-` location when neither config nor account names one
 
 
 def parse_service_account(stored: str) -> dict[str, Any]:
@@ -138,12 +145,28 @@ class GoogleVertexAIProvider(HttpProvider):
             base = self.base_url.replace("{region}", region)
         return f"{base}/{path}?{call.query}" if call.query else f"{base}/{path}"
 
+    def located(self, call: Call, account: Mapping[str, Any] | None) -> Call:
+        """`call` with a `-` project or location filled in (see the module docstring).
+        BadRequest when a `-` project has no value anywhere."""
+        parts = call.endpoint.lstrip("/").split("/", 5)
+        if len(parts) < 6 or parts[1] != "projects" or parts[3] != "locations" or "-" not in (parts[2], parts[4]):
+            return call
+        account = account or {}
+        if parts[2] == "-":
+            project = self.options.get("project") or account.get("project_id")
+            if not isinstance(project, str) or not project:
+                raise BadRequest("google-vertex-ai: no project to use: set [providers.google-vertex-ai] project or store a service account with project_id")
+            parts[2] = project
+        if parts[4] == "-":
+            region = self.options.get("region") or account.get("region") or DEFAULT_REGION
+            parts[4] = str(region)
+        return dataclasses.replace(call, endpoint="/".join(parts))
+
     def build_request(self, call: Call, key: str | None) -> UpstreamRequest:
         """The client's bearer token is forwarded; with a stored service account the token is
         added by `prepare` (minting needs I/O). A malformed stored account fails here."""
-        if key is not None:
-            parse_service_account(key)
-        return super().build_request(call, None)
+        account = parse_service_account(key) if key is not None else None
+        return super().build_request(self.located(call, account), None)
 
     async def prepare(self, request: UpstreamRequest, call: Call, key: str | None, client: Any) -> UpstreamRequest:
         """With a stored service account: add `Authorization: Bearer <minted token>`."""

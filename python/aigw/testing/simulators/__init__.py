@@ -23,7 +23,7 @@ Base URLs (what the gateway config, or an SDK's ``base_url``, points at; ``ROOT`
 | ``openrouter`` | ``OpenRouterSimulator`` | ``ROOT/api/v1`` | ``/chat/completions`` |
 | ``cerebras`` | ``CerebrasSimulator`` | ``ROOT/v1`` | ``/chat/completions`` |
 | ``azure-openai`` | ``AzureOpenAISimulator`` | ``ROOT/{resource}/openai`` (literal placeholder) | ``/deployments/{deployment}/chat/completions?api-version=…``, ``…/embeddings``, ``/v1/chat/completions`` |
-| ``aws-bedrock`` | ``AwsBedrockSimulator`` | ``ROOT`` (every region) | ``/model/{id}/invoke``, ``…/invoke-with-response-stream``, ``…/converse``, ``…/converse-stream`` (SigV4 checked; ``key`` = ``ACCESS_KEY_ID:SECRET``) |
+| ``aws-bedrock`` | ``AwsBedrockSimulator`` | ``ROOT`` (every region) | ``/model/{id}/invoke``, ``…/invoke-with-response-stream``, ``…/converse``, ``…/converse-stream`` (SigV4 checked; ``key`` = ``ACCESS_KEY_ID:SECRET``); the mantle host's ``/anthropic/v1/messages`` (option ``mantle_base_url``) |
 | ``google-vertex-ai`` | ``GoogleVertexAISimulator`` | ``ROOT`` (every region) | ``/v1/projects/{p}/locations/{r}/publishers/google/models/{m}:{method}``, ``…/publishers/anthropic/models/{m}:rawPredict``/``:streamRawPredict``, ``/token`` (``key`` = a service account JSON; option ``token_url``) |
 | ``cohere`` | ``CohereSimulator`` | ``ROOT`` | ``/v2/chat``, ``/v2/embed``, ``/v2/rerank`` |
 | ``huggingface`` | ``HuggingFaceSimulator`` | ``ROOT/models`` | ``/{org}/{model}`` (text generation, TGI stream) |

@@ -15,10 +15,15 @@
 * errors: body ``{"message": …}`` and ``x-amzn-ErrorType: <Name>:http://internal.amazon.com/…``
   with §5.4's statuses; auth failures are 403 (``MissingAuthenticationTokenException``,
   ``UnrecognizedClientException``, ``InvalidSignatureException``);
+* the Anthropic "mantle" host (``bedrock-mantle.{region}.api.aws``, served at the same root):
+  ``POST /anthropic/v1/messages``, Anthropic's Messages API (bodies and SSE streams as the
+  Anthropic simulator sends them); auth ``x-api-key: <Bedrock API key>`` or SigV4 for service
+  ``bedrock-mantle``;
 * mid-stream error: an ``exception`` message (``:exception-type: throttlingException``);
   malformed frame: a message with a wrong CRC.
 
-``key`` (what a gateway stores) is ``ACCESS_KEY_ID:SECRET``; ``api_key`` is the Bedrock API key;
+``key`` (what a gateway stores) is ``ACCESS_KEY_ID:SECRET``; ``provider_options()`` points the
+gateway's ``mantle_base_url`` here; ``api_key`` is the Bedrock API key;
 ``session_credentials`` is an (access key, secret, token) triple that needs its token.
 """
 
@@ -38,6 +43,7 @@ from aigw.builtins.providers.sigv4 import AwsCredentials, sign
 
 from . import _text
 from ._core import Call, Frame, Simulator, dumps, endpoint
+from .anthropic import AnthropicSimulator
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 ACCESS_KEY_ID = "AKIDSIMBEDROCK"
@@ -83,18 +89,23 @@ class AwsBedrockSimulator(Simulator):
         super().__init__(**knobs)
         self.api_key = API_KEY
 
+    def provider_options(self) -> dict[str, Any]:
+        """``mantle_base_url``: the mantle host is this simulator too."""
+        return {"mantle_base_url": self.url}
+
     def routes(self) -> list[web.RouteDef]:
-        """The four model operations."""
+        """The four model operations, and the mantle host's Messages API."""
         return [
             web.post("/model/{model_id}/invoke", self.invoke),
             web.post("/model/{model_id}/invoke-with-response-stream", self.invoke_stream),
             web.post("/model/{model_id}/converse", self.converse),
             web.post("/model/{model_id}/converse-stream", self.converse_stream),
+            web.post("/anthropic/v1/messages", self.mantle_messages),
         ]
 
     def model_of(self, request: web.Request, body: dict[str, Any]) -> str:
-        """The (decoded) model id of the path."""
-        return request.match_info.get("model_id", "")
+        """The (decoded) model id of the path (mantle: the body's ``model``)."""
+        return request.match_info.get("model_id") or str(body.get("model") or "")
 
     # ---- auth ----
 
@@ -115,6 +126,9 @@ class AwsBedrockSimulator(Simulator):
     def check_auth(self, request: web.Request) -> web.Response | None:
         """A Bearer API key, or a SigV4 signature recomputed with the known secret."""
         auth = request.headers.get("Authorization", "")
+        mantle = request.path.startswith("/anthropic/")
+        if mantle and "x-api-key" in request.headers and not auth:
+            return None if request.headers["x-api-key"] == self.api_key else self.aws_error(403, "UnrecognizedClientException", "Invalid API Key format: Must start with pre-defined prefix")
         if auth.startswith("Bearer "):
             return None if auth[7:].strip() == self.api_key else self.aws_error(403, "UnrecognizedClientException", "Invalid API Key format: Must start with pre-defined prefix")
         match = _AUTH.fullmatch(auth)
@@ -124,20 +138,21 @@ class AwsBedrockSimulator(Simulator):
         known = self.secret_for(access_key)
         if known is None or (known[1] is not None and request.headers.get("X-Amz-Security-Token") != known[1]):
             return self.aws_error(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
-        if service != "bedrock" or not request.headers.get("X-Amz-Date", "").startswith(day):
-            return self.aws_error(403, "InvalidSignatureException", "Credential should be scoped to correct service: 'bedrock'.")
-        if self.expected_signature(request, known[0], region, signed.split(";")) != signature:
+        expected = "bedrock-mantle" if mantle else "bedrock"
+        if service != expected or not request.headers.get("X-Amz-Date", "").startswith(day):
+            return self.aws_error(403, "InvalidSignatureException", f"Credential should be scoped to correct service: '{expected}'.")
+        if self.expected_signature(request, known[0], region, signed.split(";"), expected) != signature:
             return self.aws_error(403, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
         return None
 
-    def expected_signature(self, request: web.Request, secret: str, region: str, names: list[str]) -> str:
+    def expected_signature(self, request: web.Request, secret: str, region: str, names: list[str], service: str = "bedrock") -> str:
         """SigV4 over what arrived: the raw path, the query, the named headers, the body."""
         headers = [(n, v) for n in names if n != "host" for v in request.headers.getall(n, [])]
         url = f"http://{request.headers.get('Host', '')}{request.raw_path}"
         when = calendar.timegm(time.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ"))
         token = request.headers.get("X-Amz-Security-Token")
         body = request.get(_BODY, b"")
-        added = dict(sign(request.method, url, headers, body, AwsCredentials("k", secret, token), region, "bedrock", now=when))
+        added = dict(sign(request.method, url, headers, body, AwsCredentials("k", secret, token), region, service, now=when))
         return added["authorization"].rsplit("Signature=", 1)[1]
 
     # ---- errors ----
@@ -260,3 +275,8 @@ class AwsBedrockSimulator(Simulator):
         frames.append((event("messageStop", {"stopReason": stop}), False))
         frames.append((event("metadata", {"usage": usage, "metrics": {"latencyMs": 42}}), False))
         return await self.send_stream(call, frames, content_type=EVENTSTREAM)
+
+    @endpoint
+    async def mantle_messages(self, call: Call) -> web.StreamResponse:
+        """The mantle host's Anthropic Messages API (model in the body)."""
+        return await AnthropicSimulator.messages.__wrapped__(self, call)  # type: ignore[attr-defined]
