@@ -48,7 +48,6 @@ from aigw.builtins.plugin_config import SectionReader
 from aigw.builtins.sqlite_log_process import WriterProcess, WriterProcessError
 from aigw.builtins.sqlite_log_query import LogPage, LogPatch, LogQuery, SqliteLogReader, StoredLog
 from aigw.builtins.sqlite_log_schema import connect
-from aigw.logrecords import attempts_to_list
 from aigw.types import LogRecord, PluginContext
 
 log = logging.getLogger("aigw.logs")
