@@ -2,7 +2,10 @@
 
 POST .../chat/completions answers a fixed 371-byte chat.completion with usage, or, with
 `"stream": true`, an SSE stream of --chunks chat.completion.chunk events (each its own HTTP
-chunk and write) followed by `data: [DONE]`. A model name containing "paced" spaces the chunks
+chunk and write) followed by `data: [DONE]`. POST .../messages answers as Anthropic's Messages API does (a
+message with usage, or with `"stream": true` message_start, content_block_start, --chunks
+content_block_delta events, content_block_stop, message_delta with usage, message_stop): the
+upstream of /compat's translated path. A model name containing "paced" spaces the chunks
 --paced-delay-ms apart. Costs ~10-15 µs of CPU per request, so the gateway is what's measured.
 
     python fast_upstream.py --port 18000 [--chunks 64] [--paced-delay-ms 1]
@@ -34,6 +37,37 @@ def chunk_event(i: int) -> bytes:
         separators=(",", ":"),
     ).encode()
     return b"data: " + data + b"\n\n"
+
+
+MESSAGE = json.dumps(
+    {
+        "id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench",
+        "content": [{"type": "text", "text": "Hello! How can I help you today?"}],
+        "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 9, "output_tokens": 9},
+    },
+    separators=(",", ":"),
+).encode()  # fmt: skip
+
+
+def anthropic_event(kind: str, data: dict) -> bytes:
+    return b"event: %s\ndata: %s\n\n" % (kind.encode(), json.dumps({"type": kind, **data}, separators=(",", ":")).encode())
+
+
+ANTHROPIC_HEAD = anthropic_event(
+    "message_start",
+    {"message": {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench", "content": [],
+                 "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 9, "output_tokens": 1}}},
+) + anthropic_event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})  # fmt: skip
+ANTHROPIC_TAIL = (
+    anthropic_event("content_block_stop", {"index": 0})
+    + anthropic_event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 64}})
+    + anthropic_event("message_stop", {})
+)
+
+
+def anthropic_delta(i: int) -> bytes:
+    return anthropic_event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": f"tok{i} "}})
 
 
 def http_chunk(payload: bytes) -> bytes:
@@ -71,23 +105,28 @@ class Upstream(asyncio.Protocol):
         if head.startswith(b"get /health"):
             self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
             return
+        anthropic = head.split(b" ", 2)[1].split(b"?")[0].endswith(b"/messages")
         if b'"stream":true' in body.replace(b" ", b""):
-            asyncio.get_running_loop().create_task(self.stream(b"paced" in body))
+            asyncio.get_running_loop().create_task(self.stream(b"paced" in body, anthropic))
             return
+        answer = MESSAGE if anthropic else COMPLETION
         self.transport.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(COMPLETION), COMPLETION)
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(answer), answer)
         )
 
-    async def stream(self, paced: bool) -> None:
+    async def stream(self, paced: bool, anthropic: bool = False) -> None:
         t = self.transport
         t.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        if anthropic:
+            t.write(http_chunk(ANTHROPIC_HEAD))
+        event = anthropic_delta if anthropic else chunk_event
         for i in range(self.chunks):
             if paced and i:
                 await asyncio.sleep(self.paced)
             if t.is_closing():
                 return
-            t.write(http_chunk(chunk_event(i)))
-        t.write(http_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+            t.write(http_chunk(event(i)))
+        t.write(http_chunk(ANTHROPIC_TAIL if anthropic else b"data: [DONE]\n\n") + b"0\r\n\r\n")
 
 
 async def main() -> None:
