@@ -44,7 +44,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from aigw.builtins.log_batcher import BatcherStats, LogBatcher, Pending, batcher_options
+from aigw.builtins.log_batcher import BatcherStats, LogBatcher, Pending, batcher_options, split_rows
 from aigw.log_query import LogPage, LogPatch, LogQuery, StoredLog
 from aigw.logrecords import attempts_to_list
 from aigw.secret import Secret
@@ -247,17 +247,7 @@ class PostgresLogger:
     # ---- writer thread ---------------------------------------------------------------------
 
     def _write_batch(self, batch: list[Pending]) -> int:
-        rows, bodies, bad = [], [], 0
-        for item in batch:
-            try:
-                rows.append(_row(item))
-            except Exception:
-                bad += 1
-                log.exception("postgres logger: cannot store log %r", getattr(item.record, "log_id", None))
-                continue
-            r = item.record
-            if r.request_body is not None or r.response_body is not None:
-                bodies.append((r.log_id, r.request_body, r.response_body))
+        rows, bodies, bad = split_rows(batch, _row, "postgres")
         if not rows:
             return bad
         columns = [list(col) for col in zip(*rows, strict=True)]

@@ -248,6 +248,26 @@ class LogBatcher:
             self._progress.notify_all()
 
 
+def split_rows(
+    batch: list[Pending], make_row: Callable[[Pending], tuple], logger: str
+) -> tuple[list[tuple], list[tuple], int]:
+    """A batch as a store writes it: (one row per record by `make_row`, (log_id, request body,
+    response body) for each record that has a body, how many records `make_row` refused).
+    A refused record is logged and skipped alone; the others are still written."""
+    rows, bodies, bad = [], [], 0
+    for item in batch:
+        try:
+            rows.append(make_row(item))
+        except Exception:
+            bad += 1
+            log.exception("%s logger: cannot store log %r", logger, getattr(item.record, "log_id", None))
+            continue
+        r = item.record
+        if r.request_body is not None or r.response_body is not None:
+            bodies.append((r.log_id, r.request_body, r.response_body))
+    return rows, bodies, bad
+
+
 # ---- config ----------------------------------------------------------------------------------
 
 BATCHER_CONFIG_KEYS = frozenset(

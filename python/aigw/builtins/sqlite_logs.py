@@ -43,6 +43,7 @@ from aigw.builtins.log_batcher import (
     LogBatcher,
     Pending,
     batcher_options,
+    split_rows,
 )
 from aigw.builtins.plugin_config import SectionReader
 from aigw.builtins.sqlite_log_process import WriterProcess, WriterProcessError
@@ -150,18 +151,7 @@ def log_row(item: Pending) -> tuple:
 
 def rows_of(batch: list[Pending]) -> tuple[list[tuple], list[tuple], int]:
     """(logs rows, log_bodies rows, how many records could not be turned into a row)."""
-    rows, bodies, bad = [], [], 0
-    for item in batch:
-        try:
-            rows.append(log_row(item))
-        except Exception:
-            bad += 1
-            log.exception("sqlite logger: cannot store log %r", getattr(item.record, "log_id", None))
-            continue
-        r = item.record
-        if r.request_body is not None or r.response_body is not None:
-            bodies.append((r.log_id, r.request_body, r.response_body))
-    return rows, bodies, bad
+    return split_rows(batch, log_row, "sqlite")
 
 
 def store_rows(conn: sqlite3.Connection, rows: list[tuple], bodies: list[tuple]) -> int:
