@@ -33,8 +33,8 @@ mid-stream failure. Usage: converse's `metadata` event; invoke's Anthropic `mess
 
 from __future__ import annotations
 
-import base64
 import binascii
+from binascii import a2b_base64
 from typing import Any, Iterable, Mapping, Sequence
 
 from aigw._codec import EventStreamDecoder
@@ -78,6 +78,10 @@ class BedrockCredentials:
             raise ProviderFailed("a stored aws-bedrock key is ACCESS_KEY_ID:SECRET[:SESSION_TOKEN] or JSON with access_key_id/secret_access_key or api_key")
 
 
+_CHUNK_PREFIX = b'{"bytes":"'
+_CHUNK_PREFIX_LEN = len(_CHUNK_PREFIX)
+
+
 class BedrockStreamDecoder:
     """Bedrock's event stream → the JSON of each relayed event (see the module docstring).
     `feed(chunk)` returns the payloads one network read completed; ValueError on a broken
@@ -90,7 +94,22 @@ class BedrockStreamDecoder:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The relayable JSON payloads completed by `chunk`."""
-        return [relayable(headers, payload) for headers, payload in self._decoder.feed(chunk)]
+        out = []
+        for headers, payload in self._decoder.feed(chunk):
+            # The common message, an invoke `chunk` event as AWS serialises it
+            # (`{"bytes":"<base64>","p":…}`), is decoded without parsing its JSON: base64 has no
+            # `"` or `\`, so the first quote after the prefix ends the string. Anything else
+            # (other key order, escapes, bad base64) takes the general path below.
+            if payload.startswith(_CHUNK_PREFIX) and headers.get(":event-type") == "chunk" and headers.get(":message-type") == "event":
+                end = payload.find(b'"', _CHUNK_PREFIX_LEN)
+                if end > 0:
+                    try:
+                        out.append(a2b_base64(payload[_CHUNK_PREFIX_LEN:end], strict_mode=True))
+                        continue
+                    except binascii.Error:
+                        pass
+            out.append(relayable(headers, payload))
+        return out
 
     def finish(self) -> bool:
         """True when a partial message was left (a truncated stream)."""
@@ -110,8 +129,8 @@ def relayable(headers: Mapping[str, Any], payload: bytes) -> bytes:
         doc = loads_or_none(payload)
         data = doc.get("bytes") if isinstance(doc, dict) else None
         try:
-            return base64.b64decode(data, validate=True) if isinstance(data, str) else payload
-        except binascii.Error:
+            return a2b_base64(data, strict_mode=True) if isinstance(data, str) else payload
+        except ValueError:  # binascii.Error, or a non-ASCII str
             raise ValueError("upstream chunk with invalid base64") from None
     if isinstance(event_type, str):
         return b'{"' + event_type.encode() + b'":' + payload + b"}"
