@@ -165,18 +165,20 @@ class AwsBedrockProvider(HttpProvider):
 
     def url_for(self, call: Call) -> str:
         """The regional host; the path and query as the client sent them."""
+        return self._target(call)[2]
+
+    def _target(self, call: Call) -> tuple[str, str, str]:
+        """(host kind, region, upstream URL) of `call`, its path checked (BadRequest)."""
         host, region, path = self.route(call)
         check_endpoint(path, "request")
         base = self.base_url if host == "bedrock-runtime" else str(self.options.get("mantle_base_url") or DEFAULT_MANTLE_BASE)
         url = f"{base.replace('{region}', region)}/{path}"
-        return f"{url}?{call.query}" if call.query else url
+        return host, region, f"{url}?{call.query}" if call.query else url
 
     def build_request(self, call: Call, key: str | None) -> UpstreamRequest:
         """Forward with the client's API key, or sign with the stored credentials."""
-        check_endpoint(call.endpoint, "request")
-        host, region, _ = self.route(call)
+        host, region, url = self._target(call)  # route() checked the host and region segments
         mantle = host == "bedrock-mantle"
-        url = self.url_for(call)
         headers = forwardable_headers(call.headers)
         if call.body and not any(n == "content-type" for n, _ in headers):
             headers.append(("content-type", "application/json"))
