@@ -21,7 +21,8 @@ in it too, as it is per stream in the gateway):
 decoders' batch cost) or `70 reads` (one event per read, as a model streams tokens: the cost
 per upstream read). Between reads the connection's output is drained as the event loop's flush
 would. The upstream socket read itself is the same for both framings and not measured.
-Target: event stream ≤ 1.5 × SSE per event (`report.py` or the `ratio` line in benches/README.md).
+Target: event stream ≤ 1.5 × SSE per event, same surface and shape in the same run (the
+table in benches/README.md).
 """
 
 from __future__ import annotations
