@@ -11,7 +11,7 @@ from provider_helpers import ask
 
 from aigw.builtins.providers.aws_bedrock import AwsBedrockProvider, BedrockCredentials, BedrockStreamDecoder, relayable
 from aigw.errors import BadRequest, ProviderFailed
-from aigw.testing.simulators.aws_bedrock import ACCESS_KEY_ID, API_KEY, SECRET, SESSION
+from aigw.testing.simulators.aws_bedrock import ACCESS_KEY_ID, API_KEY, SECRET, SESSION, es_message
 from aigw.types import Call, Framing, Usage
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1%3A0"
@@ -93,6 +93,38 @@ def test_invoke_chunks_relay_the_decoded_model_event():
     event = b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}'
     payload = orjson.dumps({"bytes": base64.b64encode(event).decode(), "p": "abc"})
     assert relayable({":message-type": "event", ":event-type": "chunk"}, payload) == event
+
+
+DELTA = b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi???"}}'
+B64 = base64.b64encode(DELTA).decode()
+assert "/" in B64  # the escaped-slash case below needs one
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        orjson.dumps({"bytes": B64, "p": "abc"}),  # as AWS sends it
+        orjson.dumps({"p": "abc", "bytes": B64}),  # another key order
+        b'{ "bytes" : "' + B64.encode() + b'" }',  # whitespace
+        b'{"bytes":"' + B64.replace("/", "\\/").encode() + b'","p":"a"}',  # an escaped "/"
+    ],
+    ids=["aws", "key-order", "spaces", "escaped-slash"],
+)
+def test_the_stream_decoder_decodes_a_chunk_in_any_json_spelling(payload):
+    message = es_message({":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}, payload)
+    assert BedrockStreamDecoder().feed(message) == [DELTA]
+
+
+def test_a_chunk_with_bad_base64_fails_the_stream():
+    message = es_message({":event-type": "chunk", ":message-type": "event"}, b'{"bytes":"not*base64","p":"a"}')
+    with pytest.raises(ValueError, match="invalid base64"):
+        BedrockStreamDecoder().feed(message)
+
+
+def test_an_exception_message_shaped_like_a_chunk_still_fails_the_stream():
+    message = es_message({":message-type": "exception", ":exception-type": "modelStreamErrorException"}, b'{"bytes":"' + B64.encode() + b'"}')
+    with pytest.raises(ValueError, match="modelStreamErrorException"):
+        BedrockStreamDecoder().feed(message)
 
 
 def test_converse_events_relay_keyed_by_their_type_as_boto3_shows_them():

@@ -36,11 +36,12 @@ async def gemini_sim():
 @pytest.fixture
 def realtime_gateway(tmp_path):
     """`async with realtime_gateway(openai=sim, google=sim, sims={slug: sim}, stored_keys=True,
-    **config) as gw`: a gateway whose openai / google-ai-studio (and each `sims` slug's) realtime
-    endpoints are the given simulators, with their keys stored unless `stored_keys` is false."""
+    ssl=None, **config) as gw`: a gateway whose openai / google-ai-studio (and each `sims` slug's)
+    realtime endpoints are the given simulators, with their keys stored unless `stored_keys` is
+    false; served over TLS with the server context `ssl`."""
 
     @contextlib.asynccontextmanager
-    async def start(openai=None, google=None, *, sims=None, stored_keys=True, **config):
+    async def start(openai=None, google=None, *, sims=None, stored_keys=True, ssl=None, **config):
         providers = {}
         pairs = [("openai", openai), ("google-ai-studio", google), *(sims or {}).items()]
         for slug, sim in pairs:
@@ -53,7 +54,7 @@ def realtime_gateway(tmp_path):
         # Built-ins only: these tests need no installed plugin (and must not depend on one).
         extra.setdefault("plugins", {"enabled": []})
         extra["providers"] = {**providers, **extra.get("providers", {})}
-        async with running_gateway(None, data_dir=tmp_path / "gw", **extra) as gw:
+        async with running_gateway(None, data_dir=tmp_path / "gw", ssl=ssl, **extra) as gw:
             yield gw
 
     return start

@@ -1,5 +1,5 @@
 """Gemini Live through aigw, with a raw `websockets` client following Google's documented
-messages (the google-genai SDK is not installed here), against the Gemini Live simulator."""
+messages, against the Gemini Live simulator (the google-genai SDK: test_realtime_gemini_sdk.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from test_realtime_openai import wait_for
+
+from aigw.api.realtime_gemini import DROP, GeminiResumption
 
 MODEL = "models/gemini-live-2.5-flash-preview"
 
@@ -143,3 +145,24 @@ async def test_a_wrong_key_gets_googles_1007_close(realtime_gateway, gemini_sim)
             with pytest.raises(ConnectionClosed):
                 await receive(ws)
             assert ws.close_code == 1007
+
+
+# ---- field names: the JSON name or the proto name, as Google's parser reads them ----
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"realtime_input": {"text": "hi"}},  # what the google-genai SDK sends
+        {"client_content": {"turns": [{"role": "user", "parts": [{"text": "hi"}]}], "turn_complete": True}},
+        {"realtime_input": {"audio_stream_end": True}},
+    ],
+    ids=["realtime_input-text", "turn_complete", "audio_stream_end"],
+)
+def test_a_turn_ended_with_proto_field_names_holds_a_resumption_until_answered(message):
+    state = GeminiResumption()
+    state.client_message(1, json.dumps({"setup": {"model": MODEL, "session_resumption": {}}}).encode())
+    state.upstream_message(b'{"sessionResumptionUpdate":{"newHandle":"h1","resumable":true}}')
+    state.client_message(1, json.dumps(message).encode())
+    assert state.upstream_message(b'{"goAway":{"timeLeft":"1s"}}') == DROP  # the answer is still due
+    assert json.loads(state.resumed_setup())["setup"]["sessionResumption"] == {"handle": "h1"}

@@ -10,7 +10,9 @@ while the model is answering, nor while a turn the client ended is unanswered, a
 handle that covers the last turn (the update that follows ``turnComplete``).
 
 Only messages that can matter are decoded: a substring check comes before orjson. Gemini sends
-its JSON as text or as binary frames, so both are looked at.
+its JSON as text or as binary frames, so both are looked at. Client field names are read as
+Google's proto3 JSON parser reads them, JSON name or proto name: the google-genai SDK sends
+`client_content` / `realtime_input` (proto names) around camelCase contents.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ import orjson
 __all__ = ["DROP", "FORWARD", "FORWARD_RESUME", "RESUME", "GeminiResumption"]
 
 FORWARD, DROP, RESUME, FORWARD_RESUME = "forward", "drop", "resume", "forward-resume"
+
+
+#: A client message that ends a turn (the model will answer it), in either spelling.
+_ENDS_TURN = (b'"turnComplete"', b'"turn_complete"', b'"audioStreamEnd"', b'"audio_stream_end"')
+_REALTIME_INPUT = (b'"realtimeInput"', b'"realtime_input"')
 
 
 def _json(payload: bytes) -> dict[str, Any] | None:
@@ -64,8 +71,8 @@ class GeminiResumption:
         """Remember the client's first ``setup`` (its model, whether it enabled resumption) and
         whether a turn it ended is still unanswered."""
         if self.setup is not None:
-            if b'"turnComplete"' in payload or b'"audioStreamEnd"' in payload or (
-                b'"realtimeInput"' in payload and b'"text"' in payload
+            if any(marker in payload for marker in _ENDS_TURN) or (
+                b'"text"' in payload and any(marker in payload for marker in _REALTIME_INPUT)
             ):
                 self.awaiting = True
             return
@@ -75,11 +82,15 @@ class GeminiResumption:
         setup = doc.get("setup") if doc is not None else None
         if not isinstance(setup, dict):
             return
+        if "session_resumption" in setup:  # the proto name: kept under the JSON name
+            setup = dict(setup)
+            setup.setdefault("sessionResumption", setup.pop("session_resumption"))
         self.setup, self.setup_opcode = setup, opcode
-        self.enabled = isinstance(setup.get("sessionResumption"), dict)
+        resumption = setup.get("sessionResumption")
+        self.enabled = isinstance(resumption, dict)
         model = setup.get("model")
         self.model = model if isinstance(model, str) else None
-        handle = setup["sessionResumption"].get("handle") if self.enabled else None
+        handle = resumption.get("handle") if isinstance(resumption, dict) else None
         if isinstance(handle, str) and handle:
             self.handle, self.resumable = handle, True
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl as ssl_module
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ class RunningGateway:
     account_id: str = ACCOUNT_ID
     #: Every LogRecord the gateway produced, in completion order (also written to SQLite).
     records: list[Any] = field(default_factory=list)
+    #: Whether it serves TLS (`running_gateway(ssl=...)`): the URLs are then wss:// and https://.
+    tls: bool = False
 
     @property
     def url(self) -> str:
@@ -60,13 +63,13 @@ class RunningGateway:
 
     def url_for(self, gateway: str = "default", account_id: str = ACCOUNT_ID) -> str:
         """The WebSocket URL of another gateway (or account id) on this server."""
-        return f"ws://127.0.0.1:{self.port}/v1/{account_id}/{gateway}"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/v1/{account_id}/{gateway}"
 
     @property
     def http_url(self) -> str:
         """The HTTP base of the gateway: ``http://127.0.0.1:PORT/v1/{account}/{gateway}`` (the
         Universal HTTP endpoint; append ``/{provider}`` for a provider's base URL)."""
-        return f"http://127.0.0.1:{self.port}/v1/{self.account_id}/{self.gateway_name}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/v1/{self.account_id}/{self.gateway_name}"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -147,6 +150,7 @@ async def running_gateway(
     gateway_name: str = "default",
     account_id: str = ACCOUNT_ID,
     create_token: bool = True,
+    ssl: ssl_module.SSLContext | None = None,
     **config: Any,
 ) -> AsyncIterator[RunningGateway]:
     """Serve a gateway on 127.0.0.1 (a free port) for the duration of the block.
@@ -154,6 +158,8 @@ async def running_gateway(
     `sims` is any mapping of provider slug → simulator (``Simulators`` or the session's
     thread-run set); `config` holds top-level config tables merged over the generated config.
     `data_dir` defaults to a fresh temporary directory (kept, so a test can read the logs).
+    `ssl`, a server-side context, serves TLS (for clients that only speak wss://, such as the
+    google-genai SDK's live client).
     """
     from aigw.auth import TokenStore
     from aigw.config import load_settings
@@ -173,7 +179,7 @@ async def running_gateway(
     gateway = Gateway(settings)
     gateway.records = []
     try:
-        server = await gateway.serve(host="127.0.0.1", port=0)
-        yield RunningGateway(gateway, root, server.port, token, gateway_name, account_id, gateway.records)
+        server = await gateway.serve(host="127.0.0.1", port=0, ssl=ssl)
+        yield RunningGateway(gateway, root, server.port, token, gateway_name, account_id, gateway.records, tls=ssl is not None)
     finally:
         await gateway.stop()

@@ -33,8 +33,8 @@ mid-stream failure. Usage: converse's `metadata` event; invoke's Anthropic `mess
 
 from __future__ import annotations
 
-import base64
 import binascii
+from binascii import a2b_base64
 from typing import Any, Iterable, Mapping, Sequence
 
 from aigw._codec import EventStreamDecoder
@@ -78,6 +78,10 @@ class BedrockCredentials:
             raise ProviderFailed("a stored aws-bedrock key is ACCESS_KEY_ID:SECRET[:SESSION_TOKEN] or JSON with access_key_id/secret_access_key or api_key")
 
 
+_CHUNK_PREFIX = b'{"bytes":"'
+_CHUNK_PREFIX_LEN = len(_CHUNK_PREFIX)
+
+
 class BedrockStreamDecoder:
     """Bedrock's event stream → the JSON of each relayed event (see the module docstring).
     `feed(chunk)` returns the payloads one network read completed; ValueError on a broken
@@ -90,7 +94,22 @@ class BedrockStreamDecoder:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The relayable JSON payloads completed by `chunk`."""
-        return [relayable(headers, payload) for headers, payload in self._decoder.feed(chunk)]
+        out = []
+        for headers, payload in self._decoder.feed(chunk):
+            # The common message, an invoke `chunk` event as AWS serialises it
+            # (`{"bytes":"<base64>","p":…}`), is decoded without parsing its JSON: base64 has no
+            # `"` or `\`, so the first quote after the prefix ends the string. Anything else
+            # (other key order, escapes, bad base64) takes the general path below.
+            if payload.startswith(_CHUNK_PREFIX) and headers.get(":event-type") == "chunk" and headers.get(":message-type") == "event":
+                end = payload.find(b'"', _CHUNK_PREFIX_LEN)
+                if end > 0:
+                    try:
+                        out.append(a2b_base64(payload[_CHUNK_PREFIX_LEN:end], strict_mode=True))
+                        continue
+                    except binascii.Error:
+                        pass
+            out.append(relayable(headers, payload))
+        return out
 
     def finish(self) -> bool:
         """True when a partial message was left (a truncated stream)."""
@@ -110,8 +129,8 @@ def relayable(headers: Mapping[str, Any], payload: bytes) -> bytes:
         doc = loads_or_none(payload)
         data = doc.get("bytes") if isinstance(doc, dict) else None
         try:
-            return base64.b64decode(data, validate=True) if isinstance(data, str) else payload
-        except binascii.Error:
+            return a2b_base64(data, strict_mode=True) if isinstance(data, str) else payload
+        except ValueError:  # binascii.Error, or a non-ASCII str
             raise ValueError("upstream chunk with invalid base64") from None
     if isinstance(event_type, str):
         return b'{"' + event_type.encode() + b'":' + payload + b"}"
@@ -146,18 +165,20 @@ class AwsBedrockProvider(HttpProvider):
 
     def url_for(self, call: Call) -> str:
         """The regional host; the path and query as the client sent them."""
+        return self._target(call)[2]
+
+    def _target(self, call: Call) -> tuple[str, str, str]:
+        """(host kind, region, upstream URL) of `call`, its path checked (BadRequest)."""
         host, region, path = self.route(call)
         check_endpoint(path, "request")
         base = self.base_url if host == "bedrock-runtime" else str(self.options.get("mantle_base_url") or DEFAULT_MANTLE_BASE)
         url = f"{base.replace('{region}', region)}/{path}"
-        return f"{url}?{call.query}" if call.query else url
+        return host, region, f"{url}?{call.query}" if call.query else url
 
     def build_request(self, call: Call, key: str | None) -> UpstreamRequest:
         """Forward with the client's API key, or sign with the stored credentials."""
-        check_endpoint(call.endpoint, "request")
-        host, region, _ = self.route(call)
+        host, region, url = self._target(call)  # route() checked the host and region segments
         mantle = host == "bedrock-mantle"
-        url = self.url_for(call)
         headers = forwardable_headers(call.headers)
         if call.body and not any(n == "content-type" for n, _ in headers):
             headers.append(("content-type", "application/json"))

@@ -26,7 +26,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import Iterable
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 _SPACES = re.compile(r"\s+")
@@ -46,7 +46,10 @@ class AwsCredentials:
 
 def host_of(url: str) -> str:
     """The `host` header value for `url`: its authority without a default port."""
-    parts = urlsplit(url)
+    return _host_of(urlsplit(url))
+
+
+def _host_of(parts: SplitResult) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
@@ -65,6 +68,15 @@ def canonical_query(query: str) -> str:
         name, _, value = part.partition("=")
         pairs.append((quote(unquote(name), safe="-_.~"), quote(unquote(value), safe="-_.~")))
     return "&".join(f"{name}={value}" for name, value in sorted(pairs))
+
+
+@functools.lru_cache(maxsize=256)
+def _url_parts(url: str) -> tuple[str, str, str]:
+    """(host header, canonical URI, canonical query) of `url`. A gateway signs the same few
+    URLs over and over (one per model and operation), so they are cached: parsing and quoting
+    were half the cost of a signature."""
+    parts = urlsplit(url)
+    return _host_of(parts), quote(parts.path or "/", safe="/~"), canonical_query(parts.query)
 
 
 @functools.lru_cache(maxsize=64)
@@ -96,7 +108,8 @@ def sign(
     added = [("x-amz-date", stamp)]
     if credentials.session_token:
         added.append(("x-amz-security-token", credentials.session_token))
-    signed: dict[str, list[str]] = {"host": [host_of(url)]}
+    host, canonical_uri, query = _url_parts(url)
+    signed: dict[str, list[str]] = {"host": [host]}
     for name, value in headers:
         lname = name.lower()
         if lname not in _REPLACED:
@@ -104,12 +117,11 @@ def sign(
     for name, value in added:
         signed[name] = [value]
     names = sorted(signed)
-    parts = urlsplit(url)
     canonical = "\n".join(
         (
             method.upper(),
-            quote(parts.path or "/", safe="/~"),
-            canonical_query(parts.query),
+            canonical_uri,
+            query,
             "".join(f"{name}:{','.join(signed[name])}\n" for name in names),
             ";".join(names),
             hashlib.sha256(body).hexdigest(),
@@ -118,6 +130,6 @@ def sign(
     scope = f"{day}/{region}/{service}/aws4_request"
     to_sign = f"{ALGORITHM}\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
     key = _derive_key(credentials.secret_access_key, day, region, service)
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    signature = hmac.digest(key, to_sign.encode(), "sha256").hex()
     authorization = f"{ALGORITHM} Credential={credentials.access_key_id}/{scope}, SignedHeaders={';'.join(names)}, Signature={signature}"
     return [*added, ("authorization", authorization)]

@@ -27,6 +27,12 @@ text):
 
 The reply is ``reply`` (knob) or "turn N: <last user text>", N counting the session's turns
 (so a resumed session is visibly the same session).
+
+Field names are read as a proto3 JSON parser reads them: the lowerCamelCase JSON name or the
+proto field name (``clientContent`` or ``client_content``, ``turnComplete`` or
+``turn_complete``): the google-genai SDK sends ``client_content``, ``realtime_input`` and
+``tool_response`` with their proto names. Free-form values (a function call's ``args``, a tool's
+``response``) are left as they are.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import base64
 import contextlib
 import itertools
 import json
+from typing import Any
 
 from aigw.testing.simulators.realtime_server import RealtimeConnection, RealtimeSimulator, UpgradeRecord, pieces, words
 
@@ -43,6 +50,23 @@ __all__ = ["GEMINI_LIVE_PATH", "GeminiLiveSimulator"]
 
 GEMINI_LIVE_PATH = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
 _handles = itertools.count(1)
+#: Fields whose values are free-form JSON (google.protobuf.Struct): their keys are data.
+_STRUCT_FIELDS = frozenset({"args", "response", "parameters", "parametersJsonSchema", "responseJsonSchema"})
+
+
+def json_names(value: Any) -> Any:
+    """`value` with every proto field name (snake_case) spelled as its JSON name (lowerCamelCase),
+    as Google's proto3 JSON parser accepts both."""
+    if isinstance(value, list):
+        return [json_names(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        head, *rest = key.split("_")
+        name = head + "".join(part[:1].upper() + part[1:] for part in rest)
+        out[name] = item if name in _STRUCT_FIELDS else json_names(item)
+    return out
 
 
 class GeminiLiveSimulator(RealtimeSimulator):
@@ -117,7 +141,7 @@ class GeminiLiveSimulator(RealtimeSimulator):
 
     async def on_message(self, conn: RealtimeConnection, message: str | bytes) -> None:
         try:
-            msg = json.loads(message)
+            msg = json_names(json.loads(message))
             if not isinstance(msg, dict):
                 raise ValueError
         except ValueError:
