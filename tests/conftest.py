@@ -6,6 +6,19 @@ retrieved", an exception in a callback. On stock asyncio and on uvloop those go 
 exception handler, whose default logs them on the "asyncio" logger at ERROR; the fixture
 listens there (so it works for any loop, also loops created inside the test) and collects
 garbage at teardown so that abandoned tasks report within their own test.
+
+Which event loop (the rule for each directory's `pytest_asyncio_loop_factories` hook): async
+tests run on both stock asyncio and uvloop where the code under test owns sockets, transports,
+flow control or close paths on the loop (server, protocol, upstream, realtime, auth's closing
+of live connections, the Universal API, conformance framing). They run on stock asyncio only
+where the code under test keeps nothing on the loop or is test tooling (log stores, the cache
+and limiter, the simulators), and where a heavy end-to-end test's loop-specific part is covered
+by a lighter test on both loops (the `one_loop` marker in tests/api; Autobahn's deflate
+sections, tests/conformance/test_autobahn.py).
+
+The suite runs in two pytest-xdist workers (pyproject's addopts: `-n 2 --dist loadfile`, so a
+file's tests share one process): every server a test starts listens on a free port and keeps its
+files under tmp_path. `-n 0` runs everything in one process (e.g. for `--pdb`).
 """
 
 from __future__ import annotations
