@@ -5,7 +5,10 @@ could not hand to anyone: "Task exception was never retrieved", "Future exceptio
 retrieved", an exception in a callback. On stock asyncio and on uvloop those go to the loop's
 exception handler, whose default logs them on the "asyncio" logger at ERROR; the fixture
 listens there (so it works for any loop, also loops created inside the test) and collects
-garbage at teardown so that abandoned tasks report within their own test.
+garbage at teardown so that abandoned tasks report within their own test. The objects that exist
+once the tests are collected (every imported module: the SDKs, botocore, matplotlib...) are
+moved to the permanent generation (gc.freeze), so that collection scans only what tests made:
+~0.2 ms instead of ~200 ms per test, about 9 minutes of CPU over the suite.
 
 Which event loop (the rule for each directory's `pytest_asyncio_loop_factories` hook): async
 tests run on both stock asyncio and uvloop where the code under test owns sockets, transports,
@@ -71,6 +74,12 @@ def no_unhandled_loop_errors(request):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "allow_loop_errors: the test provokes loop-level errors on purpose")
+
+
+def pytest_collection_finish(session):
+    """Freeze what collection imported: the per-test gc.collect() then skips it (see above)."""
+    gc.collect()
+    gc.freeze()
 
 
 # ---- the gateway-on-simulators fixtures most end-to-end tests use ----------------------------
