@@ -74,12 +74,44 @@ def no_unhandled_loop_errors(request):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "allow_loop_errors: the test provokes loop-level errors on purpose")
+    config.autobahn_rows = {}  # "loop section" -> summary row (tests/conformance/conftest.py)
 
 
 def pytest_collection_finish(session):
     """Freeze what collection imported: the per-test gc.collect() then skips it (see above)."""
     gc.collect()
     gc.freeze()
+
+
+# ---- the Autobahn summary table ------------------------------------------------------------
+# Here rather than in tests/conformance: pytest-xdist's controller prints the terminal summary and
+# loads only this conftest. The rows come from tests/conformance/conftest.py.
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: a worker finished and handed over its output
+def pytest_testnodedown(node, error):
+    node.config.autobahn_rows.update(getattr(node, "workeroutput", {}).get("autobahn_rows", {}))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the Autobahn cases per loop and section with OK / NON-STRICT / INFORMATIONAL / FAILED."""
+    rows = sorted(config.autobahn_rows.values(), key=lambda row: (row["loop"], int(row["section"])))
+    if not rows:
+        return
+    tr = terminalreporter
+    tr.section("Autobahn TestSuite (kosoku 0.1.0) against the echo server")
+    header = f"{'loop':8} {'section':>7} {'cases':>6} {'OK':>5} {'NON-STRICT':>11} {'INFORMATIONAL':>14} {'FAILED':>7}"
+    tr.write_line(header)
+    tr.write_line("-" * len(header))
+    for row in rows:
+        counts = row["counts"]
+        tr.write_line(
+            f"{row['loop']:8} {row['section'] + '.*':>7} {row['cases']:>6} {counts['OK']:>5}"
+            f" {counts['NON-STRICT']:>11} {counts['INFORMATIONAL']:>14} {counts['FAILED']:>7}"
+        )
+    for row in rows:
+        for line in row["failures"]:
+            tr.write_line(f"FAILED [{row['loop']}] {line}")
 
 
 # ---- the gateway-on-simulators fixtures most end-to-end tests use ----------------------------

@@ -1,7 +1,7 @@
 """Conformance fixtures: the echo app served in-process on a free port, over ws:// or wss://,
 on both uvloop and stock asyncio (Autobahn's deflate sections on one each); a certificate
-authority for wss://; and the Autobahn summary printed at the end of the run (whatever the
-capture mode, and also when pytest-xdist ran the sections in its workers)."""
+authority for wss://; and the Autobahn summary rows, which tests/conftest.py prints at the end of
+the run (whatever the capture mode, and also when pytest-xdist ran the sections in its workers)."""
 
 from __future__ import annotations
 
@@ -69,15 +69,14 @@ async def echo_server(*, ssl_context: ssl.SSLContext | None = None, **settings) 
 
 # ---- the Autobahn summary table --------------------------------------------------------------
 #
-# Under pytest-xdist the sections run in worker processes while the terminal summary prints in
-# the controller: each worker hands its rows over in `workeroutput` (plain, serializable data)
-# and the controller merges them as the workers finish. Without xdist the rows stay in-process.
+# The table prints from tests/conftest.py: under pytest-xdist the terminal summary runs in the
+# controller, which never loads this conftest. The sections hand their rows over as plain data:
+# from a worker in its `workeroutput`, in one process (-n 0) on `config.autobahn_rows`.
 
 AUTOBAHN_RESULTS: dict[tuple[str, str], list] = {}  # (loop, section) -> kosoku CaseResults
-_MERGED_ROWS: dict[str, dict] = {}  # "loop section" -> row, from the workers (controller only)
 
 
-def _rows(results: dict[tuple[str, str], list]) -> dict[str, dict]:
+def autobahn_rows(results: dict[tuple[str, str], list]) -> dict[str, dict]:
     """The summary rows for `results`: counts per outcome and a line per failed case."""
     rows = {}
     for (loop, section), cases in results.items():
@@ -101,36 +100,14 @@ def _rows(results: dict[tuple[str, str], list]) -> dict[str, dict]:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker sends its workeroutput
 def pytest_sessionfinish(session):
-    workeroutput = getattr(session.config, "workeroutput", None)
-    if workeroutput is not None and AUTOBAHN_RESULTS:
-        workeroutput["autobahn_rows"] = _rows(AUTOBAHN_RESULTS)
-
-
-@pytest.hookimpl(optionalhook=True)  # an xdist hook: the controller hears from each worker
-def pytest_testnodedown(node, error):
-    _MERGED_ROWS.update(getattr(node, "workeroutput", {}).get("autobahn_rows", {}))
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Print cases per section with OK / NON-STRICT / INFORMATIONAL / FAILED counts."""
-    rows = {**_MERGED_ROWS, **_rows(AUTOBAHN_RESULTS)}
-    if not rows:
+    if not AUTOBAHN_RESULTS:
         return
-    tr = terminalreporter
-    tr.section("Autobahn TestSuite (kosoku 0.1.0) against the echo server")
-    header = f"{'loop':8} {'section':>7} {'cases':>6} {'OK':>5} {'NON-STRICT':>11} {'INFORMATIONAL':>14} {'FAILED':>7}"
-    tr.write_line(header)
-    tr.write_line("-" * len(header))
-    ordered = sorted(rows.values(), key=lambda row: (row["loop"], int(row["section"])))
-    for row in ordered:
-        counts = row["counts"]
-        tr.write_line(
-            f"{row['loop']:8} {row['section'] + '.*':>7} {row['cases']:>6} {counts['OK']:>5} {counts['NON-STRICT']:>11}"
-            f" {counts['INFORMATIONAL']:>14} {counts['FAILED']:>7}"
-        )
-    for row in ordered:
-        for line in row["failures"]:
-            tr.write_line(f"FAILED [{row['loop']}] {line}")
+    rows = autobahn_rows(AUTOBAHN_RESULTS)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["autobahn_rows"] = rows
+    else:
+        session.config.autobahn_rows.update(rows)
 
 
 def describe_case(r) -> str:

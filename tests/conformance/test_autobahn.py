@@ -2,7 +2,7 @@
 against the echo app, section by section, on uvloop and stock asyncio.
 
 Every case must pass: behavior OK, or NON-STRICT / INFORMATIONAL where Autobahn allows it, with
-a clean close. The per-section counts are printed in the terminal summary (conftest.py).
+a clean close. The per-section counts are printed in the terminal summary (tests/conftest.py).
 Sections 12 and 13 are permessage-deflate, so the server offers it here.
 
 Which loop: the framing, fragmentation, UTF-8, close and limits sections (1-10) run on both
