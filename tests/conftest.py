@@ -5,7 +5,23 @@ could not hand to anyone: "Task exception was never retrieved", "Future exceptio
 retrieved", an exception in a callback. On stock asyncio and on uvloop those go to the loop's
 exception handler, whose default logs them on the "asyncio" logger at ERROR; the fixture
 listens there (so it works for any loop, also loops created inside the test) and collects
-garbage at teardown so that abandoned tasks report within their own test.
+garbage at teardown so that abandoned tasks report within their own test. The objects that exist
+once the tests are collected (every imported module: the SDKs, botocore, matplotlib...) are
+moved to the permanent generation (gc.freeze), so that collection scans only what tests made:
+~0.2 ms instead of ~200 ms per test, about 9 minutes of CPU over the suite.
+
+Which event loop (the rule for each directory's `pytest_asyncio_loop_factories` hook): async
+tests run on both stock asyncio and uvloop where the code under test owns sockets, transports,
+flow control or close paths on the loop (server, protocol, upstream, realtime, auth's closing
+of live connections, the Universal API, conformance framing). They run on stock asyncio only
+where the code under test keeps nothing on the loop or is test tooling (log stores, the cache
+and limiter, the simulators), and where a heavy end-to-end test's loop-specific part is covered
+by a lighter test on both loops (the `one_loop` marker in tests/api; Autobahn's deflate
+sections, tests/conformance/test_autobahn.py).
+
+The suite runs in two pytest-xdist workers (pyproject's addopts: `-n 2 --dist loadfile`, so a
+file's tests share one process): every server a test starts listens on a free port and keeps its
+files under tmp_path. `-n 0` runs everything in one process (e.g. for `--pdb`).
 """
 
 from __future__ import annotations
@@ -58,6 +74,44 @@ def no_unhandled_loop_errors(request):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "allow_loop_errors: the test provokes loop-level errors on purpose")
+    config.autobahn_rows = {}  # "loop section" -> summary row (tests/conformance/conftest.py)
+
+
+def pytest_collection_finish(session):
+    """Freeze what collection imported: the per-test gc.collect() then skips it (see above)."""
+    gc.collect()
+    gc.freeze()
+
+
+# ---- the Autobahn summary table ------------------------------------------------------------
+# Here rather than in tests/conformance: pytest-xdist's controller prints the terminal summary and
+# loads only this conftest. The rows come from tests/conformance/conftest.py.
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: a worker finished and handed over its output
+def pytest_testnodedown(node, error):
+    node.config.autobahn_rows.update(getattr(node, "workeroutput", {}).get("autobahn_rows", {}))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the Autobahn cases per loop and section with OK / NON-STRICT / INFORMATIONAL / FAILED."""
+    rows = sorted(config.autobahn_rows.values(), key=lambda row: (row["loop"], int(row["section"])))
+    if not rows:
+        return
+    tr = terminalreporter
+    tr.section("Autobahn TestSuite (kosoku 0.1.0) against the echo server")
+    header = f"{'loop':8} {'section':>7} {'cases':>6} {'OK':>5} {'NON-STRICT':>11} {'INFORMATIONAL':>14} {'FAILED':>7}"
+    tr.write_line(header)
+    tr.write_line("-" * len(header))
+    for row in rows:
+        counts = row["counts"]
+        tr.write_line(
+            f"{row['loop']:8} {row['section'] + '.*':>7} {row['cases']:>6} {counts['OK']:>5}"
+            f" {counts['NON-STRICT']:>11} {counts['INFORMATIONAL']:>14} {counts['FAILED']:>7}"
+        )
+    for row in rows:
+        for line in row["failures"]:
+            tr.write_line(f"FAILED [{row['loop']}] {line}")
 
 
 # ---- the gateway-on-simulators fixtures most end-to-end tests use ----------------------------

@@ -11,6 +11,16 @@ import os
 
 import pytest
 
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Time in one process: the test suite's `-n 2` (pyproject addopts) would spread the benchmarks
+    over xdist workers, where pytest-benchmark turns itself off."""
+    if getattr(config.option, "numprocesses", None) is not None:
+        config.option.numprocesses = 0
+        config.option.dist = "no"
+
+
 #: Input handed over per call for small frames: what one 64 KiB socket read would carry.
 BATCH_BYTES = 64 * 1024
 SIZES = {"16B": 16, "1KiB": 1024, "64KiB": 64 * 1024, "1MiB": 1024 * 1024}

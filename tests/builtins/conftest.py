@@ -1,17 +1,12 @@
-"""Fixtures for the embedded cache and rate limiter: a clock the test moves, both event loops."""
+"""Fixtures for the embedded cache and rate limiter: a clock the test moves.
+
+Async tests here run on stock asyncio only (no loop factories hook): the cache and limiter are
+bookkeeping behind a clock the test moves, with no sockets or timers on the loop (see the loop
+rule in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, Callable
-
 import pytest
-import uvloop
-
-
-def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """Every async test here runs on the stock asyncio loop and on uvloop."""
-    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
 class Clock:

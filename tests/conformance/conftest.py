@@ -1,6 +1,7 @@
 """Conformance fixtures: the echo app served in-process on a free port, over ws:// or wss://,
-on both uvloop and stock asyncio; a certificate authority for wss://; and the Autobahn summary
-printed at the end of the run (whatever the capture mode)."""
+on both uvloop and stock asyncio (Autobahn's deflate sections on one each); a certificate
+authority for wss://; and the Autobahn summary rows, which tests/conftest.py prints at the end of
+the run (whatever the capture mode, and also when pytest-xdist ran the sections in its workers)."""
 
 from __future__ import annotations
 
@@ -67,38 +68,46 @@ async def echo_server(*, ssl_context: ssl.SSLContext | None = None, **settings) 
 
 
 # ---- the Autobahn summary table --------------------------------------------------------------
+#
+# The table prints from tests/conftest.py: under pytest-xdist the terminal summary runs in the
+# controller, which never loads this conftest. The sections hand their rows over as plain data:
+# from a worker in its `workeroutput`, in one process (-n 0) on `config.autobahn_rows`.
 
 AUTOBAHN_RESULTS: dict[tuple[str, str], list] = {}  # (loop, section) -> kosoku CaseResults
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Print cases per section with OK / NON-STRICT / INFORMATIONAL / FAILED counts."""
-    if not AUTOBAHN_RESULTS:
-        return
-    tr = terminalreporter
-    tr.section("Autobahn TestSuite (kosoku 0.1.0) against the echo server")
-    header = f"{'loop':8} {'section':>7} {'cases':>6} {'OK':>5} {'NON-STRICT':>11} {'INFORMATIONAL':>14} {'FAILED':>7}"
-    tr.write_line(header)
-    tr.write_line("-" * len(header))
-    failures = []
-    for (loop, section), results in sorted(AUTOBAHN_RESULTS.items(), key=lambda kv: (kv[0][0], int(kv[0][1]))):
+def autobahn_rows(results: dict[tuple[str, str], list]) -> dict[str, dict]:
+    """The summary rows for `results`: counts per outcome and a line per failed case."""
+    rows = {}
+    for (loop, section), cases in results.items():
         counts = {"OK": 0, "NON-STRICT": 0, "INFORMATIONAL": 0, "FAILED": 0}
-        for r in results:
+        failures = []
+        for r in cases:
             if not r.passed:
                 counts["FAILED"] += 1
-                failures.append((loop, r))
+                failures.append(describe_case(r))
             elif "NON-STRICT" in (r.behavior.value, r.behavior_close.value):
                 counts["NON-STRICT"] += 1
             elif "INFORMATIONAL" in (r.behavior.value, r.behavior_close.value):
                 counts["INFORMATIONAL"] += 1
             else:
                 counts["OK"] += 1
-        tr.write_line(
-            f"{loop:8} {section + '.*':>7} {len(results):>6} {counts['OK']:>5} {counts['NON-STRICT']:>11}"
-            f" {counts['INFORMATIONAL']:>14} {counts['FAILED']:>7}"
-        )
-    for loop, r in failures:
-        tr.write_line(f"FAILED [{loop}] {describe_case(r)}")
+        rows[f"{loop} {section}"] = {
+            "loop": loop, "section": section, "cases": len(cases), "counts": counts, "failures": failures,
+        }
+    return rows
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker sends its workeroutput
+def pytest_sessionfinish(session):
+    if not AUTOBAHN_RESULTS:
+        return
+    rows = autobahn_rows(AUTOBAHN_RESULTS)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["autobahn_rows"] = rows
+    else:
+        session.config.autobahn_rows.update(rows)
 
 
 def describe_case(r) -> str:

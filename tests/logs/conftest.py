@@ -1,23 +1,20 @@
-"""Fixtures for the log store tests: records to log, and both event loops."""
+"""Fixtures for the log store tests: records to log.
+
+Async tests here run on stock asyncio only (no loop factories hook): the log stores, writers
+and queries keep no sockets or transports on the loop, so a second loop would test nothing new
+(see the loop rule in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import Any, Callable
 
 import pytest
-import uvloop
 
 from aigw.logrecords import new_log_id
 from aigw.types import LogRecord
 
 T0 = 1_790_000_000.0  # a fixed clock for records whose time matters
-
-
-def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """Every async test here runs on the stock asyncio loop and on uvloop."""
-    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture

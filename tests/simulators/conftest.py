@@ -1,21 +1,13 @@
-"""Shared helpers for the simulator tests: loop factories and raw-wire helpers."""
+"""Shared helpers for the simulator tests: raw-wire helpers.
+
+Async tests here run on stock asyncio only (no loop factories hook): the simulators are test
+tooling serving from their own thread, and what the test's loop runs is a stock client; the
+gateway code is what the suite runs on both loops (see the loop rule in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable, Mapping
 from typing import Any
-
-import pytest
-import uvloop
-
-
-def pytest_asyncio_loop_factories(
-    config: pytest.Config, item: pytest.Item
-) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """Run every async simulator test on stock asyncio and on uvloop."""
-    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
 def data_frames(body: bytes, eol: bytes = b"\n") -> list[str]:
