@@ -327,6 +327,7 @@ class RealtimeSession(WebSocketHandler):
     def on_open(self, ws: Any) -> None:
         self.ws = ws
         ws.work_started()  # not idle for the server: this session keeps its own timers
+        self._link(self.upstream)
         self.upstream.start(self._bind_message(self.upstream), self._bind_close(self.upstream))
         settings = self.route.settings
         if settings.idle_timeout:
@@ -426,6 +427,12 @@ class RealtimeSession(WebSocketHandler):
 
     # -- relay and flow control ---------------------------------------------------------------
 
+    def _link(self, upstream: UpstreamWebSocket) -> None:
+        """Make each side flush the other at the end of its read batch: a relayed message is
+        written in the same loop step it was read in (no call_soon per message)."""
+        self.ws.relay_peer = upstream
+        upstream.relay_peer = self.ws
+
     def _to_upstream(self, opcode: int, payload: bytes) -> None:
         upstream = self.upstream
         if opcode == 1:
@@ -493,6 +500,7 @@ class RealtimeSession(WebSocketHandler):
             return
         self.upstream = new
         self.stats.resumptions += 1
+        self._link(new)
         new.start(self._bind_message(new), self._bind_close(new))
         assert self.gemini is not None
         setup = self.gemini.resumed_setup()

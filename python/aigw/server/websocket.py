@@ -60,7 +60,7 @@ class WebSocket(asyncio.BufferedProtocol):
         "_transport", "_on_message", "_flush_scheduled", "write_paused", "_drain_waiters", "_head",
         "_in_flight", "_activity", "_idle_since", "_ping_timer", "_ping_sent_at",
         "_idle_timer", "_close_timer", "_lost", "_opened", "_hard_limit", "_shutting_down",
-        "_tcp_closing", "read_paused",
+        "_tcp_closing", "read_paused", "relay_peer",
     )
 
     def __init__(
@@ -103,6 +103,9 @@ class WebSocket(asyncio.BufferedProtocol):
         self._tcp_closing = False
         #: The app asked to stop reading the peer (``pause_reading``).
         self.read_paused = False
+        #: A relay's other side (``hold_flush``/``flush_held``): what a read batch here sends
+        #: there is written at the end of the batch, with no call_soon per message.
+        self.relay_peer = None
 
     def start_after_upgrade(self, head: bytes, leftover: bytes) -> None:
         """Called once after set_protocol: queue the 101, open, parse bytes that came early."""
@@ -133,6 +136,14 @@ class WebSocket(asyncio.BufferedProtocol):
         events = self.codec.buffer_updated(nbytes)
         if events and self.protocol.state is not CLOSED:
             self._flush_scheduled = True  # sends during the batch wait for the flush below
+            peer = self.relay_peer
+            if peer is not None and peer.hold_flush():
+                try:
+                    self._dispatch(events)
+                    self._flush()
+                finally:
+                    peer.flush_held()
+                return
             self._dispatch(events)
             self._flush()
 
@@ -266,6 +277,19 @@ class WebSocket(asyncio.BufferedProtocol):
         self.protocol.send_close(code, reason)
         self._schedule_flush()
         self._arm_close_timer()
+
+    def hold_flush(self) -> bool:
+        """Defer this connection's sends until ``flush_held`` (a relay's other side is
+        delivering a read batch and writes here once at its end). False when a flush is
+        already scheduled: that one writes them, ``flush_held`` must not be called."""
+        if self._flush_scheduled:
+            return False
+        self._flush_scheduled = True
+        return True
+
+    def flush_held(self) -> None:
+        """Write what was queued since ``hold_flush``."""
+        self._flush()
 
     def flush_soon(self) -> None:
         """Schedule this tick's write after queueing frames on ``codec`` directly (the stream

@@ -334,6 +334,9 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         self._ping_outstanding = False
         self._hard_limit = write_hard_limit
         self._closed_event = asyncio.Event()
+        #: A relay's other side (``hold_flush``/``flush_held``): what a read batch here sends
+        #: there is written at the end of the batch, with no call_soon per message.
+        self.relay_peer = None
 
     # -- the owner's interface ----------------------------------------------------------------
 
@@ -437,6 +440,19 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         self.conn.state = CLOSED
         self._transport.abort()
 
+    def hold_flush(self) -> bool:
+        """Defer this connection's sends until ``flush_held`` (a relay's other side is
+        delivering a read batch and writes here once at its end). False when a flush is
+        already scheduled: that one writes them, ``flush_held`` must not be called."""
+        if self._flush_scheduled:
+            return False
+        self._flush_scheduled = True
+        return True
+
+    def flush_held(self) -> None:
+        """Write what was queued since ``hold_flush``."""
+        self._flush()
+
     def pause_reading(self) -> None:
         """Stop reading from the upstream (the relay's other side is behind)."""
         if not self._read_paused and not self._lost:
@@ -455,6 +471,14 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         events = self.conn.receive_buffered(nbytes)
         if events:
             self._flush_scheduled = True  # sends made while dispatching go out in one write
+            peer = self.relay_peer
+            if peer is not None and peer.hold_flush():
+                try:
+                    self._handle(events)
+                finally:
+                    self._flush()
+                    peer.flush_held()
+                return
             self._handle(events)
             self._flush()
 
