@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from aigw.api.gateway_context import GatewayContext
 from aigw.api.realtime_gemini import DROP, FORWARD_RESUME, RESUME, GeminiResumption
-from aigw.builtins.providers.realtime import RealtimeRequest, RealtimeTarget
+from aigw.builtins.providers.realtime import RealtimeEndpoint, RealtimeRequest, RealtimeTarget
 from aigw.errors import AigwError, InvalidProvider, RateLimited, RequestTimeout, bug_report
 from aigw.logrecords import collect_flags, new_log_id, parse_metadata_header
 from aigw.observe.request_notes import note_request
@@ -292,6 +292,12 @@ class RealtimeSession(WebSocketHandler):
         self.collect = collect
         self.gemini = gemini
         self.stats = SessionStats()
+        # Upstream messages worth decoding for usage: those containing the provider's marker
+        # (None: none are); b"" (in every payload) when the provider decides for itself.
+        if getattr(type(provider), "realtime_usage", None) is RealtimeEndpoint.realtime_usage:
+            self._usage_marker: bytes | None = provider.realtime_usage_marker
+        else:
+            self._usage_marker = b""
         self.ws: Any = None
         self._loop = asyncio.get_running_loop()
         self._started = time.monotonic()
@@ -328,7 +334,7 @@ class RealtimeSession(WebSocketHandler):
         self.ws = ws
         ws.work_started()  # not idle for the server: this session keeps its own timers
         self._link(self.upstream)
-        self.upstream.start(self._bind_message(self.upstream), self._bind_close(self.upstream))
+        self.upstream.start(type(self)._from_upstream, self._bind_close(self.upstream), target=self)
         settings = self.route.settings
         if settings.idle_timeout:
             self._idle_timer = self._loop.call_later(settings.idle_timeout, self._check_idle)
@@ -366,24 +372,22 @@ class RealtimeSession(WebSocketHandler):
 
     # -- the provider's side ------------------------------------------------------------------
 
-    def _bind_message(self, upstream: UpstreamWebSocket) -> Callable[[int, bytes], None]:
-        def on_message(opcode: int, payload: bytes) -> None:
-            self._from_upstream(upstream, opcode, payload)
-
-        return on_message
-
     def _bind_close(self, upstream: UpstreamWebSocket) -> Callable[[int, str], None]:
         def on_close(code: int, reason: str) -> None:
             self._upstream_closed(upstream, code, reason)
 
         return on_close
 
-    def _from_upstream(self, upstream: UpstreamWebSocket, opcode: int, payload: bytes) -> None:
+    def _from_upstream(self, opcode: int, payload: bytes) -> None:
+        """One message from the provider (the current upstream, or one being replaced by a
+        resumed connection): usage, Gemini's resumption bookkeeping, then to the client."""
         stats = self.stats
         self._activity = True
-        usage = self.provider.realtime_usage(payload)
-        if usage is not None:
-            stats.add_usage(usage.tokens_in, usage.tokens_out)
+        marker = self._usage_marker
+        if marker is not None and marker in payload:
+            usage = self.provider.realtime_usage(payload)
+            if usage is not None:
+                stats.add_usage(usage.tokens_in, usage.tokens_out)
         verdict = None
         if self.gemini is not None:
             verdict = self.gemini.upstream_message(payload)
@@ -400,10 +404,11 @@ class RealtimeSession(WebSocketHandler):
         ws.send(opcode, payload)
         if verdict == FORWARD_RESUME:
             self._start_resume()
-        if not ws.is_writable and not self._upstream_paused:
-            # The client is behind: stop reading the provider until it drains.
+        if ws.write_paused and not self._upstream_paused:
+            # The client is behind (it is OPEN: checked above): stop reading the provider
+            # until it drains.
             self._upstream_paused = True
-            upstream.pause_reading()
+            self.upstream.pause_reading()
             self._spawn(self._resume_upstream_when_drained())
 
     def _upstream_closed(self, upstream: UpstreamWebSocket, code: int, reason: str) -> None:
@@ -435,10 +440,7 @@ class RealtimeSession(WebSocketHandler):
 
     def _to_upstream(self, opcode: int, payload: bytes) -> None:
         upstream = self.upstream
-        if opcode == 1:
-            upstream.send_text(payload)
-        else:
-            upstream.send_binary(payload)
+        upstream.send(opcode, payload)
         if not upstream.is_writable and not self._client_paused and self.ws is not None:
             # The provider is behind: stop reading the client until it drains.
             self._client_paused = True
@@ -501,7 +503,7 @@ class RealtimeSession(WebSocketHandler):
         self.upstream = new
         self.stats.resumptions += 1
         self._link(new)
-        new.start(self._bind_message(new), self._bind_close(new))
+        new.start(type(self)._from_upstream, self._bind_close(new), target=self)
         assert self.gemini is not None
         setup = self.gemini.resumed_setup()
         if self.gemini.setup_opcode == 1:
