@@ -60,7 +60,7 @@ class WebSocket(asyncio.BufferedProtocol):
         "_transport", "_on_message", "_flush_scheduled", "write_paused", "_drain_waiters", "_head",
         "_in_flight", "_activity", "_idle_since", "_ping_timer", "_ping_sent_at",
         "_idle_timer", "_close_timer", "_lost", "_opened", "_hard_limit", "_shutting_down",
-        "_tcp_closing", "read_paused", "relay_peer",
+        "_tcp_closing", "read_paused", "relay_peer", "read_relay",
     )
 
     def __init__(
@@ -106,6 +106,11 @@ class WebSocket(asyncio.BufferedProtocol):
         #: A relay's other side (``hold_flush``/``flush_held``): what a read batch here sends
         #: there is written at the end of the batch, with no call_soon per message.
         self.relay_peer = None
+        #: With ``relay_peer``: ``read_relay(nbytes)`` parses each read instead of
+        #: ``codec.buffer_updated`` (a relay queues data messages on the peer's codec with
+        #: ``WsCodec.relay_buffered``) and returns the events left for this connection. Data
+        #: messages relayed so are not seen by ``on_message`` nor counted as activity here.
+        self.read_relay = None
 
     def start_after_upgrade(self, head: bytes, leftover: bytes) -> None:
         """Called once after set_protocol: queue the 101, open, parse bytes that came early."""
@@ -133,19 +138,38 @@ class WebSocket(asyncio.BufferedProtocol):
     # -- asyncio callbacks (hot path) ---------------------------------------------------------
 
     def buffer_updated(self, nbytes: int) -> None:
+        peer = self.relay_peer
+        if peer is not None:
+            self._relayed_read(peer, nbytes)
+            return
         events = self.codec.buffer_updated(nbytes)
         if events and self.protocol.state is not CLOSED:
             self._flush_scheduled = True  # sends during the batch wait for the flush below
-            peer = self.relay_peer
-            if peer is not None and peer.hold_flush():
-                try:
-                    self._dispatch(events)
-                    self._flush()
-                finally:
-                    peer.flush_held()
-                return
             self._dispatch(events)
             self._flush()
+
+    def _relayed_read(self, peer, nbytes: int) -> None:
+        # What the batch sends to the peer is written once, after it (unless a flush of the
+        # peer was already scheduled: that one writes it).
+        held = peer.hold_flush()
+        try:
+            relay = self.read_relay
+            if relay is None:
+                events = self.codec.buffer_updated(nbytes)
+            else:
+                try:
+                    events = relay(nbytes)
+                except Exception:
+                    log.exception("read_relay failed")
+                    self.close(INTERNAL, "internal error")
+                    return
+            if events and self.protocol.state is not CLOSED:
+                self._flush_scheduled = True  # sends during the batch wait for the flush below
+                self._dispatch(events)
+                self._flush()
+        finally:
+            if held:
+                peer.flush_held()
 
     def _dispatch(self, events: list) -> None:
         try:

@@ -342,6 +342,10 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         #: A relay's other side (``hold_flush``/``flush_held``): what a read batch here sends
         #: there is written at the end of the batch, with no call_soon per message.
         self.relay_peer = None
+        #: With ``relay_peer``: ``read_relay(nbytes)`` parses each read instead of
+        #: ``codec.buffer_updated`` (a relay queues data messages on the peer's codec with
+        #: ``WsCodec.relay_buffered``) and returns the events left for this connection.
+        self.read_relay: Callable[[int], list] | None = None
 
     # -- the owner's interface ----------------------------------------------------------------
 
@@ -390,6 +394,11 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
     def close_reason(self) -> str:
         """The reason that goes with close_code."""
         return self.conn.close_reason
+
+    @property
+    def open(self) -> bool:
+        """True while messages sent are queued (OPEN, the connection not lost)."""
+        return self.conn.state is OPEN and not self._lost
 
     @property
     def is_writable(self) -> bool:
@@ -498,19 +507,32 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self.conn.state is CLOSED:
             return  # input after the closing handshake is ignored
+        peer = self.relay_peer
+        if peer is not None:
+            self._relayed_read(peer, nbytes)
+            return
         events = self.codec.buffer_updated(nbytes)
         if events:
             self._flush_scheduled = True  # sends made while dispatching go out in one write
-            peer = self.relay_peer
-            if peer is not None and peer.hold_flush():
+            self._handle(events)
+            self._flush()
+
+    def _relayed_read(self, peer, nbytes: int) -> None:
+        # What the batch sends to the peer is written once, after it (unless a flush of the
+        # peer was already scheduled: that one writes it).
+        held = peer.hold_flush()
+        try:
+            relay = self.read_relay
+            events = self.codec.buffer_updated(nbytes) if relay is None else relay(nbytes)
+            if events:
+                self._flush_scheduled = True  # sends made while dispatching go out in one write
                 try:
                     self._handle(events)
                 finally:
                     self._flush()
-                    peer.flush_held()
-                return
-            self._handle(events)
-            self._flush()
+        finally:
+            if held:
+                peer.flush_held()
 
     def _handle(self, events: list) -> None:
         # The protocol applies control events (pongs, the closing handshake) and hands each
