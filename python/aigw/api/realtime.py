@@ -41,7 +41,7 @@ from aigw.logrecords import collect_flags, new_log_id, parse_metadata_header
 from aigw.observe.request_notes import note_request
 from aigw.pipeline import ProviderCredentialsMissing
 from aigw.protocol.http11 import HttpResponse, Request
-from aigw.protocol.websocket import check_close_code
+from aigw.protocol.websocket import OPEN, check_close_code
 from aigw.server.app import WebSocketHandler
 from aigw.types import LogRecord
 from aigw.upstream.errors import UpstreamError, UpstreamTimeout
@@ -452,7 +452,7 @@ class RealtimeSession(WebSocketHandler):
             # Closing: messages come back as events, and on_message drops them as sends do.
             return codec.buffer_updated(nbytes)
         events = codec.relay_buffered(nbytes, upstream.codec)
-        if not upstream.is_writable and not self._client_paused:
+        if upstream.write_paused and not self._client_paused:  # (it is open: checked above)
             # The provider is behind: stop reading the client until it drains.
             self._client_paused = True
             self.ws.pause_reading()
@@ -462,7 +462,7 @@ class RealtimeSession(WebSocketHandler):
     def _relay_from_upstream(self, nbytes: int) -> list:
         codec = self.upstream.codec
         ws = self.ws
-        if ws.closed:
+        if ws.protocol.state is not OPEN:
             # Messages come back as events: their usage is still counted (_from_upstream).
             return codec.buffer_updated(nbytes)
         events = codec.relay_buffered(nbytes, ws.codec, self._usage_marker)

@@ -139,18 +139,15 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         peer = self.relay_peer
-        if peer is not None:
-            self._relayed_read(peer, nbytes)
+        if peer is None:
+            events = self.codec.buffer_updated(nbytes)
+            if events and self.protocol.state is not CLOSED:
+                self._flush_scheduled = True  # sends during the batch wait for the flush below
+                self._dispatch(events)
+                self._flush()
             return
-        events = self.codec.buffer_updated(nbytes)
-        if events and self.protocol.state is not CLOSED:
-            self._flush_scheduled = True  # sends during the batch wait for the flush below
-            self._dispatch(events)
-            self._flush()
-
-    def _relayed_read(self, peer, nbytes: int) -> None:
-        # What the batch sends to the peer is written once, after it (unless a flush of the
-        # peer was already scheduled: that one writes it).
+        # A relay: what the batch sends to the peer is written once, after it (unless a flush
+        # of the peer was already scheduled: that one writes it).
         held = peer.hold_flush()
         try:
             relay = self.read_relay
@@ -203,6 +200,9 @@ class WebSocket(asyncio.BufferedProtocol):
             self._tcp_closing = True  # RFC 6455 §7.1.1: the server closes TCP first
             transport.close()
             self._arm_close_timer()
+
+    #: Write what was queued since ``hold_flush``.
+    flush_held = _flush
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -311,9 +311,6 @@ class WebSocket(asyncio.BufferedProtocol):
         self._flush_scheduled = True
         return True
 
-    def flush_held(self) -> None:
-        """Write what was queued since ``hold_flush``."""
-        self._flush()
 
     def flush_soon(self) -> None:
         """Schedule this tick's write after queueing frames on ``codec`` directly (the stream

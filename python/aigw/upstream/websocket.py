@@ -329,7 +329,8 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         self._started = False
         self._lost = False
         self._flush_scheduled = False
-        self._write_paused = False
+        #: The upstream is behind (its write buffer passed the high-water mark).
+        self.write_paused = False
         self._read_paused = True  # until start()
         self._drain_waiters: list[asyncio.Future] = []
         self._close_timeout = close_timeout
@@ -404,7 +405,7 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
     def is_writable(self) -> bool:
         """False while the upstream is behind (write buffer above its high-water mark) or the
         connection is closing."""
-        return not self._write_paused and self.conn.state is OPEN and not self._lost
+        return not self.write_paused and self.conn.state is OPEN and not self._lost
 
     @property
     def buffered_amount(self) -> int:
@@ -417,7 +418,7 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         """Return once the upstream can take more; raises ConnectionError once it is closed."""
         if self._lost or self.conn.state is not OPEN:
             raise ConnectionError("the upstream WebSocket is closed")
-        if self._write_paused:
+        if self.write_paused:
             fut = self._loop.create_future()
             self._drain_waiters.append(fut)
             await fut
@@ -486,10 +487,6 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         self._flush_scheduled = True
         return True
 
-    def flush_held(self) -> None:
-        """Write what was queued since ``hold_flush``."""
-        self._flush()
-
     def pause_reading(self) -> None:
         """Stop reading from the upstream (the relay's other side is behind)."""
         if not self._read_paused and not self._lost:
@@ -508,18 +505,15 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         if self.conn.state is CLOSED:
             return  # input after the closing handshake is ignored
         peer = self.relay_peer
-        if peer is not None:
-            self._relayed_read(peer, nbytes)
+        if peer is None:
+            events = self.codec.buffer_updated(nbytes)
+            if events:
+                self._flush_scheduled = True  # sends made while dispatching go out in one write
+                self._handle(events)
+                self._flush()
             return
-        events = self.codec.buffer_updated(nbytes)
-        if events:
-            self._flush_scheduled = True  # sends made while dispatching go out in one write
-            self._handle(events)
-            self._flush()
-
-    def _relayed_read(self, peer, nbytes: int) -> None:
-        # What the batch sends to the peer is written once, after it (unless a flush of the
-        # peer was already scheduled: that one writes it).
+        # A relay: what the batch sends to the peer is written once, after it (unless a flush
+        # of the peer was already scheduled: that one writes it).
         held = peer.hold_flush()
         try:
             relay = self.read_relay
@@ -544,10 +538,10 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
             self.closed_by = "upstream" if conn.close_received is not None else "gateway"
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self.write_paused = False
         waiters, self._drain_waiters = self._drain_waiters, []
         for fut in waiters:
             if not fut.done():
@@ -596,7 +590,7 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         transport = self._transport
         if data:
             transport.write(data)
-            if self._write_paused and transport.get_write_buffer_size() > self._hard_limit:
+            if self.write_paused and transport.get_write_buffer_size() > self._hard_limit:
                 self.abort(POLICY, "send buffer limit exceeded: the upstream is not reading")
                 return
         if self.conn.state is CLOSED:
@@ -604,6 +598,9 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
             # server closes TCP first (RFC 6455 §7.1.1); we close our side after our last frame.
             transport.close()
             self._arm_close_timer()
+
+    #: Write what was queued since ``hold_flush``.
+    flush_held = _flush
 
     def _arm_close_timer(self) -> None:
         if self._close_timer is None and not self._lost:
