@@ -16,6 +16,7 @@ CLOSE: Final[int]  # 0x8
 PING: Final[int]  # 0x9
 PONG: Final[int]  # 0xA
 FAIL: Final[int]  # 0x100: not an opcode; the codec failed the connection (see WsCodec)
+RELAYED: Final[int]  # 0x200: not an opcode; a message WsCodec.relay_buffered relayed and reports
 
 class DeflateParams:
     """Negotiated permessage-deflate parameters (RFC 7692 §7)."""
@@ -95,6 +96,20 @@ class WsCodec:
     def buffer_updated(self, nbytes: int) -> list[tuple]:
         """`nbytes` were written into the last view from get_buffer: parse them.
         Raises ValueError if `nbytes` exceeds that view's length."""
+    def relay_buffered(self, nbytes: int, peer: WsCodec, report: bytes | None = None) -> list[tuple]:
+        """Like ``buffer_updated``, but every complete TEXT/BINARY message is queued on
+        `peer`'s output (framed for its role: masked when it is a client, compressed when it
+        negotiated deflate; text was UTF-8 checked here) instead of returned: no Python object
+        per message. Returns the other events, plus ``(RELAYED, opcode, payload)`` for each
+        relayed message whose payload contains `report` (b"" reports every one), in wire
+        order. The caller checks that `peer` may send (its connection is open) and flushes it.
+        ``relayed_messages`` / ``relayed_bytes`` count what this codec relayed."""
+    @property
+    def relayed_messages(self) -> int:
+        """Data messages ``relay_buffered`` has queued on peers."""
+    @property
+    def relayed_bytes(self) -> int:
+        """Payload bytes of those messages."""
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[tuple]:
         """Copy `data` into the read buffer and parse it (tests, non-buffered transports)."""
     # -- output (appended to the output queue; nothing is written anywhere) --

@@ -162,7 +162,13 @@ mod ws {
         pub(super) writer: Writer,
         /// Large payloads sent by reference (see `data_to_send_vectored`).
         spliced: Splices<Py<PyBytes>>,
+        /// Data messages `relay_buffered` queued on a peer, and their payload bytes.
+        relayed_messages: u64,
+        relayed_bytes: u64,
     }
+
+    /// Event kind of a message `relay_buffered` relayed and also reports (not an opcode).
+    pub const RELAYED: u32 = 0x200;
 
     /// Pushes each event onto `sink` as the tuple the stub describes.
     fn push_event<'py>(sink: &mut ListSink<'py>, e: EventParts<'_>) {
@@ -200,6 +206,8 @@ mod ws {
                 reader: Reader::new(cfg),
                 writer: Writer::new(client, deflate),
                 spliced: Splices::default(),
+                relayed_messages: 0,
+                relayed_bytes: 0,
             })
         }
 
@@ -229,6 +237,54 @@ mod ws {
                 ));
             }
             sink.finish()
+        }
+
+        /// Like `buffer_updated`, but each complete TEXT/BINARY message is queued on `peer`
+        /// (framed for its role: masked, compressed as it negotiated) instead of returned. The
+        /// list holds the other events, plus `(RELAYED, opcode, payload)` for each relayed
+        /// message containing `report` (b"" reports every one), in wire order.
+        #[pyo3(signature = (nbytes, peer, report=None))]
+        fn relay_buffered<'py>(
+            &mut self,
+            py: Python<'py>,
+            nbytes: usize,
+            mut peer: PyRefMut<'py, WsCodec>,
+            report: Option<&[u8]>,
+        ) -> PyResult<Bound<'py, PyList>> {
+            let mut sink = ListSink::new(py);
+            let (mut messages, mut bytes) = (0u64, 0u64);
+            let writer = &mut peer.writer;
+            let ok = self.reader.commit(nbytes, &mut self.writer, &mut |e| match e.parts() {
+                EventParts::Payload(kind, p) if kind == u32::from(OP_TEXT) || kind == u32::from(OP_BINARY) => {
+                    writer.send_message(kind as u8, p);
+                    messages += 1;
+                    bytes += p.len() as u64;
+                    if report.is_some_and(|m| memchr::memmem::find(p, m).is_some()) {
+                        sink.push((RELAYED, kind, PyBytes::new(py, p)));
+                    }
+                }
+                parts => push_event(&mut sink, parts),
+            });
+            self.relayed_messages += messages;
+            self.relayed_bytes += bytes;
+            if !ok {
+                return Err(PyValueError::new_err(
+                    "nbytes exceeds the buffer returned by get_buffer",
+                ));
+            }
+            sink.finish()
+        }
+
+        /// Data messages `relay_buffered` has queued on peers.
+        #[getter]
+        fn relayed_messages(&self) -> u64 {
+            self.relayed_messages
+        }
+
+        /// Payload bytes of those messages.
+        #[getter]
+        fn relayed_bytes(&self) -> u64 {
+            self.relayed_bytes
         }
 
         /// Copy `data` into the read buffer and parse it.
@@ -428,6 +484,7 @@ mod ws {
         for (name, kind) in EVENT_KINDS {
             m.add(name, kind)?;
         }
+        m.add("RELAYED", RELAYED)?;
         m.add_class::<PyDeflateParams>()?;
         m.add_class::<WsCodec>()?;
         m.add_function(wrap_pyfunction!(negotiate_deflate, m)?)?;

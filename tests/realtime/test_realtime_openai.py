@@ -255,6 +255,19 @@ async def test_an_idle_session_is_closed_on_both_sides(realtime_gateway, openai_
     assert openai_sim.client_closes == [(1000, "idle timeout")]
 
 
+async def test_a_session_still_relaying_messages_is_not_closed_as_idle(realtime_gateway, openai_sim):
+    append = json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(bytes(640)).decode()})
+    async with realtime_gateway(openai=openai_sim, realtime={"idle_timeout": 0.2}) as gw:
+        async with websockets.connect(f"{gw.url}/openai?model={MODEL}", additional_headers=gw.headers) as ws:
+            await ws.recv()  # session.created
+            for _ in range(16):  # 0.8 s of audio appends: four idle periods
+                await ws.send(append)
+                await asyncio.sleep(0.05)
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            assert json.loads(await ws.recv())["type"] == "input_audio_buffer.committed"
+    assert openai_sim.client_closes[0][1] != "idle timeout"
+
+
 async def test_an_unknown_provider_is_a_400(realtime_gateway, openai_sim):
     async with realtime_gateway(openai=openai_sim) as gw:
         with pytest.raises(InvalidStatus) as caught:

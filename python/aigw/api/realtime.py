@@ -32,15 +32,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from aigw._codec import RELAYED
 from aigw.api.gateway_context import GatewayContext
 from aigw.api.realtime_gemini import DROP, FORWARD_RESUME, RESUME, GeminiResumption
-from aigw.builtins.providers.realtime import RealtimeRequest, RealtimeTarget
+from aigw.builtins.providers.realtime import RealtimeEndpoint, RealtimeRequest, RealtimeTarget
 from aigw.errors import AigwError, InvalidProvider, RateLimited, RequestTimeout, bug_report
 from aigw.logrecords import collect_flags, new_log_id, parse_metadata_header
 from aigw.observe.request_notes import note_request
 from aigw.pipeline import ProviderCredentialsMissing
 from aigw.protocol.http11 import HttpResponse, Request
-from aigw.protocol.websocket import check_close_code
+from aigw.protocol.websocket import OPEN, check_close_code
 from aigw.server.app import WebSocketHandler
 from aigw.types import LogRecord
 from aigw.upstream.errors import UpstreamError, UpstreamTimeout
@@ -292,10 +293,17 @@ class RealtimeSession(WebSocketHandler):
         self.collect = collect
         self.gemini = gemini
         self.stats = SessionStats()
+        # Upstream messages worth decoding for usage: those containing the provider's marker
+        # (None: none are); b"" (in every payload) when the provider decides for itself.
+        if getattr(type(provider), "realtime_usage", None) is RealtimeEndpoint.realtime_usage:
+            self._usage_marker: bytes | None = provider.realtime_usage_marker
+        else:
+            self._usage_marker = b""
         self.ws: Any = None
         self._loop = asyncio.get_running_loop()
         self._started = time.monotonic()
         self._activity = False
+        self._relayed_mark = 0  # messages relayed in Rust as of the last idle check
         self._idle_timer: asyncio.TimerHandle | None = None
         self._max_timer: asyncio.TimerHandle | None = None
         self._client_done = False
@@ -327,7 +335,8 @@ class RealtimeSession(WebSocketHandler):
     def on_open(self, ws: Any) -> None:
         self.ws = ws
         ws.work_started()  # not idle for the server: this session keeps its own timers
-        self.upstream.start(self._bind_message(self.upstream), self._bind_close(self.upstream))
+        self._link(self.upstream)
+        self.upstream.start(type(self)._from_upstream, self._bind_close(self.upstream), target=self)
         settings = self.route.settings
         if settings.idle_timeout:
             self._idle_timer = self._loop.call_later(settings.idle_timeout, self._check_idle)
@@ -365,24 +374,22 @@ class RealtimeSession(WebSocketHandler):
 
     # -- the provider's side ------------------------------------------------------------------
 
-    def _bind_message(self, upstream: UpstreamWebSocket) -> Callable[[int, bytes], None]:
-        def on_message(opcode: int, payload: bytes) -> None:
-            self._from_upstream(upstream, opcode, payload)
-
-        return on_message
-
     def _bind_close(self, upstream: UpstreamWebSocket) -> Callable[[int, str], None]:
         def on_close(code: int, reason: str) -> None:
             self._upstream_closed(upstream, code, reason)
 
         return on_close
 
-    def _from_upstream(self, upstream: UpstreamWebSocket, opcode: int, payload: bytes) -> None:
+    def _from_upstream(self, opcode: int, payload: bytes) -> None:
+        """One message from the provider (the current upstream, or one being replaced by a
+        resumed connection): usage, Gemini's resumption bookkeeping, then to the client."""
         stats = self.stats
         self._activity = True
-        usage = self.provider.realtime_usage(payload)
-        if usage is not None:
-            stats.add_usage(usage.tokens_in, usage.tokens_out)
+        marker = self._usage_marker
+        if marker is not None and marker in payload:
+            usage = self.provider.realtime_usage(payload)
+            if usage is not None:
+                stats.add_usage(usage.tokens_in, usage.tokens_out)
         verdict = None
         if self.gemini is not None:
             verdict = self.gemini.upstream_message(payload)
@@ -399,10 +406,11 @@ class RealtimeSession(WebSocketHandler):
         ws.send(opcode, payload)
         if verdict == FORWARD_RESUME:
             self._start_resume()
-        if not ws.is_writable and not self._upstream_paused:
-            # The client is behind: stop reading the provider until it drains.
+        if ws.write_paused and not self._upstream_paused:
+            # The client is behind (it is OPEN: checked above): stop reading the provider
+            # until it drains.
             self._upstream_paused = True
-            upstream.pause_reading()
+            self.upstream.pause_reading()
             self._spawn(self._resume_upstream_when_drained())
 
     def _upstream_closed(self, upstream: UpstreamWebSocket, code: int, reason: str) -> None:
@@ -426,12 +434,68 @@ class RealtimeSession(WebSocketHandler):
 
     # -- relay and flow control ---------------------------------------------------------------
 
+    def _link(self, upstream: UpstreamWebSocket) -> None:
+        """Make each side flush the other at the end of its read batch: a relayed message is
+        written in the same loop step it was read in (no call_soon per message). Without
+        Gemini's bookkeeping (which reads every message), each read is also relayed in Rust
+        (``WsCodec.relay_buffered``): no Python object per message, counts kept by the codecs."""
+        self.ws.relay_peer = upstream
+        upstream.relay_peer = self.ws
+        if self.gemini is None:
+            self.ws.read_relay = self._relay_from_client
+            upstream.read_relay = self._relay_from_upstream
+
+    def _relay_from_client(self, nbytes: int) -> list:
+        codec = self.ws.codec
+        upstream = self.upstream
+        if not upstream.open:
+            # Closing: messages come back as events, and on_message drops them as sends do.
+            return codec.buffer_updated(nbytes)
+        events = codec.relay_buffered(nbytes, upstream.codec)
+        if upstream.write_paused and not self._client_paused:  # (it is open: checked above)
+            # The provider is behind: stop reading the client until it drains.
+            self._client_paused = True
+            self.ws.pause_reading()
+            self._spawn(self._resume_client_when_drained())
+        return events
+
+    def _relay_from_upstream(self, nbytes: int) -> list:
+        codec = self.upstream.codec
+        ws = self.ws
+        if ws.protocol.state is not OPEN:
+            # Messages come back as events: their usage is still counted (_from_upstream).
+            return codec.buffer_updated(nbytes)
+        events = codec.relay_buffered(nbytes, ws.codec, self._usage_marker)
+        if events:
+            events = self._take_reported(events)
+        if ws.write_paused and not self._upstream_paused:
+            # The client is behind: stop reading the provider until it drains.
+            self._upstream_paused = True
+            self.upstream.pause_reading()
+            self._spawn(self._resume_upstream_when_drained())
+        return events
+
+    def _take_reported(self, events: list) -> list:
+        """Count the usage of the relayed messages `relay_buffered` reported; the other events."""
+        rest = []
+        for event in events:
+            if event[0] == RELAYED:
+                usage = self.provider.realtime_usage(event[2])
+                if usage is not None:
+                    self.stats.add_usage(usage.tokens_in, usage.tokens_out)
+            else:
+                rest.append(event)
+        return rest
+
+    def _relayed(self) -> tuple[int, int, int, int]:
+        """(messages, bytes) relayed in Rust client -> provider, then provider -> client."""
+        ws, upstream = self.ws, self.upstream
+        c = (ws.codec.relayed_messages, ws.codec.relayed_bytes) if ws is not None else (0, 0)
+        return (*c, upstream.codec.relayed_messages, upstream.codec.relayed_bytes)
+
     def _to_upstream(self, opcode: int, payload: bytes) -> None:
         upstream = self.upstream
-        if opcode == 1:
-            upstream.send_text(payload)
-        else:
-            upstream.send_binary(payload)
+        upstream.send(opcode, payload)
         if not upstream.is_writable and not self._client_paused and self.ws is not None:
             # The provider is behind: stop reading the client until it drains.
             self._client_paused = True
@@ -493,7 +557,8 @@ class RealtimeSession(WebSocketHandler):
             return
         self.upstream = new
         self.stats.resumptions += 1
-        new.start(self._bind_message(new), self._bind_close(new))
+        self._link(new)
+        new.start(type(self)._from_upstream, self._bind_close(new), target=self)
         assert self.gemini is not None
         setup = self.gemini.resumed_setup()
         if self.gemini.setup_opcode == 1:
@@ -512,8 +577,11 @@ class RealtimeSession(WebSocketHandler):
         self._idle_timer = None
         if self._client_done or self._upstream_done:
             return
-        if self._activity:
+        relayed = self._relayed()
+        moved = relayed[0] + relayed[2]
+        if self._activity or moved != self._relayed_mark:
             self._activity = False
+            self._relayed_mark = moved
             self._idle_timer = self._loop.call_later(self.route.settings.idle_timeout, self._check_idle)
             return
         self._end_both(1000, "idle timeout", "gateway")
@@ -567,11 +635,12 @@ class RealtimeSession(WebSocketHandler):
         record.success = end_code in NORMAL_CLOSES
         if not record.success:
             record.error = f"session ended with {end_code} (closed by {stats.closed_by})"
+        relayed = self._relayed()
         record.session = {
-            "frames_in": stats.frames_in,
-            "bytes_in": stats.bytes_in,
-            "frames_out": stats.frames_out,
-            "bytes_out": stats.bytes_out,
+            "frames_in": stats.frames_in + relayed[0],
+            "bytes_in": stats.bytes_in + relayed[1],
+            "frames_out": stats.frames_out + relayed[2],
+            "bytes_out": stats.bytes_out + relayed[3],
             "client_close_code": client_code,
             "client_close_reason": stats.client_close[1] if stats.client_close else None,
             "upstream_close_code": upstream_close[0] if upstream_close else None,

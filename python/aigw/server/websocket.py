@@ -60,7 +60,7 @@ class WebSocket(asyncio.BufferedProtocol):
         "_transport", "_on_message", "_flush_scheduled", "write_paused", "_drain_waiters", "_head",
         "_in_flight", "_activity", "_idle_since", "_ping_timer", "_ping_sent_at",
         "_idle_timer", "_close_timer", "_lost", "_opened", "_hard_limit", "_shutting_down",
-        "_tcp_closing", "read_paused",
+        "_tcp_closing", "read_paused", "relay_peer", "read_relay",
     )
 
     def __init__(
@@ -103,6 +103,14 @@ class WebSocket(asyncio.BufferedProtocol):
         self._tcp_closing = False
         #: The app asked to stop reading the peer (``pause_reading``).
         self.read_paused = False
+        #: A relay's other side (``hold_flush``/``flush_held``): what a read batch here sends
+        #: there is written at the end of the batch, with no call_soon per message.
+        self.relay_peer = None
+        #: With ``relay_peer``: ``read_relay(nbytes)`` parses each read instead of
+        #: ``codec.buffer_updated`` (a relay queues data messages on the peer's codec with
+        #: ``WsCodec.relay_buffered``) and returns the events left for this connection. Data
+        #: messages relayed so are not seen by ``on_message`` nor counted as activity here.
+        self.read_relay = None
 
     def start_after_upgrade(self, head: bytes, leftover: bytes) -> None:
         """Called once after set_protocol: queue the 101, open, parse bytes that came early."""
@@ -130,11 +138,35 @@ class WebSocket(asyncio.BufferedProtocol):
     # -- asyncio callbacks (hot path) ---------------------------------------------------------
 
     def buffer_updated(self, nbytes: int) -> None:
-        events = self.codec.buffer_updated(nbytes)
-        if events and self.protocol.state is not CLOSED:
-            self._flush_scheduled = True  # sends during the batch wait for the flush below
-            self._dispatch(events)
-            self._flush()
+        peer = self.relay_peer
+        if peer is None:
+            events = self.codec.buffer_updated(nbytes)
+            if events and self.protocol.state is not CLOSED:
+                self._flush_scheduled = True  # sends during the batch wait for the flush below
+                self._dispatch(events)
+                self._flush()
+            return
+        # A relay: what the batch sends to the peer is written once, after it (unless a flush
+        # of the peer was already scheduled: that one writes it).
+        held = peer.hold_flush()
+        try:
+            relay = self.read_relay
+            if relay is None:
+                events = self.codec.buffer_updated(nbytes)
+            else:
+                try:
+                    events = relay(nbytes)
+                except Exception:
+                    log.exception("read_relay failed")
+                    self.close(INTERNAL, "internal error")
+                    return
+            if events and self.protocol.state is not CLOSED:
+                self._flush_scheduled = True  # sends during the batch wait for the flush below
+                self._dispatch(events)
+                self._flush()
+        finally:
+            if held:
+                peer.flush_held()
 
     def _dispatch(self, events: list) -> None:
         try:
@@ -168,6 +200,9 @@ class WebSocket(asyncio.BufferedProtocol):
             self._tcp_closing = True  # RFC 6455 §7.1.1: the server closes TCP first
             transport.close()
             self._arm_close_timer()
+
+    #: Write what was queued since ``hold_flush``.
+    flush_held = _flush
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -266,6 +301,16 @@ class WebSocket(asyncio.BufferedProtocol):
         self.protocol.send_close(code, reason)
         self._schedule_flush()
         self._arm_close_timer()
+
+    def hold_flush(self) -> bool:
+        """Defer this connection's sends until ``flush_held`` (a relay's other side is
+        delivering a read batch and writes here once at its end). False when a flush is
+        already scheduled: that one writes them, ``flush_held`` must not be called."""
+        if self._flush_scheduled:
+            return False
+        self._flush_scheduled = True
+        return True
+
 
     def flush_soon(self) -> None:
         """Schedule this tick's write after queueing frames on ``codec`` directly (the stream

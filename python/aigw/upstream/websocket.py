@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from aigw import _codec
 from aigw.protocol.client_handshake import InvalidHandshake, check_accept, new_key, upgrade_request
-from aigw.protocol.websocket import CLOSE, CLOSED, FAIL, OPEN, PONG, WebSocketConnection
+from aigw.protocol.websocket import CLOSED, OPEN, WebSocketConnection
 from aigw.upstream.errors import ConnectTimeout, UpstreamConnectError, UpstreamError, UpstreamProtocolError, UpstreamTimeout
 
 __all__ = [
@@ -288,6 +288,10 @@ def _ignore_message(opcode: int, payload: bytes) -> None:
     return None
 
 
+def _call_plain(on_message: Callable[[int, bytes], None], opcode: int, payload: bytes) -> None:
+    on_message(opcode, payload)
+
+
 def _ignore_close(code: int, reason: str) -> None:
     return None
 
@@ -317,13 +321,16 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         self.closed_by: str | None = None
         self._loop = loop
         self._transport = transport
-        self._on_message: Callable[[int, bytes], None] = _ignore_message
+        # What the protocol's deliver loop calls per data message: fn(target, opcode, payload).
+        self._deliver_fn: Callable[..., None] = _call_plain
+        self._deliver_target: object = _ignore_message
         self._on_close: Callable[[int, str], None] = _ignore_close
         self._leftover = b""
         self._started = False
         self._lost = False
         self._flush_scheduled = False
-        self._write_paused = False
+        #: The upstream is behind (its write buffer passed the high-water mark).
+        self.write_paused = False
         self._read_paused = True  # until start()
         self._drain_waiters: list[asyncio.Future] = []
         self._close_timeout = close_timeout
@@ -331,25 +338,43 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._ping_timer: asyncio.TimerHandle | None = None
-        self._ping_outstanding = False
         self._hard_limit = write_hard_limit
         self._closed_event = asyncio.Event()
+        #: A relay's other side (``hold_flush``/``flush_held``): what a read batch here sends
+        #: there is written at the end of the batch, with no call_soon per message.
+        self.relay_peer = None
+        #: With ``relay_peer``: ``read_relay(nbytes)`` parses each read instead of
+        #: ``codec.buffer_updated`` (a relay queues data messages on the peer's codec with
+        #: ``WsCodec.relay_buffered``) and returns the events left for this connection.
+        self.read_relay: Callable[[int], list] | None = None
 
     # -- the owner's interface ----------------------------------------------------------------
 
-    def start(self, on_message: Callable[[int, bytes], None], on_close: Callable[[int, str], None]) -> None:
+    def start(
+        self,
+        on_message: Callable[..., None],
+        on_close: Callable[[int, str], None],
+        *,
+        target: object = None,
+    ) -> None:
         """Install the callbacks and start reading: ``on_message(opcode, payload)`` per data
-        message (1 text, 2 binary), ``on_close(code, reason)`` once when the connection is gone."""
+        message (1 text, 2 binary), or ``on_message(target, opcode, payload)`` when `target`
+        is given (an unbound method and its object: one call per message, no closure);
+        ``on_close(code, reason)`` once when the connection is gone."""
         if self._started:
             raise RuntimeError("start() was already called")
         self._started = True
-        self._on_message, self._on_close = on_message, on_close
+        if target is None:
+            self._deliver_fn, self._deliver_target = _call_plain, on_message
+        else:
+            self._deliver_fn, self._deliver_target = on_message, target
+        self._on_close = on_close
         if self._lost:  # the server hung up between the 101 and start()
             self._report_close()
             return
         leftover, self._leftover = self._leftover, b""
-        if leftover:
-            self._handle(self.conn.receive_data(leftover))
+        if leftover and self.conn.state is not CLOSED:
+            self._handle(self.codec.receive_data(leftover))
         if self._ping_interval:
             self._ping_timer = self._loop.call_later(self._ping_interval, self._send_keepalive_ping)
         self._flush()
@@ -372,10 +397,15 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         return self.conn.close_reason
 
     @property
+    def open(self) -> bool:
+        """True while messages sent are queued (OPEN, the connection not lost)."""
+        return self.conn.state is OPEN and not self._lost
+
+    @property
     def is_writable(self) -> bool:
         """False while the upstream is behind (write buffer above its high-water mark) or the
         connection is closing."""
-        return not self._write_paused and self.conn.state is OPEN and not self._lost
+        return not self.write_paused and self.conn.state is OPEN and not self._lost
 
     @property
     def buffered_amount(self) -> int:
@@ -388,7 +418,7 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         """Return once the upstream can take more; raises ConnectionError once it is closed."""
         if self._lost or self.conn.state is not OPEN:
             raise ConnectionError("the upstream WebSocket is closed")
-        if self._write_paused:
+        if self.write_paused:
             fut = self._loop.create_future()
             self._drain_waiters.append(fut)
             await fut
@@ -408,6 +438,17 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         if self.conn.state is OPEN and not self._lost:
             self.codec.send_binary(data)
             self._schedule_flush()
+
+    def send(self, opcode: int, data: bytes | str) -> None:
+        """Queue a message with `opcode` 1 (text) or 2 (binary). Dropped once closing."""
+        if self.conn.state is OPEN and not self._lost:
+            if opcode == 1:
+                self.codec.send_text(data)
+            else:
+                self.codec.send_binary(data)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
 
     def send_ping(self, data: bytes = b"") -> None:
         """Queue a ping (answered pongs clear the keepalive check)."""
@@ -437,6 +478,15 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         self.conn.state = CLOSED
         self._transport.abort()
 
+    def hold_flush(self) -> bool:
+        """Defer this connection's sends until ``flush_held`` (a relay's other side is
+        delivering a read batch and writes here once at its end). False when a flush is
+        already scheduled: that one writes them, ``flush_held`` must not be called."""
+        if self._flush_scheduled:
+            return False
+        self._flush_scheduled = True
+        return True
+
     def pause_reading(self) -> None:
         """Stop reading from the upstream (the relay's other side is behind)."""
         if not self._read_paused and not self._lost:
@@ -452,28 +502,46 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
     # -- asyncio callbacks --------------------------------------------------------------------
 
     def buffer_updated(self, nbytes: int) -> None:
-        events = self.conn.receive_buffered(nbytes)
-        if events:
-            self._flush_scheduled = True  # sends made while dispatching go out in one write
-            self._handle(events)
-            self._flush()
+        if self.conn.state is CLOSED:
+            return  # input after the closing handshake is ignored
+        peer = self.relay_peer
+        if peer is None:
+            events = self.codec.buffer_updated(nbytes)
+            if events:
+                self._flush_scheduled = True  # sends made while dispatching go out in one write
+                self._handle(events)
+                self._flush()
+            return
+        # A relay: what the batch sends to the peer is written once, after it (unless a flush
+        # of the peer was already scheduled: that one writes it).
+        held = peer.hold_flush()
+        try:
+            relay = self.read_relay
+            events = self.codec.buffer_updated(nbytes) if relay is None else relay(nbytes)
+            if events:
+                self._flush_scheduled = True  # sends made while dispatching go out in one write
+                try:
+                    self._handle(events)
+                finally:
+                    self._flush()
+        finally:
+            if held:
+                peer.flush_held()
 
     def _handle(self, events: list) -> None:
-        on_message = self._on_message
-        for event in events:
-            kind = event[0]
-            if kind < 3:
-                on_message(kind, event[1])
-            elif kind == PONG:
-                self._ping_outstanding = False
-            elif kind in (CLOSE, FAIL) and self.closed_by is None:
-                self.closed_by = "upstream" if kind == CLOSE else "gateway"
+        # The protocol applies control events (pongs, the closing handshake) and hands each
+        # data message straight to the owner's callback.
+        conn = self.conn
+        conn.deliver(events, self._deliver_fn, self._deliver_target)
+        if conn.state is CLOSED and self.closed_by is None:
+            # The peer's close frame, or a violation the codec failed the connection for.
+            self.closed_by = "upstream" if conn.close_received is not None else "gateway"
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self.write_paused = False
         waiters, self._drain_waiters = self._drain_waiters, []
         for fut in waiters:
             if not fut.done():
@@ -522,7 +590,7 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         transport = self._transport
         if data:
             transport.write(data)
-            if self._write_paused and transport.get_write_buffer_size() > self._hard_limit:
+            if self.write_paused and transport.get_write_buffer_size() > self._hard_limit:
                 self.abort(POLICY, "send buffer limit exceeded: the upstream is not reading")
                 return
         if self.conn.state is CLOSED:
@@ -530,6 +598,9 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
             # server closes TCP first (RFC 6455 §7.1.1); we close our side after our last frame.
             transport.close()
             self._arm_close_timer()
+
+    #: Write what was queued since ``hold_flush``.
+    flush_held = _flush
 
     def _arm_close_timer(self) -> None:
         if self._close_timer is None and not self._lost:
@@ -546,14 +617,14 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
             return
         self.codec.send_ping(b"aigw")
         self._schedule_flush()
-        self._ping_outstanding = True
+        self.conn.ping_outstanding = True  # any pong clears it (WebSocketConnection.handle_control)
         self._ping_timer = self._loop.call_later(self._ping_timeout or self._ping_interval, self._check_pong)
 
     def _check_pong(self) -> None:
         self._ping_timer = None
         if self.conn.state is not OPEN or self._lost:
             return
-        if self._ping_outstanding and self._ping_timeout:
+        if self.conn.ping_outstanding and self._ping_timeout:
             self.close(INTERNAL, "keepalive ping timeout")
             return
         wait = max(0.0, (self._ping_interval or 0.0) - (self._ping_timeout or 0.0))
