@@ -10,12 +10,12 @@ Each call runs the gateway's real relay, the sink's `relay()` coroutine as the p
 it, over the whole stream (so the per-stream work, `universal.created` and usage extraction, is
 in it too, as it is per stream in the gateway):
 
-* `ws`: `WebSocketSink.relay` (Universal WebSocket): SSE goes through the Rust `StreamRelay`
-  straight into the connection's `WsCodec`; the event stream through `_relay_decoded`
-  (`BedrockStreamDecoder`: the Rust `EventStreamDecoder`, then base64 per chunk in Python)
-  with one `universal.stream` message per event.
+* `ws`: `WebSocketSink.relay` (Universal WebSocket): both framings go through the Rust
+  `StreamRelay` (framing `sse` or `eventstream`: CRCs, base64 `chunk`s decoded in Rust)
+  straight into the connection's `WsCodec`, one `universal.stream` message per event.
 * `http`: `HttpSink.relay` (provider route, bytes passed through a real `ResponseWriter`):
-  SSE read beside the bytes by the Rust `SseDecoder`, the event stream by `BedrockStreamDecoder`.
+  SSE read beside the bytes by the Rust `SseDecoder`, the event stream by a `StreamRelay` fed
+  without a WebSocket.
 
 `size` says how the stream arrives: `1 read` (the whole stream in one network read: the
 decoders' batch cost) or `70 reads` (one event per read, as a model streams tokens: the cost

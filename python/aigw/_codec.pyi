@@ -267,29 +267,44 @@ def is_json(data: bytes) -> bool:
     allowed): the test the relay uses before splicing data verbatim."""
 
 class StreamRelay:
-    """One streamed request's relay: upstream SSE or NDJSON reads become
+    """One streamed request's relay: upstream SSE, NDJSON or AWS event-stream reads become
     `{"type":"universal.stream","metadata":{"eventId":...},"response":<data>}` text messages
     queued on a WsCodec, with no Python object per event. Data that is one JSON document is
     spliced verbatim, anything else as a JSON string. A data payload equal to `terminator`
-    (whitespace-trimmed) ends the stream and is not relayed."""
+    (whitespace-trimmed) ends the stream and is not relayed.
+
+    framing "eventstream" (`application/vnd.amazon.eventstream`, Bedrock): both CRC32s checked,
+    each message relayed as aigw relays Bedrock's events: an invoke `chunk` as the model event
+    its base64 `bytes` carry (invalid base64 is an error), any other event as
+    `{"<:event-type>": payload}`, a message without an event type as its payload. An
+    `exception` / `error` message raises ValueError("upstream <:exception-type>" /
+    "upstream error <:error-code>"), never quoting the payload. `saw_terminator` is always
+    True (an event stream ends with its last message); `max_event_size` (default AWS's limit,
+    16 MiB + 128 KiB + 16) bounds one message, refused at its prelude.
+
+    Fed without a `ws` (None), the relay only reads: events are counted and the first/last
+    payloads kept (the HTTP route's tap beside bytes it passes through unchanged)."""
 
     def __init__(
         self,
         event_id: str,
-        framing: str = "sse",  # "sse" | "ndjson"
+        framing: str = "sse",  # "sse" | "ndjson" | "eventstream"
         *,
         terminator: bytes | None = None,
         keep_first: int = 1,
         keep_last: int = 2,
-        max_event_size: int = 8 << 20,
+        max_event_size: int | None = None,  # None: 8 MiB (sse, ndjson), AWS's limit (eventstream)
         collect: bool = False,
         collect_limit: int = 10 << 20,
     ) -> None: ...
-    def feed(self, chunk: bytes, ws: WsCodec) -> int:
-        """Relay one network read into `ws`'s output; the number of messages queued.
-        ValueError on a malformed or oversized event."""
-    def finish(self, ws: WsCodec) -> bool:
-        """The upstream ended: True when an SSE event was cut off (truncated stream)."""
+    def feed(self, chunk: bytes, ws: WsCodec | None = None) -> int:
+        """Relay one network read into `ws`'s output (None: read only); the number of events
+        it completed. Events completed before an error in the same read are relayed. ValueError
+        on a malformed or oversized event or an event-stream exception; the relay then keeps
+        raising."""
+    def finish(self, ws: WsCodec | None = None) -> bool:
+        """The upstream ended: True when an SSE event or an event-stream message was cut off
+        (truncated stream)."""
     @property
     def first(self) -> list[bytes]: ...
     @property

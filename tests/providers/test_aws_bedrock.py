@@ -9,6 +9,7 @@ import pytest
 import yarl
 from provider_helpers import ask
 
+from aigw import _codec
 from aigw.builtins.providers.aws_bedrock import AwsBedrockProvider, BedrockCredentials, BedrockStreamDecoder, relayable
 from aigw.errors import BadRequest, ProviderFailed
 from aigw.testing.simulators.aws_bedrock import ACCESS_KEY_ID, API_KEY, SECRET, SESSION, es_message
@@ -135,6 +136,58 @@ def test_converse_events_relay_keyed_by_their_type_as_boto3_shows_them():
 def test_an_exception_message_fails_the_stream_naming_the_exception():
     with pytest.raises(ValueError, match="throttlingException"):
         relayable({":message-type": "exception", ":exception-type": "throttlingException"}, b'{"message":"slow down"}')
+
+
+# The relays use the Rust `StreamRelay` (framing "eventstream"); `BedrockStreamDecoder` is the
+# same conversion for Python callers. Both must give every message the same JSON, or fail alike.
+SPELLINGS = [
+    ({":event-type": "chunk", ":message-type": "event"}, orjson.dumps({"bytes": B64, "p": "abc"})),
+    ({":event-type": "chunk", ":message-type": "event"}, orjson.dumps({"p": "abc", "bytes": B64})),
+    ({":event-type": "chunk", ":message-type": "event"}, b'{"bytes":"' + B64.replace("/", "\\/").encode() + b'"}'),
+    ({":event-type": "chunk"}, orjson.dumps({"bytes": B64})),
+    ({":event-type": "chunk", ":message-type": "event"}, b'{"other":1}'),
+    ({":event-type": "chunk", ":message-type": "event"}, b"not json"),
+    ({":event-type": "chunk", ":message-type": "event"}, b'{"bytes":""}'),
+    ({":event-type": "contentBlockDelta", ":message-type": "event"}, b'{"contentBlockIndex":0,"delta":{"text":"Hi"}}'),
+    ({":event-type": "metadata", ":message-type": "event"}, b'{"usage":{"inputTokens":3,"outputTokens":3}}'),
+    ({":message-type": "event"}, b'{"plain":true}'),
+]
+FAILURES = [
+    ({":event-type": "chunk", ":message-type": "event"}, b'{"bytes":"not*base64","p":"a"}'),
+    ({":event-type": "chunk", ":message-type": "event"}, b'{"bytes":"QQ"}'),
+    ({":message-type": "exception", ":exception-type": "modelStreamErrorException"}, b'{"bytes":"' + B64.encode() + b'"}'),
+    ({":message-type": "exception"}, b'{"message":"secret"}'),
+    ({":message-type": "error", ":error-code": "InternalFailure"}, b""),
+]
+
+
+def rust_relayed(reads):
+    """The payloads the Rust relay sends for `reads` (kept as its first payloads)."""
+    relay = _codec.StreamRelay("e", "eventstream", keep_first=64, keep_last=0)
+    for read in reads:
+        relay.feed(read)
+    assert relay.finish() is False
+    return list(relay.first)
+
+
+def test_the_rust_relay_sends_what_the_python_decoder_gives_however_the_stream_is_cut():
+    wire = b"".join(es_message(h, p) for h, p in SPELLINGS)
+    want = BedrockStreamDecoder().feed(wire)
+    assert len(want) == len(SPELLINGS)
+    for cut in range(0, len(wire) + 1, 3):
+        assert rust_relayed([wire[:cut], wire[cut:]]) == want, cut
+
+
+@pytest.mark.parametrize("headers,payload", FAILURES, ids=["bad-base64", "bad-padding", "exception-like-chunk", "exception", "error"])
+def test_the_rust_relay_fails_where_the_python_decoder_fails_with_the_same_message(headers, payload):
+    wire = es_message({":event-type": "chunk", ":message-type": "event"}, orjson.dumps({"bytes": B64})) + es_message(headers, payload)
+    with pytest.raises(ValueError) as python:
+        BedrockStreamDecoder().feed(wire)
+    relay = _codec.StreamRelay("e", "eventstream")
+    with pytest.raises(ValueError) as rust:
+        relay.feed(wire)
+    assert str(rust.value) == str(python.value) and b"secret" not in str(rust.value).encode()
+    assert relay.events == 1, "the event before the failure was relayed"
 
 
 def test_usage_of_converse_and_of_invoke_bodies():

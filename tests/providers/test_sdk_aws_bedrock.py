@@ -136,3 +136,17 @@ async def test_the_token_count_headers_reach_the_client_and_agree_with_the_body(
     provider = AwsBedrockProvider()
     assert provider.usage_from_headers(headers) == provider.usage_from_body(body)
     assert headers["x-amzn-bedrock-output-token-count"] == "3"
+
+
+async def test_a_mid_stream_exception_reaches_boto3_and_the_log_records_a_failure(gateway, sims):
+    sims["aws-bedrock"].fault_next("error", after=1)
+    async with gateway() as gw:
+        client = bedrock_via(gw)
+
+        def read_stream():
+            return list(client.converse_stream(modelId=MODEL, **CONVERSE)["stream"])
+
+        with pytest.raises(Exception, match="(?i)throttling"):
+            await blocking(read_stream)
+    (record,) = gw.records
+    assert record.stream and not record.success

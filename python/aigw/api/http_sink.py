@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, Iterable, Sequence
 
 import orjson
 
-from aigw._codec import NdjsonDecoder, SseDecoder
+from aigw._codec import NdjsonDecoder, SseDecoder, StreamRelay
 from aigw.errors import AigwError, http_error_body
 from aigw.pipeline import Answer, RelayOutcome, StreamFailed
 from aigw.server.app import ConnectionClosed
@@ -134,10 +134,10 @@ class HttpSink:
             error = StreamFailed(f"malformed upstream stream: {exc}")
         if error is None and events.truncated:
             error = StreamFailed("the upstream stream ended in the middle of an event")
-        first, last = events.first, list(events.last)
+        first, last, count = events.kept()
         usage = provider.usage_from_events(first, last) if (first or last) else None
         body = b"".join(collected) if collected is not None else None
-        return RelayOutcome(first, last, events.count, error, body, usage, events.saw_terminator)
+        return RelayOutcome(first, last, count, error, body, usage, events.saw_terminator)
 
     def end_stream(self, answer: Answer, usage: Usage | None, error: AigwError | None) -> None:
         """The last chunk, or, when the stream broke, an abnormal end the client notices."""
@@ -149,7 +149,9 @@ class HttpSink:
 
 class _EventTap:
     """Reads a relayed body's events without changing a byte: keeps the first and last
-    payloads (for usage) and notes the provider's terminator."""
+    payloads (for usage) and notes the provider's terminator. An AWS event stream is read by
+    the Rust `StreamRelay` fed without a WebSocket (nothing per event in Python); its
+    `exception` messages fail the stream as they do on the Universal WebSocket."""
 
     __slots__ = ("decoder", "kind", "terminator", "keep_first", "first", "last", "count", "saw_terminator", "truncated")
 
@@ -166,8 +168,9 @@ class _EventTap:
             self.decoder, self.kind = SseDecoder(), "sse"
         elif framing is Framing.NDJSON:
             self.decoder, self.kind = NdjsonDecoder(), "ndjson"
-        elif framing is Framing.EVENTSTREAM and hasattr(provider, "stream_decoder"):
-            self.decoder, self.kind = provider.stream_decoder(), "payloads"
+        elif framing is Framing.EVENTSTREAM:
+            self.decoder, self.kind = StreamRelay("", "eventstream", keep_first=keep_first, keep_last=keep_last), "relay"
+            self.saw_terminator = True  # an event stream ends with its last message
         else:  # audio, images: bytes only
             self.decoder, self.kind = None, "raw"
             self.saw_terminator = True
@@ -175,6 +178,9 @@ class _EventTap:
     def feed(self, chunk: bytes) -> None:
         decoder = self.decoder
         if decoder is None:
+            return
+        if self.kind == "relay":
+            decoder.feed(chunk)  # counts and keeps in Rust; ValueError on a broken stream
             return
         items = decoder.feed(chunk)
         if not items:
@@ -201,8 +207,13 @@ class _EventTap:
                 self.feed_items([tail])
         else:
             self.truncated = bool(decoder.finish())
-            if self.kind == "payloads":
-                self.saw_terminator = True  # an event stream ends with its last event
+
+    def kept(self) -> tuple[list[bytes], list[bytes], int]:
+        """(first payloads, last payloads, events read): what usage extraction and the log get,
+        also after the stream broke."""
+        if self.kind == "relay":
+            return list(self.decoder.first), list(self.decoder.last), self.decoder.events
+        return self.first, list(self.last), self.count
 
     def feed_items(self, items: list[bytes]) -> None:
         for data in items:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from typing import Any, AsyncIterator, Callable
 
 from aigw import _codec
@@ -24,7 +23,6 @@ from aigw.api.universal_messages import (
     error_body,
     error_message,
     parse_client_message,
-    stream_message,
 )
 from aigw.errors import AigwError, Unauthorized, bug_report
 from aigw.logrecords import new_log_id
@@ -85,17 +83,17 @@ class WebSocketSink:
         self.ws.send_text(created(meta, error=error_body(error.code, error.message)))
 
     async def relay(self, answer: Answer, chunks: AsyncIterator[bytes], framing: Framing, provider: Any, collect: bool) -> RelayOutcome:
-        """`universal.created`, then one `universal.stream` per upstream event (framed in Rust).
-        The pipeline ends the stream (end_stream) once it has judged it."""
+        """`universal.created`, then one `universal.stream` per upstream event, framed in Rust
+        (SSE, NDJSON, or the AWS event stream: Bedrock's base64 `chunk`s decoded there, an
+        `exception` message failing the stream). The pipeline ends the stream (end_stream) once
+        it has judged it."""
         ws = self.ws
         meta = self.answered = self._metadata(answer)
         ws.send_text(created(meta))
-        if framing is Framing.EVENTSTREAM:
-            return await self._relay_decoded(chunks, provider, collect)
         keep_first, keep_last = provider.usage_events
         relay = _codec.StreamRelay(
             self.event_id,
-            "ndjson" if framing is Framing.NDJSON else "sse",
+            framing.value,  # "sse", "ndjson" or "eventstream": the framings the pipeline streams here
             terminator=provider.stream_terminator,
             keep_first=keep_first,
             keep_last=keep_last,
@@ -117,50 +115,11 @@ class WebSocketSink:
             raise asyncio.CancelledError from None
         except AigwError as exc:  # the upstream broke or went silent (UpstreamChunks)
             error = exc
-        except ValueError as exc:  # the relay refused an event (too big, malformed)
+        except ValueError as exc:  # the relay refused an event (too big, malformed, an upstream exception)
             error = StreamFailed(f"malformed upstream stream: {exc}")
         first, last = list(relay.first), list(relay.last)
         usage = provider.usage_from_events(first, last)
         return RelayOutcome(first, last, relay.events, error, relay.collected if collect else None, usage, relay.saw_terminator)
-
-    async def _relay_decoded(self, chunks: AsyncIterator[bytes], provider: Any, collect: bool) -> RelayOutcome:
-        """A framing decoded in Python (the AWS event stream): the provider's decoder turns each
-        upstream read into the JSON payloads to relay, one `universal.stream` each."""
-        ws = self.ws
-        decoder = provider.stream_decoder()
-        keep_first, keep_last = provider.usage_events
-        first: list[bytes] = []
-        last: deque[bytes] = deque(maxlen=max(keep_last, 1))
-        collected: list[bytes] | None = [] if collect else None
-        events = 0
-        error: AigwError | None = None
-        try:
-            async for chunk in chunks:
-                if ws.closed:
-                    raise ConnectionClosed(1006)
-                if collected is not None:
-                    collected.append(chunk)
-                for data in decoder.feed(chunk):
-                    ws.send_text(stream_message(self.event_id, data))
-                    events += 1
-                    if len(first) < keep_first:
-                        first.append(data)
-                    last.append(data)
-                ws.flush_soon()
-                if not ws.is_writable:
-                    await ws.drained()
-            if decoder.finish():
-                error = StreamFailed("the upstream stream ended in the middle of an event")
-        except ConnectionClosed:
-            raise asyncio.CancelledError from None
-        except AigwError as exc:
-            error = exc
-        except ValueError as exc:  # a corrupt event (CRC, limits) or an exception event
-            error = StreamFailed(f"malformed upstream stream: {exc}")
-        usage = provider.usage_from_events(first, list(last))
-        body = b"".join(collected) if collected is not None else None
-        # An event stream has no terminator payload: its end is the end of the last event.
-        return RelayOutcome(first, list(last), events, error, body, usage, saw_terminator=True)
 
     def end_stream(self, answer: Answer, usage: Usage | None, error: AigwError | None) -> None:
         """`universal.done` with the full metadata, usage, and `error` when the stream broke."""

@@ -1,15 +1,17 @@
 //! Fuzz target: the AWS event-stream decoder never panics, gives the same messages (or the same
 //! error) however the input is split (the first byte picks the cut points), and round-trips
-//! what `encode` produces.
+//! what `encode` produces; what the relay makes of each message (`relayable`: base64, JSON,
+//! exceptions) never panics either.
 #![no_main]
 
-use _codec::eventstream::{encode, EventStreamDecoder, Message};
+use _codec::eventstream::{encode, relayable, EventStreamDecoder, Message};
 use _codec::sse::StreamError;
 use libfuzzer_sys::fuzz_target;
 
 type Owned = (Vec<(String, String)>, Vec<u8>);
 
 fn owned(m: Message<'_>) -> Owned {
+    let _ = relayable(&m, &mut Vec::new());
     (m.headers.iter().map(|(n, v)| (n.to_string(), format!("{v:?}"))).collect(), m.payload.to_vec())
 }
 
@@ -36,4 +38,7 @@ fuzz_target!(|input: &[u8]| {
     assert_eq!(end, Ok(false));
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].1, data);
+    // A chunk whose payload is the input goes through the base64 / JSON paths of `relayable`.
+    let chunk = encode(&[(":event-type", "chunk"), (":message-type", "event")], &[&br#"{"bytes":""#[..], data].concat());
+    let _ = decode(&[&chunk]);
 });

@@ -23,11 +23,12 @@ stored API key goes as `x-api-key`.
 
 Answers: invoke returns the model's native JSON (Anthropic Messages for Claude); converse the
 unified shape with `usage.inputTokens/outputTokens`. The two streams are binary event streams
-(`application/vnd.amazon.eventstream`, decoded in Rust by `_codec.EventStreamDecoder`);
-`BedrockStreamDecoder` turns each message into the JSON a client gets in one `universal.stream`
-message: the decoded model event of an invoke `chunk` (its base64 `bytes`), or
-`{"<eventType>": payload}` for converse events (boto3's shape). An `exception` message is a
-mid-stream failure. Usage: converse's `metadata` event; invoke's Anthropic `message_start` /
+(`application/vnd.amazon.eventstream`), relayed by the Rust `_codec.StreamRelay` (framing
+"eventstream"): each message becomes the JSON a client gets in one `universal.stream` message,
+the decoded model event of an invoke `chunk` (its base64 `bytes`), or `{"<eventType>": payload}`
+for converse events (boto3's shape). An `exception` message is a mid-stream failure.
+`BedrockStreamDecoder` is the same conversion for Python callers (`stream_decoder()`), over
+`_codec.EventStreamDecoder`; the tests hold the two to the same output. Usage: converse's `metadata` event; invoke's Anthropic `message_start` /
 `message_delta` usage or the final `amazon-bedrock-invocationMetrics`.
 """
 
@@ -199,8 +200,9 @@ class AwsBedrockProvider(HttpProvider):
         return UpstreamRequest(call.method, url, headers, call.body)
 
     def stream_decoder(self) -> BedrockStreamDecoder:
-        """A decoder for one `application/vnd.amazon.eventstream` answer (see the class): what
-        a Universal WebSocket relays per event. (A pass-through HTTP route relays the bytes.)"""
+        """A decoder for one `application/vnd.amazon.eventstream` answer (see the class): the
+        payloads a Universal WebSocket relays per event, for Python callers. (The sinks relay
+        through the Rust `StreamRelay`, which converts each message the same way.)"""
         return BedrockStreamDecoder()
 
     def usage_from_body(self, body: bytes) -> Usage | None:
