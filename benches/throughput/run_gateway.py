@@ -427,7 +427,8 @@ def main() -> None:
                     paced = model.replace("/", "/paced-", 1)
                     targets.append({"name": name, "kind": "loadgen", "loadgen": harness / "loadgen.py",
                                     "url": f"http://127.0.0.1:{gw_port}/v1/bench-account/bench/compat/chat/completions",
-                                    "api_key": "sk-bench-dummy", "models": {"default": model, "paced": paced}, "pid": gw.pid, **common})
+                                    "api_key": "sk-bench-dummy", "models": {"default": model, "paced": paced}, "pid": gw.pid,
+                                    **common, **({"up_pid": an.pid} if model.startswith("anthropic/") else {})})
         ll_bin = args.litellm_venv / "bin/litellm"
         if ("litellm" in wanted or "direct-loadgen" in wanted) and harness is None:
             print("[skip] litellm: the shared harness (loadgen.py) is not found", file=sys.stderr)
@@ -451,7 +452,8 @@ def main() -> None:
             if an_port and "litellm-anthropic" in wanted:
                 targets.append({"name": "litellm-anthropic", "kind": "loadgen", "loadgen": harness / "loadgen.py",
                                 "url": f"http://127.0.0.1:{ll_port}/v1/chat/completions", "api_key": key,
-                                "models": {"default": "fake-claude", "paced": "fake-claude-paced"}, "pid": ll.pid, **common})
+                                "models": {"default": "fake-claude", "paced": "fake-claude-paced"}, "pid": ll.pid, **common,
+                                "up_pid": an.pid})  # its upstream's CPU is ours, not foreign
         if "direct-loadgen" in wanted and harness is not None:
             targets.append({"name": "direct-loadgen", "kind": "loadgen", "loadgen": harness / "loadgen.py", "url": f"http://127.0.0.1:{up_port}/v1/chat/completions",
                             "api_key": "dummy", "models": {"default": "gpt-4o-mini", "paced": "paced-gpt-4o-mini"}, **common})

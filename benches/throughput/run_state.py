@@ -51,6 +51,12 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from aigw.testing.servers import free_port, postgres_server, redis_server  # noqa: E402
 
+# The gateway imports aigw and the first-party plugins from this checkout, ahead of any installed
+# copy (a stale installed aigw-redis would otherwise be what gets measured).
+REPO_PATH = os.pathsep.join(
+    [str(ROOT / "python"), str(ROOT / "plugins/aigw-redis"), str(ROOT / "plugins/aigw-postgres"), os.environ.get("PYTHONPATH", "")]
+).rstrip(os.pathsep)
+
 BACKENDS = ("none", "memory", "redis")
 LOGS = ("nolog", "sqlite", "postgres")
 WORKERS = (1, 2)
@@ -144,7 +150,7 @@ def run_one(args, out: Path, kind: str, name, up_port: int, redis_url: str, dsn:
     gw = subprocess.Popen(
         taskset(args.gw_cpus if pinned else None,
                 [sys.executable, "-m", "aigw", "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port), *extra]),
-        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONPATH": REPO_PATH},
     )  # fmt: skip
     try:
         wait_health(port, gw)
