@@ -116,6 +116,10 @@ class ServerSettings:
     permessage_deflate: bool = _key(_boolean, False)
     #: Seconds a request's head and body get to arrive, from its first byte (408 after).
     request_read_timeout: float = _key(_seconds(1, 86400), 60.0)
+    #: `aigw serve` only: container allocations between the garbage collector's young passes
+    #: (Python's default is 700), and the start-up heap frozen out of full passes; 0 leaves
+    #: Python's settings alone (server.md, "Garbage collection").
+    gc_threshold: int = _key(_integer(0, 10_000_000), 50_000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import os
 import signal
@@ -63,6 +64,7 @@ async def _serve_until_signal(settings: Settings, context: ssl.SSLContext | None
         log.error("%s", exc)
         await gateway.stop(grace=0)
         return 1
+    tune_gc(s.gc_threshold)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in _STOP_SIGNALS:
@@ -77,6 +79,23 @@ async def _serve_until_signal(settings: Settings, context: ssl.SSLContext | None
     await gateway.stop()
     log.info("stopped")
     return 0
+
+
+def tune_gc(threshold: int) -> None:
+    """Make Python's cyclic garbage collector cheap for a long-running server: freeze the heap
+    built at start-up (modules, config, plugins: never garbage) so full passes skip it, and run
+    young passes every `threshold` container allocations instead of every 700. A request makes
+    ~100 containers, so the default ran a young pass every few requests, each scanning every
+    object of the requests in flight and of the log backlog (measured: ~4 µs per request with
+    logs off, ~8 µs with logs on; benches/README.md). Cyclic garbage waits longer to be
+    collected; memory freed by reference counting, nearly all of it, is unaffected.
+    0 leaves the collector as Python set it."""
+    if threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(threshold, older, oldest)
 
 
 def _run_worker(settings: Settings, loop_name: str, reuse_port: bool) -> int:
