@@ -12,6 +12,7 @@ is refused rather than misread.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from aigw.errors import ConfigError
@@ -104,18 +105,28 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         create_private_file(path)  # logs hold prompts and answers: 0600 (and so are -wal, -shm)
     elif not path.is_file():
         raise FileNotFoundError(f"no log store at {path}")
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        # WAL + NORMAL: a committed batch survives an aigw crash; only an OS crash or power
-        # loss may lose the last batches. FULL would fsync every batch.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        migrate(conn, path)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL: a committed batch survives an aigw crash; only an OS crash or power
+            # loss may lose the last batches. FULL would fsync every batch.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn, path)
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            # Workers starting together: opening a WAL database while another process closes
+            # its last connection (checkpoint, WAL reset) can fail at once with "database is
+            # locked", without SQLite's busy handler; try again for the busy timeout.
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+        except BaseException:
+            conn.close()
+            raise
 
 
 def migrate(conn: sqlite3.Connection, path: Path | str = "") -> None:

@@ -224,9 +224,8 @@ class SqliteLogger:
             # with the same ConfigError whichever process writes.
             self._conn = await asyncio.to_thread(connect, self.path, create=True)
             await asyncio.to_thread(self._prune_now, self._conn)
-        if self._process is not None:  # the child opens its own, with the first batch
-            conn, self._conn = self._conn, None
-            await asyncio.to_thread(conn.close)
+        # With the writer process this connection stays open, idle (the fallback's, and closing
+        # the last connection of a WAL database while another worker opens it is a race).
         self._batcher.start()
 
     def log(self, record: LogRecord) -> None:
@@ -306,7 +305,8 @@ class SqliteLogger:
             except WriterProcessError as exc:  # no child can run here: write from this thread
                 log.warning("sqlite logger: %s; writing from the gateway's process instead", exc)
                 self._process = None
-                self._conn = connect(self.path, create=True)
+                if self._conn is None:
+                    self._conn = connect(self.path, create=True)
         conn = self._conn
         if conn is None:
             raise RuntimeError("sqlite logger is not started")
