@@ -1,7 +1,7 @@
 //! aigw's byte-level codecs: everything on the gateway's hot path that loops over bytes.
 //!
 //! This crate is a plain Rust library (`cargo test` needs no Python). The Python extension
-//! `aigw._codec` is the `python` feature, and only `python.rs` touches pyo3.
+//! `aigw._codec` is the `python` feature, and only `python.rs` (and its submodules in `python/`) touches pyo3.
 
 // WebSocket (RFC 6455, RFC 7692)
 pub mod deflate;

@@ -1,0 +1,118 @@
+//! `StreamRelay`: upstream SSE / NDJSON / AWS event-stream reads framed as
+//! `universal.stream` messages straight into a `WsCodec`'s output queue, one Python call per
+//! network read (or, without a codec, only read for usage beside a pass-through).
+
+use super::ws::WsCodec;
+use crate::envelope::Envelope;
+use crate::frame::OP_TEXT;
+use crate::relay::{Framing, Relay, RelayOptions};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(is_json, m)?)?;
+    m.add_class::<StreamRelay>()
+}
+
+/// Whether `data` is one JSON document in valid UTF-8 (the relay's splice test).
+#[pyfunction]
+fn is_json(data: &[u8]) -> bool {
+    crate::envelope::is_json(data)
+}
+
+/// Largest event by default: 8 MiB for SSE/NDJSON; AWS's own limit (16 MiB payload, 128 KiB
+/// headers) for an event stream.
+fn default_max_event_size(framing: Framing) -> usize {
+    match framing {
+        Framing::EventStream => crate::eventstream::DEFAULT_MAX_MESSAGE_SIZE,
+        Framing::Sse | Framing::Ndjson => 8 << 20,
+    }
+}
+
+/// One streamed request's relay (see the stub).
+#[pyclass(module = "aigw._codec")]
+pub struct StreamRelay {
+    inner: Relay,
+}
+
+#[pymethods]
+impl StreamRelay {
+    #[new]
+    #[pyo3(signature = (event_id, framing = "sse", *, terminator = None, keep_first = 1, keep_last = 2,
+                        max_event_size = None, collect = false, collect_limit = 10 << 20))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        event_id: &str,
+        framing: &str,
+        terminator: Option<Vec<u8>>,
+        keep_first: usize,
+        keep_last: usize,
+        max_event_size: Option<usize>,
+        collect: bool,
+        collect_limit: usize,
+    ) -> PyResult<Self> {
+        let framing = Framing::from_name(framing).map_err(PyValueError::new_err)?;
+        let max_event_size = max_event_size.unwrap_or_else(|| default_max_event_size(framing));
+        let options = RelayOptions::new(framing, terminator, keep_first, keep_last, max_event_size, collect, collect_limit);
+        Ok(StreamRelay { inner: Relay::new(Envelope::stream(event_id), options) })
+    }
+
+    /// Relay one network read into `ws`'s output queue (None: read the events only);
+    /// returns the events it completed. ValueError on a malformed or oversized event or an
+    /// event-stream exception (the relay is then unusable).
+    #[pyo3(signature = (chunk, ws = None))]
+    fn feed(&mut self, chunk: &[u8], ws: Option<PyRefMut<'_, WsCodec>>) -> PyResult<usize> {
+        let result = match ws {
+            Some(mut ws) => {
+                let writer = &mut ws.writer;
+                self.inner.feed(chunk, Some(&mut |msg: &[u8]| writer.send_message(OP_TEXT, msg)))
+            }
+            None => self.inner.feed(chunk, None),
+        };
+        result.map_err(|e| PyValueError::new_err(e.0.into_owned()))
+    }
+
+    /// The upstream ended: queue NDJSON's last unterminated line; True when an SSE event
+    /// or an event-stream message was cut off mid-way (the stream was truncated).
+    #[pyo3(signature = (ws = None))]
+    fn finish(&mut self, ws: Option<PyRefMut<'_, WsCodec>>) -> bool {
+        match ws {
+            Some(mut ws) => {
+                let writer = &mut ws.writer;
+                self.inner.finish(Some(&mut |msg: &[u8]| writer.send_message(OP_TEXT, msg)))
+            }
+            None => self.inner.finish(None),
+        }
+    }
+
+    /// Data of the first events (for usage extraction).
+    #[getter]
+    fn first<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.inner.first().iter().map(|d| PyBytes::new(py, d)))
+    }
+
+    /// Data of the last events, oldest first.
+    #[getter]
+    fn last<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.inner.last().map(|d| PyBytes::new(py, d)))
+    }
+
+    /// Events relayed (terminators excluded).
+    #[getter]
+    fn events(&self) -> u64 {
+        self.inner.events()
+    }
+
+    /// Whether the terminator (e.g. `[DONE]`) arrived.
+    #[getter]
+    fn saw_terminator(&self) -> bool {
+        self.inner.saw_terminator()
+    }
+
+    /// The raw upstream body collected for the log (empty unless `collect`).
+    #[getter]
+    fn collected<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.collected())
+    }
+}

@@ -1,0 +1,193 @@
+//! HTTP/1.1 heads, chunked bodies, SSE and NDJSON decoders for the upstream client: type checks
+//! and object creation only; the parsing lives in `http`, `chunked` and `sse`.
+
+use super::{bytes_like, ListSink};
+use crate::chunked::{covers, gather, ChunkedDecoder as RsChunked};
+use crate::http::{self, ascii_text, latin1_text, HeadError, Header, Limits};
+use crate::sse::{LastEventType, NdjsonDecoder as RsNdjson, SseDecoder as RsSse, SseEvent, StreamError};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+
+pyo3::create_exception!(_codec, HttpParseError, PyValueError, "A malformed or oversized HTTP head: args (status, message).");
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("HttpParseError", m.py().get_type::<HttpParseError>())?;
+    m.add_function(wrap_pyfunction!(parse_request_head, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_response_head, m)?)?;
+    m.add_class::<ChunkedDecoder>()?;
+    m.add_class::<SseDecoder>()?;
+    m.add_class::<NdjsonDecoder>()?;
+    Ok(())
+}
+
+fn head_error(e: HeadError) -> PyErr {
+    HttpParseError::new_err((e.status, e.message))
+}
+
+fn headers_list<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, headers.iter().map(|(name, value)| (PyBytes::new(py, name), PyBytes::new(py, value))))
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, max_size=16384, max_headers=100, *, max_target=8192, start_hint=0))]
+fn parse_request_head<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    max_size: usize,
+    max_headers: usize,
+    max_target: usize,
+    start_hint: usize,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let limits = Limits { max_size, max_headers, max_target };
+    let d = bytes_like(data)?;
+    let Some(h) = http::parse_request_head(&d, limits, start_hint).map_err(head_error)? else {
+        return Ok(None);
+    };
+    let headers = headers_list(py, &h.headers)?;
+    Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed).into_pyobject(py)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, max_size=65536, max_headers=200, *, start_hint=0))]
+fn parse_response_head<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    max_size: usize,
+    max_headers: usize,
+    start_hint: usize,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let limits = Limits { max_size, max_headers, max_target: max_size };
+    let d = bytes_like(data)?;
+    let Some(h) = http::parse_response_head(&d, limits, start_hint).map_err(head_error)? else {
+        return Ok(None);
+    };
+    let headers = headers_list(py, &h.headers)?;
+    Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed).into_pyobject(py)?))
+}
+
+fn stream_error(e: StreamError) -> PyErr {
+    PyValueError::new_err(e.0)
+}
+
+/// Incremental chunked transfer-coding decoder.
+#[pyclass(module = "aigw._codec")]
+pub struct ChunkedDecoder {
+    inner: RsChunked,
+    unused: Vec<u8>,
+}
+
+#[pymethods]
+impl ChunkedDecoder {
+    #[new]
+    #[pyo3(signature = (max_chunk_size=1 << 40))]
+    fn new(max_chunk_size: u64) -> Self {
+        ChunkedDecoder { inner: RsChunked::new(max_chunk_size), unused: Vec::new() }
+    }
+
+    /// Decode one read; returns the body bytes it contained (b"" when none).
+    fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let d = bytes_like(data)?;
+        let mut spans = Vec::new();
+        self.inner.feed_keeping_rest(&d, &mut spans, &mut self.unused).map_err(|e| PyValueError::new_err(e.0))?;
+        if data.is_instance_of::<PyBytes>() && covers(&spans, d.len()) {
+            return Ok(data.clone()); // the whole read is body: no copy
+        }
+        let total = spans.iter().map(|r| r.len()).sum();
+        Ok(PyBytes::new_with(py, total, |buf| {
+            gather(&d, &spans, buf);
+            Ok(())
+        })?
+        .into_any())
+    }
+
+    /// True once the terminating chunk and trailers were read.
+    #[getter]
+    fn done(&self) -> bool {
+        self.inner.done()
+    }
+
+    /// Bytes fed after the end of the chunked body (the start of the next message).
+    #[getter]
+    fn unused_data<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.unused)
+    }
+}
+
+/// WHATWG server-sent events decoder.
+#[pyclass(module = "aigw._codec")]
+pub struct SseDecoder {
+    inner: RsSse,
+    /// The last event type handed to Python, reused while it repeats.
+    last_type: LastEventType<Py<PyString>>,
+}
+
+#[pymethods]
+impl SseDecoder {
+    #[new]
+    #[pyo3(signature = (max_event_size=8 << 20))]
+    fn new(max_event_size: usize) -> Self {
+        SseDecoder { inner: RsSse::new(max_event_size), last_type: LastEventType::default() }
+    }
+
+    /// Decode one read; returns the events it completed as (event, data, id) tuples.
+    fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let d = bytes_like(data)?;
+        let mut sink = ListSink::new(py);
+        let last_type = &mut self.last_type;
+        let r = self.inner.feed(&d, &mut |e: SseEvent<'_>| {
+            let event = e.event.map(|t| last_type.get_or_make(t, || PyString::new(py, t).unbind()).clone_ref(py));
+            sink.push((event, PyBytes::new(py, e.data), e.id));
+        });
+        let list = sink.finish()?;
+        r.map_err(stream_error)?;
+        Ok(list)
+    }
+
+    /// End of stream: True when an unterminated event or line was discarded (truncated).
+    fn finish(&mut self) -> bool {
+        self.inner.finish()
+    }
+
+    /// The last valid `retry:` value in milliseconds, or None.
+    #[getter]
+    fn retry(&self) -> Option<u64> {
+        self.inner.retry()
+    }
+
+    /// The last event id seen, or None.
+    #[getter]
+    fn last_event_id(&self) -> Option<String> {
+        self.inner.last_event_id().map(str::to_owned)
+    }
+}
+
+/// Newline-delimited JSON line splitter.
+#[pyclass(module = "aigw._codec")]
+pub struct NdjsonDecoder {
+    inner: RsNdjson,
+}
+
+#[pymethods]
+impl NdjsonDecoder {
+    #[new]
+    #[pyo3(signature = (max_line_size=8 << 20))]
+    fn new(max_line_size: usize) -> Self {
+        NdjsonDecoder { inner: RsNdjson::new(max_line_size) }
+    }
+
+    /// Decode one read; returns its complete non-empty lines without terminators.
+    fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let d = bytes_like(data)?;
+        let mut sink = ListSink::new(py);
+        let r = self.inner.feed(&d, &mut |line: &[u8]| sink.push(PyBytes::new(py, line)));
+        let list = sink.finish()?;
+        r.map_err(stream_error)?;
+        Ok(list)
+    }
+
+    /// End of stream: the final unterminated line, or None.
+    fn finish<'py>(&mut self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.inner.finish().map(|l| PyBytes::new(py, &l))
+    }
+}
