@@ -5,7 +5,7 @@ checked out and in, a lock, a parser object per call); the gateway asks Redis tw
 times per request, so that alone was 3-4× the rest of a request. Here a command is packed
 (resp.py), appended to a write buffer flushed once per loop iteration (so 64 concurrent
 commands cost one write), and its future is resolved by the reply hiredis parses in C:
-~2-7 µs per command (benches/README.md, "Redis client").
+2.6-15 µs per command, 64 to 1 in flight (benches/README.md, "Redis client").
 
 Redis answers the commands of one connection in the order it got them, so replies are matched
 to a FIFO of futures. Timeouts need no timer per command: one watchdog per connection checks

@@ -1,6 +1,6 @@
 """The SQLite log store's writer process: the gateway's process builds rows, a child inserts them.
 
-Inserting a log row costs SQLite ~8 µs of CPU (a B-tree insert per index, the bodies' row),
+Inserting a log row costs SQLite ~10–13 µs of CPU (a B-tree insert per index, the bodies' row),
 more than the rest of a logged request's bookkeeping together, and Python's sqlite3 holds the
 GIL while it binds parameters: in the gateway's process that work competes with the event loop
 for the interpreter. With `writer = "process"` (the default) the logger's writer thread only
