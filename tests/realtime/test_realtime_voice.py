@@ -144,6 +144,32 @@ async def test_elevenlabs_stream_input_with_each_auth_form(realtime_gateway, ele
     assert upgrade.subprotocols == []
 
 
+async def test_elevenlabs_key_inside_the_first_message_opens_a_keyless_session(realtime_gateway, elevenlabs_sim):
+    async with realtime_gateway(sims={"elevenlabs": elevenlabs_sim}, stored_keys=False) as gw:
+        async with websockets.connect(f"{gw.url}/{STREAM_INPUT}", additional_headers=gw.headers) as ws:
+            audio, messages = await speak_elevenlabs(ws, {"xi_api_key": elevenlabs_sim.key})
+    assert messages == 3 and len(audio) == 3 * 6400  # ElevenLabs read the key from the message
+    assert "xi-api-key" not in elevenlabs_sim.connections[0].headers
+
+
+async def test_elevenlabs_in_message_key_that_is_wrong_gets_elevenlabs_close(realtime_gateway, elevenlabs_sim):
+    async with realtime_gateway(sims={"elevenlabs": elevenlabs_sim}, stored_keys=False) as gw:
+        async with websockets.connect(f"{gw.url}/{STREAM_INPUT}", additional_headers=gw.headers) as ws:
+            await ws.send(json.dumps({"text": " ", "xi_api_key": "wrong"}))
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+    assert (ws.close_code, ws.close_reason) == (1008, "Invalid API key")
+
+
+async def test_elevenlabs_conversation_without_any_key_is_refused_before_connecting(realtime_gateway, elevenlabs_sim):
+    async with realtime_gateway(sims={"elevenlabs": elevenlabs_sim}, stored_keys=False) as gw:
+        with pytest.raises(InvalidStatus) as refused:  # only stream-input reads a key from a message
+            await websockets.connect(f"{gw.url}/elevenlabs?agent_id=agent-1", additional_headers=gw.headers)
+    assert refused.value.response.status_code == 400
+    assert json.loads(refused.value.response.body)["errors"][0]["code"] == 2011
+    assert elevenlabs_sim.connections == []
+
+
 async def test_elevenlabs_default_path_is_conversational_ai(realtime_gateway, elevenlabs_sim):
     async with realtime_gateway(sims={"elevenlabs": elevenlabs_sim}) as gw:
         with pytest.raises(InvalidStatus) as refused:  # the simulator serves stream-input only

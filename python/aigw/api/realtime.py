@@ -179,7 +179,8 @@ class RealtimeRoute:
             key = None
             if not provider.realtime_has_client_auth(rreq):
                 key = self.runtime.keys.lookup(name, headers.get("cf-aig-byok-alias"))
-                if key is None:
+                in_messages = getattr(provider, "realtime_key_in_messages", None)
+                if key is None and not (in_messages is not None and in_messages(rreq)):
                     raise ProviderCredentialsMissing(
                         f"no {name} credentials: send the provider's auth header or subprotocol, or store a key "
                         f"under [providers.{name}] key"

@@ -10,12 +10,15 @@ Realtime (docs/realtime.md): `elevenlabs?agent_id=<AGENT_ID>` (Cloudflare's form
 AI) goes to `wss://api.elevenlabs.io/v1/convai/conversation?agent_id=…`; any other path is kept,
 e.g. `v1/text-to-speech/{voice_id}/stream-input?model_id=…` (streamed TTS). The key: `xi-api-key`
 header, the browser subprotocol `xi-api-key.<KEY>` (moved into the header, never echoed nor sent
-upstream), a signed URL's `conversation_signature` (left in the URL) or the stored key.
+upstream), a signed URL's `conversation_signature` (left in the URL) or the stored key. On
+stream-input paths the key may also come inside the first message (`xi_api_key`, ElevenLabs'
+documented form): with no key in the upgrade and none stored, that session is opened keyless
+and the message relayed untouched, so ElevenLabs checks the key it carries.
 """
 
 from __future__ import annotations
 
-from aigw.builtins.providers.realtime import RealtimeEndpoint
+from aigw.builtins.providers.realtime import RealtimeEndpoint, RealtimeRequest
 from aigw.providers import HttpProvider
 
 
@@ -31,3 +34,7 @@ class ElevenLabsProvider(RealtimeEndpoint, HttpProvider):
     realtime_key_subprotocols = ("xi-api-key.",)
     realtime_token_queries = ("conversation_signature",)
     realtime_model_query = "model_id"
+
+    def realtime_key_in_messages(self, request: RealtimeRequest) -> bool:
+        """stream-input and multi-stream-input accept `xi_api_key` in their first message."""
+        return (request.rest or "").rstrip("/").endswith(("/stream-input", "/multi-stream-input"))

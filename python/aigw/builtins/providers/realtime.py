@@ -164,6 +164,13 @@ class RealtimeEndpoint:
             return any(k in self.realtime_token_queries and v for k, v in parse_qsl(request.query))
         return False
 
+    def realtime_key_in_messages(self, request: RealtimeRequest) -> bool:
+        """Whether the provider's protocol at this request's path can carry the key inside a
+        message (ElevenLabs' stream-input `xi_api_key`): then a session with no key in the
+        upgrade and none stored is still opened, and the provider checks the key it reads
+        (default: no)."""
+        return False
+
     def realtime_path_for(self, request: RealtimeRequest) -> str:
         """The path under the WebSocket base for this request (default: `realtime_path`)."""
         return request.rest or self.realtime_path

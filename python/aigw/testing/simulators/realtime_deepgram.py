@@ -1,5 +1,7 @@
 """Deepgram live transcription simulator (streaming ``/v1/listen``), on `websockets`; it also
-serves Workers AI's Deepgram models (``/client/v4/accounts/{account}/ai/run/@cf/deepgram/…``).
+serves Workers AI's Deepgram models (``/client/v4/accounts/{account}/ai/run/@cf/deepgram/…``)
+and streaming text to speech (``/v1/speak``, Workers AI ``@cf/deepgram/aura-1``: JSON in,
+binary audio out; realtime_deepgram_speak.py has that half's wire format).
 
     async with DeepgramLiveSimulator() as sim:                  # Deepgram direct
         sim.base_url()   # ws://127.0.0.1:PORT: [providers.deepgram] realtime_url
@@ -47,6 +49,7 @@ import contextlib
 import json
 import time
 import uuid
+from aigw.testing.simulators.realtime_deepgram_speak import SpeakStream, is_speak_path, speak_refusal
 from aigw.testing.simulators.realtime_server import RealtimeConnection, RealtimeSimulator, UpgradeRecord
 
 __all__ = ["DeepgramLiveSimulator", "WORKERS_AI_ACCOUNT"]
@@ -72,8 +75,13 @@ class DeepgramLiveSimulator(RealtimeSimulator):
         word_ms: int = 100,
         segment_words: int = 5,
         net_timeout: float = 10.0,
+        audio_per_char: float = 0.01,
+        frame_bytes: int = 4800,
     ) -> None:
         self.workers_ai = workers_ai
+        #: Text to speech: seconds of audio per character, and the largest audio frame sent.
+        self.audio_per_char = audio_per_char
+        self.frame_bytes = frame_bytes
         self.script = script
         self.word_ms = word_ms
         self.segment_words = segment_words
@@ -91,6 +99,8 @@ class DeepgramLiveSimulator(RealtimeSimulator):
 
     # -- handshake --
     def path_ok(self, upgrade: UpgradeRecord) -> bool:
+        if is_speak_path(upgrade.path, self.workers_ai):
+            return True
         if self.workers_ai:
             return upgrade.path.startswith(f"{self.base_path}/run/@cf/deepgram/")
         return upgrade.path in ("/v1/listen", "/v1/listen/")
@@ -106,6 +116,8 @@ class DeepgramLiveSimulator(RealtimeSimulator):
 
     def refusal(self, upgrade: UpgradeRecord) -> int | None:
         """An encoding Deepgram does not know is a 400."""
+        if is_speak_path(upgrade.path, self.workers_ai):
+            return speak_refusal(upgrade)
         encoding = upgrade.query.get("encoding", "linear16")
         return None if encoding in _BYTES_PER_SAMPLE or encoding in _COMPRESSED else 400
 
@@ -134,6 +146,12 @@ class DeepgramLiveSimulator(RealtimeSimulator):
 
     # -- the stream --
     async def on_connect(self, conn: RealtimeConnection) -> None:
+        path = conn.upgrade.path
+        if is_speak_path(path, self.workers_ai):
+            model = path.rsplit("/", 1)[-1] if self.workers_ai else conn.upgrade.query.get("model", "aura-2-thalia-en")
+            speak = conn.state["speak"] = SpeakStream(conn, model, audio_per_char=self.audio_per_char, frame_bytes=self.frame_bytes)
+            await speak.open()
+            return
         query = conn.upgrade.query
         encoding = query.get("encoding", "linear16")
         rate = int(query.get("sample_rate", "16000") or 16000)
@@ -169,6 +187,9 @@ class DeepgramLiveSimulator(RealtimeSimulator):
 
     async def on_message(self, conn: RealtimeConnection, message: str | bytes) -> None:
         state = conn.state
+        if "speak" in state:
+            await state["speak"].on_message(message)
+            return
         state["last"] = time.monotonic()
         if isinstance(message, bytes):
             self.audio_frames += 1
