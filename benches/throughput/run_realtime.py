@@ -306,7 +306,31 @@ def pct(values: list[float], q: float) -> float | None:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def drive(args, up_port: int, gw_port: int, gw_pid: int) -> dict:
+async def measured(url: str, args, pid: int) -> tuple[Phase, dict]:
+    """One phase through the relay process `pid`: what the sessions saw, and that process
+    tree's CPU per relayed frame and RSS per session over the window."""
+    rss_before = rss_bytes(pid)
+    window: dict[str, float] = {}
+
+    def on_window(opening: bool) -> None:
+        window["cpu_start" if opening else "cpu_end"] = cpu_seconds(pid)
+        window["t_start" if opening else "t_end"] = time.perf_counter()
+        if opening:
+            window["rss_open"] = rss_bytes(pid)
+
+    phase = await run_phase(url, args.sessions, args.seconds, args.warmup, on_window)
+    relayed = phase.sent + phase.received
+    cpu = window["cpu_end"] - window["cpu_start"]
+    return phase, {
+        "frames_sent": phase.sent, "frames_received": phase.received, "frames_relayed": relayed,
+        "cpu_seconds": round(cpu, 3), "cpu_percent": round(100 * cpu / (window["t_end"] - window["t_start"]), 1),
+        "cpu_us_per_relayed_frame": round(cpu * 1e6 / relayed, 2) if relayed else None,
+        "rss_per_session_kib": round((window["rss_open"] - rss_before) / args.sessions / 1024, 1),
+        "rtt_us_p50": pct(phase.rtts, 0.5), "rtt_us_p99": pct(phase.rtts, 0.99), "errors": phase.errors,
+    }
+
+
+async def drive(args, up_port: int, gw_port: int, gw_pid: int, floor: tuple[int, int] | None = None) -> dict:
     direct_url = f"ws://127.0.0.1:{up_port}/v1/listen?{LISTEN_QUERY}"
     gw_url = f"ws://127.0.0.1:{gw_port}/v1/bench-account/bench/deepgram/v1/listen?{LISTEN_QUERY}"
     result: dict = {"sessions": args.sessions, "seconds": args.seconds, "upstream": args.upstream,
@@ -314,25 +338,15 @@ async def drive(args, up_port: int, gw_port: int, gw_pid: int) -> dict:
     direct = None
     if args.upstream == "echo":
         direct = await run_phase(direct_url, args.sessions, args.seconds, args.warmup)
-    rss_before = rss_bytes(gw_pid)
-    window: dict[str, float] = {}
-
-    def on_window(opening: bool) -> None:
-        window["cpu_start" if opening else "cpu_end"] = cpu_seconds(gw_pid)
-        window["t_start" if opening else "t_end"] = time.perf_counter()
-        if opening:
-            window["rss_open"] = rss_bytes(gw_pid)
-
-    gateway = await run_phase(gw_url, args.sessions, args.seconds, args.warmup, on_window)
-    relayed = gateway.sent + gateway.received
-    cpu = window["cpu_end"] - window["cpu_start"]
-    result["gateway"] = {
-        "frames_sent": gateway.sent, "frames_received": gateway.received, "frames_relayed": relayed,
-        "cpu_seconds": round(cpu, 3), "cpu_percent": round(100 * cpu / (window["t_end"] - window["t_start"]), 1),
-        "cpu_us_per_relayed_frame": round(cpu * 1e6 / relayed, 2) if relayed else None,
-        "rss_per_session_kib": round((window["rss_open"] - rss_before) / args.sessions / 1024, 1),
-        "rtt_us_p50": pct(gateway.rtts, 0.5), "rtt_us_p99": pct(gateway.rtts, 0.99), "errors": gateway.errors,
-    }
+    gateway, result["gateway"] = await measured(gw_url, args, gw_pid)
+    if floor is not None:
+        # The same sessions through floor-relay: bytes copied between sockets, one read and one
+        # write per frame, nothing parsed (the cheapest relay there is; its path is the echo's).
+        floor_port, floor_pid = floor
+        _, result["floor"] = await measured(f"ws://127.0.0.1:{floor_port}/v1/listen?{LISTEN_QUERY}", args, floor_pid)
+        g, f = result["gateway"]["cpu_us_per_relayed_frame"], result["floor"]["cpu_us_per_relayed_frame"]
+        if g and f:
+            result["gateway_over_floor"] = round(g / f, 2)
     if direct is not None:
         result["direct"] = {"frames_sent": direct.sent, "frames_received": direct.received,
                             "rtt_us_p50": pct(direct.rtts, 0.5), "rtt_us_p99": pct(direct.rtts, 0.99), "errors": direct.errors}
@@ -342,6 +356,13 @@ async def drive(args, up_port: int, gw_port: int, gw_pid: int) -> dict:
             result["direct"]["rtt_us_mean"] = round(statistics.fmean(direct.rtts), 1)
             result["gateway"]["rtt_us_mean"] = round(statistics.fmean(gateway.rtts), 1)
     return result
+
+
+def build_floor_relay() -> Path:
+    """Build benches/floor_relay (release) and return its binary."""
+    manifest = HERE.parent / "floor_relay" / "Cargo.toml"
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path", str(manifest)], check=True)
+    return manifest.parent / "target" / "release" / "floor-relay"
 
 
 def main() -> None:
@@ -362,6 +383,9 @@ def main() -> None:
     ap.add_argument("--aux-cpus", default=None, help="taskset CPU list for the upstream")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the working directory (config, logs)")
+    ap.add_argument("--floor", action="store_true",
+                    help="also run the sessions through benches/floor_relay (bytes copied on one epoll thread, "
+                         "pinned like the gateway): the floor any relay's CPU per frame stands on")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="aigw-realtime-bench-"))
@@ -376,7 +400,14 @@ def main() -> None:
         gw = start("aigw", [*args.aigw.split(), "serve", "--config", str(cfg)], args.gw_cpus, work, cwd=work)
         procs.append(gw)
         wait_http(f"http://127.0.0.1:{gw_port}/health", gw)
-        result = run_and_report(args, up_port, gw_port, gw.pid)
+        floor = None
+        if args.floor:
+            floor_port = free_port()
+            relay = start("floor-relay", [str(build_floor_relay()), str(floor_port), str(up_port)], args.gw_cpus, work)
+            procs.append(relay)
+            wait_tcp(floor_port, relay)
+            floor = (floor_port, relay.pid)
+        result = run_and_report(args, up_port, gw_port, gw.pid, floor)
     finally:
         stop(procs)
         if not args.keep:
@@ -386,11 +417,11 @@ def main() -> None:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
-def run_and_report(args, up_port: int, gw_port: int, gw_pid: int) -> dict:
+def run_and_report(args, up_port: int, gw_port: int, gw_pid: int, floor: tuple[int, int] | None = None) -> dict:
     holder: dict = {}
 
     async def go() -> None:
-        holder["result"] = await drive(args, up_port, gw_port, gw_pid)
+        holder["result"] = await drive(args, up_port, gw_port, gw_pid, floor)
 
     run_loop(go())
     result = holder["result"]
@@ -401,6 +432,10 @@ def run_and_report(args, up_port: int, gw_port: int, gw_pid: int) -> dict:
     if "added_latency_us_p99" in result:
         print(f"added latency per frame: p50 {result['added_latency_us_p50']} us, p99 {result['added_latency_us_p99']} us (target p99 <= 1000)", file=sys.stderr)
     print(f"RSS per session: {g['rss_per_session_kib']} KiB", file=sys.stderr)
+    if "floor" in result:
+        f = result["floor"]
+        print(f"floor relay (bytes copied, Rust epoll): {f['cpu_us_per_relayed_frame']} us per relayed frame; "
+              f"gateway / floor = {result.get('gateway_over_floor')}", file=sys.stderr)
     return result
 
 
