@@ -18,6 +18,9 @@ pub mod eventstream;
 pub mod http;
 pub mod sse;
 
+// Log rows for a writer process (Python's marshal format)
+pub mod marshal;
+
 // The Universal API's stream relay
 pub mod envelope;
 pub mod relay;

@@ -61,6 +61,7 @@ impl<'py> ListSink<'py> {
 // One module per binding area (granian-style `register(m)`), in rust/src/python/.
 mod eventstream; // AWS event stream (Bedrock)
 mod kernels; // mask/UTF-8 kernels for benches
+mod logrow; // SQLite log rows in marshal format for the writer process
 mod relay; // the Universal API's stream relay (SSE, NDJSON, AWS event stream)
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod ws; // the WebSocket codec
@@ -74,5 +75,6 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kernels::register(m)?;
     relay::register(m)?;
     eventstream::register(m)?;
+    logrow::register(m)?;
     Ok(())
 }

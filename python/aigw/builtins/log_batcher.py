@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import marshal
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from aigw.types import LogRecord
 
@@ -53,6 +54,87 @@ class Pending(NamedTuple):
     response_body_size: int | None
 
 
+class PendingRecords:
+    """The default backlog: the records themselves (a logger's `write_batch` gets a list of
+    Pending, at most batch_size long)."""
+
+    __slots__ = ("items", "body_bytes")
+
+    def __init__(self) -> None:
+        self.items: list[Pending] = []
+        self.body_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, record: LogRecord, request_body_size: int | None, response_body_size: int | None, body_bytes: int) -> bool:
+        """Keep `record` (its bodies are the ones to store); True (a record is always kept)."""
+        self.items.append(Pending(record, request_body_size, response_body_size))
+        self.body_bytes += body_bytes
+        return True
+
+    def take(self, limit: int) -> list[tuple[list[Pending], int]]:
+        """Everything pending, as (chunk, records in it) of at most `limit` records."""
+        items, self.items, self.body_bytes = self.items, [], 0
+        return [(items[i : i + limit], len(items[i : i + limit])) for i in range(0, len(items), limit)]
+
+
+class EncodedRows:
+    """A backlog of rows already encoded at `submit` (SQLite's, by the Rust `LogRowEncoder`):
+    the record is dropped at once, so a waiting row costs bytes, not Python objects. Its
+    `write_batch` gets one `marshal.dumps((rows, bodies))` payload per chunk.
+
+    `fallback_row(pending)` builds the row in Python for a record the encoder refuses (a value
+    of a type it does not write); an exception from it means the record cannot be stored."""
+
+    __slots__ = ("encoder", "fallback_row")
+
+    def __init__(self, encoder, fallback_row: Callable[[Pending], tuple]) -> None:  # type: ignore[no-untyped-def]
+        self.encoder = encoder
+        self.fallback_row = fallback_row
+
+    def __len__(self) -> int:
+        return len(self.encoder)
+
+    @property
+    def body_bytes(self) -> int:
+        return self.encoder.body_bytes
+
+    def add(self, record: LogRecord, request_body_size: int | None, response_body_size: int | None, body_bytes: int) -> bool:
+        """Encode `record`'s row (and bodies row); False when it cannot be stored at all."""
+        req, resp = record.request_body, record.response_body
+        if self.encoder.add(record, request_body_size, response_body_size, req, resp):
+            return True
+        try:
+            row = marshal.dumps(tuple(map(_plain, self.fallback_row(Pending(record, request_body_size, response_body_size)))), 2)
+            bodies = None
+            if req is not None or resp is not None:
+                bodies = marshal.dumps((record.log_id, None if req is None else bytes(req), None if resp is None else bytes(resp)), 2)
+        except Exception:
+            log.exception("cannot store log %r", getattr(record, "log_id", None))
+            return False
+        self.encoder.add_marshalled(row, bodies, body_bytes)
+        return True
+
+    def take(self, limit: int) -> list[tuple[bytes, int]]:
+        """Everything pending, as (payload, rows in it) of at most `limit` rows."""
+        chunks = []
+        while len(self.encoder):
+            chunks.append(self.encoder.take(limit))
+        return chunks
+
+
+def _plain(value: Any) -> Any:
+    """A row value as the base type marshal writes (a str or int subclass, an IntEnum, as its
+    str or int); other values as they are (marshal refuses what it cannot write)."""
+    if value is None or type(value) in (str, int, float, bytes):
+        return value
+    for base in (str, int, float, bytes):
+        if isinstance(value, base):
+            return base(value)
+    return value
+
+
 @dataclass(slots=True)
 class BatcherStats:
     """Counters since start. accepted = written + failed + waiting; dropped were never accepted."""
@@ -68,21 +150,24 @@ class BatcherStats:
 class LogBatcher:
     """The loop-to-thread hand-off shared by the built-in loggers.
 
-    `write_batch(items)` runs on the writer thread only and returns how many of the items it
-    could not store (bad records it skipped). An exception it raises is logged, the whole
-    chunk counted as failed, and the thread carries on.
+    `write_batch(chunk)` runs on the writer thread only and returns how many of the chunk's
+    records it could not store (bad records it skipped). An exception it raises is logged, the
+    whole chunk counted as failed, and the thread carries on. A chunk is what `backlog` makes of
+    the records: a list of Pending (`PendingRecords`, the default) or an encoded payload
+    (`EncodedRows`).
     """
 
     def __init__(
         self,
         name: str,
-        write_batch: Callable[[list[Pending]], int],
+        write_batch: Callable[[Any], int],
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         max_backlog: int = DEFAULT_MAX_BACKLOG,
         max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        backlog: PendingRecords | EncodedRows | None = None,
     ) -> None:
         if batch_size < 1 or max_backlog < 1 or flush_interval < 0:
             raise ValueError("batch_size and max_backlog must be >= 1, flush_interval >= 0")
@@ -97,8 +182,7 @@ class LogBatcher:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)  # the writer waits on this
         self._progress = threading.Condition(self._lock)  # flush() waiters wait on this
-        self._pending: list[Pending] = []
-        self._pending_bytes = 0
+        self._pending = backlog if backlog is not None else PendingRecords()
         self._flush_requested = False
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -135,15 +219,17 @@ class LogBatcher:
                 self._dropped_since_warning += 1
                 self._maybe_warn()
                 return False
-            if body_bytes and self._pending_bytes + body_bytes > self._max_backlog_bytes:
+            if body_bytes and self._pending.body_bytes + body_bytes > self._max_backlog_bytes:
                 record = dataclasses.replace(record, request_body=None, response_body=None)
                 body_bytes = 0
                 self.stats.bodies_dropped += 1
                 self._bodies_dropped_since_warning += 1
                 self._maybe_warn()
-            self._pending.append(Pending(record, req_size, resp_size))
-            self._pending_bytes += body_bytes
             self.stats.accepted += 1
+            if not self._pending.add(record, req_size, resp_size, body_bytes):
+                self.stats.failed += 1  # accepted and lost at once: it cannot be stored
+                self._done += 1
+                return True
             n = len(self._pending)
             if n == 1 or n == self._batch_size:
                 self._wake.notify()
@@ -218,22 +304,22 @@ class LogBatcher:
                     self._wake.wait()
                 if not self._closed and not self._flush_requested and len(self._pending) < self._batch_size:
                     self._wake.wait(self._flush_interval)  # gather a batch
-                batch, self._pending, self._pending_bytes = self._pending, [], 0
+                chunks = self._pending.take(self._batch_size)
                 self._flush_requested = False
                 closing = self._closed
-            for i in range(0, len(batch), self._batch_size):
-                self._write_chunk(batch[i : i + self._batch_size])
-            if closing and not batch:
+            for chunk, count in chunks:
+                self._write_chunk(chunk, count)
+            if closing and not chunks:
                 with self._lock:
                     self._progress.notify_all()
                 return
 
-    def _write_chunk(self, chunk: list[Pending]) -> None:
+    def _write_chunk(self, chunk: list[Pending] | bytes, count: int) -> None:
         try:
-            failed = self._write_batch(chunk)
+            failed = self._write_batch(chunk)  # type: ignore[arg-type]
             ok = True
         except Exception:  # the writer must outlive a bad batch or a full disk
-            failed, ok = len(chunk), False
+            failed, ok = count, False
             self._failed_since_report += failed
             now = time.monotonic()
             if now - self._last_failure_report >= _WARN_EVERY:  # a full disk fails every batch
@@ -241,10 +327,10 @@ class LogBatcher:
                 self._last_failure_report = now
                 self._failed_since_report = 0
         with self._lock:
-            self.stats.written += len(chunk) - failed
+            self.stats.written += count - failed
             self.stats.failed += failed
             self.stats.batches += ok
-            self._done += len(chunk)
+            self._done += count
             self._progress.notify_all()
 
 

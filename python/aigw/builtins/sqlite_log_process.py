@@ -109,10 +109,10 @@ class WriterProcess:
         threading.Thread(target=_relay_stderr, args=(proc.stderr,), name="aigw-sqlite-writer-stderr", daemon=True).start()
         return proc
 
-    def write(self, rows: list[tuple], bodies: list[tuple]) -> int:
-        """Store one batch through the child; returns how many rows were already stored.
-        Runs on the writer thread. A dead child is restarted once and the batch sent again."""
-        payload = marshal.dumps((rows, bodies))
+    def write(self, payload: bytes) -> int:
+        """Store one batch, `marshal.dumps((rows, bodies))`, through the child; returns how many
+        rows were already stored. Runs on the writer thread. A dead child is restarted once and
+        the batch sent again."""
         if self._proc is None:
             self.start()  # first batch: started lazily, so a gateway that never logs spawns nothing
         try:

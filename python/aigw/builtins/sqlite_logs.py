@@ -1,8 +1,10 @@
 """The built-in `sqlite` logger: request logs in `<data_dir>/logs.db`, written off the loop.
 
-`log()` only queues the record (see log_batcher.py); one writer thread stores each batch of up
-to `batch_size` records in a single transaction, at most `flush_interval_ms` after the first
-record of the batch arrived. `close()` writes everything accepted before it returns.
+`log()` only queues (see log_batcher.py): with the default writer process it first encodes the
+record's row (`aigw._codec.LogRowEncoder`, marshal bytes; the record itself is not kept;
+`log_row` below is the reference and the fallback). One writer thread stores each batch of up
+to `batch_size` rows in a single transaction, at most `flush_interval_ms` after the first row of
+the batch arrived. `close()` writes everything accepted before it returns.
 
 Config (`PluginContext.config`, every key optional):
     path               the database file (default `<data_dir>/logs.db`; relative to data_dir)
@@ -29,7 +31,9 @@ Reading: `SqliteLogReader` in sqlite_log_query.py, or `query()`/`get()` here fro
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import marshal
 import sqlite3
 import time
 from pathlib import Path
@@ -37,9 +41,11 @@ from pathlib import Path
 import orjson
 
 from aigw import hookimpl
+from aigw._codec import LogRowEncoder
 from aigw.builtins.log_batcher import (
     BATCHER_CONFIG_KEYS,
     BatcherStats,
+    EncodedRows,
     LogBatcher,
     Pending,
     batcher_options,
@@ -49,7 +55,7 @@ from aigw.builtins.plugin_config import SectionReader
 from aigw.builtins.sqlite_log_process import WriterProcess, WriterProcessError
 from aigw.builtins.sqlite_log_query import LogPage, LogPatch, LogQuery, SqliteLogReader, StoredLog
 from aigw.builtins.sqlite_log_schema import connect
-from aigw.types import LogRecord, PluginContext
+from aigw.types import Attempt, LogRecord, PluginContext
 
 log = logging.getLogger("aigw.logs")
 
@@ -195,7 +201,14 @@ class SqliteLogger:
         self.max_logs = max_logs
         self._last_prune = time.monotonic()
         self._conn: sqlite3.Connection | None = None
-        self._batcher = LogBatcher(self.name, self._write_batch, **batcher_options)  # type: ignore[arg-type]
+        # For the child, rows are encoded when logged (Rust, one call; the record is freed at
+        # once) and reach it as marshal bytes. The thread writer binds the records' rows itself
+        # (a marshal round trip in the gateway's process would only add work).
+        backlog = None
+        if writer == "process":
+            fields = [f.name for f in dataclasses.fields(Attempt)]
+            backlog = EncodedRows(LogRowEncoder(LogRecord, Attempt, fields, MAX_ERROR_CHARS), log_row)
+        self._batcher = LogBatcher(self.name, self._write_batch, backlog=backlog, **batcher_options)  # type: ignore[arg-type]
         self._reader: SqliteLogReader | None = None
 
     @classmethod
@@ -297,11 +310,12 @@ class SqliteLogger:
 
     # ---- writer thread ---------------------------------------------------------------------
 
-    def _write_batch(self, batch: list[Pending]) -> int:
-        rows, bodies, bad = rows_of(batch)
+    def _write_batch(self, chunk: bytes | list[Pending]) -> int:
+        """Store one chunk: encoded rows (`writer = "process"`) or records (`"thread"`)."""
         if self._process is not None:
+            assert isinstance(chunk, bytes)
             try:
-                return bad + self._process.write(rows, bodies)  # the child runs retention itself
+                return self._process.write(chunk)  # the child runs retention itself
             except WriterProcessError as exc:  # no child can run here: write from this thread
                 log.warning("sqlite logger: %s; writing from the gateway's process instead", exc)
                 self._process = None
@@ -310,6 +324,11 @@ class SqliteLogger:
         conn = self._conn
         if conn is None:
             raise RuntimeError("sqlite logger is not started")
+        bad = 0
+        if isinstance(chunk, bytes):  # the child could not start: its rows, stored from here
+            rows, bodies = marshal.loads(chunk)
+        else:
+            rows, bodies, bad = rows_of(chunk)
         duplicates = store_rows(conn, rows, bodies)
         if (self.retention_days or self.max_logs) and time.monotonic() - self._last_prune >= PRUNE_EVERY:
             self._last_prune = time.monotonic()

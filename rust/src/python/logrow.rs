@@ -1,0 +1,509 @@
+//! `LogRowEncoder`: the SQLite log store's rows written straight from a `LogRecord`'s attributes
+//! into Python's marshal format, so the gateway's process spends one native call per logged
+//! request and keeps no Python object of it (the record is freed at once; nothing waits for the
+//! garbage collector). The writer process reads a batch with one `marshal.loads`.
+//!
+//! The row is `aigw.builtins.sqlite_logs.log_row`'s, column for column: NULLs as the sentinels
+//! (`"\0"` for text, `-(2**63 - 1)` for numbers), flags as 0/1, the error cut to
+//! `max_error_chars` characters, metadata, attempts, custom cost and session as compact JSON.
+//! A value of a type this encoder does not write (a str subclass, an int past 64 bits, an object
+//! inside the metadata) makes `add` return False with nothing appended: the caller then encodes
+//! that record in Python (`add_marshalled`). The JSON may differ from orjson's in spelling
+//! (float digits), never in value.
+
+use crate::marshal::MarshalWriter;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::ffi;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LogRowEncoder>()?;
+    Ok(())
+}
+
+const NULL_TEXT: &str = "\0";
+const NULL_NUMBER: i64 = -i64::MAX;
+const MAX_JSON_DEPTH: usize = 32;
+
+/// The LogRecord attributes a row reads, in the order `columns` uses them.
+const RECORD_FIELDS: [&str; 29] = [
+    "log_id", "created_at", "gateway", "request_type", "event_id", "provider", "model", "endpoint",
+    "status", "success", "step", "cache_status", "stream", "cancelled", "duration_ms", "ttfb_ms",
+    "tokens_in", "tokens_out", "metadata", "error", "request_content_type", "response_content_type",
+    "attempts", "cost", "custom_cost", "principal", "feedback", "score", "session",
+];
+
+/// Reads named attributes of instances of one `__slots__` class straight from their slots
+/// (what CPython's specialised LOAD_ATTR does), and through `getattr` for any other object
+/// (a subclass, a stand-in) or a name that is not a plain object slot.
+struct SlotReader {
+    ty: Py<PyType>,
+    names: Vec<Py<PyString>>,
+    offsets: Vec<Option<isize>>, // byte offset of each name's slot in an instance of `ty`
+}
+
+impl SlotReader {
+    fn new(ty: &Bound<'_, PyType>, names: &[Bound<'_, PyString>]) -> PyResult<Self> {
+        let py = ty.py();
+        let member_descriptor = py.import("types")?.getattr("MemberDescriptorType")?;
+        // SAFETY: tp_basicsize is a plain field of a live type object (we hold a reference).
+        let basicsize = unsafe { (*ty.as_type_ptr()).tp_basicsize };
+        let mut offsets = Vec::with_capacity(names.len());
+        for name in names {
+            let descr = ty.getattr("__dict__")?.get_item(name).ok();
+            let offset = descr.filter(|d| d.get_type().is(&member_descriptor)).and_then(|d| {
+                // SAFETY: `d` is exactly a member_descriptor, i.e. a PyMemberDescrObject whose
+                // d_member points at the PyMemberDef of `ty`'s slot (alive as long as `ty`,
+                // which `self.ty` keeps). pyo3-ffi types d_member as PyGetSetDef; it is a
+                // PyMemberDef in CPython (Include/cpython/descrobject.h), so the cast is right.
+                let def = unsafe { &*((*(d.as_ptr() as *mut ffi::PyMemberDescrObject)).d_member as *const ffi::PyMemberDef) };
+                let fits = def.offset > 0 && def.offset + std::mem::size_of::<*mut ffi::PyObject>() as isize <= basicsize;
+                (def.type_code == ffi::Py_T_OBJECT_EX && fits).then_some(def.offset)
+            });
+            offsets.push(offset);
+        }
+        Ok(SlotReader { ty: ty.clone().unbind(), names: names.iter().map(|n| n.clone().unbind()).collect(), offsets })
+    }
+
+    /// Attribute `i` of `obj` (AttributeError when an instance's slot is empty, as getattr).
+    fn get<'py>(&self, obj: &Bound<'py, PyAny>, i: usize) -> PyResult<Bound<'py, PyAny>> {
+        let py = obj.py();
+        if let Some(offset) = self.offsets[i] {
+            if obj.get_type().is(self.ty.bind(py)) {
+                // SAFETY: `obj` is exactly an instance of `ty` (checked above), whose layout has an
+                // object slot (Py_T_OBJECT_EX) at `offset`, inside tp_basicsize (checked in new);
+                // we hold the GIL, so nothing writes the slot while we read the pointer, and
+                // from_borrowed_ptr takes a strong reference before any Python code can run.
+                let slot = unsafe { *((obj.as_ptr() as *const u8).offset(offset) as *const *mut ffi::PyObject) };
+                if !slot.is_null() {
+                    return Ok(unsafe { Bound::from_borrowed_ptr(py, slot) });
+                }
+            }
+        }
+        obj.getattr(self.names[i].bind(py))
+    }
+}
+
+/// Where one pending row ends in the two buffers (cumulative), so `take(limit)` can cut.
+#[derive(Clone, Copy)]
+struct Mark {
+    rows_end: usize,
+    bodies_end: usize,
+    bodies: usize,  // bodies rows so far
+    payload: usize, // body bytes so far (what the backlog bound counts)
+}
+
+/// Encoded log rows waiting for the writer (see the module docs).
+#[pyclass(module = "aigw._codec")]
+pub struct LogRowEncoder {
+    rows: MarshalWriter,
+    bodies: MarshalWriter,
+    marks: Vec<Mark>,
+    record: SlotReader,
+    attempt: SlotReader,
+    max_error_chars: usize,
+}
+
+/// A value written as is (`marshal` semantics for exact str, bool, int, float); false for any
+/// other type.
+fn scalar(w: &mut MarshalWriter, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if let Ok(s) = v.downcast_exact::<PyString>() {
+        match s.to_str() {
+            Ok(text) => w.str(text),
+            Err(_) => return Ok(false), // lone surrogates: Python's marshal writes them
+        }
+    } else if let Ok(b) = v.downcast_exact::<PyBool>() {
+        w.bool(b.is_true());
+    } else if v.is_exact_instance_of::<PyInt>() {
+        match v.extract::<i64>() {
+            Ok(n) => w.int(n),
+            Err(_) => return Ok(false),
+        }
+    } else if let Ok(f) = v.downcast_exact::<PyFloat>() {
+        w.float(f.value());
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// `T if v is None else v` of log_row.
+fn text_or_null(w: &mut MarshalWriter, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if v.is_none() {
+        w.str(NULL_TEXT);
+        return Ok(true);
+    }
+    scalar(w, v)
+}
+
+/// `N if v is None else v` of log_row.
+fn number_or_null(w: &mut MarshalWriter, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if v.is_none() {
+        w.int(NULL_NUMBER);
+        return Ok(true);
+    }
+    scalar(w, v)
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json's escaping: `"`, `\` and control characters; everything else as UTF-8.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// `v` as compact JSON (None, bool, int, float, str, dict with str keys, list, tuple); false
+/// for anything else (nothing useful is left in `out` then: the caller discards it).
+fn json(out: &mut Vec<u8>, v: &Bound<'_, PyAny>, depth: usize) -> PyResult<bool> {
+    if depth > MAX_JSON_DEPTH {
+        return Ok(false);
+    }
+    if v.is_none() {
+        out.extend_from_slice(b"null");
+    } else if let Ok(s) = v.downcast::<PyString>() {
+        match s.to_str() {
+            Ok(text) => json_str(out, text),
+            Err(_) => return Ok(false),
+        }
+    } else if let Ok(b) = v.downcast::<PyBool>() {
+        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+    } else if v.is_instance_of::<PyInt>() {
+        match v.extract::<i64>() {
+            Ok(n) => {
+                let _ = serde_json::to_writer(&mut *out, &n);
+            }
+            Err(_) => return Ok(false),
+        }
+    } else if let Ok(f) = v.downcast::<PyFloat>() {
+        // Non-finite floats are `null`, as orjson writes them.
+        let _ = serde_json::to_writer(&mut *out, &f.value());
+    } else if let Ok(d) = v.downcast::<PyDict>() {
+        out.push(b'{');
+        for (i, (k, item)) in d.iter().enumerate() {
+            let Ok(key) = k.downcast::<PyString>() else { return Ok(false) };
+            let Ok(key) = key.to_str() else { return Ok(false) };
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(out, key);
+            out.push(b':');
+            if !json(out, &item, depth + 1)? {
+                return Ok(false);
+            }
+        }
+        out.push(b'}');
+    } else if let Ok(l) = v.downcast::<PyList>() {
+        out.push(b'[');
+        for (i, item) in l.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if !json(out, &item, depth + 1)? {
+                return Ok(false);
+            }
+        }
+        out.push(b']');
+    } else if let Ok(t) = v.downcast::<PyTuple>() {
+        out.push(b'[');
+        for (i, item) in t.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if !json(out, &item, depth + 1)? {
+                return Ok(false);
+            }
+        }
+        out.push(b']');
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// A body as bytes (bytes, bytearray or any buffer), or None.
+fn body(w: &mut MarshalWriter, v: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        w.none();
+        return Ok(0);
+    };
+    if let Ok(b) = v.downcast::<PyBytes>() {
+        w.bytes(b.as_bytes());
+        return Ok(b.as_bytes().len());
+    }
+    if let Ok(b) = v.downcast::<PyByteArray>() {
+        let copy = b.to_vec();
+        w.bytes(&copy);
+        return Ok(copy.len());
+    }
+    let data = super::bytes_like(v)?;
+    w.bytes(&data);
+    Ok(data.len())
+}
+
+impl LogRowEncoder {
+    /// The row of `record` appended to `self.rows`; false (and `self.rows` as before) when a
+    /// value cannot be written here.
+    fn row(&mut self, r: &Bound<'_, PyAny>, q: &Bound<'_, PyAny>, p: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let start = self.rows.buf.len();
+        let ok = self.columns(r, q, p).inspect_err(|_| self.rows.buf.truncate(start))?;
+        if !ok {
+            self.rows.buf.truncate(start);
+        }
+        Ok(ok)
+    }
+
+    fn columns<'py>(&mut self, r: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>, p: &Bound<'py, PyAny>) -> PyResult<bool> {
+        let mut v: Vec<Bound<'py, PyAny>> = Vec::with_capacity(RECORD_FIELDS.len());
+        for i in 0..RECORD_FIELDS.len() {
+            v.push(self.record.get(r, i)?);
+        }
+        let w = &mut self.rows;
+        w.tuple(31);
+        macro_rules! col {
+            ($f:ident, $i:expr) => {
+                if !$f(w, &v[$i])? {
+                    return Ok(false);
+                }
+            };
+        }
+        macro_rules! flag {
+            ($i:expr) => {
+                w.int(if v[$i].is_truthy()? { 1 } else { 0 })
+            };
+        }
+        col!(scalar, 0); // log_id
+        col!(scalar, 1); // created_at
+        col!(scalar, 2); // gateway
+        col!(scalar, 3); // request_type
+        col!(text_or_null, 4); // event_id
+        col!(text_or_null, 5); // provider
+        col!(text_or_null, 6); // model
+        col!(text_or_null, 7); // endpoint
+        match v[8].extract::<i64>() {
+            Ok(n) if v[8].is_instance_of::<PyInt>() => w.int(n), // int(status)
+            _ => return Ok(false),
+        }
+        flag!(9); // success
+        col!(number_or_null, 10); // step
+        col!(scalar, 11); // cache_status
+        flag!(12); // stream
+        flag!(13); // cancelled
+        col!(scalar, 14); // duration_ms
+        col!(number_or_null, 15); // ttfb_ms
+        col!(number_or_null, 16); // tokens_in
+        col!(number_or_null, 17); // tokens_out
+        if !json_column(w, &v[18], v[18].is_truthy()?)? {
+            return Ok(false); // metadata
+        }
+        let error = &v[19];
+        if error.is_none() {
+            w.str(NULL_TEXT);
+        } else {
+            let Ok(text) = error.downcast_exact::<PyString>() else { return Ok(false) };
+            let Ok(text) = text.to_str() else { return Ok(false) };
+            match text.char_indices().nth(self.max_error_chars) {
+                Some((cut, _)) => w.str(&text[..cut]),
+                None => w.str(text),
+            }
+        }
+        col!(text_or_null, 20); // request_content_type
+        col!(text_or_null, 21); // response_content_type
+        if !number_or_null(w, q)? || !number_or_null(w, p)? {
+            return Ok(false);
+        }
+        let attempts = &v[22];
+        if attempts.is_truthy()? {
+            let mut out = Vec::with_capacity(160);
+            out.push(b'[');
+            for (i, attempt) in attempts.try_iter()?.enumerate() {
+                let attempt = attempt?;
+                out.extend_from_slice(if i > 0 { b",{" } else { b"{" });
+                for (j, field) in self.attempt.names.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    json_str(&mut out, field.bind(r.py()).to_str()?);
+                    out.push(b':');
+                    if !json(&mut out, &self.attempt.get(&attempt, j)?, 1)? {
+                        return Ok(false);
+                    }
+                }
+                out.push(b'}');
+            }
+            out.push(b']');
+            w.utf8(&out);
+        } else {
+            w.str(NULL_TEXT);
+        }
+        col!(number_or_null, 23); // cost
+        if !json_column(w, &v[24], !v[24].is_none())? {
+            return Ok(false); // custom_cost
+        }
+        col!(text_or_null, 25); // principal
+        col!(number_or_null, 26); // feedback
+        col!(number_or_null, 27); // score
+        if !json_column(w, &v[28], !v[28].is_none())? {
+            return Ok(false); // session
+        }
+        Ok(true)
+    }
+}
+
+/// `_json_text(v) if present else T` of log_row.
+fn json_column(w: &mut MarshalWriter, v: &Bound<'_, PyAny>, present: bool) -> PyResult<bool> {
+    if !present {
+        w.str(NULL_TEXT);
+        return Ok(true);
+    }
+    let mut out = Vec::with_capacity(64);
+    if !json(&mut out, v, 0)? {
+        return Ok(false);
+    }
+    w.utf8(&out);
+    Ok(true)
+}
+
+#[pymethods]
+impl LogRowEncoder {
+    /// An empty encoder for rows of `record_type` (LogRecord) whose attempts are
+    /// `attempt_type` (Attempt) instances written as JSON objects of `attempt_fields`, in that
+    /// order; the error is cut at `max_error_chars` characters.
+    #[new]
+    fn new(record_type: &Bound<'_, PyType>, attempt_type: &Bound<'_, PyType>, attempt_fields: Vec<Bound<'_, PyString>>, max_error_chars: usize) -> PyResult<Self> {
+        let py = record_type.py();
+        let names: Vec<Bound<'_, PyString>> = RECORD_FIELDS.iter().map(|n| PyString::intern(py, n)).collect();
+        Ok(LogRowEncoder {
+            rows: MarshalWriter::new(),
+            bodies: MarshalWriter::new(),
+            marks: Vec::new(),
+            record: SlotReader::new(record_type, &names)?,
+            attempt: SlotReader::new(attempt_type, &attempt_fields)?,
+            max_error_chars,
+        })
+    }
+
+    /// Append `record`'s row, with `request_body_size` / `response_body_size` as its size
+    /// columns and the two bodies (None, or bytes-like) as its `log_bodies` row when either is
+    /// present. True when appended; False when a value needs the Python encoder (nothing was
+    /// appended). An attribute the record lacks raises AttributeError.
+    #[pyo3(signature = (record, request_body_size, response_body_size, request_body=None, response_body=None))]
+    fn add(
+        &mut self,
+        record: &Bound<'_, PyAny>,
+        request_body_size: &Bound<'_, PyAny>,
+        response_body_size: &Bound<'_, PyAny>,
+        request_body: Option<&Bound<'_, PyAny>>,
+        response_body: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        if !self.row(record, request_body_size, response_body_size)? {
+            return Ok(false);
+        }
+        let present = |b: Option<&Bound<'_, PyAny>>| b.is_some_and(|b| !b.is_none());
+        let mut payload = 0;
+        if present(request_body) || present(response_body) {
+            let start = self.bodies.buf.len();
+            match self.bodies_row(record, request_body, response_body) {
+                Ok(Some(n)) => payload = n,
+                failed => {
+                    // Undo the row too: the record is either whole in the batch or not at all.
+                    self.bodies.buf.truncate(start);
+                    let last = self.marks.last().map_or(0, |m| m.rows_end);
+                    self.rows.buf.truncate(last);
+                    return failed.map(|_| false);
+                }
+            }
+        }
+        self.mark(present(request_body) || present(response_body), payload);
+        Ok(true)
+    }
+
+    /// Append a row (and maybe a bodies row) already marshalled by Python with
+    /// `marshal.dumps(value, 2)` (version 2: no back-references, so it can be spliced).
+    #[pyo3(signature = (row, bodies=None, body_bytes=0))]
+    fn add_marshalled(&mut self, row: &[u8], bodies: Option<&[u8]>, body_bytes: usize) -> PyResult<()> {
+        if row.first() != Some(&b'(') || bodies.is_some_and(|b| b.first() != Some(&b'(')) {
+            return Err(PyValueError::new_err("expected marshal.dumps(tuple, 2) bytes"));
+        }
+        self.rows.buf.extend_from_slice(row);
+        if let Some(b) = bodies {
+            self.bodies.buf.extend_from_slice(b);
+        }
+        self.mark(bodies.is_some(), body_bytes);
+        Ok(())
+    }
+
+    /// `marshal.dumps((rows, bodies))` of the oldest `limit` pending rows (all when None) and
+    /// how many rows that is; they are no longer pending.
+    #[pyo3(signature = (limit=None))]
+    fn take<'py>(&mut self, py: Python<'py>, limit: Option<usize>) -> (Bound<'py, PyBytes>, usize) {
+        let n = limit.map_or(self.marks.len(), |l| l.min(self.marks.len()));
+        let cut = if n == 0 {
+            Mark { rows_end: 0, bodies_end: 0, bodies: 0, payload: 0 }
+        } else {
+            self.marks[n - 1]
+        };
+        let mut head = MarshalWriter::new();
+        head.tuple(2);
+        head.list(n);
+        let mut middle = MarshalWriter::new();
+        middle.list(cut.bodies);
+        let size = head.buf.len() + cut.rows_end + middle.buf.len() + cut.bodies_end;
+        let payload = PyBytes::new_with(py, size, |out| {
+            let mut at = 0;
+            for part in [&head.buf[..], &self.rows.buf[..cut.rows_end], &middle.buf[..], &self.bodies.buf[..cut.bodies_end]] {
+                out[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
+            }
+            Ok(())
+        })
+        .expect("filling a new bytes object cannot fail");
+        self.rows.buf.drain(..cut.rows_end);
+        self.bodies.buf.drain(..cut.bodies_end);
+        self.marks.drain(..n);
+        for m in &mut self.marks {
+            m.rows_end -= cut.rows_end;
+            m.bodies_end -= cut.bodies_end;
+            m.bodies -= cut.bodies;
+            m.payload -= cut.payload;
+        }
+        (payload, n)
+    }
+
+    /// Rows waiting to be taken.
+    #[getter]
+    fn rows(&self) -> usize {
+        self.marks.len()
+    }
+
+    /// Body bytes of the pending rows (what the backlog bound counts).
+    #[getter]
+    fn body_bytes(&self) -> usize {
+        self.marks.last().map_or(0, |m| m.payload)
+    }
+
+    fn __len__(&self) -> usize {
+        self.marks.len()
+    }
+}
+
+impl LogRowEncoder {
+    fn mark(&mut self, has_body: bool, payload: usize) {
+        let (bodies, before) = self.marks.last().map_or((0, 0), |m| (m.bodies, m.payload));
+        self.marks.push(Mark {
+            rows_end: self.rows.buf.len(),
+            bodies_end: self.bodies.buf.len(),
+            bodies: bodies + usize::from(has_body),
+            payload: before + payload,
+        });
+    }
+
+    /// `(log_id, request_body, response_body)` appended to `self.bodies`; the body bytes, or
+    /// None when the log_id cannot be written here.
+    fn bodies_row(&mut self, record: &Bound<'_, PyAny>, request: Option<&Bound<'_, PyAny>>, response: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
+        let log_id = self.record.get(record, 0)?;
+        self.bodies.tuple(3);
+        if !scalar(&mut self.bodies, &log_id)? {
+            return Ok(None);
+        }
+        Ok(Some(body(&mut self.bodies, request)? + body(&mut self.bodies, response)?))
+    }
+}

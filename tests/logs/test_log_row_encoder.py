@@ -1,0 +1,174 @@
+"""The Rust `LogRowEncoder` writes SQLite log rows as Python's `log_row` builds them: the same
+values column for column (JSON columns equal once parsed), in marshal bytes the writer loads
+with one `marshal.loads`; what it cannot write falls back to Python, never to a wrong row."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import marshal
+import time
+from datetime import datetime, timezone
+from http import HTTPStatus
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aigw._codec import LogRowEncoder
+from aigw.builtins.log_batcher import EncodedRows, Pending
+from aigw.builtins.sqlite_logs import MAX_ERROR_CHARS, log_row
+from aigw.types import Attempt, LogRecord
+
+JSON_COLUMNS = {18, 24, 26, 30}  # metadata, attempts, custom_cost, session (0-based)
+ATTEMPT_FIELDS = [f.name for f in dataclasses.fields(Attempt)]
+
+
+def encoder() -> LogRowEncoder:
+    return LogRowEncoder(LogRecord, Attempt, ATTEMPT_FIELDS, MAX_ERROR_CHARS)
+
+
+def record(**fields) -> LogRecord:
+    base = dict(log_id="01a24307-452a-75bc-99cd-baa0123b1633", created_at=1796420879.65, gateway="g", request_type="websocket")
+    return LogRecord(**{**base, **fields})
+
+
+def same_row(encoded: tuple, reference: tuple) -> None:
+    assert len(encoded) == len(reference) == 31
+    for i, (a, b) in enumerate(zip(encoded, reference)):
+        if i in JSON_COLUMNS and a != "\x00":
+            assert json.loads(a) == json.loads(b), f"column {i}"
+        else:
+            assert (type(a), a) == (type(b), b), f"column {i}"
+
+
+def encoded_rows(*items: tuple[LogRecord, int | None, int | None]) -> tuple[list, list]:
+    enc = encoder()
+    for r, q, p in items:
+        assert enc.add(r, q, p, r.request_body, r.response_body)
+    payload, n = enc.take()
+    assert n == len(items) and len(enc) == 0
+    return marshal.loads(payload)
+
+
+def test_a_typical_record_encodes_to_log_rows_row_and_its_bodies():
+    r = record(event_id="1", provider="openai", model="gpt-4o-mini", endpoint="chat/completions", status=200, success=True,
+               step=0, duration_ms=2.46, ttfb_ms=2.26, tokens_in=9, tokens_out=9, request_content_type="application/json",
+               response_content_type="application/json", request_body=b'{"a":1}', response_body=b'{"b":2}', cost=6.75e-06,
+               attempts=[Attempt(0, 1, "openai", "gpt-4o-mini", 200, None, 2.33, time.time())])
+    rows, bodies = encoded_rows((r, None, None))
+    same_row(rows[0], log_row(Pending(r, None, None)))
+    assert bodies == [(r.log_id, b'{"a":1}', b'{"b":2}')]
+
+
+def test_nulls_are_the_sentinels_and_flags_are_integers():
+    rows, bodies = encoded_rows((record(), None, None))
+    same_row(rows[0], log_row(Pending(record(), None, None)))
+    assert rows[0][4] == "\x00" and rows[0][10] == -(2**63 - 1)  # event_id, step
+    assert rows[0][9] == 0 and bodies == []  # success
+
+
+def test_the_error_is_cut_at_max_error_chars_characters_not_bytes():
+    r = record(error="é" * (MAX_ERROR_CHARS + 10))
+    rows, _ = encoded_rows((r, None, None))
+    assert rows[0][19] == "é" * MAX_ERROR_CHARS
+
+
+def test_sizes_of_bodies_not_kept_are_the_size_columns():
+    r = record(response_content_type="audio/mpeg", response_body_size=123456)
+    rows, bodies = encoded_rows((r, None, 123456))
+    assert rows[0][22:24] == (-(2**63 - 1), 123456) and bodies == []
+
+
+def test_take_with_a_limit_keeps_each_bodies_row_with_its_row():
+    enc = encoder()
+    records = [record(log_id=f"id-{i}", request_body=b"x" * i if i % 2 else None) for i in range(5)]
+    for r in records:
+        enc.add(r, None, None, r.request_body, None)
+    assert enc.body_bytes == 1 + 3
+    first, n = enc.take(3)
+    assert n == 3 and enc.body_bytes == 3
+    rows, bodies = marshal.loads(first)
+    assert [row[0] for row in rows] == ["id-0", "id-1", "id-2"] and bodies == [("id-1", b"x", None)]
+    rows, bodies = marshal.loads(enc.take(10)[0])
+    assert [row[0] for row in rows] == ["id-3", "id-4"] and bodies == [("id-3", b"xxx", None)]
+    assert enc.take()[1] == 0 and enc.body_bytes == 0
+
+
+def test_a_value_the_encoder_does_not_write_leaves_nothing_and_falls_back_to_python():
+    r = record(session={"opened": datetime(2026, 12, 4, tzinfo=timezone.utc)}, response_body=b"x")  # orjson writes datetimes
+    enc = encoder()
+    assert enc.add(r, None, None, None, r.response_body) is False and len(enc) == 0 and enc.body_bytes == 0
+    assert EncodedRows(enc, log_row).add(r, None, None, 1)
+    rows, bodies = marshal.loads(enc.take()[0])
+    same_row(rows[0], log_row(Pending(r, None, None)))
+    assert json.loads(rows[0][30]) == {"opened": "2026-12-04T00:00:00+00:00"} and bodies == [(r.log_id, None, b"x")]
+
+
+def test_str_and_int_subclasses_are_stored_as_plain_values():
+    class Name(str):
+        pass
+
+    r = record(provider=Name("openai"), status=HTTPStatus.OK)
+    backlog = EncodedRows(encoder(), log_row)
+    assert backlog.add(r, None, None, 0)
+    rows, _ = marshal.loads(backlog.encoder.take()[0])
+    assert (type(rows[0][5]), rows[0][5], type(rows[0][8]), rows[0][8]) == (str, "openai", int, 200)
+
+
+def test_a_record_python_cannot_encode_either_is_refused():
+    r = record(metadata={"k": object()})
+    assert EncodedRows(encoder(), log_row).add(r, None, None, 0) is False
+
+
+def test_marshalled_fallback_rows_splice_between_encoded_rows():
+    enc = encoder()
+    a, b, c = record(log_id="a"), record(log_id="b", response_body=b"B"), record(log_id="c")
+    enc.add(a, None, None)
+    enc.add_marshalled(marshal.dumps(log_row(Pending(b, None, None)), 2), marshal.dumps(("b", None, b"B"), 2), 1)
+    enc.add(c, None, None)
+    rows, bodies = marshal.loads(enc.take()[0])
+    assert [row[0] for row in rows] == ["a", "b", "c"] and bodies == [("b", None, b"B")]
+
+
+def test_add_marshalled_refuses_what_is_not_a_marshalled_tuple():
+    with pytest.raises(ValueError):
+        encoder().add_marshalled(marshal.dumps([1], 2))
+
+
+text = st.text(max_size=40)
+maybe_text = st.none() | text
+maybe_int = st.none() | st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1)
+maybe_float = st.none() | st.floats(allow_nan=False, allow_infinity=False)
+json_scalar = st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | text
+attempts = st.lists(st.builds(Attempt, st.integers(0, 4), st.integers(1, 5), text, maybe_text, st.integers(0, 599), maybe_text,
+                              st.floats(0, 1e6), st.none() | st.floats(0, 2e9)), max_size=3)
+
+
+@st.composite
+def records(draw):
+    r = record(
+        log_id=draw(text), created_at=draw(st.floats(0, 2e9)), gateway=draw(text), request_type=draw(text),
+        event_id=draw(maybe_text), provider=draw(maybe_text), model=draw(maybe_text), endpoint=draw(maybe_text),
+        status=draw(st.integers(0, 599)), success=draw(st.booleans()), step=draw(st.none() | st.integers(0, 10)),
+        stream=draw(st.booleans()), cancelled=draw(st.booleans()), duration_ms=draw(st.floats(0, 1e7)),
+        ttfb_ms=draw(maybe_float), tokens_in=draw(maybe_int), tokens_out=draw(maybe_int),
+        metadata=draw(st.none() | st.dictionaries(text, json_scalar, max_size=5)), error=draw(st.none() | st.text(max_size=5000)),
+        request_content_type=draw(maybe_text), response_content_type=draw(maybe_text),
+        request_body=draw(st.none() | st.binary(max_size=64)), response_body=draw(st.none() | st.binary(max_size=64)),
+        attempts=draw(attempts), cost=draw(maybe_float),
+        custom_cost=draw(st.none() | st.tuples(st.floats(0, 1), st.floats(0, 1))), principal=draw(maybe_text),
+        feedback=draw(st.none() | st.sampled_from([-1, 1])), score=draw(st.none() | st.integers(0, 100)),
+        session=draw(st.none() | st.dictionaries(text, json_scalar | st.lists(json_scalar, max_size=3), max_size=6)),
+    )
+    return r, draw(maybe_int), draw(maybe_int)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(records(), min_size=1, max_size=4))
+def test_any_record_encodes_as_log_row_builds_it(items):
+    rows, bodies = encoded_rows(*items)
+    for (r, q, p), row in zip(items, rows):
+        same_row(row, log_row(Pending(r, q, p)))
+    assert bodies == [(r.log_id, r.request_body, r.response_body) for r, _, _ in items
+                      if r.request_body is not None or r.response_body is not None]
