@@ -315,3 +315,34 @@ class StreamRelay:
     def saw_terminator(self) -> bool: ...
     @property
     def collected(self) -> bytes: ...
+
+# ---- logs (rust/src/logid.rs, rust/src/python/logrow.rs) ---------------------------------------
+
+def new_log_id() -> str:
+    """A fresh lowercase UUIDv7 (RFC 9562); ids from one process sort in creation order, also
+    within one millisecond. Thread-safe."""
+
+class LogRowEncoder:
+    """SQLite log rows (aigw.builtins.sqlite_logs.log_row's, column for column) encoded when a
+    record is logged, as marshal bytes a writer process loads with one `marshal.loads`."""
+
+    def __init__(self, record_type: type, attempt_type: type, attempt_fields: list[str], max_error_chars: int) -> None: ...
+    def add(
+        self,
+        record: object,
+        request_body_size: int | None,
+        response_body_size: int | None,
+        request_body: bytes | None = None,
+        response_body: bytes | None = None,
+    ) -> bool:
+        """Append the record's row (and its bodies row when a body is given); False, with
+        nothing appended, when a value needs the Python encoder."""
+    def add_marshalled(self, row: bytes, bodies: bytes | None = None, body_bytes: int = 0) -> None:
+        """Append a row (and bodies row) from `marshal.dumps(tuple, 2)`."""
+    def take(self, limit: int | None = None) -> tuple[bytes, int]:
+        """`marshal.dumps((rows, bodies))` of the oldest `limit` rows (all when None), and how many."""
+    @property
+    def rows(self) -> int: ...
+    @property
+    def body_bytes(self) -> int: ...
+    def __len__(self) -> int: ...

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import os
-import threading
-import time
 from typing import Any, Iterable, Literal, Mapping, overload
 
 import orjson
 
+from aigw import _codec
 from aigw.types import Attempt, LogRecord
 
 __all__ = [
@@ -34,45 +32,12 @@ __all__ = [
 
 # ---- log ids -------------------------------------------------------------------------------
 
-_RAND_BITS = 74  # 12 bits rand_a + 62 bits rand_b
-_RAND_MASK = (1 << _RAND_BITS) - 1
-_RAND_B_MASK = (1 << 62) - 1
-_VARIANT = 0b10 << 62
-_id_lock = threading.Lock()
-_last_ms = 0
-_last_rand = 0
-_ms_prefix = ""  # "tttttttt-tttt-7" for _last_ms: formatted once per millisecond
+# The request's UUIDv7 (RFC 9562): 48-bit unix-ms timestamp, version 7, variant 10, lowercase;
+# ids from one process sort strictly in creation order, also within one millisecond (method 2
+# of §6.2: a new millisecond starts from 73 random bits, each further id adds one). Built in
+# Rust (rust/src/logid.rs): one call per request instead of ~1-2 µs of Python.
+new_log_id = _codec.new_log_id
 
-
-def new_log_id() -> str:
-    """A fresh lowercase UUIDv7 (RFC 9562): 48-bit unix-ms timestamp, version 7, variant 10.
-
-    Ids from one process sort strictly in creation order, also within one millisecond:
-    a new millisecond starts from 73 random bits (top bit clear, room to count up) and each
-    further id in it adds one (RFC 9562 §6.2 method 2). If the clock steps back, the last
-    timestamp is kept. Thread-safe.
-    """
-    global _last_ms, _last_rand, _ms_prefix
-    now_ms = time.time_ns() // 1_000_000
-    with _id_lock:
-        if now_ms > _last_ms:
-            _last_ms = now_ms
-            _last_rand = int.from_bytes(os.urandom(10), "big") & (_RAND_MASK >> 1)
-            _ms_prefix = _format_ms(now_ms)
-        else:
-            _last_rand += 1
-            if _last_rand > _RAND_MASK:  # 2**73 ids in one ms: borrow the next millisecond
-                _last_ms += 1
-                _last_rand = int.from_bytes(os.urandom(10), "big") & (_RAND_MASK >> 1)
-                _ms_prefix = _format_ms(_last_ms)
-        prefix, rand = _ms_prefix, _last_rand
-    low = _VARIANT | (rand & _RAND_B_MASK)  # variant + rand_b: the last 64 bits
-    return f"{prefix}{rand >> 62:03x}-{low >> 48:04x}-{low & 0xFFFF_FFFF_FFFF:012x}"
-
-
-def _format_ms(ms: int) -> str:
-    h = f"{ms & 0xFFFF_FFFF_FFFF:012x}"
-    return f"{h[:8]}-{h[8:]}-7"
 
 
 def uuid7_time(log_id: str) -> float:

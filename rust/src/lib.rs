@@ -18,7 +18,8 @@ pub mod eventstream;
 pub mod http;
 pub mod sse;
 
-// Log rows for a writer process (Python's marshal format)
+// Log ids and log rows for a writer process (Python's marshal format)
+pub mod logid;
 pub mod marshal;
 
 // The Universal API's stream relay

@@ -1,4 +1,4 @@
-//! `LogRowEncoder`: the SQLite log store's rows written straight from a `LogRecord`'s attributes
+//! `new_log_id` (the request's UUIDv7, logid.rs) and `LogRowEncoder`: the SQLite log store's rows written straight from a `LogRecord`'s attributes
 //! into Python's marshal format, so the gateway's process spends one native call per logged
 //! request and keeps no Python object of it (the record is freed at once; nothing waits for the
 //! garbage collector). The writer process reads a batch with one `marshal.loads`.
@@ -11,7 +11,10 @@
 //! that record in Python (`add_marshalled`). The JSON may differ from orjson's in spelling
 //! (float digits), never in value.
 
+use crate::logid::{format_log_id, LogIdClock};
 use crate::marshal::MarshalWriter;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::ffi;
@@ -19,7 +22,34 @@ use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, 
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LogRowEncoder>()?;
+    m.add_function(wrap_pyfunction!(new_log_id, m)?)?;
     Ok(())
+}
+
+static LOG_ID_CLOCK: Mutex<LogIdClock> = Mutex::new(LogIdClock::new());
+
+/// A fresh lowercase UUIDv7 (RFC 9562): 48-bit unix-ms timestamp, version 7, variant 10. Ids
+/// from one process sort strictly in creation order, also within one millisecond (a new
+/// millisecond starts from 73 random bits from the OS, each further id adds one); a clock
+/// that steps back keeps the last timestamp. Thread-safe.
+#[pyfunction]
+fn new_log_id(py: Python<'_>) -> Bound<'_, PyString> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let fresh = || {
+        let mut bytes = [0u8; 16];
+        if getrandom::fill(&mut bytes).is_err() {
+            // No OS randomness (never seen on Linux): the clock's nanoseconds keep ids unique
+            // enough for logs and still ordered.
+            bytes = (now.as_nanos() ^ 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834).to_le_bytes();
+        }
+        u128::from_le_bytes(bytes)
+    };
+    let (ms, rand) = LOG_ID_CLOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .next(now.as_millis() as u64, fresh);
+    let id = format_log_id(ms, rand);
+    PyString::new(py, std::str::from_utf8(&id).unwrap_or_default())
 }
 
 const NULL_TEXT: &str = "\0";
