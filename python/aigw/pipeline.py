@@ -483,9 +483,16 @@ def _client_header(headers: Mapping[str, Any], name: str) -> str:
 
 def _prepares(provider: Provider) -> bool:
     """Whether `provider` overrides `prepare` (I/O before sending, e.g. minting a token): the
-    others skip an await per request."""
-    method = getattr(type(provider), "prepare", None)
-    return method is not None and method is not HttpProvider.prepare
+    others skip an await per request. Answered once per provider class."""
+    kind = type(provider)
+    known = _PREPARES.get(kind)
+    if known is None:
+        method = getattr(kind, "prepare", None)
+        known = _PREPARES[kind] = method is not None and method is not HttpProvider.prepare
+    return known
+
+
+_PREPARES: dict[type, bool] = {}
 
 
 def _streams(sink: Sink, call: Call, framing: Framing) -> bool:

@@ -356,9 +356,14 @@ class UpstreamClient:
         retried = False
         fbt = self.first_byte_timeout if first_byte_timeout is None else first_byte_timeout
         while True:
-            conn, reused = await self._acquire(
-                loop, pool, min(start + (self.connect_timeout if connect_timeout is None else connect_timeout), total_deadline), owner
-            )
+            # The common case, an idle pooled connection this owner may take, needs no await.
+            conn = pool.take_idle(owner, loop.time()) if pool.idle and pool.may_take(owner) and owner not in pool.queues else None
+            if conn is not None:
+                reused = True
+            else:
+                conn, reused = await self._acquire(
+                    loop, pool, min(start + (self.connect_timeout if connect_timeout is None else connect_timeout), total_deadline), owner
+                )
             waiter = loop.create_future()
             conn.send(data, waiter, is_head, loop.time() + fbt, total_deadline, decode_content)
             try:
