@@ -346,3 +346,7 @@ class LogRowEncoder:
     @property
     def body_bytes(self) -> int: ...
     def __len__(self) -> int: ...
+
+def openai_usage(body: bytes) -> tuple[int | None, int | None] | None:
+    """(tokens in, tokens out) of a whole OpenAI-shaped JSON answer, or None when it reports no
+    usage or is not a JSON object; nothing else of the answer is decoded (rust/src/usage.rs)."""

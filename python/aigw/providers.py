@@ -34,6 +34,7 @@ from typing import Any, Mapping, Sequence
 
 import orjson
 
+from aigw import _codec
 from aigw.types import Call, ErrorClass, Framing, PluginContext, UpstreamRequest, Usage
 from aigw.validation import GATEWAY_OWNED, check_endpoint
 
@@ -236,7 +237,11 @@ class HttpProvider:
         return framing_for(content_type)
 
     def usage_from_body(self, body: bytes) -> Usage | None:
-        """OpenAI-style `usage` (chat: prompt/completion tokens; responses: input/output)."""
+        """OpenAI-style `usage` (chat: prompt/completion tokens; responses: input/output).
+        Read by the Rust codec without decoding the rest of the answer (`openai_usage`'s rules)."""
+        if type(body) is bytes:
+            pair = _codec.openai_usage(body)
+            return None if pair is None else Usage(*pair)
         doc = loads_or_none(body)
         return openai_usage(doc.get("usage")) if isinstance(doc, dict) else None
 

@@ -17,6 +17,7 @@ pub mod chunked;
 pub mod eventstream;
 pub mod http;
 pub mod sse;
+pub mod usage;
 
 // Log ids and log rows for a writer process (Python's marshal format)
 pub mod logid;

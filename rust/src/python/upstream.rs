@@ -18,7 +18,16 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ChunkedDecoder>()?;
     m.add_class::<SseDecoder>()?;
     m.add_class::<NdjsonDecoder>()?;
+    m.add_function(wrap_pyfunction!(openai_usage, m)?)?;
     Ok(())
+}
+
+/// `(tokens_in, tokens_out)` of a whole OpenAI-shaped JSON answer (`usage` with
+/// prompt/completion or input/output tokens; either may be None), or None when it reports no
+/// usage or is not a JSON object (rust/src/usage.rs has the rules). Nothing else is decoded.
+#[pyfunction]
+fn openai_usage(body: &[u8]) -> Option<(Option<i64>, Option<i64>)> {
+    crate::usage::openai_usage(body)
 }
 
 fn head_error(e: HeadError) -> PyErr {

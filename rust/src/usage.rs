@@ -1,0 +1,220 @@
+//! Token usage from a whole OpenAI-shaped JSON answer (`{"usage": {"prompt_tokens": …,
+//! "completion_tokens": …}}`, or the Responses API's `input_tokens` / `output_tokens`) without
+//! building the document: every other value is skipped by the parser (`IgnoredAny`).
+//!
+//! The rules are `aigw.providers.openai_usage`'s: `prompt_tokens` when the key is present
+//! (even null), else `input_tokens`, likewise `completion_tokens` / `output_tokens`; only JSON
+//! integers count (not floats, not booleans); no usable count at all is no usage. A repeated
+//! key counts its last value (as orjson does). Integers beyond i64 are not counted.
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+
+/// (tokens in, tokens out), either possibly unknown.
+pub type TokenPair = (Option<i64>, Option<i64>);
+
+/// The usage of `body`, or None when it is not a JSON object, has no `usage` object, or that
+/// object names no integer count.
+pub fn openai_usage(body: &[u8]) -> Option<TokenPair> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let usage = de.deserialize_map(Top).ok()?;
+    de.end().ok()?;
+    let fields = usage?;
+    let tokens_in = if fields.has_prompt { fields.prompt } else { fields.input };
+    let tokens_out = if fields.has_completion { fields.completion } else { fields.output };
+    if tokens_in.is_none() && tokens_out.is_none() {
+        return None;
+    }
+    Some((tokens_in, tokens_out))
+}
+
+#[derive(Default)]
+struct UsageFields {
+    has_prompt: bool,
+    prompt: Option<i64>,
+    input: Option<i64>,
+    has_completion: bool,
+    completion: Option<i64>,
+    output: Option<i64>,
+}
+
+/// The top-level object: the last `usage` value, None when absent or not an object.
+struct Top;
+
+impl<'de> Visitor<'de> for Top {
+    type Value = Option<UsageFields>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut usage = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "usage" {
+                usage = map.next_value::<MaybeUsage>()?.0;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(usage)
+    }
+}
+
+/// Any JSON value: the counts when it is an object.
+struct MaybeUsage(Option<UsageFields>);
+
+impl<'de> de::Deserialize<'de> for MaybeUsage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UsageVisitor)
+    }
+}
+
+struct UsageVisitor;
+
+impl<'de> Visitor<'de> for UsageVisitor {
+    type Value = MaybeUsage;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut u = UsageFields::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match &*key {
+                "prompt_tokens" => (u.has_prompt, u.prompt) = (true, map.next_value::<Count>()?.0),
+                "input_tokens" => u.input = map.next_value::<Count>()?.0,
+                "completion_tokens" => (u.has_completion, u.completion) = (true, map.next_value::<Count>()?.0),
+                "output_tokens" => u.output = map.next_value::<Count>()?.0,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(MaybeUsage(Some(u)))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(MaybeUsage(None))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(MaybeUsage(None))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(MaybeUsage(None))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(MaybeUsage(None))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(MaybeUsage(None))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(MaybeUsage(None))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(MaybeUsage(None))
+    }
+}
+
+/// A token count: Some for a JSON integer within i64, None for any other value.
+struct Count(Option<i64>);
+
+impl<'de> de::Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CountVisitor)
+    }
+}
+
+struct CountVisitor;
+
+impl<'de> Visitor<'de> for CountVisitor {
+    type Value = Count;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Count, E> {
+        Ok(Count(Some(v)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Count, E> {
+        Ok(Count(i64::try_from(v).ok()))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Count, E> {
+        Ok(Count(None))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Count, E> {
+        Ok(Count(None))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Count, E> {
+        Ok(Count(None))
+    }
+    fn visit_unit<E>(self) -> Result<Count, E> {
+        Ok(Count(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Count, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Count(None))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Count(None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::openai_usage;
+
+    #[test]
+    fn chat_completions_usage() {
+        let body = br#"{"id":"x","choices":[{"message":{"content":"the \"usage\": {}"}}],"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21}}"#;
+        assert_eq!(openai_usage(body), Some((Some(9), Some(12))));
+    }
+
+    #[test]
+    fn responses_api_names() {
+        assert_eq!(openai_usage(br#"{"usage":{"input_tokens":3,"output_tokens":4}}"#), Some((Some(3), Some(4))));
+    }
+
+    #[test]
+    fn a_present_prompt_tokens_wins_even_when_null() {
+        assert_eq!(openai_usage(br#"{"usage":{"prompt_tokens":null,"input_tokens":3,"output_tokens":4}}"#), Some((None, Some(4))));
+    }
+
+    #[test]
+    fn only_integers_count() {
+        assert_eq!(openai_usage(br#"{"usage":{"prompt_tokens":1.5,"completion_tokens":true}}"#), None);
+        assert_eq!(openai_usage(br#"{"usage":{"prompt_tokens":"7","completion_tokens":2}}"#), Some((None, Some(2))));
+    }
+
+    #[test]
+    fn no_usage_object_no_usage() {
+        assert_eq!(openai_usage(br#"{"usage":[1,2]}"#), None);
+        assert_eq!(openai_usage(br#"{"usage":null}"#), None);
+        assert_eq!(openai_usage(br#"{"choices":[]}"#), None);
+        assert_eq!(openai_usage(br#"[{"usage":{"prompt_tokens":1}}]"#), None);
+    }
+
+    #[test]
+    fn the_last_usage_key_wins() {
+        assert_eq!(openai_usage(br#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}}"#), Some((Some(2), None)));
+    }
+
+    #[test]
+    fn broken_json_has_no_usage() {
+        assert_eq!(openai_usage(br#"{"usage":{"prompt_tokens":1}"#), None);
+        assert_eq!(openai_usage(br#"{"usage":{"prompt_tokens":1}} trailing"#), None);
+        assert_eq!(openai_usage(b"\xff"), None);
+        assert_eq!(openai_usage(b""), None);
+    }
+
+    #[test]
+    fn escaped_keys_are_read_as_their_text() {
+        assert_eq!(openai_usage(br#"{"us\u0061ge":{"prompt_\u0074okens":5}}"#), Some((Some(5), None)));
+    }
+}
