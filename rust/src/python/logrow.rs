@@ -221,24 +221,13 @@ fn json(out: &mut Vec<u8>, v: &Bound<'_, PyAny>, depth: usize) -> PyResult<bool>
             }
         }
         out.push(b'}');
-    } else if let Ok(l) = v.downcast::<PyList>() {
+    } else if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
         out.push(b'[');
-        for (i, item) in l.iter().enumerate() {
+        for (i, item) in v.try_iter()?.enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            if !json(out, &item, depth + 1)? {
-                return Ok(false);
-            }
-        }
-        out.push(b']');
-    } else if let Ok(t) = v.downcast::<PyTuple>() {
-        out.push(b'[');
-        for (i, item) in t.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            if !json(out, &item, depth + 1)? {
+            if !json(out, &item?, depth + 1)? {
                 return Ok(false);
             }
         }
