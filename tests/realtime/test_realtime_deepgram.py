@@ -4,6 +4,7 @@ against the Deepgram simulator (aigw.testing, on `websockets`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -161,3 +162,24 @@ async def test_the_simulator_closes_a_silent_stream_with_net0001(deepgram_sim):
         with pytest.raises(ConnectionClosed):
             await ws.recv()
     assert ws.close_code == 1011 and "net0001" in ws.close_reason
+
+
+async def test_a_relay_bug_closes_that_session_with_1011_promptly_and_spares_the_next(realtime_gateway, deepgram_sim, monkeypatch, caplog):
+    from aigw.api.realtime import RealtimeSession
+
+    real = RealtimeSession._relay_from_client
+
+    def broken_once(self, nbytes):
+        monkeypatch.setattr(RealtimeSession, "_relay_from_client", real)  # only the first read fails
+        raise RuntimeError("relay bug")
+
+    monkeypatch.setattr(RealtimeSession, "_relay_from_client", broken_once)
+    async with realtime_gateway(sims={"deepgram": deepgram_sim}) as gw:
+        async with websockets.connect(f"{gw.url}/deepgram/v1/listen?{LISTEN}", additional_headers=gw.headers, close_timeout=5) as ws:
+            await ws.send(FRAME)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 2)  # the closing handshake completes, no timeout
+        assert ws.close_code == 1011
+        async with websockets.connect(f"{gw.url}/deepgram/v1/listen?{LISTEN}", additional_headers=gw.headers) as ws:
+            assert_transcribed(*await transcribe(ws))
+    assert "read_relay failed" in caplog.text

@@ -212,3 +212,22 @@ async def test_pause_reading_holds_messages_until_resume(echo_server):
     assert await asyncio.wait_for(inbox.messages.get(), 2) == (1, b"held")
     ws.close()
     await inbox.closed
+
+
+async def test_a_failing_relay_closes_its_connection_with_1011_and_is_logged(echo_server, caplog):
+    ws, peer = await connect_websocket(echo_server), await connect_websocket(echo_server)
+    inbox, peer_inbox = Inbox(), Inbox()
+    ws.start(inbox.on_message, inbox.on_close)
+    peer.start(peer_inbox.on_message, peer_inbox.on_close)
+
+    def broken(nbytes: int) -> list:
+        raise RuntimeError("relay bug")
+
+    ws.relay_peer, ws.read_relay = peer, broken
+    ws.send_text("echoed back into the broken relay")
+    code, _ = await asyncio.wait_for(inbox.closed, 2)
+    assert code == 1011 and ws.closed_by == "gateway"
+    assert "read_relay failed" in caplog.text
+    peer.send_text("the other side is unharmed")
+    assert await asyncio.wait_for(peer_inbox.messages.get(), 2) == (1, b"the other side is unharmed")
+    peer.close()

@@ -158,6 +158,7 @@ class WebSocket(asyncio.BufferedProtocol):
                     events = relay(nbytes)
                 except Exception:
                     log.exception("read_relay failed")
+                    self.read_relay = None  # the rest (the peer's close reply) is read the plain way
                     self.close(INTERNAL, "internal error")
                     return
             if events and self.protocol.state is not CLOSED:

@@ -33,6 +33,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
@@ -41,6 +42,8 @@ from aigw import _codec
 from aigw.protocol.client_handshake import InvalidHandshake, check_accept, new_key, upgrade_request
 from aigw.protocol.websocket import CLOSED, OPEN, WebSocketConnection
 from aigw.upstream.errors import ConnectTimeout, UpstreamConnectError, UpstreamError, UpstreamProtocolError, UpstreamTimeout
+
+log = logging.getLogger("aigw.upstream")
 
 __all__ = [
     "HandshakeRejected",
@@ -517,7 +520,16 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
         held = peer.hold_flush()
         try:
             relay = self.read_relay
-            events = self.codec.buffer_updated(nbytes) if relay is None else relay(nbytes)
+            if relay is None:
+                events = self.codec.buffer_updated(nbytes)
+            else:
+                try:
+                    events = relay(nbytes)
+                except Exception:  # a bug in the relay: this connection fails, not the loop
+                    log.exception("read_relay failed")
+                    self.read_relay = None  # the rest (the peer's close reply) is read the plain way
+                    self.close(INTERNAL, "internal error")
+                    return
             if events:
                 self._flush_scheduled = True  # sends made while dispatching go out in one write
                 try:
