@@ -42,7 +42,8 @@ from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_m
 from aigw.providers import HttpProvider
 from aigw.options import CachePolicy, RetryPolicy, cache_policy, retry_policy
 from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, UpstreamRequest, Usage
-from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError, UpstreamTimeout
+from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError
+from aigw.upstream_chunks import StreamFailed, StreamIdleTimeout, UpstreamChunks
 from aigw.validation import checked_step_headers
 
 log = logging.getLogger("aigw.pipeline")
@@ -59,14 +60,6 @@ class ProviderCredentialsMissing(AigwError):
     """The client sent no provider key and the gateway stores none for that provider."""
 
     status, code = 400, 2011
-
-
-class StreamFailed(ProviderFailed):
-    """A streamed answer broke after it started (reset, malformed, truncated, no terminator)."""
-
-
-class StreamIdleTimeout(RequestTimeout):
-    """A streamed answer sent nothing for longer than its stream-idle timeout."""
 
 
 @dataclass(slots=True)
@@ -236,62 +229,6 @@ def request_cache_key(plans: Sequence[StepPlan], principal: str | None = None) -
 
 
 # ---- the upstream body as the sinks see it ------------------------------------------------
-
-
-class UpstreamChunks:
-    """A streamed upstream body as an async iterator of bytes for a sink. Iteration raises
-    StreamFailed when the upstream breaks and StreamIdleTimeout after `idle` seconds without
-    data; either way the upstream response is closed (its connection released)."""
-
-    __slots__ = ("_resp", "_it", "_idle", "_pending", "_label", "received")
-
-    def __init__(self, resp: Any, idle: float | None, label: str) -> None:
-        self._resp = resp
-        self._it = resp.iter_chunks().__aiter__()
-        self._idle = idle
-        self._pending: bytes | None = None
-        self._label = label
-        self.received = 0  # chunks handed out so far
-
-    def __aiter__(self) -> UpstreamChunks:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._pending is not None:
-            chunk, self._pending = self._pending, None
-            self.received += 1
-            return chunk
-        resp = self._resp
-        try:
-            if self._idle is None or resp.buffered or resp.complete:
-                chunk = await self._it.__anext__()  # data is already there: no timer to pay for
-            else:
-                async with asyncio.timeout(self._idle):
-                    chunk = await self._it.__anext__()
-        except StopAsyncIteration:
-            raise
-        except UpstreamTimeout as exc:
-            resp.close()
-            raise StreamIdleTimeout(f"{self._label}: the upstream stream timed out: {exc}") from None
-        except UpstreamError as exc:
-            resp.close()
-            raise StreamFailed(f"{self._label}: the upstream stream failed: {exc}") from None
-        except TimeoutError:
-            resp.close()
-            ms = round(self._idle * 1000) if self._idle else 0
-            raise StreamIdleTimeout(f"{self._label}: the upstream stream sent nothing for {ms} ms") from None
-        self.received += 1
-        return chunk
-
-    async def prefetch(self) -> bool:
-        """Wait for the first chunk (kept for the sink); False when the body ended empty.
-        Raises like iteration: a failure here happened before the client saw anything."""
-        try:
-            self._pending = await self.__anext__()
-        except StopAsyncIteration:
-            return False
-        self.received -= 1  # handed out again by the next __anext__
-        return True
 
 
 # ---- run --------------------------------------------------------------------------------------

@@ -36,10 +36,17 @@ def sse(*payloads: bytes | dict) -> list[bytes]:
 STALL = "stall"  # an item of a scripted stream: send nothing more, keep the connection open
 
 
+@dataclass(frozen=True)
+class Pause:
+    """An item of a scripted stream: send nothing for `seconds`, then go on."""
+
+    seconds: float
+
+
 @dataclass
 class Reply:
     """One scripted upstream answer. `body` is a whole body; `chunks` a stream whose items are
-    bytes, STALL, or an exception raised at that point; `broken` breaks a whole-body read."""
+    bytes, STALL, a Pause, or an exception raised at that point; `broken` breaks a whole-body read."""
 
     status: int = 200
     body: bytes = b""
@@ -82,6 +89,9 @@ class FakeResponse:
         for item in self.reply.chunks or []:
             if item == STALL:
                 await asyncio.Event().wait()
+            if isinstance(item, Pause):
+                await asyncio.sleep(item.seconds)
+                continue
             if isinstance(item, BaseException):
                 raise item
             await asyncio.sleep(0)

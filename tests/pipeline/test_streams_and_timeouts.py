@@ -5,7 +5,7 @@ Plus the timeouts a step gets: first byte (streams have a default) and stream id
 from __future__ import annotations
 
 import pytest
-from pipeline_fakes import STALL, FakeClient, Reply, anthropic_step, openai_step, reset, runtime, send, sse
+from pipeline_fakes import STALL, FakeClient, Pause, Reply, anthropic_step, openai_step, reset, runtime, send, sse
 
 from aigw.errors import RequestTimeout
 from aigw.options import RetryPolicy
@@ -67,6 +67,22 @@ async def test_a_stream_that_goes_silent_fails_after_the_idle_timeout_header():
     assert isinstance(error, StreamIdleTimeout) and error.code == 2007 and "100 ms" in error.message
     assert not record.success and "100 ms" in record.error
     assert client.responses[0].closed
+
+
+async def test_a_slow_stream_lasting_longer_than_the_idle_timeout_completes():
+    # Each gap (30 ms) is under the idle timeout (100 ms); the whole stream (~300 ms) is not.
+    deltas = [item for _ in range(10) for item in (Pause(0.03), *sse(DELTA))]
+    client = FakeClient(openai=[stream(*deltas, *sse(b"[DONE]"))])
+    sink, record = await send(runtime(client), openai_step(stream=True, headers={"cf-aig-stream-idle-timeout": "100"}))
+    assert sink.ended[2] is None and record.success
+
+
+async def test_the_idle_timeout_counts_from_the_last_chunk_not_the_first():
+    # 60 ms, then 80 ms of silence: each under 100 ms, 140 ms after the first wait began.
+    client = FakeClient(openai=[stream(*sse(DELTA), Pause(0.06), *sse(DELTA), Pause(0.08), *sse(DELTA), STALL)])
+    sink, record = await send(runtime(client), openai_step(stream=True, headers={"cf-aig-stream-idle-timeout": "100"}))
+    assert isinstance(sink.ended[2], StreamIdleTimeout)
+    assert len(sink.relayed) == 3  # every chunk sent before the silence reached the client
 
 
 async def test_the_idle_timeout_comes_from_step_config_too():

@@ -1,0 +1,126 @@
+"""A streamed upstream body as the sinks read it: chunks, failures as gateway errors, and the
+stream-idle timeout (a part of the pipeline, kept apart to keep pipeline.py small)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aigw.errors import ProviderFailed, RequestTimeout
+from aigw.upstream.errors import UpstreamError, UpstreamTimeout
+
+__all__ = ["StreamFailed", "StreamIdleTimeout", "UpstreamChunks"]
+
+
+class StreamFailed(ProviderFailed):
+    """A streamed answer broke after it started (reset, malformed, truncated, no terminator)."""
+
+
+class StreamIdleTimeout(RequestTimeout):
+    """A streamed answer sent nothing for longer than its stream-idle timeout."""
+
+
+class UpstreamChunks:
+    """A streamed upstream body as an async iterator of bytes for a sink. Iteration raises
+    StreamFailed when the upstream breaks and StreamIdleTimeout after `idle` seconds without
+    data; either way the upstream response is closed (its connection released).
+
+    The idle timeout is one timer per stream, not one per chunk (asyncio.timeout around each
+    wait cost ~1.4 µs per paced chunk): it fires `idle` after the wait that was current when it
+    was armed began; if that wait has ended by then, it re-arms for the wait in progress, or
+    for the next one. An expired wait is ended as asyncio.timeout ends one: the waiting task is
+    cancelled and the cancellation turned into StreamIdleTimeout (a cancellation from anyone
+    else still propagates)."""
+
+    __slots__ = ("_resp", "_it", "_idle", "_pending", "_label", "received", "_timer", "_waiting_since", "_task", "_expired")
+
+    def __init__(self, resp: Any, idle: float | None, label: str) -> None:
+        self._resp = resp
+        self._it = resp.iter_chunks().__aiter__()
+        self._idle = idle
+        self._pending: bytes | None = None
+        self._label = label
+        self.received = 0  # chunks handed out so far
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting_since: float | None = None  # loop time the current wait for data began
+        self._task: asyncio.Task | None = None  # the task of the latest wait
+        self._expired = False
+
+    def __aiter__(self) -> UpstreamChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._pending is not None:
+            chunk, self._pending = self._pending, None
+            self.received += 1
+            return chunk
+        resp = self._resp
+        try:
+            if self._idle is None or resp.buffered or resp.complete:
+                chunk = await self._it.__anext__()  # data is already there: no timer to pay for
+            else:
+                chunk = await self._wait_for_data()
+        except StopAsyncIteration:
+            self._stop_watching()
+            raise
+        except UpstreamTimeout as exc:
+            self._fail()
+            raise StreamIdleTimeout(f"{self._label}: the upstream stream timed out: {exc}") from None
+        except UpstreamError as exc:
+            self._fail()
+            raise StreamFailed(f"{self._label}: the upstream stream failed: {exc}") from None
+        except BaseException:  # cancelled (the sink's client went away), or the idle timeout
+            self._stop_watching()
+            raise
+        self.received += 1
+        return chunk
+
+    async def _wait_for_data(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        self._waiting_since = since = loop.time()
+        self._task = asyncio.current_task()
+        if self._timer is None:
+            assert self._idle is not None
+            self._timer = loop.call_at(since + self._idle, self._check_idle)
+        try:
+            return await self._it.__anext__()
+        except asyncio.CancelledError:
+            if self._expired and self._task is not None and self._task.uncancel() == 0:
+                self._resp.close()  # an abandoned body: its connection is discarded
+                ms = round(self._idle * 1000) if self._idle else 0
+                raise StreamIdleTimeout(f"{self._label}: the upstream stream sent nothing for {ms} ms") from None
+            raise
+        finally:
+            self._waiting_since = None
+
+    def _check_idle(self) -> None:
+        self._timer = None
+        since = self._waiting_since
+        if since is None or self._task is None:
+            return  # not waiting: the next wait arms the timer again
+        loop = asyncio.get_running_loop()
+        assert self._idle is not None
+        if loop.time() - since >= self._idle:
+            self._expired = True
+            self._task.cancel()
+        else:
+            self._timer = loop.call_at(since + self._idle, self._check_idle)
+
+    def _stop_watching(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fail(self) -> None:
+        self._stop_watching()
+        self._resp.close()
+
+    async def prefetch(self) -> bool:
+        """Wait for the first chunk (kept for the sink); False when the body ended empty.
+        Raises like iteration: a failure here happened before the client saw anything."""
+        try:
+            self._pending = await self.__anext__()
+        except StopAsyncIteration:
+            return False
+        self.received -= 1  # handed out again by the next __anext__
+        return True
