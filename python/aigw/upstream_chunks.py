@@ -32,11 +32,15 @@ class UpstreamChunks:
     cancelled and the cancellation turned into StreamIdleTimeout (a cancellation from anyone
     else still propagates)."""
 
-    __slots__ = ("_resp", "_it", "_idle", "_pending", "_label", "received", "_timer", "_waiting_since", "_task", "_expired")
+    __slots__ = ("_resp", "_it", "_next", "_idle", "_pending", "_label", "received", "_timer", "_waiting_since", "_task", "_expired")
 
     def __init__(self, resp: Any, idle: float | None, label: str) -> None:
         self._resp = resp
-        self._it = resp.iter_chunks().__aiter__()
+        # An UpstreamResponse hands out what is here without a coroutine (`next_chunk`, then
+        # `wait_data`): a paced chunk wakes two coroutine frames instead of four. Any other
+        # response (a stand-in) is iterated.
+        self._next = getattr(resp, "next_chunk", None)
+        self._it = None if self._next is not None else resp.iter_chunks().__aiter__()
         self._idle = idle
         self._pending: bytes | None = None
         self._label = label
@@ -56,10 +60,25 @@ class UpstreamChunks:
             return chunk
         resp = self._resp
         try:
-            if self._idle is None or resp.buffered or resp.complete:
-                chunk = await self._it.__anext__()  # data is already there: no timer to pay for
+            nxt = self._next
+            if nxt is None:
+                chunk = await self._iterate()
             else:
-                chunk = await self._wait_for_data()
+                # The loop a paced chunk runs: nothing here yet, so wait on the response's
+                # future directly (no coroutine in between), under the idle watchdog.
+                while (chunk := nxt()) is None:
+                    ready = resp.data_ready()
+                    if ready is None:
+                        continue
+                    self._watch()
+                    try:
+                        await ready
+                    except asyncio.CancelledError:
+                        resp.close()  # an abandoned body: its connection is discarded
+                        self._raise_if_expired()
+                        raise
+                    finally:
+                        self._waiting_since = None
         except StopAsyncIteration:
             self._stop_watching()
             raise
@@ -75,23 +94,38 @@ class UpstreamChunks:
         self.received += 1
         return chunk
 
-    async def _wait_for_data(self) -> bytes:
+    async def _iterate(self) -> bytes:
+        """The next chunk of a response without `next_chunk`, through its iterator."""
+        assert self._it is not None
+        resp = self._resp
+        if self._idle is None or resp.buffered or resp.complete:
+            return await self._it.__anext__()  # data is already there: no timer to pay for
+        self._watch()
+        try:
+            return await self._it.__anext__()
+        except asyncio.CancelledError:
+            self._raise_if_expired()
+            raise
+        finally:
+            self._waiting_since = None
+
+    def _watch(self) -> None:
+        """A wait for upstream data begins: note when, and arm the idle timer if none is."""
+        if self._idle is None:
+            return
         loop = asyncio.get_running_loop()
         self._waiting_since = since = loop.time()
         self._task = asyncio.current_task()
         if self._timer is None:
-            assert self._idle is not None
             self._timer = loop.call_at(since + self._idle, self._check_idle)
-        try:
-            return await self._it.__anext__()
-        except asyncio.CancelledError:
-            if self._expired and self._task is not None and self._task.uncancel() == 0:
-                self._resp.close()  # an abandoned body: its connection is discarded
-                ms = round(self._idle * 1000) if self._idle else 0
-                raise StreamIdleTimeout(f"{self._label}: the upstream stream sent nothing for {ms} ms") from None
-            raise
-        finally:
-            self._waiting_since = None
+
+    def _raise_if_expired(self) -> None:
+        """In a cancelled wait: StreamIdleTimeout when the cancellation was the idle timer's
+        alone (anyone else's propagates, as asyncio.timeout does)."""
+        if self._expired and self._task is not None and self._task.uncancel() == 0:
+            self._resp.close()
+            ms = round(self._idle * 1000) if self._idle else 0
+            raise StreamIdleTimeout(f"{self._label}: the upstream stream sent nothing for {ms} ms") from None
 
     def _check_idle(self) -> None:
         self._timer = None

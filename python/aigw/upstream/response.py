@@ -128,6 +128,7 @@ class UpstreamResponse:
         "_decoder",
         "_decoded",
         "_paused",
+        "_finished",
         "__weakref__",
     )
 
@@ -158,6 +159,7 @@ class UpstreamResponse:
         self._decoder = _decompressor(content_encoding)
         self._decoded = 0  # bytes inflated so far (compressed bodies only)
         self._paused = False
+        self._finished = False  # next_chunk reported the end
 
     def __repr__(self) -> str:
         return f"<UpstreamResponse {self.status} {self.reason!r}>"
@@ -202,7 +204,7 @@ class UpstreamResponse:
             elif self._eof:
                 break
             else:
-                await self._wait()
+                await self.wait_data()
                 continue
             total += len(data)
             if total > self._max_body:
@@ -222,6 +224,56 @@ class UpstreamResponse:
         cap here: its memory is bounded by the buffer limit). `aclose()` the iterator (e.g.
         `contextlib.aclosing`) to give up early: that discards the connection."""
         return _ChunkIterator(self)
+
+    def next_chunk(self) -> bytes | None:
+        """The next piece of the (decoded) body that is here now, without waiting: bytes
+        (never empty), or None when nothing has arrived yet (await `wait_data()`, then ask
+        again). Raises StopAsyncIteration at the end of the body, or the body's failure. What
+        `iter_chunks()` yields, for a consumer that saves the iterator's coroutine per item."""
+        while True:
+            dec = self._decoder
+            if dec is not None and dec.pending:
+                data = self._inflate(b"")
+            elif self._chunks:
+                data = self._take()
+                if dec is not None:
+                    data = self._inflate(data)
+            elif self._exc is not None:
+                raise self._exc
+            elif self._eof:
+                if not self._finished:
+                    self._finished = True
+                    if dec is not None:
+                        dec.finish()
+                raise StopAsyncIteration
+            else:
+                return None
+            if data:
+                return data
+
+    def data_ready(self) -> asyncio.Future | None:
+        """A future done when more of the body, its end or its failure has arrived; None when
+        there is nothing to wait for. The caller that awaits it and is cancelled must `close()`
+        the response (an abandoned body cannot be finished), as `wait_data` does."""
+        conn = self._conn
+        if conn is None:  # finished or failed between the checks
+            return None
+        self._waiter = w = conn.loop.create_future()
+        return w
+
+    async def wait_data(self) -> None:
+        """Wait until more of the body, its end or its failure has arrived. A cancelled wait
+        closes the response (the connection is discarded)."""
+        w = self.data_ready()
+        if w is None:
+            return
+        try:
+            await w
+        except asyncio.CancelledError:
+            self.close()
+            raise
+        finally:
+            self._waiter = None
 
     def close(self) -> None:
         """Stop reading. An unfinished body discards the connection (it cannot be reused)."""
@@ -298,28 +350,13 @@ class UpstreamResponse:
             raise UpstreamBodyTooLarge(f"decompressed response body exceeds the {self._max_body}-byte limit")
         return out
 
-    async def _wait(self) -> None:
-        conn = self._conn
-        if conn is None:  # finished or failed between the checks; nothing to wait for
-            return
-        self._waiter = w = conn.loop.create_future()
-        try:
-            await w
-        except asyncio.CancelledError:
-            self.close()  # an abandoned body cannot be finished: discard the connection
-            raise
-        finally:
-            self._waiter = None
-
-
 class _ChunkIterator:
     """The async iterator of `UpstreamResponse.iter_chunks()`."""
 
-    __slots__ = ("_resp", "_finished")
+    __slots__ = ("_resp",)
 
     def __init__(self, resp: UpstreamResponse) -> None:
         self._resp = resp
-        self._finished = False
 
     def __aiter__(self) -> _ChunkIterator:
         return self
@@ -327,26 +364,10 @@ class _ChunkIterator:
     async def __anext__(self) -> bytes:
         r = self._resp
         while True:
-            dec = r._decoder
-            if dec is not None and dec.pending:
-                data = r._inflate(b"")
-            elif r._chunks:
-                data = r._take()
-                if dec is not None:
-                    data = r._inflate(data)
-            elif r._exc is not None:
-                raise r._exc
-            elif r._eof:
-                if not self._finished:
-                    self._finished = True
-                    if dec is not None:
-                        dec.finish()
-                raise StopAsyncIteration
-            else:
-                await r._wait()
-                continue
-            if data:
+            data = r.next_chunk()
+            if data is not None:
                 return data
+            await r.wait_data()
 
     async def aclose(self) -> None:
         """Stop iterating: an unfinished body discards the connection (as `close()`)."""
