@@ -32,7 +32,7 @@ class UpstreamChunks:
     cancelled and the cancellation turned into StreamIdleTimeout (a cancellation from anyone
     else still propagates)."""
 
-    __slots__ = ("_resp", "_it", "_next", "_idle", "_pending", "_label", "received", "_timer", "_waiting_since", "_task", "_expired")
+    __slots__ = ("_resp", "_it", "_next", "_idle", "_pending", "_label", "received", "_timer", "_waiting_since", "_task", "_expired", "_loop")
 
     def __init__(self, resp: Any, idle: float | None, label: str) -> None:
         self._resp = resp
@@ -47,7 +47,8 @@ class UpstreamChunks:
         self.received = 0  # chunks handed out so far
         self._timer: asyncio.TimerHandle | None = None
         self._waiting_since: float | None = None  # loop time the current wait for data began
-        self._task: asyncio.Task | None = None  # the task of the latest wait
+        self._task: asyncio.Task | None = None  # the task reading the stream
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._expired = False
 
     def __aiter__(self) -> UpstreamChunks:
@@ -113,9 +114,13 @@ class UpstreamChunks:
         """A wait for upstream data begins: note when, and arm the idle timer if none is."""
         if self._idle is None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            # Once per stream: get_running_loop() and current_task() each cost a getpid()
+            # system call in CPython 3.11. One task reads a stream from start to end.
+            loop = self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
         self._waiting_since = since = loop.time()
-        self._task = asyncio.current_task()
         if self._timer is None:
             self._timer = loop.call_at(since + self._idle, self._check_idle)
 
@@ -132,8 +137,8 @@ class UpstreamChunks:
         since = self._waiting_since
         if since is None or self._task is None:
             return  # not waiting: the next wait arms the timer again
-        loop = asyncio.get_running_loop()
-        assert self._idle is not None
+        loop = self._loop
+        assert self._idle is not None and loop is not None
         if loop.time() - since >= self._idle:
             self._expired = True
             self._task.cancel()
