@@ -159,6 +159,7 @@ class UniversalSession(WebSocketHandler):
         self.on_record = on_record
         #: Expands `provider: "compat"` steps (aigw.api.compat_routes.CompatDoors), if served.
         self.compat = compat
+        self._loop: asyncio.AbstractEventLoop | None = None  # asked once (a getpid() call in 3.11)
 
     # -- callbacks from the server --
     def on_message(self, ws: Any, opcode: int, payload: bytes) -> None:
@@ -248,7 +249,10 @@ class UniversalSession(WebSocketHandler):
             owner=self,
         )
         ws.work_started()
-        self.inflight[event_id] = asyncio.get_running_loop().create_task(self._run(ws, request))
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        self.inflight[event_id] = loop.create_task(self._run(ws, request))
 
     async def _run(self, ws: Any, request: GatewayRequest) -> None:
         sink = WebSocketSink(ws, request.event_id)
