@@ -33,7 +33,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import struct
@@ -41,11 +40,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+from run_gateway import Procs, free_port, wait_ready  # noqa: E402  (the harness's process helpers)
 FRAME_BYTES = 640  # 20 ms of 16 kHz 16-bit mono PCM
 FRAME_INTERVAL = 0.020
 LISTEN_QUERY = "model=nova-3&encoding=linear16&sample_rate=16000"
@@ -103,12 +103,6 @@ def run_loop(coro) -> None:
 
 # -- processes ------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_tcp(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,41 +113,6 @@ def wait_tcp(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
                 return
         time.sleep(0.1)
     raise SystemExit(f"port {port} not ready within {timeout}s")
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{url}: process exited with {proc.returncode}; see its log")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status < 500:
-                    return
-        except Exception:  # noqa: BLE001 - not up yet
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} not ready within {timeout}s")
-
-
-def start(name: str, cmd: list[str], cpus: str | None, logdir: Path, **kw) -> subprocess.Popen:
-    full = ["taskset", "-c", cpus, *cmd] if cpus else cmd
-    print(f"[start] {name}: {' '.join(full)}", file=sys.stderr, flush=True)
-    log = open(logdir / f"{name}.log", "wb")
-    return subprocess.Popen(full, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **kw)
-
-
-def stop(procs: list[subprocess.Popen]) -> None:
-    """Stop the processes this run started, by their own PIDs."""
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def tree_pids(pid: int) -> list[int]:
@@ -390,26 +349,23 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="aigw-realtime-bench-"))
     print(f"[work] {work}", file=sys.stderr)
-    procs: list[subprocess.Popen] = []
+    procs = Procs(work)
     try:
         up_port, gw_port = free_port(), free_port()
-        up = start("upstream", [sys.executable, str(Path(__file__).resolve()), args.upstream, "--port", str(up_port)], args.aux_cpus, work)
-        procs.append(up)
+        up = procs.start("upstream", [sys.executable, str(Path(__file__).resolve()), args.upstream, "--port", str(up_port)], args.aux_cpus)
         wait_tcp(up_port, up)
         cfg = aigw_config(work, gw_port, up_port)
-        gw = start("aigw", [*args.aigw.split(), "serve", "--config", str(cfg)], args.gw_cpus, work, cwd=work)
-        procs.append(gw)
-        wait_http(f"http://127.0.0.1:{gw_port}/health", gw)
+        gw = procs.start("aigw", [*args.aigw.split(), "serve", "--config", str(cfg)], args.gw_cpus, cwd=work)
+        wait_ready(f"http://127.0.0.1:{gw_port}/health", 60, gw)
         floor = None
         if args.floor:
             floor_port = free_port()
-            relay = start("floor-relay", [str(build_floor_relay()), str(floor_port), str(up_port)], args.gw_cpus, work)
-            procs.append(relay)
+            relay = procs.start("floor-relay", [str(build_floor_relay()), str(floor_port), str(up_port)], args.gw_cpus)
             wait_tcp(floor_port, relay)
             floor = (floor_port, relay.pid)
         result = run_and_report(args, up_port, gw_port, gw.pid, floor)
     finally:
-        stop(procs)
+        procs.stop_all()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     if args.out:
