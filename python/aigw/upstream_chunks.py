@@ -37,8 +37,8 @@ class UpstreamChunks:
     def __init__(self, resp: Any, idle: float | None, label: str) -> None:
         self._resp = resp
         # An UpstreamResponse hands out what is here without a coroutine (`next_chunk`, then
-        # `wait_data`): a paced chunk wakes two coroutine frames instead of four. Any other
-        # response (a stand-in) is iterated.
+        # its `data_ready` future): a paced chunk wakes two coroutine frames (the sink's loop
+        # and __anext__) instead of five. Any other response (a stand-in) is iterated.
         self._next = getattr(resp, "next_chunk", None)
         self._it = None if self._next is not None else resp.iter_chunks().__aiter__()
         self._idle = idle
@@ -80,6 +80,8 @@ class UpstreamChunks:
                         raise
                     finally:
                         self._waiting_since = None
+                if not chunk:
+                    raise StopAsyncIteration
         except StopAsyncIteration:
             self._stop_watching()
             raise
@@ -105,6 +107,7 @@ class UpstreamChunks:
         try:
             return await self._it.__anext__()
         except asyncio.CancelledError:
+            self._resp.close()  # an abandoned body: its connection is discarded
             self._raise_if_expired()
             raise
         finally:
@@ -128,7 +131,6 @@ class UpstreamChunks:
         """In a cancelled wait: StreamIdleTimeout when the cancellation was the idle timer's
         alone (anyone else's propagates, as asyncio.timeout does)."""
         if self._expired and self._task is not None and self._task.uncancel() == 0:
-            self._resp.close()
             ms = round(self._idle * 1000) if self._idle else 0
             raise StreamIdleTimeout(f"{self._label}: the upstream stream sent nothing for {ms} ms") from None
 

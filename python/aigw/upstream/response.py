@@ -191,29 +191,18 @@ class UpstreamResponse:
         compressed body is refused while inflating, never inflated whole first)."""
         parts = []
         total = 0
-        dec = self._decoder
         while True:
-            if dec is not None and dec.pending:
-                data = self._inflate(b"")
-            elif self._chunks:
-                data = self._take()
-                if dec is not None:
-                    data = self._inflate(data)
-            elif self._exc is not None:
-                raise self._exc
-            elif self._eof:
-                break
-            else:
+            data = self.next_chunk()
+            if data is None:
                 await self.wait_data()
                 continue
+            if not data:
+                break
             total += len(data)
             if total > self._max_body:
                 self.close()
                 raise UpstreamBodyTooLarge(f"response body exceeds the {self._max_body}-byte limit")
-            if data:
-                parts.append(data)
-        if dec is not None:
-            dec.finish()
+            parts.append(data)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def iter_chunks(self) -> _ChunkIterator:
@@ -226,10 +215,11 @@ class UpstreamResponse:
         return _ChunkIterator(self)
 
     def next_chunk(self) -> bytes | None:
-        """The next piece of the (decoded) body that is here now, without waiting: bytes
-        (never empty), or None when nothing has arrived yet (await `wait_data()`, then ask
-        again). Raises StopAsyncIteration at the end of the body, or the body's failure. What
-        `iter_chunks()` yields, for a consumer that saves the iterator's coroutine per item."""
+        """The next piece of the (decoded) body that is here now, without waiting: bytes, b""
+        at the end of the body, or None when nothing has arrived yet (await `data_ready()` or
+        `wait_data()`, then ask again). Raises the body's failure. `read()` and
+        `iter_chunks()` are built on it; a consumer may call it directly to save a coroutine
+        per piece."""
         while True:
             dec = self._decoder
             if dec is not None and dec.pending:
@@ -245,7 +235,7 @@ class UpstreamResponse:
                     self._finished = True
                     if dec is not None:
                         dec.finish()
-                raise StopAsyncIteration
+                return b""
             else:
                 return None
             if data:
@@ -363,11 +353,11 @@ class _ChunkIterator:
 
     async def __anext__(self) -> bytes:
         r = self._resp
-        while True:
-            data = r.next_chunk()
-            if data is not None:
-                return data
+        while (data := r.next_chunk()) is None:
             await r.wait_data()
+        if not data:
+            raise StopAsyncIteration
+        return data
 
     async def aclose(self) -> None:
         """Stop iterating: an unfinished body discards the connection (as `close()`)."""
