@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from aigw import _codec
 from aigw.protocol.http11 import Request
+from aigw.protocol.relay_read import relay_failed
 from aigw.protocol.websocket import CLOSED, OPEN, State, WebSocketConnection
 from aigw.server.app import ConnectionClosed
 
@@ -156,10 +157,8 @@ class WebSocket(asyncio.BufferedProtocol):
             else:
                 try:
                     events = relay(nbytes)
-                except Exception:
-                    log.exception("read_relay failed")
-                    self.read_relay = None  # the rest (the peer's close reply) is read the plain way
-                    self.close(INTERNAL, "internal error")
+                except Exception:  # a bug in the relay: this side fails alone, not the loop
+                    relay_failed(self, log)
                     return
             if events and self.protocol.state is not CLOSED:
                 self._flush_scheduled = True  # sends during the batch wait for the flush below

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 from aigw import _codec
 from aigw.protocol.client_handshake import InvalidHandshake, check_accept, new_key, upgrade_request
+from aigw.protocol.relay_read import relay_failed
 from aigw.protocol.websocket import CLOSED, OPEN, WebSocketConnection
 from aigw.upstream.errors import ConnectTimeout, UpstreamConnectError, UpstreamError, UpstreamProtocolError, UpstreamTimeout
 
@@ -525,10 +526,8 @@ class UpstreamWebSocket(asyncio.BufferedProtocol):
             else:
                 try:
                     events = relay(nbytes)
-                except Exception:  # a bug in the relay: this connection fails, not the loop
-                    log.exception("read_relay failed")
-                    self.read_relay = None  # the rest (the peer's close reply) is read the plain way
-                    self.close(INTERNAL, "internal error")
+                except Exception:  # a bug in the relay: this side fails alone, not the loop
+                    relay_failed(self, log)
                     return
             if events:
                 self._flush_scheduled = True  # sends made while dispatching go out in one write
