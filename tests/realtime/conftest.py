@@ -11,6 +11,7 @@ import pytest
 import uvloop
 
 from aigw.testing.gateway import running_gateway
+from aigw.testing.simulators.realtime_deepgram import DeepgramLiveSimulator
 from aigw.testing.simulators.realtime_gemini import GeminiLiveSimulator
 from aigw.testing.simulators.realtime_openai import OpenAIRealtimeSimulator
 
@@ -30,6 +31,20 @@ async def openai_sim():
 async def gemini_sim():
     """A Gemini Live simulator on the test's loop."""
     async with GeminiLiveSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+async def deepgram_sim():
+    """A Deepgram simulator (live transcription and streaming TTS) on the test's loop."""
+    async with DeepgramLiveSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+async def workers_sim():
+    """The Deepgram simulator serving Workers AI's @cf/deepgram models."""
+    async with DeepgramLiveSimulator(workers_ai=True, key="sim-cf-token") as sim:
         yield sim
 
 

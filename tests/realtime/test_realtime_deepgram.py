@@ -12,23 +12,10 @@ import websockets
 from test_realtime_openai import wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from aigw.testing.simulators.realtime_deepgram import DeepgramLiveSimulator
 
 FRAME = bytes(640)  # 20 ms of 16 kHz linear16 mono
 LISTEN = "model=nova-3&encoding=linear16&sample_rate=16000"
 CLOSE_STREAM = json.dumps({"type": "CloseStream"})
-
-
-@pytest.fixture
-async def deepgram_sim():
-    async with DeepgramLiveSimulator() as sim:
-        yield sim
-
-
-@pytest.fixture
-async def workers_sim():
-    async with DeepgramLiveSimulator(workers_ai=True, key="sim-cf-token") as sim:
-        yield sim
 
 
 async def transcribe(ws, frames: int = 25) -> tuple[list[dict], dict]:

@@ -11,24 +11,11 @@ import websockets
 from test_realtime_openai import wait_for
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from aigw.testing.simulators.realtime_deepgram import DeepgramLiveSimulator
 from aigw.testing.simulators.realtime_deepgram_speak import audio_bytes
 
 TEXT = "Hello from the gateway, spoken by the Deepgram simulator."
 SPEAK = json.dumps({"type": "Speak", "text": TEXT})
 FLUSH = json.dumps({"type": "Flush"})
-
-
-@pytest.fixture
-async def deepgram_sim():
-    async with DeepgramLiveSimulator() as sim:
-        yield sim
-
-
-@pytest.fixture
-async def workers_sim():
-    async with DeepgramLiveSimulator(workers_ai=True, key="sim-cf-token") as sim:
-        yield sim
 
 
 async def until_flushed(ws) -> tuple[bytes, dict]:

@@ -76,7 +76,8 @@ class PendingRecords:
     def take(self, limit: int) -> list[tuple[list[Pending], int]]:
         """Everything pending, as (chunk, records in it) of at most `limit` records."""
         items, self.items, self.body_bytes = self.items, [], 0
-        return [(items[i : i + limit], len(items[i : i + limit])) for i in range(0, len(items), limit)]
+        chunks = [items[i : i + limit] for i in range(0, len(items), limit)]
+        return [(chunk, len(chunk)) for chunk in chunks]
 
 
 class EncodedRows:
