@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::ffi;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LogRowEncoder>()?;
@@ -244,21 +244,33 @@ fn body(w: &mut MarshalWriter, v: Option<&Bound<'_, PyAny>>) -> PyResult<usize> 
         w.none();
         return Ok(0);
     };
-    if let Ok(b) = v.downcast::<PyBytes>() {
-        w.bytes(b.as_bytes());
-        return Ok(b.as_bytes().len());
-    }
-    if let Ok(b) = v.downcast::<PyByteArray>() {
-        let copy = b.to_vec();
-        w.bytes(&copy);
-        return Ok(copy.len());
-    }
-    let data = super::bytes_like(v)?;
+    let data = super::bytes_like(v)?; // bytes borrowed, anything else copied
     w.bytes(&data);
     Ok(data.len())
 }
 
 impl LogRowEncoder {
+    fn mark(&mut self, has_body: bool, payload: usize) {
+        let (bodies, before) = self.marks.last().map_or((0, 0), |m| (m.bodies, m.payload));
+        self.marks.push(Mark {
+            rows_end: self.rows.buf.len(),
+            bodies_end: self.bodies.buf.len(),
+            bodies: bodies + usize::from(has_body),
+            payload: before + payload,
+        });
+    }
+
+    /// `(log_id, request_body, response_body)` appended to `self.bodies`; the body bytes, or
+    /// None when the log_id cannot be written here.
+    fn bodies_row(&mut self, record: &Bound<'_, PyAny>, request: Option<&Bound<'_, PyAny>>, response: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
+        let log_id = self.record.get(record, 0)?;
+        self.bodies.tuple(3);
+        if !scalar(&mut self.bodies, &log_id)? {
+            return Ok(None);
+        }
+        Ok(Some(body(&mut self.bodies, request)? + body(&mut self.bodies, response)?))
+    }
+
     /// The row of `record` appended to `self.rows`; false (and `self.rows` as before) when a
     /// value cannot be written here.
     fn row(&mut self, r: &Bound<'_, PyAny>, q: &Bound<'_, PyAny>, p: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -487,42 +499,14 @@ impl LogRowEncoder {
         (payload, n)
     }
 
-    /// Rows waiting to be taken.
-    #[getter]
-    fn rows(&self) -> usize {
-        self.marks.len()
-    }
-
     /// Body bytes of the pending rows (what the backlog bound counts).
     #[getter]
     fn body_bytes(&self) -> usize {
         self.marks.last().map_or(0, |m| m.payload)
     }
 
+    /// Rows waiting to be taken.
     fn __len__(&self) -> usize {
         self.marks.len()
-    }
-}
-
-impl LogRowEncoder {
-    fn mark(&mut self, has_body: bool, payload: usize) {
-        let (bodies, before) = self.marks.last().map_or((0, 0), |m| (m.bodies, m.payload));
-        self.marks.push(Mark {
-            rows_end: self.rows.buf.len(),
-            bodies_end: self.bodies.buf.len(),
-            bodies: bodies + usize::from(has_body),
-            payload: before + payload,
-        });
-    }
-
-    /// `(log_id, request_body, response_body)` appended to `self.bodies`; the body bytes, or
-    /// None when the log_id cannot be written here.
-    fn bodies_row(&mut self, record: &Bound<'_, PyAny>, request: Option<&Bound<'_, PyAny>>, response: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
-        let log_id = self.record.get(record, 0)?;
-        self.bodies.tuple(3);
-        if !scalar(&mut self.bodies, &log_id)? {
-            return Ok(None);
-        }
-        Ok(Some(body(&mut self.bodies, request)? + body(&mut self.bodies, response)?))
     }
 }
