@@ -43,7 +43,7 @@ from aigw.providers import HttpProvider
 from aigw.options import CachePolicy, RetryPolicy, cache_policy, retry_policy
 from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, UpstreamRequest, Usage
 from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError
-from aigw.upstream_chunks import StreamFailed, StreamIdleTimeout, UpstreamChunks
+from aigw.upstream_chunks import StreamFailed, StreamIdleTimeout, UpstreamChunks, relay_chunks
 from aigw.validation import checked_step_headers
 
 log = logging.getLogger("aigw.pipeline")
@@ -689,6 +689,7 @@ __all__ = [
     "credential_scope",
     "expected_terminator",
     "plan_steps",
+    "relay_chunks",
     "request_cache_key",
     "run",
 ]

@@ -4,12 +4,34 @@ stream-idle timeout (a part of the pipeline, kept apart to keep pipeline.py smal
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aigw.errors import ProviderFailed, RequestTimeout
 from aigw.upstream.errors import UpstreamError, UpstreamTimeout
 
-__all__ = ["StreamFailed", "StreamIdleTimeout", "UpstreamChunks"]
+__all__ = ["StreamFailed", "StreamIdleTimeout", "UpstreamChunks", "relay_chunks"]
+
+#: What a consumer of `relay_chunks` is: called with each chunk, it returns False when its
+#: client is full (then the upstream is not read until `drained()` returns).
+Consume = Callable[[bytes], bool]
+
+_END = object()  # the pushed body ended
+_FULL = object()  # the consumer asked for a pause
+
+
+async def relay_chunks(chunks: AsyncIterator[bytes], consume: Consume, drained: Callable[[], Awaitable[None]]) -> None:
+    """Hand every chunk of `chunks` to `consume` until the body ends, awaiting `drained()`
+    whenever `consume` says its client is full. UpstreamChunks push their chunks from the
+    upstream connection (`UpstreamChunks.pump`); any other iterator (a translated stream) is
+    iterated. Raises as iteration does, and what `consume` raises."""
+    pump = getattr(chunks, "pump", None)
+    if pump is not None:
+        await pump(consume, drained)
+        return
+    async for chunk in chunks:
+        if not consume(chunk):
+            await drained()
 
 
 class StreamFailed(ProviderFailed):
@@ -32,7 +54,7 @@ class UpstreamChunks:
     cancelled and the cancellation turned into StreamIdleTimeout (a cancellation from anyone
     else still propagates)."""
 
-    __slots__ = ("_resp", "_it", "_next", "_idle", "_pending", "_label", "received", "_timer", "_waiting_since", "_task", "_expired", "_loop")
+    __slots__ = ("_resp", "_it", "_next", "_idle", "_pending", "_label", "received", "_timer", "_waiting_since", "_task", "_expired", "_loop", "_consume", "_pushed")
 
     def __init__(self, resp: Any, idle: float | None, label: str) -> None:
         self._resp = resp
@@ -50,6 +72,8 @@ class UpstreamChunks:
         self._task: asyncio.Task | None = None  # the task reading the stream
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expired = False
+        self._consume: Consume | None = None  # pump's consumer
+        self._pushed: asyncio.Future | None = None  # pump's wait: _END, _FULL or the failure
 
     def __aiter__(self) -> UpstreamChunks:
         return self
@@ -85,17 +109,122 @@ class UpstreamChunks:
         except StopAsyncIteration:
             self._stop_watching()
             raise
-        except UpstreamTimeout as exc:
-            self._fail()
-            raise StreamIdleTimeout(f"{self._label}: the upstream stream timed out: {exc}") from None
         except UpstreamError as exc:
-            self._fail()
-            raise StreamFailed(f"{self._label}: the upstream stream failed: {exc}") from None
+            raise self._failure(exc) from None
         except BaseException:  # cancelled (the sink's client went away), or the idle timeout
             self._stop_watching()
             raise
         self.received += 1
         return chunk
+
+    def _failure(self, exc: UpstreamError) -> StreamFailed | StreamIdleTimeout:
+        """The gateway error for an upstream failure mid-stream (the response is closed)."""
+        self._fail()
+        if isinstance(exc, UpstreamTimeout):
+            return StreamIdleTimeout(f"{self._label}: the upstream stream timed out: {exc}")
+        return StreamFailed(f"{self._label}: the upstream stream failed: {exc}")
+
+    async def pump(self, consume: Consume, drained: Callable[[], Awaitable[None]]) -> None:
+        """Hand every chunk to `consume` until the body ends (see `relay_chunks`).
+
+        What is buffered is handed over here; then the response pushes each chunk from its
+        connection's `data_received` (`UpstreamResponse.push_to`) while this task waits once
+        for the end: a paced chunk wakes no task. When `consume` says its client is full the
+        connection stops reading until `drained()` returns. The idle timeout holds as for
+        iteration: it counts from the last chunk, never while the client is behind. A body
+        that cannot be pushed (compressed, or not an UpstreamResponse) is iterated."""
+        resp = self._resp
+        push_to = getattr(resp, "push_to", None)
+        if push_to is None:
+            async for chunk in self:
+                if not consume(chunk):
+                    await drained()
+            return
+        loop = self._loop
+        if loop is None:  # once per stream (a getpid() each in CPython 3.11)
+            loop = self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+        self._consume = consume
+        while True:
+            # What is here already (the prefetched chunk, what arrived while the client was
+            # behind), pulled; a compressed body is pulled to its end.
+            while True:
+                if self._pending is not None:
+                    chunk, self._pending = self._pending, None
+                else:
+                    try:
+                        chunk = resp.next_chunk()
+                    except UpstreamError as exc:
+                        raise self._failure(exc) from None
+                    if chunk is None:
+                        if push_to(self._on_data, self._on_end):
+                            break
+                        self._watch()
+                        try:
+                            await resp.wait_data()
+                        except asyncio.CancelledError:
+                            self._raise_if_expired()
+                            raise
+                        finally:
+                            self._waiting_since = None
+                        continue
+                    if not chunk:
+                        self._stop_watching()
+                        return
+                self.received += 1
+                if not consume(chunk):
+                    await drained()
+            self._pushed = pushed = loop.create_future()
+            self._watch()
+            try:
+                outcome = await pushed
+            except asyncio.CancelledError:
+                resp.close()  # an abandoned body: its connection is discarded
+                if pushed.done() and not pushed.cancelled():
+                    pushed.exception()  # retrieved: the cancellation wins
+                self._raise_if_expired()
+                raise
+            except BaseException:
+                self._stop_watching()
+                raise
+            finally:
+                self._waiting_since = None
+                self._pushed = None
+                push_to(None, None)
+            if outcome is _END:
+                self._stop_watching()
+                return
+            await drained()  # _FULL: the connection is paused until the next push_to
+
+    def _on_data(self, chunk: bytes) -> None:
+        # Inside the upstream connection's data_received: never raise there.
+        self.received += 1
+        if self._idle is not None:
+            self._waiting_since = self._loop.time()  # type: ignore[union-attr]
+        pushed = self._pushed
+        try:
+            full = not self._consume(chunk)  # type: ignore[misc]
+        except Exception as exc:  # the consumer's failure ends the pump with it
+            self._resp.close()
+            if pushed is not None and not pushed.done():
+                pushed.set_exception(exc)
+            return
+        if full:
+            self._resp.push_to(None, None)
+            self._resp.pause()
+            if pushed is not None and not pushed.done():
+                pushed.set_result(_FULL)
+
+    def _on_end(self, exc: BaseException | None) -> None:
+        pushed = self._pushed
+        if pushed is None or pushed.done():
+            return
+        if exc is None:
+            pushed.set_result(_END)
+        elif isinstance(exc, UpstreamError):
+            pushed.set_exception(self._failure(exc))
+        else:
+            pushed.set_exception(exc)
 
     async def _iterate(self) -> bytes:
         """The next chunk of a response without `next_chunk`, through its iterator."""

@@ -21,7 +21,7 @@ import orjson
 
 from aigw._codec import NdjsonDecoder, SseDecoder, StreamRelay
 from aigw.errors import AigwError, http_error_body
-from aigw.pipeline import Answer, RelayOutcome, StreamFailed
+from aigw.pipeline import Answer, RelayOutcome, StreamFailed, relay_chunks
 from aigw.server.app import ConnectionClosed
 from aigw.types import Framing, Usage
 
@@ -117,14 +117,17 @@ class HttpSink:
         events = _EventTap(framing, provider)
         collected: list[bytes] | None = [] if collect else None
         error: AigwError | None = None
+
+        def consume(chunk: bytes) -> bool:
+            # Runs inside the upstream's data_received for a pushed stream (relay_chunks).
+            response.write(chunk)
+            if collected is not None:
+                collected.append(chunk)
+            events.feed(chunk)
+            return response.is_writable  # False: stop reading upstream until the client catches up
+
         try:
-            async for chunk in chunks:
-                response.write(chunk)
-                if collected is not None:
-                    collected.append(chunk)
-                events.feed(chunk)
-                if not response.is_writable:
-                    await response.drained()  # stop reading upstream until the client catches up
+            await relay_chunks(chunks, consume, response.drained)
             events.finish()
         except ConnectionClosed:
             raise asyncio.CancelledError from None  # the client is gone: so is this request

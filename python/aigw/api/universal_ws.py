@@ -26,7 +26,7 @@ from aigw.api.universal_messages import (
 )
 from aigw.errors import AigwError, Unauthorized, bug_report
 from aigw.logrecords import new_log_id
-from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, StreamFailed, run
+from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, StreamFailed, relay_chunks, run
 from aigw.server.app import ConnectionClosed, WebSocketHandler
 from aigw.types import Framing, Principal, Usage
 
@@ -100,15 +100,18 @@ class WebSocketSink:
             collect=collect,
         )
         codec = ws.codec
+
+        def consume(chunk: bytes) -> bool:
+            # Runs inside the upstream's data_received for a pushed stream (relay_chunks).
+            if ws.closed:
+                raise ConnectionClosed(1006)
+            if relay.feed(chunk, codec):
+                ws.flush_soon()
+            return ws.is_writable  # False: stop reading upstream until the client catches up
+
         error: AigwError | None = None
         try:
-            async for chunk in chunks:
-                if ws.closed:
-                    raise ConnectionClosed(1006)
-                if relay.feed(chunk, codec):
-                    ws.flush_soon()
-                if not ws.is_writable:
-                    await ws.drained()  # stop reading upstream until the client catches up
+            await relay_chunks(chunks, consume, ws.drained)
             if relay.finish(codec):
                 error = StreamFailed("the upstream stream ended in the middle of an event")
         except ConnectionClosed:

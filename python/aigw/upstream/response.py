@@ -129,6 +129,8 @@ class UpstreamResponse:
         "_decoded",
         "_paused",
         "_finished",
+        "_on_data",
+        "_on_end",
         "__weakref__",
     )
 
@@ -160,6 +162,8 @@ class UpstreamResponse:
         self._decoded = 0  # bytes inflated so far (compressed bodies only)
         self._paused = False
         self._finished = False  # next_chunk reported the end
+        self._on_data: Any = None  # push_to's consumer, while attached
+        self._on_end: Any = None
 
     def __repr__(self) -> str:
         return f"<UpstreamResponse {self.status} {self.reason!r}>"
@@ -251,6 +255,31 @@ class UpstreamResponse:
         self._waiter = w = conn.loop.create_future()
         return w
 
+    def push_to(self, on_data: Any, on_end: Any) -> bool:
+        """Hand the body to `on_data(piece)` as the connection receives it (called inside its
+        `data_received`: no task wakes per piece), then its end or failure to `on_end(None |
+        exception)`; both are detached before `on_end` runs. Only an empty buffer of an
+        unfinished, uncompressed body is attached: False otherwise (take what is here with
+        `next_chunk` first). `on_data` must not raise. `push_to(None, None)` detaches; so
+        does `close()`."""
+        if on_data is None:
+            self._on_data = self._on_end = None
+            return True
+        if self._chunks or self._decoder is not None or self._eof or self._exc is not None or self._conn is None:
+            return False
+        self._on_data, self._on_end = on_data, on_end
+        if self._paused:  # paused for a consumer that has caught up
+            self._paused = False
+            self._conn.resume_reading()
+        return True
+
+    def pause(self) -> None:
+        """Stop reading the body from the socket until the next `push_to` or `next_chunk`
+        that takes data (a pushed-to consumer that is full)."""
+        if not self._paused and self._conn is not None:
+            self._paused = True
+            self._conn.pause_reading()
+
     async def wait_data(self) -> None:
         """Wait until more of the body, its end or its failure has arrived. A cancelled wait
         closes the response (the connection is discarded)."""
@@ -272,6 +301,7 @@ class UpstreamResponse:
             return
         self._exc = UpstreamConnectionClosed("response closed before its body was read")
         self._chunks.clear()
+        self._on_data = self._on_end = None
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.abort()
@@ -287,6 +317,10 @@ class UpstreamResponse:
     def _feed(self, data: bytes) -> None:
         if self._exc is not None:
             return
+        push = self._on_data
+        if push is not None:
+            push(data)
+            return
         self._chunks.append(data)
         self._size += len(data)
         w = self._waiter
@@ -299,6 +333,12 @@ class UpstreamResponse:
     def _feed_eof(self) -> None:
         self._eof = True
         self._conn = None
+        end = self._on_end
+        if end is not None:
+            self._on_data = self._on_end = None
+            self._finished = True
+            end(None)
+            return
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)
@@ -308,6 +348,11 @@ class UpstreamResponse:
             return
         self._exc = exc
         self._conn = None
+        end = self._on_end
+        if end is not None:
+            self._on_data = self._on_end = None
+            end(exc)
+            return
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)

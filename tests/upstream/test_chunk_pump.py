@@ -1,0 +1,178 @@
+"""UpstreamChunks.pump: a streamed body handed to a consumer from the upstream connection's
+data_received, against real streamed responses (aiohttp apps)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+
+import pytest
+from aiohttp import web
+
+from aigw.upstream import UpstreamClient
+from aigw.upstream_chunks import StreamFailed, StreamIdleTimeout, UpstreamChunks
+
+
+def paced_app(pieces: list[bytes | float], *, headers: dict[str, str] | None = None, stall: bool = False) -> web.Application:
+    """/stream writes each bytes item of `pieces` as one network write and sleeps for each float;
+    `stall`: then hangs without ending the body. /port answers the peer's port (which
+    connection a request used)."""
+
+    async def stream(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **(headers or {})})
+        await resp.prepare(request)
+        for p in pieces:
+            if isinstance(p, float):
+                await asyncio.sleep(p)
+            else:
+                await resp.write(p)
+        if stall:
+            await asyncio.sleep(30)
+        return resp
+
+    async def port(request):
+        return web.Response(text=str(request.transport.get_extra_info("peername")[1]))
+
+    app = web.Application()
+    app.router.add_get("/stream", stream)
+    app.router.add_get("/port", port)
+    return app
+
+
+async def peer_port(client: UpstreamClient, base: str) -> str:
+    resp = await client.request("GET", base + "/port")
+    return (await resp.read()).decode()
+
+
+async def never_drained() -> None:
+    raise AssertionError("the consumer never said it was full")
+
+
+async def pump_all(chunks: UpstreamChunks) -> list[bytes]:
+    seen: list[bytes] = []
+
+    def consume(chunk: bytes) -> bool:
+        seen.append(chunk)
+        return True
+
+    await chunks.pump(consume, never_drained)
+    return seen
+
+
+async def test_every_chunk_reaches_the_consumer_in_order_and_the_connection_is_reused(aiohttp_server):
+    pieces = [b"data: %d\n\n" % i for i in range(20)]
+    async with aiohttp_server(paced_app([x for p in pieces for x in (p, 0.002)])) as base, UpstreamClient() as client:
+        before = await peer_port(client, base)
+        chunks = UpstreamChunks(await client.request("GET", base + "/stream"), None, "step 0")
+        seen = await pump_all(chunks)
+        assert b"".join(seen) == b"".join(pieces)
+        assert chunks.received == len(seen)
+        assert await peer_port(client, base) == before
+
+
+async def test_the_prefetched_first_chunk_is_handed_over_first(aiohttp_server):
+    async with aiohttp_server(paced_app([b"one\n", 0.01, b"two\n"])) as base, UpstreamClient() as client:
+        chunks = UpstreamChunks(await client.request("GET", base + "/stream"), None, "step 0")
+        assert await chunks.prefetch()
+        assert await pump_all(chunks) == [b"one\n", b"two\n"]
+
+
+async def test_the_idle_timeout_counts_from_the_last_pushed_chunk(aiohttp_server):
+    # Gaps of 60 ms under a 100 ms timeout, 180 ms in all, then silence.
+    pieces = [b"a\n", 0.06, b"b\n", 0.06, b"c\n", 0.06, b"d\n"]
+    async with aiohttp_server(paced_app(pieces, stall=True)) as base, UpstreamClient() as client:
+        chunks = UpstreamChunks(await client.request("GET", base + "/stream"), 0.1, "step 0")
+        seen: list[bytes] = []
+        with pytest.raises(StreamIdleTimeout, match="100 ms"):
+            await chunks.pump(lambda c: seen.append(c) or True, never_drained)
+        assert b"".join(seen) == b"a\nb\nc\nd\n"
+
+
+async def test_a_full_consumer_pauses_the_upstream_until_drained(aiohttp_server):
+    pieces = [x for i in range(30) for x in (b"x" * 1000 + b"\n", 0.002)]
+    async with aiohttp_server(paced_app(pieces)) as base, UpstreamClient() as client:
+        chunks = UpstreamChunks(await client.request("GET", base + "/stream"), 0.05, "step 0")
+        seen: list[bytes] = []
+        full = asyncio.Event()
+        room = asyncio.Event()
+
+        def consume(chunk: bytes) -> bool:
+            assert not full.is_set(), "a chunk was pushed while the consumer was full"
+            seen.append(chunk)
+            if len(seen) == 3:
+                full.set()
+                return False
+            return True
+
+        async def drained() -> None:
+            await room.wait()
+            full.clear()
+
+        task = asyncio.create_task(chunks.pump(consume, drained))
+        await full.wait()
+        await asyncio.sleep(0.15)  # longer than the idle timeout: being behind is not idling
+        assert len(seen) == 3
+        room.set()
+        await task
+        assert b"".join(seen) == b"".join(p for p in pieces if isinstance(p, bytes))
+
+
+async def test_a_consumer_that_raises_ends_the_pump_and_discards_the_connection(aiohttp_server):
+    pieces = [x for i in range(10) for x in (b"data: %d\n\n" % i, 0.002)]
+    async with aiohttp_server(paced_app(pieces)) as base, UpstreamClient() as client:
+        before = await peer_port(client, base)
+        chunks = UpstreamChunks(await client.request("GET", base + "/stream"), None, "step 0")
+        seen: list[bytes] = []
+
+        def consume(chunk: bytes) -> bool:
+            seen.append(chunk)
+            if len(seen) == 2:
+                raise ValueError("malformed")
+            return True
+
+        with pytest.raises(ValueError, match="malformed"):
+            await chunks.pump(consume, never_drained)
+        assert len(seen) == 2
+        assert await peer_port(client, base) != before  # the half-read connection was not reused
+
+
+async def test_a_compressed_body_is_inflated_and_handed_over(aiohttp_server):
+    body = b"".join(b"data: %d\n\n" % i for i in range(500))
+    packed = gzip.compress(body)
+    pieces = [packed[i : i + 300] for i in range(0, len(packed), 300)]
+    app = paced_app([x for p in pieces for x in (p, 0.001)], headers={"Content-Encoding": "gzip"})
+    async with aiohttp_server(app) as base, UpstreamClient() as client:
+        chunks = UpstreamChunks(await client.request("GET", base + "/stream"), None, "step 0")
+        assert b"".join(await pump_all(chunks)) == body
+
+
+async def test_an_upstream_that_breaks_mid_stream_is_a_stream_failure(aiohttp_server):
+    async def broken(request):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Content-Length": "1000"})
+        await resp.prepare(request)
+        await resp.write(b"data: 1\n\n")
+        await asyncio.sleep(0.01)
+        request.transport.abort()
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/stream", broken)
+    async with aiohttp_server(app) as base, UpstreamClient() as client:
+        chunks = UpstreamChunks(await client.request("GET", base + "/stream"), None, "step 0")
+        seen: list[bytes] = []
+        with pytest.raises(StreamFailed, match="step 0"):
+            await chunks.pump(lambda c: seen.append(c) or True, never_drained)
+        assert seen == [b"data: 1\n\n"]
+
+
+async def test_cancelling_the_pump_discards_the_connection(aiohttp_server):
+    async with aiohttp_server(paced_app([b"a\n"], stall=True)) as base, UpstreamClient() as client:
+        before = await peer_port(client, base)
+        chunks = UpstreamChunks(await client.request("GET", base + "/stream"), None, "step 0")
+        got = asyncio.Event()
+        task = asyncio.create_task(chunks.pump(lambda c: got.set() or True, never_drained))
+        await got.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await peer_port(client, base) != before
