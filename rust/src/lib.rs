@@ -23,9 +23,10 @@ pub mod usage;
 pub mod logid;
 pub mod marshal;
 
-// The Universal API's stream relay
+// The Universal API: client messages' bodies cut out, the stream relay
 pub mod envelope;
 pub mod relay;
+pub mod universal;
 
 #[cfg(feature = "python")]
 mod python;

@@ -186,3 +186,31 @@ def test_an_event_id_that_is_not_a_non_empty_string_is_refused(event_id):
     with pytest.raises(MessageError, match="eventId must be a non-empty string") as err:
         parse_client_message(payload)
     assert err.value.code == 2010 and err.value.event_id is None and not err.value.tied
+
+
+def test_a_query_is_forwarded_as_the_bytes_the_client_sent():
+    query = b'{ "model" : "gpt-4o",\n  "temperature": 1.0, "n": 10000000000000000000001, "messages": [{"role":"user","content":"caf\\u00e9"}] }'
+    msg = parse_client_message(b'{"type":"universal.create","request":{"provider":"openai","endpoint":"chat/completions","query":' + query + b"}}")
+    [step] = msg.steps
+    assert step.body == query
+    assert (step.model, step.stream) == ("gpt-4o", False)
+
+
+def test_each_fallback_step_keeps_its_own_query_bytes():
+    msg = parse_client_message(
+        b'{"type":"universal.create","request":[{"provider":"openai","endpoint":"x","query":{"stream":true, "model":"a"}},'
+        b'{"provider":"anthropic","endpoint":"y"},{"provider":"groq","endpoint":"z","query":{"model":"c"}}]}'
+    )
+    assert [s.body for s in msg.steps] == [b'{"stream":true, "model":"a"}', b"", b'{"model":"c"}']
+    assert [(s.model, s.stream) for s in msg.steps] == [("a", True), (None, False), ("c", False)]
+
+
+def test_the_last_of_a_repeated_stream_or_model_key_counts_as_when_decoded():
+    msg = parse_client_message(b'{"type":"universal.create","request":{"provider":"openai","endpoint":"x","query":{"stream":true,"model":"a","stream":false,"model":"b"}}}')
+    assert (msg.steps[0].stream, msg.steps[0].model) == (False, "b")
+
+
+@pytest.mark.parametrize("query", ['{"n":1e400}', '{"t":"\\ud800"}', '{"a":[{"\\udc00":1}]}'])
+def test_a_query_json_cannot_decode_is_refused_like_any_invalid_message(query):
+    with pytest.raises(MessageError, match="not valid JSON"):
+        parse_client_message(('{"type":"universal.create","request":{"eventId":"e","provider":"openai","endpoint":"x","query":' + query + "}}").encode())

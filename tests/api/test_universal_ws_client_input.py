@@ -129,6 +129,16 @@ async def test_a_valid_endpoint_on_a_provider_with_a_base_path_stays_under_it(ga
     assert sims["groq"].requests[0].raw_path == "/openai/v1/chat/completions"
 
 
+async def test_the_upstream_gets_the_query_bytes_the_client_sent(gateway, sims):
+    query = b'{"model": "gpt-4o-mini",  "temperature": 1.0, "messages": [{"role": "user", "content": "caf\\u00e9"}]}'
+    message = b'{"type":"universal.create","request":{"eventId":"raw","provider":"openai","endpoint":"chat/completions","query":' + query + b"}}"
+    async with gateway() as gw, connect(gw) as ws:
+        await ws.send(message.decode())
+        (msg,) = await answer(ws)
+    assert msg["metadata"]["status"] == 200
+    assert sims["openai"].requests[0].body == query
+
+
 async def test_a_too_deeply_nested_query_is_refused_while_a_sibling_stream_completes(gateway, sims):
     sims["openai"].chunks, sims["openai"].chunk_delay = 5, 0.05
     deep = '{"a":' + "[" * 255 + "]" * 255 + "}"

@@ -26,34 +26,47 @@ MAX_EVENT_ID = 256
 MAX_DEPTH = 128
 
 
+#: A `query` object as `_codec.cut_queries` cuts it from a message: (its bytes as the client
+#: sent them, `"stream": true` in it, its `"model"` string or None).
+RawQuery = tuple[bytes, bool, "str | None"]
+
+
 @dataclass(slots=True)
 class Step:
-    """One provider call of a request, as the client wrote it."""
+    """One provider call of a request, as the client wrote it: its `query` (the provider's
+    body) either as the bytes the client sent (`raw`, the usual case: forwarded verbatim,
+    never decoded) or JSON-decoded (`query`)."""
 
     provider: str
     endpoint: str
     headers: dict[str, Any]
-    query: dict[str, Any] | None  # the provider-native body, JSON-decoded
+    query: dict[str, Any] | None  # the provider-native body, JSON-decoded (when not raw)
     config: dict[str, Any] | None = None
+    raw: RawQuery | None = None
 
     @property
     def body(self) -> bytes:
-        """The body to send upstream (the `query` object, re-serialized)."""
+        """The body to send upstream: the query's bytes as sent, or the decoded `query`
+        re-serialized."""
+        if self.raw is not None:
+            return self.raw[0]
         return b"" if self.query is None else orjson.dumps(self.query)
 
     @property
     def stream(self) -> bool:
         """Whether the step asked for a streamed answer (`"stream": true`, or Gemini's
         `streamGenerateContent` endpoint)."""
-        return (isinstance(self.query, dict) and self.query.get("stream") is True) or (
-            ":streamGenerateContent" in self.endpoint
-        )
+        asked = self.raw[1] if self.raw is not None else isinstance(self.query, dict) and self.query.get("stream") is True
+        return asked or ":streamGenerateContent" in self.endpoint
 
     @property
     def model(self) -> str | None:
         """The model named in the body, else in the endpoint (Gemini's `models/{m}:...`,
         Workers AI's `@cf/...` model ids), when there is one."""
-        model = self.query.get("model") if isinstance(self.query, dict) else None
+        if self.raw is not None:
+            model: Any = self.raw[2]
+        else:
+            model = self.query.get("model") if isinstance(self.query, dict) else None
         if isinstance(model, str):
             return model
         match = _MODEL_IN_PATH.search(self.endpoint)
@@ -120,7 +133,7 @@ def nests_deeper_than(limit: int, payload: bytes, doc: Any) -> bool:
     return False
 
 
-def _step(raw: Any, where: str) -> Step:
+def _step(raw: Any, where: str, cut: RawQuery | None = None) -> Step:
     if not isinstance(raw, dict):
         raise BadRequest(f"{where} must be an object")
     provider, endpoint = raw.get("provider"), raw.get("endpoint")
@@ -145,23 +158,33 @@ def _step(raw: Any, where: str) -> Step:
     config = raw.get("config")
     if config is not None and not isinstance(config, dict):
         raise BadRequest(f"{where}.config must be an object")
-    return Step(provider, endpoint.lstrip("/"), headers, query, config)
+    return Step(provider, endpoint.lstrip("/"), headers, query, config, cut)
 
 
-def parse_steps(request: Any) -> list[Step]:
-    """Steps from a Universal request: one step object or a non-empty array of them.
+def parse_steps(request: Any, cuts: list[RawQuery | None] | None = None) -> list[Step]:
+    """Steps from a Universal request: one step object or a non-empty array of them, with
+    `cuts[i]` the query `_codec.cut_queries` cut from step i (its `query` is then null here).
     Raises BadRequest naming the offending field."""
     if isinstance(request, list):
         if not request:
             raise BadRequest("request must not be an empty array")
-        return [_step(raw, f"request[{i}]") for i, raw in enumerate(request)]
-    return [_step(request, "request")]
+        if cuts is None:
+            return [_step(raw, f"request[{i}]") for i, raw in enumerate(request)]
+        return [_step(raw, f"request[{i}]", cuts[i] if i < len(cuts) else None) for i, raw in enumerate(request)]
+    return [_step(request, "request", cuts[0] if cuts else None)]
 
 
 def parse_client_message(payload: bytes) -> Create | Cancel:
     """Decode one client text message. Raises MessageError (with the eventId when it could be
     read, and `tied` when the error should be answered as that request's result) for invalid
     JSON, a non-string eventId, nesting deeper than MAX_DEPTH, or a malformed request."""
+    # The steps' query objects are cut out in Rust (validated, depth-checked, never decoded);
+    # what is left is decoded and checked here. An unusual message is decoded whole.
+    cut = _codec.cut_queries(payload, MAX_DEPTH)
+    if cut is not None:
+        payload, cuts = cut
+    else:
+        cuts = None
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -187,7 +210,7 @@ def parse_client_message(payload: bytes) -> Create | Cancel:
         if request is None:
             raise MessageError("universal.create needs a \"request\"", event_id, tied=event_id is not None)
         try:
-            return Create(event_id, parse_steps(request))
+            return Create(event_id, parse_steps(request, cuts))
         except BadRequest as exc:
             raise MessageError(exc.message, event_id, tied=event_id is not None) from None
     if kind == CANCEL:

@@ -12,7 +12,23 @@ use pyo3::types::{PyBytes, PyList};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_json, m)?)?;
+    m.add_function(wrap_pyfunction!(cut_queries, m)?)?;
     m.add_class::<StreamRelay>()
+}
+
+/// A Universal client message with each step's `query` object cut out (rust/src/universal.rs):
+/// `(envelope, slots)`, the envelope the message with those queries replaced by `null`, one
+/// slot per step, `(query bytes as sent, "stream" is true, "model" string or None)` or None.
+/// None when nothing was cut, a query would take the message past `max_depth` levels, or the
+/// message is unusual: parse the message as it is.
+#[pyfunction]
+fn cut_queries<'py>(py: Python<'py>, payload: &[u8], max_depth: usize) -> Option<(Bound<'py, PyBytes>, Vec<Option<(Bound<'py, PyBytes>, bool, Option<String>)>>)> {
+    let (envelope, slots) = crate::universal::cut_queries(payload, max_depth)?;
+    let slots = slots
+        .into_iter()
+        .map(|slot| slot.map(|c| (PyBytes::new(py, &payload[c.start..c.end]), c.stream, c.model.map(|m| m.into_owned()))))
+        .collect();
+    Some((PyBytes::new(py, &envelope), slots))
 }
 
 /// Whether `data` is one JSON document in valid UTF-8 (the relay's splice test).
