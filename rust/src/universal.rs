@@ -178,13 +178,19 @@ impl<'de> Visitor<'de> for StepQuery {
         if !text.starts_with('{') {
             return Ok(None); // null, or not an object: the caller's to judge
         }
-        // serde_json skips a raw value without a depth limit: the query's nesting is counted here.
-        if self.depth + nesting(text.as_bytes()) > self.at.max_depth + 1 {
+        // serde_json skips a raw value without a depth limit or decoding it: `scan` checks both.
+        let found = scan(text.as_bytes()).ok_or_else(|| bail::<A::Error>("not decodable"))?;
+        if self.depth + found.depth > self.at.max_depth + 1 {
             return Err(bail("too deep"));
         }
+        let (stream, model) = if found.escaped_key {
+            // A key spelled with escapes might be "stream" or "model": decode the keys.
+            read_query(text.as_bytes()).ok_or_else(|| bail::<A::Error>("unreadable query"))?
+        } else {
+            (found.stream, found.model)
+        };
         // The raw value borrows the message: its offset is the distance between the pointers.
         let start = (text.as_ptr() as usize).wrapping_sub(self.at.base);
-        let (stream, model) = read_query(text.as_bytes()).ok_or_else(|| bail::<A::Error>("unreadable query"))?;
         Ok(Some(CutQuery { start, end: start + text.len(), stream, model }))
     }
 
@@ -212,33 +218,115 @@ impl<'de> Visitor<'de> for StepQuery {
     }
 }
 
-/// How many levels of objects and arrays valid JSON `json` nests (a scalar: 0). Any other
-/// input gives some count, never a panic.
-fn nesting(json: &[u8]) -> usize {
-    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+/// What one pass over a query object finds.
+#[derive(Default)]
+struct Scan<'a> {
+    depth: usize,                // how many levels of objects and arrays it nests
+    stream: bool,                // its last top-level "stream" is true
+    model: Option<Cow<'a, str>>, // its last top-level "model", when a string
+    escaped_key: bool,           // a top-level key is spelled with escapes (not compared here)
+}
+
+/// One pass over a query object (valid JSON by serde_json's skip): its nesting and top-level
+/// `stream` / `model`, or None when it holds what a decoder of the whole message would refuse
+/// although serde_json skips it unchecked: a lone surrogate escape, a number that overflows a
+/// double, invalid UTF-8. Any input gives an answer, never a panic.
+fn scan(json: &[u8]) -> Option<Scan<'_>> {
+    simdutf8::basic::from_utf8(json).ok()?;
+    let mut found = Scan::default();
+    let (mut depth, mut i, mut expect_key) = (0usize, 0usize, false);
     while i < json.len() {
         match json[i] {
             b'{' | b'[' => {
                 depth += 1;
-                deepest = deepest.max(depth);
+                found.depth = found.depth.max(depth);
+                expect_key = depth == 1;
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' => expect_key = depth == 1,
             b'"' => {
-                // Skip the string: to its closing quote, stepping over escapes.
-                i += 1;
-                while let Some(n) = json.get(i..).and_then(|rest| memchr::memchr2(b'"', b'\\', rest)) {
-                    i += n;
-                    if json[i] == b'"' {
-                        break;
+                let end = skip_string(json, i + 1)?;
+                if expect_key {
+                    expect_key = false;
+                    let key = &json[i + 1..end];
+                    if key.contains(&b'\\') {
+                        found.escaped_key = true;
+                    } else if key == b"stream" || key == b"model" {
+                        let value = value_after_colon(&json[end + 1..])?;
+                        if key == b"stream" {
+                            found.stream = matches!(value, Scalar::True);
+                        } else {
+                            found.model = match value {
+                                Scalar::Str(s) => Some(s),
+                                _ => None,
+                            };
+                        }
                     }
-                    i += 2;
                 }
+                i = end;
+            }
+            b'-' | b'0'..=b'9' => {
+                let end = json[i..].iter().position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')).map_or(json.len(), |n| i + n);
+                let number = &json[i..end];
+                // Up to 15 digits without an exponent is always a finite double.
+                if number.len() > 15 || number.iter().any(|b| matches!(b, b'e' | b'E')) {
+                    let value: f64 = std::str::from_utf8(number).ok()?.parse().ok()?;
+                    if !value.is_finite() {
+                        return None;
+                    }
+                }
+                i = end;
+                continue;
             }
             _ => {}
         }
         i += 1;
     }
-    deepest
+    Some(found)
+}
+
+/// The value after a key's closing quote (`rest` starts just after it: whitespace, `:`,
+/// whitespace, the value), read as a Scalar.
+fn value_after_colon(rest: &[u8]) -> Option<Scalar<'_>> {
+    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    if rest[colon] != b':' {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_slice(&rest[colon + 1..]);
+    de::Deserialize::deserialize(&mut de).ok()
+}
+
+/// The index of the closing quote of the string whose first byte is at `i`; None for a lone
+/// surrogate escape (or a string that does not end).
+fn skip_string(json: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        i += memchr::memchr2(b'"', b'\\', json.get(i..)?)?;
+        if json[i] == b'"' {
+            return Some(i);
+        }
+        if json.get(i + 1) == Some(&b'u') {
+            let unit = hex4(json, i + 2)?;
+            i += 6;
+            if (0xDC00..0xE000).contains(&unit) {
+                return None; // a low surrogate with no high one before it
+            }
+            if (0xD800..0xDC00).contains(&unit) {
+                // A high surrogate must be followed by a low one.
+                if json.get(i..i + 2) != Some(b"\\u") || !(0xDC00..0xE000).contains(&hex4(json, i + 2)?) {
+                    return None;
+                }
+                i += 6;
+            }
+        } else {
+            i += 2;
+        }
+    }
+}
+
+/// The four hex digits at `i` as a number.
+fn hex4(json: &[u8], i: usize) -> Option<u32> {
+    let digits = std::str::from_utf8(json.get(i..i + 4)?).ok()?;
+    u32::from_str_radix(digits, 16).ok()
 }
 
 /// (`"stream"` is `true`, the `"model"` string) of a query object, last value of each key.
@@ -270,7 +358,7 @@ impl<'de> Visitor<'de> for QueryFields {
                     }
                 }
                 _ => {
-                    map.next_value::<Strict>()?;
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
         }
@@ -323,61 +411,17 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(Scalar::Other)
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        StrictVisitor.visit_map(map).map(|_| Scalar::Other)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        StrictVisitor.visit_seq(seq).map(|_| Scalar::Other)
-    }
-}
-
-/// Any JSON value, read to the end as the caller's decoder would read it: every string
-/// decoded (a lone surrogate escape is an error), every number parsed (one that overflows a
-/// double is an error). serde_json skips an ignored value without those checks, and a query
-/// must be refused exactly when decoding the whole message would refuse it.
-struct Strict;
-
-impl<'de> de::Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
     }
 }
 
-struct StrictVisitor;
 
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Strict;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_unit<E>(self) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
-        while map.next_entry::<Strict, Strict>()?.is_some() {}
-        Ok(Strict)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
-        while seq.next_element::<Strict>()?.is_some() {}
-        Ok(Strict)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -410,6 +454,20 @@ mod tests {
             slots,
             vec![Some((r#"{"stream":true}"#.into(), true, None)), None, None, Some((r#"{"model":"m\u0031","stream":false}"#.into(), false, Some("m1".into())))]
         );
+    }
+
+    #[test]
+    fn only_top_level_stream_and_model_count() {
+        let (_, slots) = cut(br#"{"request":{"query":{"messages":[{"model":"inner","stream":true}],"x":{"stream":true},"model" : "top"}}}"#).unwrap();
+        assert_eq!(slots[0].as_ref().map(|s| (s.1, s.2.clone())), Some((false, Some("top".into()))));
+        let (_, slots) = cut(br#"{"request":{"query":{"note":"\"stream\": true, \"model\": 1","stream":true}}}"#).unwrap();
+        assert_eq!(slots[0].as_ref().map(|s| (s.1, s.2.clone())), Some((true, None)));
+    }
+
+    #[test]
+    fn a_key_spelled_with_escapes_is_decoded() {
+        let (_, slots) = cut(br#"{"request":{"query":{"str\u0065am":true,"\u006dodel":"m"}}}"#).unwrap();
+        assert_eq!(slots[0].as_ref().map(|s| (s.1, s.2.clone())), Some((true, Some("m".into()))));
     }
 
     #[test]
@@ -448,9 +506,19 @@ mod tests {
     }
 
     #[test]
-    fn nesting_skips_brackets_inside_strings() {
-        assert_eq!(super::nesting(br#"{"a":"[[[{\"\\","b":[{}]}"#), 3);
-        assert_eq!(super::nesting(b"1"), 0);
+    fn scan_skips_brackets_inside_strings() {
+        assert_eq!(super::scan(br#"{"a":"[[[{\"\\","b":[{}]}"#).map(|s| s.depth), Some(3));
+        assert_eq!(super::scan(b"1").map(|s| s.depth), Some(0));
+    }
+
+    #[test]
+    fn scan_refuses_what_a_decoder_refuses() {
+        for bad in [&br#"["\ud800"]"#[..], br#"["\ud800\u0041"]"#, br#"["\udfff"]"#, br#"[1e309]"#, br#"[-1E+400]"#, b"[\"\xff\"]", br#"["\u12"]"#] {
+            assert!(super::scan(bad).is_none(), "{}", String::from_utf8_lossy(bad));
+        }
+        for good in [&br#"["\ud83d\ude00", "\u00e9\\u"]"#[..], br#"[1e308, -0.5e-400, 12345678901234567890123]"#, "[\"é\"]".as_bytes()] {
+            assert!(super::scan(good).is_some(), "{}", String::from_utf8_lossy(good));
+        }
     }
 
     #[test]
@@ -471,8 +539,8 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn nesting_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            super::nesting(&data);
+        fn scan_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            super::scan(&data);
         }
 
         #[test]
