@@ -47,6 +47,21 @@ pub fn cut_queries(payload: &[u8], max_depth: usize) -> Option<(Vec<u8>, Vec<Opt
     Some((envelope, slots))
 }
 
+/// (`"stream"` is `true`, the `"model"` string) of a whole request body that is one JSON
+/// object a decoder would accept; None for anything else (not JSON, not an object, a lone
+/// surrogate, an overflowing number). The HTTP provider routes read a body's options so.
+pub fn body_fields(body: &[u8]) -> Option<(bool, Option<Cow<'_, str>>)> {
+    if body.first() != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice::<IgnoredAny>(body).ok()?;
+    let found = scan(body)?;
+    if found.escaped_key {
+        return read_query(body);
+    }
+    Some((found.stream, found.model))
+}
+
 /// Slots per step of the message's `request`; None inside when there is no `request`.
 type Slots<'a> = Option<Vec<Option<CutQuery<'a>>>>;
 
@@ -528,6 +543,17 @@ mod tests {
             assert_eq!(cut(format!(r#"{{"request":{{"query":{query}}}}}"#).as_bytes()), None, "{query}");
         }
         assert!(cut(br#"{"request":{"query":{"n":99999999999999999999999,"m":1e-400,"t":"\ud800\udc00"}}}"#).is_some());
+    }
+
+    #[test]
+    fn body_fields_of_a_json_object_only() {
+        use super::body_fields;
+        assert_eq!(body_fields(br#"{"model":"m","stream":true,"messages":[]}"#), Some((true, Some(Cow::Borrowed("m")))));
+        assert_eq!(body_fields(br#"{"x":1}"#), Some((false, None)));
+        assert_eq!(body_fields(br#"{"model":"m""#), None);
+        assert_eq!(body_fields(br#"{"model":"m","t":"\ud800"}"#), None);
+        assert_eq!(body_fields(br#"[{"model":"m"}]"#), None);
+        assert_eq!(body_fields(b""), None);
     }
 
     #[test]

@@ -18,6 +18,8 @@ from urllib.parse import unquote
 
 import orjson
 
+from aigw import _codec
+
 from aigw.api.gateway_context import GatewayContext
 from aigw.api.http_sink import HttpSink, gateway_error_body
 from aigw.api.universal_messages import MAX_DEPTH, MAX_EVENT_ID, Step, nests_deeper_than, parse_steps
@@ -173,12 +175,11 @@ def _stream_and_model(provider: str, endpoint: str, query: str, headers: Mapping
     """Whether a pass-through request asks for a stream, and the model it names (for logs and
     the cache), read the way a Universal step's are. The body is only decoded when it is a
     JSON object that may say either."""
-    doc: Any = None
+    fields = None
     if body[:1] == b"{" and (b'"stream"' in body or b'"model"' in body) and "json" in headers.get("content-type", "json"):
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            doc = None  # the provider will say what is wrong with it
-    step = Step(provider, endpoint, {}, doc if isinstance(doc, dict) else None)
+        # Read in Rust, nothing decoded; a body that is not a JSON object says neither (the
+        # provider will say what is wrong with it).
+        fields = _codec.body_fields(body)
+    step = Step(provider, endpoint, {}, None, raw=None if fields is None else (body, *fields))
     stream = step.stream or "alt=sse" in query or endpoint.endswith(("-stream", "/stream"))
     return stream, step.model

@@ -13,7 +13,16 @@ use pyo3::types::{PyBytes, PyList};
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_json, m)?)?;
     m.add_function(wrap_pyfunction!(cut_queries, m)?)?;
+    m.add_function(wrap_pyfunction!(body_fields, m)?)?;
     m.add_class::<StreamRelay>()
+}
+
+/// `("stream" is true, "model" string or None)` of a request body that is one decodable JSON
+/// object, None for any other body (rust/src/universal.rs `body_fields`). Nothing is decoded
+/// into Python objects.
+#[pyfunction]
+fn body_fields(body: &[u8]) -> Option<(bool, Option<String>)> {
+    crate::universal::body_fields(body).map(|(stream, model)| (stream, model.map(|m| m.into_owned())))
 }
 
 /// A Universal client message with each step's `query` object cut out (rust/src/universal.rs):
