@@ -9,6 +9,8 @@ B/A ratios. On a shared machine read the ratios, not the absolute figures.
 
     python benches/throughput/ab_gateway.py --a /tmp/aigw-old --b /tmp/aigw-new --out /tmp/ab \
         [--reps 4] [--seconds 3] [--scenarios ws:ns_c32,http:ns_c32,ws:st_b8]
+        (surfaces: ws = Universal WebSocket, http = OpenAI provider route, compat = /compat
+        translated to Anthropic and back)
 """
 
 from __future__ import annotations
@@ -47,18 +49,30 @@ def main() -> None:
         upstream_py = harness / "fake_upstream.py" if harness else HERE / "fast_upstream.py"
         up = procs.start("upstream", [args.py, str(upstream_py), "--port", str(up_port), "--chunks", str(CHUNKS), "--paced-delay-ms", "1"], "1")
         wait_ready(f"http://127.0.0.1:{up_port}/health", 20, up)
+        # The `compat` surface (/compat translated to Anthropic and back) needs an upstream
+        # speaking Anthropic's Messages API.
+        an_port = None
+        if any(spec.startswith("compat:") for spec in args.scenarios.split(",")):
+            an_port = free_port()
+            an = procs.start("upstream-anthropic", [args.py, str(HERE / "fast_upstream.py"), "--port", str(an_port), "--chunks", str(CHUNKS),
+                                                     "--paced-delay-ms", "1"], "1")
+            wait_ready(f"http://127.0.0.1:{an_port}/health", 20, an)
         targets = {}
         for name, cmd in (("A", args.a), ("B", args.b)):
             port = free_port()
             d = out / name
             d.mkdir(exist_ok=True)
-            gw = procs.start(name, [cmd, "serve", "--config", str(aigw_config(d, port, up_port))], "0", cwd=d)
+            gw = procs.start(name, [cmd, "serve", "--config", str(aigw_config(d, port, up_port, an_port))], "0", cwd=d)
             wait_ready(f"http://127.0.0.1:{port}/health", 60, gw)
             targets[name] = {
                 "ws": {"name": f"{name}-ws", "kind": "ws", "url": f"ws://127.0.0.1:{port}/v1/ab/{args.gateway}", "pid": gw.pid, "up_pid": up.pid},
                 "http": {"name": f"{name}-http", "kind": "loadgen", "loadgen": harness / "loadgen.py",
                          "url": f"http://127.0.0.1:{port}/v1/ab/{args.gateway}/openai/chat/completions", "api_key": "sk-bench-dummy",
                          "models": {"default": "gpt-4o-mini", "paced": "paced-gpt-4o-mini"}, "pid": gw.pid, "up_pid": up.pid},
+                "compat": {"name": f"{name}-compat", "kind": "loadgen", "loadgen": harness / "loadgen.py",
+                           "url": f"http://127.0.0.1:{port}/v1/ab/{args.gateway}/compat/chat/completions", "api_key": "sk-bench-dummy",
+                           "models": {"default": "anthropic/claude-bench", "paced": "anthropic/paced-claude-bench"}, "pid": gw.pid,
+                           "up_pid": an.pid if an_port else up.pid},
             }
         for name in ("A", "B"):  # warm both (imports, pools, caches) before measuring
             for surface, scen in (("ws", "ns_c32"), ("http", "ns_c32"), ("ws", "st_b8")):

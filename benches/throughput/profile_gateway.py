@@ -73,7 +73,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--scenario", default="ns_c64", choices=sorted(SCENARIOS))
     ap.add_argument("--gateway", default="bench", help="bench (logs on) or bench-nolog")
-    ap.add_argument("--surface", default="ws", choices=("ws", "http"), help="ws: the Universal WebSocket (ws_load.py); http: the OpenAI provider route (loadgen.py)")
+    ap.add_argument("--surface", default="ws", choices=("ws", "http", "compat"),
+                    help="ws: the Universal WebSocket (ws_load.py); http: the OpenAI provider route; compat: /compat translated to Anthropic (both loadgen.py)")
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--rate", type=int, default=250)
     ap.add_argument("--native", action="store_true", help="include native (Rust/C) frames")
@@ -86,13 +87,19 @@ def main() -> None:
     harness = find_harness()
     procs = Procs(out / "logs")
     stream, paced, inflight = SCENARIOS[args.scenario]
-    tag = f"{args.scenario}-{args.gateway}" + ("-http" if args.surface == "http" else "")
+    tag = f"{args.scenario}-{args.gateway}" + ("" if args.surface == "ws" else f"-{args.surface}")
     try:
         up_port, gw_port = free_port(), free_port()
         upstream_py = harness / "fake_upstream.py" if harness else HERE / "fast_upstream.py"
         up = procs.start("upstream", [args.py, str(upstream_py), "--port", str(up_port), "--chunks", str(CHUNKS), "--paced-delay-ms", "1"], "1")
         wait_ready(f"http://127.0.0.1:{up_port}/health", 20, up)
-        gw = procs.start("aigw", [args.aigw, "serve", "--config", str(aigw_config(out, gw_port, up_port))], "0", cwd=out)
+        an_port = None
+        if args.surface == "compat":  # /compat translated to Anthropic: an upstream speaking Messages
+            an_port = free_port()
+            an = procs.start("upstream-anthropic", [args.py, str(HERE / "fast_upstream.py"), "--port", str(an_port), "--chunks", str(CHUNKS),
+                                                     "--paced-delay-ms", "1"], "1")
+            wait_ready(f"http://127.0.0.1:{an_port}/health", 20, an)
+        gw = procs.start("aigw", [args.aigw, "serve", "--config", str(aigw_config(out, gw_port, up_port, an_port))], "0", cwd=out)
         wait_ready(f"http://127.0.0.1:{gw_port}/health", 60, gw)
         if args.surface == "ws":
             load = ["taskset", "-c", "1", args.py, str(HERE / "ws_load.py"), "--url", f"ws://127.0.0.1:{gw_port}/v1/p/{args.gateway}",
@@ -100,10 +107,15 @@ def main() -> None:
             load += ["--stream"] * stream + ["--paced"] * paced
         else:
             if harness is None:
-                raise SystemExit("--surface http needs the shared harness's loadgen.py")
+                raise SystemExit(f"--surface {args.surface} needs the shared harness's loadgen.py")
+            if args.surface == "compat":
+                url, model = f"http://127.0.0.1:{gw_port}/v1/p/{args.gateway}/compat/chat/completions", "anthropic/claude-bench"
+                model = model.replace("/", "/paced-", 1) if paced else model
+            else:
+                url, model = f"http://127.0.0.1:{gw_port}/v1/p/{args.gateway}/openai/chat/completions", "paced-gpt-4o-mini" if paced else "gpt-4o-mini"
             load = ["taskset", "-c", "1", args.py, str(harness / "loadgen.py"),
-                    "--url", f"http://127.0.0.1:{gw_port}/v1/p/{args.gateway}/openai/chat/completions", "--api-key", "sk-bench-dummy",
-                    "--model", "paced-gpt-4o-mini" if paced else "gpt-4o-mini", "-c", str(inflight), "-n", "10000000", "--warmup", str(10 * inflight),
+                    "--url", url, "--api-key", "sk-bench-dummy",
+                    "--model", model, "-c", str(inflight), "-n", "10000000", "--warmup", str(10 * inflight),
                     "--max-seconds", str(args.seconds + 2.5), "--timeout", "30", "--json", f"--watch=gw={gw.pid}"]
             load += ["--stream"] * stream
         client = subprocess.Popen(load, stdout=subprocess.PIPE, text=True)

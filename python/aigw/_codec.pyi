@@ -215,6 +215,8 @@ class SseDecoder:
         """Decode one read; return the events it completed as (event_type, data, id) where
         event_type is None for the default "message" and id is the last event id seen (it
         persists across events) or None."""
+    def feed_data(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        """Decode one read as `feed` does; return only the data of each event it completed."""
     def finish(self) -> bool:
         """End of stream: discard any unterminated event or line and return True when there
         was one (the stream was truncated)."""
@@ -261,6 +263,18 @@ def mask_kernel() -> str:
 
 
 # ---- Universal API stream relay --------------------------------------------------------------
+
+def cut_queries(payload: bytes, max_depth: int) -> tuple[bytes, list[tuple[bytes, bool, str | None] | None]] | None:
+    """A Universal client message with each step's `query` object cut out (rust/src/universal.rs):
+    (the message with those queries replaced by null, one slot per step: the query's bytes as
+    sent, its top-level "stream" is true, its top-level "model" string). None when nothing was
+    cut, a query would nest the message past `max_depth` levels or holds what a JSON decoder
+    refuses (lone surrogate, overflowing number), or the message is unusual (not an object,
+    repeated request/query keys, invalid JSON): decode the message as it is."""
+
+def body_fields(body: bytes) -> tuple[bool, str | None] | None:
+    """(top-level "stream" is true, top-level "model" string) of a body that is one JSON object
+    a decoder accepts; None for any other body. Nothing is decoded into Python objects."""
 
 def is_json(data: bytes) -> bool:
     """Whether `data` is exactly one JSON document in valid UTF-8 (surrounding whitespace

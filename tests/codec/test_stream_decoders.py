@@ -61,6 +61,13 @@ def test_sse_same_events_for_one_read_bytes_and_random_reads(eol):
         assert d.finish() is False
 
 
+def test_sse_feed_data_gives_the_same_events_data_alone():
+    data = STREAM.encode()
+    d = SseDecoder()
+    assert d.feed_data(data[:30]) + d.feed_data(data[30:]) == [data for _, data, _ in EXPECTED]
+    assert d.retry == 250 and d.finish() is False
+
+
 def test_sse_finish_reports_a_truncated_event():
     d = SseDecoder()
     assert d.feed(b"data: a\n\ndata: b") == [(None, b"a", None)]

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 
 from aigw.compat.sink import TranslatingSink
 from aigw.compat.translation import Target, Translation
 from aigw.errors import AigwError, InvalidProvider
-from aigw.pipeline import Answer, RelayOutcome
+from aigw.pipeline import Answer, RelayOutcome, relay_chunks
 from aigw.types import Framing
 
 ANTHROPIC = Target("anthropic", "anthropic", "claude", "v1/messages")
@@ -41,6 +42,27 @@ class RecordingSink:
 
     def end_stream(self, answer, usage, error):
         self.calls.append(("end", usage, error))
+
+
+class PumpingSink(RecordingSink):
+    """Relays as the gateway's sinks do: `relay_chunks`, which pumps the translated stream."""
+
+    async def relay(self, answer, chunks, framing, provider, collect):
+        self.calls.append(("relay", answer.content_type, framing, provider.stream_terminator))
+
+        async def drained():
+            pass
+
+        error = None
+        try:
+            await relay_chunks(chunks, lambda chunk: self.relayed.append(chunk) or True, drained)
+        except AigwError as err:
+            error = err
+        return RelayOutcome([], [], error=error)
+
+
+#: The inner sink iterates the translated stream, or pumps it (the gateway's sinks).
+both_ways = pytest.mark.parametrize("inner_sink", [RecordingSink, PumpingSink], ids=["iterated", "pumped"])
 
 
 def answer(step=0, status=200, content_type="text/event-stream") -> Answer:
@@ -74,8 +96,9 @@ def test_gateway_errors_are_answered_in_the_front_doors_error_shape():
     assert inner.calls == [("deliver", 400, "application/json", {"error": {"message": "Invalid provider", "type": "invalid_request_error", "param": None, "code": 2008}})]
 
 
-def test_a_stream_is_relayed_translated_with_the_upstreams_usage_and_terminator():
-    inner = RecordingSink()
+@both_ways
+def test_a_stream_is_relayed_translated_with_the_upstreams_usage_and_terminator(inner_sink):
+    inner = inner_sink()
     sink = TranslatingSink(inner, [Translation("openai", ASK, GEMINI)])
     raw = sse(b'{"candidates":[{"content":{"parts":[{"text":"Hel"}]}}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":1}}',
               b'{"candidates":[{"content":{"parts":[{"text":"lo"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2}}')  # fmt: skip
@@ -86,8 +109,9 @@ def test_a_stream_is_relayed_translated_with_the_upstreams_usage_and_terminator(
     assert (outcome.usage.tokens_in, outcome.usage.tokens_out) == (4, 2) and outcome.saw_terminator
 
 
-def test_a_broken_upstream_stream_gets_the_front_doors_error_event_then_fails():
-    inner = RecordingSink()
+@both_ways
+def test_a_broken_upstream_stream_gets_the_front_doors_error_event_then_fails(inner_sink):
+    inner = inner_sink()
     sink = TranslatingSink(inner, [Translation("openai", ASK, ANTHROPIC)])
     start = sse(b'{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":1}}}')
     outcome = asyncio.run(sink.relay(answer(), upstream(start, error=AigwError("the upstream stream failed", status=502)), Framing.SSE, object(), False))
@@ -95,9 +119,20 @@ def test_a_broken_upstream_stream_gets_the_front_doors_error_event_then_fails():
     assert inner.relayed[-1].startswith(b'data: {"error":{"message":"the upstream stream failed"')
 
 
-def test_a_stream_that_ends_without_its_terminator_ends_with_an_error_event():
-    inner = RecordingSink()
+@both_ways
+def test_a_stream_that_ends_without_its_terminator_ends_with_an_error_event(inner_sink):
+    inner = inner_sink()
     sink = TranslatingSink(inner, [Translation("openai", ASK, ANTHROPIC)])
     start = sse(b'{"type":"message_start","message":{"id":"msg_1","model":"claude"}}')
     outcome = asyncio.run(sink.relay(answer(), upstream(start), Framing.SSE, object(), False))
     assert not outcome.saw_terminator and b'"error"' in inner.relayed[-1] and b"[DONE]" not in b"".join(inner.relayed)
+
+
+@both_ways
+def test_a_malformed_upstream_event_gets_one_error_event_then_fails(inner_sink):
+    inner = inner_sink()
+    sink = TranslatingSink(inner, [Translation("openai", ASK, ANTHROPIC)])
+    start = sse(b'{"type":"message_start","message":{"id":"msg_1","model":"claude"}}')
+    outcome = asyncio.run(sink.relay(answer(), upstream(start, sse(b"{not json")), Framing.SSE, object(), False))
+    assert outcome.error is not None
+    assert sum(b'"error"' in chunk for chunk in inner.relayed) == 1 and all(inner.relayed)

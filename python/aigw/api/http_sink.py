@@ -114,7 +114,10 @@ class HttpSink:
         the terminator."""
         response = self.response
         response.start(answer.status, _relayed_headers(answer.headers) + self.gateway_headers(answer))
-        events = _EventTap(framing, provider)
+        # A stream the gateway produced itself (a /compat translation) is not read back: its
+        # producer knows its usage and terminator (`reads_events` False).
+        events = _EventTap(framing if getattr(provider, "reads_events", True) else Framing.RAW, provider)
+        tap = events.feed if events.decoder is not None else None
         collected: list[bytes] | None = [] if collect else None
         error: AigwError | None = None
 
@@ -123,7 +126,8 @@ class HttpSink:
             response.write(chunk)
             if collected is not None:
                 collected.append(chunk)
-            events.feed(chunk)
+            if tap is not None:
+                tap(chunk)
             return response.is_writable  # False: stop reading upstream until the client catches up
 
         try:

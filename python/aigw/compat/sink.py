@@ -19,7 +19,7 @@ from aigw._codec import SseDecoder
 from aigw.compat.ir import ProviderError
 from aigw.compat.translation import StreamTranslator, Translation
 from aigw.errors import AigwError
-from aigw.pipeline import StreamFailed
+from aigw.pipeline import StreamFailed, relay_chunks
 from aigw.types import Framing, Usage
 
 _JSON = "application/json"
@@ -31,6 +31,8 @@ class FrontDoorStream:
     would: the terminator and usage of the front door's events)."""
 
     usage_events = (0, 0)
+    #: The sink need not read these events for usage or the terminator: the translator knows both.
+    reads_events = False
 
     def __init__(self, front: str) -> None:
         self.name = "compat"
@@ -99,7 +101,7 @@ class TranslatingSink:
         self.translator = tr
         front = FrontDoorStream(self._translation(answer).front)
         outer = dataclasses.replace(answer, content_type=_SSE, headers=())
-        outcome = await self.inner.relay(outer, translate_stream(chunks, tr), Framing.SSE, front, collect)
+        outcome = await self.inner.relay(outer, TranslatedChunks(chunks, tr), Framing.SSE, front, collect)
         usage = tr.usage
         outcome.usage = Usage(usage.input, usage.output) if usage is not None else None
         outcome.saw_terminator = tr.saw_terminator
@@ -120,40 +122,92 @@ class SsePayloads:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The data of each event `chunk` completed. ValueError on a malformed stream."""
-        return [data for _, data, _ in self._decoder.feed(chunk)]
+        return self._decoder.feed_data(chunk)
 
     def finish(self) -> bool:
         """True when a partial event was left (the stream was cut)."""
         return self._decoder.finish()
 
 
-async def translate_stream(chunks: AsyncIterator[bytes], tr: StreamTranslator) -> AsyncIterator[bytes]:
+class TranslatedChunks:
     """Upstream SSE bytes → the front door's SSE bytes, one output chunk per upstream read that
-    completed at least one event. When the upstream breaks (its iteration raises) or ends
-    without its terminator, the front door's error event is yielded first, then the failure
-    is raised / the stream ends, so the pipeline still records a broken stream."""
-    decoder = tr.reader() if tr.reader is not None else SsePayloads()
-    try:
-        async for chunk in chunks:
-            try:
-                events = decoder.feed(chunk)
-            except ValueError as exc:
-                yield b"".join(tr.fail(502, f"the upstream stream is malformed: {exc}"))
-                raise StreamFailed(str(exc)) from None
-            if events:
-                try:
-                    out = tr.feed(events)
-                except (ValueError, TypeError, KeyError, AttributeError):
-                    yield b"".join(tr.fail(502, "the upstream sent an event that is not valid JSON"))
-                    raise StreamFailed("an upstream event is not valid JSON") from None
-                if out:
-                    yield b"".join(out)
-    except AigwError as err:
-        yield b"".join(tr.fail(err.status, err.message))
-        raise
-    out = tr.close()
-    if decoder.finish() or not tr.saw_terminator:
-        out += tr.fail(502, "the upstream stream ended before its end")
-    if out:
-        yield b"".join(out)
+    completed at least one event. When the upstream breaks (its chunks raise) or ends without
+    its terminator, the front door's error event comes first, then the failure is raised / the
+    stream ends, so the pipeline still records a broken stream.
 
+    Pumped by a sink's `relay_chunks` (each upstream read translated inside the upstream
+    connection's data_received: no task wakes per chunk), or iterated."""
+
+    __slots__ = ("chunks", "tr", "decoder")
+
+    def __init__(self, chunks: AsyncIterator[bytes], tr: StreamTranslator) -> None:
+        self.chunks = chunks
+        self.tr = tr
+        self.decoder = tr.reader() if tr.reader is not None else SsePayloads()
+
+    def _translate(self, chunk: bytes) -> tuple[bytes | None, AigwError | None]:
+        """The front door's bytes for one upstream chunk, and the failure that ends the
+        stream after them (a malformed stream, an event that is not JSON)."""
+        tr = self.tr
+        try:
+            events = self.decoder.feed(chunk)
+        except ValueError as exc:
+            return b"".join(tr.fail(502, f"the upstream stream is malformed: {exc}")), StreamFailed(str(exc))
+        if not events:
+            return None, None
+        try:
+            out = tr.feed(events)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return b"".join(tr.fail(502, "the upstream sent an event that is not valid JSON")), StreamFailed("an upstream event is not valid JSON")
+        return (b"".join(out) if out else None), None
+
+    def _broken(self, err: AigwError) -> bytes:
+        """The front door's error event for an upstream that broke or went silent."""
+        return b"".join(self.tr.fail(err.status, err.message))
+
+    def _end(self) -> bytes:
+        """The front door's last bytes: its end, or an error event when the upstream's stream
+        was cut or lacked its terminator."""
+        tr = self.tr
+        out = tr.close()
+        if self.decoder.finish() or not tr.saw_terminator:
+            out += tr.fail(502, "the upstream stream ended before its end")
+        return b"".join(out)
+
+    async def pump(self, consume: Any, drained: Any) -> None:
+        """Hand the translated stream to `consume` (see `relay_chunks`)."""
+
+        def translated(chunk: bytes) -> bool:
+            out, failure = self._translate(chunk)
+            writable = consume(out) if out else True
+            if failure is not None:
+                raise failure
+            return writable
+
+        try:
+            await relay_chunks(self.chunks, translated, drained)
+        except AigwError as err:
+            out = self._broken(err)
+            if out:  # nothing when the error event was already sent
+                consume(out)
+            raise
+        out = self._end()
+        if out and not consume(out):
+            await drained()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.chunks:
+                out, failure = self._translate(chunk)
+                if out:
+                    yield out
+                if failure is not None:
+                    raise failure
+        except AigwError as err:
+            out = self._broken(err)
+            if out:  # nothing when the error event was already sent
+                yield out
+            raise
+        out = self._end()
+        if out:
+            yield out

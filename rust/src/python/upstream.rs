@@ -153,6 +153,17 @@ impl SseDecoder {
         Ok(list)
     }
 
+    /// Decode one read; returns only the data payloads of the events it completed (for a
+    /// reader that needs neither the event type nor the id: no tuple per event).
+    fn feed_data<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let d = bytes_like(data)?;
+        let mut sink = ListSink::new(py);
+        let r = self.inner.feed(&d, &mut |e: SseEvent<'_>| sink.push(PyBytes::new(py, e.data)));
+        let list = sink.finish()?;
+        r.map_err(stream_error)?;
+        Ok(list)
+    }
+
     /// End of stream: True when an unterminated event or line was discarded (truncated).
     fn finish(&mut self) -> bool {
         self.inner.finish()
