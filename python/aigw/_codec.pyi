@@ -276,6 +276,12 @@ def body_fields(body: bytes) -> tuple[bool, str | None] | None:
     """(top-level "stream" is true, top-level "model" string) of a body that is one JSON object
     a decoder accepts; None for any other body. Nothing is decoded into Python objects."""
 
+def anthropic_text_chunks(events: list[bytes], start: int, head: bytes, tail: bytes) -> tuple[bytes, int]:
+    """For the run of Anthropic text-delta events from `events[start]`: one OpenAI chunk per
+    event (`head`, `{"content":`, the text's JSON literal as sent, `tail`), joined, and the index
+    of the first event that is not a text delta (or that a JSON decoder refuses): the caller
+    translates that one itself (rust/src/compat.rs)."""
+
 def is_json(data: bytes) -> bool:
     """Whether `data` is exactly one JSON document in valid UTF-8 (surrounding whitespace
     allowed): the test the relay uses before splicing data verbatim."""

@@ -28,5 +28,8 @@ pub mod envelope;
 pub mod relay;
 pub mod universal;
 
+// /compat stream translation's fast path
+pub mod compat;
+
 #[cfg(feature = "python")]
 mod python;

@@ -235,7 +235,7 @@ impl<'de> Visitor<'de> for StepQuery {
 
 /// What one pass over a query object finds.
 #[derive(Default)]
-struct Scan<'a> {
+pub(crate) struct Scan<'a> {
     depth: usize,                // how many levels of objects and arrays it nests
     stream: bool,                // its last top-level "stream" is true
     model: Option<Cow<'a, str>>, // its last top-level "model", when a string
@@ -246,7 +246,7 @@ struct Scan<'a> {
 /// `stream` / `model`, or None when it holds what a decoder of the whole message would refuse
 /// although serde_json skips it unchecked: a lone surrogate escape, a number that overflows a
 /// double, invalid UTF-8. Any input gives an answer, never a panic.
-fn scan(json: &[u8]) -> Option<Scan<'_>> {
+pub(crate) fn scan(json: &[u8]) -> Option<Scan<'_>> {
     simdutf8::basic::from_utf8(json).ok()?;
     let mut found = Scan::default();
     let (mut depth, mut i, mut expect_key) = (0usize, 0usize, false);
@@ -382,7 +382,7 @@ impl<'de> Visitor<'de> for QueryFields {
 }
 
 /// Any JSON value, kept only when it is `true` or a string.
-enum Scalar<'a> {
+pub(crate) enum Scalar<'a> {
     True,
     Str(Cow<'a, str>),
     Other,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aigw.compat.translation import Target, Translation
 
@@ -26,12 +28,15 @@ def whole(target: Target, status: int, doc, **extra):
 
 
 def chunks(lines: list[bytes]) -> list:
-    """Data payloads of translated SSE lines (JSON decoded; [DONE] kept as is)."""
+    """Data payloads of translated SSE lines (JSON decoded; [DONE] kept as is). An item of
+    `lines` may hold several events (a run of text deltas is translated in one piece)."""
     out = []
     for line in lines:
         assert line.startswith(b"data: ") and line.endswith(b"\n\n"), line
-        data = line[6:-2]
-        out.append("[DONE]" if data == b"[DONE]" else orjson.loads(data))
+        for event in line[:-2].split(b"\n\n"):
+            assert event.startswith(b"data: "), event
+            data = event[6:]
+            out.append("[DONE]" if data == b"[DONE]" else orjson.loads(data))
     return out
 
 
@@ -148,6 +153,18 @@ def test_anthropic_stream_becomes_chunks_with_the_usage_chunk_and_done():
     assert docs[4]["choices"] == [] and docs[4]["usage"] == {"prompt_tokens": 14, "completion_tokens": 6, "total_tokens": 20, "prompt_tokens_details": {"cached_tokens": 2}}
     assert docs[5] == "[DONE]" and len(docs) == 6
     assert tr.saw_terminator and tr.usage.output == 6
+
+
+@given(st.lists(st.text(), min_size=1, max_size=5), st.sampled_from(["", '"index":1,', '"index":0,"x":[1e5,"\\u00e9"],']))
+def test_text_deltas_translated_in_rust_are_the_bytes_the_python_translator_writes(texts, extra):
+    events = [b'{"type":"message_start","message":{"id":"msg_1","model":"m"}}']
+    events += [b'{"type":"content_block_delta",' + extra.encode() + b'"delta":{"type":"text_delta","text":' + orjson.dumps(t) + b"}}" for t in texts]
+    events.append(b'{"type":"message_stop"}')
+    fast = openai_door(ANTHROPIC, stream=True).stream_translator()
+    slow = openai_door(ANTHROPIC, stream=True).stream_translator()
+    slow.decoder._text_run = None  # every event decoded and translated in Python
+    fast.encoder.created = slow.encoder.created
+    assert b"".join(fast.feed(events)) == b"".join(slow.feed(events))
 
 
 def test_without_include_usage_there_is_no_usage_chunk():

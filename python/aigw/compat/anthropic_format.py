@@ -459,7 +459,7 @@ class StreamDecoder:
     """Messages stream events → encoder calls. Works on the data payloads alone (each carries
     its `type`), so the SSE `event:` line is not needed."""
 
-    __slots__ = ("enc", "done", "_tool_of_block", "_tools")
+    __slots__ = ("enc", "done", "_tool_of_block", "_tools", "_text_run")
 
     terminal_payload = None
 
@@ -468,13 +468,24 @@ class StreamDecoder:
         self.done = False
         self._tool_of_block: dict[int, int] = {}
         self._tools = 0
+        # An encoder that translates runs of text deltas in Rust (OpenAI's chunks) gets them,
+        # nearly every event of a stream, without their being decoded here.
+        self._text_run = getattr(encoder, "anthropic_text_run", None)
 
     def feed(self, events: list[bytes]) -> list[bytes]:
         """Translate the data payloads of some SSE events; returns the bytes to send."""
         out: list[bytes] = []
         enc = self.enc
         loads = orjson.loads
-        for data in events:
+        text_run = self._text_run
+        i, n = 0, len(events)
+        while i < n:
+            if text_run is not None:
+                i = text_run(out, events, i)
+                if i == n:
+                    break
+            data = events[i]
+            i += 1
             doc = loads(data)
             kind = doc.get("type")
             if kind == "content_block_delta":

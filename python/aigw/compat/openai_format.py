@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from aigw._codec import anthropic_text_chunks
+
 from aigw.compat.ir import (
     ChatRequest,
     ChatResponse,
@@ -292,6 +294,9 @@ def new_id() -> str:
 _DONE = b"data: [DONE]\n\n"
 
 
+_TEXT_TAIL = b'},"finish_reason":null}]}\n\n'  # after a text delta's content
+
+
 class ChunkEncoder:
     """Writes `chat.completion.chunk` SSE lines. Every chunk shares one pre-serialized head
     (id, created, model), so a text delta costs one string encode and one concatenation."""
@@ -328,7 +333,16 @@ class ChunkEncoder:
 
     def text(self, out: list[bytes], text: str) -> None:
         """`delta: {content}`."""
-        out.append(self._head + b'{"content":' + orjson.dumps(text) + b'},"finish_reason":null}]}\n\n')
+        out.append(self._head + b'{"content":' + orjson.dumps(text) + _TEXT_TAIL)
+
+    def anthropic_text_run(self, out: list[bytes], events: list[bytes], start: int) -> int:
+        """The `delta: {content}` chunks of the run of Anthropic text-delta events from
+        `events[start]`, built in Rust from each text's JSON literal as it came; returns the
+        index of the first event it did not translate."""
+        chunks, end = anthropic_text_chunks(events, start, self._head, _TEXT_TAIL)
+        if end > start:
+            out.append(chunks)
+        return end
 
     def tool_start(self, out: list[bytes], index: int, id: str, name: str) -> None:
         """`delta.tool_calls[{index, id, type, function: {name, arguments: ""}}]`."""

@@ -14,7 +14,26 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_json, m)?)?;
     m.add_function(wrap_pyfunction!(cut_queries, m)?)?;
     m.add_function(wrap_pyfunction!(body_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(anthropic_text_chunks, m)?)?;
     m.add_class::<StreamRelay>()
+}
+
+/// For the run of Anthropic text-delta events from `events[start]`: `(bytes, next)`, one
+/// OpenAI chunk per event (`head`, `{"content":`, the text literal as sent, `tail`) and the
+/// index of the first event that is not a text delta (rust/src/compat.rs).
+#[pyfunction]
+fn anthropic_text_chunks<'py>(py: Python<'py>, events: &Bound<'py, PyList>, start: usize, head: &[u8], tail: &[u8]) -> PyResult<(Bound<'py, PyBytes>, usize)> {
+    let mut out = Vec::new();
+    let mut next = start;
+    while next < events.len() {
+        let item = events.get_item(next)?;
+        let Ok(event) = item.downcast::<PyBytes>() else { break };
+        if !crate::compat::push_text_chunk(event.as_bytes(), head, tail, &mut out) {
+            break;
+        }
+        next += 1;
+    }
+    Ok((PyBytes::new(py, &out), next))
 }
 
 /// `("stream" is true, "model" string or None)` of a request body that is one decodable JSON
