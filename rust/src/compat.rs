@@ -5,11 +5,12 @@
 //!
 //! Rules are those of decoding the event with orjson and reading `type`, `delta.type` and
 //! `delta.text`: a repeated key counts its last value; the event must be one JSON object a
-//! decoder accepts (no lone surrogate, no overflowing number); anything else is None and the
-//! caller decodes the event itself.
+//! decoder accepts (no lone surrogate, no overflowing number: every value is decoded but the
+//! text, which is checked as a literal); anything else is None and the caller decodes the
+//! event itself.
 
-use crate::universal::{scan, Scalar};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use crate::universal::{string_literal_ok, Scalar};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
@@ -18,12 +19,10 @@ use std::fmt;
 /// or None for any other event.
 pub fn anthropic_text_delta(event: &[u8]) -> Option<&str> {
     let mut de = serde_json::Deserializer::from_slice(event);
-    let found = de.deserialize_map(Event).ok()?;
+    let text = de.deserialize_map(Event).ok()??;
     de.end().ok()?;
-    let text = found?;
-    // serde_json skipped the rest unchecked: refuse what orjson would refuse.
-    scan(event)?;
-    Some(text)
+    // Every other value was decoded (Strict); the text literal, kept raw, is checked here.
+    string_literal_ok(text.as_bytes()).then_some(text)
 }
 
 /// When `event` is a text delta, appends its OpenAI chunk to `out` (`head`, `{"content":`,
@@ -37,6 +36,8 @@ pub fn push_text_chunk(event: &[u8], head: &[u8], tail: &[u8], out: &mut Vec<u8>
     true
 }
 
+/// The event object: the text literal when `type` is `content_block_delta` and `delta` a
+/// text delta (last value of each key).
 struct Event;
 
 impl<'de> Visitor<'de> for Event {
@@ -53,7 +54,7 @@ impl<'de> Visitor<'de> for Event {
                 "type" => is_delta = matches!(map.next_value::<Scalar<'de>>()?, Scalar::Str(t) if t == "content_block_delta"),
                 "delta" => text = map.next_value::<Delta<'de>>()?.0,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Strict>()?;
                 }
             }
         }
@@ -66,23 +67,17 @@ struct Delta<'a>(Option<&'a str>);
 
 impl<'de> de::Deserialize<'de> for Delta<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = <&'de RawValue>::deserialize(d)?;
-        let text = raw.get();
-        if !text.starts_with('{') {
-            return Ok(Delta(None));
-        }
-        let mut de = serde_json::Deserializer::from_str(text);
-        Ok(Delta(de.deserialize_map(DeltaFields).unwrap_or(None)))
+        d.deserialize_any(DeltaVisitor)
     }
 }
 
-struct DeltaFields;
+struct DeltaVisitor;
 
-impl<'de> Visitor<'de> for DeltaFields {
-    type Value = Option<&'de str>;
+impl<'de> Visitor<'de> for DeltaVisitor {
+    type Value = Delta<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
+        f.write_str("any JSON value")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -95,11 +90,80 @@ impl<'de> Visitor<'de> for DeltaFields {
                     text = raw.starts_with('"').then_some(raw);
                 }
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Strict>()?;
                 }
             }
         }
-        Ok(if is_text { text } else { None })
+        Ok(Delta(if is_text { text } else { None }))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        StrictVisitor.visit_seq(seq).map(|_| Delta(None))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Delta(None))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Delta(None))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Delta(None))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Delta(None))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Delta(None))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Delta(None))
+    }
+}
+
+/// Any JSON value, read as a decoder of the whole event reads it: every string decoded (a lone
+/// surrogate escape is an error), every number parsed (one that overflows a double is an
+/// error). serde_json skips an ignored value without those checks.
+struct Strict;
+
+impl<'de> de::Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        while map.next_entry::<Strict, Strict>()?.is_some() {}
+        Ok(Strict)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        while seq.next_element::<Strict>()?.is_some() {}
+        Ok(Strict)
     }
 }
 

@@ -283,8 +283,8 @@ pub(crate) fn scan(json: &[u8]) -> Option<Scan<'_>> {
             b'-' | b'0'..=b'9' => {
                 let end = json[i..].iter().position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')).map_or(json.len(), |n| i + n);
                 let number = &json[i..end];
-                // Up to 15 digits without an exponent is always a finite double.
-                if number.len() > 15 || number.iter().any(|b| matches!(b, b'e' | b'E')) {
+                // Without an exponent only a number of more than 308 digits overflows a double.
+                if number.len() > 308 || number.iter().any(|b| matches!(b, b'e' | b'E')) {
                     let value: f64 = std::str::from_utf8(number).ok()?.parse().ok()?;
                     if !value.is_finite() {
                         return None;
@@ -309,6 +309,12 @@ fn value_after_colon(rest: &[u8]) -> Option<Scalar<'_>> {
     }
     let mut de = serde_json::Deserializer::from_slice(&rest[colon + 1..]);
     de::Deserialize::deserialize(&mut de).ok()
+}
+
+/// Whether `literal` is one JSON string literal (quotes included) without a lone surrogate
+/// escape (serde_json hands back a raw string without decoding it).
+pub(crate) fn string_literal_ok(literal: &[u8]) -> bool {
+    literal.len() >= 2 && literal[0] == b'"' && skip_string(literal, 1) == Some(literal.len() - 1)
 }
 
 /// The index of the closing quote of the string whose first byte is at `i`; None for a lone
