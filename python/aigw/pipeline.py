@@ -29,6 +29,7 @@ limiting (Cloudflare's documented behaviour); ARCHITECTURE.md lists them the oth
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -238,6 +239,7 @@ def _answer(req: GatewayRequest, log_id: str, step: int, content_type: str, stat
     return Answer(req.event_id, log_id, step, status, content_type, cache, None, headers)
 
 
+@functools.lru_cache(maxsize=256)  # a gateway meets few content types
 def media_type(content_type: str) -> str:
     """`text/event-stream; charset=utf-8` → `text/event-stream` (metadata names the bare type)."""
     return content_type.split(";", 1)[0].strip().lower()
@@ -384,6 +386,7 @@ def _reads_headers(provider: Provider) -> bool:
 
 #: Media types whose bodies are kept in the log as they are (text a person can read); any
 #: other body (audio, images, archives) is logged by size and content type only.
+@functools.lru_cache(maxsize=256)
 def _textual(content_type: str | None) -> bool:
     if not content_type:
         return True
@@ -412,6 +415,8 @@ def keep_response_body(record: LogRecord, body: bytes | None) -> None:
 
 def _client_header(headers: Mapping[str, Any], name: str) -> str:
     """A header of a client's step (any case of name), as text; "" when absent."""
+    if not headers:
+        return ""
     value = headers.get(name)
     if value is None:
         value = next((v for k, v in headers.items() if str(k).lower() == name), None)

@@ -111,6 +111,21 @@ def check_endpoint(endpoint: str, where: str) -> None:
     a character outside RFC 3986's path and query set (spaces, controls, DEL, backslash,
     non-ASCII), or a `.` / `..` segment, however percent-encoded. Raises BadRequest naming the
     endpoint field, never repeating it (a query string may carry a key)."""
+    if endpoint in _CLEAN_ENDPOINTS:  # checked before (a request names few endpoints)
+        return
+    _check_endpoint(endpoint, where)
+    if "?" not in endpoint:  # a query string may carry a key: those are not kept
+        if len(_CLEAN_ENDPOINTS) >= _CLEAN_ENDPOINTS_MAX:
+            _CLEAN_ENDPOINTS.clear()
+        _CLEAN_ENDPOINTS.add(endpoint)
+
+
+#: Endpoints `check_endpoint` passed (bounded: cleared when full).
+_CLEAN_ENDPOINTS: set[str] = set()
+_CLEAN_ENDPOINTS_MAX = 4096
+
+
+def _check_endpoint(endpoint: str, where: str) -> None:
     bad = _NOT_ENDPOINT.search(endpoint)
     if bad is not None:
         raise BadRequest(
