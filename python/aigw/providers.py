@@ -29,6 +29,7 @@ OAuth token); see their docstrings on `HttpProvider`.
 from __future__ import annotations
 
 import email.utils
+import functools
 import time
 from typing import Any, Mapping, Sequence
 
@@ -89,6 +90,17 @@ def forwardable_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
 def join_url(base_url: str, endpoint: str, query: str = "") -> str:
     """`base_url` + `/endpoint`, dropping a leading `v1/` from the endpoint when the base already
     ends in `/v1` (Cloudflare accepts both `/openai/chat/completions` and `/openai/v1/...`)."""
+    if not query and "?" not in endpoint:  # a query string may carry a key: never kept
+        return _joined(base_url, endpoint)
+    return _join(base_url, endpoint, query)
+
+
+@functools.lru_cache(maxsize=1024)  # a gateway calls few (base, endpoint) pairs
+def _joined(base_url: str, endpoint: str) -> str:
+    return _join(base_url, endpoint, "")
+
+
+def _join(base_url: str, endpoint: str, query: str) -> str:
     base = base_url.rstrip("/")
     path = endpoint.lstrip("/")
     if base.endswith("/v1") and (path == "v1" or path.startswith("v1/")):
@@ -97,6 +109,7 @@ def join_url(base_url: str, endpoint: str, query: str = "") -> str:
     return f"{url}?{query}" if query else url
 
 
+@functools.lru_cache(maxsize=256)  # a gateway meets few content types
 def framing_for(content_type: str) -> Framing:
     """Framing by media type: SSE, NDJSON, AWS event stream, JSON, or raw bytes."""
     media = content_type.split(";", 1)[0].strip().lower()
