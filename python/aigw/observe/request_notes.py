@@ -35,7 +35,7 @@ def note_request(record: LogRecord, options: Mapping[str, str], principal: str |
     if raw is not None:
         record.custom_cost = parse_custom_cost(raw)
     trace_id = (options.get("cf-aig-otel-trace-id") or "").strip().lower()
-    if _TRACE_ID.fullmatch(trace_id) and trace_id != _ZERO_TRACE:
+    if trace_id and _TRACE_ID.fullmatch(trace_id) and trace_id != _ZERO_TRACE:
         span = (options.get("cf-aig-otel-parent-span-id") or "").strip().lower()
         record.trace_id = trace_id
         record.parent_span_id = span if _SPAN_ID.fullmatch(span) and span != _ZERO_SPAN else None
