@@ -132,6 +132,8 @@ pub struct LogRowEncoder {
     marks: Vec<Mark>,
     record: SlotReader,
     attempt: SlotReader,
+    /// `"name":` of each attempt field, as JSON (written once here, not per attempt).
+    attempt_keys: Vec<Vec<u8>>,
     max_error_chars: usize,
 }
 
@@ -348,12 +350,11 @@ impl LogRowEncoder {
             for (i, attempt) in attempts.try_iter()?.enumerate() {
                 let attempt = attempt?;
                 out.extend_from_slice(if i > 0 { b",{" } else { b"{" });
-                for (j, field) in self.attempt.names.iter().enumerate() {
+                for (j, key) in self.attempt_keys.iter().enumerate() {
                     if j > 0 {
                         out.push(b',');
                     }
-                    json_str(&mut out, field.bind(r.py()).to_str()?);
-                    out.push(b':');
+                    out.extend_from_slice(key);
                     if !json(&mut out, &self.attempt.get(&attempt, j)?, 1)? {
                         return Ok(false);
                     }
@@ -402,12 +403,20 @@ impl LogRowEncoder {
     fn new(record_type: &Bound<'_, PyType>, attempt_type: &Bound<'_, PyType>, attempt_fields: Vec<Bound<'_, PyString>>, max_error_chars: usize) -> PyResult<Self> {
         let py = record_type.py();
         let names: Vec<Bound<'_, PyString>> = RECORD_FIELDS.iter().map(|n| PyString::intern(py, n)).collect();
+        let mut attempt_keys = Vec::with_capacity(attempt_fields.len());
+        for field in &attempt_fields {
+            let mut key = Vec::new();
+            json_str(&mut key, field.to_str()?);
+            key.push(b':');
+            attempt_keys.push(key);
+        }
         Ok(LogRowEncoder {
             rows: MarshalWriter::new(),
             bodies: MarshalWriter::new(),
             marks: Vec::new(),
             record: SlotReader::new(record_type, &names)?,
             attempt: SlotReader::new(attempt_type, &attempt_fields)?,
+            attempt_keys,
             max_error_chars,
         })
     }
