@@ -106,6 +106,11 @@ class EncodedRows:
         req, resp = record.request_body, record.response_body
         if self.encoder.add(record, request_body_size, response_body_size, req, resp):
             return True
+        return self.add_in_python(record, request_body_size, response_body_size, body_bytes)
+
+    def add_in_python(self, record: LogRecord, request_body_size: int | None, response_body_size: int | None, body_bytes: int) -> bool:
+        """`add` for a record the encoder refused: its row built by `fallback_row`."""
+        req, resp = record.request_body, record.response_body
         try:
             row = marshal.dumps(tuple(map(_plain, self.fallback_row(Pending(record, request_body_size, response_body_size)))), 2)
             bodies = None
@@ -184,6 +189,9 @@ class LogBatcher:
         self._wake = threading.Condition(self._lock)  # the writer waits on this
         self._progress = threading.Condition(self._lock)  # flush() waiters wait on this
         self._pending = backlog if backlog is not None else PendingRecords()
+        # An encoded backlog is driven through its Rust encoder directly (its count, body
+        # bytes and add are native calls: no Python frame per logged record).
+        self._encoder = backlog.encoder if isinstance(backlog, EncodedRows) else None
         self._flush_requested = False
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -214,24 +222,30 @@ class LogBatcher:
                 response_body=None if (resp_size or 0) > limit else resp,
             )
         body_bytes = len(record.request_body or b"") + len(record.response_body or b"")
+        pending, encoder = self._pending, self._encoder
         with self._lock:
-            if self._closed or len(self._pending) >= self._max_backlog:
+            n = len(pending) if encoder is None else len(encoder)
+            if self._closed or n >= self._max_backlog:
                 self.stats.dropped += 1
                 self._dropped_since_warning += 1
                 self._maybe_warn()
                 return False
-            if body_bytes and self._pending.body_bytes + body_bytes > self._max_backlog_bytes:
+            if body_bytes and (pending.body_bytes if encoder is None else encoder.body_bytes) + body_bytes > self._max_backlog_bytes:
                 record = dataclasses.replace(record, request_body=None, response_body=None)
                 body_bytes = 0
                 self.stats.bodies_dropped += 1
                 self._bodies_dropped_since_warning += 1
                 self._maybe_warn()
             self.stats.accepted += 1
-            if not self._pending.add(record, req_size, resp_size, body_bytes):
+            # The common case: encoded in one native call.
+            stored = encoder is not None and encoder.add(record, req_size, resp_size, record.request_body, record.response_body)
+            if not stored:
+                stored = (pending.add if encoder is None else pending.add_in_python)(record, req_size, resp_size, body_bytes)
+            if not stored:
                 self.stats.failed += 1  # accepted and lost at once: it cannot be stored
                 self._done += 1
                 return True
-            n = len(self._pending)
+            n += 1
             if n == 1 or n == self._batch_size:
                 self._wake.notify()
         return True
