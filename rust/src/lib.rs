@@ -12,6 +12,9 @@ pub mod reader;
 pub mod utf8;
 pub mod writer;
 
+// serde visitor pieces shared by the JSON readers below
+mod json_visit;
+
 // HTTP/1.1 heads, chunked bodies, SSE / NDJSON, AWS event stream
 pub mod chunked;
 pub mod eventstream;

@@ -10,6 +10,7 @@
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
+use crate::json_visit::scalars_are;
 
 /// (tokens in, tokens out), either possibly unknown.
 pub type TokenPair = (Option<i64>, Option<i64>);
@@ -101,24 +102,7 @@ impl<'de> Visitor<'de> for UsageVisitor {
         Ok(MaybeUsage(None))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(MaybeUsage(None))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(MaybeUsage(None))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(MaybeUsage(None))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(MaybeUsage(None))
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(MaybeUsage(None))
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(MaybeUsage(None))
-    }
+    scalars_are!(MaybeUsage(None));
 }
 
 /// A token count: Some for a JSON integer within i64, None for any other value.
