@@ -22,7 +22,7 @@ from aigw import _codec
 
 from aigw.api.gateway_context import GatewayContext
 from aigw.api.http_sink import HttpSink, gateway_error_body
-from aigw.api.universal_messages import MAX_DEPTH, MAX_EVENT_ID, Step, nests_deeper_than, parse_steps
+from aigw.api.universal_messages import MAX_DEPTH, MAX_EVENT_ID, asks_to_stream, model_in_endpoint, nests_deeper_than, parse_steps
 from aigw.errors import AigwError, BadRequest
 from aigw.logrecords import new_log_id
 from aigw.pipeline import GatewayRequest, Runtime, StepRequest, run
@@ -175,11 +175,10 @@ def _stream_and_model(provider: str, endpoint: str, query: str, headers: Mapping
     """Whether a pass-through request asks for a stream, and the model it names (for logs and
     the cache), read the way a Universal step's are. The body is only decoded when it is a
     JSON object that may say either."""
-    fields = None
+    asked, model = False, None
     if body[:1] == b"{" and (b'"stream"' in body or b'"model"' in body) and "json" in headers.get("content-type", "json"):
         # Read in Rust, nothing decoded; a body that is not a JSON object says neither (the
         # provider will say what is wrong with it).
-        fields = _codec.body_fields(body)
-    step = Step(provider, endpoint, {}, None, raw=None if fields is None else (body, *fields))
-    stream = step.stream or "alt=sse" in query or endpoint.endswith(("-stream", "/stream"))
-    return stream, step.model
+        asked, model = _codec.body_fields(body) or (False, None)
+    stream = asked or asks_to_stream(endpoint) or "alt=sse" in query or endpoint.endswith(("-stream", "/stream"))
+    return stream, model if model is not None else model_in_endpoint(endpoint)

@@ -57,7 +57,7 @@ class Step:
         """Whether the step asked for a streamed answer (`"stream": true`, or Gemini's
         `streamGenerateContent` endpoint)."""
         asked = self.raw[1] if self.raw is not None else isinstance(self.query, dict) and self.query.get("stream") is True
-        return asked or ":streamGenerateContent" in self.endpoint
+        return asked or asks_to_stream(self.endpoint)
 
     @property
     def model(self) -> str | None:
@@ -69,10 +69,21 @@ class Step:
             model = self.query.get("model") if isinstance(self.query, dict) else None
         if isinstance(model, str):
             return model
-        match = _MODEL_IN_PATH.search(self.endpoint)
-        if match:
-            return match.group(1)
-        return self.endpoint if self.endpoint.startswith(("@cf/", "@hf/")) else None
+        return model_in_endpoint(self.endpoint)
+
+
+def model_in_endpoint(endpoint: str) -> str | None:
+    """The model an endpoint names (Gemini's `models/{m}:...`, Workers AI's `@cf/...` model
+    ids), or None."""
+    match = _MODEL_IN_PATH.search(endpoint)
+    if match:
+        return match.group(1)
+    return endpoint if endpoint.startswith(("@cf/", "@hf/")) else None
+
+
+def asks_to_stream(endpoint: str) -> bool:
+    """Whether an endpoint itself asks for a stream (Gemini's `:streamGenerateContent`)."""
+    return ":streamGenerateContent" in endpoint
 
 
 @dataclass(slots=True)
