@@ -4,6 +4,7 @@ Bytes are Rust's, meaning is Python's: every byte-level format on the hot path i
 serialized here. Functions never panic on input; malformed input raises or yields an error event.
 """
 
+from collections.abc import Iterable
 from typing import Final
 
 __version__: str
@@ -263,6 +264,14 @@ def mask_kernel() -> str:
 
 
 # ---- Universal API stream relay --------------------------------------------------------------
+
+def serialize_response_head(
+    status: int, reason: str, headers: Iterable[tuple[str, str]], content_length: int | None = None, chunked: bool = False, close: bool = False
+) -> bytes:
+    """The bytes of an HTTP/1.1 response head (ISO-8859-1): the status line, each header but
+    content-length / transfer-encoding (and connection when `close`), then the framing
+    headers from the keywords. ValueError for a CR or LF in a header, or a character past
+    U+00FF (rust/src/http.rs)."""
 
 def cut_queries(payload: bytes, max_depth: int) -> tuple[bytes, list[tuple[bytes, bool, str | None] | None]] | None:
     """A Universal client message with each step's `query` object cut out (rust/src/universal.rs):

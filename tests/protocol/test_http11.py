@@ -162,6 +162,12 @@ def test_header_injection_is_refused():
         serialize_response_head(200, [("x", "a\r\nset-cookie: evil")])
 
 
+def test_a_head_is_iso_8859_1_and_refuses_what_it_cannot_spell():
+    assert serialize_response_head(200, [("x-name", "caf\u00e9")]) == b"HTTP/1.1 200 OK\r\nx-name: caf\xe9\r\n\r\n"
+    with pytest.raises(ValueError, match="ISO-8859-1"):
+        serialize_response_head(200, [("x-name", "\u2028")])
+
+
 def test_error_responses_close_the_connection():
     response = error_response(426, "upgrade required", [("sec-websocket-version", "13")])
     assert response.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")

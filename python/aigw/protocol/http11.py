@@ -264,23 +264,9 @@ def serialize_response_head(
     close: bool = False,
 ) -> bytes:
     """The bytes of a response head. Framing headers (Content-Length, Transfer-Encoding,
-    Connection: close) come from the keywords; app headers with those names are dropped."""
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
-    for name, value in headers:
-        low = name.lower()
-        if low in ("content-length", "transfer-encoding") or (low == "connection" and close):
-            continue
-        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
-            raise ValueError(f"header {name!r} contains a line break")
-        lines.append(f"{name}: {value}")
-    if content_length is not None:
-        lines.append(f"content-length: {content_length}")
-    elif chunked:
-        lines.append("transfer-encoding: chunked")
-    if close:
-        lines.append("connection: close")
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode("latin-1")
+    Connection: close) come from the keywords; app headers with those names are dropped.
+    ValueError for a header with a line break or a character past U+00FF (written in Rust)."""
+    return _codec.serialize_response_head(status, _REASONS.get(status, "Unknown"), headers, content_length, chunked, close)
 
 
 def chunk(data: bytes) -> bytes:

@@ -3,7 +3,7 @@
 
 use super::{bytes_like, ListSink};
 use crate::chunked::{covers, gather, ChunkedDecoder as RsChunked};
-use crate::http::{self, ascii_text, latin1_text, HeadError, Header, Limits};
+use crate::http::{self, ascii_text, latin1_text, BodyFraming, HeadError, HeadWriteError, Header, Limits};
 use crate::sse::{LastEventType, NdjsonDecoder as RsNdjson, SseDecoder as RsSse, SseEvent, StreamError};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -15,11 +15,49 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("HttpParseError", m.py().get_type::<HttpParseError>())?;
     m.add_function(wrap_pyfunction!(parse_request_head, m)?)?;
     m.add_function(wrap_pyfunction!(parse_response_head, m)?)?;
+    m.add_function(wrap_pyfunction!(serialize_response_head, m)?)?;
     m.add_class::<ChunkedDecoder>()?;
     m.add_class::<SseDecoder>()?;
     m.add_class::<NdjsonDecoder>()?;
     m.add_function(wrap_pyfunction!(openai_usage, m)?)?;
     Ok(())
+}
+
+/// The bytes of a response head: the status line, each `(name, value)` of `headers` (str
+/// pairs) but content-length / transfer-encoding (and connection when `close`), then the
+/// framing fields from the keywords and `connection: close`. ValueError for a CR or LF in a
+/// field, UnicodeEncodeError-like ValueError for a character past U+00FF.
+#[pyfunction]
+#[pyo3(signature = (status, reason, headers, content_length=None, chunked=false, close=false))]
+fn serialize_response_head<'py>(
+    py: Python<'py>,
+    status: u16,
+    reason: &str,
+    headers: &Bound<'py, PyAny>,
+    content_length: Option<u64>,
+    chunked: bool,
+    close: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut pairs: Vec<(Bound<'py, PyString>, Bound<'py, PyString>)> = Vec::new();
+    for item in headers.try_iter()? {
+        let (name, value): (Bound<'py, PyString>, Bound<'py, PyString>) = item?.extract()?;
+        pairs.push((name, value));
+    }
+    let mut texts = Vec::with_capacity(pairs.len());
+    for (name, value) in &pairs {
+        texts.push((name.to_str()?, value.to_str()?));
+    }
+    let framing = match (content_length, chunked) {
+        (Some(n), _) => BodyFraming::Length(n),
+        (None, true) => BodyFraming::Chunked,
+        (None, false) => BodyFraming::None,
+    };
+    let mut out = Vec::with_capacity(256);
+    http::write_response_head(&mut out, status, reason, texts, framing, close).map_err(|e| match e {
+        HeadWriteError::LineBreak(name) => PyValueError::new_err(format!("header {name:?} contains a line break")),
+        HeadWriteError::NotLatin1(name) => PyValueError::new_err(format!("header {name:?} has a character outside ISO-8859-1")),
+    })?;
+    Ok(PyBytes::new(py, &out))
 }
 
 /// `(tokens_in, tokens_out)` of a whole OpenAI-shaped JSON answer (`usage` with
