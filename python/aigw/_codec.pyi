@@ -273,6 +273,11 @@ def serialize_response_head(
     headers from the keywords. ValueError for a CR or LF in a header, or a character past
     U+00FF (rust/src/http.rs)."""
 
+def relayed_headers(raw: Iterable[tuple[bytes | str, bytes | str]]) -> tuple[list[tuple[str, str]], bool]:
+    """An upstream response's fields minus the hop's own (connection, keep-alive,
+    transfer-encoding, te, trailer, upgrade, proxy-*, content-length, content-encoding) and any
+    cf-aig-*, as str pairs (ISO-8859-1), and whether a content-type is among them."""
+
 def cut_queries(payload: bytes, max_depth: int) -> tuple[bytes, list[tuple[bytes, bool, str | None] | None]] | None:
     """A Universal client message with each step's `query` object cut out (rust/src/universal.rs):
     (the message with those queries replaced by null, one slot per step: the query's bytes as

@@ -471,7 +471,7 @@ class _Run:
         self.last_answer: tuple[int, Any, bytes] | None = None  # (step, response, body) of the last error answer
 
     async def steps(self) -> None:
-        rt, gw, record = self.rt, self.gw, self.record
+        rt, gw = self.rt, self.gw
         plans = plan_steps(rt, gw, self.req, self.headers)
         # The cache policy is the request's (its first step's options); the key covers the
         # request as a whole, so lookup and store agree whichever step answers.

@@ -15,34 +15,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, AsyncIterator, Iterable, Sequence
+from typing import Any, AsyncIterator, Iterable
 
 import orjson
 
-from aigw._codec import NdjsonDecoder, SseDecoder, StreamRelay
+from aigw._codec import NdjsonDecoder, SseDecoder, StreamRelay, relayed_headers
 from aigw.errors import AigwError, http_error_body
 from aigw.pipeline import Answer, RelayOutcome, StreamFailed, relay_chunks
 from aigw.server.app import ConnectionClosed
 from aigw.types import Framing, Usage
 
 __all__ = ["HttpSink", "gateway_error_body"]
-
-#: Response headers of the upstream hop that this hop sets itself (or must not repeat): the
-#: body may have been decoded (gzip) and is re-framed (chunked or a new Content-Length).
-_NOT_RELAYED = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"transfer-encoding",
-        b"te",
-        b"trailer",
-        b"upgrade",
-        b"proxy-authenticate",
-        b"proxy-connection",
-        b"content-length",
-        b"content-encoding",
-    }
-)
 
 _JSON = [("content-type", "application/json")]
 
@@ -51,18 +34,6 @@ def gateway_error_body(error: AigwError) -> bytes:
     """The gateway's own error in Cloudflare's shape (cloudflare-aigw.md §7), the same body the
     front door answers with (`http_error_body`)."""
     return orjson.dumps(http_error_body(error.status, error.code, error.message))
-
-
-def _relayed_headers(raw: Sequence[tuple[Any, Any]]) -> list[tuple[str, str]]:
-    """The upstream's header fields minus this hop's own, as str pairs."""
-    out = []
-    for name, value in raw:
-        if isinstance(name, str):
-            name, value = name.encode("latin-1"), value.encode("latin-1")
-        if name.lower() in _NOT_RELAYED or name.lower().startswith(b"cf-aig-"):
-            continue
-        out.append((name.decode("latin-1"), value.decode("latin-1")))
-    return out
 
 
 class HttpSink:
@@ -94,8 +65,8 @@ class HttpSink:
 
     def deliver(self, answer: Answer, body: bytes) -> None:
         """The provider's whole answer (success or error) or a cache hit, as it came."""
-        headers = _relayed_headers(answer.headers)
-        if not any(n.lower() == "content-type" for n, _ in headers):
+        headers, has_content_type = relayed_headers(answer.headers)
+        if not has_content_type:
             headers.append(("content-type", answer.content_type or "application/json"))
         self.response.send_whole(answer.status, headers + self.gateway_headers(answer), body)
 
@@ -113,7 +84,7 @@ class HttpSink:
         upstream while the client is behind. Events are read beside the bytes for usage and
         the terminator."""
         response = self.response
-        response.start(answer.status, _relayed_headers(answer.headers) + self.gateway_headers(answer))
+        response.start(answer.status, relayed_headers(answer.headers)[0] + self.gateway_headers(answer))
         # A stream the gateway produced itself (a /compat translation) is not read back: its
         # producer knows its usage and terminator (`reads_events` False).
         events = _EventTap(framing if getattr(provider, "reads_events", True) else Framing.RAW, provider)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from .errors import UpstreamBodyTooLarge, UpstreamConnectionClosed, UpstreamProtocolError

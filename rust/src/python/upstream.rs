@@ -16,6 +16,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_request_head, m)?)?;
     m.add_function(wrap_pyfunction!(parse_response_head, m)?)?;
     m.add_function(wrap_pyfunction!(serialize_response_head, m)?)?;
+    m.add_function(wrap_pyfunction!(relayed_headers, m)?)?;
     m.add_class::<ChunkedDecoder>()?;
     m.add_class::<SseDecoder>()?;
     m.add_class::<NdjsonDecoder>()?;
@@ -58,6 +59,40 @@ fn serialize_response_head<'py>(
         HeadWriteError::NotLatin1(name) => PyValueError::new_err(format!("header {name:?} has a character outside ISO-8859-1")),
     })?;
     Ok(PyBytes::new(py, &out))
+}
+
+/// Response fields of an upstream hop that the gateway's hop sets itself or must not repeat:
+/// the body may have been decoded (gzip) and is re-framed (chunked or a new length).
+const NOT_RELAYED: [&[u8]; 10] = [
+    b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade",
+    b"proxy-authenticate", b"proxy-connection", b"content-length", b"content-encoding",
+];
+
+/// The upstream's response fields (`(name, value)` pairs of bytes or str) minus this hop's own
+/// and any `cf-aig-*`, as str pairs (ISO-8859-1), and whether a content-type is among them.
+#[pyfunction]
+fn relayed_headers<'py>(py: Python<'py>, raw: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyList>, bool)> {
+    let out = PyList::empty(py);
+    let mut has_content_type = false;
+    for item in raw.try_iter()? {
+        let (name, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
+        let name = field_text(&name)?;
+        let lower = name.to_ascii_lowercase();
+        if NOT_RELAYED.contains(&lower.as_bytes()) || lower.starts_with("cf-aig-") {
+            continue;
+        }
+        has_content_type |= lower == "content-type";
+        out.append((name, field_text(&value)?))?;
+    }
+    Ok((out, has_content_type))
+}
+
+/// A header name or value as str: bytes decoded as ISO-8859-1, str as it is.
+fn field_text(v: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(b) = v.downcast::<PyBytes>() {
+        return Ok(latin1_text(b.as_bytes()));
+    }
+    Ok(v.downcast::<PyString>()?.to_str()?.to_owned())
 }
 
 /// `(tokens_in, tokens_out)` of a whole OpenAI-shaped JSON answer (`usage` with
