@@ -1,8 +1,8 @@
-"""parse_request_head / parse_response_head through the Python binding (RFC 9112)."""
+"""parse_request_head / parse_response_head / relayed_headers through the Python binding (RFC 9112)."""
 
 import pytest
 
-from aigw._codec import HttpParseError, parse_request_head, parse_response_head
+from aigw._codec import HttpParseError, parse_request_head, parse_response_head, relayed_headers
 
 
 def status_of(data: bytes, **kw) -> int:
@@ -76,3 +76,13 @@ def test_broken_response_heads_carry_502():
     with pytest.raises(HttpParseError) as e:
         parse_response_head(b"HTTP/1.1 OK\r\n\r\n")
     assert e.value.args[0] == 502
+
+
+def test_relayed_headers_drop_the_hops_own_fields_and_cf_aig_ones():
+    raw = [(b"content-type", b"application/json"), (b"content-length", b"9"), (b"connection", b"keep-alive"),
+           (b"x-request-id", b"caf\xe9"), (b"cf-aig-log-id", b"spoofed"), (b"Content-Encoding", b"gzip")]  # fmt: skip
+    assert relayed_headers(raw) == ([("content-type", "application/json"), ("x-request-id", "café")], True)
+
+
+def test_relayed_headers_take_str_pairs_and_say_when_there_is_no_content_type():
+    assert relayed_headers([("X-Upstream", "1"), ("Transfer-Encoding", "chunked")]) == ([("X-Upstream", "1")], False)
