@@ -20,6 +20,11 @@ _END = object()  # the pushed body ended
 _FULL = object()  # the consumer asked for a pause
 
 
+def _never_pushed(on_data: Any, on_end: Any) -> bool:
+    """`push_to` of a response that cannot push (a stand-in): it is iterated."""
+    return False
+
+
 async def relay_chunks(chunks: AsyncIterator[bytes], consume: Consume, drained: Callable[[], Awaitable[None]]) -> None:
     """Hand every chunk of `chunks` to `consume` until the body ends, awaiting `drained()`
     whenever `consume` says its client is full. UpstreamChunks push their chunks from the
@@ -134,12 +139,7 @@ class UpstreamChunks:
         iteration: it counts from the last chunk, never while the client is behind. A body
         that cannot be pushed (compressed, or not an UpstreamResponse) is iterated."""
         resp = self._resp
-        push_to = getattr(resp, "push_to", None)
-        if push_to is None:
-            async for chunk in self:
-                if not consume(chunk):
-                    await drained()
-            return
+        push_to = getattr(resp, "push_to", None) or _never_pushed
         loop = self._loop
         if loop is None:  # once per stream (a getpid() each in CPython 3.11)
             loop = self._loop = asyncio.get_running_loop()
@@ -147,31 +147,12 @@ class UpstreamChunks:
         self._consume = consume
         while True:
             # What is here already (the prefetched chunk, what arrived while the client was
-            # behind), pulled; a compressed body is pulled to its end.
-            while True:
-                if self._pending is not None:
-                    chunk, self._pending = self._pending, None
-                else:
-                    try:
-                        chunk = resp.next_chunk()
-                    except UpstreamError as exc:
-                        raise self._failure(exc) from None
-                    if chunk is None:
-                        if push_to(self._on_data, self._on_end):
-                            break
-                        self._watch()
-                        try:
-                            await resp.wait_data()
-                        except asyncio.CancelledError:
-                            self._raise_if_expired()
-                            raise
-                        finally:
-                            self._waiting_since = None
-                        continue
-                    if not chunk:
-                        self._stop_watching()
-                        return
-                self.received += 1
+            # behind) is pulled, as is a body that cannot be pushed (compressed) to its end.
+            while self._pending is not None or not push_to(self._on_data, self._on_end):
+                try:
+                    chunk = await self.__anext__()
+                except StopAsyncIteration:
+                    return
                 if not consume(chunk):
                     await drained()
             self._pushed = pushed = loop.create_future()

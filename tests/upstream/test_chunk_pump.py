@@ -176,3 +176,31 @@ async def test_cancelling_the_pump_discards_the_connection(aiohttp_server):
         with pytest.raises(asyncio.CancelledError):
             await task
         assert await peer_port(client, base) != before
+
+
+class StandIn:
+    """A response without push_to or next_chunk (what a test or plugin might hand in)."""
+
+    buffered = 0
+    complete = False
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+        self.closed = False
+
+    async def _chunks(self):
+        for piece in self.pieces:
+            await asyncio.sleep(0)
+            yield piece
+
+    def iter_chunks(self):
+        return self._chunks()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_response_that_cannot_push_is_iterated_to_the_consumer():
+    chunks = UpstreamChunks(StandIn([b"a", b"b", b"c"]), 1.0, "step 0")
+    assert await pump_all(chunks) == [b"a", b"b", b"c"]
+    assert chunks.received == 3
