@@ -18,6 +18,7 @@ by code point and position.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Mapping
 from urllib.parse import unquote
@@ -111,18 +112,10 @@ def check_endpoint(endpoint: str, where: str) -> None:
     a character outside RFC 3986's path and query set (spaces, controls, DEL, backslash,
     non-ASCII), or a `.` / `..` segment, however percent-encoded. Raises BadRequest naming the
     endpoint field, never repeating it (a query string may carry a key)."""
-    if endpoint in _CLEAN_ENDPOINTS:  # checked before (a request names few endpoints)
-        return
-    _check_endpoint(endpoint, where)
-    if "?" not in endpoint:  # a query string may carry a key: those are not kept
-        if len(_CLEAN_ENDPOINTS) >= _CLEAN_ENDPOINTS_MAX:
-            _CLEAN_ENDPOINTS.clear()
-        _CLEAN_ENDPOINTS.add(endpoint)
-
-
-#: Endpoints `check_endpoint` passed (bounded: cleared when full).
-_CLEAN_ENDPOINTS: set[str] = set()
-_CLEAN_ENDPOINTS_MAX = 4096
+    if "?" in endpoint:  # a query string may carry a key: never kept in the memo
+        _check_endpoint(endpoint, where)
+    else:
+        _check_path_endpoint(endpoint, where)
 
 
 def _check_endpoint(endpoint: str, where: str) -> None:
@@ -142,6 +135,11 @@ def _check_endpoint(endpoint: str, where: str) -> None:
     for segment in re.split(r"[/\\]", decoded):
         if segment in (".", ".."):
             raise BadRequest(f"{where}: endpoint must not contain '.' or '..' path segments (also percent-encoded)")
+
+
+#: `_check_endpoint` remembered for endpoints it passed (a gateway calls few); a refusal raises
+#: and is not remembered.
+_check_path_endpoint = functools.lru_cache(maxsize=4096)(_check_endpoint)
 
 
 def checked_step_headers(request_headers: Mapping[str, Any], step_headers: Mapping[str, Any] | None, endpoint: str, where: str) -> dict[str, str]:

@@ -204,6 +204,24 @@ pub struct SseDecoder {
     last_type: LastEventType<Py<PyString>>,
 }
 
+impl SseDecoder {
+    /// The items `item` makes of the events one read completes, as a list; the decoder's
+    /// error (an oversized event) after the events before it were made.
+    fn decode<'py, T: IntoPyObject<'py>>(
+        &mut self,
+        data: &Bound<'py, PyAny>,
+        mut item: impl FnMut(&mut LastEventType<Py<PyString>>, SseEvent<'_>) -> T,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let d = bytes_like(data)?;
+        let mut sink = ListSink::new(data.py());
+        let SseDecoder { inner, last_type } = self;
+        let r = inner.feed(&d, &mut |e: SseEvent<'_>| sink.push(item(last_type, e)));
+        let list = sink.finish()?;
+        r.map_err(stream_error)?;
+        Ok(list)
+    }
+}
+
 #[pymethods]
 impl SseDecoder {
     #[new]
@@ -214,27 +232,16 @@ impl SseDecoder {
 
     /// Decode one read; returns the events it completed as (event, data, id) tuples.
     fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-        let d = bytes_like(data)?;
-        let mut sink = ListSink::new(py);
-        let last_type = &mut self.last_type;
-        let r = self.inner.feed(&d, &mut |e: SseEvent<'_>| {
+        self.decode(data, |last_type, e| {
             let event = e.event.map(|t| last_type.get_or_make(t, || PyString::new(py, t).unbind()).clone_ref(py));
-            sink.push((event, PyBytes::new(py, e.data), e.id));
-        });
-        let list = sink.finish()?;
-        r.map_err(stream_error)?;
-        Ok(list)
+            (event, PyBytes::new(py, e.data), e.id.map(|id| PyString::new(py, id)))
+        })
     }
 
     /// Decode one read; returns only the data payloads of the events it completed (for a
     /// reader that needs neither the event type nor the id: no tuple per event).
     fn feed_data<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-        let d = bytes_like(data)?;
-        let mut sink = ListSink::new(py);
-        let r = self.inner.feed(&d, &mut |e: SseEvent<'_>| sink.push(PyBytes::new(py, e.data)));
-        let list = sink.finish()?;
-        r.map_err(stream_error)?;
-        Ok(list)
+        self.decode(data, |_, e| PyBytes::new(py, e.data))
     }
 
     /// End of stream: True when an unterminated event or line was discarded (truncated).
