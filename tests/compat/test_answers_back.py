@@ -165,6 +165,8 @@ def test_text_deltas_translated_in_rust_are_the_bytes_the_python_translator_writ
     slow.decoder._text_run = None  # every event decoded and translated in Python
     fast.encoder.created = slow.encoder.created
     assert b"".join(fast.feed(events)) == b"".join(slow.feed(events))
+    # ... and the deltas did take the Rust path (a run covering every one of them)
+    assert fast.encoder.anthropic_text_run([], events, 1) == 1 + len(texts)
 
 
 def test_without_include_usage_there_is_no_usage_chunk():

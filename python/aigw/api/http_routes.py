@@ -19,7 +19,6 @@ from urllib.parse import unquote
 import orjson
 
 from aigw import _codec
-
 from aigw.api.gateway_context import GatewayContext
 from aigw.api.http_sink import HttpSink, gateway_error_body
 from aigw.api.universal_messages import MAX_DEPTH, MAX_EVENT_ID, asks_to_stream, model_in_endpoint, nests_deeper_than, parse_steps

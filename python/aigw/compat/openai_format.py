@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 
 from aigw._codec import anthropic_text_chunks
-
 from aigw.compat.ir import (
     ChatRequest,
     ChatResponse,
