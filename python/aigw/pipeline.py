@@ -34,7 +34,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Mapping, Protocol, Sequence
+from typing import Any, AsyncIterator, Coroutine, Mapping, Protocol, Sequence
 
 from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
 from aigw.interfaces import Cache, Logger, Observer, Provider, RateLimiter
@@ -265,11 +265,14 @@ def _response_headers(resp: Any) -> dict[str, str]:
     }
 
 
-async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> LogRecord:
+def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coroutine[Any, Any, LogRecord]:
     """Run `req` to completion, answering through `sink`, and return its log record (already
-    handed to the loggers). Cancellation propagates after the record is logged with
-    `cancelled=True`; the caller tells its client. Any other exception is a bug in aigw: it
-    propagates after the record is logged as a failed 500."""
+    handed to the loggers): `await run(...)`. Cancellation propagates after the record is
+    logged with `cancelled=True`; the caller tells its client. Any other exception is a bug in
+    aigw: it propagates after the record is logged as a failed 500.
+
+    A plain function returning the request's coroutine (`_Run.main`): the record is set up
+    here, without a coroutine frame of its own that every resumption would pass through."""
     started = time.monotonic()
     log_id = req.log_id or new_log_id()
     headers = {k.lower(): v for k, v in req.headers.items()} if req.headers else {}
@@ -294,28 +297,7 @@ async def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -
     if collect and collect_payload:
         record.request_content_type = media_type(_client_header(first.headers, "content-type")) or "application/json"
         keep_request_body(record, first.body)
-    try:
-        note_request(record, log_options, req.principal)  # issue 13: custom cost, trace context
-        await _Run(rt, gw, req, headers, sink, record, collect_payload).steps()
-    except asyncio.CancelledError:
-        record.cancelled = True
-        record.error = "cancelled"
-        raise
-    except AigwError as err:
-        record.status, record.error, record.success = err.status, err.message, False
-        sink.fail(_answer(req, log_id, record.step or 0, "application/json", err.status), err)
-    except Exception as exc:
-        record.status, record.success = 500, False
-        record.error = f"internal error: {exc.__class__.__name__}"
-        raise
-    finally:
-        record.duration_ms = (time.monotonic() - started) * 1000.0
-        for observer in rt.observers:  # issue 13: before the loggers, so the cost is logged
-            observer.observe(record)
-        if collect:
-            for logger in rt.loggers:
-                logger.log(record)
-    return record
+    return _Run(rt, gw, req, headers, sink, record, collect_payload).main(log_options, collect, started)
 
 
 def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Mapping[str, str]) -> list[StepPlan]:
@@ -470,26 +452,49 @@ class _Run:
         self.last_error: AigwError | None = None  # the last failure without an answer
         self.last_answer: tuple[int, Any, bytes] | None = None  # (step, response, body) of the last error answer
 
-    async def steps(self) -> None:
-        rt, gw = self.rt, self.gw
-        plans = plan_steps(rt, gw, self.req, self.headers)
-        # The cache policy is the request's (its first step's options); the key covers the
-        # request as a whole, so lookup and store agree whichever step answers.
-        caching = plans[0].caching
-        store_key: str | None = None
-        cacheable = rt.cache is not None and not plans[0].call.stream and (caching.ttl > 0 or bool(caching.key))
-        if cacheable:
-            store_key = caching.key or request_cache_key(plans, self.req.principal)
-            if not caching.skip and await self._answer_from_cache(plans[0], store_key):
-                return
-        if rt.limiter is not None and gw.rate_limit > 0:
-            decision = await rt.limiter.hit(f"gateway:{gw.name}", gw.rate_limit, gw.rate_interval, gw.rate_technique)
-            if not decision.allowed:
-                raise RateLimited(f"rate limit of {gw.rate_limit} requests per {gw.rate_interval:g}s exceeded")
-        for plan in plans:
-            if await self._run_step(plan, store_key if caching.ttl > 0 else None, caching.ttl):
-                return
-        self._every_step_failed()
+    async def main(self, log_options: Mapping[str, str], collect: bool, started: float) -> LogRecord:
+        """The request, start to end (see `run`). The step loop is inline: every coroutine
+        level here is passed through again each time the request resumes."""
+        rt, gw, req, record = self.rt, self.gw, self.req, self.record
+        try:
+            note_request(record, log_options, req.principal)  # issue 13: custom cost, trace context
+            plans = plan_steps(rt, gw, req, self.headers)
+            # The cache policy is the request's (its first step's options); the key covers the
+            # request as a whole, so lookup and store agree whichever step answers.
+            caching = plans[0].caching
+            store_key: str | None = None
+            if rt.cache is not None and not plans[0].call.stream and (caching.ttl > 0 or bool(caching.key)):
+                store_key = caching.key or request_cache_key(plans, req.principal)
+                if not caching.skip and await self._answer_from_cache(plans[0], store_key):
+                    return record
+            if rt.limiter is not None and gw.rate_limit > 0:
+                decision = await rt.limiter.hit(f"gateway:{gw.name}", gw.rate_limit, gw.rate_interval, gw.rate_technique)
+                if not decision.allowed:
+                    raise RateLimited(f"rate limit of {gw.rate_limit} requests per {gw.rate_interval:g}s exceeded")
+            for plan in plans:
+                if await self._run_step(plan, store_key if caching.ttl > 0 else None, caching.ttl):
+                    break
+            else:
+                self._every_step_failed()
+        except asyncio.CancelledError:
+            record.cancelled = True
+            record.error = "cancelled"
+            raise
+        except AigwError as err:
+            record.status, record.error, record.success = err.status, err.message, False
+            self.sink.fail(_answer(req, record.log_id, record.step or 0, "application/json", err.status), err)
+        except Exception as exc:
+            record.status, record.success = 500, False
+            record.error = f"internal error: {exc.__class__.__name__}"
+            raise
+        finally:
+            record.duration_ms = (time.monotonic() - started) * 1000.0
+            for observer in rt.observers:  # issue 13: before the loggers, so the cost is logged
+                observer.observe(record)
+            if collect:
+                for logger in rt.loggers:
+                    logger.log(record)
+        return record
 
     async def _answer_from_cache(self, plan: StepPlan, key: str) -> bool:
         hit = await self.rt.cache.get(key)  # type: ignore[union-attr]
@@ -506,15 +511,20 @@ class _Run:
         return True
 
     async def _run_step(self, plan: StepPlan, store_key: str | None, ttl: int) -> bool:
-        """Try one step up to its attempts; True when the request was answered."""
-        record, call, policy = self.record, plan.call, plan.retry
+        """Try one step up to its attempts; True when the request was answered.
+
+        An attempt awaits the upstream's head here, then takes a whole answer that is already
+        in (the common non-streamed success) without another coroutine; errors, streams and
+        bodies still on their way go through `_rest_of_answer`."""
+        record, call, policy, client = self.record, plan.call, plan.retry, self.rt.client
         record.step, record.provider, record.model, record.endpoint = plan.index, call.provider, call.model, call.endpoint
         upstream = plan.provider.build_request(call, plan.key)
         if _prepares(plan.provider):
-            upstream = await plan.provider.prepare(upstream, call, plan.key, self.rt.client)  # type: ignore[attr-defined]
+            upstream = await plan.provider.prepare(upstream, call, plan.key, client)  # type: ignore[attr-defined]
         if self.collect:
             keep_request_body(record, upstream.body)  # the body this step actually sends
         first_byte_ms = policy.request_timeout_ms or (self.gw.stream_first_byte_timeout_ms if call.stream else 0)
+        first_byte_timeout = first_byte_ms / 1000.0 if first_byte_ms else None
         retry_after: float | None = None
         for number in range(1, policy.max_attempts + 1):
             if number > 1:
@@ -525,7 +535,25 @@ class _Run:
             record.attempts.append(attempt)
             started = time.monotonic()
             try:
-                verdict = await self._attempt(plan, upstream, attempt, first_byte_ms, store_key, ttl)
+                try:
+                    resp = await client.request(
+                        upstream.method,
+                        upstream.url,
+                        upstream.headers,
+                        upstream.body,
+                        first_byte_timeout=first_byte_timeout,
+                        owner=self.req.owner,
+                    )
+                except UpstreamError as exc:
+                    verdict = self._failed(attempt, _request_error(plan, exc, first_byte_ms))
+                else:
+                    try:
+                        record.ttfb_ms = (time.monotonic() - started) * 1000.0
+                        verdict = self._whole_answer(plan, resp, attempt, store_key)
+                        if verdict is _NOT_YET:
+                            verdict = await self._rest_of_answer(plan, resp, attempt, store_key, ttl)
+                    finally:
+                        resp.close()  # a no-op once the body was read; else the connection is released now
             finally:
                 attempt.duration_ms = (time.monotonic() - started) * 1000.0
             if verdict is None:
@@ -535,58 +563,59 @@ class _Run:
             retry_after = verdict.retry_after
         return False
 
-    async def _attempt(
-        self, plan: StepPlan, upstream: UpstreamRequest, attempt: Attempt, first_byte_ms: int, store_key: str | None, ttl: int
+    def _whole_answer(self, plan: StepPlan, resp: Any, attempt: Attempt, store_key: str | None) -> ErrorClass | None | object:
+        """Deliver a successful, non-streamed answer whose body is all here (None: answered);
+        `_NOT_YET` for anything that needs to wait (an error answer, a stream, a body still
+        arriving, an answer to store in the cache)."""
+        status = attempt.status = resp.status
+        if status >= 400 or store_key is not None:
+            return _NOT_YET
+        content_type = media_type(_header(resp, "content-type"))
+        if _streams(self.sink, plan.call, plan.provider.framing(plan.call, status, content_type)):
+            return _NOT_YET
+        read_now = getattr(resp, "read_now", None)  # UpstreamResponse's; another client's may lack it
+        body = read_now() if read_now is not None else None
+        if body is None:
+            return _NOT_YET
+        self._deliver(plan, resp, status, content_type, body)
+        return None
+
+    async def _rest_of_answer(
+        self, plan: StepPlan, resp: Any, attempt: Attempt, store_key: str | None, ttl: int
     ) -> ErrorClass | None:
-        """One upstream try. None: the request was answered (maybe by a stream that broke);
-        otherwise whether the same step may be tried again, and after how long."""
-        record, call, label = self.record, plan.call, f"step {plan.index}"
-        sent = time.monotonic()
+        """What `_whole_answer` left: None when the request was answered (maybe by a stream
+        that broke); otherwise whether the same step may be tried again, and after how long."""
+        call = plan.call
+        status = attempt.status = resp.status
+        content_type = media_type(_header(resp, "content-type"))
+        if status >= 400:
+            return await self._error_answer(plan, resp, attempt)
+        framing = plan.provider.framing(call, status, content_type)
+        if _streams(self.sink, call, framing):
+            return await self._stream(plan, resp, attempt, status, content_type, framing)
         try:
-            resp = await self.rt.client.request(
-                upstream.method,
-                upstream.url,
-                upstream.headers,
-                upstream.body,
-                first_byte_timeout=first_byte_ms / 1000.0 if first_byte_ms else None,
-                owner=self.req.owner,
-            )
-        except FirstByteTimeout:
-            within = f"{first_byte_ms} ms" if first_byte_ms else "the upstream client's first-byte timeout"
-            return self._failed(attempt, RequestTimeout(f"{label}: {call.provider} sent nothing within {within}"))
-        except TotalTimeout as exc:
-            return self._failed(attempt, RequestTimeout(f"{label}: {call.provider}: {exc}"))
-        except UpstreamError as exc:  # connect errors and timeouts, resets, bad heads
-            return self._failed(attempt, ProviderFailed(f"{label}: {call.provider}: {exc}"))
-        try:
-            record.ttfb_ms = (time.monotonic() - sent) * 1000.0
-            status = attempt.status = resp.status
-            content_type = media_type(_header(resp, "content-type"))
-            if status >= 400:
-                return await self._error_answer(plan, resp, attempt)
-            framing = plan.provider.framing(call, status, content_type)
-            if _streams(self.sink, call, framing):
-                return await self._stream(plan, resp, attempt, status, content_type, framing)
-            try:
-                body = await resp.read()
-            except UpstreamError as exc:
-                return self._failed(attempt, _body_error(label, call.provider, exc))
-            usage = plan.provider.usage_from_body(body)
-            if usage is None and _reads_headers(plan.provider):  # e.g. Bedrock's token-count headers
-                usage = plan.provider.usage_from_headers(resp.headers)  # type: ignore[attr-defined]
-            record.status, record.success, record.error = status, True, None
-            record.response_content_type = content_type
-            record.tokens_in, record.tokens_out = _usage_pair(usage)
-            answer = _answer(self.req, record.log_id, plan.index, content_type, status, _raw_headers(resp))
-            answer.usage = usage
-            if self.collect:
-                keep_response_body(record, body)
-            self.sink.deliver(answer, body)
-            if store_key is not None and 200 <= status < 300:
-                await self.rt.cache.set(store_key, CachedResponse(status, content_type, body), ttl)  # type: ignore[union-attr]
-            return None
-        finally:
-            resp.close()  # a no-op once the body was read; else the connection is released now
+            body = await resp.read()
+        except UpstreamError as exc:
+            return self._failed(attempt, _body_error(f"step {plan.index}", call.provider, exc))
+        self._deliver(plan, resp, status, content_type, body)
+        if store_key is not None and 200 <= status < 300:
+            await self.rt.cache.set(store_key, CachedResponse(status, content_type, body), ttl)  # type: ignore[union-attr]
+        return None
+
+    def _deliver(self, plan: StepPlan, resp: Any, status: int, content_type: str, body: bytes) -> None:
+        """Log and deliver a whole (non-error) answer."""
+        provider, record = plan.provider, self.record
+        usage = provider.usage_from_body(body)
+        if usage is None and _reads_headers(provider):  # e.g. Bedrock's token-count headers
+            usage = provider.usage_from_headers(resp.headers)  # type: ignore[attr-defined]
+        record.status, record.success, record.error = status, True, None
+        record.response_content_type = content_type
+        record.tokens_in, record.tokens_out = _usage_pair(usage)
+        answer = _answer(self.req, record.log_id, plan.index, content_type, status, _raw_headers(resp))
+        answer.usage = usage
+        if self.collect:
+            keep_response_body(record, body)
+        self.sink.deliver(answer, body)
 
     def _failed(self, attempt: Attempt, error: AigwError) -> ErrorClass:
         """An upstream failure before the client saw anything: retry, then fall back."""
@@ -651,6 +680,22 @@ class _Run:
             self.sink.deliver(_answer(self.req, record.log_id, index, content_type, resp.status, _raw_headers(resp)), body)
             return
         raise self.last_error or ProviderFailed("no step produced an answer")
+
+
+#: `_whole_answer`'s "this answer needs to wait" (None already means "answered").
+_NOT_YET = object()
+
+
+def _request_error(plan: StepPlan, exc: UpstreamError, first_byte_ms: int) -> AigwError:
+    """A try that got no answer: no first byte in time (504), the total deadline (504), or a
+    connect error, reset or bad head (502)."""
+    label, provider = f"step {plan.index}", plan.call.provider
+    if isinstance(exc, FirstByteTimeout):
+        within = f"{first_byte_ms} ms" if first_byte_ms else "the upstream client's first-byte timeout"
+        return RequestTimeout(f"{label}: {provider} sent nothing within {within}")
+    if isinstance(exc, TotalTimeout):
+        return RequestTimeout(f"{label}: {provider}: {exc}")
+    return ProviderFailed(f"{label}: {provider}: {exc}")
 
 
 def _body_error(label: str, provider: str, exc: UpstreamError) -> AigwError:

@@ -208,6 +208,16 @@ class UpstreamResponse:
             parts.append(data)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def read_now(self) -> bytes | None:
+        """`read()` without a coroutine when it would not wait: the rest of the body when all
+        of it is here, identity-coded and within max_body_size; None otherwise (then await
+        `read()`, which also reports the failures). A small answer usually arrives with its
+        head, so this is the common case."""
+        if not self._eof or self._decoder is not None or self._exc is not None or self._finished or self._size > self._max_body:
+            return None
+        self._finished = True
+        return self._take() if self._chunks else b""
+
     def iter_chunks(self) -> _ChunkIterator:
         """Iterate the (decoded) body as it arrives: each item is everything buffered since the
         last one (never empty). Reading is paused while the consumer is behind. A compressed
