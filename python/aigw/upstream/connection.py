@@ -276,12 +276,14 @@ class Connection(asyncio.Protocol):
             if cl is not None or framing == _UNTIL_CLOSE:
                 self._reusable = False
         elif cl is not None:
-            first = cl.split(b",")[0].strip()
-            if not first.isdigit() or any(p.strip() != first for p in cl.split(b",")) or len(first) > 18:
-                self._fail_head(UpstreamProtocolError("invalid Content-Length"))
-                return
+            if not (cl.isdigit() and len(cl) <= 18):  # the usual plain number needs no split
+                first = cl.split(b",")[0].strip()
+                if not first.isdigit() or any(p.strip() != first for p in cl.split(b",")) or len(first) > 18:
+                    self._fail_head(UpstreamProtocolError("invalid Content-Length"))
+                    return
+                cl = first
             framing = _LENGTH
-            self._remaining = int(first)
+            self._remaining = int(cl)
         else:
             framing = _UNTIL_CLOSE
             self._reusable = False
