@@ -113,7 +113,7 @@ class HttpDoors:
             ctx.name,
             "universal",
             event_id,
-            [StepRequest(s.provider, s.endpoint, s.headers, s.body, s.stream, s.model, s.config) for s in steps],
+            [s.step_request() for s in steps],
             options,
             log_id,
             principal=ctx.principal.id if ctx.principal is not None else None,

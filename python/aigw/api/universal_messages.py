@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 
 from aigw import _codec
-
 from aigw.errors import BadRequest
+from aigw.pipeline import StepRequest
 
 CREATE, CANCEL = "universal.create", "universal.cancel"
 _MODEL_IN_PATH = re.compile(r"models/([^/:?]+)")
@@ -70,6 +70,17 @@ class Step:
         if isinstance(model, str):
             return model
         return model_in_endpoint(self.endpoint)
+
+    def step_request(self) -> StepRequest:
+        """This step as the pipeline takes it. The same as reading `body`, `stream` and
+        `model`, in one call for the usual step whose query was cut out as bytes."""
+        raw = self.raw
+        if raw is None:
+            return StepRequest(self.provider, self.endpoint, self.headers, self.body, self.stream, self.model, self.config)
+        body, asked, model = raw
+        endpoint = self.endpoint
+        stream = asked or asks_to_stream(endpoint)
+        return StepRequest(self.provider, endpoint, self.headers, body, stream, model if isinstance(model, str) else model_in_endpoint(endpoint), self.config)
 
 
 def model_in_endpoint(endpoint: str) -> str | None:

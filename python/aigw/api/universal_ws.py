@@ -10,6 +10,7 @@ relay stops reading its upstream while the connection is above its high-water ma
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any, AsyncIterator, Callable
 
@@ -26,7 +27,7 @@ from aigw.api.universal_messages import (
 )
 from aigw.errors import AigwError, Unauthorized, bug_report
 from aigw.logrecords import new_log_id
-from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, StreamFailed, relay_chunks, run
+from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StreamFailed, relay_chunks, run
 from aigw.server.app import ConnectionClosed, WebSocketHandler
 from aigw.types import Framing, Principal, Usage
 
@@ -235,10 +236,7 @@ class UniversalSession(WebSocketHandler):
             meta = {"eventId": event_id, "status": 429, "contentType": "application/json"}
             ws.send_text(created(meta, error=error_body(TOO_MANY_IN_FLIGHT, f"more than {self.max_inflight} requests in flight on this connection")))
             return
-        steps = [
-            StepRequest(s.provider, s.endpoint, s.headers, s.body, s.stream, s.model, s.config)
-            for s in message.steps
-        ]
+        steps = [s.step_request() for s in message.steps]
         # The log id is chosen here so that a request cancelled before it answered still
         # names its log entry in the final message.
         request = GatewayRequest(
@@ -255,34 +253,61 @@ class UniversalSession(WebSocketHandler):
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        self.inflight[event_id] = loop.create_task(self._run(ws, request))
+        if self.compat is not None and any(s.provider == "compat" for s in steps):
+            self.inflight[event_id] = loop.create_task(self._run(ws, request))
+            return
+        # The common request runs the pipeline as the task itself, and what _run does around
+        # it happens in a done callback: one coroutine level fewer for every resumption.
+        sink = WebSocketSink(ws, event_id)
+        task = self.inflight[event_id] = loop.create_task(run(self.runtime, self.gateway, request, sink))
+        task.add_done_callback(functools.partial(self._ran, ws, request, sink))
+
+    def _ran(self, ws: Any, request: GatewayRequest, sink: WebSocketSink, task: asyncio.Task) -> None:
+        """After a request's task: its record to `on_record`, or `_run`'s answers to a
+        cancellation (`universal.done` with `cancelled`) and to a bug (a 500)."""
+        try:
+            if task.cancelled():
+                self._answer_cancelled(ws, request, sink)
+            elif (exc := task.exception()) is not None:
+                self._answer_bug(ws, request, exc)
+            elif self.on_record is not None:
+                self.on_record(task.result())
+        finally:
+            self.inflight.pop(request.event_id, None)
+            ws.work_finished()
+
+    def _answer_cancelled(self, ws: Any, request: GatewayRequest, sink: WebSocketSink) -> None:
+        if not ws.closed:
+            meta = dict(sink.answered or {"eventId": request.event_id, "logId": request.log_id})
+            meta["cancelled"] = True
+            ws.send_text(done(meta))
+
+    def _answer_bug(self, ws: Any, request: GatewayRequest, exc: BaseException) -> None:
+        # Logged here and not re-raised: nobody awaits the task, and the exception's own
+        # message may carry the client's headers or body.
+        log.error("bug while running request %s: %s", request.log_id, bug_report(exc))
+        if not ws.closed:
+            meta = {"eventId": request.event_id, "logId": request.log_id, "status": 500, "contentType": "application/json"}
+            ws.send_text(created(meta, error=error_body(INTERNAL_ERROR, f"internal error: {exc.__class__.__name__}")))
 
     async def _run(self, ws: Any, request: GatewayRequest) -> None:
+        """A request with `compat` steps: expanded (CompatDoors.universal_steps), then run."""
         sink = WebSocketSink(ws, request.event_id)
         try:
-            answering: Any = sink
-            if self.compat is not None and any(s.provider == "compat" for s in request.steps):
-                try:
-                    answering = await self.compat.universal_steps(request, sink)
-                except AigwError as err:  # the unified body is refused before any step runs
-                    meta = {"eventId": request.event_id, "logId": request.log_id, "status": err.status, "contentType": "application/json"}
-                    ws.send_text(created(meta, error=error_body(err.code, err.message)))
-                    return
+            try:
+                answering = await self.compat.universal_steps(request, sink)
+            except AigwError as err:  # the unified body is refused before any step runs
+                meta = {"eventId": request.event_id, "logId": request.log_id, "status": err.status, "contentType": "application/json"}
+                ws.send_text(created(meta, error=error_body(err.code, err.message)))
+                return
             record = await run(self.runtime, self.gateway, request, answering)
             if self.on_record is not None:
                 self.on_record(record)
         except asyncio.CancelledError:
-            if not ws.closed:
-                meta = dict(sink.answered or {"eventId": request.event_id, "logId": request.log_id})
-                meta["cancelled"] = True
-                ws.send_text(done(meta))
+            self._answer_cancelled(ws, request, sink)
         except Exception as exc:  # a bug must not take the connection down with it
-            # Logged here and not re-raised: nobody awaits this task, and the exception's own
-            # message may carry the client's headers or body.
-            log.error("bug while running request %s: %s", request.log_id, bug_report(exc))
-            if not ws.closed:
-                meta = {"eventId": request.event_id, "logId": request.log_id, "status": 500, "contentType": "application/json"}
-                ws.send_text(created(meta, error=error_body(INTERNAL_ERROR, f"internal error: {exc.__class__.__name__}")))
+            self._answer_bug(ws, request, exc)
         finally:
             self.inflight.pop(request.event_id, None)
             ws.work_finished()
+
