@@ -236,3 +236,39 @@ async def test_invalid_utf8_in_a_text_message_closes_with_1007(gateway):
     async with gateway() as gw, connect(gw) as ws:
         await ws.send(b'{"type": "universal.create", "x": "\xff"}', text=True)
         assert await closed_with(ws) == 1007
+
+
+class _RecordingSocket:
+    """What UniversalSession needs of a server connection, recording what it sends."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.working = 0
+
+    def send_text(self, payload: bytes) -> None:
+        self.sent.append(orjson.loads(payload))
+
+    def work_started(self) -> None:
+        self.working += 1
+
+    def work_finished(self) -> None:
+        self.working -= 1
+
+
+async def test_a_request_cancelled_before_its_task_ran_still_ends_with_cancelled_done():
+    # A create and its cancel in one read: the task is cancelled before its first step.
+    from aigw._codec import TEXT
+    from aigw.api.universal_ws import UniversalSession
+    from aigw.pipeline import GatewayPolicy, Runtime
+
+    session = UniversalSession(Runtime(providers={}, keys=None, client=None), GatewayPolicy("default"))
+    ws = _RecordingSocket()
+    session.on_message(ws, TEXT, create(step("openai", event_id="early")).encode())
+    session.on_message(ws, TEXT, orjson.dumps({"type": "universal.cancel", "eventId": "early"}))
+    await eventually(lambda: ws.sent)
+    (done,) = ws.sent
+    assert done["type"] == "universal.done" and done["metadata"]["cancelled"] is True
+    assert done["metadata"]["eventId"] == "early" and done["metadata"]["logId"]
+    assert not session.inflight and ws.working == 0

@@ -132,6 +132,49 @@ async def test_decode_content_false_keeps_the_compressed_bytes(aiohttp_server):
         assert gzip.decompress(await resp.read()) == b"abc"
 
 
+async def test_read_now_takes_a_body_that_is_all_here_without_waiting(aiohttp_server):
+    async with aiohttp_server(app_with(hello=hello)) as base, UpstreamClient() as client:
+        resp = await client.request("GET", base + "/hello")
+        await asyncio.wait_for(eventually_complete(resp), 5)
+        body = resp.read_now()
+        assert body is not None and body.startswith(b"hello from ")
+        assert await resp.read() == b""  # the body was taken: what is left is its end
+        resp2 = await client.request("GET", base + "/hello")  # and the connection was reused
+        assert await resp2.read() == body
+
+
+async def test_read_now_is_none_while_the_body_is_on_its_way(aiohttp_server):
+    async def slow(request):
+        resp = web.StreamResponse()
+        resp.content_length = 6
+        await resp.prepare(request)
+        await resp.write(b"abc")
+        await asyncio.sleep(0.1)
+        await resp.write(b"def")
+        return resp
+
+    async with aiohttp_server(app_with(slow=slow)) as base, UpstreamClient() as client:
+        resp = await client.request("GET", base + "/slow")
+        assert resp.read_now() is None
+        assert await resp.read() == b"abcdef"
+
+
+async def test_read_now_leaves_a_compressed_body_to_read(aiohttp_server):
+    async def compressed(request):
+        return web.Response(body=gzip.compress(b"abc"), headers={"Content-Encoding": "gzip"})
+
+    async with aiohttp_server(app_with(z=compressed)) as base, UpstreamClient() as client:
+        resp = await client.request("GET", base + "/z", {"Accept-Encoding": "gzip"})
+        await asyncio.wait_for(eventually_complete(resp), 5)
+        assert resp.read_now() is None
+        assert await resp.read() == b"abc"
+
+
+async def eventually_complete(resp) -> None:
+    while not resp.complete:
+        await asyncio.sleep(0.005)
+
+
 async def test_head_request_and_204_have_no_body(aiohttp_server):
     async def nothing(request):
         return web.Response(status=204)
