@@ -281,19 +281,13 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
     # WebSocket client puts per-request options) override the request-level ones.
     step_options = _gateway_options(first.headers)
     log_options = {**headers, **step_options} if step_options else headers
-    record = LogRecord(
-        log_id=log_id,
-        created_at=time.time(),
-        gateway=gw.name,
-        request_type=req.request_type,
-        event_id=req.event_id,
-        provider=first.provider,
-        model=first.model,
-        endpoint=first.endpoint,
-        stream=first.stream,
-        metadata=parse_metadata_header(log_options.get("cf-aig-metadata")),
-    )
-    collect, collect_payload = collect_flags(gw.collect_logs, log_options)
+    record = LogRecord(log_id, time.time(), gw.name, req.request_type, req.event_id, first.provider, first.model, first.endpoint)
+    record.stream = first.stream
+    if log_options:
+        record.metadata = parse_metadata_header(log_options.get("cf-aig-metadata"))
+        collect, collect_payload = collect_flags(gw.collect_logs, log_options)
+    else:  # the usual request names no option: the gateway's defaults
+        collect = collect_payload = gw.collect_logs
     if collect and collect_payload:
         record.request_content_type = media_type(_client_header(first.headers, "content-type")) or "application/json"
         keep_request_body(record, first.body)
@@ -457,7 +451,10 @@ class _Run:
         level here is passed through again each time the request resumes."""
         rt, gw, req, record = self.rt, self.gw, self.req, self.record
         try:
-            note_request(record, log_options, req.principal)  # issue 13: custom cost, trace context
+            if log_options:
+                note_request(record, log_options, req.principal)  # issue 13: custom cost, trace context
+            else:
+                record.principal = req.principal
             plans = plan_steps(rt, gw, req, self.headers)
             # The cache policy is the request's (its first step's options); the key covers the
             # request as a whole, so lookup and store agree whichever step answers.
@@ -706,13 +703,15 @@ def _body_error(label: str, provider: str, exc: UpstreamError) -> AigwError:
 
 
 def _gateway_options(step_headers: Mapping[str, Any] | None) -> dict[str, str]:
-    """A step's string-valued `cf-aig-*` headers, names lowercased (others are checked later)."""
+    """A step's string-valued `cf-aig-*` headers and W3C `traceparent` (an HTTP client's
+    trace, which is also passed on to the provider), names lowercased (others are checked
+    later)."""
     options: dict[str, str] = {}
     if step_headers:
         for k, v in step_headers.items():
             if isinstance(v, str):
                 name = str(k).lower()
-                if name.startswith("cf-aig-"):
+                if name.startswith("cf-aig-") or name == "traceparent":
                     options[name] = v
     return options
 

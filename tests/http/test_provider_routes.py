@@ -107,3 +107,15 @@ async def test_a_get_request_is_passed_through_with_its_method(gateway, sims):
             status = resp.status
     assert status == 404  # the provider's answer, relayed
     assert sims["openai"].last_request.method == "GET"
+
+
+async def test_a_w3c_traceparent_continues_the_callers_trace_and_still_reaches_the_provider(gateway, sims):
+    trace, span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    traceparent = f"00-{trace}-{span}-01"
+    async with gateway() as gw, session() as http:
+        headers = {**gw.headers, "traceparent": traceparent}
+        async with http.post(f"{gw.http_url}/openai/chat/completions", json=chat(), headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+    (record,) = gw.records
+    assert (record.trace_id, record.parent_span_id) == (trace, span)
+    assert sims["openai"].last_request.headers["traceparent"] == traceparent
