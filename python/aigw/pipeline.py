@@ -518,7 +518,7 @@ class _Run:
         upstream = plan.provider.build_request(call, plan.key)
         if _prepares(plan.provider):
             upstream = await plan.provider.prepare(upstream, call, plan.key, client)  # type: ignore[attr-defined]
-        if self.collect:
+        if self.collect and upstream.body is not record.request_body:
             keep_request_body(record, upstream.body)  # the body this step actually sends
         first_byte_ms = policy.request_timeout_ms or (self.gw.stream_first_byte_timeout_ms if call.stream else 0)
         first_byte_timeout = first_byte_ms / 1000.0 if first_byte_ms else None

@@ -172,3 +172,49 @@ def test_any_record_encodes_as_log_row_builds_it(items):
         same_row(row, log_row(Pending(r, q, p)))
     assert bodies == [(r.log_id, r.request_body, r.response_body) for r, _, _ in items
                       if r.request_body is not None or r.response_body is not None]
+
+
+# ---- submit: LogBatcher's fast path ---------------------------------------------------------
+
+APPENDED, WAKE, FULL, ASK_PYTHON = 0, 1, 2, 3
+
+
+def bounded(max_body_bytes=100, max_backlog=3, max_backlog_bytes=1000, batch_size=2) -> LogRowEncoder:
+    enc = encoder()
+    enc.set_bounds(max_body_bytes, max_backlog, max_backlog_bytes, batch_size)
+    return enc
+
+
+def test_submit_appends_the_row_add_would_and_asks_to_wake_on_the_first_and_a_full_batch():
+    enc = bounded()
+    r = record(request_body=b'{"a":1}', response_body=b'{"b":2}')
+    assert [enc.submit(r), enc.submit(r), enc.submit(r)] == [WAKE, WAKE, APPENDED]
+    assert enc.body_bytes == 3 * 14
+    via_add = encoder()
+    assert via_add.add(r, 7, 7, r.request_body, r.response_body)
+    assert marshal.loads(enc.take(1)[0]) == marshal.loads(via_add.take()[0])
+
+
+def test_submit_refuses_a_row_over_the_backlog_and_appends_nothing():
+    enc = bounded(max_backlog=1)
+    assert enc.submit(record()) == WAKE
+    assert enc.submit(record()) == FULL and len(enc) == 1
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"request_body": b"x" * 101},  # a body over max_body_bytes: Python keeps its size only
+        {"response_body_size": 101},  # a body the pipeline did not keep, over the bound
+        {"response_body": b"y" * 60, "request_body": b"z" * 60},  # within each bound, over the backlog's bytes
+        {"metadata": {"k": object()}},  # a value only Python encodes (or refuses)
+    ],
+)
+def test_submit_leaves_what_needs_a_decision_to_python(fields):
+    enc = bounded(max_backlog_bytes=100)
+    assert enc.submit(record(**fields)) == ASK_PYTHON
+    assert len(enc) == 0 and enc.body_bytes == 0
+
+
+def test_submit_without_bounds_asks_python():
+    assert encoder().submit(record()) == ASK_PYTHON

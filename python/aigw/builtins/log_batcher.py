@@ -40,6 +40,8 @@ DEFAULT_MAX_BACKLOG = 100_000  # records
 DEFAULT_MAX_BACKLOG_BYTES = 256 * MIB  # bodies held while waiting for the writer
 DEFAULT_MAX_BODY_BYTES = 10 * MIB  # per body, like Cloudflare's 10 MB per log
 _WARN_EVERY = 10.0  # seconds between overload warnings
+#: `LogRowEncoder.submit`'s answers below "the backlog is full": appended, appended and wake.
+_SUBMIT_WAKE, _SUBMIT_FULL = 1, 2
 
 
 class Pending(NamedTuple):
@@ -192,6 +194,8 @@ class LogBatcher:
         # An encoded backlog is driven through its Rust encoder directly (its count, body
         # bytes and add are native calls: no Python frame per logged record).
         self._encoder = backlog.encoder if isinstance(backlog, EncodedRows) else None
+        if self._encoder is not None:  # its `submit` applies the same bounds natively
+            self._encoder.set_bounds(max_body_bytes, max_backlog, max_backlog_bytes, batch_size)
         self._flush_requested = False
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -211,6 +215,19 @@ class LogBatcher:
 
         The record is owned by the logger from here on: the caller must not change it.
         """
+        encoder = self._encoder
+        if encoder is not None:
+            # The common case in one native call: bounds checked, row encoded, and whether to
+            # wake the writer. Anything else (a full backlog, a body over a bound, a record
+            # only Python encodes, a closed batcher) takes the path below.
+            with self._lock:
+                if not self._closed:
+                    done = encoder.submit(record)
+                    if done < _SUBMIT_FULL:
+                        self.stats.accepted += 1
+                        if done == _SUBMIT_WAKE:
+                            self._wake.notify()
+                        return True
         req, resp = record.request_body, record.response_body
         req_size = record.request_body_size if req is None else len(req)
         resp_size = record.response_body_size if resp is None else len(resp)
@@ -222,7 +239,7 @@ class LogBatcher:
                 response_body=None if (resp_size or 0) > limit else resp,
             )
         body_bytes = len(record.request_body or b"") + len(record.response_body or b"")
-        pending, encoder = self._pending, self._encoder
+        pending = self._pending
         with self._lock:
             n = len(pending) if encoder is None else len(encoder)
             if self._closed or n >= self._max_backlog:

@@ -64,6 +64,24 @@ const RECORD_FIELDS: [&str; 29] = [
     "attempts", "cost", "custom_cost", "principal", "feedback", "score", "session",
 ];
 
+/// The LogRecord attributes `submit` reads besides RECORD_FIELDS: the bodies and their sizes.
+const BODY_FIELDS: [&str; 4] = ["request_body", "response_body", "request_body_size", "response_body_size"];
+
+/// The bounds `submit` keeps (LogBatcher's settings; `set_bounds`).
+#[derive(Clone, Copy)]
+struct Bounds {
+    max_body_bytes: usize,
+    max_backlog: usize,
+    max_backlog_bytes: usize,
+    batch_size: usize,
+}
+
+/// What `submit` did (the values LogBatcher reads).
+const SUBMIT_APPENDED: u8 = 0;
+const SUBMIT_WAKE: u8 = 1;
+const SUBMIT_FULL: u8 = 2;
+const SUBMIT_ASK_PYTHON: u8 = 3;
+
 /// Reads named attributes of instances of one `__slots__` class straight from their slots
 /// (what CPython's specialised LOAD_ATTR does), and through `getattr` for any other object
 /// (a subclass, a stand-in) or a name that is not a plain object slot.
@@ -135,6 +153,9 @@ pub struct LogRowEncoder {
     /// `"name":` of each attempt field, as JSON (written once here, not per attempt).
     attempt_keys: Vec<Vec<u8>>,
     max_error_chars: usize,
+    /// Reads `BODY_FIELDS` of a record (for `submit`).
+    bodies_of: SlotReader,
+    bounds: Option<Bounds>,
 }
 
 /// A value written as is (`marshal` semantics for exact str, bool, int, float); false for any
@@ -158,6 +179,11 @@ fn scalar(w: &mut MarshalWriter, v: &Bound<'_, PyAny>) -> PyResult<bool> {
         return Ok(false);
     }
     Ok(true)
+}
+
+/// `v` unless it is None.
+fn not_none<'a, 'py>(v: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, PyAny>> {
+    (!v.is_none()).then_some(v)
 }
 
 /// `T if v is None else v` of log_row.
@@ -418,7 +444,54 @@ impl LogRowEncoder {
             attempt: SlotReader::new(attempt_type, &attempt_fields)?,
             attempt_keys,
             max_error_chars,
+            bodies_of: SlotReader::new(record_type, &BODY_FIELDS.iter().map(|n| PyString::intern(py, n)).collect::<Vec<_>>())?,
+            bounds: None,
         })
+    }
+
+    /// The bounds `submit` applies: LogBatcher's max_body_bytes, max_backlog (rows),
+    /// max_backlog_bytes (body bytes pending) and batch_size.
+    fn set_bounds(&mut self, max_body_bytes: usize, max_backlog: usize, max_backlog_bytes: usize, batch_size: usize) {
+        self.bounds = Some(Bounds { max_body_bytes, max_backlog, max_backlog_bytes, batch_size });
+    }
+
+    /// LogBatcher's common case in one call: append `record` (its bodies as they are) when
+    /// the backlog has room for it. Returns 0 (appended), 1 (appended, and the writer should
+    /// wake: the first pending row or a full batch), 2 (not appended: the backlog holds
+    /// max_backlog rows) or 3 (not appended: the batcher decides in Python: a body over
+    /// max_body_bytes or over what the backlog may hold, a value only Python encodes, or no
+    /// bounds set). Never drops anything itself.
+    fn submit(&mut self, record: &Bound<'_, PyAny>) -> PyResult<u8> {
+        let Some(bounds) = self.bounds else { return Ok(SUBMIT_ASK_PYTHON) };
+        if self.marks.len() >= bounds.max_backlog {
+            return Ok(SUBMIT_FULL);
+        }
+        let request = self.bodies_of.get(record, 0)?;
+        let response = self.bodies_of.get(record, 1)?;
+        // A body's size column: its length when it is kept, else the size the record names.
+        let size = |body: &Bound<'_, PyAny>, named: usize| -> PyResult<(Option<usize>, Bound<'_, PyAny>)> {
+            if body.is_none() {
+                return Ok((None, self.bodies_of.get(record, named)?));
+            }
+            let n = body.len()?;
+            Ok((Some(n), n.into_pyobject(record.py())?.into_any()))
+        };
+        let (request_len, request_size) = size(&request, 2)?;
+        let (response_len, response_size) = size(&response, 3)?;
+        let body_bytes = request_len.unwrap_or(0) + response_len.unwrap_or(0);
+        let too_big = |n: Option<usize>| n.is_some_and(|n| n > bounds.max_body_bytes);
+        let named_too_big = |v: &Bound<'_, PyAny>| v.extract::<usize>().is_ok_and(|n| n > bounds.max_body_bytes);
+        if too_big(request_len) || too_big(response_len) || named_too_big(&request_size) || named_too_big(&response_size) {
+            return Ok(SUBMIT_ASK_PYTHON);
+        }
+        if body_bytes > 0 && self.body_bytes() + body_bytes > bounds.max_backlog_bytes {
+            return Ok(SUBMIT_ASK_PYTHON);
+        }
+        if !self.add(record, &request_size, &response_size, not_none(&request), not_none(&response))? {
+            return Ok(SUBMIT_ASK_PYTHON);
+        }
+        let n = self.marks.len();
+        Ok(if n == 1 || n == bounds.batch_size { SUBMIT_WAKE } else { SUBMIT_APPENDED })
     }
 
     /// Append `record`'s row, with `request_body_size` / `response_body_size` as its size
