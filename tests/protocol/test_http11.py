@@ -32,6 +32,16 @@ def test_a_get_request_is_read_with_path_query_and_headers():
     assert request.body == b""
 
 
+def test_the_parsers_name_index_is_the_one_headers_would_build_itself():
+    # Repeated names keep every value in order; obs-text values decode as ISO-8859-1.
+    from aigw.protocol.http11 import Headers
+
+    [request] = read_all(b"GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nAccept: */*\r\nx-a: caf\xe9\r\n\r\n")
+    assert request.headers._map == Headers(request.headers.raw)._index()
+    assert request.headers.get_all("x-a") == ["1", "caf\u00e9"]
+    assert request.headers.last_values() == {"host": "h", "x-a": "caf\u00e9", "accept": "*/*"}
+
+
 def test_a_content_length_body_is_read_whole():
     [request] = read_all(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
     assert request.body == b"hello"

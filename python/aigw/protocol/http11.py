@@ -42,9 +42,10 @@ class Headers:
 
     __slots__ = ("raw", "_map")
 
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, raw: list[tuple[bytes, bytes]], index: dict[str, list[str]] | None = None) -> None:
         self.raw = raw
-        self._map: dict[str, list[str]] | None = None
+        #: name → values, as `_index` builds it (the server's parser hands it in, built in Rust).
+        self._map: dict[str, list[str]] | None = index
 
     def _index(self) -> dict[str, list[str]]:
         # Built once per request, on the first lookup. Names come lowercased from the parser.
@@ -392,7 +393,7 @@ class RequestReader:
     def _read_head(self) -> Request | None:
         try:
             head = _codec.parse_request_head(
-                self._buf, self._max_head, self._max_headers, start_hint=self._scanned
+                self._buf, self._max_head, self._max_headers, start_hint=self._scanned, index=True
             )
         except _codec.HttpParseError as e:
             status, message = e.args[0], e.args[1] if len(e.args) > 1 else "bad request"
@@ -401,9 +402,9 @@ class RequestReader:
             self._scanned = len(self._buf)
             return None
         self._scanned = 0
-        method, target, minor, raw_headers, consumed = head
+        method, target, minor, raw_headers, consumed, index = head
         del self._buf[:consumed]
-        request = Request(method, target, f"1.{minor}", Headers(raw_headers), client=self._client, tls=self._tls)
+        request = Request(method, target, f"1.{minor}", Headers(raw_headers, index), client=self._client, tls=self._tls)
         length = self._body_length(request)
         if length != 0 and request.headers.get("expect", "").lower() == "100-continue":
             self._continue = True

@@ -7,7 +7,7 @@ use crate::http::{self, ascii_text, latin1_text, BodyFraming, HeadError, HeadWri
 use crate::sse::{LastEventType, NdjsonDecoder as RsNdjson, SseDecoder as RsSse, SseEvent, StreamError};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 pyo3::create_exception!(_codec, HttpParseError, PyValueError, "A malformed or oversized HTTP head: args (status, message).");
 
@@ -111,8 +111,32 @@ fn headers_list<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound<
     PyList::new(py, headers.iter().map(|(name, value)| (PyBytes::new(py, name), PyBytes::new(py, value))))
 }
 
+/// A header name or value as Python text, decoded as ISO-8859-1 (RFC 9110 §5.5): the usual
+/// ASCII without a copy through `String`.
+fn latin1_str<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
+    match b.is_ascii().then(|| std::str::from_utf8(b)) {
+        Some(Ok(text)) => PyString::new(py, text), // ASCII is valid UTF-8: always this arm
+        _ => PyString::new(py, &latin1_text(b)),
+    }
+}
+
+/// `{name: [value, ...]}` of `headers` as text (names come lowercased from the parser), in
+/// the order first seen: what `aigw.protocol.http11.Headers` looks names up in.
+fn headers_index<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound<'py, PyDict>> {
+    let index = PyDict::new(py);
+    for (name, value) in headers {
+        let key = latin1_str(py, name);
+        let value = latin1_str(py, value);
+        match index.get_item(&key)? {
+            Some(values) => values.downcast_into::<PyList>()?.append(value)?,
+            None => index.set_item(key, PyList::new(py, [value])?)?,
+        }
+    }
+    Ok(index)
+}
+
 #[pyfunction]
-#[pyo3(signature = (data, max_size=16384, max_headers=100, *, max_target=8192, start_hint=0))]
+#[pyo3(signature = (data, max_size=16384, max_headers=100, *, max_target=8192, start_hint=0, index=false))]
 fn parse_request_head<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
@@ -120,6 +144,7 @@ fn parse_request_head<'py>(
     max_headers: usize,
     max_target: usize,
     start_hint: usize,
+    index: bool,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
     let limits = Limits { max_size, max_headers, max_target };
     let d = bytes_like(data)?;
@@ -127,6 +152,11 @@ fn parse_request_head<'py>(
         return Ok(None);
     };
     let headers = headers_list(py, &h.headers)?;
+    if index {
+        // With the name index the server's Headers looks names up in (no Python loop).
+        let by_name = headers_index(py, &h.headers)?;
+        return Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed, by_name).into_pyobject(py)?));
+    }
     Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed).into_pyobject(py)?))
 }
 
