@@ -131,7 +131,7 @@ class CompatDoors:
             doc = parse_body(request.body)
             inp = RouteInput(
                 parse_metadata_header(options.get("cf-aig-metadata")) or {},
-                {name.lower(): value for name, value in request.headers},
+                request.headers.last_values(),  # lowercase names, each with its last value
                 doc,
             )
             planned = await plan_steps(front, doc, inp, self.runtime.providers, self.formats, self.routes, self.limiter)
@@ -146,11 +146,14 @@ class CompatDoors:
         runtime, policy, on_record = self.runtime, ctx.policy, self.on_record
         who = [(tr.target.provider, tr.target.model) for tr in translations]
 
+        def sink(response: Any) -> TranslatingSink:
+            return TranslatingSink(_AnsweringStepSink(response, who), translations)
+
+        if on_record is None:  # the producer is the pipeline's own coroutine (see HttpDoors._answer)
+            return StreamedResponse(lambda response: run(runtime, policy, gw_request, sink(response)))
+
         async def produce(response: Any) -> None:
-            sink = TranslatingSink(_AnsweringStepSink(response, who), translations)
-            record = await run(runtime, policy, gw_request, sink)
-            if on_record is not None:
-                on_record(record)
+            on_record(await run(runtime, policy, gw_request, sink(response)))
 
         return StreamedResponse(produce)
 

@@ -90,11 +90,13 @@ class HttpDoors:
 
     def _answer(self, ctx: GatewayContext, request: GatewayRequest, *, step_header: bool) -> StreamedResponse:
         runtime, policy, on_record = self.runtime, ctx.policy, self.on_record
+        if on_record is None:
+            # The producer is the pipeline's own coroutine: no frame of ours to pass through
+            # each time the request resumes.
+            return StreamedResponse(lambda response: run(runtime, policy, request, HttpSink(response, step_header=step_header)))
 
         async def produce(response: Any) -> None:
-            record = await run(runtime, policy, request, HttpSink(response, step_header=step_header))
-            if on_record is not None:
-                on_record(record)
+            on_record(await run(runtime, policy, request, HttpSink(response, step_header=step_header)))
 
         return StreamedResponse(produce)
 
