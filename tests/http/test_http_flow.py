@@ -79,3 +79,21 @@ async def test_a_client_that_disconnects_mid_stream_cancels_the_upstream_and_fre
         await gw.stop()
     (row,) = log_rows(gw)
     assert row["cancelled"] == 1 and row["success"] == 0
+
+
+async def test_doors_answer_and_log_as_in_production_when_nobody_records_requests(gateway, sims):
+    # Without the test hook the doors hand the pipeline's coroutine to the server directly.
+    async with gateway(record_requests=False) as gw, session() as http:
+        assert gw.records is None
+        async with http.post(f"{gw.http_url}/openai/chat/completions", json=chat("a b c"), headers=gw.headers) as resp:
+            assert resp.status == 200 and (await resp.json())["choices"][0]["message"]["content"] == "a b c"
+        async with http.post(f"{gw.http_url}/openai/chat/completions", json=chat("d e", stream=True), headers=gw.headers) as resp:
+            assert resp.status == 200 and sse_data(await resp.read())[-1] == b"[DONE]"
+        compat = {"model": "anthropic/claude-sonnet-4-5", "messages": [{"role": "user", "content": "f g"}]}
+        async with http.post(f"{gw.http_url}/compat/chat/completions", json=compat, headers=gw.headers) as resp:
+            assert resp.status == 200 and (await resp.json())["choices"][0]["message"]["content"] == "f g"
+        await gw.stop()
+    rows = log_rows(gw)
+    assert [(r["request_type"], r["provider"], r["stream"], r["success"]) for r in rows] == [
+        ("provider", "openai", 0, 1), ("provider", "openai", 1, 1), ("compat", "anthropic", 0, 1),
+    ]  # fmt: skip
