@@ -263,6 +263,52 @@ pub fn ascii_text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The fields of a response head that frame its body and govern its connection, gathered in
+/// one pass over the parsed fields (names lowercased), as the upstream client reads them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FramingFields<'a> {
+    /// The first Content-Length value.
+    pub content_length: Option<&'a [u8]>,
+    /// A later Content-Length field differs from the first (a malformed response).
+    pub conflicting_lengths: bool,
+    /// Every Transfer-Encoding value, joined with ",".
+    pub transfer_encoding: Option<Vec<u8>>,
+    /// Every Connection value, joined with ",".
+    pub connection: Option<Vec<u8>>,
+    /// The last Content-Encoding value.
+    pub content_encoding: Option<&'a [u8]>,
+    /// The last Keep-Alive value.
+    pub keep_alive: Option<&'a [u8]>,
+}
+
+/// See `FramingFields`.
+pub fn framing_fields<'a>(headers: &'a [Header<'a>]) -> FramingFields<'a> {
+    fn join(into: &mut Option<Vec<u8>>, value: &[u8]) {
+        match into {
+            Some(v) => {
+                v.push(b',');
+                v.extend_from_slice(value);
+            }
+            None => *into = Some(value.to_vec()),
+        }
+    }
+    let mut f = FramingFields::default();
+    for (name, value) in headers {
+        match &name[..] {
+            b"content-length" => match f.content_length {
+                Some(first) => f.conflicting_lengths |= first != *value,
+                None => f.content_length = Some(value),
+            },
+            b"transfer-encoding" => join(&mut f.transfer_encoding, value),
+            b"connection" => join(&mut f.connection, value),
+            b"content-encoding" => f.content_encoding = Some(value),
+            b"keep-alive" => f.keep_alive = Some(value),
+            _ => {}
+        }
+    }
+    f
+}
+
 /// `b` decoded as ISO-8859-1, byte for char (a reason phrase may hold obs-text, RFC 9110 §5.5).
 pub fn latin1_text(b: &[u8]) -> String {
     b.iter().map(|&c| char::from(c)).collect()
@@ -514,6 +560,34 @@ mod tests {
     fn ascii_text_replaces_invalid_utf8() {
         assert_eq!(ascii_text(b"GET"), "GET");
         assert_eq!(ascii_text(b"a\xffb"), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn framing_fields_gather_what_frames_the_body_in_one_pass() {
+        let head = parse_response_head(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip\r\nconnection: close\r\nTransfer-Encoding: chunked\r\nContent-Encoding: br\r\nContent-Encoding: gzip\r\nKeep-Alive: timeout=5\r\n\r\n",
+            Limits { max_size: 4096, max_headers: 20, max_target: 4096 },
+            0,
+        )
+        .unwrap()
+        .unwrap();
+        let f = framing_fields(&head.headers);
+        assert_eq!(f.content_length, Some(&b"5"[..]));
+        assert!(!f.conflicting_lengths);
+        assert_eq!(f.transfer_encoding.as_deref(), Some(&b"gzip,chunked"[..]));
+        assert_eq!(f.connection.as_deref(), Some(&b"keep-alive,close"[..]));
+        assert_eq!((f.content_encoding, f.keep_alive), (Some(&b"gzip"[..]), Some(&b"timeout=5"[..])));
+    }
+
+    #[test]
+    fn framing_fields_flag_a_second_content_length_that_differs() {
+        let limits = Limits { max_size: 4096, max_headers: 20, max_target: 4096 };
+        let same = parse_response_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", limits, 0).unwrap().unwrap();
+        assert!(!framing_fields(&same.headers).conflicting_lengths);
+        let differ = parse_response_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", limits, 0).unwrap().unwrap();
+        let f = framing_fields(&differ.headers);
+        assert!(f.conflicting_lengths && f.content_length == Some(&b"5"[..]));
+        assert_eq!(framing_fields(&[]), FramingFields::default());
     }
 
     #[test]

@@ -415,6 +415,8 @@ async def test_interim_103_response_is_skipped(raw_server):
         b"HTTP/1.1 2000 OK\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     ],
 )
@@ -429,6 +431,22 @@ async def test_malformed_responses_are_protocol_errors(reply, raw_server):
         with pytest.raises(UpstreamProtocolError):
             resp = await client.request("GET", base + "/")
             await resp.read()
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [b"Content-Length: 2\r\nContent-Length: 2\r\n", b"Content-Length: 2, 2\r\n", b"Content-Length: 2 ,2\r\n"],
+)
+async def test_a_repeated_content_length_that_agrees_frames_the_body(lengths, raw_server):
+    async def repeated(reader, writer):
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n" + lengths + b"\r\nok")
+        await writer.drain()
+        await reader.read()
+
+    async with raw_server(repeated) as (base, _), UpstreamClient() as client:
+        resp = await client.request("GET", base + "/")
+        assert (resp.status, await resp.read()) == (200, b"ok")
 
 
 async def test_slow_consumer_pauses_reading_and_the_buffer_stays_bounded(aiohttp_server):

@@ -205,7 +205,7 @@ class Connection(asyncio.Protocol):
                 buf += data
                 head_data = buf
             try:
-                parsed = parse_response_head(head_data, self._limits[0], start_hint=hint)
+                parsed = parse_response_head(head_data, self._limits[0], start_hint=hint, framing=True)
             except HttpParseError as e:
                 self._fail_head(UpstreamProtocolError(f"invalid response head: {e.args[1]}"))
                 return
@@ -214,14 +214,14 @@ class Connection(asyncio.Protocol):
                     self._buf = bytearray(data)
                 return
             self._buf = None
-            status, reason, minor, headers, consumed = parsed
+            status, reason, minor, headers, consumed, framing = parsed
             data = bytes(head_data[consumed:]) if consumed < len(head_data) else b""
             if 100 <= status < 200 and status != 101:
                 # An interim response (103 Early Hints, a stray 100): the final one follows.
                 if data:
                     continue
                 return
-            self._start_body(status, reason, minor, headers, data, waiter)
+            self._start_body(status, reason, minor, headers, framing, data, waiter)
             return
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -246,22 +246,16 @@ class Connection(asyncio.Protocol):
 
     # -- internals -----------------------------------------------------------------------
 
-    def _start_body(self, status, reason, minor, headers, rest, waiter) -> None:
-        cl = te = conn_hdr = ce = None
-        for name, value in headers:
-            if name == b"content-length":
-                if cl is not None and cl != value:
-                    self._fail_head(UpstreamProtocolError("conflicting Content-Length headers"))
-                    return
-                cl = value
-            elif name == b"transfer-encoding":
-                te = value if te is None else te + b"," + value
-            elif name == b"connection":
-                conn_hdr = value if conn_hdr is None else conn_hdr + b"," + value
-            elif name == b"content-encoding":
-                ce = value
-            elif name == b"keep-alive":
-                self.keep_alive_limit = _keep_alive_seconds(value)
+    def _start_body(self, status, reason, minor, headers, framing_fields, rest, waiter) -> None:
+        # The fields that frame the body, gathered by the Rust parser in one pass: the first
+        # Content-Length (and whether a later one differs), Transfer-Encoding and Connection
+        # values joined with ",", the last Content-Encoding and Keep-Alive.
+        cl, conflicting_lengths, te, conn_hdr, ce, keep_alive = framing_fields
+        if conflicting_lengths:
+            self._fail_head(UpstreamProtocolError("conflicting Content-Length headers"))
+            return
+        if keep_alive is not None:
+            self.keep_alive_limit = _keep_alive_seconds(keep_alive)
         self._reusable = minor >= 1 and (conn_hdr is None or b"close" not in conn_hdr.lower())
         if self._is_head or status == 204 or status == 304:
             framing = _NO_BODY

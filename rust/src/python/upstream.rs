@@ -161,13 +161,14 @@ fn parse_request_head<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (data, max_size=65536, max_headers=200, *, start_hint=0))]
+#[pyo3(signature = (data, max_size=65536, max_headers=200, *, start_hint=0, framing=false))]
 fn parse_response_head<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     max_size: usize,
     max_headers: usize,
     start_hint: usize,
+    framing: bool,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
     let limits = Limits { max_size, max_headers, max_target: max_size };
     let d = bytes_like(data)?;
@@ -175,6 +176,21 @@ fn parse_response_head<'py>(
         return Ok(None);
     };
     let headers = headers_list(py, &h.headers)?;
+    if framing {
+        // With (content-length, conflicting lengths, transfer-encoding, connection,
+        // content-encoding, keep-alive): what the upstream client frames the body by.
+        let f = http::framing_fields(&h.headers);
+        let bytes = |v: Option<&[u8]>| v.map(|v| PyBytes::new(py, v));
+        let fields = (
+            bytes(f.content_length),
+            f.conflicting_lengths,
+            bytes(f.transfer_encoding.as_deref()),
+            bytes(f.connection.as_deref()),
+            bytes(f.content_encoding),
+            bytes(f.keep_alive),
+        );
+        return Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed, fields).into_pyobject(py)?));
+    }
     Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed).into_pyobject(py)?))
 }
 
