@@ -162,11 +162,13 @@ def parse_request_head(
     *,
     max_target: int = 8192,
     start_hint: int = 0,
-) -> tuple[str, str, int, list[tuple[bytes, bytes]], int] | None:
+    index: bool = False,
+) -> tuple[str, str, int, list[tuple[bytes, bytes]], int] | tuple[str, str, int, list[tuple[bytes, bytes]], int, dict[str, list[str]]] | None:
     """Parse one request head at the start of `data`.
     Returns (method, target, minor_version, headers, consumed) where header names are
     lowercased bytes and values are bytes with surrounding whitespace removed, or None when
-    the head is incomplete (and within max_size). Raises HttpParseError.
+    the head is incomplete (and within max_size). Raises HttpParseError. With `index`, a sixth
+    item: {name: [value, ...]} as text (ISO-8859-1), names in the order first seen.
 
     Strict RFC 9112: CRLF only (bare LF or CR: 400), no obs-fold, no whitespace before a colon,
     token method/names, no CTLs but HTAB in values; HTTP/1.x only (other majors: 505); leading
@@ -181,10 +183,14 @@ def parse_response_head(
     max_headers: int = 200,
     *,
     start_hint: int = 0,
-) -> tuple[int, str, int, list[tuple[bytes, bytes]], int] | None:
+    framing: bool = False,
+) -> tuple[int, str, int, list[tuple[bytes, bytes]], int] | tuple[int, str, int, list[tuple[bytes, bytes]], int, tuple[bytes | None, bool, bytes | None, bytes | None, bytes | None, bytes | None]] | None:
     """Parse one response head: (status, reason, minor_version, headers, consumed) or None.
     Same rules as requests except that a bare LF line end is accepted (RFC 9112 §2.2 MAY) and
-    errors carry status 502. The reason phrase is decoded as latin-1 and may be empty."""
+    errors carry status 502. The reason phrase is decoded as latin-1 and may be empty. With
+    `framing`, a sixth item: (first Content-Length, whether a later Content-Length differs,
+    Transfer-Encoding values joined with ",", Connection values joined with ",", the last
+    Content-Encoding, the last Keep-Alive), each None when absent."""
 
 # ---- HTTP/1.1 bodies and upstream stream framings --------------------------------------------
 
@@ -371,6 +377,13 @@ class LogRowEncoder:
     ) -> bool:
         """Append the record's row (and its bodies row when a body is given); False, with
         nothing appended, when a value needs the Python encoder."""
+    def set_bounds(self, max_body_bytes: int, max_backlog: int, max_backlog_bytes: int, batch_size: int) -> None:
+        """The bounds `submit` applies (LogBatcher's settings)."""
+    def submit(self, record: object) -> int:
+        """LogBatcher's common case in one call: 0 appended, 1 appended and the writer should
+        wake (the first pending row or a full batch), 2 not appended (max_backlog rows wait),
+        3 not appended (a body over a bound, a value only Python encodes, no bounds set: the
+        batcher decides in Python)."""
     def add_marshalled(self, row: bytes, bodies: bytes | None = None, body_bytes: int = 0) -> None:
         """Append a row (and bodies row) from `marshal.dumps(tuple, 2)`."""
     def take(self, limit: int | None = None) -> tuple[bytes, int]:
