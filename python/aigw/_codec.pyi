@@ -284,6 +284,15 @@ def relayed_headers(raw: Iterable[tuple[bytes | str, bytes | str]]) -> tuple[lis
     transfer-encoding, te, trailer, upgrade, proxy-*, content-length, content-encoding) and any
     cf-aig-*, as str pairs (ISO-8859-1), and whether a content-type is among them."""
 
+def parse_create(
+    payload: bytes, max_depth: int, max_event_id: int
+) -> tuple[str | None, list[tuple[str, str, dict[str, str], bytes, bool, str | None]]] | None:
+    """The usual `universal.create` read in one pass: (eventId, [(provider, endpoint without its
+    leading slashes, headers, query bytes as sent, `"stream": true` in it, its `"model"` string),
+    ...]); None for any other message (another type, a missing or mistyped field, a repeated
+    key, a step `authorization` or `config`, non-string header values, an eventId the gateway
+    refuses, anything a decoder would refuse or that may nest past `max_depth`)."""
+
 def cut_queries(payload: bytes, max_depth: int) -> tuple[bytes, list[tuple[bytes, bool, str | None] | None]] | None:
     """A Universal client message with each step's `query` object cut out (rust/src/universal.rs):
     (the message with those queries replaced by null, one slot per step: the query's bytes as

@@ -30,6 +30,7 @@ pub mod marshal;
 pub mod envelope;
 pub mod relay;
 pub mod universal;
+pub mod universal_create;
 
 // /compat stream translation's fast path
 pub mod compat;

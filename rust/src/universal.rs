@@ -67,15 +67,15 @@ pub fn body_fields(body: &[u8]) -> Option<(bool, Option<Cow<'_, str>>)> {
 type Slots<'a> = Option<Vec<Option<CutQuery<'a>>>>;
 
 /// Failures that make the caller parse the message itself.
-fn bail<E: de::Error>(why: &str) -> E {
+pub(crate) fn bail<E: de::Error>(why: &str) -> E {
     E::custom(why)
 }
 
 /// Where cut queries are measured from: the message's address, and its depth limit.
 #[derive(Clone, Copy)]
-struct Message {
-    base: usize,
-    max_depth: usize,
+pub(crate) struct Message {
+    pub(crate) base: usize,
+    pub(crate) max_depth: usize,
 }
 
 impl<'de> Visitor<'de> for Message {
@@ -172,25 +172,10 @@ impl<'de> Visitor<'de> for StepQuery {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        let Some(raw) = raw else { return Ok(None) };
-        let text = raw.get();
-        if !text.starts_with('{') {
-            return Ok(None); // null, or not an object: the caller's to judge
+        match raw {
+            Some(raw) => cut_query(raw, self.at, self.depth),
+            None => Ok(None),
         }
-        // serde_json skips a raw value without a depth limit or decoding it: `scan` checks both.
-        let found = scan(text.as_bytes()).ok_or_else(|| bail::<A::Error>("not decodable"))?;
-        if self.depth + found.depth > self.at.max_depth + 1 {
-            return Err(bail("too deep"));
-        }
-        let (stream, model) = if found.escaped_key {
-            // A key spelled with escapes might be "stream" or "model": decode the keys.
-            read_query(text.as_bytes()).ok_or_else(|| bail::<A::Error>("unreadable query"))?
-        } else {
-            (found.stream, found.model)
-        };
-        // The raw value borrows the message: its offset is the distance between the pointers.
-        let start = (text.as_ptr() as usize).wrapping_sub(self.at.base);
-        Ok(Some(CutQuery { start, end: start + text.len(), stream, model }))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -198,6 +183,30 @@ impl<'de> Visitor<'de> for StepQuery {
         Ok(None)
     }
     scalars_are!(None);
+}
+
+/// A step's `query` value cut out of the message at `at`, found at level `depth`: None when it
+/// is not an object (null, or anything the caller is to judge); an error when it holds what a
+/// decoder would refuse or takes the message past its depth limit.
+pub(crate) fn cut_query<'de, E: de::Error>(raw: &'de RawValue, at: Message, depth: usize) -> Result<Option<CutQuery<'de>>, E> {
+    let text = raw.get();
+    if !text.starts_with('{') {
+        return Ok(None);
+    }
+    // serde_json skips a raw value without a depth limit or decoding it: `scan` checks both.
+    let found = scan(text.as_bytes()).ok_or_else(|| bail::<E>("not decodable"))?;
+    if depth + found.depth > at.max_depth + 1 {
+        return Err(bail("too deep"));
+    }
+    let (stream, model) = if found.escaped_key {
+        // A key spelled with escapes might be "stream" or "model": decode the keys.
+        read_query(text.as_bytes()).ok_or_else(|| bail::<E>("unreadable query"))?
+    } else {
+        (found.stream, found.model)
+    };
+    // The raw value borrows the message: its offset is the distance between the pointers.
+    let start = (text.as_ptr() as usize).wrapping_sub(at.base);
+    Ok(Some(CutQuery { start, end: start + text.len(), stream, model }))
 }
 
 /// What one pass over a query object finds.

@@ -169,10 +169,10 @@ async def test_a_bug_while_handling_one_message_answers_500_for_it_and_spares_th
 
     start = UniversalSession._start
 
-    def buggy_start(self, ws, message):
-        if message.event_id == "boom":
+    def buggy_start(self, ws, event_id, steps):
+        if event_id == "boom":
             raise RuntimeError(f"a bug holding client data {SECRET}")
-        start(self, ws, message)
+        start(self, ws, event_id, steps)
 
     monkeypatch.setattr(UniversalSession, "_start", buggy_start)
     sims["openai"].chunks, sims["openai"].chunk_delay = 5, 0.05

@@ -196,6 +196,21 @@ def parse_steps(request: Any, cuts: list[RawQuery | None] | None = None) -> list
     return [_step(request, "request", cuts[0] if cuts else None)]
 
 
+def fast_create(payload: bytes) -> tuple[str | None, list[StepRequest]] | None:
+    """The usual `universal.create` (flat string headers, no step `authorization` or `config`,
+    a valid eventId) read whole in Rust (`_codec.parse_create`): its eventId and the steps
+    `parse_client_message` gives for it, as the pipeline takes them. None for any other message:
+    parse it with `parse_client_message`, which reports every mistake."""
+    fast = _codec.parse_create(payload, MAX_DEPTH, MAX_EVENT_ID)
+    if fast is None:
+        return None
+    event_id, steps = fast
+    return event_id, [
+        StepRequest(p, e, h, q, s or asks_to_stream(e), m if m is not None else model_in_endpoint(e))
+        for p, e, h, q, s, m in steps
+    ]
+
+
 def parse_client_message(payload: bytes) -> Create | Cancel:
     """Decode one client text message. Raises MessageError (with the eventId when it could be
     read, and `tied` when the error should be answered as that request's result) for invalid

@@ -17,17 +17,17 @@ from typing import Any, AsyncIterator, Callable
 from aigw import _codec
 from aigw.api.universal_messages import (
     Cancel,
-    Create,
     MessageError,
     created,
     done,
     error_body,
     error_message,
+    fast_create,
     parse_client_message,
 )
 from aigw.errors import AigwError, Unauthorized, bug_report
 from aigw.logrecords import new_log_id
-from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StreamFailed, relay_chunks, run
+from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, StreamFailed, relay_chunks, run
 from aigw.server.app import ConnectionClosed, WebSocketHandler
 from aigw.types import Framing, Principal, Usage
 
@@ -175,15 +175,18 @@ class UniversalSession(WebSocketHandler):
             return
         event_id: str | None = None
         try:
+            fast = fast_create(payload)  # the usual create, read whole in Rust
+            if fast is not None:
+                event_id = fast[0] or new_log_id()
+                self._start(ws, event_id, fast[1])
+                return
             message = parse_client_message(payload)
             if isinstance(message, Cancel):
                 event_id = message.event_id
                 self._cancel(ws, message)
             else:
-                if message.event_id is None:
-                    message.event_id = new_log_id()
-                event_id = message.event_id
-                self._start(ws, message)
+                event_id = message.event_id or new_log_id()
+                self._start(ws, event_id, [s.step_request() for s in message.steps])
         except MessageError as err:
             if err.tied and err.event_id is not None:
                 meta = {"eventId": err.event_id, "status": err.status, "contentType": "application/json"}
@@ -221,8 +224,7 @@ class UniversalSession(WebSocketHandler):
         else:
             task.cancel()
 
-    def _start(self, ws: Any, message: Create) -> None:
-        event_id = message.event_id or new_log_id()
+    def _start(self, ws: Any, event_id: str, steps: list[StepRequest]) -> None:
         if not self.accepting:
             meta = {"eventId": event_id, "status": 401, "contentType": "application/json"}
             ws.send_text(created(meta, error=error_body(Unauthorized.code, "the connection's auth token was revoked")))
@@ -236,7 +238,6 @@ class UniversalSession(WebSocketHandler):
             meta = {"eventId": event_id, "status": 429, "contentType": "application/json"}
             ws.send_text(created(meta, error=error_body(TOO_MANY_IN_FLIGHT, f"more than {self.max_inflight} requests in flight on this connection")))
             return
-        steps = [s.step_request() for s in message.steps]
         # The log id is chosen here so that a request cancelled before it answered still
         # names its log entry in the final message.
         request = GatewayRequest(

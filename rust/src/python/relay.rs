@@ -8,11 +8,13 @@ use crate::frame::OP_TEXT;
 use crate::relay::{Framing, Relay, RelayOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use std::borrow::Cow;
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_json, m)?)?;
     m.add_function(wrap_pyfunction!(cut_queries, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_create, m)?)?;
     m.add_function(wrap_pyfunction!(body_fields, m)?)?;
     m.add_function(wrap_pyfunction!(anthropic_text_chunks, m)?)?;
     m.add_class::<StreamRelay>()
@@ -57,6 +59,27 @@ fn cut_queries<'py>(py: Python<'py>, payload: &[u8], max_depth: usize) -> Option
         .map(|slot| slot.map(|c| (PyBytes::new(py, &payload[c.start..c.end]), c.stream, c.model.map(|m| m.into_owned()))))
         .collect();
     Some((PyBytes::new(py, &envelope), slots))
+}
+
+/// The usual `universal.create` read in one pass (crate::universal_create): `(eventId or None,
+/// [(provider, endpoint, headers, query bytes as sent, stream, model or None), ...])`, or None:
+/// the message is for the Python parser (anything unusual, every mistake).
+#[pyfunction]
+fn parse_create<'py>(py: Python<'py>, payload: &[u8], max_depth: usize, max_event_id: usize) -> PyResult<Option<(Option<String>, Bound<'py, PyList>)>> {
+    let Some(create) = crate::universal_create::parse_create(payload, max_depth, max_event_id) else {
+        return Ok(None);
+    };
+    let steps = PyList::empty(py);
+    for step in create.steps {
+        let headers = PyDict::new(py);
+        for (name, value) in &step.headers {
+            headers.set_item(&**name, &**value)?;
+        }
+        let Some(query) = payload.get(step.query.start..step.query.end) else { return Ok(None) };
+        let query = PyBytes::new(py, query);
+        steps.append((&*step.provider, &*step.endpoint, headers, query, step.query.stream, step.query.model.as_deref()))?;
+    }
+    Ok(Some((create.event_id.map(Cow::into_owned), steps)))
 }
 
 /// Whether `data` is one JSON document in valid UTF-8 (the relay's splice test).
