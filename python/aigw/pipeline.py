@@ -42,7 +42,7 @@ from aigw.observe.request_notes import note_request
 from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
 from aigw.providers import HttpProvider
 from aigw.options import CachePolicy, RetryPolicy, cache_policy, retry_policy
-from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, UpstreamRequest, Usage
+from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, Usage
 from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError
 from aigw.upstream_chunks import StreamFailed, StreamIdleTimeout, UpstreamChunks, relay_chunks
 from aigw.validation import checked_step_headers
