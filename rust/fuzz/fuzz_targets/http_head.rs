@@ -1,8 +1,9 @@
 //! Fuzz target: the HTTP/1.1 request- and response-head parsers never panic, respect their
-//! limits, and give the same answer whether or not a resume hint is used.
+//! limits, and give the same answer whether or not a resume hint is used; the framing fields of
+//! a parsed response come from its fields.
 #![no_main]
 
-use _codec::http::{parse_request_head, parse_response_head, Limits};
+use _codec::http::{framing_fields, parse_request_head, parse_response_head, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -29,5 +30,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(Some(h)) = parse_response_head(data, limits, 0) {
         assert!(h.consumed <= data.len() && (100..1000).contains(&h.status));
+        let f = framing_fields(&h.headers);
+        let named = |name: &[u8]| h.headers.iter().any(|(n, _)| &n[..] == name);
+        assert_eq!(f.content_length.is_some(), named(b"content-length"));
+        assert_eq!(f.transfer_encoding.is_some(), named(b"transfer-encoding"));
+        assert!(!f.conflicting_lengths || h.headers.iter().filter(|(n, _)| &n[..] == b"content-length").count() > 1);
     }
 });
