@@ -9,6 +9,13 @@ children) and its process tree's (`gw`: plus the writer process), so the table s
 what the gateway's process pays per logged request and what the machine pays in all.
 
     python benches/throughput/run_logs.py --out benches/results/logs-<date> [--reps 3] [--seconds 4]
+
+With `--b CMD` it is an A/B of logging's cost: build A (`--aigw`) and build B run side by side
+(both up at once, their runs interleaved and rotated per rep), and the summary adds B − A of the
+logging cost paired per rep, which tells apart changes smaller than the spread between runs.
+`--writers process` measures one writer only.
+
+    python benches/throughput/run_logs.py --out DIR --aigw $A --b $B --writers process --reps 5
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ def run_load(args, port: int, gateway: str, pid: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=4.0)
@@ -43,9 +50,15 @@ def main() -> None:
     ap.add_argument("--inflight", type=int, default=32)
     ap.add_argument("--gw-cpus", default="0")
     ap.add_argument("--aux-cpus", default="1")
-    ap.add_argument("--aigw", default=str(ROOT / ".venv/bin/aigw"))
+    ap.add_argument("--aigw", default=str(ROOT / ".venv/bin/aigw"), help="command running build A's aigw")
+    ap.add_argument("--b", help="command running build B's aigw: an A/B of the logging cost")
+    ap.add_argument("--writers", default=",".join(WRITERS), help="comma-separated: thread, process")
     ap.add_argument("--py", default=sys.executable)
     args = ap.parse_args()
+    writers = tuple(w for w in args.writers.split(",") if w)
+    if not writers or any(w not in WRITERS for w in writers):
+        ap.error(f"--writers takes {', '.join(WRITERS)}")
+    builds = {"A": args.aigw, **({"B": args.b} if args.b else {})}
     out = args.out.resolve()
     (out / "logs").mkdir(parents=True, exist_ok=True)
     procs = Procs(out / "logs")
@@ -55,22 +68,24 @@ def main() -> None:
         up = procs.start("upstream", [args.py, str(HERE / "fast_upstream.py"), "--port", str(up_port)], args.aux_cpus)
         wait_ready(f"http://127.0.0.1:{up_port}/health", 20, up)
         gws = {}
-        for writer in WRITERS:
-            port = free_port()
-            d = out / f"aigw-{writer}"
-            d.mkdir(exist_ok=True)
-            config = aigw_config(d, port, up_port)
-            config.write_text(config.read_text() + f'\n[plugins.sqlite]\nwriter = "{writer}"\n')
-            gw = procs.start(f"aigw-{writer}", [args.aigw, "serve", "--config", str(config)], args.gw_cpus, cwd=d)
-            wait_ready(f"http://127.0.0.1:{port}/health", 60, gw)
-            gws[writer] = (port, gw.pid)
-        runs = [(w, g) for w in WRITERS for g in ("bench", "bench-nolog")]
+        for build, command in builds.items():
+            for writer in writers:
+                port = free_port()
+                name = f"aigw-{writer}" if len(builds) == 1 else f"aigw-{build}-{writer}"
+                d = out / name
+                d.mkdir(exist_ok=True)
+                config = aigw_config(d, port, up_port)
+                config.write_text(config.read_text() + f'\n[plugins.sqlite]\nwriter = "{writer}"\n')
+                gw = procs.start(name, [command, "serve", "--config", str(config)], args.gw_cpus, cwd=d)
+                wait_ready(f"http://127.0.0.1:{port}/health", 60, gw)
+                gws[build, writer] = (port, gw.pid)
+        runs = [(b, w, g) for b in builds for w in writers for g in ("bench", "bench-nolog")]
         for rep in range(args.reps):
             shift = rep % len(runs)
-            for writer, gateway in runs[shift:] + runs[:shift]:
-                port, pid = gws[writer]
+            for build, writer, gateway in runs[shift:] + runs[:shift]:
+                port, pid = gws[build, writer]
                 r = run_load(args, port, gateway, pid)
-                row = {"rep": rep, "writer": writer, "gateway": gateway, "requests": r["requests"], "errors": r["errors"],
+                row = {"rep": rep, "build": build, "writer": writer, "gateway": gateway, "requests": r["requests"], "errors": r["errors"],
                        "gw_us": r["gw_cpu_us_per_req"], "gw_main_us": r["gw_main_cpu_us_per_req"],
                        "foreign_cores": r["foreign_cores"], "req_per_s": r["req_per_s"]}  # fmt: skip
                 rows.append(row)
@@ -83,17 +98,43 @@ def main() -> None:
 
 
 def render(rows: list[dict], args) -> str:
-    def med(writer: str, gateway: str, key: str) -> float:
-        return statistics.median(r[key] for r in rows if r["writer"] == writer and r["gateway"] == gateway)
+    builds = sorted({r.get("build", "A") for r in rows})
+    writers = [w for w in WRITERS if any(r["writer"] == w for r in rows)]
+
+    def pick(build: str, writer: str, gateway: str, rep: int | None = None) -> list[dict]:
+        return [r for r in rows if r.get("build", "A") == build and r["writer"] == writer and r["gateway"] == gateway
+                and (rep is None or r["rep"] == rep)]  # fmt: skip
+
+    def med(build: str, writer: str, gateway: str, key: str) -> float:
+        return statistics.median(r[key] for r in pick(build, writer, gateway))
 
     lines = [f"Non-streamed requests, {args.inflight} in flight on one WebSocket, {args.reps} reps x {args.seconds} s, median.",
              "CPU µs per request: `main` = the gateway's process alone, `tree` = with the writer process.", "",
-             "| writer | logs on, main | logs off, main | **logging, main** | logs on, tree | logs off, tree | logging, tree | max foreign cores |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for w in WRITERS:
-        on_m, off_m, on_t, off_t = (med(w, g, k) for k in ("gw_main_us", "gw_us") for g in ("bench", "bench-nolog"))
-        foreign = max(r["foreign_cores"] for r in rows if r["writer"] == w)
-        lines.append(f"| {w} | {on_m:.1f} | {off_m:.1f} | **{on_m - off_m:.1f}** | {on_t:.1f} | {off_t:.1f} | {on_t - off_t:.1f} | {foreign:.2f} |")
+             "| build | writer | logs on, main | logs off, main | **logging, main** | logs on, tree | logs off, tree | logging, tree | max foreign cores |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for b in builds:
+        for w in writers:
+            on_m, off_m, on_t, off_t = (med(b, w, g, k) for k in ("gw_main_us", "gw_us") for g in ("bench", "bench-nolog"))
+            foreign = max(r["foreign_cores"] for r in rows if r.get("build", "A") == b and r["writer"] == w)
+            lines.append(f"| {b} | {w} | {on_m:.1f} | {off_m:.1f} | **{on_m - off_m:.1f}** | {on_t:.1f} | {off_t:.1f} | {on_t - off_t:.1f} | {foreign:.2f} |")
+    if len(builds) == 2:
+        # Logging's cost per rep (logs on minus off, same build, same rep), B minus A in the same rep.
+        lines += ["", "Paired per rep: B − A of the logging cost (µs per request), median [min–max] over reps.", "",
+                  "| writer | main | tree |", "|---|---|---|"]  # fmt: skip
+        for w in writers:
+            cells = []
+            for key in ("gw_main_us", "gw_us"):
+                diffs = []
+                for rep in sorted({r["rep"] for r in rows}):
+                    cost = {}
+                    for b in builds:
+                        on, off = pick(b, w, "bench", rep), pick(b, w, "bench-nolog", rep)
+                        if on and off:
+                            cost[b] = on[0][key] - off[0][key]
+                    if len(cost) == 2:
+                        diffs.append(cost["B"] - cost["A"])
+                cells.append(f"{statistics.median(diffs):+.2f} [{min(diffs):+.2f}–{max(diffs):+.2f}]" if diffs else "–")
+            lines.append(f"| {w} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
 
 
