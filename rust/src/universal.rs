@@ -37,15 +37,21 @@ pub fn cut_queries(payload: &[u8], max_depth: usize) -> Option<(Vec<u8>, Vec<Opt
     if slots.iter().all(Option::is_none) {
         return None;
     }
+    let envelope = envelope(payload, slots.iter().flatten())?;
+    Some((envelope, slots))
+}
+
+/// `payload` with each of `cuts` (in order, inside it) replaced by `null`; None if a cut is not.
+pub(crate) fn envelope<'a>(payload: &[u8], cuts: impl Iterator<Item = &'a CutQuery<'a>>) -> Option<Vec<u8>> {
     let mut envelope = Vec::with_capacity(payload.len().min(4096));
     let mut at = 0;
-    for cut in slots.iter().flatten() {
-        envelope.extend_from_slice(&payload[at..cut.start]);
+    for cut in cuts {
+        envelope.extend_from_slice(payload.get(at..cut.start)?);
         envelope.extend_from_slice(b"null");
         at = cut.end;
     }
-    envelope.extend_from_slice(&payload[at..]);
-    Some((envelope, slots))
+    envelope.extend_from_slice(payload.get(at..)?);
+    Some(envelope)
 }
 
 /// (`"stream"` is `true`, the `"model"` string) of a whole request body that is one JSON

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::universal::{bail, cut_query, scan, CutQuery, Message};
+use crate::universal::{bail, cut_query, envelope, scan, CutQuery, Message};
 
 /// One step of a `FastCreate`.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,14 +46,7 @@ pub fn parse_create(payload: &[u8], max_depth: usize, max_event_id: usize) -> Op
     // The envelope (the message without its queries) must be what a decoder accepts (serde
     // skips ignored values unchecked: lone surrogates, overflowing numbers) and plainly within
     // the depth limit: more brackets than the limit leaves the exact check to Python.
-    let mut envelope = Vec::with_capacity(256);
-    let mut at_byte = 0;
-    for step in &request.steps {
-        envelope.extend_from_slice(payload.get(at_byte..step.query.start)?);
-        envelope.extend_from_slice(b"null");
-        at_byte = step.query.end;
-    }
-    envelope.extend_from_slice(payload.get(at_byte..)?);
+    let envelope = envelope(payload, request.steps.iter().map(|step| &step.query))?;
     scan(&envelope)?;
     if envelope.iter().filter(|&&b| b == b'{' || b == b'[').count() > max_depth {
         return None;
