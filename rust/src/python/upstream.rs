@@ -114,9 +114,9 @@ fn headers_list<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound<
 /// A header name or value as Python text, decoded as ISO-8859-1 (RFC 9110 §5.5): the usual
 /// ASCII without a copy through `String`.
 fn latin1_str<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
-    match b.is_ascii().then(|| std::str::from_utf8(b)) {
-        Some(Ok(text)) => PyString::new(py, text), // ASCII is valid UTF-8: always this arm
-        _ => PyString::new(py, &latin1_text(b)),
+    match std::str::from_utf8(b) {
+        Ok(text) if b.is_ascii() => PyString::new(py, text),
+        _ => PyString::new(py, &latin1_text(b)), // obs-text: byte for char, not UTF-8
     }
 }
 
