@@ -34,7 +34,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Coroutine, Mapping, Protocol, Sequence
+from typing import Any, AsyncIterator, Coroutine, Mapping, NamedTuple, Protocol, Sequence
 
 from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
 from aigw.interfaces import Cache, Logger, Observer, Provider, RateLimiter
@@ -546,9 +546,8 @@ class _Run:
                 else:
                     try:
                         record.ttfb_ms = (time.monotonic() - started) * 1000.0
-                        verdict = self._whole_answer(plan, resp, attempt, store_key)
-                        if verdict is _NOT_YET:
-                            verdict = await self._rest_of_answer(plan, resp, attempt, store_key, ttl)
+                        head = self._whole_answer(plan, resp, attempt, store_key)
+                        verdict = None if head is None else await self._rest_of_answer(plan, resp, attempt, head, store_key, ttl)
                     finally:
                         resp.close()  # a no-op once the body was read; else the connection is released now
             finally:
@@ -560,40 +559,38 @@ class _Run:
             retry_after = verdict.retry_after
         return False
 
-    def _whole_answer(self, plan: StepPlan, resp: Any, attempt: Attempt, store_key: str | None) -> ErrorClass | None | object:
-        """Deliver a successful, non-streamed answer whose body is all here (None: answered);
-        `_NOT_YET` for anything that needs to wait (an error answer, a stream, a body still
-        arriving, an answer to store in the cache)."""
-        status = attempt.status = resp.status
-        if status >= 400 or store_key is not None:
-            return _NOT_YET
-        content_type = media_type(_header(resp, "content-type"))
-        if _streams(self.sink, plan.call, plan.provider.framing(plan.call, status, content_type)):
-            return _NOT_YET
-        read_now = getattr(resp, "read_now", None)  # UpstreamResponse's; another client's may lack it
-        body = read_now() if read_now is not None else None
-        if body is None:
-            return _NOT_YET
-        self._deliver(plan, resp, status, content_type, body)
-        return None
-
-    async def _rest_of_answer(
-        self, plan: StepPlan, resp: Any, attempt: Attempt, store_key: str | None, ttl: int
-    ) -> ErrorClass | None:
-        """What `_whole_answer` left: None when the request was answered (maybe by a stream
-        that broke); otherwise whether the same step may be tried again, and after how long."""
-        call = plan.call
+    def _whole_answer(self, plan: StepPlan, resp: Any, attempt: Attempt, store_key: str | None) -> _Head | None:
+        """Deliver a successful, non-streamed answer whose body is all here and return None
+        (answered); otherwise the head as read, for `_rest_of_answer` (an error answer, a
+        stream, a body still arriving, an answer to store in the cache)."""
         status = attempt.status = resp.status
         content_type = media_type(_header(resp, "content-type"))
         if status >= 400:
+            return _Head(status, content_type, None, False)
+        framing = plan.provider.framing(plan.call, status, content_type)
+        streams = _streams(self.sink, plan.call, framing)
+        if not streams and store_key is None:
+            read_now = getattr(resp, "read_now", None)  # UpstreamResponse's; another client's may lack it
+            body = read_now() if read_now is not None else None
+            if body is not None:
+                self._deliver(plan, resp, status, content_type, body)
+                return None
+        return _Head(status, content_type, framing, streams)
+
+    async def _rest_of_answer(
+        self, plan: StepPlan, resp: Any, attempt: Attempt, head: _Head, store_key: str | None, ttl: int
+    ) -> ErrorClass | None:
+        """What `_whole_answer` left: None when the request was answered (maybe by a stream
+        that broke); otherwise whether the same step may be tried again, and after how long."""
+        status, content_type, framing, streams = head
+        if framing is None:
             return await self._error_answer(plan, resp, attempt)
-        framing = plan.provider.framing(call, status, content_type)
-        if _streams(self.sink, call, framing):
+        if streams:
             return await self._stream(plan, resp, attempt, status, content_type, framing)
         try:
             body = await resp.read()
         except UpstreamError as exc:
-            return self._failed(attempt, _body_error(f"step {plan.index}", call.provider, exc))
+            return self._failed(attempt, _body_error(f"step {plan.index}", plan.call.provider, exc))
         self._deliver(plan, resp, status, content_type, body)
         if store_key is not None and 200 <= status < 300:
             await self.rt.cache.set(store_key, CachedResponse(status, content_type, body), ttl)  # type: ignore[union-attr]
@@ -679,8 +676,13 @@ class _Run:
         raise self.last_error or ProviderFailed("no step produced an answer")
 
 
-#: `_whole_answer`'s "this answer needs to wait" (None already means "answered").
-_NOT_YET = object()
+class _Head(NamedTuple):
+    """An upstream answer's head as `_whole_answer` read it, for `_rest_of_answer`."""
+
+    status: int
+    content_type: str  # bare media type
+    framing: Framing | None  # None: an error answer (status >= 400)
+    streams: bool  # relayed as it arrives (see `_streams`)
 
 
 def _request_error(plan: StepPlan, exc: UpstreamError, first_byte_ms: int) -> AigwError:
