@@ -74,13 +74,16 @@ class Step:
     def step_request(self) -> StepRequest:
         """This step as the pipeline takes it. The same as reading `body`, `stream` and
         `model`, in one call for the usual step whose query was cut out as bytes."""
-        raw = self.raw
-        if raw is None:
+        if self.raw is None:
             return StepRequest(self.provider, self.endpoint, self.headers, self.body, self.stream, self.model, self.config)
-        body, asked, model = raw
-        endpoint = self.endpoint
-        stream = asked or asks_to_stream(endpoint)
-        return StepRequest(self.provider, endpoint, self.headers, body, stream, model if isinstance(model, str) else model_in_endpoint(endpoint), self.config)
+        return cut_step_request(self.provider, self.endpoint, self.headers, self.raw, self.config)
+
+
+def cut_step_request(provider: str, endpoint: str, headers: dict[str, Any], cut: RawQuery, config: dict[str, Any] | None = None) -> StepRequest:
+    """A step whose query was cut out as bytes, as the pipeline takes it: the bytes as the body,
+    a stream when the query or the endpoint asks for one, the query's model else the endpoint's."""
+    body, asked, model = cut
+    return StepRequest(provider, endpoint, headers, body, asked or asks_to_stream(endpoint), model if isinstance(model, str) else model_in_endpoint(endpoint), config)
 
 
 def model_in_endpoint(endpoint: str) -> str | None:
@@ -205,10 +208,7 @@ def fast_create(payload: bytes) -> tuple[str | None, list[StepRequest]] | None:
     if fast is None:
         return None
     event_id, steps = fast
-    return event_id, [
-        StepRequest(p, e, h, q, s or asks_to_stream(e), m if m is not None else model_in_endpoint(e))
-        for p, e, h, q, s, m in steps
-    ]
+    return event_id, [cut_step_request(p, e, h, (q, s, m)) for p, e, h, q, s, m in steps]
 
 
 def parse_client_message(payload: bytes) -> Create | Cancel:
