@@ -5,7 +5,10 @@ request: JSON bodies of ~80 and ~200 bytes, one attempt, no metadata, no error. 
 call is the batch size, so the table reads as µs per record.
 
 `insert, None bound` is the statement shape before issue 15 (NULLs bound as None, which
-Python's sqlite3 sends through its adapter protocol); `insert, NULL sentinels` is today's.
+Python's sqlite3 sends through its adapter protocol); `insert, NULL sentinels` is the thread
+writer's. The writer process gets each batch as marshal bytes: `child, marshal.loads +
+executemany` is what it did before it stored through the Rust `SqliteLogStore` (`child, Rust
+store`, today's).
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import time
 
 import pytest
 
+import marshal
+import sqlite3
+
+from aigw._codec import SqliteLogStore
 from aigw.builtins import sqlite_logs
 from aigw.builtins.log_batcher import Pending
 from aigw.builtins.sqlite_log_schema import connect
@@ -49,7 +56,7 @@ def _none_bound(row: tuple) -> tuple:
 
 
 PLAIN_INSERT = "INSERT OR IGNORE INTO logs ({}) VALUES ({})".format(
-    sqlite_logs._LOG_COLUMNS, ", ".join("?" * len(sqlite_logs._LOG_COLUMNS.split(",")))
+    sqlite_logs.LOG_COLUMNS, ", ".join("?" * len(sqlite_logs.LOG_COLUMNS.split(",")))
 )
 
 
@@ -87,3 +94,31 @@ def test_insert_null_sentinels(benchmark, tmp_path):
 
 def test_insert_none_bound(benchmark, tmp_path):
     _insert_bench(benchmark, tmp_path, "insert, None bound (before)", PLAIN_INSERT, _none_bound)
+
+
+def _child_bench(benchmark, tmp_path, op: str, store_payload) -> None:
+    connect(tmp_path / "logs.db", create=True).close()
+
+    def setup():
+        rows, bodies, _ = sqlite_logs.rows_of(_batch())
+        return (marshal.dumps((rows, bodies), 2),), {}
+
+    benchmark.extra_info.update(frames=BATCH, payload_bytes=0, impl="aigw", op=op, size="500")
+    benchmark.pedantic(store_payload, setup=setup, rounds=20)
+    with sqlite3.connect(tmp_path / "logs.db") as conn:
+        stored = conn.execute("SELECT count(*) FROM logs").fetchone()[0]
+    assert stored and stored % BATCH == 0
+
+
+def test_child_marshal_loads_and_executemany(benchmark, tmp_path):
+    conn = connect(tmp_path / "logs.db", create=True)
+    _child_bench(benchmark, tmp_path, "child, marshal.loads + executemany (before)",
+                 lambda payload: sqlite_logs.store_rows(conn, *marshal.loads(payload)))
+    conn.close()
+
+
+def test_child_rust_store(benchmark, tmp_path):
+    connect(tmp_path / "logs.db", create=True).close()
+    store = SqliteLogStore(str(tmp_path / "logs.db"), sqlite_logs.LOG_COLUMNS)
+    _child_bench(benchmark, tmp_path, "child, Rust store", store.store)
+    store.close()

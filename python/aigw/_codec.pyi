@@ -4,6 +4,7 @@ Bytes are Rust's, meaning is Python's: every byte-level format on the hot path i
 serialized here. Functions never panic on input; malformed input raises or yields an error event.
 """
 
+import os
 from collections.abc import Iterable
 from typing import Final
 
@@ -400,6 +401,21 @@ class LogRowEncoder:
     @property
     def body_bytes(self) -> int: ...
     def __len__(self) -> int: ...
+
+class SqliteLogStore:
+    """The SQLite log writer process's connection (its own SQLite, linked into this module):
+    made only in that process, after the store is migrated; never in the gateway's."""
+
+    def __init__(self, path: str | os.PathLike[str], columns: str) -> None:
+        """Open the migrated store at `path` (WAL, synchronous NORMAL) to insert rows of the
+        `logs` columns named, comma-separated; RuntimeError when it cannot."""
+    def store(self, payload: bytes) -> int:
+        """Store `marshal.dumps((rows, bodies))` in one transaction; how many rows had a log_id
+        already stored. RuntimeError (nothing stored) for a malformed batch or SQLite's error."""
+    def prune(self, older_than: float | None = None, keep_newest: int | None = None) -> int:
+        """Delete logs created before `older_than` and all but the newest `keep_newest`."""
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
 
 def openai_usage(body: bytes) -> tuple[int | None, int | None] | None:
     """(tokens in, tokens out) of a whole OpenAI-shaped JSON answer, or None when it reports no

@@ -22,7 +22,9 @@ pub mod http;
 pub mod sse;
 pub mod usage;
 
-// Log ids and log rows for a writer process (Python's marshal format)
+// Log ids, log rows for a writer process (Python's marshal format), and that process's SQLite writer
+pub mod log_batch;
+pub mod log_store;
 pub mod logid;
 pub mod marshal;
 

@@ -62,6 +62,7 @@ impl<'py> ListSink<'py> {
 mod eventstream; // AWS event stream (Bedrock)
 mod kernels; // mask/UTF-8 kernels for benches
 mod logrow; // SQLite log rows in marshal format for the writer process
+mod logstore; // the writer process's SQLite store
 mod relay; // the Universal API's stream relay (SSE, NDJSON, AWS event stream)
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod ws; // the WebSocket codec
@@ -76,5 +77,6 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     relay::register(m)?;
     eventstream::register(m)?;
     logrow::register(m)?;
+    logstore::register(m)?;
     Ok(())
 }

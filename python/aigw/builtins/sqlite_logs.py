@@ -64,7 +64,7 @@ WRITERS = ("process", "thread")
 MAX_ERROR_CHARS = 4096
 PRUNE_EVERY = 60.0  # seconds between automatic retention passes
 
-_LOG_COLUMNS = (
+LOG_COLUMNS = (
     "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
     "success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out, "
     "metadata, error, request_content_type, response_content_type, request_body_size, "
@@ -96,7 +96,7 @@ def _placeholder(column: str) -> str:
 
 
 _INSERT_LOG = "INSERT OR IGNORE INTO logs ({}) VALUES ({})".format(
-    _LOG_COLUMNS, ", ".join(_placeholder(c.strip()) for c in _LOG_COLUMNS.split(","))
+    LOG_COLUMNS, ", ".join(_placeholder(c.strip()) for c in LOG_COLUMNS.split(","))
 )
 _INSERT_BODIES = (
     "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body) VALUES (?, ?, ?)"
@@ -108,7 +108,7 @@ def _json_text(value) -> str:  # type: ignore[no-untyped-def]
 
 
 def log_row(item: Pending) -> tuple:
-    """The `logs` row of a pending record, in _LOG_COLUMNS order, NULLs as the sentinels.
+    """The `logs` row of a pending record, in LOG_COLUMNS order, NULLs as the sentinels.
 
     Plain str/int/float values only (what sqlite3 binds fastest, and what marshal carries to
     a writer process)."""
