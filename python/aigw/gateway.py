@@ -15,11 +15,11 @@ import logging
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Coroutine, Mapping, Sequence
 
 from aigw.api.compat_routes import CHAT_PATTERN, EMBEDDINGS_PATTERN, MESSAGES_PATTERN, MODELS_PATTERN, CompatDoors, configured_model_lists
 from aigw.api.http_routes import HttpDoors
-from aigw.api.gateway_context import AUTH_SUBPROTOCOL, FrontDoor, GatewayContext
+from aigw.api.gateway_context import AUTH_SUBPROTOCOL, NEEDS_TOKEN, FrontDoor, GatewayContext
 from aigw.api.logs_api import LogsApi  # issue 13
 from aigw.api.metrics_route import METRICS_PATH, MetricsApp, metrics_route  # issue 13
 from aigw.api.open_sessions import OpenSessions
@@ -38,6 +38,7 @@ from aigw.plugins import PluginManager, Registries
 from aigw.private_files import make_private_dir
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.server import ServerSettings, serve
+from aigw.server.app import StreamedResponse
 from aigw.types import HttpRequest, PluginContext
 from aigw.types import HttpResponse as PluginHttpResponse
 from aigw.upstream import UpstreamClient
@@ -461,9 +462,10 @@ class GatewayApp:
         """An upgrade request: a WebSocket route's handler, or an HTTP answer (refusal)."""
         return await self._dispatch(request, True)
 
-    async def http(self, request: Request) -> HttpResponse:
-        """A plain HTTP request."""
-        return await self._dispatch(request, False)
+    def http(self, request: Request) -> Coroutine[Any, Any, HttpResponse | StreamedResponse]:
+        """A plain HTTP request: the awaitable answer (`_dispatch`'s own coroutine, so a
+        request resumes through one frame fewer)."""
+        return self._dispatch(request, False)
 
     async def _dispatch(self, request: Request, websocket: bool) -> Any:
         found = self.router.resolve(request.method, request.path, websocket=websocket)
@@ -474,7 +476,9 @@ class GatewayApp:
             return _miss(request, found)
         route = found.route
         try:
-            ctx = await self.door.enter(request, route, found.params, websocket=websocket)
+            ctx = self.door.enter_without_token(route, found.params)
+            if ctx is NEEDS_TOKEN:
+                ctx = await self.door.authenticate(request, found.params, websocket=websocket)
         except AigwError as err:
             return json_error(err.status, err.code, err.message)
         result = await route.handler(request, found.params, ctx)

@@ -65,6 +65,17 @@ def token_of(request: Request, *, websocket: bool) -> str | None:
     return token
 
 
+class _NeedsToken:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEEDS_TOKEN"
+
+
+#: `FrontDoor.enter_without_token`'s answer for a gateway that requires a token.
+NEEDS_TOKEN = _NeedsToken()
+
+
 class FrontDoor:
     """Resolves the gateway and authenticates the caller (see the module docstring)."""
 
@@ -91,6 +102,14 @@ class FrontDoor:
             GatewayNotFound: no such gateway, or an ``{account}`` that is not the gateway's.
             Unauthorized: the gateway requires a token and none valid for it was presented.
         """
+        ctx = self.enter_without_token(route, params)
+        if ctx is not NEEDS_TOKEN:
+            return ctx
+        return await self.authenticate(request, params, websocket=websocket)
+
+    def enter_without_token(self, route: Route, params: Mapping[str, str]) -> GatewayContext | None | _NeedsToken:
+        """`enter` for the requests that need no token, without an await (the request path
+        calls this and awaits `authenticate` only for NEEDS_TOKEN). Raises GatewayNotFound."""
         name = params.get("gateway")
         if name is None:
             if route.public:
@@ -98,12 +117,16 @@ class FrontDoor:
             name = DEFAULT_GATEWAY
         if not self.exists(params):
             raise GatewayNotFound(f"gateway {name!r} does not exist")
-        gw = self._gateways[name]
-        policy = self._policies[name]
-        if route.public or not gw.authentication:
-            return GatewayContext(name, policy, None)
+        if route.public or not self._gateways[name].authentication:
+            return GatewayContext(name, self._policies[name], None)
+        return NEEDS_TOKEN
+
+    async def authenticate(self, request: Request, params: Mapping[str, str], *, websocket: bool) -> GatewayContext:
+        """The context of a request to a gateway that requires a token (`enter_without_token`
+        said NEEDS_TOKEN). Raises Unauthorized."""
+        name = params.get("gateway") or DEFAULT_GATEWAY
         token = token_of(request, websocket=websocket)
         principal = await self._auth.authenticate(name, token) if (self._auth is not None and token) else None
         if principal is None:
             raise Unauthorized("Unauthorized: send cf-aig-authorization: Bearer <token>")
-        return GatewayContext(name, policy, principal)
+        return GatewayContext(name, self._policies[name], principal)

@@ -153,6 +153,8 @@ def _encoded_rest(target: str, rest: str) -> str:
     decoded path, but a provider's path is passed on as sent (Bedrock's `v1%3A0` model ids,
     an encoded space or slash) and endpoints are percent-encoded paths (`check_endpoint`).
     Falls back to the decoded `rest` if the raw path does not split the same way."""
+    if "%" not in target:
+        return rest  # nothing was decoded: the raw rest is `rest` itself
     raw = target.partition("?")[0].split("/", 5)  # "", "v1", account, gateway, provider, rest
     if len(raw) == 6 and unquote(raw[5]) == rest:
         return raw[5]

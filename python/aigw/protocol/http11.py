@@ -128,7 +128,7 @@ class Request:
         self.method = method
         self.target = target
         raw_path, _, self.query = target.partition("?")
-        self.path = unquote(raw_path)
+        self.path = unquote(raw_path) if "%" in raw_path else raw_path
         self.http_version = http_version
         self.headers = headers
         self.client = client
