@@ -1,0 +1,76 @@
+"""FrontDoor: which gateway a request is for, and who is calling. The request path takes the
+context without an await when no token is needed and awaits `authenticate` only otherwise;
+`enter` does both and keeps its answers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from aigw.api.gateway_context import NEEDS_TOKEN, FrontDoor
+from aigw.api.router import Route
+from aigw.errors import GatewayNotFound, Unauthorized
+from aigw.protocol.http11 import Headers, Request
+
+PRIVATE = Route("POST", "/v1/{account}/{gateway}", handler=None, owner="test")
+PUBLIC = Route("GET", "/health", handler=None, owner="test", public=True)
+
+
+class OneToken:
+    """An auth backend that knows one token."""
+
+    async def authenticate(self, gateway: str, token: str):  # type: ignore[no-untyped-def]
+        return SimpleNamespace(id="alice") if token == "good" else None
+
+
+def door() -> FrontDoor:
+    gateways = {
+        "open": SimpleNamespace(authentication=False, account_id=""),
+        "locked": SimpleNamespace(authentication=True, account_id="acct"),
+    }
+    policies = {"open": "open-policy", "locked": "locked-policy"}
+    return FrontDoor(gateways, policies, OneToken())  # type: ignore[arg-type]
+
+
+def request(token: str | None = None) -> Request:
+    raw = [(b"cf-aig-authorization", f"Bearer {token}".encode())] if token else []
+    return Request("POST", "/v1/acct/locked", "1.1", Headers(raw))
+
+
+def test_a_gateway_without_authentication_is_entered_without_a_token():
+    ctx = door().enter_without_token(PRIVATE, {"account": "x", "gateway": "open"})
+    assert (ctx.name, ctx.policy, ctx.principal) == ("open", "open-policy", None)
+
+
+def test_a_gateway_with_authentication_needs_a_token():
+    assert door().enter_without_token(PRIVATE, {"account": "acct", "gateway": "locked"}) is NEEDS_TOKEN
+
+
+async def test_a_valid_token_names_the_principal():
+    ctx = await door().authenticate(request("good"), {"account": "acct", "gateway": "locked"}, websocket=False)
+    assert (ctx.name, ctx.policy, ctx.principal.id) == ("locked", "locked-policy", "alice")
+
+
+@pytest.mark.parametrize("token", [None, "bad"])
+async def test_a_missing_or_unknown_token_is_unauthorized(token):
+    with pytest.raises(Unauthorized):
+        await door().authenticate(request(token), {"account": "acct", "gateway": "locked"}, websocket=False)
+
+
+@pytest.mark.parametrize("params", [{"account": "acct", "gateway": "nope"}, {"account": "other", "gateway": "locked"}])
+def test_an_unknown_gateway_or_another_account_is_not_found(params):
+    with pytest.raises(GatewayNotFound):
+        door().enter_without_token(PRIVATE, params)
+
+
+def test_a_public_route_without_a_gateway_has_no_context():
+    assert door().enter_without_token(PUBLIC, {}) is None
+
+
+async def test_enter_gives_what_the_two_steps_give():
+    d = door()
+    assert (await d.enter(request(), PRIVATE, {"account": "x", "gateway": "open"}, websocket=False)).principal is None
+    assert (await d.enter(request("good"), PRIVATE, {"account": "acct", "gateway": "locked"}, websocket=False)).principal.id == "alice"
+    with pytest.raises(Unauthorized):
+        await d.enter(request(), PRIVATE, {"account": "acct", "gateway": "locked"}, websocket=False)
