@@ -11,6 +11,7 @@
 //! Sans-I/O and total: any input yields a batch or an error naming the offset, never a panic,
 //! and no count in the input allocates more than the input's own length could hold.
 
+use crate::marshal::MarshalWriter;
 use std::fmt;
 
 /// A NULL written as text (`aigw.builtins.sqlite_logs.NULL_TEXT`).
@@ -45,6 +46,36 @@ impl<'a> LogBatch<'a> {
     /// The `i`th `logs` row's cells (panics only for `i >= rows()`, a caller's bug).
     pub fn row(&self, i: usize) -> &[Cell<'a>] {
         &self.cells[i * self.columns..(i + 1) * self.columns]
+    }
+
+    /// The batch in marshal format, as `parse_log_batch` reads it (NULL as None): the inverse
+    /// the tests and the fuzz target write batches with.
+    pub fn to_marshal(&self) -> Vec<u8> {
+        let mut w = MarshalWriter::new();
+        w.tuple(2);
+        w.list(self.rows());
+        for i in 0..self.rows() {
+            w.tuple(self.columns);
+            self.row(i).iter().for_each(|c| c.write(&mut w));
+        }
+        w.list(self.bodies.len());
+        for b in &self.bodies {
+            w.tuple(3);
+            b.iter().for_each(|c| c.write(&mut w));
+        }
+        w.buf
+    }
+}
+
+impl Cell<'_> {
+    fn write(&self, w: &mut MarshalWriter) {
+        match *self {
+            Cell::Null => w.none(),
+            Cell::Int(v) => w.int(v),
+            Cell::Float(v) => w.float(v),
+            Cell::Text(s) => w.str(s),
+            Cell::Blob(b) => w.bytes(b),
+        }
     }
 }
 
@@ -199,32 +230,11 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::marshal::MarshalWriter;
 
     fn batch(rows: &[&[Cell]], bodies: &[[Cell; 3]]) -> Vec<u8> {
-        let mut w = MarshalWriter::new();
-        w.tuple(2);
-        w.list(rows.len());
-        for row in rows {
-            w.tuple(row.len());
-            row.iter().for_each(|c| put(&mut w, c));
-        }
-        w.list(bodies.len());
-        for b in bodies {
-            w.tuple(3);
-            b.iter().for_each(|c| put(&mut w, c));
-        }
-        w.buf
-    }
-
-    fn put(w: &mut MarshalWriter, c: &Cell) {
-        match *c {
-            Cell::Null => w.none(),
-            Cell::Int(v) => w.int(v),
-            Cell::Float(v) => w.float(v),
-            Cell::Text(s) => w.str(s),
-            Cell::Blob(b) => w.bytes(b),
-        }
+        let columns = rows.first().map_or(0, |r| r.len());
+        let cells = rows.iter().flat_map(|r| r.iter().copied()).collect();
+        LogBatch { columns, cells, bodies: bodies.to_vec() }.to_marshal()
     }
 
     #[test]
