@@ -97,7 +97,7 @@ def test_insert_none_bound(benchmark, tmp_path):
 
 
 def _child_bench(benchmark, tmp_path, op: str, store_payload) -> None:
-    connect(tmp_path / "logs.db", create=True).close()
+    """`store_payload` on a store the caller opened at tmp_path/logs.db."""
 
     def setup():
         rows, bodies, _ = sqlite_logs.rows_of(_batch())

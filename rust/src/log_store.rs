@@ -54,8 +54,9 @@ pub struct LogStore {
     conn: Connection,
     columns: usize,
     insert_log: String,
-    insert_bodies: &'static str,
 }
+
+const INSERT_BODIES: &str = "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body) VALUES (?, ?, ?)";
 
 impl LogStore {
     /// Open the store at `path` (it must exist and be migrated) in WAL mode with
@@ -70,15 +71,10 @@ impl LogStore {
         let names: Vec<&str> = columns.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
         let placeholders = vec!["?"; names.len()].join(", ");
         let insert_log = format!("INSERT OR IGNORE INTO logs ({}) VALUES ({placeholders})", names.join(", "));
-        let store = LogStore {
-            conn,
-            columns: names.len(),
-            insert_log,
-            insert_bodies: "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body) VALUES (?, ?, ?)",
-        };
+        let store = LogStore { conn, columns: names.len(), insert_log };
         // Prepared now, so a column the table lacks is refused at start, not at the first batch.
         store.conn.prepare_cached(&store.insert_log)?;
-        store.conn.prepare_cached(store.insert_bodies)?;
+        store.conn.prepare_cached(INSERT_BODIES)?;
         Ok(store)
     }
 
@@ -93,7 +89,7 @@ impl LogStore {
             for i in 0..batch.rows() {
                 stored += execute(&mut insert, batch.row(i))? as u64;
             }
-            let mut insert = tx.prepare_cached(self.insert_bodies)?;
+            let mut insert = tx.prepare_cached(INSERT_BODIES)?;
             for row in &batch.bodies {
                 execute(&mut insert, row)?;
             }
