@@ -1,6 +1,5 @@
 """FrontDoor: which gateway a request is for, and who is calling. The request path takes the
-context without an await when no token is needed and awaits `authenticate` only otherwise;
-`enter` does both and keeps its answers."""
+context without an await when no token is needed and awaits `authenticate` only otherwise."""
 
 from __future__ import annotations
 
@@ -66,11 +65,3 @@ def test_an_unknown_gateway_or_another_account_is_not_found(params):
 
 def test_a_public_route_without_a_gateway_has_no_context():
     assert door().enter_without_token(PUBLIC, {}) is None
-
-
-async def test_enter_gives_what_the_two_steps_give():
-    d = door()
-    assert (await d.enter(request(), PRIVATE, {"account": "x", "gateway": "open"}, websocket=False)).principal is None
-    assert (await d.enter(request("good"), PRIVATE, {"account": "acct", "gateway": "locked"}, websocket=False)).principal.id == "alice"
-    with pytest.raises(Unauthorized):
-        await d.enter(request(), PRIVATE, {"account": "acct", "gateway": "locked"}, websocket=False)

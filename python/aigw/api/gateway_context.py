@@ -1,6 +1,8 @@
 """Gateway resolution and authentication, done once per request for every non-public route.
 
-`FrontDoor.enter(request, route, params)` answers "which gateway, and who is calling":
+`FrontDoor` answers "which gateway, and who is calling", in two steps so that a request that
+needs no token is not awaited: `enter_without_token(route, params)` gives the context, or
+NEEDS_TOKEN, and only then `await authenticate(request, params, websocket=...)`:
 
 * the gateway is the route's ``{gateway}`` parameter (checked against ``{account}`` when the
   gateway sets ``account_id``); a route without one, such as a plugin route outside
@@ -94,22 +96,12 @@ class FrontDoor:
         account = params.get("account")
         return gw is not None and name in self._policies and not (account is not None and gw.account_id and gw.account_id != account)
 
-    async def enter(self, request: Request, route: Route, params: Mapping[str, str], *, websocket: bool) -> GatewayContext | None:
-        """The context of a request to `route`, or None for a public route without a
-        ``{gateway}`` parameter.
-
-        Raises:
-            GatewayNotFound: no such gateway, or an ``{account}`` that is not the gateway's.
-            Unauthorized: the gateway requires a token and none valid for it was presented.
-        """
-        ctx = self.enter_without_token(route, params)
-        if ctx is not NEEDS_TOKEN:
-            return ctx
-        return await self.authenticate(request, params, websocket=websocket)
-
     def enter_without_token(self, route: Route, params: Mapping[str, str]) -> GatewayContext | None | _NeedsToken:
-        """`enter` for the requests that need no token, without an await (the request path
-        calls this and awaits `authenticate` only for NEEDS_TOKEN). Raises GatewayNotFound."""
+        """The context of a request to `route`, None for a public route without a
+        ``{gateway}`` parameter, or NEEDS_TOKEN when the gateway requires authentication (then
+        await `authenticate`). No await, so a request that needs no token takes none.
+
+        Raises GatewayNotFound: no such gateway, or an ``{account}`` that is not the gateway's."""
         name = params.get("gateway")
         if name is None:
             if route.public:
