@@ -10,7 +10,7 @@ import time
 import pytest
 
 from aigw.builtins.sqlite_log_query import SqliteLogReader
-from aigw.builtins.sqlite_log_schema import SCHEMA_VERSION
+from aigw.builtins.sqlite_log_schema import PAGE_SIZE, SCHEMA_VERSION
 from aigw.builtins.sqlite_logs import SqliteLogger
 from aigw.errors import ConfigError
 from aigw.interfaces import Logger
@@ -157,6 +157,27 @@ async def test_store_is_wal_mode_with_the_current_schema_version(tmp_path):
     with sqlite3.connect(tmp_path / "data" / "logs.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+async def test_a_new_store_has_16_kib_pages(tmp_path):
+    logger = SqliteLogger(tmp_path / "logs.db")
+    await logger.start()
+    await logger.close()
+    with sqlite3.connect(tmp_path / "logs.db") as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+
+
+async def test_a_store_made_with_4_kib_pages_keeps_them_and_its_logs(tmp_path, make_record):
+    logger = SqliteLogger(tmp_path / "logs.db")
+    with sqlite3.connect(tmp_path / "logs.db") as conn:  # an empty file that an older aigw set up
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("PRAGMA journal_mode = WAL")
+    await logger.start()
+    logger.log(make_record())
+    await logger.close()
+    with sqlite3.connect(tmp_path / "logs.db") as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert count_rows(tmp_path / "logs.db") == 1
 
 
 async def test_reopening_a_store_keeps_its_logs(tmp_path, make_record):

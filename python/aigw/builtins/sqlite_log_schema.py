@@ -89,6 +89,7 @@ MIGRATIONS: tuple[str, ...] = (
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 5000  # other worker processes share the file
+PAGE_SIZE = 16384  # bytes, for a store created from now on
 
 
 def connect(path: Path, *, create: bool) -> sqlite3.Connection:
@@ -110,6 +111,10 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # Takes effect only on a store that has no page yet (a new file; an existing one
+            # keeps its size): 16 KiB pages make the writer's row 15 % cheaper than SQLite's
+            # default 4 KiB (fewer B-tree pages and WAL frames per batch; benches/README.md).
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode = WAL")
             # WAL + NORMAL: a committed batch survives an aigw crash; only an OS crash or power
             # loss may lose the last batches. FULL would fsync every batch.
