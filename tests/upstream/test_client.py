@@ -170,6 +170,22 @@ async def test_read_now_leaves_a_compressed_body_to_read(aiohttp_server):
         assert await resp.read() == b"abc"
 
 
+async def test_a_body_that_came_with_its_head_is_complete_and_its_connection_idle_at_once(raw_server):
+    async def whole(reader, writer):
+        while True:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")  # one write, one read
+            await writer.drain()
+
+    async with raw_server(whole) as (base, _), UpstreamClient() as client:
+        resp = await client.request("GET", base + "/")
+        assert resp.complete
+        assert list(client.stats().values()) == [(1, 1, 0)]  # open, idle, waiting: back already
+        assert resp.read_now() == b"hello"
+        again = await client.request("GET", base + "/")  # on the same connection
+        assert (await again.read(), list(client.stats().values())) == (b"hello", [(1, 1, 0)])
+
+
 async def eventually_complete(resp) -> None:
     while not resp.complete:
         await asyncio.sleep(0.005)

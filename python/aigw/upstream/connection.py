@@ -286,7 +286,20 @@ class Connection(asyncio.Protocol):
             return
         self._framing = framing
         limits = self._limits
-        resp = UpstreamResponse(self, status, reason, minor, headers, ce if self._decode else None, limits[1], limits[2])
+        ce = ce if self._decode else None
+        if framing == _LENGTH and len(rest) == self._remaining and ce is None:
+            # The usual small answer: the whole body came with its head. The response is
+            # handed over complete and the connection goes back at once: no weak reference
+            # to watch, no feeding of the body (what _feed_body and _body_done would do).
+            resp = UpstreamResponse(self, status, reason, minor, headers, None, limits[1], limits[2])
+            resp._complete(rest)
+            self._remaining = 0
+            self._waiter = None
+            waiter.set_result(resp)
+            self._disarm()
+            self._finished(False)
+            return
+        resp = UpstreamResponse(self, status, reason, minor, headers, ce, limits[1], limits[2])
         ref = self._response = weakref.ref(resp, self._response_dropped)
         self._waiter = None
         waiter.set_result(resp)
@@ -357,6 +370,11 @@ class Connection(asyncio.Protocol):
             resp._feed_eof()
         else:
             paused = False
+        self._finished(paused)
+
+    def _finished(self, paused: bool) -> None:
+        """The response is whole: the connection goes back to the pool (reading resumed if the
+        response had `paused` it), or is closed when it cannot be reused."""
         if self._reusable and not self.closed:
             if paused and self.transport is not None:
                 self.transport.resume_reading()

@@ -339,6 +339,14 @@ class UpstreamResponse:
             self._paused = True
             self._conn.pause_reading()
 
+    def _complete(self, body: bytes) -> None:
+        """The whole body at once, before anyone reads: the connection is done with it."""
+        if body:
+            self._chunks.append(body)
+            self._size = len(body)
+        self._eof = True
+        self._conn = None
+
     def _feed_eof(self) -> None:
         self._eof = True
         self._conn = None
