@@ -3,6 +3,7 @@ event ids (issue 15 item 1): CPU and wall time per row over many 500-row batches
 
     python benches/micro/log_store_growth.py --batches 200 --event-ids uuid
     python benches/micro/log_store_growth.py --batches 200 --event-ids repeating --drop-index logs_event_id
+    python benches/micro/log_store_growth.py --batches 200 --event-ids sequential --page-size 4096
 
 Event ids: `repeating` e0..e499 in every batch (test_log_writer.py's records), `uuid` random
 (a client sending UUIDs), `sequential` 0, 1, 2 ... (ws_load.py's), `log-id` the row's own
@@ -50,9 +51,14 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=200)
     ap.add_argument("--event-ids", choices=("repeating", "uuid", "sequential", "log-id"), default="repeating")
     ap.add_argument("--drop-index", action="append", default=[], help="an index to drop first (repeatable)")
+    ap.add_argument("--page-size", type=int, help="make the store with pages of this many bytes (default: aigw's)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "logs.db"
+        if args.page_size:  # set on the empty file first: connect's own setting then finds pages
+            with sqlite3.connect(path) as conn:
+                conn.execute(f"PRAGMA page_size = {args.page_size}")
+                conn.execute("VACUUM")
         connect(path, create=True).close()
         with sqlite3.connect(path) as conn:
             for index in args.drop_index:
@@ -66,7 +72,9 @@ def main() -> None:
         store.close()
         rows = args.batches * 500
         dropped = ",".join(args.drop_index) or "none"
-        print(f"event ids {args.event_ids}, dropped {dropped}: {cpu / rows * 1e6:.2f} us CPU, {wall / rows * 1e6:.2f} us wall per row over {rows} rows")
+        with sqlite3.connect(path) as conn:
+            page = conn.execute("PRAGMA page_size").fetchone()[0]
+        print(f"event ids {args.event_ids}, dropped {dropped}, {page}-byte pages: {cpu / rows * 1e6:.2f} us CPU, {wall / rows * 1e6:.2f} us wall per row over {rows} rows")
 
 
 if __name__ == "__main__":
