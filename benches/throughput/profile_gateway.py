@@ -9,11 +9,16 @@ scenario with ws_load.py (core 1), and records the gateway with `py-spy record -
     python benches/throughput/profile_gateway.py --out DIR --surface http --gateway bench-nolog --scenario ns_c32
         (--surface http: the OpenAI provider route over HTTP/1.1 keep-alive, driven by the shared
         harness's loadgen.py as run_gateway.py's aigw-http targets are)
+    python benches/throughput/profile_gateway.py --out DIR --opcodes [--tree OTHER/python] --surface ws --scenario ns_c32
+        (--opcodes: instead of sampling, count the bytecodes the gateway runs per request, by
+        function, with opcode_tracer/sitecustomize.py; exact and independent of the machine's
+        noise, so two builds compare without an A/B. Runs `python -m aigw` from --tree.)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -68,6 +73,21 @@ def summarize(raw: Path, top: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def opcode_table(path: Path, top: int) -> str:
+    """The tracer's counts as bytecodes per request, total first, then by function."""
+    lines = path.read_text().splitlines()
+    requests = int(lines[0].split()[1])
+    if not requests:
+        raise SystemExit(f"{path}: no request was traced")
+    counts = [(int(n), name) for n, name in (line.split(" ", 1) for line in lines[1:])]
+    total = sum(n for n, _ in counts)
+    out = [f"requests traced: {requests}; bytecodes per request: {total / requests:.0f}", "", "per request, by function:"]
+    for n, name in counts[:top]:
+        short = name.split("/aigw/", 1)[1] if "/aigw/" in name else name.rsplit("/", 1)[-1]
+        out.append(f"  {n / requests:7.1f}  {short}")
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -81,6 +101,8 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--aigw", default=str(ROOT / ".venv/bin/aigw"))
     ap.add_argument("--py", default=sys.executable)
+    ap.add_argument("--opcodes", action="store_true", help="count bytecodes per request instead of sampling")
+    ap.add_argument("--tree", type=Path, default=ROOT / "python", help="with --opcodes: the python/ directory of the build to run")
     args = ap.parse_args()
     out = args.out.resolve()
     (out / "logs").mkdir(parents=True, exist_ok=True)
@@ -99,7 +121,14 @@ def main() -> None:
             an = procs.start("upstream-anthropic", [args.py, str(HERE / "fast_upstream.py"), "--port", str(an_port), "--chunks", str(CHUNKS),
                                                      "--paced-delay-ms", "1"], "1")
             wait_ready(f"http://127.0.0.1:{an_port}/health", 20, an)
-        gw = procs.start("aigw", [args.aigw, "serve", "--config", str(aigw_config(out, gw_port, up_port, an_port))], "0", cwd=out)
+        config = str(aigw_config(out, gw_port, up_port, an_port))
+        if args.opcodes:
+            counts = out / f"opcodes-{tag}"
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE / "opcode_tracer"), str(args.tree.resolve())]),
+                       AIGW_OPCODES_OUT=str(counts), AIGW_OPCODES_START="4.5", AIGW_OPCODES_SECONDS=str(args.seconds))
+            gw = procs.start("aigw", [args.py, "-m", "aigw", "serve", "--config", config], "0", cwd=out, env=env)
+        else:
+            gw = procs.start("aigw", [args.aigw, "serve", "--config", config], "0", cwd=out)
         wait_ready(f"http://127.0.0.1:{gw_port}/health", 60, gw)
         if args.surface == "ws":
             load = ["taskset", "-c", "1", args.py, str(HERE / "ws_load.py"), "--url", f"ws://127.0.0.1:{gw_port}/v1/p/{args.gateway}",
@@ -119,6 +148,17 @@ def main() -> None:
                     "--max-seconds", str(args.seconds + 2.5), "--timeout", "30", "--json", f"--watch=gw={gw.pid}"]
             load += ["--stream"] * stream
         client = subprocess.Popen(load, stdout=subprocess.PIPE, text=True)
+        if args.opcodes:  # the tracer's window opens 4.5 s after start-up, past the warm-up
+            result = client.communicate()[0].strip()
+            deadline = time.monotonic() + 30
+            while not (files := [f for f in out.glob(f"opcodes-{tag}.[0-9]*") if f.read_text().splitlines()[:1] != ["requests 0"]]):
+                if time.monotonic() > deadline:
+                    raise SystemExit("the tracer wrote no counts (is opcode_tracer on the gateway's path?)")
+                time.sleep(0.5)
+            text = f"scenario {args.scenario}, gateway {args.gateway}, surface {args.surface}, tree {args.tree}\n\n" + opcode_table(files[0], args.top)
+            (out / f"opcodes-{tag}.txt").write_text(text)
+            print(text)
+            return
         time.sleep(2.5)
         raw = out / f"profile-{tag}.raw"
         spy = [str(Path(args.py).parent / "py-spy"), "record", "--pid", str(gw.pid), "--rate", str(args.rate), "--duration", str(int(args.seconds)),

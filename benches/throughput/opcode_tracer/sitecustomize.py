@@ -1,0 +1,56 @@
+"""Counts the bytecodes `aigw serve` executes per request, by function (count_opcodes.py).
+
+Imported at start-up when this directory is on PYTHONPATH and AIGW_OPCODES_OUT is set; a
+no-op otherwise. After AIGW_OPCODES_START seconds it traces the main thread's Python frames
+with opcode events for AIGW_OPCODES_SECONDS, then writes `requests N` (calls of
+aigw.pipeline.run) and one `count file:function` line per function to
+$AIGW_OPCODES_OUT.<pid> (the log writer's child process, which inherits the environment,
+writes a file of its own). Dataclass-generated `__init__`s are named by their class.
+Tracing makes the process several times slower: its counts are exact, its timings useless.
+"""
+
+import collections
+import os
+import sys
+import threading
+import time
+
+if os.environ.get("AIGW_OPCODES_OUT"):
+    _counts: collections.Counter = collections.Counter()
+    _state = {"on": False, "requests": 0}
+
+    def _local(frame, event, arg):
+        if event == "opcode":
+            code = frame.f_code
+            if code.co_filename == "<string>":  # dataclasses' generated methods
+                name = f"{type(frame.f_locals.get('self')).__name__}.{code.co_name}"
+                _counts[("<dataclass>", name)] += 1
+            else:
+                _counts[(code.co_filename, code.co_name)] += 1
+        return _local
+
+    def _global(frame, event, arg):
+        if not _state["on"]:
+            return None
+        frame.f_trace_opcodes = True
+        code = frame.f_code
+        if code.co_name == "run" and code.co_filename.endswith(os.path.join("aigw", "pipeline.py")):
+            _state["requests"] += 1
+        return _local
+
+    sys.settrace(_global)  # the main thread: the event loop's
+
+    def _window() -> None:
+        time.sleep(float(os.environ.get("AIGW_OPCODES_START", "6")))
+        _state["on"] = True
+        time.sleep(float(os.environ.get("AIGW_OPCODES_SECONDS", "4")))
+        _state["on"] = False
+        time.sleep(0.5)  # frames still running finish their current opcode counts
+        path = f"{os.environ['AIGW_OPCODES_OUT']}.{os.getpid()}"
+        with open(path + ".tmp", "w") as out:
+            out.write(f"requests {_state['requests']}\n")
+            for (where, name), n in _counts.most_common():
+                out.write(f"{n} {where}:{name}\n")
+        os.replace(path + ".tmp", path)  # whole, for the reader polling for it
+
+    threading.Thread(target=_window, name="aigw-opcode-window", daemon=True).start()
