@@ -5,8 +5,8 @@ serialized here. Functions never panic on input; malformed input raises or yield
 """
 
 import os
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, Set as AbstractSet
+from typing import Final, TypeVar
 
 __version__: str
 
@@ -301,6 +301,21 @@ def cut_queries(payload: bytes, max_depth: int) -> tuple[bytes, list[tuple[bytes
     cut, a query would nest the message past `max_depth` levels or holds what a JSON decoder
     refuses (lone surrogate, overflowing number), or the message is unusual (not an object,
     repeated request/query keys, invalid JSON): decode the message as it is."""
+
+_D = TypeVar("_D", bound=dict)
+
+def split_client_headers(
+    index: dict[str, list[str]], hop: AbstractSet[str], connection: str | None, cls: type[_D]
+) -> tuple[_D, _D] | None:
+    """An HTTP request's headers (`index`: lowercase name → values in order, the parser's) as
+    (provider headers, `cf-aig-*` options), each name with its last value, both new `cls`
+    instances: `cf-aig-authorization` in neither; names in `hop`, starting `proxy-` or named by
+    the `connection` value dropped. None unless every name is a lowercase token and every value
+    a field value without surrounding spaces (what `validation.header_fields` keeps as is)."""
+
+def forwardable_headers(headers: dict[str, str], excluded: AbstractSet[str]) -> list[tuple[str, str]]:
+    """The (name, value) pairs of `headers` whose name is not in `excluded` and does not start
+    `cf-aig-` or `proxy-`, in order. TypeError for a name that is not a str."""
 
 def body_fields(body: bytes) -> tuple[bool, str | None] | None:
     """(top-level "stream" is true, top-level "model" string) of a body that is one JSON object

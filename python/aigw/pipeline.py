@@ -45,7 +45,7 @@ from aigw.options import CachePolicy, RetryPolicy, cache_policy, retry_policy
 from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, Usage
 from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError
 from aigw.upstream_chunks import StreamFailed, StreamIdleTimeout, UpstreamChunks, relay_chunks
-from aigw.validation import checked_step_headers
+from aigw.validation import CheckedHeaders, checked_step_headers
 
 log = logging.getLogger("aigw.pipeline")
 
@@ -275,7 +275,10 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
     here, without a coroutine frame of its own that every resumption would pass through."""
     started = time.monotonic()
     log_id = req.log_id or new_log_id()
-    headers = {k.lower(): v for k, v in req.headers.items()} if req.headers else {}
+    if req.headers.__class__ is CheckedHeaders:  # names lowercase already (an HTTP door's)
+        headers = req.headers
+    else:
+        headers = {k.lower(): v for k, v in req.headers.items()} if req.headers else {}
     first = req.steps[0]
     # Logging options are per request: the first step's own `cf-aig-*` headers (where a
     # WebSocket client puts per-request options) override the request-level ones.
@@ -708,6 +711,8 @@ def _gateway_options(step_headers: Mapping[str, Any] | None) -> dict[str, str]:
     """A step's string-valued `cf-aig-*` headers and W3C `traceparent` (an HTTP client's
     trace, which is also passed on to the provider), names lowercased (others are checked
     later)."""
+    if step_headers.__class__ is CheckedHeaders:  # lowercase names, str values
+        return {k: v for k, v in step_headers.items() if k.startswith("cf-aig-") or k == "traceparent"}
     options: dict[str, str] = {}
     if step_headers:
         for k, v in step_headers.items():

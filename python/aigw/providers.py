@@ -37,7 +37,7 @@ import orjson
 
 from aigw import _codec
 from aigw.types import Call, ErrorClass, Framing, PluginContext, UpstreamRequest, Usage
-from aigw.validation import GATEWAY_OWNED, check_endpoint
+from aigw.validation import GATEWAY_OWNED, CheckedHeaders, check_endpoint
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -75,9 +75,14 @@ _OLD_CF_OPTIONS = frozenset({"cf-cache-ttl", "cf-skip-cache"})
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 529})
 
 
+_EXCLUDED = _NOT_FORWARDED | _OLD_CF_OPTIONS
+
+
 def forwardable_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
     """The client's headers (lowercase names) minus hop-by-hop and framing ones (`proxy-*`
     included) and the gateway's own `cf-aig-*` options."""
+    if headers.__class__ is dict or headers.__class__ is CheckedHeaders:
+        return _codec.forwardable_headers(headers, _EXCLUDED)  # the same filter, one native pass
     return [
         (name, value)
         for name, value in headers.items()

@@ -47,6 +47,15 @@ def _char(ch: str) -> str:
     return repr(ch) if " " < ch < "\x7f" else f"U+{ord(ch):04X}"
 
 
+class CheckedHeaders(dict):
+    """Headers already in `header_fields`' form: lowercase token names the gateway does not
+    own, string field values without surrounding spaces. An HTTP door builds them from what its
+    parser accepted (which enforces the same rules on the wire) minus the client's hop, so the
+    pipeline need not check every header a second time. Only build one from such headers."""
+
+    __slots__ = ()
+
+
 def header_fields(headers: Mapping[str, Any], where: str) -> dict[str, str]:
     """`headers` checked and normalised: lowercase names, string values (booleans and numbers
     as JSON spells them), surrounding spaces and tabs removed from values.
@@ -55,6 +64,8 @@ def header_fields(headers: Mapping[str, Any], where: str) -> dict[str, str]:
     token, a gateway-owned name, a value that is not a string, number or boolean, or a value
     with a character a field-value cannot hold. The message names the header (or, for a bad
     name, the part before the bad character) and never its value."""
+    if headers.__class__ is CheckedHeaders:
+        return dict(headers)  # checked where they were parsed (see CheckedHeaders)
     out: dict[str, str] = {}
     for name, value in headers.items():
         lower = _ACCEPTED_NAMES.get(name)

@@ -18,6 +18,7 @@ mod json_visit;
 // HTTP/1.1 heads, chunked bodies, SSE / NDJSON, AWS event stream
 pub mod chunked;
 pub mod eventstream;
+pub mod header_rules;
 pub mod http;
 pub mod sse;
 pub mod usage;

@@ -60,6 +60,7 @@ impl<'py> ListSink<'py> {
 
 // One module per binding area (granian-style `register(m)`), in rust/src/python/.
 mod eventstream; // AWS event stream (Bedrock)
+mod headers; // the HTTP doors' passes over a request's headers
 mod kernels; // mask/UTF-8 kernels for benches
 mod logrow; // SQLite log rows in marshal format for the writer process
 mod logstore; // the writer process's SQLite store
@@ -74,6 +75,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ws::register(m)?;
     upstream::register(m)?;
     kernels::register(m)?;
+    headers::register(m)?;
     relay::register(m)?;
     eventstream::register(m)?;
     logrow::register(m)?;

@@ -1,5 +1,7 @@
 """Provider adapters map Calls to upstream requests and read usage and errors (no network)."""
 
+from types import MappingProxyType
+
 import orjson
 import pytest
 
@@ -36,6 +38,22 @@ def test_gateway_options_and_hop_by_hop_headers_are_not_forwarded():
         "openai-organization": "org",
     }
     assert dict(forwardable_headers(headers)) == {"authorization": "Bearer sk-client", "openai-organization": "org"}
+
+
+def test_a_dict_is_filtered_natively_as_any_other_mapping_is_in_python():
+    headers = {
+        "x-first": "1",
+        "cf-aig-metadata": "{}",
+        "proxy-authorization": "Basic a",
+        "sec-websocket-key": "k",
+        "accept-encoding": "gzip",
+        "cf-cache-ttl": "5",
+        "authorization": "Bearer sk-client",
+        "x-last": "2",
+    }
+    native = forwardable_headers(headers)
+    assert native == forwardable_headers(MappingProxyType(headers))  # the Python filter
+    assert native == [("x-first", "1"), ("authorization", "Bearer sk-client"), ("x-last", "2")]
 
 
 def test_client_key_is_used_as_sent():

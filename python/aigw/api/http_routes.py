@@ -27,6 +27,7 @@ from aigw.logrecords import new_log_id
 from aigw.pipeline import GatewayRequest, Runtime, StepRequest, run
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.server.app import StreamedResponse
+from aigw.validation import CheckedHeaders
 
 __all__ = ["HttpDoors", "client_hop_headers"]
 
@@ -51,10 +52,18 @@ _HOP = frozenset(
 def client_hop_headers(request: Request) -> tuple[dict[str, str], dict[str, str]]:
     """Split an HTTP request's headers into (provider headers, gateway options): the `cf-aig-*`
     options (minus the gateway token) and everything meant for the provider, without the
-    client hop's own headers (those above, `proxy-*`, and any named in `Connection`)."""
+    client hop's own headers (those above, `proxy-*`, and any named in `Connection`).
+
+    Headers as the server's parser yields them (lowercase token names, clean field values) are
+    split in one native pass into `CheckedHeaders`, which the pipeline does not check again;
+    anything else is split here into plain dicts, and checked by the pipeline as a Universal
+    step's headers are."""
+    named = request.headers.get("connection")
+    split = _codec.split_client_headers(request.headers.by_name(), _HOP, named, CheckedHeaders)
+    if split is not None:
+        return split
     provider: dict[str, str] = {}
     options: dict[str, str] = {}
-    named = request.headers.get("connection")
     hop = _HOP | {n.strip().lower() for n in named.split(",")} if named else _HOP
     # Names come lowercased from the parser; a repeated name keeps its last value.
     for lname, value in request.headers.last_values().items():

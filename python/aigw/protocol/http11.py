@@ -82,6 +82,11 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in (self._map if self._map is not None else self._index())
 
+    def by_name(self) -> dict[str, list[str]]:
+        """Each header name (as parsed: lowercase) with its values in order. The map itself,
+        not a copy: do not change it."""
+        return self._map if self._map is not None else self._index()
+
     def last_values(self) -> dict[str, str]:
         """Each header name once (lowercase, in the order first seen) with its last value:
         what a dict built from iterating the headers would hold, without decoding again."""

@@ -1,0 +1,73 @@
+"""How the HTTP doors split a request's headers: in one native pass into `CheckedHeaders` when
+they are as the server's parser yields them, else in Python into plain dicts that the pipeline
+checks as it checks a Universal step's headers. Either way the split is the same."""
+
+from __future__ import annotations
+
+from aigw.api.http_routes import client_hop_headers
+from aigw.protocol.http11 import Headers, Request, RequestReader
+from aigw.validation import CheckedHeaders, header_fields
+
+HEAD = (
+    b"POST /v1/acct/gw/openai/chat/completions HTTP/1.1\r\n"
+    b"Host: gateway\r\n"
+    b"Authorization: Bearer sk-client\r\n"
+    b"Connection: keep-alive, X-Hop\r\n"
+    b"X-Hop: only for this hop\r\n"
+    b"Proxy-Authorization: Basic abc\r\n"
+    b"CF-AIG-Metadata: {\"user\": 1}\r\n"
+    b"cf-aig-authorization: Bearer gateway-token\r\n"
+    b"X-Repeated: first\r\n"
+    b"X-Repeated: last\r\n"
+    b"Content-Length: 2\r\n"
+    b"\r\n{}"
+)
+
+
+def parsed(raw: bytes = HEAD) -> Request:
+    reader = RequestReader()
+    reader.feed(raw)
+    request = reader.next_request()
+    assert request is not None
+    return request
+
+
+def test_parsed_headers_are_split_natively_into_checked_headers():
+    provider, options = client_hop_headers(parsed())
+    assert type(provider) is CheckedHeaders and type(options) is CheckedHeaders
+    assert provider == {"authorization": "Bearer sk-client", "x-repeated": "last"}
+    assert options == {"cf-aig-metadata": '{"user": 1}'}
+
+
+def test_headers_the_native_pass_declines_are_split_in_python_alike():
+    # Built by hand (an embedder's Request), not by the parser: a name in capitals, a value
+    # with spaces around it. The split is the same, as plain dicts the pipeline will check.
+    request = Request("POST", "/", "1.1", Headers([(b"Authorization", b" Bearer sk-client "), (b"cf-aig-metadata", b"{}")]))
+    provider, options = client_hop_headers(request)
+    assert type(provider) is dict and type(options) is dict
+    assert (provider, options) == ({"Authorization": " Bearer sk-client "}, {"cf-aig-metadata": "{}"})
+    assert header_fields(provider, "request") == {"authorization": "Bearer sk-client"}
+
+
+def test_checked_headers_are_taken_as_they_are_and_copied():
+    checked = CheckedHeaders({"authorization": "Bearer sk-client"})
+    fields = header_fields(checked, "step 0")
+    assert fields == checked and type(fields) is dict and fields is not checked
+
+
+def test_the_native_and_python_splits_agree_on_every_parsed_request_of_the_corpus():
+    heads = [
+        HEAD,
+        b"GET /v1/a/g/openai/models HTTP/1.1\r\nHost: g\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nConnection: close\r\nTE: trailers\r\nAccept-Encoding: gzip\r\nX-Cafe: caf\xe9\tau lait\r\nContent-Length: 0\r\n\r\n",
+    ]
+    for head in heads:
+        request = parsed(head)
+        native = client_hop_headers(request)
+        # The same headers built by hand, plus a name in capitals: the native pass declines
+        # them all, so they take the Python path.
+        raw = [*request.headers.raw, (b"X-Force-Python", b"1")]
+        python = client_hop_headers(Request(request.method, request.target, "1.1", Headers(raw)))
+        assert type(python[0]) is dict
+        del python[0]["X-Force-Python"]
+        assert (dict(native[0]), dict(native[1])) == python
