@@ -309,8 +309,8 @@ def split_client_headers(
 ) -> tuple[_D, _D] | None:
     """An HTTP request's headers (`index`: lowercase name → values in order, the parser's) as
     (provider headers, `cf-aig-*` options), each name with its last value, both new `cls`
-    instances: `cf-aig-authorization` in neither; names in `hop`, starting `proxy-` or named by
-    the `connection` value dropped. None unless every name is a lowercase token and every value
+    instances: `cf-aig-authorization` in neither, `traceparent` in both; names in `hop`,
+    starting `proxy-` or named by the `connection` value dropped. None unless every name is a lowercase token and every value
     a field value without surrounding spaces (what `validation.header_fields` keeps as is)."""
 
 def forwardable_headers(headers: dict[str, str], excluded: AbstractSet[str]) -> list[tuple[str, str]]:

@@ -341,6 +341,9 @@ def _names_options(headers: Mapping[str, str]) -> bool:
     return False
 
 
+_DEFAULT_KEY_ALIAS = HttpProvider.key_alias
+
+
 def _stored_key(rt: Runtime, provider: Provider, step: StepRequest, headers: Mapping[str, str]) -> str | None:
     """The stored key for a step: the client's `cf-aig-byok-alias`, else the alias the
     provider prefers for this call (Azure: the resource in the path) when one is stored, else
@@ -348,7 +351,10 @@ def _stored_key(rt: Runtime, provider: Provider, step: StepRequest, headers: Map
     alias = headers.get("cf-aig-byok-alias")
     if alias is None:
         key_alias = getattr(provider, "key_alias", None)
-        preferred = key_alias(Call(step.provider, step.endpoint, b"")) if key_alias is not None else None
+        if key_alias is None or getattr(type(provider), "key_alias", None) is _DEFAULT_KEY_ALIAS:
+            preferred = None  # the default prefers no alias: no Call to build for asking it
+        else:
+            preferred = key_alias(Call(step.provider, step.endpoint, b""))
         if preferred is not None:
             try:
                 key = rt.keys.lookup(step.provider, preferred)
@@ -711,8 +717,8 @@ def _gateway_options(step_headers: Mapping[str, Any] | None) -> dict[str, str]:
     """A step's string-valued `cf-aig-*` headers and W3C `traceparent` (an HTTP client's
     trace, which is also passed on to the provider), names lowercased (others are checked
     later)."""
-    if step_headers.__class__ is CheckedHeaders:  # lowercase names, str values
-        return {k: v for k, v in step_headers.items() if k.startswith("cf-aig-") or k == "traceparent"}
+    if step_headers.__class__ is CheckedHeaders:
+        return {}  # a door's: its options are the request's (see CheckedHeaders)
     options: dict[str, str] = {}
     if step_headers:
         for k, v in step_headers.items():

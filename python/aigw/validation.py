@@ -51,7 +51,10 @@ class CheckedHeaders(dict):
     """Headers already in `header_fields`' form: lowercase token names the gateway does not
     own, string field values without surrounding spaces. An HTTP door builds them from what its
     parser accepted (which enforces the same rules on the wire) minus the client's hop, so the
-    pipeline need not check every header a second time. Only build one from such headers."""
+    pipeline need not check every header a second time. Only build one from such headers.
+
+    As a step's headers (the provider route's) they hold no per-request option: the door put
+    every `cf-aig-*` header, and a copy of `traceparent`, in the request's options."""
 
     __slots__ = ()
 

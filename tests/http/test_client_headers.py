@@ -39,6 +39,12 @@ def test_parsed_headers_are_split_natively_into_checked_headers():
     assert options == {"cf-aig-metadata": '{"user": 1}'}
 
 
+def test_traceparent_goes_to_the_provider_and_is_the_requests_trace_option():
+    head = HEAD.replace(b"Host: gateway\r\n", b"Host: gateway\r\nTraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n")
+    provider, options = client_hop_headers(parsed(head))
+    assert provider["traceparent"] == options["traceparent"] == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
 def test_headers_the_native_pass_declines_are_split_in_python_alike():
     # Built by hand (an embedder's Request), not by the parser: a name in capitals, a value
     # with spaces around it. The split is the same, as plain dicts the pipeline will check.
@@ -58,7 +64,7 @@ def test_checked_headers_are_taken_as_they_are_and_copied():
 def test_the_native_and_python_splits_agree_on_every_parsed_request_of_the_corpus():
     heads = [
         HEAD,
-        b"GET /v1/a/g/openai/models HTTP/1.1\r\nHost: g\r\n\r\n",
+        b"GET /v1/a/g/openai/models HTTP/1.1\r\nHost: g\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n",
         b"POST /x HTTP/1.1\r\nConnection: close\r\nTE: trailers\r\nAccept-Encoding: gzip\r\nX-Cafe: caf\xe9\tau lait\r\nContent-Length: 0\r\n\r\n",
     ]
     for head in heads:

@@ -52,7 +52,8 @@ _HOP = frozenset(
 def client_hop_headers(request: Request) -> tuple[dict[str, str], dict[str, str]]:
     """Split an HTTP request's headers into (provider headers, gateway options): the `cf-aig-*`
     options (minus the gateway token) and everything meant for the provider, without the
-    client hop's own headers (those above, `proxy-*`, and any named in `Connection`).
+    client hop's own headers (those above, `proxy-*`, and any named in `Connection`). W3C
+    `traceparent` goes to both: the provider gets it, and it is the request's trace.
 
     Headers as the server's parser yields them (lowercase token names, clean field values) are
     split in one native pass into `CheckedHeaders`, which the pipeline does not check again;
@@ -72,6 +73,8 @@ def client_hop_headers(request: Request) -> tuple[dict[str, str], dict[str, str]
                 options[lname] = value
         elif lname not in hop and not lname.startswith("proxy-"):
             provider[lname] = value
+            if lname == "traceparent":
+                options[lname] = value
     return provider, options
 
 

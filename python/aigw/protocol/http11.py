@@ -429,12 +429,27 @@ class RequestReader:
         Raises HttpError."""
         request = self._partial
         if request is None:
+            if not self._buf:
+                return None  # nothing buffered: the usual answer after each request
             request = self._read_head() if self._state is _HEAD else None
             if request is None:
                 return None
             self._partial, self._parts = request, []
-        if self._state is _LENGTH and len(self._buf) < self._remaining:
-            return None  # wait for the whole body: then it is copied once
+        state = self._state
+        if state is _LENGTH:
+            n = self._remaining
+            if len(self._buf) < n:
+                return None  # wait for the whole body: then it is copied once
+            if not self._parts:  # the usual request: all of its body is here, taken in one step
+                with memoryview(self._buf) as view:
+                    request.body = bytes(view[:n])
+                del self._buf[:n]
+                self._remaining = 0
+                self._state, self._partial = _HEAD, None
+                return request
+        elif state is _END:  # no body
+            self._state, self._partial = _HEAD, None
+            return request
         while (event := self.next_event()) is not None:
             if event is END_OF_MESSAGE:
                 parts = self._parts
@@ -447,14 +462,15 @@ class RequestReader:
     def _body_length(self, request: Request) -> int:
         """Content-Length, 0 without a body, -1 for a chunked body."""
         headers = request.headers
-        if "transfer-encoding" in headers:
+        by_name = headers.by_name()  # lowercase names: plain dict look-ups
+        if "transfer-encoding" in by_name:
             codings = headers.get_tokens("transfer-encoding")
             if codings != ["chunked"]:
                 raise HttpError(501, f"unsupported transfer-encoding: {', '.join(codings)}")
-            if "content-length" in headers:
+            if "content-length" in by_name:
                 raise HttpError(400, "both transfer-encoding and content-length")
             return -1
-        values = headers.get_all("content-length")
+        values = by_name.get("content-length")
         if not values:
             return 0
         if len(set(values)) != 1 or not values[0].isdigit() or not values[0].isascii():

@@ -20,12 +20,14 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 const OPTION_PREFIX: &str = "cf-aig-";
 const GATEWAY_TOKEN: &str = "cf-aig-authorization";
 const PROXY_PREFIX: &str = "proxy-";
+const TRACEPARENT: &str = "traceparent";
 
 /// A request's headers split as the HTTP doors pass them on: `index` maps each lowercase name to
 /// its values in order (the parser's); each name keeps its last value. Names starting `cf-aig-`
 /// go to the options (the gateway token, `cf-aig-authorization`, to neither); names in `hop`,
 /// starting `proxy-`, or named by the request's `connection` value are the client's hop and
-/// dropped; the rest go to the provider. Both results are new instances of `cls` (a dict
+/// dropped; the rest go to the provider, and W3C `traceparent` to the options as well (the
+/// provider's headers then hold no option of the request's). Both results are new instances of `cls` (a dict
 /// subclass), in the order the names were first seen.
 ///
 /// None (nothing split) unless every name is a lowercase token and every value a clean field
@@ -62,6 +64,9 @@ fn split_client_headers<'py>(
             || hop.contains(&name)?
             || connection.is_some_and(|c| named_by_connection(text, c)))
         {
+            if text == TRACEPARENT {
+                options.set_item(&name, &value)?; // an option too: the request's trace
+            }
             provider.set_item(name, value)?;
         }
     }
