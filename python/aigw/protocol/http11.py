@@ -83,8 +83,8 @@ class Headers:
         return isinstance(name, str) and name.lower() in (self._map if self._map is not None else self._index())
 
     def by_name(self) -> dict[str, list[str]]:
-        """Each header name (as parsed: lowercase) with its values in order. The map itself,
-        not a copy: do not change it."""
+        """Each header name (lowercase when the server's parser read them) with its values in
+        order, decoded. The map itself, not a copy: do not change it."""
         return self._map if self._map is not None else self._index()
 
     def last_values(self) -> dict[str, str]:

@@ -22,13 +22,13 @@ const GATEWAY_TOKEN: &str = "cf-aig-authorization";
 const PROXY_PREFIX: &str = "proxy-";
 const TRACEPARENT: &str = "traceparent";
 
-/// A request's headers split as the HTTP doors pass them on: `index` maps each lowercase name to
-/// its values in order (the parser's); each name keeps its last value. Names starting `cf-aig-`
-/// go to the options (the gateway token, `cf-aig-authorization`, to neither); names in `hop`,
-/// starting `proxy-`, or named by the request's `connection` value are the client's hop and
-/// dropped; the rest go to the provider, and W3C `traceparent` to the options as well (the
-/// provider's headers then hold no option of the request's). Both results are new instances of `cls` (a dict
-/// subclass), in the order the names were first seen.
+/// A request's headers split as the HTTP doors pass them on: `index` maps each lowercase name
+/// to its values in order (the parser's); each name keeps its last value. Names starting
+/// `cf-aig-` go to the options (the gateway token, `cf-aig-authorization`, to neither); names
+/// in `hop`, starting `proxy-`, or named by the request's `connection` value are the client's
+/// hop and dropped; the rest go to the provider, and W3C `traceparent` to the options as well
+/// (the provider's headers then hold no option of the request's). Both results are new
+/// instances of `cls` (a dict subclass), in the order the names were first seen.
 ///
 /// None (nothing split) unless every name is a lowercase token and every value a clean field
 /// value (`is_clean_value`), all of them str: what `aigw.validation.header_fields` would keep
@@ -52,8 +52,9 @@ fn split_client_headers<'py>(
             return Ok(None);
         };
         let Ok(value) = value.downcast_into::<PyString>() else { return Ok(None) };
-        let text = name.to_str()?;
-        if !is_lowercase_token(text) || !is_clean_value(value.to_str()?) {
+        // A str that is not UTF-8 (a lone surrogate) is not clean either.
+        let (Ok(text), Ok(value_text)) = (name.to_str(), value.to_str()) else { return Ok(None) };
+        if !is_lowercase_token(text) || !is_clean_value(value_text) {
             return Ok(None);
         }
         if text.starts_with(OPTION_PREFIX) {
