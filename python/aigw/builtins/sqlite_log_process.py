@@ -9,8 +9,9 @@ child process over a pipe; the child (`python -m aigw.builtins.sqlite_log_proces
 database connection, stores each batch in one transaction and answers when it is committed.
 The child inserts through `aigw._codec.SqliteLogStore`, Rust over its own SQLite, which reads
 the batch without making a Python object per value: 3.8 µs per row against 9.3 through
-`marshal.loads` and sqlite3's `executemany` (500-row batches, benches/micro/test_log_writer.py). It migrates the store with
-Python's sqlite3 first and closes that connection before the Rust one opens.
+`marshal.loads` and sqlite3's `executemany` (500-row batches, benches/micro/test_log_writer.py).
+It migrates the store with Python's sqlite3 first and closes that connection before the Rust
+one opens.
 
 Promises kept from the in-process writer:
 - `flush()` and `close()` return only after the child has committed (the writer thread waits
