@@ -165,5 +165,7 @@ def checked_step_headers(request_headers: Mapping[str, Any], step_headers: Mappi
     check_endpoint(endpoint, where)
     merged = header_fields(request_headers, f"{where} (request headers)") if request_headers else {}
     if step_headers:
-        merged.update(header_fields(step_headers, where))
+        # Checked headers are merged as they are: header_fields' copy of them would be a
+        # second one, thrown away after the update.
+        merged.update(step_headers if step_headers.__class__ is CheckedHeaders else header_fields(step_headers, where))
     return merged
