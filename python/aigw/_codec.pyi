@@ -417,6 +417,14 @@ class LogRowEncoder:
     def body_bytes(self) -> int: ...
     def __len__(self) -> int: ...
 
+def pack_log_body(body: bytes) -> bytes | None:
+    """`body` as the SQLite log store keeps a packed body (its length as 4 bytes little-endian,
+    then one LZ4 block), or None when it is stored as it is (under 1 KiB, or LZ4 does not
+    shrink it by an eighth)."""
+
+def unpack_log_body(stored: bytes) -> bytes:
+    """The body a packed one holds; ValueError when it is truncated or corrupt."""
+
 class SqliteLogStore:
     """The SQLite log writer process's connection (its own SQLite, linked into this module):
     made only in that process, after the store is migrated; never in the gateway's."""

@@ -25,6 +25,7 @@ pub mod usage;
 
 // Log ids, log rows for a writer process (Python's marshal format), and that process's SQLite writer
 pub mod log_batch;
+pub mod log_body;
 pub mod log_store;
 pub mod logid;
 pub mod marshal;

@@ -8,9 +8,10 @@
 //! migrates the store with Python's sqlite3, closes that connection, then opens this one.
 //!
 //! The schema is the Python side's (`sqlite_log_schema`): this module only inserts rows in
-//! the `logs` columns it is given, and prunes.
+//! the `logs` columns it is given (bodies packed by log_body.rs when that pays), and prunes.
 
 use crate::log_batch::{parse_log_batch, BatchError, Cell};
+use crate::log_body::{Packer, REQUEST_PACKED, RESPONSE_PACKED};
 use rusqlite::{Connection, Statement};
 use std::fmt;
 use std::path::Path;
@@ -54,9 +55,11 @@ pub struct LogStore {
     conn: Connection,
     columns: usize,
     insert_log: String,
+    packer: Packer,
 }
 
-const INSERT_BODIES: &str = "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body) VALUES (?, ?, ?)";
+const INSERT_BODIES: &str =
+    "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body, body_encoding) VALUES (?, ?, ?, ?)";
 
 impl LogStore {
     /// Open the store at `path` (it must exist and be migrated) in WAL mode with
@@ -71,7 +74,7 @@ impl LogStore {
         let names: Vec<&str> = columns.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
         let placeholders = vec!["?"; names.len()].join(", ");
         let insert_log = format!("INSERT OR IGNORE INTO logs ({}) VALUES ({placeholders})", names.join(", "));
-        let store = LogStore { conn, columns: names.len(), insert_log };
+        let store = LogStore { conn, columns: names.len(), insert_log, packer: Packer::default() };
         // Prepared now, so a column the table lacks is refused at start, not at the first batch.
         store.conn.prepare_cached(&store.insert_log)?;
         store.conn.prepare_cached(INSERT_BODIES)?;
@@ -91,7 +94,7 @@ impl LogStore {
             }
             let mut insert = tx.prepare_cached(INSERT_BODIES)?;
             for row in &batch.bodies {
-                execute(&mut insert, row)?;
+                insert_bodies(&mut insert, row, &mut self.packer)?;
             }
         }
         tx.commit()?;
@@ -125,16 +128,42 @@ impl LogStore {
 
 fn execute(statement: &mut Statement<'_>, cells: &[Cell<'_>]) -> rusqlite::Result<usize> {
     for (i, cell) in cells.iter().enumerate() {
-        let at = i + 1;
-        match *cell {
-            Cell::Null => statement.raw_bind_parameter(at, rusqlite::types::Null)?,
-            Cell::Int(v) => statement.raw_bind_parameter(at, v)?,
-            Cell::Float(v) => statement.raw_bind_parameter(at, v)?,
-            Cell::Text(s) => statement.raw_bind_parameter(at, s)?,
-            Cell::Blob(b) => statement.raw_bind_parameter(at, b)?,
-        }
+        bind(statement, i + 1, cell)?;
     }
     statement.raw_execute()
+}
+
+fn bind(statement: &mut Statement<'_>, at: usize, cell: &Cell<'_>) -> rusqlite::Result<()> {
+    match *cell {
+        Cell::Null => statement.raw_bind_parameter(at, rusqlite::types::Null),
+        Cell::Int(v) => statement.raw_bind_parameter(at, v),
+        Cell::Float(v) => statement.raw_bind_parameter(at, v),
+        Cell::Text(s) => statement.raw_bind_parameter(at, s),
+        Cell::Blob(b) => statement.raw_bind_parameter(at, b),
+    }
+}
+
+/// Insert one `log_bodies` row, (log_id, request body, response body), each blob body
+/// packed when that pays and `body_encoding` saying which are.
+fn insert_bodies(statement: &mut Statement<'_>, row: &[Cell<'_>; 3], packer: &mut Packer) -> rusqlite::Result<usize> {
+    let [log_id, request, response] = row;
+    bind(statement, 1, log_id)?;
+    let encoding = bind_body(statement, 2, request, packer, REQUEST_PACKED)? | bind_body(statement, 3, response, packer, RESPONSE_PACKED)?;
+    statement.raw_bind_parameter(4, encoding)?;
+    statement.raw_execute()
+}
+
+/// Bind one body, packed when it is a blob packing pays for; returns `flag` when it was.
+/// (SQLite copies a bound blob, so the packer's buffer is free again at once.)
+fn bind_body(statement: &mut Statement<'_>, at: usize, cell: &Cell<'_>, packer: &mut Packer, flag: i64) -> rusqlite::Result<i64> {
+    if let Cell::Blob(body) = *cell {
+        if let Some(packed) = packer.pack(body) {
+            statement.raw_bind_parameter(at, packed)?;
+            return Ok(flag);
+        }
+    }
+    bind(statement, at, cell)?;
+    Ok(0)
 }
 
 #[cfg(test)]
@@ -144,7 +173,7 @@ mod tests {
     use crate::marshal::MarshalWriter;
 
     const SCHEMA: &str = "CREATE TABLE logs (log_id TEXT PRIMARY KEY NOT NULL, created_at REAL NOT NULL, status INTEGER NOT NULL, model TEXT, tokens_in INTEGER) WITHOUT ROWID;
-        CREATE TABLE log_bodies (log_id TEXT PRIMARY KEY NOT NULL, request_body BLOB, response_body BLOB);";
+        CREATE TABLE log_bodies (log_id TEXT PRIMARY KEY NOT NULL, request_body BLOB, response_body BLOB, body_encoding INTEGER NOT NULL DEFAULT 0);";
     const COLUMNS: &str = "log_id, created_at, status, model, tokens_in";
 
     fn store() -> (tempdir::Dir, LogStore) {
@@ -205,6 +234,35 @@ mod tests {
         assert_eq!(s.store(&payload(&["a", "b"], 10.0, true)).unwrap(), 0);
         assert_eq!(count(&s, "SELECT count(*) FROM logs WHERE model IS NULL AND tokens_in IS NULL AND status = 200"), 2);
         assert_eq!(count(&s, "SELECT count(*) FROM log_bodies WHERE request_body = CAST('{\"q\":1}' AS BLOB) AND response_body IS NULL"), 2);
+    }
+
+    #[test]
+    fn a_long_body_is_stored_packed_and_a_short_one_as_it_is() {
+        let (_d, mut s) = store();
+        let answer = b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n".repeat(64);
+        let mut w = MarshalWriter::new();
+        w.tuple(2);
+        w.list(1);
+        w.tuple(5);
+        w.str("a");
+        w.float(1.0);
+        w.int(200);
+        w.str(NULL_TEXT);
+        w.int(NULL_NUMBER);
+        w.list(1);
+        w.tuple(3);
+        w.str("a");
+        w.bytes(b"{\"q\":1}");
+        w.bytes(&answer);
+        s.store(&w.buf).unwrap();
+        let (request, response, encoding): (Vec<u8>, Vec<u8>, i64) = s
+            .conn
+            .query_row("SELECT request_body, response_body, body_encoding FROM log_bodies", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap();
+        assert_eq!(encoding, RESPONSE_PACKED);
+        assert_eq!(request, b"{\"q\":1}");
+        assert!(response.len() * 5 < answer.len());
+        assert_eq!(crate::log_body::unpack(&response).unwrap(), answer);
     }
 
     #[test]

@@ -9,12 +9,14 @@ strictly after it in the chosen order. log_ids are UUIDv7, so log_id order is ti
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from pathlib import Path
 
 import orjson
 
+from aigw._codec import unpack_log_body
 from aigw.builtins.sqlite_log_schema import connect
 from aigw.logrecords import attempts_from_list
 from aigw.log_query import (  # noqa: F401  (re-exported: the query types were defined here)
@@ -78,9 +80,23 @@ def _where(q: LogQuery) -> tuple[str, list[object]]:
         params.append(q.cursor)
     return (" WHERE " + " AND ".join(conds)) if conds else "", params
 
+log = logging.getLogger("aigw.logs")
+
 
 def _without_paging(q: LogQuery) -> LogQuery:
     return LogQuery(**{name: getattr(q, name) for name in LogQuery.__dataclass_fields__ if name != "cursor"})
+
+
+def _unpacked(stored: bytes | None, packed: int, log_id: str) -> bytes | None:
+    """A stored body as it was collected: unpacked when its `body_encoding` bit is set. A
+    packed body that is corrupt (a damaged file) reads as not kept, with a warning."""
+    if not packed or stored is None:
+        return stored
+    try:
+        return unpack_log_body(stored)
+    except ValueError as exc:
+        log.warning("log %s: a stored body cannot be read: %s", log_id, exc)
+        return None
 
 
 def _stored(row: tuple, bodies: tuple = (None, None)) -> StoredLog:
@@ -164,14 +180,18 @@ class SqliteLogReader:
         """One log with its bodies, or None when no log has this id."""
         sql = (
             f"SELECT {', '.join('logs.' + c.strip() for c in _COLUMNS.split(','))}, "
-            "b.request_body, b.response_body FROM logs LEFT JOIN log_bodies AS b "
+            "b.request_body, b.response_body, b.body_encoding FROM logs LEFT JOIN log_bodies AS b "
             "ON b.log_id = logs.log_id WHERE logs.log_id = ?"
         )
         with self._lock:
             row = self._db().execute(sql, (log_id,)).fetchone()
         if row is None:
             return None
-        return _stored(row[:-2], (row[-2], row[-1]))
+        request, response, encoding = row[-3:]
+        if encoding:
+            request = _unpacked(request, encoding & 1, log_id)
+            response = _unpacked(response, encoding & 2, log_id)
+        return _stored(row[:-3], (request, response))
 
     def patch(self, log_id: str, changes: LogPatch) -> StoredLog | None:
         """Set feedback, score and/or metadata of one log; the log without bodies, or None

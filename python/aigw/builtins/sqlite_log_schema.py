@@ -18,7 +18,7 @@ from pathlib import Path
 from aigw.errors import ConfigError
 from aigw.private_files import create_private_file, make_private_dir
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1
@@ -84,6 +84,13 @@ MIGRATIONS: tuple[str, ...] = (
     # way, close codes and reasons, who closed, resumptions). NULL: not a realtime session.
     """
     ALTER TABLE logs ADD COLUMN session TEXT
+    """,
+    # 4 -> 5 (issue 15): which bodies of the row are packed: bit 1 the request's, bit 2 the
+    # response's. A packed body is its length (4 bytes, little-endian) then one LZ4 block
+    # (rust/src/log_body.rs; `_codec.unpack_log_body` reads it). Bodies of 1 KiB and more are
+    # packed when LZ4 shrinks them by at least an eighth: a streamed answer's SSE ~25x.
+    """
+    ALTER TABLE log_bodies ADD COLUMN body_encoding INTEGER NOT NULL DEFAULT 0
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -23,6 +23,12 @@ Config (`PluginContext.config`, every key optional):
 Retention runs on the writer thread at start and then at most once a minute, in its own
 transaction; `prune()` runs it on demand.
 
+Bodies of 1 KiB or more are stored LZ4-packed when that shrinks them by an eighth (a streamed
+answer's SSE ~25x; `log_bodies.body_encoding` says which are, rust/src/log_body.rs how): the
+writer's SQLite and the kernel copy those bytes twice (WAL, then checkpoint), so packing costs
+less CPU than it saves as well as disk. Read them with `aigw logs`, the logs API or
+`SqliteLogReader` (`sqlite3` on the file shows packed bodies as LZ4 blocks).
+
 Errors longer than 4096 characters are cut. A record whose log_id is already stored is
 ignored (ids are UUIDv7, so this only happens on a bug) and counted as failed.
 Reading: `SqliteLogReader` in sqlite_log_query.py, or `query()`/`get()` here from the loop.
@@ -41,7 +47,7 @@ from pathlib import Path
 import orjson
 
 from aigw import hookimpl
-from aigw._codec import LogRowEncoder
+from aigw._codec import LogRowEncoder, pack_log_body
 from aigw.builtins.log_batcher import (
     BATCHER_CONFIG_KEYS,
     BatcherStats,
@@ -99,7 +105,7 @@ _INSERT_LOG = "INSERT OR IGNORE INTO logs ({}) VALUES ({})".format(
     LOG_COLUMNS, ", ".join(_placeholder(c.strip()) for c in LOG_COLUMNS.split(","))
 )
 _INSERT_BODIES = (
-    "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body) VALUES (?, ?, ?)"
+    "INSERT OR IGNORE INTO log_bodies (log_id, request_body, response_body, body_encoding) VALUES (?, ?, ?, ?)"
 )
 
 
@@ -160,14 +166,29 @@ def rows_of(batch: list[Pending]) -> tuple[list[tuple], list[tuple], int]:
     return split_rows(batch, log_row, "sqlite")
 
 
+def packed_bodies(bodies: list[tuple]) -> list[tuple]:
+    """`log_bodies` rows (log_id, request body, response body) as the store keeps them: each
+    body packed when that pays (`_codec.pack_log_body`, as the Rust store packs), with the
+    row's `body_encoding` (bit 1: the request's is packed, bit 2: the response's)."""
+    out = []
+    for log_id, request, response in bodies:
+        encoding = 0
+        if type(request) is bytes and (packed := pack_log_body(request)) is not None:
+            request, encoding = packed, 1
+        if type(response) is bytes and (packed := pack_log_body(response)) is not None:
+            response, encoding = packed, encoding | 2
+        out.append((log_id, request, response, encoding))
+    return out
+
+
 def store_rows(conn: sqlite3.Connection, rows: list[tuple], bodies: list[tuple]) -> int:
-    """Insert one batch in one transaction; returns how many rows had a log_id already stored
-    (ignored, logged as an error)."""
+    """Insert one batch in one transaction, its bodies packed when that pays; returns how many
+    rows had a log_id already stored (ignored, logged as an error)."""
     conn.execute("BEGIN")
     try:
         stored = conn.executemany(_INSERT_LOG, rows).rowcount
         if bodies:
-            conn.executemany(_INSERT_BODIES, bodies)
+            conn.executemany(_INSERT_BODIES, packed_bodies(bodies))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -2,16 +2,37 @@
 //! one (log_store.rs says why the gateway's process must not open its database with this copy
 //! of SQLite). Batches are stored with the GIL released; errors are `RuntimeError`s whose text
 //! names the batch's fault or SQLite's, never a row's values.
+//!
+//! `pack_log_body` / `unpack_log_body`: log_body.rs for the Python side of the store (the
+//! thread writer packs as the Rust store does; readers unpack).
 
+use crate::log_body::{unpack, Packer};
 use crate::log_store::LogStore;
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SqliteLogStore>()?;
+    m.add_function(wrap_pyfunction!(pack_log_body, m)?)?;
+    m.add_function(wrap_pyfunction!(unpack_log_body, m)?)?;
     Ok(())
+}
+
+/// `body` as the log store keeps a packed body (its length, then an LZ4 block), or None when
+/// it is to be stored as it is (under 1 KiB, or LZ4 does not shrink it by an eighth).
+#[pyfunction]
+fn pack_log_body<'py>(py: Python<'py>, body: &[u8]) -> Option<Bound<'py, PyBytes>> {
+    Packer::default().pack(body).map(|packed| PyBytes::new(py, packed))
+}
+
+/// The body a packed one holds; ValueError when it is truncated or corrupt.
+#[pyfunction]
+fn unpack_log_body<'py>(py: Python<'py>, stored: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let body = unpack(stored).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyBytes::new(py, &body))
 }
 
 #[pyclass(module = "aigw._codec")]
