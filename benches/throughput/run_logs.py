@@ -2,7 +2,7 @@
 
 Starts the fast upstream (core 1) and one `aigw serve` per SQLite writer (`thread`, `process`;
 core 0, or the cores given), and drives the Universal WebSocket API with ws_load.py (core 1):
-non-streamed requests, N in flight on one connection, against the `bench` gateway (logs on,
+non-streamed requests (or burst streams, `--stream`), N in flight on one connection, against the `bench` gateway (logs on,
 bodies collected) and `bench-nolog` (collect_logs = false), alternating, rotated per rep.
 For every run it records the gateway process's own CPU (`gw_main`: its threads, not its
 children) and its process tree's (`gw`: plus the writer process), so the table shows both
@@ -28,15 +28,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_gateway import HERE, ROOT, Procs, aigw_config, free_port, wait_ready  # noqa: E402
+from run_gateway import HERE, ROOT, Procs, aigw_config, find_harness, free_port, wait_ready  # noqa: E402
 
 WRITERS = ("thread", "process")
 
 
-def run_load(args, port: int, gateway: str, pid: int) -> dict:
+def run_load(args, port: int, gateway: str, pid: int, upstream_pid: int) -> dict:
     cmd = ["taskset", "-c", args.aux_cpus, args.py, str(HERE / "ws_load.py"), "--url", f"ws://127.0.0.1:{port}/v1/p/{gateway}",
            "--inflight", str(args.inflight), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
-           f"--watch=gw={pid}", f"--watch-alone=gw_main={pid}"]  # fmt: skip
+           f"--watch=gw={pid}", f"--watch-alone=gw_main={pid}", f"--watch=upstream={upstream_pid}", *(["--stream"] if args.stream else [])]  # fmt: skip
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -48,6 +48,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--inflight", type=int, default=32)
+    ap.add_argument("--stream", action="store_true", help="burst streams (the upstream's 64 chunks back to back) instead of "
+                    "non-streamed requests: figures per stream")
     ap.add_argument("--gw-cpus", default="0")
     ap.add_argument("--aux-cpus", default="1")
     ap.add_argument("--aigw", default=str(ROOT / ".venv/bin/aigw"), help="command running build A's aigw")
@@ -65,7 +67,11 @@ def main() -> None:
     rows = []
     try:
         up_port = free_port()
-        up = procs.start("upstream", [args.py, str(HERE / "fast_upstream.py"), "--port", str(up_port)], args.aux_cpus)
+        # Streams come from the shared harness's uvloop upstream (as in run_gateway.py): the
+        # asyncio one cannot keep 8 burst streams ahead of the gateway on a shared core.
+        harness = find_harness() if args.stream else None
+        upstream_py = harness / "fake_upstream.py" if harness else HERE / "fast_upstream.py"
+        up = procs.start("upstream", [args.py, str(upstream_py), "--port", str(up_port)], args.aux_cpus)
         wait_ready(f"http://127.0.0.1:{up_port}/health", 20, up)
         gws = {}
         for build, command in builds.items():
@@ -84,7 +90,7 @@ def main() -> None:
             shift = rep % len(runs)
             for build, writer, gateway in runs[shift:] + runs[:shift]:
                 port, pid = gws[build, writer]
-                r = run_load(args, port, gateway, pid)
+                r = run_load(args, port, gateway, pid, up.pid)  # the upstream is ours, not foreign load
                 row = {"rep": rep, "build": build, "writer": writer, "gateway": gateway, "requests": r["requests"], "errors": r["errors"],
                        "gw_us": r["gw_cpu_us_per_req"], "gw_main_us": r["gw_main_cpu_us_per_req"],
                        "foreign_cores": r["foreign_cores"], "req_per_s": r["req_per_s"]}  # fmt: skip
@@ -108,8 +114,9 @@ def render(rows: list[dict], args) -> str:
     def med(build: str, writer: str, gateway: str, key: str) -> float:
         return statistics.median(r[key] for r in pick(build, writer, gateway))
 
-    lines = [f"Non-streamed requests, {args.inflight} in flight on one WebSocket, {args.reps} reps x {args.seconds} s, median.",
-             "CPU µs per request: `main` = the gateway's process alone, `tree` = with the writer process.", "",
+    shape = "Burst streams (64 chunks each)" if getattr(args, "stream", False) else "Non-streamed requests"
+    lines = [f"{shape}, {args.inflight} in flight on one WebSocket, {args.reps} reps x {args.seconds} s, median.",
+             "CPU µs per request (per stream): `main` = the gateway's process alone, `tree` = with the writer process.", "",
              "| build | writer | logs on, main | logs off, main | **logging, main** | logs on, tree | logs off, tree | logging, tree | max foreign cores |",
              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for b in builds:
