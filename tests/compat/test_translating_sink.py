@@ -136,3 +136,16 @@ def test_a_malformed_upstream_event_gets_one_error_event_then_fails(inner_sink):
     outcome = asyncio.run(sink.relay(answer(), upstream(start, sse(b"{not json")), Framing.SSE, object(), False))
     assert outcome.error is not None
     assert sum(b'"error"' in chunk for chunk in inner.relayed) == 1 and all(inner.relayed)
+
+
+def test_an_answer_rendered_by_the_front_door_keeps_every_field_but_status_type_and_headers():
+    import dataclasses
+
+    from aigw.compat.sink import answered_as
+
+    # Every field set to a value of its own, so a field Answer gains and answered_as drops
+    # (leaves at its default) fails here.
+    answer = Answer(**{f.name: f"value of {f.name}" for f in dataclasses.fields(Answer)})
+    assert answered_as(answer, 201, "text/event-stream") == dataclasses.replace(
+        answer, status=201, content_type="text/event-stream", headers=()
+    )

@@ -12,18 +12,24 @@ breaks gets the front door's in-stream error event before the inner sink sees th
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, AsyncIterator, Sequence
 
 from aigw._codec import SseDecoder
 from aigw.compat.ir import ProviderError
 from aigw.compat.translation import StreamTranslator, Translation
 from aigw.errors import AigwError
-from aigw.pipeline import StreamFailed, relay_chunks
+from aigw.pipeline import Answer, StreamFailed, relay_chunks
 from aigw.types import Framing, Usage
 
 _JSON = "application/json"
 _SSE = "text/event-stream"
+
+
+def answered_as(answer: Answer, status: int, content_type: str) -> Answer:
+    """`answer` as the front door renders it: `status` and `content_type` set, the upstream's
+    header fields dropped; every other field as it was. (`dataclasses.replace` did the same in
+    ~240 bytecodes, twice per translated stream; tests hold this to it.)"""
+    return Answer(answer.event_id, answer.log_id, answer.step, status, content_type, answer.cache_status, answer.usage, ())
 
 
 class FrontDoorStream:
@@ -82,7 +88,7 @@ class TranslatingSink:
             self.inner.deliver(answer, body)
             return
         status, out = tr.response(answer.status, body)
-        self.inner.deliver(dataclasses.replace(answer, status=status, content_type=_JSON, headers=()), out)
+        self.inner.deliver(answered_as(answer, status, _JSON), out)
 
     def fail(self, answer: Any, error: AigwError) -> None:
         """The gateway's own error: in the front door's error shape, or as the surface's."""
@@ -91,7 +97,7 @@ class TranslatingSink:
             return
         tr = self._translation(answer)
         status, body = tr.error(ProviderError(error.status, error.message, None, error.code, getattr(error, "param", None)))
-        self.inner.deliver(dataclasses.replace(answer, status=status, content_type=_JSON, headers=()), body)
+        self.inner.deliver(answered_as(answer, status, _JSON), body)
 
     async def relay(self, answer: Any, chunks: AsyncIterator[bytes], framing: Framing, provider: Any, collect: bool) -> Any:
         """Relay the stream translated; the outcome's usage and terminator are the upstream's."""
@@ -100,7 +106,7 @@ class TranslatingSink:
             return await self.inner.relay(answer, chunks, framing, provider, collect)
         self.translator = tr
         front = FrontDoorStream(self._translation(answer).front)
-        outer = dataclasses.replace(answer, content_type=_SSE, headers=())
+        outer = answered_as(answer, answer.status, _SSE)
         outcome = await self.inner.relay(outer, TranslatedChunks(chunks, tr), Framing.SSE, front, collect)
         usage = tr.usage
         outcome.usage = Usage(usage.input, usage.output) if usage is not None else None
@@ -109,7 +115,7 @@ class TranslatingSink:
 
     def end_stream(self, answer: Any, usage: Usage | None, error: AigwError | None) -> None:
         """End the stream (the front door's error event, if any, was already relayed)."""
-        self.inner.end_stream(dataclasses.replace(answer, content_type=_SSE, headers=()) if self.translator else answer, usage, error)
+        self.inner.end_stream(answered_as(answer, answer.status, _SSE) if self.translator else answer, usage, error)
 
 
 class SsePayloads:
