@@ -122,3 +122,54 @@ def test_child_rust_store(benchmark, tmp_path):
     store = SqliteLogStore(str(tmp_path / "logs.db"), sqlite_logs.LOG_COLUMNS)
     _child_bench(benchmark, tmp_path, "child, Rust store", store.store)
     store.close()
+
+
+# ---- a streamed answer's body (issue 15: bodies of 1 KiB and more are stored LZ4-packed) ----
+
+#: What the log keeps of a 64-chunk streamed chat answer: its SSE, ~15 KB.
+STREAMED = b"".join(
+    b'data: {"id":"chatcmpl-fake0001","object":"chat.completion.chunk","created":1700000000,'
+    b'"model":"gpt-4o-mini","system_fingerprint":"fp_fake","choices":[{"index":0,"delta":'
+    b'{"content":"tok%d "},"logprobs":null,"finish_reason":null}]}\n\n' % i
+    for i in range(64)
+) + b"data: [DONE]\n\n"
+
+
+@pytest.mark.benchmark(group="log-body")
+def test_pack_streamed_body_lz4(benchmark):
+    from aigw._codec import pack_log_body
+
+    benchmark.extra_info.update(frames=1, payload_bytes=len(STREAMED), impl="aigw", op="pack, LZ4 (stored)", size="15 KB")
+    packed = benchmark(pack_log_body, STREAMED)
+    benchmark.extra_info["stored_bytes"] = len(packed)
+    assert len(packed) * 10 < len(STREAMED)
+
+
+@pytest.mark.benchmark(group="log-body")
+def test_pack_streamed_body_zlib_level_1(benchmark):
+    import zlib
+
+    benchmark.extra_info.update(frames=1, payload_bytes=len(STREAMED), impl="stdlib", op="pack, zlib level 1 (not used)", size="15 KB")
+    packed = benchmark(zlib.compress, STREAMED, 1)
+    benchmark.extra_info["stored_bytes"] = len(packed)
+
+
+def test_child_rust_store_streamed_bodies(benchmark, tmp_path):
+    """The writer process's Rust store, 500 records whose response is a streamed answer."""
+    connect(tmp_path / "logs.db", create=True).close()
+    store = SqliteLogStore(str(tmp_path / "logs.db"), sqlite_logs.LOG_COLUMNS)
+
+    def setup():
+        batch = []
+        for i in range(BATCH):
+            record = _record(i)
+            record.stream, record.response_body, record.response_content_type = True, STREAMED, "text/event-stream"
+            batch.append(Pending(record, None, None))
+        rows, bodies, _ = sqlite_logs.rows_of(batch)
+        return (marshal.dumps((rows, bodies), 2),), {}
+
+    benchmark.extra_info.update(frames=BATCH, payload_bytes=0, impl="aigw", op="child, Rust store, streamed bodies", size="500")
+    benchmark.pedantic(store.store, setup=setup, rounds=20)
+    store.close()
+    with sqlite3.connect(tmp_path / "logs.db") as conn:
+        assert conn.execute("SELECT count(*) FROM log_bodies WHERE body_encoding = 2").fetchone()[0] % BATCH == 0
