@@ -1,4 +1,4 @@
-"""Fixtures for the log store tests: records to log.
+"""Fixtures for the log store tests: records to log, stores made at an older schema version.
 
 Async tests here run on stock asyncio only (no loop factories hook): the log stores, writers
 and queries keep no sockets or transports on the loop, so a second loop would test nothing new
@@ -7,10 +7,13 @@ and queries keep no sockets or transports on the loop, so a second loop would te
 from __future__ import annotations
 
 import itertools
+import sqlite3
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
+from aigw.builtins.sqlite_log_schema import MIGRATIONS
 from aigw.logrecords import new_log_id
 from aigw.types import LogRecord
 
@@ -41,5 +44,22 @@ def make_record() -> Callable[..., LogRecord]:
         }
         base.update(fields)
         return LogRecord(**base)
+
+    return make
+
+
+@pytest.fixture
+def store_at_version() -> Callable[[Path, int], sqlite3.Connection]:
+    """A factory: `store_at_version(path, n)` makes a log store at schema version n (the
+    first n migrations, as an older aigw left it) and returns a connection to it, to fill with
+    that version's rows (`with` it to commit)."""
+
+    def make(path: Path, version: int) -> sqlite3.Connection:
+        conn = sqlite3.connect(path)
+        for script in MIGRATIONS[:version]:
+            for statement in (s for s in script.split(";") if s.strip()):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version}")
+        return conn
 
     return make

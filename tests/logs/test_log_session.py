@@ -10,7 +10,7 @@ import sqlite3
 from click.testing import CliRunner
 
 from aigw.builtins.sqlite_log_query import LogQuery, SqliteLogReader
-from aigw.builtins.sqlite_log_schema import MIGRATIONS, SCHEMA_VERSION
+from aigw.builtins.sqlite_log_schema import SCHEMA_VERSION
 from aigw.builtins.sqlite_logs import SqliteLogger
 from aigw.cli import cli
 
@@ -44,13 +44,9 @@ def test_session_stats_round_trip_through_the_sqlite_store(tmp_path, make_record
         assert [r.session for r in reader.query(LogQuery(order="asc")).records] == [SESSION, None]
 
 
-def test_a_version_3_store_is_migrated_and_keeps_its_rows(tmp_path, make_record):
+def test_a_version_3_store_is_migrated_and_keeps_its_rows(tmp_path, make_record, store_at_version):
     path = tmp_path / "logs.db"
-    with sqlite3.connect(path) as conn:
-        for script in MIGRATIONS[:3]:
-            for statement in (s for s in script.split(";") if s.strip()):
-                conn.execute(statement)
-        conn.execute("PRAGMA user_version = 3")
+    with store_at_version(path, 3) as conn:
         conn.execute(
             "INSERT INTO logs (log_id, created_at, gateway, request_type, status, success, cache_status, "
             "stream, cancelled, duration_ms, cost) VALUES ('old', 1.0, 'default', 'realtime', 101, 1, 'MISS', 1, 0, 5.0, 0.25)"

@@ -14,7 +14,6 @@ import pytest
 
 from aigw._codec import pack_log_body, unpack_log_body
 from aigw.builtins.sqlite_log_query import SqliteLogReader
-from aigw.builtins.sqlite_log_schema import MIGRATIONS
 from aigw.builtins.sqlite_logs import SqliteLogger
 
 STREAM = b"".join(
@@ -79,13 +78,9 @@ def test_a_body_packing_would_not_shrink_is_stored_as_it_is(tmp_path, make_recor
     assert stored_bodies(tmp_path / "logs.db", record.log_id) == (None, noise, 0)
 
 
-def test_bodies_of_a_version_4_store_are_read_as_they_are_after_the_migration(tmp_path, make_record):
+def test_bodies_of_a_version_4_store_are_read_as_they_are_after_the_migration(tmp_path, make_record, store_at_version):
     path = tmp_path / "logs.db"
-    with sqlite3.connect(path) as conn:
-        for script in MIGRATIONS[:4]:
-            for statement in (s for s in script.split(";") if s.strip()):
-                conn.execute(statement)
-        conn.execute("PRAGMA user_version = 4")
+    with store_at_version(path, 4) as conn:
         conn.execute(
             "INSERT INTO logs (log_id, created_at, gateway, request_type, status, success, cache_status, "
             "stream, cancelled, duration_ms) VALUES ('old', 1.0, 'default', 'universal', 200, 1, 'MISS', 1, 0, 5.0)"
