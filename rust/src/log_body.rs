@@ -47,13 +47,24 @@ impl fmt::Display for UnpackError {
 impl std::error::Error for UnpackError {}
 
 /// Packs bodies into a buffer it keeps (its memory is reused from body to body, never zeroed
-/// again).
+/// again), up to `KEPT_BUFFER` bytes between batches (`trim`).
 #[derive(Default)]
 pub struct Packer {
     buf: Vec<u8>,
 }
 
+/// The buffer a Packer keeps between batches; one for a larger body (up to 10 MiB by default)
+/// is let go by `trim`.
+pub const KEPT_BUFFER: usize = 1 << 20;
+
 impl Packer {
+    /// Let go of a buffer grown past `KEPT_BUFFER` for a large body.
+    pub fn trim(&mut self) {
+        if self.buf.capacity() > KEPT_BUFFER {
+            self.buf = Vec::new();
+        }
+    }
+
     /// `body` packed, when that pays; None when the body is to be stored as it is.
     pub fn pack(&mut self, body: &[u8]) -> Option<&[u8]> {
         if body.len() < MIN_PACKED {
@@ -141,6 +152,19 @@ mod tests {
     fn a_packer_reused_for_a_shorter_body_packs_only_that_body() {
         let mut packer = Packer::default();
         packer.pack(&sse(200)).unwrap();
+        let body = sse(64);
+        assert_eq!(unpack(packer.pack(&body).unwrap()).unwrap(), body);
+    }
+
+    #[test]
+    fn a_buffer_grown_for_a_large_body_is_let_go_by_trim() {
+        let mut packer = Packer::default();
+        packer.pack(&sse(64)).unwrap();
+        packer.trim();
+        assert!(packer.buf.capacity() > 0, "a small buffer is kept");
+        packer.pack(&vec![b'a'; 4 << 20]).unwrap();
+        packer.trim();
+        assert_eq!(packer.buf.capacity(), 0);
         let body = sse(64);
         assert_eq!(unpack(packer.pack(&body).unwrap()).unwrap(), body);
     }

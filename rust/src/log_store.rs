@@ -97,6 +97,7 @@ impl LogStore {
                 insert_bodies(&mut insert, row, &mut self.packer)?;
             }
         }
+        self.packer.trim();
         tx.commit()?;
         Ok(batch.rows() as u64 - stored)
     }

@@ -32,6 +32,8 @@ from aigw.log_query import (  # noqa: F401  (re-exported: the query types were d
     validate_query,
 )
 
+log = logging.getLogger("aigw.logs")
+
 _COLUMNS = (
     "log_id, created_at, gateway, request_type, event_id, provider, model, endpoint, status, "
     "success, step, cache_status, stream, cancelled, duration_ms, ttfb_ms, tokens_in, tokens_out, "
@@ -79,9 +81,6 @@ def _where(q: LogQuery) -> tuple[str, list[object]]:
         conds.append("log_id < ?" if q.order == "desc" else "log_id > ?")
         params.append(q.cursor)
     return (" WHERE " + " AND ".join(conds)) if conds else "", params
-
-log = logging.getLogger("aigw.logs")
-
 
 def _without_paging(q: LogQuery) -> LogQuery:
     return LogQuery(**{name: getattr(q, name) for name in LogQuery.__dataclass_fields__ if name != "cursor"})
