@@ -20,6 +20,12 @@ def busy_http_connections(gw) -> list[HttpConnection]:
     return [c for c in gw.gateway.server.connections if isinstance(c, HttpConnection) and c._busy]
 
 
+def upstream_reading_paused(gw) -> bool:
+    """Whether a busy upstream connection has stopped reading (the gateway paused it)."""
+    pools = gw.gateway._built.runtime.client._pools.values()
+    return any(c.busy and c.transport is not None and not c.transport.is_reading() for pool in pools for c in pool.conns)
+
+
 def upstream_busy(gw) -> int:
     """Upstream connections in use (open, not idle in a pool)."""
     return sum(open_ - idle for open_, idle, _ in gw.gateway._built.runtime.client.stats().values())
@@ -27,7 +33,7 @@ def upstream_busy(gw) -> int:
 
 async def test_a_client_that_stops_reading_keeps_the_gateways_buffer_bounded_and_then_gets_it_all(gateway, sims):
     """A ~16 MB stream to a client that stops reading after the head: the gateway's unsent
-    output stays near its high-water mark, the upstream is paused (not finished), and the
+    output stays near its high-water mark, its upstream connection stops being read, and the
     stream completes intact once the client reads again."""
     sim = sims["openai"]
     payload = "x" * 100_000
@@ -37,13 +43,17 @@ async def test_a_client_that_stops_reading_keeps_the_gateways_buffer_bounded_and
         async with http.post(url, json=chat("ignored", stream=True), headers=gw.headers, timeout=aiohttp.ClientTimeout(total=60)) as resp:
             assert resp.status == 200
             (conn,) = busy_http_connections(gw)
-            peak, paused = 0, False
+            peak, paused, upstream_paused = 0, False, False
             for _ in range(100):  # ~1 s without reading
                 peak = max(peak, conn.unsent())
                 paused = paused or not conn._writer.is_writable
+                upstream_paused = upstream_paused or upstream_reading_paused(gw)
                 await asyncio.sleep(0.01)
             assert paused  # the client's backlog reached the high-water mark
-            assert sim.streams_finished == 0  # the upstream is held back, not drained into memory
+            # The upstream is held back, not drained into memory: the gateway stops reading it.
+            # (Whether the upstream has finished writing is the kernel's business: loopback
+            # buffers autotune up to tcp_rmem's maximum, 32 MiB here, and may hold the stream.)
+            assert upstream_paused
             body = await resp.read()
             peak = max(peak, conn.unsent())
     # Bounded by the design: the high-water mark plus what the upstream had buffered when the
