@@ -218,17 +218,3 @@ def test_submit_leaves_what_needs_a_decision_to_python(fields):
 
 def test_submit_without_bounds_asks_python():
     assert encoder().submit(record()) == ASK_PYTHON
-
-
-def test_submit_counts_what_it_appends_and_only_that():
-    enc = bounded(max_backlog=2)
-    assert [enc.submit(record()), enc.submit(record()), enc.submit(record())] == [WAKE, WAKE, FULL]
-    enc.add(record(), None, None)  # the batcher's Python path counts its own
-    assert enc.accepted == 2
-
-
-def test_submit_refused_appends_nothing_and_leaves_the_record_to_python():
-    enc = bounded()
-    enc.refuse_submits()
-    assert enc.submit(record()) == ASK_PYTHON
-    assert len(enc) == 0 and enc.accepted == 0

@@ -130,35 +130,6 @@ async def test_a_body_over_the_size_limit_is_not_stored_but_its_size_is(tmp_path
     assert record.response_body == b"y" * 11  # the caller's record is left alone
 
 
-async def test_logging_does_not_wait_for_the_writers_lock(tmp_path, make_record):
-    # The loop queues a record without the lock the writer thread takes to gather a batch
-    # (the lock is needed only to wake the writer: the first record of a batch, a full one).
-    logger = SqliteLogger(tmp_path / "logs.db", flush_interval=3600)
-    await logger.start()
-    logger.log(make_record())  # the batch's first record: the writer wakes and gathers
-    held, release = threading.Event(), threading.Event()
-
-    def hold_the_lock() -> None:
-        with logger._batcher._lock:
-            held.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold_the_lock)
-    holder.start()
-    assert held.wait(5)
-    logging_thread = threading.Thread(target=logger.log, args=(make_record(),))
-    logging_thread.start()
-    logging_thread.join(5)
-    queued_while_held = not logging_thread.is_alive()
-    release.set()
-    holder.join()
-    logging_thread.join()
-    assert queued_while_held
-    await logger.flush()
-    assert logger.stats.written == 2 and logger.stats.accepted == 2
-    await logger.close()
-
-
 async def test_records_logged_after_close_are_dropped_and_counted(tmp_path, make_record):
     logger = SqliteLogger(tmp_path / "logs.db")
     await logger.start()

@@ -40,8 +40,8 @@ DEFAULT_MAX_BACKLOG = 100_000  # records
 DEFAULT_MAX_BACKLOG_BYTES = 256 * MIB  # bodies held while waiting for the writer
 DEFAULT_MAX_BODY_BYTES = 10 * MIB  # per body, like Cloudflare's 10 MB per log
 _WARN_EVERY = 10.0  # seconds between overload warnings
-#: `LogRowEncoder.submit`'s answers: appended; appended, and the writer should wake.
-_SUBMIT_APPENDED, _SUBMIT_WAKE = 0, 1
+#: `LogRowEncoder.submit`'s answers below "the backlog is full": appended, appended and wake.
+_SUBMIT_WAKE, _SUBMIT_FULL = 1, 2
 
 
 class Pending(NamedTuple):
@@ -200,9 +200,7 @@ class LogBatcher:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._done = 0  # accepted records the writer has finished with (written or failed)
-        # Counters; `accepted` here counts the Python path's records only, the encoder's
-        # `submit` counts its own (the `stats` property adds them up).
-        self._stats = BatcherStats()
+        self.stats = BatcherStats()
 
         self._dropped_since_warning = 0
         self._bodies_dropped_since_warning = 0
@@ -212,16 +210,6 @@ class LogBatcher:
 
     # ---- loop side -----------------------------------------------------------------------
 
-    @property
-    def stats(self) -> BatcherStats:
-        """The counters now (a copy): accepted = written + failed + waiting."""
-        with self._lock:
-            return dataclasses.replace(self._stats, accepted=self._accepted())
-
-    def _accepted(self) -> int:
-        # The Python path's count and the encoder's own.
-        return self._stats.accepted + (self._encoder.accepted if self._encoder is not None else 0)
-
     def submit(self, record: LogRecord) -> bool:
         """Queue `record` for the writer; False when it was dropped. Never blocks on I/O.
 
@@ -229,20 +217,17 @@ class LogBatcher:
         """
         encoder = self._encoder
         if encoder is not None:
-            # The common case in one native call, without the lock (the call is atomic under
-            # the GIL, and it counts the record): bounds checked, row encoded, and whether to
-            # wake the writer, which needs the lock (the Condition's) only then: once or
-            # twice a batch. A row appended while the writer holds the lock, between its
-            # look at the backlog and its wait, is not missed: this notify waits for the lock
-            # that wait() gives up. Anything else (a full backlog, a body over a bound, a
-            # record only Python encodes, a closed batcher) takes the path below.
-            done = encoder.submit(record)
-            if done == _SUBMIT_APPENDED:
-                return True
-            if done == _SUBMIT_WAKE:
-                with self._lock:
-                    self._wake.notify()
-                return True
+            # The common case in one native call: bounds checked, row encoded, and whether to
+            # wake the writer. Anything else (a full backlog, a body over a bound, a record
+            # only Python encodes, a closed batcher) takes the path below.
+            with self._lock:
+                if not self._closed:
+                    done = encoder.submit(record)
+                    if done < _SUBMIT_FULL:
+                        self.stats.accepted += 1
+                        if done == _SUBMIT_WAKE:
+                            self._wake.notify()
+                        return True
         req, resp = record.request_body, record.response_body
         req_size = record.request_body_size if req is None else len(req)
         resp_size = record.response_body_size if resp is None else len(resp)
@@ -258,23 +243,23 @@ class LogBatcher:
         with self._lock:
             n = len(pending) if encoder is None else len(encoder)
             if self._closed or n >= self._max_backlog:
-                self._stats.dropped += 1
+                self.stats.dropped += 1
                 self._dropped_since_warning += 1
                 self._maybe_warn()
                 return False
             if body_bytes and (pending.body_bytes if encoder is None else encoder.body_bytes) + body_bytes > self._max_backlog_bytes:
                 record = dataclasses.replace(record, request_body=None, response_body=None)
                 body_bytes = 0
-                self._stats.bodies_dropped += 1
+                self.stats.bodies_dropped += 1
                 self._bodies_dropped_since_warning += 1
                 self._maybe_warn()
-            self._stats.accepted += 1
+            self.stats.accepted += 1
             # The common case: encoded in one native call.
             stored = encoder is not None and encoder.add(record, req_size, resp_size, record.request_body, record.response_body)
             if not stored:
                 stored = (pending.add if encoder is None else pending.add_in_python)(record, req_size, resp_size, body_bytes)
             if not stored:
-                self._stats.failed += 1  # accepted and lost at once: it cannot be stored
+                self.stats.failed += 1  # accepted and lost at once: it cannot be stored
                 self._done += 1
                 return True
             n += 1
@@ -318,7 +303,7 @@ class LogBatcher:
         with self._lock:
             if self._thread is None:
                 raise RuntimeError(f"{self.name} logger is not started")
-            target = self._accepted()
+            target = self.stats.accepted
             self._flush_requested = True
             self._wake.notify()
         await asyncio.to_thread(self._wait_done, target)
@@ -332,8 +317,6 @@ class LogBatcher:
         """Refuse new records, write every accepted one, stop the thread. Idempotent."""
         with self._lock:
             self._closed = True
-            if self._encoder is not None:
-                self._encoder.refuse_submits()  # its submits now take the path that drops
             self._wake.notify()
             thread = self._thread
         if thread is None:
@@ -376,9 +359,9 @@ class LogBatcher:
                 self._last_failure_report = now
                 self._failed_since_report = 0
         with self._lock:
-            self._stats.written += count - failed
-            self._stats.failed += failed
-            self._stats.batches += ok
+            self.stats.written += count - failed
+            self.stats.failed += failed
+            self.stats.batches += ok
             self._done += count
             self._progress.notify_all()
 

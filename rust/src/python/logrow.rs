@@ -156,10 +156,6 @@ pub struct LogRowEncoder {
     /// Reads `BODY_FIELDS` of a record (for `submit`).
     bodies_of: SlotReader,
     bounds: Option<Bounds>,
-    /// Rows `submit` appended (LogBatcher adds the ones its Python path took).
-    accepted: u64,
-    /// Set by `refuse_submits`: `submit` appends nothing more (the batcher is closing).
-    refusing: bool,
 }
 
 /// A value written as is (`marshal` semantics for exact str, bool, int, float); false for any
@@ -450,8 +446,6 @@ impl LogRowEncoder {
             max_error_chars,
             bodies_of: SlotReader::new(record_type, &BODY_FIELDS.iter().map(|n| PyString::intern(py, n)).collect::<Vec<_>>())?,
             bounds: None,
-            accepted: 0,
-            refusing: false,
         })
     }
 
@@ -462,19 +456,13 @@ impl LogRowEncoder {
     }
 
     /// LogBatcher's common case in one call: append `record` (its bodies as they are) when
-    /// the backlog has room for it, counting it in `accepted`. Returns 0 (appended), 1
-    /// (appended, and the writer should wake: the first pending row or a full batch), 2 (not
-    /// appended: the backlog holds max_backlog rows) or 3 (not appended: the batcher decides
-    /// in Python: a body over max_body_bytes or over what the backlog may hold, a value only
-    /// Python encodes, no bounds set, or submits refused). Never drops anything itself.
-    ///
-    /// One call under the GIL, so the batcher calls it without its lock: the writer thread's
-    /// `take` cannot run in the middle of it.
+    /// the backlog has room for it. Returns 0 (appended), 1 (appended, and the writer should
+    /// wake: the first pending row or a full batch), 2 (not appended: the backlog holds
+    /// max_backlog rows) or 3 (not appended: the batcher decides in Python: a body over
+    /// max_body_bytes or over what the backlog may hold, a value only Python encodes, or no
+    /// bounds set). Never drops anything itself.
     fn submit(&mut self, record: &Bound<'_, PyAny>) -> PyResult<u8> {
         let Some(bounds) = self.bounds else { return Ok(SUBMIT_ASK_PYTHON) };
-        if self.refusing {
-            return Ok(SUBMIT_ASK_PYTHON);
-        }
         if self.marks.len() >= bounds.max_backlog {
             return Ok(SUBMIT_FULL);
         }
@@ -502,21 +490,8 @@ impl LogRowEncoder {
         if !self.add(record, &request_size, &response_size, not_none(&request), not_none(&response))? {
             return Ok(SUBMIT_ASK_PYTHON);
         }
-        self.accepted += 1;
         let n = self.marks.len();
         Ok(if n == 1 || n == bounds.batch_size { SUBMIT_WAKE } else { SUBMIT_APPENDED })
-    }
-
-    /// Rows `submit` appended since the encoder was made.
-    #[getter]
-    fn accepted(&self) -> u64 {
-        self.accepted
-    }
-
-    /// From now on `submit` appends nothing (it answers 3: the batcher's Python path, which
-    /// sees the batcher closed). `add` still appends.
-    fn refuse_submits(&mut self) {
-        self.refusing = true;
     }
 
     /// Append `record`'s row, with `request_body_size` / `response_body_size` as its size
