@@ -6,7 +6,7 @@ serialized here. Functions never panic on input; malformed input raises or yield
 
 import os
 from collections.abc import Iterable, Set as AbstractSet
-from typing import Final, TypeVar
+from typing import Any, Final, Sequence, TypeVar
 
 __version__: str
 
@@ -416,6 +416,25 @@ class LogRowEncoder:
     @property
     def body_bytes(self) -> int: ...
     def __len__(self) -> int: ...
+
+class MetricSeries:
+    """The Prometheus counts of one label set (aigw.observe.metrics; rust/src/metrics.rs)."""
+
+    labels: tuple[str, ...]
+    requests: int
+    cost: float
+    retries: int
+    fallbacks: int
+    rate_limited: int
+    #: (bucket counts, not cumulative, +Inf last; sum) of each histogram.
+    duration: tuple[list[int], float]
+    ttft: tuple[list[int], float]
+    tokens_in: tuple[list[int], float]
+    tokens_out: tuple[list[int], float]
+
+    def __init__(self, labels: tuple[str, ...], duration_bounds: Sequence[float], ttft_bounds: Sequence[float], token_bounds: Sequence[float]) -> None: ...
+    def observe(self, record: Any) -> None:
+        """Count one finished request from its LogRecord (see GatewayMetrics.observe)."""
 
 def pack_log_body(body: bytes) -> bytes | None:
     """`body` as the SQLite log store keeps a packed body (its length as 4 bytes little-endian,

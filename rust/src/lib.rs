@@ -39,5 +39,8 @@ pub mod universal_create;
 // /compat stream translation's fast path
 pub mod compat;
 
+// Prometheus counts per label set (aigw.observe.metrics)
+pub mod metrics;
+
 #[cfg(feature = "python")]
 mod python;

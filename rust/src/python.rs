@@ -64,6 +64,7 @@ mod headers; // the HTTP doors' passes over a request's headers
 mod kernels; // mask/UTF-8 kernels for benches
 mod logrow; // SQLite log rows in marshal format for the writer process
 mod logstore; // the writer process's SQLite store
+mod metrics; // Prometheus counts per label set
 mod relay; // the Universal API's stream relay (SSE, NDJSON, AWS event stream)
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod ws; // the WebSocket codec
@@ -80,5 +81,6 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     eventstream::register(m)?;
     logrow::register(m)?;
     logstore::register(m)?;
+    metrics::register(m)?;
     Ok(())
 }

@@ -1,9 +1,9 @@
 """Prometheus metrics of every finished request, kept cheap enough to stay on.
 
 The request path (`GatewayMetrics.observe`, an Observer) does one dict look-up on the
-request's label tuple and a few integer and float additions on plain slotted objects: no
-prometheus_client call, no lock (everything runs on the event loop), no allocation once a
-label set has been seen (~1 µs per request, benches/micro/test_observe.py). prometheus_client
+request's label tuple and one native call that counts the record (`_codec.MetricSeries`,
+rust/src/metrics.rs): no prometheus_client call, no lock (everything runs on the event loop),
+no allocation once a label set has been seen (benches/micro/test_observe.py). prometheus_client
 renders the exposition at scrape time from those numbers (`collect`), together with what is
 read only then: upstream pools, log backlogs, open connections, and the process collectors.
 
@@ -18,12 +18,12 @@ the cap a new model is counted as model="other".
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from aigw._codec import MetricSeries
 from aigw.types import LogRecord
 
 __all__ = ["DURATION_BOUNDS", "TOKEN_BOUNDS", "TTFT_BOUNDS", "GatewayMetrics", "ScrapeSources"]
@@ -39,44 +39,13 @@ LABELS = ("gateway", "surface", "provider", "model", "status", "success", "cache
 OTHER_MODEL = "other"
 
 
-class _Histogram:
-    """Bucket counts (not cumulative; the last is +Inf), a sum and a count."""
-
-    __slots__ = ("bounds", "counts", "sum")
-
-    def __init__(self, bounds: Sequence[float]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1  # bucket le=b holds values <= b
-        self.sum += value
-
-    def buckets(self) -> list[tuple[str, int]]:
-        out, running = [], 0
-        for bound, count in zip((*self.bounds, float("inf")), self.counts):
-            running += count
-            out.append(("+Inf" if bound == float("inf") else repr(float(bound)), running))
-        return out
-
-
-class _Series:
-    """Everything counted for one label set."""
-
-    __slots__ = ("labels", "requests", "duration", "ttft", "tokens_in", "tokens_out", "cost", "retries", "fallbacks", "rate_limited")
-
-    def __init__(self, labels: tuple[str, ...]) -> None:
-        self.labels = labels
-        self.requests = 0
-        self.duration = _Histogram(DURATION_BOUNDS)
-        self.ttft = _Histogram(TTFT_BOUNDS)
-        self.tokens_in = _Histogram(TOKEN_BOUNDS)
-        self.tokens_out = _Histogram(TOKEN_BOUNDS)
-        self.cost = 0.0
-        self.retries = 0
-        self.fallbacks = 0
-        self.rate_limited = 0
+def _buckets(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[str, int]]:
+    """Cumulative (le, count) pairs of a histogram's bucket counts, +Inf last."""
+    out, running = [], 0
+    for bound, count in zip((*bounds, float("inf")), counts):
+        running += count
+        out.append(("+Inf" if bound == float("inf") else repr(float(bound)), running))
+    return out
 
 
 class ScrapeSources:
@@ -102,7 +71,7 @@ class GatewayMetrics:
     def __init__(self, sources: ScrapeSources | None = None, *, max_series: int = 10_000) -> None:
         self.sources = sources or ScrapeSources()
         self.max_series = max_series
-        self._series: dict[tuple, _Series] = {}
+        self._series: dict[tuple, MetricSeries] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
@@ -117,29 +86,9 @@ class GatewayMetrics:
         series = self._series.get(key)
         if series is None:
             series = self._new_series(key)
-        series.requests += 1
-        series.duration.observe(record.duration_ms * 0.001)
-        if record.stream and record.ttfb_ms is not None:
-            series.ttft.observe(record.ttfb_ms * 0.001)
-        if record.tokens_in is not None:
-            series.tokens_in.observe(record.tokens_in)
-        if record.tokens_out is not None:
-            series.tokens_out.observe(record.tokens_out)
-        if record.cost is not None:
-            series.cost += record.cost
-        attempts = record.attempts
-        if len(attempts) > 1:
-            steps = 1
-            for attempt in attempts:
-                if attempt.attempt > 1:
-                    series.retries += 1
-                elif attempt.step != attempts[0].step:
-                    steps += 1
-            series.fallbacks += steps - 1
-        elif record.status == 429 and not attempts:
-            series.rate_limited += 1  # refused by the gateway's own limiter, before any upstream try
+        series.observe(record)
 
-    def _new_series(self, key: tuple) -> _Series:
+    def _new_series(self, key: tuple) -> MetricSeries:
         labels = tuple("" if v is None else ("true" if v else "false") if isinstance(v, bool) else str(v) for v in key)
         if len(self._series) >= self.max_series:
             capped = (*key[:3], OTHER_MODEL, *key[4:])
@@ -148,7 +97,7 @@ class GatewayMetrics:
                 return found  # not memoized under `key`: memory stays bounded
             labels = (*labels[:3], OTHER_MODEL, *labels[4:])
             key = capped
-        series = self._series[key] = _Series(labels)
+        series = self._series[key] = MetricSeries(labels, DURATION_BOUNDS, TTFT_BOUNDS, TOKEN_BOUNDS)
         return series
 
     # ---- scrape time (prometheus_client Collector) -------------------------------------------
@@ -173,13 +122,15 @@ class GatewayMetrics:
         for s in series:
             labels = list(s.labels)
             requests.add_metric(labels, s.requests)
-            duration.add_metric(labels, s.duration.buckets(), s.duration.sum)
-            if s.ttft.counts != [0] * len(s.ttft.counts):
-                ttft.add_metric(labels, s.ttft.buckets(), s.ttft.sum)
-            for kind, hist in (("input", s.tokens_in), ("output", s.tokens_out)):
-                if any(hist.counts):
-                    usage.add_metric([*labels, kind], hist.buckets(), hist.sum)
-                    tokens.add_metric([*labels, kind], hist.sum)
+            counts, total = s.duration
+            duration.add_metric(labels, _buckets(DURATION_BOUNDS, counts), total)
+            counts, total = s.ttft
+            if any(counts):
+                ttft.add_metric(labels, _buckets(TTFT_BOUNDS, counts), total)
+            for kind, (counts, total) in (("input", s.tokens_in), ("output", s.tokens_out)):
+                if any(counts):
+                    usage.add_metric([*labels, kind], _buckets(TOKEN_BOUNDS, counts), total)
+                    tokens.add_metric([*labels, kind], total)
             cost.add_metric(labels, s.cost)
             if s.retries:
                 retries.add_metric(labels, s.retries)
