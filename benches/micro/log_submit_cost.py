@@ -28,12 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REQUEST = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
-RESPONSE = (
-    b'{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":'
-    b'"assistant","content":"hi there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,'
-    b'"completion_tokens":20}}'
-)
 PER_ITERATION = 32  # records logged per loop iteration, as 32 requests in flight finish
 
 
@@ -49,18 +43,7 @@ def child_cpu(pid: int) -> float:
 
 async def measure(records: int) -> dict:
     from aigw.builtins.sqlite_logs import SqliteLogger
-    from aigw.logrecords import new_log_id
-    from aigw.types import Attempt, LogRecord
-
-    def record(i: int) -> LogRecord:
-        return LogRecord(
-            log_id=new_log_id(), created_at=time.time(), gateway="bench", request_type="websocket",
-            event_id=f"e{i}", provider="openai", model="gpt-4o-mini", endpoint="chat/completions",
-            status=200, success=True, step=0, duration_ms=1.2, ttfb_ms=0.9, tokens_in=10, tokens_out=20,
-            request_content_type="application/json", response_content_type="application/json",
-            request_body=REQUEST, response_body=RESPONSE, cost=0.00001,
-            attempts=[Attempt(step=0, attempt=1, provider="openai", model="gpt-4o-mini", status=200, duration_ms=1.1)],
-        )  # fmt: skip
+    from log_records import typical_record as record
 
     with tempfile.TemporaryDirectory() as tmp:
         logger = SqliteLogger(Path(tmp) / "logs.db")

@@ -106,6 +106,9 @@ class FakeWebSocket:
     def flush_soon(self) -> None:
         pass
 
+    async def drained(self) -> None:
+        """Never full: the flush is `drain()`, after the relay."""
+
     def drain(self) -> None:
         self.codec.data_to_send_vectored()
 

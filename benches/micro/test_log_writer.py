@@ -13,7 +13,6 @@ store`, today's).
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -24,31 +23,13 @@ from aigw._codec import SqliteLogStore
 from aigw.builtins import sqlite_logs
 from aigw.builtins.log_batcher import Pending
 from aigw.builtins.sqlite_log_schema import connect
-from aigw.logrecords import new_log_id
-from aigw.types import Attempt, LogRecord
+from log_records import typical_record
 
 BATCH = 500
-REQUEST = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
-RESPONSE = (
-    b'{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":'
-    b'"assistant","content":"hi there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,'
-    b'"completion_tokens":20}}'
-)
-
-
-def _record(i: int) -> LogRecord:
-    return LogRecord(
-        log_id=new_log_id(), created_at=time.time(), gateway="bench", request_type="websocket",
-        event_id=f"e{i}", provider="openai", model="gpt-4o-mini", endpoint="chat/completions",
-        status=200, success=True, step=0, duration_ms=1.2, ttfb_ms=0.9, tokens_in=10, tokens_out=20,
-        request_content_type="application/json", response_content_type="application/json",
-        request_body=REQUEST, response_body=RESPONSE, cost=0.00001,
-        attempts=[Attempt(step=0, attempt=1, provider="openai", model="gpt-4o-mini", status=200, duration_ms=1.1)],
-    )  # fmt: skip
 
 
 def _batch() -> list[Pending]:
-    return [Pending(_record(i), None, None) for i in range(BATCH)]
+    return [Pending(typical_record(i), None, None) for i in range(BATCH)]
 
 
 def _none_bound(row: tuple) -> tuple:
@@ -78,7 +59,7 @@ def _insert_bench(benchmark, tmp_path, op: str, statement: str, convert) -> None
     def insert(rows, bodies):
         conn.execute("BEGIN")
         conn.executemany(statement, rows)
-        conn.executemany(sqlite_logs._INSERT_BODIES, bodies)
+        conn.executemany(sqlite_logs._INSERT_BODIES, sqlite_logs.packed_bodies(bodies))
         conn.execute("COMMIT")
 
     benchmark.extra_info.update(frames=BATCH, payload_bytes=0, impl="aigw", op=op, size="500")
@@ -162,7 +143,7 @@ def test_child_rust_store_streamed_bodies(benchmark, tmp_path):
     def setup():
         batch = []
         for i in range(BATCH):
-            record = _record(i)
+            record = typical_record(i)
             record.stream, record.response_body, record.response_content_type = True, STREAMED, "text/event-stream"
             batch.append(Pending(record, None, None))
         rows, bodies, _ = sqlite_logs.rows_of(batch)
