@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 
 from aigw._codec import unpack_log_body
-from aigw.builtins.sqlite_log_schema import connect
+from aigw.builtins.sqlite_log_schema import REQUEST_PACKED, RESPONSE_PACKED, connect
 from aigw.logrecords import attempts_from_list
 from aigw.log_query import (  # noqa: F401  (re-exported: the query types were defined here)
     MAX_CURSOR_CHARS,
@@ -188,8 +188,8 @@ class SqliteLogReader:
             return None
         request, response, encoding = row[-3:]
         if encoding:
-            request = _unpacked(request, encoding & 1, log_id)
-            response = _unpacked(response, encoding & 2, log_id)
+            request = _unpacked(request, encoding & REQUEST_PACKED, log_id)
+            response = _unpacked(response, encoding & RESPONSE_PACKED, log_id)
         return _stored(row[:-3], (request, response))
 
     def patch(self, log_id: str, changes: LogPatch) -> StoredLog | None:

@@ -95,6 +95,10 @@ MIGRATIONS: tuple[str, ...] = (
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
+#: `log_bodies.body_encoding` bits (schema version 5): which of a row's bodies are packed
+#: (rust/src/log_body.rs has the same two, REQUEST_PACKED and RESPONSE_PACKED).
+REQUEST_PACKED, RESPONSE_PACKED = 1, 2
+
 BUSY_TIMEOUT_MS = 5000  # other worker processes share the file
 PAGE_SIZE = 16384  # bytes, for a store created from now on
 

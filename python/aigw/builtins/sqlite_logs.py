@@ -60,7 +60,7 @@ from aigw.builtins.log_batcher import (
 from aigw.builtins.plugin_config import SectionReader
 from aigw.builtins.sqlite_log_process import WriterProcess, WriterProcessError
 from aigw.builtins.sqlite_log_query import LogPage, LogPatch, LogQuery, SqliteLogReader, StoredLog
-from aigw.builtins.sqlite_log_schema import connect
+from aigw.builtins.sqlite_log_schema import REQUEST_PACKED, RESPONSE_PACKED, connect
 from aigw.types import Attempt, LogRecord, PluginContext
 
 log = logging.getLogger("aigw.logs")
@@ -169,14 +169,14 @@ def rows_of(batch: list[Pending]) -> tuple[list[tuple], list[tuple], int]:
 def packed_bodies(bodies: list[tuple]) -> list[tuple]:
     """`log_bodies` rows (log_id, request body, response body) as the store keeps them: each
     body packed when that pays (`_codec.pack_log_body`, as the Rust store packs), with the
-    row's `body_encoding` (bit 1: the request's is packed, bit 2: the response's)."""
+    row's `body_encoding` (REQUEST_PACKED | RESPONSE_PACKED)."""
     out = []
     for log_id, request, response in bodies:
         encoding = 0
         if type(request) is bytes and (packed := pack_log_body(request)) is not None:
-            request, encoding = packed, 1
+            request, encoding = packed, REQUEST_PACKED
         if type(response) is bytes and (packed := pack_log_body(response)) is not None:
-            response, encoding = packed, encoding | 2
+            response, encoding = packed, encoding | RESPONSE_PACKED
         out.append((log_id, request, response, encoding))
     return out
 
