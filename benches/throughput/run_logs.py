@@ -114,7 +114,7 @@ def render(rows: list[dict], args) -> str:
     def med(build: str, writer: str, gateway: str, key: str) -> float:
         return statistics.median(r[key] for r in pick(build, writer, gateway))
 
-    shape = "Burst streams (64 chunks each)" if getattr(args, "stream", False) else "Non-streamed requests"
+    shape = "Burst streams (64 chunks each)" if args.stream else "Non-streamed requests"
     lines = [f"{shape}, {args.inflight} in flight on one WebSocket, {args.reps} reps x {args.seconds} s, median.",
              "CPU µs per request (per stream): `main` = the gateway's process alone, `tree` = with the writer process.", "",
              "| build | writer | logs on, main | logs off, main | **logging, main** | logs on, tree | logs off, tree | logging, tree | max foreign cores |",

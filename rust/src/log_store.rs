@@ -186,6 +186,11 @@ mod tests {
     }
 
     fn payload(ids: &[&str], created: f64, with_bodies: bool) -> Vec<u8> {
+        payload_with_bodies(ids, created, with_bodies.then_some((b"{\"q\":1}", None)))
+    }
+
+    /// A batch of `ids`, each with the bodies (request, response; None is NULL) when given.
+    fn payload_with_bodies(ids: &[&str], created: f64, bodies: Option<(&[u8], Option<&[u8]>)>) -> Vec<u8> {
         let mut w = MarshalWriter::new();
         w.tuple(2);
         w.list(ids.len());
@@ -197,12 +202,19 @@ mod tests {
             w.str(NULL_TEXT);
             w.int(NULL_NUMBER);
         }
-        w.list(if with_bodies { ids.len() } else { 0 });
-        for id in ids.iter().filter(|_| with_bodies) {
+        let Some((request, response)) = bodies else {
+            w.list(0);
+            return w.buf;
+        };
+        w.list(ids.len());
+        for id in ids {
             w.tuple(3);
             w.str(id);
-            w.bytes(b"{\"q\":1}");
-            w.none();
+            w.bytes(request);
+            match response {
+                Some(r) => w.bytes(r),
+                None => w.none(),
+            }
         }
         w.buf
     }
@@ -241,21 +253,7 @@ mod tests {
     fn a_long_body_is_stored_packed_and_a_short_one_as_it_is() {
         let (_d, mut s) = store();
         let answer = b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n".repeat(64);
-        let mut w = MarshalWriter::new();
-        w.tuple(2);
-        w.list(1);
-        w.tuple(5);
-        w.str("a");
-        w.float(1.0);
-        w.int(200);
-        w.str(NULL_TEXT);
-        w.int(NULL_NUMBER);
-        w.list(1);
-        w.tuple(3);
-        w.str("a");
-        w.bytes(b"{\"q\":1}");
-        w.bytes(&answer);
-        s.store(&w.buf).unwrap();
+        s.store(&payload_with_bodies(&["a"], 1.0, Some((b"{\"q\":1}", Some(&answer))))).unwrap();
         let (request, response, encoding): (Vec<u8>, Vec<u8>, i64) = s
             .conn
             .query_row("SELECT request_body, response_body, body_encoding FROM log_bodies", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
