@@ -52,6 +52,8 @@ pub struct Finished {
     pub tokens_out: Option<f64>,
     pub cost: Option<f64>,
     pub status: i64,
+    /// How many upstream tries the request made (its tries are read only when > 1).
+    pub attempts: usize,
 }
 
 /// Everything counted for one label set.
@@ -83,10 +85,10 @@ impl Series {
         }
     }
 
-    /// Count one finished request with its upstream tries, in order. A retry is a try whose
-    /// attempt is past the first; a fallback is each step tried after the first try's step
-    /// (counted only when there was more than one try). A 429 with no try at all was refused
-    /// by the gateway's own limiter.
+    /// Count one finished request; `tries` are its upstream tries in order when it made more
+    /// than one (`r.attempts`). A retry is a try whose attempt is past the first; a fallback
+    /// is each step tried after the first try's step. A 429 with no try at all was refused by
+    /// the gateway's own limiter.
     pub fn observe(&mut self, r: &Finished, tries: &[Try]) {
         self.requests += 1;
         self.duration.observe(r.duration_ms * 0.001);
@@ -102,17 +104,18 @@ impl Series {
         if let Some(c) = r.cost {
             self.cost += c;
         }
-        if tries.len() > 1 {
+        if r.attempts > 1 {
+            let first_step = tries.first().map_or(0, |t| t.step);
             let mut steps = 1;
             for t in tries {
                 if t.attempt > 1 {
                     self.retries += 1;
-                } else if t.step != tries[0].step {
+                } else if t.step != first_step {
                     steps += 1;
                 }
             }
             self.fallbacks += steps - 1;
-        } else if r.status == 429 && tries.is_empty() {
+        } else if r.status == 429 && r.attempts == 0 {
             self.rate_limited += 1;
         }
     }
@@ -135,10 +138,10 @@ mod tests {
     fn retries_and_fallbacks_are_counted_as_the_python_observer_did() {
         let mut s = Series::new(vec![1.0], vec![1.0], vec![1.0]);
         let tries = [Try { step: 0, attempt: 1 }, Try { step: 0, attempt: 2 }, Try { step: 1, attempt: 1 }, Try { step: 2, attempt: 1 }];
-        s.observe(&Finished { status: 200, ..Default::default() }, &tries);
+        s.observe(&Finished { status: 200, attempts: tries.len(), ..Default::default() }, &tries);
         assert_eq!((s.retries, s.fallbacks, s.rate_limited), (1, 2, 0));
         s.observe(&Finished { status: 429, ..Default::default() }, &[]);
-        s.observe(&Finished { status: 429, ..Default::default() }, &[Try { step: 0, attempt: 1 }]);
+        s.observe(&Finished { status: 429, attempts: 1, ..Default::default() }, &[]);
         assert_eq!((s.requests, s.rate_limited), (3, 1));
     }
 }

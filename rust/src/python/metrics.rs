@@ -50,6 +50,7 @@ impl MetricSeries {
     fn observe(&mut self, record: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = record.py();
         let stream = record.getattr(intern!(py, "stream"))?.is_truthy()?;
+        let attempts = record.getattr(intern!(py, "attempts"))?;
         let finished = Finished {
             duration_ms: record.getattr(intern!(py, "duration_ms"))?.extract()?,
             ttfb_ms: if stream { number(record, intern!(py, "ttfb_ms"))? } else { None },
@@ -57,18 +58,15 @@ impl MetricSeries {
             tokens_out: number(record, intern!(py, "tokens_out"))?,
             cost: number(record, intern!(py, "cost"))?,
             status: record.getattr(intern!(py, "status"))?.extract()?,
+            attempts: attempts.len()?,
         };
-        let attempts = record.getattr(intern!(py, "attempts"))?;
-        let n = attempts.len()?;
         let mut tries = Vec::new();
-        if n > 1 {
-            tries.reserve(n);
+        if finished.attempts > 1 {
+            tries.reserve(finished.attempts);
             for a in attempts.try_iter()? {
                 let a = a?;
                 tries.push(Try { step: a.getattr(intern!(py, "step"))?.extract()?, attempt: a.getattr(intern!(py, "attempt"))?.extract()? });
             }
-        } else if n == 1 {
-            tries.push(Try { step: 0, attempt: 1 }); // one try: only "there was one" matters
         }
         self.series.observe(&finished, &tries);
         Ok(())
