@@ -78,7 +78,7 @@ def http_chunk(payload: bytes) -> bytes:
 @functools.lru_cache(maxsize=None)
 def framed_event(anthropic: bool, i: int) -> bytes:
     """Event i of a stream as one HTTP chunk, built once: a burst's events then go out back to
-    back (json.dumps per event, ~5 µs, made this upstream the slow side of a burst: the gateway
+    back (json.dumps and framing per event, 3.6 µs for Anthropic's and 4.6 for OpenAI's, made this upstream the slow side of a burst: the gateway
     read a few events at a time where the shared harness's upstream hands it dozens)."""
     return http_chunk(anthropic_delta(i) if anthropic else chunk_event(i))
 
