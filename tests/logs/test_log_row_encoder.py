@@ -95,6 +95,34 @@ def test_take_with_a_limit_keeps_each_bodies_row_with_its_row():
     assert enc.take()[1] == 0 and enc.body_bytes == 0
 
 
+def test_take_all_cuts_the_backlog_into_the_chunks_take_would_and_empties_it():
+    def filled() -> LogRowEncoder:
+        enc = encoder()
+        for i in range(7):
+            r = record(log_id=f"id-{i}", request_body=b"x" * i if i % 3 else None)
+            enc.add(r, None, None, r.request_body, None)
+        return enc
+
+    by_take, by_take_all = filled(), filled()
+    expected = []
+    while len(by_take):
+        expected.append(by_take.take(3))
+    chunks = by_take_all.take_all(3)
+    assert [n for _, n in chunks] == [3, 3, 1]
+    assert [marshal.loads(p) for p, _ in chunks] == [marshal.loads(p) for p, _ in expected]
+    assert len(by_take_all) == 0 and by_take_all.body_bytes == 0 and by_take_all.take_all(3) == []
+
+
+def test_the_encoder_takes_new_rows_after_take_all():
+    enc = encoder()
+    enc.add(record(log_id="old"), None, None)
+    enc.take_all(500)
+    enc.add(record(log_id="new", response_body=b"answer"), None, None, None, b"answer")
+    (payload, n), = enc.take_all(500)
+    rows, bodies = marshal.loads(payload)
+    assert n == 1 and [row[0] for row in rows] == ["new"] and bodies == [("new", None, b"answer")]
+
+
 def test_a_value_the_encoder_does_not_write_leaves_nothing_and_falls_back_to_python():
     r = record(session={"opened": datetime(2026, 12, 4, tzinfo=timezone.utc)}, response_body=b"x")  # orjson writes datetimes
     enc = encoder()

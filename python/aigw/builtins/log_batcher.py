@@ -126,10 +126,7 @@ class EncodedRows:
 
     def take(self, limit: int) -> list[tuple[bytes, int]]:
         """Everything pending, as (payload, rows in it) of at most `limit` rows."""
-        chunks = []
-        while len(self.encoder):
-            chunks.append(self.encoder.take(limit))
-        return chunks
+        return self.encoder.take_all(limit)
 
 
 def _plain(value: Any) -> Any:

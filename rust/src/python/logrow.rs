@@ -142,6 +142,14 @@ struct Mark {
     payload: usize, // body bytes so far (what the backlog bound counts)
 }
 
+impl Mark {
+    /// Before the first pending row.
+    const START: Mark = Mark { rows_end: 0, bodies_end: 0, bodies: 0, payload: 0 };
+}
+
+/// Buffer capacity kept after `take_all` empties a backlog (more is given back).
+const KEEP_CAPACITY: usize = 4 << 20;
+
 /// Encoded log rows waiting for the writer (see the module docs).
 #[pyclass(module = "aigw._codec")]
 pub struct LogRowEncoder {
@@ -278,6 +286,27 @@ fn body(w: &mut MarshalWriter, v: Option<&Bound<'_, PyAny>>) -> PyResult<usize> 
 }
 
 impl LogRowEncoder {
+    /// `marshal.dumps((rows, bodies))` of the `n` pending rows between two marks.
+    fn payload<'py>(&self, py: Python<'py>, from: Mark, to: Mark, n: usize) -> Bound<'py, PyBytes> {
+        let mut head = MarshalWriter::new();
+        head.tuple(2);
+        head.list(n);
+        let mut middle = MarshalWriter::new();
+        middle.list(to.bodies - from.bodies);
+        let rows = &self.rows.buf[from.rows_end..to.rows_end];
+        let bodies = &self.bodies.buf[from.bodies_end..to.bodies_end];
+        let size = head.buf.len() + rows.len() + middle.buf.len() + bodies.len();
+        PyBytes::new_with(py, size, |out| {
+            let mut at = 0;
+            for part in [&head.buf[..], rows, &middle.buf[..], bodies] {
+                out[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
+            }
+            Ok(())
+        })
+        .expect("filling a new bytes object cannot fail")
+    }
+
     fn mark(&mut self, has_body: bool, payload: usize) {
         let (bodies, before) = self.marks.last().map_or((0, 0), |m| (m.bodies, m.payload));
         self.marks.push(Mark {
@@ -545,30 +574,13 @@ impl LogRowEncoder {
     }
 
     /// `marshal.dumps((rows, bodies))` of the oldest `limit` pending rows (all when None) and
-    /// how many rows that is; they are no longer pending.
+    /// how many rows that is; they are no longer pending. The rows left behind are moved to
+    /// the front of the buffers: to empty a large backlog use `take_all`, which does not.
     #[pyo3(signature = (limit=None))]
     fn take<'py>(&mut self, py: Python<'py>, limit: Option<usize>) -> (Bound<'py, PyBytes>, usize) {
         let n = limit.map_or(self.marks.len(), |l| l.min(self.marks.len()));
-        let cut = if n == 0 {
-            Mark { rows_end: 0, bodies_end: 0, bodies: 0, payload: 0 }
-        } else {
-            self.marks[n - 1]
-        };
-        let mut head = MarshalWriter::new();
-        head.tuple(2);
-        head.list(n);
-        let mut middle = MarshalWriter::new();
-        middle.list(cut.bodies);
-        let size = head.buf.len() + cut.rows_end + middle.buf.len() + cut.bodies_end;
-        let payload = PyBytes::new_with(py, size, |out| {
-            let mut at = 0;
-            for part in [&head.buf[..], &self.rows.buf[..cut.rows_end], &middle.buf[..], &self.bodies.buf[..cut.bodies_end]] {
-                out[at..at + part.len()].copy_from_slice(part);
-                at += part.len();
-            }
-            Ok(())
-        })
-        .expect("filling a new bytes object cannot fail");
+        let cut = if n == 0 { Mark::START } else { self.marks[n - 1] };
+        let payload = self.payload(py, Mark::START, cut, n);
         self.rows.buf.drain(..cut.rows_end);
         self.bodies.buf.drain(..cut.bodies_end);
         self.marks.drain(..n);
@@ -579,6 +591,30 @@ impl LogRowEncoder {
             m.payload -= cut.payload;
         }
         (payload, n)
+    }
+
+    /// Every pending row, as `[(payload, rows in it), ...]` of at most `limit` rows each
+    /// (`take(limit)` repeated until nothing is pending, without moving the rows still
+    /// pending after each cut: each byte is copied once, however large the backlog, where
+    /// repeated `take` would copy the rest again per chunk, with the GIL held).
+    fn take_all<'py>(&mut self, py: Python<'py>, limit: usize) -> Vec<(Bound<'py, PyBytes>, usize)> {
+        let limit = limit.max(1);
+        let mut chunks = Vec::with_capacity(self.marks.len().div_ceil(limit));
+        let mut from = Mark::START;
+        for group in self.marks.chunks(limit) {
+            let to = group[group.len() - 1];
+            chunks.push((self.payload(py, from, to, group.len()), group.len()));
+            from = to;
+        }
+        self.marks.clear();
+        for buf in [&mut self.rows.buf, &mut self.bodies.buf] {
+            buf.clear();
+            // A backlog that once grew large (a slow disk) gives its memory back.
+            if buf.capacity() > KEEP_CAPACITY {
+                buf.shrink_to(KEEP_CAPACITY);
+            }
+        }
+        chunks
     }
 
     /// Body bytes of the pending rows (what the backlog bound counts).
