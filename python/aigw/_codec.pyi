@@ -185,13 +185,19 @@ def parse_response_head(
     *,
     start_hint: int = 0,
     framing: bool = False,
-) -> tuple[int, str, int, list[tuple[bytes, bytes]], int] | tuple[int, str, int, list[tuple[bytes, bytes]], int, tuple[bytes | None, bool, bytes | None, bytes | None, bytes | None, bytes | None]] | None:
+    whole: bool | None = None,
+) -> tuple[Any, ...] | None:
     """Parse one response head: (status, reason, minor_version, headers, consumed) or None.
     Same rules as requests except that a bare LF line end is accepted (RFC 9112 §2.2 MAY) and
     errors carry status 502. The reason phrase is decoded as latin-1 and may be empty. With
     `framing`, a sixth item: (first Content-Length, whether a later Content-Length differs,
     Transfer-Encoding values joined with ",", Connection values joined with ",", the last
-    Content-Encoding, the last Keep-Alive), each None when absent."""
+    Content-Encoding, the last Keep-Alive), each None when absent. With `framing` and `whole`
+    (True or False: whether the client decodes a Content-Encoding), a seventh item: (body,
+    reusable) when the answer came whole with its head: a final status with a body, one plain
+    Content-Length matched exactly by the bytes after the head, no Transfer-Encoding, no
+    Content-Encoding when decoding; `reusable` is HTTP/1.1 without `Connection: close`. None
+    for any other answer (frame it from the sixth item)."""
 
 # ---- HTTP/1.1 bodies and upstream stream framings --------------------------------------------
 

@@ -309,6 +309,36 @@ pub fn framing_fields<'a>(headers: &'a [Header<'a>]) -> FramingFields<'a> {
     f
 }
 
+/// The body of a response that arrived whole with its head, when it is the usual small
+/// answer: a final status that has a body (not 1xx, 204 or 304), no Transfer-Encoding, one
+/// plain Content-Length (up to 18 digits; repeated fields equal) and exactly that many bytes
+/// after the head, and no Content-Encoding when `decode` (the client would inflate it). The
+/// upstream client hands such an answer over at once; anything else (None) it frames field by
+/// field, which also reports every malformed case. Not for a HEAD request's answer (its
+/// Content-Length describes no body).
+pub fn whole_body<'a>(data: &'a [u8], head: &ResponseHead<'_>, fields: &FramingFields<'_>, decode: bool) -> Option<&'a [u8]> {
+    if head.status < 200 || head.status == 204 || head.status == 304 {
+        return None;
+    }
+    if fields.transfer_encoding.is_some() || fields.conflicting_lengths || (decode && fields.content_encoding.is_some()) {
+        return None;
+    }
+    let length = fields.content_length?;
+    if length.is_empty() || length.len() > 18 || !length.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let body = data.get(head.consumed..)?;
+    // At most 18 digits: fits a u64 without overflow.
+    let n = length.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    (n == body.len() as u64).then_some(body)
+}
+
+/// Whether the connection may serve another request after this response: HTTP/1.1 and no
+/// `close` in its Connection values (`b"close" not in connection.lower()`, as the client reads it).
+pub fn reusable(minor_version: u8, fields: &FramingFields<'_>) -> bool {
+    minor_version >= 1 && !fields.connection.as_deref().is_some_and(|c| c.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")))
+}
+
 /// `b` decoded as ISO-8859-1, byte for char (a reason phrase may hold obs-text, RFC 9110 §5.5).
 pub fn latin1_text(b: &[u8]) -> String {
     b.iter().map(|&c| char::from(c)).collect()
@@ -588,6 +618,69 @@ mod tests {
         let f = framing_fields(&differ.headers);
         assert!(f.conflicting_lengths && f.content_length == Some(&b"5"[..]));
         assert_eq!(framing_fields(&[]), FramingFields::default());
+    }
+
+    /// `whole_body` of `data` parsed as a response head (decoding asked for).
+    fn whole(data: &[u8]) -> Option<&[u8]> {
+        let head = resp(data).unwrap().unwrap();
+        whole_body(data, &head, &framing_fields(&head.headers), true)
+    }
+
+    #[test]
+    fn a_body_of_exactly_its_content_length_after_the_head_is_whole() {
+        assert_eq!(whole(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"), Some(&b"hello"[..]));
+        assert_eq!(whole(b"HTTP/1.1 429 Too Many\r\ncontent-length: 2\r\n\r\n{}"), Some(&b"{}"[..]));
+        assert_eq!(whole(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), Some(&b""[..]));
+        assert_eq!(whole(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"), Some(&b"ok"[..]));
+    }
+
+    #[test]
+    fn a_body_short_of_or_past_its_content_length_is_not_whole() {
+        assert_eq!(whole(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhell"), None);
+        assert_eq!(whole(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello!"), None);
+    }
+
+    #[test]
+    fn only_a_plain_single_content_length_without_other_framing_is_whole() {
+        for data in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",
+            b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0000000000000000002\r\n\r\nok",
+            b"HTTP/1.1 200 OK\r\n\r\nread until close",
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nok",
+        ] {
+            assert_eq!(whole(data), None, "{}", String::from_utf8_lossy(data));
+        }
+    }
+
+    #[test]
+    fn interim_and_bodiless_statuses_are_not_whole() {
+        for status in ["100 Continue", "101 Switching Protocols", "103 Early Hints", "204 No Content", "304 Not Modified"] {
+            let data = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+            assert_eq!(whole(data.as_bytes()), None, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_content_encoding_is_whole_when_the_client_does_not_decode() {
+        let data = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nok";
+        let head = resp(data).unwrap().unwrap();
+        assert_eq!(whole_body(data, &head, &framing_fields(&head.headers), false), Some(&b"ok"[..]));
+    }
+
+    #[test]
+    fn a_connection_is_reusable_on_http_1_1_without_close() {
+        let reuse = |data: &[u8]| {
+            let head = resp(data).unwrap().unwrap();
+            reusable(head.minor_version, &framing_fields(&head.headers))
+        };
+        assert!(reuse(b"HTTP/1.1 200 OK\r\n\r\n"));
+        assert!(reuse(b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n"));
+        assert!(!reuse(b"HTTP/1.1 200 OK\r\nConnection: Close\r\n\r\n"));
+        assert!(!reuse(b"HTTP/1.1 200 OK\r\nConnection: upgrade\r\nConnection: keep-alive, CLOSE\r\n\r\n"));
+        assert!(!reuse(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"));
     }
 
     #[test]

@@ -186,6 +186,45 @@ async def test_a_body_that_came_with_its_head_is_complete_and_its_connection_idl
         assert (await again.read(), list(client.stats().values())) == (b"hello", [(1, 1, 0)])
 
 
+WHOLE_REPLIES = [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 503 Busy\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nKeep-Alive: timeout=1\r\n\r\nhello",
+    b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+]
+
+
+@pytest.mark.parametrize("reply", WHOLE_REPLIES, ids=lambda r: r.split(b"\r\n\r\n")[0].decode().replace("\r\n", " | "))
+async def test_an_answer_that_comes_whole_is_taken_as_one_framed_read_by_read_would_be(reply, raw_server):
+    """Head and body in one read take the parser's whole-answer path; the same bytes in two
+    reads (the body split) are framed field by field. Both give the same response, and
+    leave the connection in the same state (kept, closed, or kept for less time)."""
+
+    async def outcome(split: bool):
+        async def serve(reader, writer):
+            await read_request(reader)
+            if split:
+                writer.write(reply[:-2])
+                await writer.drain()
+                await asyncio.sleep(0.05)
+                writer.write(reply[-2:])
+            else:
+                writer.write(reply)
+            await writer.drain()
+            await reader.read()  # hold the connection open until the client closes it
+
+        async with raw_server(serve) as (base, _), UpstreamClient(idle_timeout=60) as client:
+            resp = await client.request("GET", base + "/")
+            body = await resp.read()
+            await asyncio.sleep(0.02)
+            return resp.status, resp.reason, resp.http_minor, list(resp.headers), body, list(client.stats().values())
+
+    whole, split = await outcome(split=False), await outcome(split=True)
+    assert whole == split
+
+
 async def eventually_complete(resp) -> None:
     while not resp.complete:
         await asyncio.sleep(0.005)

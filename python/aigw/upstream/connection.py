@@ -190,11 +190,6 @@ class Connection(asyncio.Protocol):
             self._reusable = False
             self.abort()
             return
-        if not self._got_bytes:
-            # The first response byte ends the first-byte timeout (cf-aig-request-timeout is
-            # measured to it); the rest of the head and the body run under the total deadline.
-            self._got_bytes = True
-            self._arm(self._total_deadline, _total_timeout)
         while True:
             buf = self._buf
             if buf is None:
@@ -205,16 +200,26 @@ class Connection(asyncio.Protocol):
                 buf += data
                 head_data = buf
             try:
-                parsed = parse_response_head(head_data, self._limits[0], start_hint=hint, framing=True)
+                # `whole`: the parser also says whether the answer came whole (see _answer_whole).
+                parsed = parse_response_head(head_data, self._limits[0], start_hint=hint, framing=True, whole=None if self._is_head else self._decode)
             except HttpParseError as e:
                 self._fail_head(UpstreamProtocolError(f"invalid response head: {e.args[1]}"))
                 return
+            if parsed is not None and len(parsed) == 7 and (whole := parsed[6]) is not None:
+                self._buf = None
+                self._answer_whole(parsed, whole, waiter)
+                return
+            if not self._got_bytes:
+                # The first response byte ends the first-byte timeout (cf-aig-request-timeout is
+                # measured to it); the rest of the head and the body run under the total deadline.
+                self._got_bytes = True
+                self._arm(self._total_deadline, _total_timeout)
             if parsed is None:
                 if buf is None:
                     self._buf = bytearray(data)
                 return
             self._buf = None
-            status, reason, minor, headers, consumed, framing = parsed
+            status, reason, minor, headers, consumed, framing = parsed[:6]
             data = bytes(head_data[consumed:]) if consumed < len(head_data) else b""
             if 100 <= status < 200 and status != 101:
                 # An interim response (103 Early Hints, a stray 100): the final one follows.
@@ -287,18 +292,6 @@ class Connection(asyncio.Protocol):
         self._framing = framing
         limits = self._limits
         ce = ce if self._decode else None
-        if framing == _LENGTH and len(rest) == self._remaining and ce is None:
-            # The usual small answer: the whole body came with its head. The response is
-            # handed over complete and the connection goes back at once: no weak reference
-            # to watch, no feeding of the body (what _feed_body and _body_done would do).
-            resp = UpstreamResponse(self, status, reason, minor, headers, None, limits[1], limits[2])
-            resp._complete(rest)
-            self._remaining = 0
-            self._waiter = None
-            waiter.set_result(resp)
-            self._disarm()
-            self._finished(False)
-            return
         resp = UpstreamResponse(self, status, reason, minor, headers, ce, limits[1], limits[2])
         ref = self._response = weakref.ref(resp, self._response_dropped)
         self._waiter = None
@@ -315,6 +308,27 @@ class Connection(asyncio.Protocol):
         # timer to arm and cancel again, which costs ~1 µs per request on uvloop.
         if self._response is ref:
             self._arm(self._total_deadline, _total_timeout)
+
+    def _answer_whole(self, parsed: tuple, whole: tuple[bytes, bool], waiter: asyncio.Future) -> None:
+        """The usual small answer: the body came whole with its head and needs no framing
+        (the Rust parser checked its Content-Length and the rest: http::whole_body). The
+        response is handed over complete and the connection goes back at once: no timer to
+        re-arm, no weak reference to watch, no feeding of the body."""
+        status, reason, minor, headers, _, framing_fields, _ = parsed
+        body, self._reusable = whole
+        keep_alive = framing_fields[5]
+        if keep_alive is not None:
+            self.keep_alive_limit = _keep_alive_seconds(keep_alive)
+        limits = self._limits
+        resp = UpstreamResponse(self, status, reason, minor, headers, None, limits[1], limits[2])
+        resp._complete(body)
+        self._got_bytes = True
+        self._framing = _LENGTH
+        self._remaining = 0
+        self._waiter = None
+        waiter.set_result(resp)
+        self._deadline = None  # _disarm()
+        self._finished(False)
 
     def _feed_body(self, data: bytes) -> None:
         ref = self._response

@@ -161,7 +161,7 @@ fn parse_request_head<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (data, max_size=65536, max_headers=200, *, start_hint=0, framing=false))]
+#[pyo3(signature = (data, max_size=65536, max_headers=200, *, start_hint=0, framing=false, whole=None))]
 fn parse_response_head<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
@@ -169,6 +169,7 @@ fn parse_response_head<'py>(
     max_headers: usize,
     start_hint: usize,
     framing: bool,
+    whole: Option<bool>,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
     let limits = Limits { max_size, max_headers, max_target: max_size };
     let d = bytes_like(data)?;
@@ -189,6 +190,12 @@ fn parse_response_head<'py>(
             bytes(f.content_encoding),
             bytes(f.keep_alive),
         );
+        if let Some(decode) = whole {
+            // With whole=decode: a seventh item, (body, reusable) when the answer came whole
+            // with its head and needs no framing (http::whole_body), else None.
+            let body = http::whole_body(&d, &h, &f, decode).map(|b| (PyBytes::new(py, b), http::reusable(h.minor_version, &f)));
+            return Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed, fields, body).into_pyobject(py)?));
+        }
         return Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed, fields).into_pyobject(py)?));
     }
     Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed).into_pyobject(py)?))
