@@ -164,12 +164,17 @@ def parse_request_head(
     max_target: int = 8192,
     start_hint: int = 0,
     index: bool = False,
-) -> tuple[str, str, int, list[tuple[bytes, bytes]], int] | tuple[str, str, int, list[tuple[bytes, bytes]], int, dict[str, list[str]]] | None:
+    whole: int | None = None,
+) -> tuple[Any, ...] | None:
     """Parse one request head at the start of `data`.
     Returns (method, target, minor_version, headers, consumed) where header names are
     lowercased bytes and values are bytes with surrounding whitespace removed, or None when
     the head is incomplete (and within max_size). Raises HttpParseError. With `index`, a sixth
-    item: {name: [value, ...]} as text (ISO-8859-1), names in the order first seen.
+    item: {name: [value, ...]} as text (ISO-8859-1), names in the order first seen. With
+    `index` and `whole` (the body limit), a seventh item: (body, bytes taken by head and body,
+    keep_alive) when the body is all here and plainly framed (no Transfer-Encoding; no
+    Content-Length, or equal plain ones within the limit), else None; `keep_alive` is the
+    server's rule (HTTP/1.1 unless a Connection token is close; 1.0 on keep-alive).
 
     Strict RFC 9112: CRLF only (bare LF or CR: 400), no obs-fold, no whitespace before a colon,
     token method/names, no CTLs but HTAB in values; HTTP/1.x only (other majors: 505); leading

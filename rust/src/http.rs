@@ -339,6 +339,61 @@ pub fn reusable(minor_version: u8, fields: &FramingFields<'_>) -> bool {
     minor_version >= 1 && !fields.connection.as_deref().is_some_and(|c| c.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")))
 }
 
+/// The body of a request that is all here with its head, as the server takes it without
+/// framing it field by field: no Transfer-Encoding, and either no Content-Length (no body) or
+/// Content-Length fields that all hold the same plain number (up to 18 digits) of at most
+/// `max_body` bytes, all of which follow the head in `data` (more may follow: a pipelined
+/// request). Returns the body and the bytes the head and body took. None for anything else
+/// (a body still arriving, a chunked or oversized body, a malformed length): the server reads
+/// those the general way, which also reports each error.
+pub fn whole_request_body<'a>(data: &'a [u8], head: &RequestHead<'_>, max_body: u64) -> Option<(&'a [u8], usize)> {
+    let mut length: Option<&[u8]> = None;
+    for (name, value) in &head.headers {
+        match &name[..] {
+            b"transfer-encoding" => return None,
+            b"content-length" => match length {
+                Some(first) if first != *value => return None,
+                _ => length = Some(value),
+            },
+            _ => {}
+        }
+    }
+    let n = match length {
+        None => 0,
+        Some(v) if !v.is_empty() && v.len() <= 18 && v.iter().all(u8::is_ascii_digit) => v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
+        Some(_) => return None,
+    };
+    if n > max_body {
+        return None;
+    }
+    let end = head.consumed.checked_add(usize::try_from(n).ok()?)?;
+    Some((data.get(head.consumed..end)?, end))
+}
+
+/// Whether a request's connection may carry another request after it (RFC 9112 §9.3):
+/// HTTP/1.1 unless a Connection token is `close`; any other 1.x only with a `keep-alive` token.
+/// Tokens are the comma-separated items of every Connection field, trimmed, any case: as
+/// the server's `wants_keep_alive` reads them from the values decoded as ISO-8859-1 (so
+/// "trimmed" is Python's `str.strip`, which also drops U+0085 and U+00A0).
+pub fn request_keeps_alive(head: &RequestHead<'_>) -> bool {
+    fn is_space(b: &u8) -> bool {
+        matches!(b, b'\t'..=b'\r' | 0x1c..=0x20 | 0x85 | 0xa0)
+    }
+    fn trim(t: &[u8]) -> &[u8] {
+        let start = t.iter().position(|b| !is_space(b)).unwrap_or(t.len());
+        let end = t.iter().rposition(|b| !is_space(b)).map_or(start, |i| i + 1);
+        &t[start..end]
+    }
+    let has = |token: &[u8]| {
+        head.headers.iter().filter(|(name, _)| &name[..] == b"connection").any(|(_, value)| value.split(|&b| b == b',').any(|t| trim(t).eq_ignore_ascii_case(token)))
+    };
+    if head.minor_version == 1 {
+        !has(b"close")
+    } else {
+        has(b"keep-alive")
+    }
+}
+
 /// `b` decoded as ISO-8859-1, byte for char (a reason phrase may hold obs-text, RFC 9110 §5.5).
 pub fn latin1_text(b: &[u8]) -> String {
     b.iter().map(|&c| char::from(c)).collect()
@@ -668,6 +723,46 @@ mod tests {
         let data = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nok";
         let head = resp(data).unwrap().unwrap();
         assert_eq!(whole_body(data, &head, &framing_fields(&head.headers), false), Some(&b"ok"[..]));
+    }
+
+    /// `whole_request_body` of `data` parsed as a request head, with a 64-byte body limit.
+    fn whole_req(data: &[u8]) -> Option<(&[u8], usize)> {
+        let head = req(data).unwrap().unwrap();
+        whole_request_body(data, &head, 64)
+    }
+
+    #[test]
+    fn a_request_body_all_here_is_taken_with_the_bytes_it_ends_at() {
+        let data = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /next";
+        assert_eq!(whole_req(data), Some((&b"hello"[..], data.len() - b"GET /next".len())));
+        assert_eq!(whole_req(b"GET / HTTP/1.1\r\n\r\n"), Some((&b""[..], 18)));
+        assert_eq!(whole_req(b"POST / HTTP/1.1\r\ncontent-length: 2\r\nContent-Length: 2\r\n\r\nok"), Some((&b"ok"[..], 59)));
+    }
+
+    #[test]
+    fn a_request_body_that_is_not_plainly_all_here_is_left_to_the_general_reader() {
+        for data in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhell"[..],
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!",
+            b"POST / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nok",
+            b"POST / HTTP/1.1\r\nContent-Length: 65\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n",
+        ] {
+            assert_eq!(whole_req(data), None, "{}", String::from_utf8_lossy(data));
+        }
+    }
+
+    #[test]
+    fn a_request_keeps_its_connection_by_version_and_connection_tokens() {
+        let keeps = |data: &[u8]| request_keeps_alive(&req(data).unwrap().unwrap());
+        assert!(keeps(b"GET / HTTP/1.1\r\n\r\n"));
+        assert!(!keeps(b"GET / HTTP/1.1\r\nConnection: upgrade, CLOSE\r\n\r\n"));
+        assert!(!keeps(b"GET / HTTP/1.1\r\nConnection: keep-alive,\xa0close\xa0\r\n\r\n"));
+        assert!(keeps(b"GET / HTTP/1.1\r\nConnection: closed\r\n\r\n"));
+        assert!(!keeps(b"GET / HTTP/1.0\r\n\r\n"));
+        assert!(keeps(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+        assert!(!keeps(b"GET / HTTP/1.2\r\n\r\n"));
     }
 
     #[test]

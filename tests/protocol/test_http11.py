@@ -2,6 +2,8 @@
 keep-alive rules, error statuses from the head parser, response serialization."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aigw.protocol.http11 import (
     END_OF_MESSAGE,
@@ -256,3 +258,44 @@ async def test_a_streamed_request_body_is_read_through_its_source():
     assert await request.read() == b"abcdef"
     assert request.body == b"abcdef"
     assert [piece async for piece in request.stream()] == [b"abcdef"]
+
+
+_CONNECTION_VALUES = ["close", "Close", " keep-alive ", "upgrade, close", "keep-alive,\xa0close\xa0", "closed", "keep-alive"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    minor=st.sampled_from([0, 1, 2]),
+    connection=st.lists(st.sampled_from(_CONNECTION_VALUES), max_size=2),
+    body=st.binary(max_size=40),
+    lengths=st.sampled_from(["plain", "none", "repeated", "padded", "differ"]),
+    trailing=st.sampled_from([b"", b"GET /next HTTP/1.1\r\n\r\n", b"GE"]),
+)
+def test_a_request_read_whole_is_the_request_read_byte_by_byte(minor, connection, body, lengths, trailing):
+    """A request whose body is all here takes the parser's whole-request path; fed a byte at a
+    time it is framed field by field. Both read the same request (or the same error), and
+    leave the same bytes for the next one."""
+    fields = [f"Connection: {v}".encode("latin-1") for v in connection]
+    n = str(len(body)).encode()
+    fields += {"plain": [b"Content-Length: " + n], "none": [], "repeated": [b"Content-Length: " + n] * 2,
+               "padded": [b"Content-Length: 00" + n], "differ": [b"Content-Length: " + n, b"Content-Length: 99"]}[lengths]  # fmt: skip
+    if lengths == "none":
+        body = b""
+    data = b"POST /p?q=1 HTTP/1.%d\r\n" % minor + b"".join(f + b"\r\n" for f in fields) + b"\r\n" + body + trailing
+
+    def outcome(pieces: list[bytes]):
+        reader = RequestReader(max_body_size=64)
+        try:
+            request = None
+            for piece in pieces:
+                reader.feed(piece)
+                if request is None:
+                    request = reader.next_request()
+        except HttpError as e:
+            return ("error", e.status)
+        if request is None:
+            return None
+        seen = (request.method, request.target, request.http_version, request.headers.raw, request.headers.by_name(), request.body, request.keep_alive)
+        return seen, reader.take_remaining()
+
+    assert outcome([data]) == outcome([data[i : i + 1] for i in range(len(data))])

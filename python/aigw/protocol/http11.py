@@ -129,6 +129,7 @@ class Request:
         client: tuple | None = None,
         body: bytes | None = b"",
         tls: bool = False,
+        keep_alive: bool | None = None,
     ) -> None:
         self.method = method
         self.target = target
@@ -142,8 +143,9 @@ class Request:
         self.tls = tls
         #: Sec-WebSocket-Protocol values the client offered, in its order (upgrades only).
         self.subprotocols: list[str] = []
-        #: Whether the connection may carry another request after this one.
-        self.keep_alive = wants_keep_alive(http_version, headers)
+        #: Whether the connection may carry another request after this one (`keep_alive`
+        #: when the caller worked it out already, as the server's parser does).
+        self.keep_alive = wants_keep_alive(http_version, headers) if keep_alive is None else keep_alive
 
     @property
     def body(self) -> bytes:
@@ -296,6 +298,7 @@ def error_response(status: int, message: str, headers: Iterable[tuple[str, str]]
 END_OF_MESSAGE = object()
 
 _HEAD, _LENGTH, _CHUNKED, _END = range(4)
+_VERSIONS = tuple(f"1.{minor}" for minor in range(10))  # the parser's minor version → http_version
 
 
 class RequestReader:
@@ -395,10 +398,13 @@ class RequestReader:
         self._state = _HEAD  # _END
         return END_OF_MESSAGE
 
-    def _read_head(self) -> Request | None:
+    def _parse_head(self, whole: int | None = None) -> tuple | None:
+        """The Rust parser's head tuple (see `_codec.parse_request_head`), or None when the
+        head is not all here yet. With `whole` (the body limit), a seventh item says whether
+        the body is all here too."""
         try:
             head = _codec.parse_request_head(
-                self._buf, self._max_head, self._max_headers, start_hint=self._scanned, index=True
+                self._buf, self._max_head, self._max_headers, start_hint=self._scanned, index=True, whole=whole
             )
         except _codec.HttpParseError as e:
             status, message = e.args[0], e.args[1] if len(e.args) > 1 else "bad request"
@@ -407,9 +413,17 @@ class RequestReader:
             self._scanned = len(self._buf)
             return None
         self._scanned = 0
-        method, target, minor, raw_headers, consumed, index = head
+        return head
+
+    def _read_head(self, head: tuple | None = None) -> Request | None:
+        """The next request's head (its body to come): parsed here, or `head` already parsed."""
+        if head is None:
+            head = self._parse_head()
+            if head is None:
+                return None
+        method, target, minor, raw_headers, consumed, index = head[:6]
         del self._buf[:consumed]
-        request = Request(method, target, f"1.{minor}", Headers(raw_headers, index), client=self._client, tls=self._tls)
+        request = Request(method, target, _VERSIONS[minor], Headers(raw_headers, index), client=self._client, tls=self._tls)
         length = self._body_length(request)
         if length != 0 and request.headers.get("expect", "").lower() == "100-continue":
             self._continue = True
@@ -429,11 +443,24 @@ class RequestReader:
         Raises HttpError."""
         request = self._partial
         if request is None:
-            if not self._buf:
+            if not self._buf or self._state is not _HEAD:
                 return None  # nothing buffered: the usual answer after each request
-            request = self._read_head() if self._state is _HEAD else None
-            if request is None:
+            head = self._parse_head(whole=self._max_body)
+            if head is None:
                 return None
+            whole = head[6]
+            if whole is not None:
+                # The usual request: its body (or none) is all here and plainly framed, which
+                # the parser checked (http::whole_request_body), so no field-by-field framing.
+                body, end, keep_alive = whole
+                del self._buf[:end]
+                method, target, minor, raw_headers, _, index, _ = head
+                return Request(
+                    method, target, _VERSIONS[minor], Headers(raw_headers, index),
+                    client=self._client, body=body, tls=self._tls, keep_alive=keep_alive,
+                )  # fmt: skip
+            request = self._read_head(head)
+            assert request is not None
             self._partial, self._parts = request, []
         state = self._state
         if state is _LENGTH:

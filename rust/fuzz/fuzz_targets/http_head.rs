@@ -1,9 +1,10 @@
 //! Fuzz target: the HTTP/1.1 request- and response-head parsers never panic, respect their
 //! limits, and give the same answer whether or not a resume hint is used; the framing fields of
-//! a parsed response come from its fields.
+//! a parsed response come from its fields; a whole body (request or response) is exactly the
+//! bytes its Content-Length names, right after the head.
 #![no_main]
 
-use _codec::http::{framing_fields, parse_request_head, parse_response_head, Limits};
+use _codec::http::{framing_fields, parse_request_head, parse_response_head, request_keeps_alive, reusable, whole_body, whole_request_body, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,6 +13,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Some(h)) = &whole {
         assert!(h.consumed <= data.len() && h.consumed <= limits.max_size);
         assert!(h.headers.len() <= limits.max_headers);
+        if let Some((body, end)) = whole_request_body(data, h, 64) {
+            assert!(body.len() <= 64 && end == h.consumed + body.len() && end <= data.len());
+            assert_eq!(body, &data[h.consumed..end]);
+        }
+        let _ = request_keeps_alive(h);
     }
     // Feeding a growing buffer with hints must end in the same place as one parse.
     let mut hint = 0;
@@ -35,5 +41,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(f.content_length.is_some(), named(b"content-length"));
         assert_eq!(f.transfer_encoding.is_some(), named(b"transfer-encoding"));
         assert!(!f.conflicting_lengths || h.headers.iter().filter(|(n, _)| &n[..] == b"content-length").count() > 1);
+        if let Some(body) = whole_body(data, &h, &f, true) {
+            assert_eq!(body, &data[h.consumed..]);
+            assert!(f.transfer_encoding.is_none() && f.content_encoding.is_none() && h.status >= 200);
+        }
+        let _ = reusable(h.minor_version, &f);
     }
 });

@@ -136,7 +136,8 @@ fn headers_index<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound
 }
 
 #[pyfunction]
-#[pyo3(signature = (data, max_size=16384, max_headers=100, *, max_target=8192, start_hint=0, index=false))]
+#[pyo3(signature = (data, max_size=16384, max_headers=100, *, max_target=8192, start_hint=0, index=false, whole=None))]
+#[allow(clippy::too_many_arguments)]
 fn parse_request_head<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
@@ -145,6 +146,7 @@ fn parse_request_head<'py>(
     max_target: usize,
     start_hint: usize,
     index: bool,
+    whole: Option<u64>,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
     let limits = Limits { max_size, max_headers, max_target };
     let d = bytes_like(data)?;
@@ -155,6 +157,12 @@ fn parse_request_head<'py>(
     if index {
         // With the name index the server's Headers looks names up in (no Python loop).
         let by_name = headers_index(py, &h.headers)?;
+        if let Some(max_body) = whole {
+            // With whole=max_body: a seventh item, (body, bytes taken with the body, keeps
+            // alive) when the body is all here and needs no framing (http::whole_request_body).
+            let body = http::whole_request_body(&d, &h, max_body).map(|(body, end)| (PyBytes::new(py, body), end, http::request_keeps_alive(&h)));
+            return Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed, by_name, body).into_pyobject(py)?));
+        }
         return Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed, by_name).into_pyobject(py)?));
     }
     Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed).into_pyobject(py)?))
