@@ -154,3 +154,34 @@ def test_child_rust_store_streamed_bodies(benchmark, tmp_path):
     store.close()
     with sqlite3.connect(tmp_path / "logs.db") as conn:
         assert conn.execute("SELECT count(*) FROM log_bodies WHERE body_encoding = 2").fetchone()[0] % BATCH == 0
+
+
+# ---- emptying a backlog (issue 15: the writer's take moved every pending row per chunk) ----
+
+
+def _filled_encoder(rows: int):
+    import dataclasses
+
+    from aigw._codec import LogRowEncoder
+    from aigw.types import Attempt, LogRecord
+
+    enc = LogRowEncoder(LogRecord, Attempt, [f.name for f in dataclasses.fields(Attempt)], sqlite_logs.MAX_ERROR_CHARS)
+    record = typical_record(0)
+    for _ in range(rows):
+        enc.add(record, None, None, record.request_body, record.response_body)
+    return enc
+
+
+@pytest.mark.benchmark(group="log-backlog")
+@pytest.mark.parametrize("rows", [10_000, 100_000])
+@pytest.mark.parametrize("how", ["take_all (today)", "take per 500 (before)"])
+def test_empty_a_backlog(benchmark, rows, how):
+    """The GIL is held for the whole call: this is how long the event loop stands still."""
+
+    def take_per_500(enc):
+        while len(enc):
+            enc.take(BATCH)
+
+    empty = (lambda enc: enc.take_all(BATCH)) if how.startswith("take_all") else take_per_500
+    benchmark.extra_info.update(frames=rows, payload_bytes=0, impl="aigw", op=f"empty a backlog, {how}", size=str(rows))
+    benchmark.pedantic(empty, setup=lambda: ((_filled_encoder(rows),), {}), rounds=3)
