@@ -52,3 +52,30 @@ async def test_the_anthropic_sdk_talks_to_other_providers(aigw_gateway_factory, 
             text = "".join([t async for t in stream.text_stream])
             final = await stream.get_final_message()
         assert text and final.stop_reason in ("end_turn", "max_tokens")
+
+
+async def test_the_clients_event_id_is_echoed_and_logged(aigw_gateway_factory):
+    async with aigw_gateway_factory() as gw:
+        raw = await openai_client(gw).chat.completions.with_raw_response.create(
+            model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}], max_tokens=5,
+            extra_headers={"cf-aig-event-id": "evt-7"},
+        )  # fmt: skip
+    assert raw.headers["cf-aig-event-id"] == "evt-7" and gw.records[0].event_id == "evt-7"
+    assert raw.headers["cf-aig-log-id"] == gw.records[0].log_id
+
+
+async def test_without_an_event_id_the_event_id_is_the_log_id(aigw_gateway_factory):
+    async with aigw_gateway_factory() as gw:
+        raw = await openai_client(gw).chat.completions.with_raw_response.create(
+            model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}], max_tokens=5
+        )
+    assert raw.headers["cf-aig-event-id"] == raw.headers["cf-aig-log-id"] == gw.records[0].log_id == gw.records[0].event_id
+
+
+async def test_an_event_id_too_long_is_a_bad_request(aigw_gateway_factory):
+    async with aigw_gateway_factory() as gw:
+        with pytest.raises(openai.BadRequestError) as info:
+            await openai_client(gw).chat.completions.create(
+                model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}], extra_headers={"cf-aig-event-id": "e" * 300}
+            )
+        assert info.value.body["code"] == 2010

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import orjson
 
 from aigw.api.gateway_context import GatewayContext
-from aigw.api.http_routes import client_hop_headers
+from aigw.api.http_routes import client_hop_headers, request_event_id
 from aigw.api.http_sink import HttpSink
 from aigw.compat import anthropic_format, openai_format
 from aigw.compat.catalog import model_list
@@ -127,7 +127,9 @@ class CompatDoors:
         assert ctx is not None  # not a public route
         _, options = client_hop_headers(request)
         error_front = "openai" if front == "embeddings" else front
+        log_id = new_log_id()
         try:
+            event_id = request_event_id(options, log_id)
             doc = parse_body(request.body)
             inp = RouteInput(
                 parse_metadata_header(options.get("cf-aig-metadata")) or {},
@@ -140,7 +142,7 @@ class CompatDoors:
         steps = [step for step, _ in planned]
         translations = [tr for _, tr in planned]
         gw_request = GatewayRequest(
-            ctx.name, "compat", new_log_id(), steps, options, new_log_id(),
+            ctx.name, "compat", event_id, steps, options, log_id,
             principal=ctx.principal.id if ctx.principal is not None else None,
         )  # fmt: skip
         runtime, policy, on_record = self.runtime, ctx.policy, self.on_record

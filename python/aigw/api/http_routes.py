@@ -82,7 +82,7 @@ def _error(error: AigwError) -> HttpResponse:
     return HttpResponse(error.status, gateway_error_body(error), [("content-type", "application/json")])
 
 
-def _event_id(options: Mapping[str, str], log_id: str) -> str:
+def request_event_id(options: Mapping[str, str], log_id: str) -> str:
     """The client's `cf-aig-event-id` (checked like a Universal eventId), else the request's
     log id (Cloudflare: for a request that names none, the ids are one and the same)."""
     event_id = options.get("cf-aig-event-id")
@@ -120,7 +120,7 @@ class HttpDoors:
             steps = parse_steps(doc)
             _, options = client_hop_headers(request)
             log_id = new_log_id()
-            event_id = _event_id(options, log_id)
+            event_id = request_event_id(options, log_id)
         except AigwError as err:
             return _error(err)
         gw_request = GatewayRequest(
@@ -141,7 +141,7 @@ class HttpDoors:
         headers, options = client_hop_headers(request)
         log_id = new_log_id()
         try:
-            event_id = _event_id(options, log_id)
+            event_id = request_event_id(options, log_id)
         except AigwError as err:
             return _error(err)
         body = request.body
