@@ -28,6 +28,8 @@ Policy choices the RFC leaves open (the Rust codec must make the same ones):
 - A CLOSE in the middle of a fragmented message is delivered; the partial message is dropped.
 - Undecodable compressed data fails the connection with 1007 ("invalid frame payload data"
   in the IANA registry; RFC 7692 names no code).
+- A compressed text message that inflates past the size limit is first UTF-8 checked up to the
+  limit: invalid text there fails with 1007, else the size with 1009, wherever the input was cut.
 """
 
 from __future__ import annotations
@@ -317,6 +319,9 @@ class ReferenceCodec:
             while data:
                 out += self.inflater.decompress(data, budget - len(out) + 1)
                 if len(out) > budget:
+                    # Text up to the limit is checked first: the failure must not depend on
+                    # where the input was cut (one cut may end before the bad text, one after).
+                    self._check_text(bytes(out[:budget]))
                     raise _Fail(1009, f"message exceeds the {self.max_message_size} byte limit")
                 data = self.inflater.unconsumed_tail
         except zlib.error:
@@ -329,6 +334,11 @@ class ReferenceCodec:
         if self.message_size + len(data) > self.max_message_size:
             raise _Fail(1009, f"message exceeds the {self.max_message_size} byte limit")
         self.message_size += len(data)
+        self._check_text(data)
+        self.message_parts.append(data)
+
+    def _check_text(self, data: bytes) -> None:
+        """Push the next piece of a text message through the UTF-8 check (fail-fast, 1007)."""
         if self.utf8 is not None:
             try:
                 self.utf8.decode(data, final=False)
@@ -336,7 +346,6 @@ class ReferenceCodec:
                 raise _Fail(1007, "invalid UTF-8 in text message") from None
             if not can_complete_utf8(self.utf8.getstate()[0]):
                 raise _Fail(1007, "invalid UTF-8 in text message")
-        self.message_parts.append(data)
 
     def _finish_message(self, events: list[tuple]) -> None:
         if self.message_compressed:
