@@ -473,3 +473,7 @@ class SqliteLogStore:
 def openai_usage(body: bytes) -> tuple[int | None, int | None] | None:
     """(tokens in, tokens out) of a whole OpenAI-shaped JSON answer, or None when it reports no
     usage or is not a JSON object; nothing else of the answer is decoded (rust/src/usage.rs)."""
+
+def anthropic_usage(body: bytes) -> tuple[int | None, int | None] | None:
+    """(tokens in, tokens out) of a whole Anthropic Messages answer: tokens in are the input,
+    cache creation and cache read tokens present, summed; None as for `openai_usage`."""

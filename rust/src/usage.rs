@@ -1,11 +1,18 @@
-//! Token usage from a whole OpenAI-shaped JSON answer (`{"usage": {"prompt_tokens": …,
-//! "completion_tokens": …}}`, or the Responses API's `input_tokens` / `output_tokens`) without
-//! building the document: every other value is skipped by the parser (`IgnoredAny`).
+//! Token usage from a whole JSON answer without building the document: every other value is
+//! skipped by the parser (`IgnoredAny`). Two shapes:
 //!
-//! The rules are `aigw.providers.openai_usage`'s: `prompt_tokens` when the key is present
-//! (even null), else `input_tokens`, likewise `completion_tokens` / `output_tokens`; only JSON
-//! integers count (not floats, not booleans); no usable count at all is no usage. A repeated
-//! key counts its last value (as orjson does). Integers beyond i64 are not counted.
+//! - OpenAI's (`{"usage": {"prompt_tokens": …, "completion_tokens": …}}`, or the Responses
+//!   API's `input_tokens` / `output_tokens`), by `aigw.providers.openai_usage`'s rules:
+//!   `prompt_tokens` when the key is present (even null), else `input_tokens`, likewise
+//!   `completion_tokens` / `output_tokens`.
+//! - Anthropic's Messages (`{"usage": {"input_tokens", "cache_creation_input_tokens",
+//!   "cache_read_input_tokens", "output_tokens"}}`), by the Anthropic adapter's
+//!   `anthropic_usage`: tokens in are the sum of the three input counts present, tokens out
+//!   `output_tokens`.
+//!
+//! In both only JSON integers count (not floats, not booleans); no usable count at all is no
+//! usage. A repeated key counts its last value (as orjson does). Integers beyond i64 are not
+//! counted, nor is an input sum beyond i64 (Python would add them: no real answer has them).
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
@@ -30,6 +37,23 @@ pub fn openai_usage(body: &[u8]) -> Option<TokenPair> {
     Some((tokens_in, tokens_out))
 }
 
+/// The usage of an Anthropic Messages answer `body` (tokens in: input plus cache creation
+/// plus cache read tokens, those present), or None as for `openai_usage`.
+pub fn anthropic_usage(body: &[u8]) -> Option<TokenPair> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let usage = de.deserialize_map(Top).ok()?;
+    de.end().ok()?;
+    let fields = usage?;
+    let parts = [fields.input, fields.cache_creation, fields.cache_read];
+    let tokens_in = parts.iter().flatten().try_fold(None, |sum: Option<i64>, &n| sum.unwrap_or(0).checked_add(n).map(Some));
+    let tokens_in = tokens_in.flatten();
+    let tokens_out = fields.output;
+    if tokens_in.is_none() && tokens_out.is_none() {
+        return None;
+    }
+    Some((tokens_in, tokens_out))
+}
+
 #[derive(Default)]
 struct UsageFields {
     has_prompt: bool,
@@ -38,6 +62,8 @@ struct UsageFields {
     has_completion: bool,
     completion: Option<i64>,
     output: Option<i64>,
+    cache_creation: Option<i64>,
+    cache_read: Option<i64>,
 }
 
 /// The top-level object: the last `usage` value, None when absent or not an object.
@@ -89,6 +115,8 @@ impl<'de> Visitor<'de> for UsageVisitor {
                 "input_tokens" => u.input = map.next_value::<Count>()?.0,
                 "completion_tokens" => (u.has_completion, u.completion) = (true, map.next_value::<Count>()?.0),
                 "output_tokens" => u.output = map.next_value::<Count>()?.0,
+                "cache_creation_input_tokens" => u.cache_creation = map.next_value::<Count>()?.0,
+                "cache_read_input_tokens" => u.cache_read = map.next_value::<Count>()?.0,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -152,7 +180,28 @@ impl<'de> Visitor<'de> for CountVisitor {
 
 #[cfg(test)]
 mod tests {
-    use super::openai_usage;
+    use super::{anthropic_usage, openai_usage};
+
+    #[test]
+    fn anthropic_input_is_the_sum_of_the_input_counts_present() {
+        let body = br#"{"id":"msg","content":[{"type":"text","text":"hi"}],"usage":{"input_tokens":10,"cache_creation_input_tokens":5,"cache_read_input_tokens":2,"output_tokens":7}}"#;
+        assert_eq!(anthropic_usage(body), Some((Some(17), Some(7))));
+        assert_eq!(anthropic_usage(br#"{"usage":{"cache_read_input_tokens":4}}"#), Some((Some(4), None)));
+        assert_eq!(anthropic_usage(br#"{"usage":{"input_tokens":null,"output_tokens":3}}"#), Some((None, Some(3))));
+    }
+
+    #[test]
+    fn anthropic_usage_without_integer_counts_is_none() {
+        assert_eq!(anthropic_usage(br#"{"usage":{"input_tokens":1.5,"output_tokens":true}}"#), None);
+        assert_eq!(anthropic_usage(br#"{"usage":[1]}"#), None);
+        assert_eq!(anthropic_usage(b"not json"), None);
+    }
+
+    #[test]
+    fn an_anthropic_input_sum_past_i64_is_not_counted() {
+        let body = br#"{"usage":{"input_tokens":9223372036854775807,"cache_read_input_tokens":1,"output_tokens":2}}"#;
+        assert_eq!(anthropic_usage(body), Some((None, Some(2))));
+    }
 
     #[test]
     fn chat_completions_usage() {

@@ -21,6 +21,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SseDecoder>()?;
     m.add_class::<NdjsonDecoder>()?;
     m.add_function(wrap_pyfunction!(openai_usage, m)?)?;
+    m.add_function(wrap_pyfunction!(anthropic_usage, m)?)?;
     Ok(())
 }
 
@@ -101,6 +102,13 @@ fn field_text(v: &Bound<'_, PyAny>) -> PyResult<String> {
 #[pyfunction]
 fn openai_usage(body: &[u8]) -> Option<(Option<i64>, Option<i64>)> {
     crate::usage::openai_usage(body)
+}
+
+/// `(tokens_in, tokens_out)` of a whole Anthropic Messages answer (tokens in: input plus cache
+/// creation plus cache read tokens), or None as `openai_usage` (rust/src/usage.rs).
+#[pyfunction]
+fn anthropic_usage(body: &[u8]) -> Option<(Option<i64>, Option<i64>)> {
+    crate::usage::anthropic_usage(body)
 }
 
 fn head_error(e: HeadError) -> PyErr {

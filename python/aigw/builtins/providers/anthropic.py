@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from aigw import _codec
 from aigw.providers import HttpProvider, int_or_none, loads_or_none
 from aigw.types import Call, Usage
 
@@ -43,7 +44,11 @@ class AnthropicProvider(HttpProvider):
             headers.append(("anthropic-version", self.options.get("version", DEFAULT_VERSION)))
 
     def usage_from_body(self, body: bytes) -> Usage | None:
-        """`usage.input_tokens` (plus cache tokens) and `usage.output_tokens`."""
+        """`usage.input_tokens` (plus cache tokens) and `usage.output_tokens`. Read by the
+        Rust codec without decoding the rest of the answer (`anthropic_usage`'s rules)."""
+        if type(body) is bytes:
+            pair = _codec.anthropic_usage(body)
+            return None if pair is None else Usage(*pair)
         doc = loads_or_none(body)
         return anthropic_usage(doc.get("usage")) if isinstance(doc, dict) else None
 
