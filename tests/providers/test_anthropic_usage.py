@@ -7,6 +7,7 @@ from __future__ import annotations
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from usage_documents import answers
 
 from aigw import _codec
 from aigw.builtins.providers.anthropic import AnthropicProvider, anthropic_usage
@@ -15,13 +16,8 @@ from aigw.types import Usage
 
 # Counts kept small enough that their sum stays within i64 (beyond it Rust counts nothing).
 COUNT_INT = st.integers(min_value=-(2**61), max_value=2**61)
-value = st.recursive(st.none() | st.booleans() | COUNT_INT | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
-count = st.none() | COUNT_INT | st.floats(allow_nan=False, allow_infinity=False) | st.booleans() | st.text(max_size=3)
 KEYS = ["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens", "prompt_tokens"]
-usage = st.dictionaries(st.sampled_from(KEYS), count) | value
-document = st.dictionaries(st.sampled_from(["id", "content", "model", "usage", "type"]), value) | st.builds(
-    lambda doc, u: {**doc, "usage": u}, st.dictionaries(st.text(max_size=6), value, max_size=4), usage) | value
+document = answers(KEYS, ["id", "content", "model", "usage", "type"], COUNT_INT)
 
 
 def reference(body: bytes) -> Usage | None:

@@ -7,18 +7,14 @@ from __future__ import annotations
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from usage_documents import answers
 
 from aigw import _codec
 from aigw.providers import HttpProvider, loads_or_none, openai_usage
 from aigw.types import Usage
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
-value = st.recursive(st.none() | st.booleans() | INT64 | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
-count = st.none() | INT64 | st.floats(allow_nan=False, allow_infinity=False) | st.booleans() | st.text(max_size=3)
-usage = st.dictionaries(st.sampled_from(["prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "total_tokens"]), count) | value
-document = st.dictionaries(st.sampled_from(["id", "choices", "model", "usage", "object"]), value) | st.builds(
-    lambda doc, u: {**doc, "usage": u}, st.dictionaries(st.text(max_size=6), value, max_size=4), usage) | value
+document = answers(["prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "total_tokens"], ["id", "choices", "model", "usage", "object"], INT64)
 
 
 def reference(body: bytes) -> Usage | None:
