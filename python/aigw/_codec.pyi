@@ -338,6 +338,22 @@ def anthropic_text_chunks(events: list[bytes], start: int, head: bytes, tail: by
     of the first event that is not a text delta (or that a JSON decoder refuses): the caller
     translates that one itself (rust/src/compat.rs)."""
 
+def created_message(
+    cache_status: str,
+    event_id: str,
+    log_id: str,
+    step: int,
+    content_type: str,
+    status: int,
+    usage: tuple[int | None, int | None] | None,
+    body: bytes,
+) -> bytes:
+    """The `universal.created` message for a whole answer: the bytes
+    `created(universal_metadata(answer), body)` makes (metadata in that key order, the step as
+    a string, usage as tokensIn/tokensOut when not None; `body` verbatim when it is JSON in
+    valid UTF-8, else a JSON string with U+FFFD for invalid UTF-8). Counts past 64 bits raise
+    OverflowError (the caller writes those in Python)."""
+
 def is_json(data: bytes) -> bool:
     """Whether `data` is exactly one JSON document in valid UTF-8 (surrounding whitespace
     allowed): the test the relay uses before splicing data verbatim."""

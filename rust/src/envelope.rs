@@ -85,6 +85,55 @@ pub fn push_json_value(out: &mut Vec<u8>, data: &[u8]) {
     }
 }
 
+/// What a `universal.created` message says of one whole answer (websocket-api.md's metadata).
+#[derive(Clone, Copy, Debug)]
+pub struct Created<'a> {
+    pub cache_status: &'a str,
+    pub event_id: &'a str,
+    pub log_id: &'a str,
+    pub step: i64,
+    pub content_type: &'a str,
+    pub status: i64,
+    /// (tokensIn, tokensOut), either possibly unknown (JSON null); None: no `usage` at all.
+    pub usage: Option<(Option<i64>, Option<i64>)>,
+}
+
+/// Append the `universal.created` message for a whole answer to `out`: the metadata in the
+/// gateway's key order (cacheStatus, eventId, logId, step as a string, contentType, status,
+/// usage when known), then `body` as the response: verbatim when it is JSON, else a JSON
+/// string. The bytes `orjson.dumps` makes of the same message in Python.
+pub fn write_created(c: &Created<'_>, body: &[u8], out: &mut Vec<u8>) {
+    fn number(out: &mut Vec<u8>, n: Option<i64>) {
+        match n {
+            Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    out.reserve(160 + c.event_id.len() + c.content_type.len() + body.len());
+    out.extend_from_slice(br#"{"type":"universal.created","metadata":{"cacheStatus":"#);
+    push_json_string(out, c.cache_status.as_bytes());
+    out.extend_from_slice(br#","eventId":"#);
+    push_json_string(out, c.event_id.as_bytes());
+    out.extend_from_slice(br#","logId":"#);
+    push_json_string(out, c.log_id.as_bytes());
+    out.extend_from_slice(br#","step":""#);
+    out.extend_from_slice(c.step.to_string().as_bytes());
+    out.extend_from_slice(br#"","contentType":"#);
+    push_json_string(out, c.content_type.as_bytes());
+    out.extend_from_slice(br#","status":"#);
+    number(out, Some(c.status));
+    if let Some((tokens_in, tokens_out)) = c.usage {
+        out.extend_from_slice(br#","usage":{"tokensIn":"#);
+        number(out, tokens_in);
+        out.extend_from_slice(br#","tokensOut":"#);
+        number(out, tokens_out);
+        out.push(b'}');
+    }
+    out.extend_from_slice(br#"},"response":"#);
+    push_json_value(out, body);
+    out.push(b'}');
+}
+
 /// A pre-built message template: `prefix` + value + `suffix`.
 #[derive(Clone, Debug)]
 pub struct Envelope {
@@ -129,6 +178,22 @@ mod tests {
         let mut out = Vec::new();
         Envelope::stream(id).write(data, &mut out);
         serde_json::from_slice(&out).expect("envelope is always valid JSON")
+    }
+
+    #[test]
+    fn a_created_message_carries_the_metadata_then_the_body() {
+        let c = Created { cache_status: "MISS", event_id: "e\"1", log_id: "l", step: 0, content_type: "application/json", status: 200, usage: Some((Some(3), None)) };
+        let mut out = Vec::new();
+        write_created(&c, br#"{"ok":true}"#, &mut out);
+        assert_eq!(
+            out,
+            br#"{"type":"universal.created","metadata":{"cacheStatus":"MISS","eventId":"e\"1","logId":"l","step":"0","contentType":"application/json","status":200,"usage":{"tokensIn":3,"tokensOut":null}},"response":{"ok":true}}"#
+        );
+        out.clear();
+        write_created(&Created { usage: None, ..c }, b"<html>\xff", &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["response"], "<html>\u{FFFD}");
+        assert!(v["metadata"].get("usage").is_none());
     }
 
     #[test]

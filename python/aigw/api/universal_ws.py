@@ -63,7 +63,7 @@ class WebSocketSink:
     def __init__(self, ws: Any, event_id: str, step_metadata: list[dict[str, Any]] | None = None) -> None:
         self.ws = ws
         self.event_id = event_id
-        self.answered: dict[str, Any] | None = None  # metadata once the request has answered
+        self.answered: Answer | None = None  # once the request has answered
         #: Extra metadata per step (a `compat` step: the `provider`/`model` that answered).
         self.step_metadata = step_metadata
 
@@ -75,13 +75,25 @@ class WebSocketSink:
 
     def deliver(self, answer: Answer, body: bytes) -> None:
         """One `universal.created` carrying the provider's body unchanged."""
-        meta = self.answered = self._metadata(answer)
-        self.ws.send_text(created(meta, body))
+        self.answered = answer
+        if self.step_metadata is None:
+            # The usual answer: the message written in one native call, as `created` would.
+            usage = answer.usage
+            try:
+                message = _codec.created_message(
+                    answer.cache_status, answer.event_id, answer.log_id, answer.step, answer.content_type,
+                    answer.status, None if usage is None else (usage.tokens_in, usage.tokens_out), body,
+                )  # fmt: skip
+            except (TypeError, ValueError, OverflowError):  # a value only Python writes (a count past 2**63)
+                message = created(self._metadata(answer), body)
+        else:
+            message = created(self._metadata(answer), body)
+        self.ws.send_text(message)
 
     def fail(self, answer: Answer, error: AigwError) -> None:
         """The gateway's own error: a `universal.created` with a Cloudflare-style error body."""
-        meta = self.answered = self._metadata(answer)
-        self.ws.send_text(created(meta, error=error_body(error.code, error.message)))
+        self.answered = answer
+        self.ws.send_text(created(self._metadata(answer), error=error_body(error.code, error.message)))
 
     async def relay(self, answer: Answer, chunks: AsyncIterator[bytes], framing: Framing, provider: Any, collect: bool) -> RelayOutcome:
         """`universal.created`, then one `universal.stream` per upstream event, framed in Rust
@@ -89,8 +101,8 @@ class WebSocketSink:
         `exception` message failing the stream). The pipeline ends the stream (end_stream) once
         it has judged it."""
         ws = self.ws
-        meta = self.answered = self._metadata(answer)
-        ws.send_text(created(meta))
+        self.answered = answer
+        ws.send_text(created(self._metadata(answer)))
         keep_first, keep_last = provider.usage_events
         relay = _codec.StreamRelay(
             self.event_id,
@@ -279,7 +291,8 @@ class UniversalSession(WebSocketHandler):
 
     def _answer_cancelled(self, ws: Any, request: GatewayRequest, sink: WebSocketSink) -> None:
         if not ws.closed:
-            meta = dict(sink.answered or {"eventId": request.event_id, "logId": request.log_id})
+            answered = sink.answered
+            meta = sink._metadata(answered) if answered is not None else {"eventId": request.event_id, "logId": request.log_id}
             meta["cancelled"] = True
             ws.send_text(done(meta))
 

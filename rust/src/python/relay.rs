@@ -13,6 +13,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_json, m)?)?;
+    m.add_function(wrap_pyfunction!(created_message, m)?)?;
     m.add_function(wrap_pyfunction!(cut_queries, m)?)?;
     m.add_function(wrap_pyfunction!(parse_create, m)?)?;
     m.add_function(wrap_pyfunction!(body_fields, m)?)?;
@@ -80,6 +81,27 @@ fn parse_create<'py>(py: Python<'py>, payload: &[u8], max_depth: usize, max_even
         steps.append((&*step.provider, &*step.endpoint, headers, query, step.query.stream, step.query.model.as_deref()))?;
     }
     Ok(Some((create.event_id.map(Cow::into_owned), steps)))
+}
+
+/// The `universal.created` message for a whole answer (crate::envelope::write_created): the
+/// bytes `created(universal_metadata(answer), body)` makes in Python, in one call.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn created_message<'py>(
+    py: Python<'py>,
+    cache_status: &str,
+    event_id: &str,
+    log_id: &str,
+    step: i64,
+    content_type: &str,
+    status: i64,
+    usage: Option<(Option<i64>, Option<i64>)>,
+    body: &[u8],
+) -> Bound<'py, PyBytes> {
+    let mut out = Vec::new();
+    let created = crate::envelope::Created { cache_status, event_id, log_id, step, content_type, status, usage };
+    crate::envelope::write_created(&created, body, &mut out);
+    PyBytes::new(py, &out)
 }
 
 /// Whether `data` is one JSON document in valid UTF-8 (the relay's splice test).
