@@ -438,8 +438,9 @@ class LogRowEncoder:
         batcher decides in Python)."""
     def add_marshalled(self, row: bytes, bodies: bytes | None = None, body_bytes: int = 0) -> None:
         """Append a row (and bodies row) from `marshal.dumps(tuple, 2)`."""
-    def take(self, limit: int | None = None) -> tuple[bytes, int]:
-        """`marshal.dumps((rows, bodies))` of the oldest `limit` rows (all when None), and how many."""
+    def take_all(self, limit: int) -> list[tuple[bytes, int]]:
+        """Every pending row as `[(marshal.dumps((rows, bodies)), rows in it), ...]`, at most
+        `limit` rows each, oldest first; nothing is pending after (each byte copied once)."""
     @property
     def body_bytes(self) -> int: ...
     def __len__(self) -> int: ...

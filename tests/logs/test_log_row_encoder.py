@@ -42,11 +42,17 @@ def same_row(encoded: tuple, reference: tuple) -> None:
             assert (type(a), a) == (type(b), b), f"column {i}"
 
 
+def taken(enc: LogRowEncoder) -> tuple[bytes, int]:
+    """Everything pending, as one payload and its row count."""
+    [(payload, n)] = enc.take_all(1 << 30)
+    return payload, n
+
+
 def encoded_rows(*items: tuple[LogRecord, int | None, int | None]) -> tuple[list, list]:
     enc = encoder()
     for r, q, p in items:
         assert enc.add(r, q, p, r.request_body, r.response_body)
-    payload, n = enc.take()
+    payload, n = taken(enc)
     assert n == len(items) and len(enc) == 0
     return marshal.loads(payload)
 
@@ -80,37 +86,19 @@ def test_sizes_of_bodies_not_kept_are_the_size_columns():
     assert rows[0][22:24] == (-(2**63 - 1), 123456) and bodies == []
 
 
-def test_take_with_a_limit_keeps_each_bodies_row_with_its_row():
+def test_take_all_cuts_chunks_of_at_most_limit_rows_each_with_its_bodies_rows():
     enc = encoder()
     records = [record(log_id=f"id-{i}", request_body=b"x" * i if i % 2 else None) for i in range(5)]
     for r in records:
         enc.add(r, None, None, r.request_body, None)
     assert enc.body_bytes == 1 + 3
-    first, n = enc.take(3)
-    assert n == 3 and enc.body_bytes == 3
+    (first, n), (second, m) = enc.take_all(3)
+    assert (n, m) == (3, 2)
     rows, bodies = marshal.loads(first)
     assert [row[0] for row in rows] == ["id-0", "id-1", "id-2"] and bodies == [("id-1", b"x", None)]
-    rows, bodies = marshal.loads(enc.take(10)[0])
+    rows, bodies = marshal.loads(second)
     assert [row[0] for row in rows] == ["id-3", "id-4"] and bodies == [("id-3", b"xxx", None)]
-    assert enc.take()[1] == 0 and enc.body_bytes == 0
-
-
-def test_take_all_cuts_the_backlog_into_the_chunks_take_would_and_empties_it():
-    def filled() -> LogRowEncoder:
-        enc = encoder()
-        for i in range(7):
-            r = record(log_id=f"id-{i}", request_body=b"x" * i if i % 3 else None)
-            enc.add(r, None, None, r.request_body, None)
-        return enc
-
-    by_take, by_take_all = filled(), filled()
-    expected = []
-    while len(by_take):
-        expected.append(by_take.take(3))
-    chunks = by_take_all.take_all(3)
-    assert [n for _, n in chunks] == [3, 3, 1]
-    assert [marshal.loads(p) for p, _ in chunks] == [marshal.loads(p) for p, _ in expected]
-    assert len(by_take_all) == 0 and by_take_all.body_bytes == 0 and by_take_all.take_all(3) == []
+    assert len(enc) == 0 and enc.body_bytes == 0 and enc.take_all(3) == []
 
 
 def test_the_encoder_takes_new_rows_after_take_all():
@@ -128,7 +116,7 @@ def test_a_value_the_encoder_does_not_write_leaves_nothing_and_falls_back_to_pyt
     enc = encoder()
     assert enc.add(r, None, None, None, r.response_body) is False and len(enc) == 0 and enc.body_bytes == 0
     assert EncodedRows(enc, log_row).add(r, None, None, 1)
-    rows, bodies = marshal.loads(enc.take()[0])
+    rows, bodies = marshal.loads(taken(enc)[0])
     same_row(rows[0], log_row(Pending(r, None, None)))
     assert json.loads(rows[0][30]) == {"opened": "2026-12-04T00:00:00+00:00"} and bodies == [(r.log_id, None, b"x")]
 
@@ -140,7 +128,7 @@ def test_str_and_int_subclasses_are_stored_as_plain_values():
     r = record(provider=Name("openai"), status=HTTPStatus.OK)
     backlog = EncodedRows(encoder(), log_row)
     assert backlog.add(r, None, None, 0)
-    rows, _ = marshal.loads(backlog.encoder.take()[0])
+    rows, _ = marshal.loads(taken(backlog.encoder)[0])
     assert (type(rows[0][5]), rows[0][5], type(rows[0][8]), rows[0][8]) == (str, "openai", int, 200)
 
 
@@ -155,7 +143,7 @@ def test_marshalled_fallback_rows_splice_between_encoded_rows():
     enc.add(a, None, None)
     enc.add_marshalled(marshal.dumps(log_row(Pending(b, None, None)), 2), marshal.dumps(("b", None, b"B"), 2), 1)
     enc.add(c, None, None)
-    rows, bodies = marshal.loads(enc.take()[0])
+    rows, bodies = marshal.loads(taken(enc)[0])
     assert [row[0] for row in rows] == ["a", "b", "c"] and bodies == [("b", None, b"B")]
 
 
@@ -220,7 +208,7 @@ def test_submit_appends_the_row_add_would_and_asks_to_wake_on_the_first_and_a_fu
     assert enc.body_bytes == 3 * 14
     via_add = encoder()
     assert via_add.add(r, 7, 7, r.request_body, r.response_body)
-    assert marshal.loads(enc.take(1)[0]) == marshal.loads(via_add.take()[0])
+    assert marshal.loads(enc.take_all(1)[0][0]) == marshal.loads(taken(via_add)[0])
 
 
 def test_submit_refuses_a_row_over_the_backlog_and_appends_nothing():

@@ -133,7 +133,7 @@ impl SlotReader {
     }
 }
 
-/// Where one pending row ends in the two buffers (cumulative), so `take(limit)` can cut.
+/// Where one pending row ends in the two buffers (cumulative), so `take_all` can cut.
 #[derive(Clone, Copy)]
 struct Mark {
     rows_end: usize,
@@ -573,30 +573,10 @@ impl LogRowEncoder {
         Ok(())
     }
 
-    /// `marshal.dumps((rows, bodies))` of the oldest `limit` pending rows (all when None) and
-    /// how many rows that is; they are no longer pending. The rows left behind are moved to
-    /// the front of the buffers: to empty a large backlog use `take_all`, which does not.
-    #[pyo3(signature = (limit=None))]
-    fn take<'py>(&mut self, py: Python<'py>, limit: Option<usize>) -> (Bound<'py, PyBytes>, usize) {
-        let n = limit.map_or(self.marks.len(), |l| l.min(self.marks.len()));
-        let cut = if n == 0 { Mark::START } else { self.marks[n - 1] };
-        let payload = self.payload(py, Mark::START, cut, n);
-        self.rows.buf.drain(..cut.rows_end);
-        self.bodies.buf.drain(..cut.bodies_end);
-        self.marks.drain(..n);
-        for m in &mut self.marks {
-            m.rows_end -= cut.rows_end;
-            m.bodies_end -= cut.bodies_end;
-            m.bodies -= cut.bodies;
-            m.payload -= cut.payload;
-        }
-        (payload, n)
-    }
-
-    /// Every pending row, as `[(payload, rows in it), ...]` of at most `limit` rows each
-    /// (`take(limit)` repeated until nothing is pending, without moving the rows still
-    /// pending after each cut: each byte is copied once, however large the backlog, where
-    /// repeated `take` would copy the rest again per chunk, with the GIL held).
+    /// Every pending row, as `[(marshal.dumps((rows, bodies)), rows in it), ...]` of at most
+    /// `limit` rows each, oldest first. Each chunk is cut from the buffers where it lies and the
+    /// buffers are cleared once: each byte is copied once however large the backlog (cutting
+    /// chunk by chunk from the front moved the rest each time, with the GIL held).
     fn take_all<'py>(&mut self, py: Python<'py>, limit: usize) -> Vec<(Bound<'py, PyBytes>, usize)> {
         let limit = limit.max(1);
         let mut chunks = Vec::with_capacity(self.marks.len().div_ceil(limit));
