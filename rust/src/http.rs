@@ -323,14 +323,17 @@ pub fn whole_body<'a>(data: &'a [u8], head: &ResponseHead<'_>, fields: &FramingF
     if fields.transfer_encoding.is_some() || fields.conflicting_lengths || (decode && fields.content_encoding.is_some()) {
         return None;
     }
-    let length = fields.content_length?;
-    if length.is_empty() || length.len() > 18 || !length.iter().all(u8::is_ascii_digit) {
+    let n = plain_length(fields.content_length?)?;
+    let body = data.get(head.consumed..)?;
+    (n == body.len() as u64).then_some(body)
+}
+
+/// A Content-Length value as sent plainly: 1 to 18 ASCII digits (so it fits a u64), else None.
+fn plain_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let body = data.get(head.consumed..)?;
-    // At most 18 digits: fits a u64 without overflow.
-    let n = length.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-    (n == body.len() as u64).then_some(body)
+    Some(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// Whether the connection may serve another request after this response: HTTP/1.1 and no
@@ -339,29 +342,20 @@ pub fn reusable(minor_version: u8, fields: &FramingFields<'_>) -> bool {
     minor_version >= 1 && !fields.connection.as_deref().is_some_and(|c| c.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")))
 }
 
-/// The body of a request that is all here with its head, as the server takes it without
-/// framing it field by field: no Transfer-Encoding, and either no Content-Length (no body) or
+/// The body of a request that is all here with its head (`fields`: its `framing_fields`), as
+/// the server takes it without framing it field by field: no Transfer-Encoding, and either no Content-Length (no body) or
 /// Content-Length fields that all hold the same plain number (up to 18 digits) of at most
 /// `max_body` bytes, all of which follow the head in `data` (more may follow: a pipelined
 /// request). Returns the body and the bytes the head and body took. None for anything else
 /// (a body still arriving, a chunked or oversized body, a malformed length): the server reads
 /// those the general way, which also reports each error.
-pub fn whole_request_body<'a>(data: &'a [u8], head: &RequestHead<'_>, max_body: u64) -> Option<(&'a [u8], usize)> {
-    let mut length: Option<&[u8]> = None;
-    for (name, value) in &head.headers {
-        match &name[..] {
-            b"transfer-encoding" => return None,
-            b"content-length" => match length {
-                Some(first) if first != *value => return None,
-                _ => length = Some(value),
-            },
-            _ => {}
-        }
+pub fn whole_request_body<'a>(data: &'a [u8], head: &RequestHead<'_>, fields: &FramingFields<'_>, max_body: u64) -> Option<(&'a [u8], usize)> {
+    if fields.transfer_encoding.is_some() || fields.conflicting_lengths {
+        return None;
     }
-    let n = match length {
+    let n = match fields.content_length {
         None => 0,
-        Some(v) if !v.is_empty() && v.len() <= 18 && v.iter().all(u8::is_ascii_digit) => v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
-        Some(_) => return None,
+        Some(value) => plain_length(value)?,
     };
     if n > max_body {
         return None;
@@ -375,7 +369,7 @@ pub fn whole_request_body<'a>(data: &'a [u8], head: &RequestHead<'_>, max_body: 
 /// Tokens are the comma-separated items of every Connection field, trimmed, any case: as
 /// the server's `wants_keep_alive` reads them from the values decoded as ISO-8859-1 (so
 /// "trimmed" is Python's `str.strip`, which also drops U+0085 and U+00A0).
-pub fn request_keeps_alive(head: &RequestHead<'_>) -> bool {
+pub fn request_keeps_alive(minor_version: u8, fields: &FramingFields<'_>) -> bool {
     fn is_space(b: &u8) -> bool {
         matches!(b, b'\t'..=b'\r' | 0x1c..=0x20 | 0x85 | 0xa0)
     }
@@ -384,10 +378,9 @@ pub fn request_keeps_alive(head: &RequestHead<'_>) -> bool {
         let end = t.iter().rposition(|b| !is_space(b)).map_or(start, |i| i + 1);
         &t[start..end]
     }
-    let has = |token: &[u8]| {
-        head.headers.iter().filter(|(name, _)| &name[..] == b"connection").any(|(_, value)| value.split(|&b| b == b',').any(|t| trim(t).eq_ignore_ascii_case(token)))
-    };
-    if head.minor_version == 1 {
+    // Every Connection value, joined with "," by framing_fields: its tokens are the fields'.
+    let has = |token: &[u8]| fields.connection.as_deref().is_some_and(|c| c.split(|&b| b == b',').any(|t| trim(t).eq_ignore_ascii_case(token)));
+    if minor_version == 1 {
         !has(b"close")
     } else {
         has(b"keep-alive")
@@ -728,7 +721,7 @@ mod tests {
     /// `whole_request_body` of `data` parsed as a request head, with a 64-byte body limit.
     fn whole_req(data: &[u8]) -> Option<(&[u8], usize)> {
         let head = req(data).unwrap().unwrap();
-        whole_request_body(data, &head, 64)
+        whole_request_body(data, &head, &framing_fields(&head.headers), 64)
     }
 
     #[test]
@@ -755,7 +748,10 @@ mod tests {
 
     #[test]
     fn a_request_keeps_its_connection_by_version_and_connection_tokens() {
-        let keeps = |data: &[u8]| request_keeps_alive(&req(data).unwrap().unwrap());
+        let keeps = |data: &[u8]| {
+            let head = req(data).unwrap().unwrap();
+            request_keeps_alive(head.minor_version, &framing_fields(&head.headers))
+        };
         assert!(keeps(b"GET / HTTP/1.1\r\n\r\n"));
         assert!(!keeps(b"GET / HTTP/1.1\r\nConnection: upgrade, CLOSE\r\n\r\n"));
         assert!(!keeps(b"GET / HTTP/1.1\r\nConnection: keep-alive,\xa0close\xa0\r\n\r\n"));

@@ -13,11 +13,12 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Some(h)) = &whole {
         assert!(h.consumed <= data.len() && h.consumed <= limits.max_size);
         assert!(h.headers.len() <= limits.max_headers);
-        if let Some((body, end)) = whole_request_body(data, h, 64) {
+        let f = framing_fields(&h.headers);
+        if let Some((body, end)) = whole_request_body(data, h, &f, 64) {
             assert!(body.len() <= 64 && end == h.consumed + body.len() && end <= data.len());
             assert_eq!(body, &data[h.consumed..end]);
         }
-        let _ = request_keeps_alive(h);
+        let _ = request_keeps_alive(h.minor_version, &f);
     }
     // Feeding a growing buffer with hints must end in the same place as one parse.
     let mut hint = 0;

@@ -168,7 +168,8 @@ fn parse_request_head<'py>(
         if let Some(max_body) = whole {
             // With whole=max_body: a seventh item, (body, bytes taken with the body, keeps
             // alive) when the body is all here and needs no framing (http::whole_request_body).
-            let body = http::whole_request_body(&d, &h, max_body).map(|(body, end)| (PyBytes::new(py, body), end, http::request_keeps_alive(&h)));
+            let f = http::framing_fields(&h.headers);
+            let body = http::whole_request_body(&d, &h, &f, max_body).map(|(body, end)| (PyBytes::new(py, body), end, http::request_keeps_alive(h.minor_version, &f)));
             return Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed, by_name, body).into_pyobject(py)?));
         }
         return Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed, by_name).into_pyobject(py)?));
