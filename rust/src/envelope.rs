@@ -7,6 +7,7 @@
 //! message is always valid JSON whatever the upstream sent.
 
 use serde::de::IgnoredAny;
+use std::io::Write;
 
 /// Whether `data` is exactly one JSON document (surrounding whitespace allowed) in valid UTF-8.
 ///
@@ -105,7 +106,8 @@ pub struct Created<'a> {
 pub fn write_created(c: &Created<'_>, body: &[u8], out: &mut Vec<u8>) {
     fn number(out: &mut Vec<u8>, n: Option<i64>) {
         match n {
-            Some(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            // Writing into a Vec cannot fail.
+            Some(n) => drop(write!(out, "{n}")),
             None => out.extend_from_slice(b"null"),
         }
     }
@@ -117,7 +119,7 @@ pub fn write_created(c: &Created<'_>, body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(br#","logId":"#);
     push_json_string(out, c.log_id.as_bytes());
     out.extend_from_slice(br#","step":""#);
-    out.extend_from_slice(c.step.to_string().as_bytes());
+    number(out, Some(c.step));
     out.extend_from_slice(br#"","contentType":"#);
     push_json_string(out, c.content_type.as_bytes());
     out.extend_from_slice(br#","status":"#);

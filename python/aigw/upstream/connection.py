@@ -205,7 +205,7 @@ class Connection(asyncio.Protocol):
             except HttpParseError as e:
                 self._fail_head(UpstreamProtocolError(f"invalid response head: {e.args[1]}"))
                 return
-            if parsed is not None and len(parsed) == 7 and (whole := parsed[6]) is not None:
+            if parsed is not None and not self._is_head and (whole := parsed[6]) is not None:
                 self._buf = None
                 self._answer_whole(parsed, whole, waiter)
                 return
@@ -322,9 +322,6 @@ class Connection(asyncio.Protocol):
         limits = self._limits
         resp = UpstreamResponse(self, status, reason, minor, headers, None, limits[1], limits[2])
         resp._complete(body)
-        self._got_bytes = True
-        self._framing = _LENGTH
-        self._remaining = 0
         self._waiter = None
         waiter.set_result(resp)
         self._deadline = None  # _disarm()
