@@ -5,7 +5,7 @@ serialized here. Functions never panic on input; malformed input raises or yield
 """
 
 import os
-from collections.abc import Iterable, Set as AbstractSet
+from collections.abc import Callable, Iterable, Set as AbstractSet
 from typing import Any, Final, Sequence, TypeVar
 
 __version__: str
@@ -444,6 +444,18 @@ class LogRowEncoder:
     @property
     def body_bytes(self) -> int: ...
     def __len__(self) -> int: ...
+
+class LogEntry:
+    """LogBatcher's `submit` for an encoded backlog as one native call: the common record is
+    appended to `encoder` and counted, `wake()` called when the writer should wake; anything
+    else is `slow(record)`, whose answer is returned (True when accepted here)."""
+
+    def __init__(self, encoder: LogRowEncoder, wake: Callable[[], object], slow: Callable[[object], bool]) -> None: ...
+    def __call__(self, record: object) -> bool: ...
+    def close(self) -> None:
+        """Send every later record to `slow`."""
+    def take_accepted(self) -> int:
+        """Records accepted here since the last call."""
 
 class MetricSeries:
     """The Prometheus counts of one label set (aigw.observe.metrics; rust/src/metrics.rs)."""

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aigw._codec import LogRowEncoder
+from aigw._codec import LogEntry, LogRowEncoder
 from aigw.builtins.log_batcher import EncodedRows, Pending
 from aigw.builtins.sqlite_logs import MAX_ERROR_CHARS, log_row
 from aigw.types import Attempt, LogRecord
@@ -234,3 +234,46 @@ def test_submit_leaves_what_needs_a_decision_to_python(fields):
 
 def test_submit_without_bounds_asks_python():
     assert encoder().submit(record()) == ASK_PYTHON
+
+
+# ---- LogEntry: LogBatcher's submit as one native call ---------------------------------------
+
+
+class Calls:
+    """The entry's two callbacks, recording what they were called with."""
+
+    def __init__(self) -> None:
+        self.wakes = 0
+        self.slow: list[LogRecord] = []
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+    def refuse(self, r: LogRecord) -> bool:
+        self.slow.append(r)
+        return False
+
+
+def test_the_entry_appends_counts_and_wakes_the_writer_as_submit_says():
+    enc, calls = bounded(), Calls()
+    entry = LogEntry(enc, calls.wake, calls.refuse)
+    assert [entry(record()) for _ in range(3)] == [True, True, True]
+    assert len(enc) == 3 and calls.wakes == 2 and calls.slow == []  # the first row, a full batch
+    assert entry.take_accepted() == 3 and entry.take_accepted() == 0
+
+
+def test_the_entry_hands_what_submit_does_not_append_to_the_slow_path_and_returns_its_answer():
+    enc, calls = bounded(max_backlog=1), Calls()
+    entry = LogEntry(enc, calls.wake, calls.refuse)
+    first, full, odd = record(), record(), record(metadata={"k": object()})
+    assert [entry(first), entry(full), entry(odd)] == [True, False, False]
+    assert calls.slow == [full, odd] and entry.take_accepted() == 1
+
+
+def test_a_closed_entry_sends_every_record_to_the_slow_path():
+    enc, calls = bounded(), Calls()
+    entry = LogEntry(enc, calls.wake, calls.refuse)
+    entry.close()
+    r = record()
+    assert entry(r) is False
+    assert calls.slow == [r] and len(enc) == 0 and entry.take_accepted() == 0

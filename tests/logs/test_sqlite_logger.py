@@ -36,6 +36,17 @@ async def test_log_only_queues_and_flush_stores(tmp_path, make_record):
     await logger.close()
 
 
+async def test_stats_count_every_record_accepted_before_it_is_written(tmp_path, make_record):
+    logger = SqliteLogger(tmp_path / "logs.db", flush_interval=3600)  # the writer process's native entry
+    await logger.start()
+    for _ in range(3):
+        logger.log(make_record())
+    assert (logger.stats.accepted, logger.stats.written) == (3, 0)
+    await logger.flush()
+    assert (logger.stats.accepted, logger.stats.written) == (3, 3) and count_rows(tmp_path / "logs.db") == 3
+    await logger.close()
+
+
 async def test_inserts_run_on_a_thread_other_than_the_loop(tmp_path, make_record):
     logger = SqliteLogger(tmp_path / "logs.db", writer="thread")
     await logger.start()

@@ -1,7 +1,8 @@
 """Moves LogRecords from the event loop to one writer thread, in batches, with a bounded backlog.
 
 The loop side (`submit`) takes a lock, appends, and at most notifies a condition: it never
-blocks on I/O and never awaits. One daemon thread waits for records, gathers for up to
+blocks on I/O and never awaits. (With an encoded backlog the common record takes no lock: see
+`EncodedRows`.) One daemon thread waits for records, gathers for up to
 `flush_interval` seconds or until `batch_size` records are pending, and hands them to the
 sink's `write_batch` in chunks of at most `batch_size`. `close()` drains every accepted record
 before it returns, so a graceful shutdown loses nothing.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import marshal
 import threading
@@ -90,9 +92,10 @@ class EncodedRows:
     `fallback_row(pending)` builds the row in Python for a record the encoder refuses (a value
     of a type it does not write); an exception from it means the record cannot be stored.
 
-    LogBatcher drives this backlog's `encoder` itself (count, body bytes, the native add; then
-    `add_in_python` for a refused record): no Python frame per logged record, worth 0.1–0.7
-    µs per logged request in the gateway (five paired runs, benches/README.md)."""
+    LogBatcher drives this backlog's `encoder` itself: its `submit` is a native `LogEntry`
+    (the encoder's bounds, the row, the count and the writer's wake-up in one call, without
+    the batcher's lock: the append is atomic under the GIL), and the Python `submit` it calls
+    back for anything else uses the native add, then `add_in_python` for a refused record."""
 
     __slots__ = ("encoder", "fallback_row")
 
@@ -191,13 +194,21 @@ class LogBatcher:
         # An encoded backlog is driven through its Rust encoder directly (its count, body
         # bytes and add are native calls: no Python frame per logged record).
         self._encoder = backlog.encoder if isinstance(backlog, EncodedRows) else None
+        self._entry = None
         if self._encoder is not None:  # its `submit` applies the same bounds natively
             self._encoder.set_bounds(max_body_bytes, max_backlog, max_backlog_bytes, batch_size)
+            # `submit` becomes one native call for the common record (no Python frame, no
+            # lock: the append is atomic under the GIL); it calls back to wake the writer and
+            # hands every other case to the Python `submit` below.
+            from aigw._codec import LogEntry
+
+            self._entry = LogEntry(self._encoder, self._wake_writer, functools.partial(LogBatcher.submit, self))
+            self.submit = self._entry  # type: ignore[method-assign]
         self._flush_requested = False
         self._closed = False
         self._thread: threading.Thread | None = None
         self._done = 0  # accepted records the writer has finished with (written or failed)
-        self.stats = BatcherStats()
+        self._stats = BatcherStats()
 
         self._dropped_since_warning = 0
         self._bodies_dropped_since_warning = 0
@@ -207,10 +218,30 @@ class LogBatcher:
 
     # ---- loop side -----------------------------------------------------------------------
 
+    @property
+    def stats(self) -> BatcherStats:
+        """Counters since start (`BatcherStats`), including records the native entry took."""
+        if self._entry is not None:
+            with self._lock:
+                self._count_native_accepts()
+        return self._stats
+
+    def _count_native_accepts(self) -> None:
+        # With the lock held: what the native entry accepted joins `accepted`.
+        if self._entry is not None:
+            self._stats.accepted += self._entry.take_accepted()
+
+    def _wake_writer(self) -> None:
+        """Wake the writer (the native entry's callback: a first pending row, a full batch)."""
+        with self._lock:
+            self._wake.notify()
+
     def submit(self, record: LogRecord) -> bool:
         """Queue `record` for the writer; False when it was dropped. Never blocks on I/O.
 
-        The record is owned by the logger from here on: the caller must not change it.
+        The record is owned by the logger from here on: the caller must not change it. With an
+        encoded backlog this is the native `LogEntry`, which calls back here for anything but
+        the common case.
         """
         encoder = self._encoder
         if encoder is not None:
@@ -221,7 +252,7 @@ class LogBatcher:
                 if not self._closed:
                     done = encoder.submit(record)
                     if done < _SUBMIT_FULL:
-                        self.stats.accepted += 1
+                        self._stats.accepted += 1
                         if done == _SUBMIT_WAKE:
                             self._wake.notify()
                         return True
@@ -240,23 +271,23 @@ class LogBatcher:
         with self._lock:
             n = len(pending) if encoder is None else len(encoder)
             if self._closed or n >= self._max_backlog:
-                self.stats.dropped += 1
+                self._stats.dropped += 1
                 self._dropped_since_warning += 1
                 self._maybe_warn()
                 return False
             if body_bytes and (pending.body_bytes if encoder is None else encoder.body_bytes) + body_bytes > self._max_backlog_bytes:
                 record = dataclasses.replace(record, request_body=None, response_body=None)
                 body_bytes = 0
-                self.stats.bodies_dropped += 1
+                self._stats.bodies_dropped += 1
                 self._bodies_dropped_since_warning += 1
                 self._maybe_warn()
-            self.stats.accepted += 1
+            self._stats.accepted += 1
             # The common case: encoded in one native call.
             stored = encoder is not None and encoder.add(record, req_size, resp_size, record.request_body, record.response_body)
             if not stored:
                 stored = (pending.add if encoder is None else pending.add_in_python)(record, req_size, resp_size, body_bytes)
             if not stored:
-                self.stats.failed += 1  # accepted and lost at once: it cannot be stored
+                self._stats.failed += 1  # accepted and lost at once: it cannot be stored
                 self._done += 1
                 return True
             n += 1
@@ -300,7 +331,8 @@ class LogBatcher:
         with self._lock:
             if self._thread is None:
                 raise RuntimeError(f"{self.name} logger is not started")
-            target = self.stats.accepted
+            self._count_native_accepts()
+            target = self._stats.accepted
             self._flush_requested = True
             self._wake.notify()
         await asyncio.to_thread(self._wait_done, target)
@@ -314,6 +346,8 @@ class LogBatcher:
         """Refuse new records, write every accepted one, stop the thread. Idempotent."""
         with self._lock:
             self._closed = True
+            if self._entry is not None:
+                self._entry.close()
             self._wake.notify()
             thread = self._thread
         if thread is None:
@@ -356,9 +390,9 @@ class LogBatcher:
                 self._last_failure_report = now
                 self._failed_since_report = 0
         with self._lock:
-            self.stats.written += count - failed
-            self.stats.failed += failed
-            self.stats.batches += ok
+            self._stats.written += count - failed
+            self._stats.failed += failed
+            self._stats.batches += ok
             self._done += count
             self._progress.notify_all()
 

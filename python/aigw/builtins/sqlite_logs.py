@@ -230,6 +230,8 @@ class SqliteLogger:
             fields = [f.name for f in dataclasses.fields(Attempt)]
             backlog = EncodedRows(LogRowEncoder(LogRecord, Attempt, fields, MAX_ERROR_CHARS), log_row)
         self._batcher = LogBatcher(self.name, self._write_batch, backlog=backlog, **batcher_options)  # type: ignore[arg-type]
+        if backlog is not None:  # the batcher's native submit, called without a frame of ours
+            self.log = self._batcher.submit  # type: ignore[method-assign]
         self._reader: SqliteLogReader | None = None
 
     @classmethod

@@ -10,9 +10,13 @@
 //! inside the metadata) makes `add` return False with nothing appended: the caller then encodes
 //! that record in Python (`add_marshalled`). The JSON may differ from orjson's in spelling
 //! (float digits), never in value.
+//!
+//! `LogEntry` is LogBatcher's `submit` for such a backlog as one native call: the common
+//! record is appended and counted without a Python frame; everything else goes to Python.
 
 use crate::logid::{format_log_id, LogIdClock};
 use crate::marshal::MarshalWriter;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 use pyo3::exceptions::PyValueError;
@@ -22,6 +26,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LogRowEncoder>()?;
+    m.add_class::<LogEntry>()?;
     m.add_function(wrap_pyfunction!(new_log_id, m)?)?;
     Ok(())
 }
@@ -606,5 +611,62 @@ impl LogRowEncoder {
     /// Rows waiting to be taken.
     fn __len__(&self) -> usize {
         self.marks.len()
+    }
+}
+
+/// LogBatcher's `submit` for an encoded backlog in one native call (a logger binds it as its
+/// `log`): a record `LogRowEncoder.submit` appends is counted here and, when the encoder says
+/// so, the writer is woken by calling `wake()`; every other case (the entry closed, the
+/// backlog full, a bound, a value only Python encodes, the writer thread taking rows at this
+/// moment) is `slow(record)`, LogBatcher's Python `submit`, whose answer is returned.
+///
+/// The entry takes no lock: the append is one call under the GIL, as the writer's
+/// `take_all` is; the wake-up is the batcher's (its lock, then notify), so a writer that saw
+/// an empty backlog under that lock is waiting by the time it is notified.
+#[pyclass(module = "aigw._codec", frozen)]
+pub struct LogEntry {
+    encoder: Py<LogRowEncoder>,
+    wake: Py<PyAny>,
+    slow: Py<PyAny>,
+    accepted: AtomicU64,
+    open: AtomicBool,
+}
+
+#[pymethods]
+impl LogEntry {
+    /// An open entry appending to `encoder` (which has its bounds set), waking the writer
+    /// with `wake()` and handing what it does not take to `slow(record) -> bool`.
+    #[new]
+    fn new(encoder: Py<LogRowEncoder>, wake: Py<PyAny>, slow: Py<PyAny>) -> Self {
+        LogEntry { encoder, wake, slow, accepted: AtomicU64::new(0), open: AtomicBool::new(true) }
+    }
+
+    /// Queue `record`: True when it was accepted, else what `slow(record)` answers.
+    fn __call__(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if self.open.load(Ordering::Relaxed) {
+            // Borrowed only for the append: the callbacks below may use the encoder.
+            let code = match self.encoder.bind(py).try_borrow_mut() {
+                Ok(mut encoder) => encoder.submit(record)?,
+                Err(_) => SUBMIT_ASK_PYTHON, // the writer is taking rows: Python waits for its lock
+            };
+            if code < SUBMIT_FULL {
+                self.accepted.fetch_add(1, Ordering::Relaxed);
+                if code == SUBMIT_WAKE {
+                    self.wake.call0(py)?;
+                }
+                return Ok(PyBool::new(py, true).to_owned().into_any().unbind());
+            }
+        }
+        self.slow.call1(py, (record,))
+    }
+
+    /// Send every later record to `slow` (the batcher is closing).
+    fn close(&self) {
+        self.open.store(false, Ordering::Relaxed);
+    }
+
+    /// Records accepted here since the last call (the batcher adds them to its stats).
+    fn take_accepted(&self) -> u64 {
+        self.accepted.swap(0, Ordering::Relaxed)
     }
 }
