@@ -13,6 +13,10 @@ scenario with ws_load.py (core 1), and records the gateway with `py-spy record -
         (--opcodes: instead of sampling, count the bytecodes the gateway runs per request, by
         function, with opcode_tracer/sitecustomize.py; exact and independent of the machine's
         noise, so two builds compare without an A/B. Runs `python -m aigw` from --tree.)
+    python benches/throughput/profile_gateway.py --out DIR --perf --surface ws --scenario ns_c32
+        (--perf: sample the gateway with `perf record` instead, kernel included, and print its
+        CPU by shared object (kernel, libpython, uvloop, _codec, libc, sqlite) and the top
+        symbols: where the time goes below Python, which py-spy cannot see.)
 """
 
 from __future__ import annotations
@@ -88,6 +92,16 @@ def opcode_table(path: Path, top: int) -> str:
     return "\n".join(out) + "\n"
 
 
+def perf_table(data: Path, top: int) -> str:
+    """The gateway's samples by shared object, then by symbol (`perf report --stdio`)."""
+    def report(*sort: str) -> str:
+        out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--sort", ",".join(sort)],
+                             check=True, capture_output=True, text=True).stdout
+        return "\n".join(line for line in out.splitlines() if line.strip() and not line.startswith("#"))
+    by_symbol = report("dso", "sym").splitlines()[:top]
+    return "by shared object:\n" + report("dso") + f"\n\ntop {top} symbols:\n" + "\n".join(by_symbol) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -102,6 +116,7 @@ def main() -> None:
     ap.add_argument("--aigw", default=str(ROOT / ".venv/bin/aigw"))
     ap.add_argument("--py", default=sys.executable)
     ap.add_argument("--opcodes", action="store_true", help="count bytecodes per request instead of sampling")
+    ap.add_argument("--perf", action="store_true", help="sample with perf (kernel and native code included) instead of py-spy")
     ap.add_argument("--tree", type=Path, default=ROOT / "python", help="with --opcodes: the python/ directory of the build to run")
     args = ap.parse_args()
     out = args.out.resolve()
@@ -160,6 +175,15 @@ def main() -> None:
             print(text)
             return
         time.sleep(2.5)
+        if args.perf:
+            data = out / f"perf-{tag}.data"
+            subprocess.run(["perf", "record", "-F", "1999", *(["--call-graph", "dwarf,16384"] if os.environ.get("PERF_CALLGRAPH") else []), "-p", str(gw.pid), "-o", str(data), "--", "sleep", str(args.seconds)],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            result = client.communicate()[0].strip()
+            text = f"scenario {args.scenario}, gateway {args.gateway}, load: {result}\n\n" + perf_table(data, args.top)
+            (out / f"perf-{tag}.txt").write_text(text)
+            print(text)
+            return
         raw = out / f"profile-{tag}.raw"
         spy = [str(Path(args.py).parent / "py-spy"), "record", "--pid", str(gw.pid), "--rate", str(args.rate), "--duration", str(int(args.seconds)),
                "--format", "raw", "-o", str(raw)] + ([] if args.native else ["--nonblocking"]) + (["--native"] if args.native else [])
