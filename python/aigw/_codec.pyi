@@ -438,12 +438,20 @@ class LogRowEncoder:
         batcher decides in Python)."""
     def add_marshalled(self, row: bytes, bodies: bytes | None = None, body_bytes: int = 0) -> None:
         """Append a row (and bodies row) from `marshal.dumps(tuple, 2)`."""
-    def take_all(self, limit: int) -> list[tuple[bytes, int]]:
-        """Every pending row as `[(marshal.dumps((rows, bodies)), rows in it), ...]`, at most
-        `limit` rows each, oldest first; nothing is pending after (each byte copied once)."""
+    def take_all(self, limit: int) -> list[tuple[LogPayload, int]]:
+        """Every pending row as `[(payload of marshal.dumps((rows, bodies)), rows in it), ...]`,
+        at most `limit` rows each, oldest first; nothing is pending after (each byte copied
+        once, into a buffer reused once its payload is freed)."""
     @property
     def body_bytes(self) -> int: ...
     def __len__(self) -> int: ...
+
+class LogPayload:
+    """One batch of encoded log rows: a read-only bytes-like object (`len()`, buffer protocol;
+    `bytes(payload)` copies it) whose memory the encoder reuses once it is freed."""
+
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int) -> memoryview: ...
 
 class LogEntry:
     """LogBatcher's `submit` for an encoded backlog as one native call: the common record is

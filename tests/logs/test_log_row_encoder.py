@@ -111,6 +111,33 @@ def test_the_encoder_takes_new_rows_after_take_all():
     assert n == 1 and [row[0] for row in rows] == ["new"] and bodies == [("new", None, b"answer")]
 
 
+def test_a_payload_is_a_read_only_bytes_like_object_of_its_marshal_bytes():
+    enc = encoder()
+    enc.add(record(), None, None)
+    (payload, _), = enc.take_all(500)
+    view = memoryview(payload)
+    assert view.readonly and len(payload) == view.nbytes and bytes(payload) == view.tobytes()
+    assert marshal.loads(bytes(payload)) == marshal.loads(payload)
+    with pytest.raises(TypeError):
+        view[0] = 0
+
+
+def test_a_payload_keeps_its_bytes_while_later_batches_reuse_freed_buffers():
+    enc = encoder()
+    kept = []
+    for batch in range(6):  # freed payloads' buffers are reused; the kept ones never are
+        for i in range(3):
+            enc.add(record(log_id=f"b{batch}-{i}", response_body=b"r" * (batch + 1)), None, None, None, b"r" * (batch + 1))
+        (payload, _), = enc.take_all(500)
+        if batch % 2 == 0:
+            kept.append((batch, payload, bytes(payload)))
+        del payload
+    for batch, payload, copy in kept:
+        rows, bodies = marshal.loads(payload)
+        assert bytes(payload) == copy and [row[0] for row in rows] == [f"b{batch}-{i}" for i in range(3)]
+        assert bodies[0] == (f"b{batch}-0", None, b"r" * (batch + 1))
+
+
 def test_a_value_the_encoder_does_not_write_leaves_nothing_and_falls_back_to_python():
     r = record(session={"opened": datetime(2026, 12, 4, tzinfo=timezone.utc)}, response_body=b"x")  # orjson writes datetimes
     enc = encoder()

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from aigw.types import LogRecord
 
 if TYPE_CHECKING:
+    from aigw._codec import LogPayload
     from aigw.builtins.plugin_config import SectionReader
 
 log = logging.getLogger("aigw.logs")
@@ -87,7 +88,8 @@ class PendingRecords:
 class EncodedRows:
     """A backlog of rows already encoded at `submit` (SQLite's, by the Rust `LogRowEncoder`):
     the record is dropped at once, so a waiting row costs bytes, not Python objects. Its
-    `write_batch` gets one `marshal.dumps((rows, bodies))` payload per chunk.
+    `write_batch` gets one `marshal.dumps((rows, bodies))` payload per chunk (a bytes-like
+    `LogPayload` whose buffer the encoder reuses once it is freed).
 
     `fallback_row(pending)` builds the row in Python for a record the encoder refuses (a value
     of a type it does not write); an exception from it means the record cannot be stored.
@@ -127,7 +129,7 @@ class EncodedRows:
         self.encoder.add_marshalled(row, bodies, body_bytes)
         return True
 
-    def take(self, limit: int) -> list[tuple[bytes, int]]:
+    def take(self, limit: int) -> list[tuple[LogPayload, int]]:
         """Everything pending, as (payload, rows in it) of at most `limit` rows."""
         return self.encoder.take_all(limit)
 
@@ -377,7 +379,7 @@ class LogBatcher:
                     self._progress.notify_all()
                 return
 
-    def _write_chunk(self, chunk: list[Pending] | bytes, count: int) -> None:
+    def _write_chunk(self, chunk: list[Pending] | LogPayload, count: int) -> None:
         try:
             failed = self._write_batch(chunk)  # type: ignore[arg-type]
             ok = True

@@ -42,7 +42,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aigw._codec import LogPayload
 
 log = logging.getLogger("aigw.logs")
 
@@ -113,8 +116,8 @@ class WriterProcess:
         threading.Thread(target=_relay_stderr, args=(proc.stderr,), name="aigw-sqlite-writer-stderr", daemon=True).start()
         return proc
 
-    def write(self, payload: bytes) -> int:
-        """Store one batch, `marshal.dumps((rows, bodies))`, through the child; returns how many
+    def write(self, payload: bytes | LogPayload) -> int:
+        """Store one batch, `marshal.dumps((rows, bodies))` (bytes-like), through the child; returns how many
         rows were already stored. Runs on the writer thread. A dead child is restarted once and
         the batch sent again."""
         if self._proc is None:
@@ -129,7 +132,7 @@ class WriterProcess:
             self._exchange(payload)
             return 0  # rows the dead child had stored come back as "duplicates": they are not
 
-    def _exchange(self, payload: bytes) -> int:
+    def _exchange(self, payload: bytes | LogPayload) -> int:
         proc = self._proc
         if proc is None or proc.stdin is None or proc.stdout is None:
             raise WriterProcessError("the writer process is not running")

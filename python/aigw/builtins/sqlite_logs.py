@@ -47,7 +47,7 @@ from pathlib import Path
 import orjson
 
 from aigw import hookimpl
-from aigw._codec import LogRowEncoder, pack_log_body
+from aigw._codec import LogPayload, LogRowEncoder, pack_log_body
 from aigw.builtins.log_batcher import (
     BATCHER_CONFIG_KEYS,
     BatcherStats,
@@ -333,10 +333,10 @@ class SqliteLogger:
 
     # ---- writer thread ---------------------------------------------------------------------
 
-    def _write_batch(self, chunk: bytes | list[Pending]) -> int:
+    def _write_batch(self, chunk: LogPayload | list[Pending]) -> int:
         """Store one chunk: encoded rows (`writer = "process"`) or records (`"thread"`)."""
         if self._process is not None:
-            assert isinstance(chunk, bytes)
+            assert not isinstance(chunk, list)
             try:
                 return self._process.write(chunk)  # the child runs retention itself
             except WriterProcessError as exc:  # no child can run here: write from this thread
@@ -348,10 +348,10 @@ class SqliteLogger:
         if conn is None:
             raise RuntimeError("sqlite logger is not started")
         bad = 0
-        if isinstance(chunk, bytes):  # the child could not start: its rows, stored from here
-            rows, bodies = marshal.loads(chunk)
-        else:
+        if isinstance(chunk, list):
             rows, bodies, bad = rows_of(chunk)
+        else:  # the child could not start: its rows, stored from here
+            rows, bodies = marshal.loads(chunk)
         duplicates = store_rows(conn, rows, bodies)
         if (self.retention_days or self.max_logs) and time.monotonic() - self._last_prune >= PRUNE_EVERY:
             self._last_prune = time.monotonic()

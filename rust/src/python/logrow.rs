@@ -17,16 +17,17 @@
 use crate::logid::{format_log_id, LogIdClock};
 use crate::marshal::MarshalWriter;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::ffi;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LogRowEncoder>()?;
     m.add_class::<LogEntry>()?;
+    m.add_class::<LogPayload>()?;
     m.add_function(wrap_pyfunction!(new_log_id, m)?)?;
     Ok(())
 }
@@ -169,6 +170,65 @@ pub struct LogRowEncoder {
     /// Reads `BODY_FIELDS` of a record (for `submit`).
     bodies_of: SlotReader,
     bounds: Option<Bounds>,
+    spares: Spares,
+}
+
+/// Spare payload buffers an encoder reuses (a batch's ~400 KB allocated fresh each time costs
+/// page faults: the allocator hands memory that large back to the OS when it is freed).
+type Spares = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// Payload buffers kept for reuse: one being written while the next is made.
+const SPARE_BUFFERS: usize = 2;
+
+/// One batch's `marshal.dumps((rows, bodies))`, as a read-only bytes-like object (buffer
+/// protocol; `len()`; `bytes(payload)` copies it). Its memory goes back to the encoder's
+/// spares when the object is freed, so a steady writer allocates no new batch buffers.
+///
+/// Soundness of the buffer export: the object is frozen and `data` is never changed after
+/// it is made, so the pointer and length handed out stay valid; `PyBuffer_FillInfo` stores a
+/// new reference to the object in `view.obj`, so the object (and `data`) outlives every
+/// export; the export is read-only (FillInfo refuses PyBUF_WRITABLE), and `u8` has no invalid
+/// values.
+#[pyclass(module = "aigw._codec", frozen)]
+pub struct LogPayload {
+    data: Vec<u8>,
+    spares: Spares,
+}
+
+impl Drop for LogPayload {
+    fn drop(&mut self) {
+        let data = std::mem::take(&mut self.data);
+        if data.capacity() <= KEEP_CAPACITY {
+            if let Ok(mut spares) = self.spares.lock() {
+                if spares.len() < SPARE_BUFFERS {
+                    spares.push(data);
+                }
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl LogPayload {
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: std::os::raw::c_int) -> PyResult<()> {
+        if view.is_null() {
+            return Err(pyo3::exceptions::PyBufferError::new_err("null view"));
+        }
+        let data = &slf.get().data;
+        // SAFETY: see the type's doc comment: `data` is alive and unchanged while view.obj
+        // (a new reference FillInfo takes) keeps `slf` alive; readonly = 1.
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(view, slf.as_ptr(), data.as_ptr() as *mut std::ffi::c_void, data.len() as ffi::Py_ssize_t, 1, flags)
+        };
+        if rc != 0 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    fn __len__(&self) -> usize {
+        self.data.len()
+    }
 }
 
 /// A value written as is (`marshal` semantics for exact str, bool, int, float); false for any
@@ -292,7 +352,7 @@ fn body(w: &mut MarshalWriter, v: Option<&Bound<'_, PyAny>>) -> PyResult<usize> 
 
 impl LogRowEncoder {
     /// `marshal.dumps((rows, bodies))` of the `n` pending rows between two marks.
-    fn payload<'py>(&self, py: Python<'py>, from: Mark, to: Mark, n: usize) -> Bound<'py, PyBytes> {
+    fn payload<'py>(&self, py: Python<'py>, from: Mark, to: Mark, n: usize) -> PyResult<Bound<'py, LogPayload>> {
         let mut head = MarshalWriter::new();
         head.tuple(2);
         head.list(n);
@@ -301,15 +361,13 @@ impl LogRowEncoder {
         let rows = &self.rows.buf[from.rows_end..to.rows_end];
         let bodies = &self.bodies.buf[from.bodies_end..to.bodies_end];
         let size = head.buf.len() + rows.len() + middle.buf.len() + bodies.len();
-        PyBytes::new_with(py, size, |out| {
-            let mut at = 0;
-            for part in [&head.buf[..], rows, &middle.buf[..], bodies] {
-                out[at..at + part.len()].copy_from_slice(part);
-                at += part.len();
-            }
-            Ok(())
-        })
-        .expect("filling a new bytes object cannot fail")
+        let mut data = self.spares.lock().ok().and_then(|mut spares| spares.pop()).unwrap_or_default();
+        data.clear();
+        data.reserve_exact(size);
+        for part in [&head.buf[..], rows, &middle.buf[..], bodies] {
+            data.extend_from_slice(part);
+        }
+        Bound::new(py, LogPayload { data, spares: Arc::clone(&self.spares) })
     }
 
     fn mark(&mut self, has_body: bool, payload: usize) {
@@ -480,6 +538,7 @@ impl LogRowEncoder {
             max_error_chars,
             bodies_of: SlotReader::new(record_type, &BODY_FIELDS.iter().map(|n| PyString::intern(py, n)).collect::<Vec<_>>())?,
             bounds: None,
+            spares: Spares::default(),
         })
     }
 
@@ -578,17 +637,20 @@ impl LogRowEncoder {
         Ok(())
     }
 
-    /// Every pending row, as `[(marshal.dumps((rows, bodies)), rows in it), ...]` of at most
-    /// `limit` rows each, oldest first. Each chunk is cut from the buffers where it lies and the
-    /// buffers are cleared once: each byte is copied once however large the backlog (cutting
-    /// chunk by chunk from the front moved the rest each time, with the GIL held).
-    fn take_all<'py>(&mut self, py: Python<'py>, limit: usize) -> Vec<(Bound<'py, PyBytes>, usize)> {
+    /// Every pending row, as `[(payload, rows in it), ...]` of at most `limit` rows each,
+    /// oldest first, a payload being a `LogPayload` holding `marshal.dumps((rows, bodies))`.
+    /// Each chunk is cut from the buffers where it lies and the buffers are cleared once: each
+    /// byte is copied once however large the backlog (cutting chunk by chunk from the front
+    /// moved the rest each time, with the GIL held), into a reused buffer when one is spare.
+    /// A MemoryError leaves every row pending.
+    fn take_all<'py>(&mut self, py: Python<'py>, limit: usize) -> PyResult<Vec<(Bound<'py, LogPayload>, usize)>> {
         let limit = limit.max(1);
         let mut chunks = Vec::with_capacity(self.marks.len().div_ceil(limit));
         let mut from = Mark::START;
         for group in self.marks.chunks(limit) {
             let to = group[group.len() - 1];
-            chunks.push((self.payload(py, from, to, group.len()), group.len()));
+            // Made before anything is cleared: a MemoryError leaves every row pending.
+            chunks.push((self.payload(py, from, to, group.len())?, group.len()));
             from = to;
         }
         self.marks.clear();
@@ -599,7 +661,7 @@ impl LogRowEncoder {
                 buf.shrink_to(KEEP_CAPACITY);
             }
         }
-        chunks
+        Ok(chunks)
     }
 
     /// Body bytes of the pending rows (what the backlog bound counts).
