@@ -304,3 +304,23 @@ def test_a_closed_entry_sends_every_record_to_the_slow_path():
     r = record()
     assert entry(r) is False
     assert calls.slow == [r] and len(enc) == 0 and entry.take_accepted() == 0
+
+
+def test_a_record_logged_while_the_encoder_is_busy_goes_to_the_slow_path():
+    # The writer thread taking rows holds the encoder the same way; here a record whose
+    # attribute read logs another record makes the overlap happen on one thread.
+    enc, calls = bounded(max_backlog=10), Calls()
+    entry = LogEntry(enc, calls.wake, calls.refuse)
+    inner = record(log_id="inner")
+
+    class LogsWhileRead(LogRecord):
+        __slots__ = ()
+
+        def __getattribute__(self, name):
+            if name == "gateway":
+                assert entry(inner) is False  # the encoder is mid-row: handed to Python
+            return super().__getattribute__(name)
+
+    outer = LogsWhileRead(**dataclasses.asdict(record(log_id="outer")))
+    assert entry(outer) is True
+    assert calls.slow == [inner] and [row[0] for row in marshal.loads(taken(enc)[0])[0]] == ["outer"]

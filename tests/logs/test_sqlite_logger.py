@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import threading
@@ -260,3 +261,18 @@ async def test_retention_applies_when_the_logger_starts(tmp_path, make_record):
     await logger.start()
     await logger.close()
     assert count_rows(tmp_path / "logs.db") == 1
+
+
+async def test_records_logged_while_the_writer_keeps_taking_batches_are_all_written(tmp_path, make_record):
+    # Tiny batches and no gathering: the writer thread takes rows all the time the loop logs.
+    logger = SqliteLogger(tmp_path / "logs.db", batch_size=3, flush_interval=0)
+    await logger.start()
+    for i in range(1500):
+        logger.log(make_record())
+        if i % 7 == 0:
+            await asyncio.sleep(0)
+    await logger.flush()
+    stats = logger.stats
+    assert (stats.accepted, stats.written, stats.failed, stats.dropped) == (1500, 1500, 0, 0)
+    assert count_rows(tmp_path / "logs.db") == 1500
+    await logger.close()
