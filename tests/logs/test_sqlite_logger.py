@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sqlite3
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -276,3 +278,15 @@ async def test_records_logged_while_the_writer_keeps_taking_batches_are_all_writ
     assert (stats.accepted, stats.written, stats.failed, stats.dropped) == (1500, 1500, 0, 0)
     assert count_rows(tmp_path / "logs.db") == 1500
     await logger.close()
+
+
+async def test_a_closed_logger_that_is_dropped_is_freed(tmp_path, make_record):
+    # The native entry is invisible to the garbage collector: nothing it holds may lead back.
+    logger = SqliteLogger(tmp_path / "logs.db")
+    await logger.start()
+    logger.log(make_record())
+    await logger.close()
+    batcher = weakref.ref(logger._batcher)
+    del logger
+    gc.collect()
+    assert batcher() is None

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 import marshal
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
@@ -145,6 +145,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _weak_callbacks(batcher: LogBatcher) -> tuple[Callable[[], None], Callable[[LogRecord], bool]]:
+    """`LogEntry`'s (wake, slow) for `batcher`, holding it by a weak reference."""
+    ref = weakref.ref(batcher)
+
+    def wake() -> None:
+        live = ref()
+        if live is not None:
+            live._wake_writer()
+
+    def slow(record: LogRecord) -> bool:
+        live = ref()
+        return live is not None and LogBatcher.submit(live, record)
+
+    return wake, slow
+
+
 @dataclass(slots=True)
 class BatcherStats:
     """Counters since start. accepted = written + failed + waiting; dropped were never accepted."""
@@ -201,10 +217,12 @@ class LogBatcher:
             self._encoder.set_bounds(max_body_bytes, max_backlog, max_backlog_bytes, batch_size)
             # `submit` becomes one native call for the common record (no Python frame, no
             # lock: the append is atomic under the GIL); it calls back to wake the writer and
-            # hands every other case to the Python `submit` below.
+            # hands every other case to the Python `submit` below. The callbacks hold the
+            # batcher weakly: the native entry is invisible to the garbage collector, so a
+            # strong reference back would keep a dropped logger alive for good.
             from aigw._codec import LogEntry
 
-            self._entry = LogEntry(self._encoder, self._wake_writer, functools.partial(LogBatcher.submit, self))
+            self._entry = LogEntry(self._encoder, *_weak_callbacks(self))
             self.submit = self._entry  # type: ignore[method-assign]
         self._flush_requested = False
         self._closed = False
