@@ -685,6 +685,9 @@ impl LogRowEncoder {
 /// The entry takes no lock: the append is one call under the GIL, as the writer's
 /// `take_all` is; the wake-up is the batcher's (its lock, then notify), so a writer that saw
 /// an empty backlog under that lock is waiting by the time it is notified.
+///
+/// The entry is not tracked by the garbage collector: `wake` and `slow` must not lead back to
+/// whatever holds the entry (LogBatcher passes closures over a weak reference to itself).
 #[pyclass(module = "aigw._codec", frozen)]
 pub struct LogEntry {
     encoder: Py<LogRowEncoder>,
