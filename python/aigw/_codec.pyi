@@ -197,7 +197,8 @@ def parse_response_head(
     errors carry status 502. The reason phrase is decoded as latin-1 and may be empty. With
     `framing`, a sixth item: (first Content-Length, whether a later Content-Length differs,
     Transfer-Encoding values joined with ",", Connection values joined with ",", the last
-    Content-Encoding, the last Keep-Alive), each None when absent. With `framing` and `whole`
+    Content-Encoding, the last Keep-Alive, each None when absent; and the first Content-Type
+    as latin-1 text, "" when absent). With `framing` and `whole`
     (True or False: whether the client decodes a Content-Encoding), a seventh item: (body,
     reusable) when the answer came whole with its head: a final status with a body, one plain
     Content-Length matched exactly by the bytes after the head, no Transfer-Encoding, no

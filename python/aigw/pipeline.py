@@ -577,7 +577,8 @@ class _Run:
         (answered); otherwise the head as read, for `_rest_of_answer` (an error answer, a
         stream, a body still arriving, an answer to store in the cache)."""
         status = attempt.status = resp.status
-        content_type = media_type(_header(resp, "content-type"))
+        # UpstreamResponse's content_type (read in Rust); another client's response's header
+        content_type = media_type(getattr(resp, "content_type", None) or _header(resp, "content-type"))
         if status >= 400:
             return _Head(status, content_type, None, False)
         framing = plan.provider.framing(plan.call, status, content_type)
@@ -681,7 +682,7 @@ class _Run:
         record = self.record
         if self.last_answer is not None and self.last_error is None:
             index, resp, body = self.last_answer
-            content_type = media_type(_header(resp, "content-type")) or "application/json"
+            content_type = media_type(getattr(resp, "content_type", None) or _header(resp, "content-type")) or "application/json"
             record.step, record.status, record.success = index, resp.status, False
             record.error = f"every step failed; step {index} answered {resp.status}"
             record.response_content_type = content_type

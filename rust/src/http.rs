@@ -279,6 +279,8 @@ pub struct FramingFields<'a> {
     pub content_encoding: Option<&'a [u8]>,
     /// The last Keep-Alive value.
     pub keep_alive: Option<&'a [u8]>,
+    /// The first Content-Type value (not framing, but every caller reads it next).
+    pub content_type: Option<&'a [u8]>,
 }
 
 /// See `FramingFields`.
@@ -303,6 +305,7 @@ pub fn framing_fields<'a>(headers: &'a [Header<'a>]) -> FramingFields<'a> {
             b"connection" => join(&mut f.connection, value),
             b"content-encoding" => f.content_encoding = Some(value),
             b"keep-alive" => f.keep_alive = Some(value),
+            b"content-type" if f.content_type.is_none() => f.content_type = Some(value),
             _ => {}
         }
     }
@@ -643,7 +646,7 @@ mod tests {
     #[test]
     fn framing_fields_gather_what_frames_the_body_in_one_pass() {
         let head = parse_response_head(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip\r\nconnection: close\r\nTransfer-Encoding: chunked\r\nContent-Encoding: br\r\nContent-Encoding: gzip\r\nKeep-Alive: timeout=5\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip\r\nconnection: close\r\nTransfer-Encoding: chunked\r\nContent-Encoding: br\r\nContent-Encoding: gzip\r\nKeep-Alive: timeout=5\r\nContent-Type: text/plain\r\ncontent-type: text/html\r\n\r\n",
             Limits { max_size: 4096, max_headers: 20, max_target: 4096 },
             0,
         )
@@ -655,6 +658,7 @@ mod tests {
         assert_eq!(f.transfer_encoding.as_deref(), Some(&b"gzip,chunked"[..]));
         assert_eq!(f.connection.as_deref(), Some(&b"keep-alive,close"[..]));
         assert_eq!((f.content_encoding, f.keep_alive), (Some(&b"gzip"[..]), Some(&b"timeout=5"[..])));
+        assert_eq!(f.content_type, Some(&b"text/plain"[..]));
     }
 
     #[test]

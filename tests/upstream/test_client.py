@@ -193,10 +193,11 @@ WHOLE_REPLIES = [
     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nKeep-Alive: timeout=1\r\n\r\nhello",
     b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello",
     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=\xe9\r\ncontent-type: text/html\r\nContent-Length: 5\r\n\r\nhello",
 ]
 
 
-@pytest.mark.parametrize("reply", WHOLE_REPLIES, ids=lambda r: r.split(b"\r\n\r\n")[0].decode().replace("\r\n", " | "))
+@pytest.mark.parametrize("reply", WHOLE_REPLIES, ids=lambda r: r.split(b"\r\n\r\n")[0].decode("latin-1").replace("\r\n", " | "))
 async def test_an_answer_that_comes_whole_is_taken_as_one_framed_read_by_read_would_be(reply, raw_server):
     """Head and body in one read take the parser's whole-answer path; the same bytes in two
     reads (the body split) are framed field by field. Both give the same response, and
@@ -219,10 +220,33 @@ async def test_an_answer_that_comes_whole_is_taken_as_one_framed_read_by_read_wo
             resp = await client.request("GET", base + "/")
             body = await resp.read()
             await asyncio.sleep(0.02)
-            return resp.status, resp.reason, resp.http_minor, list(resp.headers), body, list(client.stats().values())
+            return resp.status, resp.reason, resp.http_minor, list(resp.headers), resp.content_type, body, list(client.stats().values())
 
     whole, split = await outcome(split=False), await outcome(split=True)
     assert whole == split
+
+
+@pytest.mark.parametrize(
+    ("fields", "content_type"),
+    [
+        (b"Content-Type: application/json\r\n", "application/json"),
+        (b"content-type: text/plain; charset=\xe9\r\nContent-Type: text/html\r\n", "text/plain; charset=\xe9"),  # the first, latin-1
+        (b"", ""),
+    ],
+)
+@pytest.mark.parametrize("body_framing", [b"Content-Length: 2\r\n\r\n{}", b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"])
+async def test_content_type_is_the_first_content_type_field_as_text(fields, content_type, body_framing, raw_server):
+    async def serve(reader, writer):
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n" + fields + body_framing)
+        await writer.drain()
+        await reader.read()
+
+    async with raw_server(serve) as (base, _), UpstreamClient() as client:
+        resp = await client.request("GET", base + "/")
+        assert resp.content_type == content_type
+        assert resp.content_type == (resp.headers.get("content-type") or b"").decode("latin-1")
+        await resp.read()
 
 
 async def eventually_complete(resp) -> None:

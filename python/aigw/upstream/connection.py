@@ -254,8 +254,9 @@ class Connection(asyncio.Protocol):
     def _start_body(self, status, reason, minor, headers, framing_fields, rest, waiter) -> None:
         # The fields that frame the body, gathered by the Rust parser in one pass: the first
         # Content-Length (and whether a later one differs), Transfer-Encoding and Connection
-        # values joined with ",", the last Content-Encoding and Keep-Alive.
-        cl, conflicting_lengths, te, conn_hdr, ce, keep_alive = framing_fields
+        # values joined with ",", the last Content-Encoding and Keep-Alive; and the first
+        # Content-Type, as text, for the response.
+        cl, conflicting_lengths, te, conn_hdr, ce, keep_alive, content_type = framing_fields
         if conflicting_lengths:
             self._fail_head(UpstreamProtocolError("conflicting Content-Length headers"))
             return
@@ -292,7 +293,7 @@ class Connection(asyncio.Protocol):
         self._framing = framing
         limits = self._limits
         ce = ce if self._decode else None
-        resp = UpstreamResponse(self, status, reason, minor, headers, ce, limits[1], limits[2])
+        resp = UpstreamResponse(self, status, reason, minor, headers, ce, limits[1], limits[2], content_type)
         ref = self._response = weakref.ref(resp, self._response_dropped)
         self._waiter = None
         waiter.set_result(resp)
@@ -320,7 +321,7 @@ class Connection(asyncio.Protocol):
         if keep_alive is not None:
             self.keep_alive_limit = _keep_alive_seconds(keep_alive)
         limits = self._limits
-        resp = UpstreamResponse(self, status, reason, minor, headers, None, limits[1], limits[2])
+        resp = UpstreamResponse(self, status, reason, minor, headers, None, limits[1], limits[2], framing_fields[6])
         resp._complete(body)
         self._waiter = None
         waiter.set_result(resp)

@@ -196,7 +196,8 @@ fn parse_response_head<'py>(
     let headers = headers_list(py, &h.headers)?;
     if framing {
         // With (content-length, conflicting lengths, transfer-encoding, connection,
-        // content-encoding, keep-alive): what the upstream client frames the body by.
+        // content-encoding, keep-alive): what the upstream client frames the body by; and
+        // the content type as text ("" when absent), which every caller reads next.
         let f = http::framing_fields(&h.headers);
         let bytes = |v: Option<&[u8]>| v.map(|v| PyBytes::new(py, v));
         let fields = (
@@ -206,6 +207,7 @@ fn parse_response_head<'py>(
             bytes(f.connection.as_deref()),
             bytes(f.content_encoding),
             bytes(f.keep_alive),
+            PyString::new(py, &http::latin1_text(f.content_type.unwrap_or_default())),
         );
         if let Some(decode) = whole {
             // With whole=decode: a seventh item, (body, reusable) when the answer came whole
