@@ -325,9 +325,13 @@ def split_client_headers(
     starting `proxy-` or named by the `connection` value dropped. None unless every name is a lowercase token and every value
     a field value without surrounding spaces (what `validation.header_fields` keeps as is)."""
 
-def forwardable_headers(headers: dict[str, str], excluded: AbstractSet[str]) -> list[tuple[str, str]]:
+def forwardable_headers(
+    headers: dict[str, str], excluded: AbstractSet[str], auth: tuple[str, str] | None = None, default_type: bool = False
+) -> list[tuple[str, str]]:
     """The (name, value) pairs of `headers` whose name is not in `excluded` and does not start
-    `cf-aig-` or `proxy-`, in order. TypeError for a name that is not a str."""
+    `cf-aig-` or `proxy-`, in order; with `auth`, every field of its name replaced by it,
+    appended; with `default_type`, `content-type: application/json` appended when none is
+    forwarded. TypeError for a name that is not a str."""
 
 def body_fields(body: bytes) -> tuple[bool, str | None] | None:
     """(top-level "stream" is true, top-level "model" string) of a body that is one JSON object

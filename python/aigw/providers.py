@@ -78,18 +78,28 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429, 529})
 _EXCLUDED = _NOT_FORWARDED | _OLD_CF_OPTIONS
 
 
-def forwardable_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+def forwardable_headers(
+    headers: Mapping[str, str], auth: tuple[str, str] | None = None, default_type: bool = False
+) -> list[tuple[str, str]]:
     """The client's headers (lowercase names) minus hop-by-hop and framing ones (`proxy-*`
-    included) and the gateway's own `cf-aig-*` options."""
+    included) and the gateway's own `cf-aig-*` options. With `auth` (name, value), every field
+    of that name is replaced by it, appended; with `default_type`, `content-type:
+    application/json` is appended when none is forwarded."""
     if headers.__class__ is dict or headers.__class__ is CheckedHeaders:
-        return _codec.forwardable_headers(headers, _EXCLUDED)  # the same filter, one native pass
-    return [
+        return _codec.forwardable_headers(headers, _EXCLUDED, auth, default_type)  # the same, one native pass
+    out = [
         (name, value)
         for name, value in headers.items()
         if name not in _NOT_FORWARDED
         and not name.startswith(("cf-aig-", "proxy-"))
         and name not in _OLD_CF_OPTIONS
+        and (auth is None or name != auth[0])
     ]
+    if auth is not None:
+        out.append(auth)
+    if default_type and not any(n == "content-type" for n, _ in out):
+        out.append(("content-type", "application/json"))
+    return out
 
 
 def join_url(base_url: str, endpoint: str, query: str = "") -> str:
@@ -224,12 +234,8 @@ class HttpProvider:
         base_url/endpoint, injecting the stored `key` when given. Raises BadRequest for an
         endpoint that could leave the base path (every subclass's `url_for` is covered)."""
         check_endpoint(call.endpoint, "request")
-        headers = forwardable_headers(call.headers)
-        if key is not None:
-            headers = [(n, v) for n, v in headers if n != self.auth_header]
-            headers.append((self.auth_header, f"{self.auth_scheme}{key}"))
-        if call.body and not any(n == "content-type" for n, _ in headers):
-            headers.append(("content-type", "application/json"))
+        auth = None if key is None else (self.auth_header, f"{self.auth_scheme}{key}")
+        headers = forwardable_headers(call.headers, auth, bool(call.body))
         self.add_headers(call, headers)
         return UpstreamRequest(call.method, self.url_for(call), headers, call.body)
 

@@ -4,6 +4,8 @@ from types import MappingProxyType
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aigw.builtins.providers.anthropic import AnthropicProvider
 from aigw.providers import forwardable_headers, framing_for, join_url, parse_retry_after
@@ -54,6 +56,25 @@ def test_a_dict_is_filtered_natively_as_any_other_mapping_is_in_python():
     native = forwardable_headers(headers)
     assert native == forwardable_headers(MappingProxyType(headers))  # the Python filter
     assert native == [("x-first", "1"), ("authorization", "Bearer sk-client"), ("x-last", "2")]
+
+
+HEADER_NAMES = st.sampled_from(
+    ["authorization", "x-api-key", "content-type", "accept", "cf-aig-metadata", "proxy-x", "connection", "host", "cf-cache-ttl", "x-a"]
+)
+
+
+@given(
+    headers=st.dictionaries(HEADER_NAMES, st.text(max_size=5), max_size=8),
+    auth=st.none() | st.tuples(st.sampled_from(["authorization", "x-api-key"]), st.text(max_size=5)),
+    default_type=st.booleans(),
+)
+def test_the_native_filter_replaces_the_key_and_adds_a_content_type_as_python_does(headers, auth, default_type):
+    native = forwardable_headers(headers, auth, default_type)
+    assert native == forwardable_headers(MappingProxyType(headers), auth, default_type)  # the Python filter
+    names = [n for n, _ in native]
+    if auth is not None:
+        assert names.count(auth[0]) == 1 and native[len(native) - 1 - (default_type and "content-type" not in headers)] == auth
+    assert names.count("content-type") == (1 if default_type or "content-type" in headers else 0)
 
 
 def test_client_key_is_used_as_sent():

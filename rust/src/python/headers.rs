@@ -77,16 +77,39 @@ fn split_client_headers<'py>(
 
 /// The `(name, value)` pairs of `headers` (a dict, lowercase names) that a provider call
 /// forwards: all but names in `excluded` and names starting `cf-aig-` or `proxy-`. In the
-/// dict's order. TypeError for a name that is not a str.
+/// dict's order. With `auth` (a name and a value) every field of that name is dropped and the
+/// pair appended instead (a stored key replaces the client's); with `default_type`, a
+/// `content-type: application/json` is appended when no Content-Type is forwarded. TypeError
+/// for a name that is not a str.
 #[pyfunction]
-fn forwardable_headers<'py>(headers: &Bound<'py, PyDict>, excluded: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+#[pyo3(signature = (headers, excluded, auth=None, default_type=false))]
+fn forwardable_headers<'py>(
+    headers: &Bound<'py, PyDict>,
+    excluded: &Bound<'py, PyAny>,
+    auth: Option<(Bound<'py, PyString>, Bound<'py, PyAny>)>,
+    default_type: bool,
+) -> PyResult<Bound<'py, PyList>> {
     let py = headers.py();
     let out = PyList::empty(py);
+    let auth_name = match &auth {
+        Some((name, _)) => Some(name.to_str()?),
+        None => None,
+    };
+    let mut has_type = false;
     for (name, value) in headers.iter() {
         let text = name.downcast::<PyString>()?.to_str()?;
-        if !(text.starts_with(OPTION_PREFIX) || text.starts_with(PROXY_PREFIX) || excluded.contains(&name)?) {
-            out.append(PyTuple::new(py, [name, value])?)?;
+        if text.starts_with(OPTION_PREFIX) || text.starts_with(PROXY_PREFIX) || auth_name == Some(text) || excluded.contains(&name)? {
+            continue;
         }
+        has_type |= text == "content-type";
+        out.append(PyTuple::new(py, [name, value])?)?;
+    }
+    if let Some((name, value)) = &auth {
+        has_type |= auth_name == Some("content-type");
+        out.append((name, value))?;
+    }
+    if default_type && !has_type {
+        out.append(("content-type", "application/json"))?;
     }
     Ok(out)
 }

@@ -180,9 +180,7 @@ class AwsBedrockProvider(HttpProvider):
         """Forward with the client's API key, or sign with the stored credentials."""
         host, region, url = self._target(call)  # route() checked the host and region segments
         mantle = host == "bedrock-mantle"
-        headers = forwardable_headers(call.headers)
-        if call.body and not any(n == "content-type" for n, _ in headers):
-            headers.append(("content-type", "application/json"))
+        headers = forwardable_headers(call.headers, None, bool(call.body))
         if key is None:
             bearer = next((v for n, v in headers if n == "authorization" and v.startswith("Bearer ")), None)
             if mantle and bearer is not None:  # the mantle host takes the API key as x-api-key
