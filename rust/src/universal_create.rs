@@ -86,10 +86,10 @@ impl<'de> Visitor<'de> for TopVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut top = Top { kind: None, event_id: None, request: None };
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match &*key {
-                "type" if top.kind.is_none() => top.kind = Some(map.next_value()?),
-                "eventId" if top.event_id.is_none() => top.event_id = Some(map.next_value()?),
+                "type" if top.kind.is_none() => top.kind = Some(map.next_value::<Text<'de>>()?.0),
+                "eventId" if top.event_id.is_none() => top.event_id = Some(map.next_value::<Option<Text<'de>>>()?.map(|t| t.0)),
                 "request" if top.request.is_none() => top.request = Some(map.next_value_seed(RequestSeed { at: self.at })?),
                 "type" | "eventId" | "request" => return Err(bail("repeated key")),
                 _ => {
@@ -179,13 +179,13 @@ impl<'de> Visitor<'de> for StepSeed {
         let mut query: Option<&'de RawValue> = None;
         let mut event_id: Option<Option<Cow<'de, str>>> = None;
         let (mut authorization, mut config) = (false, false);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match &*key {
-                "provider" if provider.is_none() => provider = Some(map.next_value()?),
-                "endpoint" if endpoint.is_none() => endpoint = Some(map.next_value()?),
+                "provider" if provider.is_none() => provider = Some(map.next_value::<Text<'de>>()?.0),
+                "endpoint" if endpoint.is_none() => endpoint = Some(map.next_value::<Text<'de>>()?.0),
                 "headers" if headers.is_none() => headers = Some(map.next_value::<Option<FlatHeaders>>()?.map_or_else(Vec::new, |h| h.0)),
                 "query" if query.is_none() => query = Some(map.next_value()?),
-                "eventId" if event_id.is_none() => event_id = Some(map.next_value()?),
+                "eventId" if event_id.is_none() => event_id = Some(map.next_value::<Option<Text<'de>>>()?.map(|t| t.0)),
                 // A step's own `authorization` or `config` is for the Python parser to apply.
                 "authorization" if !authorization => {
                     authorization = true;
@@ -239,14 +239,43 @@ impl<'de> Visitor<'de> for FlatHeadersVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut headers: Vec<(Cow<'de, str>, Cow<'de, str>)> = Vec::new();
-        while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
             if headers.iter().any(|(n, _)| *n == name) {
                 return Err(bail("repeated header"));
             }
-            let value: Cow<'de, str> = map.next_value()?;
+            let Text(value) = map.next_value()?;
             headers.push((name, value));
         }
         Ok(FlatHeaders(headers))
+    }
+}
+
+/// A JSON string borrowed from the message when it has no escapes (serde's own `Cow<str>`
+/// always copies: an allocation per key and value read here).
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Owned(v)))
     }
 }
 
@@ -309,6 +338,16 @@ mod tests {
         assert_eq!(parse(&long), None);
         let deep = format!(r#"{{"type":"universal.create","x":{}{},"request":{{"provider":"a","endpoint":"x","query":{{}}}}}}"#, "[".repeat(130), "]".repeat(130));
         assert_eq!(parse(&deep), None);
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed_and_escaped_ones_decoded() {
+        let msg = r#"{"type":"universal.create","request":{"eventId":"e\u0031","provider":"openai","endpoint":"x","headers":{"a":"1","b\u0032":"\u0033"},"query":{}}}"#;
+        let c = parse(msg).unwrap();
+        assert!(matches!(c.steps[0].provider, Cow::Borrowed("openai")));
+        assert_eq!(c.event_id.as_deref(), Some("e1"));
+        assert!(matches!(c.steps[0].headers[0], (Cow::Borrowed("a"), Cow::Borrowed("1"))));
+        assert_eq!(c.steps[0].headers[1], (Cow::Owned("b2".to_owned()), Cow::Owned("3".to_owned())));
     }
 
     #[test]
