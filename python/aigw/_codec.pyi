@@ -325,6 +325,9 @@ def split_client_headers(
     starting `proxy-` or named by the `connection` value dropped. None unless every name is a lowercase token and every value
     a field value without surrounding spaces (what `validation.header_fields` keeps as is)."""
 
+def any_name_starts(headers: dict[str, Any], prefix: str) -> bool:
+    """Whether any key of `headers` starts with `prefix` (TypeError for a key that is not a str)."""
+
 def forwardable_headers(
     headers: dict[str, str], excluded: AbstractSet[str], auth: tuple[str, str] | None = None, default_type: bool = False
 ) -> list[tuple[str, str]]:

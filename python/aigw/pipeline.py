@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Coroutine, Mapping, NamedTuple, Protocol, Sequence
 
+from aigw import _codec
 from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
 from aigw.interfaces import Cache, Logger, Observer, Provider, RateLimiter
 from aigw.observe.request_notes import note_request
@@ -339,10 +340,9 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
 def _names_options(headers: Mapping[str, str]) -> bool:
     """Whether lowercase `headers` may set a per-request option: every option header starts
     `cf-` (`cf-aig-*`, and the old `cf-cache-ttl` / `cf-skip-cache`)."""
-    for name in headers:
-        if name.startswith("cf-"):
-            return True
-    return False
+    if isinstance(headers, dict):  # the usual: one native pass (a client SDK sends ~10 fields)
+        return _codec.any_name_starts(headers, "cf-")
+    return any(name.startswith("cf-") for name in headers)
 
 
 _DEFAULT_KEY_ALIAS = HttpProvider.key_alias

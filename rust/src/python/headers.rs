@@ -15,6 +15,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(split_client_headers, m)?)?;
     m.add_function(wrap_pyfunction!(forwardable_headers, m)?)?;
+    m.add_function(wrap_pyfunction!(any_name_starts, m)?)?;
     Ok(())
 }
 
@@ -112,4 +113,17 @@ fn forwardable_headers<'py>(
         out.append(("content-type", "application/json"))?;
     }
     Ok(out)
+}
+
+/// Whether any key of `headers` (a dict of str names) starts with `prefix`: the pipeline's
+/// "may this request set an option" test, one pass without a Python loop. TypeError for a
+/// name that is not a str.
+#[pyfunction]
+fn any_name_starts(headers: &Bound<'_, PyDict>, prefix: &str) -> PyResult<bool> {
+    for name in headers.keys() {
+        if name.downcast::<PyString>()?.to_str()?.starts_with(prefix) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
