@@ -69,6 +69,44 @@ pub fn body_fields(body: &[u8]) -> Option<(bool, Option<Cow<'_, str>>)> {
     Some((found.stream, found.model))
 }
 
+/// A pass-through request's (stream asked, model), read as `aigw.api.http_routes`'s
+/// `_stream_and_model` reads them: the body's top-level `stream` / `model` when it is a JSON
+/// object that mentions either and the Content-Type says JSON (`content_type` is "json" when
+/// the request has none); a stream also when the endpoint or query asks for one (Gemini's
+/// `:streamGenerateContent` and `alt=sse`, `-stream` / `/stream` paths); the model else the one
+/// the endpoint names (`model_in_endpoint`).
+pub fn stream_and_model<'a>(endpoint: &'a str, query: &str, content_type: &str, body: &'a [u8]) -> (bool, Option<Cow<'a, str>>) {
+    let (mut asked, mut model) = (false, None);
+    let mentions = |key: &[u8]| memchr::memmem::find(body, key).is_some();
+    if body.first() == Some(&b'{') && (mentions(b"\"stream\"") || mentions(b"\"model\"")) && content_type.contains("json") {
+        if let Some((stream, named)) = body_fields(body) {
+            (asked, model) = (stream, named);
+        }
+    }
+    let stream = asked
+        || endpoint.contains(":streamGenerateContent")
+        || query.contains("alt=sse")
+        || endpoint.ends_with("-stream")
+        || endpoint.ends_with("/stream");
+    (stream, model.or_else(|| model_in_endpoint(endpoint).map(Cow::Borrowed)))
+}
+
+/// The model an endpoint names: what follows the first `models/` that is followed by at least
+/// one character other than `/`, `:` and `?` (the regex `models/([^/:?]+)`), else the endpoint
+/// itself when it is a Workers AI model id (`@cf/...`, `@hf/...`).
+pub fn model_in_endpoint(endpoint: &str) -> Option<&str> {
+    let mut rest = endpoint;
+    while let Some(at) = rest.find("models/") {
+        let after = &rest[at + "models/".len()..];
+        let end = after.find(['/', ':', '?']).unwrap_or(after.len());
+        if end > 0 {
+            return Some(&after[..end]);
+        }
+        rest = &rest[at + 1..];
+    }
+    (endpoint.starts_with("@cf/") || endpoint.starts_with("@hf/")).then_some(endpoint)
+}
+
 /// Slots per step of the message's `request`; None inside when there is no `request`.
 type Slots<'a> = Option<Vec<Option<CutQuery<'a>>>>;
 
@@ -428,7 +466,7 @@ impl<'de> Visitor<'de> for ScalarVisitor {
 
 #[cfg(test)]
 mod tests {
-    use super::{cut_queries, CutQuery};
+    use super::{cut_queries, model_in_endpoint, stream_and_model, CutQuery};
     use std::borrow::Cow;
 
     fn cut(payload: &[u8]) -> Option<(String, Vec<Option<(String, bool, Option<String>)>>)> {
@@ -506,6 +544,24 @@ mod tests {
         assert!(cut(&nested(125, true)).is_some());
         assert_eq!(cut(&nested(126, true)), None);
         assert_eq!(cut(&nested(5000, false)), None);
+    }
+
+    #[test]
+    fn a_model_in_the_endpoint_is_the_first_nonempty_one_after_models() {
+        assert_eq!(model_in_endpoint("v1beta/models/gemini-2.0-flash:generateContent"), Some("gemini-2.0-flash"));
+        assert_eq!(model_in_endpoint("models//models/x?y"), Some("x"));
+        assert_eq!(model_in_endpoint("models/"), None);
+        assert_eq!(model_in_endpoint("@cf/meta/llama"), Some("@cf/meta/llama"));
+        assert_eq!(model_in_endpoint("chat/completions"), None);
+    }
+
+    #[test]
+    fn stream_and_model_read_the_body_only_when_it_is_json_that_mentions_them() {
+        let body = br#"{"model":"m","stream":true}"#;
+        assert_eq!(stream_and_model("chat/completions", "", "application/json", body), (true, Some(Cow::Borrowed("m"))));
+        assert_eq!(stream_and_model("chat/completions", "", "text/plain", body), (false, None));
+        assert_eq!(stream_and_model("models/g:streamGenerateContent", "", "json", b"{}"), (true, Some(Cow::Borrowed("g"))));
+        assert_eq!(stream_and_model("x", "alt=sse", "json", b"[]"), (true, None));
     }
 
     #[test]

@@ -188,12 +188,14 @@ def _json_body(body: bytes) -> Any:
 
 def _stream_and_model(provider: str, endpoint: str, query: str, headers: Mapping[str, str], body: bytes) -> tuple[bool, str | None]:
     """Whether a pass-through request asks for a stream, and the model it names (for logs and
-    the cache), read the way a Universal step's are. The body is only decoded when it is a
-    JSON object that may say either."""
+    the cache), read the way a Universal step's are. The body is only read when it is a JSON
+    object that may say either (in Rust, nothing decoded; a body that is not a JSON object says
+    neither, and the provider will say what is wrong with it); else the endpoint and query say
+    (`asks_to_stream`, `alt=sse`, `-stream` paths; `model_in_endpoint`)."""
+    if body.__class__ is bytes:
+        return _codec.stream_and_model(endpoint, query, headers.get("content-type", "json"), body)
     asked, model = False, None
     if body[:1] == b"{" and (b'"stream"' in body or b'"model"' in body) and "json" in headers.get("content-type", "json"):
-        # Read in Rust, nothing decoded; a body that is not a JSON object says neither (the
-        # provider will say what is wrong with it).
         asked, model = _codec.body_fields(body) or (False, None)
     stream = asked or asks_to_stream(endpoint) or "alt=sse" in query or endpoint.endswith(("-stream", "/stream"))
     return stream, model if model is not None else model_in_endpoint(endpoint)

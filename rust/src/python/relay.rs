@@ -17,6 +17,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cut_queries, m)?)?;
     m.add_function(wrap_pyfunction!(parse_create, m)?)?;
     m.add_function(wrap_pyfunction!(body_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(stream_and_model, m)?)?;
     m.add_function(wrap_pyfunction!(anthropic_text_chunks, m)?)?;
     m.add_class::<StreamRelay>()
 }
@@ -45,6 +46,14 @@ fn anthropic_text_chunks<'py>(py: Python<'py>, events: &Bound<'py, PyList>, star
 #[pyfunction]
 fn body_fields(body: &[u8]) -> Option<(bool, Option<String>)> {
     crate::universal::body_fields(body).map(|(stream, model)| (stream, model.map(|m| m.into_owned())))
+}
+
+/// A pass-through request's (stream asked, model or None), as `_stream_and_model` reads them
+/// (rust/src/universal.rs `stream_and_model`).
+#[pyfunction]
+fn stream_and_model(endpoint: &str, query: &str, content_type: &str, body: &[u8]) -> (bool, Option<String>) {
+    let (stream, model) = crate::universal::stream_and_model(endpoint, query, content_type, body);
+    (stream, model.map(Cow::into_owned))
 }
 
 /// A Universal client message with each step's `query` object cut out (rust/src/universal.rs):
