@@ -363,7 +363,9 @@ impl LogRowEncoder {
         let size = head.buf.len() + rows.len() + middle.buf.len() + bodies.len();
         let mut data = self.spares.lock().ok().and_then(|mut spares| spares.pop()).unwrap_or_default();
         data.clear();
-        data.reserve_exact(size);
+        // try_: a batch the allocator cannot hold is a MemoryError (every row stays pending),
+        // not an abort of the gateway.
+        data.try_reserve_exact(size).map_err(|_| pyo3::exceptions::PyMemoryError::new_err("no memory for a log batch"))?;
         for part in [&head.buf[..], rows, &middle.buf[..], bodies] {
             data.extend_from_slice(part);
         }
