@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 
 import pytest
 
@@ -112,6 +113,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for row in rows:
         for line in row["failures"]:
             tr.write_line(f"FAILED [{row['loop']}] {line}")
+
+
+@pytest.fixture
+def clear_of_window_edge():
+    """`await clear_of_window_edge(interval)`: returns once at least `margin` seconds are left
+    before the next wall-clock boundary of `interval`-second windows. Rate-limit windows restart
+    on those boundaries (a 60 s window on the minute), so a test that counts one window's
+    requests exactly must not straddle one."""
+
+    async def wait(interval: float, margin: float = 10.0) -> None:
+        left = interval - time.time() % interval
+        if left < margin:
+            await asyncio.sleep(left + 0.1)
+
+    return wait
 
 
 # ---- the gateway-on-simulators fixtures most end-to-end tests use ----------------------------

@@ -42,7 +42,8 @@ def test_disabling_the_cache_plugin_leaves_no_memory_cache():
     assert "memory" not in pm.register_caches() and "memory" in pm.register_rate_limiters()
 
 
-async def test_objects_from_the_registries_serve_requests():
+async def test_objects_from_the_registries_serve_requests(clear_of_window_edge):
+    await clear_of_window_edge(60)  # both hits in one fixed window
     registries = built_ins().registries()
     cache = registries.caches.create("memory", context())
     limiter = registries.rate_limiters.create("memory", context())

@@ -58,9 +58,10 @@ async def test_without_a_cache_ttl_nothing_is_cached(gateway, sims):
     assert len(sims["openai"].requests) == 2
 
 
-async def test_past_the_rate_limit_the_answer_is_429_with_code_2003(gateway, sims):
+async def test_past_the_rate_limit_the_answer_is_429_with_code_2003(gateway, sims, clear_of_window_edge):
     config = {"gateways": {"default": {"rate_limit": {"limit": 2, "interval": 60, "technique": "fixed"}}}}
     async with gateway(**config) as gw, session() as http:
+        await clear_of_window_edge(60)  # the three in one fixed window
         answers = [await ask(http, gw, "/openai/chat/completions", chat(f"n{i}")) for i in range(3)]
     assert [a[0] for a in answers] == [200, 200, 429]
     doc = orjson.loads(answers[2][2])

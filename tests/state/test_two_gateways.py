@@ -182,7 +182,7 @@ async def test_every_request_is_logged_once_in_postgres_across_a_sigterm_of_one_
     assert len(rows) <= attempts[0]
 
 
-async def test_workers_sharing_a_port_keep_one_exact_limit_with_redis(tmp_path, aigw_simulators_session, redis_proc):
+async def test_workers_sharing_a_port_keep_one_exact_limit_with_redis(tmp_path, aigw_simulators_session, redis_proc, clear_of_window_edge):
     limit = 15
     doc = gateway_config(aigw_simulators_session, tmp_path / "data",
                          **redis_config(redis_proc, rate_limit={"limit": limit, "interval": 60, "technique": "fixed"}))  # fmt: skip
@@ -198,6 +198,7 @@ async def test_workers_sharing_a_port_keep_one_exact_limit_with_redis(tmp_path, 
         served.wait_listening(count=2)
         assert not any("per process" in line for line in served.lines)  # shared backends: no warning
         clients = [UniversalClient(served.url(), token=token) for _ in range(6)]  # connections spread over both workers
+        await clear_of_window_edge(60)  # all 45 in one fixed window
         try:
             results = await asyncio.gather(*(clients[i % 6].create("openai", "chat/completions", BODY) for i in range(45)))
         finally:
