@@ -325,6 +325,15 @@ def split_client_headers(
     starting `proxy-` or named by the `connection` value dropped. None unless every name is a lowercase token and every value
     a field value without surrounding spaces (what `validation.header_fields` keeps as is)."""
 
+def request_message(
+    method: str, target: bytes, host: bytes, fields: Iterable[tuple[str | bytes, str | bytes]], body: bytes | bytearray | memoryview | None = None
+) -> bytes | None:
+    """The upstream client's whole request: `{method} {target} HTTP/1.1`, Host, each field but
+    Host / Content-Length / Transfer-Encoding / Connection (any case), Content-Length and the
+    body (`Content-Length: 0` for a POST, PUT or PATCH without one), as the Python head builder
+    writes it; None for anything unusual (a field that is not a (str | bytes, str | bytes)
+    tuple, a method that is not a token, CR or LF anywhere, a character above U+00FF)."""
+
 def any_name_starts(headers: dict[str, Any], prefix: str) -> bool:
     """Whether any key of `headers` starts with `prefix` (TypeError for a key that is not a str)."""
 

@@ -20,6 +20,7 @@ pub mod chunked;
 pub mod eventstream;
 pub mod header_rules;
 pub mod http;
+pub mod http_request;
 pub mod sse;
 pub mod usage;
 

@@ -37,3 +37,11 @@ def test_function_signatures_match_the_stubs():
         stub = stubbed[name].args
         stub_params = [a.arg for a in stub.args] + [a.arg for a in stub.kwonlyargs]
         assert list(inspect.signature(getattr(_codec, name)).parameters) == stub_params
+
+
+def test_every_public_name_of_the_extension_has_a_stub():
+    tree = stub_tree()
+    stubbed = {n.name for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    stubbed |= {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    stubbed |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    assert sorted(n for n in dir(_codec) if not n.startswith("_") and n not in stubbed) == []

@@ -40,6 +40,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from aigw import _codec
+
 from .connection import ClosedBeforeResponse, Connection
 from .errors import ClientClosed, ConnectTimeout, UpstreamConnectError, UpstreamConnectionClosed
 from .response import UpstreamResponse
@@ -347,8 +349,14 @@ class UpstreamClient:
         start = loop.time()
         total_deadline = start + (self.total_timeout if total_timeout is None else total_timeout)
         key, target, host = self._parse_url(url)
-        head = self._head(method, url, target, host, headers, body)
-        data = head if not body else head + bytes(body)
+        if headers.__class__ is not list and headers.__class__ is not tuple:  # read more than once below
+            headers = headers.items() if isinstance(headers, Mapping) else list(headers)
+        # The usual request is written whole in Rust; anything unusual (a bad method, a line
+        # break, a character past U+00FF, an odd field) by the checked Python builder.
+        data = _codec.request_message(method, target, host, headers, body)
+        if data is None:
+            head = self._head(method, url, target, host, headers, body)
+            data = head if not body else head + bytes(body)
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = _Pool(key, self)

@@ -3,6 +3,7 @@
 
 use super::{bytes_like, ListSink};
 use crate::chunked::{covers, gather, ChunkedDecoder as RsChunked};
+use crate::http_request;
 use crate::http::{self, ascii_text, latin1_text, BodyFraming, HeadError, HeadWriteError, Header, Limits};
 use crate::sse::{LastEventType, NdjsonDecoder as RsNdjson, SseDecoder as RsSse, SseEvent, StreamError};
 use pyo3::exceptions::PyValueError;
@@ -16,6 +17,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_request_head, m)?)?;
     m.add_function(wrap_pyfunction!(parse_response_head, m)?)?;
     m.add_function(wrap_pyfunction!(serialize_response_head, m)?)?;
+    m.add_function(wrap_pyfunction!(request_message, m)?)?;
     m.add_function(wrap_pyfunction!(relayed_headers, m)?)?;
     m.add_class::<ChunkedDecoder>()?;
     m.add_class::<SseDecoder>()?;
@@ -60,6 +62,49 @@ fn serialize_response_head<'py>(
         HeadWriteError::NotLatin1(name) => PyValueError::new_err(format!("header {name:?} has a character outside ISO-8859-1")),
     })?;
     Ok(PyBytes::new(py, &out))
+}
+
+/// The upstream client's whole request (crate::http_request): head and body in one bytes
+/// object, or None when anything is unusual (a field that is not a (str | bytes, str | bytes)
+/// pair, a method that is not a token, a line break, a character above U+00FF): the Python
+/// head builder then reports it.
+#[pyfunction]
+#[pyo3(signature = (method, target, host, fields, body=None))]
+fn request_message<'py>(
+    py: Python<'py>,
+    method: &str,
+    target: &[u8],
+    host: &[u8],
+    fields: &Bound<'py, PyAny>,
+    body: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let mut pairs: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = Vec::new();
+    for item in fields.try_iter()? {
+        let item = item?;
+        let Ok(pair) = item.downcast::<PyTuple>() else { return Ok(None) };
+        if pair.len() != 2 {
+            return Ok(None);
+        }
+        pairs.push((pair.get_item(0)?, pair.get_item(1)?));
+    }
+    /// A str or bytes name or value as written; None for anything else.
+    fn field<'a>(v: &'a Bound<'_, PyAny>) -> Option<http_request::Field<'a>> {
+        if let Ok(s) = v.downcast_exact::<PyString>() {
+            return s.to_str().ok().map(http_request::Field::Text);
+        }
+        v.downcast_exact::<PyBytes>().ok().map(|b| http_request::Field::Bytes(b.as_bytes()))
+    }
+    let mut texts = Vec::with_capacity(pairs.len());
+    for (name, value) in &pairs {
+        let (Some(name), Some(value)) = (field(name), field(value)) else { return Ok(None) };
+        texts.push((name, value));
+    }
+    let body = body.map(bytes_like).transpose()?;
+    let mut out = Vec::with_capacity(256 + body.as_ref().map_or(0, |b| b.len()));
+    if http_request::write_request(&mut out, method, target, host, &texts, body.as_deref()).is_none() {
+        return Ok(None);
+    }
+    Ok(Some(PyBytes::new(py, &out)))
 }
 
 /// Response fields of an upstream hop that the gateway's hop sets itself or must not repeat:
