@@ -15,7 +15,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
-use crate::json_visit::scalars_are;
+use crate::json_visit::{scalars_are, Text};
 
 /// One step's cut `query`: its byte range in the message, `"stream": true`, its `"model"` string.
 #[derive(Debug, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl<'de> Visitor<'de> for Message {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut slots = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             if key == "request" {
                 if slots.is_some() {
                     return Err(bail("repeated request"));
@@ -206,7 +206,7 @@ impl<'de> Visitor<'de> for StepQuery {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut raw: Option<&'de RawValue> = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             if key == "query" {
                 if raw.is_some() {
                     return Err(bail("repeated query"));
@@ -389,7 +389,7 @@ impl<'de> Visitor<'de> for QueryFields {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut stream, mut model) = (false, None);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match &*key {
                 "stream" => stream = matches!(map.next_value::<Scalar<'de>>()?, Scalar::True),
                 "model" => {

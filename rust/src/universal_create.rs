@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::json_visit::Text;
 use crate::universal::{bail, cut_query, envelope, scan, CutQuery, Message};
 
 /// One step of a `FastCreate`.
@@ -247,35 +248,6 @@ impl<'de> Visitor<'de> for FlatHeadersVisitor {
             headers.push((name, value));
         }
         Ok(FlatHeaders(headers))
-    }
-}
-
-/// A JSON string borrowed from the message when it has no escapes (serde's own `Cow<str>`
-/// always copies: an allocation per key and value read here).
-struct Text<'de>(Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(TextVisitor)
-    }
-}
-
-struct TextVisitor;
-
-impl<'de> Visitor<'de> for TextVisitor {
-    type Value = Text<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Text(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Text(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Text(Cow::Owned(v)))
     }
 }
 
