@@ -10,7 +10,7 @@ B/A ratios. On a shared machine read the ratios, not the absolute figures.
     python benches/throughput/ab_gateway.py --a /tmp/aigw-old --b /tmp/aigw-new --out /tmp/ab \
         [--reps 4] [--seconds 3] [--scenarios ws:ns_c32,http:ns_c32,ws:st_b8]
         (surfaces: ws = Universal WebSocket, http = OpenAI provider route, compat = /compat
-        translated to Anthropic and back)
+        translated to Anthropic and back, compatpass = /compat passed through to OpenAI)
 """
 
 from __future__ import annotations
@@ -73,6 +73,10 @@ def main() -> None:
                            "url": f"http://127.0.0.1:{port}/v1/ab/{args.gateway}/compat/chat/completions", "api_key": "sk-bench-dummy",
                            "models": {"default": "anthropic/claude-bench", "paced": "anthropic/paced-claude-bench"}, "pid": gw.pid,
                            "up_pid": an.pid if an_port else up.pid},
+                # /compat passed through to OpenAI (no translation): item 2's third surface
+                "compatpass": {"name": f"{name}-compatpass", "kind": "loadgen", "loadgen": harness / "loadgen.py",
+                               "url": f"http://127.0.0.1:{port}/v1/ab/{args.gateway}/compat/chat/completions", "api_key": "sk-bench-dummy",
+                               "models": {"default": "openai/gpt-4o-mini", "paced": "openai/paced-gpt-4o-mini"}, "pid": gw.pid, "up_pid": up.pid},
             }
         for name in ("A", "B"):  # warm both (imports, pools, caches) before measuring
             for surface, scen in (("ws", "ns_c32"), ("http", "ns_c32"), ("ws", "st_b8")):
