@@ -293,12 +293,8 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
     else:  # the usual request names no option: the gateway's defaults
         collect = collect_payload = gw.collect_logs
     if collect and collect_payload:
-        content_type = record.request_content_type = media_type(_client_header(first.headers, "content-type")) or "application/json"
-        # keep_request_body's rule, inline on every logged request (a Python frame less)
-        if _textual(content_type):
-            record.request_body = first.body
-        else:
-            record.request_body_size = len(first.body)
+        record.request_content_type = media_type(_client_header(first.headers, "content-type")) or "application/json"
+        keep_request_body(record, first.body)
     return _Run(rt, gw, req, headers, sink, record, collect_payload).main(log_options, collect, started)
 
 
@@ -621,11 +617,8 @@ class _Run:
         record.tokens_in, record.tokens_out = _usage_pair(usage)
         answer = _answer(self.req, record.log_id, plan.index, content_type, status, _raw_headers(resp))
         answer.usage = usage
-        if self.collect:  # keep_response_body's rule, inline on every logged answer
-            if _textual(content_type):
-                record.response_body, record.response_body_size = body, None
-            else:
-                record.response_body, record.response_body_size = None, len(body)
+        if self.collect:
+            keep_response_body(record, body)
         self.sink.deliver(answer, body)
 
     def _failed(self, attempt: Attempt, error: AigwError) -> ErrorClass:
