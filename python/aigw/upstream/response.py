@@ -144,18 +144,15 @@ class UpstreamResponse:
         content_encoding: bytes | None,
         buffer_limit: int,
         max_body_size: int,
-        content_type: str | None = None,
+        content_type: str,
     ) -> None:
         self.status = status
         self.reason = reason
         self.http_minor = http_minor
         #: Header fields in order: (lowercased name, value) as bytes; `headers.get(name)`.
         self.headers = Headers(headers)
-        #: The first Content-Type value as text (latin-1), "" when there is none (the parser
-        #: hands it over with the framing fields; read from `headers` when it did not).
-        if content_type is None:
-            value = self.headers.get(b"content-type")
-            content_type = "" if value is None else value.decode("latin-1")
+        #: The first Content-Type value as text (latin-1), "" when there is none (the Rust head
+        #: parser hands it over with the framing fields).
         self.content_type = content_type
         self._conn: Connection | None = conn
         self._chunks: list[bytes] = []
