@@ -16,7 +16,7 @@ METHODS = st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "X-CUSTOM", 
 def python_message(method, headers, body) -> bytes | None:
     client = UpstreamClient()
     try:
-        head = client._head(method, "http://h/p", b"/p", b"h", headers, body)
+        head = client._head(method, b"/p", b"h", headers, body)
     except ValueError:
         return None
     return head if not body else head + bytes(body)

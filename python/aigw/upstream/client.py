@@ -50,7 +50,6 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _SKIPPED_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding", b"connection"})
 _URL_CACHE_SIZE = 4096
-_HEAD_CACHE_SIZE = 1024
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -289,7 +288,6 @@ class UpstreamClient:
         self._limits = (max_head_size, buffer_limit, max_body_size)
         self._pools: dict[PoolKey, _Pool] = {}
         self._urls: dict[str, tuple[PoolKey, bytes, bytes]] = {}
-        self._heads: dict[tuple, bytes] = {}
         self._closed = False
 
     async def __aenter__(self) -> UpstreamClient:
@@ -355,7 +353,7 @@ class UpstreamClient:
         # break, a character past U+00FF, an odd field) by the checked Python builder.
         data = _codec.request_message(method, target, host, headers, body)
         if data is None:
-            head = self._head(method, url, target, host, headers, body)
+            head = self._head(method, target, host, headers, body)
             data = head if not body else head + bytes(body)
         pool = self._pools.get(key)
         if pool is None:
@@ -484,21 +482,11 @@ class UpstreamClient:
         self._urls[url] = result
         return result
 
-    def _head(self, method: str, url: str, target: bytes, host: bytes, headers: HeadersArg, body) -> bytes:
-        """The request head. Its fields up to Content-Length are cached per (method, URL,
-        header fields): a gateway sends the same few heads again and again, and a hit costs
-        one tuple hash instead of encoding, joining and scanning every field."""
-        try:
-            key = (method, url, tuple(headers.items() if isinstance(headers, Mapping) else headers))
-            prefix = self._heads.get(key)
-        except TypeError:  # an unhashable header value: build it, uncached
-            key, prefix = None, None
-        if prefix is None:
-            prefix = self._head_fields(method, target, host, headers)
-            if key is not None:
-                if len(self._heads) >= _HEAD_CACHE_SIZE:
-                    self._heads.clear()
-                self._heads[key] = prefix
+    def _head(self, method: str, target: bytes, host: bytes, headers: HeadersArg, body) -> bytes:
+        """The request head, checked field by field (ValueError naming what is wrong): the path
+        for what `_codec.request_message` leaves to Python. (A per-route cache of the fields
+        served the usual request here before that was written in Rust.)"""
+        prefix = self._head_fields(method, target, host, headers)
         if body is not None:
             return b"%b\r\nContent-Length: %d\r\n\r\n" % (prefix, len(body))
         if method in ("POST", "PUT", "PATCH"):
