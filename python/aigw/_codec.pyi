@@ -345,7 +345,7 @@ def forwardable_headers(
     appended; with `default_type`, `content-type: application/json` appended when none is
     forwarded. TypeError for a name that is not a str."""
 
-def stream_and_model(endpoint: str, query: str, content_type: str, body: bytes) -> tuple[bool, str | None]:
+def stream_and_model(endpoint: str, query: str, content_type: str, body: bytes | bytearray | memoryview) -> tuple[bool, str | None]:
     """A pass-through request's (stream asked, model or None): the body's top-level "stream" /
     "model" when it is a JSON object mentioning either and `content_type` contains "json";
     a stream also for `:streamGenerateContent`, `alt=sse` and `-stream` / `/stream` paths; the

@@ -29,4 +29,6 @@ BODIES = st.sampled_from([b"", b"{}", b"[]", b'{"model":"m"}', b'{"stream":true,
 @given(ENDPOINTS, st.sampled_from(["", "alt=sse", "a=1"]), st.sampled_from([{}, {"content-type": "application/json"}, {"content-type": "text/plain"}]), BODIES)
 @example("models/é:x", "", {}, b"{}")
 def test_the_native_reading_is_the_python_rule(endpoint, query, headers, body):
-    assert _stream_and_model("p", endpoint, query, headers, body) == python_rule(endpoint, query, headers, body)
+    expected = python_rule(endpoint, query, headers, body)
+    assert _stream_and_model("p", endpoint, query, headers, body) == expected
+    assert _stream_and_model("p", endpoint, query, headers, bytearray(body)) == expected  # any bytes-like body

@@ -21,7 +21,7 @@ import orjson
 from aigw import _codec
 from aigw.api.gateway_context import GatewayContext
 from aigw.api.http_sink import HttpSink, gateway_error_body
-from aigw.api.universal_messages import MAX_DEPTH, MAX_EVENT_ID, asks_to_stream, model_in_endpoint, nests_deeper_than, parse_steps
+from aigw.api.universal_messages import MAX_DEPTH, MAX_EVENT_ID, nests_deeper_than, parse_steps
 from aigw.errors import AigwError, BadRequest
 from aigw.logrecords import new_log_id
 from aigw.pipeline import GatewayRequest, Runtime, StepRequest, run
@@ -191,11 +191,7 @@ def _stream_and_model(provider: str, endpoint: str, query: str, headers: Mapping
     the cache), read the way a Universal step's are. The body is only read when it is a JSON
     object that may say either (in Rust, nothing decoded; a body that is not a JSON object says
     neither, and the provider will say what is wrong with it); else the endpoint and query say
-    (`asks_to_stream`, `alt=sse`, `-stream` paths; `model_in_endpoint`)."""
-    if body.__class__ is bytes:
-        return _codec.stream_and_model(endpoint, query, headers.get("content-type", "json"), body)
-    asked, model = False, None
-    if body[:1] == b"{" and (b'"stream"' in body or b'"model"' in body) and "json" in headers.get("content-type", "json"):
-        asked, model = _codec.body_fields(body) or (False, None)
-    stream = asked or asks_to_stream(endpoint) or "alt=sse" in query or endpoint.endswith(("-stream", "/stream"))
-    return stream, model if model is not None else model_in_endpoint(endpoint)
+    (Gemini's `:streamGenerateContent` and `alt=sse`, `-stream` paths; the `models/{m}` or
+    `@cf/` model the endpoint names: `universal_messages.asks_to_stream` and
+    `model_in_endpoint`'s rules, in `_codec.stream_and_model`)."""
+    return _codec.stream_and_model(endpoint, query, headers.get("content-type", "json"), body)

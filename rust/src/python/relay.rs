@@ -50,10 +50,12 @@ fn body_fields(body: &[u8]) -> Option<(bool, Option<String>)> {
 
 /// A pass-through request's (stream asked, model or None), as `_stream_and_model` reads them
 /// (rust/src/universal.rs `stream_and_model`).
+/// The body may be any bytes-like object.
 #[pyfunction]
-fn stream_and_model(endpoint: &str, query: &str, content_type: &str, body: &[u8]) -> (bool, Option<String>) {
-    let (stream, model) = crate::universal::stream_and_model(endpoint, query, content_type, body);
-    (stream, model.map(Cow::into_owned))
+fn stream_and_model(endpoint: &str, query: &str, content_type: &str, body: &Bound<'_, PyAny>) -> PyResult<(bool, Option<String>)> {
+    let body = super::bytes_like(body)?;
+    let (stream, model) = crate::universal::stream_and_model(endpoint, query, content_type, &body);
+    Ok((stream, model.map(Cow::into_owned)))
 }
 
 /// A Universal client message with each step's `query` object cut out (rust/src/universal.rs):
