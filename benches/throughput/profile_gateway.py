@@ -107,8 +107,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--scenario", default="ns_c64", choices=sorted(SCENARIOS))
     ap.add_argument("--gateway", default="bench", help="bench (logs on) or bench-nolog")
-    ap.add_argument("--surface", default="ws", choices=("ws", "http", "compat"),
-                    help="ws: the Universal WebSocket (ws_load.py); http: the OpenAI provider route; compat: /compat translated to Anthropic (both loadgen.py)")
+    ap.add_argument("--surface", default="ws", choices=("ws", "http", "compat", "compatpass"),
+                    help="ws: the Universal WebSocket (ws_load.py); http: the OpenAI provider route; compat: /compat translated to Anthropic; "
+                         "compatpass: /compat passed through to OpenAI (the last three by loadgen.py)")
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--rate", type=int, default=250)
     ap.add_argument("--native", action="store_true", help="include native (Rust/C) frames")
@@ -154,6 +155,9 @@ def main() -> None:
                 raise SystemExit(f"--surface {args.surface} needs the shared harness's loadgen.py")
             if args.surface == "compat":
                 url, model = f"http://127.0.0.1:{gw_port}/v1/p/{args.gateway}/compat/chat/completions", "anthropic/claude-bench"
+                model = model.replace("/", "/paced-", 1) if paced else model
+            elif args.surface == "compatpass":
+                url, model = f"http://127.0.0.1:{gw_port}/v1/p/{args.gateway}/compat/chat/completions", "openai/gpt-4o-mini"
                 model = model.replace("/", "/paced-", 1) if paced else model
             else:
                 url, model = f"http://127.0.0.1:{gw_port}/v1/p/{args.gateway}/openai/chat/completions", "paced-gpt-4o-mini" if paced else "gpt-4o-mini"

@@ -66,6 +66,14 @@ async def test_a_conditional_on_metadata_picks_its_branch(aigw_gateway_factory):
         assert pro.headers["cf-aig-provider"] == "anthropic" and free.headers["cf-aig-provider"] == "openai"
 
 
+async def test_a_conditional_on_a_request_header_picks_its_branch(aigw_gateway_factory):
+    plan = {"type": "conditional", "when": {"headers.x-team": "a"}, "then": "claude", "else": "gpt"}
+    async with aigw_gateway_factory(routes=routes("plan", plan=plan, claude=CLAUDE, gpt=GPT)) as gw:
+        team_a = await client(gw, **{"X-Team": "a"}).chat.completions.with_raw_response.create(model="dynamic/r", messages=HELLO)
+        team_b = await client(gw, **{"X-Team": "b"}).chat.completions.with_raw_response.create(model="dynamic/r", messages=HELLO)
+        assert team_a.headers["cf-aig-provider"] == "anthropic" and team_b.headers["cf-aig-provider"] == "openai"
+
+
 async def test_a_percentage_split_is_within_tolerance_over_200_requests(aigw_gateway_factory):
     split = {"type": "percentage", "branches": [{"weight": 70, "next": "gpt"}], "else": "gemini"}
     async with aigw_gateway_factory(routes=routes("split", split=split, gpt=GPT, gemini=GEMINI)) as gw:

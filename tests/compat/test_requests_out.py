@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from aigw.compat.ir import InvalidCompatRequest, UnsupportedParameter
-from aigw.compat.translation import Target, Translation, resolve_target, split_model
+from aigw.compat.translation import Target, Targets, Translation, resolve_target, split_model
 from aigw.errors import InvalidProvider
 
 ANTHROPIC = Target("anthropic", "anthropic", "claude-sonnet-4-5", "v1/messages")
@@ -165,3 +165,29 @@ def test_a_custom_provider_takes_its_configured_format():
 def test_a_provider_without_a_compat_format_is_invalid_provider():
     with pytest.raises(InvalidProvider):
         resolve_target("cartesia", "m", {"cartesia": object()}, {})
+
+
+def test_targets_resolve_as_resolve_target_does_and_remember_each_name():
+    providers, formats = {"custom-local": object(), "openai": object()}, {"custom-local": "openai"}
+    targets = Targets(providers, formats)
+    first = targets("custom-local", "m")
+    assert first == resolve_target("custom-local", "m", providers, formats)
+    assert targets("custom-local", "m") is first
+    assert targets("openai", "gpt-4o") == resolve_target("openai", "gpt-4o", providers, formats)
+
+
+def test_targets_raise_for_an_unknown_provider_every_time():
+    targets = Targets({"openai": object()}, {})
+    for _ in range(2):
+        with pytest.raises(InvalidProvider):
+            targets("nosuch", "m")
+
+
+def test_targets_remember_at_most_their_bound_of_names(monkeypatch):
+    monkeypatch.setattr(Targets, "MAX_REMEMBERED", 2)
+    targets = Targets({"openai": object()}, {})
+    for model in ("a", "b", "c"):
+        targets("openai", model)
+    assert targets("openai", "a") is targets("openai", "a")
+    assert targets("openai", "c") is not targets("openai", "c")  # past the bound: built each time
+    assert targets("openai", "c") == Target("openai", "openai", "c", "chat/completions")

@@ -31,7 +31,7 @@ from aigw.compat.embeddings import EmbeddingTranslation, resolve_embedding_targe
 from aigw.compat.ir import InvalidCompatRequest, ProviderError
 from aigw.compat.routes import Route, RouteInput, RouteStep, evaluate
 from aigw.compat.sink import UNTRANSLATED, TranslatingSink
-from aigw.compat.translation import Translation, parse_body, resolve_target, split_model
+from aigw.compat.translation import Targets, Translation, parse_body, resolve_target, split_model
 from aigw.errors import AigwError, InvalidProvider
 from aigw.logrecords import new_log_id, parse_metadata_header
 from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, run
@@ -61,6 +61,7 @@ class CompatDoors:
     ) -> None:
         self.runtime = runtime
         self.formats = formats
+        self.targets = Targets(runtime.providers, formats)
         self.routes = routes or {}
         self.model_lists = model_lists or {}
         self.on_record = on_record
@@ -110,11 +111,15 @@ class CompatDoors:
             step_headers = {str(k).lower(): str(v) for k, v in step.headers.items()}
             merged = {**request.headers, **step_headers}
             doc = parse_body(step.body)
-            inp = RouteInput(parse_metadata_header(merged.get("cf-aig-metadata")) or {}, merged, doc)
+
+            def route_input(merged: dict[str, str] = merged, doc: dict = doc) -> RouteInput:
+                return RouteInput(parse_metadata_header(merged.get("cf-aig-metadata")) or {}, merged, doc)
+
             # Only the gateway's own options follow the step to its providers: a provider
             # header (a key, a beta flag) cannot mean the same to every provider a route picks.
             options = {k: v for k, v in step_headers.items() if k.startswith("cf-aig-")}
-            for planned, tr in await plan_steps("openai", doc, inp, self.runtime.providers, self.formats, self.routes, self.limiter):
+            for planned, tr in await plan_steps("openai", doc, route_input, self.runtime.providers, self.formats, self.routes, self.limiter,
+                                                targets=self.targets):
                 config = {**(step.config or {}), **(planned.config or {})} or None
                 steps.append(dataclasses.replace(planned, headers=options, config=config))
                 translations.append(tr)
@@ -131,12 +136,16 @@ class CompatDoors:
         try:
             event_id = request_event_id(options, log_id)
             doc = parse_body(request.body)
-            inp = RouteInput(
-                parse_metadata_header(options.get("cf-aig-metadata")) or {},
-                request.headers.last_values(),  # lowercase names, each with its last value
-                doc,
-            )
-            planned = await plan_steps(front, doc, inp, self.runtime.providers, self.formats, self.routes, self.limiter)
+
+            def route_input() -> RouteInput:
+                return RouteInput(
+                    parse_metadata_header(options.get("cf-aig-metadata")) or {},
+                    request.headers.last_values(),  # lowercase names, each with its last value
+                    doc,
+                )
+
+            planned = await plan_steps(front, doc, route_input, self.runtime.providers, self.formats, self.routes, self.limiter,
+                                       targets=self.targets)
         except AigwError as err:
             return _error(error_front, err)
         steps = [step for step, _ in planned]
@@ -146,10 +155,9 @@ class CompatDoors:
             principal=ctx.principal.id if ctx.principal is not None else None,
         )  # fmt: skip
         runtime, policy, on_record = self.runtime, ctx.policy, self.on_record
-        who = [(tr.target.provider, tr.target.model) for tr in translations]
 
         def sink(response: Any) -> TranslatingSink:
-            return TranslatingSink(_AnsweringStepSink(response, who), translations)
+            return TranslatingSink(_AnsweringStepSink(response, translations), translations)
 
         if on_record is None:  # the producer is the pipeline's own coroutine (see HttpDoors._answer)
             return StreamedResponse(lambda response: run(runtime, policy, gw_request, sink(response)))
@@ -163,38 +171,43 @@ class CompatDoors:
 async def plan_steps(
     front: str,
     doc: dict,
-    inp: RouteInput,
+    route_input: Callable[[], RouteInput],
     providers: Mapping[str, Any],
     formats: Mapping[str, str],
     routes: Mapping[str, Route],
     limiter: Any,
+    *,
+    targets: Callable[[str, str], Any] | None = None,
 ) -> list[tuple[StepRequest, Any]]:
     """The pipeline steps of one /compat request, each with its translation: one for
     `provider/model`, the evaluated fallback chain for `dynamic/<route>`. `front` is "openai",
-    "anthropic" (chat) or "embeddings". Raises InvalidProvider (400/2008) for an unknown
-    provider or route, UnsupportedParameter (400) when a step's provider cannot honour a
-    parameter, RateLimited (429) from a route's rate limit without a fallback branch."""
+    "anthropic" (chat) or "embeddings". `route_input()` is what a dynamic route's conditions
+    read (called only for one); `targets(provider, model)` resolves a chat target (a
+    `Targets`; by default `resolve_target` over `providers` and `formats`). Raises
+    InvalidProvider (400/2008) for an unknown provider or route, UnsupportedParameter (400)
+    when a step's provider cannot honour a parameter, RateLimited (429) from a route's rate
+    limit without a fallback branch."""
     provider, model = split_model(doc.get("model"))
     if provider == "dynamic":
         route = routes.get(model)
         if route is None:
             raise InvalidProvider(f"Invalid provider: no dynamic route named {model!r} is configured")
-        chosen: list[RouteStep] = await evaluate(route, inp, limiter)
+        chosen: list[RouteStep] = await evaluate(route, route_input(), limiter)
+        steps = [(rs.provider, rs.model, _step_config(rs)) for rs in chosen]
     else:
-        chosen = [RouteStep("", provider, model)]
+        steps = [(provider, model, None)]  # a plain name: one step, no route options
     out = []
-    for rs in chosen:
-        step_config = _step_config(rs)
+    for provider, model, step_config in steps:
         if front == "embeddings":
-            et = resolve_embedding_target(rs.provider, rs.model, providers, formats)
+            et = resolve_embedding_target(provider, model, providers, formats)
             emb = EmbeddingTranslation(doc, et)
             call = emb.upstream_call()
-            out.append((StepRequest(rs.provider, call.endpoint, {}, call.body, False, rs.model, step_config, "POST", call.query), emb))
+            out.append((StepRequest(provider, call.endpoint, {}, call.body, False, model, step_config, "POST", call.query), emb))
             continue
-        target = resolve_target(rs.provider, rs.model, providers, formats)
+        target = targets(provider, model) if targets is not None else resolve_target(provider, model, providers, formats)
         translation = Translation(front, doc, target)
         call = translation.upstream_call()
-        out.append((StepRequest(rs.provider, call.endpoint, {}, call.body, call.stream, rs.model, step_config, "POST", call.query), translation))
+        out.append((StepRequest(provider, call.endpoint, {}, call.body, call.stream, model, step_config, "POST", call.query), translation))
     return out
 
 
@@ -220,17 +233,18 @@ def _step_config(rs: RouteStep) -> dict[str, Any] | None:
 
 
 class _AnsweringStepSink(HttpSink):
-    """The HTTP sink, plus `cf-aig-provider` / `cf-aig-model` of the step that answered."""
+    """The HTTP sink, plus `cf-aig-provider` / `cf-aig-model` of the step that answered (the
+    target of its translation)."""
 
-    __slots__ = ("who",)
+    __slots__ = ("translations",)
 
-    def __init__(self, response: Any, who: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, response: Any, translations: Sequence[Any]) -> None:
         super().__init__(response, step_header=False)
-        self.who = who
+        self.translations = translations
 
     def gateway_headers(self, answer: Answer) -> list[tuple[str, str]]:
-        provider, model = self.who[min(answer.step or 0, len(self.who) - 1)]
-        return super().gateway_headers(answer) + [("cf-aig-provider", provider), ("cf-aig-model", model)]
+        target = self.translations[min(answer.step or 0, len(self.translations) - 1)].target
+        return super().gateway_headers(answer) + [("cf-aig-provider", target.provider), ("cf-aig-model", target.model)]
 
 
 def _error(front: str, err: AigwError) -> HttpResponse:
