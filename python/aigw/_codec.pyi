@@ -488,6 +488,18 @@ class LogEntry:
     def take_accepted(self) -> int:
         """Records accepted here since the last call."""
 
+class SlotsMaker:
+    """Builds instances of one `__slots__` class from its fields given positionally, in field
+    order, writing each field's slot directly (`aigw.slots_maker.maker` builds one for a
+    dataclass). `fields`: (name, kind, value) per field; kind 0 required, 1 `value` is the
+    default, 2 `value` is a default factory."""
+
+    def __init__(self, cls: type, fields: list[tuple[str, int, object]]) -> None: ...
+    def __call__(self, *args: object) -> Any: ...
+    @property
+    def cls(self) -> type:
+        """The class this maker builds."""
+
 class MetricSeries:
     """The Prometheus counts of one label set (aigw.observe.metrics; rust/src/metrics.rs)."""
 

@@ -66,6 +66,7 @@ mod logrow; // SQLite log rows in marshal format for the writer process
 mod logstore; // the writer process's SQLite store
 mod metrics; // Prometheus counts per label set
 mod relay; // the Universal API's stream relay (SSE, NDJSON, AWS event stream)
+mod slots; // dataclass instances built in one native call
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod ws; // the WebSocket codec
 
@@ -82,5 +83,6 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logrow::register(m)?;
     logstore::register(m)?;
     metrics::register(m)?;
+    slots::register(m)?;
     Ok(())
 }

@@ -1,0 +1,53 @@
+"""Dataclass instances built in one native call, for the objects every request makes.
+
+`maker(cls)` returns a callable taking `cls`'s fields positionally, in field order, and
+building the instance as `cls(*args)` would: the same class, the same values, the defaults (and
+fresh `default_factory` values) for fields left out. It skips `type.__call__` and the
+generated Python `__init__` (a frame and a store per field): a `LogRecord` is ~3× cheaper to
+make (`benches/README.md`). The native side (`aigw._codec.SlotsMaker`) checks the slot layout
+it writes into; this side checks that nothing else of the class's construction is skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, TypeVar
+
+from aigw import _codec
+
+__all__ = ["maker"]
+
+T = TypeVar("T")
+
+_REQUIRED, _DEFAULT, _FACTORY = 0, 1, 2
+
+
+def maker(cls: type[T]) -> Callable[..., T]:
+    """A positional-only constructor of `cls`, equivalent to `cls(*args)`. `cls` must be a
+    `@dataclass(slots=True)` whose `__init__` is the generated one, with no `__post_init__`,
+    no `__new__` of its own and no `init=False` or `InitVar` field; TypeError otherwise."""
+    if not dataclasses.is_dataclass(cls) or not isinstance(cls, type):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    name = cls.__qualname__
+    if "__slots__" not in cls.__dict__:
+        raise TypeError(f"{name} has no __slots__ (use @dataclass(slots=True))")
+    if not cls.__dataclass_params__.init or getattr(cls.__init__, "__code__", None) is None or cls.__init__.__code__.co_filename != "<string>":  # type: ignore[attr-defined]
+        raise TypeError(f"{name}.__init__ is not the one @dataclass generates")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{name} has a __post_init__")
+    if cls.__new__ is not object.__new__:
+        raise TypeError(f"{name} has its own __new__")
+    declared = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    if any(f._field_type is dataclasses._FIELD_INITVAR for f in declared.values()):  # type: ignore[attr-defined]
+        raise TypeError(f"{name} has an InitVar field")
+    fields: list[tuple[str, int, Any]] = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            raise TypeError(f"{name}.{f.name} is init=False")
+        if f.default is not dataclasses.MISSING:
+            fields.append((f.name, _DEFAULT, f.default))
+        elif f.default_factory is not dataclasses.MISSING:
+            fields.append((f.name, _FACTORY, f.default_factory))
+        else:
+            fields.append((f.name, _REQUIRED, None))
+    return _codec.SlotsMaker(cls, fields)
