@@ -42,6 +42,7 @@ from aigw.interfaces import Cache, Logger, Observer, Provider, RateLimiter
 from aigw.observe.request_notes import note_request
 from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
 from aigw.providers import HttpProvider
+from aigw.slots_maker import maker
 from aigw.options import CachePolicy, RetryPolicy, cache_policy, retry_policy
 from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, Usage
 from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError
@@ -233,11 +234,25 @@ def request_cache_key(plans: Sequence[StepPlan], principal: str | None = None) -
 # ---- the upstream body as the sinks see it ------------------------------------------------
 
 
+#: Positional constructors of the objects every request makes: the same classes, each built in
+#: one native call instead of `type.__call__` and a generated `__init__` (aigw.slots_maker).
+make_step_request = maker(StepRequest)
+make_gateway_request = maker(GatewayRequest)
+_make_record, _make_call, _make_plan, _make_attempt, _make_answer = map(maker, (LogRecord, Call, StepPlan, Attempt, Answer))
+
+
+@functools.lru_cache(maxsize=16)
+def _no_options_caching(ttl: int) -> CachePolicy:
+    """The cache policy of a step that sets no option: the gateway's ttl (shared, never mutated,
+    as the gateway's retry policy is)."""
+    return CachePolicy(ttl)
+
+
 # ---- run --------------------------------------------------------------------------------------
 
 
 def _answer(req: GatewayRequest, log_id: str, step: int, content_type: str, status: int, headers: Sequence[tuple[str, str]] = (), cache: str = "MISS") -> Answer:
-    return Answer(req.event_id, log_id, step, status, content_type, cache, None, headers)
+    return _make_answer(req.event_id, log_id, step, status, content_type, cache, None, headers)
 
 
 @functools.lru_cache(maxsize=256)  # a gateway meets few content types
@@ -285,7 +300,7 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
     # WebSocket client puts per-request options) override the request-level ones.
     step_options = _gateway_options(first.headers)
     log_options = {**headers, **step_options} if step_options else headers
-    record = LogRecord(log_id, time.time(), gw.name, req.request_type, req.event_id, first.provider, first.model, first.endpoint)
+    record = _make_record(log_id, time.time(), gw.name, req.request_type, req.event_id, first.provider, first.model, first.endpoint)
     record.stream = first.stream
     if log_options:
         record.metadata = parse_metadata_header(log_options.get("cf-aig-metadata"))
@@ -319,7 +334,7 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
             # The common request sets no option: the gateway's policies as they are (shared,
             # never mutated), without a copy and ten header look-ups per step.
             policy = retry_policy(gw.retry, step_headers, step.config) if step.config else gw.retry
-            caching = CachePolicy(gw.cache_ttl)
+            caching = _no_options_caching(gw.cache_ttl)
         key = None
         if not provider.has_client_auth(step_headers):
             key = _stored_key(rt, provider, step, step_headers)
@@ -328,8 +343,8 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
                     f"step {index}: no {step.provider} credentials: send the provider's auth header "
                     f"or store a key under [providers.{step.provider}] key"
                 )
-        call = Call(step.provider, step.endpoint, step.body, step_headers, step.query, step.method, step.stream, step.model)
-        plans.append(StepPlan(index, provider, call, policy, caching, key))
+        call = _make_call(step.provider, step.endpoint, step.body, step_headers, step.query, step.method, step.stream, step.model)
+        plans.append(_make_plan(index, provider, call, policy, caching, key))
     return plans
 
 
@@ -537,7 +552,7 @@ class _Run:
                 delay = max(policy.delay_before(number), retry_after or 0.0)
                 if delay:
                     await asyncio.sleep(min(delay, MAX_RETRY_AFTER))
-            attempt = Attempt(plan.index, number, call.provider, call.model, started_at=time.time())
+            attempt = _make_attempt(plan.index, number, call.provider, call.model, 0, None, 0.0, time.time())
             record.attempts.append(attempt)
             started = time.monotonic()
             try:

@@ -36,6 +36,7 @@ from typing import Any, Mapping, Sequence
 import orjson
 
 from aigw import _codec
+from aigw.slots_maker import maker
 from aigw.types import Call, ErrorClass, Framing, PluginContext, UpstreamRequest, Usage
 from aigw.validation import GATEWAY_OWNED, CheckedHeaders, check_endpoint
 
@@ -57,6 +58,9 @@ __all__ = [
     "parse_retry_after",
     "provider_options",
 ]
+
+#: `UpstreamRequest(...)` in one native call (aigw.slots_maker): every provider request makes one.
+_make_upstream_request = maker(UpstreamRequest)
 
 # Headers that describe one hop or belong to the gateway, never forwarded upstream. The
 # pipeline already refuses the framing ones from a client (aigw.validation); dropping them
@@ -237,7 +241,7 @@ class HttpProvider:
         auth = None if key is None else (self.auth_header, f"{self.auth_scheme}{key}")
         headers = forwardable_headers(call.headers, auth, bool(call.body))
         self.add_headers(call, headers)
-        return UpstreamRequest(call.method, self.url_for(call), headers, call.body)
+        return _make_upstream_request(call.method, self.url_for(call), headers, call.body)
 
     def add_headers(self, call: Call, headers: list[tuple[str, str]]) -> None:
         """Hook for provider-required headers (e.g. anthropic-version). Default: none."""

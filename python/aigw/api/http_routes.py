@@ -24,7 +24,7 @@ from aigw.api.http_sink import HttpSink, gateway_error_body
 from aigw.api.universal_messages import MAX_DEPTH, MAX_EVENT_ID, nests_deeper_than, parse_steps
 from aigw.errors import AigwError, BadRequest
 from aigw.logrecords import new_log_id
-from aigw.pipeline import GatewayRequest, Runtime, StepRequest, run
+from aigw.pipeline import GatewayRequest, Runtime, make_gateway_request, make_step_request, run
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.server.app import StreamedResponse
 from aigw.validation import CheckedHeaders
@@ -147,16 +147,9 @@ class HttpDoors:
         body = request.body
         endpoint = _encoded_rest(request.target, params["rest"])
         stream, model = _stream_and_model(params["provider"], endpoint, request.query, headers, body)
-        step = StepRequest(params["provider"], endpoint, headers, body, stream, model, None, request.method, request.query)
-        gw_request = GatewayRequest(
-            ctx.name,
-            "provider",
-            event_id,
-            [step],
-            options,
-            log_id,
-            principal=ctx.principal.id if ctx.principal is not None else None,
-        )
+        step = make_step_request(params["provider"], endpoint, headers, body, stream, model, None, request.method, request.query)
+        principal = ctx.principal.id if ctx.principal is not None else None
+        gw_request = make_gateway_request(ctx.name, "provider", event_id, [step], options, log_id, principal)
         return self._answer(ctx, gw_request, step_header=False)
 
 

@@ -15,7 +15,7 @@ import orjson
 
 from aigw import _codec
 from aigw.errors import BadRequest
-from aigw.pipeline import StepRequest
+from aigw.pipeline import StepRequest, make_step_request
 
 CREATE, CANCEL = "universal.create", "universal.cancel"
 _MODEL_IN_PATH = re.compile(r"models/([^/:?]+)")
@@ -75,7 +75,7 @@ class Step:
         """This step as the pipeline takes it. The same as reading `body`, `stream` and
         `model`, in one call for the usual step whose query was cut out as bytes."""
         if self.raw is None:
-            return StepRequest(self.provider, self.endpoint, self.headers, self.body, self.stream, self.model, self.config)
+            return make_step_request(self.provider, self.endpoint, self.headers, self.body, self.stream, self.model, self.config)
         return cut_step_request(self.provider, self.endpoint, self.headers, self.raw, self.config)
 
 
@@ -83,7 +83,7 @@ def cut_step_request(provider: str, endpoint: str, headers: dict[str, Any], cut:
     """A step whose query was cut out as bytes, as the pipeline takes it: the bytes as the body,
     a stream when the query or the endpoint asks for one, the query's model else the endpoint's."""
     body, asked, model = cut
-    return StepRequest(provider, endpoint, headers, body, asked or asks_to_stream(endpoint), model if isinstance(model, str) else model_in_endpoint(endpoint), config)
+    return make_step_request(provider, endpoint, headers, body, asked or asks_to_stream(endpoint), model if isinstance(model, str) else model_in_endpoint(endpoint), config)
 
 
 def model_in_endpoint(endpoint: str) -> str | None:

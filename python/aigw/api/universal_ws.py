@@ -27,7 +27,7 @@ from aigw.api.universal_messages import (
 )
 from aigw.errors import AigwError, Unauthorized, bug_report
 from aigw.logrecords import new_log_id
-from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, StreamFailed, relay_chunks, run
+from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, StreamFailed, make_gateway_request, relay_chunks, run
 from aigw.server.app import ConnectionClosed, WebSocketHandler
 from aigw.types import Framing, Principal, Usage
 
@@ -252,16 +252,8 @@ class UniversalSession(WebSocketHandler):
             return
         # The log id is chosen here so that a request cancelled before it answered still
         # names its log entry in the final message.
-        request = GatewayRequest(
-            self.gateway.name,
-            "websocket",
-            event_id,
-            steps,
-            self.request_headers,
-            new_log_id(),
-            principal=self.principal.id if self.principal is not None else None,
-            owner=self,
-        )
+        principal = self.principal.id if self.principal is not None else None
+        request = make_gateway_request(self.gateway.name, "websocket", event_id, steps, self.request_headers, new_log_id(), principal, self)
         ws.work_started()
         loop = self._loop
         if loop is None:
