@@ -238,7 +238,8 @@ def request_cache_key(plans: Sequence[StepPlan], principal: str | None = None) -
 #: one native call instead of `type.__call__` and a generated `__init__` (aigw.slots_maker).
 make_step_request = maker(StepRequest)
 make_gateway_request = maker(GatewayRequest)
-_make_record, _make_call, _make_plan, _make_attempt, _make_answer = map(maker, (LogRecord, Call, StepPlan, Attempt, Answer))
+make_answer = maker(Answer)
+_make_record, _make_call, _make_plan, _make_attempt = map(maker, (LogRecord, Call, StepPlan, Attempt))
 
 
 @functools.lru_cache(maxsize=16)
@@ -252,7 +253,7 @@ def _no_options_caching(ttl: int) -> CachePolicy:
 
 
 def _answer(req: GatewayRequest, log_id: str, step: int, content_type: str, status: int, headers: Sequence[tuple[str, str]] = (), cache: str = "MISS") -> Answer:
-    return _make_answer(req.event_id, log_id, step, status, content_type, cache, None, headers)
+    return make_answer(req.event_id, log_id, step, status, content_type, cache, None, headers)
 
 
 @functools.lru_cache(maxsize=256)  # a gateway meets few content types

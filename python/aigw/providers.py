@@ -59,8 +59,9 @@ __all__ = [
     "provider_options",
 ]
 
-#: `UpstreamRequest(...)` in one native call (aigw.slots_maker): every provider request makes one.
+#: `UpstreamRequest(...)` and `Usage(...)` in one native call (aigw.slots_maker): every provider request makes one of each.
 _make_upstream_request = maker(UpstreamRequest)
+_make_usage = maker(Usage)
 
 # Headers that describe one hop or belong to the gateway, never forwarded upstream. The
 # pipeline already refuses the framing ones from a client (aigw.validation); dropping them
@@ -269,7 +270,7 @@ class HttpProvider:
         Read by the Rust codec without decoding the rest of the answer (`openai_usage`'s rules)."""
         if type(body) is bytes:
             pair = _codec.openai_usage(body)
-            return None if pair is None else Usage(*pair)
+            return None if pair is None else _make_usage(*pair)
         doc = loads_or_none(body)
         return openai_usage(doc.get("usage")) if isinstance(doc, dict) else None
 

@@ -34,7 +34,7 @@ from aigw.compat.sink import UNTRANSLATED, TranslatingSink
 from aigw.compat.translation import Targets, Translation, parse_body, resolve_target, split_model
 from aigw.errors import AigwError, InvalidProvider
 from aigw.logrecords import new_log_id, parse_metadata_header
-from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, run
+from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, make_gateway_request, make_step_request, run
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.server.app import StreamedResponse
 
@@ -150,10 +150,8 @@ class CompatDoors:
             return _error(error_front, err)
         steps = [step for step, _ in planned]
         translations = [tr for _, tr in planned]
-        gw_request = GatewayRequest(
-            ctx.name, "compat", event_id, steps, options, log_id,
-            principal=ctx.principal.id if ctx.principal is not None else None,
-        )  # fmt: skip
+        principal = ctx.principal.id if ctx.principal is not None else None
+        gw_request = make_gateway_request(ctx.name, "compat", event_id, steps, options, log_id, principal)
         runtime, policy, on_record = self.runtime, ctx.policy, self.on_record
 
         def sink(response: Any) -> TranslatingSink:
@@ -202,12 +200,12 @@ async def plan_steps(
             et = resolve_embedding_target(provider, model, providers, formats)
             emb = EmbeddingTranslation(doc, et)
             call = emb.upstream_call()
-            out.append((StepRequest(provider, call.endpoint, {}, call.body, False, model, step_config, "POST", call.query), emb))
+            out.append((make_step_request(provider, call.endpoint, {}, call.body, False, model, step_config, "POST", call.query), emb))
             continue
         target = targets(provider, model) if targets is not None else resolve_target(provider, model, providers, formats)
         translation = Translation(front, doc, target)
         call = translation.upstream_call()
-        out.append((StepRequest(provider, call.endpoint, {}, call.body, call.stream, model, step_config, "POST", call.query), translation))
+        out.append((make_step_request(provider, call.endpoint, {}, call.body, call.stream, model, step_config, "POST", call.query), translation))
     return out
 
 

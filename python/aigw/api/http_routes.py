@@ -123,15 +123,8 @@ class HttpDoors:
             event_id = request_event_id(options, log_id)
         except AigwError as err:
             return _error(err)
-        gw_request = GatewayRequest(
-            ctx.name,
-            "universal",
-            event_id,
-            [s.step_request() for s in steps],
-            options,
-            log_id,
-            principal=ctx.principal.id if ctx.principal is not None else None,
-        )
+        principal = ctx.principal.id if ctx.principal is not None else None
+        gw_request = make_gateway_request(ctx.name, "universal", event_id, [s.step_request() for s in steps], options, log_id, principal)
         return self._answer(ctx, gw_request, step_header=True)
 
     async def provider(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:

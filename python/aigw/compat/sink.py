@@ -18,7 +18,7 @@ from aigw._codec import SseDecoder
 from aigw.compat.ir import ProviderError
 from aigw.compat.translation import StreamTranslator, Translation
 from aigw.errors import AigwError
-from aigw.pipeline import Answer, StreamFailed, relay_chunks
+from aigw.pipeline import Answer, StreamFailed, make_answer, relay_chunks
 from aigw.types import Framing, Usage
 
 _JSON = "application/json"
@@ -29,7 +29,7 @@ def answered_as(answer: Answer, status: int, content_type: str) -> Answer:
     """`answer` as the front door renders it: `status` and `content_type` set, the upstream's
     header fields dropped; every other field as it was. (`dataclasses.replace` did the same in
     ~240 bytecodes, twice per translated stream; tests hold this to it.)"""
-    return Answer(answer.event_id, answer.log_id, answer.step, status, content_type, answer.cache_status, answer.usage, ())
+    return make_answer(answer.event_id, answer.log_id, answer.step, status, content_type, answer.cache_status, answer.usage, ())
 
 
 class FrontDoorStream:
