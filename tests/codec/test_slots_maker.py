@@ -12,13 +12,12 @@ import pytest
 from hypothesis import given, strategies as st
 
 from aigw import _codec
-from aigw.options import CachePolicy
 from aigw.pipeline import Answer, GatewayRequest, StepPlan, StepRequest
 from aigw.slots_maker import maker
 from aigw.types import Attempt, Call, LogRecord, UpstreamRequest, Usage
 
 #: The classes the request path builds with makers.
-HOT = (LogRecord, Call, StepPlan, Attempt, Answer, StepRequest, GatewayRequest, UpstreamRequest, Usage, CachePolicy)
+HOT = (LogRecord, Call, StepPlan, Attempt, Answer, StepRequest, GatewayRequest, UpstreamRequest, Usage)
 
 values = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8), st.binary(max_size=8),
                    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
