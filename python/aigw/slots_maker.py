@@ -2,7 +2,8 @@
 
 `maker(cls)` returns a callable taking `cls`'s fields positionally, in field order, and
 building the instance as `cls(*args)` would: the same class, the same values, the defaults (and
-fresh `default_factory` values) for fields left out. It skips `type.__call__` and the
+fresh `default_factory` values) for fields left out. `slot_writer` is the same for a plain
+`__slots__` class whose `__init__` has a common outcome worth building without it. It skips `type.__call__` and the
 generated Python `__init__` (a frame and a store per field): a `LogRecord` is ~3× cheaper to
 make (`benches/README.md`). The native side (`aigw._codec.SlotsMaker`) checks the slot layout
 it writes into; this side checks that nothing else of the class's construction is skipped.
@@ -11,11 +12,11 @@ it writes into; this side checks that nothing else of the class's construction i
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from aigw import _codec
 
-__all__ = ["maker"]
+__all__ = ["maker", "slot_writer"]
 
 T = TypeVar("T")
 
@@ -51,3 +52,25 @@ def maker(cls: type[T]) -> Callable[..., T]:
         else:
             fields.append((f.name, _REQUIRED, None))
     return _codec.SlotsMaker(cls, fields)
+
+
+def slot_writer(cls: type[T], given: Sequence[str], fixed: Mapping[str, Any]) -> Callable[..., T]:
+    """A constructor of a plain `__slots__` class that does not run its `__init__`: the slots
+    named in `given` take the arguments, in order (all required), the slots in `fixed` these
+    values (shared: give immutable ones). Every slot the class and its bases declare (but
+    `__weakref__` and `__dict__`) must be named once, so a slot added later cannot be left
+    unset: TypeError otherwise, when the writer is made."""
+    declared = [name for klass in cls.__mro__ for name in _slots_of(klass) if name not in ("__weakref__", "__dict__")]
+    named = [*given, *fixed]
+    if sorted(named) != sorted(declared):
+        missing, extra = set(declared) - set(named), set(named) - set(declared)
+        raise TypeError(f"{cls.__qualname__}: slots not named {sorted(missing)}, names not slots {sorted(extra)}")
+    if cls.__new__ is not object.__new__:
+        raise TypeError(f"{cls.__qualname__} has its own __new__")
+    fields = [(name, _REQUIRED, None) for name in given] + [(name, _DEFAULT, value) for name, value in fixed.items()]
+    return _codec.SlotsMaker(cls, fields)
+
+
+def _slots_of(klass: type) -> tuple[str, ...]:
+    slots = klass.__dict__.get("__slots__", ())
+    return (slots,) if isinstance(slots, str) else tuple(slots)

@@ -13,7 +13,7 @@ from hypothesis import given, strategies as st
 
 from aigw import _codec
 from aigw.pipeline import Answer, GatewayRequest, StepPlan, StepRequest
-from aigw.slots_maker import maker
+from aigw.slots_maker import maker, slot_writer
 from aigw.types import Attempt, Call, LogRecord, UpstreamRequest, Usage
 
 #: The classes the request path builds with makers.
@@ -197,3 +197,34 @@ def test_the_native_side_refuses_a_class_with_its_own_new():
 
     with pytest.raises(TypeError, match="own __new__"):
         _codec.SlotsMaker(WithNew, [("a", 0, None)])
+
+
+class Plain:
+    __slots__ = ("a", "b", "__weakref__")
+
+    def __init__(self, a: int) -> None:
+        self.a, self.b = a, "default"
+
+
+def test_a_slot_writer_sets_given_and_fixed_slots_without_running_init():
+    made = slot_writer(Plain, ("a",), {"b": "fixed"})(7)
+    assert type(made) is Plain and (made.a, made.b) == (7, "fixed")
+    assert weakref.ref(made)() is made  # the __weakref__ slot works as for any instance
+
+
+def test_a_slot_writer_must_name_every_slot_once():
+    with pytest.raises(TypeError, match=r"slots not named \['b'\]"):
+        slot_writer(Plain, ("a",), {})
+    with pytest.raises(TypeError, match=r"names not slots \['c'\]"):
+        slot_writer(Plain, ("a",), {"b": 1, "c": 2})
+
+
+def test_a_slot_writer_refuses_a_class_with_its_own_new():
+    class WithNew(Plain):
+        __slots__ = ()
+
+        def __new__(cls, *args):
+            return super().__new__(cls)
+
+    with pytest.raises(TypeError, match="own __new__"):
+        slot_writer(WithNew, ("a",), {"b": 1})

@@ -23,7 +23,7 @@ from .errors import (
     UpstreamError,
     UpstreamProtocolError,
 )
-from .response import UpstreamResponse
+from .response import Headers, UpstreamResponse, whole_response
 
 if TYPE_CHECKING:
     from .client import _Pool
@@ -321,8 +321,7 @@ class Connection(asyncio.Protocol):
         if keep_alive is not None:
             self.keep_alive_limit = _keep_alive_seconds(keep_alive)
         limits = self._limits
-        resp = UpstreamResponse(self, status, reason, minor, headers, None, limits[1], limits[2], framing_fields[6])
-        resp._complete(body)
+        resp = whole_response(status, reason, minor, Headers(headers), framing_fields[6], [body] if body else [], len(body), limits[1], limits[2])
         self._waiter = None
         waiter.set_result(resp)
         self._deadline = None  # _disarm()

@@ -12,6 +12,8 @@ import asyncio
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from aigw.slots_maker import slot_writer
+
 from .errors import UpstreamBodyTooLarge, UpstreamConnectionClosed, UpstreamProtocolError
 
 if TYPE_CHECKING:
@@ -406,6 +408,18 @@ class UpstreamResponse:
             self._decoder = None  # drop zlib's state and held-back input now
             raise UpstreamBodyTooLarge(f"decompressed response body exceeds the {self._max_body}-byte limit")
         return out
+
+#: A response whose identity-coded body came whole with its head (`Connection._answer_whole`),
+#: built in one native call: every slot as `__init__` and then `_complete(body)` leave it. Takes
+#: (status, reason, http_minor, headers, content_type, chunks, size, buffer_limit, max_body_size)
+#: with `headers` a Headers and `chunks` [body] (or [] for an empty body).
+whole_response = slot_writer(
+    UpstreamResponse,
+    ("status", "reason", "http_minor", "headers", "content_type", "_chunks", "_size", "_limit", "_max_body"),
+    {"_conn": None, "_waiter": None, "_eof": True, "_exc": None, "_decoder": None, "_decoded": 0, "_paused": False,
+     "_finished": False, "_on_data": None, "_on_end": None},
+)
+
 
 class _ChunkIterator:
     """The async iterator of `UpstreamResponse.iter_chunks()`."""
