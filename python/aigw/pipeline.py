@@ -42,7 +42,7 @@ from aigw.interfaces import Cache, Logger, Observer, Provider, RateLimiter
 from aigw.observe.request_notes import note_request
 from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
 from aigw.providers import HttpProvider
-from aigw.slots_maker import maker
+from aigw.slots_maker import maker, slot_writer
 from aigw.options import CachePolicy, RetryPolicy, cache_policy, retry_policy
 from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, Usage
 from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError
@@ -311,7 +311,7 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
     if collect and collect_payload:
         record.request_content_type = media_type(_client_header(first.headers, "content-type")) or "application/json"
         keep_request_body(record, first.body)
-    return _Run(rt, gw, req, headers, sink, record, collect_payload).main(log_options, collect, started)
+    return _new_run(rt, gw, req, headers, sink, record, collect_payload).main(log_options, collect, started)
 
 
 def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Mapping[str, str]) -> list[StepPlan]:
@@ -461,15 +461,20 @@ def expected_terminator(provider: Provider, call: Call) -> bytes | None:
 
 
 class _Run:
-    """The step loop of one request; holds what the final answer is built from."""
+    """The step loop of one request; holds what the final answer is built from. Made by
+    `_new_run(rt, gw, req, headers, sink, record, collect)` (one native call; see below)."""
 
     __slots__ = ("rt", "gw", "req", "headers", "sink", "record", "collect", "last_error", "last_answer")
 
-    def __init__(self, rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: dict[str, str], sink: Sink, record: LogRecord, collect: bool) -> None:
-        self.rt, self.gw, self.req, self.headers, self.sink = rt, gw, req, headers, sink
-        self.record, self.collect = record, collect
-        self.last_error: AigwError | None = None  # the last failure without an answer
-        self.last_answer: tuple[int, Any, bytes] | None = None  # (step, response, body) of the last error answer
+    rt: Runtime
+    gw: GatewayPolicy
+    req: GatewayRequest
+    headers: dict[str, str]
+    sink: Sink
+    record: LogRecord
+    collect: bool
+    last_error: AigwError | None  # the last failure without an answer
+    last_answer: tuple[int, Any, bytes] | None  # (step, response, body) of the last error answer
 
     async def main(self, log_options: Mapping[str, str], collect: bool, started: float) -> LogRecord:
         """The request, start to end (see `run`). The step loop is inline: every coroutine
@@ -709,6 +714,10 @@ class _Head(NamedTuple):
     content_type: str  # bare media type
     framing: Framing | None  # None: an error answer (status >= 400)
     streams: bool  # relayed as it arrives (see `_streams`)
+
+
+#: A request's `_Run`, its two "last" slots None (aigw.slots_maker.slot_writer).
+_new_run = slot_writer(_Run, ("rt", "gw", "req", "headers", "sink", "record", "collect"), {"last_error": None, "last_answer": None})
 
 
 def _request_error(plan: StepPlan, exc: UpstreamError, first_byte_ms: int) -> AigwError:
