@@ -298,13 +298,15 @@ def relayed_headers(raw: Iterable[tuple[bytes | str, bytes | str]]) -> tuple[lis
     cf-aig-*, as str pairs (ISO-8859-1), and whether a content-type is among them."""
 
 def parse_create(
-    payload: bytes, max_depth: int, max_event_id: int
-) -> tuple[str | None, list[tuple[str, str, dict[str, str], bytes, bool, str | None]]] | None:
-    """The usual `universal.create` read in one pass: (eventId, [(provider, endpoint without its
-    leading slashes, headers, query bytes as sent, `"stream": true` in it, its `"model"` string),
-    ...]); None for any other message (another type, a missing or mistyped field, a repeated
-    key, a step `authorization` or `config`, non-string header values, an eventId the gateway
-    refuses, anything a decoder would refuse or that may nest past `max_depth`)."""
+    payload: bytes, max_depth: int, max_event_id: int, step: Callable[[str, str, dict[str, str], bytes, bool, str | None, None], _T]
+) -> tuple[str | None, list[_T]] | None:
+    """The usual `universal.create` read in one pass: (eventId, [step(provider, endpoint without
+    its leading slashes, headers, query bytes as sent, stream, model, None), ...]); a step
+    streams when its query says `"stream": true` or its endpoint asks
+    (`:streamGenerateContent`), its model is the query's `"model"` string, else the one its
+    endpoint names. None for any other message (another type, a missing or mistyped field, a
+    repeated key, a step `authorization` or `config`, non-string header values, an eventId the
+    gateway refuses, anything a decoder would refuse or that may nest past `max_depth`)."""
 
 def cut_queries(payload: bytes, max_depth: int) -> tuple[bytes, list[tuple[bytes, bool, str | None] | None]] | None:
     """A Universal client message with each step's `query` object cut out (rust/src/universal.rs):
@@ -315,6 +317,7 @@ def cut_queries(payload: bytes, max_depth: int) -> tuple[bytes, list[tuple[bytes
     repeated request/query keys, invalid JSON): decode the message as it is."""
 
 _D = TypeVar("_D", bound=dict)
+_T = TypeVar("_T")
 
 def split_client_headers(
     index: dict[str, list[str]], hop: AbstractSet[str], connection: str | None, cls: type[_D]

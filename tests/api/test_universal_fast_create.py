@@ -22,7 +22,8 @@ query_objects = st.fixed_dictionaries(
 def valid_steps(draw):
     step = {
         "provider": draw(st.sampled_from(["openai", "workers-ai", "\u00e9x"])),
-        "endpoint": draw(st.sampled_from(["chat/completions", "/chat/completions", "//v1/x", "@cf/meta/llama", "models/g:streamGenerateContent", ""])),
+        "endpoint": draw(st.sampled_from(["chat/completions", "/chat/completions", "//v1/x", "@cf/meta/llama", "models/g:streamGenerateContent", "",
+                                           "v1beta/models/gemini-2.5-flash:generateContent", "models//x/models/y?z", "models/:a", "@hf/x:streamGenerateContent"])),
         "query": draw(query_objects),
     }
     optional = {

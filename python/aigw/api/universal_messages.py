@@ -204,11 +204,8 @@ def fast_create(payload: bytes) -> tuple[str | None, list[StepRequest]] | None:
     a valid eventId) read whole in Rust (`_codec.parse_create`): its eventId and the steps
     `parse_client_message` gives for it, as the pipeline takes them. None for any other message:
     parse it with `parse_client_message`, which reports every mistake."""
-    fast = _codec.parse_create(payload, MAX_DEPTH, MAX_EVENT_ID)
-    if fast is None:
-        return None
-    event_id, steps = fast
-    return event_id, [cut_step_request(p, e, h, (q, s, m)) for p, e, h, q, s, m in steps]
+    # The steps are built in the same call, by `cut_step_request`'s rules (stream, model).
+    return _codec.parse_create(payload, MAX_DEPTH, MAX_EVENT_ID, make_step_request)
 
 
 def parse_client_message(payload: bytes) -> Create | Cancel:

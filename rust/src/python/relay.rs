@@ -74,22 +74,35 @@ fn cut_queries<'py>(py: Python<'py>, payload: &[u8], max_depth: usize) -> Option
 }
 
 /// The usual `universal.create` read in one pass (crate::universal_create): `(eventId or None,
-/// [(provider, endpoint, headers, query bytes as sent, stream, model or None), ...])`, or None:
-/// the message is for the Python parser (anything unusual, every mistake).
+/// [step(provider, endpoint, headers, query bytes as sent, stream, model, None), ...])`, or
+/// None: the message is for the Python parser (anything unusual, every mistake). A step streams
+/// when its query says `"stream": true` or its endpoint asks (`:streamGenerateContent`); its
+/// model is the query's `"model"` string, else the one its endpoint names
+/// (crate::universal::model_in_endpoint): `cut_step_request`'s rules, so `step` (the pipeline's
+/// StepRequest maker) gets what that function would give it.
 #[pyfunction]
-fn parse_create<'py>(py: Python<'py>, payload: &[u8], max_depth: usize, max_event_id: usize) -> PyResult<Option<(Option<String>, Bound<'py, PyList>)>> {
+fn parse_create<'py>(
+    py: Python<'py>,
+    payload: &[u8],
+    max_depth: usize,
+    max_event_id: usize,
+    step: &Bound<'py, PyAny>,
+) -> PyResult<Option<(Option<String>, Bound<'py, PyList>)>> {
     let Some(create) = crate::universal_create::parse_create(payload, max_depth, max_event_id) else {
         return Ok(None);
     };
     let steps = PyList::empty(py);
-    for step in create.steps {
+    for fast in create.steps {
         let headers = PyDict::new(py);
-        for (name, value) in &step.headers {
+        for (name, value) in &fast.headers {
             headers.set_item(&**name, &**value)?;
         }
-        let Some(query) = payload.get(step.query.start..step.query.end) else { return Ok(None) };
+        let Some(query) = payload.get(fast.query.start..fast.query.end) else { return Ok(None) };
         let query = PyBytes::new(py, query);
-        steps.append((&*step.provider, &*step.endpoint, headers, query, step.query.stream, step.query.model.as_deref()))?;
+        let endpoint = &*fast.endpoint;
+        let stream = fast.query.stream || endpoint.contains(":streamGenerateContent");
+        let model = fast.query.model.as_deref().or_else(|| crate::universal::model_in_endpoint(endpoint));
+        steps.append(step.call1((&*fast.provider, endpoint, headers, query, stream, model, py.None()))?)?;
     }
     Ok(Some((create.event_id.map(Cow::into_owned), steps)))
 }
