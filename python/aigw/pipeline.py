@@ -636,8 +636,7 @@ class _Run:
         record.status, record.success, record.error = status, True, None
         record.response_content_type = content_type
         record.tokens_in, record.tokens_out = _usage_pair(usage)
-        answer = _answer(self.req, record.log_id, plan.index, content_type, status, _raw_headers(resp))
-        answer.usage = usage
+        answer = make_answer(self.req.event_id, record.log_id, plan.index, status, content_type, "MISS", usage, _raw_headers(resp))
         if self.collect:
             keep_response_body(record, body)
         self.sink.deliver(answer, body)
