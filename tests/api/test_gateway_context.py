@@ -23,12 +23,13 @@ class OneToken:
         return SimpleNamespace(id="alice") if token == "good" else None
 
 
-def door() -> FrontDoor:
+def door(policies: dict[str, str] | None = None) -> FrontDoor:
     gateways = {
         "open": SimpleNamespace(authentication=False, account_id=""),
         "locked": SimpleNamespace(authentication=True, account_id="acct"),
     }
-    policies = {"open": "open-policy", "locked": "locked-policy"}
+    if policies is None:
+        policies = {"open": "open-policy", "locked": "locked-policy"}
     return FrontDoor(gateways, policies, OneToken())  # type: ignore[arg-type]
 
 
@@ -40,6 +41,15 @@ def request(token: str | None = None) -> Request:
 def test_a_gateway_without_authentication_is_entered_without_a_token():
     ctx = door().enter_without_token(PRIVATE, {"account": "x", "gateway": "open"})
     assert (ctx.name, ctx.policy, ctx.principal) == ("open", "open-policy", None)
+
+
+def test_tokenless_requests_to_a_gateway_share_one_context_until_its_policy_is_replaced():
+    policies = {"open": "open-policy", "locked": "locked-policy"}
+    front = door(policies)
+    first = front.enter_without_token(PRIVATE, {"account": "x", "gateway": "open"})
+    assert front.enter_without_token(PRIVATE, {"account": "y", "gateway": "open"}) is first
+    policies["open"] = "new-policy"
+    assert front.enter_without_token(PRIVATE, {"account": "x", "gateway": "open"}).policy == "new-policy"
 
 
 def test_a_gateway_with_authentication_needs_a_token():

@@ -85,6 +85,9 @@ class FrontDoor:
         self._gateways = gateways  # name -> GatewaySettings
         self._policies = policies
         self._auth = auth
+        #: The one context per gateway of requests that need no token (it is frozen): not a new
+        #: object per request. Made again if the gateway's policy object is replaced.
+        self._tokenless: dict[str, GatewayContext] = {}
 
     def exists(self, params: Mapping[str, str]) -> bool:
         """Whether the ``{gateway}`` (and ``{account}``) of `params` name a configured gateway;
@@ -110,7 +113,11 @@ class FrontDoor:
         if not self.exists(params):
             raise GatewayNotFound(f"gateway {name!r} does not exist")
         if route.public or not self._gateways[name].authentication:
-            return GatewayContext(name, self._policies[name], None)
+            policy = self._policies[name]
+            ctx = self._tokenless.get(name)
+            if ctx is None or ctx.policy is not policy:
+                ctx = self._tokenless[name] = GatewayContext(name, policy, None)
+            return ctx
         return NEEDS_TOKEN
 
     async def authenticate(self, request: Request, params: Mapping[str, str], *, websocket: bool) -> GatewayContext:
