@@ -42,7 +42,7 @@ from aigw.protocol.http11 import (
     error_response,
 )
 from aigw.server.app import ConnectionClosed, StreamedResponse
-from aigw.server.http_response import ResponseWriter, send_response
+from aigw.server.http_response import ResponseWriter, response_writer, send_response
 from aigw.server.websocket import WebSocket
 
 if TYPE_CHECKING:
@@ -266,10 +266,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             if is_websocket_upgrade(request):
                 await self._upgrade(request)
                 return
-            writer = self._writer = ResponseWriter(
-                self, method=request.method, http_version=request.http_version,
-                keep_alive=request.keep_alive and not self._server.shutting_down,
-            )
+            writer = self._writer = response_writer(self, request.method, request.http_version, request.keep_alive and not self._server.shutting_down)
             await self._answer(request, writer)
         except Exception:
             log.exception("connection failed while answering %r", request)

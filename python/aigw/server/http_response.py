@@ -19,8 +19,9 @@ from typing import Protocol
 
 from aigw.protocol.http11 import HttpResponse, LAST_CHUNK, serialize_response_head
 from aigw.server.app import ConnectionClosed
+from aigw.slots_maker import slot_writer
 
-__all__ = ["ResponseChannel", "ResponseWriter", "send_response"]
+__all__ = ["ResponseChannel", "ResponseWriter", "response_writer", "send_response"]
 
 log = logging.getLogger("aigw.server")
 
@@ -226,6 +227,20 @@ class ResponseWriter:
 
     def __repr__(self) -> str:
         return f"<ResponseWriter {self.status} {('new', 'started', 'ended', 'aborted')[self._state]}>"
+
+
+
+_writer_slots = slot_writer(
+    ResponseWriter,
+    ("_channel", "_head_request", "_http10", "_close"),
+    {"_state": NEW, "_chunked": False, "_length": None, "_sent": 0, "_no_body": False, "status": None},
+)
+
+
+def response_writer(channel: ResponseChannel, method: str, http_version: str, keep_alive: bool) -> ResponseWriter:
+    """The writer `ResponseWriter(channel, method=..., http_version=..., keep_alive=...)` makes,
+    built in one native call (aigw.slots_maker.slot_writer): the server makes one per request."""
+    return _writer_slots(channel, method == "HEAD", http_version != "1.1", not keep_alive)
 
 
 async def send_response(writer: ResponseWriter, response: HttpResponse) -> None:
