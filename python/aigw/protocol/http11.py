@@ -20,6 +20,7 @@ from urllib.parse import unquote
 import orjson
 
 from aigw import _codec
+from aigw.slots_maker import slot_writer
 
 __all__ = [
     "Headers",
@@ -133,8 +134,7 @@ class Request:
     ) -> None:
         self.method = method
         self.target = target
-        raw_path, _, self.query = target.partition("?")
-        self.path = unquote(raw_path) if "%" in raw_path else raw_path
+        self.path, self.query = _path_and_query(target)
         self.http_version = http_version
         self.headers = headers
         self.client = client
@@ -182,6 +182,29 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target} HTTP/{self.http_version}>"
+
+
+def _path_and_query(target: str) -> tuple[str, str]:
+    """A request target's path (percent-decoded) and raw query (without "?")."""
+    raw_path, _, query = target.partition("?")
+    return (unquote(raw_path) if "%" in raw_path else raw_path), query
+
+
+_request_slots = slot_writer(
+    Request,
+    ("method", "target", "path", "query", "http_version", "headers", "client", "_body", "tls", "subprotocols", "keep_alive"),
+    {"_source": None},
+)
+
+
+def whole_request(
+    method: str, target: str, http_version: str, headers: Headers, client: tuple | None, body: bytes, tls: bool, keep_alive: bool
+) -> Request:
+    """The request `Request(method, target, http_version, headers, client=..., body=..., tls=...,
+    keep_alive=...)` makes, built in one native call (aigw.slots_maker.slot_writer): the server's
+    reader makes one per request whose body came whole."""
+    path, query = _path_and_query(target)
+    return _request_slots(method, target, path, query, http_version, headers, client, body, tls, [], keep_alive)
 
 
 class BodySource(Protocol):
@@ -455,10 +478,7 @@ class RequestReader:
                 body, end, keep_alive = whole
                 del self._buf[:end]
                 method, target, minor, raw_headers, _, index, _ = head
-                return Request(
-                    method, target, _VERSIONS[minor], Headers(raw_headers, index),
-                    client=self._client, body=body, tls=self._tls, keep_alive=keep_alive,
-                )  # fmt: skip
+                return whole_request(method, target, _VERSIONS[minor], Headers(raw_headers, index), self._client, body, self._tls, keep_alive)
             request = self._read_head(head)
             assert request is not None
             self._partial, self._parts = request, []
