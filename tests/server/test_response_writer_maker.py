@@ -12,7 +12,7 @@ from aigw.server.http_response import ResponseWriter, response_writer
 SLOTS = ResponseWriter.__slots__
 
 
-@pytest.mark.parametrize("method, http_version, keep_alive", itertools.product(("GET", "HEAD", "POST"), ("1.0", "1.1"), (False, True)))
+@pytest.mark.parametrize("method, http_version, keep_alive", list(itertools.product(("GET", "HEAD", "POST"), ("1.0", "1.1"), (False, True))))
 def test_response_writer_leaves_every_slot_as_the_constructor_does(method, http_version, keep_alive):
     channel = object()
     made = response_writer(channel, method, http_version, keep_alive)  # type: ignore[arg-type]
