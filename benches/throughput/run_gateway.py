@@ -42,6 +42,7 @@ import json
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -113,6 +114,17 @@ class Procs:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+def drop_log_stores(out: Path) -> None:
+    """Remove the gateways' data directories below `out` once their processes have stopped:
+    their SQLite log stores grow by ~1 GB per gateway in a few minutes of load and nothing is
+    read from them afterwards (results are in results.jsonl). AIGW_BENCH_KEEP_DATA=1 keeps them."""
+    if os.environ.get("AIGW_BENCH_KEEP_DATA") == "1":
+        return
+    for data in out.rglob("aigw-data"):
+        if data.is_dir():
+            shutil.rmtree(data, ignore_errors=True)
 
 
 def aigw_config(out: Path, port: int, up_port: int, anthropic_port: int | None = None) -> Path:
@@ -474,6 +486,7 @@ def main() -> None:
                             measure_cell(args, t, scen, rep, cmd, f)
     finally:
         procs.stop_all()
+        drop_log_stores(out)
     (out / "summary.md").write_text(render(out, args.smoke))
     print((out / "summary.md").read_text())
 
