@@ -231,7 +231,7 @@ def request_cache_key(plans: Sequence[StepPlan], principal: str | None = None) -
     return _digest(parts)
 
 
-# ---- the upstream body as the sinks see it ------------------------------------------------
+# ---- the objects every request makes ---------------------------------------------------------
 
 
 #: Positional constructors of the objects every request makes: the same classes, each built in
