@@ -223,11 +223,7 @@ class UpstreamResponse:
         if not self._eof or self._decoder is not None or self._exc is not None or self._finished or self._size > self._max_body:
             return None
         self._finished = True
-        chunks = self._chunks
-        if len(chunks) == 1 and not self._paused:  # the usual whole answer: one piece, taken as `_take` would
-            self._size = 0
-            return chunks.pop()
-        return self._take() if chunks else b""
+        return self._take() if self._chunks else b""
 
     def iter_chunks(self) -> _ChunkIterator:
         """Iterate the (decoded) body as it arrives: each item is everything buffered since the
