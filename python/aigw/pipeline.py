@@ -252,8 +252,11 @@ def _no_options_caching(ttl: int) -> CachePolicy:
 # ---- run --------------------------------------------------------------------------------------
 
 
-def _answer(req: GatewayRequest, log_id: str, step: int, content_type: str, status: int, headers: Sequence[tuple[str, str]] = (), cache: str = "MISS") -> Answer:
-    return make_answer(req.event_id, log_id, step, status, content_type, cache, None, headers)
+def _answer(
+    req: GatewayRequest, log_id: str, step: int, content_type: str, status: int, headers: Sequence[tuple[str, str]] = (), cache: str = "MISS",
+    usage: Usage | None = None,
+) -> Answer:
+    return make_answer(req.event_id, log_id, step, status, content_type, cache, usage, headers)
 
 
 @functools.lru_cache(maxsize=256)  # a gateway meets few content types
@@ -636,7 +639,7 @@ class _Run:
         record.status, record.success, record.error = status, True, None
         record.response_content_type = content_type
         record.tokens_in, record.tokens_out = _usage_pair(usage)
-        answer = make_answer(self.req.event_id, record.log_id, plan.index, status, content_type, "MISS", usage, _raw_headers(resp))
+        answer = _answer(self.req, record.log_id, plan.index, content_type, status, _raw_headers(resp), usage=usage)
         if self.collect:
             keep_response_body(record, body)
         self.sink.deliver(answer, body)
