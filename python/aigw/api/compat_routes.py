@@ -31,7 +31,7 @@ from aigw.compat.embeddings import EmbeddingTranslation, resolve_embedding_targe
 from aigw.compat.ir import InvalidCompatRequest, ProviderError
 from aigw.compat.routes import Route, RouteInput, RouteStep, evaluate
 from aigw.compat.sink import UNTRANSLATED, TranslatingSink
-from aigw.compat.translation import Targets, Translation, parse_body, resolve_target, split_model
+from aigw.compat.translation import Targets, Translation, parse_body, split_model
 from aigw.errors import AigwError, InvalidProvider
 from aigw.logrecords import new_log_id, parse_metadata_header
 from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, make_gateway_request, make_step_request, run
@@ -175,13 +175,13 @@ async def plan_steps(
     routes: Mapping[str, Route],
     limiter: Any,
     *,
-    targets: Callable[[str, str], Any] | None = None,
+    targets: Callable[[str, str], Any],
 ) -> list[tuple[StepRequest, Any]]:
     """The pipeline steps of one /compat request, each with its translation: one for
     `provider/model`, the evaluated fallback chain for `dynamic/<route>`. `front` is "openai",
     "anthropic" (chat) or "embeddings". `route_input()` is what a dynamic route's conditions
-    read (called only for one); `targets(provider, model)` resolves a chat target (a
-    `Targets`; by default `resolve_target` over `providers` and `formats`). Raises
+    read (called only for one); `targets(provider, model)` resolves a chat target (the
+    doors' `Targets`); `providers` and `formats` resolve embedding targets. Raises
     InvalidProvider (400/2008) for an unknown provider or route, UnsupportedParameter (400)
     when a step's provider cannot honour a parameter, RateLimited (429) from a route's rate
     limit without a fallback branch."""
@@ -202,7 +202,7 @@ async def plan_steps(
             call = emb.upstream_call()
             out.append((make_step_request(provider, call.endpoint, {}, call.body, False, model, step_config, "POST", call.query), emb))
             continue
-        target = targets(provider, model) if targets is not None else resolve_target(provider, model, providers, formats)
+        target = targets(provider, model)
         translation = Translation(front, doc, target)
         call = translation.upstream_call()
         out.append((make_step_request(provider, call.endpoint, {}, call.body, call.stream, model, step_config, "POST", call.query), translation))
