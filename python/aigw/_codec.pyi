@@ -499,9 +499,6 @@ class SlotsMaker:
 
     def __init__(self, cls: type, fields: list[tuple[str, int, object]]) -> None: ...
     def __call__(self, *args: object) -> Any: ...
-    @property
-    def cls(self) -> type:
-        """The class this maker builds."""
 
 class MetricSeries:
     """The Prometheus counts of one label set (aigw.observe.metrics; rust/src/metrics.rs)."""

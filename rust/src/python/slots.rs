@@ -174,10 +174,4 @@ impl SlotsMaker {
         }
         Ok(obj)
     }
-
-    /// The class this maker builds.
-    #[getter]
-    fn cls(&self, py: Python<'_>) -> Py<PyType> {
-        self.ty.clone_ref(py)
-    }
 }
