@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_gateway import CHUNKS, HERE, Procs, ROOT, SCENARIOS, aigw_config, drop_log_stores, find_harness, free_port, load_cmd, normalize, wait_ready  # noqa: E402
+from run_gateway import CHUNKS, HERE, Procs, ROOT, SCENARIOS, aigw_config, find_harness, free_port, load_cmd, normalize, wait_ready  # noqa: E402
 
 
 def main() -> None:
@@ -102,7 +102,6 @@ def main() -> None:
                               f"foreign {row['foreign_cores']:.2f}", file=sys.stderr, flush=True)
     finally:
         procs.stop_all()
-        drop_log_stores(out)
     lines = ["| scenario | A median | B median | B/A (median of paired ratios) |", "|---|---|---|---|"]
     for spec in args.scenarios.split(","):
         a, b = runs.get((spec, "A"), []), runs.get((spec, "B"), [])

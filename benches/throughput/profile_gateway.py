@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_gateway import CHUNKS, HERE, Procs, ROOT, SCENARIOS, aigw_config, drop_log_stores, find_harness, free_port, wait_ready  # noqa: E402
+from run_gateway import CHUNKS, HERE, Procs, ROOT, SCENARIOS, aigw_config, find_harness, free_port, wait_ready  # noqa: E402
 
 IDLE = ("epoll_wait", "select", "poll", "_run_once (uvloop", "run_forever")
 
@@ -195,7 +195,6 @@ def main() -> None:
         result = client.communicate()[0].strip()
     finally:
         procs.stop_all()
-        drop_log_stores(out)
     text = f"scenario {args.scenario}, gateway {args.gateway}, load: {result}\n\n" + summarize(raw, args.top)
     (out / f"profile-{tag}.txt").write_text(text)
     print(text)

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_gateway import HERE, Procs, ROOT, aigw_config, drop_log_stores, find_harness, free_port, wait_ready  # noqa: E402
+from run_gateway import HERE, Procs, ROOT, aigw_config, find_harness, free_port, wait_ready  # noqa: E402
 
 WRITERS = ("thread", "process")
 
@@ -98,7 +98,6 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
     finally:
         procs.stop_all()
-        drop_log_stores(out)
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (out / "summary.md").write_text(render(rows, args))
     print((out / "summary.md").read_text())

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_gateway import HERE, Procs, aigw_config, drop_log_stores, free_port, wait_ready  # noqa: E402
+from run_gateway import HERE, Procs, aigw_config, free_port, wait_ready  # noqa: E402
 
 
 def thread_ticks(pid: int) -> dict[int, int]:
@@ -81,7 +81,6 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
     finally:
         procs.stop_all()
-        drop_log_stores(out)
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     lines = ["| gateway | main thread µs/request (median) | other threads | reps |", "|---|---|---|---|"]
     for gateway in ("bench", "bench-nolog"):
