@@ -292,6 +292,10 @@ def serialize_response_head(
     headers from the keywords. ValueError for a CR or LF in a header, or a character past
     U+00FF (rust/src/http.rs)."""
 
+def whole_response(status: int, reason: str, headers: Iterable[tuple[str, str]], body: bytes, close: bool) -> bytes:
+    """A whole response in one bytes object: the head `serialize_response_head` writes for
+    `content_length=len(body)` (and `close`), then `body`. Errors as it."""
+
 def relayed_headers(raw: Iterable[tuple[bytes | str, bytes | str]]) -> tuple[list[tuple[str, str]], bool]:
     """An upstream response's fields minus the hop's own (connection, keep-alive,
     transfer-encoding, te, trailer, upgrade, proxy-*, content-length, content-encoding) and any

@@ -34,6 +34,7 @@ __all__ = [
     "LAST_CHUNK",
     "error_response",
     "serialize_response_head",
+    "whole_response",
 ]
 
 
@@ -298,6 +299,12 @@ def serialize_response_head(
     Connection: close) come from the keywords; app headers with those names are dropped.
     ValueError for a header with a line break or a character past U+00FF (written in Rust)."""
     return _codec.serialize_response_head(status, _REASONS.get(status, "Unknown"), headers, content_length, chunked, close)
+
+
+def whole_response(status: int, headers: Iterable[tuple[str, str]], body: bytes, *, close: bool = False) -> bytes:
+    """A whole response's bytes: `serialize_response_head(status, headers,
+    content_length=len(body), close=close)` followed by `body`, built in one buffer (Rust)."""
+    return _codec.whole_response(status, _REASONS.get(status, "Unknown"), headers, body, close)
 
 
 def chunk(data: bytes) -> bytes:

@@ -350,6 +350,14 @@ class HttpConnection(asyncio.BufferedProtocol):
         else:
             self._transport.writelines(out)
 
+    def send(self, data: bytes) -> None:
+        """Write `data` now, after anything queued."""
+        if self._out:
+            self.queue(data, False)
+            self.flush()
+        elif not self.lost:
+            self._transport.write(data)
+
     def unsent(self) -> int:
         """Bytes queued or in the transport's buffer."""
         if self.lost:

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
-from aigw.protocol.http11 import HttpResponse, LAST_CHUNK, serialize_response_head
+from aigw.protocol.http11 import HttpResponse, LAST_CHUNK, serialize_response_head, whole_response
 from aigw.server.app import ConnectionClosed
 from aigw.slots_maker import slot_writer
 
@@ -42,6 +42,9 @@ class ResponseChannel(Protocol):
 
     def flush(self) -> None:
         """Write everything queued now."""
+
+    def send(self, data: bytes) -> None:
+        """Write `data` now, after anything queued (``queue(data, False)`` then ``flush()``)."""
 
     def unsent(self) -> int:
         """Bytes queued or buffered in the transport, not yet taken by the kernel."""
@@ -115,6 +118,16 @@ class ResponseWriter:
 
     def send_whole(self, status: int, headers: Iterable[tuple[str, str]], body: bytes) -> None:
         """``start`` with Content-Length and ``end(body)`` as one transport write."""
+        if self._state is NEW and 200 <= status <= 999 and status not in _BODYLESS and not self._head_request and len(body) < 65536:
+            # The usual answer, framed as `_head` would frame it (Content-Length, no body
+            # rules to apply) and written with its body in one native call.
+            channel = self._channel
+            if not channel.may_keep_alive():
+                self._close = True
+            data = whole_response(status, headers, body, close=self._close)
+            self.status, self._length, self._sent, self._state = status, len(body), len(body), ENDED
+            channel.send(data)
+            return
         head = self._head(status, headers, len(body))
         channel = self._channel
         if self._no_body or not body:

@@ -18,6 +18,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_response_head, m)?)?;
     m.add_function(wrap_pyfunction!(serialize_response_head, m)?)?;
     m.add_function(wrap_pyfunction!(request_message, m)?)?;
+    m.add_function(wrap_pyfunction!(whole_response, m)?)?;
     m.add_function(wrap_pyfunction!(relayed_headers, m)?)?;
     m.add_class::<ChunkedDecoder>()?;
     m.add_class::<SseDecoder>()?;
@@ -42,26 +43,56 @@ fn serialize_response_head<'py>(
     chunked: bool,
     close: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let mut pairs: Vec<(Bound<'py, PyString>, Bound<'py, PyString>)> = Vec::new();
-    for item in headers.try_iter()? {
-        let (name, value): (Bound<'py, PyString>, Bound<'py, PyString>) = item?.extract()?;
-        pairs.push((name, value));
-    }
-    let mut texts = Vec::with_capacity(pairs.len());
-    for (name, value) in &pairs {
-        texts.push((name.to_str()?, value.to_str()?));
-    }
     let framing = match (content_length, chunked) {
         (Some(n), _) => BodyFraming::Length(n),
         (None, true) => BodyFraming::Chunked,
         (None, false) => BodyFraming::None,
     };
     let mut out = Vec::with_capacity(256);
-    http::write_response_head(&mut out, status, reason, texts, framing, close).map_err(|e| match e {
+    write_head(&mut out, status, reason, headers, framing, close)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// A whole response in one bytes object: the head `serialize_response_head` writes for
+/// `content_length=len(body)`, then `body` (the server's usual answer, one buffer, no
+/// concatenation after). Errors as `serialize_response_head`.
+#[pyfunction]
+fn whole_response<'py>(
+    py: Python<'py>,
+    status: u16,
+    reason: &str,
+    headers: &Bound<'py, PyAny>,
+    body: &[u8],
+    close: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::with_capacity(256 + body.len());
+    write_head(&mut out, status, reason, headers, BodyFraming::Length(body.len() as u64), close)?;
+    out.extend_from_slice(body);
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Appends a response head to `out` from `headers`, an iterable of (str, str) pairs.
+fn write_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: &str,
+    headers: &Bound<'_, PyAny>,
+    framing: BodyFraming,
+    close: bool,
+) -> PyResult<()> {
+    let mut pairs: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)> = Vec::new();
+    for item in headers.try_iter()? {
+        let (name, value): (Bound<'_, PyString>, Bound<'_, PyString>) = item?.extract()?;
+        pairs.push((name, value));
+    }
+    let mut texts = Vec::with_capacity(pairs.len());
+    for (name, value) in &pairs {
+        texts.push((name.to_str()?, value.to_str()?));
+    }
+    http::write_response_head(out, status, reason, texts, framing, close).map_err(|e| match e {
         HeadWriteError::LineBreak(name) => PyValueError::new_err(format!("header {name:?} contains a line break")),
         HeadWriteError::NotLatin1(name) => PyValueError::new_err(format!("header {name:?} has a character outside ISO-8859-1")),
-    })?;
-    Ok(PyBytes::new(py, &out))
+    })
 }
 
 /// The upstream client's whole request (crate::http_request): head and body in one bytes
