@@ -444,10 +444,11 @@ BATCHER_CONFIG_KEYS = frozenset(
 )
 
 
-def batcher_options(section: SectionReader) -> dict[str, float]:
-    """LogBatcher keyword arguments from a logger's config section (defaults above)."""
+def batcher_options(section: SectionReader, *, batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, float]:
+    """LogBatcher keyword arguments from a logger's config section (defaults above; a logger
+    may give its own default `batch_size`)."""
     return {
-        "batch_size": section.number("batch_size", DEFAULT_BATCH_SIZE, minimum=1, integer=True),
+        "batch_size": section.number("batch_size", batch_size, minimum=1, integer=True),
         "flush_interval": section.number("flush_interval_ms", DEFAULT_FLUSH_INTERVAL * 1000) / 1000,
         "max_backlog": section.number("max_backlog", DEFAULT_MAX_BACKLOG, minimum=1, integer=True),
         "max_backlog_bytes": section.number(
