@@ -164,17 +164,12 @@ def parse_request_head(
     max_target: int = 8192,
     start_hint: int = 0,
     index: bool = False,
-    whole: int | None = None,
 ) -> tuple[Any, ...] | None:
     """Parse one request head at the start of `data`.
     Returns (method, target, minor_version, headers, consumed) where header names are
     lowercased bytes and values are bytes with surrounding whitespace removed, or None when
     the head is incomplete (and within max_size). Raises HttpParseError. With `index`, a sixth
-    item: {name: [value, ...]} as text (ISO-8859-1), names in the order first seen. With
-    `index` and `whole` (the body limit), a seventh item: (body, bytes taken by head and body,
-    keep_alive) when the body is all here and plainly framed (no Transfer-Encoding; no
-    Content-Length, or equal plain ones within the limit), else None; `keep_alive` is the
-    server's rule (HTTP/1.1 unless a Connection token is close; 1.0 on keep-alive).
+    item: {name: [value, ...]} as text (ISO-8859-1), names in the order first seen.
 
     Strict RFC 9112: CRLF only (bare LF or CR: 400), no obs-fold, no whitespace before a colon,
     token method/names, no CTLs but HTAB in values; HTTP/1.x only (other majors: 505); leading
@@ -291,6 +286,28 @@ def serialize_response_head(
     content-length / transfer-encoding (and connection when `close`), then the framing
     headers from the keywords. ValueError for a CR or LF in a header, or a character past
     U+00FF (rust/src/http.rs)."""
+
+def take_whole_request(
+    buf: bytearray,
+    max_size: int,
+    max_headers: int,
+    start_hint: int,
+    max_body: int,
+    make: Callable[..., Any],
+    headers_type: Callable[[list[tuple[bytes, bytes]], dict[str, list[str]]], Any],
+    client: Any,
+    tls: bool,
+    unquote: Callable[[str], str],
+) -> Any:
+    """The server reader's usual request in one call. Parses the head at the start of `buf` as
+    `parse_request_head(buf, max_size, max_headers, start_hint=start_hint, index=True)` and,
+    when its body is all here and plainly framed (no Transfer-Encoding; no Content-Length, or
+    equal plain ones of at most `max_body`), removes the request's bytes from `buf` and returns
+    `make(method, target, path, query, http_version, headers_type(fields, index), client, body,
+    tls, [], keep_alive)`: path the target before any "?" (through `unquote` when it holds a
+    "%"), query after it, keep_alive the server's rule (HTTP/1.1 unless a Connection token is
+    close; 1.0 on keep-alive). Returns None when the head is not all here, and parse_request_head's
+    six-item tuple (nothing removed) when the body is not whole. Raises HttpParseError."""
 
 def whole_response(status: int, reason: str, headers: Iterable[tuple[str, str]], body: bytes, close: bool) -> bytes:
     """A whole response in one bytes object: the head `serialize_response_head` writes for

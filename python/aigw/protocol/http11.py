@@ -191,21 +191,13 @@ def _path_and_query(target: str) -> tuple[str, str]:
     return (unquote(raw_path) if "%" in raw_path else raw_path), query
 
 
+# The reader's usual request, made in one native call (aigw.slots_maker.slot_writer) by
+# `_codec.take_whole_request`: what `Request(...)` leaves, the path split as `_path_and_query`.
 _request_slots = slot_writer(
     Request,
     ("method", "target", "path", "query", "http_version", "headers", "client", "_body", "tls", "subprotocols", "keep_alive"),
     {"_source": None},
 )
-
-
-def whole_request(
-    method: str, target: str, http_version: str, headers: Headers, client: tuple | None, body: bytes, tls: bool, keep_alive: bool
-) -> Request:
-    """The request `Request(method, target, http_version, headers, client=..., body=..., tls=...,
-    keep_alive=...)` makes, built in one native call (aigw.slots_maker.slot_writer): the server's
-    reader makes one per request whose body came whole."""
-    path, query = _path_and_query(target)
-    return _request_slots(method, target, path, query, http_version, headers, client, body, tls, [], keep_alive)
 
 
 class BodySource(Protocol):
@@ -331,6 +323,11 @@ _HEAD, _LENGTH, _CHUNKED, _END = range(4)
 _VERSIONS = tuple(f"1.{minor}" for minor in range(10))  # the parser's minor version → http_version
 
 
+def _head_error(error: Exception) -> HttpError:
+    """The HttpError for the Rust head parser's HttpParseError (args: status, message)."""
+    return HttpError(error.args[0], error.args[1] if len(error.args) > 1 else "bad request")
+
+
 class RequestReader:
     """Incremental request reader for one connection: heads via ``_codec.parse_request_head``,
     bodies by Content-Length or chunked (``_codec.ChunkedDecoder``), bounded by `max_body_size`.
@@ -428,17 +425,13 @@ class RequestReader:
         self._state = _HEAD  # _END
         return END_OF_MESSAGE
 
-    def _parse_head(self, whole: int | None = None) -> tuple | None:
+    def _parse_head(self) -> tuple | None:
         """The Rust parser's head tuple (see `_codec.parse_request_head`), or None when the
-        head is not all here yet. With `whole` (the body limit), a seventh item says whether
-        the body is all here too."""
+        head is not all here yet."""
         try:
-            head = _codec.parse_request_head(
-                self._buf, self._max_head, self._max_headers, start_hint=self._scanned, index=True, whole=whole
-            )
+            head = _codec.parse_request_head(self._buf, self._max_head, self._max_headers, start_hint=self._scanned, index=True)
         except _codec.HttpParseError as e:
-            status, message = e.args[0], e.args[1] if len(e.args) > 1 else "bad request"
-            raise HttpError(status, message) from None
+            raise _head_error(e) from None
         if head is None:
             self._scanned = len(self._buf)
             return None
@@ -475,17 +468,19 @@ class RequestReader:
         if request is None:
             if not self._buf or self._state is not _HEAD:
                 return None  # nothing buffered: the usual answer after each request
-            head = self._parse_head(whole=self._max_body)
-            if head is None:
-                return None
-            whole = head[6]
-            if whole is not None:
-                # The usual request: its body (or none) is all here and plainly framed, which
-                # the parser checked (http::whole_request_body), so no field-by-field framing.
-                body, end, keep_alive = whole
-                del self._buf[:end]
-                method, target, minor, raw_headers, _, index, _ = head
-                return whole_request(method, target, _VERSIONS[minor], Headers(raw_headers, index), self._client, body, self._tls, keep_alive)
+            # The usual request, its body (or none) all here and plainly framed, is taken and
+            # made in one native call; otherwise that call gives the head, framed below.
+            try:
+                head = _codec.take_whole_request(
+                    self._buf, self._max_head, self._max_headers, self._scanned, self._max_body,
+                    _request_slots, Headers, self._client, self._tls, unquote,
+                )  # fmt: skip
+            except _codec.HttpParseError as e:
+                raise _head_error(e) from None
+            if head.__class__ is not tuple:
+                self._scanned = len(self._buf) if head is None else 0
+                return head
+            self._scanned = 0
             request = self._read_head(head)
             assert request is not None
             self._partial, self._parts = request, []

@@ -8,7 +8,7 @@ use crate::http::{self, ascii_text, latin1_text, BodyFraming, HeadError, HeadWri
 use crate::sse::{LastEventType, NdjsonDecoder as RsNdjson, SseDecoder as RsSse, SseEvent, StreamError};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PySlice, PyString, PyTuple};
 
 pyo3::create_exception!(_codec, HttpParseError, PyValueError, "A malformed or oversized HTTP head: args (status, message).");
 
@@ -19,6 +19,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(serialize_response_head, m)?)?;
     m.add_function(wrap_pyfunction!(request_message, m)?)?;
     m.add_function(wrap_pyfunction!(whole_response, m)?)?;
+    m.add_function(wrap_pyfunction!(take_whole_request, m)?)?;
     m.add_function(wrap_pyfunction!(relayed_headers, m)?)?;
     m.add_class::<ChunkedDecoder>()?;
     m.add_class::<SseDecoder>()?;
@@ -220,8 +221,7 @@ fn headers_index<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound
 }
 
 #[pyfunction]
-#[pyo3(signature = (data, max_size=16384, max_headers=100, *, max_target=8192, start_hint=0, index=false, whole=None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (data, max_size=16384, max_headers=100, *, max_target=8192, start_hint=0, index=false))]
 fn parse_request_head<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
@@ -230,7 +230,6 @@ fn parse_request_head<'py>(
     max_target: usize,
     start_hint: usize,
     index: bool,
-    whole: Option<u64>,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
     let limits = Limits { max_size, max_headers, max_target };
     let d = bytes_like(data)?;
@@ -241,16 +240,62 @@ fn parse_request_head<'py>(
     if index {
         // With the name index the server's Headers looks names up in (no Python loop).
         let by_name = headers_index(py, &h.headers)?;
-        if let Some(max_body) = whole {
-            // With whole=max_body: a seventh item, (body, bytes taken with the body, keeps
-            // alive) when the body is all here and needs no framing (http::whole_request_body).
-            let f = http::framing_fields(&h.headers);
-            let body = http::whole_request_body(&d, &h, &f, max_body).map(|(body, end)| (PyBytes::new(py, body), end, http::request_keeps_alive(h.minor_version, &f)));
-            return Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed, by_name, body).into_pyobject(py)?));
-        }
         return Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed, by_name).into_pyobject(py)?));
     }
     Ok(Some((ascii_text(h.method), ascii_text(h.target), h.minor_version, headers, h.consumed).into_pyobject(py)?))
+}
+
+/// The server reader's usual request in one call: parses the head at the start of `buf` (a
+/// bytearray) as `parse_request_head(buf, max_size, max_headers, start_hint=start_hint,
+/// index=True)` does and, when its body is all here and plainly framed
+/// (`http::whole_request_body`, at most `max_body` bytes), removes the request's bytes from
+/// `buf` and returns `make(method, target, path, query, http_version, headers_type(fields,
+/// index), client, body, tls, [], keep_alive)`; the path is the target's part before any "?",
+/// through `unquote` when it holds a "%". Returns None when the head is not all here, and the
+/// head tuple (six items, nothing removed) when its body is not whole. HttpParseError as
+/// `parse_request_head`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn take_whole_request<'py>(
+    py: Python<'py>,
+    buf: &Bound<'py, PyByteArray>,
+    max_size: usize,
+    max_headers: usize,
+    start_hint: usize,
+    max_body: u64,
+    make: &Bound<'py, PyAny>,
+    headers_type: &Bound<'py, PyAny>,
+    client: &Bound<'py, PyAny>,
+    tls: bool,
+    unquote: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    // max_target as parse_request_head's default.
+    let limits = Limits { max_size, max_headers, max_target: 8192 };
+    let d = buf.to_vec(); // a copy: the calls below run Python code while these bytes are read
+    let Some(h) = http::parse_request_head(&d, limits, start_hint).map_err(head_error)? else {
+        return Ok(None);
+    };
+    let fields = headers_list(py, &h.headers)?;
+    let by_name = headers_index(py, &h.headers)?;
+    let f = http::framing_fields(&h.headers);
+    let target = ascii_text(h.target);
+    let Some((body, end)) = http::whole_request_body(&d, &h, &f, max_body) else {
+        let head = (ascii_text(h.method), target, h.minor_version, fields, h.consumed, by_name);
+        return Ok(Some(head.into_pyobject(py)?.into_any()));
+    };
+    let (raw_path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+    let path = if raw_path.contains('%') { unquote.call1((raw_path,))? } else { PyString::new(py, raw_path).into_any() };
+    let version = match h.minor_version {
+        1 => pyo3::intern!(py, "1.1").clone(),
+        0 => pyo3::intern!(py, "1.0").clone(),
+        minor => PyString::new(py, &format!("1.{minor}")),
+    };
+    let keep_alive = http::request_keeps_alive(h.minor_version, &f);
+    let body = PyBytes::new(py, body);
+    buf.del_item(PySlice::new(py, 0, end as isize, 1))?;
+    let headers = headers_type.call1((fields, by_name))?;
+    let args = (ascii_text(h.method), &target, path, query, version, headers, client, body, tls, PyList::empty(py), keep_alive);
+    Ok(Some(make.call1(args)?))
 }
 
 #[pyfunction]
