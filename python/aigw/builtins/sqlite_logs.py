@@ -73,7 +73,7 @@ MAX_ERROR_CHARS = 4096
 PRUNE_EVERY = 60.0  # seconds between automatic retention passes
 #: Rows per transaction by default (the batcher's 500 is the other loggers'): 2000 cut the
 #: writer process's CPU per row 6-9 % under WebSocket load (benches/README.md, 2026-12-05
-#: afternoon, `thread_split.py --sqlite batch_size=500` against the default).
+#: 15:28 UTC, `thread_split.py --sqlite batch_size=500` against the default).
 BATCH_SIZE = 2000
 
 LOG_COLUMNS = (
