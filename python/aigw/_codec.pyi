@@ -185,7 +185,6 @@ def parse_response_head(
     *,
     start_hint: int = 0,
     framing: bool = False,
-    whole: bool | None = None,
 ) -> tuple[Any, ...] | None:
     """Parse one response head: (status, reason, minor_version, headers, consumed) or None.
     Same rules as requests except that a bare LF line end is accepted (RFC 9112 §2.2 MAY) and
@@ -193,12 +192,27 @@ def parse_response_head(
     `framing`, a sixth item: (first Content-Length, whether a later Content-Length differs,
     Transfer-Encoding values joined with ",", Connection values joined with ",", the last
     Content-Encoding, the last Keep-Alive, each None when absent; and the first Content-Type
-    as latin-1 text, "" when absent). With `framing` and `whole`
-    (True or False: whether the client decodes a Content-Encoding), a seventh item: (body,
-    reusable) when the answer came whole with its head: a final status with a body, one plain
-    Content-Length matched exactly by the bytes after the head, no Transfer-Encoding, no
-    Content-Encoding when decoding; `reusable` is HTTP/1.1 without `Connection: close`. None
-    for any other answer (frame it from the sixth item)."""
+    as latin-1 text, "" when absent)."""
+
+def take_whole_response(
+    data: bytes | bytearray | memoryview,
+    max_size: int,
+    start_hint: int,
+    decode: bool,
+    make: Callable[..., Any],
+    headers_type: Callable[[list[tuple[bytes, bytes]]], Any],
+    limit: Any,
+    max_body: Any,
+) -> tuple[Any, ...] | None:
+    """The upstream client's usual answer in one call. Parses the head at the start of `data`
+    as `parse_response_head(data, max_size, start_hint=start_hint, framing=True)` and, when the
+    answer came whole with its head (a final status with a body, one plain Content-Length
+    matched exactly by the bytes after the head, no Transfer-Encoding, no Content-Encoding when
+    `decode`), returns `(make(status, reason, minor, headers_type(fields), content_type, [body]
+    or [], len(body), limit, max_body), reusable, keep_alive)`: `reusable` is HTTP/1.1 without
+    `Connection: close`, `keep_alive` the last Keep-Alive value (None when absent). Returns None
+    when the head is not all here, and parse_response_head's six-item tuple for any other
+    answer (frame it from the sixth item). Raises HttpParseError."""
 
 # ---- HTTP/1.1 bodies and upstream stream framings --------------------------------------------
 

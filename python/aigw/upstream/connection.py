@@ -14,7 +14,7 @@ import asyncio
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from aigw._codec import ChunkedDecoder, HttpParseError, parse_response_head
+from aigw._codec import ChunkedDecoder, HttpParseError, parse_response_head, take_whole_response
 
 from .errors import (
     FirstByteTimeout,
@@ -190,6 +190,7 @@ class Connection(asyncio.Protocol):
             self._reusable = False
             self.abort()
             return
+        limits = self._limits
         while True:
             buf = self._buf
             if buf is None:
@@ -200,14 +201,17 @@ class Connection(asyncio.Protocol):
                 buf += data
                 head_data = buf
             try:
-                # `whole`: the parser also says whether the answer came whole (see _answer_whole).
-                parsed = parse_response_head(head_data, self._limits[0], start_hint=hint, framing=True, whole=None if self._is_head else self._decode)
+                if self._is_head:
+                    parsed = parse_response_head(head_data, limits[0], start_hint=hint, framing=True)
+                else:
+                    # The usual answer, its body here whole, comes back made (see _answer_whole).
+                    parsed = take_whole_response(head_data, limits[0], hint, self._decode, whole_response, Headers, limits[1], limits[2])
             except HttpParseError as e:
                 self._fail_head(UpstreamProtocolError(f"invalid response head: {e.args[1]}"))
                 return
-            if parsed is not None and not self._is_head and (whole := parsed[6]) is not None:
+            if parsed is not None and len(parsed) == 3:
                 self._buf = None
-                self._answer_whole(parsed, whole, waiter)
+                self._answer_whole(parsed, waiter)
                 return
             if not self._got_bytes:
                 # The first response byte ends the first-byte timeout (cf-aig-request-timeout is
@@ -310,18 +314,15 @@ class Connection(asyncio.Protocol):
         if self._response is ref:
             self._arm(self._total_deadline, _total_timeout)
 
-    def _answer_whole(self, parsed: tuple, whole: tuple[bytes, bool], waiter: asyncio.Future) -> None:
+    def _answer_whole(self, taken: tuple[UpstreamResponse, bool, bytes | None], waiter: asyncio.Future) -> None:
         """The usual small answer: the body came whole with its head and needs no framing
-        (the Rust parser checked its Content-Length and the rest: http::whole_body). The
-        response is handed over complete and the connection goes back at once: no timer to
-        re-arm, no weak reference to watch, no feeding of the body."""
-        status, reason, minor, headers, _, framing_fields, _ = parsed
-        body, self._reusable = whole
-        keep_alive = framing_fields[5]
+        (the Rust parser checked its Content-Length and the rest, http::whole_body, and made
+        the response: `take_whole_response`). The response is handed over complete and the
+        connection goes back at once: no timer to re-arm, no weak reference to watch, no
+        feeding of the body."""
+        resp, self._reusable, keep_alive = taken
         if keep_alive is not None:
             self.keep_alive_limit = _keep_alive_seconds(keep_alive)
-        limits = self._limits
-        resp = whole_response(status, reason, minor, Headers(headers), framing_fields[6], [body] if body else [], len(body), limits[1], limits[2])
         self._waiter = None
         waiter.set_result(resp)
         self._deadline = None  # _disarm()

@@ -20,6 +20,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(request_message, m)?)?;
     m.add_function(wrap_pyfunction!(whole_response, m)?)?;
     m.add_function(wrap_pyfunction!(take_whole_request, m)?)?;
+    m.add_function(wrap_pyfunction!(take_whole_response, m)?)?;
     m.add_function(wrap_pyfunction!(relayed_headers, m)?)?;
     m.add_class::<ChunkedDecoder>()?;
     m.add_class::<SseDecoder>()?;
@@ -299,7 +300,7 @@ fn take_whole_request<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (data, max_size=65536, max_headers=200, *, start_hint=0, framing=false, whole=None))]
+#[pyo3(signature = (data, max_size=65536, max_headers=200, *, start_hint=0, framing=false))]
 fn parse_response_head<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
@@ -307,7 +308,6 @@ fn parse_response_head<'py>(
     max_headers: usize,
     start_hint: usize,
     framing: bool,
-    whole: Option<bool>,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
     let limits = Limits { max_size, max_headers, max_target: max_size };
     let d = bytes_like(data)?;
@@ -316,29 +316,70 @@ fn parse_response_head<'py>(
     };
     let headers = headers_list(py, &h.headers)?;
     if framing {
-        // With (content-length, conflicting lengths, transfer-encoding, connection,
-        // content-encoding, keep-alive): what the upstream client frames the body by; and
-        // the content type as text ("" when absent), which every caller reads next.
-        let f = http::framing_fields(&h.headers);
-        let bytes = |v: Option<&[u8]>| v.map(|v| PyBytes::new(py, v));
-        let fields = (
-            bytes(f.content_length),
-            f.conflicting_lengths,
-            bytes(f.transfer_encoding.as_deref()),
-            bytes(f.connection.as_deref()),
-            bytes(f.content_encoding),
-            bytes(f.keep_alive),
-            PyString::new(py, &http::latin1_text(f.content_type.unwrap_or_default())),
-        );
-        if let Some(decode) = whole {
-            // With whole=decode: a seventh item, (body, reusable) when the answer came whole
-            // with its head and needs no framing (http::whole_body), else None.
-            let body = http::whole_body(&d, &h, &f, decode).map(|b| (PyBytes::new(py, b), http::reusable(h.minor_version, &f)));
-            return Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed, fields, body).into_pyobject(py)?));
-        }
+        let fields = framing_tuple(py, &http::framing_fields(&h.headers))?;
         return Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed, fields).into_pyobject(py)?));
     }
     Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed).into_pyobject(py)?))
+}
+
+/// (content-length, conflicting lengths, transfer-encoding, connection, content-encoding,
+/// keep-alive): what the upstream client frames the body by; and the content type as text
+/// ("" when absent), which every caller reads next.
+fn framing_tuple<'py>(py: Python<'py>, f: &http::FramingFields<'_>) -> PyResult<Bound<'py, PyTuple>> {
+    let bytes = |v: Option<&[u8]>| v.map(|v| PyBytes::new(py, v));
+    let fields = (
+        bytes(f.content_length),
+        f.conflicting_lengths,
+        bytes(f.transfer_encoding.as_deref()),
+        bytes(f.connection.as_deref()),
+        bytes(f.content_encoding),
+        bytes(f.keep_alive),
+        PyString::new(py, &http::latin1_text(f.content_type.unwrap_or_default())),
+    );
+    fields.into_pyobject(py)
+}
+
+/// The upstream client's usual answer in one call: parses the response head at the start of
+/// `data` as `parse_response_head(data, max_size, start_hint=start_hint, framing=True)` does
+/// and, when the body came whole with it and needs no framing (`http::whole_body`; `decode`:
+/// a Content-Encoding would need undoing, so such an answer is not whole), returns
+/// `(make(status, reason, minor, headers_type(fields), content_type, [body] or [], len(body),
+/// limit, max_body), reusable, keep_alive)`: the response, whether the connection may carry
+/// another request (`http::reusable`), and the Keep-Alive field's bytes (None when absent).
+/// Returns None when the head is not all here, and parse_response_head's six-item tuple when
+/// the body is not whole. HttpParseError as `parse_response_head`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn take_whole_response<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    max_size: usize,
+    start_hint: usize,
+    decode: bool,
+    make: &Bound<'py, PyAny>,
+    headers_type: &Bound<'py, PyAny>,
+    limit: &Bound<'py, PyAny>,
+    max_body: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    // max_headers as parse_response_head's default.
+    let limits = Limits { max_size, max_headers: 200, max_target: max_size };
+    let d = bytes_like(data)?;
+    let Some(h) = http::parse_response_head(&d, limits, start_hint).map_err(head_error)? else {
+        return Ok(None);
+    };
+    let headers = headers_list(py, &h.headers)?;
+    let f = http::framing_fields(&h.headers);
+    let Some(body) = http::whole_body(&d, &h, &f, decode) else {
+        let fields = framing_tuple(py, &f)?;
+        return Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed, fields).into_pyobject(py)?));
+    };
+    let content_type = PyString::new(py, &http::latin1_text(f.content_type.unwrap_or_default()));
+    let chunks = if body.is_empty() { PyList::empty(py) } else { PyList::new(py, [PyBytes::new(py, body)])? };
+    let fields = headers_type.call1((headers,))?;
+    let args = (h.status, latin1_text(h.reason), h.minor_version, fields, content_type, chunks, body.len(), limit, max_body);
+    let response = make.call1(args)?;
+    let keep_alive = f.keep_alive.map(|v| PyBytes::new(py, v));
+    (response, http::reusable(h.minor_version, &f), keep_alive).into_pyobject(py).map(Some)
 }
 
 fn stream_error(e: StreamError) -> PyErr {
