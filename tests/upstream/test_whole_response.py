@@ -1,5 +1,5 @@
-"""A whole answer's response, built in one native call, is the one `__init__` and `_complete`
-build; `take_whole_response` parses an answer and makes it in one call when it came whole."""
+"""A whole answer's response, built in one native call, is the one `__init__` then the body
+fed and ended build; `take_whole_response` parses an answer and makes it in one call when it came whole."""
 
 from __future__ import annotations
 
@@ -24,10 +24,12 @@ heads = st.tuples(
 
 
 @given(heads)
-def test_whole_response_leaves_every_slot_as_init_then_complete(head):
+def test_whole_response_leaves_every_slot_as_init_then_the_body_fed_and_ended(head):
     status, reason, minor, fields, content_type, body, limit, max_body = head
     built = UpstreamResponse(None, status, reason, minor, fields, None, limit, max_body, content_type)  # type: ignore[arg-type]
-    built._complete(body)
+    if body:
+        built._feed(body)
+    built._feed_eof()
     made = whole_response(status, reason, minor, Headers(fields), content_type, [body] if body else [], len(body), limit, max_body)
     assert type(made) is UpstreamResponse and type(made.headers) is Headers
     for name in SLOTS:

@@ -242,7 +242,6 @@ class ResponseWriter:
         return f"<ResponseWriter {self.status} {('new', 'started', 'ended', 'aborted')[self._state]}>"
 
 
-
 _writer_slots = slot_writer(
     ResponseWriter,
     ("_channel", "_head_request", "_http10", "_close"),

@@ -346,14 +346,6 @@ class UpstreamResponse:
             self._paused = True
             self._conn.pause_reading()
 
-    def _complete(self, body: bytes) -> None:
-        """The whole body at once, before anyone reads: the connection is done with it."""
-        if body:
-            self._chunks.append(body)
-            self._size = len(body)
-        self._eof = True
-        self._conn = None
-
     def _feed_eof(self) -> None:
         self._eof = True
         self._conn = None
@@ -409,8 +401,9 @@ class UpstreamResponse:
             raise UpstreamBodyTooLarge(f"decompressed response body exceeds the {self._max_body}-byte limit")
         return out
 
-#: A response whose identity-coded body came whole with its head (`Connection._answer_whole`),
-#: built in one native call: every slot as `__init__` and then `_complete(body)` leave it. Takes
+#: A response whose identity-coded body came whole with its head, built in one native call
+#: (`_codec.take_whole_response` calls it for `Connection.data_received`): every slot as
+#: `__init__`, then the body fed and ended (`_feed`, `_feed_eof`), leave it. Takes
 #: (status, reason, http_minor, headers, content_type, chunks, size, buffer_limit, max_body_size)
 #: with `headers` a Headers and `chunks` [body] (or [] for an empty body).
 whole_response = slot_writer(
