@@ -217,6 +217,7 @@ class SqliteLogger:
         retention_days: float = 0,
         max_logs: int = 0,
         writer: str = "process",
+        batch_size: int = BATCH_SIZE,
         **batcher_options: float,
     ) -> None:
         if writer not in WRITERS:
@@ -235,8 +236,7 @@ class SqliteLogger:
         if writer == "process":
             fields = [f.name for f in dataclasses.fields(Attempt)]
             backlog = EncodedRows(LogRowEncoder(LogRecord, Attempt, fields, MAX_ERROR_CHARS), log_row)
-        batcher_options.setdefault("batch_size", BATCH_SIZE)
-        self._batcher = LogBatcher(self.name, self._write_batch, backlog=backlog, **batcher_options)  # type: ignore[arg-type]
+        self._batcher = LogBatcher(self.name, self._write_batch, backlog=backlog, batch_size=batch_size, **batcher_options)  # type: ignore[arg-type]
         if backlog is not None:  # the batcher's native submit, called without a frame of ours
             self.log = self._batcher.submit  # type: ignore[method-assign]
         self._reader: SqliteLogReader | None = None
