@@ -299,3 +299,31 @@ def test_a_request_read_whole_is_the_request_read_byte_by_byte(minor, connection
         return seen, reader.take_remaining()
 
     assert outcome([data]) == outcome([data[i : i + 1] for i in range(len(data))])
+
+
+def test_a_reader_has_nothing_pending_once_it_took_every_whole_request():
+    reader = RequestReader()
+    assert not reader.pending
+    reader.feed(b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi")
+    assert reader.pending
+    assert reader.next_request().body == b"hi"
+    assert not reader.pending
+
+
+def test_a_reader_has_bytes_pending_after_a_request_with_a_pipelined_one_behind_it():
+    reader = RequestReader()
+    reader.feed(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HT")
+    assert reader.next_request().path == "/a"
+    assert reader.pending
+    assert reader.next_request() is None
+    assert reader.pending
+
+
+def test_a_reader_has_a_body_pending_while_it_is_read():
+    reader = RequestReader()
+    reader.feed(b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n")
+    assert reader.next_request() is None  # the head is in; the body is not
+    assert reader.pending and reader.in_body
+    reader.feed(b"body")
+    assert reader.next_request().body == b"body"
+    assert not reader.pending

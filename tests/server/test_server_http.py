@@ -236,3 +236,27 @@ async def test_a_client_disconnect_cancels_the_app_waiting_for_its_answer():
         await asyncio.wait_for(running.wait(), 5)
         client.close()
         await asyncio.wait_for(cancelled.wait(), 2)
+
+
+async def test_pipelined_requests_in_one_write_are_all_answered_in_order(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /three HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    answers = await asyncio.wait_for(reader.read(), 10)  # the server closes after the third
+    writer.close()
+    assert answers.count(b"HTTP/1.1 200 ") == 3
+    assert answers.index(b"plain /one") < answers.index(b"plain /two") < answers.index(b"plain /three")
+
+
+async def test_a_request_whose_rest_arrives_after_the_first_answer_is_answered(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HT")
+    first = await asyncio.wait_for(reader.readuntil(b"plain /one"), 10)
+    assert first.startswith(b"HTTP/1.1 200 ")
+    writer.write(b"TP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    second = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b"plain /two")

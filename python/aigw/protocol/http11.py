@@ -384,6 +384,12 @@ class RequestReader:
         return self._state is not _HEAD
 
     @property
+    def pending(self) -> bool:
+        """Whether anything is left to take: bytes not yet consumed, or a request whose head
+        is in and whose body is still being read. False: the reader waits for new bytes."""
+        return bool(self._buf) or self._state is not _HEAD
+
+    @property
     def has_body(self) -> bool:
         """Whether body bytes of the current request are still to come (its head is in)."""
         return self._state is _LENGTH or self._state is _CHUNKED

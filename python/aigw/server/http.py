@@ -285,7 +285,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._task = None
         self._resume_reading()
         self._arm_idle_timer()
-        self._process()
+        if self._reader.pending:  # pipelined bytes came during the answer; usually none
+            self._process()
 
     async def _answer(self, request: Request, writer: ResponseWriter) -> None:
         """Run the app's ``http`` (and a StreamedResponse's producer) and finish the response."""
