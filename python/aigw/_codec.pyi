@@ -554,6 +554,16 @@ class MetricSeries:
     def observe(self, record: Any) -> None:
         """Count one finished request from its LogRecord (see GatewayMetrics.observe)."""
 
+def observe_series(record: Any, series: dict[tuple, Any], new_series: Callable[[tuple], Any]) -> None:
+    """Count `record` in `series[key]`, key being its (gateway, request_type, provider, model,
+    status, success, cache_status); a missing series is made by `new_series(key)` (which
+    stores it). What aigw.observe.metrics.Metrics.observe promises, in one call."""
+
+def record_cost(record: Any, found: dict[tuple, Any], price: Callable[[str | None, str | None], Any]) -> Any:
+    """aigw.observe.costs.cost_of(record, table), with the table's memo `found` ((provider,
+    model) → Price or None) read first and `price(provider, model)` called on a miss; the same
+    value for any record (Python's own arithmetic)."""
+
 def pack_log_body(body: bytes) -> bytes | None:
     """`body` as the SQLite log store keeps a packed body (its length as 4 bytes little-endian,
     then one LZ4 block), or None when it is stored as it is (under 1 KiB, or LZ4 does not

@@ -87,3 +87,26 @@ def test_label_sets_past_the_cap_are_counted_as_model_other():
         m.observe(record(model=model))
     assert value(m, "aigw_requests_total", model="other") == 2
     assert value(m, "aigw_requests_total") == 4
+
+
+def test_each_label_of_a_record_picks_its_own_series_and_equal_labels_share_one():
+    m = GatewayMetrics()
+    variants = [
+        {}, {"gateway": "g2"}, {"request_type": "provider"}, {"provider": "anthropic"}, {"model": "m2"},
+        {"status": 500}, {"success": False}, {"cache_status": "HIT"},
+    ]  # fmt: skip
+    for fields in variants:
+        m.observe(record(**fields))
+    m.observe(record())
+    counts = sorted(s.requests for s in m._series.values())
+    assert counts == [1] * 7 + [2]
+    r = record()
+    key = (r.gateway, r.request_type, r.provider, r.model, r.status, r.success, r.cache_status)
+    assert m._series[key].requests == 2  # the first variant's labels, counted twice
+
+
+def test_a_series_made_for_a_new_label_set_counts_the_record_that_made_it():
+    m = GatewayMetrics()
+    m.observe(record(model="fresh"))
+    assert value(m, "aigw_requests_total", model="fresh") == 1
+    assert value(m, "aigw_requests_total") == 1

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from aigw._codec import MetricSeries
+from aigw._codec import MetricSeries, observe_series
 from aigw.types import LogRecord
 
 __all__ = ["DURATION_BOUNDS", "TOKEN_BOUNDS", "TTFT_BOUNDS", "GatewayMetrics", "ScrapeSources"]
@@ -82,11 +82,9 @@ class GatewayMetrics:
 
     def observe(self, record: LogRecord) -> None:
         """Count one finished request (its cost must already be set, see CostMeter)."""
-        key = (record.gateway, record.request_type, record.provider, record.model, record.status, record.success, record.cache_status)
-        series = self._series.get(key)
-        if series is None:
-            series = self._new_series(key)
-        series.observe(record)
+        # In one native call: the label key (gateway, request_type, provider, model, status,
+        # success, cache_status), its series in _series (else _new_series(key)), the counting.
+        observe_series(record, self._series, self._new_series)
 
     def _new_series(self, key: tuple) -> MetricSeries:
         labels = tuple("" if v is None else ("true" if v else "false") if isinstance(v, bool) else str(v) for v in key)

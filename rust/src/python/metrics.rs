@@ -1,15 +1,102 @@
-//! `MetricSeries`: metrics.rs for aigw.observe.metrics. One per label set; `observe(record)`
-//! reads a finished request's LogRecord in one call (the Python observer spent ~170 bytecodes
-//! per request on the same counting), and the collector reads the counts back at scrape time.
+//! The request path's observers in native calls. `MetricSeries`: metrics.rs for
+//! aigw.observe.metrics. One per label set; `observe(record)` reads a finished request's
+//! LogRecord in one call (the Python observer spent ~170 bytecodes per request on the same
+//! counting), and the collector reads the counts back at scrape time. `observe_series` finds a
+//! record's series by its labels; `record_cost` is aigw.observe.costs.cost_of in one call.
 
 use crate::metrics::{Finished, Series, Try};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyTuple};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MetricSeries>()?;
+    m.add_function(wrap_pyfunction!(observe_series, m)?)?;
+    m.add_function(wrap_pyfunction!(record_cost, m)?)?;
     Ok(())
+}
+
+/// `observe_series(record, series, new_series)`: count `record` in its series, found in the
+/// dict `series` by the label key aigw.observe.metrics.Metrics builds (gateway, request_type,
+/// provider, model, status, success, cache_status), else made by `new_series(key)`. What
+/// `Metrics.observe` did in ~30 bytecodes, in one call.
+#[pyfunction]
+fn observe_series(record: &Bound<'_, PyAny>, series: &Bound<'_, PyDict>, new_series: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = record.py();
+    let key = PyTuple::new(
+        py,
+        [
+            record.getattr(intern!(py, "gateway"))?,
+            record.getattr(intern!(py, "request_type"))?,
+            record.getattr(intern!(py, "provider"))?,
+            record.getattr(intern!(py, "model"))?,
+            record.getattr(intern!(py, "status"))?,
+            record.getattr(intern!(py, "success"))?,
+            record.getattr(intern!(py, "cache_status"))?,
+        ],
+    )?;
+    let found = match series.get_item(&key)? {
+        Some(found) => found,
+        None => new_series.call1((key,))?,
+    };
+    match found.downcast::<MetricSeries>() {
+        Ok(native) => native.borrow_mut().observe(record),
+        Err(_) => found.call_method1(intern!(py, "observe"), (record,)).map(drop),
+    }
+}
+
+/// `x or default`, as Python evaluates it.
+fn or_else<'py>(x: Bound<'py, PyAny>, default: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    Ok(if x.is_truthy()? { x } else { default })
+}
+
+/// `record_cost(record, found, price)`: aigw.observe.costs.cost_of(record, table) with the
+/// table's memo `found` ((provider, model) → Price or None) read here and `price(provider,
+/// model)` (the table's `price`) called on a miss. The arithmetic is Python's own number
+/// protocol, so any value gives what cost_of gives; tests/observe hold the two equal.
+#[pyfunction]
+fn record_cost<'py>(record: &Bound<'py, PyAny>, found: &Bound<'py, PyDict>, price: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = record.py();
+    if record.getattr(intern!(py, "cache_status"))?.eq(intern!(py, "HIT"))? {
+        return Ok(PyFloat::new(py, 0.0).into_any());
+    }
+    let tokens_in = record.getattr(intern!(py, "tokens_in"))?;
+    let tokens_out = record.getattr(intern!(py, "tokens_out"))?;
+    if tokens_in.is_none() && tokens_out.is_none() {
+        return Ok(py.None().into_bound(py));
+    }
+    let custom = record.getattr(intern!(py, "custom_cost"))?;
+    let (rate_in, rate_out) = if !custom.is_none() {
+        let rates = custom.try_iter()?.collect::<PyResult<Vec<_>>>()?;
+        match <[_; 2]>::try_from(rates) {
+            Ok([rate_in, rate_out]) => (rate_in, rate_out),
+            Err(rates) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!("custom_cost has {} values, not 2", rates.len())))
+            }
+        }
+    } else {
+        let provider = record.getattr(intern!(py, "provider"))?;
+        let model = record.getattr(intern!(py, "model"))?;
+        let key = PyTuple::new(py, [&provider, &model])?;
+        let found = match found.get_item(&key)? {
+            Some(found) => found,
+            None => price.call1((provider, model))?,
+        };
+        if found.is_none() {
+            return Ok(py.None().into_bound(py));
+        }
+        let rate_in = found.getattr(intern!(py, "input"))?;
+        let rate_out = found.getattr(intern!(py, "output"))?;
+        if (tokens_in.is_truthy()? && rate_in.is_none()) || (tokens_out.is_truthy()? && rate_out.is_none()) {
+            return Ok(py.None().into_bound(py)); // tokens of a kind the table has no price for
+        }
+        (rate_in, rate_out)
+    };
+    let zero = PyInt::new(py, 0).into_any();
+    let zero_rate = PyFloat::new(py, 0.0).into_any();
+    let cost_in = or_else(tokens_in, zero.clone())?.mul(or_else(rate_in, zero_rate.clone())?)?;
+    let cost_out = or_else(tokens_out, zero)?.mul(or_else(rate_out, zero_rate)?)?;
+    cost_in.add(cost_out)
 }
 
 #[pyclass(module = "aigw._codec")]
