@@ -302,8 +302,12 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
     first = req.steps[0]
     # Logging options are per request: the first step's own `cf-aig-*` headers (where a
     # WebSocket client puts per-request options) override the request-level ones.
-    step_options = _gateway_options(first.headers)
-    log_options = {**headers, **step_options} if step_options else headers
+    step_headers = first.headers
+    if step_headers.__class__ is CheckedHeaders:  # a door's step: its options are the request's
+        log_options = headers
+    else:
+        step_options = _gateway_options(step_headers)
+        log_options = {**headers, **step_options} if step_options else headers
     record = _make_record(log_id, time.time(), gw.name, req.request_type, req.event_id, first.provider, first.model, first.endpoint)
     record.stream = first.stream
     if log_options:
@@ -312,8 +316,15 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
     else:  # the usual request names no option: the gateway's defaults
         collect = collect_payload = gw.collect_logs
     if collect and collect_payload:
-        record.request_content_type = media_type(_client_header(first.headers, "content-type")) or "application/json"
-        keep_request_body(record, first.body)
+        if step_headers.__class__ is CheckedHeaders:  # lowercase names, text values
+            content_type = step_headers.get("content-type", "")
+        else:
+            content_type = _client_header(step_headers, "content-type")
+        content_type = record.request_content_type = media_type(content_type) or "application/json"
+        if _textual(content_type):  # keep_request_body, for a record that kept nothing yet
+            record.request_body = first.body
+        else:
+            record.request_body_size = len(first.body)
     return _new_run(rt, gw, req, headers, sink, record, collect_payload).main(log_options, collect, started)
 
 
@@ -549,7 +560,10 @@ class _Run:
         record, call, policy, client = self.record, plan.call, plan.retry, self.rt.client
         record.step, record.provider, record.model, record.endpoint = plan.index, call.provider, call.model, call.endpoint
         upstream = plan.provider.build_request(call, plan.key)
-        if _prepares(plan.provider):
+        prepares = _PREPARES.get(plan.provider.__class__)
+        if prepares is None:
+            prepares = _prepares(plan.provider)
+        if prepares:
             upstream = await plan.provider.prepare(upstream, call, plan.key, client)  # type: ignore[attr-defined]
         if self.collect and upstream.body is not record.request_body:
             keep_request_body(record, upstream.body)  # the body this step actually sends
@@ -638,10 +652,16 @@ class _Run:
             usage = provider.usage_from_headers(resp.headers)  # type: ignore[attr-defined]
         record.status, record.success, record.error = status, True, None
         record.response_content_type = content_type
-        record.tokens_in, record.tokens_out = _usage_pair(usage)
+        if usage is None:
+            record.tokens_in = record.tokens_out = None
+        else:
+            record.tokens_in, record.tokens_out = usage.tokens_in, usage.tokens_out
         answer = _answer(self.req, record.log_id, plan.index, content_type, status, _raw_headers(resp), usage=usage)
         if self.collect:
-            keep_response_body(record, body)
+            if _textual(content_type):  # keep_response_body, inline on the usual answer
+                record.response_body, record.response_body_size = body, None
+            else:
+                record.response_body, record.response_body_size = None, len(body)
         self.sink.deliver(answer, body)
 
     def _failed(self, attempt: Attempt, error: AigwError) -> ErrorClass:
