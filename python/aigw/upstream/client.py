@@ -120,7 +120,8 @@ class _Pool:
         while idle:
             conn = idle.pop()
             if not conn.closed and conn.idle_deadline > now:
-                self.hold(owner)
+                if owner is not None:  # hold(owner), inline on the path every request takes
+                    self.held[owner] = self.held.get(owner, 0) + 1
                 conn.owner, conn.busy = owner, True
                 return conn
             conn.close_idle()
@@ -153,7 +154,11 @@ class _Pool:
 
     def release(self, conn: Connection) -> None:
         """A connection finished a response cleanly: park it idle, then serve a waiter."""
-        self._unbusy(conn)
+        if conn.busy:  # _unbusy(conn), inline on the path every request takes
+            conn.busy = False
+            if conn.owner is not None:
+                self.unhold(conn.owner)
+            conn.owner = None
         client = self.client
         if client._closed:
             conn.close_idle()
