@@ -110,9 +110,13 @@ class FrontDoor:
             if route.public:
                 return None
             name = DEFAULT_GATEWAY
-        if not self.exists(params):
-            raise GatewayNotFound(f"gateway {name!r} does not exist")
-        if route.public or not self._gateways[name].authentication:
+            gw = self._gateways[name]
+        else:  # exists(params), inline: every request to a gateway asks
+            gw = self._gateways.get(name)
+            account = params.get("account")
+            if gw is None or name not in self._policies or (account is not None and gw.account_id and gw.account_id != account):
+                raise GatewayNotFound(f"gateway {name!r} does not exist")
+        if route.public or not gw.authentication:
             policy = self._policies[name]
             ctx = self._tokenless.get(name)
             if ctx is None or ctx.policy is not policy:

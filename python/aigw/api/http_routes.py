@@ -59,8 +59,10 @@ def client_hop_headers(request: Request) -> tuple[dict[str, str], dict[str, str]
     split in one native pass into `CheckedHeaders`, which the pipeline does not check again;
     anything else is split here into plain dicts, and checked by the pipeline as a Universal
     step's headers are."""
-    named = request.headers.get("connection")
-    split = _codec.split_client_headers(request.headers.by_name(), _HOP, named, CheckedHeaders)
+    index = request.headers.by_name()
+    connection = index.get("connection")  # headers.get("connection"), from the index in hand
+    named = connection[0] if connection else None
+    split = _codec.split_client_headers(index, _HOP, named, CheckedHeaders)
     if split is not None:
         return split
     provider: dict[str, str] = {}
