@@ -119,3 +119,15 @@ async def test_a_w3c_traceparent_continues_the_callers_trace_and_still_reaches_t
     (record,) = gw.records
     assert (record.trace_id, record.parent_span_id) == (trace, span)
     assert sims["openai"].last_request.headers["traceparent"] == traceparent
+
+
+async def test_a_provider_route_echoes_the_clients_event_id_and_otherwise_uses_the_log_id(gateway, sims):
+    body = {"messages": [{"role": "user", "content": "hello llama"}]}
+    async with gateway() as gw, session() as http:
+        async with http.post(f"{gw.http_url}/workers-ai/{LLAMA}", json=body, headers={**gw.headers, "cf-aig-event-id": "evt-7"}) as resp:
+            named = dict(resp.headers)
+        async with http.post(f"{gw.http_url}/workers-ai/{LLAMA}", json=body, headers=gw.headers) as resp:
+            unnamed = dict(resp.headers)
+    assert named["cf-aig-event-id"] == "evt-7" != named["cf-aig-log-id"]
+    assert unnamed["cf-aig-event-id"] == unnamed["cf-aig-log-id"]
+    assert [r.event_id for r in gw.records] == ["evt-7", unnamed["cf-aig-log-id"]]

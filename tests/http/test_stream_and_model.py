@@ -1,12 +1,17 @@
-"""A pass-through request's stream flag and model, read in Rust as the Python rule reads them."""
+"""A pass-through request's stream flag and model, read in Rust (`_codec.stream_and_model`, as
+the provider route calls it) as the Python rule reads them."""
 
 import orjson
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from aigw import _codec
-from aigw.api.http_routes import _stream_and_model
 from aigw.api.universal_messages import asks_to_stream, model_in_endpoint
+
+
+def native_reading(endpoint: str, query: str, headers: dict, body: bytes) -> tuple[bool, str | None]:
+    """The provider route's call."""
+    return _codec.stream_and_model(endpoint, query, headers.get("content-type", "json"), body)
 
 
 def python_rule(endpoint: str, query: str, headers: dict, body: bytes) -> tuple[bool, str | None]:
@@ -30,5 +35,5 @@ BODIES = st.sampled_from([b"", b"{}", b"[]", b'{"model":"m"}', b'{"stream":true,
 @example("models/é:x", "", {}, b"{}")
 def test_the_native_reading_is_the_python_rule(endpoint, query, headers, body):
     expected = python_rule(endpoint, query, headers, body)
-    assert _stream_and_model("p", endpoint, query, headers, body) == expected
-    assert _stream_and_model("p", endpoint, query, headers, bytearray(body)) == expected  # any bytes-like body
+    assert native_reading(endpoint, query, headers, body) == expected
+    assert native_reading(endpoint, query, headers, bytearray(body)) == expected  # any bytes-like body

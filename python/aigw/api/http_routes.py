@@ -134,15 +134,22 @@ class HttpDoors:
         through with the gateway's options, keys, retries, cache and logs."""
         assert ctx is not None
         headers, options = client_hop_headers(request)
-        log_id = new_log_id()
-        try:
-            event_id = request_event_id(options, log_id)
-        except AigwError as err:
-            return _error(err)
-        body = request.body
-        endpoint = _encoded_rest(request.target, params["rest"])
-        stream, model = _stream_and_model(params["provider"], endpoint, request.query, headers, body)
-        step = make_step_request(params["provider"], endpoint, headers, body, stream, model, None, request.method, request.query)
+        log_id = event_id = new_log_id()
+        if options:  # the usual request sends no option, so no cf-aig-event-id
+            try:
+                event_id = request_event_id(options, log_id)
+            except AigwError as err:
+                return _error(err)
+        body, target, query = request.body, request.target, request.query
+        endpoint = params["rest"] if "%" not in target else _encoded_rest(target, params["rest"])
+        # Whether the request asks for a stream, and the model it names (for logs and the
+        # cache), read as a Universal step's are: from the body only when it is a JSON object
+        # that may say either (nothing decoded; a body that is not one says neither, and the
+        # provider will say what is wrong with it); else from the endpoint and query (Gemini's
+        # `:streamGenerateContent` and `alt=sse`, `-stream` paths; the `models/{m}` or `@cf/`
+        # model the endpoint names: universal_messages.asks_to_stream and model_in_endpoint).
+        stream, model = _codec.stream_and_model(endpoint, query, headers.get("content-type", "json"), body)
+        step = make_step_request(params["provider"], endpoint, headers, body, stream, model, None, request.method, query)
         principal = ctx.principal.id if ctx.principal is not None else None
         gw_request = make_gateway_request(ctx.name, "provider", event_id, [step], options, log_id, principal)
         return self._answer(ctx, gw_request, step_header=False)
@@ -172,14 +179,3 @@ def _json_body(body: bytes) -> Any:
     if nests_deeper_than(MAX_DEPTH, body, doc):
         raise BadRequest(f"the request body nests deeper than {MAX_DEPTH} levels of objects and arrays")
     return doc
-
-
-def _stream_and_model(provider: str, endpoint: str, query: str, headers: Mapping[str, str], body: bytes) -> tuple[bool, str | None]:
-    """Whether a pass-through request asks for a stream, and the model it names (for logs and
-    the cache), read the way a Universal step's are. The body is only read when it is a JSON
-    object that may say either (in Rust, nothing decoded; a body that is not a JSON object says
-    neither, and the provider will say what is wrong with it); else the endpoint and query say
-    (Gemini's `:streamGenerateContent` and `alt=sse`, `-stream` paths; the `models/{m}` or
-    `@cf/` model the endpoint names: `universal_messages.asks_to_stream` and
-    `model_in_endpoint`'s rules, in `_codec.stream_and_model`)."""
-    return _codec.stream_and_model(endpoint, query, headers.get("content-type", "json"), body)
