@@ -204,14 +204,27 @@ class Connection(asyncio.Protocol):
                 if self._is_head:
                     parsed = parse_response_head(head_data, limits[0], start_hint=hint, framing=True)
                 else:
-                    # The usual answer, its body here whole, comes back made (see _answer_whole).
+                    # The usual answer, its body here whole, comes back made (see below).
                     parsed = take_whole_response(head_data, limits[0], hint, self._decode, whole_response, Headers, limits[1], limits[2])
             except HttpParseError as e:
                 self._fail_head(UpstreamProtocolError(f"invalid response head: {e.args[1]}"))
                 return
             if parsed is not None and len(parsed) == 3:
-                self._buf = None
-                self._answer_whole(parsed, waiter)
+                # The usual small answer: the body came whole with its head and needs no
+                # framing (the Rust parser checked its Content-Length and the rest,
+                # http::whole_body, and made the response). It is handed over complete and the
+                # connection goes back at once: no timer to re-arm, no weak reference to
+                # watch, no feeding of the body (and no further frame: every request is here).
+                resp, reusable, keep_alive = parsed
+                self._buf = self._waiter = self._deadline = None  # _deadline: _disarm()
+                self._reusable = reusable
+                if keep_alive is not None:
+                    self.keep_alive_limit = _keep_alive_seconds(keep_alive)
+                waiter.set_result(resp)
+                if reusable and not self.closed:
+                    self.pool.release(self)  # _finished(False), its usual case
+                else:
+                    self._finished(False)
                 return
             if not self._got_bytes:
                 # The first response byte ends the first-byte timeout (cf-aig-request-timeout is
@@ -313,20 +326,6 @@ class Connection(asyncio.Protocol):
         # timer to arm and cancel again, which costs ~1 µs per request on uvloop.
         if self._response is ref:
             self._arm(self._total_deadline, _total_timeout)
-
-    def _answer_whole(self, taken: tuple[UpstreamResponse, bool, bytes | None], waiter: asyncio.Future) -> None:
-        """The usual small answer: the body came whole with its head and needs no framing
-        (the Rust parser checked its Content-Length and the rest, http::whole_body, and made
-        the response: `take_whole_response`). The response is handed over complete and the
-        connection goes back at once: no timer to re-arm, no weak reference to watch, no
-        feeding of the body."""
-        resp, self._reusable, keep_alive = taken
-        if keep_alive is not None:
-            self.keep_alive_limit = _keep_alive_seconds(keep_alive)
-        self._waiter = None
-        waiter.set_result(resp)
-        self._deadline = None  # _disarm()
-        self._finished(False)
 
     def _feed_body(self, data: bytes) -> None:
         ref = self._response

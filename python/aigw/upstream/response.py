@@ -223,7 +223,13 @@ class UpstreamResponse:
         if not self._eof or self._decoder is not None or self._exc is not None or self._finished or self._size > self._max_body:
             return None
         self._finished = True
-        return self._take() if self._chunks else b""
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        if len(chunks) == 1 and not self._paused:  # the usual whole answer: _take, inline
+            self._size = 0
+            return chunks.pop()
+        return self._take()
 
     def iter_chunks(self) -> _ChunkIterator:
         """Iterate the (decoded) body as it arrives: each item is everything buffered since the
