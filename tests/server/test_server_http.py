@@ -260,3 +260,18 @@ async def test_a_request_whose_rest_arrives_after_the_first_answer_is_answered(s
     second = await asyncio.wait_for(reader.read(), 10)
     writer.close()
     assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b"plain /two")
+
+
+async def test_a_keep_alive_connection_answers_its_requests_in_one_task_that_ends_when_the_client_goes(server):
+    before = asyncio.all_tasks()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    seen = set()
+    for path in (b"/a", b"/b", b"/c"):
+        writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"plain " + path), 10)
+        seen |= asyncio.all_tasks() - before
+    assert len(seen) == 1  # the connection's task, waiting between requests
+    (task,) = seen
+    writer.close()
+    await asyncio.wait_for(asyncio.wait({task}), 10)
+    assert task.cancelled()

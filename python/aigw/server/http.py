@@ -4,9 +4,12 @@ accepted upgrade (``aigw.server.websocket``).
 
 Rules this module keeps:
 - One request at a time (keep-alive; pipelined requests wait in the reader, bounded).
+- One task per connection answers its requests in turn (``_serve``), made with the first
+  request and waiting for the next between them: a task per request would cost a Task, its
+  coroutine and an entry in asyncio's task registry each time.
 - The connection keeps reading while a request is handled, so a client that goes away is
-  noticed at once: the request's task is cancelled (whatever it awaits, such as an upstream
-  request, is released) and its ``ResponseWriter`` raises ``ConnectionClosed``.
+  noticed at once: the connection's task is cancelled (whatever the request awaits, such as
+  an upstream request, is released) and its ``ResponseWriter`` raises ``ConnectionClosed``.
 - Timers: an idle keep-alive connection closes after ``http_keepalive_timeout``, which also
   bounds a request head; a request's head and body must arrive within
   ``request_read_timeout`` of its first byte (408), however slowly they trickle in.
@@ -67,7 +70,7 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     __slots__ = (
         "_server", "_loop", "_transport", "_reader", "_busy", "lost", "_closing", "_idle_timer", "_deadline",
-        "_idle_at", "_task", "_writer", "_body", "_streams", "write_paused", "_drain_waiters", "_out", "_out_size",
+        "_idle_at", "_task", "_next", "_writer", "_body", "_streams", "write_paused", "_drain_waiters", "_out", "_out_size",
         "_flush_scheduled", "_read_paused", "hard_limit", "_close_timer",
     )
 
@@ -83,7 +86,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._idle_at: float | None = None  # when an idle connection closes (None: not idle)
         self._deadline: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task | None = None  # _serve, from the first request on
+        self._next: asyncio.Future | None = None  # what _serve awaits between requests
         self._writer: ResponseWriter | None = None
         self._body: RequestBody | None = None  # the streamed body still arriving
         self._streams = bool(getattr(server.app, "streams_request_bodies", False))
@@ -197,7 +201,12 @@ class HttpConnection(asyncio.BufferedProtocol):
                     return
         else:
             self._cancel_deadline()
-        self._task = self._loop.create_task(self._handle(request))
+        waiter = self._next
+        if waiter is not None:  # the connection's task waits for this request
+            self._next = None
+            waiter.set_result(request)
+        else:
+            self._task = self._loop.create_task(self._serve(request))
 
     def _pump_body(self) -> None:
         """Move streamed body bytes from the reader to the app's ``RequestBody``."""
@@ -261,32 +270,38 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     # -- answering ----------------------------------------------------------------------------
 
-    async def _handle(self, request: Request) -> None:
-        try:
-            if is_websocket_upgrade(request):
-                await self._upgrade(request)
+    async def _serve(self, request: Request) -> None:
+        """Answer `request`, then every next one the connection brings (`_process` hands each
+        over through `_next`), until the connection cannot carry another: an upgrade, a
+        response that did not complete, a body left unread, shutdown. Cancelled when the
+        client goes (or the server refuses what it sent), whether answering or waiting."""
+        while True:
+            try:
+                if is_websocket_upgrade(request):
+                    await self._upgrade(request)
+                    return
+                writer = self._writer = response_writer(self, request.method, request.http_version, request.keep_alive and not self._server.shutting_down)
+                await self._answer(request, writer)
+            except Exception:
+                log.exception("connection failed while answering %r", request)
+                if not self.lost:
+                    self._transport.abort()
                 return
-            writer = self._writer = response_writer(self, request.method, request.http_version, request.keep_alive and not self._server.shutting_down)
-            await self._answer(request, writer)
-        except Exception:
-            log.exception("connection failed while answering %r", request)
-            if not self.lost:
-                self._transport.abort()
-            return
-        if self._closing or self.lost:
-            return
-        if not writer.completed or self._body is not None or self._server.shutting_down:
-            self._closing = True  # an unfinished or unread body cannot be followed by another request
-            if writer.finished:
-                self._transport.close()
-            return
-        self._busy = False
-        self._writer = None
-        self._task = None
-        self._resume_reading()
-        self._arm_idle_timer()
-        if self._reader.pending:  # pipelined bytes came during the answer; usually none
-            self._process()
+            if self._closing or self.lost:
+                return
+            if not writer.completed or self._body is not None or self._server.shutting_down:
+                self._closing = True  # an unfinished or unread body cannot be followed by another request
+                if writer.finished:
+                    self._transport.close()
+                return
+            self._busy = False
+            self._writer = None
+            self._resume_reading()
+            self._arm_idle_timer()
+            waiter = self._next = self._loop.create_future()
+            if self._reader.pending:  # pipelined bytes came during the answer; usually none
+                self._process()  # a whole request there is handed over at once
+            request = await waiter
 
     async def _answer(self, request: Request, writer: ResponseWriter) -> None:
         """Run the app's ``http`` (and a StreamedResponse's producer) and finish the response."""
