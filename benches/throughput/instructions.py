@@ -1,0 +1,151 @@
+"""A/B the gateway's instructions per request: two builds under callgrind, exact where time is not.
+
+On a shared virtual machine the CPU time per request of the same build moves by 5-50 % from
+minute to minute (neighbours, frequency), which hides a change of a few percent however the
+runs are paired. This counts what the gateway's process executes instead: each build runs
+under `valgrind --tool=callgrind` (user-space instructions, the same on any minute; the
+kernel's work is not counted, nor the SQLite writer process's), counters zeroed before a load
+and dumped after it, divided by the requests the gateway counted meanwhile (its
+`aigw_requests_total`). Under callgrind the gateway runs ~50x slower, so the load (the same
+clients as ab_gateway.py) finds it saturated: more requests wait per loop tick than at full
+speed, the same for both builds. Read the B/A ratio; the absolute figures are instructions,
+not microseconds.
+
+    python benches/throughput/instructions.py --a /tmp/aigw-old --b /tmp/aigw-new --out /tmp/ir \
+        [--seconds 20] [--scenarios ws:ns_c32,http:ns_c32,compat:ns_c32,compatpass:ns_c32]
+
+`--a`/`--b` run `aigw` (e.g. a wrapper setting PYTHONPATH to one tree and exec'ing Python).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_gateway import CHUNKS, HERE, Procs, ROOT, aigw_config, find_harness, free_port, load_cmd, wait_ready  # noqa: E402
+
+_REQUESTS = re.compile(r'^aigw_requests_total\{[^}]*\} ([0-9.e+]+)$', re.M)
+
+
+def requests_counted(port: int) -> int:
+    """The gateway's finished requests so far, every label set summed (`/metrics` on the
+    metrics listener at `port`)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as resp:
+        text = resp.read().decode()
+    return int(sum(float(v) for v in _REQUESTS.findall(text)))
+
+
+def control(pid: int, flag: str, port: int) -> None:
+    """`callgrind_control <flag> pid`, the gateway woken by a /health request so that it sees
+    the command (callgrind takes commands when the process runs, not while it waits)."""
+    ctl = subprocess.Popen(["callgrind_control", flag, str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while ctl.poll() is None and time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30).read()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    if ctl.wait(timeout=5) != 0:
+        raise RuntimeError(f"callgrind_control {flag} {pid} failed")
+
+
+def last_dump_total(directory: Path, pid: int) -> int:
+    """The instruction total of the newest callgrind dump of `pid` in `directory`."""
+    dumps = sorted(directory.glob(f"callgrind.out.{pid}.*"), key=lambda p: p.stat().st_mtime)
+    for line in dumps[-1].read_text(errors="replace").splitlines():
+        if line.startswith("totals:") or line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {dumps[-1]}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--a", required=True, help="command running build A's aigw")
+    ap.add_argument("--b", required=True, help="command running build B's aigw")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seconds", type=float, default=20.0, help="load per scenario and build")
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--scenarios", default="ws:ns_c32,http:ns_c32,compat:ns_c32,compatpass:ns_c32")
+    ap.add_argument("--gateway", default="bench")
+    ap.add_argument("--py", default=sys.executable)
+    args = ap.parse_args()
+    args.smoke = False
+    out = args.out.resolve()
+    harness = find_harness()
+    procs = Procs(out / "logs")
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        up_port, an_port = free_port(), free_port()
+        upstream_py = harness / "fake_upstream.py" if harness else HERE / "fast_upstream.py"
+        up = procs.start("upstream", [args.py, str(upstream_py), "--port", str(up_port), "--chunks", str(CHUNKS), "--paced-delay-ms", "1"], "1")
+        wait_ready(f"http://127.0.0.1:{up_port}/health", 20, up)
+        an = procs.start("upstream-anthropic", [args.py, str(HERE / "fast_upstream.py"), "--port", str(an_port), "--chunks", str(CHUNKS),
+                                                 "--paced-delay-ms", "1"], "1")
+        wait_ready(f"http://127.0.0.1:{an_port}/health", 20, an)
+        gateways = {}
+        for name, cmd in (("A", args.a), ("B", args.b)):
+            port = free_port()
+            d = out / name
+            d.mkdir(exist_ok=True)
+            valgrind = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--trace-children-skip-by-arg=*sqlite_log_process*",
+                        f"--callgrind-out-file={d}/callgrind.out.%p", "--dump-line=no"]
+            config, metrics_port = aigw_config(d, port, up_port, an_port), free_port()
+            with open(config, "a") as f:  # the request count, read without a gateway token
+                f.write(f'\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n')
+            gw = procs.start(name, [*valgrind, cmd, "serve", "--config", str(config)], "0", cwd=d)
+            wait_ready(f"http://127.0.0.1:{port}/health", 600, gw)
+            gateways[name] = (gw, port, metrics_port, d)
+        for spec in args.scenarios.split(","):
+            surface, scen = spec.split(":")
+            for name in ("A", "B"):
+                gw, port, metrics_port, d = gateways[name]
+                path = {"ws": None, "http": "openai/chat/completions", "compat": "compat/chat/completions", "compatpass": "compat/chat/completions"}[surface]
+                model = {"http": "gpt-4o-mini", "compat": "anthropic/claude-bench", "compatpass": "openai/gpt-4o-mini"}.get(surface)
+                if surface == "ws":
+                    target = {"name": f"{name}-ws", "kind": "ws", "url": f"ws://127.0.0.1:{port}/v1/ir/{args.gateway}", "pid": gw.pid, "up_pid": up.pid}
+                else:
+                    target = {"name": f"{name}-{surface}", "kind": "loadgen", "loadgen": harness / "loadgen.py",
+                              "url": f"http://127.0.0.1:{port}/v1/ir/{args.gateway}/{path}", "api_key": "sk-bench-dummy",
+                              "models": {"default": model, "paced": model}, "pid": gw.pid, "up_pid": up.pid}
+                cmd = load_cmd(args, target, scen, args.py)
+                subprocess.run(["taskset", "-c", "1", *cmd], capture_output=True, cwd=ROOT)  # warm: imports, pools, caches
+                before = requests_counted(metrics_port)
+                control(gw.pid, "-z", port)
+                started = requests_counted(metrics_port)
+                r = subprocess.run(["taskset", "-c", "1", *cmd], capture_output=True, text=True, cwd=ROOT)
+                done = requests_counted(metrics_port)
+                control(gw.pid, "-d", port)
+                total = last_dump_total(d, gw.pid)
+                # Requests counted while zeroing (the /health wake-ups are not in /metrics) and
+                # during the load; the /metrics scrapes themselves are a few of ~1000s.
+                n = done - started
+                row = {"spec": spec, "build": name, "instructions": total, "requests": n, "per_request": total / n if n else None,
+                       "before_zero": started - before, "load_rc": r.returncode}
+                rows.append(row)
+                print(f"{spec:18} {name}  {row['per_request'] or 0:12,.0f} instructions/request  ({n} requests)", file=sys.stderr, flush=True)
+    finally:
+        procs.stop_all()
+    with open(out / "results.jsonl", "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    lines = ["| scenario | A instructions/request | B instructions/request | B/A |", "|---|---|---|---|"]
+    for spec in args.scenarios.split(","):
+        got = {r["build"]: r["per_request"] for r in rows if r["spec"] == spec and r["per_request"]}
+        if "A" in got and "B" in got:
+            lines.append(f"| {spec} | {got['A']:,.0f} | {got['B']:,.0f} | {got['B'] / got['A']:.3f} |")
+    text = "\n".join(lines) + "\n"
+    (out / "summary.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
