@@ -44,6 +44,24 @@ def test_the_parsers_name_index_is_the_one_headers_would_build_itself():
     assert request.headers.last_values() == {"host": "h", "x-a": "caf\u00e9", "accept": "*/*"}
 
 
+NAMES = st.sampled_from(["Host", "host", "USER-AGENT", "Content-Type", "content-length-x", "X-Stainless-Os", "x-a", "Via", "traceparent", "x-anything"])
+VALUES = st.binary(max_size=12).map(lambda b: bytes(c for c in b if c in b"\t !~" or 0x21 <= c <= 0x7E or c >= 0x80).strip(b" \t"))
+
+
+@given(st.lists(st.tuples(NAMES, VALUES), max_size=8))
+def test_the_parsers_names_and_values_are_the_bytes_sent_lowercased_and_their_latin1_text(fields):
+    # Common names come from objects made once per process; all names and values must still
+    # be exactly what was sent (names lowercased), and the index what Headers builds itself.
+    from aigw.protocol.http11 import Headers
+
+    head = b"".join(name.encode() + b": " + value + b"\r\n" for name, value in fields)
+    [request] = read_all(b"GET / HTTP/1.1\r\n" + head + b"\r\n")
+    assert request.headers.raw == [(name.lower().encode(), value) for name, value in fields]
+    assert request.headers._map == Headers(request.headers.raw)._index()
+    for name, value in fields:
+        assert value.decode("latin-1") in request.headers.get_all(name)
+
+
 def test_a_content_length_body_is_read_whole():
     [request] = read_all(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
     assert request.body == b"hello"

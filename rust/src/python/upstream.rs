@@ -1,6 +1,7 @@
 //! HTTP/1.1 heads, chunked bodies, SSE and NDJSON decoders for the upstream client: type checks
 //! and object creation only; the parsing lives in `http`, `chunked` and `sse`.
 
+use super::header_objects::{latin1_str, name_bytes, name_str};
 use super::{bytes_like, ListSink};
 use crate::chunked::{covers, gather, ChunkedDecoder as RsChunked};
 use crate::http_request;
@@ -194,16 +195,7 @@ fn head_error(e: HeadError) -> PyErr {
 }
 
 fn headers_list<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound<'py, PyList>> {
-    PyList::new(py, headers.iter().map(|(name, value)| (PyBytes::new(py, name), PyBytes::new(py, value))))
-}
-
-/// A header name or value as Python text, decoded as ISO-8859-1 (RFC 9110 §5.5): the usual
-/// ASCII without a copy through `String`.
-fn latin1_str<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
-    match std::str::from_utf8(b) {
-        Ok(text) if b.is_ascii() => PyString::new(py, text),
-        _ => PyString::new(py, &latin1_text(b)), // obs-text: byte for char, not UTF-8
-    }
+    PyList::new(py, headers.iter().map(|(name, value)| (name_bytes(py, name), PyBytes::new(py, value))))
 }
 
 /// `{name: [value, ...]}` of `headers` as text (names come lowercased from the parser), in
@@ -211,8 +203,8 @@ fn latin1_str<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
 fn headers_index<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound<'py, PyDict>> {
     let index = PyDict::new(py);
     for (name, value) in headers {
-        let key = latin1_str(py, name);
-        let value = latin1_str(py, value);
+        let key = name_str(py, name)?;
+        let value = latin1_str(py, value)?;
         match index.get_item(&key)? {
             Some(values) => values.downcast_into::<PyList>()?.append(value)?,
             None => index.set_item(key, PyList::new(py, [value])?)?,
