@@ -12,9 +12,8 @@
 use crate::universal::{string_literal_ok, Scalar};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::fmt;
-use crate::json_visit::scalars_are;
+use crate::json_visit::{scalars_are, Text};
 
 /// The `text` of a text-delta event as its JSON string literal (quotes and escapes as sent),
 /// or None for any other event.
@@ -50,7 +49,7 @@ impl<'de> Visitor<'de> for Event {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut is_delta, mut text) = (false, None);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match &*key {
                 "type" => is_delta = matches!(map.next_value::<Scalar<'de>>()?, Scalar::Str(t) if t == "content_block_delta"),
                 "delta" => text = map.next_value::<Delta<'de>>()?.0,
@@ -83,7 +82,7 @@ impl<'de> Visitor<'de> for DeltaVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut is_text, mut text) = (false, None);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match &*key {
                 "type" => is_text = matches!(map.next_value::<Scalar<'de>>()?, Scalar::Str(t) if t == "text_delta"),
                 "text" => {

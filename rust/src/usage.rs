@@ -15,9 +15,8 @@
 //! counted, nor is an input sum beyond i64 (Python would add them: no real answer has them).
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
-use std::borrow::Cow;
 use std::fmt;
-use crate::json_visit::scalars_are;
+use crate::json_visit::{scalars_are, Text};
 
 /// (tokens in, tokens out), either possibly unknown.
 pub type TokenPair = (Option<i64>, Option<i64>);
@@ -78,7 +77,7 @@ impl<'de> Visitor<'de> for Top {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut usage = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             if key == "usage" {
                 usage = map.next_value::<MaybeUsage>()?.0;
             } else {
@@ -109,7 +108,7 @@ impl<'de> Visitor<'de> for UsageVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut u = UsageFields::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match &*key {
                 "prompt_tokens" => (u.has_prompt, u.prompt) = (true, map.next_value::<Count>()?.0),
                 "input_tokens" => u.input = map.next_value::<Count>()?.0,
