@@ -258,7 +258,7 @@ class UniversalSession(WebSocketHandler):
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        if self.compat is not None and any(s.provider == "compat" for s in steps):
+        if self.compat is not None and (steps[0].provider == "compat" if len(steps) == 1 else any(s.provider == "compat" for s in steps)):
             self.inflight[event_id] = loop.create_task(self._run(ws, request))
             return
         # The common request runs the pipeline as the task itself, and what _run does around

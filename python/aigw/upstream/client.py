@@ -156,8 +156,14 @@ class _Pool:
         """A connection finished a response cleanly: park it idle, then serve a waiter."""
         if conn.busy:  # _unbusy(conn), inline on the path every request takes
             conn.busy = False
-            if conn.owner is not None:
-                self.unhold(conn.owner)
+            owner = conn.owner
+            if owner is not None:  # unhold(owner)
+                held = self.held
+                n = held[owner] - 1
+                if n:
+                    held[owner] = n
+                else:
+                    del held[owner]
             conn.owner = None
         client = self.client
         if client._closed:
