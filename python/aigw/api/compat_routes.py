@@ -134,22 +134,27 @@ class CompatDoors:
         error_front = "openai" if front == "embeddings" else front
         log_id = new_log_id()
         try:
-            event_id = request_event_id(options, log_id)
+            event_id = request_event_id(options, log_id) if options else log_id
             doc = parse_body(request.body)
+            provider, model = split_model(doc.get("model"))
+            if provider == "dynamic":
 
-            def route_input() -> RouteInput:
-                return RouteInput(
-                    parse_metadata_header(options.get("cf-aig-metadata")) or {},
-                    request.headers.last_values(),  # lowercase names, each with its last value
-                    doc,
-                )
+                def route_input() -> RouteInput:
+                    return RouteInput(
+                        parse_metadata_header(options.get("cf-aig-metadata")) or {},
+                        request.headers.last_values(),  # lowercase names, each with its last value
+                        doc,
+                    )
 
-            planned = await plan_steps(front, doc, route_input, self.runtime.providers, self.formats, self.routes, self.limiter,
-                                       targets=self.targets)
+                planned = await plan_steps(front, doc, route_input, self.runtime.providers, self.formats, self.routes, self.limiter,
+                                           targets=self.targets)
+                steps = [step for step, _ in planned]
+                translations = [tr for _, tr in planned]
+            else:  # the usual plain `provider/model`: one step, planned without a coroutine
+                step, translation = plan_step(front, doc, provider, model, None, self.runtime.providers, self.formats, self.targets)
+                steps, translations = [step], [translation]
         except AigwError as err:
             return _error(error_front, err)
-        steps = [step for step, _ in planned]
-        translations = [tr for _, tr in planned]
         principal = ctx.principal.id if ctx.principal is not None else None
         gw_request = make_gateway_request(ctx.name, "compat", event_id, steps, options, log_id, principal)
         runtime, policy, on_record = self.runtime, ctx.policy, self.on_record
@@ -194,19 +199,23 @@ async def plan_steps(
         steps = [(rs.provider, rs.model, _step_config(rs)) for rs in chosen]
     else:
         steps = [(provider, model, None)]  # a plain name: one step, no route options
-    out = []
-    for provider, model, step_config in steps:
-        if front == "embeddings":
-            et = resolve_embedding_target(provider, model, providers, formats)
-            emb = EmbeddingTranslation(doc, et)
-            call = emb.upstream_call()
-            out.append((make_step_request(provider, call.endpoint, {}, call.body, False, model, step_config, "POST", call.query), emb))
-            continue
-        target = targets(provider, model)
-        translation = Translation(front, doc, target)
-        call = translation.upstream_call()
-        out.append((make_step_request(provider, call.endpoint, {}, call.body, call.stream, model, step_config, "POST", call.query), translation))
-    return out
+    return [plan_step(front, doc, provider, model, step_config, providers, formats, targets) for provider, model, step_config in steps]
+
+
+def plan_step(
+    front: str, doc: dict, provider: str, model: str, step_config: dict[str, Any] | None,
+    providers: Mapping[str, Any], formats: Mapping[str, str], targets: Callable[[str, str], Any],
+) -> tuple[StepRequest, Any]:
+    """One step of a /compat request to `provider/model` and its translation (see
+    `plan_steps`, which raises what this raises)."""
+    if front == "embeddings":
+        et = resolve_embedding_target(provider, model, providers, formats)
+        emb = EmbeddingTranslation(doc, et)
+        call = emb.upstream_call()
+        return make_step_request(provider, call.endpoint, {}, call.body, False, model, step_config, "POST", call.query), emb
+    translation = Translation(front, doc, targets(provider, model))
+    call = translation.upstream_call()
+    return make_step_request(provider, call.endpoint, {}, call.body, call.stream, model, step_config, "POST", call.query), translation
 
 
 def configured_model_lists(providers: Mapping[str, Any]) -> dict[str, Sequence[str] | None]:
