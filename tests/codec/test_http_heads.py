@@ -1,6 +1,8 @@
 """parse_request_head / parse_response_head / relayed_headers through the Python binding (RFC 9112)."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aigw._codec import HttpParseError, parse_request_head, parse_response_head, relayed_headers
 
@@ -86,3 +88,25 @@ def test_relayed_headers_drop_the_hops_own_fields_and_cf_aig_ones():
 
 def test_relayed_headers_take_str_pairs_and_say_when_there_is_no_content_type():
     assert relayed_headers([("X-Upstream", "1"), ("Transfer-Encoding", "chunked")]) == ([("X-Upstream", "1")], False)
+
+
+NOT_RELAYED = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authenticate", "proxy-connection",
+               "content-length", "content-encoding"}  # fmt: skip
+
+
+def relayed_by_the_rule(raw) -> tuple[list, bool]:
+    """The rule in Python: each field as text (bytes as ISO-8859-1), names keeping their case,
+    minus the hop's own (any case) and cf-aig-*; whether a content-type is among them."""
+    text = [(n.decode("latin-1") if isinstance(n, bytes) else n, v.decode("latin-1") if isinstance(v, bytes) else v) for n, v in raw]
+    kept = [(n, v) for n, v in text if n.lower() not in NOT_RELAYED and not n.lower().startswith("cf-aig-")]
+    return kept, any(n.lower() == "content-type" for n, _ in kept)
+
+
+NAMES = st.sampled_from(["content-type", "Content-Type", "date", "DATE", "x-request-id", "TE", "te", "cf-aig-step", "CF-AIG-x",
+                         "cf-aig", "server", "x-caf\xe9", "connection", "proxy-connection", "content-lengthy"])  # fmt: skip
+
+
+@given(st.lists(st.tuples(NAMES, st.binary(max_size=6), st.booleans()), max_size=8))
+def test_relayed_headers_follow_the_rule_for_bytes_and_str_fields(fields):
+    raw = [(n.encode("latin-1"), v) if as_bytes else (n, v.decode("latin-1")) for n, v, as_bytes in fields]
+    assert relayed_headers(raw) == relayed_by_the_rule(raw)

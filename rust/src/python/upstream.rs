@@ -150,29 +150,32 @@ const NOT_RELAYED: [&[u8]; 10] = [
 
 /// The upstream's response fields (`(name, value)` pairs of bytes or str) minus this hop's own
 /// and any `cf-aig-*`, as str pairs (ISO-8859-1), and whether a content-type is among them.
+/// Names keep their case; a str is passed on as the same object, bytes are decoded once (a
+/// common name is the shared object, see header_objects).
 #[pyfunction]
 fn relayed_headers<'py>(py: Python<'py>, raw: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyList>, bool)> {
     let out = PyList::empty(py);
     let mut has_content_type = false;
     for item in raw.try_iter()? {
         let (name, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
-        let name = field_text(&name)?;
-        let lower = name.to_ascii_lowercase();
-        if NOT_RELAYED.contains(&lower.as_bytes()) || lower.starts_with("cf-aig-") {
+        let raw_name: &[u8] = match name.downcast::<PyBytes>() {
+            Ok(b) => b.as_bytes(),
+            Err(_) => name.downcast::<PyString>()?.to_str()?.as_bytes(),
+        };
+        if NOT_RELAYED.iter().any(|n| n.eq_ignore_ascii_case(raw_name))
+            || raw_name.get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"cf-aig-"))
+        {
             continue;
         }
-        has_content_type |= lower == "content-type";
-        out.append((name, field_text(&value)?))?;
+        has_content_type |= raw_name.eq_ignore_ascii_case(b"content-type");
+        let name = if name.is_instance_of::<PyBytes>() { name_str(py, raw_name)?.into_any() } else { name.clone() };
+        let value = match value.downcast_into::<PyBytes>() {
+            Ok(b) => latin1_str(py, b.as_bytes())?,
+            Err(e) => e.into_inner().downcast_into::<PyString>()?,
+        };
+        out.append((name, value))?;
     }
     Ok((out, has_content_type))
-}
-
-/// A header name or value as str: bytes decoded as ISO-8859-1, str as it is.
-fn field_text(v: &Bound<'_, PyAny>) -> PyResult<String> {
-    if let Ok(b) = v.downcast::<PyBytes>() {
-        return Ok(latin1_text(b.as_bytes()));
-    }
-    Ok(v.downcast::<PyString>()?.to_str()?.to_owned())
 }
 
 /// `(tokens_in, tokens_out)` of a whole OpenAI-shaped JSON answer (`usage` with
