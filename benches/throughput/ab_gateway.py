@@ -26,37 +26,71 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_gateway import CHUNKS, HERE, Procs, ROOT, SCENARIOS, aigw_config, find_harness, free_port, load_cmd, normalize, wait_ready  # noqa: E402
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def ab_arguments(description: str, **defaults) -> argparse.Namespace:
+    """The options every A/B of two builds takes (this script's and instructions.py's);
+    `defaults` overrides the defaults, and `reps=None` leaves the option out."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--a", required=True, help="command running build A's aigw")
     ap.add_argument("--b", required=True, help="command running build B's aigw")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--reps", type=int, default=4)
-    ap.add_argument("--seconds", type=float, default=3.0)
+    if defaults.get("reps", 4) is not None:
+        ap.add_argument("--reps", type=int, default=defaults.get("reps", 4))
+    ap.add_argument("--seconds", type=float, default=defaults.get("seconds", 3.0), help="load per scenario and build")
     ap.add_argument("--warmup", type=float, default=1.0)
-    ap.add_argument("--scenarios", default="ws:ns_c32,http:ns_c32,ws:st_b8")
-    ap.add_argument("--gateway", default="bench-nolog")
+    ap.add_argument("--scenarios", default=defaults.get("scenarios", "ws:ns_c32,http:ns_c32,ws:st_b8"))
+    ap.add_argument("--gateway", default=defaults.get("gateway", "bench-nolog"))
     ap.add_argument("--py", default=sys.executable)
     args = ap.parse_args()
     args.smoke = False
+    return args
+
+
+def start_upstreams(procs: Procs, py: str, harness: Path | None, anthropic: bool) -> tuple:
+    """The fake upstream on core 1 (the harness's, else ours) and, with `anthropic`, ours
+    speaking Anthropic's Messages API (the `compat` surface translates to it): (upstream,
+    its port, the Anthropic one or None, its port or None)."""
+    up_port = free_port()
+    upstream_py = harness / "fake_upstream.py" if harness else HERE / "fast_upstream.py"
+    up = procs.start("upstream", [py, str(upstream_py), "--port", str(up_port), "--chunks", str(CHUNKS), "--paced-delay-ms", "1"], "1")
+    wait_ready(f"http://127.0.0.1:{up_port}/health", 20, up)
+    if not anthropic:
+        return up, up_port, None, None
+    an_port = free_port()
+    an = procs.start("upstream-anthropic", [py, str(HERE / "fast_upstream.py"), "--port", str(an_port), "--chunks", str(CHUNKS),
+                                             "--paced-delay-ms", "1"], "1")
+    wait_ready(f"http://127.0.0.1:{an_port}/health", 20, an)
+    return up, up_port, an, an_port
+
+
+def surface_targets(name: str, port: int, gateway: str, gw_pid: int, up_pid: int, an_pid: int | None, harness: Path | None) -> dict:
+    """Build `name`'s load targets by surface: ws = Universal WebSocket, http = the OpenAI
+    provider route, compat = /compat translated to Anthropic, compatpass = /compat passed
+    through to OpenAI (item 2's third surface)."""
+    base = f"127.0.0.1:{port}/v1/ab/{gateway}"
+    loadgen = harness / "loadgen.py" if harness else None
+
+    def http(surface: str, path: str, default: str, paced: str, upstream: int) -> dict:
+        return {"name": f"{name}-{surface}", "kind": "loadgen", "loadgen": loadgen, "url": f"http://{base}/{path}", "api_key": "sk-bench-dummy",
+                "models": {"default": default, "paced": paced}, "pid": gw_pid, "up_pid": upstream}
+
+    return {
+        "ws": {"name": f"{name}-ws", "kind": "ws", "url": f"ws://{base}", "pid": gw_pid, "up_pid": up_pid},
+        "http": http("http", "openai/chat/completions", "gpt-4o-mini", "paced-gpt-4o-mini", up_pid),
+        "compat": http("compat", "compat/chat/completions", "anthropic/claude-bench", "anthropic/paced-claude-bench", an_pid or up_pid),
+        "compatpass": http("compatpass", "compat/chat/completions", "openai/gpt-4o-mini", "openai/paced-gpt-4o-mini", up_pid),
+    }
+
+
+def main() -> None:
+    args = ab_arguments(__doc__.splitlines()[0])
     out = args.out.resolve()
     harness = find_harness()
     procs = Procs(out / "logs")
     (out / "logs").mkdir(parents=True, exist_ok=True)
     runs: dict[tuple[str, str], list[float]] = {}
     try:
-        up_port = free_port()
-        upstream_py = harness / "fake_upstream.py" if harness else HERE / "fast_upstream.py"
-        up = procs.start("upstream", [args.py, str(upstream_py), "--port", str(up_port), "--chunks", str(CHUNKS), "--paced-delay-ms", "1"], "1")
-        wait_ready(f"http://127.0.0.1:{up_port}/health", 20, up)
-        # The `compat` surface (/compat translated to Anthropic and back) needs an upstream
-        # speaking Anthropic's Messages API.
-        an_port = None
-        if any(spec.startswith("compat:") for spec in args.scenarios.split(",")):
-            an_port = free_port()
-            an = procs.start("upstream-anthropic", [args.py, str(HERE / "fast_upstream.py"), "--port", str(an_port), "--chunks", str(CHUNKS),
-                                                     "--paced-delay-ms", "1"], "1")
-            wait_ready(f"http://127.0.0.1:{an_port}/health", 20, an)
+        compat = any(spec.startswith("compat:") for spec in args.scenarios.split(","))
+        up, up_port, an, an_port = start_upstreams(procs, args.py, harness, compat)
         targets = {}
         for name, cmd in (("A", args.a), ("B", args.b)):
             port = free_port()
@@ -64,20 +98,7 @@ def main() -> None:
             d.mkdir(exist_ok=True)
             gw = procs.start(name, [cmd, "serve", "--config", str(aigw_config(d, port, up_port, an_port))], "0", cwd=d)
             wait_ready(f"http://127.0.0.1:{port}/health", 60, gw)
-            targets[name] = {
-                "ws": {"name": f"{name}-ws", "kind": "ws", "url": f"ws://127.0.0.1:{port}/v1/ab/{args.gateway}", "pid": gw.pid, "up_pid": up.pid},
-                "http": {"name": f"{name}-http", "kind": "loadgen", "loadgen": harness / "loadgen.py",
-                         "url": f"http://127.0.0.1:{port}/v1/ab/{args.gateway}/openai/chat/completions", "api_key": "sk-bench-dummy",
-                         "models": {"default": "gpt-4o-mini", "paced": "paced-gpt-4o-mini"}, "pid": gw.pid, "up_pid": up.pid},
-                "compat": {"name": f"{name}-compat", "kind": "loadgen", "loadgen": harness / "loadgen.py",
-                           "url": f"http://127.0.0.1:{port}/v1/ab/{args.gateway}/compat/chat/completions", "api_key": "sk-bench-dummy",
-                           "models": {"default": "anthropic/claude-bench", "paced": "anthropic/paced-claude-bench"}, "pid": gw.pid,
-                           "up_pid": an.pid if an_port else up.pid},
-                # /compat passed through to OpenAI (no translation): item 2's third surface
-                "compatpass": {"name": f"{name}-compatpass", "kind": "loadgen", "loadgen": harness / "loadgen.py",
-                               "url": f"http://127.0.0.1:{port}/v1/ab/{args.gateway}/compat/chat/completions", "api_key": "sk-bench-dummy",
-                               "models": {"default": "openai/gpt-4o-mini", "paced": "openai/paced-gpt-4o-mini"}, "pid": gw.pid, "up_pid": up.pid},
-            }
+            targets[name] = surface_targets(name, port, args.gateway, gw.pid, up.pid, an.pid if an else None, harness)
         for name in ("A", "B"):  # warm both (imports, pools, caches) before measuring
             for surface, scen in (("ws", "ns_c32"), ("http", "ns_c32"), ("ws", "st_b8")):
                 cmd = load_cmd(args, targets[name][surface], scen, args.py)

@@ -19,7 +19,6 @@ not microseconds.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -29,7 +28,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_gateway import CHUNKS, HERE, Procs, ROOT, aigw_config, find_harness, free_port, load_cmd, wait_ready  # noqa: E402
+from ab_gateway import ab_arguments, start_upstreams, surface_targets  # noqa: E402
+from run_gateway import Procs, ROOT, aigw_config, find_harness, free_port, load_cmd, wait_ready  # noqa: E402
 
 _REQUESTS = re.compile(r'^aigw_requests_total\{[^}]*\} ([0-9.e+]+)$', re.M)
 
@@ -67,30 +67,15 @@ def last_dump_total(directory: Path, pid: int) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--a", required=True, help="command running build A's aigw")
-    ap.add_argument("--b", required=True, help="command running build B's aigw")
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--seconds", type=float, default=20.0, help="load per scenario and build")
-    ap.add_argument("--warmup", type=float, default=1.0)
-    ap.add_argument("--scenarios", default="ws:ns_c32,http:ns_c32,compat:ns_c32,compatpass:ns_c32")
-    ap.add_argument("--gateway", default="bench")
-    ap.add_argument("--py", default=sys.executable)
-    args = ap.parse_args()
-    args.smoke = False
+    args = ab_arguments(__doc__.splitlines()[0], reps=None, seconds=20.0, gateway="bench",
+                        scenarios="ws:ns_c32,http:ns_c32,compat:ns_c32,compatpass:ns_c32")
     out = args.out.resolve()
     harness = find_harness()
     procs = Procs(out / "logs")
     (out / "logs").mkdir(parents=True, exist_ok=True)
     rows = []
     try:
-        up_port, an_port = free_port(), free_port()
-        upstream_py = harness / "fake_upstream.py" if harness else HERE / "fast_upstream.py"
-        up = procs.start("upstream", [args.py, str(upstream_py), "--port", str(up_port), "--chunks", str(CHUNKS), "--paced-delay-ms", "1"], "1")
-        wait_ready(f"http://127.0.0.1:{up_port}/health", 20, up)
-        an = procs.start("upstream-anthropic", [args.py, str(HERE / "fast_upstream.py"), "--port", str(an_port), "--chunks", str(CHUNKS),
-                                                 "--paced-delay-ms", "1"], "1")
-        wait_ready(f"http://127.0.0.1:{an_port}/health", 20, an)
+        up, up_port, an, an_port = start_upstreams(procs, args.py, harness, anthropic=True)
         gateways = {}
         for name, cmd in (("A", args.a), ("B", args.b)):
             port = free_port()
@@ -103,20 +88,12 @@ def main() -> None:
                 f.write(f'\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n')
             gw = procs.start(name, [*valgrind, cmd, "serve", "--config", str(config)], "0", cwd=d)
             wait_ready(f"http://127.0.0.1:{port}/health", 600, gw)
-            gateways[name] = (gw, port, metrics_port, d)
+            gateways[name] = (gw, port, metrics_port, d, surface_targets(name, port, args.gateway, gw.pid, up.pid, an.pid, harness))
         for spec in args.scenarios.split(","):
             surface, scen = spec.split(":")
             for name in ("A", "B"):
-                gw, port, metrics_port, d = gateways[name]
-                path = {"ws": None, "http": "openai/chat/completions", "compat": "compat/chat/completions", "compatpass": "compat/chat/completions"}[surface]
-                model = {"http": "gpt-4o-mini", "compat": "anthropic/claude-bench", "compatpass": "openai/gpt-4o-mini"}.get(surface)
-                if surface == "ws":
-                    target = {"name": f"{name}-ws", "kind": "ws", "url": f"ws://127.0.0.1:{port}/v1/ir/{args.gateway}", "pid": gw.pid, "up_pid": up.pid}
-                else:
-                    target = {"name": f"{name}-{surface}", "kind": "loadgen", "loadgen": harness / "loadgen.py",
-                              "url": f"http://127.0.0.1:{port}/v1/ir/{args.gateway}/{path}", "api_key": "sk-bench-dummy",
-                              "models": {"default": model, "paced": model}, "pid": gw.pid, "up_pid": up.pid}
-                cmd = load_cmd(args, target, scen, args.py)
+                gw, port, metrics_port, d, targets = gateways[name]
+                cmd = load_cmd(args, targets[surface], scen, args.py)
                 subprocess.run(["taskset", "-c", "1", *cmd], capture_output=True, cwd=ROOT)  # warm: imports, pools, caches
                 before = requests_counted(metrics_port)
                 control(gw.pid, "-z", port)
