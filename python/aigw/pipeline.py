@@ -320,11 +320,8 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
             content_type = step_headers.get("content-type", "")
         else:
             content_type = _client_header(step_headers, "content-type")
-        content_type = record.request_content_type = media_type(content_type) or "application/json"
-        if _textual(content_type):  # keep_request_body, for a record that kept nothing yet
-            record.request_body = first.body
-        else:
-            record.request_body_size = len(first.body)
+        record.request_content_type = media_type(content_type) or "application/json"
+        keep_request_body(record, first.body)
     return _new_run(rt, gw, req, headers, sink, record, collect_payload).main(log_options, collect, started)
 
 
@@ -658,10 +655,7 @@ class _Run:
             record.tokens_in, record.tokens_out = usage.tokens_in, usage.tokens_out
         answer = _answer(self.req, record.log_id, plan.index, content_type, status, _raw_headers(resp), usage=usage)
         if self.collect:
-            if _textual(content_type):  # keep_response_body, inline on the usual answer
-                record.response_body, record.response_body_size = body, None
-            else:
-                record.response_body, record.response_body_size = None, len(body)
+            keep_response_body(record, body)
         self.sink.deliver(answer, body)
 
     def _failed(self, attempt: Attempt, error: AigwError) -> ErrorClass:
