@@ -9,7 +9,9 @@ or a dynamic route `model: "dynamic/{route}"`:
 A request becomes pipeline steps, each with its own translation: one step for a plain
 `provider/model`, the route's ordered fallback chain for `dynamic/…` (each model element's
 `timeout` and `retries` in its step `config`). The answer goes through a `TranslatingSink` over
-the `HttpSink`; `cf-aig-provider` / `cf-aig-model` name the step that answered.
+the `HttpSink`, or, for one plain step to a provider that speaks the front door's own schema,
+through an `HttpSink` that only answers the gateway's errors in that schema;
+`cf-aig-provider` / `cf-aig-model` name the step that answered.
 
 Credentials: the provider's stored key (BYOK, `[providers.<slug>] key`); the client's own
 `Authorization` is meant for the gateway's OpenAI-shaped API and is not forwarded.
@@ -30,8 +32,8 @@ from aigw.compat.catalog import model_list
 from aigw.compat.embeddings import EmbeddingTranslation, resolve_embedding_target
 from aigw.compat.ir import InvalidCompatRequest, ProviderError
 from aigw.compat.routes import Route, RouteInput, RouteStep, evaluate
-from aigw.compat.sink import UNTRANSLATED, TranslatingSink
-from aigw.compat.translation import Targets, Translation, parse_body, split_model
+from aigw.compat.sink import UNTRANSLATED, TranslatingSink, answered_as
+from aigw.compat.translation import Targets, Translation, front_door_error, parse_body, passthrough_call, split_model
 from aigw.errors import AigwError, InvalidProvider
 from aigw.logrecords import new_log_id, parse_metadata_header
 from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, make_gateway_request, make_step_request, run
@@ -150,7 +152,16 @@ class CompatDoors:
                                            targets=self.targets)
                 steps = [step for step, _ in planned]
                 translations = [tr for _, tr in planned]
-            else:  # the usual plain `provider/model`: one step, planned without a coroutine
+            elif front != "embeddings" and (target := self.targets(provider, model)).format == front:
+                # The provider speaks the front door's schema: the body goes with its model
+                # rewritten and the answer comes back as it came, with no translation object
+                # and no translating sink on the way (one plain step: the document is ours).
+                stream = doc.get("stream") is True
+                endpoint, query, body = passthrough_call(doc, target, stream)
+                steps = [make_step_request(provider, endpoint, {}, body, stream, model, None, "POST", query)]
+                translations = None
+                answering = [("cf-aig-provider", target.provider), ("cf-aig-model", target.model)]
+            else:  # one translated step, planned without a coroutine
                 step, translation = plan_step(front, doc, provider, model, None, self.runtime.providers, self.formats, self.targets)
                 steps, translations = [step], [translation]
         except AigwError as err:
@@ -159,7 +170,9 @@ class CompatDoors:
         gw_request = make_gateway_request(ctx.name, "compat", event_id, steps, options, log_id, principal)
         runtime, policy, on_record = self.runtime, ctx.policy, self.on_record
 
-        def sink(response: Any) -> TranslatingSink:
+        def sink(response: Any) -> Any:
+            if translations is None:
+                return _PassthroughSink(response, front, answering)
             return TranslatingSink(_AnsweringStepSink(response, translations), translations)
 
         if on_record is None:  # the producer is the pipeline's own coroutine (see HttpDoors._answer)
@@ -252,6 +265,26 @@ class _AnsweringStepSink(HttpSink):
     def gateway_headers(self, answer: Answer) -> list[tuple[str, str]]:
         target = self.translations[min(answer.step or 0, len(self.translations) - 1)].target
         return super().gateway_headers(answer) + [("cf-aig-provider", target.provider), ("cf-aig-model", target.model)]
+
+
+class _PassthroughSink(HttpSink):
+    """The HTTP sink of a plain /compat request whose provider speaks the front door's schema:
+    answers as they came (as `TranslatingSink` passes them), plus `cf-aig-provider` /
+    `cf-aig-model`; the gateway's own errors in the front door's error shape."""
+
+    #: Bodies are read whole or relayed as they would be through a TranslatingSink.
+    passes_through = False
+
+    __slots__ = ("front",)
+
+    def __init__(self, response: Any, front: str, answering: list[tuple[str, str]]) -> None:
+        super().__init__(response, step_header=False, extra_headers=answering)
+        self.front = front
+
+    def fail(self, answer: Answer, error: AigwError) -> None:
+        """The gateway's own error, in the front door's error shape."""
+        status, body = front_door_error(self.front, ProviderError(error.status, error.message, None, error.code, getattr(error, "param", None)))
+        self.deliver(answered_as(answer, status, "application/json"), body)
 
 
 def _error(front: str, err: AigwError) -> HttpResponse:

@@ -155,10 +155,9 @@ class Translation:
         naming a parameter the provider cannot honour, InvalidCompatRequest for a bad body."""
         target = self.target
         if self.passthrough:
-            body = dict(self.doc)
-            target.shape_body(body)
-            endpoint, query = target.endpoint(self.stream) if target.chat_endpoint else (_CHAT, "")
-            return UpstreamCall(endpoint, query, orjson.dumps(body), self.stream)
+            # A copy: a dynamic route's steps share the client's document.
+            endpoint, query, body = passthrough_call(dict(self.doc), target, self.stream)
+            return UpstreamCall(endpoint, query, body, self.stream)
         front = openai_format if self.front == "openai" else anthropic_format
         ir = front.parse_request(self.doc, target.model, target.provider)
         self._ir = ir
@@ -198,11 +197,7 @@ class Translation:
     def error(self, error: ProviderError) -> tuple[int, bytes]:
         """`error` in the front door's error shape, with the status its SDK expects (Anthropic's
         529 overload is 503 for OpenAI clients)."""
-        if self.front == "openai":
-            if error.status == 529:
-                error.status = 503
-            return error.status, openai_format.error_body(error)
-        return error.status, anthropic_format.error_body(error)
+        return front_door_error(self.front, error)
 
     def stream_translator(self) -> "StreamTranslator | None":
         """The translator of the target's stream into the front door's events; None when the
@@ -216,6 +211,25 @@ class Translation:
             encoder = anthropic_format.EventEncoder(self.target.model)
         fmt = FORMATS[self.target.format]
         return StreamTranslator(fmt.StreamDecoder(encoder), encoder, getattr(fmt, "PayloadReader", None))
+
+
+def passthrough_call(doc: dict, target: Target, stream: bool) -> tuple[str, str, bytes]:
+    """(endpoint, query, body) of a call to a target that speaks the front door's own schema:
+    the client's document with its `model` set (or removed) and the target's `body_fields`
+    added, changed in place and serialized."""
+    target.shape_body(doc)
+    endpoint, query = target.endpoint(stream) if target.chat_endpoint else (_CHAT, "")
+    return endpoint, query, orjson.dumps(doc)
+
+
+def front_door_error(front: str, error: ProviderError) -> tuple[int, bytes]:
+    """`error` in the error shape of front door `front` ("openai" or "anthropic"), with the
+    status its SDK expects (Anthropic's 529 overload is 503 for OpenAI clients)."""
+    if front == "openai":
+        if error.status == 529:
+            error.status = 503
+        return error.status, openai_format.error_body(error)
+    return error.status, anthropic_format.error_body(error)
 
 
 class StreamTranslator:
