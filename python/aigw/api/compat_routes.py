@@ -20,7 +20,7 @@ Credentials: the provider's stored key (BYOK, `[providers.<slug>] key`); the cli
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Coroutine, Mapping, Sequence
 
 import orjson
 
@@ -75,17 +75,17 @@ class CompatDoors:
 
             self.limiter = WindowRateLimiter()
 
-    async def chat_completions(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
-        """OpenAI chat completions to any provider."""
-        return await self._handle("openai", request, ctx)
+    def chat_completions(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Coroutine[Any, Any, Any]:
+        """OpenAI chat completions to any provider. (The awaitable answer: `_handle`'s own coroutine, one frame fewer.)"""
+        return self._handle("openai", request, ctx)
 
-    async def messages(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
-        """Anthropic Messages to any provider."""
-        return await self._handle("anthropic", request, ctx)
+    def messages(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Coroutine[Any, Any, Any]:
+        """Anthropic Messages to any provider. (The awaitable answer: `_handle`'s own coroutine, one frame fewer.)"""
+        return self._handle("anthropic", request, ctx)
 
-    async def embeddings(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
-        """OpenAI embeddings to OpenAI, Google AI Studio, Workers AI and the compatible family."""
-        return await self._handle("embeddings", request, ctx)
+    def embeddings(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Coroutine[Any, Any, Any]:
+        """OpenAI embeddings to OpenAI, Google AI Studio, Workers AI and the compatible family. (The awaitable answer: `_handle`'s own coroutine, one frame fewer.)"""
+        return self._handle("embeddings", request, ctx)
 
     async def models(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> HttpResponse:
         """`GET …/compat/models`: OpenAI's model list of what the configured providers serve
