@@ -152,18 +152,23 @@ class CompatDoors:
                                            targets=self.targets)
                 steps = [step for step, _ in planned]
                 translations = [tr for _, tr in planned]
-            elif front != "embeddings" and (target := self.targets(provider, model)).format == front:
-                # The provider speaks the front door's schema: the body goes with its model
-                # rewritten and the answer comes back as it came, with no translation object
-                # and no translating sink on the way (one plain step: the document is ours).
-                stream = doc.get("stream") is True
-                endpoint, query, body = passthrough_call(doc, target, stream)
-                steps = [make_step_request(provider, endpoint, {}, body, stream, model, None, "POST", query)]
-                translations = None
-                answering = [("cf-aig-provider", target.provider), ("cf-aig-model", target.model)]
-            else:  # one translated step, planned without a coroutine
+            elif front == "embeddings":
                 step, translation = plan_step(front, doc, provider, model, None, self.runtime.providers, self.formats, self.targets)
                 steps, translations = [step], [translation]
+            else:  # the usual plain `provider/model`: one step, planned without a coroutine
+                target = self.targets(provider, model)
+                if target.format == front:
+                    # The provider speaks the front door's schema: the body goes with its model
+                    # rewritten and the answer comes back as it came, with no translation
+                    # object and no translating sink on the way (one step: the document is ours).
+                    stream = doc.get("stream") is True
+                    endpoint, query, body = passthrough_call(doc, target, stream)
+                    steps = [make_step_request(provider, endpoint, {}, body, stream, model, None, "POST", query)]
+                    translations = None
+                    answering = [("cf-aig-provider", target.provider), ("cf-aig-model", target.model)]
+                else:
+                    step, translation = translated_step(front, doc, model, None, target)
+                    steps, translations = [step], [translation]
         except AigwError as err:
             return _error(error_front, err)
         principal = ctx.principal.id if ctx.principal is not None else None
@@ -226,9 +231,15 @@ def plan_step(
         emb = EmbeddingTranslation(doc, et)
         call = emb.upstream_call()
         return make_step_request(provider, call.endpoint, {}, call.body, False, model, step_config, "POST", call.query), emb
-    translation = Translation(front, doc, targets(provider, model))
+    return translated_step(front, doc, model, step_config, targets(provider, model))
+
+
+def translated_step(front: str, doc: dict, model: str, step_config: dict[str, Any] | None, target: Any) -> tuple[StepRequest, Translation]:
+    """The chat step of a /compat request to `target` (its provider's `model`) and its
+    Translation. Raises UnsupportedParameter or InvalidCompatRequest (400)."""
+    translation = Translation(front, doc, target)
     call = translation.upstream_call()
-    return make_step_request(provider, call.endpoint, {}, call.body, call.stream, model, step_config, "POST", call.query), translation
+    return make_step_request(target.provider, call.endpoint, {}, call.body, call.stream, model, step_config, "POST", call.query), translation
 
 
 def configured_model_lists(providers: Mapping[str, Any]) -> dict[str, Sequence[str] | None]:
