@@ -38,7 +38,8 @@ from aigw.errors import AigwError, InvalidProvider
 from aigw.logrecords import new_log_id, parse_metadata_header
 from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, make_gateway_request, make_step_request, run
 from aigw.protocol.http11 import HttpResponse, Request
-from aigw.server.app import StreamedResponse
+from aigw.server.app import streamed_response
+from aigw.slots_maker import slot_writer
 
 __all__ = ["CompatDoors", "CHAT_PATTERN", "MESSAGES_PATTERN", "EMBEDDINGS_PATTERN", "MODELS_PATTERN", "configured_model_lists", "plan_steps"]
 
@@ -177,16 +178,16 @@ class CompatDoors:
 
         def sink(response: Any) -> Any:
             if translations is None:
-                return _PassthroughSink(response, front, answering)
+                return _passthrough_sink(response, front, answering)
             return TranslatingSink(_AnsweringStepSink(response, translations), translations)
 
         if on_record is None:  # the producer is the pipeline's own coroutine (see HttpDoors._answer)
-            return StreamedResponse(lambda response: run(runtime, policy, gw_request, sink(response)))
+            return streamed_response(lambda response: run(runtime, policy, gw_request, sink(response)))
 
         async def produce(response: Any) -> None:
             on_record(await run(runtime, policy, gw_request, sink(response)))
 
-        return StreamedResponse(produce)
+        return streamed_response(produce)
 
 
 async def plan_steps(
@@ -288,14 +289,14 @@ class _PassthroughSink(HttpSink):
 
     __slots__ = ("front",)
 
-    def __init__(self, response: Any, front: str, answering: list[tuple[str, str]]) -> None:
-        super().__init__(response, step_header=False, extra_headers=answering)
-        self.front = front
-
     def fail(self, answer: Answer, error: AigwError) -> None:
         """The gateway's own error, in the front door's error shape."""
         status, body = front_door_error(self.front, ProviderError(error.status, error.message, None, error.code, getattr(error, "param", None)))
         self.deliver(answered_as(answer, status, "application/json"), body)
+
+
+#: `_PassthroughSink(response, front, answering)`: made in one native call, per request.
+_passthrough_sink = slot_writer(_PassthroughSink, ("response", "front", "extra_headers"), {"step_header": False})
 
 
 def _error(front: str, err: AigwError) -> HttpResponse:

@@ -20,13 +20,13 @@ import orjson
 
 from aigw import _codec
 from aigw.api.gateway_context import GatewayContext
-from aigw.api.http_sink import HttpSink, gateway_error_body
+from aigw.api.http_sink import gateway_error_body, plain_http_sink
 from aigw.api.universal_messages import MAX_DEPTH, MAX_EVENT_ID, nests_deeper_than, parse_steps
 from aigw.errors import AigwError, BadRequest
 from aigw.logrecords import new_log_id
 from aigw.pipeline import GatewayRequest, Runtime, make_gateway_request, make_step_request, run
 from aigw.protocol.http11 import HttpResponse, Request
-from aigw.server.app import StreamedResponse
+from aigw.server.app import StreamedResponse, streamed_response
 from aigw.validation import CheckedHeaders
 
 __all__ = ["HttpDoors", "client_hop_headers"]
@@ -107,12 +107,12 @@ class HttpDoors:
         if on_record is None:
             # The producer is the pipeline's own coroutine: no frame of ours to pass through
             # each time the request resumes.
-            return StreamedResponse(lambda response: run(runtime, policy, request, HttpSink(response, step_header=step_header)))
+            return streamed_response(lambda response: run(runtime, policy, request, plain_http_sink(response, step_header)))
 
         async def produce(response: Any) -> None:
-            on_record(await run(runtime, policy, request, HttpSink(response, step_header=step_header)))
+            on_record(await run(runtime, policy, request, plain_http_sink(response, step_header)))
 
-        return StreamedResponse(produce)
+        return streamed_response(produce)
 
     async def universal(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Any:
         """``POST /v1/{account}/{gateway}``: run the steps in order until one answers."""

@@ -23,9 +23,10 @@ from aigw._codec import NdjsonDecoder, SseDecoder, StreamRelay, relayed_headers
 from aigw.errors import AigwError, http_error_body
 from aigw.pipeline import Answer, RelayOutcome, StreamFailed, relay_chunks
 from aigw.server.app import ConnectionClosed
+from aigw.slots_maker import slot_writer
 from aigw.types import Framing, Usage
 
-__all__ = ["HttpSink", "gateway_error_body"]
+__all__ = ["HttpSink", "gateway_error_body", "plain_http_sink"]
 
 _JSON = [("content-type", "application/json")]
 
@@ -61,7 +62,9 @@ class HttpSink:
         ]
         if self.step_header:
             headers.append(("cf-aig-step", str(answer.step)))
-        return headers + self.extra_headers
+        if self.extra_headers:
+            headers += self.extra_headers
+        return headers
 
     def deliver(self, answer: Answer, body: bytes) -> None:
         """The provider's whole answer (success or error) or a cache hit, as it came."""
@@ -123,6 +126,11 @@ class HttpSink:
             self.response.abort()
         else:
             self.response.end()
+
+
+#: `HttpSink(response, step_header=...)` without extra headers, made without a Python
+#: `__init__` frame (aigw.slots_maker.slot_writer): the provider routes make one per request.
+plain_http_sink = slot_writer(HttpSink, ("response", "step_header"), {"extra_headers": ()})
 
 
 class _EventTap:

@@ -191,6 +191,9 @@ def _path_and_query(target: str) -> tuple[str, str]:
     return (unquote(raw_path) if "%" in raw_path else raw_path), query
 
 
+# The usual request's headers, made without a Python `__init__` frame (what `Headers(raw, index)` makes).
+_headers_slots = slot_writer(Headers, ("raw", "_map"), {})
+
 # The reader's usual request, made in one native call (aigw.slots_maker.slot_writer) by
 # `_codec.take_whole_request`: what `Request(...)` leaves, the path split as `_path_and_query`.
 _request_slots = slot_writer(
@@ -479,7 +482,7 @@ class RequestReader:
             try:
                 head = _codec.take_whole_request(
                     self._buf, self._max_head, self._max_headers, self._scanned, self._max_body,
-                    _request_slots, Headers, self._client, self._tls, unquote,
+                    _request_slots, _headers_slots, self._client, self._tls, unquote,
                 )  # fmt: skip
             except _codec.HttpParseError as e:
                 raise _head_error(e) from None

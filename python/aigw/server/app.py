@@ -44,12 +44,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from aigw.protocol.http11 import HttpResponse, Request
+from aigw.slots_maker import slot_writer
 
 if TYPE_CHECKING:
     from aigw.server.http_response import ResponseWriter
     from aigw.server.websocket import WebSocket
 
-__all__ = ["App", "ConnectionClosed", "ServerSettings", "StreamedResponse", "WebSocketHandler"]
+__all__ = ["App", "ConnectionClosed", "ServerSettings", "StreamedResponse", "WebSocketHandler", "streamed_response"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,11 @@ class StreamedResponse:
 
     def __repr__(self) -> str:
         return f"<StreamedResponse {self.produce!r}>"
+
+
+#: `StreamedResponse(produce)` made without a Python `__init__` frame, for the doors that make
+#: one per request (aigw.slots_maker.slot_writer).
+streamed_response = slot_writer(StreamedResponse, ("produce",), {})
 
 
 class App(Protocol):
