@@ -30,7 +30,6 @@ limiting (Cloudflare's documented behaviour); ARCHITECTURE.md lists them the oth
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import logging
 import time
@@ -44,6 +43,7 @@ from aigw.request_model import (
     Answer, GatewayPolicy, GatewayRequest, KeyStore, RelayOutcome, Runtime, Sink, StepPlan, StepRequest,
     make_answer, make_gateway_request, make_step_request,
 )  # fmt: skip
+from aigw.memo import Memo
 from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
 from aigw.providers import HttpProvider
 from aigw.slots_maker import maker, slot_writer
@@ -114,11 +114,9 @@ def request_cache_key(plans: Sequence[StepPlan], principal: str | None = None) -
 _make_record, _make_call, _make_plan, _make_attempt = map(maker, (LogRecord, Call, StepPlan, Attempt))
 
 
-@functools.lru_cache(maxsize=16)
-def _no_options_caching(ttl: int) -> CachePolicy:
-    """The cache policy of a step that sets no option: the gateway's ttl (shared, never mutated,
-    as the gateway's retry policy is)."""
-    return CachePolicy(ttl)
+#: ttl → the cache policy of a step that sets no option: the gateway's ttl (shared, never
+#: mutated, as the gateway's retry policy is).
+_NO_OPTIONS_CACHING: Memo[int, CachePolicy] = Memo(CachePolicy, 16)
 
 
 # ---- run --------------------------------------------------------------------------------------
@@ -131,10 +129,13 @@ def _answer(
     return make_answer(req.event_id, log_id, step, status, content_type, cache, usage, headers)
 
 
-@functools.lru_cache(maxsize=256)  # a gateway meets few content types
 def media_type(content_type: str) -> str:
     """`text/event-stream; charset=utf-8` → `text/event-stream` (metadata names the bare type)."""
-    return content_type.split(";", 1)[0].strip().lower()
+    return _MEDIA_TYPES[content_type]
+
+
+#: `media_type`, remembered: a gateway meets few content types (the request path subscripts it).
+_MEDIA_TYPES: Memo[str, str] = Memo(lambda content_type: content_type.split(";", 1)[0].strip().lower(), 256)
 
 
 def _header(resp: Any, name: str) -> str:
@@ -192,7 +193,7 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
             content_type = step_headers.get("content-type", "")
         else:
             content_type = _client_header(step_headers, "content-type")
-        record.request_content_type = media_type(content_type) or "application/json"
+        record.request_content_type = _MEDIA_TYPES[content_type] or "application/json"
         keep_request_body(record, first.body)
     return _new_run(rt, gw, req, headers, sink, record, collect_payload).main(log_options, collect, started)
 
@@ -218,7 +219,7 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
             # The common request sets no option: the gateway's policies as they are (shared,
             # never mutated), without a copy and ten header look-ups per step.
             policy = retry_policy(gw.retry, step_headers, step.config) if step.config else gw.retry
-            caching = _no_options_caching(gw.cache_ttl)
+            caching = _NO_OPTIONS_CACHING[gw.cache_ttl]
         key = None
         if not provider.has_client_auth(step_headers):
             key = _stored_key(rt, provider, step, step_headers)
@@ -268,9 +269,6 @@ def _reads_headers(provider: Provider) -> bool:
     return getattr(provider, "usage_from_headers", None) is not None
 
 
-#: Media types whose bodies are kept in the log as they are (text a person can read); any
-#: other body (audio, images, archives) is logged by size and content type only.
-@functools.lru_cache(maxsize=256)
 def _textual(content_type: str | None) -> bool:
     if not content_type:
         return True
@@ -280,10 +278,15 @@ def _textual(content_type: str | None) -> bool:
     )
 
 
+#: Media types whose bodies are kept in the log as they are (text a person can read); any
+#: other body (audio, images, archives) is logged by size and content type only.
+_TEXTUAL: Memo[str | None, bool] = Memo(_textual, 256)
+
+
 def keep_request_body(record: LogRecord, body: bytes) -> None:
     """Collect a request body for the log: the body itself when it is text (JSON, forms), else
     only its size (`request_body_size`) beside its content type."""
-    if _textual(record.request_content_type):
+    if _TEXTUAL[record.request_content_type]:
         record.request_body, record.request_body_size = body, None
     else:
         record.request_body, record.request_body_size = None, len(body)
@@ -291,7 +294,7 @@ def keep_request_body(record: LogRecord, body: bytes) -> None:
 
 def keep_response_body(record: LogRecord, body: bytes | None) -> None:
     """The response-side `keep_request_body` (by `response_content_type`)."""
-    if body is None or _textual(record.response_content_type):
+    if body is None or _TEXTUAL[record.response_content_type]:
         record.response_body, record.response_body_size = body, None
     else:
         record.response_body, record.response_body_size = None, len(body)
@@ -481,7 +484,7 @@ class _Run:
         stream, a body still arriving, an answer to store in the cache)."""
         status = attempt.status = resp.status
         # UpstreamResponse's content_type (read in Rust); another client's response's header
-        content_type = media_type(getattr(resp, "content_type", None) or _header(resp, "content-type"))
+        content_type = _MEDIA_TYPES[getattr(resp, "content_type", None) or _header(resp, "content-type")]
         if status >= 400:
             return _Head(status, content_type, None, False)
         framing = plan.provider.framing(plan.call, status, content_type)
@@ -584,7 +587,7 @@ class _Run:
         record = self.record
         if self.last_answer is not None and self.last_error is None:
             index, resp, body = self.last_answer
-            content_type = media_type(getattr(resp, "content_type", None) or _header(resp, "content-type")) or "application/json"
+            content_type = _MEDIA_TYPES[getattr(resp, "content_type", None) or _header(resp, "content-type")] or "application/json"
             record.step, record.status, record.success = index, resp.status, False
             record.error = f"every step failed; step {index} answered {resp.status}"
             record.response_content_type = content_type

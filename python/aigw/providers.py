@@ -29,7 +29,6 @@ OAuth token); see their docstrings on `HttpProvider`.
 from __future__ import annotations
 
 import email.utils
-import functools
 import time
 from typing import Any, Mapping, Sequence
 
@@ -37,6 +36,7 @@ import orjson
 
 from aigw import _codec
 from aigw.slots_maker import maker
+from aigw.memo import Memo
 from aigw.types import Call, ErrorClass, Framing, PluginContext, UpstreamRequest, Usage
 from aigw.validation import GATEWAY_OWNED, CheckedHeaders, check_endpoint
 
@@ -111,13 +111,8 @@ def join_url(base_url: str, endpoint: str, query: str = "") -> str:
     """`base_url` + `/endpoint`, dropping a leading `v1/` from the endpoint when the base already
     ends in `/v1` (Cloudflare accepts both `/openai/chat/completions` and `/openai/v1/...`)."""
     if not query and "?" not in endpoint:  # a query string may carry a key: never kept
-        return _joined(base_url, endpoint)
+        return _JOINED[base_url, endpoint]
     return _join(base_url, endpoint, query)
-
-
-@functools.lru_cache(maxsize=1024)  # a gateway calls few (base, endpoint) pairs
-def _joined(base_url: str, endpoint: str) -> str:
-    return _join(base_url, endpoint, "")
 
 
 def _join(base_url: str, endpoint: str, query: str) -> str:
@@ -129,9 +124,16 @@ def _join(base_url: str, endpoint: str, query: str) -> str:
     return f"{url}?{query}" if query else url
 
 
-@functools.lru_cache(maxsize=256)  # a gateway meets few content types
+#: (base URL, endpoint without a query) → the joined URL: a gateway calls few such pairs.
+_JOINED: Memo[tuple[str, str], str] = Memo(lambda pair: _join(pair[0], pair[1], ""), 1024)
+
+
 def framing_for(content_type: str) -> Framing:
     """Framing by media type: SSE, NDJSON, AWS event stream, JSON, or raw bytes."""
+    return _FRAMINGS[content_type]
+
+
+def _framing_for(content_type: str) -> Framing:
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "text/event-stream":
         return Framing.SSE
@@ -142,6 +144,10 @@ def framing_for(content_type: str) -> Framing:
     if media == "application/json" or media.endswith("+json") or not media:
         return Framing.JSON
     return Framing.RAW
+
+
+#: `framing_for`, remembered: a gateway meets few content types (the request path subscripts it).
+_FRAMINGS: Memo[str, Framing] = Memo(_framing_for, 256)
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -263,7 +269,7 @@ class HttpProvider:
     # -- responses --
     def framing(self, call: Call, status: int, content_type: str) -> Framing:
         """Framing by the response's content type."""
-        return framing_for(content_type)
+        return _FRAMINGS[content_type]
 
     def usage_from_body(self, body: bytes) -> Usage | None:
         """OpenAI-style `usage` (chat: prompt/completion tokens; responses: input/output).

@@ -18,7 +18,6 @@ by code point and position.
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any, Mapping
 from urllib.parse import unquote
@@ -128,8 +127,10 @@ def check_endpoint(endpoint: str, where: str) -> None:
     endpoint field, never repeating it (a query string may carry a key)."""
     if "?" in endpoint:  # a query string may carry a key: never kept in the memo
         _check_endpoint(endpoint, where)
-    else:
-        _check_path_endpoint(endpoint, where)
+    elif endpoint not in _PASSED_ENDPOINTS:
+        _check_endpoint(endpoint, where)
+        if len(_PASSED_ENDPOINTS) < _PASSED_ENDPOINTS_MAX:
+            _PASSED_ENDPOINTS.add(endpoint)
 
 
 def _check_endpoint(endpoint: str, where: str) -> None:
@@ -151,9 +152,10 @@ def _check_endpoint(endpoint: str, where: str) -> None:
             raise BadRequest(f"{where}: endpoint must not contain '.' or '..' path segments (also percent-encoded)")
 
 
-#: `_check_endpoint` remembered for endpoints it passed (a gateway calls few); a refusal raises
-#: and is not remembered.
-_check_path_endpoint = functools.lru_cache(maxsize=4096)(_check_endpoint)
+#: Endpoints without a query that `_check_endpoint` passed (a gateway calls few); a refusal
+#: raises and is not remembered.
+_PASSED_ENDPOINTS: set[str] = set()
+_PASSED_ENDPOINTS_MAX = 4096
 
 
 def checked_step_headers(request_headers: Mapping[str, Any], step_headers: Mapping[str, Any] | None, endpoint: str, where: str) -> dict[str, str]:
