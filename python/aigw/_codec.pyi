@@ -554,15 +554,19 @@ class MetricSeries:
     def observe(self, record: Any) -> None:
         """Count one finished request from its LogRecord (see GatewayMetrics.observe)."""
 
-def observe_series(record: Any, series: dict[tuple, Any], new_series: Callable[[tuple], Any]) -> None:
-    """Count `record` in `series[key]`, key being its (gateway, request_type, provider, model,
-    status, success, cache_status); a missing series is made by `new_series(key)` (which
-    stores it). What aigw.observe.metrics.Metrics.observe promises, in one call."""
+class RecordObservers:
+    """The request path's two observers, reading LogRecords (instances of `record_type`)
+    straight from their slots; any other object through getattr."""
 
-def record_cost(record: Any, found: dict[tuple, Any], price: Callable[[str | None, str | None], Any]) -> Any:
-    """aigw.observe.costs.cost_of(record, table), with the table's memo `found` ((provider,
-    model) → Price or None) read first and `price(provider, model)` called on a miss; the same
-    value for any record (Python's own arithmetic)."""
+    def __init__(self, record_type: type) -> None: ...
+    def observe_series(self, record: Any, series: dict[tuple, Any], new_series: Callable[[tuple], Any]) -> None:
+        """Count `record` in `series[key]`, key being its (gateway, request_type, provider,
+        model, status, success, cache_status); a missing series is made by `new_series(key)`
+        (which stores it). What aigw.observe.metrics.GatewayMetrics.observe promises, in one call."""
+    def cost(self, record: Any, found: dict[tuple, Any], price: Callable[[str | None, str | None], Any]) -> Any:
+        """aigw.observe.costs.cost_of(record, table), with the table's memo `found` ((provider,
+        model) → Price or None) read first and `price(provider, model)` called on a miss; the
+        same value for any record (Python's own arithmetic)."""
 
 def pack_log_body(body: bytes) -> bytes | None:
     """`body` as the SQLite log store keeps a packed body (its length as 4 bytes little-endian,

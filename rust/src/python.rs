@@ -67,6 +67,7 @@ mod logrow; // SQLite log rows in marshal format for the writer process
 mod logstore; // the writer process's SQLite store
 mod metrics; // Prometheus counts per label set
 mod relay; // the Universal API's stream relay (SSE, NDJSON, AWS event stream)
+mod slot_reader; // attributes read straight from __slots__ instances
 mod slots; // dataclass instances built in one native call
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod ws; // the WebSocket codec

@@ -110,3 +110,15 @@ def test_a_series_made_for_a_new_label_set_counts_the_record_that_made_it():
     m.observe(record(model="fresh"))
     assert value(m, "aigw_requests_total", model="fresh") == 1
     assert value(m, "aigw_requests_total") == 1
+
+
+def test_a_stand_in_record_is_counted_as_the_logrecord_it_copies():
+    """The observers read a LogRecord from its slots; any other object through getattr, alike."""
+    import types
+
+    one = record(tokens_in=16, tokens_out=17, stream=True, ttfb_ms=5.0, cost=0.25, attempts=[Attempt(0, 1, "openai", "m", 500), Attempt(0, 2, "openai", "m", 200)])
+    stand_in = types.SimpleNamespace(**{name: getattr(one, name) for name in LogRecord.__slots__})
+    a, b = GatewayMetrics(), GatewayMetrics()
+    a.observe(one)
+    b.observe(stand_in)
+    assert samples(a) == samples(b) and value(a, "aigw_requests_total") == 1

@@ -1,16 +1,18 @@
-"""The cost observer's native call (`_codec.record_cost`) gives what the rules in
+"""The cost observer's native call (`_codec.RecordObservers.cost`) gives what the rules in
 aigw.observe.costs give (`cost_of`, the reference), for any record: hits, missing usage,
-custom prices, prices the table has or lacks, and numbers of any kind."""
+custom prices, prices the table has or lacks, and numbers of any kind; read from a LogRecord's
+slots or, for any other object, through getattr."""
 
 from __future__ import annotations
 
 import math
+import types
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aigw._codec import record_cost
+from aigw._codec import RecordObservers
 from aigw.observe.costs import CostMeter, Price, PriceTable, cost_of
 from aigw.types import LogRecord
 
@@ -35,6 +37,13 @@ def records(draw) -> LogRecord:
         tokens_in=draw(tokens), tokens_out=draw(tokens),
         custom_cost=draw(st.one_of(st.none(), st.tuples(rates, rates))),
     )  # fmt: skip
+
+
+record_cost = RecordObservers(LogRecord).cost
+
+
+class SubRecord(LogRecord):
+    """A LogRecord subclass: not the class the observers read slots of."""
 
 
 def record(**fields) -> LogRecord:
@@ -86,3 +95,17 @@ def test_the_cost_meter_sets_the_records_cost():
     one = record(provider="openai", model="gpt-4o-2024-08-06", tokens_in=1000, tokens_out=100)
     CostMeter(PriceTable(TABLE)).observe(one)
     assert one.cost == pytest.approx(1000 * 2.5e-6 + 100 * 1e-5)
+
+
+@given(records())
+def test_a_stand_in_or_a_subclass_is_read_through_getattr_to_the_same_cost(one):
+    table = PriceTable(TABLE)
+    expected = record_cost(one, table._found, table.price)
+    fields = {name: getattr(one, name) for name in LogRecord.__slots__}
+    for other in (types.SimpleNamespace(**fields), SubRecord(**{f: fields[f] for f in LogRecord.__dataclass_fields__})):
+        assert same(record_cost(other, table._found, table.price), expected)
+
+
+def test_a_record_without_a_field_is_an_attribute_error():
+    with pytest.raises(AttributeError):
+        record_cost(types.SimpleNamespace(cache_status="MISS", tokens_in=1), {}, PriceTable({}).price)

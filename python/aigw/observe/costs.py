@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import orjson
 
-from aigw._codec import record_cost
+from aigw._codec import RecordObservers
 from aigw.types import LogRecord
 
 __all__ = ["CostMeter", "Price", "PriceTable", "load_builtin_prices"]
@@ -105,6 +105,10 @@ def cost_of(record: LogRecord, table: PriceTable) -> float | None:
     return (tokens_in or 0) * (rate_in or 0.0) + (tokens_out or 0) * (rate_out or 0.0)
 
 
+#: The observers' native half, reading LogRecords from their slots.
+_RECORDS = RecordObservers(LogRecord)
+
+
 class CostMeter:
     """The observer that prices every finished request (`record.cost`); it runs first, so the
     metrics, traces and log row all see the cost."""
@@ -117,4 +121,4 @@ class CostMeter:
 
     def observe(self, record: LogRecord) -> None:
         """Set `record.cost` (None when unknown): `cost_of` in one native call."""
-        record.cost = record_cost(record, self._found, self._price)
+        record.cost = _RECORDS.cost(record, self._found, self._price)

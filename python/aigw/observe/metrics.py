@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from aigw._codec import MetricSeries, observe_series
+from aigw._codec import MetricSeries, RecordObservers
 from aigw.types import LogRecord
 
 __all__ = ["DURATION_BOUNDS", "TOKEN_BOUNDS", "TTFT_BOUNDS", "GatewayMetrics", "ScrapeSources"]
@@ -64,6 +64,10 @@ class ScrapeSources:
         self.websocket_type = websocket_type
 
 
+#: The observers' native half, reading LogRecords from their slots.
+_RECORDS = RecordObservers(LogRecord)
+
+
 class GatewayMetrics:
     """An Observer counting every finished request, and the prometheus_client collector that
     exposes the counts (`registry` holds it plus the process, platform and GC collectors)."""
@@ -84,7 +88,7 @@ class GatewayMetrics:
         """Count one finished request (its cost must already be set, see CostMeter)."""
         # In one native call: the label key (gateway, request_type, provider, model, status,
         # success, cache_status), its series in _series (else _new_series(key)), the counting.
-        observe_series(record, self._series, self._new_series)
+        _RECORDS.observe_series(record, self._series, self._new_series)
 
     def _new_series(self, key: tuple) -> MetricSeries:
         labels = tuple("" if v is None else ("true" if v else "false") if isinstance(v, bool) else str(v) for v in key)

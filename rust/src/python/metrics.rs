@@ -1,47 +1,120 @@
 //! The request path's observers in native calls. `MetricSeries`: metrics.rs for
 //! aigw.observe.metrics. One per label set; `observe(record)` reads a finished request's
 //! LogRecord in one call (the Python observer spent ~170 bytecodes per request on the same
-//! counting), and the collector reads the counts back at scrape time. `observe_series` finds a
-//! record's series by its labels; `record_cost` is aigw.observe.costs.cost_of in one call.
+//! counting), and the collector reads the counts back at scrape time. `RecordObservers` reads
+//! records from their slots: `observe_series` finds a record's series by its labels and counts
+//! it there; `cost` is aigw.observe.costs.cost_of in one call.
 
+use super::slot_reader::SlotReader;
 use crate::metrics::{Finished, Series, Try};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyTuple};
+use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MetricSeries>()?;
-    m.add_function(wrap_pyfunction!(observe_series, m)?)?;
-    m.add_function(wrap_pyfunction!(record_cost, m)?)?;
+    m.add_class::<RecordObservers>()?;
     Ok(())
 }
 
-/// `observe_series(record, series, new_series)`: count `record` in its series, found in the
-/// dict `series` by the label key aigw.observe.metrics.Metrics builds (gateway, request_type,
-/// provider, model, status, success, cache_status), else made by `new_series(key)`. What
-/// `Metrics.observe` did in ~30 bytecodes, in one call.
-#[pyfunction]
-fn observe_series(record: &Bound<'_, PyAny>, series: &Bound<'_, PyDict>, new_series: &Bound<'_, PyAny>) -> PyResult<()> {
-    let py = record.py();
-    let key = PyTuple::new(
-        py,
-        [
-            record.getattr(intern!(py, "gateway"))?,
-            record.getattr(intern!(py, "request_type"))?,
-            record.getattr(intern!(py, "provider"))?,
-            record.getattr(intern!(py, "model"))?,
-            record.getattr(intern!(py, "status"))?,
-            record.getattr(intern!(py, "success"))?,
-            record.getattr(intern!(py, "cache_status"))?,
-        ],
-    )?;
-    let found = match series.get_item(&key)? {
-        Some(found) => found,
-        None => new_series.call1((key,))?,
-    };
-    match found.downcast::<MetricSeries>() {
-        Ok(native) => native.borrow_mut().observe(record),
-        Err(_) => found.call_method1(intern!(py, "observe"), (record,)).map(drop),
+/// The LogRecord fields the observers read, by index (`Read::get`).
+const FIELDS: [&str; 15] = [
+    "cache_status", "tokens_in", "tokens_out", "custom_cost", "provider", "model", "gateway", "request_type",
+    "status", "success", "stream", "attempts", "duration_ms", "ttfb_ms", "cost",
+];
+const CACHE_STATUS: usize = 0;
+const TOKENS_IN: usize = 1;
+const TOKENS_OUT: usize = 2;
+const CUSTOM_COST: usize = 3;
+const PROVIDER: usize = 4;
+const MODEL: usize = 5;
+const GATEWAY: usize = 6;
+const REQUEST_TYPE: usize = 7;
+const STATUS: usize = 8;
+const SUCCESS: usize = 9;
+const STREAM: usize = 10;
+const ATTEMPTS: usize = 11;
+const DURATION_MS: usize = 12;
+const TTFB_MS: usize = 13;
+const COST: usize = 14;
+
+/// How a record's fields are read: from the slots of the observers' record class (any other
+/// object through getattr), or through getattr alone.
+enum Read<'a> {
+    Slots(&'a SlotReader),
+    Attrs,
+}
+
+impl Read<'_> {
+    fn get<'py>(&self, record: &Bound<'py, PyAny>, field: usize) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Read::Slots(reader) => reader.get(record, field),
+            Read::Attrs => record.getattr(PyString::intern(record.py(), FIELDS[field])),
+        }
+    }
+
+    /// A number field as f64, None when it is None.
+    fn number(&self, record: &Bound<'_, PyAny>, field: usize) -> PyResult<Option<f64>> {
+        let v = self.get(record, field)?;
+        if v.is_none() {
+            Ok(None)
+        } else {
+            v.extract::<f64>().map(Some)
+        }
+    }
+}
+
+/// The request path's two observers in one native call each, reading a finished request's
+/// LogRecord straight from its slots (`record_type`'s; another object through getattr).
+#[pyclass(module = "aigw._codec", frozen)]
+struct RecordObservers {
+    reader: SlotReader,
+}
+
+#[pymethods]
+impl RecordObservers {
+    #[new]
+    fn new(record_type: &Bound<'_, PyType>) -> PyResult<Self> {
+        let py = record_type.py();
+        let names: Vec<_> = FIELDS.iter().map(|name| PyString::intern(py, name)).collect();
+        Ok(RecordObservers { reader: SlotReader::new(record_type, &names)? })
+    }
+
+    /// `cost(record, found, price)`: aigw.observe.costs.cost_of(record, table) with the
+    /// table's memo `found` ((provider, model) → Price or None) read here and `price(provider,
+    /// model)` (the table's `price`) called on a miss. The arithmetic is Python's own number
+    /// protocol, so any value gives what cost_of gives; tests/observe hold the two equal.
+    fn cost<'py>(&self, record: &Bound<'py, PyAny>, found: &Bound<'py, PyDict>, price: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        record_cost(&Read::Slots(&self.reader), record, found, price)
+    }
+
+    /// `observe_series(record, series, new_series)`: count `record` in its series, found in
+    /// the dict `series` by the label key aigw.observe.metrics.GatewayMetrics builds
+    /// (gateway, request_type, provider, model, status, success, cache_status), else made by
+    /// `new_series(key)`; a series that is not a MetricSeries is asked to `observe(record)`.
+    fn observe_series(&self, record: &Bound<'_, PyAny>, series: &Bound<'_, PyDict>, new_series: &Bound<'_, PyAny>) -> PyResult<()> {
+        let read = Read::Slots(&self.reader);
+        let py = record.py();
+        let key = PyTuple::new(
+            py,
+            [
+                read.get(record, GATEWAY)?,
+                read.get(record, REQUEST_TYPE)?,
+                read.get(record, PROVIDER)?,
+                read.get(record, MODEL)?,
+                read.get(record, STATUS)?,
+                read.get(record, SUCCESS)?,
+                read.get(record, CACHE_STATUS)?,
+            ],
+        )?;
+        let found = match series.get_item(&key)? {
+            Some(found) => found,
+            None => new_series.call1((key,))?,
+        };
+        match found.downcast::<MetricSeries>() {
+            Ok(native) => native.borrow_mut().count(&read, record),
+            Err(_) => found.call_method1(intern!(py, "observe"), (record,)).map(drop),
+        }
     }
 }
 
@@ -50,22 +123,18 @@ fn or_else<'py>(x: Bound<'py, PyAny>, default: Bound<'py, PyAny>) -> PyResult<Bo
     Ok(if x.is_truthy()? { x } else { default })
 }
 
-/// `record_cost(record, found, price)`: aigw.observe.costs.cost_of(record, table) with the
-/// table's memo `found` ((provider, model) → Price or None) read here and `price(provider,
-/// model)` (the table's `price`) called on a miss. The arithmetic is Python's own number
-/// protocol, so any value gives what cost_of gives; tests/observe hold the two equal.
-#[pyfunction]
-fn record_cost<'py>(record: &Bound<'py, PyAny>, found: &Bound<'py, PyDict>, price: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+/// aigw.observe.costs.cost_of (see `RecordObservers::cost`).
+fn record_cost<'py>(read: &Read<'_>, record: &Bound<'py, PyAny>, found: &Bound<'py, PyDict>, price: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = record.py();
-    if record.getattr(intern!(py, "cache_status"))?.eq(intern!(py, "HIT"))? {
+    if read.get(record, CACHE_STATUS)?.eq(intern!(py, "HIT"))? {
         return Ok(PyFloat::new(py, 0.0).into_any());
     }
-    let tokens_in = record.getattr(intern!(py, "tokens_in"))?;
-    let tokens_out = record.getattr(intern!(py, "tokens_out"))?;
+    let tokens_in = read.get(record, TOKENS_IN)?;
+    let tokens_out = read.get(record, TOKENS_OUT)?;
     if tokens_in.is_none() && tokens_out.is_none() {
         return Ok(py.None().into_bound(py));
     }
-    let custom = record.getattr(intern!(py, "custom_cost"))?;
+    let custom = read.get(record, CUSTOM_COST)?;
     let (rate_in, rate_out) = if !custom.is_none() {
         let rates = custom.try_iter()?.collect::<PyResult<Vec<_>>>()?;
         match <[_; 2]>::try_from(rates) {
@@ -75,8 +144,8 @@ fn record_cost<'py>(record: &Bound<'py, PyAny>, found: &Bound<'py, PyDict>, pric
             }
         }
     } else {
-        let provider = record.getattr(intern!(py, "provider"))?;
-        let model = record.getattr(intern!(py, "model"))?;
+        let provider = read.get(record, PROVIDER)?;
+        let model = read.get(record, MODEL)?;
         let key = PyTuple::new(py, [&provider, &model])?;
         let found = match found.get_item(&key)? {
             Some(found) => found,
@@ -107,13 +176,31 @@ struct MetricSeries {
     series: Series,
 }
 
-/// A number attribute of `obj` as f64, None when it is None.
-fn number(obj: &Bound<'_, PyAny>, name: &Bound<'_, pyo3::types::PyString>) -> PyResult<Option<f64>> {
-    let v = obj.getattr(name)?;
-    if v.is_none() {
-        Ok(None)
-    } else {
-        v.extract::<f64>().map(Some)
+impl MetricSeries {
+    /// `observe`, the record's fields read by `read`.
+    fn count(&mut self, read: &Read<'_>, record: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = record.py();
+        let stream = read.get(record, STREAM)?.is_truthy()?;
+        let attempts = read.get(record, ATTEMPTS)?;
+        let finished = Finished {
+            duration_ms: read.get(record, DURATION_MS)?.extract()?,
+            ttfb_ms: if stream { read.number(record, TTFB_MS)? } else { None },
+            tokens_in: read.number(record, TOKENS_IN)?,
+            tokens_out: read.number(record, TOKENS_OUT)?,
+            cost: read.number(record, COST)?,
+            status: read.get(record, STATUS)?.extract()?,
+            attempts: attempts.len()?,
+        };
+        let mut tries = Vec::new();
+        if finished.attempts > 1 {
+            tries.reserve(finished.attempts);
+            for a in attempts.try_iter()? {
+                let a = a?;
+                tries.push(Try { step: a.getattr(intern!(py, "step"))?.extract()?, attempt: a.getattr(intern!(py, "attempt"))?.extract()? });
+            }
+        }
+        self.series.observe(&finished, &tries);
+        Ok(())
     }
 }
 
@@ -135,28 +222,7 @@ impl MetricSeries {
     /// refused before any attempt. A value of the wrong type raises TypeError; nothing is
     /// counted then.
     fn observe(&mut self, record: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = record.py();
-        let stream = record.getattr(intern!(py, "stream"))?.is_truthy()?;
-        let attempts = record.getattr(intern!(py, "attempts"))?;
-        let finished = Finished {
-            duration_ms: record.getattr(intern!(py, "duration_ms"))?.extract()?,
-            ttfb_ms: if stream { number(record, intern!(py, "ttfb_ms"))? } else { None },
-            tokens_in: number(record, intern!(py, "tokens_in"))?,
-            tokens_out: number(record, intern!(py, "tokens_out"))?,
-            cost: number(record, intern!(py, "cost"))?,
-            status: record.getattr(intern!(py, "status"))?.extract()?,
-            attempts: attempts.len()?,
-        };
-        let mut tries = Vec::new();
-        if finished.attempts > 1 {
-            tries.reserve(finished.attempts);
-            for a in attempts.try_iter()? {
-                let a = a?;
-                tries.push(Try { step: a.getattr(intern!(py, "step"))?.extract()?, attempt: a.getattr(intern!(py, "attempt"))?.extract()? });
-            }
-        }
-        self.series.observe(&finished, &tries);
-        Ok(())
+        self.count(&Read::Attrs, record)
     }
 
     #[getter]
