@@ -79,3 +79,26 @@ async def test_an_event_id_too_long_is_a_bad_request(aigw_gateway_factory):
                 model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}], extra_headers={"cf-aig-event-id": "e" * 300}
             )
         assert info.value.body["code"] == 2010
+
+
+@pytest.mark.parametrize(
+    "body, status, says",
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b'[{"model": "openai/gpt-4o-mini"}]', 400, "must be a JSON object"),
+        (b'{"model": "gpt-4o-mini", "messages": []}', 400, "{provider}/{model}"),
+        (b'{"model": "openai/", "messages": []}', 400, "{provider}/{model}"),
+        (b'{"model": 7, "messages": []}', 400, "'model' is required"),
+        (b'{"messages": []}', 400, "'model' is required"),
+    ],
+    ids=["not-json", "array", "no-provider", "no-model", "model-not-text", "no-model-field"],
+)
+async def test_a_body_the_door_cannot_read_is_a_400_in_openai_shape_saying_why(aigw_gateway_factory, body, status, says):
+    import aiohttp
+    import orjson
+
+    async with aigw_gateway_factory() as gw, aiohttp.ClientSession() as http:
+        url = gw.http_url + "/compat/chat/completions"
+        async with http.post(url, data=body, headers={**gw.headers, "content-type": "application/json"}) as resp:
+            doc = orjson.loads(await resp.read())
+    assert resp.status == status and says in doc["error"]["message"]

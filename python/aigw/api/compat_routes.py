@@ -39,6 +39,7 @@ from aigw.logrecords import new_log_id, parse_metadata_header
 from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, make_gateway_request, make_step_request, run
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.server.app import streamed_response
+from aigw.validation import CheckedHeaders
 from aigw.slots_maker import slot_writer
 
 __all__ = ["CompatDoors", "CHAT_PATTERN", "MESSAGES_PATTERN", "EMBEDDINGS_PATTERN", "MODELS_PATTERN", "configured_model_lists", "plan_steps"]
@@ -138,8 +139,18 @@ class CompatDoors:
         log_id = new_log_id()
         try:
             event_id = request_event_id(options, log_id) if options else log_id
-            doc = parse_body(request.body)
-            provider, model = split_model(doc.get("model"))
+            sent = request.body
+            try:  # parse_body's usual outcome, without its frame
+                doc = orjson.loads(sent)
+            except orjson.JSONDecodeError:
+                doc = None
+            if doc.__class__ is not dict:
+                doc = parse_body(sent)  # raises the 400 that says why
+            name = doc.get("model")
+            # split_model's usual outcome inline; anything else goes there for its 400.
+            provider, _, model = name.partition("/") if name.__class__ is str else ("", "", "")
+            if not provider or not model:
+                provider, model = split_model(name)
             if provider == "dynamic":
 
                 def route_input() -> RouteInput:
@@ -164,7 +175,9 @@ class CompatDoors:
                     # object and no translating sink on the way (one step: the document is ours).
                     stream = doc.get("stream") is True
                     endpoint, query, body = passthrough_call(doc, target, stream)
-                    steps = [make_step_request(provider, endpoint, {}, body, stream, model, None, "POST", query)]
+                    # Step headers the pipeline need not check (none: the client's are not
+                    # forwarded; its options are the request's).
+                    steps = [make_step_request(provider, endpoint, CheckedHeaders(), body, stream, model, None, "POST", query)]
                     translations = None
                     answering = [("cf-aig-provider", target.provider), ("cf-aig-model", target.model)]
                 else:
@@ -175,14 +188,15 @@ class CompatDoors:
         principal = ctx.principal.id if ctx.principal is not None else None
         gw_request = make_gateway_request(ctx.name, "compat", event_id, steps, options, log_id, principal)
         runtime, policy, on_record = self.runtime, ctx.policy, self.on_record
+        if on_record is None:  # the producer is the pipeline's own coroutine (see HttpDoors._answer)
+            if translations is None:
+                return streamed_response(lambda response: run(runtime, policy, gw_request, _passthrough_sink(response, front, answering)))
+            return streamed_response(lambda response: run(runtime, policy, gw_request, _translating_sink(response, translations)))
 
         def sink(response: Any) -> Any:
             if translations is None:
                 return _passthrough_sink(response, front, answering)
-            return TranslatingSink(_AnsweringStepSink(response, translations), translations)
-
-        if on_record is None:  # the producer is the pipeline's own coroutine (see HttpDoors._answer)
-            return streamed_response(lambda response: run(runtime, policy, gw_request, sink(response)))
+            return _translating_sink(response, translations)
 
         async def produce(response: Any) -> None:
             on_record(await run(runtime, policy, gw_request, sink(response)))
@@ -277,6 +291,12 @@ class _AnsweringStepSink(HttpSink):
     def gateway_headers(self, answer: Answer) -> list[tuple[str, str]]:
         target = self.translations[min(answer.step or 0, len(self.translations) - 1)].target
         return super().gateway_headers(answer) + [("cf-aig-provider", target.provider), ("cf-aig-model", target.model)]
+
+
+def _translating_sink(response: Any, translations: Sequence[Any]) -> TranslatingSink:
+    """The sink of a translated /compat request: its translations over the HTTP sink that names
+    the answering step."""
+    return TranslatingSink(_AnsweringStepSink(response, translations), translations)
 
 
 class _PassthroughSink(HttpSink):
