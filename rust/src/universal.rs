@@ -13,7 +13,9 @@
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+use memchr::memmem;
 use std::borrow::Cow;
+use std::sync::LazyLock;
 use std::fmt;
 use crate::json_visit::{scalars_are, Text};
 
@@ -77,8 +79,11 @@ pub fn body_fields(body: &[u8]) -> Option<(bool, Option<Cow<'_, str>>)> {
 /// the endpoint names (`model_in_endpoint`).
 pub fn stream_and_model<'a>(endpoint: &'a str, query: &str, content_type: &str, body: &'a [u8]) -> (bool, Option<Cow<'a, str>>) {
     let (mut asked, mut model) = (false, None);
-    let mentions = |key: &[u8]| memchr::memmem::find(body, key).is_some();
-    if body.first() == Some(&b'{') && (mentions(b"\"stream\"") || mentions(b"\"model\"")) && content_type.contains("json") {
+    // Searchers built once: `memmem::find` builds one per call (~500 instructions each).
+    static STREAM_KEY: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"stream\""));
+    static MODEL_KEY: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"model\""));
+    let mentions = |key: &memmem::Finder<'static>| key.find(body).is_some();
+    if body.first() == Some(&b'{') && (mentions(&STREAM_KEY) || mentions(&MODEL_KEY)) && content_type.contains("json") {
         if let Some((stream, named)) = body_fields(body) {
             (asked, model) = (stream, named);
         }

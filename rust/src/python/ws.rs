@@ -191,12 +191,13 @@ impl WsCodec {
         let mut sink = ListSink::new(py);
         let (mut messages, mut bytes) = (0u64, 0u64);
         let writer = &mut peer.writer;
+        let report = report.map(memchr::memmem::Finder::new); // built once per read, not per message
         let ok = self.reader.commit(nbytes, &mut self.writer, &mut |e| match e.parts() {
             EventParts::Payload(kind, p) if kind == u32::from(OP_TEXT) || kind == u32::from(OP_BINARY) => {
                 writer.send_message(kind as u8, p);
                 messages += 1;
                 bytes += p.len() as u64;
-                if report.is_some_and(|m| memchr::memmem::find(p, m).is_some()) {
+                if report.as_ref().is_some_and(|m| m.find(p).is_some()) {
                     sink.push((RELAYED, kind, PyBytes::new(py, p)));
                 }
             }
