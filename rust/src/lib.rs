@@ -12,8 +12,9 @@ pub mod reader;
 pub mod utf8;
 pub mod writer;
 
-// serde visitor pieces shared by the JSON readers below
+// serde visitor pieces shared by the JSON readers below; a request body's fields in one pass
 mod json_visit;
+pub mod json_fields;
 
 // HTTP/1.1 heads, chunked bodies, SSE / NDJSON, AWS event stream
 pub mod chunked;

@@ -1,0 +1,469 @@
+//! One pass over a request body: whether it is one JSON object a decoder accepts, and its
+//! top-level `"stream"` and `"model"`, without building anything.
+//!
+//! "Accepts" is what `aigw.universal::body_fields_by_serde` accepts (serde_json's ignoring
+//! parser, then a scan for what orjson refuses although serde skips it: invalid UTF-8, a lone
+//! surrogate escape, a number that overflows a double); tests and the `body_fields` fuzz target
+//! hold the two equal. Strings are scanned eight bytes at a time. Nesting has no depth limit
+//! (one byte of stack per open container, on the heap).
+//!
+//! The provider routes read a body's stream flag and model so (for logs and the cache); /compat
+//! also takes the span of a lone `"model"` string to write the provider's model in its place,
+//! sending the rest of the client's body as it came.
+
+use std::borrow::Cow;
+
+/// What one pass found in a JSON object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyFields<'a> {
+    /// The last top-level `"stream"` is `true`.
+    pub stream: bool,
+    /// The last top-level `"model"`, when it is a string.
+    pub model: Option<Cow<'a, str>>,
+    /// That string literal's bytes, quotes included, when `"model"` is the only top-level key
+    /// of that name (so writing another literal there changes the model and nothing else).
+    pub model_span: Option<(usize, usize)>,
+    /// A top-level key is spelled with escapes: it was not compared (it may be either name).
+    pub escaped_key: bool,
+}
+
+/// Which of the two names a top-level key is.
+#[derive(Clone, Copy)]
+enum Key {
+    Stream,
+    Model,
+}
+
+/// The fields of `body` when it is one JSON object (optionally followed by whitespace) that a
+/// decoder accepts; None for anything else. Any input gives an answer, never a panic.
+pub fn read(body: &[u8]) -> Option<BodyFields<'_>> {
+    if body.first() != Some(&b'{') {
+        return None;
+    }
+    simdutf8::basic::from_utf8(body).ok()?;
+    let (mut stream, mut models, mut model_at, mut escaped_key) = (false, 0u32, None, false);
+    let mut open: Vec<u8> = Vec::with_capacity(16); // b'{' or b'[' per container still open
+    let mut pending: Option<Key> = None; // the top-level key whose value starts next
+    let mut at = 0;
+    loop {
+        // A value starts at `at`.
+        let key = pending.take();
+        let &c = body.get(at)?;
+        let mut is_true = false;
+        let mut string_at = None;
+        match c {
+            b'{' | b'[' => {
+                at = skip_ws(body, at + 1);
+                let close = if c == b'{' { b'}' } else { b']' };
+                if body.get(at) == Some(&close) {
+                    at += 1; // empty container: a complete value
+                } else {
+                    open.push(c);
+                    if c == b'{' {
+                        let (next, named) = member_key(body, at, open.len() == 1, &mut escaped_key)?;
+                        at = next;
+                        pending = named;
+                    }
+                    note(key, false, None, &mut stream, &mut models, &mut model_at);
+                    continue;
+                }
+            }
+            b'"' => {
+                let end = string(body, at)?;
+                string_at = Some((at, end));
+                at = end;
+            }
+            b'-' | b'0'..=b'9' => at = number(body, at)?,
+            b't' => {
+                at = literal(body, at, b"true")?;
+                is_true = true;
+            }
+            b'f' => at = literal(body, at, b"false")?,
+            b'n' => at = literal(body, at, b"null")?,
+            _ => return None,
+        }
+        note(key, is_true, string_at, &mut stream, &mut models, &mut model_at);
+        // A value ended at `at`: close containers or go on to the next member.
+        loop {
+            at = skip_ws(body, at);
+            let Some(&kind) = open.last() else {
+                if at != body.len() {
+                    return None;
+                }
+                let model = match model_at {
+                    Some((start, end)) => Some(decode(&body[start..end])?),
+                    None => None,
+                };
+                let model_span = if models == 1 { model_at } else { None };
+                return Some(BodyFields { stream, model, model_span, escaped_key });
+            };
+            let close = if kind == b'{' { b'}' } else { b']' };
+            match body.get(at) {
+                Some(&b',') => {
+                    at = skip_ws(body, at + 1);
+                    if kind == b'{' {
+                        let (next, named) = member_key(body, at, open.len() == 1, &mut escaped_key)?;
+                        at = next;
+                        pending = named;
+                    }
+                    break;
+                }
+                Some(&b) if b == close => {
+                    open.pop();
+                    at += 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Record the value of top-level key `key` (None: not one of the two): `"stream"` counts when
+/// it is `true`, `"model"` when it is a string (its span); the last of each wins.
+fn note(key: Option<Key>, is_true: bool, string_at: Option<(usize, usize)>, stream: &mut bool, models: &mut u32, model_at: &mut Option<(usize, usize)>) {
+    match key {
+        Some(Key::Stream) => *stream = is_true,
+        Some(Key::Model) => {
+            *models += 1;
+            *model_at = string_at;
+        }
+        None => {}
+    }
+}
+
+/// A string literal's text (its escapes decoded; it was checked already).
+fn decode(literal: &[u8]) -> Option<Cow<'_, str>> {
+    let inner = &literal[1..literal.len() - 1];
+    if !inner.contains(&b'\\') {
+        return std::str::from_utf8(inner).ok().map(Cow::Borrowed);
+    }
+    serde_json::from_slice::<String>(literal).ok().map(Cow::Owned)
+}
+
+fn skip_ws(data: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\t' | b'\r') = data.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// An object member's key and colon at `at`: where its value starts (whitespace skipped), and
+/// for a key of the top-level object (`top`), which of the two names it is.
+fn member_key(data: &[u8], at: usize, top: bool, escaped_key: &mut bool) -> Option<(usize, Option<Key>)> {
+    if data.get(at) != Some(&b'"') {
+        return None;
+    }
+    let end = string(data, at)?;
+    let mut named = None;
+    if top {
+        let name = &data[at + 1..end - 1];
+        if name.contains(&b'\\') {
+            *escaped_key = true;
+        } else if name == b"stream" {
+            named = Some(Key::Stream);
+        } else if name == b"model" {
+            named = Some(Key::Model);
+        }
+    }
+    let at = skip_ws(data, end);
+    if data.get(at) != Some(&b':') {
+        return None;
+    }
+    Some((skip_ws(data, at + 1), named))
+}
+
+/// `STOP[b]`: byte `b` ends a run of plain string bytes (a quote, a backslash, a control).
+static STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The stop bytes of `word` (eight string bytes, the first in the low byte) as a mask whose
+/// lowest set bit is in the first stop byte: each term is the classic "has a zero byte" test
+/// (of the word xor a quote or a backslash, or less 0x20 for a control). A borrow only
+/// carries out of a byte that matched, so the lowest flagged byte always matched (higher ones
+/// may be false); no stop byte is ever missed.
+fn stops_in(word: u64) -> u64 {
+    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let quote = zero_in(word ^ (ONES * u64::from(b'"')));
+    let backslash = zero_in(word ^ (ONES * u64::from(b'\\')));
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    quote | backslash | control
+}
+
+/// The string starting with the quote at `at`; the index after its closing quote. None for a
+/// string that does not end, a control character, a bad escape or a lone surrogate escape.
+fn string(data: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    loop {
+        // Plain bytes eight at a time to the word holding the next stop byte; the last few
+        // (fewer than eight) one at a time.
+        let mut found = false;
+        while let Some(chunk) = data.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let stops = stops_in(u64::from_le_bytes(word));
+            if stops != 0 {
+                i += (stops.trailing_zeros() / 8) as usize;
+                found = true;
+                break;
+            }
+            i += 8;
+        }
+        if !found {
+            while i < data.len() && !STOP[data[i] as usize] {
+                i += 1;
+            }
+        }
+        match data.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => match data.get(i + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                b'u' => {
+                    let unit = hex4(data, i + 2)?;
+                    i += 6;
+                    if (0xDC00..0xE000).contains(&unit) {
+                        return None; // a low surrogate with no high one before it
+                    }
+                    if (0xD800..0xDC00).contains(&unit) {
+                        // A high surrogate must be followed by a low one.
+                        if data.get(i..i + 2) != Some(b"\\u") || !(0xDC00..0xE000).contains(&hex4(data, i + 2)?) {
+                            return None;
+                        }
+                        i += 6;
+                    }
+                }
+                _ => return None,
+            },
+            _ => return None, // a control character
+        }
+    }
+}
+
+/// The four hex digits at `i` as a number.
+fn hex4(data: &[u8], i: usize) -> Option<u32> {
+    let digits = data.get(i..i + 4)?;
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+}
+
+/// The number at `at` (`-`? int frac? exp?); the index after it. None for a number a decoder
+/// would refuse: bad grammar, or a value that overflows a double.
+fn number(data: &[u8], start: usize) -> Option<usize> {
+    let mut at = start;
+    if data.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    match data.get(at)? {
+        b'0' => {
+            at += 1;
+            if matches!(data.get(at), Some(b'0'..=b'9')) {
+                return None; // a leading zero
+            }
+        }
+        b'1'..=b'9' => at = digits(data, at + 1),
+        _ => return None,
+    }
+    if data.get(at) == Some(&b'.') {
+        let end = digits(data, at + 1);
+        if end == at + 1 {
+            return None;
+        }
+        at = end;
+    }
+    let mut exponent = false;
+    if let Some(b'e' | b'E') = data.get(at) {
+        exponent = true;
+        at += 1;
+        if let Some(b'+' | b'-') = data.get(at) {
+            at += 1;
+        }
+        let end = digits(data, at);
+        if end == at {
+            return None;
+        }
+        at = end;
+    }
+    // Without an exponent only a number of more than 308 characters overflows a double.
+    if exponent || at - start > 308 {
+        let value: f64 = std::str::from_utf8(&data[start..at]).ok()?.parse().ok()?;
+        if !value.is_finite() {
+            return None;
+        }
+    }
+    Some(at)
+}
+
+fn digits(data: &[u8], mut at: usize) -> usize {
+    while let Some(b'0'..=b'9') = data.get(at) {
+        at += 1;
+    }
+    at
+}
+
+fn literal(data: &[u8], at: usize, word: &[u8]) -> Option<usize> {
+    (data.get(at..at + word.len())? == word).then_some(at + word.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read;
+    use crate::universal::body_fields_by_serde;
+    use proptest::prelude::*;
+    use std::borrow::Cow;
+
+    /// What `read` says, as `body_fields` reports it (an escaped top-level key aside).
+    fn fields(data: &[u8]) -> Option<(bool, Option<Cow<'_, str>>)> {
+        read(data).map(|f| (f.stream, f.model))
+    }
+
+    /// The reference, where `read` compares keys itself (no escaped top-level key).
+    fn reference(data: &[u8]) -> Option<(bool, Option<Cow<'_, str>>)> {
+        body_fields_by_serde(data)
+    }
+
+    fn agrees(data: &[u8]) -> bool {
+        match read(data) {
+            Some(f) if f.escaped_key => reference(data).is_some(),
+            _ => fields(data) == reference(data),
+        }
+    }
+
+    #[test]
+    fn the_fields_of_a_plain_body() {
+        let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+        let f = read(body).unwrap();
+        assert_eq!((f.stream, f.model.as_deref(), f.escaped_key), (true, Some("gpt-4o"), false));
+        assert_eq!(f.model_span, Some((9, 17)));
+        assert_eq!(&body[9..17], br#""gpt-4o""#);
+    }
+
+    #[test]
+    fn only_top_level_keys_count_and_the_last_of_each_wins() {
+        let f = read(br#"{"a":{"model":"inner","stream":true},"model":"a","stream":true,"stream":false,"model":"b"}"#).unwrap();
+        assert_eq!((f.stream, f.model.as_deref(), f.model_span), (false, Some("b"), None));
+        let f = read(br#"{"model":7}"#).unwrap();
+        assert_eq!((f.model, f.model_span), (None, None));
+        let f = read(br#"{"model":"a","model":7}"#).unwrap();
+        assert_eq!((f.model, f.model_span), (None, None));
+    }
+
+    #[test]
+    fn an_escaped_model_is_decoded_and_an_escaped_key_is_flagged() {
+        let f = read(br#"{"model":"caf\u00e9\/x"}"#).unwrap();
+        assert_eq!(f.model.as_deref(), Some("café/x"));
+        assert!(read(br#"{"mod\u0065l":"m"}"#).unwrap().escaped_key);
+    }
+
+    #[test]
+    fn what_a_decoder_refuses_gives_nothing() {
+        for bad in [
+            &b""[..], b" {}", b"[]", b"{", b"{\"model\":\"m\"", b"{\"t\":\"\\ud800\"}", b"{\"t\":\"\\udc00\"}", b"{\"n\":1e400}",
+            b"{\"n\":01}", b"{\"a\":1,}", b"{} {}", b"{\"k\":\"\x01\"}", b"{\"k\":\"\xff\"}", b"{\"k\":tru}",
+        ] {
+            assert_eq!(read(bad), None, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(reference(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn nesting_has_no_depth_limit() {
+        let deep = [&b"{\"a\":"[..], &vec![b'['; 5000], &vec![b']'; 5000], b"}"].concat();
+        assert!(read(&deep).is_some() && agrees(&deep));
+    }
+
+    /// JSON-ish text: the grammar's pieces in any order, so that near-misses are common.
+    fn jsonish() -> impl Strategy<Value = Vec<u8>> {
+        let pieces = prop::sample::select(vec![
+            &b"{"[..], b"}", b"[", b"]", b",", b":", b" ", b"\"", b"\"model\"", b"\"stream\"", b"\"m\"", b"\"v\\n\"", b"\\u00e9",
+            b"\\", b"0", b"-1", b"1.5", b"2e9", b"1e999", b"e", b".", b"true", b"false", b"null", b"\x01", b"\xc3\xa9",
+            b"\"\\ud83d\\ude00\"", b"\"\\ud800\"", b"01", b"\t", b"\"mod\\u0065l\"",
+        ]);
+        prop::collection::vec(pieces, 0..24).prop_map(|parts| [&b"{"[..], &parts.concat()].concat())
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_serde_and_the_scan_on_jsonish_text(data in jsonish()) {
+            prop_assert!(agrees(&data), "{:?}", String::from_utf8_lossy(&data));
+        }
+
+        #[test]
+        fn agrees_on_any_bytes_after_a_brace(tail in prop::collection::vec(any::<u8>(), 0..40)) {
+            let data = [&b"{"[..], &tail].concat();
+            prop_assert!(agrees(&data));
+        }
+
+        #[test]
+        fn agrees_on_long_strings_with_any_byte_anywhere(
+            plain in prop::collection::vec(prop::sample::select(vec![b'a', b' ', b'~', 0x7f, 0x80, 0xc3, 0xff]), 0..40),
+            at in any::<prop::sample::Index>(),
+            inserted in prop::sample::select(vec![b'"', b'\\', 0x00, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc]),
+        ) {
+            // The eight-at-a-time scan must find a stop byte at any offset, and only those.
+            let mut text = plain.clone();
+            text.insert(at.index(text.len() + 1), inserted);
+            let document = [&b"{\"model\":\""[..], &text, b"\"}"].concat();
+            prop_assert!(agrees(&document), "{:?}", document);
+        }
+
+        #[test]
+        fn agrees_on_objects_serde_writes_and_their_prefixes(value in arb_object()) {
+            let text = serde_json::to_vec(&value).unwrap();
+            prop_assert!(read(&text).is_some());
+            for cut in 0..text.len() {
+                prop_assert!(agrees(&text[..cut]));
+            }
+        }
+
+        #[test]
+        fn a_lone_model_string_is_replaced_by_writing_over_its_span(value in arb_object(), model in ".{0,8}", new in ".{0,8}") {
+            let mut value = value;
+            value.as_object_mut().unwrap().insert("model".into(), serde_json::Value::String(model.clone()));
+            let text = serde_json::to_vec(&value).unwrap();
+            let f = read(&text).unwrap();
+            let (start, end) = f.model_span.unwrap();
+            prop_assert_eq!(f.model.as_deref(), Some(model.as_str()));
+            let replaced = [&text[..start], &serde_json::to_vec(&new).unwrap(), &text[end..]].concat();
+            // Read back as serde reads the original (its float digits need not round-trip).
+            let mut expected = serde_json::from_slice::<serde_json::Value>(&text).unwrap();
+            expected.as_object_mut().unwrap().insert("model".into(), serde_json::Value::String(new));
+            prop_assert_eq!(serde_json::from_slice::<serde_json::Value>(&replaced).unwrap(), expected);
+        }
+    }
+
+    fn arb_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+            ".{0,6}".prop_map(serde_json::Value::String),
+            Just(serde_json::Value::String("model".into())),
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map(prop_oneof![".{0,4}", Just("model".to_string()), Just("stream".to_string())], inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn arb_object() -> impl Strategy<Value = serde_json::Value> {
+        prop::collection::btree_map(prop_oneof![".{0,4}", Just("stream".to_string())], arb_value(), 0..5)
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect()))
+    }
+}
