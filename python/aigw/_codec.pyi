@@ -389,6 +389,12 @@ def stream_and_model(endpoint: str, query: str, content_type: str, body: bytes |
     a stream also for `:streamGenerateContent`, `alt=sse` and `-stream` / `/stream` paths; the
     model else the endpoint's (`models/{m}`, or a `@cf/` / `@hf/` model id)."""
 
+def lone_model(body: bytes) -> tuple[bool, str, int, int] | None:
+    """`(stream, model, start, end)` of a request body that is one JSON object a decoder
+    accepts whose only top-level "model" is a string (`body[start:end]` its literal, quotes
+    included) and none of whose top-level keys is spelled with escapes; None for any other
+    body. "stream" is whether the last top-level "stream" is true."""
+
 def body_fields(body: bytes) -> tuple[bool, str | None] | None:
     """(top-level "stream" is true, top-level "model" string) of a body that is one JSON object
     a decoder accepts; None for any other body. Nothing is decoded into Python objects."""

@@ -93,3 +93,35 @@ async def test_the_gateways_own_error_is_in_anthropic_shape(aigw_gateway_factory
             await client.messages.create(model="anthropic/claude-sonnet-4-5", max_tokens=20, messages=HELLO)
     assert info.value.body["type"] == "error" and info.value.body["error"]["message"]
     assert info.value.response.headers["cf-aig-provider"] == "anthropic"
+
+
+async def post_raw(gw, body: bytes) -> tuple[int, bytes]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        url = gw.http_url + "/compat/chat/completions"
+        async with http.post(url, data=body, headers={**gw.headers, "content-type": "application/json"}) as resp:
+            return resp.status, await resp.read()
+
+
+async def test_the_clients_bytes_go_upstream_as_sent_but_for_the_model_string(aigw_gateway_factory, aigw_sim_openai):
+    sent = b'{ "messages" : [{"role":"user","content":"caf\\u00e9 \\ud83d\\ude00"}],\n  "model": "openai/gpt-4o-mini",  "temperature": 1.0e0, "seed":7 }'
+    async with aigw_gateway_factory() as gw:
+        status, _ = await post_raw(gw, sent)
+    assert status == 200
+    assert aigw_sim_openai.last_request.body == sent.replace(b'"openai/gpt-4o-mini"', b'"gpt-4o-mini"')
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b'{"model": "openai/other", "messages": [{"role": "user", "content": "hi"}], "model": "openai/gpt-4o-mini"}',
+        b'{"mod\\u0065l": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}',
+    ],
+    ids=["two-model-keys", "escaped-key"],
+)
+async def test_a_body_read_whole_goes_upstream_with_its_model_rewritten(aigw_gateway_factory, aigw_sim_openai, sent):
+    async with aigw_gateway_factory() as gw:
+        status, _ = await post_raw(gw, sent)
+    assert status == 200
+    assert aigw_sim_openai.last_request.json() == {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}

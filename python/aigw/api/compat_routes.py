@@ -24,6 +24,7 @@ from typing import Any, Callable, Coroutine, Mapping, Sequence
 
 import orjson
 
+from aigw import _codec
 from aigw.api.gateway_context import GatewayContext
 from aigw.api.http_routes import client_hop_headers, request_event_id
 from aigw.api.http_sink import HttpSink
@@ -33,7 +34,7 @@ from aigw.compat.embeddings import EmbeddingTranslation, resolve_embedding_targe
 from aigw.compat.ir import InvalidCompatRequest, ProviderError
 from aigw.compat.routes import Route, RouteInput, RouteStep, evaluate
 from aigw.compat.sink import UNTRANSLATED, TranslatingSink, answered_as
-from aigw.compat.translation import Targets, Translation, front_door_error, parse_body, passthrough_call, split_model
+from aigw.compat.translation import Targets, Translation, front_door_error, parse_body, passthrough_call, spliced_call, split_model
 from aigw.errors import AigwError, InvalidProvider
 from aigw.logrecords import new_log_id, parse_metadata_header
 from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, make_gateway_request, make_step_request, run
@@ -140,18 +141,18 @@ class CompatDoors:
         try:
             event_id = request_event_id(options, log_id) if options else log_id
             sent = request.body
-            try:  # parse_body's usual outcome, without its frame
-                doc = orjson.loads(sent)
-            except orjson.JSONDecodeError:
-                doc = None
-            if doc.__class__ is not dict:
-                doc = parse_body(sent)  # raises the 400 that says why
-            name = doc.get("model")
+            # The usual chat body's lone top-level "model" string (and "stream") read in one
+            # native pass: a pass-through sends the body as it came, that string replaced.
+            lone = _codec.lone_model(sent) if front != "embeddings" else None
+            doc = parse_body(sent) if lone is None else None
+            name = doc.get("model") if lone is None else lone[1]
             # split_model's usual outcome inline; anything else goes there for its 400.
             provider, _, model = name.partition("/") if name.__class__ is str else ("", "", "")
             if not provider or not model:
                 provider, model = split_model(name)
             if provider == "dynamic":
+                if doc is None:
+                    doc = parse_body(sent)
 
                 def route_input() -> RouteInput:
                     return RouteInput(
@@ -173,14 +174,24 @@ class CompatDoors:
                     # The provider speaks the front door's schema: the body goes with its model
                     # rewritten and the answer comes back as it came, with no translation
                     # object and no translating sink on the way (one step: the document is ours).
-                    stream = doc.get("stream") is True
-                    endpoint, query, body = passthrough_call(doc, target, stream)
+                    call = None
+                    if lone is not None:
+                        stream = lone[0]
+                        call = spliced_call(sent, lone[2], lone[3], target, stream)
+                    if call is None:  # a body to shape (or not read in one pass): decoded
+                        if doc is None:
+                            doc = parse_body(sent)
+                        stream = doc.get("stream") is True
+                        call = passthrough_call(doc, target, stream)
+                    endpoint, query, body = call
                     # Step headers the pipeline need not check (none: the client's are not
                     # forwarded; its options are the request's).
                     steps = [make_step_request(provider, endpoint, CheckedHeaders(), body, stream, model, None, "POST", query)]
                     translations = None
                     answering = [("cf-aig-provider", target.provider), ("cf-aig-model", target.model)]
                 else:
+                    if doc is None:
+                        doc = parse_body(sent)
                     step, translation = translated_step(front, doc, model, None, target)
                     steps, translations = [step], [translation]
         except AigwError as err:

@@ -218,8 +218,22 @@ def passthrough_call(doc: dict, target: Target, stream: bool) -> tuple[str, str,
     the client's document with its `model` set (or removed) and the target's `body_fields`
     added, changed in place and serialized."""
     target.shape_body(doc)
-    endpoint, query = target.endpoint(stream) if target.chat_endpoint else (_CHAT, "")
-    return endpoint, query, orjson.dumps(doc)
+    return (*_passthrough_endpoint(target, stream), orjson.dumps(doc))
+
+
+def spliced_call(sent: bytes, start: int, end: int, target: Target, stream: bool) -> tuple[str, str, bytes] | None:
+    """`passthrough_call` for the client's body as it came, whose lone top-level `model`
+    string is `sent[start:end]` (`_codec.lone_model`): the same bytes with the target's model
+    written there. None when the target changes more than the model's value (removes it, adds
+    fields): then the body is decoded and `passthrough_call` shapes it."""
+    if target.body_model is None or target.body_fields:
+        return None
+    spliced = b"".join((sent[:start], orjson.dumps(target.body_model or target.model), sent[end:]))
+    return (*_passthrough_endpoint(target, stream), spliced)
+
+
+def _passthrough_endpoint(target: Target, stream: bool) -> tuple[str, str]:
+    return target.endpoint(stream) if target.chat_endpoint else (_CHAT, "")
 
 
 def front_door_error(front: str, error: ProviderError) -> tuple[int, bytes]:

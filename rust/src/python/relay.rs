@@ -17,6 +17,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cut_queries, m)?)?;
     m.add_function(wrap_pyfunction!(parse_create, m)?)?;
     m.add_function(wrap_pyfunction!(body_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(lone_model, m)?)?;
     m.add_function(wrap_pyfunction!(stream_and_model, m)?)?;
     m.add_function(wrap_pyfunction!(anthropic_text_chunks, m)?)?;
     m.add_class::<StreamRelay>()
@@ -46,6 +47,20 @@ fn anthropic_text_chunks<'py>(py: Python<'py>, events: &Bound<'py, PyList>, star
 #[pyfunction]
 fn body_fields(body: &[u8]) -> Option<(bool, Option<String>)> {
     crate::universal::body_fields(body).map(|(stream, model)| (stream, model.map(|m| m.into_owned())))
+}
+
+/// `(stream, model, start, end)` of a request body that is one JSON object a decoder accepts
+/// whose only top-level `"model"` is a string, `body[start:end]` its literal (quotes
+/// included), and no top-level key is spelled with escapes; None for any other body (then it
+/// is decoded whole). One pass (rust/src/json_fields.rs); nothing else is decoded.
+#[pyfunction]
+fn lone_model(body: &[u8]) -> Option<(bool, String, usize, usize)> {
+    let found = crate::json_fields::read(body)?;
+    if found.escaped_key {
+        return None;
+    }
+    let (start, end) = found.model_span?;
+    Some((found.stream, found.model?.into_owned(), start, end))
 }
 
 /// A pass-through request's (stream asked, model or None), as `_stream_and_model` reads them
