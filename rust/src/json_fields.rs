@@ -229,25 +229,29 @@ fn string(data: &[u8], at: usize) -> Option<usize> {
             b'"' => return Some(i + 1),
             b'\\' => match data.get(i + 1)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-                b'u' => {
-                    let unit = hex4(data, i + 2)?;
-                    i += 6;
-                    if (0xDC00..0xE000).contains(&unit) {
-                        return None; // a low surrogate with no high one before it
-                    }
-                    if (0xD800..0xDC00).contains(&unit) {
-                        // A high surrogate must be followed by a low one.
-                        if data.get(i..i + 2) != Some(b"\\u") || !(0xDC00..0xE000).contains(&hex4(data, i + 2)?) {
-                            return None;
-                        }
-                        i += 6;
-                    }
-                }
+                b'u' => i = unicode_escape(data, i)?,
                 _ => return None,
             },
             _ => return None, // a control character
         }
     }
+}
+
+/// The end of the `\u` escape whose backslash is at `i` (of a surrogate pair: both escapes);
+/// None for a lone surrogate or digits that are not hex (what a decoder refuses).
+pub(crate) fn unicode_escape(data: &[u8], i: usize) -> Option<usize> {
+    let unit = hex4(data, i + 2)?;
+    if (0xDC00..0xE000).contains(&unit) {
+        return None; // a low surrogate with no high one before it
+    }
+    if (0xD800..0xDC00).contains(&unit) {
+        // A high surrogate must be followed by a low one.
+        if data.get(i + 6..i + 8) != Some(b"\\u") || !(0xDC00..0xE000).contains(&hex4(data, i + 8)?) {
+            return None;
+        }
+        return Some(i + 12);
+    }
+    Some(i + 6)
 }
 
 /// The four hex digits at `i` as a number.

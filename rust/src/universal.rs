@@ -363,28 +363,11 @@ fn skip_string(json: &[u8], mut i: usize) -> Option<usize> {
             return Some(i);
         }
         if json.get(i + 1) == Some(&b'u') {
-            let unit = hex4(json, i + 2)?;
-            i += 6;
-            if (0xDC00..0xE000).contains(&unit) {
-                return None; // a low surrogate with no high one before it
-            }
-            if (0xD800..0xDC00).contains(&unit) {
-                // A high surrogate must be followed by a low one.
-                if json.get(i..i + 2) != Some(b"\\u") || !(0xDC00..0xE000).contains(&hex4(json, i + 2)?) {
-                    return None;
-                }
-                i += 6;
-            }
+            i = crate::json_fields::unicode_escape(json, i)?;
         } else {
             i += 2;
         }
     }
-}
-
-/// The four hex digits at `i` as a number.
-fn hex4(json: &[u8], i: usize) -> Option<u32> {
-    let digits = std::str::from_utf8(json.get(i..i + 4)?).ok()?;
-    u32::from_str_radix(digits, 16).ok()
 }
 
 /// (`"stream"` is `true`, the `"model"` string) of a query object, last value of each key.
