@@ -43,8 +43,8 @@ from aigw.request_model import (
     Answer, GatewayPolicy, GatewayRequest, KeyStore, RelayOutcome, Runtime, Sink, StepPlan, StepRequest,
     make_answer, make_gateway_request, make_step_request,
 )  # fmt: skip
-from aigw.memo import Memo
 from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
+from aigw.memo import Memo
 from aigw.providers import HttpProvider
 from aigw.slots_maker import maker, slot_writer
 from aigw.options import CachePolicy, cache_policy, retry_policy

@@ -35,8 +35,8 @@ from typing import Any, Mapping, Sequence
 import orjson
 
 from aigw import _codec
-from aigw.slots_maker import maker
 from aigw.memo import Memo
+from aigw.slots_maker import maker
 from aigw.types import Call, ErrorClass, Framing, PluginContext, UpstreamRequest, Usage
 from aigw.validation import GATEWAY_OWNED, CheckedHeaders, check_endpoint
 

@@ -40,8 +40,8 @@ from aigw.logrecords import new_log_id, parse_metadata_header
 from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, make_gateway_request, make_step_request, run
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.server.app import streamed_response
-from aigw.validation import CheckedHeaders
 from aigw.slots_maker import slot_writer
+from aigw.validation import CheckedHeaders
 
 __all__ = ["CompatDoors", "CHAT_PATTERN", "MESSAGES_PATTERN", "EMBEDDINGS_PATTERN", "MODELS_PATTERN", "configured_model_lists", "plan_steps"]
 
@@ -79,15 +79,18 @@ class CompatDoors:
             self.limiter = WindowRateLimiter()
 
     def chat_completions(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Coroutine[Any, Any, Any]:
-        """OpenAI chat completions to any provider. (The awaitable answer: `_handle`'s own coroutine, one frame fewer.)"""
+        """OpenAI chat completions to any provider. The awaitable answer is `_handle`'s own
+        coroutine (one frame fewer each time the request resumes)."""
         return self._handle("openai", request, ctx)
 
     def messages(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Coroutine[Any, Any, Any]:
-        """Anthropic Messages to any provider. (The awaitable answer: `_handle`'s own coroutine, one frame fewer.)"""
+        """Anthropic Messages to any provider. The awaitable answer is `_handle`'s own
+        coroutine (one frame fewer each time the request resumes)."""
         return self._handle("anthropic", request, ctx)
 
     def embeddings(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> Coroutine[Any, Any, Any]:
-        """OpenAI embeddings to OpenAI, Google AI Studio, Workers AI and the compatible family. (The awaitable answer: `_handle`'s own coroutine, one frame fewer.)"""
+        """OpenAI embeddings to OpenAI, Google AI Studio, Workers AI and the compatible family. The awaitable answer is `_handle`'s own
+        coroutine (one frame fewer each time the request resumes)."""
         return self._handle("embeddings", request, ctx)
 
     async def models(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> HttpResponse:
