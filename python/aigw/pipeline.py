@@ -129,13 +129,13 @@ def _answer(
     return make_answer(req.event_id, log_id, step, status, content_type, cache, usage, headers)
 
 
-def media_type(content_type: str) -> str:
+def _bare_media_type(content_type: str) -> str:
     """`text/event-stream; charset=utf-8` → `text/event-stream` (metadata names the bare type)."""
-    return _MEDIA_TYPES[content_type]
+    return content_type.split(";", 1)[0].strip().lower()
 
 
-#: `media_type`, remembered: a gateway meets few content types (the request path subscripts it).
-_MEDIA_TYPES: Memo[str, str] = Memo(lambda content_type: content_type.split(";", 1)[0].strip().lower(), 256)
+#: `_bare_media_type`, remembered: a gateway meets few content types (the request path subscripts it).
+_MEDIA_TYPES: Memo[str, str] = Memo(_bare_media_type, 256)
 
 
 def _header(resp: Any, name: str) -> str:
