@@ -28,10 +28,9 @@ from aigw import _codec
 from aigw.api.gateway_context import GatewayContext
 from aigw.api.http_routes import client_hop_headers, request_event_id
 from aigw.api.http_sink import HttpSink
-from aigw.compat import anthropic_format, openai_format
 from aigw.compat.catalog import model_list
 from aigw.compat.embeddings import EmbeddingTranslation, resolve_embedding_target
-from aigw.compat.ir import InvalidCompatRequest, ProviderError
+from aigw.compat.ir import InvalidCompatRequest, gateway_error
 from aigw.compat.routes import Route, RouteInput, RouteStep, evaluate
 from aigw.compat.sink import UNTRANSLATED, TranslatingSink, answered_as
 from aigw.compat.translation import Targets, Translation, front_door_error, parse_body, passthrough_call, spliced_call, split_model
@@ -325,7 +324,7 @@ class _PassthroughSink(HttpSink):
 
     def fail(self, answer: Answer, error: AigwError) -> None:
         """The gateway's own error, in the front door's error shape."""
-        status, body = front_door_error(self.front, ProviderError(error.status, error.message, None, error.code, getattr(error, "param", None)))
+        status, body = front_door_error(self.front, gateway_error(error))
         self.deliver(answered_as(answer, status, "application/json"), body)
 
 
@@ -334,6 +333,6 @@ _passthrough_sink = slot_writer(_PassthroughSink, ("response", "front", "extra_h
 
 
 def _error(front: str, err: AigwError) -> HttpResponse:
-    error = ProviderError(err.status, err.message, None, err.code, getattr(err, "param", None))
-    body = openai_format.error_body(error) if front == "openai" else anthropic_format.error_body(error)
-    return HttpResponse(err.status, body, [("content-type", "application/json")])
+    """The gateway's own error before any step ran, in the front door's error shape."""
+    status, body = front_door_error(front, gateway_error(err))
+    return HttpResponse(status, body, [("content-type", "application/json")])

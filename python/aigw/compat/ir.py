@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aigw.errors import BadRequest
+from aigw.errors import AigwError, BadRequest
 
 
 class UnsupportedParameter(BadRequest):
@@ -139,6 +139,12 @@ class ProviderError:
     type: str | None = None  # the provider's own error type/status word, when it has one
     code: str | int | None = None
     param: str | None = None
+
+
+def gateway_error(err: AigwError) -> ProviderError:
+    """The gateway's own error (`err`) as a ProviderError: its status, message and code, and the
+    parameter it names, if any; a front door renders it in its own error shape."""
+    return ProviderError(err.status, err.message, None, err.code, getattr(err, "param", None))
 
 
 @dataclass(slots=True, frozen=True)

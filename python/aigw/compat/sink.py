@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, AsyncIterator, Sequence
 
 from aigw._codec import SseDecoder
-from aigw.compat.ir import ProviderError
+from aigw.compat.ir import gateway_error
 from aigw.compat.translation import StreamTranslator, Translation
 from aigw.errors import AigwError
 from aigw.pipeline import Answer, StreamFailed, make_answer, relay_chunks
@@ -96,7 +96,7 @@ class TranslatingSink:
             self.inner.fail(answer, error)
             return
         tr = self._translation(answer)
-        status, body = tr.error(ProviderError(error.status, error.message, None, error.code, getattr(error, "param", None)))
+        status, body = tr.error(gateway_error(error))
         self.inner.deliver(answered_as(answer, status, _JSON), body)
 
     async def relay(self, answer: Any, chunks: AsyncIterator[bytes], framing: Framing, provider: Any, collect: bool) -> Any:
