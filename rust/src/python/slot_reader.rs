@@ -1,6 +1,6 @@
 //! `SlotReader`: named attributes of instances of one `__slots__` class read straight from
 //! their slots, as CPython's specialised LOAD_ATTR reads them, with `getattr` for anything
-//! else. A `getattr` from native code is a generic attribute look-up (~160 instructions, the
+//! else. A `getattr` from native code is a generic attribute look-up (~180 instructions, the
 //! type's MRO searched for a descriptor each time); a slot read is a type check and a load.
 
 use pyo3::ffi;
