@@ -244,17 +244,24 @@ def _names_options(headers: Mapping[str, str]) -> bool:
 _DEFAULT_KEY_ALIAS = HttpProvider.key_alias
 
 
+def _prefers_alias(kind: type) -> bool:
+    """Whether providers of class `kind` may prefer a stored key's alias per call (a
+    `key_alias` of their own, e.g. Azure's resource in the path)."""
+    key_alias = getattr(kind, "key_alias", None)
+    return key_alias is not None and key_alias is not _DEFAULT_KEY_ALIAS
+
+
+#: `_prefers_alias`, remembered per provider class.
+_PREFERS_ALIAS: Memo[type, bool] = Memo(_prefers_alias, 256)
+
+
 def _stored_key(rt: Runtime, provider: Provider, step: StepRequest, headers: Mapping[str, str]) -> str | None:
     """The stored key for a step: the client's `cf-aig-byok-alias`, else the alias the
     provider prefers for this call (Azure: the resource in the path) when one is stored, else
     the default alias."""
     alias = headers.get("cf-aig-byok-alias")
-    if alias is None:
-        key_alias = getattr(provider, "key_alias", None)
-        if key_alias is None or getattr(type(provider), "key_alias", None) is _DEFAULT_KEY_ALIAS:
-            preferred = None  # the default prefers no alias: no Call to build for asking it
-        else:
-            preferred = key_alias(Call(step.provider, step.endpoint, b""))
+    if alias is None and _PREFERS_ALIAS[provider.__class__]:  # the default prefers none: no Call to ask with
+        preferred = provider.key_alias(Call(step.provider, step.endpoint, b""))  # type: ignore[attr-defined]
         if preferred is not None:
             try:
                 key = rt.keys.lookup(step.provider, preferred)
