@@ -395,6 +395,10 @@ def lone_model(body: bytes) -> tuple[bool, str, int, int] | None:
     included) and none of whose top-level keys is spelled with escapes; None for any other
     body. "stream" is whether the last top-level "stream" is true."""
 
+def splice(body: bytes, start: int, end: int, insert: bytes) -> bytes:
+    """`body[:start] + insert + body[end:]`, made in one allocation. ValueError unless
+    `0 <= start <= end <= len(body)`."""
+
 def body_fields(body: bytes) -> tuple[bool, str | None] | None:
     """(top-level "stream" is true, top-level "model" string) of a body that is one JSON object
     a decoder accepts; None for any other body. Nothing is decoded into Python objects."""

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aigw._codec import lone_model
+from aigw._codec import lone_model, splice
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
@@ -51,3 +51,16 @@ def test_writing_another_literal_over_the_span_changes_the_model_only(doc, model
 )
 def test_a_body_not_read_in_one_pass_gives_none(body):
     assert lone_model(body) is None
+
+
+@given(st.binary(max_size=40), st.data(), st.binary(max_size=12))
+def test_splice_is_the_body_with_the_span_replaced(body, data, insert):
+    start = data.draw(st.integers(0, len(body)))
+    end = data.draw(st.integers(start, len(body)))
+    assert splice(body, start, end, insert) == body[:start] + insert + body[end:]
+
+
+@pytest.mark.parametrize("start,end", [(3, 2), (0, 9), (9, 9)])
+def test_splice_refuses_a_span_outside_the_body(start, end):
+    with pytest.raises(ValueError, match="not within 8 bytes"):
+        splice(b"01234567", start, end, b"x")

@@ -125,3 +125,22 @@ async def test_a_body_read_whole_goes_upstream_with_its_model_rewritten(aigw_gat
         status, _ = await post_raw(gw, sent)
     assert status == 200
     assert aigw_sim_openai.last_request.json() == {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_a_name_resolved_once_passes_through_again_as_the_first_time(aigw_gateway_factory, aigw_sim_openai):
+    first = b'{"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "n": 1}'
+    second = b'{"n": 2, "model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": false}'
+    async with aigw_gateway_factory() as gw:
+        assert (await post_raw(gw, first))[0] == 200
+        assert aigw_sim_openai.last_request.body == first.replace(b'"openai/gpt-4o-mini"', b'"gpt-4o-mini"')
+        assert (await post_raw(gw, second))[0] == 200
+        assert aigw_sim_openai.last_request.body == second.replace(b'"openai/gpt-4o-mini"', b'"gpt-4o-mini"')
+    assert [r.model for r in gw.records] == ["gpt-4o-mini", "gpt-4o-mini"]
+
+
+async def test_an_unknown_provider_is_refused_every_time_it_is_named(aigw_gateway_factory):
+    body = b'{"model": "nosuch/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}'
+    async with aigw_gateway_factory() as gw:
+        answers = [await post_raw(gw, body) for _ in range(2)]
+    assert [status for status, _ in answers] == [400, 400]
+    assert answers[0][1] == answers[1][1] and b"nosuch" in answers[0][1]

@@ -33,7 +33,7 @@ from aigw.compat.embeddings import EmbeddingTranslation, resolve_embedding_targe
 from aigw.compat.ir import InvalidCompatRequest, gateway_error
 from aigw.compat.routes import Route, RouteInput, RouteStep, evaluate
 from aigw.compat.sink import UNTRANSLATED, TranslatingSink, answered_as
-from aigw.compat.translation import Targets, Translation, front_door_error, parse_body, passthrough_call, spliced_call, split_model
+from aigw.compat.translation import Passthrough, Targets, Translation, front_door_error, parse_body, passthrough_call, passthrough_of, split_model
 from aigw.errors import AigwError, InvalidProvider
 from aigw.logrecords import new_log_id, parse_metadata_header
 from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, make_gateway_request, make_step_request, run
@@ -66,6 +66,8 @@ class CompatDoors:
         self.runtime = runtime
         self.formats = formats
         self.targets = Targets(runtime.providers, formats)
+        #: Chat model names seen on each door: their Passthrough, or False (see `_passthrough`).
+        self._plains: dict[str, dict[str, Passthrough | bool]] = {"openai": {}, "anthropic": {}}
         self.routes = routes or {}
         self.model_lists = model_lists or {}
         self.on_record = on_record
@@ -138,66 +140,42 @@ class CompatDoors:
     async def _handle(self, front: str, request: Request, ctx: GatewayContext | None) -> Any:
         assert ctx is not None  # not a public route
         _, options = client_hop_headers(request)
-        error_front = "openai" if front == "embeddings" else front
         log_id = new_log_id()
         try:
             event_id = request_event_id(options, log_id) if options else log_id
             sent = request.body
             # The usual chat body's lone top-level "model" string (and "stream") read in one
-            # native pass: a pass-through sends the body as it came, that string replaced.
+            # native pass; a plain pass-through's name is resolved once (`_passthrough`) and
+            # the body goes as it came, that string replaced.
             lone = _codec.lone_model(sent) if front != "embeddings" else None
-            doc = parse_body(sent) if lone is None else None
-            name = doc.get("model") if lone is None else lone[1]
-            # split_model's usual outcome inline; anything else goes there for its 400.
-            provider, _, model = name.partition("/") if name.__class__ is str else ("", "", "")
-            if not provider or not model:
-                provider, model = split_model(name)
-            if provider == "dynamic":
-                if doc is None:
-                    doc = parse_body(sent)
-
-                def route_input() -> RouteInput:
-                    return RouteInput(
-                        parse_metadata_header(options.get("cf-aig-metadata")) or {},
-                        request.headers.last_values(),  # lowercase names, each with its last value
-                        doc,
-                    )
-
-                planned = await plan_steps(front, doc, route_input, self.runtime.providers, self.formats, self.routes, self.limiter,
-                                           targets=self.targets)
-                steps = [step for step, _ in planned]
-                translations = [tr for _, tr in planned]
-            elif front == "embeddings":
-                step, translation = plan_step(front, doc, provider, model, None, self.runtime.providers, self.formats, self.targets)
-                steps, translations = [step], [translation]
-            else:  # the usual plain `provider/model`: one step, planned without a coroutine
-                target = self.targets(provider, model)
-                if target.format == front:
-                    # The provider speaks the front door's schema: the body goes with its model
-                    # rewritten and the answer comes back as it came, with no translation
-                    # object and no translating sink on the way (one step: the document is ours).
-                    call = None
-                    if lone is not None:
-                        stream = lone[0]
-                        call = spliced_call(sent, lone[2], lone[3], target, stream)
-                    if call is None:  # a body to shape (or not read in one pass): decoded
-                        if doc is None:
-                            doc = parse_body(sent)
-                        stream = doc.get("stream") is True
-                        call = passthrough_call(doc, target, stream)
-                    endpoint, query, body = call
+            if lone is not None:
+                plain = self._plains[front].get(lone[1])
+                if plain is None:
+                    plain = self._passthrough(front, lone[1])
+                if plain and plain.spliced_model is not None:
+                    stream, _, start, end = lone
+                    endpoint, query = plain.calls[stream]
+                    body = _codec.splice(sent, start, end, plain.spliced_model)
                     # Step headers the pipeline need not check (none: the client's are not
                     # forwarded; its options are the request's).
-                    steps = [make_step_request(provider, endpoint, CheckedHeaders(), body, stream, model, None, "POST", query)]
-                    translations = None
-                    answering = [("cf-aig-provider", target.provider), ("cf-aig-model", target.model)]
-                else:
-                    if doc is None:
-                        doc = parse_body(sent)
-                    step, translation = translated_step(front, doc, model, None, target)
-                    steps, translations = [step], [translation]
+                    steps = [make_step_request(plain.provider, endpoint, CheckedHeaders(), body, stream, plain.model, None, "POST", query)]
+                    return self._answer(ctx, event_id, steps, options, log_id, None, plain.answering, front)
+            doc = parse_body(sent)
+            provider, model = split_model(doc.get("model"))
+            if provider == "dynamic":
+                steps, translations, answering = await self._route(front, request, options, doc, model)
+            else:
+                steps, translations, answering = self._plan(front, doc, provider, model)
         except AigwError as err:
-            return _error(error_front, err)
+            return _error("openai" if front == "embeddings" else front, err)
+        return self._answer(ctx, event_id, steps, options, log_id, translations, answering, front)
+
+    def _answer(
+        self, ctx: GatewayContext, event_id: str, steps: list[StepRequest], options: Any, log_id: str,
+        translations: Sequence[Any] | None, answering: Sequence[tuple[str, str]], front: str,
+    ) -> Any:
+        """The streamed response that runs `steps` through the pipeline: through a pass-through
+        sink naming `answering` when `translations` is None, else a translating sink."""
         principal = ctx.principal.id if ctx.principal is not None else None
         gw_request = make_gateway_request(ctx.name, "compat", event_id, steps, options, log_id, principal)
         runtime, policy, on_record = self.runtime, ctx.policy, self.on_record
@@ -215,6 +193,55 @@ class CompatDoors:
             on_record(await run(runtime, policy, gw_request, sink(response)))
 
         return streamed_response(produce)
+
+    def _passthrough(self, front: str, name: str) -> Passthrough | bool:
+        """The Passthrough of model `name` on chat door `front`, remembered (at most
+        `Targets.MAX_REMEMBERED` names a door); False for any other name (a dynamic route, a
+        translated target, a name `split_model` refuses: `_plan` answers those). Raises what
+        `Targets` raises, not remembered (it raises again)."""
+        provider, _, model = name.partition("/")
+        found: Passthrough | bool = False
+        if provider and model and provider != "dynamic":
+            found = passthrough_of(front, self.targets(provider, model), model) or False
+        remembered = self._plains[front]
+        if len(remembered) < Targets.MAX_REMEMBERED:
+            remembered[name] = found
+        return found
+
+    async def _route(
+        self, front: str, request: Request, options: Mapping[str, str], doc: dict, route: str,
+    ) -> tuple[list[StepRequest], Sequence[Any], Sequence[tuple[str, str]]]:
+        """(steps, translations, ()) of a request to `dynamic/<route>`: the route's chain, each
+        step with its translation. Raises AigwError."""
+
+        def route_input() -> RouteInput:
+            return RouteInput(
+                parse_metadata_header(options.get("cf-aig-metadata")) or {},
+                request.headers.last_values(),  # lowercase names, each with its last value
+                doc,
+            )
+
+        planned = await plan_steps(front, doc, route_input, self.runtime.providers, self.formats, self.routes, self.limiter,
+                                   targets=self.targets)
+        return [step for step, _ in planned], [tr for _, tr in planned], ()
+
+    def _plan(
+        self, front: str, doc: dict, provider: str, model: str,
+    ) -> tuple[list[StepRequest], Sequence[Any] | None, Sequence[tuple[str, str]]]:
+        """(steps, translations, answering) of a decoded request to a plain `provider/model`:
+        an embeddings step, a translated step, or a pass-through whose body is shaped here
+        (translations None; `answering` names its step). Raises AigwError."""
+        if front == "embeddings":
+            step, translation = plan_step(front, doc, provider, model, None, self.runtime.providers, self.formats, self.targets)
+            return [step], [translation], ()
+        target = self.targets(provider, model)
+        plain = passthrough_of(front, target, model)
+        if plain is None:
+            step, translation = translated_step(front, doc, model, None, target)
+            return [step], [translation], ()
+        stream = doc.get("stream") is True
+        endpoint, query, body = passthrough_call(doc, target, stream)
+        return [make_step_request(provider, endpoint, CheckedHeaders(), body, stream, model, None, "POST", query)], None, plain.answering
 
 
 async def plan_steps(

@@ -221,19 +221,41 @@ def passthrough_call(doc: dict, target: Target, stream: bool) -> tuple[str, str,
     return (*_passthrough_endpoint(target, stream), orjson.dumps(doc))
 
 
-def spliced_call(sent: bytes, start: int, end: int, target: Target, stream: bool) -> tuple[str, str, bytes] | None:
-    """`passthrough_call` for the client's body as it came, whose lone top-level `model`
-    string is `sent[start:end]` (`_codec.lone_model`): the same bytes with the target's model
-    written there. None when the target changes more than the model's value (removes it, adds
-    fields): then the body is decoded and `passthrough_call` shapes it."""
-    if target.body_model is None or target.body_fields:
-        return None
-    spliced = b"".join((sent[:start], orjson.dumps(target.body_model or target.model), sent[end:]))
-    return (*_passthrough_endpoint(target, stream), spliced)
-
-
 def _passthrough_endpoint(target: Target, stream: bool) -> tuple[str, str]:
     return target.endpoint(stream) if target.chat_endpoint else (_CHAT, "")
+
+
+@dataclass(frozen=True, slots=True)
+class Passthrough:
+    """A plain `provider/model` whose provider speaks the front door's own schema, resolved
+    once per name (`passthrough_of`): the body goes upstream with its model rewritten and the
+    answer comes back as it came.
+
+    `calls[stream]`: the (endpoint, query) of an unstreamed and a streamed call.
+    `spliced_model`: the JSON string written over the body's lone top-level `model` string
+    (`_codec.lone_model`) so the client's bytes go as they came; None when the target changes
+    more than that value (removes it, adds fields): then the body is decoded and
+    `passthrough_call` shapes it. `answering`: the `cf-aig-provider` / `cf-aig-model` fields.
+    `provider` and `model`: the name's two parts (the step's)."""
+
+    provider: str
+    model: str
+    target: Target
+    calls: tuple[tuple[str, str], tuple[str, str]]
+    spliced_model: bytes | None
+    answering: tuple[tuple[str, str], ...]
+
+
+def passthrough_of(front: str, target: Target, model: str) -> Passthrough | None:
+    """The Passthrough of `target` (the client's `provider/model`) on chat front door `front`
+    ("openai" or "anthropic"); None when the target speaks another format (its requests are
+    translated)."""
+    if target.format != front:
+        return None
+    calls = (_passthrough_endpoint(target, False), _passthrough_endpoint(target, True))
+    spliced = None if target.body_model is None or target.body_fields else orjson.dumps(target.body_model or target.model)
+    answering = (("cf-aig-provider", target.provider), ("cf-aig-model", target.model))
+    return Passthrough(target.provider, model, target, calls, spliced, answering)
 
 
 def front_door_error(front: str, error: ProviderError) -> tuple[int, bytes]:

@@ -18,6 +18,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_create, m)?)?;
     m.add_function(wrap_pyfunction!(body_fields, m)?)?;
     m.add_function(wrap_pyfunction!(lone_model, m)?)?;
+    m.add_function(wrap_pyfunction!(splice, m)?)?;
     m.add_function(wrap_pyfunction!(stream_and_model, m)?)?;
     m.add_function(wrap_pyfunction!(anthropic_text_chunks, m)?)?;
     m.add_class::<StreamRelay>()
@@ -39,6 +40,22 @@ fn anthropic_text_chunks<'py>(py: Python<'py>, events: &Bound<'py, PyList>, star
         next += 1;
     }
     Ok((PyBytes::new(py, &out), next))
+}
+
+/// `body[:start] + insert + body[end:]` in one allocation (a pass-through body with its model
+/// written over `lone_model`'s span). ValueError unless `start <= end <= len(body)`.
+#[pyfunction]
+fn splice<'py>(py: Python<'py>, body: &[u8], start: usize, end: usize, insert: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    if start > end || end > body.len() {
+        return Err(PyValueError::new_err(format!("splice: {start}..{end} is not within {} bytes", body.len())));
+    }
+    let (head, tail) = (&body[..start], &body[end..]);
+    PyBytes::new_with(py, head.len() + insert.len() + tail.len(), |out| {
+        out[..head.len()].copy_from_slice(head);
+        out[head.len()..head.len() + insert.len()].copy_from_slice(insert);
+        out[head.len() + insert.len()..].copy_from_slice(tail);
+        Ok(())
+    })
 }
 
 /// `("stream" is true, "model" string or None)` of a request body that is one decodable JSON
