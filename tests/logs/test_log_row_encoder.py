@@ -159,6 +159,29 @@ def test_str_and_int_subclasses_are_stored_as_plain_values():
     assert (type(rows[0][5]), rows[0][5], type(rows[0][8]), rows[0][8]) == (str, "openai", int, 200)
 
 
+def test_a_subclass_of_the_record_and_its_attempts_encodes_as_the_record_does():
+    class Subrecord(LogRecord):
+        pass
+
+    class Subattempt(Attempt):
+        pass
+
+    attempts = [Attempt(0, 1, "openai", "m", 200, None, 1.5, 2.0)]
+    plain = record(provider="openai", status=200, attempts=attempts, metadata={"k": 1})
+    sub = Subrecord(**{f.name: getattr(plain, f.name) for f in dataclasses.fields(LogRecord)})
+    sub.attempts = [Subattempt(*(getattr(a, f) for f in ATTEMPT_FIELDS)) for a in attempts]
+    assert encoded_rows((sub, None, None)) == encoded_rows((plain, None, None))
+
+
+def test_a_record_with_an_unset_field_raises_attribute_error_and_appends_nothing():
+    r = record()
+    del r.error
+    enc = encoder()
+    with pytest.raises(AttributeError):
+        enc.add(r, None, None)
+    assert len(enc) == 0
+
+
 def test_a_record_python_cannot_encode_either_is_refused():
     r = record(metadata={"k": object()})
     assert EncodedRows(encoder(), log_row).add(r, None, None, 0) is False

@@ -356,9 +356,7 @@ impl LogRowEncoder {
 
     fn columns<'py>(&mut self, r: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>, p: &Bound<'py, PyAny>) -> PyResult<bool> {
         let mut v: Vec<Bound<'py, PyAny>> = Vec::with_capacity(RECORD_FIELDS.len());
-        for i in 0..RECORD_FIELDS.len() {
-            v.push(self.record.get(r, i)?);
-        }
+        self.record.get_all(r, &mut v)?;
         let w = &mut self.rows;
         w.tuple(31);
         macro_rules! col {
@@ -416,16 +414,19 @@ impl LogRowEncoder {
         let attempts = &v[22];
         if attempts.is_truthy()? {
             let mut out = Vec::with_capacity(160);
+            let mut fields = Vec::with_capacity(self.attempt_keys.len());
             out.push(b'[');
             for (i, attempt) in attempts.try_iter()?.enumerate() {
                 let attempt = attempt?;
                 out.extend_from_slice(if i > 0 { b",{" } else { b"{" });
-                for (j, key) in self.attempt_keys.iter().enumerate() {
+                fields.clear();
+                self.attempt.get_all(&attempt, &mut fields)?;
+                for (j, (key, value)) in self.attempt_keys.iter().zip(&fields).enumerate() {
                     if j > 0 {
                         out.push(b',');
                     }
                     out.extend_from_slice(key);
-                    if !json(&mut out, &self.attempt.get(&attempt, j)?, 1)? {
+                    if !json(&mut out, value, 1)? {
                         return Ok(false);
                     }
                 }

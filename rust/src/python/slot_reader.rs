@@ -56,4 +56,26 @@ impl SlotReader {
         }
         obj.getattr(self.names[i].bind(py))
     }
+
+    /// Every named attribute of `obj`, in order, appended to `out` (what `get` gives for each
+    /// name): the type checked once for all of them rather than once per name.
+    pub(crate) fn get_all<'py>(&self, obj: &Bound<'py, PyAny>, out: &mut Vec<Bound<'py, PyAny>>) -> PyResult<()> {
+        let py = obj.py();
+        // SAFETY: ob_type of a live object (we hold a reference to `obj`) is a valid pointer.
+        let exact = unsafe { ffi::Py_TYPE(obj.as_ptr()) } == self.ty.bind(py).as_type_ptr();
+        for (i, offset) in self.offsets.iter().enumerate() {
+            if let (true, Some(offset)) = (exact, offset) {
+                // SAFETY: as in `get`: `obj` is exactly an instance of `ty`, whose layout has an
+                // object slot at `offset` inside tp_basicsize; the GIL is held, and
+                // from_borrowed_ptr takes a strong reference before any Python code can run.
+                let slot = unsafe { *((obj.as_ptr() as *const u8).offset(*offset) as *const *mut ffi::PyObject) };
+                if !slot.is_null() {
+                    out.push(unsafe { Bound::from_borrowed_ptr(py, slot) });
+                    continue;
+                }
+            }
+            out.push(obj.getattr(self.names[i].bind(py))?);
+        }
+        Ok(())
+    }
 }
