@@ -27,9 +27,10 @@ def door(policies: dict[str, str] | None = None) -> FrontDoor:
     gateways = {
         "open": SimpleNamespace(authentication=False, account_id=""),
         "locked": SimpleNamespace(authentication=True, account_id="acct"),
+        "bound": SimpleNamespace(authentication=False, account_id="acct"),
     }
     if policies is None:
-        policies = {"open": "open-policy", "locked": "locked-policy"}
+        policies = {"open": "open-policy", "locked": "locked-policy", "bound": "bound-policy"}
     return FrontDoor(gateways, policies, OneToken())  # type: ignore[arg-type]
 
 
@@ -50,6 +51,23 @@ def test_tokenless_requests_to_a_gateway_share_one_context_until_its_policy_is_r
     assert front.enter_without_token(PRIVATE, {"account": "y", "gateway": "open"}) is first
     policies["open"] = "new-policy"
     assert front.enter_without_token(PRIVATE, {"account": "x", "gateway": "open"}).policy == "new-policy"
+
+
+def test_a_gateway_entered_before_still_refuses_an_account_that_is_not_its_own():
+    front = door()
+    assert front.enter_without_token(PRIVATE, {"account": "acct", "gateway": "bound"}).name == "bound"
+    with pytest.raises(GatewayNotFound):
+        front.enter_without_token(PRIVATE, {"account": "other", "gateway": "bound"})
+    assert front.enter_without_token(PRIVATE, {"gateway": "bound"}).name == "bound"
+
+
+def test_a_gateway_entered_before_is_not_found_once_its_policy_is_gone():
+    policies = {"open": "open-policy"}
+    front = door(policies)
+    front.enter_without_token(PRIVATE, {"account": "x", "gateway": "open"})
+    del policies["open"]
+    with pytest.raises(GatewayNotFound):
+        front.enter_without_token(PRIVATE, {"account": "x", "gateway": "open"})
 
 
 def test_a_gateway_with_authentication_needs_a_token():

@@ -88,6 +88,9 @@ class FrontDoor:
         #: The one context per gateway of requests that need no token (it is frozen): not a new
         #: object per request. Made again if the gateway's policy object is replaced.
         self._tokenless: dict[str, GatewayContext] = {}
+        #: Gateways that need no token, as entered: (context, account_id). Only configured
+        #: names get here (an unknown one raises), and a replaced policy is entered afresh.
+        self._opened: dict[str, tuple[GatewayContext, str | None]] = {}
 
     def exists(self, params: Mapping[str, str]) -> bool:
         """Whether the ``{gateway}`` (and ``{account}``) of `params` name a configured gateway;
@@ -106,6 +109,18 @@ class FrontDoor:
 
         Raises GatewayNotFound: no such gateway, or an ``{account}`` that is not the gateway's."""
         name = params.get("gateway")
+        if name is not None and not route.public:
+            # The usual request: a gateway that needs no token, entered before (`_enter`).
+            opened = self._opened.get(name)
+            if opened is not None and opened[0].policy is self._policies.get(name):
+                account = params.get("account")
+                if account is None or not opened[1] or opened[1] == account:
+                    return opened[0]
+        return self._enter(route, params, name)
+
+    def _enter(self, route: Route, params: Mapping[str, str], name: str | None) -> GatewayContext | None | _NeedsToken:
+        """`enter_without_token` in full; remembers the context of a gateway that needs no
+        token, with its account id, in `_opened`."""
         if name is None:
             if route.public:
                 return None
@@ -121,6 +136,8 @@ class FrontDoor:
             ctx = self._tokenless.get(name)
             if ctx is None or ctx.policy is not policy:
                 ctx = self._tokenless[name] = GatewayContext(name, policy, None)
+            if not gw.authentication:
+                self._opened[name] = (ctx, gw.account_id)
             return ctx
         return NEEDS_TOKEN
 
