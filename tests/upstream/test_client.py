@@ -2,6 +2,8 @@
 
 import asyncio
 import gzip
+import os
+import sys
 import zlib
 
 import pytest
@@ -59,6 +61,22 @@ async def test_sequential_requests_reuse_one_connection(aiohttp_server):
         assert resp.status == 200 and resp.reason == "OK"
         assert len(set(bodies)) == 1
         assert bodies[0].startswith(b"hello from ")
+
+
+async def test_the_running_loop_is_asked_for_once_not_per_request(aiohttp_server, monkeypatch):
+    # CPython 3.11's get_running_loop() makes a getpid() system call each time.
+    asked = []
+    real = asyncio.get_running_loop
+
+    def get_running_loop():  # asyncio's own, counting the client's calls
+        asked.extend(["client"] if sys._getframe(1).f_code.co_filename.endswith(os.path.join("upstream", "client.py")) else [])
+        return real()
+
+    monkeypatch.setattr(asyncio, "get_running_loop", get_running_loop)
+    async with aiohttp_server(app_with(hello=hello)) as base, UpstreamClient() as client:
+        for _ in range(3):
+            await (await client.request("GET", base + "/hello")).read()
+    assert len(asked) == 1
 
 
 async def test_request_body_is_sent_with_content_length(aiohttp_server):

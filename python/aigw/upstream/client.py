@@ -300,6 +300,8 @@ class UpstreamClient:
         self._pools: dict[PoolKey, _Pool] = {}
         self._urls: dict[str, tuple[PoolKey, bytes, bytes]] = {}
         self._closed = False
+        #: The loop of the first request (the client's connections belong to it).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __aenter__(self) -> UpstreamClient:
         return self
@@ -354,7 +356,9 @@ class UpstreamClient:
         subclasses; cancelling it at any point releases what it held."""
         if self._closed:
             raise ClientClosed("client closed")
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None or loop.is_closed():  # asked once: a getpid() system call each time in CPython 3.11
+            loop = self._loop = asyncio.get_running_loop()
         start = loop.time()
         total_deadline = start + (self.total_timeout if total_timeout is None else total_timeout)
         key, target, host = self._parse_url(url)
