@@ -50,6 +50,7 @@ from aigw.slots_maker import maker, slot_writer
 from aigw.options import CachePolicy, cache_policy, retry_policy
 from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, Usage
 from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError
+from aigw.upstream.response import UpstreamResponse
 from aigw.upstream_chunks import StreamFailed, StreamIdleTimeout, UpstreamChunks, relay_chunks
 from aigw.validation import CheckedHeaders, checked_step_headers
 
@@ -490,14 +491,17 @@ class _Run:
         (answered); otherwise the head as read, for `_rest_of_answer` (an error answer, a
         stream, a body still arriving, an answer to store in the cache)."""
         status = attempt.status = resp.status
+        # The gateway's own client's response, read as attributes; another client's (a plugin's,
+        # a test's) may lack them.
+        own = resp.__class__ is UpstreamResponse
         # UpstreamResponse's content_type (read in Rust); another client's response's header
-        content_type = _MEDIA_TYPES[getattr(resp, "content_type", None) or _header(resp, "content-type")]
+        content_type = _MEDIA_TYPES[resp.content_type if own else (getattr(resp, "content_type", None) or _header(resp, "content-type"))]
         if status >= 400:
             return _Head(status, content_type, None, False)
         framing = plan.provider.framing(plan.call, status, content_type)
         streams = _streams(self.sink, plan.call, framing)
         if not streams and store_key is None:
-            read_now = getattr(resp, "read_now", None)  # UpstreamResponse's; another client's may lack it
+            read_now = resp.read_now if own else getattr(resp, "read_now", None)
             body = read_now() if read_now is not None else None
             if body is not None:
                 self._deliver(plan, resp, status, content_type, body)
@@ -535,7 +539,8 @@ class _Run:
             record.tokens_in = record.tokens_out = None
         else:
             record.tokens_in, record.tokens_out = usage.tokens_in, usage.tokens_out
-        answer = _answer(self.req, record.log_id, plan.index, content_type, status, _raw_headers(resp), usage=usage)
+        headers = resp.headers if resp.__class__ is UpstreamResponse else _raw_headers(resp)
+        answer = _answer(self.req, record.log_id, plan.index, content_type, status, headers, usage=usage)
         if self.collect:
             keep_response_body(record, body)
         self.sink.deliver(answer, body)
