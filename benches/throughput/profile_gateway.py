@@ -13,6 +13,10 @@ scenario with ws_load.py (core 1), and records the gateway with `py-spy record -
         (--opcodes: instead of sampling, count the bytecodes the gateway runs per request, by
         function, with opcode_tracer/sitecustomize.py; exact and independent of the machine's
         noise, so two builds compare without an A/B. Runs `python -m aigw` from --tree.)
+    python benches/throughput/profile_gateway.py --out DIR --strace --surface http --scenario ns_c32
+        (--strace: count the gateway's system calls by kind with `strace -c -f` for the window:
+        what a request asks of the kernel, e.g. two reads and two writes on the HTTP route.
+        strace slows the gateway, so read the calls per request, not the times.)
     python benches/throughput/profile_gateway.py --out DIR --perf --surface ws --scenario ns_c32
         (--perf: sample the gateway with `perf record` instead, kernel included, and print its
         CPU by shared object (kernel, libpython, uvloop, _codec, libc, sqlite) and the top
@@ -117,6 +121,7 @@ def main() -> None:
     ap.add_argument("--aigw", default=str(ROOT / ".venv/bin/aigw"))
     ap.add_argument("--py", default=sys.executable)
     ap.add_argument("--opcodes", action="store_true", help="count bytecodes per request instead of sampling")
+    ap.add_argument("--strace", action="store_true", help="count the gateway's system calls (strace -c) instead of sampling")
     ap.add_argument("--perf", action="store_true", help="sample with perf (kernel and native code included) instead of py-spy")
     ap.add_argument("--tree", type=Path, default=ROOT / "python", help="with --opcodes: the python/ directory of the build to run")
     args = ap.parse_args()
@@ -179,6 +184,15 @@ def main() -> None:
             print(text)
             return
         time.sleep(2.5)
+        if args.strace:
+            counts = out / f"strace-{tag}.txt"
+            subprocess.run(["timeout", "-s", "INT", str(args.seconds), "strace", "-c", "-f", "-p", str(gw.pid), "-o", str(counts)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            result = client.communicate()[0].strip()
+            text = f"scenario {args.scenario}, gateway {args.gateway}, load: {result}\n\n" + counts.read_text()
+            counts.write_text(text)
+            print(text)
+            return
         if args.perf:
             data = out / f"perf-{tag}.data"
             subprocess.run(["perf", "record", "-F", "1999", *(["--call-graph", "dwarf,16384"] if os.environ.get("PERF_CALLGRAPH") else []), "-p", str(gw.pid), "-o", str(data), "--", "sleep", str(args.seconds)],
