@@ -354,14 +354,19 @@ def cut_queries(payload: bytes, max_depth: int) -> tuple[bytes, list[tuple[bytes
 _D = TypeVar("_D", bound=dict)
 _T = TypeVar("_T")
 
-def split_client_headers(
-    index: dict[str, list[str]], hop: AbstractSet[str], connection: str | None, cls: type[_D]
-) -> tuple[_D, _D] | None:
-    """An HTTP request's headers (`index`: lowercase name → values in order, the parser's) as
-    (provider headers, `cf-aig-*` options), each name with its last value, both new `cls`
-    instances: `cf-aig-authorization` in neither, `traceparent` in both; names in `hop`,
-    starting `proxy-` or named by the `connection` value dropped. None unless every name is a lowercase token and every value
-    a field value without surrounding spaces (what `validation.header_fields` keeps as is)."""
+def split_client_fields(raw: object, hop: AbstractSet[str], cls: type[_D]) -> tuple[_D, _D] | None:
+    """An HTTP request's headers (`raw`: the parser's list of `(name, value)` bytes pairs,
+    `Headers.raw`) as (provider headers, `cf-aig-*` options), text, each name with its last
+    value in the order first seen, both new `cls` instances: `cf-aig-authorization` in neither,
+    `traceparent` in both; names in `hop`, starting `proxy-` or named by the first `connection`
+    value dropped. None unless `raw` is a list of bytes pairs, every name a lowercase token and
+    every value a field value without surrounding spaces (what `validation.header_fields`
+    keeps as is)."""
+
+def index_fields(raw: object) -> dict[str, list[str]] | None:
+    """`Headers`' name index of `raw` (a list of `(name, value)` bytes pairs): each name with
+    its values in order, both decoded as latin-1, in the order first seen. None when `raw` is
+    not a list of bytes pairs."""
 
 def request_message(
     method: str, target: bytes, host: bytes, fields: Iterable[tuple[str | bytes, str | bytes]], body: bytes | bytearray | memoryview | None = None

@@ -1,19 +1,21 @@
 //! Header rules the HTTP doors apply in Rust (python/headers.rs): which names and values
 //! `aigw.validation.header_fields` would keep unchanged, and which names a `Connection` value
-//! claims for the client's hop. Pure functions over `&str`, so `cargo test` covers them.
+//! claims for the client's hop. Pure functions over what the parser read (bytes; a value's
+//! bytes are its code points, latin-1), so `cargo test` covers them.
 
 /// RFC 9110 §5.6.2 tchar, lowercase letters only (a name `header_fields` keeps as it is).
-pub fn is_lowercase_token(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&c))
+pub fn is_lowercase_token(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(c))
 }
 
-/// A field value `header_fields` keeps as it is: HTAB, visible ASCII, space and U+0080..U+00FF
-/// (obs-text) only, with no space or tab at either end.
-pub fn is_clean_value(value: &str) -> bool {
-    !value.starts_with([' ', '\t'])
-        && !value.ends_with([' ', '\t'])
-        && value.chars().all(|c| c == '\t' || (' '..='~').contains(&c) || ('\u{80}'..='\u{ff}').contains(&c))
+/// A field value `header_fields` keeps as it is: HTAB, visible ASCII, space and 0x80..=0xFF
+/// (obs-text, U+0080..U+00FF once decoded) only, with no space or tab at either end.
+pub fn is_clean_value(value: &[u8]) -> bool {
+    !value.starts_with(b" ")
+        && !value.starts_with(b"\t")
+        && !value.ends_with(b" ")
+        && !value.ends_with(b"\t")
+        && value.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80)
 }
 
 /// Whether `name` is one of the comma-separated tokens of a `Connection` value (any case).
@@ -27,16 +29,16 @@ mod tests {
 
     #[test]
     fn a_lowercase_token_is_what_header_fields_keeps_as_a_name() {
-        assert!(is_lowercase_token("x-api-key") && is_lowercase_token("a!#$%&'*+-.^_`|~9"));
-        assert!(!is_lowercase_token("X-Api-Key") && !is_lowercase_token("a b") && !is_lowercase_token(""));
-        assert!(!is_lowercase_token("caf\u{e9}"));
+        assert!(is_lowercase_token(b"x-api-key") && is_lowercase_token(b"a!#$%&'*+-.^_`|~9"));
+        assert!(!is_lowercase_token(b"X-Api-Key") && !is_lowercase_token(b"a b") && !is_lowercase_token(b""));
+        assert!(!is_lowercase_token(b"caf\xe9"));
     }
 
     #[test]
     fn a_clean_value_is_a_trimmed_field_value() {
-        assert!(is_clean_value("Bearer sk-1") && is_clean_value("") && is_clean_value("a\tb") && is_clean_value("caf\u{e9}"));
-        assert!(!is_clean_value(" a") && !is_clean_value("a\t") && !is_clean_value("a\r\nb"));
-        assert!(!is_clean_value("\u{7f}") && !is_clean_value("\u{100}") && !is_clean_value("\0"));
+        assert!(is_clean_value(b"Bearer sk-1") && is_clean_value(b"") && is_clean_value(b"a\tb") && is_clean_value(b"caf\xe9"));
+        assert!(!is_clean_value(b" a") && !is_clean_value(b"a\t") && !is_clean_value(b"a\r\nb"));
+        assert!(!is_clean_value(b"\x7f") && !is_clean_value(b"\0"));
     }
 
     #[test]

@@ -4,6 +4,9 @@ checks as it checks a Universal step's headers. Either way the split is the same
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from aigw.api.http_routes import client_hop_headers
 from aigw.protocol.http11 import Headers, Request, RequestReader
 from aigw.validation import CheckedHeaders, header_fields
@@ -77,3 +80,25 @@ def test_the_native_and_python_splits_agree_on_every_parsed_request_of_the_corpu
         assert type(python[0]) is dict
         del python[0]["X-Force-Python"]
         assert (dict(native[0]), dict(native[1])) == python
+
+
+FIELD_NAMES = st.sampled_from(["host", "authorization", "connection", "x-hop", "proxy-authorization", "cf-aig-metadata",
+                               "cf-aig-authorization", "traceparent", "te", "keep-alive", "x-repeated", "content-type"])
+FIELD_VALUES = st.binary(max_size=10).map(lambda b: bytes(c for c in b if c == 9 or 0x20 <= c <= 0x7E or c >= 0x80).strip(b" \t"))
+
+
+@given(st.lists(st.tuples(FIELD_NAMES, FIELD_VALUES | st.sampled_from([b"x-hop", b"close, X-Hop", b"keep-alive"])), max_size=8))
+def test_the_native_split_of_the_parsers_pairs_is_the_python_split(fields):
+    head = b"".join(name.encode() + b": " + value + b"\r\n" for name, value in fields)
+    request = parsed(b"GET / HTTP/1.1\r\n" + head + b"\r\n")
+    native = client_hop_headers(request)
+    # A tuple of the same pairs is not what the native pass takes: the Python path splits it.
+    python = client_hop_headers(Request("GET", "/", "1.1", Headers(tuple(request.headers.raw))))
+    assert type(native[0]) is CheckedHeaders and type(python[0]) is dict
+    assert (list(native[0].items()), list(native[1].items())) == (list(python[0].items()), list(python[1].items()))
+
+
+def test_a_request_split_natively_builds_no_name_index():
+    request = parsed()
+    client_hop_headers(request)
+    assert request.headers._map is None

@@ -59,14 +59,12 @@ def client_hop_headers(request: Request) -> tuple[dict[str, str], dict[str, str]
     split in one native pass into `CheckedHeaders`, which the pipeline does not check again;
     anything else is split here into plain dicts, and checked by the pipeline as a Universal
     step's headers are."""
-    index = request.headers.by_name()
-    connection = index.get("connection")  # headers.get("connection"), from the index in hand
-    named = connection[0] if connection else None
-    split = _codec.split_client_headers(index, _HOP, named, CheckedHeaders)
+    split = _codec.split_client_fields(request.headers.raw, _HOP, CheckedHeaders)
     if split is not None:
         return split
     provider: dict[str, str] = {}
     options: dict[str, str] = {}
+    named = request.headers.get("connection")
     hop = _HOP | {n.strip().lower() for n in named.split(",")} if named else _HOP
     # Names come lowercased from the parser; a repeated name keeps its last value.
     for lname, value in request.headers.last_values().items():

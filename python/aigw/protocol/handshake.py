@@ -32,8 +32,13 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 def is_websocket_upgrade(request: Request) -> bool:
     """Whether the request asks for a WebSocket (an `Upgrade` header listing `websocket`).
     Requests without it take the plain HTTP path."""
-    # The name index (`by_name`, lowercase names) answers `"upgrade" in headers` one call sooner.
-    return "upgrade" in request.headers.by_name() and "websocket" in request.headers.get_tokens("upgrade")
+    # Asked of every request: the raw pairs (lowercase names from the parser) are scanned, so
+    # a plain request does not build the name index it may never need.
+    headers = request.headers
+    for name, _ in headers.raw:
+        if name == b"upgrade":
+            return "websocket" in headers.get_tokens("upgrade")
+    return False
 
 
 def validate_upgrade(request: Request) -> str:

@@ -46,12 +46,17 @@ class Headers:
 
     def __init__(self, raw: list[tuple[bytes, bytes]], index: dict[str, list[str]] | None = None) -> None:
         self.raw = raw
-        #: name → values, as `_index` builds it (the server's parser hands it in, built in Rust).
+        #: name → values, as `_index` builds it (on the first look-up by name).
         self._map: dict[str, list[str]] | None = index
 
     def _index(self) -> dict[str, list[str]]:
-        # Built once per request, on the first lookup. Names come lowercased from the parser.
-        m: dict[str, list[str]] = {}
+        # Built once per request, on the first lookup (natively for a list of bytes pairs, the
+        # parser's). Names come lowercased from the parser.
+        m = _codec.index_fields(self.raw)
+        if m is not None:
+            self._map = m
+            return m
+        m = {}
         for name, value in self.raw:
             key = name.decode("latin-1")
             values = m.get(key)
@@ -191,8 +196,9 @@ def _path_and_query(target: str) -> tuple[str, str]:
     return (unquote(raw_path) if "%" in raw_path else raw_path), query
 
 
-# The usual request's headers, made without a Python `__init__` frame (what `Headers(raw, index)` makes).
-_headers_slots = slot_writer(Headers, ("raw", "_map"), {})
+# The usual request's headers, made without a Python `__init__` frame (what `Headers(raw)`
+# makes): their name index is built on the first look-up by name, which most requests never make.
+_headers_slots = slot_writer(Headers, ("raw",), {"_map": None})
 
 # The reader's usual request, made in one native call (aigw.slots_maker.slot_writer) by
 # `_codec.take_whole_request`: what `Request(...)` leaves, the path split as `_path_and_query`.

@@ -1,5 +1,5 @@
 //! The HTTP doors' passes over a request's headers, one native call each: splitting the
-//! client's headers into the provider's and the gateway's options (`split_client_headers`), and
+//! client's headers into the provider's and the gateway's options (`split_client_fields`), and
 //! the headers a provider call forwards (`forwardable_headers`). Each replaces a Python loop
 //! over every header (a dict comprehension, a filter), 25–40 bytecodes a header per pass
 //! (benches/README.md, "Bytecodes per request").
@@ -8,12 +8,13 @@
 //! `_NOT_FORWARDED`): they are handed in, so the rules have one spelling. The prefixes
 //! (`cf-aig-`, `proxy-`) are the gateway's own and fixed.
 
+use super::header_objects::{latin1_str, name_str};
 use crate::header_rules::{is_clean_value, is_lowercase_token, named_by_connection};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(split_client_headers, m)?)?;
+    m.add_function(wrap_pyfunction!(split_client_fields, m)?)?;
     m.add_function(wrap_pyfunction!(forwardable_headers, m)?)?;
     m.add_function(wrap_pyfunction!(any_name_starts, m)?)?;
     Ok(())
@@ -24,54 +25,69 @@ const GATEWAY_TOKEN: &str = "cf-aig-authorization";
 const PROXY_PREFIX: &str = "proxy-";
 const TRACEPARENT: &str = "traceparent";
 
-/// A request's headers split as the HTTP doors pass them on: `index` maps each lowercase name
-/// to its values in order (the parser's); each name keeps its last value. Names starting
-/// `cf-aig-` go to the options (the gateway token, `cf-aig-authorization`, to neither); names
-/// in `hop`, starting `proxy-`, or named by the request's `connection` value are the client's
-/// hop and dropped; the rest go to the provider, and W3C `traceparent` to the options as well
-/// (the provider's headers then hold no option of the request's). Both results are new
-/// instances of `cls` (a dict subclass), in the order the names were first seen.
+/// A request's headers split as the HTTP doors pass them on, from `raw`, the `(name, value)`
+/// bytes pairs as the server's parser keeps them (`Headers.raw`); each name keeps its last
+/// value, in the order names were first seen. Names starting `cf-aig-` go to the options (the
+/// gateway token, `cf-aig-authorization`, to neither); names in `hop`, starting `proxy-`, or
+/// named by the request's first `connection` value are the client's hop and dropped; the rest
+/// go to the provider, and W3C `traceparent` to the options as well (the provider's headers
+/// then hold no option of the request's). Both results are new instances of `cls` (a dict
+/// subclass) holding text (latin-1, as `Headers` decodes).
 ///
-/// None (nothing split) unless every name is a lowercase token and every value a clean field
-/// value (`is_clean_value`), all of them str: what `aigw.validation.header_fields` would keep
-/// unchanged. A parser that enforces RFC 9110 yields only such headers; anything else is left
-/// to the Python path, which checks and reports it.
+/// Reading the pairs rather than `Headers`' name index means the index is not built for a
+/// request that needs nothing else from it. None (nothing split) unless every item is a pair
+/// of bytes, every name a lowercase token and every value a clean field value: what
+/// `aigw.validation.header_fields` would keep unchanged. A parser that enforces RFC 9110 yields
+/// only such headers; anything else is left to the Python path, which checks and reports it.
 #[pyfunction]
-#[pyo3(signature = (index, hop, connection, cls))]
-fn split_client_headers<'py>(
-    index: &Bound<'py, PyDict>,
+#[pyo3(signature = (raw, hop, cls))]
+fn split_client_fields<'py>(
+    raw: &Bound<'py, PyAny>,
     hop: &Bound<'py, PyAny>,
-    connection: Option<&str>,
     cls: &Bound<'py, PyType>,
 ) -> PyResult<Option<(Bound<'py, PyDict>, Bound<'py, PyDict>)>> {
+    let py = raw.py();
+    let Ok(raw) = raw.downcast::<PyList>() else { return Ok(None) };
+    let mut pairs = Vec::with_capacity(raw.len());
+    for item in raw.iter() {
+        let Ok(pair) = item.downcast_into::<PyTuple>() else { return Ok(None) };
+        if pair.len() != 2 {
+            return Ok(None);
+        }
+        let (Ok(name), Ok(value)) = (pair.get_item(0)?.downcast_into::<PyBytes>(), pair.get_item(1)?.downcast_into::<PyBytes>()) else {
+            return Ok(None);
+        };
+        if !is_lowercase_token(name.as_bytes()) || !is_clean_value(value.as_bytes()) {
+            return Ok(None);
+        }
+        pairs.push((name, value));
+    }
+    // The first Connection value names more hop headers (as `Headers.get` reads it).
+    let connection: Option<String> =
+        pairs.iter().find(|(name, _)| name.as_bytes() == b"connection").map(|(_, value)| value.as_bytes().iter().map(|&b| b as char).collect());
     let provider = cls.call0()?.downcast_into::<PyDict>()?;
     let options = cls.call0()?.downcast_into::<PyDict>()?;
-    for (name, values) in index.iter() {
-        let (Ok(name), Ok(values)) = (name.downcast_into::<PyString>(), values.downcast_into::<PyList>()) else {
-            return Ok(None);
-        };
-        let Some(Ok(value)) = values.len().checked_sub(1).map(|last| values.get_item(last)) else {
-            return Ok(None);
-        };
-        let Ok(value) = value.downcast_into::<PyString>() else { return Ok(None) };
-        // A str that is not UTF-8 (a lone surrogate) is not clean either.
-        let (Ok(text), Ok(value_text)) = (name.to_str(), value.to_str()) else { return Ok(None) };
-        if !is_lowercase_token(text) || !is_clean_value(value_text) {
-            return Ok(None);
-        }
+    for (name, value) in &pairs {
+        // A lowercase token is ASCII, so this never fails.
+        let Ok(text) = std::str::from_utf8(name.as_bytes()) else { return Ok(None) };
         if text.starts_with(OPTION_PREFIX) {
             if text != GATEWAY_TOKEN {
-                options.set_item(name, value)?;
+                options.set_item(name_str(py, name.as_bytes())?, latin1_str(py, value.as_bytes())?)?;
             }
-        } else if !(text.starts_with(PROXY_PREFIX)
-            || hop.contains(&name)?
-            || connection.is_some_and(|c| named_by_connection(text, c)))
-        {
-            if text == TRACEPARENT {
-                options.set_item(&name, &value)?; // an option too: the request's trace
-            }
-            provider.set_item(name, value)?;
+            continue;
         }
+        if text.starts_with(PROXY_PREFIX) || connection.as_deref().is_some_and(|c| named_by_connection(text, c)) {
+            continue;
+        }
+        let key = name_str(py, name.as_bytes())?;
+        if hop.contains(&key)? {
+            continue;
+        }
+        let value = latin1_str(py, value.as_bytes())?;
+        if text == TRACEPARENT {
+            options.set_item(&key, &value)?; // an option too: the request's trace
+        }
+        provider.set_item(key, value)?;
     }
     Ok(Some((provider, options)))
 }

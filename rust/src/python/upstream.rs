@@ -21,6 +21,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(request_message, m)?)?;
     m.add_function(wrap_pyfunction!(whole_response, m)?)?;
     m.add_function(wrap_pyfunction!(take_whole_request, m)?)?;
+    m.add_function(wrap_pyfunction!(index_fields, m)?)?;
     m.add_function(wrap_pyfunction!(take_whole_response, m)?)?;
     m.add_function(wrap_pyfunction!(relayed_headers, m)?)?;
     m.add_class::<ChunkedDecoder>()?;
@@ -206,14 +207,38 @@ fn headers_list<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound<
 fn headers_index<'py>(py: Python<'py>, headers: &[Header<'_>]) -> PyResult<Bound<'py, PyDict>> {
     let index = PyDict::new(py);
     for (name, value) in headers {
-        let key = name_str(py, name)?;
-        let value = latin1_str(py, value)?;
-        match index.get_item(&key)? {
-            Some(values) => values.downcast_into::<PyList>()?.append(value)?,
-            None => index.set_item(key, PyList::new(py, [value])?)?,
-        }
+        add_to_index(&index, name_str(py, name)?, latin1_str(py, value)?)?;
     }
     Ok(index)
+}
+
+fn add_to_index<'py>(index: &Bound<'py, PyDict>, key: Bound<'py, PyString>, value: Bound<'py, PyString>) -> PyResult<()> {
+    match index.get_item(&key)? {
+        Some(values) => values.downcast_into::<PyList>()?.append(value),
+        None => index.set_item(key, PyList::new(index.py(), [value])?),
+    }
+}
+
+/// `Headers`' name index of `raw`, a list of `(name, value)` bytes pairs (`Headers.raw`):
+/// `{name: [value, ...]}`, both decoded as latin-1 (names as they are), in the order first
+/// seen. Built when a request's headers are first looked up by name, not when it is parsed.
+/// None when `raw` is not a list of bytes pairs (then `Headers` builds it in Python).
+#[pyfunction]
+fn index_fields<'py>(raw: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let py = raw.py();
+    let Ok(raw) = raw.downcast::<PyList>() else { return Ok(None) };
+    let index = PyDict::new(py);
+    for item in raw.iter() {
+        let Ok(pair) = item.downcast_into::<PyTuple>() else { return Ok(None) };
+        if pair.len() != 2 {
+            return Ok(None);
+        }
+        let (Ok(name), Ok(value)) = (pair.get_item(0)?.downcast_into::<PyBytes>(), pair.get_item(1)?.downcast_into::<PyBytes>()) else {
+            return Ok(None);
+        };
+        add_to_index(&index, name_str(py, name.as_bytes())?, latin1_str(py, value.as_bytes())?)?;
+    }
+    Ok(Some(index))
 }
 
 #[pyfunction]
@@ -272,10 +297,10 @@ fn take_whole_request<'py>(
         return Ok(None);
     };
     let fields = headers_list(py, &h.headers)?;
-    let by_name = headers_index(py, &h.headers)?;
     let f = http::framing_fields(&h.headers);
     let target = ascii_text(h.target);
     let Some((body, end)) = http::whole_request_body(&d, &h, &f, max_body) else {
+        let by_name = headers_index(py, &h.headers)?;
         let head = (ascii_text(h.method), target, h.minor_version, fields, h.consumed, by_name);
         return Ok(Some(head.into_pyobject(py)?.into_any()));
     };
@@ -289,7 +314,9 @@ fn take_whole_request<'py>(
     let keep_alive = http::request_keeps_alive(h.minor_version, &f);
     let body = PyBytes::new(py, body);
     buf.del_item(PySlice::new(py, 0, end as isize, 1))?;
-    let headers = headers_type.call1((fields, by_name))?;
+    // No name index: most requests never look a header up by name (`index_fields` builds it
+    // on the first look-up).
+    let headers = headers_type.call1((fields,))?;
     let args = (ascii_text(h.method), &target, path, query, version, headers, client, body, tls, PyList::empty(py), keep_alive);
     Ok(Some(make.call1(args)?))
 }
