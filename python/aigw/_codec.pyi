@@ -363,6 +363,10 @@ def split_client_fields(raw: object, hop: AbstractSet[str], cls: type[_D]) -> tu
     every value a field value without surrounding spaces (what `validation.header_fields`
     keeps as is)."""
 
+def has_field(raw: object, name: bytes) -> bool | None:
+    """Whether `raw` (a list of `(name, value)` bytes pairs) has a field named `name`, byte for
+    byte. None when `raw` is not a list of bytes pairs."""
+
 def index_fields(raw: object) -> dict[str, list[str]] | None:
     """`Headers`' name index of `raw` (a list of `(name, value)` bytes pairs): each name with
     its values in order, both decoded as latin-1, in the order first seen. None when `raw` is

@@ -12,7 +12,7 @@ from aigw.protocol.handshake import (
     select_subprotocol,
     validate_upgrade,
 )
-from aigw.protocol.http11 import Headers, HttpError, Request
+from aigw.protocol.http11 import Headers, HttpError, Request, RequestReader
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's sample nonce
 
@@ -48,6 +48,19 @@ def test_tokens_are_case_insensitive_lists():
 
 def test_a_request_without_upgrade_takes_the_http_path():
     assert not is_websocket_upgrade(upgrade_request(drop=["upgrade"]))
+
+
+def test_headers_not_in_the_parsers_list_are_scanned_alike():
+    upgrade, plain = upgrade_request(), upgrade_request(drop=["upgrade"])
+    assert is_websocket_upgrade(Request("GET", "/", "1.1", Headers(tuple(upgrade.headers.raw))))
+    assert not is_websocket_upgrade(Request("GET", "/", "1.1", Headers(tuple(plain.headers.raw))))
+
+
+def test_the_upgrade_check_of_a_parsed_plain_request_builds_no_name_index():
+    reader = RequestReader()
+    reader.feed(b"GET /chat HTTP/1.1\r\nHost: example\r\nConnection: keep-alive\r\n\r\n")
+    request = reader.next_request()
+    assert not is_websocket_upgrade(request) and request.headers._map is None
 
 
 @pytest.mark.parametrize(

@@ -35,10 +35,10 @@ def is_websocket_upgrade(request: Request) -> bool:
     # Asked of every request: the raw pairs (lowercase names from the parser) are scanned, so
     # a plain request does not build the name index it may never need.
     headers = request.headers
-    for name, _ in headers.raw:
-        if name == b"upgrade":
-            return "websocket" in headers.get_tokens("upgrade")
-    return False
+    found = _codec.has_field(headers.raw, b"upgrade")
+    if found is None:  # not the parser's list of pairs
+        found = any(name == b"upgrade" for name, _ in headers.raw)
+    return found and "websocket" in headers.get_tokens("upgrade")
 
 
 def validate_upgrade(request: Request) -> str:

@@ -22,6 +22,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(whole_response, m)?)?;
     m.add_function(wrap_pyfunction!(take_whole_request, m)?)?;
     m.add_function(wrap_pyfunction!(index_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(has_field, m)?)?;
     m.add_function(wrap_pyfunction!(take_whole_response, m)?)?;
     m.add_function(wrap_pyfunction!(relayed_headers, m)?)?;
     m.add_class::<ChunkedDecoder>()?;
@@ -217,6 +218,25 @@ fn add_to_index<'py>(index: &Bound<'py, PyDict>, key: Bound<'py, PyString>, valu
         Some(values) => values.downcast_into::<PyList>()?.append(value),
         None => index.set_item(key, PyList::new(index.py(), [value])?),
     }
+}
+
+/// Whether `raw`, a list of `(name, value)` bytes pairs (`Headers.raw`), has a field whose
+/// name is `name` byte for byte (the parser lowercases names). None when `raw` is not a list of
+/// bytes pairs.
+#[pyfunction]
+fn has_field(raw: &Bound<'_, PyAny>, name: &[u8]) -> PyResult<Option<bool>> {
+    let Ok(raw) = raw.downcast::<PyList>() else { return Ok(None) };
+    for item in raw.iter() {
+        let Ok(pair) = item.downcast_into::<PyTuple>() else { return Ok(None) };
+        if pair.len() != 2 {
+            return Ok(None);
+        }
+        let Ok(field) = pair.get_item(0)?.downcast_into::<PyBytes>() else { return Ok(None) };
+        if field.as_bytes() == name {
+            return Ok(Some(true));
+        }
+    }
+    Ok(Some(false))
 }
 
 /// `Headers`' name index of `raw`, a list of `(name, value)` bytes pairs (`Headers.raw`):
