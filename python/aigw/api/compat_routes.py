@@ -163,7 +163,7 @@ class CompatDoors:
             doc = parse_body(sent)
             provider, model = split_model(doc.get("model"))
             if provider == "dynamic":
-                steps, translations, answering = await self._route(front, request, options, doc, model)
+                steps, translations, answering = await self._route(front, request, options, doc)
             else:
                 steps, translations, answering = self._plan(front, doc, provider, model)
         except AigwError as err:
@@ -209,10 +209,10 @@ class CompatDoors:
         return found
 
     async def _route(
-        self, front: str, request: Request, options: Mapping[str, str], doc: dict, route: str,
+        self, front: str, request: Request, options: Mapping[str, str], doc: dict,
     ) -> tuple[list[StepRequest], Sequence[Any], Sequence[tuple[str, str]]]:
-        """(steps, translations, ()) of a request to `dynamic/<route>`: the route's chain, each
-        step with its translation. Raises AigwError."""
+        """(steps, translations, ()) of a request whose `doc` names `dynamic/<route>`: the
+        route's chain, each step with its translation. Raises AigwError."""
 
         def route_input() -> RouteInput:
             return RouteInput(

@@ -240,7 +240,6 @@ class Passthrough:
 
     provider: str
     model: str
-    target: Target
     calls: tuple[tuple[str, str], tuple[str, str]]
     spliced_model: bytes | None
     answering: tuple[tuple[str, str], ...]
@@ -255,7 +254,7 @@ def passthrough_of(front: str, target: Target, model: str) -> Passthrough | None
     calls = (_passthrough_endpoint(target, False), _passthrough_endpoint(target, True))
     spliced = None if target.body_model is None or target.body_fields else orjson.dumps(target.body_model or target.model)
     answering = (("cf-aig-provider", target.provider), ("cf-aig-model", target.model))
-    return Passthrough(target.provider, model, target, calls, spliced, answering)
+    return Passthrough(target.provider, model, calls, spliced, answering)
 
 
 def front_door_error(front: str, error: ProviderError) -> tuple[int, bytes]:
