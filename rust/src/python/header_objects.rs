@@ -6,7 +6,7 @@
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 /// Lowercase header names seen on nearly every request or answer through the gateway (the
 /// parsers lowercase names, so these are the only spellings looked up).
@@ -95,4 +95,26 @@ pub fn latin1_str<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyStrin
         Bound::from_owned_ptr_or_err(py, ptr)?
     };
     Ok(text.downcast_into::<PyString>()?)
+}
+
+/// A header field as the server's parser keeps it: (name, value) bytes.
+pub type BytesPair<'py> = (Bound<'py, PyBytes>, Bound<'py, PyBytes>);
+
+/// The `(name, value)` pairs of `raw` when it is what the server's parser keeps (`Headers.raw`):
+/// a list of 2-tuples of bytes. None for anything else (a tuple of pairs, str pairs, ...), which
+/// the callers leave to their Python path.
+pub fn bytes_pairs<'py>(raw: &Bound<'py, PyAny>) -> PyResult<Option<Vec<BytesPair<'py>>>> {
+    let Ok(raw) = raw.downcast::<PyList>() else { return Ok(None) };
+    let mut pairs = Vec::with_capacity(raw.len());
+    for item in raw.iter() {
+        let Ok(pair) = item.downcast_into::<PyTuple>() else { return Ok(None) };
+        if pair.len() != 2 {
+            return Ok(None);
+        }
+        let (Ok(name), Ok(value)) = (pair.get_item(0)?.downcast_into::<PyBytes>(), pair.get_item(1)?.downcast_into::<PyBytes>()) else {
+            return Ok(None);
+        };
+        pairs.push((name, value));
+    }
+    Ok(Some(pairs))
 }

@@ -8,10 +8,10 @@
 //! `_NOT_FORWARDED`): they are handed in, so the rules have one spelling. The prefixes
 //! (`cf-aig-`, `proxy-`) are the gateway's own and fixed.
 
-use super::header_objects::{latin1_str, name_str};
+use super::header_objects::{bytes_pairs, latin1_str, name_str};
 use crate::header_rules::{is_clean_value, is_lowercase_token, named_by_connection};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(split_client_fields, m)?)?;
@@ -47,20 +47,9 @@ fn split_client_fields<'py>(
     cls: &Bound<'py, PyType>,
 ) -> PyResult<Option<(Bound<'py, PyDict>, Bound<'py, PyDict>)>> {
     let py = raw.py();
-    let Ok(raw) = raw.downcast::<PyList>() else { return Ok(None) };
-    let mut pairs = Vec::with_capacity(raw.len());
-    for item in raw.iter() {
-        let Ok(pair) = item.downcast_into::<PyTuple>() else { return Ok(None) };
-        if pair.len() != 2 {
-            return Ok(None);
-        }
-        let (Ok(name), Ok(value)) = (pair.get_item(0)?.downcast_into::<PyBytes>(), pair.get_item(1)?.downcast_into::<PyBytes>()) else {
-            return Ok(None);
-        };
-        if !is_lowercase_token(name.as_bytes()) || !is_clean_value(value.as_bytes()) {
-            return Ok(None);
-        }
-        pairs.push((name, value));
+    let Some(pairs) = bytes_pairs(raw)? else { return Ok(None) };
+    if !pairs.iter().all(|(name, value)| is_lowercase_token(name.as_bytes()) && is_clean_value(value.as_bytes())) {
+        return Ok(None);
     }
     // The first Connection value names more hop headers (as `Headers.get` reads it).
     let connection: Option<String> =

@@ -1,7 +1,7 @@
 //! HTTP/1.1 heads, chunked bodies, SSE and NDJSON decoders for the upstream client: type checks
 //! and object creation only; the parsing lives in `http`, `chunked` and `sse`.
 
-use super::header_objects::{latin1_str, name_bytes, name_str};
+use super::header_objects::{bytes_pairs, latin1_str, name_bytes, name_str};
 use super::{bytes_like, ListSink};
 use crate::chunked::{covers, gather, ChunkedDecoder as RsChunked};
 use crate::http_request;
@@ -225,18 +225,7 @@ fn add_to_index<'py>(index: &Bound<'py, PyDict>, key: Bound<'py, PyString>, valu
 /// bytes pairs.
 #[pyfunction]
 fn has_field(raw: &Bound<'_, PyAny>, name: &[u8]) -> PyResult<Option<bool>> {
-    let Ok(raw) = raw.downcast::<PyList>() else { return Ok(None) };
-    for item in raw.iter() {
-        let Ok(pair) = item.downcast_into::<PyTuple>() else { return Ok(None) };
-        if pair.len() != 2 {
-            return Ok(None);
-        }
-        let Ok(field) = pair.get_item(0)?.downcast_into::<PyBytes>() else { return Ok(None) };
-        if field.as_bytes() == name {
-            return Ok(Some(true));
-        }
-    }
-    Ok(Some(false))
+    Ok(bytes_pairs(raw)?.map(|pairs| pairs.iter().any(|(field, _)| field.as_bytes() == name)))
 }
 
 /// `Headers`' name index of `raw`, a list of `(name, value)` bytes pairs (`Headers.raw`):
@@ -246,16 +235,9 @@ fn has_field(raw: &Bound<'_, PyAny>, name: &[u8]) -> PyResult<Option<bool>> {
 #[pyfunction]
 fn index_fields<'py>(raw: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyDict>>> {
     let py = raw.py();
-    let Ok(raw) = raw.downcast::<PyList>() else { return Ok(None) };
+    let Some(pairs) = bytes_pairs(raw)? else { return Ok(None) };
     let index = PyDict::new(py);
-    for item in raw.iter() {
-        let Ok(pair) = item.downcast_into::<PyTuple>() else { return Ok(None) };
-        if pair.len() != 2 {
-            return Ok(None);
-        }
-        let (Ok(name), Ok(value)) = (pair.get_item(0)?.downcast_into::<PyBytes>(), pair.get_item(1)?.downcast_into::<PyBytes>()) else {
-            return Ok(None);
-        };
+    for (name, value) in &pairs {
         add_to_index(&index, name_str(py, name.as_bytes())?, latin1_str(py, value.as_bytes())?)?;
     }
     Ok(Some(index))
