@@ -20,6 +20,7 @@ Credentials: the provider's stored key (BYOK, `[providers.<slug>] key`); the cli
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Coroutine, Mapping, Sequence
 
 import orjson
@@ -36,6 +37,7 @@ from aigw.compat.sink import UNTRANSLATED, TranslatingSink, answered_as
 from aigw.compat.translation import Passthrough, Targets, Translation, front_door_error, parse_body, passthrough_call, passthrough_of, split_model
 from aigw.errors import AigwError, InvalidProvider
 from aigw.logrecords import new_log_id, parse_metadata_header
+from aigw.memo import Memo
 from aigw.pipeline import Answer, GatewayRequest, Runtime, StepRequest, make_gateway_request, make_step_request, run
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.server.app import streamed_response
@@ -66,8 +68,10 @@ class CompatDoors:
         self.runtime = runtime
         self.formats = formats
         self.targets = Targets(runtime.providers, formats)
-        #: Chat model names seen on each door: their Passthrough, or False (see `_passthrough`).
-        self._plains: dict[str, dict[str, Passthrough | bool]] = {"openai": {}, "anthropic": {}}
+        #: Each chat door's model names: their Passthrough, or False (see `_passthrough`).
+        self._plains: dict[str, Memo[str, Passthrough | bool]] = {
+            front: Memo(functools.partial(self._passthrough, front), Targets.MAX_REMEMBERED) for front in ("openai", "anthropic")
+        }
         self.routes = routes or {}
         self.model_lists = model_lists or {}
         self.on_record = on_record
@@ -149,9 +153,7 @@ class CompatDoors:
             # the body goes as it came, that string replaced.
             lone = _codec.lone_model(sent) if front != "embeddings" else None
             if lone is not None:
-                plain = self._plains[front].get(lone[1])
-                if plain is None:
-                    plain = self._passthrough(front, lone[1])
+                plain = self._plains[front][lone[1]]
                 if plain and plain.spliced_model is not None:
                     stream, _, start, end = lone
                     endpoint, query = plain.calls[stream]
@@ -195,18 +197,13 @@ class CompatDoors:
         return streamed_response(produce)
 
     def _passthrough(self, front: str, name: str) -> Passthrough | bool:
-        """The Passthrough of model `name` on chat door `front`, remembered (at most
-        `Targets.MAX_REMEMBERED` names a door); False for any other name (a dynamic route, a
-        translated target, a name `split_model` refuses: `_plan` answers those). Raises what
-        `Targets` raises, not remembered (it raises again)."""
+        """The Passthrough of model `name` on chat door `front` (what `_plains` remembers);
+        False for any other name (a dynamic route, a translated target, a name `split_model`
+        refuses: `_plan` answers those). Raises what `Targets` raises."""
         provider, _, model = name.partition("/")
-        found: Passthrough | bool = False
-        if provider and model and provider != "dynamic":
-            found = passthrough_of(front, self.targets(provider, model), model) or False
-        remembered = self._plains[front]
-        if len(remembered) < Targets.MAX_REMEMBERED:
-            remembered[name] = found
-        return found
+        if not provider or not model or provider == "dynamic":
+            return False
+        return passthrough_of(front, self.targets(provider, model), model) or False
 
     async def _route(
         self, front: str, request: Request, options: Mapping[str, str], doc: dict,
@@ -235,8 +232,8 @@ class CompatDoors:
             step, translation = plan_step(front, doc, provider, model, None, self.runtime.providers, self.formats, self.targets)
             return [step], [translation], ()
         target = self.targets(provider, model)
-        plain = passthrough_of(front, target, model)
-        if plain is None:
+        plain = self._plains[front][doc["model"]]  # split_model took it: a str
+        if not plain:
             step, translation = translated_step(front, doc, model, None, target)
             return [step], [translation], ()
         stream = doc.get("stream") is True
