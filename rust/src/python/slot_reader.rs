@@ -41,41 +41,40 @@ impl SlotReader {
 
     /// Attribute `i` of `obj` (AttributeError when an instance's slot is empty, as getattr).
     pub(crate) fn get<'py>(&self, obj: &Bound<'py, PyAny>, i: usize) -> PyResult<Bound<'py, PyAny>> {
-        let py = obj.py();
-        if let Some(offset) = self.offsets[i] {
-            if obj.get_type().is(self.ty.bind(py)) {
-                // SAFETY: `obj` is exactly an instance of `ty` (checked above), whose layout has an
-                // object slot (Py_T_OBJECT_EX) at `offset`, inside tp_basicsize (checked in new);
-                // we hold the GIL, so nothing writes the slot while we read the pointer, and
-                // from_borrowed_ptr takes a strong reference before any Python code can run.
-                let slot = unsafe { *((obj.as_ptr() as *const u8).offset(offset) as *const *mut ffi::PyObject) };
-                if !slot.is_null() {
-                    return Ok(unsafe { Bound::from_borrowed_ptr(py, slot) });
-                }
-            }
-        }
-        obj.getattr(self.names[i].bind(py))
+        self.read(obj, self.is_exact(obj), i)
     }
 
     /// Every named attribute of `obj`, in order, appended to `out` (what `get` gives for each
     /// name): the type checked once for all of them rather than once per name.
     pub(crate) fn get_all<'py>(&self, obj: &Bound<'py, PyAny>, out: &mut Vec<Bound<'py, PyAny>>) -> PyResult<()> {
-        let py = obj.py();
-        // SAFETY: ob_type of a live object (we hold a reference to `obj`) is a valid pointer.
-        let exact = unsafe { ffi::Py_TYPE(obj.as_ptr()) } == self.ty.bind(py).as_type_ptr();
-        for (i, offset) in self.offsets.iter().enumerate() {
-            if let (true, Some(offset)) = (exact, offset) {
-                // SAFETY: as in `get`: `obj` is exactly an instance of `ty`, whose layout has an
-                // object slot at `offset` inside tp_basicsize; the GIL is held, and
-                // from_borrowed_ptr takes a strong reference before any Python code can run.
-                let slot = unsafe { *((obj.as_ptr() as *const u8).offset(*offset) as *const *mut ffi::PyObject) };
-                if !slot.is_null() {
-                    out.push(unsafe { Bound::from_borrowed_ptr(py, slot) });
-                    continue;
-                }
-            }
-            out.push(obj.getattr(self.names[i].bind(py))?);
+        let exact = self.is_exact(obj);
+        for i in 0..self.offsets.len() {
+            out.push(self.read(obj, exact, i)?);
         }
         Ok(())
+    }
+
+    /// Whether `obj` is exactly an instance of `ty` (not a subclass, not a stand-in).
+    fn is_exact(&self, obj: &Bound<'_, PyAny>) -> bool {
+        // SAFETY: ob_type of a live object (we hold a reference to `obj`) is a valid pointer.
+        let ty = unsafe { ffi::Py_TYPE(obj.as_ptr()) };
+        ty == self.ty.bind(obj.py()).as_type_ptr()
+    }
+
+    /// Attribute `i` of `obj`, from its slot when `exact` (`is_exact(obj)`) and the slot is set,
+    /// else through getattr.
+    fn read<'py>(&self, obj: &Bound<'py, PyAny>, exact: bool, i: usize) -> PyResult<Bound<'py, PyAny>> {
+        let py = obj.py();
+        if let (true, Some(offset)) = (exact, self.offsets[i]) {
+            // SAFETY: `obj` is exactly an instance of `ty` (`exact`), whose layout has an object
+            // slot (Py_T_OBJECT_EX) at `offset`, inside tp_basicsize (checked in new); we hold
+            // the GIL, so nothing writes the slot while we read the pointer, and
+            // from_borrowed_ptr takes a strong reference before any Python code can run.
+            let slot = unsafe { *((obj.as_ptr() as *const u8).offset(offset) as *const *mut ffi::PyObject) };
+            if !slot.is_null() {
+                return Ok(unsafe { Bound::from_borrowed_ptr(py, slot) });
+            }
+        }
+        obj.getattr(self.names[i].bind(py))
     }
 }
