@@ -10,6 +10,7 @@ import marshal
 import time
 from datetime import datetime, timezone
 from http import HTTPStatus
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -171,6 +172,15 @@ def test_a_subclass_of_the_record_and_its_attempts_encodes_as_the_record_does():
     sub = Subrecord(**{f.name: getattr(plain, f.name) for f in dataclasses.fields(LogRecord)})
     sub.attempts = [Subattempt(*(getattr(a, f) for f in ATTEMPT_FIELDS)) for a in attempts]
     assert encoded_rows((sub, None, None)) == encoded_rows((plain, None, None))
+
+
+def test_a_stand_in_record_with_other_slots_encodes_as_the_record_does():
+    # Another layout entirely: a slot read at LogRecord's offsets would read the wrong memory.
+    attempts = [Attempt(0, 1, "openai", "m", 200, None, 1.5, 2.0)]
+    plain = record(provider="openai", status=200, attempts=attempts, metadata={"k": 1})
+    stand_in = SimpleNamespace(**{f.name: getattr(plain, f.name) for f in dataclasses.fields(LogRecord)})
+    stand_in.attempts = [SimpleNamespace(**{f: getattr(a, f) for f in ATTEMPT_FIELDS}) for a in attempts]
+    assert encoded_rows((stand_in, None, None)) == encoded_rows((plain, None, None))
 
 
 def test_a_record_with_an_unset_field_raises_attribute_error_and_appends_nothing():
