@@ -540,6 +540,8 @@ class LogEntry:
 
     def __init__(self, encoder: LogRowEncoder, wake: Callable[[], object], slow: Callable[[object], bool]) -> None: ...
     def __call__(self, record: object) -> bool: ...
+    def as_function(self) -> Callable[[object], bool]:
+        """A builtin function doing what calling the entry does, without an argument tuple."""
     def close(self) -> None:
         """Send every later record to `slow`."""
     def take_accepted(self) -> int:
@@ -553,6 +555,8 @@ class SlotsMaker:
 
     def __init__(self, cls: type, fields: list[tuple[str, int, object]]) -> None: ...
     def __call__(self, *args: object) -> Any: ...
+    def as_function(self) -> Callable[..., Any]:
+        """A builtin function doing what calling the maker does, without an argument tuple."""
 
 class MetricSeries:
     """The Prometheus counts of one label set (aigw.observe.metrics; rust/src/metrics.rs)."""

@@ -6,7 +6,9 @@ fresh `default_factory` values) for fields left out. `slot_writer` is the same f
 `__slots__` class whose `__init__` has a common outcome worth building without it. It skips `type.__call__` and the
 generated Python `__init__` (a frame and a store per field): a `LogRecord` is ~3× cheaper to
 make (`benches/README.md`). The native side (`aigw._codec.SlotsMaker`) checks the slot layout
-it writes into; this side checks that nothing else of the class's construction is skipped.
+it writes into; this side checks that nothing else of the class's construction is skipped. What
+both hand out is the maker's builtin function (`SlotsMaker.as_function`), which the interpreter
+calls with its argument array, without packing a tuple.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def maker(cls: type[T]) -> Callable[..., T]:
             fields.append((f.name, _FACTORY, f.default_factory))
         else:
             fields.append((f.name, _REQUIRED, None))
-    return _codec.SlotsMaker(cls, fields)
+    return _codec.SlotsMaker(cls, fields).as_function()
 
 
 def slot_writer(cls: type[T], given: Sequence[str], fixed: Mapping[str, Any]) -> Callable[..., T]:
@@ -68,7 +70,7 @@ def slot_writer(cls: type[T], given: Sequence[str], fixed: Mapping[str, Any]) ->
     if cls.__new__ is not object.__new__:
         raise TypeError(f"{cls.__qualname__} has its own __new__")
     fields = [(name, _REQUIRED, None) for name in given] + [(name, _DEFAULT, value) for name, value in fixed.items()]
-    return _codec.SlotsMaker(cls, fields)
+    return _codec.SlotsMaker(cls, fields).as_function()
 
 
 def _slots_of(klass: type) -> tuple[str, ...]:

@@ -60,6 +60,7 @@ impl<'py> ListSink<'py> {
 
 // One module per binding area (granian-style `register(m)`), in rust/src/python/.
 mod eventstream; // AWS event stream (Bedrock)
+mod fastcall; // builtin functions called without an argument tuple
 mod header_objects; // header names and values as Python objects (common names made once)
 mod headers; // the HTTP doors' passes over a request's headers
 mod kernels; // mask/UTF-8 kernels for benches

@@ -72,6 +72,44 @@ def test_too_few_or_too_many_fields_is_a_type_error():
         make("openai", "chat/completions", b"", {}, "", "POST", False, None, "extra")
 
 
+def test_a_maker_of_all_defaults_builds_from_no_arguments():
+    @dataclass(slots=True)
+    class Defaults:
+        a: int = 1
+        b: list = field(default_factory=list)
+
+    made = maker(Defaults)()
+    assert (made.a, made.b) == (1, [])
+
+
+def test_the_maker_function_takes_no_keyword_arguments():
+    with pytest.raises(TypeError, match="keyword"):
+        maker(Call)("openai", "chat/completions", b"", headers={})
+
+
+def test_calling_the_maker_object_builds_what_its_function_builds():
+    @dataclass(slots=True)
+    class Three:
+        a: Any
+        b: int = 2
+        c: list = field(default_factory=list)
+
+    native = _codec.SlotsMaker(Three, [("a", 0, None), ("b", 1, 2), ("c", 2, list)])
+    assert native(1) == native.as_function()(1) == Three(1)
+    assert native(1, 5, [9]) == native.as_function()(1, 5, [9]) == Three(1, 5, [9])
+    with pytest.raises(TypeError, match="takes 1 to 3 fields, got 0"):
+        native()
+
+
+def test_the_maker_function_keeps_its_maker_alive():
+    native = _codec.SlotsMaker(Usage, [(f.name, 1, f.default) for f in dataclasses.fields(Usage)])
+    make = native.as_function()
+    assert make.__self__ is native
+    del native
+    gc.collect()
+    assert make(3) == Usage(3) and isinstance(make.__self__, _codec.SlotsMaker)
+
+
 def test_a_factory_that_raises_leaves_no_half_built_instance_behind():
     @dataclass(slots=True)
     class Fails:

@@ -330,6 +330,16 @@ def test_the_entry_hands_what_submit_does_not_append_to_the_slow_path_and_return
     assert calls.slow == [full, odd] and entry.take_accepted() == 1
 
 
+def test_the_entry_function_accepts_and_hands_off_as_calling_the_entry_does():
+    enc, calls = bounded(max_backlog=1), Calls()
+    submit = LogEntry(enc, calls.wake, calls.refuse).as_function()
+    first, full = record(), record()
+    assert [submit(first), submit(full)] == [True, False]
+    assert calls.slow == [full] and calls.wakes == 1 and len(enc) == 1
+    with pytest.raises(TypeError):
+        submit()
+
+
 def test_a_closed_entry_sends_every_record_to_the_slow_path():
     enc, calls = bounded(), Calls()
     entry = LogEntry(enc, calls.wake, calls.refuse)

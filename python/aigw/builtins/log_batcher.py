@@ -223,7 +223,7 @@ class LogBatcher:
             from aigw._codec import LogEntry
 
             self._entry = LogEntry(self._encoder, *_weak_callbacks(self))
-            self.submit = self._entry  # type: ignore[method-assign]
+            self.submit = self._entry.as_function()  # type: ignore[method-assign]
         self._flush_requested = False
         self._closed = False
         self._thread: threading.Thread | None = None

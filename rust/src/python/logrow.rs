@@ -16,6 +16,7 @@
 
 use crate::logid::{format_log_id, LogIdClock};
 use crate::marshal::MarshalWriter;
+use super::fastcall::{self, MethodDef};
 use super::slot_reader::SlotReader;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -660,7 +661,30 @@ impl LogEntry {
     }
 
     /// Queue `record`: True when it was accepted, else what `slow(record)` answers.
-    fn __call__(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    fn __call__<'py>(&self, py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        self.accept(py, record)
+    }
+
+    /// A builtin function doing what calling this entry does, called without an argument
+    /// tuple (`METH_O`): what LogBatcher binds as its `submit`.
+    fn as_function<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        ACCEPT.bind(slf)
+    }
+
+    /// Send every later record to `slow` (the batcher is closing).
+    fn close(&self) {
+        self.open.store(false, Ordering::Relaxed);
+    }
+
+    /// Records accepted here since the last call (the batcher adds them to its stats).
+    fn take_accepted(&self) -> u64 {
+        self.accepted.swap(0, Ordering::Relaxed)
+    }
+}
+
+impl LogEntry {
+    /// `__call__`: the record appended and counted (True), or `slow(record)`'s answer.
+    fn accept<'py>(&self, py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         if self.open.load(Ordering::Relaxed) {
             // Borrowed only for the append: the callbacks below may use the encoder.
             let code = match self.encoder.bind(py).try_borrow_mut() {
@@ -672,19 +696,23 @@ impl LogEntry {
                 if code == SUBMIT_WAKE {
                     self.wake.call0(py)?;
                 }
-                return Ok(PyBool::new(py, true).to_owned().into_any().unbind());
+                return Ok(PyBool::new(py, true).to_owned().into_any());
             }
         }
-        self.slow.call1(py, (record,))
+        self.slow.bind(py).call1((record,))
     }
+}
 
-    /// Send every later record to `slow` (the batcher is closing).
-    fn close(&self) {
-        self.open.store(false, Ordering::Relaxed);
-    }
+static ACCEPT: MethodDef<LogEntry> = MethodDef::one_argument(c"submit", c"Queue a record: True when it was accepted.", accept_one);
 
-    /// Records accepted here since the last call (the batcher adds them to its stats).
-    fn take_accepted(&self) -> u64 {
-        self.accepted.swap(0, Ordering::Relaxed)
+/// `ACCEPT`'s C function: `LogEntry.accept` of its one argument.
+unsafe extern "C" fn accept_one(slf: *mut ffi::PyObject, record: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this as ACCEPT's C function, whose receiver is a LogEntry
+    // (`fastcall::receiver`), with the GIL held and `record` a live object for the call.
+    unsafe {
+        fastcall::answer(|py| {
+            let entry = fastcall::receiver::<LogEntry>(py, slf);
+            entry.get().accept(py, &Bound::from_borrowed_ptr(py, record))
+        })
     }
 }

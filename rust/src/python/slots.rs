@@ -18,6 +18,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
 
+use super::fastcall::{self, MethodDef};
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SlotsMaker>()?;
     Ok(())
@@ -120,6 +122,36 @@ impl SlotsMaker {
     /// TypeError for too few or too many arguments; whatever a default factory raises.
     #[pyo3(signature = (*args))]
     fn __call__<'py>(&self, py: Python<'py>, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        let args: Vec<*mut ffi::PyObject> = args.iter_borrowed().map(|a| a.as_ptr()).collect();
+        self.make(py, &args)
+    }
+
+    /// A builtin function doing what calling this maker does, called without an argument
+    /// tuple (`METH_FASTCALL`): what `aigw.slots_maker` hands out.
+    fn as_function<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        MAKE.bind(slf)
+    }
+}
+
+static MAKE: MethodDef<SlotsMaker> = MethodDef::fastcall(c"make", c"A new instance with the arguments as its first fields, in order.", make_fast);
+
+/// `MAKE`'s C function: `SlotsMaker.make` over CPython's argument array.
+unsafe extern "C" fn make_fast(slf: *mut ffi::PyObject, args: *mut *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this as MAKE's C function, whose receiver is a SlotsMaker
+    // (`fastcall::receiver`), with the GIL held and its argument array valid for the call.
+    unsafe {
+        fastcall::answer(|py| {
+            let maker = fastcall::receiver::<SlotsMaker>(py, slf);
+            maker.get().make(py, fastcall::arguments(args, nargs))
+        })
+    }
+}
+
+impl SlotsMaker {
+    /// A new instance with `args` (borrowed references, each a live object) as its first
+    /// fields, in order, and the defaults of the rest. TypeError for too few or too many
+    /// arguments; whatever a default factory raises.
+    fn make<'py>(&self, py: Python<'py>, args: &[*mut ffi::PyObject]) -> PyResult<Bound<'py, PyAny>> {
         let given = args.len();
         if given < self.required || given > self.offsets.len() {
             let ty = self.ty.bind(py);
@@ -150,26 +182,30 @@ impl SlotsMaker {
         // SAFETY: `raw` is a new (owned) reference.
         let obj = unsafe { Bound::from_owned_ptr(py, raw) };
         for (i, (&offset, missing)) in self.offsets.iter().zip(&self.missing).enumerate() {
-            let value: Bound<'py, PyAny> = if i < given {
-                // SAFETY: i < len(args).
-                unsafe { args.get_borrowed_item_unchecked(i) }.to_owned()
-            } else {
-                match missing {
-                    Missing::Value(v) => v.bind(py).clone(),
-                    Missing::NewList => PyList::empty(py).into_any(),
-                    Missing::NewDict => PyDict::new(py).into_any(),
-                    Missing::Factory(f) => f.bind(py).call0()?,
-                    Missing::Required => unreachable!("required fields come first and given >= required"),
-                }
+            let value: *mut ffi::PyObject = match args.get(i) {
+                // SAFETY: a live object borrowed for the call (the caller's contract): the
+                // slot takes a new strong reference to it.
+                Some(&arg) => unsafe {
+                    ffi::Py_INCREF(arg);
+                    arg
+                },
+                None => match missing {
+                    Missing::Value(v) => v.clone_ref(py).into_ptr(),
+                    Missing::NewList => PyList::empty(py).into_ptr(),
+                    Missing::NewDict => PyDict::new(py).into_ptr(),
+                    Missing::Factory(f) => f.bind(py).call0()?.into_ptr(),
+                    // Required fields come first and given >= required: never reached.
+                    Missing::Required => return Err(PyTypeError::new_err("a required field was not given")),
+                },
             };
             // SAFETY: `obj` is an instance of exactly `ty`, whose layout has a writable object
             // slot at `offset` inside tp_basicsize (checked in new). The slot is still NULL
             // (each offset is written once, and a dataclass's field names are distinct), so no
-            // reference is overwritten; the slot takes the strong reference `into_ptr` gives.
+            // reference is overwritten; the slot takes the strong reference `value` holds.
             unsafe {
                 let slot = (obj.as_ptr() as *mut u8).offset(offset) as *mut *mut ffi::PyObject;
                 debug_assert!((*slot).is_null());
-                *slot = value.into_ptr();
+                *slot = value;
             }
         }
         Ok(obj)

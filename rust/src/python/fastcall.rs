@@ -1,0 +1,110 @@
+//! Native callables that CPython calls without an argument tuple.
+//!
+//! Calling a pyclass instance goes through its `tp_call`: the interpreter packs the
+//! arguments into a new tuple (`_PyObject_MakeTpCall`), pyo3's trampoline unpacks them (and a
+//! `*args` signature copies them into a second tuple) and checks the receiver's type. For an
+//! object called on every request that is ~40 % of the call (callgrind, `SlotsMaker`: ~580
+//! instructions a call, ~300 of them the object it builds). A builtin function with the
+//! `METH_FASTCALL` (or `METH_O`) convention is called by vectorcall with the caller's
+//! argument array itself; [`MethodDef::bind`] makes one whose receiver is a given pyclass
+//! instance, so the C function knows its receiver's type without a check.
+
+use pyo3::ffi;
+use pyo3::panic::PanicException;
+use pyo3::prelude::*;
+use pyo3::PyClass;
+use std::cell::UnsafeCell;
+use std::ffi::CStr;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// A `PyMethodDef` for builtin functions whose receiver (`self`) is always a `T`.
+///
+/// The C function given to a constructor may take its receiver as a `T` unchecked: the only
+/// way to make a function object from this definition is [`MethodDef::bind`], which takes a
+/// `T` as the receiver, and CPython passes a function object's receiver to its C function
+/// unchanged (`m_self`, kept alive by the function object).
+pub(crate) struct MethodDef<T> {
+    def: UnsafeCell<ffi::PyMethodDef>,
+    receiver: PhantomData<fn() -> T>,
+}
+
+// SAFETY: after construction nothing writes the PyMethodDef: CPython keeps a pointer to it in
+// each function object and only reads through it, and this module hands out no `&mut`.
+unsafe impl<T> Sync for MethodDef<T> {}
+
+impl<T: PyClass> MethodDef<T> {
+    /// A definition of a `METH_FASTCALL` function (positional arguments as an array).
+    pub(crate) const fn fastcall(name: &'static CStr, doc: &'static CStr, call: ffi::PyCFunctionFast) -> Self {
+        Self::with(name, doc, ffi::PyMethodDefPointer { PyCFunctionFast: call }, ffi::METH_FASTCALL)
+    }
+
+    /// A definition of a `METH_O` function (exactly one positional argument).
+    pub(crate) const fn one_argument(name: &'static CStr, doc: &'static CStr, call: ffi::PyCFunction) -> Self {
+        Self::with(name, doc, ffi::PyMethodDefPointer { PyCFunction: call }, ffi::METH_O)
+    }
+
+    const fn with(name: &'static CStr, doc: &'static CStr, meth: ffi::PyMethodDefPointer, flags: std::os::raw::c_int) -> Self {
+        MethodDef {
+            def: UnsafeCell::new(ffi::PyMethodDef { ml_name: name.as_ptr(), ml_meth: meth, ml_flags: flags, ml_doc: doc.as_ptr() }),
+            receiver: PhantomData,
+        }
+    }
+
+    /// A builtin function object calling this definition's C function with `receiver` as
+    /// its `self` (the function holds a strong reference to it).
+    pub(crate) fn bind<'py>(&'static self, receiver: &Bound<'py, T>) -> PyResult<Bound<'py, PyAny>> {
+        let py = receiver.py();
+        // SAFETY: the definition is 'static and never written (see Sync above); the receiver
+        // is a live object (CPython takes its own reference). A NULL answer sets an error.
+        unsafe {
+            let function = ffi::PyCFunction_NewEx(self.def.get(), receiver.as_ptr(), std::ptr::null_mut());
+            Bound::from_owned_ptr_or_err(py, function)
+        }
+    }
+}
+
+/// `slf` as the `T` it is (a new reference).
+///
+/// # Safety
+/// `slf` must be the receiver of a function object made by [`MethodDef::bind`] from a
+/// `MethodDef<T>` (then it is a live `T`, borrowed for the call), and the GIL held.
+pub(crate) unsafe fn receiver<'py, T: PyClass>(py: Python<'py>, slf: *mut ffi::PyObject) -> Bound<'py, T> {
+    // SAFETY: by the contract above `slf` is a live, non-null reference to a T; the Bound
+    // takes a reference of its own.
+    unsafe { Bound::from_borrowed_ptr(py, slf).downcast_into_unchecked::<T>() }
+}
+
+/// The positional arguments of a `METH_FASTCALL` call as a slice of borrowed references.
+///
+/// # Safety
+/// `args` and `nargs` must be what CPython passed to a `METH_FASTCALL` function (`nargs`
+/// readable pointers from `args`; `args` may be NULL when `nargs` is 0), used during the call.
+pub(crate) unsafe fn arguments<'a>(args: *const *mut ffi::PyObject, nargs: ffi::Py_ssize_t) -> &'a [*mut ffi::PyObject] {
+    if args.is_null() || nargs <= 0 {
+        return &[];
+    }
+    // SAFETY: CPython passes `nargs` valid pointers starting at `args` for the call's length.
+    unsafe { std::slice::from_raw_parts(args, nargs as usize) }
+}
+
+/// Runs a builtin function's body as CPython expects of a C function: its result as a new
+/// reference, or NULL with the error set; a panic becomes a `PanicException`, never an unwind
+/// across the C boundary.
+///
+/// # Safety
+/// Only from a C function CPython called (the GIL is held by this thread).
+pub(crate) unsafe fn answer(body: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>>) -> *mut ffi::PyObject {
+    // SAFETY: CPython holds the GIL while it runs a builtin function (the caller's contract).
+    let py = unsafe { Python::assume_gil_acquired() };
+    let err = match catch_unwind(AssertUnwindSafe(|| body(py))) {
+        Ok(Ok(value)) => return value.into_ptr(),
+        Ok(Err(err)) => err,
+        Err(payload) => {
+            let what = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
+            PanicException::new_err(what.unwrap_or_else(|| "a panic in a native call".to_owned()))
+        }
+    };
+    err.restore(py);
+    std::ptr::null_mut()
+}
