@@ -45,18 +45,20 @@ impl MarshalWriter {
             self.buf.extend_from_slice(&small.to_le_bytes());
             return;
         }
+        // At most five 15-bit digits: |i64::MIN| is 2**63. No allocation: the NULL sentinel
+        // of the log rows (-i64::MAX) takes this path for every absent number.
         let mut magnitude = v.unsigned_abs();
-        let mut digits: Vec<u16> = Vec::with_capacity(5);
+        let mut digits = [0u8; 10];
+        let mut n = 0;
         while magnitude != 0 {
-            digits.push((magnitude & PYLONG_MASK) as u16);
+            digits[2 * n..2 * n + 2].copy_from_slice(&((magnitude & PYLONG_MASK) as u16).to_le_bytes());
             magnitude >>= PYLONG_SHIFT;
+            n += 1;
         }
+        let count = n as i32;
         self.buf.push(b'l');
-        let n = digits.len() as i32;
-        self.buf.extend_from_slice(&(if v < 0 { -n } else { n }).to_le_bytes());
-        for d in digits {
-            self.buf.extend_from_slice(&d.to_le_bytes());
-        }
+        self.buf.extend_from_slice(&(if v < 0 { -count } else { count }).to_le_bytes());
+        self.buf.extend_from_slice(&digits[..2 * n]);
     }
 
     /// A float (binary, `g`).
