@@ -6,12 +6,12 @@
 //! otherwise it is embedded as a JSON string (invalid UTF-8 replaced by U+FFFD), so the
 //! message is always valid JSON whatever the upstream sent.
 
-use serde::de::IgnoredAny;
 use std::io::Write;
 
 /// Whether `data` is exactly one JSON document (surrounding whitespace allowed) in valid UTF-8.
 ///
-/// serde's `IgnoredAny` skips string contents without checking their encoding, so UTF-8 is
+/// The grammar is checked in one pass (`json_scan::is_json_text`, what serde's `IgnoredAny`
+/// accepts), which reads string contents without checking their encoding, so UTF-8 is
 /// validated separately: a document spliced verbatim into a WebSocket text frame must be valid
 /// UTF-8, or the client fails the whole (multiplexed) connection with 1007.
 pub fn is_json(data: &[u8]) -> bool {
@@ -19,7 +19,7 @@ pub fn is_json(data: &[u8]) -> bool {
     let first = data.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
     match first {
         Some(b'{' | b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => {
-            simdutf8::basic::from_utf8(data).is_ok() && serde_json::from_slice::<IgnoredAny>(data).is_ok()
+            simdutf8::basic::from_utf8(data).is_ok() && crate::json_scan::is_json_text(data)
         }
         _ => false,
     }

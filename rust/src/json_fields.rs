@@ -4,14 +4,16 @@
 //! "Accepts" is what `aigw.universal::body_fields_by_serde` accepts (serde_json's ignoring
 //! parser, then a scan for what orjson refuses although serde skips it: invalid UTF-8, a lone
 //! surrogate escape, a number that overflows a double); tests and the `body_fields` fuzz target
-//! hold the two equal. Strings are scanned eight bytes at a time. Nesting has no depth limit
-//! (one byte of stack per open container, on the heap).
+//! hold the two equal. Strings are scanned eight bytes at a time (json_scan.rs). Nesting has
+//! no depth limit (one byte of stack per open container, on the heap).
 //!
 //! The provider routes read a body's stream flag and model so (for logs and the cache); /compat
 //! also takes the span of a lone `"model"` string to write the provider's model in its place,
 //! sending the rest of the client's body as it came.
 
 use std::borrow::Cow;
+
+use crate::json_scan::{literal, number, skip_ws, string};
 
 /// What one pass found in a JSON object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +71,11 @@ pub fn read(body: &[u8]) -> Option<BodyFields<'_>> {
                 }
             }
             b'"' => {
-                let end = string(body, at)?;
+                let end = string::<true>(body, at)?;
                 string_at = Some((at, end));
                 at = end;
             }
-            b'-' | b'0'..=b'9' => at = number(body, at)?,
+            b'-' | b'0'..=b'9' => at = number::<true>(body, at)?,
             b't' => {
                 at = literal(body, at, b"true")?;
                 is_true = true;
@@ -140,20 +142,13 @@ fn decode(literal: &[u8]) -> Option<Cow<'_, str>> {
     serde_json::from_slice::<String>(literal).ok().map(Cow::Owned)
 }
 
-fn skip_ws(data: &[u8], mut at: usize) -> usize {
-    while let Some(b' ' | b'\n' | b'\t' | b'\r') = data.get(at) {
-        at += 1;
-    }
-    at
-}
-
 /// An object member's key and colon at `at`: where its value starts (whitespace skipped), and
 /// for a key of the top-level object (`top`), which of the two names it is.
 fn member_key(data: &[u8], at: usize, top: bool, escaped_key: &mut bool) -> Option<(usize, Option<Key>)> {
     if data.get(at) != Some(&b'"') {
         return None;
     }
-    let end = string(data, at)?;
+    let end = string::<true>(data, at)?;
     let mut named = None;
     if top {
         let name = &data[at + 1..end - 1];
@@ -170,155 +165,6 @@ fn member_key(data: &[u8], at: usize, top: bool, escaped_key: &mut bool) -> Opti
         return None;
     }
     Some((skip_ws(data, at + 1), named))
-}
-
-/// `STOP[b]`: byte `b` ends a run of plain string bytes (a quote, a backslash, a control).
-static STOP: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        table[i] = true;
-        i += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// The stop bytes of `word` (eight string bytes, the first in the low byte) as a mask whose
-/// lowest set bit is in the first stop byte: each term is the classic "has a zero byte" test
-/// (of the word xor a quote or a backslash, or less 0x20 for a control). A borrow only
-/// carries out of a byte that matched, so the lowest flagged byte always matched (higher ones
-/// may be false); no stop byte is ever missed.
-fn stops_in(word: u64) -> u64 {
-    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let quote = zero_in(word ^ (ONES * u64::from(b'"')));
-    let backslash = zero_in(word ^ (ONES * u64::from(b'\\')));
-    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    quote | backslash | control
-}
-
-/// The string starting with the quote at `at`; the index after its closing quote. None for a
-/// string that does not end, a control character, a bad escape or a lone surrogate escape.
-fn string(data: &[u8], at: usize) -> Option<usize> {
-    let mut i = at + 1;
-    loop {
-        // Plain bytes eight at a time to the word holding the next stop byte; the last few
-        // (fewer than eight) one at a time.
-        let mut found = false;
-        while let Some(chunk) = data.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let stops = stops_in(u64::from_le_bytes(word));
-            if stops != 0 {
-                i += (stops.trailing_zeros() / 8) as usize;
-                found = true;
-                break;
-            }
-            i += 8;
-        }
-        if !found {
-            while i < data.len() && !STOP[data[i] as usize] {
-                i += 1;
-            }
-        }
-        match data.get(i)? {
-            b'"' => return Some(i + 1),
-            b'\\' => match data.get(i + 1)? {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-                b'u' => i = unicode_escape(data, i)?,
-                _ => return None,
-            },
-            _ => return None, // a control character
-        }
-    }
-}
-
-/// The end of the `\u` escape whose backslash is at `i` (of a surrogate pair: both escapes);
-/// None for a lone surrogate or digits that are not hex (what a decoder refuses).
-pub(crate) fn unicode_escape(data: &[u8], i: usize) -> Option<usize> {
-    let unit = hex4(data, i + 2)?;
-    if (0xDC00..0xE000).contains(&unit) {
-        return None; // a low surrogate with no high one before it
-    }
-    if (0xD800..0xDC00).contains(&unit) {
-        // A high surrogate must be followed by a low one.
-        if data.get(i + 6..i + 8) != Some(b"\\u") || !(0xDC00..0xE000).contains(&hex4(data, i + 8)?) {
-            return None;
-        }
-        return Some(i + 12);
-    }
-    Some(i + 6)
-}
-
-/// The four hex digits at `i` as a number.
-fn hex4(data: &[u8], i: usize) -> Option<u32> {
-    let digits = data.get(i..i + 4)?;
-    if !digits.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
-}
-
-/// The number at `at` (`-`? int frac? exp?); the index after it. None for a number a decoder
-/// would refuse: bad grammar, or a value that overflows a double.
-fn number(data: &[u8], start: usize) -> Option<usize> {
-    let mut at = start;
-    if data.get(at) == Some(&b'-') {
-        at += 1;
-    }
-    match data.get(at)? {
-        b'0' => {
-            at += 1;
-            if matches!(data.get(at), Some(b'0'..=b'9')) {
-                return None; // a leading zero
-            }
-        }
-        b'1'..=b'9' => at = digits(data, at + 1),
-        _ => return None,
-    }
-    if data.get(at) == Some(&b'.') {
-        let end = digits(data, at + 1);
-        if end == at + 1 {
-            return None;
-        }
-        at = end;
-    }
-    let mut exponent = false;
-    if let Some(b'e' | b'E') = data.get(at) {
-        exponent = true;
-        at += 1;
-        if let Some(b'+' | b'-') = data.get(at) {
-            at += 1;
-        }
-        let end = digits(data, at);
-        if end == at {
-            return None;
-        }
-        at = end;
-    }
-    // Without an exponent only a number of more than 308 characters overflows a double.
-    if exponent || at - start > 308 {
-        let value: f64 = std::str::from_utf8(&data[start..at]).ok()?.parse().ok()?;
-        if !value.is_finite() {
-            return None;
-        }
-    }
-    Some(at)
-}
-
-fn digits(data: &[u8], mut at: usize) -> usize {
-    while let Some(b'0'..=b'9') = data.get(at) {
-        at += 1;
-    }
-    at
-}
-
-fn literal(data: &[u8], at: usize, word: &[u8]) -> Option<usize> {
-    (data.get(at..at + word.len())? == word).then_some(at + word.len())
 }
 
 #[cfg(test)]

@@ -363,7 +363,7 @@ fn skip_string(json: &[u8], mut i: usize) -> Option<usize> {
             return Some(i);
         }
         if json.get(i + 1) == Some(&b'u') {
-            i = crate::json_fields::unicode_escape(json, i)?;
+            i = crate::json_scan::unicode_escape(json, i)?;
         } else {
             i += 2;
         }

@@ -1,0 +1,343 @@
+//! The byte-level pieces of the one-pass JSON readers (json_fields.rs, and `is_json_text`
+//! here): whitespace, strings scanned eight bytes at a time, numbers, literals. Each takes the
+//! index where its token starts and answers the index after it, or None where the text is not
+//! JSON; none panics on any input.
+//!
+//! Two strictnesses: the grammar alone (RFC 8259: what serde_json's ignoring parser accepts:
+//! any `\uXXXX`, any number), and what a decoder accepts (orjson: no lone surrogate escape, no
+//! number that overflows a double), chosen by the `PAIRED` and `FINITE` parameters.
+
+/// Whether `data` is one JSON text by the grammar (surrounding whitespace allowed), as
+/// `serde_json::from_slice::<IgnoredAny>` judges it: strings are checked for escapes and
+/// control characters, not for their encoding (the caller checks UTF-8), any `\uXXXX` and any
+/// number in the grammar pass. Nesting has no depth limit (one byte of heap per open
+/// container). Tests and the `json_text` fuzz target hold it equal to serde.
+pub fn is_json_text(data: &[u8]) -> bool {
+    skip_text(data).is_some()
+}
+
+fn skip_text(data: &[u8]) -> Option<()> {
+    let mut open: Vec<u8> = Vec::new(); // b'{' or b'[' per container still open
+    let mut at = skip_ws(data, 0);
+    loop {
+        // A value starts at `at`.
+        match *data.get(at)? {
+            c @ (b'{' | b'[') => {
+                at = skip_ws(data, at + 1);
+                let close = if c == b'{' { b'}' } else { b']' };
+                if data.get(at) == Some(&close) {
+                    at += 1; // empty container: a complete value
+                } else {
+                    open.push(c);
+                    if c == b'{' {
+                        at = member_key(data, at)?;
+                    }
+                    continue;
+                }
+            }
+            b'"' => at = string::<false>(data, at)?,
+            b'-' | b'0'..=b'9' => at = number::<false>(data, at)?,
+            b't' => at = literal(data, at, b"true")?,
+            b'f' => at = literal(data, at, b"false")?,
+            b'n' => at = literal(data, at, b"null")?,
+            _ => return None,
+        }
+        // A value ended at `at`: close containers or go on to the next member.
+        loop {
+            at = skip_ws(data, at);
+            let Some(&kind) = open.last() else {
+                return (at == data.len()).then_some(());
+            };
+            let close = if kind == b'{' { b'}' } else { b']' };
+            match data.get(at) {
+                Some(&b',') => {
+                    at = skip_ws(data, at + 1);
+                    if kind == b'{' {
+                        at = member_key(data, at)?;
+                    }
+                    break;
+                }
+                Some(&b) if b == close => {
+                    open.pop();
+                    at += 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// An object member's key and colon at `at` (grammar only); where its value starts.
+fn member_key(data: &[u8], at: usize) -> Option<usize> {
+    if data.get(at) != Some(&b'"') {
+        return None;
+    }
+    let at = skip_ws(data, string::<false>(data, at)?);
+    if data.get(at) != Some(&b':') {
+        return None;
+    }
+    Some(skip_ws(data, at + 1))
+}
+
+/// The index of the first byte at or after `at` that is not JSON whitespace.
+pub(crate) fn skip_ws(data: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\t' | b'\r') = data.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// `STOP[b]`: byte `b` ends a run of plain string bytes (a quote, a backslash, a control).
+static STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The stop bytes of `word` (eight string bytes, the first in the low byte) as a mask whose
+/// lowest set bit is in the first stop byte: each term is the classic "has a zero byte" test
+/// (of the word xor a quote or a backslash, or less 0x20 for a control). A borrow only
+/// carries out of a byte that matched, so the lowest flagged byte always matched (higher ones
+/// may be false); no stop byte is ever missed.
+fn stops_in(word: u64) -> u64 {
+    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let quote = zero_in(word ^ (ONES * u64::from(b'"')));
+    let backslash = zero_in(word ^ (ONES * u64::from(b'\\')));
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    quote | backslash | control
+}
+
+/// The string starting with the quote at `at`; the index after its closing quote. None for a
+/// string that does not end, a control character or a bad escape, and with `PAIRED` a lone
+/// surrogate escape (what a decoder refuses; the grammar alone allows any four hex digits).
+pub(crate) fn string<const PAIRED: bool>(data: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    loop {
+        // Plain bytes eight at a time to the word holding the next stop byte; the last few
+        // (fewer than eight) one at a time.
+        let mut found = false;
+        while let Some(chunk) = data.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let stops = stops_in(u64::from_le_bytes(word));
+            if stops != 0 {
+                i += (stops.trailing_zeros() / 8) as usize;
+                found = true;
+                break;
+            }
+            i += 8;
+        }
+        if !found {
+            while i < data.len() && !STOP[data[i] as usize] {
+                i += 1;
+            }
+        }
+        match data.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => match data.get(i + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                b'u' if PAIRED => i = unicode_escape(data, i)?,
+                b'u' => {
+                    hex4(data, i + 2)?;
+                    i += 6;
+                }
+                _ => return None,
+            },
+            _ => return None, // a control character
+        }
+    }
+}
+
+/// The end of the `\u` escape whose backslash is at `i` (of a surrogate pair: both escapes);
+/// None for a lone surrogate or digits that are not hex (what a decoder refuses).
+pub(crate) fn unicode_escape(data: &[u8], i: usize) -> Option<usize> {
+    let unit = hex4(data, i + 2)?;
+    if (0xDC00..0xE000).contains(&unit) {
+        return None; // a low surrogate with no high one before it
+    }
+    if (0xD800..0xDC00).contains(&unit) {
+        // A high surrogate must be followed by a low one.
+        if data.get(i + 6..i + 8) != Some(b"\\u") || !(0xDC00..0xE000).contains(&hex4(data, i + 8)?) {
+            return None;
+        }
+        return Some(i + 12);
+    }
+    Some(i + 6)
+}
+
+/// The four hex digits at `i` as a number.
+fn hex4(data: &[u8], i: usize) -> Option<u32> {
+    let digits = data.get(i..i + 4)?;
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+}
+
+/// The number at `at` (`-`? int frac? exp?); the index after it. None for bad grammar, and with
+/// `FINITE` for a value that overflows a double (what a decoder refuses).
+pub(crate) fn number<const FINITE: bool>(data: &[u8], start: usize) -> Option<usize> {
+    let mut at = start;
+    if data.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    match data.get(at)? {
+        b'0' => {
+            at += 1;
+            if matches!(data.get(at), Some(b'0'..=b'9')) {
+                return None; // a leading zero
+            }
+        }
+        b'1'..=b'9' => at = digits(data, at + 1),
+        _ => return None,
+    }
+    if data.get(at) == Some(&b'.') {
+        let end = digits(data, at + 1);
+        if end == at + 1 {
+            return None;
+        }
+        at = end;
+    }
+    let mut exponent = false;
+    if let Some(b'e' | b'E') = data.get(at) {
+        exponent = true;
+        at += 1;
+        if let Some(b'+' | b'-') = data.get(at) {
+            at += 1;
+        }
+        let end = digits(data, at);
+        if end == at {
+            return None;
+        }
+        at = end;
+    }
+    // Without an exponent only a number of more than 308 characters overflows a double.
+    if FINITE && (exponent || at - start > 308) {
+        let value: f64 = std::str::from_utf8(&data[start..at]).ok()?.parse().ok()?;
+        if !value.is_finite() {
+            return None;
+        }
+    }
+    Some(at)
+}
+
+fn digits(data: &[u8], mut at: usize) -> usize {
+    while let Some(b'0'..=b'9') = data.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// The index after `word` when the bytes at `at` are `word`.
+pub(crate) fn literal(data: &[u8], at: usize, word: &[u8]) -> Option<usize> {
+    (data.get(at..at + word.len())? == word).then_some(at + word.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_text;
+    use proptest::prelude::*;
+    use serde::de::IgnoredAny;
+
+    /// The reference: serde_json's ignoring parser over the whole text.
+    fn serde_says(data: &[u8]) -> bool {
+        serde_json::from_slice::<IgnoredAny>(data).is_ok()
+    }
+
+    #[test]
+    fn any_json_value_with_whitespace_around_it_is_a_text() {
+        for ok in [
+            &b"{}"[..], b" [ ] ", b"\"s\"", b"0", b"-0.5e+3", b"true", b"null", b"\t{\"a\":[1,{\"b\":null}]}\n",
+            b"\"\\ud800\"", b"1e999", b"[\"\\u00E9\\/\\b\\f\\n\\r\\t\\\"\\\\\"]", b"\"\xff\"",
+        ] {
+            assert!(is_json_text(ok), "{}", String::from_utf8_lossy(ok));
+            assert!(serde_says(ok), "{}", String::from_utf8_lossy(ok));
+        }
+    }
+
+    #[test]
+    fn what_the_grammar_refuses_is_not_a_text() {
+        for bad in [
+            &b""[..], b" ", b"{", b"[1,]", b"{\"a\":1,}", b"{\"a\"}", b"{a:1}", b"01", b"-", b"1.", b"1e", b".5", b"tru",
+            b"nul", b"\"\\x\"", b"\"\\u12g4\"", b"\"\x01\"", b"{} {}", b"[1 2]", b"\"open", b"]", b"+1",
+        ] {
+            assert!(!is_json_text(bad), "{}", String::from_utf8_lossy(bad));
+            assert!(!serde_says(bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn nesting_has_no_depth_limit() {
+        let deep = [vec![b'['; 5000], vec![b']'; 5000]].concat();
+        assert!(is_json_text(&deep) && serde_says(&deep));
+    }
+
+    /// JSON-ish text: the grammar's pieces in any order, so that near-misses are common.
+    fn jsonish() -> impl Strategy<Value = Vec<u8>> {
+        let pieces = prop::sample::select(vec![
+            &b"{"[..], b"}", b"[", b"]", b",", b":", b" ", b"\"", b"\"k\"", b"\"v\\n\"", b"\\u00e9", b"\\", b"0", b"-1",
+            b"1.5", b"2E-9", b"1e999", b"e", b".", b"true", b"false", b"null", b"\x01", b"\xc3\xa9", b"\"\\ud800\"", b"01",
+            b"\t", b"\\uzz", b"+",
+        ]);
+        prop::collection::vec(pieces, 0..24).prop_map(|parts| parts.concat())
+    }
+
+    fn arb_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+            ".{0,6}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map(".{0,4}", inner, 0..4).prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_serde_on_jsonish_text(data in jsonish()) {
+            prop_assert_eq!(is_json_text(&data), serde_says(&data), "{:?}", String::from_utf8_lossy(&data));
+        }
+
+        #[test]
+        fn agrees_with_serde_on_any_bytes(data in prop::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(is_json_text(&data), serde_says(&data));
+        }
+
+        #[test]
+        fn agrees_on_long_strings_with_any_byte_anywhere(
+            plain in prop::collection::vec(prop::sample::select(vec![b'a', b' ', b'~', 0x7f, 0x80, 0xc3, 0xff]), 0..40),
+            at in any::<prop::sample::Index>(),
+            inserted in prop::sample::select(vec![b'"', b'\\', 0x00, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc]),
+        ) {
+            // The eight-at-a-time scan must find a stop byte at any offset, and only those.
+            let mut text = plain.clone();
+            text.insert(at.index(text.len() + 1), inserted);
+            let document = [&b"[\""[..], &text, b"\"]"].concat();
+            prop_assert_eq!(is_json_text(&document), serde_says(&document), "{:?}", document);
+        }
+
+        #[test]
+        fn agrees_on_values_serde_writes_and_their_prefixes(value in arb_value()) {
+            let text = serde_json::to_vec(&value).unwrap();
+            prop_assert!(is_json_text(&text));
+            for cut in 0..text.len() {
+                prop_assert_eq!(is_json_text(&text[..cut]), serde_says(&text[..cut]));
+            }
+        }
+    }
+}
