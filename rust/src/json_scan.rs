@@ -13,12 +13,13 @@
 /// number in the grammar pass. Nesting has no depth limit (one byte of heap per open
 /// container). Tests and the `json_text` fuzz target hold it equal to serde.
 pub fn is_json_text(data: &[u8]) -> bool {
-    skip_text(data).is_some()
+    value_end(data, skip_ws(data, 0)).is_some_and(|end| skip_ws(data, end) == data.len())
 }
 
-fn skip_text(data: &[u8]) -> Option<()> {
+/// The index after the JSON value (grammar only, as `is_json_text`) starting at `at`; None
+/// when no value starts there or it does not end.
+pub(crate) fn value_end(data: &[u8], mut at: usize) -> Option<usize> {
     let mut open: Vec<u8> = Vec::new(); // b'{' or b'[' per container still open
-    let mut at = skip_ws(data, 0);
     loop {
         // A value starts at `at`.
         match *data.get(at)? {
@@ -44,10 +45,10 @@ fn skip_text(data: &[u8]) -> Option<()> {
         }
         // A value ended at `at`: close containers or go on to the next member.
         loop {
-            at = skip_ws(data, at);
             let Some(&kind) = open.last() else {
-                return (at == data.len()).then_some(());
+                return Some(at);
             };
+            at = skip_ws(data, at);
             let close = if kind == b'{' { b'}' } else { b']' };
             match data.get(at) {
                 Some(&b',') => {

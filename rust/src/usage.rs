@@ -16,7 +16,9 @@
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
+use crate::json_scan::{number, skip_ws, string, value_end};
 use crate::json_visit::{scalars_are, Text};
+use std::borrow::Cow;
 
 /// (tokens in, tokens out), either possibly unknown.
 pub type TokenPair = (Option<i64>, Option<i64>);
@@ -24,10 +26,27 @@ pub type TokenPair = (Option<i64>, Option<i64>);
 /// The usage of `body`, or None when it is not a JSON object, has no `usage` object, or that
 /// object names no integer count.
 pub fn openai_usage(body: &[u8]) -> Option<TokenPair> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let usage = de.deserialize_map(Top).ok()?;
-    de.end().ok()?;
-    let fields = usage?;
+    openai_pair(read(body)??)
+}
+
+/// The usage of an Anthropic Messages answer `body` (tokens in: input plus cache creation
+/// plus cache read tokens, those present), or None as for `openai_usage`.
+pub fn anthropic_usage(body: &[u8]) -> Option<TokenPair> {
+    anthropic_pair(read(body)??)
+}
+
+/// `openai_usage` by serde's parser (the reader this module had first): the reference the
+/// tests and the `openai_usage` fuzz target hold the one-pass reader to.
+pub fn openai_usage_by_serde(body: &[u8]) -> Option<TokenPair> {
+    openai_pair(read_by_serde(body)??)
+}
+
+/// `anthropic_usage` by serde's parser, as `openai_usage_by_serde`.
+pub fn anthropic_usage_by_serde(body: &[u8]) -> Option<TokenPair> {
+    anthropic_pair(read_by_serde(body)??)
+}
+
+fn openai_pair(fields: UsageFields) -> Option<TokenPair> {
     let tokens_in = if fields.has_prompt { fields.prompt } else { fields.input };
     let tokens_out = if fields.has_completion { fields.completion } else { fields.output };
     if tokens_in.is_none() && tokens_out.is_none() {
@@ -36,13 +55,7 @@ pub fn openai_usage(body: &[u8]) -> Option<TokenPair> {
     Some((tokens_in, tokens_out))
 }
 
-/// The usage of an Anthropic Messages answer `body` (tokens in: input plus cache creation
-/// plus cache read tokens, those present), or None as for `openai_usage`.
-pub fn anthropic_usage(body: &[u8]) -> Option<TokenPair> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let usage = de.deserialize_map(Top).ok()?;
-    de.end().ok()?;
-    let fields = usage?;
+fn anthropic_pair(fields: UsageFields) -> Option<TokenPair> {
     let parts = [fields.input, fields.cache_creation, fields.cache_read];
     let tokens_in = parts.iter().flatten().try_fold(None, |sum: Option<i64>, &n| sum.unwrap_or(0).checked_add(n).map(Some));
     let tokens_in = tokens_in.flatten();
@@ -52,6 +65,123 @@ pub fn anthropic_usage(body: &[u8]) -> Option<TokenPair> {
     }
     Some((tokens_in, tokens_out))
 }
+
+/// The top-level object's last `usage` (None when it is not an object), or None when `body`
+/// is not a JSON object serde's parser takes.
+fn read_by_serde(body: &[u8]) -> Option<Option<UsageFields>> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let usage = de.deserialize_map(Top).ok()?;
+    de.end().ok()?;
+    Some(usage)
+}
+
+// ---- the one-pass reader ---------------------------------------------------------------------
+
+/// `read_by_serde` in one pass over the bytes (json_scan.rs), for a body in UTF-8: the other
+/// values are checked by the grammar and passed over; the top-level keys and the usage
+/// object's are decoded (escapes) and compared. Where the document is one a decoder accepts
+/// the two agree (tests, the `openai_usage` fuzz target); beyond that this one refuses any
+/// body that is not UTF-8, and serde refuses some that are not JSON in ways the grammar
+/// allows (a lone surrogate escape in a key, a float past f64 where a count is read).
+fn read(body: &[u8]) -> Option<Option<UsageFields>> {
+    simdutf8::basic::from_utf8(body).ok()?;
+    let mut at = skip_ws(body, 0);
+    if body.get(at) != Some(&b'{') {
+        return None;
+    }
+    let mut usage = None;
+    at = members(body, at, |name, at| {
+        if name != b"usage" {
+            return value_end(body, at);
+        }
+        let (end, fields) = usage_value(body, at)?;
+        usage = fields;
+        Some(end)
+    })?;
+    (skip_ws(body, at) == body.len()).then_some(usage)
+}
+
+/// Reads the object at `at` (its `{`): each member's name (escapes decoded) and where its value
+/// starts go to `value`, which answers where that value ends. The index after the object.
+fn members(body: &[u8], at: usize, mut value: impl FnMut(&[u8], usize) -> Option<usize>) -> Option<usize> {
+    let mut at = skip_ws(body, at + 1);
+    if body.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    loop {
+        if body.get(at) != Some(&b'"') {
+            return None;
+        }
+        let end = string::<true>(body, at)?;
+        let name = decoded(&body[at..end])?;
+        at = skip_ws(body, end);
+        if body.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_ws(body, value(&name, skip_ws(body, at + 1))?);
+        match body.get(at) {
+            Some(&b',') => at = skip_ws(body, at + 1),
+            Some(&b'}') => return Some(at + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// A checked string literal's text as bytes: borrowed without escapes, else decoded.
+fn decoded(literal: &[u8]) -> Option<Cow<'_, [u8]>> {
+    let inner = &literal[1..literal.len() - 1];
+    if !inner.contains(&b'\\') {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_slice::<String>(literal).ok().map(|text| Cow::Owned(text.into_bytes()))
+}
+
+/// A `usage` value at `at`: where it ends, and its counts when it is an object.
+fn usage_value(body: &[u8], at: usize) -> Option<(usize, Option<UsageFields>)> {
+    if body.get(at) != Some(&b'{') {
+        return Some((value_end(body, at)?, None));
+    }
+    let mut u = UsageFields::default();
+    let end = members(body, at, |name, at| {
+        let slot = match name {
+            b"prompt_tokens" => {
+                u.has_prompt = true;
+                &mut u.prompt
+            }
+            b"input_tokens" => &mut u.input,
+            b"completion_tokens" => {
+                u.has_completion = true;
+                &mut u.completion
+            }
+            b"output_tokens" => &mut u.output,
+            b"cache_creation_input_tokens" => &mut u.cache_creation,
+            b"cache_read_input_tokens" => &mut u.cache_read,
+            _ => return value_end(body, at),
+        };
+        let (end, count) = count(body, at)?;
+        *slot = count;
+        Some(end)
+    })?;
+    Some((end, Some(u)))
+}
+
+/// A count's value at `at`: where it ends, and the number when it is a JSON integer within
+/// i64 (as serde reads one: `-0` is a float to serde, so not a count).
+fn count(body: &[u8], at: usize) -> Option<(usize, Option<i64>)> {
+    if !matches!(body.get(at), Some(b'-' | b'0'..=b'9')) {
+        return Some((value_end(body, at)?, None));
+    }
+    let end = number::<false>(body, at)?;
+    let literal = &body[at..end];
+    if literal.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) || literal == b"-0" {
+        return Some((end, None));
+    }
+    // An integer literal of ASCII digits (checked by `number`): i64's parser takes it or
+    // it is past i64.
+    Some((end, std::str::from_utf8(literal).ok()?.parse::<i64>().ok()))
+}
+
+// ---- serde's reader -----------------------------------------------------------------------
 
 #[derive(Default)]
 struct UsageFields {
@@ -179,7 +309,8 @@ impl<'de> Visitor<'de> for CountVisitor {
 
 #[cfg(test)]
 mod tests {
-    use super::{anthropic_usage, openai_usage};
+    use super::{anthropic_usage, anthropic_usage_by_serde, openai_usage, openai_usage_by_serde};
+    use proptest::prelude::*;
 
     #[test]
     fn anthropic_input_is_the_sum_of_the_input_counts_present() {
@@ -248,5 +379,72 @@ mod tests {
     #[test]
     fn escaped_keys_are_read_as_their_text() {
         assert_eq!(openai_usage(br#"{"us\u0061ge":{"prompt_\u0074okens":5}}"#), Some((Some(5), None)));
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_has_no_usage() {
+        assert_eq!(openai_usage(b"{\"x\":\"\xff\",\"usage\":{\"prompt_tokens\":1}}"), None);
+    }
+
+    #[test]
+    fn negative_zero_and_integers_past_i64_are_not_counts() {
+        assert_eq!(openai_usage(br#"{"usage":{"prompt_tokens":-0,"completion_tokens":9223372036854775808}}"#), None);
+        assert_eq!(openai_usage(br#"{"usage":{"prompt_tokens":-9223372036854775808,"completion_tokens":1e2}}"#), Some((Some(i64::MIN), None)));
+        assert_eq!(openai_usage_by_serde(br#"{"usage":{"prompt_tokens":-0,"completion_tokens":9223372036854775808}}"#), None);
+    }
+
+    /// Agreement where a decoder accepts the document (serde's Value is strict: UTF-8, no lone
+    /// surrogate, no float past f64); elsewhere the one-pass reader only has to answer.
+    fn agrees(data: &[u8]) -> bool {
+        let strict = serde_json::from_slice::<serde_json::Value>(data).is_ok();
+        let (openai, anthropic) = (openai_usage(data), anthropic_usage(data));
+        !strict || (openai == openai_usage_by_serde(data) && anthropic == anthropic_usage_by_serde(data))
+    }
+
+    fn count() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            Just("-0".into()), Just("9223372036854775808".into()), Just("1.5".into()), Just("2e3".into()),
+            Just("null".into()), Just("true".into()), Just("\"7\"".into()), Just("[1]".into()), Just("{\"a\":1}".into()),
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "cache_creation_input_tokens",
+            "cache_read_input_tokens", "total_tokens", "usage", "prompt_\\u0074okens", "us\\u0061ge", "x",
+        ])
+        .prop_map(String::from)
+    }
+
+    /// Answers shaped like providers' (usage objects, nested look-alikes, repeated keys) as text.
+    fn answer() -> impl Strategy<Value = String> {
+        let usage = || {
+            prop::collection::vec((name(), count()), 0..5)
+                .prop_map(|members| format!("{{{}}}", members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(",")))
+        };
+        let value = prop_oneof![usage(), count(), Just("\"text with \\\"usage\\\": {}\"".into()), usage().prop_map(|u| format!("[{u}]"))];
+        prop::collection::vec((name(), value), 0..5)
+            .prop_map(|members| format!("{{{}}}", members.iter().map(|(k, v)| format!("\"{k}\" : {v}")).collect::<Vec<_>>().join(" ,")))
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_serde_on_answers(text in answer()) {
+            prop_assert!(agrees(text.as_bytes()), "{}", text);
+        }
+
+        #[test]
+        fn agrees_with_serde_on_every_prefix_of_an_answer(text in answer()) {
+            for cut in 0..text.len() {
+                prop_assert!(agrees(&text.as_bytes()[..cut]), "{}", &text[..cut]);
+            }
+        }
+
+        #[test]
+        fn answers_any_bytes(data in prop::collection::vec(any::<u8>(), 0..48)) {
+            let wrapped = [&br#"{"usage":{"prompt_tokens":"#[..], &data, b"}}"].concat();
+            prop_assert!(agrees(&data) && agrees(&wrapped));
+        }
     }
 }
