@@ -5,7 +5,7 @@
 //! parser, then a scan for what orjson refuses although serde skips it: invalid UTF-8, a lone
 //! surrogate escape, a number that overflows a double); tests and the `body_fields` fuzz target
 //! hold the two equal. Strings are scanned eight bytes at a time (json_scan.rs). Nesting has
-//! no depth limit (one byte of stack per open container, on the heap).
+//! no depth limit (`json_scan::Nesting`: the heap only past 64 levels).
 //!
 //! The provider routes read a body's stream flag and model so (for logs and the cache); /compat
 //! also takes the span of a lone `"model"` string to write the provider's model in its place,
@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use crate::json_scan::{literal, number, skip_ws, string};
+use crate::json_scan::{literal, number, skip_ws, string, Nesting};
 
 /// What one pass found in a JSON object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub fn read(body: &[u8]) -> Option<BodyFields<'_>> {
     }
     simdutf8::basic::from_utf8(body).ok()?;
     let (mut stream, mut models, mut model_at, mut escaped_key) = (false, 0u32, None, false);
-    let mut open: Vec<u8> = Vec::with_capacity(16); // b'{' or b'[' per container still open
+    let mut open = Nesting::new();
     let mut pending: Option<Key> = None; // the top-level key whose value starts next
     let mut at = 0;
     loop {
@@ -60,9 +60,9 @@ pub fn read(body: &[u8]) -> Option<BodyFields<'_>> {
                 if body.get(at) == Some(&close) {
                     at += 1; // empty container: a complete value
                 } else {
-                    open.push(c);
+                    open.push(c == b'{');
                     if c == b'{' {
-                        let (next, named) = member_key(body, at, open.len() == 1, &mut escaped_key)?;
+                        let (next, named) = member_key(body, at, open.depth() == 1, &mut escaped_key)?;
                         at = next;
                         pending = named;
                     }
@@ -88,7 +88,7 @@ pub fn read(body: &[u8]) -> Option<BodyFields<'_>> {
         // A value ended at `at`: close containers or go on to the next member.
         loop {
             at = skip_ws(body, at);
-            let Some(&kind) = open.last() else {
+            let Some(object) = open.innermost_is_object() else {
                 if at != body.len() {
                     return None;
                 }
@@ -99,12 +99,12 @@ pub fn read(body: &[u8]) -> Option<BodyFields<'_>> {
                 let model_span = if models == 1 { model_at } else { None };
                 return Some(BodyFields { stream, model, model_span, escaped_key });
             };
-            let close = if kind == b'{' { b'}' } else { b']' };
+            let close = if object { b'}' } else { b']' };
             match body.get(at) {
                 Some(&b',') => {
                     at = skip_ws(body, at + 1);
-                    if kind == b'{' {
-                        let (next, named) = member_key(body, at, open.len() == 1, &mut escaped_key)?;
+                    if object {
+                        let (next, named) = member_key(body, at, open.depth() == 1, &mut escaped_key)?;
                         at = next;
                         pending = named;
                     }

@@ -10,8 +10,8 @@
 /// Whether `data` is one JSON text by the grammar (surrounding whitespace allowed), as
 /// `serde_json::from_slice::<IgnoredAny>` judges it: strings are checked for escapes and
 /// control characters, not for their encoding (the caller checks UTF-8), any `\uXXXX` and any
-/// number in the grammar pass. Nesting has no depth limit (one byte of heap per open
-/// container). Tests and the `json_text` fuzz target hold it equal to serde.
+/// number in the grammar pass. Nesting has no depth limit (`Nesting`: the heap only past 64
+/// levels). Tests and the `json_text` fuzz target hold it equal to serde.
 pub fn is_json_text(data: &[u8]) -> bool {
     value_end(data, skip_ws(data, 0)).is_some_and(|end| skip_ws(data, end) == data.len())
 }
@@ -19,7 +19,7 @@ pub fn is_json_text(data: &[u8]) -> bool {
 /// The index after the JSON value (grammar only, as `is_json_text`) starting at `at`; None
 /// when no value starts there or it does not end.
 pub(crate) fn value_end(data: &[u8], mut at: usize) -> Option<usize> {
-    let mut open: Vec<u8> = Vec::new(); // b'{' or b'[' per container still open
+    let mut open = Nesting::new();
     loop {
         // A value starts at `at`.
         match *data.get(at)? {
@@ -29,7 +29,7 @@ pub(crate) fn value_end(data: &[u8], mut at: usize) -> Option<usize> {
                 if data.get(at) == Some(&close) {
                     at += 1; // empty container: a complete value
                 } else {
-                    open.push(c);
+                    open.push(c == b'{');
                     if c == b'{' {
                         at = member_key(data, at)?;
                     }
@@ -45,15 +45,15 @@ pub(crate) fn value_end(data: &[u8], mut at: usize) -> Option<usize> {
         }
         // A value ended at `at`: close containers or go on to the next member.
         loop {
-            let Some(&kind) = open.last() else {
+            let Some(object) = open.innermost_is_object() else {
                 return Some(at);
             };
             at = skip_ws(data, at);
-            let close = if kind == b'{' { b'}' } else { b']' };
+            let close = if object { b'}' } else { b']' };
             match data.get(at) {
                 Some(&b',') => {
                     at = skip_ws(data, at + 1);
-                    if kind == b'{' {
+                    if object {
                         at = member_key(data, at)?;
                     }
                     break;
@@ -65,6 +65,52 @@ pub(crate) fn value_end(data: &[u8], mut at: usize) -> Option<usize> {
                 _ => return None,
             }
         }
+    }
+}
+
+/// The containers still open while a reader walks a value, innermost last: the first 64 levels
+/// as bits of one word (no allocation for the documents gateways see), deeper ones on the heap.
+pub(crate) struct Nesting {
+    objects: u64, // bit i: level i is an object (else an array), for levels below 64
+    depth: usize,
+    deeper: Vec<bool>, // levels 64 and up: true for an object
+}
+
+impl Nesting {
+    pub(crate) const fn new() -> Self {
+        Nesting { objects: 0, depth: 0, deeper: Vec::new() }
+    }
+
+    /// Opens a container: an object when `object`, else an array.
+    pub(crate) fn push(&mut self, object: bool) {
+        if self.depth < 64 {
+            self.objects = (self.objects & !(1 << self.depth)) | (u64::from(object) << self.depth);
+        } else {
+            self.deeper.push(object);
+        }
+        self.depth += 1;
+    }
+
+    /// Closes the innermost container.
+    pub(crate) fn pop(&mut self) {
+        if self.depth > 64 {
+            self.deeper.pop();
+        }
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// Whether the innermost open container is an object; None when none is open.
+    pub(crate) fn innermost_is_object(&self) -> Option<bool> {
+        match self.depth {
+            0 => None,
+            d if d <= 64 => Some(self.objects & (1 << (d - 1)) != 0),
+            _ => self.deeper.last().copied(),
+        }
+    }
+
+    /// How many containers are open.
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
     }
 }
 
@@ -280,6 +326,33 @@ mod tests {
     fn nesting_has_no_depth_limit() {
         let deep = [vec![b'['; 5000], vec![b']'; 5000]].concat();
         assert!(is_json_text(&deep) && serde_says(&deep));
+    }
+
+    #[test]
+    fn objects_and_arrays_alternate_past_the_first_64_levels() {
+        // [{"a":[{"a": ... }]}] with every level's closer checked against its opener.
+        let (open, close): (Vec<&[u8]>, Vec<&[u8]>) = (0..150).map(|i| if i % 3 == 0 { (&b"{\"a\":"[..], &b"}"[..]) } else { (&b"["[..], &b"]"[..]) }).unzip();
+        let deep = [open.concat(), b"1".to_vec(), close.iter().rev().copied().collect::<Vec<_>>().concat()].concat();
+        assert!(is_json_text(&deep) && serde_says(&deep));
+        let mut swapped = deep.clone();
+        let last_brace = swapped.iter().rposition(|&b| b == b'}').unwrap();
+        swapped[last_brace] = b']'; // the outermost object closed as an array
+        assert!(!is_json_text(&swapped) && !serde_says(&swapped));
+    }
+
+    #[test]
+    fn nesting_reports_the_innermost_container_at_every_depth() {
+        let mut nesting = super::Nesting::new();
+        let kinds: Vec<bool> = (0..200).map(|i| i % 5 == 1 || i % 7 == 0).collect();
+        for (depth, &object) in kinds.iter().enumerate() {
+            nesting.push(object);
+            assert_eq!((nesting.depth(), nesting.innermost_is_object()), (depth + 1, Some(object)));
+        }
+        for depth in (0..kinds.len()).rev() {
+            assert_eq!(nesting.innermost_is_object(), Some(kinds[depth]));
+            nesting.pop();
+        }
+        assert_eq!((nesting.depth(), nesting.innermost_is_object()), (0, None));
     }
 
     /// JSON-ish text: the grammar's pieces in any order, so that near-misses are common.
