@@ -172,13 +172,22 @@ fn count(body: &[u8], at: usize) -> Option<(usize, Option<i64>)> {
         return Some((value_end(body, at)?, None));
     }
     let end = number::<false>(body, at)?;
-    let literal = &body[at..end];
-    if literal.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) || literal == b"-0" {
+    let (negative, digits) = match &body[at..end] {
+        [b'-', rest @ ..] => (true, rest),
+        all => (false, all),
+    };
+    // An integer literal (the grammar is checked: ASCII digits, no leading zero) within i64;
+    // `-0` is a float to serde, so not a count either.
+    if digits.iter().any(|b| !b.is_ascii_digit()) || (negative && digits == b"0") {
         return Some((end, None));
     }
-    // An integer literal of ASCII digits (checked by `number`): i64's parser takes it or
-    // it is past i64.
-    Some((end, std::str::from_utf8(literal).ok()?.parse::<i64>().ok()))
+    let magnitude = digits.iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+    let value = match magnitude {
+        Some(m) if negative => 0i64.checked_sub_unsigned(m),
+        Some(m) => i64::try_from(m).ok(),
+        None => None,
+    };
+    Some((end, value))
 }
 
 // ---- serde's reader -----------------------------------------------------------------------
