@@ -1,5 +1,7 @@
-//! Token usage from a whole JSON answer without building the document: every other value is
-//! skipped by the parser (`IgnoredAny`). Two shapes:
+//! Token usage from a whole JSON answer without building the document: one pass over the
+//! bytes (json_scan.rs's pieces) that checks every other value by the grammar and passes over
+//! it; serde's ignoring parser (`IgnoredAny`) does the same as the tests' and the fuzz
+//! target's reference (`*_by_serde`). Two shapes:
 //!
 //! - OpenAI's (`{"usage": {"prompt_tokens": …, "completion_tokens": …}}`, or the Responses
 //!   API's `input_tokens` / `output_tokens`), by `aigw.providers.openai_usage`'s rules:
@@ -12,7 +14,8 @@
 //!
 //! In both only JSON integers count (not floats, not booleans); no usable count at all is no
 //! usage. A repeated key counts its last value (as orjson does). Integers beyond i64 are not
-//! counted, nor is an input sum beyond i64 (Python would add them: no real answer has them).
+//! counted, nor is an input sum beyond i64 (Python would add them: no real answer has them),
+//! nor `-0` (a float to serde; Python would count 0).
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::fmt;

@@ -123,7 +123,8 @@ impl SlotsMaker {
     #[pyo3(signature = (*args))]
     fn __call__<'py>(&self, py: Python<'py>, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
         let args: Vec<*mut ffi::PyObject> = args.iter_borrowed().map(|a| a.as_ptr()).collect();
-        self.make(py, &args)
+        // SAFETY: the tuple (held for the call) keeps each of its items alive.
+        unsafe { self.make(py, &args) }
     }
 
     /// A builtin function doing what calling this maker does, called without an argument
@@ -148,10 +149,13 @@ unsafe extern "C" fn make_fast(slf: *mut ffi::PyObject, args: *mut *mut ffi::PyO
 }
 
 impl SlotsMaker {
-    /// A new instance with `args` (borrowed references, each a live object) as its first
-    /// fields, in order, and the defaults of the rest. TypeError for too few or too many
-    /// arguments; whatever a default factory raises.
-    fn make<'py>(&self, py: Python<'py>, args: &[*mut ffi::PyObject]) -> PyResult<Bound<'py, PyAny>> {
+    /// A new instance with `args` as its first fields, in order, and the defaults of the rest.
+    /// TypeError for too few or too many arguments; whatever a default factory raises.
+    ///
+    /// # Safety
+    /// Each pointer in `args` must be a live object that the caller keeps alive until this
+    /// returns (a borrowed reference: a vectorcall's arguments, a held tuple's items).
+    unsafe fn make<'py>(&self, py: Python<'py>, args: &[*mut ffi::PyObject]) -> PyResult<Bound<'py, PyAny>> {
         let given = args.len();
         if given < self.required || given > self.offsets.len() {
             let ty = self.ty.bind(py);
@@ -183,7 +187,7 @@ impl SlotsMaker {
         let obj = unsafe { Bound::from_owned_ptr(py, raw) };
         for (i, (&offset, missing)) in self.offsets.iter().zip(&self.missing).enumerate() {
             let value: *mut ffi::PyObject = match args.get(i) {
-                // SAFETY: a live object borrowed for the call (the caller's contract): the
+                // SAFETY: a live object borrowed for the call (this function's contract): the
                 // slot takes a new strong reference to it.
                 Some(&arg) => unsafe {
                     ffi::Py_INCREF(arg);
