@@ -99,6 +99,38 @@ async def test_close_loses_nothing_logged_just_before(tmp_path, make_record):
     assert stored == {r.log_id for r in records}
 
 
+async def test_a_record_whose_attribute_lets_the_writer_run_mid_append_loses_nothing(tmp_path, make_record):
+    # The native entry appends without the batcher's lock, holding the encoder; an attribute
+    # that runs Python code (here: sleeps, releasing the GIL) lets the woken writer thread look
+    # at the backlog meanwhile. It must wait its turn, not die and strand every later record.
+    import dataclasses
+
+    from aigw.types import LogRecord
+
+    class Slow(LogRecord):
+        __slots__ = ()
+
+        def __getattribute__(self, name):
+            if name == "response_body":
+                time.sleep(0.002)
+            return super().__getattribute__(name)
+
+    logger = SqliteLogger(tmp_path / "logs.db", flush_interval=0.001)
+    await logger.start()
+    errors: list = []
+    previous, threading.excepthook = threading.excepthook, errors.append
+    try:
+        records = [make_record()] + [Slow(**dataclasses.asdict(make_record())) for _ in range(60)]
+        for record in records:
+            logger.log(record)
+        await logger.close()
+    finally:
+        threading.excepthook = previous
+    assert errors == [] and logger.stats.written == len(records)
+    with sqlite3.connect(tmp_path / "logs.db") as conn:
+        assert {row[0] for row in conn.execute("SELECT log_id FROM logs")} == {r.log_id for r in records}
+
+
 async def test_close_writes_records_logged_before_start(tmp_path, make_record):
     logger = SqliteLogger(tmp_path / "logs.db")
     logger.log(make_record())

@@ -383,11 +383,20 @@ class LogBatcher:
     def _run(self) -> None:
         while True:
             with self._lock:
-                while not self._pending and not self._closed and not self._flush_requested:
+                while True:
+                    pending = self._backlog_now()
+                    if pending is None:  # the loop's entry is mid-append: look again shortly
+                        self._wake.wait(self._flush_interval or 0.001)
+                        continue
+                    if pending or self._closed or self._flush_requested:
+                        break
                     self._wake.wait()
-                if not self._closed and not self._flush_requested and len(self._pending) < self._batch_size:
+                if not self._closed and not self._flush_requested and pending < self._batch_size:
                     self._wake.wait(self._flush_interval)  # gather a batch
-                chunks = self._pending.take(self._batch_size)
+                try:
+                    chunks = self._pending.take(self._batch_size)
+                except RuntimeError:  # as above: the rows stay pending, taken on the next turn
+                    continue
                 self._flush_requested = False
                 closing = self._closed
             for chunk, count in chunks:
@@ -396,6 +405,15 @@ class LogBatcher:
                 with self._lock:
                     self._progress.notify_all()
                 return
+
+    def _backlog_now(self) -> int | None:
+        """How many rows wait (under the lock), or None while the encoder is borrowed by the
+        loop's native entry: it appends without the lock, and a record whose attribute runs
+        Python code (a property, a subclass) may let this thread run meanwhile."""
+        try:
+            return len(self._pending)
+        except RuntimeError:  # pyo3's "Already mutably borrowed"
+            return None
 
     def _write_chunk(self, chunk: list[Pending] | LogPayload, count: int) -> None:
         try:

@@ -90,7 +90,9 @@ pub(crate) unsafe fn arguments<'a>(args: *const *mut ffi::PyObject, nargs: ffi::
 
 /// Runs a builtin function's body as CPython expects of a C function: its result as a new
 /// reference, or NULL with the error set; a panic becomes a `PanicException`, never an unwind
-/// across the C boundary.
+/// across the C boundary. pyo3 is not told the GIL is held (no trampoline counts it), so a
+/// `Py<T>` dropped in the body (an error's parts) is released at pyo3's next call instead of
+/// at once; `Bound` values are released at once as anywhere.
 ///
 /// # Safety
 /// Only from a C function CPython called (the GIL is held by this thread).
