@@ -31,7 +31,7 @@ pub(crate) fn value_end(data: &[u8], mut at: usize) -> Option<usize> {
                 } else {
                     open.push(c == b'{');
                     if c == b'{' {
-                        at = member_key(data, at)?;
+                        at = member_key::<false>(data, at)?.1;
                     }
                     continue;
                 }
@@ -54,7 +54,7 @@ pub(crate) fn value_end(data: &[u8], mut at: usize) -> Option<usize> {
                 Some(&b',') => {
                     at = skip_ws(data, at + 1);
                     if object {
-                        at = member_key(data, at)?;
+                        at = member_key::<false>(data, at)?.1;
                     }
                     break;
                 }
@@ -114,16 +114,18 @@ impl Nesting {
     }
 }
 
-/// An object member's key and colon at `at` (grammar only); where its value starts.
-fn member_key(data: &[u8], at: usize) -> Option<usize> {
+/// An object member's key and colon at `at`: the key's string literal (quotes included, checked
+/// with `PAIRED` as `string` does) and where its value starts (whitespace skipped).
+pub(crate) fn member_key<const PAIRED: bool>(data: &[u8], at: usize) -> Option<(&[u8], usize)> {
     if data.get(at) != Some(&b'"') {
         return None;
     }
-    let at = skip_ws(data, string::<false>(data, at)?);
-    if data.get(at) != Some(&b':') {
+    let end = string::<PAIRED>(data, at)?;
+    let colon = skip_ws(data, end);
+    if data.get(colon) != Some(&b':') {
         return None;
     }
-    Some(skip_ws(data, at + 1))
+    Some((&data[at..end], skip_ws(data, colon + 1)))
 }
 
 /// The index of the first byte at or after `at` that is not JSON whitespace.
@@ -289,9 +291,48 @@ pub(crate) fn literal(data: &[u8], at: usize, word: &[u8]) -> Option<usize> {
     (data.get(at..at + word.len())? == word).then_some(at + word.len())
 }
 
+/// Generators shared by the one-pass readers' property tests (here, json_fields.rs, usage.rs).
+#[cfg(test)]
+pub(crate) mod strategies {
+    use proptest::prelude::*;
+
+    /// Any JSON value serde writes, a few levels deep; `names` join the random keys and strings
+    /// (the names a reader looks for).
+    pub(crate) fn json_value(names: &'static [&'static str]) -> impl Strategy<Value = serde_json::Value> {
+        let name = move || prop::sample::select(names).prop_map(String::from);
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+            ".{0,6}".prop_map(serde_json::Value::String),
+            name().prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(4, 24, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map(prop_oneof![".{0,4}", name()], inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A string's bytes, plain but for one byte a string scan must stop at (or pass) inserted
+    /// anywhere: the eight-at-a-time scan must find such a byte at any offset, and only those.
+    pub(crate) fn string_bytes_with_one_odd_byte() -> impl Strategy<Value = Vec<u8>> {
+        let plain = prop::collection::vec(prop::sample::select(vec![b'a', b' ', b'~', 0x7f, 0x80, 0xc3, 0xff]), 0..40);
+        let inserted = prop::sample::select(vec![b'"', b'\\', 0x00, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc]);
+        (plain, any::<prop::sample::Index>(), inserted).prop_map(|(mut text, at, byte)| {
+            text.insert(at.index(text.len() + 1), byte);
+            text
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_json_text;
+    use super::strategies;
     use proptest::prelude::*;
     use serde::de::IgnoredAny;
 
@@ -365,22 +406,6 @@ mod tests {
         prop::collection::vec(pieces, 0..24).prop_map(|parts| parts.concat())
     }
 
-    fn arb_value() -> impl Strategy<Value = serde_json::Value> {
-        let leaf = prop_oneof![
-            Just(serde_json::Value::Null),
-            any::<bool>().prop_map(serde_json::Value::Bool),
-            any::<i64>().prop_map(serde_json::Value::from),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
-            ".{0,6}".prop_map(serde_json::Value::String),
-        ];
-        leaf.prop_recursive(4, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
-                prop::collection::btree_map(".{0,4}", inner, 0..4).prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
     proptest! {
         #[test]
         fn agrees_with_serde_on_jsonish_text(data in jsonish()) {
@@ -393,20 +418,13 @@ mod tests {
         }
 
         #[test]
-        fn agrees_on_long_strings_with_any_byte_anywhere(
-            plain in prop::collection::vec(prop::sample::select(vec![b'a', b' ', b'~', 0x7f, 0x80, 0xc3, 0xff]), 0..40),
-            at in any::<prop::sample::Index>(),
-            inserted in prop::sample::select(vec![b'"', b'\\', 0x00, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc]),
-        ) {
-            // The eight-at-a-time scan must find a stop byte at any offset, and only those.
-            let mut text = plain.clone();
-            text.insert(at.index(text.len() + 1), inserted);
+        fn agrees_on_long_strings_with_any_byte_anywhere(text in strategies::string_bytes_with_one_odd_byte()) {
             let document = [&b"[\""[..], &text, b"\"]"].concat();
             prop_assert_eq!(is_json_text(&document), serde_says(&document), "{:?}", document);
         }
 
         #[test]
-        fn agrees_on_values_serde_writes_and_their_prefixes(value in arb_value()) {
+        fn agrees_on_values_serde_writes_and_their_prefixes(value in strategies::json_value(&["k"])) {
             let text = serde_json::to_vec(&value).unwrap();
             prop_assert!(is_json_text(&text));
             for cut in 0..text.len() {

@@ -19,7 +19,7 @@
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
-use crate::json_scan::{number, skip_ws, string, value_end};
+use crate::json_scan::{member_key, number, skip_ws, value_end};
 use crate::json_visit::{scalars_are, Text};
 use std::borrow::Cow;
 
@@ -112,16 +112,8 @@ fn members(body: &[u8], at: usize, mut value: impl FnMut(&[u8], usize) -> Option
         return Some(at + 1);
     }
     loop {
-        if body.get(at) != Some(&b'"') {
-            return None;
-        }
-        let end = string::<true>(body, at)?;
-        let name = decoded(&body[at..end])?;
-        at = skip_ws(body, end);
-        if body.get(at) != Some(&b':') {
-            return None;
-        }
-        at = skip_ws(body, value(&name, skip_ws(body, at + 1))?);
+        let (literal, value_at) = member_key::<true>(body, at)?;
+        at = skip_ws(body, value(&decoded(literal)?, value_at)?);
         match body.get(at) {
             Some(&b',') => at = skip_ws(body, at + 1),
             Some(&b'}') => return Some(at + 1),
