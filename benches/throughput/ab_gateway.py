@@ -39,6 +39,8 @@ def ab_arguments(description: str, **defaults) -> argparse.Namespace:
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--scenarios", default=defaults.get("scenarios", "ws:ns_c32,http:ns_c32,ws:st_b8"))
     ap.add_argument("--gateway", default=defaults.get("gateway", "bench-nolog"))
+    if defaults.get("b_gateway"):
+        ap.add_argument("--b-gateway", default=None, help="build B's gateway when not --gateway (bench: logs on, bench-nolog: off)")
     ap.add_argument("--py", default=sys.executable)
     args = ap.parse_args()
     args.smoke = False

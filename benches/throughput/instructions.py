@@ -15,6 +15,9 @@ not microseconds.
         [--seconds 20] [--scenarios ws:ns_c32,http:ns_c32,compat:ns_c32,compatpass:ns_c32]
 
 `--a`/`--b` run `aigw` (e.g. a wrapper setting PYTHONPATH to one tree and exec'ing Python).
+`--b-gateway bench-nolog` with one build as both counts what logging costs it, exactly:
+
+    python benches/throughput/instructions.py --a $W --b $W --gateway bench --b-gateway bench-nolog ...
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ def last_dump_total(directory: Path, pid: int) -> int:
 
 def main() -> None:
     args = ab_arguments(__doc__.splitlines()[0], reps=None, seconds=20.0, gateway="bench",
-                        scenarios="ws:ns_c32,http:ns_c32,compat:ns_c32,compatpass:ns_c32")
+                        scenarios="ws:ns_c32,http:ns_c32,compat:ns_c32,compatpass:ns_c32",
+                        b_gateway=True)
     out = args.out.resolve()
     harness = find_harness()
     procs = Procs(out / "logs")
@@ -77,6 +81,7 @@ def main() -> None:
     try:
         up, up_port, an, an_port = start_upstreams(procs, args.py, harness, anthropic=True)
         gateways = {}
+        gateway_of = {"A": args.gateway, "B": args.b_gateway or args.gateway}
         for name, cmd in (("A", args.a), ("B", args.b)):
             port = free_port()
             d = out / name
@@ -88,7 +93,7 @@ def main() -> None:
                 f.write(f'\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n')
             gw = procs.start(name, [*valgrind, cmd, "serve", "--config", str(config)], "0", cwd=d)
             wait_ready(f"http://127.0.0.1:{port}/health", 600, gw)
-            gateways[name] = (gw, port, metrics_port, d, surface_targets(name, port, args.gateway, gw.pid, up.pid, an.pid, harness))
+            gateways[name] = (gw, port, metrics_port, d, surface_targets(name, port, gateway_of[name], gw.pid, up.pid, an.pid, harness))
         for spec in args.scenarios.split(","):
             surface, scen = spec.split(":")
             for name in ("A", "B"):
