@@ -91,8 +91,10 @@ pub(crate) unsafe fn arguments<'a>(args: *const *mut ffi::PyObject, nargs: ffi::
 /// Runs a builtin function's body as CPython expects of a C function: its result as a new
 /// reference, or NULL with the error set; a panic becomes a `PanicException`, never an unwind
 /// across the C boundary. pyo3 is not told the GIL is held (no trampoline counts it), so a
-/// `Py<T>` dropped in the body (an error's parts) is released at pyo3's next call instead of
-/// at once; `Bound` values are released at once as anywhere.
+/// `Py<T>` dropped in the body is released at pyo3's next call instead of at once, through
+/// pyo3's reference pool; the first such drop starts that pool, after which every pyo3 call
+/// in the process locks its mutex. Bodies hold `Bound` values (released at once, as
+/// anywhere) and leave `Py<T>` drops to the error paths.
 ///
 /// # Safety
 /// Only from a C function CPython called (the GIL is held by this thread).

@@ -694,7 +694,11 @@ impl LogEntry {
             if code < SUBMIT_FULL {
                 self.accepted.fetch_add(1, Ordering::Relaxed);
                 if code == SUBMIT_WAKE {
-                    self.wake.call0(py)?;
+                    // Through a Bound: `Py::call0`'s owned result would be dropped with pyo3's
+                    // GIL count at zero (no trampoline here), which starts its deferred
+                    // reference pool, and from then on every pyo3 call in the process
+                    // locks that pool's mutex (~0.2 µs a request).
+                    self.wake.bind(py).call0()?;
                 }
                 return Ok(PyBool::new(py, true).to_owned().into_any());
             }
