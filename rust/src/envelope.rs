@@ -46,7 +46,9 @@ static ESCAPE: [u8; 256] = {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn push_escaped_str(out: &mut Vec<u8>, s: &str) {
+/// `s`'s characters as inside a JSON string (serde_json's escapes: `"`, `\\` and the control
+/// characters), without the quotes.
+pub(crate) fn push_escaped_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {

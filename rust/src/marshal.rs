@@ -87,6 +87,19 @@ impl MarshalWriter {
     }
 
     /// The head of a tuple of `n` items (the items follow).
+    /// A str whose UTF-8 `write` appends to the buffer in place (no text of its own to copy
+    /// from); the length is filled in after. `write`'s result is returned; when it reports a
+    /// failure the caller discards what was written (the bytes it appended may be partial).
+    pub fn utf8_written<R>(&mut self, write: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        self.buf.push(b'u');
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        let result = write(&mut self.buf);
+        let n = self.buf.len() - at - 4;
+        self.buf[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+        result
+    }
+
     pub fn tuple(&mut self, n: usize) {
         self.buf.push(b'(');
         self.len32(n);
@@ -123,6 +136,13 @@ mod tests {
         let out = written(|w| w.int(-(i64::MAX)));
         assert_eq!(&out[..5], b"l\xfb\xff\xff\xff");
         assert_eq!(&out[5..], b"\xff\x7f\xff\x7f\xff\x7f\xff\x7f\x07\x00");
+    }
+
+    #[test]
+    fn a_str_written_in_place_is_the_str_written_whole() {
+        let whole = written(|w| w.str("{\"a\":1}"));
+        let in_place = written(|w| w.utf8_written(|buf| buf.extend_from_slice(b"{\"a\":1}")));
+        assert_eq!(in_place, whole);
     }
 
     #[test]

@@ -61,7 +61,9 @@ fn new_log_id(py: Python<'_>) -> Bound<'_, PyString> {
 }
 
 const NULL_TEXT: &str = "\0";
-const NULL_NUMBER: i64 = -i64::MAX;
+/// The NULL number, `-(2**63 - 1)`, in marshal (`marshal.dumps(-(2**63 - 1), 2)`: five 15-bit
+/// digits), copied whole for each absent number rather than cut into digits each time.
+const NULL_NUMBER_MARSHAL: [u8; 15] = [b'l', 251, 255, 255, 255, 255, 127, 255, 127, 255, 127, 255, 127, 7, 0];
 const MAX_JSON_DEPTH: usize = 32;
 
 /// The LogRecord attributes a row reads, in the order `columns` uses them.
@@ -222,15 +224,37 @@ fn text_or_null(w: &mut MarshalWriter, v: &Bound<'_, PyAny>) -> PyResult<bool> {
 /// `N if v is None else v` of log_row.
 fn number_or_null(w: &mut MarshalWriter, v: &Bound<'_, PyAny>) -> PyResult<bool> {
     if v.is_none() {
-        w.int(NULL_NUMBER);
+        w.buf.extend_from_slice(&NULL_NUMBER_MARSHAL);
         return Ok(true);
     }
     scalar(w, v)
 }
 
+/// A body's size column: the length of a body kept in the row, or what the record names (the
+/// size of a body not kept, or None).
+#[derive(Clone, Copy)]
+enum SizeColumn<'a, 'py> {
+    Length(usize),
+    Named(&'a Bound<'py, PyAny>),
+}
+
+impl SizeColumn<'_, '_> {
+    fn write(self, w: &mut MarshalWriter) -> PyResult<bool> {
+        match self {
+            SizeColumn::Length(n) => {
+                w.int(i64::try_from(n).unwrap_or(i64::MAX)); // a length is at most isize::MAX
+                Ok(true)
+            }
+            SizeColumn::Named(v) => number_or_null(w, v),
+        }
+    }
+}
+
 fn json_str(out: &mut Vec<u8>, s: &str) {
     // serde_json's escaping: `"`, `\` and control characters; everything else as UTF-8.
-    let _ = serde_json::to_writer(&mut *out, s);
+    out.push(b'"');
+    crate::envelope::push_escaped_str(out, s);
+    out.push(b'"');
 }
 
 /// `v` as compact JSON (None, bool, int, float, str, dict with str keys, list, tuple); false
@@ -250,14 +274,17 @@ fn json(out: &mut Vec<u8>, v: &Bound<'_, PyAny>, depth: usize) -> PyResult<bool>
         out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
     } else if v.is_instance_of::<PyInt>() {
         match v.extract::<i64>() {
-            Ok(n) => {
-                let _ = serde_json::to_writer(&mut *out, &n);
-            }
+            Ok(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
             Err(_) => return Ok(false),
         }
     } else if let Ok(f) = v.downcast::<PyFloat>() {
-        // Non-finite floats are `null`, as orjson writes them.
-        let _ = serde_json::to_writer(&mut *out, &f.value());
+        // Non-finite floats are `null`, as orjson writes them; the digits are serde_json's.
+        let x = f.value();
+        if x.is_finite() {
+            out.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes());
+        } else {
+            out.extend_from_slice(b"null");
+        }
     } else if let Ok(d) = v.downcast::<PyDict>() {
         out.push(b'{');
         for (i, (k, item)) in d.iter().enumerate() {
@@ -335,29 +362,59 @@ impl LogRowEncoder {
 
     /// `(log_id, request_body, response_body)` appended to `self.bodies`; the body bytes, or
     /// None when the log_id cannot be written here.
-    fn bodies_row(&mut self, record: &Bound<'_, PyAny>, request: Option<&Bound<'_, PyAny>>, response: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
-        let log_id = self.record.get(record, 0)?;
+    fn bodies_row(&mut self, log_id: &Bound<'_, PyAny>, request: Option<&Bound<'_, PyAny>>, response: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
         self.bodies.tuple(3);
-        if !scalar(&mut self.bodies, &log_id)? {
+        if !scalar(&mut self.bodies, log_id)? {
             return Ok(None);
         }
         Ok(Some(body(&mut self.bodies, request)? + body(&mut self.bodies, response)?))
     }
 
-    /// The row of `record` appended to `self.rows`; false (and `self.rows` as before) when a
-    /// value cannot be written here.
-    fn row(&mut self, r: &Bound<'_, PyAny>, q: &Bound<'_, PyAny>, p: &Bound<'_, PyAny>) -> PyResult<bool> {
+    /// `add` with the size columns as `submit` knows them: true when appended, false when a
+    /// value needs the Python encoder (nothing appended).
+    fn append(
+        &mut self,
+        record: &Bound<'_, PyAny>,
+        request_body_size: SizeColumn<'_, '_>,
+        response_body_size: SizeColumn<'_, '_>,
+        request_body: Option<&Bound<'_, PyAny>>,
+        response_body: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let v = self.record.get_array::<{ RECORD_FIELDS.len() }>(record)?;
+        if !self.row(&v, request_body_size, response_body_size)? {
+            return Ok(false);
+        }
+        let present = |b: Option<&Bound<'_, PyAny>>| b.is_some_and(|b| !b.is_none());
+        let mut payload = 0;
+        if present(request_body) || present(response_body) {
+            let start = self.bodies.buf.len();
+            match self.bodies_row(&v[0], request_body, response_body) {
+                Ok(Some(n)) => payload = n,
+                failed => {
+                    // Undo the row too: the record is either whole in the batch or not at all.
+                    self.bodies.buf.truncate(start);
+                    let last = self.marks.last().map_or(0, |m| m.rows_end);
+                    self.rows.buf.truncate(last);
+                    return failed.map(|_| false);
+                }
+            }
+        }
+        self.mark(present(request_body) || present(response_body), payload);
+        Ok(true)
+    }
+
+    /// The row of the record whose attributes are `v` appended to `self.rows`; false (and
+    /// `self.rows` as before) when a value cannot be written here.
+    fn row(&mut self, v: &[Bound<'_, PyAny>; RECORD_FIELDS.len()], q: SizeColumn<'_, '_>, p: SizeColumn<'_, '_>) -> PyResult<bool> {
         let start = self.rows.buf.len();
-        let ok = self.columns(r, q, p).inspect_err(|_| self.rows.buf.truncate(start))?;
+        let ok = self.columns(v, q, p).inspect_err(|_| self.rows.buf.truncate(start))?;
         if !ok {
             self.rows.buf.truncate(start);
         }
         Ok(ok)
     }
 
-    fn columns<'py>(&mut self, r: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>, p: &Bound<'py, PyAny>) -> PyResult<bool> {
-        let mut v: Vec<Bound<'py, PyAny>> = Vec::with_capacity(RECORD_FIELDS.len());
-        self.record.get_all(r, &mut v)?;
+    fn columns(&mut self, v: &[Bound<'_, PyAny>; RECORD_FIELDS.len()], q: SizeColumn<'_, '_>, p: SizeColumn<'_, '_>) -> PyResult<bool> {
         let w = &mut self.rows;
         w.tuple(31);
         macro_rules! col {
@@ -409,32 +466,38 @@ impl LogRowEncoder {
         }
         col!(text_or_null, 20); // request_content_type
         col!(text_or_null, 21); // response_content_type
-        if !number_or_null(w, q)? || !number_or_null(w, p)? {
+        if !q.write(w)? || !p.write(w)? {
             return Ok(false);
         }
         let attempts = &v[22];
         if attempts.is_truthy()? {
-            let mut out = Vec::with_capacity(160);
-            let mut fields = Vec::with_capacity(self.attempt_keys.len());
-            out.push(b'[');
-            for (i, attempt) in attempts.try_iter()?.enumerate() {
-                let attempt = attempt?;
-                out.extend_from_slice(if i > 0 { b",{" } else { b"{" });
-                fields.clear();
-                self.attempt.get_all(&attempt, &mut fields)?;
-                for (j, (key, value)) in self.attempt_keys.iter().zip(&fields).enumerate() {
-                    if j > 0 {
-                        out.push(b',');
+            let (reader, keys) = (&self.attempt, &self.attempt_keys);
+            // Written straight into the row (a failure discards the whole row).
+            let written = w.utf8_written(|out| -> PyResult<bool> {
+                let mut fields = Vec::with_capacity(keys.len());
+                out.push(b'[');
+                for (i, attempt) in attempts.try_iter()?.enumerate() {
+                    let attempt = attempt?;
+                    out.extend_from_slice(if i > 0 { b",{" } else { b"{" });
+                    fields.clear();
+                    reader.get_all(&attempt, &mut fields)?;
+                    for (j, (key, value)) in keys.iter().zip(&fields).enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(key);
+                        if !json(out, value, 1)? {
+                            return Ok(false);
+                        }
                     }
-                    out.extend_from_slice(key);
-                    if !json(&mut out, value, 1)? {
-                        return Ok(false);
-                    }
+                    out.push(b'}');
                 }
-                out.push(b'}');
+                out.push(b']');
+                Ok(true)
+            })?;
+            if !written {
+                return Ok(false);
             }
-            out.push(b']');
-            w.utf8(&out);
         } else {
             w.str(NULL_TEXT);
         }
@@ -458,12 +521,8 @@ fn json_column(w: &mut MarshalWriter, v: &Bound<'_, PyAny>, present: bool) -> Py
         w.str(NULL_TEXT);
         return Ok(true);
     }
-    let mut out = Vec::with_capacity(64);
-    if !json(&mut out, v, 0)? {
-        return Ok(false);
-    }
-    w.utf8(&out);
-    Ok(true)
+    // Written straight into the row (a failure discards the whole row).
+    w.utf8_written(|out| json(out, v, 0))
 }
 
 #[pymethods]
@@ -515,26 +574,38 @@ impl LogRowEncoder {
         }
         let request = self.bodies_of.get(record, 0)?;
         let response = self.bodies_of.get(record, 1)?;
-        // A body's size column: its length when it is kept, else the size the record names.
-        let size = |body: &Bound<'_, PyAny>, named: usize| -> PyResult<(Option<usize>, Bound<'_, PyAny>)> {
-            if body.is_none() {
-                return Ok((None, self.bodies_of.get(record, named)?));
-            }
-            let n = body.len()?;
-            Ok((Some(n), n.into_pyobject(record.py())?.into_any()))
+        // A body's size column: its length when it is kept, else the size the record names
+        // (read only then).
+        let (request_named, response_named);
+        let request_size = if request.is_none() {
+            request_named = self.bodies_of.get(record, 2)?;
+            SizeColumn::Named(&request_named)
+        } else {
+            SizeColumn::Length(request.len()?)
         };
-        let (request_len, request_size) = size(&request, 2)?;
-        let (response_len, response_size) = size(&response, 3)?;
-        let body_bytes = request_len.unwrap_or(0) + response_len.unwrap_or(0);
-        let too_big = |n: Option<usize>| n.is_some_and(|n| n > bounds.max_body_bytes);
-        let named_too_big = |v: &Bound<'_, PyAny>| v.extract::<usize>().is_ok_and(|n| n > bounds.max_body_bytes);
-        if too_big(request_len) || too_big(response_len) || named_too_big(&request_size) || named_too_big(&response_size) {
-            return Ok(SUBMIT_ASK_PYTHON);
+        let response_size = if response.is_none() {
+            response_named = self.bodies_of.get(record, 3)?;
+            SizeColumn::Named(&response_named)
+        } else {
+            SizeColumn::Length(response.len()?)
+        };
+        let mut body_bytes = 0;
+        for size in [request_size, response_size] {
+            let too_big = match size {
+                SizeColumn::Length(n) => {
+                    body_bytes += n;
+                    n > bounds.max_body_bytes
+                }
+                SizeColumn::Named(v) => v.extract::<usize>().is_ok_and(|n| n > bounds.max_body_bytes),
+            };
+            if too_big {
+                return Ok(SUBMIT_ASK_PYTHON);
+            }
         }
         if body_bytes > 0 && self.body_bytes() + body_bytes > bounds.max_backlog_bytes {
             return Ok(SUBMIT_ASK_PYTHON);
         }
-        if !self.add(record, &request_size, &response_size, not_none(&request), not_none(&response))? {
+        if !self.append(record, request_size, response_size, not_none(&request), not_none(&response))? {
             return Ok(SUBMIT_ASK_PYTHON);
         }
         let n = self.marks.len();
@@ -554,26 +625,7 @@ impl LogRowEncoder {
         request_body: Option<&Bound<'_, PyAny>>,
         response_body: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        if !self.row(record, request_body_size, response_body_size)? {
-            return Ok(false);
-        }
-        let present = |b: Option<&Bound<'_, PyAny>>| b.is_some_and(|b| !b.is_none());
-        let mut payload = 0;
-        if present(request_body) || present(response_body) {
-            let start = self.bodies.buf.len();
-            match self.bodies_row(record, request_body, response_body) {
-                Ok(Some(n)) => payload = n,
-                failed => {
-                    // Undo the row too: the record is either whole in the batch or not at all.
-                    self.bodies.buf.truncate(start);
-                    let last = self.marks.last().map_or(0, |m| m.rows_end);
-                    self.rows.buf.truncate(last);
-                    return failed.map(|_| false);
-                }
-            }
-        }
-        self.mark(present(request_body) || present(response_body), payload);
-        Ok(true)
+        self.append(record, SizeColumn::Named(request_body_size), SizeColumn::Named(response_body_size), request_body, response_body)
     }
 
     /// Append a row (and maybe a bodies row) already marshalled by Python with

@@ -54,6 +54,31 @@ impl SlotReader {
         Ok(())
     }
 
+    /// What `get_all` appends, as an array of the `N` names' values (no heap allocation: the
+    /// log encoder reads a record's 29 attributes per request). A ValueError when the reader
+    /// does not have exactly `N` names.
+    pub(crate) fn get_array<'py, const N: usize>(&self, obj: &Bound<'py, PyAny>) -> PyResult<[Bound<'py, PyAny>; N]> {
+        let py = obj.py();
+        if self.offsets.len() != N {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!("reading {N} attributes with a reader of {}", self.offsets.len())));
+        }
+        let exact = self.is_exact(obj);
+        let mut failed = None;
+        let values = std::array::from_fn(|i| {
+            if failed.is_none() {
+                match self.read(obj, exact, i) {
+                    Ok(value) => return value,
+                    Err(err) => failed = Some(err),
+                }
+            }
+            py.None().into_bound(py) // after a failure: a filler, never read
+        });
+        match failed {
+            None => Ok(values),
+            Some(err) => Err(err),
+        }
+    }
+
     /// Whether `obj` is exactly an instance of `ty` (not a subclass, not a stand-in).
     fn is_exact(&self, obj: &Bound<'_, PyAny>) -> bool {
         // SAFETY: ob_type of a live object (we hold a reference to `obj`) is a valid pointer.
