@@ -194,8 +194,12 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
             content_type = step_headers.get("content-type", "")
         else:
             content_type = _client_header(step_headers, "content-type")
-        record.request_content_type = _MEDIA_TYPES[content_type] or "application/json"
-        keep_request_body(record, first.body)
+        media_type = record.request_content_type = _MEDIA_TYPES[content_type] or "application/json"
+        # keep_request_body, inline (every logged request), on a record whose body fields are unset
+        if _TEXTUAL[media_type]:
+            record.request_body = first.body
+        else:
+            record.request_body_size = len(first.body)
     return _new_run(rt, gw, req, headers, sink, record, collect_payload).main(log_options, collect, started)
 
 
@@ -542,7 +546,11 @@ class _Run:
         headers = resp.headers if resp.__class__ is UpstreamResponse else _raw_headers(resp)
         answer = _answer(self.req, record.log_id, plan.index, content_type, status, headers, usage=usage)
         if self.collect:
-            keep_response_body(record, body)
+            # keep_response_body, inline (every logged whole answer)
+            if _TEXTUAL[content_type]:
+                record.response_body, record.response_body_size = body, None
+            else:
+                record.response_body, record.response_body_size = None, len(body)
         self.sink.deliver(answer, body)
 
     def _failed(self, attempt: Attempt, error: AigwError) -> ErrorClass:
