@@ -746,10 +746,6 @@ impl LogEntry {
             if code < SUBMIT_FULL {
                 self.accepted.fetch_add(1, Ordering::Relaxed);
                 if code == SUBMIT_WAKE {
-                    // Through a Bound: `Py::call0`'s owned result would be dropped with pyo3's
-                    // GIL count at zero (no trampoline here), which starts its deferred
-                    // reference pool, and from then on every pyo3 call in the process
-                    // locks that pool's mutex (~0.2 µs a request).
                     self.wake.bind(py).call0()?;
                 }
                 return Ok(PyBool::new(py, true).to_owned().into_any());
@@ -761,14 +757,22 @@ impl LogEntry {
 
 static ACCEPT: MethodDef<LogEntry> = MethodDef::one_argument(c"submit", c"Queue a record: True when it was accepted.", accept_one);
 
-/// `ACCEPT`'s C function: `LogEntry.accept` of its one argument.
+/// `ACCEPT`'s C function: `LogEntry.accept` of its one argument, through pyo3's trampoline
+/// (see fastcall.rs: the encoder drops errors it recovers from, e.g. a size that is None).
 unsafe extern "C" fn accept_one(slf: *mut ffi::PyObject, record: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this as ACCEPT's C function, whose receiver is a LogEntry
-    // (`fastcall::receiver`), with the GIL held and `record` a live object for the call.
+    // SAFETY: CPython calls this as ACCEPT's C function with the GIL held.
+    unsafe { pyo3::impl_::trampoline::binaryfunc(slf, record, accept_counted) }
+}
+
+/// `accept_one`'s body.
+///
+/// # Safety
+/// The arguments of a call CPython made to ACCEPT's C function: the receiver a LogEntry
+/// (`fastcall::receiver`), `record` a live object for the call.
+unsafe fn accept_counted(py: Python<'_>, slf: *mut ffi::PyObject, record: *mut ffi::PyObject) -> PyResult<*mut ffi::PyObject> {
+    // SAFETY: the contract above.
     unsafe {
-        fastcall::answer(|py| {
-            let entry = fastcall::receiver::<LogEntry>(py, slf);
-            entry.get().accept(py, &Bound::from_borrowed_ptr(py, record))
-        })
+        let entry = fastcall::receiver::<LogEntry>(py, slf);
+        entry.get().accept(py, &Bound::from_borrowed_ptr(py, record)).map(Bound::into_ptr)
     }
 }
