@@ -86,7 +86,6 @@ impl MarshalWriter {
         self.buf.extend_from_slice(b);
     }
 
-    /// The head of a tuple of `n` items (the items follow).
     /// A str whose UTF-8 `write` appends to the buffer in place (no text of its own to copy
     /// from); the length is filled in after. `write`'s result is returned; when it reports a
     /// failure the caller discards what was written (the bytes it appended may be partial).
@@ -100,6 +99,7 @@ impl MarshalWriter {
         result
     }
 
+    /// The head of a tuple of `n` items (the items follow).
     pub fn tuple(&mut self, n: usize) {
         self.buf.push(b'(');
         self.len32(n);
