@@ -596,7 +596,8 @@ impl LogRowEncoder {
                     body_bytes += n;
                     n > bounds.max_body_bytes
                 }
-                SizeColumn::Named(v) => v.extract::<usize>().is_ok_and(|n| n > bounds.max_body_bytes),
+                // None (nothing collected) is no size: not raised and caught as a TypeError each time.
+                SizeColumn::Named(v) => !v.is_none() && v.extract::<usize>().is_ok_and(|n| n > bounds.max_body_bytes),
             };
             if too_big {
                 return Ok(SUBMIT_ASK_PYTHON);
