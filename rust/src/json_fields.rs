@@ -43,10 +43,21 @@ pub fn read(body: &[u8]) -> Option<BodyFields<'_>> {
         return None;
     }
     simdutf8::basic::from_utf8(body).ok()?;
+    let (fields, end) = object_fields(body, 0, usize::MAX)?;
+    (skip_ws(body, end) == body.len()).then_some(fields)
+}
+
+/// `read` of the object at `at` inside `data` (UTF-8 already checked by the caller), of at
+/// most `max_levels` levels of objects and arrays: its fields and the index after it. The
+/// spans in the fields are indices into `data`.
+pub(crate) fn object_fields(data: &[u8], mut at: usize, max_levels: usize) -> Option<(BodyFields<'_>, usize)> {
+    let body = data;
+    if body.get(at) != Some(&b'{') {
+        return None;
+    }
     let (mut stream, mut models, mut model_at, mut escaped_key) = (false, 0u32, None, false);
     let mut open = Nesting::new();
     let mut pending: Option<Key> = None; // the top-level key whose value starts next
-    let mut at = 0;
     loop {
         // A value starts at `at`.
         let key = pending.take();
@@ -57,6 +68,9 @@ pub fn read(body: &[u8]) -> Option<BodyFields<'_>> {
             b'{' | b'[' => {
                 at = skip_ws(body, at + 1);
                 let close = if c == b'{' { b'}' } else { b']' };
+                if open.depth() >= max_levels {
+                    return None;
+                }
                 if body.get(at) == Some(&close) {
                     at += 1; // empty container: a complete value
                 } else {
@@ -87,18 +101,15 @@ pub fn read(body: &[u8]) -> Option<BodyFields<'_>> {
         note(key, is_true, string_at, &mut stream, &mut models, &mut model_at);
         // A value ended at `at`: close containers or go on to the next member.
         loop {
-            at = skip_ws(body, at);
             let Some(object) = open.innermost_is_object() else {
-                if at != body.len() {
-                    return None;
-                }
                 let model = match model_at {
                     Some((start, end)) => Some(decode(&body[start..end])?),
                     None => None,
                 };
                 let model_span = if models == 1 { model_at } else { None };
-                return Some(BodyFields { stream, model, model_span, escaped_key });
+                return Some((BodyFields { stream, model, model_span, escaped_key }, at));
             };
+            at = skip_ws(body, at);
             let close = if object { b'}' } else { b']' };
             match body.get(at) {
                 Some(&b',') => {
@@ -134,7 +145,7 @@ fn note(key: Option<Key>, is_true: bool, string_at: Option<(usize, usize)>, stre
 }
 
 /// A string literal's text (its escapes decoded; it was checked already).
-fn decode(literal: &[u8]) -> Option<Cow<'_, str>> {
+pub(crate) fn decode(literal: &[u8]) -> Option<Cow<'_, str>> {
     let inner = &literal[1..literal.len() - 1];
     if !inner.contains(&b'\\') {
         return std::str::from_utf8(inner).ok().map(Cow::Borrowed);

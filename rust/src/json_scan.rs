@@ -18,7 +18,14 @@ pub fn is_json_text(data: &[u8]) -> bool {
 
 /// The index after the JSON value (grammar only, as `is_json_text`) starting at `at`; None
 /// when no value starts there or it does not end.
-pub(crate) fn value_end(data: &[u8], mut at: usize) -> Option<usize> {
+pub(crate) fn value_end(data: &[u8], at: usize) -> Option<usize> {
+    value_end_within::<false>(data, at, usize::MAX)
+}
+
+/// `value_end` for a value of at most `max_levels` levels of objects and arrays (None past
+/// them), checked by the grammar alone or, with `DECODER`, as a decoder checks it (the
+/// `PAIRED` strings and `FINITE` numbers below).
+pub(crate) fn value_end_within<const DECODER: bool>(data: &[u8], mut at: usize, max_levels: usize) -> Option<usize> {
     let mut open = Nesting::new();
     loop {
         // A value starts at `at`.
@@ -26,18 +33,21 @@ pub(crate) fn value_end(data: &[u8], mut at: usize) -> Option<usize> {
             c @ (b'{' | b'[') => {
                 at = skip_ws(data, at + 1);
                 let close = if c == b'{' { b'}' } else { b']' };
+                if open.depth() >= max_levels {
+                    return None;
+                }
                 if data.get(at) == Some(&close) {
                     at += 1; // empty container: a complete value
                 } else {
                     open.push(c == b'{');
                     if c == b'{' {
-                        at = member_key::<false>(data, at)?.1;
+                        at = member_key::<DECODER>(data, at)?.1;
                     }
                     continue;
                 }
             }
-            b'"' => at = string::<false>(data, at)?,
-            b'-' | b'0'..=b'9' => at = number::<false>(data, at)?,
+            b'"' => at = string::<DECODER>(data, at)?,
+            b'-' | b'0'..=b'9' => at = number::<DECODER>(data, at)?,
             b't' => at = literal(data, at, b"true")?,
             b'f' => at = literal(data, at, b"false")?,
             b'n' => at = literal(data, at, b"null")?,
@@ -54,7 +64,7 @@ pub(crate) fn value_end(data: &[u8], mut at: usize) -> Option<usize> {
                 Some(&b',') => {
                     at = skip_ws(data, at + 1);
                     if object {
-                        at = member_key::<false>(data, at)?.1;
+                        at = member_key::<DECODER>(data, at)?.1;
                     }
                     break;
                 }

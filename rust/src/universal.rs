@@ -371,7 +371,7 @@ fn skip_string(json: &[u8], mut i: usize) -> Option<usize> {
 }
 
 /// (`"stream"` is `true`, the `"model"` string) of a query object, last value of each key.
-fn read_query(query: &[u8]) -> Option<(bool, Option<Cow<'_, str>>)> {
+pub(crate) fn read_query(query: &[u8]) -> Option<(bool, Option<Cow<'_, str>>)> {
     let mut de = serde_json::Deserializer::from_slice(query);
     let found = de.deserialize_map(QueryFields).ok()?;
     de.end().ok()?;

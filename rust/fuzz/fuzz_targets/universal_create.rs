@@ -1,8 +1,11 @@
 //! Fuzz target: reading a `universal.create` in one pass never panics on any input; what it
-//! reads agrees with the message: each query is a JSON object inside it, in order, and every
-//! step names a provider. Wrapped as a step's query or headers, the input is read or refused.
+//! reads agrees with the message (each query is a JSON object inside it, in order, and every
+//! step names a provider) and with the serde reader it replaced (`by_serde`: the same answer
+//! wherever that one reads the message; past its plain bracket bound, the same as it reads
+//! without the bound). Wrapped as a step's query or headers, the input is read or refused.
 #![no_main]
 
+use _codec::universal_create::by_serde::parse_create_by_serde;
 use _codec::universal_create::parse_create;
 use libfuzzer_sys::fuzz_target;
 
@@ -15,7 +18,13 @@ fuzz_target!(|input: &[u8]| {
 });
 
 fn check(message: &[u8]) {
-    if let Some(create) = parse_create(message, 128, 256) {
+    let read = parse_create(message, 128, 256);
+    match (&read, parse_create_by_serde(message, 128, 256)) {
+        (_, Some(reference)) => assert_eq!(read, Some(reference)),
+        (Some(fast), None) => assert_eq!(parse_create_by_serde(message, 1 << 20, 256).as_ref(), Some(fast)),
+        (None, None) => {}
+    }
+    if let Some(create) = read {
         assert!(!create.steps.is_empty());
         let mut at = 0;
         for step in &create.steps {
