@@ -145,7 +145,7 @@ fn note(key: Option<Key>, is_true: bool, string_at: Option<(usize, usize)>, stre
 }
 
 /// A string literal's text (its escapes decoded; it was checked already).
-pub(crate) fn decode(literal: &[u8]) -> Option<Cow<'_, str>> {
+fn decode(literal: &[u8]) -> Option<Cow<'_, str>> {
     let inner = &literal[1..literal.len() - 1];
     if !inner.contains(&b'\\') {
         return std::str::from_utf8(inner).ok().map(Cow::Borrowed);

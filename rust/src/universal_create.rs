@@ -16,7 +16,7 @@
 
 use std::borrow::Cow;
 
-use crate::json_fields::{decode, object_fields};
+use crate::json_fields::object_fields;
 use crate::json_scan::{literal, member_key, skip_ws, string, value_end_within};
 use crate::universal::{read_query, CutQuery};
 
@@ -47,8 +47,7 @@ pub struct FastCreate<'a> {
 /// See the module docs. `max_depth` is the message's nesting limit (the message is level 1),
 /// `max_event_id` the longest eventId in characters.
 pub fn parse_create(payload: &[u8], max_depth: usize, max_event_id: usize) -> Option<FastCreate<'_>> {
-    simdutf8::basic::from_utf8(payload).ok()?;
-    let message = Reader { data: payload, max_depth };
+    let message = Reader { text: simdutf8::basic::from_utf8(payload).ok()?, max_depth };
     let (mut kind, mut top_event_id, mut request) = (None, None, None);
     let end = message.members(skip_ws(payload, 0), 1, |key, at| match &*key {
         "type" if kind.is_none() => {
@@ -97,20 +96,36 @@ struct Request<'a> {
 /// A step and the eventId it names (as `Request`'s).
 type Step<'a> = (FastStep<'a>, Option<Option<Cow<'a, str>>>);
 
-/// The message being read (UTF-8 already checked) and its nesting limit. Each reader takes
-/// the index where its value starts and answers what it read and the index after it; None
-/// where the message is not one the fast path takes.
+/// The message being read (checked UTF-8 once, so its strings are cut from it as text with no
+/// second check) and its nesting limit. Each reader takes the index where its value starts and
+/// answers what it read and the index after it; None where the message is not one the fast
+/// path takes.
 struct Reader<'a> {
-    data: &'a [u8],
+    text: &'a str,
     max_depth: usize,
 }
 
 impl<'a> Reader<'a> {
+    fn data(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    /// The text of the (checked) string literal from `start` to `end`, quotes included:
+    /// borrowed from the message unless it has escapes to decode.
+    fn literal_text(&self, start: usize, end: usize) -> Option<Cow<'a, str>> {
+        // Cut at the quotes (ASCII), so on character boundaries of the UTF-8 text.
+        let inner = self.text.get(start + 1..end - 1)?;
+        if !inner.as_bytes().contains(&b'\\') {
+            return Some(Cow::Borrowed(inner));
+        }
+        serde_json::from_str::<String>(self.text.get(start..end)?).ok().map(Cow::Owned)
+    }
+
     /// The object at `at`, a container at `level` (the message is level 1): `each(key,
     /// value_at)` for every member in order (the key decoded), answering where that value
     /// ends. The index after the object.
     fn members(&self, at: usize, level: usize, mut each: impl FnMut(Cow<'a, str>, usize) -> Option<usize>) -> Option<usize> {
-        let data = self.data;
+        let data = self.data();
         if data.get(at) != Some(&b'{') || level > self.max_depth {
             return None;
         }
@@ -120,7 +135,7 @@ impl<'a> Reader<'a> {
         }
         loop {
             let (key, value_at) = member_key::<true>(data, at)?;
-            at = skip_ws(data, each(decode(key)?, value_at)?);
+            at = skip_ws(data, each(self.literal_text(at, at + key.len())?, value_at)?);
             match data.get(at)? {
                 b',' => at = skip_ws(data, at + 1),
                 b'}' => return Some(at + 1),
@@ -131,16 +146,16 @@ impl<'a> Reader<'a> {
 
     /// A string.
     fn text(&self, at: usize) -> Option<(Cow<'a, str>, usize)> {
-        if self.data.get(at) != Some(&b'"') {
+        if self.data().get(at) != Some(&b'"') {
             return None;
         }
-        let end = string::<true>(self.data, at)?;
-        Some((decode(&self.data[at..end])?, end))
+        let end = string::<true>(self.data(), at)?;
+        Some((self.literal_text(at, end)?, end))
     }
 
     /// A string or null.
     fn nullable_text(&self, at: usize) -> Option<(Option<Cow<'a, str>>, usize)> {
-        if self.data.get(at) == Some(&b'n') {
+        if self.data().get(at) == Some(&b'n') {
             return Some((None, self.null(at)?));
         }
         let (text, end) = self.text(at)?;
@@ -149,17 +164,17 @@ impl<'a> Reader<'a> {
 
     /// null (and nothing else).
     fn null(&self, at: usize) -> Option<usize> {
-        literal(self.data, at, b"null")
+        literal(self.data(), at, b"null")
     }
 
     /// Any value, a container there being at `level`.
     fn skip(&self, at: usize, level: usize) -> Option<usize> {
-        value_end_within::<true>(self.data, at, (self.max_depth + 1).checked_sub(level)?)
+        value_end_within::<true>(self.data(), at, (self.max_depth + 1).checked_sub(level)?)
     }
 
     /// `request`: one step object or a non-empty array of them (at level 2).
     fn request(&self, at: usize) -> Option<(Request<'a>, usize)> {
-        let data = self.data;
+        let data = self.data();
         if data.get(at) != Some(&b'[') {
             // message (1) > request (2) > query (3)
             let ((step, event_id), end) = self.step(at, 2)?;
@@ -242,7 +257,7 @@ impl<'a> Reader<'a> {
 
     /// `headers`: null (none) or an object of strings, names unrepeated, at `level`.
     fn headers(&self, at: usize, level: usize) -> Option<(Headers<'a>, usize)> {
-        if self.data.get(at) == Some(&b'n') {
+        if self.data().get(at) == Some(&b'n') {
             return Some((Vec::new(), self.null(at)?));
         }
         let mut headers: Headers<'a> = Vec::new();
@@ -259,10 +274,10 @@ impl<'a> Reader<'a> {
 
     /// `query`: an object at `level`, cut out whole with its top-level `stream` and `model`.
     fn query(&self, at: usize, level: usize) -> Option<(CutQuery<'a>, usize)> {
-        let (found, end) = object_fields(self.data, at, (self.max_depth + 1).checked_sub(level)?)?;
+        let (found, end) = object_fields(self.data(), at, (self.max_depth + 1).checked_sub(level)?)?;
         let (stream, model) = if found.escaped_key {
             // A key spelled with escapes might be "stream" or "model": decode the keys.
-            read_query(&self.data[at..end])?
+            read_query(&self.data()[at..end])?
         } else {
             (found.stream, found.model)
         };
