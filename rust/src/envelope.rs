@@ -6,7 +6,6 @@
 //! otherwise it is embedded as a JSON string (invalid UTF-8 replaced by U+FFFD), so the
 //! message is always valid JSON whatever the upstream sent.
 
-use std::io::Write;
 
 /// Whether `data` is exactly one JSON document (surrounding whitespace allowed) in valid UTF-8.
 ///
@@ -104,26 +103,33 @@ pub struct Created<'a> {
 /// Append the `universal.created` message for a whole answer to `out`: the metadata in the
 /// gateway's key order (cacheStatus, eventId, logId, step as a string, contentType, status,
 /// usage when known), then `body` as the response: verbatim when it is JSON, else a JSON
-/// string. The bytes `orjson.dumps` makes of the same message in Python.
-pub fn write_created(c: &Created<'_>, body: &[u8], out: &mut Vec<u8>) {
+/// string. The bytes `orjson.dumps` makes of the same message in Python. `known_json`: the
+/// caller knows `body` passes `is_json` (a reader walked it whole), so it is spliced without
+/// a second check; false has it checked here.
+pub fn write_created(c: &Created<'_>, body: &[u8], known_json: bool, out: &mut Vec<u8>) {
     fn number(out: &mut Vec<u8>, n: Option<i64>) {
         match n {
-            // Writing into a Vec cannot fail.
-            Some(n) => drop(write!(out, "{n}")),
+            Some(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
             None => out.extend_from_slice(b"null"),
         }
     }
+    // Text already (a &str): escaped without the invalid-UTF-8 pass of push_json_string.
+    fn text(out: &mut Vec<u8>, s: &str) {
+        out.push(b'"');
+        push_escaped_str(out, s);
+        out.push(b'"');
+    }
     out.reserve(160 + c.event_id.len() + c.content_type.len() + body.len());
     out.extend_from_slice(br#"{"type":"universal.created","metadata":{"cacheStatus":"#);
-    push_json_string(out, c.cache_status.as_bytes());
+    text(out, c.cache_status);
     out.extend_from_slice(br#","eventId":"#);
-    push_json_string(out, c.event_id.as_bytes());
+    text(out, c.event_id);
     out.extend_from_slice(br#","logId":"#);
-    push_json_string(out, c.log_id.as_bytes());
+    text(out, c.log_id);
     out.extend_from_slice(br#","step":""#);
     number(out, Some(c.step));
     out.extend_from_slice(br#"","contentType":"#);
-    push_json_string(out, c.content_type.as_bytes());
+    text(out, c.content_type);
     out.extend_from_slice(br#","status":"#);
     number(out, Some(c.status));
     if let Some((tokens_in, tokens_out)) = c.usage {
@@ -134,7 +140,11 @@ pub fn write_created(c: &Created<'_>, body: &[u8], out: &mut Vec<u8>) {
         out.push(b'}');
     }
     out.extend_from_slice(br#"},"response":"#);
-    push_json_value(out, body);
+    if known_json {
+        out.extend_from_slice(body);
+    } else {
+        push_json_value(out, body);
+    }
     out.push(b'}');
 }
 
@@ -188,13 +198,13 @@ mod tests {
     fn a_created_message_carries_the_metadata_then_the_body() {
         let c = Created { cache_status: "MISS", event_id: "e\"1", log_id: "l", step: 0, content_type: "application/json", status: 200, usage: Some((Some(3), None)) };
         let mut out = Vec::new();
-        write_created(&c, br#"{"ok":true}"#, &mut out);
+        write_created(&c, br#"{"ok":true}"#, false, &mut out);
         assert_eq!(
             out,
             br#"{"type":"universal.created","metadata":{"cacheStatus":"MISS","eventId":"e\"1","logId":"l","step":"0","contentType":"application/json","status":200,"usage":{"tokensIn":3,"tokensOut":null}},"response":{"ok":true}}"#
         );
         out.clear();
-        write_created(&Created { usage: None, ..c }, b"<html>\xff", &mut out);
+        write_created(&Created { usage: None, ..c }, b"<html>\xff", false, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["response"], "<html>\u{FFFD}");
         assert!(v["metadata"].get("usage").is_none());

@@ -59,6 +59,7 @@ impl<'py> ListSink<'py> {
 }
 
 // One module per binding area (granian-style `register(m)`), in rust/src/python/.
+mod checked_json; // the last answer a usage reader found to be JSON (created_message skips re-checking it)
 mod eventstream; // AWS event stream (Bedrock)
 mod fastcall; // builtin functions called without an argument tuple
 mod header_objects; // header names and values as Python objects (common names made once)

@@ -44,12 +44,19 @@ pub fn openai_usage_by_serde(body: &[u8]) -> Option<TokenPair> {
     openai_pair(read_by_serde(body)??)
 }
 
+/// Whether the one-pass reader reads `body` to its end (then `body` is one JSON text in UTF-8;
+/// the `openai_usage` fuzz target holds it to that).
+#[doc(hidden)]
+pub fn reads_to_end(body: &[u8]) -> bool {
+    read(body).is_some()
+}
+
 /// `anthropic_usage` by serde's parser, as `openai_usage_by_serde`.
 pub fn anthropic_usage_by_serde(body: &[u8]) -> Option<TokenPair> {
     anthropic_pair(read_by_serde(body)??)
 }
 
-fn openai_pair(fields: UsageFields) -> Option<TokenPair> {
+pub(crate) fn openai_pair(fields: UsageFields) -> Option<TokenPair> {
     let tokens_in = if fields.has_prompt { fields.prompt } else { fields.input };
     let tokens_out = if fields.has_completion { fields.completion } else { fields.output };
     if tokens_in.is_none() && tokens_out.is_none() {
@@ -58,7 +65,7 @@ fn openai_pair(fields: UsageFields) -> Option<TokenPair> {
     Some((tokens_in, tokens_out))
 }
 
-fn anthropic_pair(fields: UsageFields) -> Option<TokenPair> {
+pub(crate) fn anthropic_pair(fields: UsageFields) -> Option<TokenPair> {
     let parts = [fields.input, fields.cache_creation, fields.cache_read];
     let tokens_in = parts.iter().flatten().try_fold(None, |sum: Option<i64>, &n| sum.unwrap_or(0).checked_add(n).map(Some));
     let tokens_in = tokens_in.flatten();
@@ -86,7 +93,11 @@ fn read_by_serde(body: &[u8]) -> Option<Option<UsageFields>> {
 /// the two agree (tests, the `openai_usage` fuzz target); beyond that this one refuses any
 /// body that is not UTF-8, and serde refuses some that are not JSON in ways the grammar
 /// allows (a lone surrogate escape in a key, a float past f64 where a count is read).
-fn read(body: &[u8]) -> Option<Option<UsageFields>> {
+///
+/// Some only for a body that is one JSON text in UTF-8, walked to its end (what
+/// `envelope::is_json` accepts): `created_message` splices such a body without checking it
+/// again (python/checked_json.rs). Tests and the fuzz target hold it to that.
+pub(crate) fn read(body: &[u8]) -> Option<Option<UsageFields>> {
     simdutf8::basic::from_utf8(body).ok()?;
     let mut at = skip_ws(body, 0);
     if body.get(at) != Some(&b'{') {
@@ -188,7 +199,7 @@ fn count(body: &[u8], at: usize) -> Option<(usize, Option<i64>)> {
 // ---- serde's reader -----------------------------------------------------------------------
 
 #[derive(Default)]
-struct UsageFields {
+pub(crate) struct UsageFields {
     has_prompt: bool,
     prompt: Option<i64>,
     input: Option<i64>,
@@ -313,7 +324,7 @@ impl<'de> Visitor<'de> for CountVisitor {
 
 #[cfg(test)]
 mod tests {
-    use super::{anthropic_usage, anthropic_usage_by_serde, openai_usage, openai_usage_by_serde};
+    use super::{anthropic_usage, anthropic_usage_by_serde, openai_usage, openai_usage_by_serde, read};
     use proptest::prelude::*;
 
     #[test]
@@ -398,11 +409,23 @@ mod tests {
     }
 
     /// Agreement where a decoder accepts the document (serde's Value is strict: UTF-8, no lone
-    /// surrogate, no float past f64); elsewhere the one-pass reader only has to answer.
+    /// surrogate, no float past f64); elsewhere the one-pass reader only has to answer. And
+    /// wherever it reads a document to its end, that document is one JSON text in UTF-8.
     fn agrees(data: &[u8]) -> bool {
         let strict = serde_json::from_slice::<serde_json::Value>(data).is_ok();
         let (openai, anthropic) = (openai_usage(data), anthropic_usage(data));
-        !strict || (openai == openai_usage_by_serde(data) && anthropic == anthropic_usage_by_serde(data))
+        let read_means_json = read(data).is_none() || crate::envelope::is_json(data);
+        read_means_json && (!strict || (openai == openai_usage_by_serde(data) && anthropic == anthropic_usage_by_serde(data)))
+    }
+
+    #[test]
+    fn a_body_is_read_to_its_end_only_when_it_is_one_json_text() {
+        for json in [&br#"{"usage":{"prompt_tokens":1}}"#[..], br#" {"choices":[{"t":"\u00e9"}],"x":null} "#, b"{}"] {
+            assert!(read(json).is_some() && crate::envelope::is_json(json));
+        }
+        for not_json in [&br#"{"usage":{}} {}"#[..], b"{\"a\":\"\xff\"}", br#"{"a":[1,]}"#, br#"{"a":1"#, b"[]"] {
+            assert!(read(not_json).is_none(), "{}", String::from_utf8_lossy(not_json));
+        }
     }
 
     fn count() -> impl Strategy<Value = String> {

@@ -55,3 +55,15 @@ def test_a_count_past_signed_64_bits_is_written_by_python():
     sent: list[bytes] = []
     WebSocketSink(SimpleNamespace(send_text=sent.append), "e1").deliver(answer, b"{}")
     assert sent == [created(universal_metadata(answer), b"{}")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(answers, bodies, bodies)
+def test_a_body_the_usage_reader_walked_is_written_alike_and_no_other_is_taken_for_it(answer, walked, other):
+    # The usage reader remembers the answer it walked whole (created_message then splices it
+    # unchecked); any other object, even of the same length, is still checked.
+    _codec.openai_usage(walked)
+    assert native(answer, walked) == created(universal_metadata(answer), walked)
+    assert native(answer, other) == created(universal_metadata(answer), other)
+    same_length = bytes(b"x" * len(walked))
+    assert native(answer, same_length) == created(universal_metadata(answer), same_length)

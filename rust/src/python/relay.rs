@@ -152,11 +152,12 @@ fn created_message<'py>(
     content_type: &str,
     status: i64,
     usage: Option<(Option<i64>, Option<i64>)>,
-    body: &[u8],
+    body: &Bound<'py, PyBytes>,
 ) -> Bound<'py, PyBytes> {
     let mut out = Vec::new();
     let created = crate::envelope::Created { cache_status, event_id, log_id, step, content_type, status, usage };
-    crate::envelope::write_created(&created, body, &mut out);
+    // The answer the usage reader just walked whole is not walked again (checked_json.rs).
+    crate::envelope::write_created(&created, body.as_bytes(), super::checked_json::is_known(body), &mut out);
     PyBytes::new(py, &out)
 }
 

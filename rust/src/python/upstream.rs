@@ -184,15 +184,23 @@ fn relayed_headers<'py>(py: Python<'py>, raw: &Bound<'py, PyAny>) -> PyResult<(B
 /// prompt/completion or input/output tokens; either may be None), or None when it reports no
 /// usage or is not a JSON object (rust/src/usage.rs has the rules). Nothing else is decoded.
 #[pyfunction]
-fn openai_usage(body: &[u8]) -> Option<(Option<i64>, Option<i64>)> {
-    crate::usage::openai_usage(body)
+fn openai_usage(body: &Bound<'_, PyBytes>) -> Option<(Option<i64>, Option<i64>)> {
+    crate::usage::openai_pair(read_usage(body)?)
 }
 
 /// `(tokens_in, tokens_out)` of a whole Anthropic Messages answer (tokens in: input plus cache
 /// creation plus cache read tokens), or None as `openai_usage` (rust/src/usage.rs).
 #[pyfunction]
-fn anthropic_usage(body: &[u8]) -> Option<(Option<i64>, Option<i64>)> {
-    crate::usage::anthropic_usage(body)
+fn anthropic_usage(body: &Bound<'_, PyBytes>) -> Option<(Option<i64>, Option<i64>)> {
+    crate::usage::anthropic_pair(read_usage(body)?)
+}
+
+/// The usage fields of `body` (usage::read); a body read to its end is one JSON text in UTF-8,
+/// remembered so for the `universal.created` written next (checked_json.rs).
+fn read_usage(body: &Bound<'_, PyBytes>) -> Option<crate::usage::UsageFields> {
+    let read = crate::usage::read(body.as_bytes())?;
+    super::checked_json::remember(body);
+    read
 }
 
 fn head_error(e: HeadError) -> PyErr {
