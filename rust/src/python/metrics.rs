@@ -161,11 +161,37 @@ fn record_cost<'py>(read: &Read<'_>, record: &Bound<'py, PyAny>, found: &Bound<'
         }
         (rate_in, rate_out)
     };
+    if let Some(cost) = float_cost(&tokens_in, &tokens_out, &rate_in, &rate_out) {
+        return Ok(PyFloat::new(py, cost).into_any());
+    }
     let zero = PyInt::new(py, 0).into_any();
     let zero_rate = PyFloat::new(py, 0.0).into_any();
     let cost_in = or_else(tokens_in, zero.clone())?.mul(or_else(rate_in, zero_rate.clone())?)?;
     let cost_out = or_else(tokens_out, zero)?.mul(or_else(rate_out, zero_rate)?)?;
     cost_in.add(cost_out)
+}
+
+/// `(tokens_in or 0) * (rate_in or 0.0) + (tokens_out or 0) * (rate_out or 0.0)` in f64, for
+/// the usual record: each count None or an int (exactly) within 2**53, whose float is exact as
+/// Python converts it, and each rate None or a float (exactly). Then every step is the float
+/// operation Python performs, without a Python number made for it. None for anything else (the
+/// number protocol decides).
+fn float_cost(tokens_in: &Bound<'_, PyAny>, tokens_out: &Bound<'_, PyAny>, rate_in: &Bound<'_, PyAny>, rate_out: &Bound<'_, PyAny>) -> Option<f64> {
+    fn count(v: &Bound<'_, PyAny>) -> Option<f64> {
+        if v.is_none() {
+            return Some(0.0);
+        }
+        let n: i64 = v.downcast_exact::<PyInt>().ok()?.extract().ok()?;
+        (n.unsigned_abs() <= 1 << 53).then_some(n as f64)
+    }
+    fn rate(v: &Bound<'_, PyAny>) -> Option<f64> {
+        if v.is_none() {
+            return Some(0.0);
+        }
+        let r = v.downcast_exact::<PyFloat>().ok()?.value();
+        Some(if r == 0.0 { 0.0 } else { r }) // `-0.0 or 0.0` is 0.0
+    }
+    Some(count(tokens_in)? * rate(rate_in)? + count(tokens_out)? * rate(rate_out)?)
 }
 
 #[pyclass(module = "aigw._codec")]
