@@ -431,8 +431,9 @@ def created_message(
     """The `universal.created` message for a whole answer: the bytes
     `created(universal_metadata(answer), body)` makes (metadata in that key order, the step as
     a string, usage as tokensIn/tokensOut when not None; `body` verbatim when it is JSON in
-    valid UTF-8, else a JSON string with U+FFFD for invalid UTF-8). Counts past 64 bits raise
-    OverflowError (the caller writes those in Python)."""
+    valid UTF-8, else a JSON string with U+FFFD for invalid UTF-8; the very object
+    `openai_usage` / `anthropic_usage` last read to its end is known to be JSON and not walked
+    again). Counts past 64 bits raise OverflowError (the caller writes those in Python)."""
 
 def is_json(data: bytes) -> bool:
     """Whether `data` is exactly one JSON document in valid UTF-8 (surrounding whitespace
