@@ -272,3 +272,39 @@ async def test_a_request_cancelled_before_its_task_ran_still_ends_with_cancelled
     assert done["type"] == "universal.done" and done["metadata"]["cancelled"] is True
     assert done["metadata"]["eventId"] == "early" and done["metadata"]["logId"]
     assert not session.inflight and ws.working == 0
+
+
+async def test_a_request_runs_as_a_task_named_by_its_log_id():
+    from aigw._codec import TEXT
+    from aigw.api.universal_ws import UniversalSession
+    from aigw.pipeline import GatewayPolicy, Runtime
+
+    session = UniversalSession(Runtime(providers={}, keys=None, client=None), GatewayPolicy("default"))
+    ws = _RecordingSocket()
+    session.on_message(ws, TEXT, create(step("openai", event_id="named")).encode())
+    task = session.inflight["named"]
+    await eventually(lambda: ws.sent)
+    assert task.get_name() == ws.sent[0]["metadata"]["logId"]
+
+
+async def test_a_request_runs_through_the_loops_task_factory_when_it_has_one():
+    from aigw._codec import TEXT
+    from aigw.api.universal_ws import UniversalSession
+    from aigw.pipeline import GatewayPolicy, Runtime
+
+    loop = asyncio.get_running_loop()
+    made = []
+
+    def factory(loop, coro, **kwargs):
+        made.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)
+    try:
+        session = UniversalSession(Runtime(providers={}, keys=None, client=None), GatewayPolicy("default"))
+        ws = _RecordingSocket()
+        session.on_message(ws, TEXT, create(step("openai", event_id="factory")).encode())
+        await eventually(lambda: ws.sent)
+    finally:
+        loop.set_task_factory(None)
+    assert len(made) == 1 and ws.sent[0]["metadata"]["eventId"] == "factory"

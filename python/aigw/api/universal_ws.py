@@ -35,6 +35,10 @@ from aigw.types import Framing, Principal, Usage
 TEXT = _codec.TEXT
 DUPLICATE_EVENT_ID, TOO_MANY_IN_FLIGHT = 2010, 2003
 INTERNAL_ERROR = 2005  # a bug in aigw, answered with status 500 (Cloudflare has no code for it)
+#: asyncio's Task, made here when the loop has no task factory: `loop.create_task` (uvloop's
+#: and asyncio's) makes it unnamed, so the task names itself "Task-N", a string formatted for
+#: every request (~1.5k instructions of ~170k); named by its log id instead.
+_Task = asyncio.Task
 
 log = logging.getLogger("aigw.api")
 
@@ -264,7 +268,9 @@ class UniversalSession(WebSocketHandler):
         # The common request runs the pipeline as the task itself, and what _run does around
         # it happens in a done callback: one coroutine level fewer for every resumption.
         sink = WebSocketSink(ws, event_id)
-        task = self.inflight[event_id] = loop.create_task(run(self.runtime, self.gateway, request, sink))
+        coro = run(self.runtime, self.gateway, request, sink)
+        task = _Task(coro, loop=loop, name=request.log_id) if loop.get_task_factory() is None else loop.create_task(coro)
+        self.inflight[event_id] = task
         task.add_done_callback(functools.partial(self._ran, ws, request, sink))
 
     def _ran(self, ws: Any, request: GatewayRequest, sink: WebSocketSink, task: asyncio.Task) -> None:
