@@ -216,7 +216,7 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
         provider = rt.providers.get(step.provider)
         if provider is None:
             raise InvalidProvider(f"unknown provider {step.provider!r} in step {index}")
-        step_headers = checked_step_headers(headers, step.headers, step.endpoint, f"step {index}")
+        step_headers = checked_step_headers(headers, step.headers, step.endpoint, _STEP_LABELS[index] if index < len(_STEP_LABELS) else f"step {index}")
         if _names_options(step_headers):
             policy = retry_policy(gw.retry, step_headers, step.config)
             caching = cache_policy(gw.cache_ttl, step_headers)
@@ -236,6 +236,11 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
         call = _make_call(step.provider, step.endpoint, step.body, step_headers, step.query, step.method, step.stream, step.model)
         plans.append(_make_plan(index, provider, call, policy, caching, key))
     return plans
+
+
+#: "step 0", "step 1", ...: the labels error messages name steps by, made once (an f-string per
+#: step and request formatted an int for messages that are almost never written).
+_STEP_LABELS = tuple(f"step {i}" for i in range(16))
 
 
 def _names_options(headers: Mapping[str, str]) -> bool:
