@@ -50,21 +50,9 @@ pub fn parse_create(payload: &[u8], max_depth: usize, max_event_id: usize) -> Op
     let message = Reader { text: simdutf8::basic::from_utf8(payload).ok()?, max_depth };
     let (mut kind, mut top_event_id, mut request) = (None, None, None);
     let end = message.members(skip_ws(payload, 0), 1, |key, at| match &*key {
-        "type" if kind.is_none() => {
-            let (text, end) = message.text(at)?;
-            kind = Some(text);
-            Some(end)
-        }
-        "eventId" if top_event_id.is_none() => {
-            let (id, end) = message.nullable_text(at)?;
-            top_event_id = Some(id);
-            Some(end)
-        }
-        "request" if request.is_none() => {
-            let (read, end) = message.request(at)?;
-            request = Some(read);
-            Some(end)
-        }
+        "type" if kind.is_none() => keep(&mut kind, message.text(at)?),
+        "eventId" if top_event_id.is_none() => keep(&mut top_event_id, message.nullable_text(at)?),
+        "request" if request.is_none() => keep(&mut request, message.request(at)?),
         "type" | "eventId" | "request" => None, // repeated
         _ => message.skip(at, 2),
     })?;
@@ -84,6 +72,12 @@ pub fn parse_create(payload: &[u8], max_depth: usize, max_event_id: usize) -> Op
         }
     }
     Some(FastCreate { event_id, steps })
+}
+
+/// A member's value read into its slot: `(value, end)` → `Some(end)`, for `Reader::members`.
+fn keep<T>(slot: &mut Option<T>, (value, end): (T, usize)) -> Option<usize> {
+    *slot = Some(value);
+    Some(end)
 }
 
 /// `request`: its steps, and the eventId it names (the object's, or the first array
@@ -209,31 +203,11 @@ impl<'a> Reader<'a> {
         let (mut provider, mut endpoint, mut headers, mut query, mut event_id) = (None, None, None, None, None);
         let (mut authorization, mut config) = (false, false);
         let end = self.members(at, level, |key, at| match &*key {
-            "provider" if provider.is_none() => {
-                let (text, end) = self.text(at)?;
-                provider = Some(text);
-                Some(end)
-            }
-            "endpoint" if endpoint.is_none() => {
-                let (text, end) = self.text(at)?;
-                endpoint = Some(text);
-                Some(end)
-            }
-            "headers" if headers.is_none() => {
-                let (read, end) = self.headers(at, level + 1)?;
-                headers = Some(read);
-                Some(end)
-            }
-            "query" if query.is_none() => {
-                let (cut, end) = self.query(at, level + 1)?;
-                query = Some(cut);
-                Some(end)
-            }
-            "eventId" if event_id.is_none() => {
-                let (id, end) = self.nullable_text(at)?;
-                event_id = Some(id);
-                Some(end)
-            }
+            "provider" if provider.is_none() => keep(&mut provider, self.text(at)?),
+            "endpoint" if endpoint.is_none() => keep(&mut endpoint, self.text(at)?),
+            "headers" if headers.is_none() => keep(&mut headers, self.headers(at, level + 1)?),
+            "query" if query.is_none() => keep(&mut query, self.query(at, level + 1)?),
+            "eventId" if event_id.is_none() => keep(&mut event_id, self.nullable_text(at)?),
             // A step's own `authorization` or `config` is for the Python parser to apply.
             "authorization" if !authorization => {
                 authorization = true;
