@@ -16,8 +16,9 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
     max_leaves=12,
 )
-# Top-level keys written without escapes (a key spelled with escapes sends a body the slow way).
-plain_keys = st.text(st.characters(min_codepoint=0x20, blacklist_characters='"\\'), max_size=6)
+# Top-level keys written without escapes (a key spelled with escapes sends a body the slow way),
+# and without lone surrogates (orjson cannot write those: no body to test).
+plain_keys = st.text(st.characters(min_codepoint=0x20, blacklist_categories=("Cs",), blacklist_characters='"\\'), max_size=6)
 bodies = st.dictionaries(plain_keys | st.sampled_from(["stream", "messages"]), values, max_size=5)
 
 
