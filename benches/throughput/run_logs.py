@@ -114,16 +114,35 @@ def render(rows: list[dict], args) -> str:
     def med(build: str, writer: str, gateway: str, key: str) -> float:
         return statistics.median(r[key] for r in pick(build, writer, gateway))
 
+    def rep_costs(build: str, writer: str, key: str) -> dict[int, float]:
+        """Logging's cost in each rep: logs on minus off of the same build in the same rep
+        (the two ran back to back, so they saw the same minutes)."""
+        costs = {}
+        for rep in sorted({r["rep"] for r in rows}):
+            on, off = pick(build, writer, "bench", rep), pick(build, writer, "bench-nolog", rep)
+            if on and off:
+                costs[rep] = on[0][key] - off[0][key]
+        return costs
+
+    def spread(values: list[float]) -> str:
+        """median [first quartile–third quartile] of `values`."""
+        if len(values) < 2:
+            return f"{values[0]:.1f}" if values else "–"
+        q1, q2, q3 = statistics.quantiles(values, n=4)
+        return f"{statistics.median(values):.1f} [{q1:.1f}–{q3:.1f}]"
+
     shape = "Burst streams (64 chunks each)" if args.stream else "Non-streamed requests"
     lines = [f"{shape}, {args.inflight} in flight on one WebSocket, {args.reps} reps x {args.seconds} s, median.",
-             "CPU µs per request (per stream): `main` = the gateway's process alone, `tree` = with the writer process.", "",
-             "| build | writer | logs on, main | logs off, main | **logging, main** | logs on, tree | logs off, tree | logging, tree | max foreign cores |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "CPU µs per request (per stream): `main` = the gateway's process alone, `tree` = with the writer process.",
+             "`per rep`: logs on − off within each rep, median [quartiles] over reps (the steadier figure on a noisy machine).", "",
+             "| build | writer | logs on, main | logs off, main | logging, main | **logging, main, per rep** | logs on, tree | logs off, tree | logging, tree | max foreign cores |",
+             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for b in builds:
         for w in writers:
             on_m, off_m, on_t, off_t = (med(b, w, g, k) for k in ("gw_main_us", "gw_us") for g in ("bench", "bench-nolog"))
             foreign = max(r["foreign_cores"] for r in rows if r.get("build", "A") == b and r["writer"] == w)
-            lines.append(f"| {b} | {w} | {on_m:.1f} | {off_m:.1f} | **{on_m - off_m:.1f}** | {on_t:.1f} | {off_t:.1f} | {on_t - off_t:.1f} | {foreign:.2f} |")
+            per_rep = spread(list(rep_costs(b, w, "gw_main_us").values()))
+            lines.append(f"| {b} | {w} | {on_m:.1f} | {off_m:.1f} | {on_m - off_m:.1f} | **{per_rep}** | {on_t:.1f} | {off_t:.1f} | {on_t - off_t:.1f} | {foreign:.2f} |")
     if len(builds) == 2:
         # Logging's cost per rep (logs on minus off, same build, same rep), B minus A in the same rep.
         lines += ["", "Paired per rep: B − A of the logging cost (µs per request), median [min–max] over reps.", "",
@@ -131,15 +150,8 @@ def render(rows: list[dict], args) -> str:
         for w in writers:
             cells = []
             for key in ("gw_main_us", "gw_us"):
-                diffs = []
-                for rep in sorted({r["rep"] for r in rows}):
-                    cost = {}
-                    for b in builds:
-                        on, off = pick(b, w, "bench", rep), pick(b, w, "bench-nolog", rep)
-                        if on and off:
-                            cost[b] = on[0][key] - off[0][key]
-                    if len(cost) == 2:
-                        diffs.append(cost["B"] - cost["A"])
+                a, b = rep_costs("A", w, key), rep_costs("B", w, key)
+                diffs = [b[rep] - a[rep] for rep in a if rep in b]
                 cells.append(f"{statistics.median(diffs):+.2f} [{min(diffs):+.2f}–{max(diffs):+.2f}]" if diffs else "–")
             lines.append(f"| {w} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
