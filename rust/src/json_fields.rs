@@ -47,11 +47,10 @@ pub fn read(body: &[u8]) -> Option<BodyFields<'_>> {
     (skip_ws(body, end) == body.len()).then_some(fields)
 }
 
-/// `read` of the object at `at` inside `data` (UTF-8 already checked by the caller), of at
-/// most `max_levels` levels of objects and arrays: its fields and the index after it. The
-/// spans in the fields are indices into `data`.
-pub(crate) fn object_fields(data: &[u8], mut at: usize, max_levels: usize) -> Option<(BodyFields<'_>, usize)> {
-    let body = data;
+/// `read` of the object at `at` inside `body` (UTF-8 already checked by the caller), of at
+/// most `max_levels` levels of objects and arrays: its fields and the index after it (what
+/// follows is the caller's). The spans in the fields are indices into `body`.
+pub(crate) fn object_fields(body: &[u8], mut at: usize, max_levels: usize) -> Option<(BodyFields<'_>, usize)> {
     if body.get(at) != Some(&b'{') {
         return None;
     }
