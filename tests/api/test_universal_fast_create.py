@@ -5,10 +5,11 @@ mistake included) to it."""
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aigw.api.universal_messages import Create, MessageError, fast_create, parse_client_message
+from aigw.api.universal_messages import MAX_DEPTH, Create, MessageError, fast_create, parse_client_message
 
 texts = st.one_of(st.sampled_from(["openai", "", "/chat/completions", "a\u00e9\U0001f600"]), st.text(max_size=6))
 values = st.one_of(st.none(), st.integers(-9, 9), st.booleans(), texts, st.lists(st.integers(-9, 9), max_size=2), st.dictionaries(texts, st.integers(-9, 9), max_size=2))
@@ -113,3 +114,30 @@ def test_repeated_keys_and_escapes_are_left_to_the_python_parser_or_read_alike()
         assert fast_create(raw) is None
     escaped = b'{"typ\\u0065":"universal.create","request":{"provid\\u0065r":"\\u00e9","endpoint":"x","query":{"mod\\u0065l":"m"}}}'
     assert agrees(escaped)
+
+
+@pytest.mark.parametrize("where", ["message", "step", "query"])
+@pytest.mark.parametrize("depth", [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1])
+def test_nesting_up_to_the_limit_is_read_alike_and_past_it_is_refused(where, depth):
+    # The message is level 1, its request object 2, a query 3: lists fill the levels left.
+    def lists(levels: int) -> list:
+        value: list = []
+        for _ in range(levels - 1):
+            value = [value]
+        return value
+
+    step = {"provider": "openai", "endpoint": "chat/completions", "query": {}}
+    doc = {"type": "universal.create", "request": step}
+    if where == "message":
+        doc["x"] = lists(depth - 1)
+    elif where == "step":
+        step["x"] = lists(depth - 2)
+    else:
+        step["query"] = {"x": lists(depth - 3)}
+    raw = orjson.dumps(doc)
+    if depth <= MAX_DEPTH:
+        assert agrees(raw)
+    else:
+        assert fast_create(raw) is None
+        with pytest.raises(MessageError):
+            parse_client_message(raw)
