@@ -10,7 +10,6 @@
 //! that retry on a growing buffer pass `start_hint` so the end search is not repeated.
 
 use memchr::memchr;
-use std::borrow::Cow;
 
 /// A malformed or oversized head: the HTTP status a server should answer with, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +26,70 @@ const fn err<T>(status: u16, message: &'static str) -> Result<T, HeadError> {
 pub const BAD_GATEWAY: u16 = 502;
 
 /// One field line: the name lowercased (borrowed when it already was) and the trimmed value.
-pub type Header<'a> = (Cow<'a, [u8]>, &'a [u8]);
+pub type Header<'a> = (FieldName<'a>, &'a [u8]);
+
+/// A field name, lowercase: the bytes as received when they were lowercase already, else a
+/// lowercase copy, held inline when it fits (every name clients and providers usually send:
+/// `Content-Type`, `Authorization`, `X-Stainless-Package-Version`...), so parsing a head
+/// allocates nothing per field; a longer one on the heap.
+#[derive(Clone)]
+pub enum FieldName<'a> {
+    Received(&'a [u8]),
+    Inline { len: u8, bytes: [u8; FieldName::INLINE] },
+    Heap(Vec<u8>),
+}
+
+impl<'a> FieldName<'a> {
+    /// The longest name held inline.
+    pub const INLINE: usize = 46;
+
+    /// `name` lowercased (ASCII), borrowed when it is lowercase already.
+    pub fn lowercase(name: &'a [u8]) -> Self {
+        if !name.iter().any(u8::is_ascii_uppercase) {
+            return FieldName::Received(name);
+        }
+        if name.len() > Self::INLINE {
+            return FieldName::Heap(name.to_ascii_lowercase());
+        }
+        let mut bytes = [0u8; Self::INLINE];
+        for (to, from) in bytes.iter_mut().zip(name) {
+            *to = from.to_ascii_lowercase();
+        }
+        FieldName::Inline { len: name.len() as u8, bytes }
+    }
+}
+
+impl std::ops::Deref for FieldName<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            FieldName::Received(name) => name,
+            FieldName::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            FieldName::Heap(name) => name,
+        }
+    }
+}
+
+impl AsRef<[u8]> for FieldName<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl PartialEq for FieldName<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for FieldName<'_> {}
+
+impl std::fmt::Debug for FieldName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self))
+    }
+}
 
 #[derive(Debug)]
 pub struct RequestHead<'a> {
@@ -163,12 +225,7 @@ fn parse_fields<'a>(lines: Lines<'a>, max_headers: usize, bad: u16) -> Result<Ve
         if !value.iter().all(|&c| FIELD_VALUE[c as usize]) {
             return err(bad, "invalid byte in a header field value");
         }
-        let name = if name.iter().any(u8::is_ascii_uppercase) {
-            Cow::Owned(name.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(name)
-        };
-        headers.push((name, value));
+        headers.push((FieldName::lowercase(name), value));
     }
     Ok(headers)
 }
@@ -505,6 +562,21 @@ mod head_writer_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_names_are_lowercased_inline_up_to_the_limit_and_on_the_heap_past_it() {
+        let borrowed = FieldName::lowercase(b"content-type");
+        assert!(matches!(borrowed, FieldName::Received(_)) && &*borrowed == b"content-type");
+        let inline = FieldName::lowercase(b"X-Stainless-Package-Version");
+        assert!(matches!(inline, FieldName::Inline { .. }) && &*inline == b"x-stainless-package-version");
+        let longest = [b'A'; FieldName::INLINE];
+        assert!(matches!(FieldName::lowercase(&longest), FieldName::Inline { .. }));
+        assert_eq!(&*FieldName::lowercase(&longest), &[b'a'; FieldName::INLINE][..]);
+        let longer = [b'A'; FieldName::INLINE + 1];
+        let heap = FieldName::lowercase(&longer);
+        assert!(matches!(heap, FieldName::Heap(_)) && *heap == [b'a'; FieldName::INLINE + 1][..]);
+        assert_eq!(FieldName::lowercase(b"Host"), FieldName::lowercase(b"host"));
+    }
 
     const L: Limits = Limits { max_size: 16384, max_headers: 100, max_target: 8192 };
 
