@@ -22,6 +22,7 @@ pub mod chunked;
 pub mod eventstream;
 pub mod header_rules;
 pub mod http;
+pub mod http_response;
 pub mod http_request;
 pub mod sse;
 pub mod usage;

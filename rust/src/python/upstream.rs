@@ -5,7 +5,8 @@ use super::header_objects::{bytes_pairs, latin1_str, name_bytes, name_str};
 use super::{bytes_like, ListSink};
 use crate::chunked::{covers, gather, ChunkedDecoder as RsChunked};
 use crate::http_request;
-use crate::http::{self, ascii_text, latin1_text, BodyFraming, HeadError, HeadWriteError, Header, Limits};
+use crate::http::{self, ascii_text, latin1_text, HeadError, Header, Limits};
+use crate::http_response::{write_response_head, BodyFraming, HeadWriteError};
 use crate::sse::{LastEventType, NdjsonDecoder as RsNdjson, SseDecoder as RsSse, SseEvent, StreamError};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -94,7 +95,7 @@ fn write_head(
     for (name, value) in &pairs {
         texts.push((name.to_str()?, value.to_str()?));
     }
-    http::write_response_head(out, status, reason, texts, framing, close).map_err(|e| match e {
+    write_response_head(out, status, reason, texts, framing, close).map_err(|e| match e {
         HeadWriteError::LineBreak(name) => PyValueError::new_err(format!("header {name:?} contains a line break")),
         HeadWriteError::NotLatin1(name) => PyValueError::new_err(format!("header {name:?} has a character outside ISO-8859-1")),
     })
