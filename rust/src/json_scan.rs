@@ -7,6 +7,8 @@
 //! any `\uXXXX`, any number), and what a decoder accepts (orjson: no lone surrogate escape, no
 //! number that overflows a double), chosen by the `PAIRED` and `FINITE` parameters.
 
+use std::ops::Range;
+
 /// Whether `data` is one JSON text by the grammar (surrounding whitespace allowed), as
 /// `serde_json::from_slice::<IgnoredAny>` judges it: strings are checked for escapes and
 /// control characters, not for their encoding (the caller checks UTF-8), any `\uXXXX` and any
@@ -136,6 +138,26 @@ pub(crate) fn member_key<const PAIRED: bool>(data: &[u8], at: usize) -> Option<(
         return None;
     }
     Some((&data[at..end], skip_ws(data, colon + 1)))
+}
+
+/// The object whose `{` is at `at`: `each(key, value_at)` for every member in order, `key`
+/// the index range of its name's string literal (quotes included, checked as a decoder checks
+/// it) and `value_at` where its value starts; `each` answers where that value ends. The index
+/// after the object; None where it is not JSON or `each` answers None.
+pub(crate) fn members(data: &[u8], at: usize, mut each: impl FnMut(Range<usize>, usize) -> Option<usize>) -> Option<usize> {
+    let mut at = skip_ws(data, at + 1);
+    if data.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    loop {
+        let (literal, value_at) = member_key::<true>(data, at)?;
+        at = skip_ws(data, each(at..at + literal.len(), value_at)?);
+        match data.get(at) {
+            Some(&b',') => at = skip_ws(data, at + 1),
+            Some(&b'}') => return Some(at + 1),
+            _ => return None,
+        }
+    }
 }
 
 /// The index of the first byte at or after `at` that is not JSON whitespace.

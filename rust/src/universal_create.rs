@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 
 use crate::json_fields::object_fields;
-use crate::json_scan::{literal, member_key, skip_ws, string, value_end_within};
+use crate::json_scan::{self, literal, skip_ws, string, value_end_within};
 use crate::universal::{read_query, CutQuery};
 
 #[doc(hidden)]
@@ -119,23 +119,10 @@ impl<'a> Reader<'a> {
     /// value_at)` for every member in order (the key decoded), answering where that value
     /// ends. The index after the object.
     fn members(&self, at: usize, level: usize, mut each: impl FnMut(Cow<'a, str>, usize) -> Option<usize>) -> Option<usize> {
-        let data = self.data();
-        if data.get(at) != Some(&b'{') || level > self.max_depth {
+        if self.data().get(at) != Some(&b'{') || level > self.max_depth {
             return None;
         }
-        let mut at = skip_ws(data, at + 1);
-        if data.get(at) == Some(&b'}') {
-            return Some(at + 1);
-        }
-        loop {
-            let (key, value_at) = member_key::<true>(data, at)?;
-            at = skip_ws(data, each(self.literal_text(at, at + key.len())?, value_at)?);
-            match data.get(at)? {
-                b',' => at = skip_ws(data, at + 1),
-                b'}' => return Some(at + 1),
-                _ => return None,
-            }
-        }
+        json_scan::members(self.data(), at, |key, at| each(self.literal_text(key.start, key.end)?, at))
     }
 
     /// A string.

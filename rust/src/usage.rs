@@ -19,7 +19,7 @@
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
-use crate::json_scan::{member_key, number, skip_ws, value_end};
+use crate::json_scan::{self, number, skip_ws, value_end};
 use crate::json_visit::{scalars_are, Text};
 use std::borrow::Cow;
 
@@ -118,19 +118,7 @@ pub(crate) fn read(body: &[u8]) -> Option<Option<UsageFields>> {
 /// Reads the object at `at` (its `{`): each member's name (escapes decoded) and where its value
 /// starts go to `value`, which answers where that value ends. The index after the object.
 fn members(body: &[u8], at: usize, mut value: impl FnMut(&[u8], usize) -> Option<usize>) -> Option<usize> {
-    let mut at = skip_ws(body, at + 1);
-    if body.get(at) == Some(&b'}') {
-        return Some(at + 1);
-    }
-    loop {
-        let (literal, value_at) = member_key::<true>(body, at)?;
-        at = skip_ws(body, value(&decoded(literal)?, value_at)?);
-        match body.get(at) {
-            Some(&b',') => at = skip_ws(body, at + 1),
-            Some(&b'}') => return Some(at + 1),
-            _ => return None,
-        }
-    }
+    json_scan::members(body, at, |key, at| value(&decoded(&body[key])?, at))
 }
 
 /// A checked string literal's text as bytes: borrowed without escapes, else decoded.
