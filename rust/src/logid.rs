@@ -5,6 +5,11 @@
 //! §6.2, method 2). A clock that steps back keeps the last timestamp; 2^73 ids in one
 //! millisecond borrow the next one. The caller supplies the clock and the randomness, so this
 //! module is pure and tested bytes-out.
+//!
+//! The randomness comes from the OS through a `RandomPool`: one `getrandom` system call fills
+//! 32 draws (a new millisecond under load is nearly every request: a call each was ~0.4 µs),
+//! and a pool whose process forked since it was filled is refilled first, so a parent and its
+//! child never start a millisecond from the same bits.
 
 /// 12 bits rand_a + 62 bits rand_b.
 const RAND_BITS: u32 = 74;
@@ -40,6 +45,51 @@ impl LogIdClock {
             }
         }
         (self.last_ms, self.last_rand)
+    }
+}
+
+/// Bytes of OS randomness drawn 16 at a time: `POOL_DRAWS` draws per fill.
+const POOL_DRAWS: usize = 32;
+
+/// Random 128-bit draws cut from one buffer of OS randomness. `generation` names the process
+/// image the bytes belong to (the caller bumps its count in a forked child); a draw under
+/// another generation than the fill's throws the rest away and fills again.
+#[derive(Debug)]
+pub struct RandomPool {
+    bytes: [u8; 16 * POOL_DRAWS],
+    next: usize, // the next unused draw; POOL_DRAWS: empty
+    generation: u64,
+}
+
+impl RandomPool {
+    /// An empty pool: the first draw fills it.
+    pub const fn new() -> Self {
+        RandomPool { bytes: [0; 16 * POOL_DRAWS], next: POOL_DRAWS, generation: 0 }
+    }
+
+    /// The next 128 random bits of `generation`: from the pool, or from a fresh fill by
+    /// `fill(buffer)` (false: no OS randomness; then None, and nothing of the failed fill is
+    /// ever handed out).
+    pub fn draw(&mut self, generation: u64, fill: impl FnOnce(&mut [u8]) -> bool) -> Option<u128> {
+        if self.next >= POOL_DRAWS || self.generation != generation {
+            if !fill(&mut self.bytes) {
+                self.next = POOL_DRAWS;
+                return None;
+            }
+            self.next = 0;
+            self.generation = generation;
+        }
+        let at = self.next * 16;
+        self.next += 1;
+        let mut draw = [0u8; 16];
+        draw.copy_from_slice(&self.bytes[at..at + 16]);
+        Some(u128::from_le_bytes(draw))
+    }
+}
+
+impl Default for RandomPool {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -87,6 +137,53 @@ mod tests {
     fn a_full_millisecond_borrows_the_next() {
         let mut clock = LogIdClock { last_ms: 9, last_rand: RAND_MASK };
         assert_eq!(clock.next(9, || 7), (10, 7));
+    }
+
+    /// A fill that writes `seed + k` into every byte of draw k and counts its calls.
+    fn counting_fill(calls: &mut u32, seed: u8) -> impl FnOnce(&mut [u8]) -> bool + '_ {
+        move |buf: &mut [u8]| {
+            *calls += 1;
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = seed.wrapping_add((i / 16) as u8);
+            }
+            true
+        }
+    }
+
+    #[test]
+    fn one_fill_gives_thirty_two_different_draws() {
+        let mut pool = RandomPool::new();
+        let mut calls = 0;
+        let mut draws = Vec::new();
+        for _ in 0..POOL_DRAWS {
+            draws.push(pool.draw(0, counting_fill(&mut calls, 0)).unwrap());
+        }
+        assert_eq!(calls, 1);
+        draws.sort();
+        draws.dedup();
+        assert_eq!(draws.len(), POOL_DRAWS);
+        pool.draw(0, counting_fill(&mut calls, 0)).unwrap();
+        assert_eq!(calls, 2, "the thirty-third draw fills again");
+    }
+
+    #[test]
+    fn a_new_generation_never_sees_the_old_fill() {
+        let mut pool = RandomPool::new();
+        let mut calls = 0;
+        let parent = pool.draw(0, counting_fill(&mut calls, 0)).unwrap();
+        let child = pool.draw(1, counting_fill(&mut calls, 100)).unwrap();
+        assert_eq!(calls, 2);
+        assert_ne!(parent, child);
+        assert_eq!(child, u128::from_le_bytes([100; 16]));
+    }
+
+    #[test]
+    fn a_failed_fill_hands_out_nothing_and_is_tried_again() {
+        let mut pool = RandomPool::new();
+        assert_eq!(pool.draw(0, |_| false), None);
+        let mut calls = 0;
+        assert!(pool.draw(0, counting_fill(&mut calls, 0)).is_some());
+        assert_eq!(calls, 1);
     }
 
     #[test]

@@ -14,11 +14,12 @@
 //! `LogEntry` is LogBatcher's `submit` for such a backlog as one native call: the common
 //! record is appended and counted without a Python frame; everything else goes to Python.
 
-use crate::logid::{format_log_id, LogIdClock};
+use crate::logid::{format_log_id, LogIdClock, RandomPool};
 use crate::marshal::MarshalWriter;
 use super::fastcall::{self, MethodDef};
 use super::slot_reader::SlotReader;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Once;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use pyo3::exceptions::PyValueError;
@@ -34,28 +35,46 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-static LOG_ID_CLOCK: Mutex<LogIdClock> = Mutex::new(LogIdClock::new());
+/// The log id clock and the OS randomness its milliseconds start from, under one lock.
+static LOG_IDS: Mutex<(LogIdClock, RandomPool)> = Mutex::new((LogIdClock::new(), RandomPool::new()));
+
+/// Bumped in every forked child (`pthread_atfork`): the child's pool throws away the bytes it
+/// shares with its parent.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+static WATCH_FORKS: Once = Once::new();
+
+extern "C" fn forked_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
 
 /// A fresh lowercase UUIDv7 (RFC 9562): 48-bit unix-ms timestamp, version 7, variant 10. Ids
 /// from one process sort strictly in creation order, also within one millisecond (a new
 /// millisecond starts from 73 random bits from the OS, each further id adds one); a clock
-/// that steps back keeps the last timestamp. Thread-safe.
+/// that steps back keeps the last timestamp. Thread-safe; a forked child never starts a
+/// millisecond from its parent's random bits.
 #[pyfunction]
 fn new_log_id(py: Python<'_>) -> Bound<'_, PyString> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let fresh = || {
-        let mut bytes = [0u8; 16];
-        if getrandom::fill(&mut bytes).is_err() {
-            // No OS randomness (never seen on Linux): the clock's nanoseconds keep ids unique
-            // enough for logs and still ordered.
-            bytes = (now.as_nanos() ^ 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834).to_le_bytes();
+    WATCH_FORKS.call_once(|| {
+        // SAFETY: pthread_atfork only records the three handler pointers; `forked_child` is
+        // an `extern "C"` function that lives as long as the process and does one atomic add
+        // (async-signal-safe, as a handler that runs in a forked child must be). If it cannot
+        // be registered (ENOMEM), forks go unnoticed as before this pool existed.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(forked_child));
         }
-        u128::from_le_bytes(bytes)
+    });
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut ids = LOG_IDS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (clock, pool) = &mut *ids;
+    let generation = FORK_GENERATION.load(Ordering::Relaxed);
+    let fresh = || {
+        // No OS randomness (never seen on Linux): the clock's nanoseconds keep ids unique
+        // enough for logs and still ordered.
+        pool.draw(generation, |buf| getrandom::fill(buf).is_ok())
+            .unwrap_or_else(|| now.as_nanos() ^ 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834)
     };
-    let (ms, rand) = LOG_ID_CLOCK
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .next(now.as_millis() as u64, fresh);
+    let (ms, rand) = clock.next(now.as_millis() as u64, fresh);
+    drop(ids);
     let id = format_log_id(ms, rand);
     PyString::new(py, std::str::from_utf8(&id).unwrap_or_default())
 }
