@@ -71,7 +71,7 @@ fn new_log_id(py: Python<'_>) -> Bound<'_, PyString> {
         // No OS randomness (never seen on Linux): the clock's nanoseconds keep ids unique
         // enough for logs and still ordered.
         pool.draw(generation, |buf| getrandom::fill(buf).is_ok())
-            .unwrap_or_else(|| now.as_nanos() ^ 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834)
+            .unwrap_or(now.as_nanos() ^ 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834)
     };
     let (ms, rand) = clock.next(now.as_millis() as u64, fresh);
     drop(ids);
