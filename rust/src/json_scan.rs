@@ -29,20 +29,25 @@ pub(crate) fn value_end(data: &[u8], at: usize) -> Option<usize> {
 /// `PAIRED` strings and `FINITE` numbers below).
 pub(crate) fn value_end_within<const DECODER: bool>(data: &[u8], mut at: usize, max_levels: usize) -> Option<usize> {
     let mut open = Nesting::new();
+    // Whether the innermost open container is an object (meaningless while none is open):
+    // kept here, as `open` would answer it, for the comma and the close after every value.
+    let mut object = false;
     loop {
         // A value starts at `at`.
         match *data.get(at)? {
             c @ (b'{' | b'[') => {
-                at = skip_ws(data, at + 1);
-                let close = if c == b'{' { b'}' } else { b']' };
                 if open.depth() >= max_levels {
                     return None;
                 }
+                at = skip_ws(data, at + 1);
+                let opens_object = c == b'{';
+                let close = if opens_object { b'}' } else { b']' };
                 if data.get(at) == Some(&close) {
                     at += 1; // empty container: a complete value
                 } else {
-                    open.push(c == b'{');
-                    if c == b'{' {
+                    open.push(opens_object);
+                    object = opens_object;
+                    if opens_object {
                         at = member_key::<DECODER>(data, at)?.1;
                     }
                     continue;
@@ -57,11 +62,10 @@ pub(crate) fn value_end_within<const DECODER: bool>(data: &[u8], mut at: usize, 
         }
         // A value ended at `at`: close containers or go on to the next member.
         loop {
-            let Some(object) = open.innermost_is_object() else {
+            if open.depth() == 0 {
                 return Some(at);
-            };
+            }
             at = skip_ws(data, at);
-            let close = if object { b'}' } else { b']' };
             match data.get(at) {
                 Some(&b',') => {
                     at = skip_ws(data, at + 1);
@@ -70,8 +74,9 @@ pub(crate) fn value_end_within<const DECODER: bool>(data: &[u8], mut at: usize, 
                     }
                     break;
                 }
-                Some(&b) if b == close => {
+                Some(&b) if b == if object { b'}' } else { b']' } => {
                     open.pop();
+                    object = open.innermost_is_object().unwrap_or(false);
                     at += 1;
                 }
                 _ => return None,
@@ -128,6 +133,7 @@ impl Nesting {
 
 /// An object member's key and colon at `at`: the key's string literal (quotes included, checked
 /// with `PAIRED` as `string` does) and where its value starts (whitespace skipped).
+#[inline(always)]
 pub(crate) fn member_key<const PAIRED: bool>(data: &[u8], at: usize) -> Option<(&[u8], usize)> {
     if data.get(at) != Some(&b'"') {
         return None;
@@ -161,6 +167,7 @@ pub(crate) fn members(data: &[u8], at: usize, mut each: impl FnMut(Range<usize>,
 }
 
 /// The index of the first byte at or after `at` that is not JSON whitespace.
+#[inline(always)]
 pub(crate) fn skip_ws(data: &[u8], mut at: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\t' | b'\r') = data.get(at) {
         at += 1;
@@ -200,6 +207,7 @@ fn stops_in(word: u64) -> u64 {
 /// The string starting with the quote at `at`; the index after its closing quote. None for a
 /// string that does not end, a control character or a bad escape, and with `PAIRED` a lone
 /// surrogate escape (what a decoder refuses; the grammar alone allows any four hex digits).
+#[inline(always)]
 pub(crate) fn string<const PAIRED: bool>(data: &[u8], at: usize) -> Option<usize> {
     let mut i = at + 1;
     loop {

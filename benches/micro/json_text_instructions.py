@@ -1,0 +1,51 @@
+"""Instructions `is_json` costs on what a relay checks most (issue 15 item 2), exact where time
+is not: a streamed chat.completion.chunk (every relayed SSE event is checked before it is
+spliced into a `universal.stream` frame) or a whole chat completion (a `universal.created`).
+
+Checks the document N times. Run it under callgrind twice (two values of N) and divide the
+difference of the totals by the difference of N, which cancels the interpreter's start-up:
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null python benches/micro/json_text_instructions.py --calls 1000 [--answer]
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null python benches/micro/json_text_instructions.py --calls 11000 [--answer]
+    # (I refs of the second − I refs of the first) ÷ 10,000
+
+(`python` must be the interpreter itself, not a shim that execs it, for valgrind to follow it.)
+The figure includes the Python call (~300 instructions), the same for any build.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import orjson
+
+from aigw._codec import is_json
+
+#: An event of the burst streams the benchmarks' upstreams send (fast_upstream.py's chunk_event).
+CHUNK = orjson.dumps(
+    {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-4o-mini",
+     "choices": [{"index": 0, "delta": {"content": "tok12 "}, "finish_reason": None}]}
+)
+#: A short chat completion with its usage, as OpenAI answers one.
+ANSWER = orjson.dumps(
+    {"id": "chatcmpl-abc123", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-mini-2024-07-18",
+     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! How can I help you today? This is a typical answer of a few words."},
+                  "logprobs": None, "finish_reason": "stop"}],
+     "usage": {"prompt_tokens": 12, "completion_tokens": 18, "total_tokens": 30}}
+)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=10000)
+    ap.add_argument("--answer", action="store_true", help="the whole chat completion instead of a stream's chunk")
+    args = ap.parse_args()
+    document = ANSWER if args.answer else CHUNK
+    if not is_json(document):
+        raise SystemExit("not JSON")
+    for _ in range(args.calls):
+        is_json(document)
+
+
+if __name__ == "__main__":
+    main()
