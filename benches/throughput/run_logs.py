@@ -16,6 +16,11 @@ logging cost paired per rep, which tells apart changes smaller than the spread b
 `--writers process` measures one writer only.
 
     python benches/throughput/run_logs.py --out DIR --aigw $A --b $B --writers process --reps 5
+
+The writer process inherits the gateway's CPU pinning (core 0), so by default it competes with
+the gateway for its one core, as it would on a machine with no other core free. `--writer-cpus 1`
+pins it (once started, before each run) to the other core instead, where a machine with a spare
+core would run it: the gateway's process then pays only its own share of logging.
 """
 
 from __future__ import annotations
@@ -33,7 +38,26 @@ from run_gateway import HERE, Procs, ROOT, aigw_config, find_harness, free_port,
 WRITERS = ("thread", "process")
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (of any of its threads)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def pin_children(pid: int, cpus: str) -> None:
+    """Pins every thread of `pid`'s child processes (the SQLite writer process) to `cpus`."""
+    for child in children(pid):
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(child)], check=False, capture_output=True)
+
+
 def run_load(args, port: int, gateway: str, pid: int, upstream_pid: int) -> dict:
+    if args.writer_cpus:
+        pin_children(pid, args.writer_cpus)
     cmd = ["taskset", "-c", args.aux_cpus, args.py, str(HERE / "ws_load.py"), "--url", f"ws://127.0.0.1:{port}/v1/p/{gateway}",
            "--inflight", str(args.inflight), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
            f"--watch=gw={pid}", f"--watch-alone=gw_main={pid}", f"--watch=upstream={upstream_pid}", *(["--stream"] if args.stream else [])]  # fmt: skip
@@ -52,6 +76,7 @@ def main() -> None:
                     "non-streamed requests: figures per stream")
     ap.add_argument("--gw-cpus", default="0")
     ap.add_argument("--aux-cpus", default="1")
+    ap.add_argument("--writer-cpus", help="pin the writer process to these CPUs (default: it inherits --gw-cpus)")
     ap.add_argument("--aigw", default=str(ROOT / ".venv/bin/aigw"), help="command running build A's aigw")
     ap.add_argument("--b", help="command running build B's aigw: an A/B of the logging cost")
     ap.add_argument("--writers", default=",".join(WRITERS), help="comma-separated: thread, process")
@@ -132,7 +157,8 @@ def render(rows: list[dict], args) -> str:
         return f"{statistics.median(values):.1f} [{q1:.1f}–{q3:.1f}]"
 
     shape = "Burst streams (64 chunks each)" if args.stream else "Non-streamed requests"
-    lines = [f"{shape}, {args.inflight} in flight on one WebSocket, {args.reps} reps x {args.seconds} s, median.",
+    placement = f"the writer process pinned to CPUs {args.writer_cpus}" if args.writer_cpus else f"the writer process on the gateway's CPUs ({args.gw_cpus})"
+    lines = [f"{shape}, {args.inflight} in flight on one WebSocket, {args.reps} reps x {args.seconds} s, median; {placement}.",
              "CPU µs per request (per stream): `main` = the gateway's process alone, `tree` = with the writer process.",
              "`per rep`: logs on − off within each rep, median [quartiles] over reps (the steadier figure on a noisy machine).", "",
              "| build | writer | logs on, main | logs off, main | logging, main | **logging, main, per rep** | logs on, tree | logs off, tree | logging, tree | max foreign cores |",
