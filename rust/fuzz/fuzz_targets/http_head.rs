@@ -1,13 +1,18 @@
 //! Fuzz target: the HTTP/1.1 request- and response-head parsers never panic, respect their
 //! limits, and give the same answer whether or not a resume hint is used; the framing fields of
 //! a parsed response come from its fields; a whole body (request or response) is exactly the
-//! bytes its Content-Length names, right after the head.
+//! bytes its Content-Length names, right after the head; the one-pass field reader answers only
+//! what the careful one would.
 #![no_main]
 
-use _codec::http::{framing_fields, parse_request_head, parse_response_head, request_keeps_alive, reusable, whole_body, whole_request_body, Limits};
+use _codec::http::{fields_in_one_pass, fields_read_carefully, framing_fields, parse_request_head, parse_response_head, request_keeps_alive, reusable, whole_body, whole_request_body, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    // The one-pass field reader answers only what the careful one would.
+    if let Some(fast) = fields_in_one_pass(data, 16) {
+        assert_eq!(Some(fast), fields_read_carefully(data, 16).ok());
+    }
     let limits = Limits { max_size: 4096, max_headers: 16, max_target: 1024 };
     let whole = parse_request_head(data, limits, 0);
     if let Ok(Some(h)) = &whole {
