@@ -531,11 +531,6 @@ pub fn request_keeps_alive(minor_version: u8, fields: &FramingFields<'_>) -> boo
     }
 }
 
-/// `b` decoded as ISO-8859-1, byte for char (a reason phrase may hold obs-text, RFC 9110 §5.5).
-pub fn latin1_text(b: &[u8]) -> String {
-    b.iter().map(|&c| char::from(c)).collect()
-}
-
 #[cfg(test)]
 #[path = "http_tests.rs"]
 mod tests;

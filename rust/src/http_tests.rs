@@ -290,12 +290,6 @@ fn a_connection_is_reusable_on_http_1_1_without_close() {
     assert!(!reuse(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"));
 }
 
-#[test]
-fn latin1_text_maps_each_byte_to_its_code_point() {
-    assert_eq!(latin1_text(b"OK"), "OK");
-    assert_eq!(latin1_text(b"Gr\xfc\xdf"), "Gr\u{fc}\u{df}");
-}
-
 /// Field blocks near the usual: lines of names, colons, whitespace and values from pieces
 /// that include every separator and terminator a head may get wrong.
 fn field_block() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {

@@ -5,7 +5,7 @@ use super::header_objects::{bytes_pairs, latin1_str, name_bytes, name_str};
 use super::{bytes_like, ListSink};
 use crate::chunked::{covers, gather, ChunkedDecoder as RsChunked};
 use crate::http_request;
-use crate::http::{self, ascii_text, latin1_text, HeadError, Header, Limits};
+use crate::http::{self, ascii_text, HeadError, Header, Limits};
 use crate::http_response::{write_response_head, BodyFraming, HeadWriteError};
 use crate::sse::{LastEventType, NdjsonDecoder as RsNdjson, SseDecoder as RsSse, SseEvent, StreamError};
 use pyo3::exceptions::PyValueError;
@@ -350,9 +350,9 @@ fn parse_response_head<'py>(
     let headers = headers_list(py, &h.headers)?;
     if framing {
         let fields = framing_tuple(py, &http::framing_fields(&h.headers))?;
-        return Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed, fields).into_pyobject(py)?));
+        return Ok(Some((h.status, latin1_str(py, h.reason)?, h.minor_version, headers, h.consumed, fields).into_pyobject(py)?));
     }
-    Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed).into_pyobject(py)?))
+    Ok(Some((h.status, latin1_str(py, h.reason)?, h.minor_version, headers, h.consumed).into_pyobject(py)?))
 }
 
 /// (content-length, conflicting lengths, transfer-encoding, connection, content-encoding,
@@ -367,7 +367,7 @@ fn framing_tuple<'py>(py: Python<'py>, f: &http::FramingFields<'_>) -> PyResult<
         bytes(f.connection.as_deref()),
         bytes(f.content_encoding),
         bytes(f.keep_alive),
-        PyString::new(py, &http::latin1_text(f.content_type.unwrap_or_default())),
+        latin1_str(py, f.content_type.unwrap_or_default())?,
     );
     fields.into_pyobject(py)
 }
@@ -404,12 +404,12 @@ fn take_whole_response<'py>(
     let f = http::framing_fields(&h.headers);
     let Some(body) = http::whole_body(&d, &h, &f, decode) else {
         let fields = framing_tuple(py, &f)?;
-        return Ok(Some((h.status, latin1_text(h.reason), h.minor_version, headers, h.consumed, fields).into_pyobject(py)?));
+        return Ok(Some((h.status, latin1_str(py, h.reason)?, h.minor_version, headers, h.consumed, fields).into_pyobject(py)?));
     };
-    let content_type = PyString::new(py, &http::latin1_text(f.content_type.unwrap_or_default()));
+    let content_type = latin1_str(py, f.content_type.unwrap_or_default())?;
     let chunks = if body.is_empty() { PyList::empty(py) } else { PyList::new(py, [PyBytes::new(py, body)])? };
     let fields = headers_type.call1((headers,))?;
-    let args = (h.status, latin1_text(h.reason), h.minor_version, fields, content_type, chunks, body.len(), limit, max_body);
+    let args = (h.status, latin1_str(py, h.reason)?, h.minor_version, fields, content_type, chunks, body.len(), limit, max_body);
     let response = make.call1(args)?;
     let keep_alive = f.keep_alive.map(|v| PyBytes::new(py, v));
     (response, http::reusable(h.minor_version, &f), keep_alive).into_pyobject(py).map(Some)
