@@ -6,6 +6,8 @@ with opcode events for AIGW_OPCODES_SECONDS, then writes `requests N` (calls of
 aigw.pipeline.run) and one `count file:function` line per function to
 $AIGW_OPCODES_OUT.<pid> (the log writer's child process, which inherits the environment,
 writes a file of its own). Dataclass-generated `__init__`s are named by their class.
+With AIGW_OPCODES_LINES=1 the counts are by line (`file:function:line`), to see which lines of a
+function its bytecodes come from.
 Tracing makes the process several times slower: its counts are exact, its timings useless.
 """
 
@@ -18,6 +20,7 @@ import time
 if os.environ.get("AIGW_OPCODES_OUT"):
     _counts: collections.Counter = collections.Counter()
     _state = {"on": False, "requests": 0}
+    _by_line = os.environ.get("AIGW_OPCODES_LINES") == "1"
 
     def _local(frame, event, arg):
         if event == "opcode":
@@ -25,6 +28,8 @@ if os.environ.get("AIGW_OPCODES_OUT"):
             if code.co_filename == "<string>":  # dataclasses' generated methods
                 name = f"{type(frame.f_locals.get('self')).__name__}.{code.co_name}"
                 _counts[("<dataclass>", name)] += 1
+            elif _by_line:
+                _counts[(code.co_filename, f"{code.co_name}:{frame.f_lineno}")] += 1
             else:
                 _counts[(code.co_filename, code.co_name)] += 1
         return _local
