@@ -5,8 +5,21 @@
 
 /// RFC 9110 §5.6.2 tchar, lowercase letters only (a name `header_fields` keeps as it is).
 pub fn is_lowercase_token(name: &[u8]) -> bool {
-    !name.is_empty() && name.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(c))
+    !name.is_empty() && name.iter().all(|&c| LOWERCASE_TOKEN[c as usize])
 }
+
+/// `LOWERCASE_TOKEN[b]`: byte `b` may be in a lowercase token (tchar, RFC 9110 §5.6.2, less
+/// the uppercase letters).
+static LOWERCASE_TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+        c += 1;
+    }
+    table
+};
 
 /// A field value `header_fields` keeps as it is: HTAB, visible ASCII, space and 0x80..=0xFF
 /// (obs-text, U+0080..U+00FF once decoded) only, with no space or tab at either end.
@@ -26,6 +39,14 @@ pub fn named_by_connection(name: &str, connection: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lowercase_token_table_holds_exactly_the_lowercase_tchars() {
+        for c in 0..=255u8 {
+            let tchar = c.is_ascii_lowercase() || c.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&c);
+            assert_eq!(is_lowercase_token(&[c]), tchar, "byte {c:#04x}");
+        }
+    }
 
     #[test]
     fn a_lowercase_token_is_what_header_fields_keeps_as_a_name() {

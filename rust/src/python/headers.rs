@@ -48,32 +48,38 @@ fn split_client_fields<'py>(
 ) -> PyResult<Option<(Bound<'py, PyDict>, Bound<'py, PyDict>)>> {
     let py = raw.py();
     let Some(pairs) = bytes_pairs(raw)? else { return Ok(None) };
-    if !pairs.iter().all(|(name, value)| is_lowercase_token(name.as_bytes()) && is_clean_value(value.as_bytes())) {
+    // Each pair's bytes read once (the objects stay alive in `pairs`).
+    let fields: Vec<(&[u8], &[u8])> = pairs.iter().map(|(name, value)| (name.as_bytes(), value.as_bytes())).collect();
+    if !fields.iter().all(|&(name, value)| is_lowercase_token(name) && is_clean_value(value)) {
         return Ok(None);
     }
     // The first Connection value names more hop headers (as `Headers.get` reads it).
-    let connection: Option<String> =
-        pairs.iter().find(|(name, _)| name.as_bytes() == b"connection").map(|(_, value)| value.as_bytes().iter().map(|&b| b as char).collect());
+    let connection: Option<String> = fields.iter().find(|(name, _)| *name == b"connection").map(|(_, value)| value.iter().map(|&b| b as char).collect());
     let provider = cls.call0()?.downcast_into::<PyDict>()?;
     let options = cls.call0()?.downcast_into::<PyDict>()?;
-    for (name, value) in &pairs {
-        // A lowercase token is ASCII, so this never fails.
-        let Ok(text) = std::str::from_utf8(name.as_bytes()) else { return Ok(None) };
-        if text.starts_with(OPTION_PREFIX) {
-            if text != GATEWAY_TOKEN {
-                options.set_item(name_str(py, name.as_bytes())?, latin1_str(py, value.as_bytes())?)?;
+    for &(name, value) in &fields {
+        if name.starts_with(OPTION_PREFIX.as_bytes()) {
+            if name != GATEWAY_TOKEN.as_bytes() {
+                options.set_item(name_str(py, name)?, latin1_str(py, value)?)?;
             }
             continue;
         }
-        if text.starts_with(PROXY_PREFIX) || connection.as_deref().is_some_and(|c| named_by_connection(text, c)) {
+        if name.starts_with(PROXY_PREFIX.as_bytes()) {
             continue;
         }
-        let key = name_str(py, name.as_bytes())?;
+        if let Some(connection) = &connection {
+            // A lowercase token is ASCII, so this never fails.
+            let Ok(text) = std::str::from_utf8(name) else { return Ok(None) };
+            if named_by_connection(text, connection) {
+                continue;
+            }
+        }
+        let key = name_str(py, name)?;
         if hop.contains(&key)? {
             continue;
         }
-        let value = latin1_str(py, value.as_bytes())?;
-        if text == TRACEPARENT {
+        let value = latin1_str(py, value)?;
+        if name == TRACEPARENT.as_bytes() {
             options.set_item(&key, &value)?; // an option too: the request's trace
         }
         provider.set_item(key, value)?;
