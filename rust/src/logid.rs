@@ -7,9 +7,10 @@
 //! module is pure and tested bytes-out.
 //!
 //! The randomness comes from the OS through a `RandomPool`: one `getrandom` system call fills
-//! 32 draws (a new millisecond under load is nearly every request: a call each was ~0.4 µs),
-//! and a pool whose process forked since it was filled is refilled first, so a parent and its
-//! child never start a millisecond from the same bits.
+//! 32 draws (every millisecond with a request starts one: each request's at up to ~1,000
+//! requests a second, one in seven at 7,000; a call was ~0.5-1 µs on a VM), and a pool whose
+//! process forked since it was filled is refilled first, so a parent and its child never start
+//! a millisecond from the same bits.
 
 /// 12 bits rand_a + 62 bits rand_b.
 const RAND_BITS: u32 = 74;
