@@ -259,7 +259,7 @@ pub fn fields_in_one_pass(block: &[u8], max_headers: usize) -> Option<Vec<Header
             i += 1;
         }
         let value_start = i;
-        i = value_end(block, i);
+        i = field_value_end(block, i);
         if block.get(i..i + 2) != Some(b"\r\n") {
             return None;
         }
@@ -287,7 +287,7 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// "has a zero byte" test flags the lowest such byte exactly (a borrow only carries out of a
 /// byte that matched; higher flags may be false), so no stop byte is skipped; from there one
 /// byte at a time, and eight at a time again past a tab or a false flag.
-fn value_end(data: &[u8], mut at: usize) -> usize {
+fn field_value_end(data: &[u8], mut at: usize) -> usize {
     loop {
         while let Some(chunk) = data.get(at..at + 8) {
             let mut word = [0u8; 8];
