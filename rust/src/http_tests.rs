@@ -319,7 +319,10 @@ proptest::proptest! {
     }
 
     #[test]
-    fn value_bytes_end_where_a_byte_by_byte_scan_ends(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), at in 0usize..40) {
+    fn value_bytes_end_where_a_byte_by_byte_scan_ends(
+        data in proptest::collection::vec(proptest::prop_oneof![8 => 0x20u8..0x7f, 1 => proptest::prelude::any::<u8>()], 0..40),
+        at in 0usize..40,
+    ) {
         let naive = (at..data.len()).find(|&i| !FIELD_VALUE[data[i] as usize]).unwrap_or(data.len().max(at));
         proptest::prop_assert_eq!(field_value_end(&data, at), naive);
     }
