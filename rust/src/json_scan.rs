@@ -29,9 +29,6 @@ pub(crate) fn value_end(data: &[u8], at: usize) -> Option<usize> {
 /// `PAIRED` strings and `FINITE` numbers below).
 pub(crate) fn value_end_within<const DECODER: bool>(data: &[u8], mut at: usize, max_levels: usize) -> Option<usize> {
     let mut open = Nesting::new();
-    // Whether the innermost open container is an object (meaningless while none is open):
-    // kept here, as `open` would answer it, for the comma and the close after every value.
-    let mut object = false;
     loop {
         // A value starts at `at`.
         match *data.get(at)? {
@@ -46,7 +43,6 @@ pub(crate) fn value_end_within<const DECODER: bool>(data: &[u8], mut at: usize, 
                     at += 1; // empty container: a complete value
                 } else {
                     open.push(opens_object);
-                    object = opens_object;
                     if opens_object {
                         at = member_key::<DECODER>(data, at)?.1;
                     }
@@ -62,10 +58,11 @@ pub(crate) fn value_end_within<const DECODER: bool>(data: &[u8], mut at: usize, 
         }
         // A value ended at `at`: close containers or go on to the next member.
         loop {
-            if open.depth() == 0 {
+            let Some(object) = open.innermost_is_object() else {
                 return Some(at);
-            }
+            };
             at = skip_ws(data, at);
+            let close = if object { b'}' } else { b']' };
             match data.get(at) {
                 Some(&b',') => {
                     at = skip_ws(data, at + 1);
@@ -74,9 +71,8 @@ pub(crate) fn value_end_within<const DECODER: bool>(data: &[u8], mut at: usize, 
                     }
                     break;
                 }
-                Some(&b) if b == if object { b'}' } else { b']' } => {
+                Some(&b) if b == close => {
                     open.pop();
-                    object = open.innermost_is_object().unwrap_or(false);
                     at += 1;
                 }
                 _ => return None,
