@@ -11,6 +11,8 @@
 
 use memchr::memchr;
 
+use crate::swar;
+
 /// A malformed or oversized head: the HTTP status a server should answer with, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeadError {
@@ -279,24 +281,16 @@ pub fn fields_read_carefully(block: &[u8], max_headers: usize) -> Result<Vec<Hea
     parse_fields(Lines { data: block }, max_headers, 400)
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
 /// The index of the first byte at or after `at` that is not a field value byte (`FIELD_VALUE`),
-/// or the end. Eight bytes at a time up to a word that may hold a byte below 0x20 or DEL: the
-/// "has a zero byte" test flags the lowest such byte exactly (a borrow only carries out of a
-/// byte that matched; higher flags may be false), so no stop byte is skipped; from there one
-/// byte at a time, and eight at a time again past a tab or a false flag.
+/// or the end. Eight bytes at a time up to a word that may hold a byte below 0x20 or DEL
+/// (`swar`: the lowest flag exact, so no stop byte is skipped); from there one byte at a time,
+/// and eight at a time again past a tab or a false flag.
 fn field_value_end(data: &[u8], mut at: usize) -> usize {
     loop {
-        while let Some(chunk) = data.get(at..at + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let w = u64::from_le_bytes(word);
-            let del = w ^ (ONES * 0x7f);
-            let stops = (w.wrapping_sub(ONES * 0x20) & !w & HIGHS) | (del.wrapping_sub(ONES) & !del & HIGHS);
+        while let Some(word) = swar::word_at(data, at) {
+            let stops = swar::below(word, 0x20) | swar::equal_to(word, 0x7f);
             if stops != 0 {
-                at += (stops.trailing_zeros() / 8) as usize;
+                at += swar::first(stops);
                 break;
             }
             at += 8;

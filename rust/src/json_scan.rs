@@ -9,6 +9,8 @@
 
 use std::ops::Range;
 
+use crate::swar;
+
 /// Whether `data` is one JSON text by the grammar (surrounding whitespace allowed), as
 /// `serde_json::from_slice::<IgnoredAny>` judges it: strings are checked for escapes and
 /// control characters, not for their encoding (the caller checks UTF-8), any `\uXXXX` and any
@@ -184,20 +186,10 @@ static STOP: [bool; 256] = {
     table
 };
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// The stop bytes of `word` (eight string bytes, the first in the low byte) as a mask whose
-/// lowest set bit is in the first stop byte: each term is the classic "has a zero byte" test
-/// (of the word xor a quote or a backslash, or less 0x20 for a control). A borrow only
-/// carries out of a byte that matched, so the lowest flagged byte always matched (higher ones
-/// may be false); no stop byte is ever missed.
+/// The stop bytes of `word` (eight string bytes, the first in the low byte): quotes,
+/// backslashes and controls, flagged as `swar` flags them (the lowest flag exact).
 fn stops_in(word: u64) -> u64 {
-    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let quote = zero_in(word ^ (ONES * u64::from(b'"')));
-    let backslash = zero_in(word ^ (ONES * u64::from(b'\\')));
-    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    quote | backslash | control
+    swar::equal_to(word, b'"') | swar::equal_to(word, b'\\') | swar::below(word, 0x20)
 }
 
 /// The string starting with the quote at `at`; the index after its closing quote. None for a
@@ -210,12 +202,10 @@ pub(crate) fn string<const PAIRED: bool>(data: &[u8], at: usize) -> Option<usize
         // Plain bytes eight at a time to the word holding the next stop byte; the last few
         // (fewer than eight) one at a time.
         let mut found = false;
-        while let Some(chunk) = data.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let stops = stops_in(u64::from_le_bytes(word));
+        while let Some(word) = swar::word_at(data, i) {
+            let stops = stops_in(word);
             if stops != 0 {
-                i += (stops.trailing_zeros() / 8) as usize;
+                i += swar::first(stops);
                 found = true;
                 break;
             }

@@ -12,6 +12,9 @@ pub mod reader;
 pub mod utf8;
 pub mod writer;
 
+// eight-byte word tests the byte scanners share
+mod swar;
+
 // serde visitor pieces shared by the JSON readers below; a request body's fields in one pass
 mod json_visit;
 pub mod json_fields;
