@@ -19,7 +19,6 @@ use crate::marshal::MarshalWriter;
 use super::fastcall::{self, MethodDef};
 use super::slot_reader::SlotReader;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Once;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use pyo3::exceptions::PyValueError;
@@ -32,6 +31,14 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LogEntry>()?;
     m.add_class::<LogPayload>()?;
     m.add_function(wrap_pyfunction!(new_log_id, m)?)?;
+    // SAFETY: pthread_atfork only records the three handler pointers; `forked_child` is an
+    // `extern "C"` function that lives as long as the process and does one atomic add
+    // (async-signal-safe, as a handler that runs in a forked child must be); registered twice,
+    // it would bump twice, which changes nothing. If it cannot be registered (ENOMEM), forks
+    // go unnoticed as they did before the pool existed.
+    unsafe {
+        libc::pthread_atfork(None, None, Some(forked_child));
+    }
     Ok(())
 }
 
@@ -41,7 +48,6 @@ static LOG_IDS: Mutex<(LogIdClock, RandomPool)> = Mutex::new((LogIdClock::new(),
 /// Bumped in every forked child (`pthread_atfork`): the child's pool throws away the bytes it
 /// shares with its parent.
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
-static WATCH_FORKS: Once = Once::new();
 
 extern "C" fn forked_child() {
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
@@ -54,15 +60,6 @@ extern "C" fn forked_child() {
 /// millisecond from its parent's random bits.
 #[pyfunction]
 fn new_log_id(py: Python<'_>) -> Bound<'_, PyString> {
-    WATCH_FORKS.call_once(|| {
-        // SAFETY: pthread_atfork only records the three handler pointers; `forked_child` is
-        // an `extern "C"` function that lives as long as the process and does one atomic add
-        // (async-signal-safe, as a handler that runs in a forked child must be). If it cannot
-        // be registered (ENOMEM), forks go unnoticed as before this pool existed.
-        unsafe {
-            libc::pthread_atfork(None, None, Some(forked_child));
-        }
-    });
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let mut ids = LOG_IDS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let (clock, pool) = &mut *ids;
