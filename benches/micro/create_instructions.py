@@ -16,20 +16,15 @@ by the difference of N, which cancels the interpreter's start-up:
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import orjson
 
 from aigw.api.universal_messages import fast_create
 
-#: The body the shared harness's loadgen.py and ws_load.py send.
-REQUEST = {
-    "model": "gpt-4o-mini",
-    "messages": [
-        {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": "Say hello in one short sentence."},
-    ],
-    "max_tokens": 32,
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "throughput"))
+from ws_load import REQUEST  # noqa: E402  (the body the WebSocket load client sends)
 
 
 def main() -> None:

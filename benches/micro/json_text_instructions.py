@@ -1,6 +1,7 @@
 """Instructions `is_json` costs on what a relay checks most (issue 15 item 2), exact where time
 is not: a streamed chat.completion.chunk (every relayed SSE event is checked before it is
-spliced into a `universal.stream` frame) or a whole chat completion (a `universal.created`).
+spliced into a `universal.stream` frame) or a whole chat completion (a `universal.created`),
+both as benches/throughput/fast_upstream.py sends them.
 
 Checks the document N times. Run it under callgrind twice (two values of N) and divide the
 difference of the totals by the difference of N, which cancels the interpreter's start-up:
@@ -16,23 +17,19 @@ The figure includes the Python call (~300 instructions), the same for any build.
 from __future__ import annotations
 
 import argparse
-
-import orjson
+import sys
+from pathlib import Path
 
 from aigw._codec import is_json
 
-#: An event of the burst streams the benchmarks' upstreams send (fast_upstream.py's chunk_event).
-CHUNK = orjson.dumps(
-    {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-4o-mini",
-     "choices": [{"index": 0, "delta": {"content": "tok12 "}, "finish_reason": None}]}
-)
-#: A short chat completion with its usage, as OpenAI answers one.
-ANSWER = orjson.dumps(
-    {"id": "chatcmpl-abc123", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-mini-2024-07-18",
-     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! How can I help you today? This is a typical answer of a few words."},
-                  "logprobs": None, "finish_reason": "stop"}],
-     "usage": {"prompt_tokens": 12, "completion_tokens": 18, "total_tokens": 30}}
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "throughput"))
+from fast_upstream import COMPLETION, chunk_event  # noqa: E402  (what the benchmarks' upstream sends)
+
+#: An event of the burst streams the benchmarks' upstream sends, as the relay checks it (the
+#: SSE `data: ` field's value).
+CHUNK = chunk_event(12).removeprefix(b"data: ").rstrip(b"\n")
+#: The whole chat completion (with usage) the benchmarks' upstream answers.
+ANSWER = COMPLETION
 
 
 def main() -> None:

@@ -10,7 +10,7 @@
 //!
 //! What: `head` (the request head the benchmarks' HTTP load sends), `response` (an upstream's
 //! answer head), `chunk` (`is_json` of a stream's chat.completion.chunk), `answer` (`is_json` of
-//! a whole chat completion).
+//! a whole chat completion); the documents are the benchmarks' upstream's.
 
 use std::hint::black_box;
 
@@ -18,8 +18,10 @@ const HEAD: &[u8] = b"POST /v1/p/bench/openai/chat/completions HTTP/1.1\r\nHost:
 Accept: application/json\r\nContent-Type: application/json\r\nAuthorization: Bearer sk-bench\r\nContent-Length: 123\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 371\r\n\
 date: Sun, 06 Dec 2026 07:00:00 GMT\r\nserver: Python/3.11 aiohttp/3.9\r\n\r\n";
+/// The benchmarks' upstream's stream event 12 and whole answer (benches/throughput/fast_upstream.py
+/// `chunk_event(12)`'s data and `COMPLETION`), as the relay and the usage reader see them.
 const CHUNK: &[u8] = br#"{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"tok12 "},"finish_reason":null}]}"#;
-const ANSWER: &[u8] = br#"{"id":"chatcmpl-abc123","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today? This is a typical answer of a few words."},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":18,"total_tokens":30}}"#;
+const ANSWER: &[u8] = br#"{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":9,"total_tokens":18}}"#;
 
 fn main() {
     let mut args = std::env::args().skip(1);
