@@ -3,13 +3,17 @@
 //! LogRecord in one call (the Python observer spent ~170 bytecodes per request on the same
 //! counting), and the collector reads the counts back at scrape time. `RecordObservers` reads
 //! records from their slots: `observe_series` finds a record's series by its labels and counts
-//! it there; `cost` is aigw.observe.costs.cost_of in one call.
+//! it there; `cost` is aigw.observe.costs.cost_of in one call. Each remembers the last key it
+//! found in its dict (`LastFound`): a gateway's requests mostly repeat their labels, and
+//! comparing a key's few values costs less than building, hashing and looking up its tuple
+//! (the model, a new string per request, is hashed afresh each time).
 
 use super::slot_reader::SlotReader;
 use crate::metrics::{Finished, Series, Try};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use std::sync::Mutex;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MetricSeries>()?;
@@ -64,11 +68,77 @@ impl Read<'_> {
     }
 }
 
+/// The last key an observer found in one of its dicts, with what the dict held for it.
+///
+/// Sound only for dicts that never replace nor remove an entry (GatewayMetrics' series and
+/// PriceTable's memo only ever add): then a key equal to the remembered one finds the same
+/// value. "Equal" is decided without the tuple: each value the same object, or both exact
+/// `str` or both exact `int` and equal; that implies the tuples are equal, so the dict would
+/// find the same entry. Anything else (a float, a subclass) is looked up as before.
+struct LastFound<const N: usize> {
+    dict: Py<PyDict>,
+    key: [Py<PyAny>; N],
+    found: Py<PyAny>,
+}
+
+/// Whether `a == b` is known without calling Python code: the same object, or two exact
+/// strs or two exact ints with equal values.
+fn same_value(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> bool {
+    if a.is(b) {
+        return true;
+    }
+    if let (Ok(a), Ok(b)) = (a.downcast_exact::<PyString>(), b.downcast_exact::<PyString>()) {
+        return a.to_str().ok().is_some_and(|a| b.to_str().ok() == Some(a));
+    }
+    if a.is_exact_instance_of::<PyInt>() && b.is_exact_instance_of::<PyInt>() {
+        return matches!((a.extract::<i64>(), b.extract::<i64>()), (Ok(a), Ok(b)) if a == b);
+    }
+    false
+}
+
+/// `last`'s value when `dict` is its dict and `key` equals its key (`LastFound`).
+fn recall<'py, const N: usize>(last: &Mutex<Option<LastFound<N>>>, dict: &Bound<'py, PyDict>, key: &[Bound<'py, PyAny>; N]) -> Option<Bound<'py, PyAny>> {
+    let py = dict.py();
+    let last = last.lock().ok()?;
+    let last = last.as_ref()?;
+    (last.dict.is(dict) && key.iter().zip(&last.key).all(|(k, l)| same_value(k, l.bind(py)))).then(|| last.found.bind(py).clone())
+}
+
+/// Remember that `dict[key]` is `found`.
+fn remember<const N: usize>(last: &Mutex<Option<LastFound<N>>>, dict: &Bound<'_, PyDict>, key: &[Bound<'_, PyAny>; N], found: &Bound<'_, PyAny>) {
+    if let Ok(mut last) = last.lock() {
+        let key = std::array::from_fn(|i| key[i].clone().unbind());
+        *last = Some(LastFound { dict: dict.clone().unbind(), key, found: found.clone().unbind() });
+    }
+}
+
+/// A key's values as the tuple its dict is keyed by.
+fn key_tuple<'py, const N: usize>(py: Python<'py>, key: &[Bound<'py, PyAny>; N]) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, key)
+}
+
+/// `dict[key]` (the tuple of `key`'s values), remembered in `last` when found; None when the
+/// dict has no such key.
+fn find<'py, const N: usize>(last: &Mutex<Option<LastFound<N>>>, dict: &Bound<'py, PyDict>, key: &[Bound<'py, PyAny>; N]) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if let Some(found) = recall(last, dict, key) {
+        return Ok(Some(found));
+    }
+    let found = dict.get_item(key_tuple(dict.py(), key)?)?;
+    if let Some(found) = &found {
+        remember(last, dict, key, found);
+    }
+    Ok(found)
+}
+
 /// The request path's two observers in one native call each, reading a finished request's
 /// LogRecord straight from its slots (`record_type`'s; another object through getattr).
 #[pyclass(module = "aigw._codec", frozen)]
 struct RecordObservers {
     reader: SlotReader,
+    /// The last label key `observe_series` found in a series dict.
+    last_series: Mutex<Option<LastFound<7>>>,
+    /// The last (provider, model) `cost` found in a price memo.
+    last_price: Mutex<Option<LastFound<2>>>,
 }
 
 #[pymethods]
@@ -77,7 +147,7 @@ impl RecordObservers {
     fn new(record_type: &Bound<'_, PyType>) -> PyResult<Self> {
         let py = record_type.py();
         let names: Vec<_> = FIELDS.iter().map(|name| PyString::intern(py, name)).collect();
-        Ok(RecordObservers { reader: SlotReader::new(record_type, &names)? })
+        Ok(RecordObservers { reader: SlotReader::new(record_type, &names)?, last_series: Mutex::new(None), last_price: Mutex::new(None) })
     }
 
     /// `cost(record, found, price)`: aigw.observe.costs.cost_of(record, table) with the
@@ -85,7 +155,7 @@ impl RecordObservers {
     /// model)` (the table's `price`) called on a miss. The arithmetic is Python's own number
     /// protocol, so any value gives what cost_of gives; tests/observe hold the two equal.
     fn cost<'py>(&self, record: &Bound<'py, PyAny>, found: &Bound<'py, PyDict>, price: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        record_cost(&Read::Slots(&self.reader), record, found, price)
+        record_cost(&Read::Slots(&self.reader), record, found, price, &self.last_price)
     }
 
     /// `observe_series(record, series, new_series)`: count `record` in its series, found in
@@ -95,21 +165,18 @@ impl RecordObservers {
     fn observe_series(&self, record: &Bound<'_, PyAny>, series: &Bound<'_, PyDict>, new_series: &Bound<'_, PyAny>) -> PyResult<()> {
         let read = Read::Slots(&self.reader);
         let py = record.py();
-        let key = PyTuple::new(
-            py,
-            [
-                read.get(record, GATEWAY)?,
-                read.get(record, REQUEST_TYPE)?,
-                read.get(record, PROVIDER)?,
-                read.get(record, MODEL)?,
-                read.get(record, STATUS)?,
-                read.get(record, SUCCESS)?,
-                read.get(record, CACHE_STATUS)?,
-            ],
-        )?;
-        let found = match series.get_item(&key)? {
+        let key = [
+            read.get(record, GATEWAY)?,
+            read.get(record, REQUEST_TYPE)?,
+            read.get(record, PROVIDER)?,
+            read.get(record, MODEL)?,
+            read.get(record, STATUS)?,
+            read.get(record, SUCCESS)?,
+            read.get(record, CACHE_STATUS)?,
+        ];
+        let found = match find(&self.last_series, series, &key)? {
             Some(found) => found,
-            None => new_series.call1((key,))?,
+            None => new_series.call1((key_tuple(py, &key)?,))?,
         };
         match found.downcast::<MetricSeries>() {
             Ok(native) => native.borrow_mut().count(&read, record),
@@ -124,7 +191,13 @@ fn or_else<'py>(x: Bound<'py, PyAny>, default: Bound<'py, PyAny>) -> PyResult<Bo
 }
 
 /// aigw.observe.costs.cost_of (see `RecordObservers::cost`).
-fn record_cost<'py>(read: &Read<'_>, record: &Bound<'py, PyAny>, found: &Bound<'py, PyDict>, price: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+fn record_cost<'py>(
+    read: &Read<'_>,
+    record: &Bound<'py, PyAny>,
+    found: &Bound<'py, PyDict>,
+    price: &Bound<'py, PyAny>,
+    last: &Mutex<Option<LastFound<2>>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = record.py();
     if read.get(record, CACHE_STATUS)?.eq(intern!(py, "HIT"))? {
         return Ok(PyFloat::new(py, 0.0).into_any());
@@ -144,12 +217,13 @@ fn record_cost<'py>(read: &Read<'_>, record: &Bound<'py, PyAny>, found: &Bound<'
             }
         }
     } else {
-        let provider = read.get(record, PROVIDER)?;
-        let model = read.get(record, MODEL)?;
-        let key = PyTuple::new(py, [&provider, &model])?;
-        let found = match found.get_item(&key)? {
+        let key = [read.get(record, PROVIDER)?, read.get(record, MODEL)?];
+        let found = match find(last, found, &key)? {
             Some(found) => found,
-            None => price.call1((provider, model))?,
+            None => {
+                let [provider, model] = key;
+                price.call1((provider, model))?
+            }
         };
         if found.is_none() {
             return Ok(py.None().into_bound(py));
