@@ -185,32 +185,35 @@ impl SlotsMaker {
         }
         // SAFETY: `raw` is a new (owned) reference.
         let obj = unsafe { Bound::from_owned_ptr(py, raw) };
-        for (i, (&offset, missing)) in self.offsets.iter().zip(&self.missing).enumerate() {
-            let value: *mut ffi::PyObject = match args.get(i) {
-                // SAFETY: a live object borrowed for the call (this function's contract): the
-                // slot takes a new strong reference to it.
-                Some(&arg) => unsafe {
-                    ffi::Py_INCREF(arg);
-                    arg
-                },
-                None => match missing {
-                    Missing::Value(v) => v.clone_ref(py).into_ptr(),
-                    Missing::NewList => PyList::empty(py).into_ptr(),
-                    Missing::NewDict => PyDict::new(py).into_ptr(),
-                    Missing::Factory(f) => f.bind(py).call0()?.into_ptr(),
-                    // Required fields come first and given >= required: never reached.
-                    Missing::Required => return Err(PyTypeError::new_err("a required field was not given")),
-                },
+        let base = obj.as_ptr() as *mut u8;
+        // SAFETY (both loops): `obj` is an instance of exactly `ty`, whose layout has a
+        // writable object slot at each offset inside tp_basicsize (checked in new). Each slot
+        // is still NULL (each offset is written once, and a dataclass's field names are
+        // distinct), so no reference is overwritten; the slot takes the strong reference
+        // written into it.
+        let write = |offset: isize, value: *mut ffi::PyObject| unsafe {
+            let slot = base.offset(offset) as *mut *mut ffi::PyObject;
+            debug_assert!((*slot).is_null());
+            *slot = value;
+        };
+        // The fields given, then the defaults of the rest: two plain loops, no per-field
+        // question of which kind it is.
+        for (&offset, &arg) in self.offsets.iter().zip(args) {
+            // SAFETY: a live object borrowed for the call (this function's contract): the
+            // slot takes a new strong reference to it.
+            unsafe { ffi::Py_INCREF(arg) };
+            write(offset, arg);
+        }
+        for (&offset, missing) in self.offsets[given..].iter().zip(&self.missing[given..]) {
+            let value = match missing {
+                Missing::Value(v) => v.clone_ref(py).into_ptr(),
+                Missing::NewList => PyList::empty(py).into_ptr(),
+                Missing::NewDict => PyDict::new(py).into_ptr(),
+                Missing::Factory(f) => f.bind(py).call0()?.into_ptr(),
+                // Required fields come first and given >= required: never reached.
+                Missing::Required => return Err(PyTypeError::new_err("a required field was not given")),
             };
-            // SAFETY: `obj` is an instance of exactly `ty`, whose layout has a writable object
-            // slot at `offset` inside tp_basicsize (checked in new). The slot is still NULL
-            // (each offset is written once, and a dataclass's field names are distinct), so no
-            // reference is overwritten; the slot takes the strong reference `value` holds.
-            unsafe {
-                let slot = (obj.as_ptr() as *mut u8).offset(offset) as *mut *mut ffi::PyObject;
-                debug_assert!((*slot).is_null());
-                *slot = value;
-            }
+            write(offset, value);
         }
         Ok(obj)
     }
