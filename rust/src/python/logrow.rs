@@ -223,6 +223,14 @@ fn scalar(w: &mut MarshalWriter, v: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(true)
 }
 
+/// `bool(v)`, without a call for True and False themselves.
+fn truth(v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    match v.downcast_exact::<PyBool>() {
+        Ok(b) => Ok(b.is_true()),
+        Err(_) => v.is_truthy(),
+    }
+}
+
 /// `v` unless it is None.
 fn not_none<'a, 'py>(v: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, PyAny>> {
     (!v.is_none()).then_some(v)
@@ -442,7 +450,7 @@ impl LogRowEncoder {
         }
         macro_rules! flag {
             ($i:expr) => {
-                w.int(if v[$i].is_truthy()? { 1 } else { 0 })
+                w.int(i64::from(truth(&v[$i])?))
             };
         }
         col!(scalar, 0); // log_id
@@ -492,21 +500,19 @@ impl LogRowEncoder {
             let written = w.utf8_written(|out| -> PyResult<bool> {
                 let mut fields = Vec::with_capacity(keys.len());
                 out.push(b'[');
-                for (i, attempt) in attempts.try_iter()?.enumerate() {
-                    let attempt = attempt?;
-                    out.extend_from_slice(if i > 0 { b",{" } else { b"{" });
-                    fields.clear();
-                    reader.get_all(&attempt, &mut fields)?;
-                    for (j, (key, value)) in keys.iter().zip(&fields).enumerate() {
-                        if j > 0 {
-                            out.push(b',');
-                        }
-                        out.extend_from_slice(key);
-                        if !json(out, value, 1)? {
+                // The record's own list read by index (no iterator object); anything else iterated.
+                if let Ok(list) = attempts.downcast_exact::<PyList>() {
+                    for (i, attempt) in list.iter().enumerate() {
+                        if !attempt_json(out, reader, keys, &mut fields, i, &attempt)? {
                             return Ok(false);
                         }
                     }
-                    out.push(b'}');
+                } else {
+                    for (i, attempt) in attempts.try_iter()?.enumerate() {
+                        if !attempt_json(out, reader, keys, &mut fields, i, &attempt?)? {
+                            return Ok(false);
+                        }
+                    }
                 }
                 out.push(b']');
                 Ok(true)
@@ -529,6 +535,33 @@ impl LogRowEncoder {
         }
         Ok(true)
     }
+}
+
+/// The `i`th attempt as a JSON object of `keys` (`"name":` each) and their values, appended to
+/// `out` (with a comma before all but the first); false when a value cannot be written here.
+/// `fields` is scratch space for the values, reused across attempts.
+fn attempt_json<'py>(
+    out: &mut Vec<u8>,
+    reader: &SlotReader,
+    keys: &[Vec<u8>],
+    fields: &mut Vec<Bound<'py, PyAny>>,
+    i: usize,
+    attempt: &Bound<'py, PyAny>,
+) -> PyResult<bool> {
+    out.extend_from_slice(if i > 0 { b",{" } else { b"{" });
+    fields.clear();
+    reader.get_all(attempt, fields)?;
+    for (j, (key, value)) in keys.iter().zip(fields.iter()).enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(key);
+        if !json(out, value, 1)? {
+            return Ok(false);
+        }
+    }
+    out.push(b'}');
+    Ok(true)
 }
 
 /// `_json_text(v) if present else T` of log_row.
