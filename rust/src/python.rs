@@ -26,6 +26,27 @@ fn bytes_like<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
     }
 }
 
+/// A str's text as UTF-8, read in place for the usual ASCII string; `PyString::to_str` (its
+/// UTF-8 made and cached by CPython) for any other. UnicodeEncodeError for lone surrogates.
+/// On the request path strings are read a few dozen times a request: this is a flag test and
+/// two loads where `to_str` is a call into CPython and an error check.
+#[inline]
+fn text_of<'a>(s: &'a Bound<'_, pyo3::types::PyString>) -> PyResult<&'a str> {
+    let op = s.as_ptr();
+    // SAFETY: `op` is a live str (the Bound holds a reference, the GIL is held). A compact
+    // ASCII str (CPython's unicodeobject.h: `state.compact && state.ascii`) stores its
+    // `length` characters, one byte each, all below 0x80, right after its PyASCIIObject
+    // header, and never changes them: the bytes are valid UTF-8 and live as long as `s`.
+    unsafe {
+        if pyo3::ffi::PyUnicode_IS_COMPACT_ASCII(op) != 0 {
+            let len = pyo3::ffi::PyUnicode_GET_LENGTH(op) as usize;
+            let data = (op as *mut pyo3::ffi::PyASCIIObject).offset(1) as *const u8;
+            return Ok(std::str::from_utf8_unchecked(std::slice::from_raw_parts(data, len)));
+        }
+    }
+    s.to_str()
+}
+
 /// Appends items to a new list from inside a plain-Rust callback (which cannot fail);
 /// remembers the first Python error for `finish`.
 struct ListSink<'py> {

@@ -104,12 +104,12 @@ fn forwardable_headers<'py>(
     let py = headers.py();
     let out = PyList::empty(py);
     let auth_name = match &auth {
-        Some((name, _)) => Some(name.to_str()?),
+        Some((name, _)) => Some(super::text_of(name)?),
         None => None,
     };
     let mut has_type = false;
     for (name, value) in headers.iter() {
-        let text = name.downcast::<PyString>()?.to_str()?;
+        let text = super::text_of(name.downcast::<PyString>()?)?;
         if text.starts_with(OPTION_PREFIX) || text.starts_with(PROXY_PREFIX) || auth_name == Some(text) || excluded.contains(&name)? {
             continue;
         }
@@ -132,7 +132,7 @@ fn forwardable_headers<'py>(
 #[pyfunction]
 fn any_name_starts(headers: &Bound<'_, PyDict>, prefix: &str) -> PyResult<bool> {
     for name in headers.keys() {
-        if name.downcast::<PyString>()?.to_str()?.starts_with(prefix) {
+        if super::text_of(name.downcast::<PyString>()?)?.starts_with(prefix) {
             return Ok(true);
         }
     }

@@ -204,7 +204,7 @@ impl LogPayload {
 /// other type.
 fn scalar(w: &mut MarshalWriter, v: &Bound<'_, PyAny>) -> PyResult<bool> {
     if let Ok(s) = v.downcast_exact::<PyString>() {
-        match s.to_str() {
+        match super::text_of(s) {
             Ok(text) => w.str(text),
             Err(_) => return Ok(false), // lone surrogates: Python's marshal writes them
         }
@@ -290,7 +290,7 @@ fn json(out: &mut Vec<u8>, v: &Bound<'_, PyAny>, depth: usize) -> PyResult<bool>
     if v.is_none() {
         out.extend_from_slice(b"null");
     } else if let Ok(s) = v.downcast::<PyString>() {
-        match s.to_str() {
+        match super::text_of(s) {
             Ok(text) => json_str(out, text),
             Err(_) => return Ok(false),
         }
@@ -313,7 +313,7 @@ fn json(out: &mut Vec<u8>, v: &Bound<'_, PyAny>, depth: usize) -> PyResult<bool>
         out.push(b'{');
         for (i, (k, item)) in d.iter().enumerate() {
             let Ok(key) = k.downcast::<PyString>() else { return Ok(false) };
-            let Ok(key) = key.to_str() else { return Ok(false) };
+            let Ok(key) = super::text_of(key) else { return Ok(false) };
             if i > 0 {
                 out.push(b',');
             }
@@ -482,7 +482,7 @@ impl LogRowEncoder {
             w.str(NULL_TEXT);
         } else {
             let Ok(text) = error.downcast_exact::<PyString>() else { return Ok(false) };
-            let Ok(text) = text.to_str() else { return Ok(false) };
+            let Ok(text) = super::text_of(text) else { return Ok(false) };
             match text.char_indices().nth(self.max_error_chars) {
                 Some((cut, _)) => w.str(&text[..cut]),
                 None => w.str(text),

@@ -10,6 +10,7 @@
 
 use super::slot_reader::SlotReader;
 use crate::metrics::{Finished, Series, Try};
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
@@ -87,8 +88,10 @@ fn same_value(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> bool {
     if a.is(b) {
         return true;
     }
-    if let (Ok(a), Ok(b)) = (a.downcast_exact::<PyString>(), b.downcast_exact::<PyString>()) {
-        return a.to_str().ok().is_some_and(|a| b.to_str().ok() == Some(a));
+    if a.is_exact_instance_of::<PyString>() && b.is_exact_instance_of::<PyString>() {
+        // SAFETY: two live str objects (exact type checked), the GIL held; PyUnicode_Compare
+        // of two strs compares their code points and cannot fail (-1 is then "less than").
+        return unsafe { ffi::PyUnicode_Compare(a.as_ptr(), b.as_ptr()) } == 0;
     }
     if a.is_exact_instance_of::<PyInt>() && b.is_exact_instance_of::<PyInt>() {
         return matches!((a.extract::<i64>(), b.extract::<i64>()), (Ok(a), Ok(b)) if a == b);

@@ -93,7 +93,7 @@ fn write_head(
     }
     let mut texts = Vec::with_capacity(pairs.len());
     for (name, value) in &pairs {
-        texts.push((name.to_str()?, value.to_str()?));
+        texts.push((super::text_of(name)?, super::text_of(value)?));
     }
     write_response_head(out, status, reason, texts, framing, close).map_err(|e| match e {
         HeadWriteError::LineBreak(name) => PyValueError::new_err(format!("header {name:?} contains a line break")),
@@ -127,7 +127,7 @@ fn request_message<'py>(
     /// A str or bytes name or value as written; None for anything else.
     fn field<'a>(v: &'a Bound<'_, PyAny>) -> Option<http_request::Field<'a>> {
         if let Ok(s) = v.downcast_exact::<PyString>() {
-            return s.to_str().ok().map(http_request::Field::Text);
+            return super::text_of(s).ok().map(http_request::Field::Text);
         }
         v.downcast_exact::<PyBytes>().ok().map(|b| http_request::Field::Bytes(b.as_bytes()))
     }
@@ -163,7 +163,7 @@ fn relayed_headers<'py>(py: Python<'py>, raw: &Bound<'py, PyAny>) -> PyResult<(B
         let (name, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item?.extract()?;
         let raw_name: &[u8] = match name.downcast::<PyBytes>() {
             Ok(b) => b.as_bytes(),
-            Err(_) => name.downcast::<PyString>()?.to_str()?.as_bytes(),
+            Err(_) => super::text_of(name.downcast::<PyString>()?)?.as_bytes(),
         };
         if NOT_RELAYED.iter().any(|n| n.eq_ignore_ascii_case(raw_name))
             || raw_name.get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"cf-aig-"))
