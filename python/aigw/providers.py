@@ -38,7 +38,7 @@ from aigw import _codec
 from aigw.memo import Memo
 from aigw.slots_maker import maker
 from aigw.types import Call, ErrorClass, Framing, PluginContext, UpstreamRequest, Usage
-from aigw.validation import GATEWAY_OWNED, CheckedHeaders, check_endpoint
+from aigw.validation import _PASSED_ENDPOINTS, GATEWAY_OWNED, CheckedHeaders, check_endpoint
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -220,6 +220,16 @@ class HttpProvider:
     stream_terminator: bytes | None = b"[DONE]"
     usage_events: tuple[int, int] = (0, 2)
 
+    #: Whether the class overrides `url_for` / `add_headers` (set per subclass): the base
+    #: class's `build_request` runs its own versions inline, without the calls.
+    _own_url_for = False
+    _adds_headers = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._own_url_for = cls.url_for is not HttpProvider.url_for
+        cls._adds_headers = cls.add_headers is not HttpProvider.add_headers
+
     def __init__(self, name: str | None = None, base_url: str | None = None, **options: Any) -> None:
         if name:
             self.name = name
@@ -244,11 +254,18 @@ class HttpProvider:
         """Forward the client's headers (minus hop-by-hop and cf-aig-*) and body to
         base_url/endpoint, injecting the stored `key` when given. Raises BadRequest for an
         endpoint that could leave the base path (every subclass's `url_for` is covered)."""
-        check_endpoint(call.endpoint, "request")
+        endpoint = call.endpoint
+        if endpoint not in _PASSED_ENDPOINTS:  # check_endpoint's memo, read without its call
+            check_endpoint(endpoint, "request")
         auth = None if key is None else (self.auth_header, f"{self.auth_scheme}{key}")
         headers = forwardable_headers(call.headers, auth, bool(call.body))
-        self.add_headers(call, headers)
-        return _make_upstream_request(call.method, self.url_for(call), headers, call.body)
+        if self._adds_headers:
+            self.add_headers(call, headers)
+        if self._own_url_for or call.query or "?" in endpoint:
+            url = self.url_for(call)
+        else:  # url_for → join_url's memo, inline
+            url = _JOINED[self.base_url, endpoint]
+        return _make_upstream_request(call.method, url, headers, call.body)
 
     def add_headers(self, call: Call, headers: list[tuple[str, str]]) -> None:
         """Hook for provider-required headers (e.g. anthropic-version). Default: none."""

@@ -164,7 +164,8 @@ def checked_step_headers(request_headers: Mapping[str, Any], step_headers: Mappi
 
     `request_headers` are the request-level headers a surface hands in; a surface that received
     them over HTTP drops its own hop's headers (Host, Content-Length, Connection...) first."""
-    check_endpoint(endpoint, where)
+    if endpoint not in _PASSED_ENDPOINTS:  # check_endpoint's memo, read without its call
+        check_endpoint(endpoint, where)
     merged = header_fields(request_headers, f"{where} (request headers)") if request_headers else {}
     if step_headers:
         # Checked headers are merged as they are: header_fields' copy of them would be a

@@ -43,3 +43,39 @@ async def test_the_optional_capabilities_default_to_nothing():
     request = provider.build_request(call, None)
     assert provider.key_alias(call) is None
     assert await provider.prepare(request, call, None, client=None) is request
+
+
+def _call(endpoint: str = "chat/completions", query: str = "") -> Call:
+    return Call(provider="llamafile", endpoint=endpoint, body=b"{}", headers={"content-type": "application/json"}, query=query)
+
+
+def test_build_request_joins_the_base_url_and_the_endpoint():
+    request = Llamafile(base_url="http://h:1/v1").build_request(_call("v1/chat/completions"), "sk")
+    assert request.url == "http://h:1/v1/chat/completions"
+    assert ("authorization", "Bearer sk") in request.headers
+
+
+def test_build_request_keeps_the_query():
+    request = Llamafile(base_url="http://h:1/v1").build_request(_call(query="a=1"), None)
+    assert request.url == "http://h:1/v1/chat/completions?a=1"
+
+
+class Pinned(Llamafile):
+    """Overrides both request hooks."""
+
+    def url_for(self, call: Call) -> str:
+        return "http://pinned/" + call.endpoint
+
+    def add_headers(self, call: Call, headers: list[tuple[str, str]]) -> None:
+        headers.append(("x-pinned", "1"))
+
+
+class PinnedChild(Pinned):
+    """Inherits the overrides."""
+
+
+def test_a_subclass_url_for_and_add_headers_are_used_by_build_request():
+    for cls in (Pinned, PinnedChild):
+        request = cls().build_request(_call(), None)
+        assert request.url == "http://pinned/chat/completions"
+        assert ("x-pinned", "1") in request.headers

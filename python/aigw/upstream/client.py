@@ -361,7 +361,8 @@ class UpstreamClient:
             loop = self._loop = asyncio.get_running_loop()
         start = loop.time()
         total_deadline = start + (self.total_timeout if total_timeout is None else total_timeout)
-        key, target, host = self._parse_url(url)
+        parsed = self._urls.get(url)  # _parse_url's cache, read without its call
+        key, target, host = parsed if parsed is not None else self._parse_url(url)
         if headers.__class__ is not list and headers.__class__ is not tuple:  # read more than once below
             headers = headers.items() if isinstance(headers, Mapping) else list(headers)
         # The usual request is written whole in Rust; anything unusual (a bad method, a line
@@ -378,7 +379,11 @@ class UpstreamClient:
         fbt = self.first_byte_timeout if first_byte_timeout is None else first_byte_timeout
         while True:
             # The common case, an idle pooled connection this owner may take, needs no await.
-            conn = pool.take_idle(owner, loop.time()) if pool.idle and pool.may_take(owner) and owner not in pool.queues else None
+            conn = None
+            if pool.idle and owner not in pool.queues:
+                cap = self.max_connections_per_owner
+                if owner is None or cap is None or pool.held.get(owner, 0) < cap:  # pool.may_take(owner), inline
+                    conn = pool.take_idle(owner, loop.time())
             if conn is not None:
                 reused = True
             else:
