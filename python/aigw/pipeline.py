@@ -45,7 +45,7 @@ from aigw.request_model import (
 )  # fmt: skip
 from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
 from aigw.memo import Memo
-from aigw.providers import HttpProvider
+from aigw.providers import _FRAMINGS, OVERRIDES, HttpProvider
 from aigw.slots_maker import maker, slot_writer
 from aigw.options import CachePolicy, cache_policy, retry_policy
 from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, Usage
@@ -112,7 +112,7 @@ def request_cache_key(plans: Sequence[StepPlan], principal: str | None = None) -
 
 #: The pipeline's own objects per request, each built in one native call (aigw.slots_maker;
 #: the request model's are in aigw.request_model).
-_make_record, _make_call, _make_plan, _make_attempt = map(maker, (LogRecord, Call, StepPlan, Attempt))
+_make_record, _make_call, _make_plan, _make_attempt, _make_usage = map(maker, (LogRecord, Call, StepPlan, Attempt, Usage))
 
 
 #: ttl → the cache policy of a step that sets no option: the gateway's ttl (shared, never
@@ -226,7 +226,9 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
             policy = retry_policy(gw.retry, step_headers, step.config) if step.config else gw.retry
             caching = _NO_OPTIONS_CACHING[gw.cache_ttl]
         key = None
-        if not provider.has_client_auth(step_headers):
+        overrides = OVERRIDES[provider.__class__]
+        # HttpProvider.has_client_auth, inline unless the class has its own
+        if not (provider.has_client_auth(step_headers) if overrides.has_client_auth else step_headers.get(provider.auth_header)):  # type: ignore[attr-defined]
             key = _stored_key(rt, provider, step, step_headers)
             if key is None:
                 raise ProviderCredentialsMissing(
@@ -234,7 +236,7 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
                     f"or store a key under [providers.{step.provider}] key"
                 )
         call = _make_call(step.provider, step.endpoint, step.body, step_headers, step.query, step.method, step.stream, step.model)
-        plans.append(_make_plan(index, provider, call, policy, caching, key))
+        plans.append(_make_plan(index, provider, call, policy, caching, key, overrides))
     return plans
 
 
@@ -282,10 +284,6 @@ def _stored_key(rt: Runtime, provider: Provider, step: StepRequest, headers: Map
     return rt.keys.lookup(step.provider, alias)
 
 
-def _reads_headers(provider: Provider) -> bool:
-    return getattr(provider, "usage_from_headers", None) is not None
-
-
 def _textual(content_type: str | None) -> bool:
     if not content_type:
         return True
@@ -325,20 +323,6 @@ def _client_header(headers: Mapping[str, Any], name: str) -> str:
     if value is None:
         value = next((v for k, v in headers.items() if str(k).lower() == name), None)
     return value if isinstance(value, str) else ""
-
-
-def _prepares(provider: Provider) -> bool:
-    """Whether `provider` overrides `prepare` (I/O before sending, e.g. minting a token): the
-    others skip an await per request. Answered once per provider class."""
-    kind = type(provider)
-    known = _PREPARES.get(kind)
-    if known is None:
-        method = getattr(kind, "prepare", None)
-        known = _PREPARES[kind] = method is not None and method is not HttpProvider.prepare
-    return known
-
-
-_PREPARES: dict[type, bool] = {}
 
 
 def _streams(sink: Sink, call: Call, framing: Framing) -> bool:
@@ -449,10 +433,7 @@ class _Run:
         record, call, policy, client = self.record, plan.call, plan.retry, self.rt.client
         record.step, record.provider, record.model, record.endpoint = plan.index, call.provider, call.model, call.endpoint
         upstream = plan.provider.build_request(call, plan.key)
-        prepares = _PREPARES.get(plan.provider.__class__)
-        if prepares is None:
-            prepares = _prepares(plan.provider)
-        if prepares:
+        if plan.overrides.prepare:
             upstream = await plan.provider.prepare(upstream, call, plan.key, client)  # type: ignore[attr-defined]
         if self.collect and upstream.body is not record.request_body:
             keep_request_body(record, upstream.body)  # the body this step actually sends
@@ -507,8 +488,9 @@ class _Run:
         content_type = _MEDIA_TYPES[resp.content_type if own else (getattr(resp, "content_type", None) or _header(resp, "content-type"))]
         if status >= 400:
             return _Head(status, content_type, None, False)
-        framing = plan.provider.framing(plan.call, status, content_type)
-        streams = _streams(self.sink, plan.call, framing)
+        # HttpProvider.framing, inline unless the class has its own
+        framing = plan.provider.framing(plan.call, status, content_type) if plan.overrides.framing else _FRAMINGS[content_type]
+        streams = framing is not Framing.JSON and _streams(self.sink, plan.call, framing)  # JSON: never
         if not streams and store_key is None:
             read_now = resp.read_now if own else getattr(resp, "read_now", None)
             body = read_now() if read_now is not None else None
@@ -538,9 +520,13 @@ class _Run:
 
     def _deliver(self, plan: StepPlan, resp: Any, status: int, content_type: str, body: bytes) -> None:
         """Log and deliver a whole (non-error) answer."""
-        provider, record = plan.provider, self.record
-        usage = provider.usage_from_body(body)
-        if usage is None and _reads_headers(provider):  # e.g. Bedrock's token-count headers
+        provider, record, overrides = plan.provider, self.record, plan.overrides
+        if overrides.usage_from_body or body.__class__ is not bytes:
+            usage = provider.usage_from_body(body)
+        else:  # HttpProvider.usage_from_body, inline
+            pair = _codec.openai_usage(body)
+            usage = None if pair is None else _make_usage(*pair)
+        if usage is None and overrides.usage_from_headers:  # e.g. Bedrock's token-count headers
             usage = provider.usage_from_headers(resp.headers)  # type: ignore[attr-defined]
         record.status, record.success, record.error = status, True, None
         record.response_content_type = content_type
@@ -549,7 +535,7 @@ class _Run:
         else:
             record.tokens_in, record.tokens_out = usage.tokens_in, usage.tokens_out
         headers = resp.headers if resp.__class__ is UpstreamResponse else _raw_headers(resp)
-        answer = _answer(self.req, record.log_id, plan.index, content_type, status, headers, usage=usage)
+        answer = make_answer(self.req.event_id, record.log_id, plan.index, status, content_type, "MISS", usage, headers)  # _answer, inline
         if self.collect:
             # keep_response_body, inline (every logged whole answer)
             if _TEXTUAL[content_type]:

@@ -7,13 +7,16 @@ re-exports all of these."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Mapping, Protocol, Sequence
 
 from aigw.errors import AigwError
 from aigw.interfaces import Cache, Logger, Observer, Provider, RateLimiter
 from aigw.options import CachePolicy, RetryPolicy
 from aigw.slots_maker import maker
 from aigw.types import Call, Framing, Usage
+
+if TYPE_CHECKING:
+    from aigw.providers import Overrides
 
 __all__ = [
     "Answer", "GatewayPolicy", "GatewayRequest", "KeyStore", "RelayOutcome", "Runtime", "Sink", "StepPlan", "StepRequest",
@@ -148,6 +151,7 @@ class StepPlan:
     retry: RetryPolicy
     caching: CachePolicy
     key: str | None  # stored key to inject; None: the client's own credentials are forwarded
+    overrides: Overrides  # which of HttpProvider's hooks the provider's class replaces
 
 
 #: Positional constructors of the objects every request makes: the same classes, each built in

@@ -79,3 +79,25 @@ def test_a_subclass_url_for_and_add_headers_are_used_by_build_request():
         request = cls().build_request(_call(), None)
         assert request.url == "http://pinned/chat/completions"
         assert ("x-pinned", "1") in request.headers
+
+
+def test_overrides_name_the_hooks_a_subclass_replaces():
+    from aigw.providers import OVERRIDES, Overrides
+
+    class OwnFraming(Llamafile):
+        def framing(self, call, status, content_type):
+            return super().framing(call, status, content_type)
+
+    assert OVERRIDES[Llamafile] == Overrides(False, False, False, False, False)
+    assert OVERRIDES[OwnFraming].framing and not OVERRIDES[OwnFraming].usage_from_body
+
+
+def test_a_provider_not_built_on_the_base_has_every_hook_called():
+    from aigw.providers import OVERRIDES
+
+    class Bare:
+        name = "bare"
+
+    found = OVERRIDES[Bare]
+    assert found.has_client_auth and found.framing and found.usage_from_body
+    assert not found.prepare and not found.usage_from_headers  # hooks it lacks are not called
