@@ -180,7 +180,7 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
     if step_headers.__class__ is CheckedHeaders:  # a door's step: its options are the request's
         log_options = headers
     else:
-        step_options = _gateway_options(step_headers)
+        step_options = _gateway_options(step_headers) if step_headers else None  # none to read: no call
         log_options = {**headers, **step_options} if step_options else headers
     record = _make_record(log_id, time.time(), gw.name, req.request_type, req.event_id, first.provider, first.model, first.endpoint)
     record.stream = first.stream
@@ -193,7 +193,7 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
         if step_headers.__class__ is CheckedHeaders:  # lowercase names, text values
             content_type = step_headers.get("content-type", "")
         else:
-            content_type = _client_header(step_headers, "content-type")
+            content_type = _client_header(step_headers, "content-type") if step_headers else ""
         media_type = record.request_content_type = _MEDIA_TYPES[content_type] or "application/json"
         # keep_request_body, inline (every logged request), on a record whose body fields are unset
         if _TEXTUAL[media_type]:
@@ -217,7 +217,8 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
         if provider is None:
             raise InvalidProvider(f"unknown provider {step.provider!r} in step {index}")
         step_headers = checked_step_headers(headers, step.headers, step.endpoint, _STEP_LABELS[index] if index < len(_STEP_LABELS) else f"step {index}")
-        if _names_options(step_headers):
+        # _names_options(step_headers), inline for the usual dict
+        if _codec.any_name_starts(step_headers, "cf-") if step_headers.__class__ is dict else _names_options(step_headers):
             policy = retry_policy(gw.retry, step_headers, step.config)
             caching = cache_policy(gw.cache_ttl, step_headers)
         else:
@@ -229,7 +230,10 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
         overrides = OVERRIDES[provider.__class__]
         # HttpProvider.has_client_auth, inline unless the class has its own
         if not (provider.has_client_auth(step_headers) if overrides.has_client_auth else step_headers.get(provider.auth_header)):  # type: ignore[attr-defined]
-            key = _stored_key(rt, provider, step, step_headers)
+            if "cf-aig-byok-alias" in step_headers or _PREFERS_ALIAS[provider.__class__]:
+                key = _stored_key(rt, provider, step, step_headers)
+            else:  # _stored_key's usual case, inline: the default alias
+                key = rt.keys.lookup(step.provider, None)
             if key is None:
                 raise ProviderCredentialsMissing(
                     f"step {index}: no {step.provider} credentials: send the provider's auth header "

@@ -286,7 +286,11 @@ class HttpProvider:
         if endpoint not in _PASSED_ENDPOINTS:  # check_endpoint's memo, read without its call
             check_endpoint(endpoint, "request")
         auth = None if key is None else (self.auth_header, f"{self.auth_scheme}{key}")
-        headers = forwardable_headers(call.headers, auth, bool(call.body))
+        headers = call.headers
+        if headers.__class__ is dict or headers.__class__ is CheckedHeaders:  # forwardable_headers' usual case, inline
+            headers = _codec.forwardable_headers(headers, _EXCLUDED, auth, bool(call.body))
+        else:
+            headers = forwardable_headers(headers, auth, bool(call.body))
         if self._adds_headers:
             self.add_headers(call, headers)
         if self._own_url_for or call.query or "?" in endpoint:
