@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
 
 from aigw import _codec
@@ -29,6 +30,7 @@ from aigw.errors import AigwError, Unauthorized, bug_report
 from aigw.logrecords import new_log_id
 from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, StreamFailed, make_gateway_request, relay_chunks, run
 from aigw.server.app import ConnectionClosed, WebSocketHandler
+from aigw.slots_maker import maker
 from aigw.types import Framing, Principal, Usage
 
 
@@ -59,17 +61,15 @@ def universal_metadata(answer: Answer) -> dict[str, Any]:
     return meta
 
 
+@dataclass(slots=True, eq=False)
 class WebSocketSink:
     """Answers one eventId over a WebSocket connection."""
 
-    __slots__ = ("ws", "event_id", "answered", "step_metadata")
-
-    def __init__(self, ws: Any, event_id: str, step_metadata: list[dict[str, Any]] | None = None) -> None:
-        self.ws = ws
-        self.event_id = event_id
-        self.answered: Answer | None = None  # once the request has answered
-        #: Extra metadata per step (a `compat` step: the `provider`/`model` that answered).
-        self.step_metadata = step_metadata
+    ws: Any
+    event_id: str
+    #: Extra metadata per step (a `compat` step: the `provider`/`model` that answered).
+    step_metadata: list[dict[str, Any]] | None = None
+    answered: Answer | None = None  # once the request has answered
 
     def _metadata(self, answer: Answer) -> dict[str, Any]:
         meta = universal_metadata(answer)
@@ -150,6 +150,10 @@ class WebSocketSink:
             final["error"] = {"code": error.code, "message": error.message}
         self.ws.send_text(done(final))
         self.ws.flush_soon()
+
+
+#: `WebSocketSink(ws, event_id)` in one native call (no `__init__` frame a request).
+_make_sink = maker(WebSocketSink)
 
 
 class UniversalSession(WebSocketHandler):
@@ -267,7 +271,7 @@ class UniversalSession(WebSocketHandler):
             return
         # The common request runs the pipeline as the task itself, and what _run does around
         # it happens in a done callback: one coroutine level fewer for every resumption.
-        sink = WebSocketSink(ws, event_id)
+        sink = _make_sink(ws, event_id)
         coro = run(self.runtime, self.gateway, request, sink)
         task = _Task(coro, loop=loop, name=request.log_id) if loop.get_task_factory() is None else loop.create_task(coro)
         self.inflight[event_id] = task
