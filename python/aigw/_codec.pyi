@@ -591,6 +591,12 @@ class RecordObservers:
         """aigw.observe.costs.cost_of(record, table), with the table's memo `found` ((provider,
         model) → Price or None) read first and `price(provider, model)` called on a miss; the
         same value for any record (Python's own arithmetic)."""
+    def cost_observer(self, found: dict[tuple, Any], price: Callable[[str | None, str | None], Any]) -> Callable[[Any], None]:
+        """A builtin `observe(record)` setting `record.cost = self.cost(record, found, price)`
+        (CostMeter's observe, without a Python frame)."""
+    def series_observer(self, series: dict[tuple, Any], new_series: Callable[[], Callable[[tuple], Any] | None]) -> Callable[[Any], None]:
+        """A builtin `observe(record)` doing `observe_series(record, series, new_series())`:
+        `new_series` is a `weakref.WeakMethod` (ReferenceError once its object is gone)."""
 
 def pack_log_body(body: bytes) -> bytes | None:
     """`body` as the SQLite log store keeps a packed body (its length as 4 bytes little-endian,

@@ -123,3 +123,46 @@ def test_a_str_subclass_label_equal_to_the_remembered_one_finds_the_same_series(
     observers.observe_series(record(), series, new_series)
     observers.observe_series(record(provider=Provider("openai")), series, new_series)
     assert len(made) == 1 and series[made[0]].requests == 2
+
+
+def test_the_cost_observer_sets_the_records_cost():
+    observe = RecordObservers(LogRecord).cost_observer({("openai", "m"): Price(0.5, 1.0)}, never_asked)
+    one = record()
+    assert observe(one) is None and one.cost == 6.0
+
+
+def test_the_series_observer_counts_in_the_series_its_weak_method_makes():
+    import weakref
+
+    class Metrics:
+        def __init__(self):
+            self.series, self.made, self.make = series_dict()
+
+        def new_series(self, key):
+            return self.make(key)
+
+    metrics = Metrics()
+    observe = RecordObservers(LogRecord).series_observer(metrics.series, weakref.WeakMethod(metrics.new_series))
+    observe(record())
+    observe(record())
+    assert len(metrics.made) == 1 and metrics.series[metrics.made[0]].requests == 2
+
+
+def test_the_series_observer_keeps_no_metrics_object_alive():
+    import gc
+    import weakref
+
+    import pytest
+
+    class Metrics:
+        def new_series(self, key):
+            raise AssertionError("unreachable")
+
+    metrics = Metrics()
+    gone = weakref.ref(metrics)
+    observe = RecordObservers(LogRecord).series_observer({}, weakref.WeakMethod(metrics.new_series))
+    del metrics
+    gc.collect()
+    assert gone() is None
+    with pytest.raises(ReferenceError):
+        observe(record())

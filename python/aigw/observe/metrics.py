@@ -18,6 +18,7 @@ the cap a new model is counted as model="other".
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -76,6 +77,12 @@ class GatewayMetrics:
         self.sources = sources or ScrapeSources()
         self.max_series = max_series
         self._series: dict[tuple, MetricSeries] = {}
+        #: `observe(record)` counts one finished request (its cost must already be set, see
+        #: CostMeter). One native call, no Python frame: the label key (gateway,
+        #: request_type, provider, model, status, success, cache_status), its series in
+        #: _series (else _new_series(key), held weakly: no cycle through the native function),
+        #: the counting.
+        self.observe = _RECORDS.series_observer(self._series, weakref.WeakMethod(self._new_series))
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
         ProcessCollector(registry=self.registry)
@@ -83,12 +90,6 @@ class GatewayMetrics:
         GCCollector(registry=self.registry)
 
     # ---- the request path -------------------------------------------------------------------
-
-    def observe(self, record: LogRecord) -> None:
-        """Count one finished request (its cost must already be set, see CostMeter)."""
-        # In one native call: the label key (gateway, request_type, provider, model, status,
-        # success, cache_status), its series in _series (else _new_series(key)), the counting.
-        _RECORDS.observe_series(record, self._series, self._new_series)
 
     def _new_series(self, key: tuple) -> MetricSeries:
         labels = tuple("" if v is None else ("true" if v else "false") if isinstance(v, bool) else str(v) for v in key)

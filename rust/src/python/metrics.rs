@@ -8,6 +8,7 @@
 //! comparing a key's few values costs less than building, hashing and looking up its tuple
 //! (the model, a new string per request, is hashed afresh each time).
 
+use super::fastcall::{self, MethodDef};
 use super::slot_reader::SlotReader;
 use crate::metrics::{Finished, Series, Try};
 use pyo3::ffi;
@@ -166,6 +167,34 @@ impl RecordObservers {
     /// (gateway, request_type, provider, model, status, success, cache_status), else made by
     /// `new_series(key)`; a series that is not a MetricSeries is asked to `observe(record)`.
     fn observe_series(&self, record: &Bound<'_, PyAny>, series: &Bound<'_, PyDict>, new_series: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.count_in_series(record, series, |key| new_series.call1((key,)))
+    }
+
+    /// A function `observe(record)` that sets `record.cost` to `cost(record, found, price)`,
+    /// called without a Python frame (a builtin taking one argument): CostMeter's `observe`.
+    fn cost_observer<'py>(slf: &Bound<'py, Self>, found: Bound<'py, PyDict>, price: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let bound = BoundObserver { observers: slf.clone().unbind(), kind: Observe::Cost { found: found.unbind(), price: price.unbind() } };
+        OBSERVE.bind(&Bound::new(slf.py(), bound)?)
+    }
+
+    /// A function `observe(record)` doing `observe_series(record, series, new_series)`, where
+    /// a missing series is made by the method `new_series()` returns (a `weakref.WeakMethod`:
+    /// the function does not keep its metrics object alive; ReferenceError once it is gone).
+    /// GatewayMetrics' `observe`, called without a Python frame.
+    fn series_observer<'py>(slf: &Bound<'py, Self>, series: Bound<'py, PyDict>, new_series: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let bound = BoundObserver { observers: slf.clone().unbind(), kind: Observe::Series { series: series.unbind(), new_series: new_series.unbind() } };
+        OBSERVE.bind(&Bound::new(slf.py(), bound)?)
+    }
+}
+
+impl RecordObservers {
+    /// `observe_series` with the missing series made by `new_series(key)`.
+    fn count_in_series<'py>(
+        &self,
+        record: &Bound<'py, PyAny>,
+        series: &Bound<'py, PyDict>,
+        new_series: impl FnOnce(Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<()> {
         let read = Read::Slots(&self.reader);
         let py = record.py();
         let key = [
@@ -179,12 +208,70 @@ impl RecordObservers {
         ];
         let found = match find(&self.last_series, series, &key)? {
             Some(found) => found,
-            None => new_series.call1((key_tuple(py, &key)?,))?,
+            None => new_series(key_tuple(py, &key)?)?,
         };
         match found.downcast::<MetricSeries>() {
             Ok(native) => native.borrow_mut().count(&read, record),
             Err(_) => found.call_method1(intern!(py, "observe"), (record,)).map(drop),
         }
+    }
+}
+
+/// What a `BoundObserver` does with a record.
+enum Observe {
+    /// `record.cost = RecordObservers.cost(record, found, price)`.
+    Cost { found: Py<PyDict>, price: Py<PyAny> },
+    /// `RecordObservers.observe_series(record, series, new_series())`, `new_series` a weak method.
+    Series { series: Py<PyDict>, new_series: Py<PyAny> },
+}
+
+/// The receiver of the functions `cost_observer` and `series_observer` hand out.
+#[pyclass(module = "aigw._codec", frozen)]
+struct BoundObserver {
+    observers: Py<RecordObservers>,
+    kind: Observe,
+}
+
+impl BoundObserver {
+    fn observe(&self, record: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = record.py();
+        let observers = self.observers.get();
+        match &self.kind {
+            Observe::Cost { found, price } => {
+                let cost = record_cost(&Read::Slots(&observers.reader), record, found.bind(py), price.bind(py), &observers.last_price)?;
+                record.setattr(intern!(py, "cost"), cost)
+            }
+            Observe::Series { series, new_series } => observers.count_in_series(record, series.bind(py), |key| {
+                let method = new_series.bind(py).call0()?;
+                if method.is_none() {
+                    return Err(pyo3::exceptions::PyReferenceError::new_err("the metrics object of this observer is gone"));
+                }
+                method.call1((key,))
+            }),
+        }
+    }
+}
+
+static OBSERVE: MethodDef<BoundObserver> = MethodDef::one_argument(c"observe", c"Observe one finished request's record.", observe_one);
+
+/// `OBSERVE`'s C function, through pyo3's trampoline (the memo drops the references it
+/// replaces: see fastcall.rs).
+unsafe extern "C" fn observe_one(slf: *mut ffi::PyObject, record: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this as OBSERVE's C function with the GIL held.
+    unsafe { pyo3::impl_::trampoline::binaryfunc(slf, record, observe_body) }
+}
+
+/// `observe_one`'s body.
+///
+/// # Safety
+/// The arguments of a call CPython made to OBSERVE's C function: the receiver a
+/// BoundObserver (`fastcall::receiver`), `record` a live object for the call.
+unsafe fn observe_body(py: Python<'_>, slf: *mut ffi::PyObject, record: *mut ffi::PyObject) -> PyResult<*mut ffi::PyObject> {
+    // SAFETY: the contract above.
+    unsafe {
+        let observer = fastcall::receiver::<BoundObserver>(py, slf);
+        observer.get().observe(&Bound::from_borrowed_ptr(py, record))?;
+        Ok(py.None().into_ptr())
     }
 }
 
