@@ -184,7 +184,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             if reader.buffered or reader.in_body:
                 self._arm_deadline()
             return
-        self._cancel_idle_timer()
+        self._idle_at = None  # _cancel_idle_timer(), inline
         self._busy = True
         if self._streams:
             if not reader.has_body:
@@ -199,7 +199,7 @@ class HttpConnection(asyncio.BufferedProtocol):
                 except HttpError as e:
                     self._refuse(e)
                     return
-        else:
+        elif self._deadline is not None:  # _cancel_deadline()'s test, inline
             self._cancel_deadline()
         waiter = self._next
         if waiter is not None:  # the connection's task waits for this request
@@ -277,11 +277,27 @@ class HttpConnection(asyncio.BufferedProtocol):
         client goes (or the server refuses what it sent), whether answering or waiting."""
         while True:
             try:
-                if is_websocket_upgrade(request):
+                # is_websocket_upgrade (a Python call) asked only of a request with an Upgrade
+                # field: one native test of the parser's pairs (None for any other list)
+                if _codec.has_field(request.headers.raw, b"upgrade") is not False and is_websocket_upgrade(request):
                     await self._upgrade(request)
                     return
                 writer = self._writer = response_writer(self, request.method, request.http_version, request.keep_alive and not self._server.shutting_down)
-                await self._answer(request, writer)
+                # The app's answer, awaited in this frame (no coroutine level of its own that
+                # every resumption of the request would pass through); its failures and an
+                # answer left unfinished are handled by `_answer_failed` / `_answer_unfinished`.
+                result = None
+                try:
+                    result = await self._server.app.http(request)
+                    if isinstance(result, StreamedResponse):
+                        await result.produce(writer)
+                    else:
+                        await send_response(writer, result)
+                except Exception as exc:
+                    self._answer_failed(request, writer, exc)
+                else:
+                    if not writer.finished and not self.lost and not self._closing:
+                        self._answer_unfinished(request, writer, result)
             except Exception:
                 log.exception("connection failed while answering %r", request)
                 if not self.lost:
@@ -296,48 +312,46 @@ class HttpConnection(asyncio.BufferedProtocol):
                 return
             self._busy = False
             self._writer = None
-            self._resume_reading()
+            if self._read_paused:  # _resume_reading()'s test, inline
+                self._resume_reading()
             self._arm_idle_timer()
             waiter = self._next = self._loop.create_future()
             if self._reader.pending:  # pipelined bytes came during the answer; usually none
                 self._process()  # a whole request there is handed over at once
             request = await waiter
 
-    async def _answer(self, request: Request, writer: ResponseWriter) -> None:
-        """Run the app's ``http`` (and a StreamedResponse's producer) and finish the response."""
-        try:
-            result = await self._server.app.http(request)
-            if isinstance(result, StreamedResponse):
-                await result.produce(writer)
-            else:
-                await send_response(writer, result)
-        except ConnectionClosed:
+    def _answer_failed(self, request: Request, writer: ResponseWriter, exc: Exception) -> None:
+        """The app's ``http`` (or a StreamedResponse's producer) raised `exc`: a client gone,
+        an HTTP error the app re-raised (e.g. 413 from a streamed body), or a bug (a 500 when
+        nothing was sent yet, else the response is aborted)."""
+        if isinstance(exc, ConnectionClosed):
             if not self.lost:
                 writer.abort()
             return
-        except HttpError as e:  # e.g. 413 from the streamed body, re-raised by the app
+        if isinstance(exc, HttpError):
             if not writer.started:
-                self._refuse(e)
+                self._refuse(exc)
             else:
                 writer.abort()
             return
-        except Exception:
-            log.exception("app.http failed for %r", request)
-            if self.lost or self._closing:
-                return
-            if not writer.started:
-                writer.close_after()
-                writer.send_whole(500, [("content-type", "text/plain")], b"internal server error\n")
-            else:
-                writer.abort()
+        log.error("app.http failed for %r", request, exc_info=exc)
+        if self.lost or self._closing:
             return
-        if not writer.finished and not self.lost and not self._closing:
-            if writer.started:
-                writer.end()
-            else:
-                log.error("app.http for %r returned %r and never started a response", request, result)
-                writer.close_after()
-                writer.send_whole(500, [("content-type", "text/plain")], b"internal server error\n")
+        if not writer.started:
+            writer.close_after()
+            writer.send_whole(500, [("content-type", "text/plain")], b"internal server error\n")
+        else:
+            writer.abort()
+
+    def _answer_unfinished(self, request: Request, writer: ResponseWriter, result: object) -> None:
+        """The app returned without finishing its response: ended for it after a start, a
+        500 when it never started one."""
+        if writer.started:
+            writer.end()
+        else:
+            log.error("app.http for %r returned %r and never started a response", request, result)
+            writer.close_after()
+            writer.send_whole(500, [("content-type", "text/plain")], b"internal server error\n")
 
     # -- the ResponseChannel a ResponseWriter writes through -----------------------------------
 
