@@ -81,15 +81,16 @@ def summarize(raw: Path, top: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def opcode_table(path: Path, top: int) -> str:
-    """The tracer's counts as bytecodes per request, total first, then by function."""
+def opcode_table(path: Path, top: int, unit: str = "bytecodes") -> str:
+    """The tracer's counts (`unit`: bytecodes, or frame starts and resumptions with --calls)
+    per request, total first, then by function."""
     lines = path.read_text().splitlines()
     requests = int(lines[0].split()[1])
     if not requests:
         raise SystemExit(f"{path}: no request was traced")
     counts = [(int(n), name) for n, name in (line.split(" ", 1) for line in lines[1:])]
     total = sum(n for n, _ in counts)
-    out = [f"requests traced: {requests}; bytecodes per request: {total / requests:.0f}", "", "per request, by function:"]
+    out = [f"requests traced: {requests}; {unit} per request: {total / requests:.0f}", "", "per request, by function:"]
     for n, name in counts[:top]:
         short = name.split("/aigw/", 1)[1] if "/aigw/" in name else name.rsplit("/", 1)[-1]
         out.append(f"  {n / requests:7.1f}  {short}")
@@ -121,6 +122,8 @@ def main() -> None:
     ap.add_argument("--aigw", default=str(ROOT / ".venv/bin/aigw"))
     ap.add_argument("--py", default=sys.executable)
     ap.add_argument("--opcodes", action="store_true", help="count bytecodes per request instead of sampling")
+    ap.add_argument("--calls", action="store_true", help="with --opcodes: count Python frame starts and resumptions (calls, "
+                    "coroutines resumed) per function instead of bytecodes: each costs ~200-400 instructions")
     ap.add_argument("--strace", action="store_true", help="count the gateway's system calls (strace -c) instead of sampling")
     ap.add_argument("--perf", action="store_true", help="sample with perf (kernel and native code included) instead of py-spy")
     ap.add_argument("--tree", type=Path, default=ROOT / "python", help="with --opcodes: the python/ directory of the build to run")
@@ -146,7 +149,8 @@ def main() -> None:
         if args.opcodes:
             counts = out / f"opcodes-{tag}"
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE / "opcode_tracer"), str(args.tree.resolve())]),
-                       AIGW_OPCODES_OUT=str(counts), AIGW_OPCODES_START="4.5", AIGW_OPCODES_SECONDS=str(args.seconds))
+                       AIGW_OPCODES_OUT=str(counts), AIGW_OPCODES_START="4.5", AIGW_OPCODES_SECONDS=str(args.seconds),
+                       AIGW_OPCODES_CALLS="1" if args.calls else "0")
             gw = procs.start("aigw", [args.py, "-m", "aigw", "serve", "--config", config], "0", cwd=out, env=env)
         else:
             gw = procs.start("aigw", [args.aigw, "serve", "--config", config], "0", cwd=out)
@@ -179,7 +183,7 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit("the tracer wrote no counts (is opcode_tracer on the gateway's path?)")
                 time.sleep(0.5)
-            text = f"scenario {args.scenario}, gateway {args.gateway}, surface {args.surface}, tree {args.tree}\n\n" + opcode_table(files[0], args.top)
+            text = f"scenario {args.scenario}, gateway {args.gateway}, surface {args.surface}, tree {args.tree}\n\n" + opcode_table(files[0], args.top, "frame starts and resumptions" if args.calls else "bytecodes")
             (out / f"opcodes-{tag}.txt").write_text(text)
             print(text)
             return

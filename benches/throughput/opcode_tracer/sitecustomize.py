@@ -6,6 +6,8 @@ with opcode events for AIGW_OPCODES_SECONDS, then writes `requests N` (calls of
 aigw.pipeline.run) and one `count file:function` line per function to
 $AIGW_OPCODES_OUT.<pid> (the log writer's child process, which inherits the environment,
 writes a file of its own). Dataclass-generated `__init__`s are named by their class.
+With AIGW_OPCODES_CALLS=1 the counts are frame starts and resumptions (`call` events: a call,
+or a coroutine resumed) instead of bytecodes, to see where the ~200 instructions each costs go.
 With AIGW_OPCODES_LINES=1 the counts are by line (`file:function:line`), to see which lines of a
 function its bytecodes come from.
 Tracing makes the process several times slower: its counts are exact, its timings useless.
@@ -21,6 +23,7 @@ if os.environ.get("AIGW_OPCODES_OUT"):
     _counts: collections.Counter = collections.Counter()
     _state = {"on": False, "requests": 0}
     _by_line = os.environ.get("AIGW_OPCODES_LINES") == "1"
+    _calls = os.environ.get("AIGW_OPCODES_CALLS") == "1"
 
     def _local(frame, event, arg):
         if event == "opcode":
@@ -37,11 +40,15 @@ if os.environ.get("AIGW_OPCODES_OUT"):
     def _global(frame, event, arg):
         if not _state["on"]:
             return None
-        frame.f_trace_opcodes = True
         code = frame.f_code
+        if _calls:
+            name = f"{type(frame.f_locals.get('self')).__name__}.{code.co_name}" if code.co_filename == "<string>" else code.co_name
+            _counts[("<dataclass>" if code.co_filename == "<string>" else code.co_filename, name)] += 1
+        else:
+            frame.f_trace_opcodes = True
         if code.co_name == "run" and code.co_filename.endswith(os.path.join("aigw", "pipeline.py")):
             _state["requests"] += 1
-        return _local
+        return None if _calls else _local
 
     sys.settrace(_global)  # the main thread: the event loop's
 
