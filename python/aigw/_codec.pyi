@@ -343,6 +343,10 @@ def parse_create(
     repeated key, a step `authorization` or `config`, non-string header values, an eventId the
     gateway refuses, anything a decoder would refuse or that may nest past `max_depth`)."""
 
+def create_reader(max_depth: int, max_event_id: int, step: Callable[..., Any]) -> Callable[[bytes], tuple[str | None, list[Any]] | None]:
+    """A builtin `fast_create(payload)` doing `parse_create(payload, max_depth, max_event_id,
+    step)` (one argument: no keyword parsing, no Python frame)."""
+
 def cut_queries(payload: bytes, max_depth: int) -> tuple[bytes, list[tuple[bytes, bool, str | None] | None]] | None:
     """A Universal client message with each step's `query` object cut out (rust/src/universal.rs):
     (the message with those queries replaced by null, one slot per step: the query's bytes as

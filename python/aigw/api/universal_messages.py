@@ -199,13 +199,13 @@ def parse_steps(request: Any, cuts: list[RawQuery | None] | None = None) -> list
     return [_step(request, "request", cuts[0] if cuts else None)]
 
 
-def fast_create(payload: bytes) -> tuple[str | None, list[StepRequest]] | None:
-    """The usual `universal.create` (flat string headers, no step `authorization` or `config`,
-    a valid eventId) read whole in Rust (`_codec.parse_create`): its eventId and the steps
-    `parse_client_message` gives for it, as the pipeline takes them. None for any other message:
-    parse it with `parse_client_message`, which reports every mistake."""
-    # The steps are built in the same call, by `cut_step_request`'s rules (stream, model).
-    return _codec.parse_create(payload, MAX_DEPTH, MAX_EVENT_ID, make_step_request)
+#: `fast_create(payload) -> (eventId or None, steps) | None`: the usual `universal.create`
+#: (flat string headers, no step `authorization` or `config`, a valid eventId) read whole in
+#: Rust (`_codec.parse_create`): its eventId and the steps `parse_client_message` gives for it,
+#: as the pipeline takes them, built in the same call by `cut_step_request`'s rules (stream,
+#: model). None for any other message: parse it with `parse_client_message`, which reports
+#: every mistake. A builtin of one argument (`_codec.create_reader`): no Python frame a message.
+fast_create = _codec.create_reader(MAX_DEPTH, MAX_EVENT_ID, make_step_request)
 
 
 def parse_client_message(payload: bytes) -> Create | Cancel:

@@ -2,11 +2,13 @@
 //! `universal.stream` messages straight into a `WsCodec`'s output queue, one Python call per
 //! network read (or, without a codec, only read for usage beside a pass-through).
 
+use super::fastcall::{self, MethodDef};
 use super::ws::WsCodec;
 use crate::envelope::Envelope;
 use crate::frame::OP_TEXT;
 use crate::relay::{Framing, Relay, RelayOptions};
 use pyo3::exceptions::PyValueError;
+use pyo3::ffi;
 use pyo3::prelude::*;
 use std::borrow::Cow;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -16,6 +18,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(created_message, m)?)?;
     m.add_function(wrap_pyfunction!(cut_queries, m)?)?;
     m.add_function(wrap_pyfunction!(parse_create, m)?)?;
+    m.add_function(wrap_pyfunction!(create_reader, m)?)?;
     m.add_function(wrap_pyfunction!(body_fields, m)?)?;
     m.add_function(wrap_pyfunction!(lone_model, m)?)?;
     m.add_function(wrap_pyfunction!(splice, m)?)?;
@@ -137,6 +140,43 @@ fn parse_create<'py>(
         steps.append(step.call1((&*fast.provider, endpoint, headers, query, stream, model, py.None()))?)?;
     }
     Ok(Some((create.event_id.map(Cow::into_owned), steps)))
+}
+
+/// `parse_create(payload, max_depth, max_event_id, step)` with the last three bound: the
+/// receiver of the builtin `create_reader` hands out.
+#[pyclass(module = "aigw._codec", frozen)]
+struct CreateReader {
+    max_depth: usize,
+    max_event_id: usize,
+    step: Py<PyAny>,
+}
+
+/// A builtin `fast_create(payload)` doing `parse_create(payload, max_depth, max_event_id,
+/// step)`: one argument, no keyword parsing and no Python frame around it (the Universal
+/// WebSocket reads every client message with it).
+#[pyfunction]
+fn create_reader<'py>(py: Python<'py>, max_depth: usize, max_event_id: usize, step: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    READ_CREATE.bind(&Bound::new(py, CreateReader { max_depth, max_event_id, step: step.unbind() })?)
+}
+
+static READ_CREATE: MethodDef<CreateReader> =
+    MethodDef::one_argument(c"fast_create", c"The usual universal.create read whole: (eventId or None, steps), or None.", read_create);
+
+/// `READ_CREATE`'s C function. Through `fastcall::answer`: the body drops no `Py<T>` (its
+/// objects are `Bound`, its errors handed back).
+unsafe extern "C" fn read_create(slf: *mut ffi::PyObject, payload: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this as READ_CREATE's C function with the GIL held, its receiver
+    // a CreateReader (`fastcall::receiver`) and `payload` a live object for the call.
+    unsafe {
+        fastcall::answer(|py| {
+            let reader = fastcall::receiver::<CreateReader>(py, slf);
+            let reader = reader.get();
+            let payload = Bound::from_borrowed_ptr(py, payload);
+            let payload = payload.downcast::<PyBytes>()?;
+            let read = parse_create(py, payload.as_bytes(), reader.max_depth, reader.max_event_id, reader.step.bind(py))?;
+            Ok(read.into_pyobject(py)?.into_any())
+        })
+    }
 }
 
 /// The `universal.created` message for a whole answer (crate::envelope::write_created): the
