@@ -52,7 +52,7 @@ from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRe
 from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError
 from aigw.upstream.response import UpstreamResponse
 from aigw.upstream_chunks import StreamFailed, StreamIdleTimeout, UpstreamChunks, relay_chunks
-from aigw.validation import CheckedHeaders, checked_step_headers
+from aigw.validation import _PASSED_ENDPOINTS, CheckedHeaders, checked_step_headers
 
 log = logging.getLogger("aigw.pipeline")
 
@@ -216,7 +216,10 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
         provider = rt.providers.get(step.provider)
         if provider is None:
             raise InvalidProvider(f"unknown provider {step.provider!r} in step {index}")
-        step_headers = checked_step_headers(headers, step.headers, step.endpoint, _STEP_LABELS[index] if index < len(_STEP_LABELS) else f"step {index}")
+        if not headers and not step.headers and step.endpoint in _PASSED_ENDPOINTS:
+            step_headers = {}  # checked_step_headers' answer for a step without headers, inline
+        else:
+            step_headers = checked_step_headers(headers, step.headers, step.endpoint, _STEP_LABELS[index] if index < len(_STEP_LABELS) else f"step {index}")
         # _names_options(step_headers), inline for the usual dict
         if _codec.any_name_starts(step_headers, "cf-") if step_headers.__class__ is dict else _names_options(step_headers):
             policy = retry_policy(gw.retry, step_headers, step.config)
@@ -469,8 +472,13 @@ class _Run:
                         record.ttfb_ms = (time.monotonic() - started) * 1000.0
                         head = self._whole_answer(plan, resp, attempt, store_key)
                         verdict = None if head is None else await self._rest_of_answer(plan, resp, attempt, head, store_key, ttl)
-                    finally:
-                        resp.close()  # a no-op once the body was read; else the connection is released now
+                    except BaseException:
+                        resp.close()  # the connection is released now
+                        raise
+                    # close() is a no-op for our own response answered whole (read_now took
+                    # all of it): not called then; else it releases the connection
+                    if head is not None or resp.__class__ is not UpstreamResponse:
+                        resp.close()
             finally:
                 attempt.duration_ms = (time.monotonic() - started) * 1000.0
             if verdict is None:
