@@ -145,9 +145,14 @@ class Connection(asyncio.Protocol):
         self._written = True
         t.write(data)
         if first_byte_deadline < total_deadline:
-            self._arm(first_byte_deadline, _first_byte_timeout)
+            when, callback = first_byte_deadline, _first_byte_timeout
         else:
-            self._arm(total_deadline, _total_timeout)
+            when, callback = total_deadline, _total_timeout
+        timer = self._timer
+        if timer is not None and self._timer_when <= when:  # _arm's usual case, inline: the timer stays
+            self._deadline, self._on_deadline = when, callback
+        else:
+            self._arm(when, callback)
 
     def abort(self) -> None:
         """Drop the connection now (a request was abandoned mid-flight)."""
