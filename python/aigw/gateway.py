@@ -15,7 +15,7 @@ import logging
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from aigw.api.compat_routes import CHAT_PATTERN, EMBEDDINGS_PATTERN, MESSAGES_PATTERN, MODELS_PATTERN, CompatDoors, configured_model_lists
 from aigw.api.http_routes import HttpDoors
@@ -38,7 +38,6 @@ from aigw.plugins import PluginManager, Registries
 from aigw.private_files import make_private_dir
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.server import ServerSettings, serve
-from aigw.server.app import StreamedResponse
 from aigw.types import HttpRequest, PluginContext
 from aigw.types import HttpResponse as PluginHttpResponse
 from aigw.upstream import UpstreamClient
@@ -462,12 +461,7 @@ class GatewayApp:
         """An upgrade request: a WebSocket route's handler, or an HTTP answer (refusal)."""
         return await self._dispatch(request, True)
 
-    def http(self, request: Request) -> Coroutine[Any, Any, HttpResponse | StreamedResponse]:
-        """A plain HTTP request: the awaitable answer (`_dispatch`'s own coroutine, so a
-        request resumes through one frame fewer)."""
-        return self._dispatch(request, False)
-
-    async def _dispatch(self, request: Request, websocket: bool) -> Any:
+    async def _dispatch(self, request: Request, websocket: bool = False) -> Any:
         found = self.router.resolve(request.method, request.path, websocket=websocket)
         if isinstance(found, RouteMiss):
             if found.status != 404 and not self.door.exists(found.params):
@@ -485,6 +479,11 @@ class GatewayApp:
         if websocket and ctx is not None and ctx.principal is not None and not isinstance(result, HttpResponse):
             result = self.sessions.track(ctx.principal.id, result)  # closed 1008 if the token is revoked
         return result
+
+    #: A plain HTTP request: the awaitable answer. `_dispatch` itself (websocket=False), so the
+    #: server's call makes the request's coroutine with no Python frame around it, and the
+    #: request resumes through one frame fewer.
+    http = _dispatch
 
     async def ready(self, request: Request, params: Mapping[str, str], ctx: GatewayContext | None) -> HttpResponse:
         """``GET /ready`` (public): 200 while the gateway takes new requests, 503 once it is

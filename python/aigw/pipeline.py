@@ -216,8 +216,11 @@ def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Map
         provider = rt.providers.get(step.provider)
         if provider is None:
             raise InvalidProvider(f"unknown provider {step.provider!r} in step {index}")
-        if not headers and not step.headers and step.endpoint in _PASSED_ENDPOINTS:
-            step_headers = {}  # checked_step_headers' answer for a step without headers, inline
+        own = step.headers
+        if not headers and step.endpoint in _PASSED_ENDPOINTS and (not own or own.__class__ is CheckedHeaders):
+            # checked_step_headers' answer, inline, for a step without headers or with a
+            # door's (already checked) and no request-level ones: a copy of them
+            step_headers = dict(own) if own else {}
         else:
             step_headers = checked_step_headers(headers, step.headers, step.endpoint, _STEP_LABELS[index] if index < len(_STEP_LABELS) else f"step {index}")
         # _names_options(step_headers), inline for the usual dict
