@@ -87,6 +87,7 @@ mod header_objects; // header names and values as Python objects (common names m
 mod headers; // the HTTP doors' passes over a request's headers
 mod kernels; // mask/UTF-8 kernels for benches
 mod logrow; // SQLite log rows in marshal format for the writer process
+mod logrow_json; // a log row's JSON columns
 mod logstore; // the writer process's SQLite store
 mod metrics; // Prometheus counts per label set
 mod relay; // the Universal API's stream relay (SSE, NDJSON, AWS event stream)

@@ -17,6 +17,7 @@
 use crate::logid::{format_log_id, LogIdClock, RandomPool};
 use crate::marshal::MarshalWriter;
 use super::fastcall::{self, MethodDef};
+use super::logrow_json::{attempt_json, json, json_str};
 use super::slot_reader::SlotReader;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::ffi;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyType};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LogRowEncoder>()?;
@@ -80,7 +81,6 @@ const NULL_TEXT: &str = "\0";
 /// The NULL number, `-(2**63 - 1)`, in marshal (`marshal.dumps(-(2**63 - 1), 2)`: five 15-bit
 /// digits), copied whole for each absent number rather than cut into digits each time.
 const NULL_NUMBER_MARSHAL: [u8; 15] = [b'l', 251, 255, 255, 255, 255, 127, 255, 127, 255, 127, 255, 127, 7, 0];
-const MAX_JSON_DEPTH: usize = 32;
 
 /// The LogRecord attributes a row reads, in the order `columns` uses them.
 const RECORD_FIELDS: [&str; 29] = [
@@ -272,73 +272,6 @@ impl SizeColumn<'_, '_> {
             SizeColumn::Named(v) => number_or_null(w, v),
         }
     }
-}
-
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    // serde_json's escaping: `"`, `\` and control characters; everything else as UTF-8.
-    out.push(b'"');
-    crate::envelope::push_escaped_str(out, s);
-    out.push(b'"');
-}
-
-/// `v` as compact JSON (None, bool, int, float, str, dict with str keys, list, tuple); false
-/// for anything else (nothing useful is left in `out` then: the caller discards it).
-fn json(out: &mut Vec<u8>, v: &Bound<'_, PyAny>, depth: usize) -> PyResult<bool> {
-    if depth > MAX_JSON_DEPTH {
-        return Ok(false);
-    }
-    if v.is_none() {
-        out.extend_from_slice(b"null");
-    } else if let Ok(s) = v.downcast::<PyString>() {
-        match super::text_of(s) {
-            Ok(text) => json_str(out, text),
-            Err(_) => return Ok(false),
-        }
-    } else if let Ok(b) = v.downcast::<PyBool>() {
-        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
-    } else if v.is_instance_of::<PyInt>() {
-        match v.extract::<i64>() {
-            Ok(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
-            Err(_) => return Ok(false),
-        }
-    } else if let Ok(f) = v.downcast::<PyFloat>() {
-        // Non-finite floats are `null`, as orjson writes them; the digits are serde_json's.
-        let x = f.value();
-        if x.is_finite() {
-            out.extend_from_slice(zmij::Buffer::new().format_finite(x).as_bytes());
-        } else {
-            out.extend_from_slice(b"null");
-        }
-    } else if let Ok(d) = v.downcast::<PyDict>() {
-        out.push(b'{');
-        for (i, (k, item)) in d.iter().enumerate() {
-            let Ok(key) = k.downcast::<PyString>() else { return Ok(false) };
-            let Ok(key) = super::text_of(key) else { return Ok(false) };
-            if i > 0 {
-                out.push(b',');
-            }
-            json_str(out, key);
-            out.push(b':');
-            if !json(out, &item, depth + 1)? {
-                return Ok(false);
-            }
-        }
-        out.push(b'}');
-    } else if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
-        out.push(b'[');
-        for (i, item) in v.try_iter()?.enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            if !json(out, &item?, depth + 1)? {
-                return Ok(false);
-            }
-        }
-        out.push(b']');
-    } else {
-        return Ok(false);
-    }
-    Ok(true)
 }
 
 /// A body as bytes (bytes, bytearray or any buffer), or None.
@@ -535,33 +468,6 @@ impl LogRowEncoder {
         }
         Ok(true)
     }
-}
-
-/// The `i`th attempt as a JSON object of `keys` (`"name":` each) and their values, appended to
-/// `out` (with a comma before all but the first); false when a value cannot be written here.
-/// `fields` is scratch space for the values, reused across attempts.
-fn attempt_json<'py>(
-    out: &mut Vec<u8>,
-    reader: &SlotReader,
-    keys: &[Vec<u8>],
-    fields: &mut Vec<Bound<'py, PyAny>>,
-    i: usize,
-    attempt: &Bound<'py, PyAny>,
-) -> PyResult<bool> {
-    out.extend_from_slice(if i > 0 { b",{" } else { b"{" });
-    fields.clear();
-    reader.get_all(attempt, fields)?;
-    for (j, (key, value)) in keys.iter().zip(fields.iter()).enumerate() {
-        if j > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(key);
-        if !json(out, value, 1)? {
-            return Ok(false);
-        }
-    }
-    out.push(b'}');
-    Ok(true)
 }
 
 /// `_json_text(v) if present else T` of log_row.
