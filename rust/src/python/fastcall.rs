@@ -119,3 +119,29 @@ pub(crate) unsafe fn answer(body: impl for<'py> FnOnce(Python<'py>) -> PyResult<
     err.restore(py);
     std::ptr::null_mut()
 }
+
+/// `one_argument_through_trampoline!(c_fn, Receiver, method)` defines `c_fn`, the C function of
+/// a `METH_O` [`MethodDef`]`<Receiver>`: it calls `receiver.method(&arg)` (a method of a frozen
+/// pyclass returning `PyResult<Bound<PyAny>>`) through pyo3's own trampoline, which counts the
+/// GIL, for bodies that may drop a `Py<T>` (see the module docs: [`answer`] is for the others).
+macro_rules! one_argument_through_trampoline {
+    ($c_fn:ident, $receiver:ty, $method:ident) => {
+        unsafe extern "C" fn $c_fn(slf: *mut pyo3::ffi::PyObject, arg: *mut pyo3::ffi::PyObject) -> *mut pyo3::ffi::PyObject {
+            /// # Safety
+            /// The arguments of a call CPython made to a function that `MethodDef::bind` made
+            /// from a `MethodDef` of this receiver type: `slf` such a receiver, `arg` a live
+            /// object for the call.
+            unsafe fn body(py: pyo3::Python<'_>, slf: *mut pyo3::ffi::PyObject, arg: *mut pyo3::ffi::PyObject) -> pyo3::PyResult<*mut pyo3::ffi::PyObject> {
+                // SAFETY: the contract above.
+                unsafe {
+                    let receiver = $crate::python::fastcall::receiver::<$receiver>(py, slf);
+                    receiver.get().$method(&pyo3::Bound::from_borrowed_ptr(py, arg)).map(pyo3::Bound::into_ptr)
+                }
+            }
+            // SAFETY: CPython calls a builtin's C function with the GIL held and the arguments
+            // `body` expects (the receiver its MethodDef was bound to).
+            unsafe { pyo3::impl_::trampoline::binaryfunc(slf, arg, body) }
+        }
+    };
+}
+pub(crate) use one_argument_through_trampoline;

@@ -669,8 +669,8 @@ impl LogEntry {
     }
 
     /// Queue `record`: True when it was accepted, else what `slow(record)` answers.
-    fn __call__<'py>(&self, py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        self.accept(py, record)
+    fn __call__<'py>(&self, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        self.accept(record)
     }
 
     /// A builtin function doing what calling this entry does, called without an argument
@@ -692,7 +692,8 @@ impl LogEntry {
 
 impl LogEntry {
     /// `__call__`: the record appended and counted (True), or `slow(record)`'s answer.
-    fn accept<'py>(&self, py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn accept<'py>(&self, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = record.py();
         if self.open.load(Ordering::Relaxed) {
             // Borrowed only for the append: the callbacks below may use the encoder.
             let code = match self.encoder.bind(py).try_borrow_mut() {
@@ -713,22 +714,6 @@ impl LogEntry {
 
 static ACCEPT: MethodDef<LogEntry> = MethodDef::one_argument(c"submit", c"Queue a record: True when it was accepted.", accept_one);
 
-/// `ACCEPT`'s C function: `LogEntry.accept` of its one argument, through pyo3's trampoline
-/// (see fastcall.rs: the encoder drops errors it recovers from, e.g. a size that is None).
-unsafe extern "C" fn accept_one(slf: *mut ffi::PyObject, record: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this as ACCEPT's C function with the GIL held.
-    unsafe { pyo3::impl_::trampoline::binaryfunc(slf, record, accept_counted) }
-}
-
-/// `accept_one`'s body.
-///
-/// # Safety
-/// The arguments of a call CPython made to ACCEPT's C function: the receiver a LogEntry
-/// (`fastcall::receiver`), `record` a live object for the call.
-unsafe fn accept_counted(py: Python<'_>, slf: *mut ffi::PyObject, record: *mut ffi::PyObject) -> PyResult<*mut ffi::PyObject> {
-    // SAFETY: the contract above.
-    unsafe {
-        let entry = fastcall::receiver::<LogEntry>(py, slf);
-        entry.get().accept(py, &Bound::from_borrowed_ptr(py, record)).map(Bound::into_ptr)
-    }
-}
+// `ACCEPT`'s C function: `LogEntry.accept` of its one argument, through pyo3's trampoline
+// (see fastcall.rs: the encoder drops errors it recovers from, e.g. a size that is None).
+fastcall::one_argument_through_trampoline!(accept_one, LogEntry, accept);

@@ -233,13 +233,14 @@ struct BoundObserver {
 }
 
 impl BoundObserver {
-    fn observe(&self, record: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// Observe `record`; None.
+    fn observe<'py>(&self, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = record.py();
         let observers = self.observers.get();
         match &self.kind {
             Observe::Cost { found, price } => {
                 let cost = record_cost(&Read::Slots(&observers.reader), record, found.bind(py), price.bind(py), &observers.last_price)?;
-                record.setattr(intern!(py, "cost"), cost)
+                record.setattr(intern!(py, "cost"), cost)?;
             }
             Observe::Series { series, new_series } => observers.count_in_series(record, series.bind(py), |key| {
                 let method = new_series.bind(py).call0()?;
@@ -247,33 +248,17 @@ impl BoundObserver {
                     return Err(pyo3::exceptions::PyReferenceError::new_err("the metrics object of this observer is gone"));
                 }
                 method.call1((key,))
-            }),
+            })?,
         }
+        Ok(py.None().into_bound(py))
     }
 }
 
 static OBSERVE: MethodDef<BoundObserver> = MethodDef::one_argument(c"observe", c"Observe one finished request's record.", observe_one);
 
-/// `OBSERVE`'s C function, through pyo3's trampoline (the memo drops the references it
-/// replaces: see fastcall.rs).
-unsafe extern "C" fn observe_one(slf: *mut ffi::PyObject, record: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this as OBSERVE's C function with the GIL held.
-    unsafe { pyo3::impl_::trampoline::binaryfunc(slf, record, observe_body) }
-}
-
-/// `observe_one`'s body.
-///
-/// # Safety
-/// The arguments of a call CPython made to OBSERVE's C function: the receiver a
-/// BoundObserver (`fastcall::receiver`), `record` a live object for the call.
-unsafe fn observe_body(py: Python<'_>, slf: *mut ffi::PyObject, record: *mut ffi::PyObject) -> PyResult<*mut ffi::PyObject> {
-    // SAFETY: the contract above.
-    unsafe {
-        let observer = fastcall::receiver::<BoundObserver>(py, slf);
-        observer.get().observe(&Bound::from_borrowed_ptr(py, record))?;
-        Ok(py.None().into_ptr())
-    }
-}
+// `OBSERVE`'s C function, through pyo3's trampoline (the memo drops the references it
+// replaces: see fastcall.rs).
+fastcall::one_argument_through_trampoline!(observe_one, BoundObserver, observe);
 
 /// `x or default`, as Python evaluates it.
 fn or_else<'py>(x: Bound<'py, PyAny>, default: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
