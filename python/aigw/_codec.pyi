@@ -332,20 +332,12 @@ def relayed_headers(raw: Iterable[tuple[bytes | str, bytes | str]]) -> tuple[lis
     transfer-encoding, te, trailer, upgrade, proxy-*, content-length, content-encoding) and any
     cf-aig-*, as str pairs (ISO-8859-1), and whether a content-type is among them."""
 
-def parse_create(
-    payload: bytes, max_depth: int, max_event_id: int, step: Callable[[str, str, dict[str, str], bytes, bool, str | None, None], _T]
-) -> tuple[str | None, list[_T]] | None:
-    """The usual `universal.create` read in one pass: (eventId, [step(provider, endpoint without
-    its leading slashes, headers, query bytes as sent, stream, model, None), ...]); a step
-    streams when its query says `"stream": true` or its endpoint asks
-    (`:streamGenerateContent`), its model is the query's `"model"` string, else the one its
-    endpoint names. None for any other message (another type, a missing or mistyped field, a
-    repeated key, a step `authorization` or `config`, non-string header values, an eventId the
-    gateway refuses, anything a decoder would refuse or that may nest past `max_depth`)."""
-
 def create_reader(max_depth: int, max_event_id: int, step: Callable[..., Any]) -> Callable[[bytes], tuple[str | None, list[Any]] | None]:
-    """A builtin `fast_create(payload)` doing `parse_create(payload, max_depth, max_event_id,
-    step)` (one argument: no keyword parsing, no Python frame)."""
+    """A builtin `fast_create(payload)` (one argument: no keyword parsing, no Python frame):
+    the usual `universal.create` read in one pass, `(eventId or None, [step(provider, endpoint,
+    headers, query bytes as sent, stream, model, None), ...])`, or None for anything else (the
+    Python parser's). Containers past `max_depth` levels or an eventId past `max_event_id`
+    characters are left to Python."""
 
 def cut_queries(payload: bytes, max_depth: int) -> tuple[bytes, list[tuple[bytes, bool, str | None] | None]] | None:
     """A Universal client message with each step's `query` object cut out (rust/src/universal.rs):
@@ -587,10 +579,6 @@ class RecordObservers:
     straight from their slots; any other object through getattr."""
 
     def __init__(self, record_type: type) -> None: ...
-    def observe_series(self, record: Any, series: dict[tuple, Any], new_series: Callable[[tuple], Any]) -> None:
-        """Count `record` in `series[key]`, key being its (gateway, request_type, provider,
-        model, status, success, cache_status); a missing series is made by `new_series(key)`
-        (which stores it). What aigw.observe.metrics.GatewayMetrics.observe promises, in one call."""
     def cost(self, record: Any, found: dict[tuple, Any], price: Callable[[str | None, str | None], Any]) -> Any:
         """aigw.observe.costs.cost_of(record, table), with the table's memo `found` ((provider,
         model) → Price or None) read first and `price(provider, model)` called on a miss; the
@@ -599,8 +587,10 @@ class RecordObservers:
         """A builtin `observe(record)` setting `record.cost = self.cost(record, found, price)`
         (CostMeter's observe, without a Python frame)."""
     def series_observer(self, series: dict[tuple, Any], new_series: Callable[[], Callable[[tuple], Any] | None]) -> Callable[[Any], None]:
-        """A builtin `observe(record)` doing `observe_series(record, series, new_series())`:
-        `new_series` is a `weakref.WeakMethod` (ReferenceError once its object is gone)."""
+        """A builtin `observe(record)` counting `record` in `series[key]`, key being its
+        (gateway, request_type, provider, model, status, success, cache_status); a missing
+        series is made by the method `new_series()` returns (a `weakref.WeakMethod`:
+        ReferenceError once its object is gone). GatewayMetrics.observe, in one call."""
 
 def pack_log_body(body: bytes) -> bytes | None:
     """`body` as the SQLite log store keeps a packed body (its length as 4 bytes little-endian,

@@ -4,6 +4,11 @@ dict, another key, or a key it cannot compare without Python code."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
+import pytest
+
 from aigw._codec import MetricSeries, RecordObservers
 from aigw.observe.costs import Price
 from aigw.types import LogRecord
@@ -73,56 +78,62 @@ def test_a_str_subclass_equal_to_the_remembered_model_is_looked_up_as_before():
     assert observers.cost(record(model=Model("m")), memo, never_asked) == 6.0
 
 
-def series_dict():
-    made: list[tuple] = []
-    series: dict = {}
+class Metrics:
+    """A metrics object's series dict, with the maker a series observer calls on a miss."""
 
-    def new_series(key):
-        made.append(key)
-        found = series[key] = MetricSeries(tuple(map(str, key)), [1.0], [1.0], [1.0])
+    def __init__(self):
+        self.series: dict = {}
+        self.made: list[tuple] = []
+
+    def new_series(self, key):
+        self.made.append(key)
+        found = self.series[key] = MetricSeries(tuple(map(str, key)), [1.0], [1.0], [1.0])
         return found
 
-    return series, made, new_series
+    def observer(self, observers):
+        return observers.series_observer(self.series, weakref.WeakMethod(self.new_series))
+
+    def requests(self):
+        return [self.series[key].requests for key in self.made]
 
 
 def test_a_repeated_label_set_is_counted_in_its_one_series():
-    observers = RecordObservers(LogRecord)
-    series, made, new_series = series_dict()
+    metrics = Metrics()
+    observe = metrics.observer(RecordObservers(LogRecord))
     for _ in range(3):
-        observers.observe_series(record(model=a_new_str("m")), series, new_series)
-    assert len(made) == 1 and series[made[0]].requests == 3
+        observe(record(model=a_new_str("m")))
+    assert metrics.requests() == [3]
 
 
 def test_alternating_label_sets_are_each_counted_in_their_own_series():
-    observers = RecordObservers(LogRecord)
-    series, made, new_series = series_dict()
+    metrics = Metrics()
+    observe = metrics.observer(RecordObservers(LogRecord))
     for _ in range(2):
-        observers.observe_series(record(status=200), series, new_series)
-        observers.observe_series(record(status=429, success=False), series, new_series)
-        observers.observe_series(record(status=200, cache_status="HIT"), series, new_series)
-    assert len(made) == 3
-    assert [series[key].requests for key in made] == [2, 2, 2]
+        observe(record(status=200))
+        observe(record(status=429, success=False))
+        observe(record(status=200, cache_status="HIT"))
+    assert metrics.requests() == [2, 2, 2]
 
 
 def test_the_same_labels_in_another_gateways_dict_are_counted_there():
     observers = RecordObservers(LogRecord)
-    one, made_one, new_one = series_dict()
-    two, made_two, new_two = series_dict()
-    observers.observe_series(record(), one, new_one)
-    observers.observe_series(record(), two, new_two)
-    observers.observe_series(record(), one, new_one)
-    assert one[made_one[0]].requests == 2 and two[made_two[0]].requests == 1
+    one, two = Metrics(), Metrics()
+    observe_one, observe_two = one.observer(observers), two.observer(observers)
+    observe_one(record())
+    observe_two(record())
+    observe_one(record())
+    assert one.requests() == [2] and two.requests() == [1]
 
 
 def test_a_str_subclass_label_equal_to_the_remembered_one_finds_the_same_series():
     class Provider(str):
         pass
 
-    observers = RecordObservers(LogRecord)
-    series, made, new_series = series_dict()
-    observers.observe_series(record(), series, new_series)
-    observers.observe_series(record(provider=Provider("openai")), series, new_series)
-    assert len(made) == 1 and series[made[0]].requests == 2
+    metrics = Metrics()
+    observe = metrics.observer(RecordObservers(LogRecord))
+    observe(record())
+    observe(record(provider=Provider("openai")))
+    assert metrics.requests() == [2]
 
 
 def test_the_cost_observer_sets_the_records_cost():
@@ -131,33 +142,7 @@ def test_the_cost_observer_sets_the_records_cost():
     assert observe(one) is None and one.cost == 6.0
 
 
-def test_the_series_observer_counts_in_the_series_its_weak_method_makes():
-    import weakref
-
-    class Metrics:
-        def __init__(self):
-            self.series, self.made, self.make = series_dict()
-
-        def new_series(self, key):
-            return self.make(key)
-
-    metrics = Metrics()
-    observe = RecordObservers(LogRecord).series_observer(metrics.series, weakref.WeakMethod(metrics.new_series))
-    observe(record())
-    observe(record())
-    assert len(metrics.made) == 1 and metrics.series[metrics.made[0]].requests == 2
-
-
 def test_the_series_observer_keeps_no_metrics_object_alive():
-    import gc
-    import weakref
-
-    import pytest
-
-    class Metrics:
-        def new_series(self, key):
-            raise AssertionError("unreachable")
-
     metrics = Metrics()
     gone = weakref.ref(metrics)
     observe = RecordObservers(LogRecord).series_observer({}, weakref.WeakMethod(metrics.new_series))

@@ -201,7 +201,7 @@ def parse_steps(request: Any, cuts: list[RawQuery | None] | None = None) -> list
 
 #: `fast_create(payload) -> (eventId or None, steps) | None`: the usual `universal.create`
 #: (flat string headers, no step `authorization` or `config`, a valid eventId) read whole in
-#: Rust (`_codec.parse_create`): its eventId and the steps `parse_client_message` gives for it,
+#: Rust (`_codec.create_reader`'s reader): its eventId and the steps `parse_client_message` gives for it,
 #: as the pipeline takes them, built in the same call by `cut_step_request`'s rules (stream,
 #: model). None for any other message: parse it with `parse_client_message`, which reports
 #: every mistake. A builtin of one argument (`_codec.create_reader`): no Python frame a message.

@@ -2,7 +2,7 @@
 //! aigw.observe.metrics. One per label set; `observe(record)` reads a finished request's
 //! LogRecord in one call (the Python observer spent ~170 bytecodes per request on the same
 //! counting), and the collector reads the counts back at scrape time. `RecordObservers` reads
-//! records from their slots: `observe_series` finds a record's series by its labels and counts
+//! records from their slots: the function `series_observer` makes finds a record's series by its labels and counts
 //! it there; `cost` is aigw.observe.costs.cost_of in one call. Each remembers the last key it
 //! found in its dict (`LastFound`): a gateway's requests mostly repeat their labels, and
 //! comparing a key's few values costs less than building, hashing and looking up its tuple
@@ -139,7 +139,7 @@ fn find<'py, const N: usize>(last: &Mutex<Option<LastFound<N>>>, dict: &Bound<'p
 #[pyclass(module = "aigw._codec", frozen)]
 struct RecordObservers {
     reader: SlotReader,
-    /// The last label key `observe_series` found in a series dict.
+    /// The last label key `series_observer`'s function found in a series dict.
     last_series: Mutex<Option<LastFound<7>>>,
     /// The last (provider, model) `cost` found in a price memo.
     last_price: Mutex<Option<LastFound<2>>>,
@@ -162,14 +162,6 @@ impl RecordObservers {
         record_cost(&Read::Slots(&self.reader), record, found, price, &self.last_price)
     }
 
-    /// `observe_series(record, series, new_series)`: count `record` in its series, found in
-    /// the dict `series` by the label key aigw.observe.metrics.GatewayMetrics builds
-    /// (gateway, request_type, provider, model, status, success, cache_status), else made by
-    /// `new_series(key)`; a series that is not a MetricSeries is asked to `observe(record)`.
-    fn observe_series(&self, record: &Bound<'_, PyAny>, series: &Bound<'_, PyDict>, new_series: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.count_in_series(record, series, |key| new_series.call1((key,)))
-    }
-
     /// A function `observe(record)` that sets `record.cost` to `cost(record, found, price)`,
     /// called without a Python frame (a builtin taking one argument): CostMeter's `observe`.
     fn cost_observer<'py>(slf: &Bound<'py, Self>, found: Bound<'py, PyDict>, price: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -177,10 +169,12 @@ impl RecordObservers {
         OBSERVE.bind(&Bound::new(slf.py(), bound)?)
     }
 
-    /// A function `observe(record)` doing `observe_series(record, series, new_series)`, where
-    /// a missing series is made by the method `new_series()` returns (a `weakref.WeakMethod`:
-    /// the function does not keep its metrics object alive; ReferenceError once it is gone).
-    /// GatewayMetrics' `observe`, called without a Python frame.
+    /// A function `observe(record)` counting `record` in its series, found in the dict
+    /// `series` by the label key aigw.observe.metrics.GatewayMetrics builds (gateway,
+    /// request_type, provider, model, status, success, cache_status), else made by the method
+    /// `new_series()` returns (a `weakref.WeakMethod`: the function does not keep its metrics
+    /// object alive; ReferenceError once it is gone); a series that is not a MetricSeries is
+    /// asked to `observe(record)`. GatewayMetrics' `observe`, called without a Python frame.
     fn series_observer<'py>(slf: &Bound<'py, Self>, series: Bound<'py, PyDict>, new_series: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let bound = BoundObserver { observers: slf.clone().unbind(), kind: Observe::Series { series: series.unbind(), new_series: new_series.unbind() } };
         OBSERVE.bind(&Bound::new(slf.py(), bound)?)
@@ -188,7 +182,8 @@ impl RecordObservers {
 }
 
 impl RecordObservers {
-    /// `observe_series` with the missing series made by `new_series(key)`.
+    /// Count `record` in its series in `series` (see `series_observer`), a missing one made
+    /// by `new_series(key)`.
     fn count_in_series<'py>(
         &self,
         record: &Bound<'py, PyAny>,
@@ -221,7 +216,7 @@ impl RecordObservers {
 enum Observe {
     /// `record.cost = RecordObservers.cost(record, found, price)`.
     Cost { found: Py<PyDict>, price: Py<PyAny> },
-    /// `RecordObservers.observe_series(record, series, new_series())`, `new_series` a weak method.
+    /// Count `record` in its series in `series`, a missing one made by the weak method `new_series`.
     Series { series: Py<PyDict>, new_series: Py<PyAny> },
 }
 

@@ -17,7 +17,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_json, m)?)?;
     m.add_function(wrap_pyfunction!(created_message, m)?)?;
     m.add_function(wrap_pyfunction!(cut_queries, m)?)?;
-    m.add_function(wrap_pyfunction!(parse_create, m)?)?;
     m.add_function(wrap_pyfunction!(create_reader, m)?)?;
     m.add_function(wrap_pyfunction!(body_fields, m)?)?;
     m.add_function(wrap_pyfunction!(lone_model, m)?)?;
@@ -115,7 +114,6 @@ fn cut_queries<'py>(py: Python<'py>, payload: &[u8], max_depth: usize) -> Option
 /// model is the query's `"model"` string, else the one its endpoint names
 /// (crate::universal::model_in_endpoint): `cut_step_request`'s rules, so `step` (the pipeline's
 /// StepRequest maker) gets what that function would give it.
-#[pyfunction]
 fn parse_create<'py>(
     py: Python<'py>,
     payload: &[u8],
