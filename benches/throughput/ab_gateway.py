@@ -4,8 +4,10 @@ Starts the fake upstream and two gateways (build A and build B, each a command t
 `aigw`, e.g. a wrapper setting PYTHONPATH to one worktree) on the same core, then for every
 rep and scenario runs the same load against A and B back to back (order swapped every rep),
 so both see the same machine in the same minutes. Prints each run's gateway CPU µs per
-request (per chunk for streams) and, per scenario, the medians and the median of the paired
-B/A ratios. On a shared machine read the ratios, not the absolute figures.
+request (per chunk for streams) and, per scenario, the medians, the median of the paired
+B/A ratios and the system (kernel) share of the gateway's CPU: socket reads and writes and
+wake-ups, which no change to aigw's own code removes. On a shared machine read the ratios,
+not the absolute figures.
 
     python benches/throughput/ab_gateway.py --a /tmp/aigw-old --b /tmp/aigw-new --out /tmp/ab \
         [--reps 4] [--seconds 3] [--scenarios ws:ns_c32,http:ns_c32,ws:st_b8]
@@ -83,6 +85,22 @@ def surface_targets(name: str, port: int, gateway: str, gw_pid: int, up_pid: int
     }
 
 
+def tree_user_system(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of `pid` and its live children (the gateway and its log
+    writer process): the load clients report only their sum."""
+    import psutil
+
+    user = system = 0.0
+    try:
+        root = psutil.Process(pid)
+        for q in (root, *root.children(recursive=True)):
+            t = q.cpu_times()
+            user, system = user + t.user, system + t.system
+    except psutil.Error:
+        pass
+    return user, system
+
+
 def main() -> None:
     args = ab_arguments(__doc__.splitlines()[0])
     out = args.out.resolve()
@@ -90,6 +108,7 @@ def main() -> None:
     procs = Procs(out / "logs")
     (out / "logs").mkdir(parents=True, exist_ok=True)
     runs: dict[tuple[str, str], list[float]] = {}
+    shares: dict[tuple[str, str], list[float]] = {}  # the system (kernel) part of the gateway's CPU
     try:
         compat = any(spec.startswith("compat:") for spec in args.scenarios.split(","))
         up, up_port, an, an_port = start_upstreams(procs, args.py, harness, compat)
@@ -112,26 +131,33 @@ def main() -> None:
                     for name in (("A", "B") if rep % 2 == 0 else ("B", "A")):
                         t = targets[name][surface]
                         cmd = load_cmd(args, t, scen, args.py)
+                        user0, system0 = tree_user_system(t["pid"])
                         r = subprocess.run(["taskset", "-c", "1", *cmd], capture_output=True, text=True, cwd=ROOT)
+                        user1, system1 = tree_user_system(t["pid"])
                         if r.returncode != 0 or not r.stdout.strip():
                             print(f"[fail] {name} {spec}: {r.stderr[-500:]}", file=sys.stderr)
                             continue
                         row = normalize(t, scen, json.loads(r.stdout.strip().splitlines()[-1]))
                         stream = SCENARIOS[scen][0]
                         v = row["gw_cpu_us_per_chunk_allin"] if stream else row["gw_cpu_us_per_req"]
+                        # The kernel's share (sockets, wake-ups) beside the total: over the
+                        # whole load run, warm-up included, so read it as a fraction.
+                        row["gw_system_share"] = (system1 - system0) / max(1e-9, (user1 - user0) + (system1 - system0))
                         runs.setdefault((spec, name), []).append(v)
+                        shares.setdefault((spec, name), []).append(row["gw_system_share"])
                         f.write(json.dumps({"rep": rep, "spec": spec, "build": name, "value": v, **row}) + "\n")
                         print(f"[rep {rep}] {spec:12} {name}  {v:8.2f} µs/{'chunk' if stream else 'req'}  errors {row['errors']}  "
-                              f"foreign {row['foreign_cores']:.2f}", file=sys.stderr, flush=True)
+                              f"foreign {row['foreign_cores']:.2f}  system {row['gw_system_share']:.0%}", file=sys.stderr, flush=True)
     finally:
         procs.stop_all()
-    lines = ["| scenario | A median | B median | B/A (median of paired ratios) |", "|---|---|---|---|"]
+    lines = ["| scenario | A median | B median | B/A (median of paired ratios) | system share A / B |", "|---|---|---|---|---|"]
     for spec in args.scenarios.split(","):
         a, b = runs.get((spec, "A"), []), runs.get((spec, "B"), [])
         if a and b:
             ratios = [y / x for x, y in zip(a, b)]
+            share_a, share_b = statistics.median(shares[(spec, "A")]), statistics.median(shares[(spec, "B")])
             lines.append(f"| {spec} | {statistics.median(a):.2f} | {statistics.median(b):.2f} | {statistics.median(ratios):.3f} "
-                         f"[{min(ratios):.3f}–{max(ratios):.3f}] |")
+                         f"[{min(ratios):.3f}–{max(ratios):.3f}] | {share_a:.0%} / {share_b:.0%} |")
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
     print(text)
