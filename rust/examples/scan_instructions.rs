@@ -10,7 +10,8 @@
 //!
 //! What: `head` (the request head the benchmarks' HTTP load sends), `response` (an upstream's
 //! answer head), `chunk` (`is_json` of a stream's chat.completion.chunk), `answer` (`is_json` of
-//! a whole chat completion); the documents are the benchmarks' upstream's.
+//! a whole chat completion), `usage` (`openai_usage` of that completion: the token counts every
+//! whole answer is read for); the documents are the benchmarks' upstream's.
 
 use std::hint::black_box;
 
@@ -35,8 +36,9 @@ fn main() {
             "response" => _codec::http::parse_response_head(black_box(RESPONSE), limits, 0).ok().flatten().map_or(0, |h| h.headers.len()),
             "chunk" => usize::from(_codec::envelope::is_json(black_box(CHUNK))),
             "answer" => usize::from(_codec::envelope::is_json(black_box(ANSWER))),
+            "usage" => _codec::usage::openai_usage(black_box(ANSWER)).map_or(0, |(i, o)| (i.unwrap_or(0) + o.unwrap_or(0)) as usize),
             other => {
-                eprintln!("unknown reader {other:?}: head, response, chunk or answer");
+                eprintln!("unknown reader {other:?}: head, response, chunk, answer or usage");
                 std::process::exit(2);
             }
         };

@@ -167,7 +167,11 @@ pub(crate) fn members(data: &[u8], at: usize, mut each: impl FnMut(Range<usize>,
 /// The index of the first byte at or after `at` that is not JSON whitespace.
 #[inline(always)]
 pub(crate) fn skip_ws(data: &[u8], mut at: usize) -> usize {
-    while let Some(b' ' | b'\n' | b'\t' | b'\r') = data.get(at) {
+    // Whitespace is below b'!': one comparison answers for the byte a compact text has here.
+    while let Some(&b) = data.get(at) {
+        if b > b' ' || !matches!(b, b' ' | b'\n' | b'\t' | b'\r') {
+            break;
+        }
         at += 1;
     }
     at
