@@ -15,6 +15,9 @@ not microseconds.
         [--seconds 20] [--scenarios ws:ns_c32,http:ns_c32,compat:ns_c32,compatpass:ns_c32]
 
 `--a`/`--b` run `aigw` (e.g. a wrapper setting PYTHONPATH to one tree and exec'ing Python).
+The summary also splits each build's instructions by the object they run in (the interpreter,
+aigw._codec, libc, uvloop): how much of a request is still Python's to run.
+
 `--b-gateway bench-nolog` with one build as both counts what logging costs it, exactly:
 
     python benches/throughput/instructions.py --a $W --b $W --gateway bench --b-gateway bench-nolog ...
@@ -60,13 +63,58 @@ def control(pid: int, flag: str, port: int) -> None:
         raise RuntimeError(f"callgrind_control {flag} {pid} failed")
 
 
-def last_dump_total(directory: Path, pid: int) -> int:
-    """The instruction total of the newest callgrind dump of `pid` in `directory`."""
-    dumps = sorted(directory.glob(f"callgrind.out.{pid}.*"), key=lambda p: p.stat().st_mtime)
-    for line in dumps[-1].read_text(errors="replace").splitlines():
+def last_dump(directory: Path, pid: int) -> Path:
+    """The newest callgrind dump of `pid` in `directory`."""
+    return sorted(directory.glob(f"callgrind.out.{pid}.*"), key=lambda p: p.stat().st_mtime)[-1]
+
+
+def dump_total(dump: Path) -> int:
+    """The instruction total of a callgrind dump."""
+    for line in dump.read_text(errors="replace").splitlines():
         if line.startswith("totals:") or line.startswith("summary:"):
             return int(line.split()[1])
-    raise RuntimeError(f"no totals in {dumps[-1]}")
+    raise RuntimeError(f"no totals in {dump}")
+
+
+#: How the objects a request's instructions run in are named in the summary.
+OBJECTS = (("libpython", "the interpreter"), ("_codec", "aigw._codec"), ("libc.", "libc"), ("uvloop", "uvloop"))
+
+
+def share_by_object(dump: Path) -> dict[str, float]:
+    """Each object's share of a callgrind dump's own (self) instructions, by `OBJECTS`'
+    paths ("other" for the rest): where a request's work runs, the interpreter against the
+    native code. Reads the format's name compression (`ob=(3) /path` or `cob=(3) /path` where
+    a name first appears, `ob=(3)` after) and skips each call line's cost (a callee's
+    inclusive cost, counted in its own function)."""
+    names: dict[str, str] = {}
+    costs: dict[str, int] = {}
+    obj, after_call = "?", False
+    for line in dump.read_text(errors="replace").splitlines():
+        if not line:
+            continue
+        if line[0].isdigit() or line[0] in "+-*":
+            parts = line.split()
+            if after_call:
+                after_call = False
+            elif len(parts) > 1:
+                costs[obj] = costs.get(obj, 0) + int(parts[1])
+        elif line.startswith(("ob=", "cob=")):  # a name may be defined first as a callee's
+            value = line.partition("=")[2]
+            ref, _, path = value.partition(" ")
+            if ref.startswith("("):
+                if path:
+                    names[ref] = path
+                value = names.get(ref, "?")
+            if line[0] == "o":
+                obj = value
+        elif line.startswith("calls="):
+            after_call = True
+    total = sum(costs.values()) or 1
+    shares = {label: 0.0 for _, label in OBJECTS} | {"other": 0.0}
+    for path, cost in costs.items():
+        label = next((label for key, label in OBJECTS if key in path), "other")
+        shares[label] += cost / total
+    return shares
 
 
 def main() -> None:
@@ -108,10 +156,11 @@ def main() -> None:
                 control(gw.pid, "-z", port)
                 r = subprocess.run(["taskset", "-c", "1", *cmd], capture_output=True, text=True, cwd=ROOT)
                 control(gw.pid, "-d", port)
-                total = last_dump_total(d, gw.pid)
+                dump = last_dump(d, gw.pid)
+                total = dump_total(dump)
                 n = requests_counted(metrics_port) - before
                 row = {"spec": spec, "build": name, "instructions": total, "requests": n, "per_request": total / n if n else None,
-                       "load_rc": r.returncode}
+                       "load_rc": r.returncode, "share_by_object": share_by_object(dump)}
                 rows.append(row)
                 print(f"{spec:18} {name}  {row['per_request'] or 0:12,.0f} instructions/request  ({n} requests)", file=sys.stderr, flush=True)
     finally:
@@ -124,6 +173,11 @@ def main() -> None:
         got = {r["build"]: r["per_request"] for r in rows if r["spec"] == spec and r["per_request"]}
         if "A" in got and "B" in got:
             lines.append(f"| {spec} | {got['A']:,.0f} | {got['B']:,.0f} | {got['B'] / got['A']:.3f} |")
+    labels = [label for _, label in OBJECTS] + ["other"]
+    lines += ["", "Where they run (share of each build's own instructions):", "",
+              "| scenario | build | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+    for r in rows:
+        lines.append(f"| {r['spec']} | {r['build']} | " + " | ".join(f"{r['share_by_object'][k]:.1%}" for k in labels) + " |")
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
     print(text)
