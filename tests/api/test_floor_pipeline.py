@@ -15,7 +15,7 @@ from universal_ws_helpers import connect, create, step
 
 from aigw.api import http_routes, universal_ws
 
-FLOOR = Path(__file__).resolve().parents[2] / "benches" / "throughput" / "floor_pipeline" / "sitecustomize.py"
+FLOOR = Path(__file__).resolve().parents[2] / "benches" / "throughput" / "floor_pipeline" / "floor.py"
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def floor(monkeypatch):
     monkeypatch.setenv("AIGW_FLOOR", "1")
     monkeypatch.setattr(universal_ws, "run", universal_ws.run)
     monkeypatch.setattr(http_routes, "run", http_routes.run)
-    spec = importlib.util.spec_from_file_location("floor_sitecustomize", FLOOR)
+    spec = importlib.util.spec_from_file_location("aigw_floor", FLOOR)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert universal_ws.run is module.floor_run and http_routes.run is module.floor_run

@@ -10,6 +10,8 @@ With AIGW_OPCODES_CALLS=1 the counts are frame starts and resumptions (`call` ev
 or a coroutine resumed) instead of bytecodes, to see where the ~200 instructions each costs go.
 With AIGW_OPCODES_LINES=1 the counts are by line (`file:function:line`), to see which lines of a
 function its bytecodes come from.
+With AIGW_FLOOR=1 the pipeline is swapped for the floor's stand-in (floor_pipeline/floor.py),
+whose calls count as the requests.
 Tracing makes the process several times slower: its counts are exact, its timings useless.
 """
 
@@ -48,6 +50,8 @@ if os.environ.get("AIGW_OPCODES_OUT"):
             frame.f_trace_opcodes = True
         if code.co_name == "run" and code.co_filename.endswith(os.path.join("aigw", "pipeline.py")):
             _state["requests"] += 1
+        elif code.co_name == "floor_run":  # the floor's stand-in for it (AIGW_FLOOR=1)
+            _state["requests"] += 1
         return None if _calls else _local
 
     sys.settrace(_global)  # the main thread: the event loop's
@@ -66,3 +70,7 @@ if os.environ.get("AIGW_OPCODES_OUT"):
         os.replace(path + ".tmp", path)  # whole, for the reader polling for it
 
     threading.Thread(target=_window, name="aigw-opcode-window", daemon=True).start()
+
+if os.environ.get("AIGW_FLOOR") == "1":  # the floor under the pipeline, traced (floor_pipeline/floor.py)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "floor_pipeline"))
+    import floor  # noqa: F401,E402
