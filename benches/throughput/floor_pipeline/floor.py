@@ -13,16 +13,27 @@ is left, and nothing else. Only for the benchmarks' plain, non-streamed requests
 
     AIGW_FLOOR=1 PYTHONPATH=benches/throughput/floor_pipeline:python python -m aigw serve ...
     AIGW_FLOOR=1 python benches/throughput/profile_gateway.py --opcodes ...   # its bytecodes
+
+With AIGW_FLOOR=min the upstream exchange itself is the least Python can do too, instead of
+the gateway's client: a bare protocol per connection (the request written whole, the answer
+taken whole by the same Rust call the client uses, a future resolved), kept on a plain list;
+no pool accounting, timers, retries or owner shares. Plain HTTP only. What the client costs
+beyond that is what a leaner Python client could win; the rest only a native one.
 """
 
 import os
 
-if os.environ.get("AIGW_FLOOR") == "1":
+if os.environ.get("AIGW_FLOOR") in ("1", "min"):
+    import asyncio
     import time
+    from urllib.parse import urlsplit
+
+    from aigw import _codec
 
     from aigw.api import http_routes, universal_ws
     from aigw.pipeline import _make_record
     from aigw.request_model import make_answer
+    from aigw.upstream.response import Headers, whole_response
 
     _upstreams: dict = {}
 
@@ -39,6 +50,59 @@ if os.environ.get("AIGW_FLOOR") == "1":
             got = _upstreams[(step.provider, step.endpoint)] = (url, [(provider.auth_header, auth), ("content-type", "application/json")])
         return got
 
+    class _BareConnection(asyncio.Protocol):
+        """One upstream connection, as little as a whole answer needs (AIGW_FLOOR=min)."""
+
+        def __init__(self, idle: list) -> None:
+            self.idle, self.transport, self.waiter, self.buf = idle, None, None, b""
+
+        def connection_made(self, transport) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.buf += data
+            parsed = _codec.take_whole_response(self.buf, 65536, 0, True, whole_response, Headers, 1 << 20, 1 << 26)
+            if parsed is not None and len(parsed) == 3:  # the answer, whole
+                self.buf, waiter, self.waiter = b"", self.waiter, None
+                if waiter is not None and not waiter.done():  # else its request was cancelled
+                    waiter.set_result(parsed[0])
+                self.idle.append(self)
+            elif parsed is not None:
+                raise RuntimeError("the floor's bare connection takes whole Content-Length answers only")
+
+        def connection_lost(self, exc) -> None:
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_exception(ConnectionError("upstream closed"))
+            if self in self.idle:
+                self.idle.remove(self)
+
+    _bare: dict = {}  # url -> (host, port, target, Host value, idle bare connections)
+
+    async def _bare_request(url: str, headers, body: bytes):
+        """`client.request`'s answer for a plain-HTTP POST, through a bare connection."""
+        known = _bare.get(url)
+        if known is None:
+            parts = urlsplit(url)
+            known = _bare[url] = (parts.hostname, parts.port, (parts.path or "/").encode(), parts.netloc.encode(), [])
+        host, port, target, host_value, idle = known
+        loop = asyncio.get_running_loop()
+        if idle:
+            conn = idle.pop()
+        else:
+            _, conn = await loop.create_connection(lambda: _BareConnection(idle), host, port)
+        conn.waiter = waiter = loop.create_future()
+        conn.transport.write(_codec.request_message("POST", target, host_value, headers, body))
+        return await waiter
+
+    def close_bare() -> None:
+        """Close every idle bare connection (a test's loop ends with its connections)."""
+        for *_, idle in _bare.values():
+            for conn in list(idle):
+                conn.transport.close()
+            idle.clear()
+
+    _minimal = os.environ.get("AIGW_FLOOR") == "min"
+
     def floor_run(rt, gw, req, sink):
         """The request's coroutine, as `pipeline.run` answers it (a plain function: the opcode
         tracer counts one call of it per request)."""
@@ -48,7 +112,10 @@ if os.environ.get("AIGW_FLOOR") == "1":
         """The request's upstream exchange and answer, and nothing else (see the module)."""
         step = req.steps[0]
         url, headers = _upstream(rt, step)
-        resp = await rt.client.request("POST", url, headers, step.body, owner=req.owner)
+        if _minimal:
+            resp = await _bare_request(url, headers, step.body)
+        else:
+            resp = await rt.client.request("POST", url, headers, step.body, owner=req.owner)
         body = resp.read_now()
         if body is None:
             body = await resp.read()

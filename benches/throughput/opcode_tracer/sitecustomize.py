@@ -10,7 +10,7 @@ With AIGW_OPCODES_CALLS=1 the counts are frame starts and resumptions (`call` ev
 or a coroutine resumed) instead of bytecodes, to see where the ~200 instructions each costs go.
 With AIGW_OPCODES_LINES=1 the counts are by line (`file:function:line`), to see which lines of a
 function its bytecodes come from.
-With AIGW_FLOOR=1 the pipeline is swapped for the floor's stand-in (floor_pipeline/floor.py),
+With AIGW_FLOOR=1 (or min) the pipeline is swapped for the floor's stand-in (floor_pipeline/floor.py),
 whose calls count as the requests.
 Tracing makes the process several times slower: its counts are exact, its timings useless.
 """
@@ -71,6 +71,6 @@ if os.environ.get("AIGW_OPCODES_OUT"):
 
     threading.Thread(target=_window, name="aigw-opcode-window", daemon=True).start()
 
-if os.environ.get("AIGW_FLOOR") == "1":  # the floor under the pipeline, traced (floor_pipeline/floor.py)
+if os.environ.get("AIGW_FLOOR") in ("1", "min"):  # the floor under the pipeline, traced (floor_pipeline/floor.py)
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "floor_pipeline"))
     import floor  # noqa: F401,E402
