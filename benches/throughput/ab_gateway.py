@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_gateway import CHUNKS, HERE, Procs, ROOT, SCENARIOS, aigw_config, find_harness, free_port, load_cmd, normalize, wait_ready  # noqa: E402
+from ws_load import tree_cpu_times  # noqa: E402  (user and system apart: the load clients report their sum)
 
 
 def ab_arguments(description: str, **defaults) -> argparse.Namespace:
@@ -85,22 +86,6 @@ def surface_targets(name: str, port: int, gateway: str, gw_pid: int, up_pid: int
     }
 
 
-def tree_user_system(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of `pid` and its live children (the gateway and its log
-    writer process): the load clients report only their sum."""
-    import psutil
-
-    user = system = 0.0
-    try:
-        root = psutil.Process(pid)
-        for q in (root, *root.children(recursive=True)):
-            t = q.cpu_times()
-            user, system = user + t.user, system + t.system
-    except psutil.Error:
-        pass
-    return user, system
-
-
 def main() -> None:
     args = ab_arguments(__doc__.splitlines()[0])
     out = args.out.resolve()
@@ -131,9 +116,9 @@ def main() -> None:
                     for name in (("A", "B") if rep % 2 == 0 else ("B", "A")):
                         t = targets[name][surface]
                         cmd = load_cmd(args, t, scen, args.py)
-                        user0, system0 = tree_user_system(t["pid"])
+                        user0, system0 = tree_cpu_times(t["pid"])
                         r = subprocess.run(["taskset", "-c", "1", *cmd], capture_output=True, text=True, cwd=ROOT)
-                        user1, system1 = tree_user_system(t["pid"])
+                        user1, system1 = tree_cpu_times(t["pid"])
                         if r.returncode != 0 or not r.stdout.strip():
                             print(f"[fail] {name} {spec}: {r.stderr[-500:]}", file=sys.stderr)
                             continue

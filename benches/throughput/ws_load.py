@@ -56,21 +56,28 @@ def own_cpu(pid: int) -> float:
         return float("nan")
 
 
-def tree_cpu(pid: int) -> float:
-    """user+sys CPU seconds of `pid`, its live descendants and its reaped children."""
+def tree_cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of `pid`, its live descendants and its reaped children
+    (NaN when `pid` is gone)."""
     try:
         p = psutil.Process(pid)
         procs = [p, *p.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return float("nan")
-    total = 0.0
+        return float("nan"), float("nan")
+    user = system = 0.0
     for q in procs:
         try:
             t = q.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
+            user += t.user + t.children_user
+            system += t.system + t.children_system
         except psutil.NoSuchProcess:
             pass
-    return total
+    return user, system
+
+
+def tree_cpu(pid: int) -> float:
+    """user+sys CPU seconds of `pid`, its live descendants and its reaped children."""
+    return sum(tree_cpu_times(pid))
 
 
 def machine_busy() -> float:
