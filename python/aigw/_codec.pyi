@@ -555,6 +555,31 @@ class SlotsMaker:
     def as_function(self) -> Callable[..., Any]:
         """A builtin function doing what calling the maker does, without an argument tuple."""
 
+class UpstreamExchange:
+    """The upstream client's usual exchange in native code (aigw.upstream.client;
+    rust/src/python/upstream_exchange.rs): the same steps as the Python methods, which handle
+    every other case. `client`, `pool`, `connection`: UpstreamClient, _Pool, Connection (the
+    slots it uses are checked: ValueError); `make_response`, `headers_type`: what
+    `take_whole_response` is given; `on_first_byte`, `on_total`: the deadline callbacks."""
+
+    def __init__(
+        self,
+        client: type,
+        pool: type,
+        connection: type,
+        make_response: Callable[..., Any],
+        headers_type: Callable[..., Any],
+        on_first_byte: Callable[[Any], None],
+        on_total: Callable[[Any], None],
+    ) -> None: ...
+    def receiver(self, connection: Any) -> Callable[[bytes], None]:
+        """`connection`'s data_received: a whole answer for the waiting request taken
+        natively, anything else left to `connection._received` (holds it weakly)."""
+    def send_function(self) -> Callable[[Any, Any, bytes, bool, float, float, bool], tuple[Any, Any] | None]:
+        """`send(pool, owner, data, is_head, first_byte_timeout, total_deadline, decode)`: an
+        idle live connection taken for `owner` and the request written, `(connection,
+        waiter)`; None, with nothing changed, when the case is not the usual one."""
+
 class MetricSeries:
     """The Prometheus counts of one label set (aigw.observe.metrics; rust/src/metrics.rs)."""
 

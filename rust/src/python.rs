@@ -94,6 +94,7 @@ mod relay; // the Universal API's stream relay (SSE, NDJSON, AWS event stream)
 mod slot_reader; // attributes read straight from __slots__ instances
 mod slots; // dataclass instances built in one native call
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
+mod upstream_exchange; // the upstream client's usual exchange, natively
 mod ws; // the WebSocket codec
 
 /// The extension module `aigw._codec`.
@@ -102,6 +103,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     ws::register(m)?;
     upstream::register(m)?;
+    upstream_exchange::register(m)?;
     kernels::register(m)?;
     headers::register(m)?;
     relay::register(m)?;

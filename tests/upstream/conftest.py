@@ -59,17 +59,6 @@ async def _raw_server(handler: Handler):
         await server.wait_closed()
 
 
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    """One request head (bodies in these tests carry Content-Length and are read too)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            n = int(line.split(b":")[1])
-            if n:
-                head += await reader.readexactly(n)
-    return head
-
-
 @pytest.fixture
 def aiohttp_server():
     """`async with aiohttp_server(app, **runner_kw) as base_url`."""

@@ -19,17 +19,8 @@ from aigw.upstream import (
     UpstreamProtocolError,
 )
 
+from raw_http import read_request
 
-
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    """One request head (bodies in these tests carry Content-Length and are read too)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            n = int(line.split(b":")[1])
-            if n:
-                head += await reader.readexactly(n)
-    return head
 
 
 def peer_port(request: web.Request) -> int:

@@ -42,9 +42,9 @@ from urllib.parse import urlsplit
 
 from aigw import _codec
 
-from .connection import ClosedBeforeResponse, Connection
+from .connection import ClosedBeforeResponse, Connection, _first_byte_timeout, _total_timeout
 from .errors import ClientClosed, ConnectTimeout, UpstreamConnectError, UpstreamConnectionClosed
-from .response import UpstreamResponse
+from .response import Headers, UpstreamResponse, whole_response
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -262,6 +262,22 @@ class UpstreamClient:
     """An HTTP/1.1 client with per-origin keep-alive pools. Create it inside a running loop
     (or before; it binds to the loop of its first request) and `await close()` when done."""
 
+    __slots__ = (
+        "ssl_context",
+        "max_connections_per_host",
+        "max_connections_per_owner",
+        "idle_timeout",
+        "connect_timeout",
+        "first_byte_timeout",
+        "total_timeout",
+        "_limits",
+        "_pools",
+        "_urls",
+        "_closed",
+        "_loop",
+        "__weakref__",
+    )
+
     def __init__(
         self,
         *,
@@ -378,20 +394,18 @@ class UpstreamClient:
         retried = False
         fbt = self.first_byte_timeout if first_byte_timeout is None else first_byte_timeout
         while True:
-            # The common case, an idle pooled connection this owner may take, needs no await.
-            conn = None
-            if pool.idle and owner not in pool.queues:
-                cap = self.max_connections_per_owner
-                if owner is None or cap is None or pool.held.get(owner, 0) < cap:  # pool.may_take(owner), inline
-                    conn = pool.take_idle(owner, loop.time())
-            if conn is not None:
+            # The common case, an idle pooled connection this owner may take, taken and
+            # written natively (`_send`, below): no await, no Python frame.
+            sent = _send(pool, owner, data, is_head, fbt, total_deadline, decode_content)
+            if sent is not None:
+                conn, waiter = sent
                 reused = True
             else:
                 conn, reused = await self._acquire(
                     loop, pool, min(start + (self.connect_timeout if connect_timeout is None else connect_timeout), total_deadline), owner
                 )
-            waiter = loop.create_future()
-            conn.send(data, waiter, is_head, loop.time() + fbt, total_deadline, decode_content)
+                waiter = loop.create_future()
+                conn.send(data, waiter, is_head, loop.time() + fbt, total_deadline, decode_content)
             try:
                 return await waiter
             except ClosedBeforeResponse as e:
@@ -451,7 +465,7 @@ class UpstreamClient:
         """Open a connection in a slot reserved for `owner` (`pool.reserve`); the slot is
         given back if this fails or is cancelled."""
         scheme, host, port = pool.key
-        conn = Connection(loop, pool, self._limits)
+        conn = Connection(loop, pool, self._limits, _EXCHANGE.receiver)
         ok = False
         try:
             async with asyncio.timeout_at(deadline):
@@ -547,3 +561,12 @@ class UpstreamClient:
         if head.count(b"\n") != n or head.count(b"\r") != n:
             raise ValueError("header names and values must not contain CR or LF")
         return head
+
+
+#: The usual exchange in native code (rust/src/python/upstream_exchange.rs): `_send` takes an
+#: idle connection and writes the request as `_acquire`'s first case and `Connection.send` do
+#: (None when the case is not the usual one; nothing changed then), and each connection's
+#: `data_received` takes a whole answer and parks the connection as `Connection._received`
+#: and `_Pool.release` do, leaving every other case to them.
+_EXCHANGE = _codec.UpstreamExchange(UpstreamClient, _Pool, Connection, whole_response, Headers, _first_byte_timeout, _total_timeout)
+_send = _EXCHANGE.send_function()

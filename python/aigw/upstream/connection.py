@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from aigw._codec import ChunkedDecoder, HttpParseError, parse_response_head, take_whole_response
 
@@ -36,6 +36,8 @@ _UNTIL_CLOSE = 3
 #: A reused timer that fires this close to its deadline counts as on time (loop timers may
 #: fire up to a clock tick early; without slack it would re-arm for a fraction of a tick).
 _TIMER_SLACK = 0.001
+#: `_received`'s "the head is not parsed yet".
+_UNPARSED: Any = object()
 
 
 class ClosedBeforeResponse(UpstreamError):
@@ -89,9 +91,21 @@ class Connection(asyncio.Protocol):
         "_total_deadline",
         "_decode",
         "_limits",
+        "data_received",
+        "__weakref__",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, pool: _Pool, limits: tuple[int, int, int]) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pool: _Pool,
+        limits: tuple[int, int, int],
+        receiver: Callable[[Connection], Callable[[bytes], object]],
+    ) -> None:
+        """`receiver(self)` makes the connection's `data_received`: the client's native one
+        (`_codec.UpstreamExchange.receiver`), which takes the usual whole answer itself and
+        calls `_received` for everything else."""
+        self.data_received = receiver(self)
         self.loop = loop
         self.pool = pool
         self.transport: asyncio.Transport | None = None
@@ -185,7 +199,9 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
 
-    def data_received(self, data: bytes) -> None:
+    def _received(self, data: bytes, parsed: Any = _UNPARSED) -> None:
+        """What `data_received` does: feed the body, or parse the head (`parsed`: the native
+        receiver's parse of `data`, given when it parsed the head and left the rest here)."""
         if self._response is not None:
             self._feed_body(data)
             return
@@ -205,15 +221,16 @@ class Connection(asyncio.Protocol):
                 hint = len(buf)
                 buf += data
                 head_data = buf
-            try:
-                if self._is_head:
-                    parsed = parse_response_head(head_data, limits[0], start_hint=hint, framing=True)
-                else:
-                    # The usual answer, its body here whole, comes back made (see below).
-                    parsed = take_whole_response(head_data, limits[0], hint, self._decode, whole_response, Headers, limits[1], limits[2])
-            except HttpParseError as e:
-                self._fail_head(UpstreamProtocolError(f"invalid response head: {e.args[1]}"))
-                return
+            if parsed is _UNPARSED:
+                try:
+                    if self._is_head:
+                        parsed = parse_response_head(head_data, limits[0], start_hint=hint, framing=True)
+                    else:
+                        # The usual answer, its body here whole, comes back made (see below).
+                        parsed = take_whole_response(head_data, limits[0], hint, self._decode, whole_response, Headers, limits[1], limits[2])
+                except HttpParseError as e:
+                    self._fail_head(UpstreamProtocolError(f"invalid response head: {e.args[1]}"))
+                    return
             if parsed is not None and len(parsed) == 3:
                 # The usual small answer: the body came whole with its head and needs no
                 # framing (the Rust parser checked its Content-Length and the rest,
@@ -246,6 +263,7 @@ class Connection(asyncio.Protocol):
             if 100 <= status < 200 and status != 101:
                 # An interim response (103 Early Hints, a stray 100): the final one follows.
                 if data:
+                    parsed = _UNPARSED
                     continue
                 return
             self._start_body(status, reason, minor, headers, framing, data, waiter)

@@ -48,7 +48,7 @@ pub struct SlotsMaker {
 }
 
 /// Byte offset of `name`'s slot in an instance of `ty`, when it is a plain object slot.
-fn slot_offset(ty: &Bound<'_, PyType>, name: &Bound<'_, PyString>) -> PyResult<isize> {
+pub(crate) fn slot_offset(ty: &Bound<'_, PyType>, name: &Bound<'_, PyString>) -> PyResult<isize> {
     let py = ty.py();
     let member_descriptor = py.import("types")?.getattr("MemberDescriptorType")?;
     let descr = ty.getattr(name)?; // the descriptor itself: a class attribute lookup through the MRO

@@ -394,6 +394,22 @@ fn take_whole_response<'py>(
     limit: &Bound<'py, PyAny>,
     max_body: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    take_whole(py, data, max_size, start_hint, decode, make, headers_type, limit, max_body)
+}
+
+/// `take_whole_response`, for native callers (the upstream exchange).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn take_whole<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    max_size: usize,
+    start_hint: usize,
+    decode: bool,
+    make: &Bound<'py, PyAny>,
+    headers_type: &Bound<'py, PyAny>,
+    limit: &Bound<'py, PyAny>,
+    max_body: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
     // max_headers as parse_response_head's default.
     let limits = Limits { max_size, max_headers: 200, max_target: max_size };
     let d = bytes_like(data)?;

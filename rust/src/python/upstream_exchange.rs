@@ -1,0 +1,593 @@
+//! The upstream client's usual exchange in native code: an idle pooled connection taken and
+//! the request written (`UpstreamExchange.send_function`), then the whole answer parsed,
+//! handed to its waiter and the connection parked idle again (each connection's
+//! `data_received`, made by `UpstreamExchange.receiver`).
+//!
+//! aigw/upstream/client.py and connection.py hold the whole state machine in Python and stay
+//! its specification: these are the same steps, in the same order, for the one case every
+//! request of a busy gateway takes. Each entry first checks that its case is the usual one
+//! (exact classes, an idle live connection, no queue, a whole answer without a Keep-Alive
+//! field, a pool whose sweeper is armed, an open client) and otherwise, before changing
+//! anything, leaves the call to the Python method that handles every case. The objects'
+//! state is read and written in their `__slots__`, at offsets checked when the exchange is
+//! made (`slots::slot_offset`): what CPython's specialised attribute loads and stores do,
+//! without a frame and ~30 bytecodes per Python method.
+
+use super::fastcall::{self, one_argument_through_trampoline, MethodDef};
+use super::slots::slot_offset;
+use super::upstream::take_whole;
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyTuple, PyType, PyWeakrefReference};
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<UpstreamExchange>()?; // ConnReceiver is made by it, never from Python
+    Ok(())
+}
+
+/// The slots of one `__slots__` class that native code reads and writes.
+struct Layout {
+    ty: Py<PyType>,
+    offsets: Vec<isize>,
+}
+
+impl Layout {
+    /// `names`' slot offsets in `ty` (ValueError when one is not a writable object slot).
+    fn new(ty: &Bound<'_, PyType>, names: &[&str]) -> PyResult<Self> {
+        let py = ty.py();
+        let offset = |name: &&str| {
+            slot_offset(ty, &PyString::new(py, name)).map_err(|e| {
+                match e.is_instance_of::<PyAttributeError>(py) {
+                    true => PyValueError::new_err(format!(
+                        "{name} is not a slot of {}",
+                        ty.name().map(|n| n.to_string()).unwrap_or_default()
+                    )),
+                    false => e,
+                }
+            })
+        };
+        let offsets = names.iter().map(offset).collect::<PyResult<_>>()?;
+        Ok(Layout {
+            ty: ty.clone().unbind(),
+            offsets,
+        })
+    }
+
+    /// Whether `obj` is exactly an instance of the class (then `get` and `set` may be used).
+    #[inline]
+    fn is(&self, obj: &Bound<'_, PyAny>) -> bool {
+        // SAFETY: ob_type of a live object (the Bound holds a reference) is a valid pointer.
+        unsafe { ffi::Py_TYPE(obj.as_ptr()) == self.ty.as_ptr() as *mut ffi::PyTypeObject }
+    }
+
+    /// Slot `i` of `obj`, None when it is empty.
+    ///
+    /// # Safety
+    /// `obj` must be exactly an instance of the class (`is`).
+    #[inline]
+    unsafe fn get<'py>(&self, obj: &Bound<'py, PyAny>, i: usize) -> Option<Bound<'py, PyAny>> {
+        // SAFETY: the class's layout has an object slot at this offset, inside its instance
+        // size (checked by slot_offset); the GIL is held, so nothing writes the slot while we
+        // read it, and from_borrowed_ptr takes a strong reference before Python code can run.
+        unsafe {
+            let slot =
+                *((obj.as_ptr() as *const u8).offset(self.offsets[i]) as *const *mut ffi::PyObject);
+            (!slot.is_null()).then(|| Bound::from_borrowed_ptr(obj.py(), slot))
+        }
+    }
+
+    /// Slot `i` of `obj` set to `value` (what `obj.name = value` does for a slot).
+    ///
+    /// # Safety
+    /// `obj` must be exactly an instance of the class (`is`).
+    #[inline]
+    unsafe fn set(&self, obj: &Bound<'_, PyAny>, i: usize, value: Bound<'_, PyAny>) {
+        // SAFETY: as in `get`, the slot is a writable object slot of the class (slot_offset
+        // refuses read-only ones). The slot takes `value`'s reference; the old value's is
+        // dropped after the write, so code its release runs sees the slot already set.
+        unsafe {
+            let slot = (obj.as_ptr() as *mut u8).offset(self.offsets[i]) as *mut *mut ffi::PyObject;
+            let old = std::mem::replace(&mut *slot, value.into_ptr());
+            ffi::Py_XDECREF(old);
+        }
+    }
+}
+
+// The slots each side reads or writes, in the order given to Layout::new.
+const CONNECTION_SLOTS: &[&str] = &[
+    "_response",
+    "_waiter",
+    "_buf",
+    "_is_head",
+    "_decode",
+    "_limits",
+    "closed",
+    "pool",
+    "_deadline",
+    "_reusable",
+    "_got_bytes",
+    "_total_deadline",
+    "transport",
+    "_written",
+    "_timer",
+    "_timer_when",
+    "_on_deadline",
+    "owner",
+    "busy",
+    "idle_deadline",
+    "loop",
+    "keep_alive_limit",
+]; // fmt: skip
+const C_RESPONSE: usize = 0;
+const C_WAITER: usize = 1;
+const C_BUF: usize = 2;
+const C_IS_HEAD: usize = 3;
+const C_DECODE: usize = 4;
+const C_LIMITS: usize = 5;
+const C_CLOSED: usize = 6;
+const C_POOL: usize = 7;
+const C_DEADLINE: usize = 8;
+const C_REUSABLE: usize = 9;
+const C_GOT_BYTES: usize = 10;
+const C_TOTAL_DEADLINE: usize = 11;
+const C_TRANSPORT: usize = 12;
+const C_WRITTEN: usize = 13;
+const C_TIMER: usize = 14;
+const C_TIMER_WHEN: usize = 15;
+const C_ON_DEADLINE: usize = 16;
+const C_OWNER: usize = 17;
+const C_BUSY: usize = 18;
+const C_IDLE_DEADLINE: usize = 19;
+const C_LOOP: usize = 20;
+const C_KEEP_ALIVE_LIMIT: usize = 21;
+
+const POOL_SLOTS: &[&str] = &["client", "idle", "queues", "held", "sweeper"];
+const P_CLIENT: usize = 0;
+const P_IDLE: usize = 1;
+const P_QUEUES: usize = 2;
+const P_HELD: usize = 3;
+const P_SWEEPER: usize = 4;
+
+const CLIENT_SLOTS: &[&str] = &["_closed", "idle_timeout", "max_connections_per_owner"];
+const K_CLOSED: usize = 0;
+const K_IDLE_TIMEOUT: usize = 1;
+const K_MAX_PER_OWNER: usize = 2;
+
+/// The upstream client's usual exchange (see the module docs), made once per process by
+/// aigw/upstream/client.py from its classes.
+#[pyclass(module = "aigw._codec", frozen)]
+pub struct UpstreamExchange {
+    conn: Layout,
+    pool: Layout,
+    client: Layout,
+    /// What the Python connection hands `take_whole_response`: the response maker and the
+    /// headers class.
+    make_response: Py<PyAny>,
+    headers_type: Py<PyAny>,
+    /// The connection's deadline callbacks (connection.py's `_first_byte_timeout`,
+    /// `_total_timeout`).
+    on_first_byte: Py<PyAny>,
+    on_total: Py<PyAny>,
+}
+
+/// Whether `v` is exactly the object `False` (a bool slot the usual case keeps False).
+#[inline]
+fn is_false(v: &Option<Bound<'_, PyAny>>) -> bool {
+    matches!(v, Some(v) if v.is(PyBool::new(v.py(), false)))
+}
+
+/// Whether `v` holds None.
+#[inline]
+fn is_none(v: &Option<Bound<'_, PyAny>>) -> bool {
+    matches!(v, Some(v) if v.is_none())
+}
+
+#[pymethods]
+impl UpstreamExchange {
+    /// `client`, `pool`, `connection`: the classes UpstreamClient, _Pool and Connection (their
+    /// slots are checked here: ValueError when one the exchange uses is not a writable object
+    /// slot); `make_response`, `headers_type`: what the connection gives
+    /// `take_whole_response`; `on_first_byte`, `on_total`: its deadline callbacks.
+    #[new]
+    fn new(
+        client: &Bound<'_, PyType>,
+        pool: &Bound<'_, PyType>,
+        connection: &Bound<'_, PyType>,
+        make_response: &Bound<'_, PyAny>,
+        headers_type: &Bound<'_, PyAny>,
+        on_first_byte: &Bound<'_, PyAny>,
+        on_total: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        Ok(UpstreamExchange {
+            conn: Layout::new(connection, CONNECTION_SLOTS)?,
+            pool: Layout::new(pool, POOL_SLOTS)?,
+            client: Layout::new(client, CLIENT_SLOTS)?,
+            make_response: make_response.clone().unbind(),
+            headers_type: headers_type.clone().unbind(),
+            on_first_byte: on_first_byte.clone().unbind(),
+            on_total: on_total.clone().unbind(),
+        })
+    }
+
+    /// A `data_received` for `connection`: a builtin function that takes a whole answer to
+    /// the waiting request natively and calls `connection._received(data)` (or
+    /// `_received(data, parsed)`, the head already parsed) for everything else. It holds the
+    /// connection weakly, so the connection can hold it without a reference cycle.
+    fn receiver<'py>(
+        slf: &Bound<'py, Self>,
+        connection: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let conn = PyWeakrefReference::new(connection)?.unbind();
+        let receiver = Bound::new(
+            py,
+            ConnReceiver {
+                conn,
+                exchange: slf.clone().unbind(),
+            },
+        )?;
+        RECEIVE.bind(&receiver)
+    }
+
+    /// `send(pool, owner, data, is_head, first_byte_timeout, total_deadline, decode)`, as a
+    /// builtin function: when the pool has an idle live connection `owner` may take and no
+    /// request is queued, takes it for `owner`, writes `data` and arms its deadline as
+    /// `Connection.send` does, and returns `(connection, waiter)`; otherwise returns None,
+    /// having changed nothing (the client then takes the Python path).
+    fn send_function<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        SEND.bind(slf)
+    }
+}
+
+static SEND: MethodDef<UpstreamExchange> = MethodDef::fastcall(
+    c"send",
+    c"send(pool, owner, data, is_head, first_byte_timeout, total_deadline, decode): (connection, waiter) or None.",
+    send_fast,
+);
+
+/// `SEND`'s C function: `UpstreamExchange::send` over CPython's argument array, through
+/// pyo3's trampoline (the body may drop a PyErr: see fastcall's module docs).
+unsafe extern "C" fn send_fast(
+    slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    /// # Safety
+    /// CPython's arguments to SEND's C function: a receiver made by `bind`, `nargs` live
+    /// objects from `args`, borrowed for the call.
+    unsafe fn body(
+        py: Python<'_>,
+        slf: *mut ffi::PyObject,
+        args: *const *mut ffi::PyObject,
+        nargs: ffi::Py_ssize_t,
+        _: *mut ffi::PyObject,
+    ) -> PyResult<*mut ffi::PyObject> {
+        // SAFETY: the contract above.
+        let (exchange, args) = unsafe {
+            (
+                fastcall::receiver::<UpstreamExchange>(py, slf),
+                fastcall::arguments(args, nargs),
+            )
+        };
+        let [pool, owner, data, is_head, first_byte_timeout, total_deadline, decode] = args else {
+            return Err(PyTypeError::new_err(format!(
+                "send takes 7 arguments, got {}",
+                args.len()
+            )));
+        };
+        // SAFETY: the arguments are live objects borrowed for the call (the contract above).
+        let arg = |p: &*mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, *p) };
+        let sent = exchange.get().send(
+            &arg(pool),
+            &arg(owner),
+            &arg(data),
+            &arg(is_head),
+            &arg(first_byte_timeout),
+            &arg(total_deadline),
+            &arg(decode),
+        )?;
+        Ok(sent.map_or_else(|| py.None().into_ptr(), Bound::into_ptr))
+    }
+    // SAFETY: CPython calls a builtin's C function with the GIL held and the arguments of its
+    // MethodDef's convention (METH_FASTCALL: no keywords, so none are passed on).
+    unsafe {
+        pyo3::impl_::trampoline::fastcall_with_keywords(
+            slf,
+            args,
+            nargs,
+            std::ptr::null_mut(),
+            body,
+        )
+    }
+}
+
+impl UpstreamExchange {
+    #[allow(clippy::too_many_arguments)]
+    fn send<'py>(
+        &self,
+        pool: &Bound<'py, PyAny>,
+        owner: &Bound<'py, PyAny>,
+        data: &Bound<'py, PyAny>,
+        is_head: &Bound<'py, PyAny>,
+        first_byte_timeout: &Bound<'py, PyAny>,
+        total_deadline: &Bound<'py, PyAny>,
+        decode: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = pool.py();
+        if !self.pool.is(pool) {
+            return Ok(None);
+        }
+        // SAFETY (every get/set below): each object was checked to be exactly its class.
+        let p = |i| unsafe { self.pool.get(pool, i) };
+        let (Some(idle), Some(queues), Some(held), Some(client)) =
+            (p(P_IDLE), p(P_QUEUES), p(P_HELD), p(P_CLIENT))
+        else {
+            return Ok(None);
+        };
+        let (Ok(idle), Ok(queues), Ok(held)) = (
+            idle.downcast_into::<PyList>(),
+            queues.downcast_into::<PyDict>(),
+            held.downcast_into::<PyDict>(),
+        ) else {
+            return Ok(None);
+        };
+        // A queue means capacity is handed out in turn (client.py's `_acquire` and `grant`).
+        if idle.is_empty() || !queues.is_empty() || !self.client.is(&client) {
+            return Ok(None);
+        }
+        // pool.may_take(owner)
+        let Some(cap) = (unsafe { self.client.get(&client, K_MAX_PER_OWNER) }) else {
+            return Ok(None);
+        };
+        let holds = if owner.is_none() {
+            None
+        } else {
+            Some(held.get_item(owner)?)
+        };
+        if let (Some(holding), false) = (&holds, cap.is_none()) {
+            let holding: i64 = match holding {
+                Some(n) => n.extract()?,
+                None => 0,
+            };
+            if holding >= cap.extract::<i64>()? {
+                return Ok(None);
+            }
+        }
+        let conn = idle.get_item(idle.len() - 1)?;
+        if !self.conn.is(&conn) {
+            return Ok(None);
+        }
+        let c = |i| unsafe { self.conn.get(&conn, i) };
+        let (Some(loop_), Some(transport), Some(idle_deadline)) =
+            (c(C_LOOP), c(C_TRANSPORT), c(C_IDLE_DEADLINE))
+        else {
+            return Ok(None);
+        };
+        let now: f64 = loop_.call_method0(intern!(py, "time"))?.extract()?;
+        // pool.take_idle's test (a dead one is closed there), and Connection.send's.
+        if !is_false(&c(C_CLOSED)) || idle_deadline.extract::<f64>()? <= now || transport.is_none()
+        {
+            return Ok(None);
+        }
+        if transport
+            .call_method0(intern!(py, "is_closing"))?
+            .is_truthy()?
+        {
+            return Ok(None);
+        }
+        let fb = now + first_byte_timeout.extract::<f64>()?;
+        let total = total_deadline.extract::<f64>()?;
+        // The usual case from here on: pool.take_idle, loop.create_future, Connection.send.
+        idle.del_item(idle.len() - 1)?;
+        if let Some(holding) = holds {
+            let n: i64 = match holding {
+                Some(n) => n.extract()?,
+                None => 0,
+            };
+            held.set_item(owner, n + 1)?;
+        }
+        let set = |i, v: Bound<'py, PyAny>| unsafe { self.conn.set(&conn, i, v) };
+        let yes = || PyBool::new(py, true).to_owned().into_any();
+        let no = || PyBool::new(py, false).to_owned().into_any();
+        set(C_OWNER, owner.clone());
+        set(C_BUSY, yes());
+        let waiter = loop_.call_method0(intern!(py, "create_future"))?;
+        set(C_WAITER, waiter.clone());
+        set(C_IS_HEAD, is_head.clone());
+        set(C_GOT_BYTES, no());
+        set(C_TOTAL_DEADLINE, total_deadline.clone());
+        set(C_DECODE, decode.clone());
+        set(C_WRITTEN, yes());
+        transport.call_method1(intern!(py, "write"), (data,))?;
+        let (when, callback) = if fb < total {
+            (fb, &self.on_first_byte)
+        } else {
+            (total, &self.on_total)
+        };
+        let callback = callback.bind(py).clone();
+        // `_arm`'s usual case, as Connection.send has it inline: the pending timer fires no
+        // later than the new deadline, so it stays.
+        let keeps_timer = match (c(C_TIMER), c(C_TIMER_WHEN)) {
+            (Some(timer), Some(timer_when)) if !timer.is_none() => {
+                timer_when.extract::<f64>()? <= when
+            }
+            _ => false,
+        };
+        let when_obj = PyFloat::new(py, when).into_any();
+        if keeps_timer {
+            set(C_DEADLINE, when_obj);
+            set(C_ON_DEADLINE, callback);
+        } else {
+            conn.call_method1(intern!(py, "_arm"), (when_obj, callback))?;
+        }
+        Ok(Some(PyTuple::new(py, [conn, waiter])?.into_any()))
+    }
+
+    /// Connection.data_received for `conn`: the whole answer taken natively (see `receiver`).
+    fn receive<'py>(
+        &self,
+        conn: &Bound<'py, PyAny>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = conn.py();
+        let slow = |parsed: Option<&Bound<'py, PyAny>>| match parsed {
+            None => conn.call_method1(intern!(py, "_received"), (data,)),
+            Some(parsed) => conn.call_method1(intern!(py, "_received"), (data, parsed)),
+        };
+        if !self.conn.is(conn) {
+            return slow(None);
+        }
+        // SAFETY (every get/set below): `conn` is exactly a Connection.
+        let c = |i| unsafe { self.conn.get(conn, i) };
+        let waiter = match (c(C_RESPONSE), c(C_WAITER), c(C_BUF)) {
+            (Some(response), Some(waiter), Some(buf))
+                if response.is_none() && !waiter.is_none() && buf.is_none() =>
+            {
+                waiter
+            }
+            _ => return slow(None),
+        };
+        if !is_false(&c(C_IS_HEAD)) || waiter.call_method0(intern!(py, "done"))?.is_truthy()? {
+            return slow(None);
+        }
+        let Some(limits) = c(C_LIMITS) else {
+            return slow(None);
+        };
+        let Ok(limits) = limits.downcast_into::<PyTuple>() else {
+            return slow(None);
+        };
+        if limits.len() != 3 {
+            return slow(None);
+        }
+        let max_size: usize = limits.get_item(0)?.extract()?;
+        let decode = matches!(c(C_DECODE), Some(d) if d.is(PyBool::new(py, true)));
+        let parsed = take_whole(
+            py,
+            data,
+            max_size,
+            0,
+            decode,
+            self.make_response.bind(py),
+            self.headers_type.bind(py),
+            &limits.get_item(1)?,
+            &limits.get_item(2)?,
+        );
+        let parsed = match parsed {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => return slow(Some(&py.None().into_bound(py))),
+            Err(_) => return slow(None), // the Python path parses again and reports it
+        };
+        if parsed.len() != 3 || !parsed.get_item(2)?.is_none() {
+            // Not whole (a stream, a body still arriving, an interim answer), or a Keep-Alive
+            // field to read: Python carries on from the parsed head.
+            return slow(Some(parsed.as_any()));
+        }
+        let (response, reusable) = (parsed.get_item(0)?, parsed.get_item(1)?);
+        let set = |i, v: Bound<'py, PyAny>| unsafe { self.conn.set(conn, i, v) };
+        set(C_WAITER, py.None().into_bound(py));
+        set(C_DEADLINE, py.None().into_bound(py));
+        set(C_REUSABLE, reusable.clone());
+        waiter.call_method1(intern!(py, "set_result"), (response,))?;
+        if reusable.is_truthy()? && is_false(&c(C_CLOSED)) {
+            self.release(conn)?;
+        } else {
+            conn.call_method1(intern!(py, "_finished"), (false,))?;
+        }
+        Ok(py.None().into_bound(py))
+    }
+
+    /// `conn.pool.release(conn)`, natively in its usual case: the client open, no Keep-Alive
+    /// limit, no queue to serve, the idle sweeper armed.
+    fn release(&self, conn: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = conn.py();
+        // SAFETY (every get/set below): each object was checked to be exactly its class.
+        let c = |i| unsafe { self.conn.get(conn, i) };
+        let Some(pool) = c(C_POOL) else { return Ok(()) };
+        let slow = || pool.call_method1(intern!(py, "release"), (conn,)).map(drop);
+        if !self.pool.is(&pool) {
+            return slow();
+        }
+        let p = |i| unsafe { self.pool.get(&pool, i) };
+        let (Some(client), Some(idle), Some(queues), Some(held), Some(sweeper)) =
+            (p(P_CLIENT), p(P_IDLE), p(P_QUEUES), p(P_HELD), p(P_SWEEPER))
+        else {
+            return slow();
+        };
+        let (Ok(idle), Ok(queues), Ok(held)) = (
+            idle.downcast_into::<PyList>(),
+            queues.downcast_into::<PyDict>(),
+            held.downcast_into::<PyDict>(),
+        ) else {
+            return slow();
+        };
+        if !self.client.is(&client)
+            || !queues.is_empty()
+            || sweeper.is_none()
+            || !is_none(&c(C_KEEP_ALIVE_LIMIT))
+        {
+            return slow();
+        }
+        let k = |i| unsafe { self.client.get(&client, i) };
+        if !is_false(&k(K_CLOSED)) {
+            return slow(); // a closed client closes what comes back
+        }
+        let (Some(idle_timeout), Some(loop_), Some(busy), Some(owner)) =
+            (k(K_IDLE_TIMEOUT), c(C_LOOP), c(C_BUSY), c(C_OWNER))
+        else {
+            return slow();
+        };
+        let busy = busy.is(PyBool::new(py, true));
+        let holding = if busy && !owner.is_none() {
+            match held.get_item(&owner)? {
+                Some(n) => Some(n.extract::<i64>()?),
+                None => return slow(), // Python's KeyError
+            }
+        } else {
+            None
+        };
+        let idle_timeout: f64 = idle_timeout.extract()?;
+        let now: f64 = loop_.call_method0(intern!(py, "time"))?.extract()?;
+        let set = |i, v: Bound<'_, PyAny>| unsafe { self.conn.set(conn, i, v) };
+        if busy {
+            set(C_BUSY, PyBool::new(py, false).to_owned().into_any());
+            match holding {
+                Some(n) if n > 1 => held.set_item(&owner, n - 1)?,
+                Some(_) => held.del_item(&owner)?,
+                None => {}
+            }
+            set(C_OWNER, py.None().into_bound(py));
+        }
+        set(
+            C_IDLE_DEADLINE,
+            PyFloat::new(py, now + idle_timeout).into_any(),
+        );
+        idle.append(conn)
+    }
+}
+
+/// What a connection's native `data_received` is bound to: the connection (weakly) and the
+/// exchange that takes its answers.
+#[pyclass(module = "aigw._codec", frozen)]
+pub struct ConnReceiver {
+    conn: Py<PyWeakrefReference>,
+    exchange: Py<UpstreamExchange>,
+}
+
+impl ConnReceiver {
+    fn received<'py>(&self, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = data.py();
+        match self.conn.bind(py).upgrade() {
+            Some(conn) => self.exchange.get().receive(&conn, data),
+            None => Ok(py.None().into_bound(py)), // the connection is gone: nobody to tell
+        }
+    }
+}
+
+static RECEIVE: MethodDef<ConnReceiver> = MethodDef::one_argument(
+    c"data_received",
+    c"The connection's data_received (aigw.upstream.connection).",
+    receive_fast,
+);
+one_argument_through_trampoline!(receive_fast, ConnReceiver, received);
