@@ -580,6 +580,27 @@ class UpstreamExchange:
         idle live connection taken for `owner` and the request written, `(connection,
         waiter)`; None, with nothing changed, when the case is not the usual one."""
 
+class WholeAnswer:
+    """The pipeline's usual answer (whole, JSON, from the gateway's own upstream client) read,
+    logged and delivered in one native call, as `_Run._whole_answer` and `_deliver` do
+    (aigw.pipeline; rust/src/python/whole_answer.rs). `classes`: (_Run, StepPlan, Overrides,
+    UpstreamResponse, Attempt, GatewayRequest, LogRecord), their slots checked (ValueError);
+    `media_types`, `framings`, `textual`: the pipeline's memos; `json`: Framing.JSON."""
+
+    def __init__(
+        self,
+        classes: tuple[type, type, type, type, type, type, type],
+        media_types: dict[Any, Any],
+        framings: dict[Any, Any],
+        textual: dict[Any, Any],
+        json: object,
+        make_answer: Callable[..., Any],
+        make_usage: Callable[..., Any],
+    ) -> None: ...
+    def function(self) -> Callable[[Any, Any, Any, Any], bool]:
+        """`deliver(run, plan, response, attempt)`: True when the usual whole answer was
+        delivered; False, with nothing changed, for any other answer."""
+
 class MetricSeries:
     """The Prometheus counts of one label set (aigw.observe.metrics; rust/src/metrics.rs)."""
 

@@ -45,7 +45,7 @@ from aigw.request_model import (
 )  # fmt: skip
 from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
 from aigw.memo import Memo
-from aigw.providers import _FRAMINGS, OVERRIDES, HttpProvider
+from aigw.providers import _FRAMINGS, OVERRIDES, HttpProvider, Overrides
 from aigw.slots_maker import maker, slot_writer
 from aigw.options import CachePolicy, cache_policy, retry_policy
 from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, Usage
@@ -473,7 +473,9 @@ class _Run:
                 else:
                     try:
                         record.ttfb_ms = (time.monotonic() - started) * 1000.0
-                        head = self._whole_answer(plan, resp, attempt, store_key)
+                        # The usual answer (whole, JSON, nothing to store) is read, logged and
+                        # delivered natively; anything else by _whole_answer and what follows.
+                        head = None if store_key is None and _deliver_whole(self, plan, resp, attempt) else self._whole_answer(plan, resp, attempt, store_key)
                         verdict = None if head is None else await self._rest_of_answer(plan, resp, attempt, head, store_key, ttl)
                     except BaseException:
                         resp.close()  # the connection is released now
@@ -632,6 +634,12 @@ class _Head(NamedTuple):
     framing: Framing | None  # None: an error answer (status >= 400)
     streams: bool  # relayed as it arrives (see `_streams`)
 
+
+#: `_whole_answer` then `_deliver` for the usual answer, in one native call (True: delivered;
+#: False: nothing changed, the Python path takes it): rust/src/python/whole_answer.rs.
+_deliver_whole = _codec.WholeAnswer(
+    (_Run, StepPlan, Overrides, UpstreamResponse, Attempt, GatewayRequest, LogRecord), _MEDIA_TYPES, _FRAMINGS, _TEXTUAL, Framing.JSON, make_answer, _make_usage
+).function()
 
 #: A request's `_Run`, its two "last" slots None (aigw.slots_maker.slot_writer).
 _new_run = slot_writer(_Run, ("rt", "gw", "req", "headers", "sink", "record", "collect"), {"last_error": None, "last_answer": None})

@@ -91,10 +91,12 @@ mod logrow_json; // a log row's JSON columns
 mod logstore; // the writer process's SQLite store
 mod metrics; // Prometheus counts per label set
 mod relay; // the Universal API's stream relay (SSE, NDJSON, AWS event stream)
+mod slot_layout; // __slots__ read and written in place by native code
 mod slot_reader; // attributes read straight from __slots__ instances
 mod slots; // dataclass instances built in one native call
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod upstream_exchange; // the upstream client's usual exchange, natively
+mod whole_answer; // the pipeline's usual whole answer, natively
 mod ws; // the WebSocket codec
 
 /// The extension module `aigw._codec`.
@@ -104,6 +106,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ws::register(m)?;
     upstream::register(m)?;
     upstream_exchange::register(m)?;
+    whole_answer::register(m)?;
     kernels::register(m)?;
     headers::register(m)?;
     relay::register(m)?;

@@ -185,7 +185,7 @@ fn relayed_headers<'py>(py: Python<'py>, raw: &Bound<'py, PyAny>) -> PyResult<(B
 /// prompt/completion or input/output tokens; either may be None), or None when it reports no
 /// usage or is not a JSON object (rust/src/usage.rs has the rules). Nothing else is decoded.
 #[pyfunction]
-fn openai_usage(body: &Bound<'_, PyBytes>) -> Option<(Option<i64>, Option<i64>)> {
+pub(crate) fn openai_usage(body: &Bound<'_, PyBytes>) -> Option<(Option<i64>, Option<i64>)> {
     crate::usage::openai_pair(read_usage(body)?)
 }
 

@@ -1,0 +1,361 @@
+//! The pipeline's usual answer in native code: a successful, non-streamed JSON answer from the
+//! gateway's own upstream client, its body all here, read, logged and delivered through the
+//! request's sink, as `_Run._whole_answer` then `_Run._deliver` do in aigw/pipeline.py.
+//!
+//! Those stay the specification and the path for every other answer: the function first
+//! checks that every condition of the usual case holds (exact classes, a status below 400, a
+//! media type and framing the pipeline's memos already know as JSON, a body read_now would
+//! hand over whole, providers that keep HttpProvider's usage and framing, usage found in the
+//! body or not asked of the headers) and otherwise returns False having changed nothing. The
+//! objects are read and written in their `__slots__` (`slot_layout::Layout`).
+
+use super::fastcall::{self, MethodDef};
+use super::slot_layout::{is_false, Layout};
+use super::upstream::openai_usage;
+use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyType};
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<WholeAnswer>()?;
+    Ok(())
+}
+
+const RUN_SLOTS: &[&str] = &["req", "sink", "record", "collect"];
+const R_REQ: usize = 0;
+const R_SINK: usize = 1;
+const R_RECORD: usize = 2;
+const R_COLLECT: usize = 3;
+
+const PLAN_SLOTS: &[&str] = &["index", "provider", "overrides"];
+const PL_INDEX: usize = 0;
+const PL_OVERRIDES: usize = 2;
+
+const OVERRIDES_SLOTS: &[&str] = &["framing", "usage_from_body", "usage_from_headers"];
+const O_FRAMING: usize = 0;
+const O_USAGE_FROM_BODY: usize = 1;
+const O_USAGE_FROM_HEADERS: usize = 2;
+
+const RESPONSE_SLOTS: &[&str] = &[
+    "status",
+    "headers",
+    "content_type",
+    "_chunks",
+    "_size",
+    "_max_body",
+    "_eof",
+    "_exc",
+    "_decoder",
+    "_paused",
+    "_finished",
+];
+const S_STATUS: usize = 0;
+const S_HEADERS: usize = 1;
+const S_CONTENT_TYPE: usize = 2;
+const S_CHUNKS: usize = 3;
+const S_SIZE: usize = 4;
+const S_MAX_BODY: usize = 5;
+const S_EOF: usize = 6;
+const S_EXC: usize = 7;
+const S_DECODER: usize = 8;
+const S_PAUSED: usize = 9;
+const S_FINISHED: usize = 10;
+
+const ATTEMPT_SLOTS: &[&str] = &["status"];
+const A_STATUS: usize = 0;
+
+const REQUEST_SLOTS: &[&str] = &["event_id"];
+const Q_EVENT_ID: usize = 0;
+
+const RECORD_SLOTS: &[&str] = &[
+    "log_id",
+    "status",
+    "success",
+    "error",
+    "response_content_type",
+    "tokens_in",
+    "tokens_out",
+    "response_body",
+    "response_body_size",
+];
+const L_LOG_ID: usize = 0;
+const L_STATUS: usize = 1;
+const L_SUCCESS: usize = 2;
+const L_ERROR: usize = 3;
+const L_RESPONSE_CONTENT_TYPE: usize = 4;
+const L_TOKENS_IN: usize = 5;
+const L_TOKENS_OUT: usize = 6;
+const L_RESPONSE_BODY: usize = 7;
+const L_RESPONSE_BODY_SIZE: usize = 8;
+
+/// The classes whose slots the function uses: (_Run, StepPlan, Overrides, UpstreamResponse,
+/// Attempt, GatewayRequest, LogRecord).
+type Classes<'py> = (
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+);
+
+/// The pipeline's usual whole answer (see the module docs), made once by aigw/pipeline.py.
+#[pyclass(module = "aigw._codec", frozen)]
+pub struct WholeAnswer {
+    run: Layout,
+    plan: Layout,
+    overrides: Layout,
+    response: Layout,
+    attempt: Layout,
+    request: Layout,
+    record: Layout,
+    /// The pipeline's memos: content type → media type, media type → framing, media type →
+    /// whether its bodies are logged as text.
+    media_types: Py<PyDict>,
+    framings: Py<PyDict>,
+    textual: Py<PyDict>,
+    /// `Framing.JSON`.
+    json: Py<PyAny>,
+    make_answer: Py<PyAny>,
+    make_usage: Py<PyAny>,
+}
+
+#[pymethods]
+impl WholeAnswer {
+    /// `classes`: (_Run, StepPlan, Overrides, UpstreamResponse, Attempt, GatewayRequest,
+    /// LogRecord), whose slots the function uses (ValueError when one is missing);
+    /// `media_types`, `framings`, `textual`: the pipeline's memos (dicts); `json`:
+    /// `Framing.JSON`; `make_answer`, `make_usage`: the makers of Answer and Usage.
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        classes: Classes<'_>,
+        media_types: Bound<'_, PyDict>,
+        framings: Bound<'_, PyDict>,
+        textual: Bound<'_, PyDict>,
+        json: Bound<'_, PyAny>,
+        make_answer: Bound<'_, PyAny>,
+        make_usage: Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let (run, plan, overrides, response, attempt, request, record) = classes;
+        Ok(WholeAnswer {
+            run: Layout::new(&run, RUN_SLOTS)?,
+            plan: Layout::new(&plan, PLAN_SLOTS)?,
+            overrides: Layout::new(&overrides, OVERRIDES_SLOTS)?,
+            response: Layout::new(&response, RESPONSE_SLOTS)?,
+            attempt: Layout::new(&attempt, ATTEMPT_SLOTS)?,
+            request: Layout::new(&request, REQUEST_SLOTS)?,
+            record: Layout::new(&record, RECORD_SLOTS)?,
+            media_types: media_types.unbind(),
+            framings: framings.unbind(),
+            textual: textual.unbind(),
+            json: json.unbind(),
+            make_answer: make_answer.unbind(),
+            make_usage: make_usage.unbind(),
+        })
+    }
+
+    /// `deliver(run, plan, response, attempt)` as a builtin function: True when it read,
+    /// logged and delivered the usual whole answer as `_whole_answer` and `_deliver` would
+    /// (the attempt's status, the record's outcome, usage and body, the sink's `deliver`);
+    /// False, having changed nothing, for any other answer.
+    fn function<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        DELIVER.bind(slf)
+    }
+}
+
+static DELIVER: MethodDef<WholeAnswer> = MethodDef::fastcall(
+    c"deliver",
+    c"deliver(run, plan, response, attempt): True when the usual whole answer was delivered.",
+    deliver_fast,
+);
+
+/// `DELIVER`'s C function, through pyo3's trampoline (the body may drop a PyErr).
+unsafe extern "C" fn deliver_fast(
+    slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    /// # Safety
+    /// CPython's arguments to DELIVER's C function: a receiver made by `bind`, `nargs` live
+    /// objects from `args`, borrowed for the call.
+    unsafe fn body(
+        py: Python<'_>,
+        slf: *mut ffi::PyObject,
+        args: *const *mut ffi::PyObject,
+        nargs: ffi::Py_ssize_t,
+        _: *mut ffi::PyObject,
+    ) -> PyResult<*mut ffi::PyObject> {
+        // SAFETY: the contract above.
+        let (whole, args) = unsafe {
+            (
+                fastcall::receiver::<WholeAnswer>(py, slf),
+                fastcall::arguments(args, nargs),
+            )
+        };
+        let [run, plan, response, attempt] = args else {
+            return Err(PyTypeError::new_err(format!(
+                "deliver takes 4 arguments, got {}",
+                args.len()
+            )));
+        };
+        // SAFETY: the arguments are live objects borrowed for the call (the contract above).
+        let arg = |p: &*mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, *p) };
+        let delivered = whole
+            .get()
+            .deliver(&arg(run), &arg(plan), &arg(response), &arg(attempt))?;
+        Ok(PyBool::new(py, delivered).to_owned().into_ptr())
+    }
+    // SAFETY: CPython calls a builtin's C function with the GIL held and the arguments of its
+    // MethodDef's convention (METH_FASTCALL: no keywords, so none are passed on).
+    unsafe { pyo3::impl_::trampoline::fastcall_with_keywords(slf, args, nargs, std::ptr::null_mut(), body) }
+}
+
+impl WholeAnswer {
+    fn deliver(
+        &self,
+        run: &Bound<'_, PyAny>,
+        plan: &Bound<'_, PyAny>,
+        response: &Bound<'_, PyAny>,
+        attempt: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let py = run.py();
+        if !(self.run.is(run) && self.plan.is(plan) && self.response.is(response) && self.attempt.is(attempt)) {
+            return Ok(false);
+        }
+        // SAFETY (every get/set below): each object was checked to be exactly its class.
+        let s = |i| unsafe { self.response.get(response, i) };
+        let Some(status) = s(S_STATUS) else { return Ok(false) };
+        match status.extract::<i64>() {
+            Ok(n) if n < 400 => {}
+            _ => return Ok(false), // an error answer (or an odd status): `_error_answer`
+        }
+        // _MEDIA_TYPES[resp.content_type] and _FRAMINGS[media], when the memos know them.
+        let Some(content_type) = s(S_CONTENT_TYPE) else {
+            return Ok(false);
+        };
+        let Some(media) = self.media_types.bind(py).get_item(&content_type)? else {
+            return Ok(false);
+        };
+        let Some(overrides) = (unsafe { self.plan.get(plan, PL_OVERRIDES) }) else {
+            return Ok(false);
+        };
+        if !self.overrides.is(&overrides) {
+            return Ok(false);
+        }
+        let o = |i| unsafe { self.overrides.get(&overrides, i) };
+        if !is_false(&o(O_FRAMING)) || !is_false(&o(O_USAGE_FROM_BODY)) {
+            return Ok(false); // the provider's own framing or usage reader: Python calls it
+        }
+        match self.framings.bind(py).get_item(&media)? {
+            Some(framing) if framing.is(self.json.bind(py)) => {}
+            _ => return Ok(false), // a stream, raw bytes, or a type the memo has not met
+        }
+        // UpstreamResponse.read_now's usual case: the body all here, plain, one piece.
+        let yes = PyBool::new(py, true);
+        let (Some(eof), Some(exc), Some(decoder), Some(finished), Some(paused)) =
+            (s(S_EOF), s(S_EXC), s(S_DECODER), s(S_FINISHED), s(S_PAUSED))
+        else {
+            return Ok(false);
+        };
+        if !eof.is(yes) || !exc.is_none() || !decoder.is_none() || !finished.is(PyBool::new(py, false)) {
+            return Ok(false);
+        }
+        let (Some(size), Some(max_body), Some(chunks)) = (s(S_SIZE), s(S_MAX_BODY), s(S_CHUNKS)) else {
+            return Ok(false);
+        };
+        if size.extract::<i64>()? > max_body.extract::<i64>()? {
+            return Ok(false);
+        }
+        let Ok(chunks) = chunks.downcast_into::<PyList>() else {
+            return Ok(false);
+        };
+        let body = match chunks.len() {
+            0 => PyBytes::new(py, b""),
+            1 if !paused.is(yes) => match chunks.get_item(0)?.downcast_into_exact::<PyBytes>() {
+                Ok(body) => body,
+                Err(_) => return Ok(false),
+            },
+            _ => return Ok(false),
+        };
+        let Some(textual) = self.textual.bind(py).get_item(&media)? else {
+            return Ok(false);
+        };
+        // HttpProvider.usage_from_body; a provider with usage_from_headers is asked when the
+        // body has none (Python does that).
+        let pair = openai_usage(&body);
+        if pair.is_none() && !is_false(&o(O_USAGE_FROM_HEADERS)) {
+            return Ok(false);
+        }
+        let r = |i| unsafe { self.run.get(run, i) };
+        let (Some(req), Some(sink), Some(record), Some(collect)) = (r(R_REQ), r(R_SINK), r(R_RECORD), r(R_COLLECT))
+        else {
+            return Ok(false);
+        };
+        if !(self.request.is(&req) && self.record.is(&record)) {
+            return Ok(false);
+        }
+        let (Some(event_id), Some(log_id), Some(index), Some(headers)) = (
+            unsafe { self.request.get(&req, Q_EVENT_ID) },
+            unsafe { self.record.get(&record, L_LOG_ID) },
+            unsafe { self.plan.get(plan, PL_INDEX) },
+            s(S_HEADERS),
+        ) else {
+            return Ok(false);
+        };
+        let collect = collect.is_truthy()?;
+        let textual = textual.is_truthy()?;
+        // The usual case from here on. attempt.status = resp.status (_whole_answer); read_now.
+        unsafe { self.attempt.set(attempt, A_STATUS, status.clone()) };
+        let set_response = |i, v: Bound<'_, PyAny>| unsafe { self.response.set(response, i, v) };
+        set_response(S_FINISHED, yes.to_owned().into_any());
+        if !chunks.is_empty() {
+            set_response(S_SIZE, 0i64.into_pyobject(py)?.into_any());
+            chunks.del_item(0)?;
+        }
+        // _deliver.
+        let usage = match pair {
+            Some((tokens_in, tokens_out)) => Some(self.make_usage.bind(py).call1((tokens_in, tokens_out))?),
+            None => None,
+        };
+        let none = || py.None().into_bound(py);
+        let set_record = |i, v: Bound<'_, PyAny>| unsafe { self.record.set(&record, i, v) };
+        set_record(L_STATUS, status.clone());
+        set_record(L_SUCCESS, yes.to_owned().into_any());
+        set_record(L_ERROR, none());
+        set_record(L_RESPONSE_CONTENT_TYPE, media.clone());
+        let (tokens_in, tokens_out) = match pair {
+            Some((i, o)) => (i.into_pyobject(py)?.into_any(), o.into_pyobject(py)?.into_any()),
+            None => (none(), none()),
+        };
+        set_record(L_TOKENS_IN, tokens_in);
+        set_record(L_TOKENS_OUT, tokens_out);
+        let cache_status = intern!(py, "MISS");
+        let usage_arg = usage.unwrap_or_else(none);
+        let answer = self.make_answer.bind(py).call1((
+            event_id,
+            log_id,
+            index,
+            status,
+            &media,
+            cache_status,
+            usage_arg,
+            headers,
+        ))?;
+        if collect {
+            if textual {
+                set_record(L_RESPONSE_BODY, body.clone().into_any());
+                set_record(L_RESPONSE_BODY_SIZE, none());
+            } else {
+                let size = body.as_bytes().len().into_pyobject(py)?.into_any();
+                set_record(L_RESPONSE_BODY, none());
+                set_record(L_RESPONSE_BODY_SIZE, size);
+            }
+        }
+        sink.call_method1(intern!(py, "deliver"), (answer, body))?;
+        Ok(true)
+    }
+}
