@@ -601,6 +601,27 @@ class WholeAnswer:
         """`deliver(run, plan, response, attempt)`: True when the usual whole answer was
         delivered; False, with nothing changed, for any other answer."""
 
+class UsualPlan:
+    """`plan_steps` for the usual request in one native call (aigw.pipeline;
+    rust/src/python/usual_plan.rs). `classes`: (Runtime, GatewayPolicy, GatewayRequest,
+    StepRequest, Overrides), their slots checked (ValueError); the rest the pipeline's and
+    validation's memos and the Call and StepPlan makers."""
+
+    def __init__(
+        self,
+        classes: tuple[type, type, type, type, type],
+        passed_endpoints: set[str],
+        checked_headers: type,
+        no_options_caching: dict[Any, Any],
+        overrides_memo: dict[Any, Any],
+        prefers_alias: dict[Any, Any],
+        make_call: Callable[..., Any],
+        make_plan: Callable[..., Any],
+    ) -> None: ...
+    def function(self) -> Callable[[Any, Any, Any, Any], list[Any] | None]:
+        """`plan(rt, gw, req, headers)`: the StepPlans `plan_steps` would make when every
+        step is the usual one; None (nothing changed) otherwise."""
+
 class MetricSeries:
     """The Prometheus counts of one label set (aigw.observe.metrics; rust/src/metrics.rs)."""
 

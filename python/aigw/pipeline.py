@@ -382,7 +382,8 @@ class _Run:
                 note_request(record, log_options, req.principal)  # issue 13: custom cost, trace context
             else:
                 record.principal = req.principal
-            plans = plan_steps(rt, gw, req, self.headers)
+            # The usual request's plan natively (None for any other: plan_steps then).
+            plans = _usual_plan(rt, gw, req, self.headers) or plan_steps(rt, gw, req, self.headers)
             # The cache policy is the request's (its first step's options); the key covers the
             # request as a whole, so lookup and store agree whichever step answers.
             caching = plans[0].caching
@@ -639,6 +640,14 @@ class _Head(NamedTuple):
 #: False: nothing changed, the Python path takes it): rust/src/python/whole_answer.rs.
 _deliver_whole = _codec.WholeAnswer(
     (_Run, StepPlan, Overrides, UpstreamResponse, Attempt, GatewayRequest, LogRecord), _MEDIA_TYPES, _FRAMINGS, _TEXTUAL, Framing.JSON, make_answer, _make_usage
+).function()
+
+#: `plan_steps` for a request whose every step is the usual one (no options, no config, a
+#: checked endpoint, the client's auth header or the default stored key), in one native call;
+#: None for any other request: rust/src/python/usual_plan.rs.
+_usual_plan = _codec.UsualPlan(
+    (Runtime, GatewayPolicy, GatewayRequest, StepRequest, Overrides),
+    _PASSED_ENDPOINTS, CheckedHeaders, _NO_OPTIONS_CACHING, OVERRIDES, _PREFERS_ALIAS, _make_call, _make_plan,
 ).function()
 
 #: A request's `_Run`, its two "last" slots None (aigw.slots_maker.slot_writer).

@@ -96,6 +96,7 @@ mod slot_reader; // attributes read straight from __slots__ instances
 mod slots; // dataclass instances built in one native call
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod upstream_exchange; // the upstream client's usual exchange, natively
+mod usual_plan; // the pipeline's usual plan, natively
 mod whole_answer; // the pipeline's usual whole answer, natively
 mod ws; // the WebSocket codec
 
@@ -107,6 +108,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     upstream::register(m)?;
     upstream_exchange::register(m)?;
     whole_answer::register(m)?;
+    usual_plan::register(m)?;
     kernels::register(m)?;
     headers::register(m)?;
     relay::register(m)?;

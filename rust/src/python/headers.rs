@@ -130,7 +130,7 @@ fn forwardable_headers<'py>(
 /// "may this request set an option" test, one pass without a Python loop. TypeError for a
 /// name that is not a str.
 #[pyfunction]
-fn any_name_starts(headers: &Bound<'_, PyDict>, prefix: &str) -> PyResult<bool> {
+pub(crate) fn any_name_starts(headers: &Bound<'_, PyDict>, prefix: &str) -> PyResult<bool> {
     for name in headers.keys() {
         if super::text_of(name.downcast::<PyString>()?)?.starts_with(prefix) {
             return Ok(true);
