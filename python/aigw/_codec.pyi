@@ -622,6 +622,28 @@ class UsualPlan:
         """`plan(rt, gw, req, headers)`: the StepPlans `plan_steps` would make when every
         step is the usual one; None (nothing changed) otherwise."""
 
+class UsualRun:
+    """`run`'s set-up for a request that names no option, in one native call (aigw.pipeline;
+    rust/src/python/usual_run.rs). `classes`: (GatewayPolicy, GatewayRequest, StepRequest,
+    LogRecord), their slots checked (ValueError); the rest the pipeline's memos, clocks and
+    makers."""
+
+    def __init__(
+        self,
+        classes: tuple[type, type, type, type],
+        checked_headers: type,
+        media_types: dict[Any, Any],
+        textual: dict[Any, Any],
+        monotonic: Callable[[], float],
+        wall_time: Callable[[], float],
+        new_log_id: Callable[[], str],
+        make_record: Callable[..., Any],
+        new_run: Callable[..., Any],
+    ) -> None: ...
+    def function(self) -> Callable[[Any, Any, Any, Any], Any]:
+        """`start(rt, gw, req, sink)`: the request's coroutine as `run` returns it for the
+        usual request; None (nothing changed) otherwise."""
+
 class MetricSeries:
     """The Prometheus counts of one label set (aigw.observe.metrics; rust/src/metrics.rs)."""
 

@@ -166,7 +166,11 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
     aigw: it propagates after the record is logged as a failed 500.
 
     A plain function returning the request's coroutine (`_Run.main`): the record is set up
-    here, without a coroutine frame of its own that every resumption would pass through."""
+    here, without a coroutine frame of its own that every resumption would pass through. The
+    usual request (no option to read) is set up natively (`_usual_run`)."""
+    usual = _usual_run(rt, gw, req, sink)
+    if usual is not None:
+        return usual
     started = time.monotonic()
     log_id = req.log_id or new_log_id()
     if req.headers.__class__ is CheckedHeaders:  # names lowercase already (an HTTP door's)
@@ -652,6 +656,12 @@ _usual_plan = _codec.UsualPlan(
 
 #: A request's `_Run`, its two "last" slots None (aigw.slots_maker.slot_writer).
 _new_run = slot_writer(_Run, ("rt", "gw", "req", "headers", "sink", "record", "collect"), {"last_error": None, "last_answer": None})
+
+#: `run`'s set-up for a request that names no option (its record, the `_Run`, the coroutine)
+#: in one native call; None for any other request: rust/src/python/usual_run.rs.
+_usual_run = _codec.UsualRun(
+    (GatewayPolicy, GatewayRequest, StepRequest, LogRecord), CheckedHeaders, _MEDIA_TYPES, _TEXTUAL, time.monotonic, time.time, new_log_id, _make_record, _new_run
+).function()
 
 
 def _request_error(plan: StepPlan, exc: UpstreamError, first_byte_ms: int) -> AigwError:

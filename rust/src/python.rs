@@ -97,6 +97,7 @@ mod slots; // dataclass instances built in one native call
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod upstream_exchange; // the upstream client's usual exchange, natively
 mod usual_plan; // the pipeline's usual plan, natively
+mod usual_run; // the pipeline's usual start, natively
 mod whole_answer; // the pipeline's usual whole answer, natively
 mod ws; // the WebSocket codec
 
@@ -109,6 +110,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     upstream_exchange::register(m)?;
     whole_answer::register(m)?;
     usual_plan::register(m)?;
+    usual_run::register(m)?;
     kernels::register(m)?;
     headers::register(m)?;
     relay::register(m)?;
