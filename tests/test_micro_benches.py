@@ -28,6 +28,7 @@ def test_the_micro_benchmarks_run(tmp_path):
         ["json_text_instructions.py", "--calls", "3"],
         ["json_text_instructions.py", "--calls", "3", "--answer"],
         ["log_id_cost.py", "--calls", "3"],
+        ["upstream_exchange_instructions.py", "--exchanges", "3"],
     ],
 )
 def test_the_instruction_and_cost_scripts_run(script):
