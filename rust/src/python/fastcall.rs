@@ -145,3 +145,49 @@ macro_rules! one_argument_through_trampoline {
     };
 }
 pub(crate) use one_argument_through_trampoline;
+
+/// A frozen pyclass whose builtin function takes exactly `N` positional arguments (the native
+/// data plane's entries: `UpstreamExchange`'s send, `WholeAnswer`, `UsualPlan`, `UsualRun`),
+/// called through [`fixed_arity`].
+pub(crate) trait FixedArity<const N: usize>: PyClass<Frozen = pyo3::pyclass::boolean_struct::True> + Sync {
+    /// The function's name, for the TypeError a wrong number of arguments gets.
+    const FUNCTION: &'static str;
+
+    /// The call's answer for `args` (borrowed for the call).
+    fn call<'py>(&self, py: Python<'py>, args: [Bound<'py, PyAny>; N]) -> PyResult<Bound<'py, PyAny>>;
+}
+
+/// The C function of a `METH_FASTCALL` [`MethodDef`]`<T>`: `T::call` over CPython's argument
+/// array (no tuple, no allocation), through pyo3's own trampoline, which counts the GIL, so the
+/// body may drop a `Py<T>` or a `PyErr` (see the module docs). TypeError unless exactly `N`
+/// arguments are given.
+///
+/// # Safety
+/// Only as the C function of a `MethodDef<T>` (CPython then passes a receiver made by
+/// [`MethodDef::bind`], a valid argument array and the GIL).
+pub(crate) unsafe extern "C" fn fixed_arity<T: FixedArity<N>, const N: usize>(
+    slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    /// # Safety
+    /// As `fixed_arity`'s: a receiver made by `bind`, `nargs` live objects from `args`.
+    unsafe fn body<T: FixedArity<N>, const N: usize>(
+        py: Python<'_>,
+        slf: *mut ffi::PyObject,
+        args: *const *mut ffi::PyObject,
+        nargs: ffi::Py_ssize_t,
+        _: *mut ffi::PyObject,
+    ) -> PyResult<*mut ffi::PyObject> {
+        // SAFETY: the contract above.
+        let (receiver, args) = unsafe { (receiver::<T>(py, slf), arguments(args, nargs)) };
+        if args.len() != N {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!("{} takes {N} arguments, got {}", T::FUNCTION, args.len())));
+        }
+        // SAFETY: each is a live object CPython lends for the call; the Bound takes its own reference.
+        let args = std::array::from_fn(|i| unsafe { Bound::from_borrowed_ptr(py, args[i]) });
+        receiver.get().call(py, args).map(Bound::into_ptr)
+    }
+    // SAFETY: the caller's contract; METH_FASTCALL passes no keywords, so none are passed on.
+    unsafe { pyo3::impl_::trampoline::fastcall_with_keywords(slf, args, nargs, std::ptr::null_mut(), body::<T, N>) }
+}

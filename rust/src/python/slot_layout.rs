@@ -19,14 +19,12 @@ impl Layout {
     pub(crate) fn new(ty: &Bound<'_, PyType>, names: &[&str]) -> PyResult<Self> {
         let py = ty.py();
         let offset = |name: &&str| {
-            slot_offset(ty, &PyString::new(py, name)).map_err(|e| {
-                match e.is_instance_of::<PyAttributeError>(py) {
-                    true => PyValueError::new_err(format!(
-                        "{name} is not a slot of {}",
-                        ty.name().map(|n| n.to_string()).unwrap_or_default()
-                    )),
-                    false => e,
-                }
+            slot_offset(ty, &PyString::new(py, name)).map_err(|e| match e.is_instance_of::<PyAttributeError>(py) {
+                true => PyValueError::new_err(format!(
+                    "{name} is not a slot of {}",
+                    ty.name().map(|n| n.to_string()).unwrap_or_default()
+                )),
+                false => e,
             })
         };
         let offsets = names.iter().map(offset).collect::<PyResult<_>>()?;
@@ -48,17 +46,12 @@ impl Layout {
     /// # Safety
     /// `obj` must be exactly an instance of the class (`is`).
     #[inline]
-    pub(crate) unsafe fn get<'py>(
-        &self,
-        obj: &Bound<'py, PyAny>,
-        i: usize,
-    ) -> Option<Bound<'py, PyAny>> {
+    pub(crate) unsafe fn get<'py>(&self, obj: &Bound<'py, PyAny>, i: usize) -> Option<Bound<'py, PyAny>> {
         // SAFETY: the class's layout has an object slot at this offset, inside its instance
         // size (checked by slot_offset); the GIL is held, so nothing writes the slot while we
         // read it, and from_borrowed_ptr takes a strong reference before Python code can run.
         unsafe {
-            let slot =
-                *((obj.as_ptr() as *const u8).offset(self.offsets[i]) as *const *mut ffi::PyObject);
+            let slot = *((obj.as_ptr() as *const u8).offset(self.offsets[i]) as *const *mut ffi::PyObject);
             (!slot.is_null()).then(|| Bound::from_borrowed_ptr(obj.py(), slot))
         }
     }

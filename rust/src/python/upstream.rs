@@ -381,25 +381,10 @@ fn framing_tuple<'py>(py: Python<'py>, f: &http::FramingFields<'_>) -> PyResult<
 /// another request (`http::reusable`), and the Keep-Alive field's bytes (None when absent).
 /// Returns None when the head is not all here, and parse_response_head's six-item tuple when
 /// the body is not whole. HttpParseError as `parse_response_head`.
+// Also called from Rust: the upstream exchange's `data_received` (upstream_exchange.rs).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-fn take_whole_response<'py>(
-    py: Python<'py>,
-    data: &Bound<'py, PyAny>,
-    max_size: usize,
-    start_hint: usize,
-    decode: bool,
-    make: &Bound<'py, PyAny>,
-    headers_type: &Bound<'py, PyAny>,
-    limit: &Bound<'py, PyAny>,
-    max_body: &Bound<'py, PyAny>,
-) -> PyResult<Option<Bound<'py, PyTuple>>> {
-    take_whole(py, data, max_size, start_hint, decode, make, headers_type, limit, max_body)
-}
-
-/// `take_whole_response`, for native callers (the upstream exchange).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn take_whole<'py>(
+pub(crate) fn take_whole_response<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     max_size: usize,

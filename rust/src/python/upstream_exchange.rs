@@ -13,11 +13,9 @@
 //! made (`slots::slot_offset`): what CPython's specialised attribute loads and stores do,
 //! without a frame and ~30 bytecodes per Python method.
 
-use super::fastcall::{self, one_argument_through_trampoline, MethodDef};
+use super::fastcall::{self, one_argument_through_trampoline, FixedArity, MethodDef};
 use super::slot_layout::{is_false, is_none, Layout};
-use super::upstream::take_whole;
-use pyo3::exceptions::PyTypeError;
-use pyo3::ffi;
+use super::upstream::take_whole_response;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyTuple, PyType, PyWeakrefReference};
@@ -135,10 +133,7 @@ impl UpstreamExchange {
     /// the waiting request natively and calls `connection._received(data)` (or
     /// `_received(data, parsed)`, the head already parsed) for everything else. It holds the
     /// connection weakly, so the connection can hold it without a reference cycle.
-    fn receiver<'py>(
-        slf: &Bound<'py, Self>,
-        connection: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn receiver<'py>(slf: &Bound<'py, Self>, connection: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let conn = PyWeakrefReference::new(connection)?.unbind();
         let receiver = Bound::new(
@@ -164,62 +159,16 @@ impl UpstreamExchange {
 static SEND: MethodDef<UpstreamExchange> = MethodDef::fastcall(
     c"send",
     c"send(pool, owner, data, is_head, first_byte_timeout, total_deadline, decode): (connection, waiter) or None.",
-    send_fast,
+    fastcall::fixed_arity::<UpstreamExchange, 7>,
 );
 
-/// `SEND`'s C function: `UpstreamExchange::send` over CPython's argument array, through
-/// pyo3's trampoline (the body may drop a PyErr: see fastcall's module docs).
-unsafe extern "C" fn send_fast(
-    slf: *mut ffi::PyObject,
-    args: *mut *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
-    /// # Safety
-    /// CPython's arguments to SEND's C function: a receiver made by `bind`, `nargs` live
-    /// objects from `args`, borrowed for the call.
-    unsafe fn body(
-        py: Python<'_>,
-        slf: *mut ffi::PyObject,
-        args: *const *mut ffi::PyObject,
-        nargs: ffi::Py_ssize_t,
-        _: *mut ffi::PyObject,
-    ) -> PyResult<*mut ffi::PyObject> {
-        // SAFETY: the contract above.
-        let (exchange, args) = unsafe {
-            (
-                fastcall::receiver::<UpstreamExchange>(py, slf),
-                fastcall::arguments(args, nargs),
-            )
-        };
-        let [pool, owner, data, is_head, first_byte_timeout, total_deadline, decode] = args else {
-            return Err(PyTypeError::new_err(format!(
-                "send takes 7 arguments, got {}",
-                args.len()
-            )));
-        };
-        // SAFETY: the arguments are live objects borrowed for the call (the contract above).
-        let arg = |p: &*mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, *p) };
-        let sent = exchange.get().send(
-            &arg(pool),
-            &arg(owner),
-            &arg(data),
-            &arg(is_head),
-            &arg(first_byte_timeout),
-            &arg(total_deadline),
-            &arg(decode),
-        )?;
-        Ok(sent.map_or_else(|| py.None().into_ptr(), Bound::into_ptr))
-    }
-    // SAFETY: CPython calls a builtin's C function with the GIL held and the arguments of its
-    // MethodDef's convention (METH_FASTCALL: no keywords, so none are passed on).
-    unsafe {
-        pyo3::impl_::trampoline::fastcall_with_keywords(
-            slf,
-            args,
-            nargs,
-            std::ptr::null_mut(),
-            body,
-        )
+impl FixedArity<7> for UpstreamExchange {
+    const FUNCTION: &'static str = "send";
+
+    fn call<'py>(&self, py: Python<'py>, args: [Bound<'py, PyAny>; 7]) -> PyResult<Bound<'py, PyAny>> {
+        let [pool, owner, data, is_head, first_byte_timeout, total_deadline, decode] = &args;
+        let sent = self.send(pool, owner, data, is_head, first_byte_timeout, total_deadline, decode)?;
+        Ok(sent.unwrap_or_else(|| py.None().into_bound(py)))
     }
 }
 
@@ -241,8 +190,7 @@ impl UpstreamExchange {
         }
         // SAFETY (every get/set below): each object was checked to be exactly its class.
         let p = |i| unsafe { self.pool.get(pool, i) };
-        let (Some(idle), Some(queues), Some(held), Some(client)) =
-            (p(P_IDLE), p(P_QUEUES), p(P_HELD), p(P_CLIENT))
+        let (Some(idle), Some(queues), Some(held), Some(client)) = (p(P_IDLE), p(P_QUEUES), p(P_HELD), p(P_CLIENT))
         else {
             return Ok(None);
         };
@@ -280,21 +228,16 @@ impl UpstreamExchange {
             return Ok(None);
         }
         let c = |i| unsafe { self.conn.get(&conn, i) };
-        let (Some(loop_), Some(transport), Some(idle_deadline)) =
-            (c(C_LOOP), c(C_TRANSPORT), c(C_IDLE_DEADLINE))
+        let (Some(loop_), Some(transport), Some(idle_deadline)) = (c(C_LOOP), c(C_TRANSPORT), c(C_IDLE_DEADLINE))
         else {
             return Ok(None);
         };
         let now: f64 = loop_.call_method0(intern!(py, "time"))?.extract()?;
         // pool.take_idle's test (a dead one is closed there), and Connection.send's.
-        if !is_false(&c(C_CLOSED)) || idle_deadline.extract::<f64>()? <= now || transport.is_none()
-        {
+        if !is_false(&c(C_CLOSED)) || idle_deadline.extract::<f64>()? <= now || transport.is_none() {
             return Ok(None);
         }
-        if transport
-            .call_method0(intern!(py, "is_closing"))?
-            .is_truthy()?
-        {
+        if transport.call_method0(intern!(py, "is_closing"))?.is_truthy()? {
             return Ok(None);
         }
         let fb = now + first_byte_timeout.extract::<f64>()?;
@@ -330,9 +273,7 @@ impl UpstreamExchange {
         // `_arm`'s usual case, as Connection.send has it inline: the pending timer fires no
         // later than the new deadline, so it stays.
         let keeps_timer = match (c(C_TIMER), c(C_TIMER_WHEN)) {
-            (Some(timer), Some(timer_when)) if !timer.is_none() => {
-                timer_when.extract::<f64>()? <= when
-            }
+            (Some(timer), Some(timer_when)) if !timer.is_none() => timer_when.extract::<f64>()? <= when,
             _ => false,
         };
         let when_obj = PyFloat::new(py, when).into_any();
@@ -346,11 +287,7 @@ impl UpstreamExchange {
     }
 
     /// Connection.data_received for `conn`: the whole answer taken natively (see `receiver`).
-    fn receive<'py>(
-        &self,
-        conn: &Bound<'py, PyAny>,
-        data: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn receive<'py>(&self, conn: &Bound<'py, PyAny>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = conn.py();
         let slow = |parsed: Option<&Bound<'py, PyAny>>| match parsed {
             None => conn.call_method1(intern!(py, "_received"), (data,)),
@@ -362,9 +299,7 @@ impl UpstreamExchange {
         // SAFETY (every get/set below): `conn` is exactly a Connection.
         let c = |i| unsafe { self.conn.get(conn, i) };
         let waiter = match (c(C_RESPONSE), c(C_WAITER), c(C_BUF)) {
-            (Some(response), Some(waiter), Some(buf))
-                if response.is_none() && !waiter.is_none() && buf.is_none() =>
-            {
+            (Some(response), Some(waiter), Some(buf)) if response.is_none() && !waiter.is_none() && buf.is_none() => {
                 waiter
             }
             _ => return slow(None),
@@ -383,7 +318,7 @@ impl UpstreamExchange {
         }
         let max_size: usize = limits.get_item(0)?.extract()?;
         let decode = matches!(c(C_DECODE), Some(d) if d.is(PyBool::new(py, true)));
-        let parsed = take_whole(
+        let parsed = take_whole_response(
             py,
             data,
             max_size,
@@ -424,7 +359,11 @@ impl UpstreamExchange {
         let py = conn.py();
         // SAFETY (every get/set below): each object was checked to be exactly its class.
         let c = |i| unsafe { self.conn.get(conn, i) };
-        let Some(pool) = c(C_POOL) else { return Ok(()) };
+        // An empty slot raises AttributeError, as `self.pool` does in Python.
+        let pool = match c(C_POOL) {
+            Some(pool) => pool,
+            None => conn.getattr(intern!(py, "pool"))?,
+        };
         let slow = || pool.call_method1(intern!(py, "release"), (conn,)).map(drop);
         if !self.pool.is(&pool) {
             return slow();
@@ -442,11 +381,7 @@ impl UpstreamExchange {
         ) else {
             return slow();
         };
-        if !self.client.is(&client)
-            || !queues.is_empty()
-            || sweeper.is_none()
-            || !is_none(&c(C_KEEP_ALIVE_LIMIT))
-        {
+        if !self.client.is(&client) || !queues.is_empty() || sweeper.is_none() || !is_none(&c(C_KEEP_ALIVE_LIMIT)) {
             return slow();
         }
         let k = |i| unsafe { self.client.get(&client, i) };
@@ -479,10 +414,7 @@ impl UpstreamExchange {
             }
             set(C_OWNER, py.None().into_bound(py));
         }
-        set(
-            C_IDLE_DEADLINE,
-            PyFloat::new(py, now + idle_timeout).into_any(),
-        );
+        set(C_IDLE_DEADLINE, PyFloat::new(py, now + idle_timeout).into_any());
         idle.append(conn)
     }
 }

@@ -11,11 +11,9 @@
 //! credentials) are left to `plan_steps` to report. Objects are read in their `__slots__`
 //! (`slot_layout::Layout`).
 
-use super::fastcall::{self, MethodDef};
+use super::fastcall::{self, FixedArity, MethodDef};
 use super::headers::any_name_starts;
 use super::slot_layout::{is_false, Layout};
-use pyo3::exceptions::PyTypeError;
-use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySequence, PySet, PyType};
@@ -126,46 +124,18 @@ impl UsualPlan {
 static PLAN: MethodDef<UsualPlan> = MethodDef::fastcall(
     c"plan",
     c"plan(rt, gw, req, headers): plan_steps' answer for the usual request, else None.",
-    plan_fast,
+    fastcall::fixed_arity::<UsualPlan, 4>,
 );
 
-/// `PLAN`'s C function, through pyo3's trampoline (the body may drop a PyErr).
-unsafe extern "C" fn plan_fast(
-    slf: *mut ffi::PyObject,
-    args: *mut *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
-    /// # Safety
-    /// CPython's arguments to PLAN's C function: a receiver made by `bind`, `nargs` live
-    /// objects from `args`, borrowed for the call.
-    unsafe fn body(
-        py: Python<'_>,
-        slf: *mut ffi::PyObject,
-        args: *const *mut ffi::PyObject,
-        nargs: ffi::Py_ssize_t,
-        _: *mut ffi::PyObject,
-    ) -> PyResult<*mut ffi::PyObject> {
-        // SAFETY: the contract above.
-        let (usual, args) = unsafe {
-            (
-                fastcall::receiver::<UsualPlan>(py, slf),
-                fastcall::arguments(args, nargs),
-            )
-        };
-        let [rt, gw, req, headers] = args else {
-            return Err(PyTypeError::new_err(format!(
-                "plan takes 4 arguments, got {}",
-                args.len()
-            )));
-        };
-        // SAFETY: the arguments are live objects borrowed for the call (the contract above).
-        let arg = |p: &*mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, *p) };
-        let plans = usual.get().plan(&arg(rt), &arg(gw), &arg(req), &arg(headers))?;
-        Ok(plans.map_or_else(|| py.None().into_ptr(), Bound::into_ptr))
+impl FixedArity<4> for UsualPlan {
+    const FUNCTION: &'static str = "plan";
+
+    fn call<'py>(&self, py: Python<'py>, args: [Bound<'py, PyAny>; 4]) -> PyResult<Bound<'py, PyAny>> {
+        let [rt, gw, req, headers] = &args;
+        Ok(self
+            .plan(rt, gw, req, headers)?
+            .unwrap_or_else(|| py.None().into_bound(py)))
     }
-    // SAFETY: CPython calls a builtin's C function with the GIL held and the arguments of its
-    // MethodDef's convention (METH_FASTCALL: no keywords, so none are passed on).
-    unsafe { pyo3::impl_::trampoline::fastcall_with_keywords(slf, args, nargs, std::ptr::null_mut(), body) }
 }
 
 impl UsualPlan {

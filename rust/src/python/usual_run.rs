@@ -8,10 +8,9 @@
 //! type's media type is one the pipeline's memos already know. Objects are read and written
 //! in their `__slots__` (`slot_layout::Layout`).
 
-use super::fastcall::{self, MethodDef};
+use super::fastcall::{self, FixedArity, MethodDef};
 use super::slot_layout::Layout;
 use pyo3::exceptions::PyTypeError;
-use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PySequence, PyString, PyType};
@@ -118,51 +117,24 @@ impl UsualRun {
 static START: MethodDef<UsualRun> = MethodDef::fastcall(
     c"start",
     c"start(rt, gw, req, sink): run's coroutine for the usual request, else None.",
-    start_fast,
+    fastcall::fixed_arity::<UsualRun, 4>,
 );
 
-/// `START`'s C function, through pyo3's trampoline (the body may drop a PyErr).
-unsafe extern "C" fn start_fast(
-    slf: *mut ffi::PyObject,
-    args: *mut *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
-    /// # Safety
-    /// CPython's arguments to START's C function: a receiver made by `bind`, `nargs` live
-    /// objects from `args`, borrowed for the call.
-    unsafe fn body(
-        py: Python<'_>,
-        slf: *mut ffi::PyObject,
-        args: *const *mut ffi::PyObject,
-        nargs: ffi::Py_ssize_t,
-        _: *mut ffi::PyObject,
-    ) -> PyResult<*mut ffi::PyObject> {
-        // SAFETY: the contract above.
-        let (usual, args) = unsafe {
-            (
-                fastcall::receiver::<UsualRun>(py, slf),
-                fastcall::arguments(args, nargs),
-            )
-        };
-        let [rt, gw, req, sink] = args else {
-            return Err(PyTypeError::new_err(format!(
-                "start takes 4 arguments, got {}",
-                args.len()
-            )));
-        };
-        // SAFETY: the arguments are live objects borrowed for the call (the contract above).
-        let arg = |p: &*mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, *p) };
-        let started = usual.get().start(&arg(rt), &arg(gw), &arg(req), &arg(sink))?;
-        Ok(started.map_or_else(|| py.None().into_ptr(), Bound::into_ptr))
+impl FixedArity<4> for UsualRun {
+    const FUNCTION: &'static str = "start";
+
+    fn call<'py>(&self, py: Python<'py>, args: [Bound<'py, PyAny>; 4]) -> PyResult<Bound<'py, PyAny>> {
+        let [rt, gw, req, sink] = &args;
+        Ok(self
+            .start(rt, gw, req, sink)?
+            .unwrap_or_else(|| py.None().into_bound(py)))
     }
-    // SAFETY: CPython calls a builtin's C function with the GIL held and the arguments of its
-    // MethodDef's convention (METH_FASTCALL: no keywords, so none are passed on).
-    unsafe { pyo3::impl_::trampoline::fastcall_with_keywords(slf, args, nargs, std::ptr::null_mut(), body) }
 }
 
 impl UsualRun {
-    /// Whether `headers` holds no option `run` reads: empty, or a door's checked headers with
-    /// no `cf-aig-` name (their options are the request's: see CheckedHeaders).
+    /// Whether `headers`, a first step's, hold no option `run` reads: empty, or a door's
+    /// checked headers (which never do: the door put the request's options in its own
+    /// headers; see CheckedHeaders).
     fn is_plain<'py>(&self, headers: &Bound<'py, PyAny>) -> PyResult<bool> {
         if !headers.is_truthy()? {
             return Ok(true);
@@ -183,7 +155,9 @@ impl UsualRun {
         }
         // SAFETY (every get/set below): each object was checked to be exactly its class.
         let q = |i| unsafe { self.request.get(req, i) };
-        let (Some(request_headers), Some(steps), Some(log_id)) = (q(Q_HEADERS), q(Q_STEPS), q(Q_LOG_ID)) else {
+        let (Some(request_headers), Some(steps), Some(log_id), Some(request_type), Some(event_id)) =
+            (q(Q_HEADERS), q(Q_STEPS), q(Q_LOG_ID), q(Q_REQUEST_TYPE), q(Q_EVENT_ID))
+        else {
             return Ok(None);
         };
         // Request-level headers: a door's (the request's options, already lowercase) with no
@@ -259,9 +233,6 @@ impl UsualRun {
             log_id
         } else {
             self.new_log_id.bind(py).call0()?
-        };
-        let (Some(request_type), Some(event_id)) = (q(Q_REQUEST_TYPE), q(Q_EVENT_ID)) else {
-            return Ok(None);
         };
         let created = self.wall_time.bind(py).call0()?;
         let record = self.make_record.bind(py).call1((

@@ -9,11 +9,9 @@
 //! body or not asked of the headers) and otherwise returns False having changed nothing. The
 //! objects are read and written in their `__slots__` (`slot_layout::Layout`).
 
-use super::fastcall::{self, MethodDef};
+use super::fastcall::{self, FixedArity, MethodDef};
 use super::slot_layout::{is_false, Layout};
 use super::upstream::openai_usage;
-use pyo3::exceptions::PyTypeError;
-use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyType};
@@ -170,48 +168,17 @@ impl WholeAnswer {
 static DELIVER: MethodDef<WholeAnswer> = MethodDef::fastcall(
     c"deliver",
     c"deliver(run, plan, response, attempt): True when the usual whole answer was delivered.",
-    deliver_fast,
+    fastcall::fixed_arity::<WholeAnswer, 4>,
 );
 
-/// `DELIVER`'s C function, through pyo3's trampoline (the body may drop a PyErr).
-unsafe extern "C" fn deliver_fast(
-    slf: *mut ffi::PyObject,
-    args: *mut *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
-    /// # Safety
-    /// CPython's arguments to DELIVER's C function: a receiver made by `bind`, `nargs` live
-    /// objects from `args`, borrowed for the call.
-    unsafe fn body(
-        py: Python<'_>,
-        slf: *mut ffi::PyObject,
-        args: *const *mut ffi::PyObject,
-        nargs: ffi::Py_ssize_t,
-        _: *mut ffi::PyObject,
-    ) -> PyResult<*mut ffi::PyObject> {
-        // SAFETY: the contract above.
-        let (whole, args) = unsafe {
-            (
-                fastcall::receiver::<WholeAnswer>(py, slf),
-                fastcall::arguments(args, nargs),
-            )
-        };
-        let [run, plan, response, attempt] = args else {
-            return Err(PyTypeError::new_err(format!(
-                "deliver takes 4 arguments, got {}",
-                args.len()
-            )));
-        };
-        // SAFETY: the arguments are live objects borrowed for the call (the contract above).
-        let arg = |p: &*mut ffi::PyObject| unsafe { Bound::from_borrowed_ptr(py, *p) };
-        let delivered = whole
-            .get()
-            .deliver(&arg(run), &arg(plan), &arg(response), &arg(attempt))?;
-        Ok(PyBool::new(py, delivered).to_owned().into_ptr())
+impl FixedArity<4> for WholeAnswer {
+    const FUNCTION: &'static str = "deliver";
+
+    fn call<'py>(&self, py: Python<'py>, args: [Bound<'py, PyAny>; 4]) -> PyResult<Bound<'py, PyAny>> {
+        let [run, plan, response, attempt] = &args;
+        let delivered = self.deliver(run, plan, response, attempt)?;
+        Ok(PyBool::new(py, delivered).to_owned().into_any())
     }
-    // SAFETY: CPython calls a builtin's C function with the GIL held and the arguments of its
-    // MethodDef's convention (METH_FASTCALL: no keywords, so none are passed on).
-    unsafe { pyo3::impl_::trampoline::fastcall_with_keywords(slf, args, nargs, std::ptr::null_mut(), body) }
 }
 
 impl WholeAnswer {
