@@ -36,6 +36,20 @@ def serving(*replies: bytes):
     return handler
 
 
+def gated():
+    """A raw handler that answers each request with HELLO once `gate` is set; (handler, gate)."""
+    gate = asyncio.Event()
+
+    async def held(reader, writer):
+        while True:
+            await read_request(reader)
+            await gate.wait()
+            writer.write(HELLO)
+            await writer.drain()
+
+    return held, gate
+
+
 @pytest.fixture
 def python_calls(monkeypatch):
     """Counts of the Python methods the native exchange stands in for."""
@@ -62,48 +76,41 @@ async def test_keep_alive_requests_after_the_first_run_without_the_python_method
         assert client.owner_connections("a") == 0
 
 
-async def test_a_request_in_flight_holds_its_owners_share_until_its_answer(raw_server):
-    gate = asyncio.Event()
-
-    async def held(reader, writer):
-        while True:
-            await read_request(reader)
-            await gate.wait()
-            writer.write(HELLO)
-            await writer.drain()
+async def test_a_request_in_flight_holds_its_owners_share_until_its_answer(raw_server, python_calls):
+    held, gate = gated()
 
     async with raw_server(held) as (base, _), UpstreamClient(max_connections_per_owner=1) as client:
         gate.set()
         await (await client.request("GET", base + "/")).read()
         gate.clear()
+        taken = python_calls["take_idle"]
         pending = asyncio.ensure_future(client.request("GET", base + "/", owner="a"))
         await asyncio.sleep(0.05)
-        assert client.owner_connections("a") == 1  # taken natively, counted as Python counts it
+        assert python_calls["take_idle"] == taken  # taken natively ...
+        assert client.owner_connections("a") == 1  # ... and counted as Python counts it
         gate.set()
         assert await (await pending).read() == b"hello"
         assert client.owner_connections("a") == 0
 
 
 async def test_an_owner_at_its_share_waits_its_turn_through_the_python_path(raw_server, python_calls):
-    gate = asyncio.Event()
-
-    async def held(reader, writer):
-        while True:
-            await read_request(reader)
-            await gate.wait()
-            writer.write(HELLO)
-            await writer.drain()
+    held, gate = gated()
 
     async with raw_server(held) as (base, _), UpstreamClient(max_connections_per_owner=1) as client:
+        two = [asyncio.ensure_future(client.request("GET", base + "/")) for _ in range(2)]
+        await asyncio.sleep(0.05)
         gate.set()
-        await asyncio.gather(*[(await client.request("GET", base + "/")).read() for _ in range(2)])
+        await asyncio.gather(*[(await f).read() for f in two])  # two connections, both idle now
         gate.clear()
         first = asyncio.ensure_future(client.request("GET", base + "/", owner="a"))
         await asyncio.sleep(0.05)
+        assert list(client.stats().values()) == [(2, 1, 0)]  # one idle connection left ...
         taken = python_calls["take_idle"]
-        second = asyncio.ensure_future(client.request("GET", base + "/", owner="a"))  # an idle one exists
+        second = asyncio.ensure_future(client.request("GET", base + "/", owner="a"))  # ... that "a" may not take
         await asyncio.sleep(0.05)
-        assert python_calls["take_idle"] == taken and not second.done()  # declined: queued, not taken
+        # Declined natively, then queued by Python: the idle connection stays idle.
+        assert list(client.stats().values()) == [(2, 1, 1)] and client.owner_connections("a") == 1
+        assert python_calls["take_idle"] == taken
         gate.set()
         assert [await (await f).read() for f in (first, second)] == [b"hello", b"hello"]
 
@@ -171,14 +178,7 @@ async def test_an_idle_connection_past_its_deadline_is_not_taken(raw_server):
 
 
 async def test_a_closed_client_closes_a_connection_that_comes_back(raw_server):
-    gate = asyncio.Event()
-
-    async def held(reader, writer):
-        while True:
-            await read_request(reader)
-            await gate.wait()
-            writer.write(HELLO)
-            await writer.drain()
+    held, gate = gated()
 
     async with raw_server(held) as (base, _):
         client = UpstreamClient()
