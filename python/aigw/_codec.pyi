@@ -5,7 +5,7 @@ serialized here. Functions never panic on input; malformed input raises or yield
 """
 
 import os
-from collections.abc import Callable, Iterable, Set as AbstractSet
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Set as AbstractSet
 from typing import Any, Final, Sequence, TypeVar
 
 __version__: str
@@ -639,10 +639,43 @@ class UsualRun:
         new_log_id: Callable[[], str],
         make_record: Callable[..., Any],
         new_run: Callable[..., Any],
+        usual_main: UsualMain | None = None,
     ) -> None: ...
     def function(self) -> Callable[[Any, Any, Any, Any], Any]:
-        """`start(rt, gw, req, sink)`: the request's coroutine as `run` returns it for the
-        usual request; None (nothing changed) otherwise."""
+        """`start(rt, gw, req, sink)`: the request's awaitable as `run` returns it for the
+        usual request (`usual_main.start`'s, or `_Run.main`'s coroutine without one); None
+        (nothing changed) otherwise."""
+
+class UsualMain:
+    """`_Run.main`, `_run_step` and `UpstreamClient.request` for the usual request as one
+    native awaitable (aigw.pipeline; rust/src/python/usual_main.rs). `classes`: (_Run,
+    Runtime, GatewayPolicy, GatewayRequest, LogRecord, StepPlan, Call, UpstreamRequest,
+    UpstreamClient, Attempt, CachePolicy), their slots checked (ValueError); `parts`: the
+    native pieces it runs."""
+
+    def __init__(
+        self,
+        classes: tuple[type, ...],
+        parts: tuple[UsualPlan, UpstreamExchange, WholeAnswer],
+        make_attempt: Callable[..., Any],
+        monotonic: Callable[[], float],
+        wall_time: Callable[[], float],
+        keep_request_body: Callable[[Any, bytes], None],
+        make_sent: Callable[..., Any],
+    ) -> None: ...
+    def start(self, run: Any, log_options: Any, collect: bool, started: float, stream: bool) -> Awaitable[Any]:
+        """`run.main(log_options, collect, started)`'s awaitable: a UsualRequest when the
+        request may be the usual one, else that coroutine itself."""
+
+class UsualRequest(Coroutine[Any, Any, Any]):
+    """One usual request's run: an awaitable an asyncio Task may run as its coroutine
+    (`send`, `throw`, `close`); it returns the request's log record."""
+
+    def __await__(self) -> Generator[Any, None, Any]: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: Any) -> Any: ...
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any: ...
+    def close(self) -> None: ...
 
 class MetricSeries:
     """The Prometheus counts of one label set (aigw.observe.metrics; rust/src/metrics.rs)."""

@@ -36,7 +36,7 @@ import time
 from typing import Any, Coroutine, Mapping, NamedTuple, Sequence
 
 from aigw import _codec
-from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, InvalidProvider, ProviderFailed, RateLimited, RequestTimeout
+from aigw.errors import AigwError, ProviderFailed, RateLimited, RequestTimeout
 from aigw.interfaces import Provider
 from aigw.observe.request_notes import note_request
 from aigw.request_model import (
@@ -45,14 +45,17 @@ from aigw.request_model import (
 )  # fmt: skip
 from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
 from aigw.memo import Memo
-from aigw.providers import _FRAMINGS, OVERRIDES, HttpProvider, Overrides
+from aigw.providers import _FRAMINGS, Overrides
 from aigw.slots_maker import maker, slot_writer
-from aigw.options import CachePolicy, cache_policy, retry_policy
-from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, Usage
+from aigw.options import CachePolicy
+from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, UpstreamRequest, Usage
+from aigw.upstream import client as upstream_client
+from aigw.upstream.client import UpstreamClient
 from aigw.upstream.errors import FirstByteTimeout, TotalTimeout, UpstreamError
 from aigw.upstream.response import UpstreamResponse
 from aigw.upstream_chunks import StreamFailed, StreamIdleTimeout, UpstreamChunks, relay_chunks
-from aigw.validation import _PASSED_ENDPOINTS, CheckedHeaders, checked_step_headers
+from aigw.step_plans import _USUAL_PLAN, ProviderCredentialsMissing, _usual_plan, plan_steps
+from aigw.validation import CheckedHeaders
 
 log = logging.getLogger("aigw.pipeline")
 
@@ -62,12 +65,6 @@ NEVER_RETRIED = frozenset({400, 401, 403, 404, 413, 422})
 #: The longest Retry-After (or backoff delay) waited for before retrying the same step; a longer
 #: Retry-After makes the step fall back at once.
 MAX_RETRY_AFTER = 60.0
-
-
-class ProviderCredentialsMissing(AigwError):
-    """The client sent no provider key and the gateway stores none for that provider."""
-
-    status, code = 400, 2011
 
 
 # ---- cache keys -----------------------------------------------------------------------------
@@ -112,12 +109,7 @@ def request_cache_key(plans: Sequence[StepPlan], principal: str | None = None) -
 
 #: The pipeline's own objects per request, each built in one native call (aigw.slots_maker;
 #: the request model's are in aigw.request_model).
-_make_record, _make_call, _make_plan, _make_attempt, _make_usage = map(maker, (LogRecord, Call, StepPlan, Attempt, Usage))
-
-
-#: ttl → the cache policy of a step that sets no option: the gateway's ttl (shared, never
-#: mutated, as the gateway's retry policy is).
-_NO_OPTIONS_CACHING: Memo[int, CachePolicy] = Memo(CachePolicy, 16)
+_make_record, _make_attempt, _make_usage = map(maker, (LogRecord, Attempt, Usage))
 
 
 # ---- run --------------------------------------------------------------------------------------
@@ -205,97 +197,6 @@ def run(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, sink: Sink) -> Coro
         else:
             record.request_body_size = len(first.body)
     return _new_run(rt, gw, req, headers, sink, record, collect_payload).main(log_options, collect, started)
-
-
-def plan_steps(rt: Runtime, gw: GatewayPolicy, req: GatewayRequest, headers: Mapping[str, str]) -> list[StepPlan]:
-    """Resolve every step before touching the network: too many steps, an unknown provider, a
-    bad option or missing credentials are the client's mistake, reported at once."""
-    if len(req.steps) > gw.max_steps:
-        raise BadRequest(
-            f"a request may have at most {gw.max_steps} steps, got {len(req.steps)} "
-            f"(gateway setting max_steps)"
-        )
-    plans = []
-    for index, step in enumerate(req.steps):
-        provider = rt.providers.get(step.provider)
-        if provider is None:
-            raise InvalidProvider(f"unknown provider {step.provider!r} in step {index}")
-        own = step.headers
-        if not headers and step.endpoint in _PASSED_ENDPOINTS and (not own or own.__class__ is CheckedHeaders):
-            # checked_step_headers' answer, inline, for a step without headers or with a
-            # door's (already checked) and no request-level ones: a copy of them
-            step_headers = dict(own) if own else {}
-        else:
-            step_headers = checked_step_headers(headers, step.headers, step.endpoint, _STEP_LABELS[index] if index < len(_STEP_LABELS) else f"step {index}")
-        # _names_options(step_headers), inline for the usual dict
-        if _codec.any_name_starts(step_headers, "cf-") if step_headers.__class__ is dict else _names_options(step_headers):
-            policy = retry_policy(gw.retry, step_headers, step.config)
-            caching = cache_policy(gw.cache_ttl, step_headers)
-        else:
-            # The common request sets no option: the gateway's policies as they are (shared,
-            # never mutated), without a copy and ten header look-ups per step.
-            policy = retry_policy(gw.retry, step_headers, step.config) if step.config else gw.retry
-            caching = _NO_OPTIONS_CACHING[gw.cache_ttl]
-        key = None
-        overrides = OVERRIDES[provider.__class__]
-        # HttpProvider.has_client_auth, inline unless the class has its own
-        if not (provider.has_client_auth(step_headers) if overrides.has_client_auth else step_headers.get(provider.auth_header)):  # type: ignore[attr-defined]
-            if "cf-aig-byok-alias" in step_headers or _PREFERS_ALIAS[provider.__class__]:
-                key = _stored_key(rt, provider, step, step_headers)
-            else:  # _stored_key's usual case, inline: the default alias
-                key = rt.keys.lookup(step.provider, None)
-            if key is None:
-                raise ProviderCredentialsMissing(
-                    f"step {index}: no {step.provider} credentials: send the provider's auth header "
-                    f"or store a key under [providers.{step.provider}] key"
-                )
-        call = _make_call(step.provider, step.endpoint, step.body, step_headers, step.query, step.method, step.stream, step.model)
-        plans.append(_make_plan(index, provider, call, policy, caching, key, overrides))
-    return plans
-
-
-#: "step 0", "step 1", ...: the labels error messages name steps by, made once (an f-string per
-#: step and request formatted an int for messages that are almost never written).
-_STEP_LABELS = tuple(f"step {i}" for i in range(16))
-
-
-def _names_options(headers: Mapping[str, str]) -> bool:
-    """Whether lowercase `headers` may set a per-request option: every option header starts
-    `cf-` (`cf-aig-*`, and the old `cf-cache-ttl` / `cf-skip-cache`)."""
-    if isinstance(headers, dict):  # the usual: one native pass (a client SDK sends ~10 fields)
-        return _codec.any_name_starts(headers, "cf-")
-    return any(name.startswith("cf-") for name in headers)
-
-
-_DEFAULT_KEY_ALIAS = HttpProvider.key_alias
-
-
-def _prefers_alias(kind: type) -> bool:
-    """Whether providers of class `kind` may prefer a stored key's alias per call (a
-    `key_alias` of their own, e.g. Azure's resource in the path)."""
-    key_alias = getattr(kind, "key_alias", None)
-    return key_alias is not None and key_alias is not _DEFAULT_KEY_ALIAS
-
-
-#: `_prefers_alias`, remembered per provider class.
-_PREFERS_ALIAS: Memo[type, bool] = Memo(_prefers_alias, 256)
-
-
-def _stored_key(rt: Runtime, provider: Provider, step: StepRequest, headers: Mapping[str, str]) -> str | None:
-    """The stored key for a step: the client's `cf-aig-byok-alias`, else the alias the
-    provider prefers for this call (Azure: the resource in the path) when one is stored, else
-    the default alias."""
-    alias = headers.get("cf-aig-byok-alias")
-    if alias is None and _PREFERS_ALIAS[provider.__class__]:  # the default prefers none: no Call to ask with
-        preferred = provider.key_alias(Call(step.provider, step.endpoint, b""))  # type: ignore[attr-defined]
-        if preferred is not None:
-            try:
-                key = rt.keys.lookup(step.provider, preferred)
-            except ByokAliasNotFound:
-                key = None  # nothing stored for this resource: the default alias
-            if key is not None:
-                return key
-    return rt.keys.lookup(step.provider, alias)
 
 
 def _textual(content_type: str | None) -> bool:
@@ -405,25 +306,72 @@ class _Run:
                     break
             else:
                 self._every_step_failed()
-        except asyncio.CancelledError:
+        except BaseException as exc:
+            self._ended_by(exc)
+        finally:
+            self._finish(collect, started)
+        return record
+
+    async def resumed(self, plan: StepPlan, sent: _Sent, collect: bool, started: float) -> LogRecord:
+        """`main` from its first attempt's wait for the upstream's head on: the usual request
+        whose set-up, plan and first request the native path (`_USUAL_MAIN`) ran and whose
+        answer it hands back (an error answer, a stream, a failed exchange, an exception
+        thrown into it while it waited)."""
+        try:
+            if not await self._run_step(plan, None, 0, sent):
+                self._every_step_failed()
+        except BaseException as exc:
+            self._ended_by(exc)
+        finally:
+            self._finish(collect, started)
+        return self.record
+
+    def failed_natively(self, resp: Any, attempt: Attempt, attempt_started: float, exc: BaseException, collect: bool, started: float) -> LogRecord:
+        """`main`'s way with `exc`, raised in the native path (`_USUAL_MAIN`) once its first
+        attempt had begun (writing the request, or delivering the usual answer `resp`): the
+        response closed and the attempt timed as `_run_step` does, then `_ended_by` and
+        `_finish`."""
+        try:
+            try:
+                if resp is not None:
+                    resp.close()
+                raise exc
+            finally:
+                attempt.duration_ms = (time.monotonic() - attempt_started) * 1000.0
+        except BaseException as err:
+            self._ended_by(err)
+        finally:
+            self._finish(collect, started)
+        return self.record
+
+    def _ended_by(self, exc: BaseException) -> None:
+        """How a request that raised `exc` ends: a gateway error is the client's answer
+        (through the sink); cancellation and anything else (a bug: a 500 in the record) are
+        noted in the record and raised again."""
+        record = self.record
+        if isinstance(exc, asyncio.CancelledError):
             record.cancelled = True
             record.error = "cancelled"
-            raise
-        except AigwError as err:
-            record.status, record.error, record.success = err.status, err.message, False
-            self.sink.fail(_answer(req, record.log_id, record.step or 0, "application/json", err.status), err)
-        except Exception as exc:
+            raise exc
+        if isinstance(exc, AigwError):
+            record.status, record.error, record.success = exc.status, exc.message, False
+            self.sink.fail(_answer(self.req, record.log_id, record.step or 0, "application/json", exc.status), exc)
+            return
+        if isinstance(exc, Exception):
             record.status, record.success = 500, False
             record.error = f"internal error: {exc.__class__.__name__}"
-            raise
-        finally:
-            record.duration_ms = (time.monotonic() - started) * 1000.0
-            for observer in rt.observers:  # issue 13: before the loggers, so the cost is logged
-                observer.observe(record)
-            if collect:
-                for logger in rt.loggers:
-                    logger.log(record)
-        return record
+        raise exc
+
+    def _finish(self, collect: bool, started: float) -> None:
+        """Every request's end: its duration, the observers, then (when it is logged) the
+        loggers."""
+        record = self.record
+        record.duration_ms = (time.monotonic() - started) * 1000.0
+        for observer in self.rt.observers:  # issue 13: before the loggers, so the cost is logged
+            observer.observe(record)
+        if collect:
+            for logger in self.rt.loggers:
+                logger.log(record)
 
     async def _answer_from_cache(self, plan: StepPlan, key: str) -> bool:
         hit = await self.rt.cache.get(key)  # type: ignore[union-attr]
@@ -439,40 +387,53 @@ class _Run:
         self.sink.deliver(answer, hit.body)
         return True
 
-    async def _run_step(self, plan: StepPlan, store_key: str | None, ttl: int) -> bool:
-        """Try one step up to its attempts; True when the request was answered.
+    async def _run_step(self, plan: StepPlan, store_key: str | None, ttl: int, sent: _Sent | None = None) -> bool:
+        """Try one step up to its attempts; True when the request was answered. `sent`: the
+        first attempt, already made and its request written (`resumed`).
 
         An attempt awaits the upstream's head here, then takes a whole answer that is already
         in (the common non-streamed success) without another coroutine; errors, streams and
         bodies still on their way go through `_rest_of_answer`."""
         record, call, policy, client = self.record, plan.call, plan.retry, self.rt.client
-        record.step, record.provider, record.model, record.endpoint = plan.index, call.provider, call.model, call.endpoint
-        upstream = plan.provider.build_request(call, plan.key)
-        if plan.overrides.prepare:
-            upstream = await plan.provider.prepare(upstream, call, plan.key, client)  # type: ignore[attr-defined]
-        if self.collect and upstream.body is not record.request_body:
-            keep_request_body(record, upstream.body)  # the body this step actually sends
+        if sent is None:
+            record.step, record.provider, record.model, record.endpoint = plan.index, call.provider, call.model, call.endpoint
+            upstream = plan.provider.build_request(call, plan.key)
+            if plan.overrides.prepare:
+                upstream = await plan.provider.prepare(upstream, call, plan.key, client)  # type: ignore[attr-defined]
+            if self.collect and upstream.body is not record.request_body:
+                keep_request_body(record, upstream.body)  # the body this step actually sends
+        else:
+            upstream = sent.upstream
         first_byte_ms = policy.request_timeout_ms or (self.gw.stream_first_byte_timeout_ms if call.stream else 0)
         first_byte_timeout = first_byte_ms / 1000.0 if first_byte_ms else None
         retry_after: float | None = None
         for number in range(1, policy.max_attempts + 1):
-            if number > 1:
-                delay = max(policy.delay_before(number), retry_after or 0.0)
-                if delay:
-                    await asyncio.sleep(min(delay, MAX_RETRY_AFTER))
-            attempt = _make_attempt(plan.index, number, call.provider, call.model, 0, None, 0.0, time.time())
-            record.attempts.append(attempt)
-            started = time.monotonic()
+            if sent is None:
+                if number > 1:
+                    delay = max(policy.delay_before(number), retry_after or 0.0)
+                    if delay:
+                        await asyncio.sleep(min(delay, MAX_RETRY_AFTER))
+                attempt = _make_attempt(plan.index, number, call.provider, call.model, 0, None, 0.0, time.time())
+                record.attempts.append(attempt)
+                started = time.monotonic()
+            else:
+                attempt, started = sent.attempt, sent.started
             try:
                 try:
-                    resp = await client.request(
-                        upstream.method,
-                        upstream.url,
-                        upstream.headers,
-                        upstream.body,
-                        first_byte_timeout=first_byte_timeout,
-                        owner=self.req.owner,
-                    )
+                    if sent is None:
+                        resp = await client.request(
+                            upstream.method,
+                            upstream.url,
+                            upstream.headers,
+                            upstream.body,
+                            first_byte_timeout=first_byte_timeout,
+                            owner=self.req.owner,
+                        )
+                    else:  # the first attempt, made natively: its answer as request returns it
+                        first, sent = sent, None
+                        resp = await client.sent(
+                            first.connection, first.waiter, first.thrown, upstream.method, upstream.url, upstream.headers, upstream.body, first_byte_timeout, self.req.owner
+                        )
                 except UpstreamError as exc:
                     verdict = self._failed(attempt, _request_error(plan, exc, first_byte_ms))
                 else:
@@ -631,6 +592,19 @@ class _Run:
         raise self.last_error or ProviderFailed("no step produced an answer")
 
 
+class _Sent(NamedTuple):
+    """A first attempt the native path (`_USUAL_MAIN`) made and whose request it wrote on a
+    pooled connection, handed to `_Run.resumed`: `thrown`, an exception thrown into the
+    request while it waited for the answer's head."""
+
+    upstream: UpstreamRequest
+    connection: Any  # aigw.upstream.connection.Connection
+    waiter: asyncio.Future
+    attempt: Attempt
+    started: float  # time.monotonic() when the attempt began
+    thrown: BaseException | None
+
+
 class _Head(NamedTuple):
     """An upstream answer's head as `_whole_answer` read it, for `_rest_of_answer`."""
 
@@ -642,25 +616,29 @@ class _Head(NamedTuple):
 
 #: `_whole_answer` then `_deliver` for the usual answer, in one native call (True: delivered;
 #: False: nothing changed, the Python path takes it): rust/src/python/whole_answer.rs.
-_deliver_whole = _codec.WholeAnswer(
+_WHOLE_ANSWER = _codec.WholeAnswer(
     (_Run, StepPlan, Overrides, UpstreamResponse, Attempt, GatewayRequest, LogRecord), _MEDIA_TYPES, _FRAMINGS, _TEXTUAL, Framing.JSON, make_answer, _make_usage
-).function()
-
-#: `plan_steps` for a request whose every step is the usual one (no options, no config, a
-#: checked endpoint, the client's auth header or the default stored key), in one native call;
-#: None for any other request: rust/src/python/usual_plan.rs.
-_usual_plan = _codec.UsualPlan(
-    (Runtime, GatewayPolicy, GatewayRequest, StepRequest, Overrides),
-    _PASSED_ENDPOINTS, CheckedHeaders, _NO_OPTIONS_CACHING, OVERRIDES, _PREFERS_ALIAS, _make_call, _make_plan,
-).function()
+)
+_deliver_whole = _WHOLE_ANSWER.function()
 
 #: A request's `_Run`, its two "last" slots None (aigw.slots_maker.slot_writer).
 _new_run = slot_writer(_Run, ("rt", "gw", "req", "headers", "sink", "record", "collect"), {"last_error": None, "last_answer": None})
 
-#: `run`'s set-up for a request that names no option (its record, the `_Run`, the coroutine)
+#: `main`, `_run_step` and the upstream client's `request` for the usual request (one step, no
+#: stream, cache use or rate limit), as one native awaitable; it hands anything else back to
+#: `main` before it has changed anything, or to `resumed` once the request is written:
+#: rust/src/python/usual_main.rs.
+_USUAL_MAIN = _codec.UsualMain(
+    (_Run, Runtime, GatewayPolicy, GatewayRequest, LogRecord, StepPlan, Call, UpstreamRequest, UpstreamClient, Attempt, CachePolicy),
+    (_USUAL_PLAN, upstream_client._EXCHANGE, _WHOLE_ANSWER),
+    _make_attempt, time.monotonic, time.time, keep_request_body, _Sent,
+)
+
+#: `run`'s set-up for a request that names no option (its record, the `_Run`, the awaitable)
 #: in one native call; None for any other request: rust/src/python/usual_run.rs.
 _usual_run = _codec.UsualRun(
-    (GatewayPolicy, GatewayRequest, StepRequest, LogRecord), CheckedHeaders, _MEDIA_TYPES, _TEXTUAL, time.monotonic, time.time, new_log_id, _make_record, _new_run
+    (GatewayPolicy, GatewayRequest, StepRequest, LogRecord), CheckedHeaders, _MEDIA_TYPES, _TEXTUAL, time.monotonic, time.time, new_log_id, _make_record, _new_run,
+    _USUAL_MAIN,
 ).function()
 
 

@@ -97,6 +97,8 @@ mod slots; // dataclass instances built in one native call
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod upstream_exchange; // the upstream client's usual exchange, natively
 mod usual_plan; // the pipeline's usual plan, natively
+mod usual_main; // the pipeline's usual request, natively, as one awaitable
+mod usual_request; // that awaitable's coroutine protocol
 mod usual_run; // the pipeline's usual start, natively
 mod whole_answer; // the pipeline's usual whole answer, natively
 mod ws; // the WebSocket codec
@@ -111,6 +113,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     whole_answer::register(m)?;
     usual_plan::register(m)?;
     usual_run::register(m)?;
+    usual_main::register(m)?;
     kernels::register(m)?;
     headers::register(m)?;
     relay::register(m)?;

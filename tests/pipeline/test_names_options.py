@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aigw.pipeline import _names_options
+from aigw.step_plans import _names_options
 from aigw.validation import CheckedHeaders
 
 NAMES = st.sampled_from(["authorization", "cf-aig-cache-ttl", "cf-cache-ttl", "cf-", "c", "x-cf-aig", "content-type", "cfa"])

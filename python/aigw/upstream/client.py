@@ -362,6 +362,7 @@ class UpstreamClient:
         total_timeout: float | None = None,
         decode_content: bool = True,
         owner: Any = None,
+        _retried: bool = False,
     ) -> UpstreamResponse:
         """Send one request and return once the response head has arrived. The body is read
         from the returned response. `headers` may not set Host, Content-Length,
@@ -369,7 +370,8 @@ class UpstreamClient:
         Content-Encoding (the headers still name it). `owner`: any hashable naming whose
         request this is (e.g. the client connection); it counts against that owner's share of
         the host's pool until the response body ends or is abandoned. Raises UpstreamError
-        subclasses; cancelling it at any point releases what it held."""
+        subclasses; cancelling it at any point releases what it held. (`_retried`: this is
+        `sent`'s one retry: no other.)"""
         if self._closed:
             raise ClientClosed("client closed")
         loop = self._loop
@@ -391,7 +393,7 @@ class UpstreamClient:
         if pool is None:
             pool = self._pools[key] = _Pool(key, self)
         is_head = method == "HEAD"
-        retried = False
+        retried = _retried
         fbt = self.first_byte_timeout if first_byte_timeout is None else first_byte_timeout
         while True:
             # The common case, an idle pooled connection this owner may take, taken and
@@ -417,6 +419,32 @@ class UpstreamClient:
             except BaseException:
                 conn.abort()
                 raise
+
+    async def sent(
+        self, conn: Connection, waiter: asyncio.Future, thrown: BaseException | None, method: str, url: str,
+        headers: HeadersArg, body: bytes | None, first_byte_timeout: float | None, owner: Any,
+    ) -> UpstreamResponse:
+        """The rest of `request` for a request `_send` wrote on a pooled connection without
+        it (the pipeline's native usual path: rust/src/python/usual_main.rs): the answer's
+        head from `waiter`, or `thrown` raised where `request` awaits it (an exception thrown
+        into the request meanwhile). A connection closed before any byte is retried once, as
+        `request` retries it, within the same total deadline."""
+        try:
+            if thrown is not None:
+                raise thrown
+            return await waiter
+        except ClosedBeforeResponse as e:
+            total_deadline = conn._total_deadline
+            conn.abort()
+            if not e.written or self._idempotent(method, headers):
+                remaining = max(0.0, total_deadline - self._loop.time())
+                return await self.request(
+                    method, url, headers, body, first_byte_timeout=first_byte_timeout, total_timeout=remaining, owner=owner, _retried=True
+                )
+            raise UpstreamConnectionClosed(f"connection closed before any response byte: {e.cause or 'closed by peer'}") from e.cause
+        except BaseException:
+            conn.abort()
+            raise
 
     # -- internals -----------------------------------------------------------------------
 

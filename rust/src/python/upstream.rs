@@ -107,7 +107,7 @@ fn write_head(
 /// head builder then reports it.
 #[pyfunction]
 #[pyo3(signature = (method, target, host, fields, body=None))]
-fn request_message<'py>(
+pub(crate) fn request_message<'py>(
     py: Python<'py>,
     method: &str,
     target: &[u8],

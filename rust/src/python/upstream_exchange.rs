@@ -174,7 +174,7 @@ impl FixedArity<7> for UpstreamExchange {
 
 impl UpstreamExchange {
     #[allow(clippy::too_many_arguments)]
-    fn send<'py>(
+    pub(crate) fn send<'py>(
         &self,
         pool: &Bound<'py, PyAny>,
         owner: &Bound<'py, PyAny>,

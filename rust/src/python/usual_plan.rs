@@ -139,7 +139,7 @@ impl FixedArity<4> for UsualPlan {
 }
 
 impl UsualPlan {
-    fn plan<'py>(
+    pub(crate) fn plan<'py>(
         &self,
         rt: &Bound<'py, PyAny>,
         gw: &Bound<'py, PyAny>,

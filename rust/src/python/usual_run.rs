@@ -10,6 +10,7 @@
 
 use super::fastcall::{self, FixedArity, MethodDef};
 use super::slot_layout::Layout;
+use super::usual_main::UsualMain;
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -71,6 +72,8 @@ pub struct UsualRun {
     new_log_id: Py<PyAny>,
     make_record: Py<PyAny>,
     new_run: Py<PyAny>,
+    /// What runs the request from its plan on (`UsualMain.start`); None: `_Run.main` itself.
+    usual_main: Option<Py<UsualMain>>,
 }
 
 #[pymethods]
@@ -78,6 +81,7 @@ impl UsualRun {
     /// `classes`: (GatewayPolicy, GatewayRequest, StepRequest, LogRecord), their slots
     /// checked (ValueError); the rest as named on the struct.
     #[new]
+    #[pyo3(signature = (classes, checked_headers, media_types, textual, monotonic, wall_time, new_log_id, make_record, new_run, usual_main=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         classes: Classes<'_>,
@@ -89,6 +93,7 @@ impl UsualRun {
         new_log_id: Bound<'_, PyAny>,
         make_record: Bound<'_, PyAny>,
         new_run: Bound<'_, PyAny>,
+        usual_main: Option<Bound<'_, UsualMain>>,
     ) -> PyResult<Self> {
         let (policy, request, step, record) = classes;
         Ok(UsualRun {
@@ -104,6 +109,7 @@ impl UsualRun {
             new_log_id: new_log_id.unbind(),
             make_record: make_record.unbind(),
             new_run: new_run.unbind(),
+            usual_main: usual_main.map(Bound::unbind),
         })
     }
 
@@ -249,7 +255,7 @@ impl UsualRun {
             return Err(PyTypeError::new_err("the LogRecord maker made another class"));
         }
         let set = |i, v: Bound<'py, PyAny>| unsafe { self.record.set(&record, i, v) };
-        set(L_STREAM, stream);
+        set(L_STREAM, stream.clone());
         if let Some((media, textual, body)) = logged {
             set(L_REQUEST_CONTENT_TYPE, media);
             if textual {
@@ -264,7 +270,10 @@ impl UsualRun {
             .new_run
             .bind(py)
             .call1((rt, gw, req, &headers, sink, record, &collect))?;
-        run.call_method1(intern!(py, "main"), (headers, collect, started))
-            .map(Some)
+        match &self.usual_main {
+            Some(main) => UsualMain::start(main.bind(py), &run, &headers, &collect, &started, &stream),
+            None => run.call_method1(intern!(py, "main"), (headers, collect, started)),
+        }
+        .map(Some)
     }
 }

@@ -182,7 +182,7 @@ impl FixedArity<4> for WholeAnswer {
 }
 
 impl WholeAnswer {
-    fn deliver(
+    pub(crate) fn deliver(
         &self,
         run: &Bound<'_, PyAny>,
         plan: &Bound<'_, PyAny>,
