@@ -108,14 +108,41 @@ async def test_an_answer_without_usage_is_delivered_natively_with_none(monkeypat
     assert (native[0]["tokens_in"], native[0]["tokens_out"], native[0]["response_content_type"]) == (None, None, "application/json")
 
 
+async def test_a_provider_with_its_own_usage_reader_is_delivered_natively_with_its_usage(monkeypatch):
+    (native, native_calls), (python, _) = await both_paths(monkeypatch, (200, ANTHROPIC_JSON, "application/json"), "anthropic")
+    assert native == python and native_calls == 0
+    assert (native[0]["tokens_in"], native[0]["tokens_out"]) == (4, 6)
+
+
+async def test_a_usage_reader_that_raises_fails_the_request_as_python_would(monkeypatch):
+    from aigw.builtins.providers.anthropic import AnthropicProvider
+
+    def broken(self, body):
+        raise RuntimeError("the usage reader broke")
+
+    monkeypatch.setattr(AnthropicProvider, "usage_from_body", broken)
+    for native in (True, False):
+        with monkeypatch.context() as m:
+            if not native:
+                m.setattr(pipeline, "_deliver_whole", lambda *args: False)
+            runner = web.AppRunner(server_app(200, ANTHROPIC_JSON, "application/json"))
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            try:
+                with pytest.raises(RuntimeError, match="the usage reader broke"):
+                    await answered(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", "anthropic")
+            finally:
+                await runner.cleanup()
+
+
 @pytest.mark.parametrize(
     "reply, step_for",
     [
         ((429, b'{"error": "slow down"}', "application/json"), "openai"),
         ((200, b"plain words", "text/plain"), "openai"),
-        ((200, ANTHROPIC_JSON, "application/json"), "anthropic"),
     ],
-    ids=["an error answer", "not JSON framing", "a provider with its own usage reader"],
+    ids=["an error answer", "not JSON framing"],
 )
 async def test_any_other_answer_is_left_to_the_python_path(monkeypatch, reply, step_for):
     (native, native_calls), (python, python_calls) = await both_paths(monkeypatch, reply, step_for)

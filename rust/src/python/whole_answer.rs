@@ -5,9 +5,11 @@
 //! Those stay the specification and the path for every other answer: the function first
 //! checks that every condition of the usual case holds (exact classes, a status below 400, a
 //! media type and framing the pipeline's memos already know as JSON, a body read_now would
-//! hand over whole, providers that keep HttpProvider's usage and framing, usage found in the
-//! body or not asked of the headers) and otherwise returns False having changed nothing. The
-//! objects are read and written in their `__slots__` (`slot_layout::Layout`).
+//! hand over whole, a provider that keeps HttpProvider's framing) and otherwise returns False
+//! having changed nothing. The usage is read natively for a provider that keeps HttpProvider's
+//! reader, else by the provider's own `usage_from_body` (and `usage_from_headers`), called as
+//! `_deliver` calls them. The objects are read and written in their `__slots__`
+//! (`slot_layout::Layout`).
 
 use super::fastcall::{self, FixedArity, MethodDef};
 use super::slot_layout::{is_false, Layout};
@@ -29,6 +31,7 @@ const R_COLLECT: usize = 3;
 
 const PLAN_SLOTS: &[&str] = &["index", "provider", "overrides"];
 const PL_INDEX: usize = 0;
+const PL_PROVIDER: usize = 1;
 const PL_OVERRIDES: usize = 2;
 
 const OVERRIDES_SLOTS: &[&str] = &["framing", "usage_from_body", "usage_from_headers"];
@@ -214,9 +217,12 @@ impl WholeAnswer {
             return Ok(false);
         }
         let o = |i| unsafe { self.overrides.get(&overrides, i) };
-        if !is_false(&o(O_FRAMING)) || !is_false(&o(O_USAGE_FROM_BODY)) {
-            return Ok(false); // the provider's own framing or usage reader: Python calls it
+        if !is_false(&o(O_FRAMING)) {
+            return Ok(false); // the provider's own framing: Python asks it
         }
+        let (Some(reads_usage), Some(usage_in_headers)) = (o(O_USAGE_FROM_BODY), o(O_USAGE_FROM_HEADERS)) else {
+            return Ok(false);
+        };
         match self.framings.bind(py).get_item(&media)? {
             Some(framing) if framing.is(self.json.bind(py)) => {}
             _ => return Ok(false), // a stream, raw bytes, or a type the memo has not met
@@ -251,12 +257,6 @@ impl WholeAnswer {
         let Some(textual) = self.textual.bind(py).get_item(&media)? else {
             return Ok(false);
         };
-        // HttpProvider.usage_from_body; a provider with usage_from_headers is asked when the
-        // body has none (Python does that).
-        let pair = openai_usage(&body);
-        if pair.is_none() && !is_false(&o(O_USAGE_FROM_HEADERS)) {
-            return Ok(false);
-        }
         let r = |i| unsafe { self.run.get(run, i) };
         let (Some(req), Some(sink), Some(record), Some(collect)) = (r(R_REQ), r(R_SINK), r(R_RECORD), r(R_COLLECT))
         else {
@@ -265,11 +265,12 @@ impl WholeAnswer {
         if !(self.request.is(&req) && self.record.is(&record)) {
             return Ok(false);
         }
-        let (Some(event_id), Some(log_id), Some(index), Some(headers)) = (
+        let (Some(event_id), Some(log_id), Some(index), Some(headers), Some(provider)) = (
             unsafe { self.request.get(&req, Q_EVENT_ID) },
             unsafe { self.record.get(&record, L_LOG_ID) },
             unsafe { self.plan.get(plan, PL_INDEX) },
             s(S_HEADERS),
+            unsafe { self.plan.get(plan, PL_PROVIDER) },
         ) else {
             return Ok(false);
         };
@@ -283,25 +284,37 @@ impl WholeAnswer {
             set_response(S_SIZE, 0i64.into_pyobject(py)?.into_any());
             chunks.del_item(0)?;
         }
-        // _deliver.
-        let usage = match pair {
-            Some((tokens_in, tokens_out)) => Some(self.make_usage.bind(py).call1((tokens_in, tokens_out))?),
-            None => None,
-        };
+        // _deliver: the usage HttpProvider reads (natively), or the provider's own reader's;
+        // a provider with usage_from_headers is asked when the body has none. Their errors
+        // are raised from here, as from _deliver.
         let none = || py.None().into_bound(py);
+        let usage = if is_false(&Some(reads_usage)) {
+            match openai_usage(&body) {
+                Some((tokens_in, tokens_out)) => self.make_usage.bind(py).call1((tokens_in, tokens_out))?,
+                None => none(),
+            }
+        } else {
+            provider.call_method1(intern!(py, "usage_from_body"), (&body,))?
+        };
+        let usage = if usage.is_none() && !is_false(&Some(usage_in_headers)) {
+            provider.call_method1(intern!(py, "usage_from_headers"), (&headers,))?
+        } else {
+            usage
+        };
         let set_record = |i, v: Bound<'_, PyAny>| unsafe { self.record.set(&record, i, v) };
         set_record(L_STATUS, status.clone());
         set_record(L_SUCCESS, yes.to_owned().into_any());
         set_record(L_ERROR, none());
         set_record(L_RESPONSE_CONTENT_TYPE, media.clone());
-        let (tokens_in, tokens_out) = match pair {
-            Some((i, o)) => (i.into_pyobject(py)?.into_any(), o.into_pyobject(py)?.into_any()),
-            None => (none(), none()),
+        let (tokens_in, tokens_out) = if usage.is_none() {
+            (none(), none())
+        } else {
+            (usage.getattr(intern!(py, "tokens_in"))?, usage.getattr(intern!(py, "tokens_out"))?)
         };
         set_record(L_TOKENS_IN, tokens_in);
         set_record(L_TOKENS_OUT, tokens_out);
         let cache_status = intern!(py, "MISS");
-        let usage_arg = usage.unwrap_or_else(none);
+        let usage_arg = usage;
         let answer = self.make_answer.bind(py).call1((
             event_id,
             log_id,
