@@ -650,8 +650,8 @@ class UsualMain:
     """`_Run.main`, `_run_step` and `UpstreamClient.request` for the usual request as one
     native awaitable (aigw.pipeline; rust/src/python/usual_main.rs). `classes`: (_Run,
     Runtime, GatewayPolicy, GatewayRequest, LogRecord, StepPlan, Call, UpstreamRequest,
-    UpstreamClient, Attempt, CachePolicy), their slots checked (ValueError); `parts`: the
-    native pieces it runs."""
+    UpstreamClient, Attempt, CachePolicy, RetryPolicy, Overrides), their slots checked
+    (ValueError); `parts`: the native pieces it runs."""
 
     def __init__(
         self,

@@ -47,7 +47,7 @@ from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_m
 from aigw.memo import Memo
 from aigw.providers import _FRAMINGS, Overrides
 from aigw.slots_maker import maker, slot_writer
-from aigw.options import CachePolicy
+from aigw.options import CachePolicy, RetryPolicy
 from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, UpstreamRequest, Usage
 from aigw.upstream import client as upstream_client
 from aigw.upstream.client import UpstreamClient
@@ -629,7 +629,7 @@ _new_run = slot_writer(_Run, ("rt", "gw", "req", "headers", "sink", "record", "c
 #: `main` before it has changed anything, or to `resumed` once the request is written:
 #: rust/src/python/usual_main.rs.
 _USUAL_MAIN = _codec.UsualMain(
-    (_Run, Runtime, GatewayPolicy, GatewayRequest, LogRecord, StepPlan, Call, UpstreamRequest, UpstreamClient, Attempt, CachePolicy),
+    (_Run, Runtime, GatewayPolicy, GatewayRequest, LogRecord, StepPlan, Call, UpstreamRequest, UpstreamClient, Attempt, CachePolicy, RetryPolicy, Overrides),
     (_USUAL_PLAN, upstream_client._EXCHANGE, _WHOLE_ANSWER),
     _make_attempt, time.monotonic, time.time, keep_request_body, _Sent,
 )

@@ -282,7 +282,9 @@ def test_the_usual_awaitable_refuses_classes_without_the_slots_it_uses():
 
     parts = (pipeline._USUAL_PLAN, pipeline.upstream_client._EXCHANGE, pipeline._WHOLE_ANSWER)
     with pytest.raises(ValueError, match="is not a slot"):
-        pipeline._codec.UsualMain((Bare,) * 11, parts, print, print, print, print, print)
+        pipeline._codec.UsualMain((Bare,) * 13, parts, print, print, print, print, print)
+    with pytest.raises(ValueError, match="takes 13 classes"):
+        pipeline._codec.UsualMain((Bare,) * 12, parts, print, print, print, print, print)
 
 
 async def test_a_usual_awaitable_closed_before_it_starts_sends_nothing(monkeypatch):

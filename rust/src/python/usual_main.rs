@@ -116,22 +116,10 @@ const K_FIRST_BYTE_TIMEOUT: usize = 3;
 const K_URLS: usize = 4;
 const K_POOLS: usize = 5;
 
-/// The classes whose slots the awaitable uses, in this order: _Run, Runtime, GatewayPolicy,
+/// How many classes `UsualMain` is given, in this order: _Run, Runtime, GatewayPolicy,
 /// GatewayRequest, LogRecord, StepPlan, Call, UpstreamRequest, UpstreamClient, Attempt,
-/// CachePolicy.
-type Classes<'py> = (
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-);
+/// CachePolicy, RetryPolicy, Overrides.
+const CLASSES: usize = 13;
 
 /// The native parts the awaitable runs: the usual plan, the client's exchange, the usual
 /// whole answer.
@@ -155,8 +143,8 @@ pub struct UsualMain {
     client: Layout,
     attempt: Layout,
     caching: Layout,
-    /// RetryPolicy's `request_timeout_ms` and Overrides' `prepare`, read by attribute (two
-    /// frozen-ish records the plan shares between requests).
+    retry: Layout,
+    overrides: Layout,
     usual_plan: Py<UsualPlan>,
     exchange: Py<UpstreamExchange>,
     whole_answer: Py<WholeAnswer>,
@@ -170,12 +158,12 @@ pub struct UsualMain {
 
 #[pymethods]
 impl UsualMain {
-    /// `classes` as `Classes` names them (their slots checked: ValueError); `parts` the
+    /// `classes` as `CLASSES` names them (their slots checked: ValueError); `parts` the
     /// native pieces (UsualPlan, UpstreamExchange, WholeAnswer); the rest as named on the
     /// struct.
     #[new]
     fn new(
-        classes: Classes<'_>,
+        classes: Vec<Bound<'_, PyType>>,
         parts: Parts<'_>,
         make_attempt: Bound<'_, PyAny>,
         monotonic: Bound<'_, PyAny>,
@@ -183,7 +171,11 @@ impl UsualMain {
         keep_request_body: Bound<'_, PyAny>,
         make_sent: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let (run, runtime, policy, request, record, plan, call, upstream, client, attempt, caching) = classes;
+        let classes: [Bound<'_, PyType>; CLASSES] = classes
+            .try_into()
+            .map_err(|_| PyValueError::new_err(format!("UsualMain takes {CLASSES} classes")))?;
+        let [run, runtime, policy, request, record, plan, call, upstream, client, attempt, caching, retry, overrides] =
+            classes;
         let (usual_plan, exchange, whole_answer) = parts;
         Ok(UsualMain {
             run: Layout::new(&run, RUN_SLOTS)?,
@@ -197,6 +189,8 @@ impl UsualMain {
             client: Layout::new(&client, CLIENT_SLOTS)?,
             attempt: Layout::new(&attempt, &["duration_ms"])?,
             caching: Layout::new(&caching, CACHING_SLOTS)?,
+            retry: Layout::new(&retry, &["request_timeout_ms"])?,
+            overrides: Layout::new(&overrides, &["prepare"])?,
             usual_plan: usual_plan.unbind(),
             exchange: exchange.unbind(),
             whole_answer: whole_answer.unbind(),
@@ -495,8 +489,10 @@ impl UsualMain {
         if cached {
             return Ok(None);
         }
-        if overrides.getattr(intern!(py, "prepare"))?.is_truthy()? || !self.call.is(&call) {
-            return Ok(None); // an awaited prepare: _run_step's
+        // SAFETY: each object was checked to be exactly its class.
+        let no_prepare = self.overrides.is(&overrides) && is_false(&unsafe { self.overrides.get(&overrides, 0) });
+        if !no_prepare || !self.call.is(&call) || !self.retry.is(&retry) {
+            return Ok(None); // an awaited prepare (_run_step's), or classes of another kind
         }
         let Some(stream) = (unsafe { self.call.get(&call, CL_STREAM) }) else {
             return Ok(None);
@@ -511,7 +507,10 @@ impl UsualMain {
         else {
             return Ok(None);
         };
-        let first_byte_ms: i64 = retry.getattr(intern!(py, "request_timeout_ms"))?.extract()?;
+        let Some(first_byte_ms) = (unsafe { self.retry.get(&retry, 0) }) else {
+            return Ok(None);
+        };
+        let first_byte_ms: i64 = first_byte_ms.extract()?;
         let first_byte_ms = if first_byte_ms != 0 || !stream.is_truthy()? {
             first_byte_ms
         } else {
@@ -634,12 +633,10 @@ impl UsualMain {
     /// The answer's head arrived: the usual whole answer delivered and the request finished
     /// (its record), or None for `_Run.resumed` to take it, nothing changed.
     fn answered<'py>(&self, py: Python<'py>, frame: &Frame, sent: &Sent) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let waiter = sent.waiter.bind(py);
-        if !waiter.call_method0(intern!(py, "done"))?.is_truthy()? {
-            return Ok(None); // resumed before its answer: `await waiter` there
-        }
-        let Ok(response) = waiter.call_method0(intern!(py, "result")) else {
-            return Ok(None); // `client.sent` raises it again and says what it means
+        // An exception (the upstream's failure, or InvalidStateError when resumed before the
+        // answer came) is `client.sent`'s to raise again or to wait for.
+        let Ok(response) = sent.waiter.bind(py).call_method0(intern!(py, "result")) else {
+            return Ok(None);
         };
         let now: f64 = self.monotonic.bind(py).call0()?.extract()?;
         let run = frame.run.bind(py);
