@@ -309,3 +309,19 @@ async def test_a_gateway_cache_leaves_the_request_native_unless_the_request_uses
         record = await run(rt, gw, GatewayRequest("default", "websocket", "e1", [openai_step()]), RecordingSink())
     assert record.status == 200 and record.success
     assert paths.main == (0 if native_runs else 1)
+
+
+async def test_driven_by_hand_it_yields_the_answers_future_then_stops_with_the_record(monkeypatch):
+    """`send` as a generator-based caller uses it (a Task and `await` use the type's
+    am_send slot instead): the answer's future, flagged as awaited, then StopIteration."""
+    async with upstream((200, OPENAI_JSON)) as (base, _), UpstreamClient() as client:
+        rt = Runtime({"openai": OpenAIProvider("openai", base)}, Keys(), client, None, None, [])
+        gw = GatewayPolicy("default")
+        await run(rt, gw, GatewayRequest("default", "websocket", "warm", [openai_step()]), RecordingSink())
+        made = run(rt, gw, GatewayRequest("default", "websocket", "e1", [openai_step()]), RecordingSink())
+        waiter = made.send(None)
+        assert isinstance(waiter, asyncio.Future) and waiter._asyncio_future_blocking
+        await asyncio.wait([waiter])
+        with pytest.raises(StopIteration) as stopped:
+            made.send(None)
+    assert stopped.value.value.status == 200 and stopped.value.value.success

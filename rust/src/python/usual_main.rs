@@ -29,7 +29,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple, P
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<UsualMain>()?;
     m.add_class::<UsualRequest>()?;
-    Ok(())
+    super::usual_request::add_am_send(m.py())
 }
 
 const RUN_SLOTS: &[&str] = &["rt", "gw", "req", "headers", "record", "collect"];

@@ -179,6 +179,14 @@ impl UsualRequest {
 
 /// Runs one step of `slf` for `input`: the value to yield, or StopIteration(record).
 fn step<'py>(slf: &Bound<'py, UsualRequest>, input: Input<'py>) -> PyResult<Bound<'py, PyAny>> {
+    match run_step(slf, input)? {
+        Step::Yield(value) => Ok(value),
+        Step::Return(value) => Err(PyStopIteration::new_err((value.unbind(),))),
+    }
+}
+
+/// One step of `slf` for `input`, its state taken out while it runs.
+fn run_step<'py>(slf: &Bound<'py, UsualRequest>, input: Input<'py>) -> PyResult<Step<'py>> {
     let py = slf.py();
     let (main, state) = {
         let mut me = slf.borrow_mut();
@@ -186,10 +194,71 @@ fn step<'py>(slf: &Bound<'py, UsualRequest>, input: Input<'py>) -> PyResult<Boun
     };
     let (state, stepped) = main.get().step(py, state, input);
     slf.borrow_mut().state = state;
-    match stepped? {
-        Step::Yield(value) => Ok(value),
-        Step::Return(value) => Err(PyStopIteration::new_err((value.unbind(),))),
+    stepped
+}
+
+/// The type's `am_send` slot: what an asyncio Task's step and `await` call (`PyIter_Send`)
+/// before `__next__` or `send`, so the request's record comes back as PYGEN_RETURN instead
+/// of a StopIteration raised and caught for every request.
+///
+/// # Safety
+/// CPython calls it with the GIL held, `slf` an instance of this type (the slot is set on
+/// this type only, which has no subclasses: pyo3 makes it final), `arg` a live object and
+/// `presult` a valid out pointer.
+unsafe extern "C" fn am_send(
+    slf: *mut ffi::PyObject,
+    arg: *mut ffi::PyObject,
+    presult: *mut *mut ffi::PyObject,
+) -> ffi::PySendResult {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // with_gil only counts the GIL CPython holds, so pyo3 drops references at once.
+        Python::with_gil(|py| {
+            // SAFETY: the contract above.
+            let (slf, arg) = unsafe {
+                (
+                    Bound::from_borrowed_ptr(py, slf).downcast_into_unchecked::<UsualRequest>(),
+                    Bound::from_borrowed_ptr(py, arg),
+                )
+            };
+            match run_step(&slf, Input::Send(arg)) {
+                Ok(Step::Yield(value)) => (ffi::PySendResult::PYGEN_NEXT, value.into_ptr()),
+                Ok(Step::Return(value)) => (ffi::PySendResult::PYGEN_RETURN, value.into_ptr()),
+                Err(e) => {
+                    e.restore(py);
+                    (ffi::PySendResult::PYGEN_ERROR, std::ptr::null_mut())
+                }
+            }
+        })
+    }));
+    let (status, result) = outcome.unwrap_or_else(|_| {
+        Python::with_gil(|py| pyo3::panic::PanicException::new_err("a panic in UsualRequest's step").restore(py));
+        (ffi::PySendResult::PYGEN_ERROR, std::ptr::null_mut())
+    });
+    // SAFETY: `presult` is a valid out pointer (the contract above).
+    unsafe { *presult = result };
+    status
+}
+
+/// Gives the UsualRequest type its `am_send` slot (pyo3 has no way to declare it).
+pub(super) fn add_am_send(py: Python<'_>) -> PyResult<()> {
+    let ty = py.get_type::<UsualRequest>();
+    let tp = ty.as_type_ptr();
+    // SAFETY: `tp` is the live heap type pyo3 made for UsualRequest (PyType_FromSpec), which
+    // it gave `tp_as_async` (for `__await__`): a pointer into the type object's own
+    // PyHeapTypeObject, writable like any heap type's slots. The GIL is held, no instance
+    // exists yet (this runs when the module is made), and CPython reads `am_send` only
+    // through this pointer on each call, so setting it now is seen by every later call.
+    unsafe {
+        let slots = (*tp).tp_as_async;
+        if slots.is_null() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "UsualRequest has no async slots",
+            ));
+        }
+        (*slots).am_send = Some(am_send);
+        ffi::PyType_Modified(tp);
     }
+    Ok(())
 }
 /// One step of Python's coroutine `coro` for `input`, the awaitable delegating to it as
 /// `await coro` would.
