@@ -646,6 +646,26 @@ class UsualRun:
         usual request (`usual_main.start`'s, or `_Run.main`'s coroutine without one); None
         (nothing changed) otherwise."""
 
+class UsualStart:
+    """`UniversalSession._start`'s usual case and `_ran` for a request that ended with its
+    record, natively (aigw.api.universal_ws; rust/src/python/usual_start.rs). `session`,
+    `step`, `policy`: UniversalSession, StepRequest, GatewayPolicy (slots checked:
+    ValueError); `globals`: universal_ws's module globals (`run`, `_Task`)."""
+
+    def __init__(
+        self,
+        session: type,
+        step: type,
+        policy: type,
+        globals: dict[str, Any],
+        make_request: Callable[..., Any],
+        new_log_id: Callable[[], str],
+        make_sink: Callable[..., Any],
+    ) -> None: ...
+    def function(self) -> Callable[[Any, Any, str, list[Any]], bool]:
+        """`start(session, ws, event_id, steps)`: True when the request was started as
+        `_start` starts it; False (nothing changed) otherwise."""
+
 class UsualMain:
     """`_Run.main`, `_run_step` and `UpstreamClient.request` for the usual request as one
     native awaitable (aigw.pipeline; rust/src/python/usual_main.rs). `classes`: (_Run,

@@ -100,6 +100,7 @@ mod usual_plan; // the pipeline's usual plan, natively
 mod usual_main; // the pipeline's usual request, natively, as one awaitable
 mod usual_request; // that awaitable's coroutine protocol
 mod usual_run; // the pipeline's usual start, natively
+mod usual_start; // the Universal WebSocket session's usual start, natively
 mod whole_answer; // the pipeline's usual whole answer, natively
 mod ws; // the WebSocket codec
 
@@ -114,6 +115,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     usual_plan::register(m)?;
     usual_run::register(m)?;
     usual_main::register(m)?;
+    usual_start::register(m)?;
     kernels::register(m)?;
     headers::register(m)?;
     relay::register(m)?;

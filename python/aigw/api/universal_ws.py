@@ -159,6 +159,12 @@ _make_sink = maker(WebSocketSink)
 class UniversalSession(WebSocketHandler):
     """One client connection to the Universal API."""
 
+    # Slots, so the native usual start (`_usual_start`) reads them in place.
+    __slots__ = (
+        "runtime", "principal", "accepting", "gateway", "max_inflight", "subprotocol", "request_headers", "inflight",
+        "on_record", "compat", "_loop",
+    )  # fmt: skip
+
     def __init__(
         self,
         runtime: Runtime,
@@ -245,6 +251,8 @@ class UniversalSession(WebSocketHandler):
             task.cancel()
 
     def _start(self, ws: Any, event_id: str, steps: list[StepRequest]) -> None:
+        if _usual_start(self, ws, event_id, steps):  # the usual start, natively (below)
+            return
         if not self.accepting:
             meta = {"eventId": event_id, "status": 401, "contentType": "application/json"}
             ws.send_text(created(meta, error=error_body(Unauthorized.code, "the connection's auth token was revoked")))
@@ -327,3 +335,9 @@ class UniversalSession(WebSocketHandler):
             self.inflight.pop(request.event_id, None)
             ws.work_finished()
 
+
+#: `_start`'s usual case (a session taking requests, a new eventId with room for it, no
+#: `compat` step, a loop without a task factory) and `_ran` for a request that ended with its
+#: record, natively; False, having changed nothing, for any other start:
+#: rust/src/python/usual_start.rs.
+_usual_start = _codec.UsualStart(UniversalSession, StepRequest, GatewayPolicy, globals(), make_gateway_request, new_log_id, _make_sink).function()

@@ -1,0 +1,310 @@
+//! The Universal WebSocket session's usual start in native code: a `universal.create` the
+//! session takes (accepting, a new eventId, room among its requests in flight, no `compat`
+//! step) made into its GatewayRequest, sink and Task, as `UniversalSession._start` does in
+//! aigw/api/universal_ws.py; and the Task's done callback (`_ran`) for a request that ended
+//! with its record.
+//!
+//! `_start` stays the specification and the path for every other message: `start` returns
+//! False, having changed nothing, unless the session is exactly a UniversalSession whose state
+//! makes the start the usual one and its loop has no task factory. The callback hands a
+//! cancelled or failed task to `_ran` itself. The session is read in its `__slots__`
+//! (`slot_layout::Layout`); `run` and `_Task` are read from the module's globals on each call,
+//! as the Python reads them (tests and the floor benchmark swap `run`).
+
+use super::fastcall::{self, one_argument_through_trampoline, FixedArity, MethodDef};
+use super::slot_layout::Layout;
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType};
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<UsualStart>()?; // SessionRan is made by it, never from Python
+    Ok(())
+}
+
+const SESSION_SLOTS: &[&str] = &[
+    "runtime",
+    "principal",
+    "accepting",
+    "gateway",
+    "max_inflight",
+    "request_headers",
+    "inflight",
+    "on_record",
+    "compat",
+    "_loop",
+];
+const S_RUNTIME: usize = 0;
+const S_PRINCIPAL: usize = 1;
+const S_ACCEPTING: usize = 2;
+const S_GATEWAY: usize = 3;
+const S_MAX_INFLIGHT: usize = 4;
+const S_REQUEST_HEADERS: usize = 5;
+const S_INFLIGHT: usize = 6;
+const S_ON_RECORD: usize = 7;
+const S_COMPAT: usize = 8;
+const S_LOOP: usize = 9;
+
+/// `_start`'s usual case (see the module docs), made once by aigw/api/universal_ws.py.
+#[pyclass(module = "aigw._codec", frozen)]
+pub struct UsualStart {
+    session: Layout,
+    /// StepRequest's `provider`, GatewayPolicy's `name`.
+    step: Layout,
+    policy: Layout,
+    /// aigw/api/universal_ws.py's globals, for `run` and `_Task`.
+    globals: Py<PyDict>,
+    make_request: Py<PyAny>,
+    new_log_id: Py<PyAny>,
+    make_sink: Py<PyAny>,
+    /// ("loop", "name"): the Task's keywords, as a vectorcall's names.
+    task_keywords: Py<PyTuple>,
+}
+
+#[pymethods]
+impl UsualStart {
+    /// `session`, `step`, `policy`: the classes UniversalSession, StepRequest and
+    /// GatewayPolicy (their slots checked: ValueError); `globals`: universal_ws's module
+    /// globals; then the GatewayRequest maker, `new_log_id` and the sink maker.
+    #[new]
+    fn new(
+        session: &Bound<'_, PyType>,
+        step: &Bound<'_, PyType>,
+        policy: &Bound<'_, PyType>,
+        globals: Bound<'_, PyDict>,
+        make_request: Bound<'_, PyAny>,
+        new_log_id: Bound<'_, PyAny>,
+        make_sink: Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let py = session.py();
+        Ok(UsualStart {
+            session: Layout::new(session, SESSION_SLOTS)?,
+            step: Layout::new(step, &["provider"])?,
+            policy: Layout::new(policy, &["name"])?,
+            globals: globals.unbind(),
+            make_request: make_request.unbind(),
+            new_log_id: new_log_id.unbind(),
+            make_sink: make_sink.unbind(),
+            task_keywords: PyTuple::new(py, ["loop", "name"])?.unbind(),
+        })
+    }
+
+    /// `start(session, ws, event_id, steps)` as a builtin function: True when the request
+    /// was started as `_start` starts it; False, having changed nothing, otherwise.
+    fn function<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        START.bind(slf)
+    }
+}
+
+static START: MethodDef<UsualStart> = MethodDef::fastcall(
+    c"start",
+    c"start(session, ws, event_id, steps): True when _start's usual start was made.",
+    fastcall::fixed_arity::<UsualStart, 4>,
+);
+
+impl FixedArity<4> for UsualStart {
+    const FUNCTION: &'static str = "start";
+
+    fn call<'py>(&self, py: Python<'py>, args: [Bound<'py, PyAny>; 4]) -> PyResult<Bound<'py, PyAny>> {
+        let [session, ws, event_id, steps] = &args;
+        let started = self.start(session, ws, event_id, steps)?;
+        Ok(PyBool::new(py, started).to_owned().into_any())
+    }
+}
+
+impl UsualStart {
+    fn start<'py>(
+        &self,
+        session: &Bound<'py, PyAny>,
+        ws: &Bound<'py, PyAny>,
+        event_id: &Bound<'py, PyAny>,
+        steps: &Bound<'py, PyAny>,
+    ) -> PyResult<bool> {
+        let py = session.py();
+        if !self.session.is(session) {
+            return Ok(false);
+        }
+        // SAFETY (every get below): `session` was checked to be exactly its class.
+        let s = |i| unsafe { self.session.get(session, i) };
+        let (
+            Some(runtime),
+            Some(principal),
+            Some(accepting),
+            Some(gateway),
+            Some(max_inflight),
+            Some(request_headers),
+            Some(inflight),
+            Some(on_record),
+            Some(compat),
+            Some(loop_),
+        ) = (
+            s(S_RUNTIME),
+            s(S_PRINCIPAL),
+            s(S_ACCEPTING),
+            s(S_GATEWAY),
+            s(S_MAX_INFLIGHT),
+            s(S_REQUEST_HEADERS),
+            s(S_INFLIGHT),
+            s(S_ON_RECORD),
+            s(S_COMPAT),
+            s(S_LOOP),
+        )
+        else {
+            return Ok(false);
+        };
+        // Refusals (a revoked token, a duplicate eventId, too many in flight) are _start's.
+        let Ok(inflight) = inflight.downcast_into::<PyDict>() else {
+            return Ok(false);
+        };
+        if !accepting.is(PyBool::new(py, true)) || inflight.contains(event_id)? {
+            return Ok(false);
+        }
+        let Ok(max_inflight) = max_inflight.extract::<usize>() else {
+            return Ok(false);
+        };
+        if inflight.len() >= max_inflight || loop_.is_none() || !self.policy.is(&gateway) {
+            return Ok(false);
+        }
+        let Ok(steps) = steps.downcast_exact::<PyList>() else {
+            return Ok(false);
+        };
+        if !compat.is_none() {
+            // A `compat` step is expanded first (`_run`).
+            for step in steps.iter() {
+                if !self.step.is(&step) {
+                    return Ok(false);
+                }
+                // SAFETY: `step` was checked to be exactly a StepRequest.
+                match unsafe { self.step.get(&step, 0) } {
+                    Some(provider) if provider.downcast::<PyString>().is_ok_and(|p| p != "compat") => {}
+                    _ => return Ok(false),
+                }
+            }
+        }
+        if !loop_.call_method0(intern!(py, "get_task_factory"))?.is_none() {
+            return Ok(false); // loop.create_task: _start's
+        }
+        let globals = self.globals.bind(py);
+        let (Some(run), Some(task_class)) = (globals.get_item("run")?, globals.get_item("_Task")?) else {
+            return Ok(false);
+        };
+        // The usual start from here on, in _start's order.
+        let principal = if principal.is_none() {
+            principal
+        } else {
+            principal.getattr(intern!(py, "id"))?
+        };
+        // SAFETY: `gateway` was checked to be exactly a GatewayPolicy.
+        let Some(name) = (unsafe { self.policy.get(&gateway, 0) }) else {
+            return Ok(false);
+        };
+        let log_id = self.new_log_id.bind(py).call0()?;
+        let websocket = intern!(py, "websocket");
+        let request = self.make_request.bind(py).call1((
+            name,
+            websocket,
+            event_id,
+            steps,
+            request_headers,
+            &log_id,
+            principal,
+            session,
+        ))?;
+        ws.call_method0(intern!(py, "work_started"))?;
+        let sink = self.make_sink.bind(py).call1((ws, event_id))?;
+        let coro = run.call1((runtime, gateway, &request, &sink))?;
+        let task = self.task(&task_class, &coro, &loop_, &log_id)?;
+        inflight.set_item(event_id, &task)?;
+        let ran = Bound::new(
+            py,
+            SessionRan {
+                session: session.clone().unbind(),
+                inflight: inflight.clone().unbind(),
+                on_record: on_record.unbind(),
+                ws: ws.clone().unbind(),
+                request: request.unbind(),
+                sink: sink.unbind(),
+                event_id: event_id.clone().unbind(),
+            },
+        )?;
+        task.call_method1(intern!(py, "add_done_callback"), (RAN.bind(&ran)?,))?;
+        Ok(true)
+    }
+
+    /// `_Task(coro, loop=loop, name=log_id)`, called as the interpreter calls it (keywords by
+    /// name, no dict).
+    fn task<'py>(
+        &self,
+        task_class: &Bound<'py, PyAny>,
+        coro: &Bound<'py, PyAny>,
+        loop_: &Bound<'py, PyAny>,
+        name: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = task_class.py();
+        let args = [coro.as_ptr(), loop_.as_ptr(), name.as_ptr()];
+        // SAFETY: `args` holds three live borrowed references for the call (one positional,
+        // then the values of the two names in `task_keywords`); the result is a new reference
+        // or NULL with the error set.
+        unsafe {
+            let made = ffi::PyObject_Vectorcall(task_class.as_ptr(), args.as_ptr(), 1, self.task_keywords.as_ptr());
+            Bound::from_owned_ptr_or_err(py, made)
+        }
+    }
+}
+
+/// What a usual request's done callback is bound to: `_ran`'s arguments, and the session's
+/// `inflight` and `on_record` (both set once, in its `__init__`).
+#[pyclass(module = "aigw._codec", frozen)]
+pub struct SessionRan {
+    session: Py<PyAny>,
+    inflight: Py<PyDict>,
+    on_record: Py<PyAny>,
+    ws: Py<PyAny>,
+    request: Py<PyAny>,
+    sink: Py<PyAny>,
+    event_id: Py<PyAny>,
+}
+
+impl SessionRan {
+    /// `_ran(ws, request, sink, task)` for a task that ended with its record: the record to
+    /// `on_record`, then the request taken off the session and the connection's work count;
+    /// a cancelled or failed task goes to `_ran` itself.
+    fn ran<'py>(&self, task: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = task.py();
+        let session = self.session.bind(py);
+        let (ws, request, sink) = (self.ws.bind(py), self.request.bind(py), self.sink.bind(py));
+        let ended = task.call_method0(intern!(py, "cancelled"))?.is_truthy()?
+            || !task.call_method0(intern!(py, "exception"))?.is_none();
+        if ended {
+            return session.call_method1(intern!(py, "_ran"), (ws, request, sink, task));
+        }
+        let on_record = self.on_record.bind(py);
+        let recorded = match on_record.is_none() {
+            true => Ok(()),
+            false => task
+                .call_method0(intern!(py, "result"))
+                .and_then(|record| on_record.call1((record,)))
+                .map(drop),
+        };
+        // _ran's `finally` (whose error, if any, is the one raised).
+        let inflight = self.inflight.bind(py);
+        let event_id = self.event_id.bind(py);
+        let popped = match inflight.contains(event_id) {
+            Ok(true) => inflight.del_item(event_id),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        }
+        .and_then(|_| ws.call_method0(intern!(py, "work_finished")).map(drop));
+        popped?;
+        recorded?;
+        Ok(py.None().into_bound(py))
+    }
+}
+
+static RAN: MethodDef<SessionRan> = MethodDef::one_argument(
+    c"ran",
+    c"A usual request's done callback (aigw.api.universal_ws: _ran).",
+    ran_fast,
+);
+one_argument_through_trampoline!(ran_fast, SessionRan, ran);
