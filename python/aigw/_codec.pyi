@@ -661,6 +661,8 @@ class UsualStart:
         make_request: Callable[..., Any],
         new_log_id: Callable[[], str],
         make_sink: Callable[..., Any],
+        pipeline_run: Callable[..., Any],
+        usual_run: Callable[..., Any],
     ) -> None: ...
     def function(self) -> Callable[[Any, Any, str, list[Any]], bool]:
         """`start(session, ws, event_id, steps)`: True when the request was started as

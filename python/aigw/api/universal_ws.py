@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
 
-from aigw import _codec
+from aigw import _codec, pipeline
 from aigw.api.universal_messages import (
     Cancel,
     MessageError,
@@ -340,4 +340,6 @@ class UniversalSession(WebSocketHandler):
 #: `compat` step, a loop without a task factory) and `_ran` for a request that ended with its
 #: record, natively; False, having changed nothing, for any other start:
 #: rust/src/python/usual_start.rs.
-_usual_start = _codec.UsualStart(UniversalSession, StepRequest, GatewayPolicy, globals(), make_gateway_request, new_log_id, _make_sink).function()
+_usual_start = _codec.UsualStart(
+    UniversalSession, StepRequest, GatewayPolicy, globals(), make_gateway_request, new_log_id, _make_sink, run, pipeline._usual_run
+).function()

@@ -58,6 +58,10 @@ pub struct UsualStart {
     make_request: Py<PyAny>,
     new_log_id: Py<PyAny>,
     make_sink: Py<PyAny>,
+    /// aigw.pipeline's `run` and its native set-up (`_usual_run`), called straight away
+    /// when `run` is that function (one Python frame fewer).
+    pipeline_run: Py<PyAny>,
+    usual_run: Py<PyAny>,
     /// ("loop", "name"): the Task's keywords, as a vectorcall's names.
     task_keywords: Py<PyTuple>,
 }
@@ -66,8 +70,10 @@ pub struct UsualStart {
 impl UsualStart {
     /// `session`, `step`, `policy`: the classes UniversalSession, StepRequest and
     /// GatewayPolicy (their slots checked: ValueError); `globals`: universal_ws's module
-    /// globals; then the GatewayRequest maker, `new_log_id` and the sink maker.
+    /// globals; then the GatewayRequest maker, `new_log_id`, the sink maker, and
+    /// aigw.pipeline's `run` and `_usual_run`.
     #[new]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         session: &Bound<'_, PyType>,
         step: &Bound<'_, PyType>,
@@ -76,6 +82,8 @@ impl UsualStart {
         make_request: Bound<'_, PyAny>,
         new_log_id: Bound<'_, PyAny>,
         make_sink: Bound<'_, PyAny>,
+        pipeline_run: Bound<'_, PyAny>,
+        usual_run: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
         let py = session.py();
         Ok(UsualStart {
@@ -86,6 +94,8 @@ impl UsualStart {
             make_request: make_request.unbind(),
             new_log_id: new_log_id.unbind(),
             make_sink: make_sink.unbind(),
+            pipeline_run: pipeline_run.unbind(),
+            usual_run: usual_run.unbind(),
             task_keywords: PyTuple::new(py, ["loop", "name"])?.unbind(),
         })
     }
@@ -186,7 +196,10 @@ impl UsualStart {
             return Ok(false); // loop.create_task: _start's
         }
         let globals = self.globals.bind(py);
-        let (Some(run), Some(task_class)) = (globals.get_item("run")?, globals.get_item("_Task")?) else {
+        let (Some(run), Some(task_class)) = (
+            globals.get_item(intern!(py, "run"))?,
+            globals.get_item(intern!(py, "_Task"))?,
+        ) else {
             return Ok(false);
         };
         // The usual start from here on, in _start's order.
@@ -213,7 +226,14 @@ impl UsualStart {
         ))?;
         ws.call_method0(intern!(py, "work_started"))?;
         let sink = self.make_sink.bind(py).call1((ws, event_id))?;
-        let coro = run.call1((runtime, gateway, &request, &sink))?;
+        let coro = match run.is(self.pipeline_run.bind(py)) {
+            // run's first line: the usual request set up natively, else run itself
+            true => match self.usual_run.bind(py).call1((&runtime, &gateway, &request, &sink))? {
+                usual if usual.is_none() => run.call1((runtime, gateway, &request, &sink))?,
+                usual => usual,
+            },
+            false => run.call1((runtime, gateway, &request, &sink))?,
+        };
         let task = self.task(&task_class, &coro, &loop_, &log_id)?;
         inflight.set_item(event_id, &task)?;
         let ran = Bound::new(
