@@ -3,7 +3,8 @@
 Imported at start-up when this directory is on PYTHONPATH and AIGW_OPCODES_OUT is set; a
 no-op otherwise. After AIGW_OPCODES_START seconds it traces the main thread's Python frames
 with opcode events for AIGW_OPCODES_SECONDS, then writes `requests N` (calls of
-aigw.pipeline.run) and one `count file:function` line per function to
+aigw.pipeline.run, and of the WebSocket session's `_start`, which the usual request's native
+start does not pass through `run` from) and one `count file:function` line per function to
 $AIGW_OPCODES_OUT.<pid> (the log writer's child process, which inherits the environment,
 writes a file of its own). Dataclass-generated `__init__`s are named by their class.
 With AIGW_OPCODES_CALLS=1 the counts are frame starts and resumptions (`call` events: a call,
@@ -26,6 +27,8 @@ if os.environ.get("AIGW_OPCODES_OUT"):
     _state = {"on": False, "requests": 0}
     _by_line = os.environ.get("AIGW_OPCODES_LINES") == "1"
     _calls = os.environ.get("AIGW_OPCODES_CALLS") == "1"
+    _PIPELINE = os.path.join("aigw", "pipeline.py")
+    _SESSION = os.path.join("aigw", "api", "universal_ws.py")
 
     def _local(frame, event, arg):
         if event == "opcode":
@@ -48,7 +51,13 @@ if os.environ.get("AIGW_OPCODES_OUT"):
             _counts[("<dataclass>" if code.co_filename == "<string>" else code.co_filename, name)] += 1
         else:
             frame.f_trace_opcodes = True
-        if code.co_name == "run" and code.co_filename.endswith(os.path.join("aigw", "pipeline.py")):
+        if code.co_name == "run" and code.co_filename.endswith(_PIPELINE):
+            # A WebSocket request is counted at its start: the usual one's native start calls
+            # no Python `run` (usual_start.rs), the others call it from _start or _run.
+            caller = frame.f_back.f_code if frame.f_back is not None else None
+            if caller is None or not (caller.co_filename.endswith(_SESSION) and caller.co_name in ("_start", "_run")):
+                _state["requests"] += 1
+        elif code.co_name == "_start" and code.co_filename.endswith(_SESSION):
             _state["requests"] += 1
         elif code.co_name == "floor_run":  # the floor's stand-in for it (AIGW_FLOOR=1)
             _state["requests"] += 1
