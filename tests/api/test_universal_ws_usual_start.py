@@ -100,3 +100,21 @@ async def test_a_loop_with_a_task_factory_makes_the_requests_task(gateway, sims,
             loop.set_task_factory(None)
     assert msg["metadata"]["status"] == 200 and starts == [False, False]
     assert any(type(coro).__name__ == "UsualRequest" for coro in made)
+
+
+async def test_a_natively_started_requests_callback_shows_the_collector_its_session(gateway, sims, monkeypatch):
+    """The Task's done callback holds the session, which holds the Task: a cycle the collector
+    must see through (for a request that never ends)."""
+    import gc
+
+    sims["openai"].chunks, sims["openai"].chunk_delay = 5, 0.1
+    async with gateway() as gw, connect(gw) as ws:
+        await ws.send(create(step("openai", event_id="first")))
+        await answer(ws)
+        await ws.send(create(step("openai", "a b c d e", stream=True, event_id="slow")))
+        await asyncio.sleep(0.05)
+        callbacks = [cb for task in asyncio.all_tasks() for cb, _ in task._callbacks or () if getattr(cb, "__name__", "") == "ran"]
+        (ran,) = [cb.__self__ for cb in callbacks]
+        assert gc.is_tracked(ran)
+        assert any(type(o) is universal_ws.UniversalSession for o in gc.get_referents(ran))
+        await answers(ws, 1)

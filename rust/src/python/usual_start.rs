@@ -17,6 +17,7 @@ use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::{PyTraverseError, PyVisit};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<UsualStart>()?; // SessionRan is made by it, never from Python
@@ -284,6 +285,22 @@ pub struct SessionRan {
     request: Py<PyAny>,
     sink: Py<PyAny>,
     event_id: Py<PyAny>,
+}
+
+#[pymethods]
+impl SessionRan {
+    /// Its references for the cycle collector: a request that never ends keeps its session
+    /// (which holds its Task, which holds this callback) in a cycle that the session's dict
+    /// and the Task's callbacks, which the collector clears, can then break.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.session)?;
+        visit.call(&self.inflight)?;
+        visit.call(&self.on_record)?;
+        visit.call(&self.ws)?;
+        visit.call(&self.request)?;
+        visit.call(&self.sink)?;
+        visit.call(&self.event_id)
+    }
 }
 
 impl SessionRan {
