@@ -1,8 +1,7 @@
 """The Universal WebSocket session starts the usual `universal.create` natively
 (`universal_ws._usual_start`, rust/src/python/usual_start.rs) and ends it natively when its
-task ended with a record; `_start` and `_ran` stay the path for everything else (a
-connection's first request among them: `_start` learns the session's loop). The same requests
-answer, log and leave the session alike either way."""
+task ended with a record; `_start` and `_ran` stay the path for everything else. The same
+requests answer, log and leave the session alike either way."""
 
 from __future__ import annotations
 
@@ -51,7 +50,7 @@ async def test_a_usual_create_is_started_natively_and_answered_as_python_would(g
     python_msg, python_record, python_starts = await one_request(gateway, monkeypatch, native=False)
     assert native_msg == python_msg
     assert native_record == python_record
-    assert (native_starts, python_starts) == ([False, True], [False, False])
+    assert (native_starts, python_starts) == ([True, True], [False, False])
     assert native_msg["metadata"]["status"] == 200 and native_record["event_id"] == "e1"
 
 
@@ -63,7 +62,7 @@ async def test_a_request_started_natively_leaves_the_session_when_it_ends(gatewa
             (msg,) = await answer(ws)
             assert msg["type"] == "universal.created" and msg["metadata"]["status"] == 200
         assert [r.event_id for r in gw.records] == ["again"] * 3
-    assert starts == [False, True, True]  # the first: _start learns the session's loop
+    assert starts == [True, True, True]
 
 
 async def test_a_duplicate_event_id_in_flight_is_left_to_start_and_refused(gateway, sims, monkeypatch):
@@ -77,7 +76,7 @@ async def test_a_duplicate_event_id_in_flight_is_left_to_start_and_refused(gatew
         got = await answers(ws, 1)
     messages = got["twice"]
     assert any(m["type"] == "universal.error" and m["error"]["code"] == 2010 for m in messages)
-    assert starts == [False, True, False]
+    assert starts == [True, True, False]
 
 
 async def test_a_loop_with_a_task_factory_makes_the_requests_task(gateway, sims, monkeypatch):
@@ -98,7 +97,7 @@ async def test_a_loop_with_a_task_factory_makes_the_requests_task(gateway, sims,
             (msg,) = await answer(ws)
         finally:
             loop.set_task_factory(None)
-    assert msg["metadata"]["status"] == 200 and starts == [False, False]
+    assert msg["metadata"]["status"] == 200 and starts == [True, False]
     assert any(type(coro).__name__ == "UsualRequest" for coro in made)
 
 

@@ -192,6 +192,12 @@ class UniversalSession(WebSocketHandler):
         self._loop: asyncio.AbstractEventLoop | None = None  # asked once (a getpid() call in 3.11)
 
     # -- callbacks from the server --
+    def on_open(self, ws: Any) -> None:
+        """The connection is open: its loop, learnt now, so that even its first request may
+        start natively (`_usual_start` leaves a session without one to `_start`)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+
     def on_message(self, ws: Any, opcode: int, payload: bytes) -> None:
         """Handle one client message. Never raises: a bad message is answered for its eventId,
         and a bug while handling one is logged (without client data) and answered with a 500
