@@ -47,7 +47,7 @@ const RT_LIMITER: usize = 2;
 const RT_LOGGERS: usize = 3;
 const RT_OBSERVERS: usize = 4;
 
-const POLICY_SLOTS: &[&str] = &["rate_limit", "stream_first_byte_timeout_ms"];
+const POLICY_SLOTS: &[&str] = &["rate_limit"];
 const GW_RATE_LIMIT: usize = 0;
 
 const REQUEST_SLOTS: &[&str] = &["steps", "principal", "owner"];
@@ -494,9 +494,11 @@ impl UsualMain {
         if !no_prepare || !self.call.is(&call) || !self.retry.is(&retry) {
             return Ok(None); // an awaited prepare (_run_step's), or classes of another kind
         }
-        let Some(stream) = (unsafe { self.call.get(&call, CL_STREAM) }) else {
+        // `start` took a step that asked for no stream; its call says the same (a streamed
+        // call's first-byte timeout, the gateway's, is _run_step's to choose).
+        if !is_false(&unsafe { self.call.get(&call, CL_STREAM) }) {
             return Ok(None);
-        };
+        }
         // _run_step: the request the step sends.
         let upstream = provider.call_method1(intern!(py, "build_request"), (&call, &key))?;
         if !self.upstream.is(&upstream) {
@@ -511,11 +513,6 @@ impl UsualMain {
             return Ok(None);
         };
         let first_byte_ms: i64 = first_byte_ms.extract()?;
-        let first_byte_ms = if first_byte_ms != 0 || !stream.is_truthy()? {
-            first_byte_ms
-        } else {
-            gw.getattr(intern!(py, "stream_first_byte_timeout_ms"))?.extract()?
-        };
         // UpstreamClient.request's usual case: a URL parsed before, a head written natively,
         // a pool for its origin.
         let Some(parsed) = urls.get_item(&url)? else {
