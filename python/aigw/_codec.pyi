@@ -639,12 +639,11 @@ class UsualRun:
         new_log_id: Callable[[], str],
         make_record: Callable[..., Any],
         new_run: Callable[..., Any],
-        usual_main: UsualMain | None = None,
+        usual_main: UsualMain,
     ) -> None: ...
     def function(self) -> Callable[[Any, Any, Any, Any], Any]:
         """`start(rt, gw, req, sink)`: the request's awaitable as `run` returns it for the
-        usual request (`usual_main.start`'s, or `_Run.main`'s coroutine without one); None
-        (nothing changed) otherwise."""
+        usual request (`usual_main.start`'s); None (nothing changed) otherwise."""
 
 class UsualStart:
     """`UniversalSession._start`'s usual case and `_ran` for a request that ended with its

@@ -98,4 +98,4 @@ def test_the_native_start_refuses_classes_without_the_slots_it_uses():
         __slots__ = ()
 
     with pytest.raises(ValueError, match="is not a slot"):
-        pipeline._codec.UsualRun((Bare,) * 4, CheckedHeaders, {}, {}, print, print, print, print, print)
+        pipeline._codec.UsualRun((Bare,) * 4, CheckedHeaders, {}, {}, print, print, print, print, print, pipeline._USUAL_MAIN)

@@ -1,5 +1,6 @@
 //! The start of the pipeline's usual request in native code: its log record made and the
-//! request's coroutine returned, as `run` in aigw/pipeline.py does.
+//! request's awaitable returned (`UsualMain.start`'s), as `run` in aigw/pipeline.py returns
+//! `_Run.main`'s coroutine.
 //!
 //! `run` stays the specification and the path for every other request: this returns None,
 //! having changed nothing, unless the request names no option (request-level headers none or
@@ -72,8 +73,8 @@ pub struct UsualRun {
     new_log_id: Py<PyAny>,
     make_record: Py<PyAny>,
     new_run: Py<PyAny>,
-    /// What runs the request from its plan on (`UsualMain.start`); None: `_Run.main` itself.
-    usual_main: Option<Py<UsualMain>>,
+    /// What runs the request from its plan on (`UsualMain.start`).
+    usual_main: Py<UsualMain>,
 }
 
 #[pymethods]
@@ -81,7 +82,6 @@ impl UsualRun {
     /// `classes`: (GatewayPolicy, GatewayRequest, StepRequest, LogRecord), their slots
     /// checked (ValueError); the rest as named on the struct.
     #[new]
-    #[pyo3(signature = (classes, checked_headers, media_types, textual, monotonic, wall_time, new_log_id, make_record, new_run, usual_main=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         classes: Classes<'_>,
@@ -93,7 +93,7 @@ impl UsualRun {
         new_log_id: Bound<'_, PyAny>,
         make_record: Bound<'_, PyAny>,
         new_run: Bound<'_, PyAny>,
-        usual_main: Option<Bound<'_, UsualMain>>,
+        usual_main: Bound<'_, UsualMain>,
     ) -> PyResult<Self> {
         let (policy, request, step, record) = classes;
         Ok(UsualRun {
@@ -109,11 +109,11 @@ impl UsualRun {
             new_log_id: new_log_id.unbind(),
             make_record: make_record.unbind(),
             new_run: new_run.unbind(),
-            usual_main: usual_main.map(Bound::unbind),
+            usual_main: usual_main.unbind(),
         })
     }
 
-    /// `start(rt, gw, req, sink)` as a builtin function: the request's coroutine as `run`
+    /// `start(rt, gw, req, sink)` as a builtin function: the request's awaitable as `run`
     /// returns it for the usual request, else None.
     fn function<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         START.bind(slf)
@@ -122,7 +122,7 @@ impl UsualRun {
 
 static START: MethodDef<UsualRun> = MethodDef::fastcall(
     c"start",
-    c"start(rt, gw, req, sink): run's coroutine for the usual request, else None.",
+    c"start(rt, gw, req, sink): run's awaitable for the usual request, else None.",
     fastcall::fixed_arity::<UsualRun, 4>,
 );
 
@@ -270,10 +270,6 @@ impl UsualRun {
             .new_run
             .bind(py)
             .call1((rt, gw, req, &headers, sink, record, &collect))?;
-        match &self.usual_main {
-            Some(main) => UsualMain::start(main.bind(py), &run, &headers, &collect, &started, &stream),
-            None => run.call_method1(intern!(py, "main"), (headers, collect, started)),
-        }
-        .map(Some)
+        UsualMain::start(self.usual_main.bind(py), &run, &headers, &collect, &started, &stream).map(Some)
     }
 }
