@@ -648,10 +648,10 @@ impl UsualMain {
         }
         // SAFETY (every get/set below): `prepare` checked each object's class.
         let g = |i| unsafe { self.run.get(run, i) };
-        let (Some(record), Some(rt), Some(collect)) = (g(R_RECORD), g(R_RT), frame.collect.bind(py).is_truthy().ok())
-        else {
+        let (Some(record), Some(rt)) = (g(R_RECORD), g(R_RT)) else {
             return Err(PyRuntimeError::new_err("a request's run lost its record"));
         };
+        let collect = frame.collect.bind(py).is_truthy()?;
         let set = |i, ms: f64| unsafe { self.record.set(&record, i, PyFloat::new(py, ms).into_any()) };
         set(L_TTFB_MS, (now - sent.started) * 1000.0);
         let end: f64 = self.monotonic.bind(py).call0()?.extract()?;

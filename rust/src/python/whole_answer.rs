@@ -220,9 +220,7 @@ impl WholeAnswer {
         if !is_false(&o(O_FRAMING)) {
             return Ok(false); // the provider's own framing: Python asks it
         }
-        let (Some(reads_usage), Some(usage_in_headers)) = (o(O_USAGE_FROM_BODY), o(O_USAGE_FROM_HEADERS)) else {
-            return Ok(false);
-        };
+        let (own_usage_reader, usage_in_headers) = (!is_false(&o(O_USAGE_FROM_BODY)), !is_false(&o(O_USAGE_FROM_HEADERS)));
         match self.framings.bind(py).get_item(&media)? {
             Some(framing) if framing.is(self.json.bind(py)) => {}
             _ => return Ok(false), // a stream, raw bytes, or a type the memo has not met
@@ -288,7 +286,7 @@ impl WholeAnswer {
         // a provider with usage_from_headers is asked when the body has none. Their errors
         // are raised from here, as from _deliver.
         let none = || py.None().into_bound(py);
-        let usage = if is_false(&Some(reads_usage)) {
+        let usage = if !own_usage_reader {
             match openai_usage(&body) {
                 Some((tokens_in, tokens_out)) => self.make_usage.bind(py).call1((tokens_in, tokens_out))?,
                 None => none(),
@@ -296,7 +294,7 @@ impl WholeAnswer {
         } else {
             provider.call_method1(intern!(py, "usage_from_body"), (&body,))?
         };
-        let usage = if usage.is_none() && !is_false(&Some(usage_in_headers)) {
+        let usage = if usage.is_none() && usage_in_headers {
             provider.call_method1(intern!(py, "usage_from_headers"), (&headers,))?
         } else {
             usage
