@@ -220,7 +220,8 @@ impl WholeAnswer {
         if !is_false(&o(O_FRAMING)) {
             return Ok(false); // the provider's own framing: Python asks it
         }
-        let (own_usage_reader, usage_in_headers) = (!is_false(&o(O_USAGE_FROM_BODY)), !is_false(&o(O_USAGE_FROM_HEADERS)));
+        let (own_usage_reader, usage_in_headers) =
+            (!is_false(&o(O_USAGE_FROM_BODY)), !is_false(&o(O_USAGE_FROM_HEADERS)));
         match self.framings.bind(py).get_item(&media)? {
             Some(framing) if framing.is(self.json.bind(py)) => {}
             _ => return Ok(false), // a stream, raw bytes, or a type the memo has not met
@@ -307,7 +308,10 @@ impl WholeAnswer {
         let (tokens_in, tokens_out) = if usage.is_none() {
             (none(), none())
         } else {
-            (usage.getattr(intern!(py, "tokens_in"))?, usage.getattr(intern!(py, "tokens_out"))?)
+            (
+                usage.getattr(intern!(py, "tokens_in"))?,
+                usage.getattr(intern!(py, "tokens_out"))?,
+            )
         };
         set_record(L_TOKENS_IN, tokens_in);
         set_record(L_TOKENS_OUT, tokens_out);
