@@ -180,22 +180,12 @@ async def test_an_error_answer_after_every_try_is_relayed_as_python_would(monkey
     assert native[0][0][0]["status"] == 503 and native[0][0][0]["success"] is False
 
 
-async def test_a_bug_while_delivering_is_a_500_in_the_record_and_raised(monkeypatch):
-    class BrokenSink(RecordingSink):
-        def deliver(self, answer, body):
-            raise RuntimeError("the sink broke")
-
-    for native in (True, False):
-        async with upstream((200, OPENAI_JSON)) as (base, _):
-            with pytest.raises(RuntimeError, match="the sink broke"):
-                await requests(base, [openai_step()], native=native, monkeypatch=monkeypatch, sink_for=BrokenSink)
+class BrokenSink(RecordingSink):
+    def deliver(self, answer, body):
+        raise RuntimeError("the sink broke")
 
 
-async def test_a_bug_while_delivering_is_logged_alike_on_both_paths(monkeypatch):
-    class BrokenSink(RecordingSink):
-        def deliver(self, answer, body):
-            raise RuntimeError("the sink broke")
-
+async def test_a_bug_while_delivering_is_raised_and_logged_as_a_500_alike_on_both_paths(monkeypatch):
     logged = []
     for native in (True, False):
         logger = RecordingLogger()
@@ -205,8 +195,11 @@ async def test_a_bug_while_delivering_is_logged_alike_on_both_paths(monkeypatch)
                 if not native:
                     m.setattr(pipeline, "_usual_run", lambda *args: None)
                 await run(rt, GatewayPolicy("default"), GatewayRequest("default", "websocket", "warm", [openai_step()], {}), RecordingSink())
-                with pytest.raises(RuntimeError):
+                paths = Paths(m)
+                with pytest.raises(RuntimeError, match="the sink broke"):
                     await run(rt, GatewayPolicy("default"), GatewayRequest("default", "websocket", "e1", [openai_step()], {}), BrokenSink())
+        if native:
+            assert (paths.main, paths.resumed) == (0, 0)  # ended natively (failed_natively)
         record = logger.records[-1]
         logged.append((record.status, record.success, record.error, [(a.status, a.error) for a in record.attempts], record.attempts[0].duration_ms > 0))
     assert logged[0] == logged[1] == (500, False, "internal error: RuntimeError", [(200, None)], True)
