@@ -600,6 +600,18 @@ class WholeAnswer:
     def function(self) -> Callable[[Any, Any, Any, Any], bool]:
         """`deliver(run, plan, response, attempt)`: True when the usual whole answer was
         delivered; False, with nothing changed, for any other answer."""
+    def deliver_http(self, deliverer: HttpWholeDeliver) -> bool:
+        """The usual answer to an HttpSink written by `deliverer`, no Answer made; False when
+        one was set before (the first stays)."""
+
+class HttpWholeDeliver:
+    """`HttpSink.deliver` then `ResponseWriter.send_whole` and the connection's write for the
+    usual whole answer, in native code called by `WholeAnswer` (aigw.api.http_sink;
+    rust/src/python/http_whole.rs). `classes`: (HttpSink, ResponseWriter, HttpConnection),
+    their slots checked (ValueError); `reasons`: status → reason phrase; `new`, `ended`: the
+    writer's states."""
+
+    def __init__(self, classes: tuple[type, type, type], reasons: dict[int, str], new: object, ended: object) -> None: ...
 
 class UsualPlan:
     """`plan_steps` for the usual request in one native call (aigw.pipeline;

@@ -85,6 +85,7 @@ mod eventstream; // AWS event stream (Bedrock)
 mod fastcall; // builtin functions called without an argument tuple
 mod header_objects; // header names and values as Python objects (common names made once)
 mod headers; // the HTTP doors' passes over a request's headers
+mod http_whole; // the HTTP doors' usual whole answer, natively
 mod kernels; // mask/UTF-8 kernels for benches
 mod logrow; // SQLite log rows in marshal format for the writer process
 mod logrow_json; // a log row's JSON columns
@@ -112,6 +113,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     upstream::register(m)?;
     upstream_exchange::register(m)?;
     whole_answer::register(m)?;
+    http_whole::register(m)?;
     usual_plan::register(m)?;
     usual_run::register(m)?;
     usual_main::register(m)?;

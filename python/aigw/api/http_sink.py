@@ -19,10 +19,13 @@ from typing import Any, AsyncIterator, Iterable
 
 import orjson
 
-from aigw._codec import NdjsonDecoder, SseDecoder, StreamRelay, relayed_headers
+from aigw._codec import HttpWholeDeliver, NdjsonDecoder, SseDecoder, StreamRelay, relayed_headers
 from aigw.errors import AigwError, http_error_body
-from aigw.pipeline import Answer, RelayOutcome, StreamFailed, relay_chunks
+from aigw.pipeline import Answer, RelayOutcome, StreamFailed, deliver_natively_to_http, relay_chunks
+from aigw.protocol.http11 import REASONS
 from aigw.server.app import ConnectionClosed
+from aigw.server.http import HttpConnection
+from aigw.server.http_response import ENDED, NEW, ResponseWriter
 from aigw.slots_maker import slot_writer
 from aigw.types import Framing, Usage
 
@@ -131,6 +134,12 @@ class HttpSink:
 #: `HttpSink(response, step_header=...)` without extra headers, made without a Python
 #: `__init__` frame (aigw.slots_maker.slot_writer): the provider routes make one per request.
 plain_http_sink = slot_writer(HttpSink, ("response", "step_header"), {"extra_headers": ()})
+
+# The usual whole answer (a provider's JSON below 400 through the gateway's own client, to an
+# `HttpSink` with no extra headers whose writer has not started) is written by the pipeline's
+# native code as `deliver` then `ResponseWriter.send_whole` would write it, with no `Answer`
+# made (rust/src/python/http_whole.rs); anything else comes to `deliver`.
+deliver_natively_to_http(HttpWholeDeliver((HttpSink, ResponseWriter, HttpConnection), REASONS, NEW, ENDED))
 
 
 class _EventTap:

@@ -24,6 +24,7 @@ from aigw.slots_maker import slot_writer
 
 __all__ = [
     "Headers",
+    "REASONS",
     "HttpError",
     "HttpResponse",
     "Request",
@@ -285,7 +286,8 @@ class HttpError(Exception):
         self.headers = list(headers)
 
 
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
+#: Status code → reason phrase (what heads say; "Unknown" for a code not listed).
+REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
 def serialize_response_head(
@@ -299,13 +301,13 @@ def serialize_response_head(
     """The bytes of a response head. Framing headers (Content-Length, Transfer-Encoding,
     Connection: close) come from the keywords; app headers with those names are dropped.
     ValueError for a header with a line break or a character past U+00FF (written in Rust)."""
-    return _codec.serialize_response_head(status, _REASONS.get(status, "Unknown"), headers, content_length, chunked, close)
+    return _codec.serialize_response_head(status, REASONS.get(status, "Unknown"), headers, content_length, chunked, close)
 
 
 def whole_response(status: int, headers: Iterable[tuple[str, str]], body: bytes, *, close: bool = False) -> bytes:
     """A whole response's bytes: `serialize_response_head(status, headers,
     content_length=len(body), close=close)` followed by `body`, built in one buffer (Rust)."""
-    return _codec.whole_response(status, _REASONS.get(status, "Unknown"), headers, body, close)
+    return _codec.whole_response(status, REASONS.get(status, "Unknown"), headers, body, close)
 
 
 def chunk(data: bytes) -> bytes:

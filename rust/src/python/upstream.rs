@@ -151,6 +151,13 @@ const NOT_RELAYED: [&[u8]; 10] = [
     b"proxy-authenticate", b"proxy-connection", b"content-length", b"content-encoding",
 ];
 
+/// Whether an upstream response field named `name` goes on to the client: not one of this
+/// hop's own (`NOT_RELAYED`), not a `cf-aig-*`.
+pub(crate) fn is_relayed(name: &[u8]) -> bool {
+    !(NOT_RELAYED.iter().any(|n| n.eq_ignore_ascii_case(name))
+        || name.get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"cf-aig-")))
+}
+
 /// The upstream's response fields (`(name, value)` pairs of bytes or str) minus this hop's own
 /// and any `cf-aig-*`, as str pairs (ISO-8859-1), and whether a content-type is among them.
 /// Names keep their case; a str is passed on as the same object, bytes are decoded once (a
@@ -165,9 +172,7 @@ fn relayed_headers<'py>(py: Python<'py>, raw: &Bound<'py, PyAny>) -> PyResult<(B
             Ok(b) => b.as_bytes(),
             Err(_) => super::text_of(name.downcast::<PyString>()?)?.as_bytes(),
         };
-        if NOT_RELAYED.iter().any(|n| n.eq_ignore_ascii_case(raw_name))
-            || raw_name.get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"cf-aig-"))
-        {
+        if !is_relayed(raw_name) {
             continue;
         }
         has_content_type |= raw_name.eq_ignore_ascii_case(b"content-type");

@@ -12,10 +12,12 @@
 //! (`slot_layout::Layout`).
 
 use super::fastcall::{self, FixedArity, MethodDef};
+use super::http_whole::{HttpWholeDeliver, WholeFacts};
 use super::slot_layout::{is_false, Layout};
 use super::upstream::openai_usage;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyType};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -122,6 +124,8 @@ pub struct WholeAnswer {
     json: Py<PyAny>,
     make_answer: Py<PyAny>,
     make_usage: Py<PyAny>,
+    /// The HTTP doors' own delivery of the usual answer, once aigw/api/http_sink.py set it.
+    http: GILOnceCell<Py<HttpWholeDeliver>>,
 }
 
 #[pymethods]
@@ -156,7 +160,16 @@ impl WholeAnswer {
             json: json.unbind(),
             make_answer: make_answer.unbind(),
             make_usage: make_usage.unbind(),
+            http: GILOnceCell::new(),
         })
+    }
+
+    /// Delivers the usual answer to an `HttpSink` through `deliverer` (aigw/api/http_sink.py
+    /// sets it once, at import) instead of making an `Answer` for the sink's `deliver`. False
+    /// when one was set before (it stays: a module imported again makes sinks of a new class,
+    /// which the first one declines).
+    fn deliver_http(&self, py: Python<'_>, deliverer: Py<HttpWholeDeliver>) -> bool {
+        self.http.set(py, deliverer).is_ok()
     }
 
     /// `deliver(run, plan, response, attempt)` as a builtin function: True when it read,
@@ -315,6 +328,22 @@ impl WholeAnswer {
         };
         set_record(L_TOKENS_IN, tokens_in);
         set_record(L_TOKENS_OUT, tokens_out);
+        if let Some(http) = self.http.get(py).map(|d| d.get()) {
+            if http.takes(&sink) {
+                let facts = WholeFacts {
+                    status: &status,
+                    fields: &headers,
+                    media: &media,
+                    log_id: &log_id,
+                    event_id: &event_id,
+                    index: &index,
+                    body: &body,
+                };
+                if http.deliver(&sink, &facts)? {
+                    return Ok(true);
+                }
+            }
+        }
         let cache_status = intern!(py, "MISS");
         let usage_arg = usage;
         let answer = self.make_answer.bind(py).call1((
