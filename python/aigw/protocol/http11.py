@@ -24,6 +24,7 @@ from aigw.slots_maker import slot_writer
 
 __all__ = [
     "Headers",
+    "READER_PARTS",
     "REASONS",
     "HttpError",
     "HttpResponse",
@@ -557,3 +558,9 @@ class RequestReader:
         data = bytes(self._buf)
         self._buf.clear()
         return data
+
+
+#: What native code that reads requests as `RequestReader.next_request` does needs of this
+#: module (aigw.server.http's `HttpReceive`): the reader's state while it waits for a head, and
+#: the makers and `unquote` that `_codec.take_whole_request` is given.
+READER_PARTS = (_HEAD, _request_slots, _headers_slots, unquote)

@@ -38,6 +38,7 @@ from aigw.protocol.handshake import (
 from aigw.protocol.http11 import (
     CONTINUE,
     END_OF_MESSAGE,
+    READER_PARTS,
     HttpError,
     HttpResponse,
     Request,
@@ -71,7 +72,7 @@ class HttpConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "_server", "_loop", "_transport", "_reader", "_busy", "lost", "_closing", "_idle_timer", "_deadline",
         "_idle_at", "_task", "_next", "_writer", "_body", "_streams", "write_paused", "_drain_waiters", "_out", "_out_size",
-        "_flush_scheduled", "_read_paused", "hard_limit", "_close_timer",
+        "_flush_scheduled", "_read_paused", "hard_limit", "_close_timer", "get_buffer", "buffer_updated", "__weakref__",
     )
 
     def __init__(self, server: Server) -> None:
@@ -98,6 +99,13 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._flush_scheduled = False
         self._read_paused = False
         self.hard_limit = server.settings.write_hard_limit
+        # The loop reads into the server's scratch buffer (`get_buffer(hint)` returns it) and
+        # calls `buffer_updated(n)`, which appends the n bytes to the reader and, for the usual
+        # request (the connection between requests, the request all here), takes it and hands
+        # it to the connection's task as `_process` would; anything else is `_process`'s.
+        # Native builtins held here (uvloop looks both up once, at set_protocol), which hold
+        # the connection weakly: rust/src/python/http_receive.rs.
+        self.get_buffer, self.buffer_updated = _RECEIVE.receivers(self, server.scratch)
 
     # -- asyncio callbacks --------------------------------------------------------------------
 
@@ -114,13 +122,6 @@ class HttpConnection(asyncio.BufferedProtocol):
         )
         self._server.connections.add(self)
         self._arm_idle_timer()
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._server.scratch
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self._reader.feed(self._server.scratch[:nbytes])
-        self._process()
 
     def eof_received(self) -> bool:
         return False  # the transport closes itself: a client that half-closes has gone
@@ -556,6 +557,10 @@ class HttpConnection(asyncio.BufferedProtocol):
     def idle(self) -> bool:
         """Nothing in flight (used by graceful shutdown)."""
         return not self._busy
+
+
+#: Every connection's `get_buffer` and `buffer_updated` are made by this (see `__init__`).
+_RECEIVE = _codec.HttpReceive((HttpConnection, RequestReader), *READER_PARTS)
 
 
 class RequestBody:

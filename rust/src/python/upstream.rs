@@ -293,7 +293,7 @@ fn parse_request_head<'py>(
 /// `parse_request_head`.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-fn take_whole_request<'py>(
+pub(crate) fn take_whole_request<'py>(
     py: Python<'py>,
     buf: &Bound<'py, PyByteArray>,
     max_size: usize,
