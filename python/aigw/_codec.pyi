@@ -601,13 +601,13 @@ class WholeAnswer:
         """`deliver(run, plan, response, attempt)`: True when the usual whole answer was
         delivered; False, with nothing changed, for any other answer."""
     def deliver_http(self, deliverer: HttpWholeDeliver) -> bool:
-        """The usual answer to an HttpSink written by `deliverer`, no Answer made; False when
-        one was set before (the first stays)."""
+        """The usual answer to a sink of exactly `deliverer`'s sink class written by it, no
+        Answer made; False when that class has one already (the first stays)."""
 
 class HttpWholeDeliver:
     """`HttpSink.deliver` then `ResponseWriter.send_whole` and the connection's write for the
     usual whole answer, in native code called by `WholeAnswer` (aigw.api.http_sink;
-    rust/src/python/http_whole.rs). `classes`: (HttpSink, ResponseWriter, HttpConnection),
+    rust/src/python/http_whole.rs). `classes`: (the sink class, ResponseWriter, HttpConnection),
     their slots checked (ValueError); `reasons`: status → reason phrase; `new`, `ended`: the
     writer's states."""
 

@@ -621,9 +621,9 @@ _WHOLE_ANSWER = _codec.WholeAnswer(
 )
 _deliver_whole = _WHOLE_ANSWER.function()
 
-#: `deliver_natively_to_http(deliverer)`: the usual answer to an HTTP door's sink written by
-#: `deliverer` (a `_codec.HttpWholeDeliver`, made by aigw.api.http_sink) with no `Answer` made;
-#: False when one was set before.
+#: `deliver_natively_to_http(deliverer)`: the usual answer to a sink of exactly the class of
+#: `deliverer` (a `_codec.HttpWholeDeliver`, made by aigw.api.http_sink.deliver_natively)
+#: written by it with no `Answer` made; False when that class has one already.
 deliver_natively_to_http = _WHOLE_ANSWER.deliver_http
 
 #: A request's `_Run`, its two "last" slots None (aigw.slots_maker.slot_writer).

@@ -17,11 +17,12 @@ import pytest
 from aiohttp import web
 
 from aigw import _codec
-from aigw.api import http_routes, http_sink
-from aigw.api.http_sink import HttpSink
+from aigw.api import compat_routes, http_routes
+from aigw.api.http_sink import HttpSink, deliver_natively
 from aigw.protocol.http11 import REASONS
 from aigw.server.http import HttpConnection
 from aigw.server.http_response import ENDED, NEW, ResponseWriter
+from aigw.slots_maker import slot_writer
 from aigw.testing.gateway import running_gateway
 
 ANSWER = orjson.dumps({"id": "c1", "choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 3, "completion_tokens": 5}})
@@ -100,7 +101,8 @@ def request_bytes(gw, path: str, body: bytes = CHAT, extra: str = "") -> bytes:
 
 
 def without_ids(response: bytes) -> bytes:
-    return re.sub(rb"(cf-aig-(?:log|event)-id): [^\r]*", rb"\1: ID", response)
+    """`response` with its ids (and the upstream's clock) blanked: they differ per request."""
+    return re.sub(rb"(cf-aig-(?:log|event)-id|date): [^\r]*", rb"\1: X", response)
 
 
 async def both_paths(monkeypatch, up: Upstream, path: str = "/openai/chat/completions", body: bytes = CHAT, extra: str = ""):
@@ -194,9 +196,46 @@ def test_the_native_delivery_refuses_classes_without_the_slots_it_uses():
     _codec.HttpWholeDeliver((HttpSink, ResponseWriter, HttpConnection), REASONS, NEW, ENDED)
 
 
-def test_the_pipeline_keeps_the_first_delivery_it_was_given():
-    from aigw import pipeline
+def test_a_sink_class_is_registered_once_and_the_first_registration_stays():
+    class Registered(HttpSink):
+        __slots__ = ()
 
-    again = _codec.HttpWholeDeliver((HttpSink, ResponseWriter, HttpConnection), REASONS, NEW, ENDED)
-    assert pipeline.deliver_natively_to_http(again) is False
-    assert http_sink.deliver_natively_to_http is pipeline.deliver_natively_to_http
+    assert deliver_natively(Registered) is True
+    assert deliver_natively(Registered) is False
+    assert deliver_natively(HttpSink) is False  # http_sink registered it at import
+
+
+def test_a_sink_class_that_answers_its_own_way_is_refused():
+    class OwnHeaders(HttpSink):
+        __slots__ = ()
+
+        def gateway_headers(self, answer):
+            return [("x-own", "1")]
+
+    with pytest.raises(TypeError, match="answers in its own way"):
+        deliver_natively(OwnHeaders)
+
+
+class PythonPassthrough(compat_routes._PassthroughSink):
+    """A /compat pass-through sink the native code does not take."""
+
+    __slots__ = ()
+
+
+async def test_a_compat_pass_through_answer_is_written_natively_with_its_extra_headers(monkeypatch, upstream):
+    body = orjson.dumps({**orjson.loads(CHAT), "model": "openai/gpt-4o-mini"})
+    python_sink = slot_writer(PythonPassthrough, ("response", "front", "extra_headers"), {"step_header": False})
+    calls = []
+    python_deliver = HttpSink.deliver
+    monkeypatch.setattr(HttpSink, "deliver", lambda self, *args: (calls.append(1), python_deliver(self, *args))[1])
+    async with running_gateway({"openai": upstream}, record_requests=False) as gw:
+        request = request_bytes(gw, "/compat/chat/completions", body)
+        await exchange(gw.port, request)  # the memos learn the media type (see both_paths)
+        calls.clear()
+        native = await exchange(gw.port, request)
+        native_calls = len(calls)
+        monkeypatch.setattr(compat_routes, "_passthrough_sink", python_sink)
+        python = await exchange(gw.port, request)
+    assert (native_calls, len(calls)) == (0, 1)
+    assert without_ids(native) == without_ids(python)
+    assert b"\r\ncf-aig-provider: openai\r\ncf-aig-model: gpt-4o-mini\r\n" in native

@@ -28,7 +28,7 @@ import orjson
 from aigw import _codec
 from aigw.api.gateway_context import GatewayContext
 from aigw.api.http_routes import client_hop_headers, request_event_id
-from aigw.api.http_sink import HttpSink
+from aigw.api.http_sink import HttpSink, deliver_natively
 from aigw.compat.catalog import model_list
 from aigw.compat.embeddings import EmbeddingTranslation, resolve_embedding_target
 from aigw.compat.ir import InvalidCompatRequest, gateway_error
@@ -354,6 +354,8 @@ class _PassthroughSink(HttpSink):
 
 #: `_PassthroughSink(response, front, answering)`: made in one native call, per request.
 _passthrough_sink = slot_writer(_PassthroughSink, ("response", "front", "extra_headers"), {"step_header": False})
+# Its usual whole answer is written natively, as HttpSink's is.
+deliver_natively(_PassthroughSink)
 
 
 def _error(front: str, err: AigwError) -> HttpResponse:

@@ -29,7 +29,7 @@ from aigw.server.http_response import ENDED, NEW, ResponseWriter
 from aigw.slots_maker import slot_writer
 from aigw.types import Framing, Usage
 
-__all__ = ["HttpSink", "gateway_error_body", "plain_http_sink"]
+__all__ = ["HttpSink", "deliver_natively", "gateway_error_body", "plain_http_sink"]
 
 _JSON = [("content-type", "application/json")]
 
@@ -135,11 +135,19 @@ class HttpSink:
 #: `__init__` frame (aigw.slots_maker.slot_writer): the provider routes make one per request.
 plain_http_sink = slot_writer(HttpSink, ("response", "step_header"), {"extra_headers": ()})
 
-# The usual whole answer (a provider's JSON below 400 through the gateway's own client, to an
-# `HttpSink` with no extra headers whose writer has not started) is written by the pipeline's
-# native code as `deliver` then `ResponseWriter.send_whole` would write it, with no `Answer`
-# made (rust/src/python/http_whole.rs); anything else comes to `deliver`.
-deliver_natively_to_http(HttpWholeDeliver((HttpSink, ResponseWriter, HttpConnection), REASONS, NEW, ENDED))
+def deliver_natively(sink_class: type[HttpSink]) -> bool:
+    """Have the pipeline write the usual whole answer (a provider's JSON below 400 through the
+    gateway's own client) to a sink of exactly `sink_class` whose writer has not started, as
+    `deliver` then `ResponseWriter.send_whole` would write it, with no `Answer` made
+    (rust/src/python/http_whole.rs); anything else still comes to `deliver`. `sink_class` must
+    answer as HttpSink does: TypeError if it has its own `deliver` or `gateway_headers` (they
+    would be skipped). False when the class was registered before."""
+    if sink_class.deliver is not HttpSink.deliver or sink_class.gateway_headers is not HttpSink.gateway_headers:
+        raise TypeError(f"{sink_class.__name__} answers in its own way: its answers cannot be written natively")
+    return deliver_natively_to_http(HttpWholeDeliver((sink_class, ResponseWriter, HttpConnection), REASONS, NEW, ENDED))
+
+
+deliver_natively(HttpSink)
 
 
 class _EventTap:

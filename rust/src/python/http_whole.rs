@@ -114,9 +114,9 @@ impl HttpWholeDeliver {
 }
 
 impl HttpWholeDeliver {
-    /// Whether `sink` is exactly the class this delivers for.
-    pub(crate) fn takes(&self, sink: &Bound<'_, PyAny>) -> bool {
-        self.sink.is(sink)
+    /// The sink class this delivers for.
+    pub(crate) fn sink_class<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
+        self.sink.class(py)
     }
 
     /// The usual answer written to the client (True), or False having changed nothing.
@@ -131,7 +131,7 @@ impl HttpWholeDeliver {
         else {
             return Ok(false);
         };
-        if extra.len().ok() != Some(0) || !self.writer.is(&writer) {
+        if !self.writer.is(&writer) {
             return Ok(false);
         }
         let w = |i| unsafe { self.writer.get(&writer, i) };
@@ -170,7 +170,7 @@ impl HttpWholeDeliver {
         let Ok(reason) = reason.downcast_into::<PyString>() else {
             return Ok(false);
         };
-        let Some(data) = self.message(py, status, &reason, facts, !step_header.is(no), close)? else {
+        let Some(data) = self.message(py, status, &reason, facts, !step_header.is(no), &extra, close)? else {
             return Ok(false);
         };
         // The usual case from here on: send_whole's state, then the one write.
@@ -195,8 +195,32 @@ impl HttpWholeDeliver {
         reason: &Bound<'py, PyString>,
         facts: &WholeFacts<'_, 'py>,
         step_header: bool,
+        extra: &Bound<'py, PyAny>,
         close: bool,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        // The sink's extra headers (a /compat pass-through's cf-aig-provider and -model): a
+        // tuple or list of (str, str) pairs, held here while their text is borrowed.
+        let extra: Vec<Bound<'py, PyAny>> = match (extra.downcast::<PyTuple>(), extra.downcast::<PyList>()) {
+            (Ok(t), _) => t.iter().collect(),
+            (_, Ok(l)) => l.iter().collect(),
+            _ => return Ok(None),
+        };
+        let mut extra_pairs: Vec<(Bound<'py, PyString>, Bound<'py, PyString>)> = Vec::with_capacity(extra.len());
+        for item in &extra {
+            let Ok(pair) = item.downcast_exact::<PyTuple>() else {
+                return Ok(None);
+            };
+            if pair.len() != 2 {
+                return Ok(None);
+            }
+            let (Ok(name), Ok(value)) = (
+                pair.get_item(0)?.downcast_into_exact::<PyString>(),
+                pair.get_item(1)?.downcast_into_exact::<PyString>(),
+            ) else {
+                return Ok(None);
+            };
+            extra_pairs.push((name, value));
+        }
         let Ok(list) = facts.fields.downcast::<PyList>() else {
             return Ok(None);
         };
@@ -257,6 +281,15 @@ impl HttpWholeDeliver {
                 return Ok(None);
             };
             fields.push(("cf-aig-step", digits.format(index)));
+        }
+        for (name, value) in &extra_pairs {
+            let (Ok(name), Ok(value)) = (super::text_of(name), super::text_of(value)) else {
+                return Ok(None);
+            };
+            let (Some(name), Some(value)) = (plain(name.as_bytes()), plain(value.as_bytes())) else {
+                return Ok(None);
+            };
+            fields.push((name, value));
         }
         let Some(reason) = super::text_of(reason).ok() else {
             return Ok(None);

@@ -34,6 +34,11 @@ impl Layout {
         })
     }
 
+    /// The class.
+    pub(crate) fn class<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
+        self.ty.bind(py).clone()
+    }
+
     /// Whether `obj` is exactly an instance of the class (then `get` and `set` may be used).
     #[inline]
     pub(crate) fn is(&self, obj: &Bound<'_, PyAny>) -> bool {

@@ -17,7 +17,6 @@ use super::slot_layout::{is_false, Layout};
 use super::upstream::openai_usage;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyType};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -124,8 +123,9 @@ pub struct WholeAnswer {
     json: Py<PyAny>,
     make_answer: Py<PyAny>,
     make_usage: Py<PyAny>,
-    /// The HTTP doors' own delivery of the usual answer, once aigw/api/http_sink.py set it.
-    http: GILOnceCell<Py<HttpWholeDeliver>>,
+    /// The HTTP doors' own deliveries of the usual answer: sink class → `HttpWholeDeliver`
+    /// (aigw/api/http_sink.py's `deliver_natively` adds them at import).
+    http: Py<PyDict>,
 }
 
 #[pymethods]
@@ -160,16 +160,21 @@ impl WholeAnswer {
             json: json.unbind(),
             make_answer: make_answer.unbind(),
             make_usage: make_usage.unbind(),
-            http: GILOnceCell::new(),
+            http: PyDict::new(run.py()).unbind(),
         })
     }
 
-    /// Delivers the usual answer to an `HttpSink` through `deliverer` (aigw/api/http_sink.py
-    /// sets it once, at import) instead of making an `Answer` for the sink's `deliver`. False
-    /// when one was set before (it stays: a module imported again makes sinks of a new class,
-    /// which the first one declines).
-    fn deliver_http(&self, py: Python<'_>, deliverer: Py<HttpWholeDeliver>) -> bool {
-        self.http.set(py, deliverer).is_ok()
+    /// Delivers the usual answer to a sink of exactly `deliverer`'s sink class through it
+    /// instead of making an `Answer` for the sink's `deliver`. False when that class has one
+    /// already (the first stays: a module imported again makes sinks of a new class).
+    fn deliver_http(&self, deliverer: &Bound<'_, HttpWholeDeliver>) -> PyResult<bool> {
+        let http = self.http.bind(deliverer.py());
+        let class = deliverer.get().sink_class(deliverer.py());
+        if http.contains(&class)? {
+            return Ok(false);
+        }
+        http.set_item(class, deliverer)?;
+        Ok(true)
     }
 
     /// `deliver(run, plan, response, attempt)` as a builtin function: True when it read,
@@ -328,20 +333,18 @@ impl WholeAnswer {
         };
         set_record(L_TOKENS_IN, tokens_in);
         set_record(L_TOKENS_OUT, tokens_out);
-        if let Some(http) = self.http.get(py).map(|d| d.get()) {
-            if http.takes(&sink) {
-                let facts = WholeFacts {
-                    status: &status,
-                    fields: &headers,
-                    media: &media,
-                    log_id: &log_id,
-                    event_id: &event_id,
-                    index: &index,
-                    body: &body,
-                };
-                if http.deliver(&sink, &facts)? {
-                    return Ok(true);
-                }
+        if let Some(http) = self.http.bind(py).get_item(sink.get_type())? {
+            let facts = WholeFacts {
+                status: &status,
+                fields: &headers,
+                media: &media,
+                log_id: &log_id,
+                event_id: &event_id,
+                index: &index,
+                body: &body,
+            };
+            if http.downcast::<HttpWholeDeliver>()?.get().deliver(&sink, &facts)? {
+                return Ok(true);
             }
         }
         let cache_status = intern!(py, "MISS");
