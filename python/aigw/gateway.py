@@ -17,30 +17,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
+from aigw import _codec, pipeline
+from aigw.api import http_routes
 from aigw.api.compat_routes import CHAT_PATTERN, EMBEDDINGS_PATTERN, MESSAGES_PATTERN, MODELS_PATTERN, CompatDoors, configured_model_lists
-from aigw.api.http_routes import HttpDoors
 from aigw.api.gateway_context import AUTH_SUBPROTOCOL, NEEDS_TOKEN, FrontDoor, GatewayContext
+from aigw.api.http_routes import HttpDoors
 from aigw.api.logs_api import LogsApi  # issue 13
 from aigw.api.metrics_route import METRICS_PATH, MetricsApp, metrics_route  # issue 13
 from aigw.api.open_sessions import OpenSessions
 from aigw.api.realtime import RealtimeRoute
-from aigw.api.router import BUILTIN, WEBSOCKET, RouteMiss, Router
+from aigw.api.router import BUILTIN, WEBSOCKET, RouteMatch, RouteMiss, Router
 from aigw.api.universal_ws import UniversalSession
+from aigw.components import AuthChain, Components, Selection, build, select
 from aigw.config import GatewaySettings, Settings, load_settings
 from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, GatewayNotFound, PluginError, http_error_body
-from aigw.components import AuthChain, Components, Selection, build, select
 from aigw.interfaces import AuthBackend, Cache, Logger, LogStore, Observer, Provider, RateLimiter, RevocationNotifier
+from aigw.logrecords import new_log_id
 from aigw.observe.costs import CostMeter, PriceTable  # issue 13
 from aigw.observe.metrics import GatewayMetrics, ScrapeSources  # issue 13
 from aigw.options import RetryPolicy
 from aigw.pipeline import GatewayPolicy, Runtime
 from aigw.plugins import PluginManager, Registries
 from aigw.private_files import make_private_dir
-from aigw.protocol.http11 import HttpResponse, Request
+from aigw.protocol.http11 import Headers, HttpResponse, Request
+from aigw.request_model import make_gateway_request, make_step_request
 from aigw.server import ServerSettings, serve
+from aigw.server.app import streamed_response
 from aigw.types import HttpRequest, PluginContext
 from aigw.types import HttpResponse as PluginHttpResponse
 from aigw.upstream import UpstreamClient
+from aigw.validation import CheckedHeaders
 
 #: What the router calls: ``handler(request, params, ctx)`` → an HttpResponse, or for a
 #: WebSocket route a WebSocketHandler (ctx is None on public routes without a gateway).
@@ -111,6 +117,9 @@ class _Built:
     auth_backends: tuple[Any, ...] = ()
     #: The /compat doors (they also expand `provider: "compat"` Universal WebSocket steps).
     compat: Any = None
+    #: The HTTP doors and their provider route (for the native door, `GatewayApp.http`).
+    doors: HttpDoors | None = None
+    provider_route: Any = None
 
 
 class Gateway:
@@ -263,7 +272,8 @@ class Gateway:
         doors = HttpDoors(built.runtime, on_record=self.records.append if self.records is not None else None)
         router.add(WEBSOCKET, UNIVERSAL_PATTERN, app.universal, owner=BUILTIN)
         router.add("POST", UNIVERSAL_PATTERN, doors.universal, owner=BUILTIN)
-        router.add("*", PROVIDER_PATTERN, doors.provider, owner=BUILTIN)
+        built.doors = doors
+        built.provider_route = router.add("*", PROVIDER_PATTERN, doors.provider, owner=BUILTIN)
         realtime = RealtimeRoute(
             built.runtime, self.settings.realtime, max_message_size=self.settings.server.max_message_size,
             on_record=self.records.append if self.records is not None else None,
@@ -456,6 +466,11 @@ class GatewayApp:
         self.router = built.router
         self.door = built.door
         self.sessions = built.sessions
+        if built.doors is not None:
+            # The usual provider-route request (a gateway entered without a token, no option,
+            # the body here) made natively up to its StreamedResponse; every other request
+            # goes to `_dispatch` (rust/src/python/usual_door.rs).
+            self.http = _USUAL_DOOR.function(self, self.router, self.door, built.doors, built.provider_route)
 
     async def websocket(self, request: Request) -> Any:
         """An upgrade request: a WebSocket route's handler, or an HTTP answer (refusal)."""
@@ -514,6 +529,15 @@ class GatewayApp:
             principal=ctx.principal,
             compat=self.built.compat,
         )
+
+
+#: `GatewayApp.http`'s native door: `_dispatch` → `HttpDoors.provider` → `_answer` for the
+#: usual provider-route request (see GatewayApp.__init__).
+_USUAL_DOOR = _codec.UsualDoor(
+    (Request, Headers, Router, RouteMatch, FrontDoor, GatewayContext, HttpDoors),
+    GatewayApp._dispatch, http_routes._HOP, CheckedHeaders, new_log_id, make_step_request, make_gateway_request,
+    streamed_response, vars(http_routes), pipeline.run, pipeline._usual_run,
+)
 
 
 def _miss(request: Request, miss: RouteMiss) -> HttpResponse:

@@ -99,6 +99,7 @@ mod slots; // dataclass instances built in one native call
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod upstream_exchange; // the upstream client's usual exchange, natively
 mod usual_plan; // the pipeline's usual plan, natively
+mod usual_door; // the gateway's usual HTTP request up to the pipeline, natively
 mod usual_main; // the pipeline's usual request, natively, as one awaitable
 mod usual_request; // that awaitable's coroutine protocol
 mod usual_run; // the pipeline's usual start, natively
@@ -120,6 +121,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     usual_run::register(m)?;
     usual_main::register(m)?;
     usual_start::register(m)?;
+    usual_door::register(m)?;
     kernels::register(m)?;
     headers::register(m)?;
     relay::register(m)?;

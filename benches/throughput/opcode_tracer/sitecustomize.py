@@ -2,9 +2,11 @@
 
 Imported at start-up when this directory is on PYTHONPATH and AIGW_OPCODES_OUT is set; a
 no-op otherwise. After AIGW_OPCODES_START seconds it traces the main thread's Python frames
-with opcode events for AIGW_OPCODES_SECONDS, then writes `requests N` (calls of
-aigw.pipeline.run, and of the WebSocket session's `_start`, which the usual request's native
-start does not pass through `run` from) and one `count file:function` line per function to
+with opcode events for AIGW_OPCODES_SECONDS, then writes `requests N` (calls of the server's
+`response_writer`, one per plain HTTP request, whose usual provider-route request reaches the
+pipeline through no Python `run`; of the WebSocket session's `_start`, whose usual request's
+native start does not pass through `run` either; and of aigw.pipeline.run from anywhere else)
+and one `count file:function` line per function to
 $AIGW_OPCODES_OUT.<pid> (the log writer's child process, which inherits the environment,
 writes a file of its own). Dataclass-generated `__init__`s are named by their class.
 With AIGW_OPCODES_CALLS=1 the counts are frame starts and resumptions (`call` events: a call,
@@ -29,6 +31,8 @@ if os.environ.get("AIGW_OPCODES_OUT"):
     _calls = os.environ.get("AIGW_OPCODES_CALLS") == "1"
     _PIPELINE = os.path.join("aigw", "pipeline.py")
     _SESSION = os.path.join("aigw", "api", "universal_ws.py")
+    _DOORS = (os.path.join("aigw", "api", "http_routes.py"), os.path.join("aigw", "api", "compat_routes.py"))
+    _WRITER = os.path.join("aigw", "server", "http_response.py")
 
     def _local(frame, event, arg):
         if event == "opcode":
@@ -53,10 +57,17 @@ if os.environ.get("AIGW_OPCODES_OUT"):
             frame.f_trace_opcodes = True
         if code.co_name == "run" and code.co_filename.endswith(_PIPELINE):
             # A WebSocket request is counted at its start: the usual one's native start calls
-            # no Python `run` (usual_start.rs), the others call it from _start or _run.
+            # no Python `run` (usual_start.rs), the others call it from _start or _run. An
+            # HTTP request is counted by its response writer: the usual provider-route
+            # request's native door calls no Python `run` (usual_door.rs), the doors' others do.
             caller = frame.f_back.f_code if frame.f_back is not None else None
-            if caller is None or not (caller.co_filename.endswith(_SESSION) and caller.co_name in ("_start", "_run")):
+            if caller is None or not (
+                (caller.co_filename.endswith(_SESSION) and caller.co_name in ("_start", "_run"))
+                or caller.co_filename.endswith(_DOORS)
+            ):
                 _state["requests"] += 1
+        elif code.co_name == "response_writer" and code.co_filename.endswith(_WRITER):
+            _state["requests"] += 1
         elif code.co_name == "_start" and code.co_filename.endswith(_SESSION):
             _state["requests"] += 1
         elif code.co_name == "floor_run":  # the floor's stand-in for it (AIGW_FLOOR=1)

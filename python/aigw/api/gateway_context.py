@@ -81,6 +81,9 @@ NEEDS_TOKEN = _NeedsToken()
 class FrontDoor:
     """Resolves the gateway and authenticates the caller (see the module docstring)."""
 
+    # Slots: native code reads `_opened` and `_policies` in place (rust/src/python/usual_door.rs).
+    __slots__ = ("_gateways", "_policies", "_auth", "_tokenless", "_opened")
+
     def __init__(self, gateways: Mapping[str, Any], policies: Mapping[str, GatewayPolicy], auth: AuthBackend | None) -> None:
         self._gateways = gateways  # name -> GatewaySettings
         self._policies = policies

@@ -94,7 +94,11 @@ def request_event_id(options: Mapping[str, str], log_id: str) -> str:
 
 
 class HttpDoors:
-    """The HTTP route handlers, bound to the runtime resolved at start-up."""
+    """The HTTP route handlers, bound to the runtime resolved at start-up. The usual provider
+    route request is made natively as `provider` makes it (rust/src/python/usual_door.rs,
+    installed by aigw.gateway.GatewayApp)."""
+
+    __slots__ = ("runtime", "on_record")
 
     def __init__(self, runtime: Runtime, *, on_record: Callable[[Any], None] | None = None) -> None:
         self.runtime = runtime

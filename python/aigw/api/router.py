@@ -156,6 +156,9 @@ class _PathEntry:
 class Router:
     """The gateway's route table (see the module docstring). Filled at start-up, then frozen."""
 
+    # Slots: native code reads `_dirty` and `_hits` in place (rust/src/python/usual_door.rs).
+    __slots__ = ("_entries", "_buckets", "_wild", "_frozen", "_dirty", "_hits")
+
     def __init__(self) -> None:
         self._entries: dict[tuple[str, ...], _PathEntry] = {}
         self._buckets: dict[str, tuple[_PathEntry, ...]] = {}

@@ -17,6 +17,8 @@ An app is any object with two coroutine methods:
           ``response.abort()`` to end it abnormally (the connection closes without the final
           chunk, so clients raise: a broken stream never ends as a success). ``produce``
           runs in the connection's task, so status and headers can wait for an upstream.
+        ``http`` may also be a plain callable that returns a ``StreamedResponse`` itself
+        (not awaitable) when it knows the answer at once, or else the awaitable of one.
 
 Request bodies: by default the server reads the whole body (up to ``max_body_size``, else 413)
 before calling ``http``, and ``request.body`` holds it. An app with the attribute

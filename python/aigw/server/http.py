@@ -289,7 +289,11 @@ class HttpConnection(asyncio.BufferedProtocol):
                 # answer left unfinished are handled by `_answer_failed` / `_answer_unfinished`.
                 result = None
                 try:
-                    result = await self._server.app.http(request)
+                    # An app may answer at once with a StreamedResponse (the gateway's native
+                    # door does for its usual request): no awaitable to make and await.
+                    result = self._server.app.http(request)
+                    if result.__class__ is not StreamedResponse:
+                        result = await result
                     if isinstance(result, StreamedResponse):
                         await result.produce(writer)
                     else:

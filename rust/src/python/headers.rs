@@ -41,7 +41,7 @@ const TRACEPARENT: &str = "traceparent";
 /// only such headers; anything else is left to the Python path, which checks and reports it.
 #[pyfunction]
 #[pyo3(signature = (raw, hop, cls))]
-fn split_client_fields<'py>(
+pub(crate) fn split_client_fields<'py>(
     raw: &Bound<'py, PyAny>,
     hop: &Bound<'py, PyAny>,
     cls: &Bound<'py, PyType>,

@@ -170,7 +170,7 @@ impl HttpWholeDeliver {
         let Ok(reason) = reason.downcast_into::<PyString>() else {
             return Ok(false);
         };
-        let Some(data) = self.message(py, status, &reason, facts, !step_header.is(no), &extra, close)? else {
+        let Some(data) = self.message(status, &reason, facts, !step_header.is(no), &extra, close)? else {
             return Ok(false);
         };
         // The usual case from here on: send_whole's state, then the one write.
@@ -190,7 +190,6 @@ impl HttpWholeDeliver {
     /// The whole response's bytes, or None when a field is not the usual kind.
     fn message<'py>(
         &self,
-        py: Python<'py>,
         status: u16,
         reason: &Bound<'py, PyString>,
         facts: &WholeFacts<'_, 'py>,
@@ -198,6 +197,7 @@ impl HttpWholeDeliver {
         extra: &Bound<'py, PyAny>,
         close: bool,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let py = facts.body.py();
         // The sink's extra headers (a /compat pass-through's cf-aig-provider and -model): a
         // tuple or list of (str, str) pairs, held here while their text is borrowed.
         let extra: Vec<Bound<'py, PyAny>> = match (extra.downcast::<PyTuple>(), extra.downcast::<PyList>()) {

@@ -86,7 +86,7 @@ fn lone_model(body: &[u8]) -> Option<(bool, String, usize, usize)> {
 /// (rust/src/universal.rs `stream_and_model`).
 /// The body may be any bytes-like object.
 #[pyfunction]
-fn stream_and_model(endpoint: &str, query: &str, content_type: &str, body: &Bound<'_, PyAny>) -> PyResult<(bool, Option<String>)> {
+pub(crate) fn stream_and_model(endpoint: &str, query: &str, content_type: &str, body: &Bound<'_, PyAny>) -> PyResult<(bool, Option<String>)> {
     let body = super::bytes_like(body)?;
     let (stream, model) = crate::universal::stream_and_model(endpoint, query, content_type, &body);
     Ok((stream, model.map(Cow::into_owned)))

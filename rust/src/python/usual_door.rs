@@ -1,0 +1,424 @@
+//! The gateway's usual HTTP request in native code, from the server's call to the pipeline:
+//! a provider route (`ANY /v1/{account}/{gateway}/{provider}/{rest}`) to a gateway that needs
+//! no token, naming no option, with its body all here, made into its GatewayRequest and the
+//! StreamedResponse whose producer runs it, as `GatewayApp._dispatch` (aigw/gateway.py) then
+//! `HttpDoors.provider` and `_answer` (aigw/api/http_routes.py) do.
+//!
+//! Those stay the specification and the path for every other request: the door's function
+//! returns `_dispatch(request)`'s coroutine, having changed nothing, unless the request is
+//! exactly a `Request` whose route the router has cached as the provider route, whose gateway
+//! was entered before without a token (`FrontDoor._opened`, the policy still the gateway's),
+//! whose headers split natively (`split_client_fields`) with no `cf-aig-*` option, whose
+//! target holds no `%`, and whose doors keep no record list (`on_record`). The producer reads
+//! `run` and `plain_http_sink` from http_routes' globals on each call, as the Python lambda
+//! does, and calls the pipeline's native set-up (`_usual_run`) itself when `run` is the
+//! pipeline's. The objects are read in their `__slots__` (`slot_layout::Layout`).
+
+use super::fastcall::{one_argument_through_trampoline, MethodDef};
+use super::headers::split_client_fields;
+use super::relay::stream_and_model;
+use super::slot_layout::Layout;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
+use pyo3::{PyTraverseError, PyVisit};
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<UsualDoor>()?; // AppDoor and DoorProducer are made by it, never from Python
+    Ok(())
+}
+
+const REQUEST_SLOTS: &[&str] = &["method", "path", "target", "query", "headers", "_body"];
+const Q_METHOD: usize = 0;
+const Q_PATH: usize = 1;
+const Q_TARGET: usize = 2;
+const Q_QUERY: usize = 3;
+const Q_HEADERS: usize = 4;
+const Q_BODY: usize = 5;
+
+const ROUTER_SLOTS: &[&str] = &["_dirty", "_hits"];
+const RT_DIRTY: usize = 0;
+const RT_HITS: usize = 1;
+
+const MATCH_SLOTS: &[&str] = &["route", "params"];
+const M_ROUTE: usize = 0;
+const M_PARAMS: usize = 1;
+
+const FRONT_DOOR_SLOTS: &[&str] = &["_opened", "_policies"];
+const F_OPENED: usize = 0;
+const F_POLICIES: usize = 1;
+
+const CONTEXT_SLOTS: &[&str] = &["name", "policy", "principal"];
+const X_NAME: usize = 0;
+const X_POLICY: usize = 1;
+const X_PRINCIPAL: usize = 2;
+
+const DOORS_SLOTS: &[&str] = &["runtime", "on_record"];
+const D_RUNTIME: usize = 0;
+const D_ON_RECORD: usize = 1;
+
+/// The classes whose slots the door reads: (Request, Headers, Router, RouteMatch, FrontDoor,
+/// GatewayContext, HttpDoors).
+type Classes<'py> = (
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+);
+
+/// The usual provider-route request (see the module docs), made once by aigw/gateway.py;
+/// `function` makes each GatewayApp's `http`.
+#[pyclass(module = "aigw._codec", frozen)]
+pub struct UsualDoor {
+    request: Layout,
+    headers: Layout,
+    router: Layout,
+    matched: Layout,
+    front_door: Layout,
+    context: Layout,
+    doors: Layout,
+    /// `GatewayApp._dispatch` (the function), for every other request.
+    dispatch: Py<PyAny>,
+    /// http_routes' `_HOP` and `CheckedHeaders`, as `client_hop_headers` gives them.
+    hop: Py<PyAny>,
+    checked_headers: Py<PyType>,
+    new_log_id: Py<PyAny>,
+    make_step: Py<PyAny>,
+    make_request: Py<PyAny>,
+    streamed_response: Py<PyAny>,
+    /// aigw/api/http_routes.py's globals, for `run` and `plain_http_sink`.
+    globals: Py<PyDict>,
+    /// aigw.pipeline's `run` and its native set-up (`_usual_run`).
+    pipeline_run: Py<PyAny>,
+    usual_run: Py<PyAny>,
+}
+
+#[pymethods]
+impl UsualDoor {
+    /// `classes`: (Request, Headers, Router, RouteMatch, FrontDoor, GatewayContext,
+    /// HttpDoors), their slots checked (ValueError); `dispatch`: `GatewayApp._dispatch`;
+    /// `hop`, `checked_headers`: what `client_hop_headers` splits with; then `new_log_id`, the
+    /// StepRequest and GatewayRequest makers, `streamed_response`, http_routes' globals, and
+    /// aigw.pipeline's `run` and `_usual_run`.
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        classes: Classes<'_>,
+        dispatch: Bound<'_, PyAny>,
+        hop: Bound<'_, PyAny>,
+        checked_headers: Bound<'_, PyType>,
+        new_log_id: Bound<'_, PyAny>,
+        make_step: Bound<'_, PyAny>,
+        make_request: Bound<'_, PyAny>,
+        streamed_response: Bound<'_, PyAny>,
+        globals: Bound<'_, PyDict>,
+        pipeline_run: Bound<'_, PyAny>,
+        usual_run: Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let (request, headers, router, matched, front_door, context, doors) = classes;
+        Ok(UsualDoor {
+            request: Layout::new(&request, REQUEST_SLOTS)?,
+            headers: Layout::new(&headers, &["raw"])?,
+            router: Layout::new(&router, ROUTER_SLOTS)?,
+            matched: Layout::new(&matched, MATCH_SLOTS)?,
+            front_door: Layout::new(&front_door, FRONT_DOOR_SLOTS)?,
+            context: Layout::new(&context, CONTEXT_SLOTS)?,
+            doors: Layout::new(&doors, DOORS_SLOTS)?,
+            dispatch: dispatch.unbind(),
+            hop: hop.unbind(),
+            checked_headers: checked_headers.unbind(),
+            new_log_id: new_log_id.unbind(),
+            make_step: make_step.unbind(),
+            make_request: make_request.unbind(),
+            streamed_response: streamed_response.unbind(),
+            globals: globals.unbind(),
+            pipeline_run: pipeline_run.unbind(),
+            usual_run: usual_run.unbind(),
+        })
+    }
+
+    /// `http(request)` for `app` as a builtin function: the usual request's StreamedResponse,
+    /// or `app._dispatch(request)`'s coroutine. `router`, `front_door`, `doors`: the app's; `route`:
+    /// the provider route (`router.add`'s answer). It holds `app` weakly (the app holds it).
+    fn function<'py>(
+        slf: &Bound<'py, Self>,
+        app: &Bound<'py, PyAny>,
+        router: &Bound<'py, PyAny>,
+        front_door: &Bound<'py, PyAny>,
+        doors: &Bound<'py, PyAny>,
+        route: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let door = slf.get();
+        if !(door.router.is(router) && door.front_door.is(front_door) && door.doors.is(doors)) {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "UsualDoor.function: not the classes it reads",
+            ));
+        }
+        let bound = Bound::new(
+            py,
+            AppDoor {
+                door: slf.clone().unbind(),
+                app: PyWeakrefReference::new(app)?.unbind(),
+                router: router.clone().unbind(),
+                front_door: front_door.clone().unbind(),
+                doors: doors.clone().unbind(),
+                route: route.clone().unbind(),
+            },
+        )?;
+        HTTP.bind(&bound)
+    }
+}
+
+/// One GatewayApp's `http` (made by `UsualDoor.function`).
+#[pyclass(module = "aigw._codec", frozen)]
+pub struct AppDoor {
+    door: Py<UsualDoor>,
+    app: Py<PyWeakrefReference>,
+    router: Py<PyAny>,
+    front_door: Py<PyAny>,
+    doors: Py<PyAny>,
+    route: Py<PyAny>,
+}
+
+impl AppDoor {
+    fn http<'py>(&self, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = request.py();
+        let door = self.door.get();
+        if let Some(answer) = door.usual(self, request)? {
+            return Ok(answer);
+        }
+        let Some(app) = self.app.bind(py).upgrade() else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err("the gateway app is gone"));
+        };
+        door.dispatch.bind(py).call1((app, request))
+    }
+}
+
+static HTTP: MethodDef<AppDoor> =
+    MethodDef::one_argument(c"http", c"The gateway app's http(request) (aigw.gateway).", http_fast);
+one_argument_through_trampoline!(http_fast, AppDoor, http);
+
+impl UsualDoor {
+    /// The usual request's StreamedResponse, or None having changed nothing.
+    fn usual<'py>(&self, app: &AppDoor, request: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = request.py();
+        if !self.request.is(request) {
+            return Ok(None);
+        }
+        // SAFETY (every get below): each object was checked to be exactly its class (the
+        // router, front door and doors when the function was made; they are never replaced).
+        let q = |i| unsafe { self.request.get(request, i) };
+        let (Some(method), Some(path), Some(target), Some(query), Some(headers), Some(body)) =
+            (q(Q_METHOD), q(Q_PATH), q(Q_TARGET), q(Q_QUERY), q(Q_HEADERS), q(Q_BODY))
+        else {
+            return Ok(None);
+        };
+        // router.resolve: a cached match of a built-in route, the router compiled.
+        let router = app.router.bind(py);
+        let rt = |i| unsafe { self.router.get(router, i) };
+        let (Some(dirty), Some(hits)) = (rt(RT_DIRTY), rt(RT_HITS)) else {
+            return Ok(None);
+        };
+        if !dirty.is(PyBool::new(py, false)) {
+            return Ok(None);
+        }
+        let Ok(hits) = hits.downcast_into::<PyDict>() else {
+            return Ok(None);
+        };
+        let key = PyTuple::new(py, [method.clone(), path, PyBool::new(py, false).to_owned().into_any()])?;
+        let Some(found) = hits.get_item(key)? else {
+            return Ok(None);
+        };
+        if !self.matched.is(&found) {
+            return Ok(None);
+        }
+        let m = |i| unsafe { self.matched.get(&found, i) };
+        let (Some(route), Some(params)) = (m(M_ROUTE), m(M_PARAMS)) else {
+            return Ok(None);
+        };
+        if !route.is(app.route.bind(py)) {
+            return Ok(None);
+        }
+        let Ok(params) = params.downcast_into_exact::<PyDict>() else {
+            return Ok(None);
+        };
+        // FrontDoor.enter_without_token: a gateway entered before without a token.
+        let (Some(name), Some(provider), Some(rest)) = (
+            params.get_item(intern!(py, "gateway"))?,
+            params.get_item(intern!(py, "provider"))?,
+            params.get_item(intern!(py, "rest"))?,
+        ) else {
+            return Ok(None);
+        };
+        let front_door = app.front_door.bind(py);
+        let f = |i| unsafe { self.front_door.get(front_door, i) };
+        let (Some(opened), Some(policies)) = (f(F_OPENED), f(F_POLICIES)) else {
+            return Ok(None);
+        };
+        let (Ok(opened), Ok(policies)) = (opened.downcast_into::<PyDict>(), policies.downcast_into::<PyDict>()) else {
+            return Ok(None);
+        };
+        let Some(entered) = opened.get_item(&name)? else {
+            return Ok(None);
+        };
+        let Ok(entered) = entered.downcast_into_exact::<PyTuple>() else {
+            return Ok(None);
+        };
+        if entered.len() != 2 {
+            return Ok(None);
+        }
+        let (ctx, account_id) = (entered.get_item(0)?, entered.get_item(1)?);
+        if !self.context.is(&ctx) {
+            return Ok(None);
+        }
+        let x = |i| unsafe { self.context.get(&ctx, i) };
+        let (Some(ctx_name), Some(policy), Some(principal)) = (x(X_NAME), x(X_POLICY), x(X_PRINCIPAL)) else {
+            return Ok(None);
+        };
+        match policies.get_item(&name)? {
+            Some(current) if current.is(&policy) => {}
+            _ => return Ok(None), // a replaced policy: entered afresh
+        }
+        if let Some(account) = params.get_item(intern!(py, "account"))? {
+            if account_id.is_truthy()? && !account_id.eq(&account)? {
+                return Ok(None);
+            }
+        }
+        if !principal.is_none() {
+            return Ok(None);
+        }
+        // HttpDoors.provider: the usual request names no option and has its body here.
+        let doors = app.doors.bind(py);
+        let d = |i| unsafe { self.doors.get(doors, i) };
+        let (Some(runtime), Some(on_record)) = (d(D_RUNTIME), d(D_ON_RECORD)) else {
+            return Ok(None);
+        };
+        if !on_record.is_none() || body.is_none() || !self.headers.is(&headers) {
+            return Ok(None);
+        }
+        let Ok(target) = target.downcast_into::<PyString>() else {
+            return Ok(None);
+        };
+        if super::text_of(&target)?.contains('%') {
+            return Ok(None); // the raw rest may differ from the decoded one (_encoded_rest)
+        }
+        let Some(raw) = (unsafe { self.headers.get(&headers, 0) }) else {
+            return Ok(None);
+        };
+        let Some((fields, options)) = split_client_fields(&raw, self.hop.bind(py), self.checked_headers.bind(py))?
+        else {
+            return Ok(None);
+        };
+        if !options.is_empty() {
+            return Ok(None);
+        }
+        let (Ok(endpoint), Ok(query)) = (rest.downcast::<PyString>(), query.downcast::<PyString>()) else {
+            return Ok(None);
+        };
+        let content_type = match fields.get_item(intern!(py, "content-type"))? {
+            Some(v) => v.downcast_into::<PyString>()?,
+            None => intern!(py, "json").clone(),
+        };
+        // The usual request from here on: what provider() and _answer() make.
+        let (stream, model) = stream_and_model(
+            super::text_of(endpoint)?,
+            super::text_of(query)?,
+            super::text_of(&content_type)?,
+            &body,
+        )?;
+        let none = py.None().into_bound(py);
+        let step = self
+            .make_step
+            .bind(py)
+            .call1((provider, endpoint, &fields, &body, stream, model, &none, method, query))?;
+        let log_id = self.new_log_id.bind(py).call0()?;
+        let steps = PyList::new(py, [step])?;
+        let gw_request = self.make_request.bind(py).call1((
+            ctx_name,
+            intern!(py, "provider"),
+            &log_id,
+            steps,
+            options,
+            &log_id,
+            &none,
+        ))?;
+        let producer = Bound::new(
+            py,
+            DoorProducer {
+                door: app.door.clone_ref(py),
+                runtime: runtime.unbind(),
+                policy: policy.unbind(),
+                request: gw_request.unbind(),
+            },
+        )?;
+        let produce = PRODUCE.bind(&producer)?;
+        Ok(Some(self.streamed_response.bind(py).call1((produce,))?))
+    }
+}
+
+/// The producer of one usual request's StreamedResponse: `run(runtime, policy, request,
+/// plain_http_sink(response, False))`, `run` and `plain_http_sink` read from http_routes'
+/// globals when called.
+#[pyclass(module = "aigw._codec", frozen)]
+pub struct DoorProducer {
+    door: Py<UsualDoor>,
+    runtime: Py<PyAny>,
+    policy: Py<PyAny>,
+    request: Py<PyAny>,
+}
+
+impl DoorProducer {
+    fn produce<'py>(&self, response: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = response.py();
+        let door = self.door.get();
+        let globals = door.globals.bind(py);
+        let (Some(run), Some(make_sink)) = (
+            globals.get_item(intern!(py, "run"))?,
+            globals.get_item(intern!(py, "plain_http_sink"))?,
+        ) else {
+            return Err(pyo3::exceptions::PyNameError::new_err(
+                "http_routes has no run or plain_http_sink",
+            ));
+        };
+        let sink = make_sink.call1((response, false))?;
+        let args = (self.runtime.bind(py), self.policy.bind(py), self.request.bind(py), sink);
+        if run.is(door.pipeline_run.bind(py)) {
+            // pipeline.run's first line, without its frame: the usual set-up, natively.
+            let usual = door.usual_run.bind(py).call1(args.clone())?;
+            if !usual.is_none() {
+                return Ok(usual);
+            }
+        }
+        run.call1(args)
+    }
+}
+
+static PRODUCE: MethodDef<DoorProducer> = MethodDef::one_argument(
+    c"produce",
+    c"A usual provider-route request's producer (aigw.gateway).",
+    produce_fast,
+);
+one_argument_through_trampoline!(produce_fast, DoorProducer, produce);
+
+#[pymethods]
+impl AppDoor {
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.router)?;
+        visit.call(&self.front_door)?;
+        visit.call(&self.doors)?;
+        visit.call(&self.route)
+    }
+}
+
+#[pymethods]
+impl DoorProducer {
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.runtime)?;
+        visit.call(&self.policy)?;
+        visit.call(&self.request)
+    }
+}

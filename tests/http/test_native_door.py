@@ -1,0 +1,228 @@
+"""The gateway's usual HTTP request is made natively from the server's call to the pipeline
+(`GatewayApp.http`, `_codec.UsualDoor`, rust/src/python/usual_door.rs): a provider route to a
+gateway entered without a token, naming no option, its route cached by the router. It must
+reach the upstream, answer and log exactly as `GatewayApp._dispatch` → `HttpDoors.provider`
+→ `_answer` do; every other request takes that Python path.
+
+Each case runs a gateway in front of a real HTTP server with `HttpDoors.provider` counted (the
+native door never calls it), and compares what the upstream saw, the bytes the client got and
+the log record with the Python path's (the app's `http` set back to `_dispatch`)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import re
+import weakref
+
+import orjson
+import pytest
+from aiohttp import web
+
+from aigw import _codec, gateway as gateway_module
+from aigw.api.http_routes import HttpDoors
+from aigw.testing.gateway import running_gateway
+
+ANSWER = orjson.dumps({"id": "c1", "choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 3, "completion_tokens": 5}})
+CHAT = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}], "stream": False})
+OPEN = {"open": {"authentication": False}}
+
+
+class Upstream:
+    """A provider for the gateway's config: a real aiohttp server that answers every request
+    with ANSWER and remembers what it was sent."""
+
+    key = "sk-upstream"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    def base_url(self) -> str:
+        return self.url
+
+
+@pytest.fixture
+async def upstream():
+    app = web.Application()
+    holder: dict[str, Upstream] = {}
+
+    async def answer(request: web.Request) -> web.Response:
+        body = await request.read()
+        forwarded = {k.lower(): v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        holder["up"].seen.append((request.method, request.path_qs, forwarded, body))
+        return web.Response(body=ANSWER, content_type="application/json")
+
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    up = holder["up"] = Upstream(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1")
+    try:
+        yield up
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def provider_calls(monkeypatch):
+    """Calls of `HttpDoors.provider` (the Python door) by gateways built from now on."""
+    calls = []
+    python_provider = HttpDoors.provider
+
+    async def counted(self, *args):
+        calls.append(1)
+        return await python_provider(self, *args)
+
+    monkeypatch.setattr(HttpDoors, "provider", counted)
+    return calls
+
+
+class Records:
+    """An observer keeping every finished request's log record."""
+
+    def __init__(self) -> None:
+        self.records = []
+
+    def observe(self, record) -> None:
+        self.records.append(record)
+
+
+async def exchange(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"\r\ncontent-length: (\d+)", head).group(1))
+        return head + await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+def request_bytes(gw, gateway: str = "open", path: str = "/openai/chat/completions", body: bytes = CHAT, extra: str = "") -> bytes:
+    return (
+        f"POST /v1/{gw.account_id}/{gateway}{path} HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n"
+        f"authorization: Bearer sk-client\r\nx-trace-me: 1\r\n{extra}content-length: {len(body)}\r\n\r\n"
+    ).encode("latin-1") + body
+
+
+def without_ids(response: bytes) -> bytes:
+    """`response` with its ids (and the upstream's clock) blanked: they differ per request."""
+    return re.sub(rb"(cf-aig-(?:log|event)-id|date): [^\r]*", rb"\1: X", response)
+
+
+RECORD_FIELDS = (
+    "gateway", "request_type", "provider", "model", "endpoint", "status", "success", "step", "cache_status", "stream",
+    "cancelled", "tokens_in", "tokens_out", "metadata", "error", "request_content_type", "response_content_type",
+    "request_body", "response_body", "request_body_size", "response_body_size", "session", "cost", "custom_cost",
+    "principal", "trace_id", "parent_span_id",
+)
+
+
+def record_outcome(record) -> dict:
+    """A log record's fields but its ids and timings."""
+    outcome = {f: getattr(record, f) for f in RECORD_FIELDS}
+    outcome["attempts"] = [(a.step, a.attempt, a.status, a.error) for a in record.attempts]
+    return outcome
+
+
+async def both_doors(upstream, provider_calls, request_for, *, warm: bool = True, **config):
+    """(native, python) results of one request: (provider calls, upstream's request, response
+    bytes, log record outcome) each, the gateway built with `config`."""
+    records = Records()
+    config.setdefault("gateways", OPEN)
+    async with running_gateway({"openai": upstream}, record_requests=False, **config) as gw:
+        gw.gateway.add_observer(records)
+        app = gw.gateway.server.app
+        results = []
+        for path in ("native", "python"):
+            if path == "python":
+                app.http = app._dispatch
+            if warm:  # the router caches a route when it first resolves a path
+                await exchange(gw.port, request_for(gw))
+            provider_calls.clear()
+            records.records.clear()
+            upstream.seen.clear()
+            response = await exchange(gw.port, request_for(gw))
+            await asyncio.sleep(0.05)  # the record reaches the observers after the answer
+            results.append((len(provider_calls), upstream.seen[-1], without_ids(response), [record_outcome(r) for r in records.records]))
+    return results
+
+
+async def test_the_usual_request_is_made_natively_as_the_python_door_makes_it(upstream, provider_calls):
+    native, python = await both_doors(upstream, provider_calls, request_bytes)
+    assert (native[0], python[0]) == (0, 1)
+    assert native[1:] == python[1:]
+    method, path, forwarded, body = native[1]
+    assert (method, path, body) == ("POST", "/v1/chat/completions", CHAT)
+    assert forwarded["authorization"] == "Bearer sk-client" and forwarded["x-trace-me"] == "1"
+    assert native[2].startswith(b"HTTP/1.1 200 OK\r\n") and native[2].endswith(ANSWER)
+    (record,) = native[3]
+    assert (record["provider"], record["model"], record["request_type"], record["tokens_out"]) == ("openai", "gpt-4o-mini", "provider", 5)
+
+
+async def test_a_query_and_a_stream_the_body_asks_for_are_read_as_python_reads_them(upstream, provider_calls):
+    def request(gw):
+        return request_bytes(gw, path="/openai/chat/completions?api-version=2", body=CHAT.replace(b'"stream":false', b'"stream":true'))
+
+    native, python = await both_doors(upstream, provider_calls, request)
+    assert (native[0], python[0]) == (0, 1)
+    assert native[1:] == python[1:]
+    assert native[1][1] == "/v1/chat/completions?api-version=2"
+    assert native[3][0]["stream"] is True
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param({"extra": "cf-aig-event-id: mine\r\n"}, id="an option"),
+        pytest.param({"path": "/openai/chat%2Fcompletions"}, id="a percent-encoded path"),
+        pytest.param({"gateway": "default"}, id="a gateway that needs a token"),
+    ],
+)
+async def test_any_other_request_takes_the_python_door(upstream, provider_calls, case):
+    def request(gw):
+        extra = case.get("extra", "")
+        if case.get("gateway") == "default":
+            extra += f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n"
+        return request_bytes(gw, gateway=case.get("gateway", "open"), path=case.get("path", "/openai/chat/completions"), extra=extra)
+
+    native, python = await both_doors(upstream, provider_calls, request)
+    assert (native[0], python[0]) == (1, 1)
+    assert native[1:] == python[1:]
+
+
+async def test_a_path_the_router_has_not_cached_takes_the_python_door_once(upstream, provider_calls):
+    native, _ = await both_doors(upstream, provider_calls, request_bytes, warm=False)
+    assert native[0] == 1  # the first resolve of the path caches its route
+    native, _ = await both_doors(upstream, provider_calls, request_bytes)
+    assert native[0] == 0
+
+
+async def test_a_gateway_that_keeps_a_record_list_takes_the_python_door(upstream, provider_calls):
+    async with running_gateway({"openai": upstream}, gateways=OPEN) as gw:  # records kept
+        for _ in range(2):
+            response = await exchange(gw.port, request_bytes(gw))
+        assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert len(gw.records) == 2
+    assert len(provider_calls) == 2
+
+
+async def test_the_door_does_not_keep_its_app_alive(upstream):
+    async with running_gateway({"openai": upstream}, record_requests=False, gateways=OPEN) as gw:
+        app = gw.gateway.app()
+        await exchange(gw.port, request_bytes(gw))
+    ref = weakref.ref(app)
+    del app
+    gc.collect()
+    assert ref() is None
+
+
+def test_the_door_refuses_objects_of_other_classes():
+    door = gateway_module._USUAL_DOOR
+    with pytest.raises(TypeError):
+        door.function(object(), object(), object(), object(), object())
+    classes = (HttpDoors,) * 7
+    with pytest.raises(ValueError, match="is not a slot"):
+        _codec.UsualDoor(classes, None, None, dict, None, None, None, None, {}, None, None)
