@@ -476,8 +476,10 @@ class GatewayApp:
         """An upgrade request: a WebSocket route's handler, or an HTTP answer (refusal)."""
         return await self._dispatch(request, True)
 
-    async def _dispatch(self, request: Request, websocket: bool = False) -> Any:
-        found = self.router.resolve(request.method, request.path, websocket=websocket)
+    async def _dispatch(self, request: Request, websocket: bool = False, found: RouteMatch | None = None) -> Any:
+        # `found`: the route the native door (`http`) already resolved the request to.
+        if found is None:
+            found = self.router.resolve(request.method, request.path, websocket=websocket)
         if isinstance(found, RouteMiss):
             if found.status != 404 and not self.door.exists(found.params):
                 # An unknown gateway is an unknown path, whatever the method.

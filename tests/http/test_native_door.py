@@ -21,6 +21,7 @@ from aiohttp import web
 
 from aigw import _codec, gateway as gateway_module
 from aigw.api.http_routes import HttpDoors
+from aigw.api.router import Router
 from aigw.testing.gateway import running_gateway
 
 ANSWER = orjson.dumps({"id": "c1", "choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 3, "completion_tokens": 5}})
@@ -198,6 +199,19 @@ async def test_a_path_the_router_has_not_cached_takes_the_python_door_once(upstr
     assert native[0] == 1  # the first resolve of the path caches its route
     native, _ = await both_doors(upstream, provider_calls, request_bytes)
     assert native[0] == 0
+
+
+async def test_a_request_to_another_route_the_router_cached_is_not_resolved_again(upstream, monkeypatch):
+    resolved = []
+    python_resolve = Router.resolve
+    monkeypatch.setattr(Router, "resolve", lambda self, *args, **kw: (resolved.append(args), python_resolve(self, *args, **kw))[1])
+    steps = orjson.dumps([{"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": orjson.loads(CHAT)}])
+    async with running_gateway({"openai": upstream}, record_requests=False, gateways=OPEN) as gw:
+        await exchange(gw.port, request_bytes(gw, path="", body=steps))  # resolved once, then cached
+        resolved.clear()
+        response = await exchange(gw.port, request_bytes(gw, path="", body=steps))
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\ncf-aig-step: 0\r\n" in response
+    assert resolved == []  # the door handed `_dispatch` the match it found
 
 
 async def test_a_gateway_that_keeps_a_record_list_takes_the_python_door(upstream, provider_calls):

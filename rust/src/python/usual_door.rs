@@ -188,13 +188,16 @@ impl AppDoor {
     fn http<'py>(&self, request: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = request.py();
         let door = self.door.get();
-        if let Some(answer) = door.usual(self, request)? {
-            return Ok(answer);
-        }
+        let found = match door.usual(self, request)? {
+            Door::Answered(answer) => return Ok(answer),
+            Door::Resolved(found) => found,
+            Door::Unresolved => py.None().into_bound(py),
+        };
         let Some(app) = self.app.bind(py).upgrade() else {
             return Err(pyo3::exceptions::PyRuntimeError::new_err("the gateway app is gone"));
         };
-        door.dispatch.bind(py).call1((app, request))
+        // `_dispatch(request, False, found)`: the route the door resolved is not resolved again.
+        door.dispatch.bind(py).call1((app, request, false, found))
     }
 }
 
@@ -202,12 +205,23 @@ static HTTP: MethodDef<AppDoor> =
     MethodDef::one_argument(c"http", c"The gateway app's http(request) (aigw.gateway).", http_fast);
 one_argument_through_trampoline!(http_fast, AppDoor, http);
 
+/// What the door made of a request.
+enum Door<'py> {
+    /// The usual request's StreamedResponse.
+    Answered(Bound<'py, PyAny>),
+    /// Another request to a route the router had cached: its RouteMatch, for `_dispatch`.
+    Resolved(Bound<'py, PyAny>),
+    /// Another request, its route not looked up.
+    Unresolved,
+}
+
 impl UsualDoor {
-    /// The usual request's StreamedResponse, or None having changed nothing.
-    fn usual<'py>(&self, app: &AppDoor, request: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    /// The usual request's StreamedResponse, or what the door found before it declined,
+    /// having changed nothing.
+    fn usual<'py>(&self, app: &AppDoor, request: &Bound<'py, PyAny>) -> PyResult<Door<'py>> {
         let py = request.py();
         if !self.request.is(request) {
-            return Ok(None);
+            return Ok(Door::Unresolved);
         }
         // SAFETY (every get below): each object was checked to be exactly its class (the
         // router, front door and doors when the function was made; they are never replaced).
@@ -215,36 +229,36 @@ impl UsualDoor {
         let (Some(method), Some(path), Some(target), Some(query), Some(headers), Some(body)) =
             (q(Q_METHOD), q(Q_PATH), q(Q_TARGET), q(Q_QUERY), q(Q_HEADERS), q(Q_BODY))
         else {
-            return Ok(None);
+            return Ok(Door::Unresolved);
         };
         // router.resolve: a cached match of a built-in route, the router compiled.
         let router = app.router.bind(py);
         let rt = |i| unsafe { self.router.get(router, i) };
         let (Some(dirty), Some(hits)) = (rt(RT_DIRTY), rt(RT_HITS)) else {
-            return Ok(None);
+            return Ok(Door::Unresolved);
         };
         if !dirty.is(PyBool::new(py, false)) {
-            return Ok(None);
+            return Ok(Door::Unresolved);
         }
         let Ok(hits) = hits.downcast_into::<PyDict>() else {
-            return Ok(None);
+            return Ok(Door::Unresolved);
         };
         let key = PyTuple::new(py, [method.clone(), path, PyBool::new(py, false).to_owned().into_any()])?;
         let Some(found) = hits.get_item(key)? else {
-            return Ok(None);
+            return Ok(Door::Unresolved);
         };
         if !self.matched.is(&found) {
-            return Ok(None);
+            return Ok(Door::Unresolved);
         }
         let m = |i| unsafe { self.matched.get(&found, i) };
         let (Some(route), Some(params)) = (m(M_ROUTE), m(M_PARAMS)) else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         if !route.is(app.route.bind(py)) {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         }
         let Ok(params) = params.downcast_into_exact::<PyDict>() else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         // FrontDoor.enter_without_token: a gateway entered before without a token.
         let (Some(name), Some(provider), Some(rest)) = (
@@ -252,72 +266,72 @@ impl UsualDoor {
             params.get_item(intern!(py, "provider"))?,
             params.get_item(intern!(py, "rest"))?,
         ) else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         let front_door = app.front_door.bind(py);
         let f = |i| unsafe { self.front_door.get(front_door, i) };
         let (Some(opened), Some(policies)) = (f(F_OPENED), f(F_POLICIES)) else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         let (Ok(opened), Ok(policies)) = (opened.downcast_into::<PyDict>(), policies.downcast_into::<PyDict>()) else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         let Some(entered) = opened.get_item(&name)? else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         let Ok(entered) = entered.downcast_into_exact::<PyTuple>() else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         if entered.len() != 2 {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         }
         let (ctx, account_id) = (entered.get_item(0)?, entered.get_item(1)?);
         if !self.context.is(&ctx) {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         }
         let x = |i| unsafe { self.context.get(&ctx, i) };
         let (Some(ctx_name), Some(policy), Some(principal)) = (x(X_NAME), x(X_POLICY), x(X_PRINCIPAL)) else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         match policies.get_item(&name)? {
             Some(current) if current.is(&policy) => {}
-            _ => return Ok(None), // a replaced policy: entered afresh
+            _ => return Ok(Door::Resolved(found)), // a replaced policy: entered afresh
         }
         if let Some(account) = params.get_item(intern!(py, "account"))? {
             if account_id.is_truthy()? && !account_id.eq(&account)? {
-                return Ok(None);
+                return Ok(Door::Resolved(found));
             }
         }
         if !principal.is_none() {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         }
         // HttpDoors.provider: the usual request names no option and has its body here.
         let doors = app.doors.bind(py);
         let d = |i| unsafe { self.doors.get(doors, i) };
         let (Some(runtime), Some(on_record)) = (d(D_RUNTIME), d(D_ON_RECORD)) else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         if !on_record.is_none() || body.is_none() || !self.headers.is(&headers) {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         }
         let Ok(target) = target.downcast_into::<PyString>() else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         if super::text_of(&target)?.contains('%') {
-            return Ok(None); // the raw rest may differ from the decoded one (_encoded_rest)
+            return Ok(Door::Resolved(found)); // the raw rest may differ from the decoded one (_encoded_rest)
         }
         let Some(raw) = (unsafe { self.headers.get(&headers, 0) }) else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         let Some((fields, options)) = split_client_fields(&raw, self.hop.bind(py), self.checked_headers.bind(py))?
         else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         if !options.is_empty() {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         }
         let (Ok(endpoint), Ok(query)) = (rest.downcast::<PyString>(), query.downcast::<PyString>()) else {
-            return Ok(None);
+            return Ok(Door::Resolved(found));
         };
         let content_type = match fields.get_item(intern!(py, "content-type"))? {
             Some(v) => v.downcast_into::<PyString>()?,
@@ -356,7 +370,7 @@ impl UsualDoor {
             },
         )?;
         let produce = PRODUCE.bind(&producer)?;
-        Ok(Some(self.streamed_response.bind(py).call1((produce,))?))
+        Ok(Door::Answered(self.streamed_response.bind(py).call1((produce,))?))
     }
 }
 
