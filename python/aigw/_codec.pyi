@@ -689,7 +689,7 @@ class UsualMain:
     def __init__(
         self,
         classes: tuple[type, ...],
-        parts: tuple[UsualPlan, UpstreamExchange, WholeAnswer],
+        parts: tuple[UsualPlan, UpstreamExchange, WholeAnswer, UsualBuild],
         make_attempt: Callable[..., Any],
         monotonic: Callable[[], float],
         wall_time: Callable[[], float],
@@ -699,6 +699,68 @@ class UsualMain:
     def start(self, run: Any, log_options: Any, collect: bool, started: float, stream: bool) -> Awaitable[Any]:
         """`run.main(log_options, collect, started)`'s awaitable: a UsualRequest when the
         request may be the usual one, else that coroutine itself."""
+
+class UsualBuild:
+    """`HttpProvider.build_request` for the usual call in one native call (aigw.providers;
+    rust/src/python/usual_build.rs): a provider class that keeps it and `url_for`, an endpoint
+    checked and a URL joined before, no query, dict or CheckedHeaders headers. `call`: the Call
+    class, its slots checked (ValueError)."""
+
+    def __init__(
+        self,
+        call: type,
+        build_request: Callable[..., Any],
+        passed: set[str],
+        excluded: AbstractSet[str],
+        checked_headers: type,
+        joined: dict[Any, str],
+        make_upstream: Callable[..., Any],
+    ) -> None: ...
+    def build(self, provider: Any, call: Any, key: str | None) -> Any | None:
+        """The UpstreamRequest `provider.build_request(call, key)` returns, or None, having
+        changed nothing, for any other call."""
+
+class UsualDoor:
+    """`GatewayApp._dispatch` → `HttpDoors.provider` → `_answer` for the usual provider-route
+    request in native code (aigw.gateway; rust/src/python/usual_door.rs). `classes`:
+    (Request, Headers, Router, RouteMatch, FrontDoor, GatewayContext, HttpDoors), their slots
+    checked (ValueError)."""
+
+    def __init__(
+        self,
+        classes: tuple[type, type, type, type, type, type, type],
+        dispatch: Callable[..., Any],
+        hop: AbstractSet[str],
+        checked_headers: type,
+        new_log_id: Callable[[], str],
+        make_step: Callable[..., Any],
+        make_request: Callable[..., Any],
+        streamed_response: Callable[[Any], Any],
+        globals: dict[str, Any],
+        pipeline_run: Callable[..., Any],
+        usual_run: Callable[..., Any],
+    ) -> None: ...
+    def function(self, app: Any, router: Any, front_door: Any, doors: Any, route: Any) -> Callable[[Any], Any]:
+        """`app`'s `http(request)`: the usual request's StreamedResponse, or
+        `app._dispatch(request)`'s coroutine (handed the route when the door found it)."""
+
+class HttpReceive:
+    """A client connection's `get_buffer` and `buffer_updated` in native code (aigw.server.http;
+    rust/src/python/http_receive.rs): the usual request, whole while the connection is between
+    requests, taken and handed to the connection's task; anything else to `_process`.
+    `classes`: (HttpConnection, RequestReader), their slots checked (ValueError)."""
+
+    def __init__(
+        self,
+        classes: tuple[type, type],
+        head: object,
+        make_request: Callable[..., Any],
+        make_headers: Callable[..., Any],
+        unquote: Callable[[str], str],
+    ) -> None: ...
+    def receivers(self, connection: Any, scratch: Any) -> tuple[Callable[[int], Any], Callable[[int], None]]:
+        """(get_buffer, buffer_updated) for `connection`, reading into `scratch`; they hold it
+        weakly. TypeError for an object not exactly of the connection class."""
 
 class UsualRequest(Coroutine[Any, Any, Any]):
     """One usual request's run: an awaitable an asyncio Task may run as its coroutine

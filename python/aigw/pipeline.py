@@ -45,7 +45,7 @@ from aigw.request_model import (
 )  # fmt: skip
 from aigw.logrecords import collect_flags, is_secret_header, new_log_id, parse_metadata_header
 from aigw.memo import Memo
-from aigw.providers import _FRAMINGS, Overrides
+from aigw.providers import _FRAMINGS, _USUAL_BUILD, Overrides
 from aigw.slots_maker import maker, slot_writer
 from aigw.options import CachePolicy, RetryPolicy
 from aigw.types import Attempt, CachedResponse, Call, ErrorClass, Framing, LogRecord, UpstreamRequest, Usage
@@ -635,7 +635,7 @@ _new_run = slot_writer(_Run, ("rt", "gw", "req", "headers", "sink", "record", "c
 #: rust/src/python/usual_main.rs.
 _USUAL_MAIN = _codec.UsualMain(
     (_Run, Runtime, GatewayPolicy, GatewayRequest, LogRecord, StepPlan, Call, UpstreamRequest, UpstreamClient, Attempt, CachePolicy, RetryPolicy, Overrides),
-    (_USUAL_PLAN, upstream_client._EXCHANGE, _WHOLE_ANSWER),
+    (_USUAL_PLAN, upstream_client._EXCHANGE, _WHOLE_ANSWER, _USUAL_BUILD),
     _make_attempt, time.monotonic, time.time, keep_request_body, _Sent,
 )
 

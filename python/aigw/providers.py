@@ -351,6 +351,12 @@ class HttpProvider:
         return classify_http_error(status, headers)
 
 
+#: `build_request` for the usual call to a provider class that keeps it (its URL joined before,
+#: no query), in one native call the pipeline makes instead of the method's (None: the call is
+#: not the usual one; nothing changed): rust/src/python/usual_build.rs.
+_USUAL_BUILD = _codec.UsualBuild(Call, HttpProvider.build_request, _PASSED_ENDPOINTS, _EXCLUDED, CheckedHeaders, _JOINED, _make_upstream_request)
+
+
 def openai_usage(usage: Any) -> Usage | None:
     """Usage from an OpenAI-shaped `usage` object (chat or Responses API field names)."""
     if not isinstance(usage, dict):

@@ -99,6 +99,7 @@ mod slots; // dataclass instances built in one native call
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod upstream_exchange; // the upstream client's usual exchange, natively
 mod usual_plan; // the pipeline's usual plan, natively
+mod usual_build; // a provider's usual upstream request, natively
 mod usual_door; // the gateway's usual HTTP request up to the pipeline, natively
 mod usual_main; // the pipeline's usual request, natively, as one awaitable
 mod usual_request; // that awaitable's coroutine protocol
@@ -122,6 +123,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     usual_main::register(m)?;
     usual_start::register(m)?;
     usual_door::register(m)?;
+    usual_build::register(m)?;
     kernels::register(m)?;
     headers::register(m)?;
     relay::register(m)?;

@@ -273,7 +273,7 @@ def test_the_usual_awaitable_refuses_classes_without_the_slots_it_uses():
     class Bare:
         __slots__ = ()
 
-    parts = (pipeline._USUAL_PLAN, pipeline.upstream_client._EXCHANGE, pipeline._WHOLE_ANSWER)
+    parts = (pipeline._USUAL_PLAN, pipeline.upstream_client._EXCHANGE, pipeline._WHOLE_ANSWER, pipeline._USUAL_BUILD)
     with pytest.raises(ValueError, match="is not a slot"):
         pipeline._codec.UsualMain((Bare,) * 13, parts, print, print, print, print, print)
     with pytest.raises(ValueError, match="takes 13 classes"):

@@ -95,7 +95,7 @@ pub(crate) fn split_client_fields<'py>(
 /// for a name that is not a str.
 #[pyfunction]
 #[pyo3(signature = (headers, excluded, auth=None, default_type=false))]
-fn forwardable_headers<'py>(
+pub(crate) fn forwardable_headers<'py>(
     headers: &Bound<'py, PyDict>,
     excluded: &Bound<'py, PyAny>,
     auth: Option<(Bound<'py, PyString>, Bound<'py, PyAny>)>,

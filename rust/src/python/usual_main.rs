@@ -18,6 +18,7 @@
 use super::slot_layout::{is_false, Layout};
 use super::upstream::request_message;
 use super::upstream_exchange::UpstreamExchange;
+use super::usual_build::UsualBuild;
 use super::usual_plan::UsualPlan;
 use super::usual_request::{delegate, Frame, Input, Sent, State, Step, UsualRequest};
 use super::whole_answer::WholeAnswer;
@@ -127,6 +128,7 @@ type Parts<'py> = (
     Bound<'py, UsualPlan>,
     Bound<'py, UpstreamExchange>,
     Bound<'py, WholeAnswer>,
+    Bound<'py, UsualBuild>,
 );
 
 /// What makes `UsualRequest`s (see the module docs), made once by aigw/pipeline.py.
@@ -148,6 +150,8 @@ pub struct UsualMain {
     usual_plan: Py<UsualPlan>,
     exchange: Py<UpstreamExchange>,
     whole_answer: Py<WholeAnswer>,
+    /// HttpProvider.build_request's usual case.
+    build: Py<UsualBuild>,
     /// `_make_attempt`, `time.monotonic`, `time.time`, `keep_request_body`, `_Sent`.
     make_attempt: Py<PyAny>,
     monotonic: Py<PyAny>,
@@ -159,7 +163,7 @@ pub struct UsualMain {
 #[pymethods]
 impl UsualMain {
     /// `classes` as `CLASSES` names them (their slots checked: ValueError); `parts` the
-    /// native pieces (UsualPlan, UpstreamExchange, WholeAnswer); the rest as named on the
+    /// native pieces (UsualPlan, UpstreamExchange, WholeAnswer, UsualBuild); the rest as named on the
     /// struct.
     #[new]
     fn new(
@@ -176,7 +180,7 @@ impl UsualMain {
             .map_err(|_| PyValueError::new_err(format!("UsualMain takes {CLASSES} classes")))?;
         let [run, runtime, policy, request, record, plan, call, upstream, client, attempt, caching, retry, overrides] =
             classes;
-        let (usual_plan, exchange, whole_answer) = parts;
+        let (usual_plan, exchange, whole_answer, build) = parts;
         Ok(UsualMain {
             run: Layout::new(&run, RUN_SLOTS)?,
             runtime: Layout::new(&runtime, RUNTIME_SLOTS)?,
@@ -194,6 +198,7 @@ impl UsualMain {
             usual_plan: usual_plan.unbind(),
             exchange: exchange.unbind(),
             whole_answer: whole_answer.unbind(),
+            build: build.unbind(),
             make_attempt: make_attempt.unbind(),
             monotonic: monotonic.unbind(),
             wall_time: wall_time.unbind(),
@@ -500,7 +505,10 @@ impl UsualMain {
             return Ok(None);
         }
         // _run_step: the request the step sends.
-        let upstream = provider.call_method1(intern!(py, "build_request"), (&call, &key))?;
+        let upstream = match self.build.get().build(&provider, &call, &key)? {
+            Some(upstream) => upstream, // HttpProvider.build_request's usual case, natively
+            None => provider.call_method1(intern!(py, "build_request"), (&call, &key))?,
+        };
         if !self.upstream.is(&upstream) {
             return Ok(None);
         }
