@@ -600,9 +600,10 @@ class WholeAnswer:
     def function(self) -> Callable[[Any, Any, Any, Any], bool]:
         """`deliver(run, plan, response, attempt)`: True when the usual whole answer was
         delivered; False, with nothing changed, for any other answer."""
-    def deliver_http(self, deliverer: HttpWholeDeliver) -> bool:
-        """The usual answer to a sink of exactly `deliverer`'s sink class written by it, no
-        Answer made; False when that class has one already (the first stays)."""
+    def deliver_natively(self, deliverer: HttpWholeDeliver | WsWholeDeliver) -> bool:
+        """The usual answer to a sink of exactly `deliverer`'s sink class written by it (no
+        Answer made for an HttpWholeDeliver); False when that class has one already (the first
+        stays). TypeError for another kind of object."""
 
 class HttpWholeDeliver:
     """`HttpSink.deliver` then `ResponseWriter.send_whole` and the connection's write for the
@@ -612,6 +613,14 @@ class HttpWholeDeliver:
     writer's states."""
 
     def __init__(self, classes: tuple[type, type, type], reasons: dict[int, str], new: object, ended: object) -> None: ...
+
+class WsWholeDeliver:
+    """`WebSocketSink.deliver` then `WebSocket.send_text` for the usual whole answer, in native
+    code called by `WholeAnswer` (aigw.api.universal_ws; rust/src/python/ws_whole.rs).
+    `classes`: (WebSocketSink, the server's WebSocket, WebSocketConnection), their slots
+    checked (ValueError); `open`: the protocol's OPEN state."""
+
+    def __init__(self, classes: tuple[type, type, type], open: object) -> None: ...
 
 class UsualPlan:
     """`plan_steps` for the usual request in one native call (aigw.pipeline;

@@ -621,10 +621,11 @@ _WHOLE_ANSWER = _codec.WholeAnswer(
 )
 _deliver_whole = _WHOLE_ANSWER.function()
 
-#: `deliver_natively_to_http(deliverer)`: the usual answer to a sink of exactly the class of
-#: `deliverer` (a `_codec.HttpWholeDeliver`, made by aigw.api.http_sink.deliver_natively)
-#: written by it with no `Answer` made; False when that class has one already.
-deliver_natively_to_http = _WHOLE_ANSWER.deliver_http
+#: `deliver_natively_to(deliverer)`: the usual answer to a sink of exactly the class of
+#: `deliverer` written by it (a `_codec.HttpWholeDeliver`, made by
+#: aigw.api.http_sink.deliver_natively, with no `Answer` made; a `_codec.WsWholeDeliver`, made
+#: by aigw.api.universal_ws) instead of the sink's `deliver`; False when that class has one.
+deliver_natively_to = _WHOLE_ANSWER.deliver_natively
 
 #: A request's `_Run`, its two "last" slots None (aigw.slots_maker.slot_writer).
 _new_run = slot_writer(_Run, ("rt", "gw", "req", "headers", "sink", "record", "collect"), {"last_error": None, "last_answer": None})

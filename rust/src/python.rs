@@ -107,6 +107,7 @@ mod usual_run; // the pipeline's usual start, natively
 mod usual_start; // the Universal WebSocket session's usual start, natively
 mod whole_answer; // the pipeline's usual whole answer, natively
 mod ws; // the WebSocket codec
+mod ws_whole; // the Universal WebSocket's usual whole answer, natively
 
 /// The extension module `aigw._codec`.
 #[pymodule]
@@ -118,6 +119,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     whole_answer::register(m)?;
     http_whole::register(m)?;
     http_receive::register(m)?;
+    ws_whole::register(m)?;
     usual_plan::register(m)?;
     usual_run::register(m)?;
     usual_main::register(m)?;

@@ -137,6 +137,31 @@ async def test_a_usual_answer_is_written_natively_as_python_writes_it(monkeypatc
     assert b"\r\ncf-aig-cache-status: MISS\r\n" in native and b"cf-aig-step" not in native
 
 
+class Records:
+    """An observer keeping every finished request's log record."""
+
+    def __init__(self) -> None:
+        self.records = []
+
+    def observe(self, record) -> None:
+        self.records.append(record)
+
+
+async def test_the_record_of_an_answer_written_natively_keeps_its_body_and_usage(monkeypatch, upstream):
+    calls = []
+    monkeypatch.setattr(HttpSink, "deliver", lambda self, *args: calls.append(args))
+    records = Records()
+    async with running_gateway({"openai": upstream}, record_requests=False) as gw:
+        gw.gateway.add_observer(records)
+        await exchange(gw.port, request_bytes(gw, "/openai/chat/completions"))  # the memos learn the media type
+        calls.clear()
+        response = await exchange(gw.port, request_bytes(gw, "/openai/chat/completions"))
+        await asyncio.sleep(0.05)  # the record reaches the observers after the answer
+    assert calls == [] and response.endswith(ANSWER)
+    record = records.records[-1]
+    assert (record.success, record.status, record.response_body, record.tokens_in, record.tokens_out) == (True, 200, ANSWER, 3, 5)
+
+
 async def test_the_fields_of_the_upstream_hop_and_its_cf_aig_fields_are_not_relayed(monkeypatch, upstream):
     upstream.headers += [("x-request-id", "req-1"), ("cf-aig-step", "9"), ("Keep-Alive", "timeout=5"), ("X-Mixed-Case", "Kept")]
     native, python, native_calls, _ = await both_paths(monkeypatch, upstream)

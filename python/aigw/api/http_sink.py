@@ -21,7 +21,7 @@ import orjson
 
 from aigw._codec import HttpWholeDeliver, NdjsonDecoder, SseDecoder, StreamRelay, relayed_headers
 from aigw.errors import AigwError, http_error_body
-from aigw.pipeline import Answer, RelayOutcome, StreamFailed, deliver_natively_to_http, relay_chunks
+from aigw.pipeline import Answer, RelayOutcome, StreamFailed, deliver_natively_to, relay_chunks
 from aigw.protocol.http11 import REASONS
 from aigw.server.app import ConnectionClosed
 from aigw.server.http import HttpConnection
@@ -144,7 +144,7 @@ def deliver_natively(sink_class: type[HttpSink]) -> bool:
     would be skipped). False when the class was registered before."""
     if sink_class.deliver is not HttpSink.deliver or sink_class.gateway_headers is not HttpSink.gateway_headers:
         raise TypeError(f"{sink_class.__name__} answers in its own way: its answers cannot be written natively")
-    return deliver_natively_to_http(HttpWholeDeliver((sink_class, ResponseWriter, HttpConnection), REASONS, NEW, ENDED))
+    return deliver_natively_to(HttpWholeDeliver((sink_class, ResponseWriter, HttpConnection), REASONS, NEW, ENDED))
 
 
 deliver_natively(HttpSink)

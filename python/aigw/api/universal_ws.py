@@ -29,7 +29,9 @@ from aigw.api.universal_messages import (
 from aigw.errors import AigwError, Unauthorized, bug_report
 from aigw.logrecords import new_log_id
 from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, StreamFailed, make_gateway_request, relay_chunks, run
+from aigw.protocol.websocket import OPEN, WebSocketConnection
 from aigw.server.app import ConnectionClosed, WebSocketHandler
+from aigw.server.websocket import WebSocket
 from aigw.slots_maker import maker
 from aigw.types import Framing, Principal, Usage
 
@@ -154,6 +156,11 @@ class WebSocketSink:
 
 #: `WebSocketSink(ws, event_id)` in one native call (no `__init__` frame a request).
 _make_sink = maker(WebSocketSink)
+
+# The usual whole answer to a sink with no step metadata over the server's own WebSocket is
+# written by the pipeline's native code as `deliver` then `WebSocket.send_text` would write it
+# (rust/src/python/ws_whole.rs); anything else still comes to `deliver`.
+pipeline.deliver_natively_to(_codec.WsWholeDeliver((WebSocketSink, WebSocket, WebSocketConnection), OPEN))
 
 
 class UniversalSession(WebSocketHandler):

@@ -181,7 +181,7 @@ unsafe extern "C" fn read_create(slf: *mut ffi::PyObject, payload: *mut ffi::PyO
 /// bytes `created(universal_metadata(answer), body)` makes in Python, in one call.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
-fn created_message<'py>(
+pub(crate) fn created_message<'py>(
     py: Python<'py>,
     cache_status: &str,
     event_id: &str,

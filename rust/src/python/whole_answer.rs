@@ -15,6 +15,7 @@ use super::fastcall::{self, FixedArity, MethodDef};
 use super::http_whole::{HttpWholeDeliver, WholeFacts};
 use super::slot_layout::{is_false, Layout};
 use super::upstream::openai_usage;
+use super::ws_whole::{CreatedFacts, WsWholeDeliver};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyType};
@@ -123,9 +124,9 @@ pub struct WholeAnswer {
     json: Py<PyAny>,
     make_answer: Py<PyAny>,
     make_usage: Py<PyAny>,
-    /// The HTTP doors' own deliveries of the usual answer: sink class → `HttpWholeDeliver`
-    /// (aigw/api/http_sink.py's `deliver_natively` adds them at import).
-    http: Py<PyDict>,
+    /// Sinks' own deliveries of the usual answer, natively: sink class → `HttpWholeDeliver`
+    /// or `WsWholeDeliver` (aigw/api/http_sink.py and universal_ws.py add them at import).
+    natives: Py<PyDict>,
 }
 
 #[pymethods]
@@ -160,20 +161,30 @@ impl WholeAnswer {
             json: json.unbind(),
             make_answer: make_answer.unbind(),
             make_usage: make_usage.unbind(),
-            http: PyDict::new(run.py()).unbind(),
+            natives: PyDict::new(run.py()).unbind(),
         })
     }
 
     /// Delivers the usual answer to a sink of exactly `deliverer`'s sink class through it
-    /// instead of making an `Answer` for the sink's `deliver`. False when that class has one
-    /// already (the first stays: a module imported again makes sinks of a new class).
-    fn deliver_http(&self, deliverer: &Bound<'_, HttpWholeDeliver>) -> PyResult<bool> {
-        let http = self.http.bind(deliverer.py());
-        let class = deliverer.get().sink_class(deliverer.py());
-        if http.contains(&class)? {
+    /// (an `HttpWholeDeliver`, with no `Answer` made, or a `WsWholeDeliver`) instead of the
+    /// sink's `deliver`. False when that class has one already (the first stays: a module
+    /// imported again makes sinks of a new class). TypeError for another kind of object.
+    fn deliver_natively(&self, deliverer: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let py = deliverer.py();
+        let class = if let Ok(http) = deliverer.downcast::<HttpWholeDeliver>() {
+            http.get().sink_class(py)
+        } else if let Ok(ws) = deliverer.downcast::<WsWholeDeliver>() {
+            ws.get().sink_class(py)
+        } else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "deliver_natively takes an HttpWholeDeliver or a WsWholeDeliver",
+            ));
+        };
+        let natives = self.natives.bind(py);
+        if natives.contains(&class)? {
             return Ok(false);
         }
-        http.set_item(class, deliverer)?;
+        natives.set_item(class, deliverer)?;
         Ok(true)
     }
 
@@ -331,9 +342,21 @@ impl WholeAnswer {
                 usage.getattr(intern!(py, "tokens_out"))?,
             )
         };
-        set_record(L_TOKENS_IN, tokens_in);
-        set_record(L_TOKENS_OUT, tokens_out);
-        if let Some(http) = self.http.bind(py).get_item(sink.get_type())? {
+        set_record(L_TOKENS_IN, tokens_in.clone());
+        set_record(L_TOKENS_OUT, tokens_out.clone());
+        if collect {
+            if textual {
+                set_record(L_RESPONSE_BODY, body.clone().into_any());
+                set_record(L_RESPONSE_BODY_SIZE, none());
+            } else {
+                let size = body.as_bytes().len().into_pyobject(py)?.into_any();
+                set_record(L_RESPONSE_BODY, none());
+                set_record(L_RESPONSE_BODY_SIZE, size);
+            }
+        }
+        // The sink's own delivery, natively, when its class registered one (deliver_natively).
+        let native = self.natives.bind(py).get_item(sink.get_type())?;
+        if let Some(http) = native.as_ref().and_then(|d| d.downcast::<HttpWholeDeliver>().ok()) {
             let facts = WholeFacts {
                 status: &status,
                 fields: &headers,
@@ -343,30 +366,32 @@ impl WholeAnswer {
                 index: &index,
                 body: &body,
             };
-            if http.downcast::<HttpWholeDeliver>()?.get().deliver(&sink, &facts)? {
+            if http.get().deliver(&sink, &facts)? {
                 return Ok(true);
             }
         }
-        let cache_status = intern!(py, "MISS");
-        let usage_arg = usage;
         let answer = self.make_answer.bind(py).call1((
-            event_id,
-            log_id,
-            index,
-            status,
+            &event_id,
+            &log_id,
+            &index,
+            &status,
             &media,
-            cache_status,
-            usage_arg,
+            intern!(py, "MISS"),
+            &usage,
             headers,
         ))?;
-        if collect {
-            if textual {
-                set_record(L_RESPONSE_BODY, body.clone().into_any());
-                set_record(L_RESPONSE_BODY_SIZE, none());
-            } else {
-                let size = body.as_bytes().len().into_pyobject(py)?.into_any();
-                set_record(L_RESPONSE_BODY, none());
-                set_record(L_RESPONSE_BODY_SIZE, size);
+        if let Some(ws) = native.as_ref().and_then(|d| d.downcast::<WsWholeDeliver>().ok()) {
+            let facts = CreatedFacts {
+                event_id: &event_id,
+                log_id: &log_id,
+                index: &index,
+                media: &media,
+                status: &status,
+                usage: (!usage.is_none()).then_some((&tokens_in, &tokens_out)),
+                body: &body,
+            };
+            if ws.get().deliver(&sink, &answer, &facts)? {
+                return Ok(true);
             }
         }
         sink.call_method1(intern!(py, "deliver"), (answer, body))?;

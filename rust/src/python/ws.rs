@@ -236,7 +236,7 @@ impl WsCodec {
     }
 
     /// Queue one text message (bytes must already be UTF-8; str is encoded).
-    fn send_text(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
+    pub(crate) fn send_text(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
         if let Ok(s) = data.downcast::<PyString>() {
             self.writer.send_message(OP_TEXT, s.to_str()?.as_bytes());
         } else if !self.splice(OP_TEXT, data) {
