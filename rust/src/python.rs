@@ -86,6 +86,7 @@ mod fastcall; // builtin functions called without an argument tuple
 mod header_objects; // header names and values as Python objects (common names made once)
 mod headers; // the HTTP doors' passes over a request's headers
 mod http_receive; // the HTTP server's reading of the usual request, natively
+mod http_serve; // the HTTP server's steps around each request, natively
 mod http_whole; // the HTTP doors' usual whole answer, natively
 mod kernels; // mask/UTF-8 kernels for benches
 mod logrow; // SQLite log rows in marshal format for the writer process
@@ -119,6 +120,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     whole_answer::register(m)?;
     http_whole::register(m)?;
     http_receive::register(m)?;
+    http_serve::register(m)?;
     ws_whole::register(m)?;
     usual_plan::register(m)?;
     usual_run::register(m)?;

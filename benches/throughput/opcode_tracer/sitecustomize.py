@@ -2,11 +2,12 @@
 
 Imported at start-up when this directory is on PYTHONPATH and AIGW_OPCODES_OUT is set; a
 no-op otherwise. After AIGW_OPCODES_START seconds it traces the main thread's Python frames
-with opcode events for AIGW_OPCODES_SECONDS, then writes `requests N` (calls of the server's
-`response_writer`, one per plain HTTP request, whose usual provider-route request reaches the
-pipeline through no Python `run`; of the WebSocket session's `_start`, whose usual request's
-native start does not pass through `run` either; and of aigw.pipeline.run from anywhere else)
-and one `count file:function` line per function to
+with opcode events for AIGW_OPCODES_SECONDS, then writes `requests N` (each plain HTTP request
+as the connection's `_serve` takes it: its first call, or a resumption at `await waiter`,
+since the usual provider-route request reaches the pipeline through no Python `run` nor
+`response_writer`; the WebSocket session's `_start` calls, whose usual request's native start
+does not pass through `run` either; and aigw.pipeline.run's calls from anywhere else) and one
+`count file:function` line per function to
 $AIGW_OPCODES_OUT.<pid> (the log writer's child process, which inherits the environment,
 writes a file of its own). Dataclass-generated `__init__`s are named by their class.
 With AIGW_OPCODES_CALLS=1 the counts are frame starts and resumptions (`call` events: a call,
@@ -32,7 +33,20 @@ if os.environ.get("AIGW_OPCODES_OUT"):
     _PIPELINE = os.path.join("aigw", "pipeline.py")
     _SESSION = os.path.join("aigw", "api", "universal_ws.py")
     _DOORS = (os.path.join("aigw", "api", "http_routes.py"), os.path.join("aigw", "api", "compat_routes.py"))
-    _WRITER = os.path.join("aigw", "server", "http_response.py")
+    _SERVER = os.path.join("aigw", "server", "http.py")
+    _lines: dict = {}
+
+    def _next_request_lines(code) -> set:
+        """The lines of `code` (HttpConnection._serve) that await the next request."""
+        lines = _lines.get(code)
+        if lines is None:
+            import linecache
+
+            source = linecache.getlines(code.co_filename)
+            lines = _lines[code] = {
+                n for n in range(code.co_firstlineno, len(source) + 1) if "request = await waiter" in source[n - 1]
+            }
+        return lines
 
     def _local(frame, event, arg):
         if event == "opcode":
@@ -66,8 +80,11 @@ if os.environ.get("AIGW_OPCODES_OUT"):
                 or caller.co_filename.endswith(_DOORS)
             ):
                 _state["requests"] += 1
-        elif code.co_name == "response_writer" and code.co_filename.endswith(_WRITER):
-            _state["requests"] += 1
+        elif code.co_name == "_serve" and code.co_filename.endswith(_SERVER):
+            # A call event at the first line starts the connection's task (its first request);
+            # one at `request = await waiter` resumes it with the next request.
+            if frame.f_lineno == code.co_firstlineno or frame.f_lineno in _next_request_lines(code):
+                _state["requests"] += 1
         elif code.co_name == "_start" and code.co_filename.endswith(_SESSION):
             _state["requests"] += 1
         elif code.co_name == "floor_run":  # the floor's stand-in for it (AIGW_FLOOR=1)

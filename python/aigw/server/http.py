@@ -39,14 +39,15 @@ from aigw.protocol.http11 import (
     CONTINUE,
     END_OF_MESSAGE,
     READER_PARTS,
+    Headers,
     HttpError,
     HttpResponse,
     Request,
     RequestReader,
     error_response,
 )
-from aigw.server.app import ConnectionClosed, StreamedResponse
-from aigw.server.http_response import ResponseWriter, response_writer, send_response
+from aigw.server.app import ConnectionClosed, ServerSettings, StreamedResponse
+from aigw.server.http_response import ENDED, ResponseWriter, _writer_slots, response_writer, send_response
 from aigw.server.websocket import WebSocket
 
 if TYPE_CHECKING:
@@ -278,12 +279,14 @@ class HttpConnection(asyncio.BufferedProtocol):
         client goes (or the server refuses what it sent), whether answering or waiting."""
         while True:
             try:
-                # is_websocket_upgrade (a Python call) asked only of a request with an Upgrade
-                # field: one native test of the parser's pairs (None for any other list)
-                if _codec.has_field(request.headers.raw, b"upgrade") is not False and is_websocket_upgrade(request):
-                    await self._upgrade(request)
-                    return
-                writer = self._writer = response_writer(self, request.method, request.http_version, request.keep_alive and not self._server.shutting_down)
+                # The writer of a request with no Upgrade field, made natively (`_begin`);
+                # is_websocket_upgrade (a Python call) asked only of a request with one.
+                writer = _begin(self, request)
+                if writer is None:
+                    if _codec.has_field(request.headers.raw, b"upgrade") is not False and is_websocket_upgrade(request):
+                        await self._upgrade(request)
+                        return
+                    writer = self._writer = response_writer(self, request.method, request.http_version, request.keep_alive and not self._server.shutting_down)
                 # The app's answer, awaited in this frame (no coroutine level of its own that
                 # every resumption of the request would pass through); its failures and an
                 # answer left unfinished are handled by `_answer_failed` / `_answer_unfinished`.
@@ -308,21 +311,25 @@ class HttpConnection(asyncio.BufferedProtocol):
                 if not self.lost:
                     self._transport.abort()
                 return
-            if self._closing or self.lost:
-                return
-            if not writer.completed or self._body is not None or self._server.shutting_down:
-                self._closing = True  # an unfinished or unread body cannot be followed by another request
-                if writer.finished:
-                    self._transport.close()
-                return
-            self._busy = False
-            self._writer = None
-            if self._read_paused:  # _resume_reading()'s test, inline
-                self._resume_reading()
-            self._arm_idle_timer()
-            waiter = self._next = self._loop.create_future()
-            if self._reader.pending:  # pipelined bytes came during the answer; usually none
-                self._process()  # a whole request there is handed over at once
+            # The usual step to the next request (a completed response, nothing buffered),
+            # natively (`_between`); the rest of the cases here.
+            waiter = _between(self, writer)
+            if waiter is None:
+                if self._closing or self.lost:
+                    return
+                if not writer.completed or self._body is not None or self._server.shutting_down:
+                    self._closing = True  # an unfinished or unread body cannot be followed by another request
+                    if writer.finished:
+                        self._transport.close()
+                    return
+                self._busy = False
+                self._writer = None
+                if self._read_paused:  # _resume_reading()'s test, inline
+                    self._resume_reading()
+                self._arm_idle_timer()
+                waiter = self._next = self._loop.create_future()
+                if self._reader.pending:  # pipelined bytes came during the answer; usually none
+                    self._process()  # a whole request there is handed over at once
             request = await waiter
 
     def _answer_failed(self, request: Request, writer: ResponseWriter, exc: Exception) -> None:
@@ -565,6 +572,14 @@ class HttpConnection(asyncio.BufferedProtocol):
 
 #: Every connection's `get_buffer` and `buffer_updated` are made by this (see `__init__`).
 _RECEIVE = _codec.HttpReceive((HttpConnection, RequestReader), *READER_PARTS)
+
+#: `_serve`'s usual steps around a request, natively: `_begin(conn, request)`, the response
+#: writer of a request with no Upgrade field (else None); `_between(conn, writer)`, the connection
+#: idle again and the future for its next request after a completed response (else None,
+#: nothing changed): rust/src/python/http_serve.rs.
+_begin, _between = _codec.HttpServe(
+    (HttpConnection, Request, Headers, ResponseWriter, RequestReader, ServerSettings), ENDED, READER_PARTS[0], _writer_slots
+).functions()
 
 
 class RequestBody:

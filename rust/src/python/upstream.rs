@@ -238,7 +238,7 @@ fn add_to_index<'py>(index: &Bound<'py, PyDict>, key: Bound<'py, PyString>, valu
 /// name is `name` byte for byte (the parser lowercases names). None when `raw` is not a list of
 /// bytes pairs.
 #[pyfunction]
-fn has_field(raw: &Bound<'_, PyAny>, name: &[u8]) -> PyResult<Option<bool>> {
+pub(crate) fn has_field(raw: &Bound<'_, PyAny>, name: &[u8]) -> PyResult<Option<bool>> {
     Ok(bytes_pairs(raw)?.map(|pairs| pairs.iter().any(|(field, _)| field.as_bytes() == name)))
 }
 
