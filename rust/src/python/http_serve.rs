@@ -56,6 +56,17 @@ const Q_METHOD: usize = 1;
 const Q_VERSION: usize = 2;
 const Q_KEEP_ALIVE: usize = 3;
 
+/// The classes whose slots the steps use: (HttpConnection, Request, Headers, ResponseWriter,
+/// RequestReader, ServerSettings).
+type Classes<'py> = (
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+    Bound<'py, PyType>,
+);
+
 /// The steps around each request (see the module docs), made once by aigw/server/http.py.
 #[pyclass(module = "aigw._codec", frozen)]
 pub struct HttpServe {
@@ -81,14 +92,7 @@ impl HttpServe {
     /// `head`: the reader's `_HEAD`; `make_writer`: the writer maker `response_writer` calls.
     #[new]
     fn new(
-        classes: (
-            Bound<'_, PyType>,
-            Bound<'_, PyType>,
-            Bound<'_, PyType>,
-            Bound<'_, PyType>,
-            Bound<'_, PyType>,
-            Bound<'_, PyType>,
-        ),
+        classes: Classes<'_>,
         ended: Bound<'_, PyAny>,
         head: Bound<'_, PyAny>,
         make_writer: Bound<'_, PyAny>,
