@@ -731,13 +731,14 @@ class UsualBuild:
 
 class UsualDoor:
     """`GatewayApp._dispatch` → `HttpDoors.provider` → `_answer` for the usual provider-route
-    request in native code (aigw.gateway; rust/src/python/usual_door.rs). `classes`:
-    (Request, Headers, Router, RouteMatch, FrontDoor, GatewayContext, HttpDoors), their slots
-    checked (ValueError)."""
+    request in native code, and `_dispatch`'s handler call for another built-in route to a
+    gateway that needs no token (aigw.gateway; rust/src/python/usual_door.rs). `classes`:
+    (Request, Headers, Router, RouteMatch, Route, FrontDoor, GatewayContext, HttpDoors), their
+    slots checked (ValueError)."""
 
     def __init__(
         self,
-        classes: tuple[type, type, type, type, type, type, type],
+        classes: tuple[type, type, type, type, type, type, type, type],
         dispatch: Callable[..., Any],
         hop: AbstractSet[str],
         checked_headers: type,

@@ -26,7 +26,7 @@ from aigw.api.logs_api import LogsApi  # issue 13
 from aigw.api.metrics_route import METRICS_PATH, MetricsApp, metrics_route  # issue 13
 from aigw.api.open_sessions import OpenSessions
 from aigw.api.realtime import RealtimeRoute
-from aigw.api.router import BUILTIN, WEBSOCKET, RouteMatch, RouteMiss, Router
+from aigw.api.router import BUILTIN, WEBSOCKET, Route, RouteMatch, RouteMiss, Router
 from aigw.api.universal_ws import UniversalSession
 from aigw.components import AuthChain, Components, Selection, build, select
 from aigw.config import GatewaySettings, Settings, load_settings
@@ -534,9 +534,10 @@ class GatewayApp:
 
 
 #: `GatewayApp.http`'s native door: `_dispatch` → `HttpDoors.provider` → `_answer` for the
-#: usual provider-route request (see GatewayApp.__init__).
+#: usual provider-route request, `_dispatch`'s handler call for another built-in route to a
+#: gateway that needs no token (see GatewayApp.__init__).
 _USUAL_DOOR = _codec.UsualDoor(
-    (Request, Headers, Router, RouteMatch, FrontDoor, GatewayContext, HttpDoors),
+    (Request, Headers, Router, RouteMatch, Route, FrontDoor, GatewayContext, HttpDoors),
     GatewayApp._dispatch, http_routes._HOP, CheckedHeaders, new_log_id, make_step_request, make_gateway_request,
     streamed_response, vars(http_routes), pipeline.run, pipeline._usual_run,
 )

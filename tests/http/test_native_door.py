@@ -21,6 +21,7 @@ from aiohttp import web
 
 from aigw import _codec, gateway as gateway_module
 from aigw.api.http_routes import HttpDoors
+from aigw.api.gateway_context import FrontDoor
 from aigw.api.router import Router
 from aigw.testing.gateway import running_gateway
 
@@ -201,16 +202,32 @@ async def test_a_path_the_router_has_not_cached_takes_the_python_door_once(upstr
     assert native[0] == 0
 
 
-async def test_a_request_to_another_route_the_router_cached_is_not_resolved_again(upstream, monkeypatch):
-    resolved = []
-    python_resolve = Router.resolve
+async def test_another_route_the_router_cached_gets_its_handler_without_dispatch(upstream, monkeypatch):
+    resolved, entered = [], []
+    python_resolve, python_enter = Router.resolve, FrontDoor.enter_without_token
     monkeypatch.setattr(Router, "resolve", lambda self, *args, **kw: (resolved.append(args), python_resolve(self, *args, **kw))[1])
+    monkeypatch.setattr(FrontDoor, "enter_without_token", lambda self, *args: (entered.append(args), python_enter(self, *args))[1])
     steps = orjson.dumps([{"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": orjson.loads(CHAT)}])
     async with running_gateway({"openai": upstream}, record_requests=False, gateways=OPEN) as gw:
         await exchange(gw.port, request_bytes(gw, path="", body=steps))  # resolved once, then cached
         resolved.clear()
+        entered.clear()
         response = await exchange(gw.port, request_bytes(gw, path="", body=steps))
     assert response.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\ncf-aig-step: 0\r\n" in response
+    assert (resolved, entered) == ([], [])  # the door entered the gateway and called the handler
+
+
+async def test_another_route_the_door_declines_is_not_resolved_again(upstream, monkeypatch):
+    resolved = []
+    python_resolve = Router.resolve
+    monkeypatch.setattr(Router, "resolve", lambda self, *args, **kw: (resolved.append(args), python_resolve(self, *args, **kw))[1])
+    steps = orjson.dumps([{"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": orjson.loads(CHAT)}])
+    async with running_gateway({"openai": upstream}, record_requests=False) as gw:  # `default` needs a token
+        extra = f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n"
+        await exchange(gw.port, request_bytes(gw, gateway="default", path="", body=steps, extra=extra))
+        resolved.clear()
+        response = await exchange(gw.port, request_bytes(gw, gateway="default", path="", body=steps, extra=extra))
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n")
     assert resolved == []  # the door handed `_dispatch` the match it found
 
 
@@ -237,6 +254,6 @@ def test_the_door_refuses_objects_of_other_classes():
     door = gateway_module._USUAL_DOOR
     with pytest.raises(TypeError):
         door.function(object(), object(), object(), object(), object())
-    classes = (HttpDoors,) * 7
+    classes = (HttpDoors,) * 8
     with pytest.raises(ValueError, match="is not a slot"):
         _codec.UsualDoor(classes, None, None, dict, None, None, None, None, {}, None, None)

@@ -4,6 +4,10 @@
 //! StreamedResponse whose producer runs it, as `GatewayApp._dispatch` (aigw/gateway.py) then
 //! `HttpDoors.provider` and `_answer` (aigw/api/http_routes.py) do.
 //!
+//! Any other built-in route that is not public (the Universal endpoint, /compat, the logs API),
+//! to a gateway entered so, gets its handler's awaitable straight away: what `_dispatch` awaits
+//! for it, without `_dispatch`'s frame or the front door's call.
+//!
 //! Those stay the specification and the path for every other request: the door's function
 //! returns `_dispatch(request)`'s coroutine, having changed nothing, unless the request is
 //! exactly a `Request` whose route the router has cached as the provider route, whose gateway
@@ -17,7 +21,7 @@
 use super::fastcall::{one_argument_through_trampoline, MethodDef};
 use super::headers::split_client_fields;
 use super::relay::stream_and_model;
-use super::slot_layout::Layout;
+use super::slot_layout::{is_false, Layout};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
@@ -53,13 +57,18 @@ const X_NAME: usize = 0;
 const X_POLICY: usize = 1;
 const X_PRINCIPAL: usize = 2;
 
+const ROUTE_SLOTS: &[&str] = &["handler", "public"];
+const RO_HANDLER: usize = 0;
+const RO_PUBLIC: usize = 1;
+
 const DOORS_SLOTS: &[&str] = &["runtime", "on_record"];
 const D_RUNTIME: usize = 0;
 const D_ON_RECORD: usize = 1;
 
-/// The classes whose slots the door reads: (Request, Headers, Router, RouteMatch, FrontDoor,
-/// GatewayContext, HttpDoors).
+/// The classes whose slots the door reads: (Request, Headers, Router, RouteMatch, Route,
+/// FrontDoor, GatewayContext, HttpDoors).
 type Classes<'py> = (
+    Bound<'py, PyType>,
     Bound<'py, PyType>,
     Bound<'py, PyType>,
     Bound<'py, PyType>,
@@ -77,6 +86,7 @@ pub struct UsualDoor {
     headers: Layout,
     router: Layout,
     matched: Layout,
+    route: Layout,
     front_door: Layout,
     context: Layout,
     doors: Layout,
@@ -98,7 +108,7 @@ pub struct UsualDoor {
 
 #[pymethods]
 impl UsualDoor {
-    /// `classes`: (Request, Headers, Router, RouteMatch, FrontDoor, GatewayContext,
+    /// `classes`: (Request, Headers, Router, RouteMatch, Route, FrontDoor, GatewayContext,
     /// HttpDoors), their slots checked (ValueError); `dispatch`: `GatewayApp._dispatch`;
     /// `hop`, `checked_headers`: what `client_hop_headers` splits with; then `new_log_id`, the
     /// StepRequest and GatewayRequest makers, `streamed_response`, http_routes' globals, and
@@ -118,12 +128,13 @@ impl UsualDoor {
         pipeline_run: Bound<'_, PyAny>,
         usual_run: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let (request, headers, router, matched, front_door, context, doors) = classes;
+        let (request, headers, router, matched, route, front_door, context, doors) = classes;
         Ok(UsualDoor {
             request: Layout::new(&request, REQUEST_SLOTS)?,
             headers: Layout::new(&headers, &["raw"])?,
             router: Layout::new(&router, ROUTER_SLOTS)?,
             matched: Layout::new(&matched, MATCH_SLOTS)?,
+            route: Layout::new(&route, ROUTE_SLOTS)?,
             front_door: Layout::new(&front_door, FRONT_DOOR_SLOTS)?,
             context: Layout::new(&context, CONTEXT_SLOTS)?,
             doors: Layout::new(&doors, DOORS_SLOTS)?,
@@ -254,18 +265,18 @@ impl UsualDoor {
         let (Some(route), Some(params)) = (m(M_ROUTE), m(M_PARAMS)) else {
             return Ok(Door::Resolved(found));
         };
-        if !route.is(app.route.bind(py)) {
+        // Another route than the provider route: a built-in one that is not public (the
+        // router caches no other), entered as below, then its handler's awaitable.
+        let provider_route = route.is(app.route.bind(py));
+        let private = self.route.is(&route) && is_false(&unsafe { self.route.get(&route, RO_PUBLIC) });
+        if !(provider_route || private) {
             return Ok(Door::Resolved(found));
         }
         let Ok(params) = params.downcast_into_exact::<PyDict>() else {
             return Ok(Door::Resolved(found));
         };
         // FrontDoor.enter_without_token: a gateway entered before without a token.
-        let (Some(name), Some(provider), Some(rest)) = (
-            params.get_item(intern!(py, "gateway"))?,
-            params.get_item(intern!(py, "provider"))?,
-            params.get_item(intern!(py, "rest"))?,
-        ) else {
+        let Some(name) = params.get_item(intern!(py, "gateway"))? else {
             return Ok(Door::Resolved(found));
         };
         let front_door = app.front_door.bind(py);
@@ -305,6 +316,19 @@ impl UsualDoor {
         if !principal.is_none() {
             return Ok(Door::Resolved(found));
         }
+        if !provider_route {
+            // _dispatch's `await route.handler(request, params, ctx)`, awaited by the server.
+            let Some(handler) = (unsafe { self.route.get(&route, RO_HANDLER) }) else {
+                return Ok(Door::Resolved(found));
+            };
+            return Ok(Door::Answered(handler.call1((request, params, ctx))?));
+        }
+        let (Some(provider), Some(rest)) = (
+            params.get_item(intern!(py, "provider"))?,
+            params.get_item(intern!(py, "rest"))?,
+        ) else {
+            return Ok(Door::Resolved(found));
+        };
         // HttpDoors.provider: the usual request names no option and has its body here.
         let doors = app.doors.bind(py);
         let d = |i| unsafe { self.doors.get(doors, i) };
