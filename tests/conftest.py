@@ -145,3 +145,59 @@ def sims(aigw_simulators):
 def gateway(aigw_gateway_factory, sims):
     """`async with gateway(**config) as gw`: a gateway on the (paced) simulators."""
     return aigw_gateway_factory
+
+
+# ---- a provider that always answers the same, for the native paths' equivalence tests -------
+
+
+class FixedUpstream:
+    """A provider for a gateway's config (`running_gateway({"openai": up})`): a real aiohttp
+    server that answers every request with `body` and `headers` (a test may change both) and
+    remembers what it was sent in `seen` (method, path and query, headers but the hop's own,
+    body)."""
+
+    key = "sk-upstream"
+
+    def __init__(self, url: str, body: bytes) -> None:
+        self.url = url
+        self.body = body
+        self.headers: list[tuple[str, str]] = [("content-type", "application/json")]
+        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    def base_url(self) -> str:
+        return self.url
+
+
+#: What `fixed_upstream` answers until a test says otherwise: an OpenAI chat completion.
+FIXED_ANSWER = b'{"id":"c1","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":5}}'
+
+
+@pytest.fixture
+async def fixed_upstream():
+    """A `FixedUpstream` serving on 127.0.0.1 (base URL `/v1`) for the test."""
+    from aiohttp import web
+
+    app = web.Application()
+    holder: dict[str, FixedUpstream] = {}
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        up = holder["up"]
+        body = await request.read()
+        forwarded = {k.lower(): v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        up.seen.append((request.method, request.path_qs, forwarded, body))
+        response = web.Response(body=up.body)
+        response.headers.popall("Content-Type", None)
+        for name, value in up.headers:
+            response.headers.add(name, value)
+        return response
+
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    up = holder["up"] = FixedUpstream(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1", FIXED_ANSWER)
+    try:
+        yield up
+    finally:
+        await runner.cleanup()

@@ -13,7 +13,6 @@ import re
 
 import orjson
 import pytest
-from aiohttp import web
 from universal_ws_helpers import connect, create
 
 from aigw import _codec, pipeline
@@ -27,36 +26,6 @@ WITH_USAGE = orjson.dumps({"id": "c1", "choices": [{"message": {"content": "hi"}
 WITHOUT_USAGE = orjson.dumps({"id": "c2", "choices": []})
 
 
-class Upstream:
-    key = "sk-upstream"
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.body = WITH_USAGE
-
-    def base_url(self) -> str:
-        return self.url
-
-
-@pytest.fixture
-async def upstream():
-    app = web.Application()
-    holder: dict[str, Upstream] = {}
-
-    async def answer(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(body=holder["up"].body, content_type="application/json")
-
-    app.router.add_route("POST", "/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    up = holder["up"] = Upstream(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1")
-    try:
-        yield up
-    finally:
-        await runner.cleanup()
 
 
 class PythonSink(WebSocketSink):
@@ -70,7 +39,7 @@ def step(event_id: str) -> dict:
     return {"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": query, "eventId": event_id}
 
 
-async def both_paths(monkeypatch, up: Upstream) -> tuple[str, str, int, int]:
+async def both_paths(monkeypatch, up) -> tuple[str, str, int, int]:
     """(native text, Python text, WebSocketSink.deliver calls by each) for one request."""
     calls = []
     python_deliver = WebSocketSink.deliver
@@ -94,9 +63,9 @@ def without_log_id(text: str) -> str:
 
 
 @pytest.mark.parametrize("body", [WITH_USAGE, WITHOUT_USAGE], ids=["with usage", "without usage"])
-async def test_a_usual_answer_is_written_natively_as_python_writes_it(monkeypatch, upstream, body):
-    upstream.body = body
-    native, python, native_calls, python_calls = await both_paths(monkeypatch, upstream)
+async def test_a_usual_answer_is_written_natively_as_python_writes_it(monkeypatch, fixed_upstream, body):
+    fixed_upstream.body = body
+    native, python, native_calls, python_calls = await both_paths(monkeypatch, fixed_upstream)
     assert (native_calls, python_calls) == (0, 1)
     assert without_log_id(native) == without_log_id(python)
     message = orjson.loads(native)

@@ -17,7 +17,6 @@ import weakref
 
 import orjson
 import pytest
-from aiohttp import web
 
 from aigw import _codec, gateway as gateway_module
 from aigw.api.http_routes import HttpDoors
@@ -30,41 +29,6 @@ CHAT = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "cont
 OPEN = {"open": {"authentication": False}}
 
 
-class Upstream:
-    """A provider for the gateway's config: a real aiohttp server that answers every request
-    with ANSWER and remembers what it was sent."""
-
-    key = "sk-upstream"
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
-
-    def base_url(self) -> str:
-        return self.url
-
-
-@pytest.fixture
-async def upstream():
-    app = web.Application()
-    holder: dict[str, Upstream] = {}
-
-    async def answer(request: web.Request) -> web.Response:
-        body = await request.read()
-        forwarded = {k.lower(): v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
-        holder["up"].seen.append((request.method, request.path_qs, forwarded, body))
-        return web.Response(body=ANSWER, content_type="application/json")
-
-    app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    up = holder["up"] = Upstream(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1")
-    try:
-        yield up
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
@@ -129,12 +93,12 @@ def record_outcome(record) -> dict:
     return outcome
 
 
-async def both_doors(upstream, provider_calls, request_for, *, warm: bool = True, **config):
+async def both_doors(fixed_upstream, provider_calls, request_for, *, warm: bool = True, **config):
     """(native, python) results of one request: (provider calls, upstream's request, response
     bytes, log record outcome) each, the gateway built with `config`."""
     records = Records()
     config.setdefault("gateways", OPEN)
-    async with running_gateway({"openai": upstream}, record_requests=False, **config) as gw:
+    async with running_gateway({"openai": fixed_upstream}, record_requests=False, **config) as gw:
         gw.gateway.add_observer(records)
         app = gw.gateway.server.app
         results = []
@@ -145,15 +109,15 @@ async def both_doors(upstream, provider_calls, request_for, *, warm: bool = True
                 await exchange(gw.port, request_for(gw))
             provider_calls.clear()
             records.records.clear()
-            upstream.seen.clear()
+            fixed_upstream.seen.clear()
             response = await exchange(gw.port, request_for(gw))
             await asyncio.sleep(0.05)  # the record reaches the observers after the answer
-            results.append((len(provider_calls), upstream.seen[-1], without_ids(response), [record_outcome(r) for r in records.records]))
+            results.append((len(provider_calls), fixed_upstream.seen[-1], without_ids(response), [record_outcome(r) for r in records.records]))
     return results
 
 
-async def test_the_usual_request_is_made_natively_as_the_python_door_makes_it(upstream, provider_calls):
-    native, python = await both_doors(upstream, provider_calls, request_bytes)
+async def test_the_usual_request_is_made_natively_as_the_python_door_makes_it(fixed_upstream, provider_calls):
+    native, python = await both_doors(fixed_upstream, provider_calls, request_bytes)
     assert (native[0], python[0]) == (0, 1)
     assert native[1:] == python[1:]
     method, path, forwarded, body = native[1]
@@ -164,11 +128,11 @@ async def test_the_usual_request_is_made_natively_as_the_python_door_makes_it(up
     assert (record["provider"], record["model"], record["request_type"], record["tokens_out"]) == ("openai", "gpt-4o-mini", "provider", 5)
 
 
-async def test_a_query_and_a_stream_the_body_asks_for_are_read_as_python_reads_them(upstream, provider_calls):
+async def test_a_query_and_a_stream_the_body_asks_for_are_read_as_python_reads_them(fixed_upstream, provider_calls):
     def request(gw):
         return request_bytes(gw, path="/openai/chat/completions?api-version=2", body=CHAT.replace(b'"stream":false', b'"stream":true'))
 
-    native, python = await both_doors(upstream, provider_calls, request)
+    native, python = await both_doors(fixed_upstream, provider_calls, request)
     assert (native[0], python[0]) == (0, 1)
     assert native[1:] == python[1:]
     assert native[1][1] == "/v1/chat/completions?api-version=2"
@@ -183,32 +147,32 @@ async def test_a_query_and_a_stream_the_body_asks_for_are_read_as_python_reads_t
         pytest.param({"gateway": "default"}, id="a gateway that needs a token"),
     ],
 )
-async def test_any_other_request_takes_the_python_door(upstream, provider_calls, case):
+async def test_any_other_request_takes_the_python_door(fixed_upstream, provider_calls, case):
     def request(gw):
         extra = case.get("extra", "")
         if case.get("gateway") == "default":
             extra += f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n"
         return request_bytes(gw, gateway=case.get("gateway", "open"), path=case.get("path", "/openai/chat/completions"), extra=extra)
 
-    native, python = await both_doors(upstream, provider_calls, request)
+    native, python = await both_doors(fixed_upstream, provider_calls, request)
     assert (native[0], python[0]) == (1, 1)
     assert native[1:] == python[1:]
 
 
-async def test_a_path_the_router_has_not_cached_takes_the_python_door_once(upstream, provider_calls):
-    native, _ = await both_doors(upstream, provider_calls, request_bytes, warm=False)
+async def test_a_path_the_router_has_not_cached_takes_the_python_door_once(fixed_upstream, provider_calls):
+    native, _ = await both_doors(fixed_upstream, provider_calls, request_bytes, warm=False)
     assert native[0] == 1  # the first resolve of the path caches its route
-    native, _ = await both_doors(upstream, provider_calls, request_bytes)
+    native, _ = await both_doors(fixed_upstream, provider_calls, request_bytes)
     assert native[0] == 0
 
 
-async def test_another_route_the_router_cached_gets_its_handler_without_dispatch(upstream, monkeypatch):
+async def test_another_route_the_router_cached_gets_its_handler_without_dispatch(fixed_upstream, monkeypatch):
     resolved, entered = [], []
     python_resolve, python_enter = Router.resolve, FrontDoor.enter_without_token
     monkeypatch.setattr(Router, "resolve", lambda self, *args, **kw: (resolved.append(args), python_resolve(self, *args, **kw))[1])
     monkeypatch.setattr(FrontDoor, "enter_without_token", lambda self, *args: (entered.append(args), python_enter(self, *args))[1])
     steps = orjson.dumps([{"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": orjson.loads(CHAT)}])
-    async with running_gateway({"openai": upstream}, record_requests=False, gateways=OPEN) as gw:
+    async with running_gateway({"openai": fixed_upstream}, record_requests=False, gateways=OPEN) as gw:
         await exchange(gw.port, request_bytes(gw, path="", body=steps))  # resolved once, then cached
         resolved.clear()
         entered.clear()
@@ -217,12 +181,12 @@ async def test_another_route_the_router_cached_gets_its_handler_without_dispatch
     assert (resolved, entered) == ([], [])  # the door entered the gateway and called the handler
 
 
-async def test_another_route_the_door_declines_is_not_resolved_again(upstream, monkeypatch):
+async def test_another_route_the_door_declines_is_not_resolved_again(fixed_upstream, monkeypatch):
     resolved = []
     python_resolve = Router.resolve
     monkeypatch.setattr(Router, "resolve", lambda self, *args, **kw: (resolved.append(args), python_resolve(self, *args, **kw))[1])
     steps = orjson.dumps([{"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": orjson.loads(CHAT)}])
-    async with running_gateway({"openai": upstream}, record_requests=False) as gw:  # `default` needs a token
+    async with running_gateway({"openai": fixed_upstream}, record_requests=False) as gw:  # `default` needs a token
         extra = f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n"
         await exchange(gw.port, request_bytes(gw, gateway="default", path="", body=steps, extra=extra))
         resolved.clear()
@@ -231,8 +195,8 @@ async def test_another_route_the_door_declines_is_not_resolved_again(upstream, m
     assert resolved == []  # the door handed `_dispatch` the match it found
 
 
-async def test_a_gateway_that_keeps_a_record_list_takes_the_python_door(upstream, provider_calls):
-    async with running_gateway({"openai": upstream}, gateways=OPEN) as gw:  # records kept
+async def test_a_gateway_that_keeps_a_record_list_takes_the_python_door(fixed_upstream, provider_calls):
+    async with running_gateway({"openai": fixed_upstream}, gateways=OPEN) as gw:  # records kept
         for _ in range(2):
             response = await exchange(gw.port, request_bytes(gw))
         assert response.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -240,8 +204,8 @@ async def test_a_gateway_that_keeps_a_record_list_takes_the_python_door(upstream
     assert len(provider_calls) == 2
 
 
-async def test_the_door_does_not_keep_its_app_alive(upstream):
-    async with running_gateway({"openai": upstream}, record_requests=False, gateways=OPEN) as gw:
+async def test_the_door_does_not_keep_its_app_alive(fixed_upstream):
+    async with running_gateway({"openai": fixed_upstream}, record_requests=False, gateways=OPEN) as gw:
         app = gw.gateway.app()
         await exchange(gw.port, request_bytes(gw))
     ref = weakref.ref(app)

@@ -14,7 +14,6 @@ import re
 
 import orjson
 import pytest
-from aiohttp import web
 
 from aigw import _codec
 from aigw.api import compat_routes, http_routes
@@ -29,45 +28,6 @@ ANSWER = orjson.dumps({"id": "c1", "choices": [{"message": {"content": "hi"}}], 
 CHAT = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})
 
 
-class Upstream:
-    """A provider for the gateway's config: a real aiohttp server answering every POST with
-    `body` and `headers` (set per test)."""
-
-    key = "sk-upstream"
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.body = ANSWER
-        self.headers: list[tuple[str, str]] = [("content-type", "application/json")]
-
-    def base_url(self) -> str:
-        return self.url
-
-
-@pytest.fixture
-async def upstream():
-    app = web.Application()
-    state: dict[str, Upstream] = {}
-
-    async def answer(request: web.Request) -> web.StreamResponse:
-        await request.read()
-        up = state["up"]
-        resp = web.Response(body=up.body)
-        resp.headers.popall("Content-Type", None)
-        for name, value in up.headers:
-            resp.headers.add(name, value)
-        return resp
-
-    app.router.add_route("POST", "/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    up = state["up"] = Upstream(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1")
-    try:
-        yield up
-    finally:
-        await runner.cleanup()
 
 
 class PythonSink(HttpSink):
@@ -105,7 +65,7 @@ def without_ids(response: bytes) -> bytes:
     return re.sub(rb"(cf-aig-(?:log|event)-id|date): [^\r]*", rb"\1: X", response)
 
 
-async def both_paths(monkeypatch, up: Upstream, path: str = "/openai/chat/completions", body: bytes = CHAT, extra: str = ""):
+async def both_paths(monkeypatch, up, path: str = "/openai/chat/completions", body: bytes = CHAT, extra: str = ""):
     """(native response, Python response, HttpSink.deliver calls by each) for one request."""
     calls = 0
     python_deliver = HttpSink.deliver
@@ -129,8 +89,8 @@ async def both_paths(monkeypatch, up: Upstream, path: str = "/openai/chat/comple
     return native, python, native_calls, calls
 
 
-async def test_a_usual_answer_is_written_natively_as_python_writes_it(monkeypatch, upstream):
-    native, python, native_calls, python_calls = await both_paths(monkeypatch, upstream)
+async def test_a_usual_answer_is_written_natively_as_python_writes_it(monkeypatch, fixed_upstream):
+    native, python, native_calls, python_calls = await both_paths(monkeypatch, fixed_upstream)
     assert (native_calls, python_calls) == (0, 1)
     assert without_ids(native) == without_ids(python)
     assert native.startswith(b"HTTP/1.1 200 OK\r\n") and native.endswith(ANSWER)
@@ -147,11 +107,11 @@ class Records:
         self.records.append(record)
 
 
-async def test_the_record_of_an_answer_written_natively_keeps_its_body_and_usage(monkeypatch, upstream):
+async def test_the_record_of_an_answer_written_natively_keeps_its_body_and_usage(monkeypatch, fixed_upstream):
     calls = []
     monkeypatch.setattr(HttpSink, "deliver", lambda self, *args: calls.append(args))
     records = Records()
-    async with running_gateway({"openai": upstream}, record_requests=False) as gw:
+    async with running_gateway({"openai": fixed_upstream}, record_requests=False) as gw:
         gw.gateway.add_observer(records)
         await exchange(gw.port, request_bytes(gw, "/openai/chat/completions"))  # the memos learn the media type
         calls.clear()
@@ -162,34 +122,34 @@ async def test_the_record_of_an_answer_written_natively_keeps_its_body_and_usage
     assert (record.success, record.status, record.response_body, record.tokens_in, record.tokens_out) == (True, 200, ANSWER, 3, 5)
 
 
-async def test_the_fields_of_the_upstream_hop_and_its_cf_aig_fields_are_not_relayed(monkeypatch, upstream):
-    upstream.headers += [("x-request-id", "req-1"), ("cf-aig-step", "9"), ("Keep-Alive", "timeout=5"), ("X-Mixed-Case", "Kept")]
-    native, python, native_calls, _ = await both_paths(monkeypatch, upstream)
+async def test_the_fields_of_the_upstream_hop_and_its_cf_aig_fields_are_not_relayed(monkeypatch, fixed_upstream):
+    fixed_upstream.headers += [("x-request-id", "req-1"), ("cf-aig-step", "9"), ("Keep-Alive", "timeout=5"), ("X-Mixed-Case", "Kept")]
+    native, python, native_calls, _ = await both_paths(monkeypatch, fixed_upstream)
     assert native_calls == 0
     assert without_ids(native) == without_ids(python)
     assert b"\r\nx-request-id: req-1\r\n" in native and b"\r\nx-mixed-case: Kept\r\n" in native  # names as the parser gives them
     assert b"cf-aig-step" not in native and b"keep-alive" not in native.lower()
 
 
-async def test_the_universal_endpoint_says_which_step_answered(monkeypatch, upstream):
+async def test_the_universal_endpoint_says_which_step_answered(monkeypatch, fixed_upstream):
     steps = orjson.dumps([{"provider": "openai", "endpoint": "chat/completions", "headers": {"content-type": "application/json"}, "query": orjson.loads(CHAT)}])
-    native, python, native_calls, python_calls = await both_paths(monkeypatch, upstream, path="", body=steps)
+    native, python, native_calls, python_calls = await both_paths(monkeypatch, fixed_upstream, path="", body=steps)
     assert (native_calls, python_calls) == (0, 1)
     assert without_ids(native) == without_ids(python)
     assert b"\r\ncf-aig-step: 0\r\n" in native
 
 
-async def test_a_client_that_asks_to_close_gets_connection_close(monkeypatch, upstream):
-    native, python, native_calls, _ = await both_paths(monkeypatch, upstream, extra="connection: close\r\n")
+async def test_a_client_that_asks_to_close_gets_connection_close(monkeypatch, fixed_upstream):
+    native, python, native_calls, _ = await both_paths(monkeypatch, fixed_upstream, extra="connection: close\r\n")
     assert native_calls == 0
     assert without_ids(native) == without_ids(python)
     assert b"\r\nconnection: close\r\n" in native
 
 
-async def test_an_http_10_client_gets_connection_close(monkeypatch, upstream):
+async def test_an_http_10_client_gets_connection_close(monkeypatch, fixed_upstream):
     calls = []
     monkeypatch.setattr(HttpSink, "deliver", lambda self, *args: calls.append(args))
-    async with running_gateway({"openai": upstream}, record_requests=False) as gw:
+    async with running_gateway({"openai": fixed_upstream}, record_requests=False) as gw:
         request = request_bytes(gw, "/openai/chat/completions").replace(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", 1)
         await exchange(gw.port, request)  # the memos learn the media type (see both_paths)
         calls.clear()
@@ -206,10 +166,10 @@ async def test_an_http_10_client_gets_connection_close(monkeypatch, upstream):
         pytest.param({"extra": "cf-aig-event-id: caf\xe9\r\n"}, id="an event id outside ASCII"),
     ],
 )
-async def test_any_other_answer_is_left_to_the_python_path(monkeypatch, upstream, case):
-    upstream.headers = case.get("headers", upstream.headers)
-    upstream.body = case.get("body", upstream.body)
-    native, python, native_calls, python_calls = await both_paths(monkeypatch, upstream, extra=case.get("extra", ""))
+async def test_any_other_answer_is_left_to_the_python_path(monkeypatch, fixed_upstream, case):
+    fixed_upstream.headers = case.get("headers", fixed_upstream.headers)
+    fixed_upstream.body = case.get("body", fixed_upstream.body)
+    native, python, native_calls, python_calls = await both_paths(monkeypatch, fixed_upstream, extra=case.get("extra", ""))
     assert (native_calls, python_calls) == (1, 1)
     assert without_ids(native) == without_ids(python)
     assert native.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -247,13 +207,13 @@ class PythonPassthrough(compat_routes._PassthroughSink):
     __slots__ = ()
 
 
-async def test_a_compat_pass_through_answer_is_written_natively_with_its_extra_headers(monkeypatch, upstream):
+async def test_a_compat_pass_through_answer_is_written_natively_with_its_extra_headers(monkeypatch, fixed_upstream):
     body = orjson.dumps({**orjson.loads(CHAT), "model": "openai/gpt-4o-mini"})
     python_sink = slot_writer(PythonPassthrough, ("response", "front", "extra_headers"), {"step_header": False})
     calls = []
     python_deliver = HttpSink.deliver
     monkeypatch.setattr(HttpSink, "deliver", lambda self, *args: (calls.append(1), python_deliver(self, *args))[1])
-    async with running_gateway({"openai": upstream}, record_requests=False) as gw:
+    async with running_gateway({"openai": fixed_upstream}, record_requests=False) as gw:
         request = request_bytes(gw, "/compat/chat/completions", body)
         await exchange(gw.port, request)  # the memos learn the media type (see both_paths)
         calls.clear()

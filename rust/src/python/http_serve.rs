@@ -12,11 +12,11 @@
 //! written in their `__slots__` (`slot_layout::Layout`).
 
 use super::fastcall::{self, FixedArity, MethodDef};
-use super::slot_layout::{is_false, is_none, Layout};
+use super::slot_layout::{is_false, is_none, Classes, Layout};
 use super::upstream::has_field;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyString, PyType};
+use pyo3::types::{PyBool, PyByteArray, PyString};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<HttpServe>()?; // ServeBegin and ServeBetween are made by it, never from Python
@@ -58,14 +58,7 @@ const Q_KEEP_ALIVE: usize = 3;
 
 /// The classes whose slots the steps use: (HttpConnection, Request, Headers, ResponseWriter,
 /// RequestReader, ServerSettings).
-type Classes<'py> = (
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-);
+const CLASSES: usize = 6;
 
 /// The steps around each request (see the module docs), made once by aigw/server/http.py.
 #[pyclass(module = "aigw._codec", frozen)]
@@ -92,12 +85,12 @@ impl HttpServe {
     /// `head`: the reader's `_HEAD`; `make_writer`: the writer maker `response_writer` calls.
     #[new]
     fn new(
-        classes: Classes<'_>,
+        classes: Classes<'_, CLASSES>,
         ended: Bound<'_, PyAny>,
         head: Bound<'_, PyAny>,
         make_writer: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let (conn, request, headers, writer, reader, settings) = classes;
+        let [conn, request, headers, writer, reader, settings] = classes;
         Ok(HttpServe {
             conn: Layout::new(&conn, CONNECTION_SLOTS)?,
             request: Layout::new(&request, REQUEST_SLOTS)?,

@@ -8,6 +8,9 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyString, PyType};
 
+/// The `N` classes a native piece is made with (a tuple from Python), whose slots it uses.
+pub(crate) type Classes<'py, const N: usize> = [Bound<'py, PyType>; N];
+
 /// The slots of one `__slots__` class that native code reads and writes.
 pub(crate) struct Layout {
     ty: Py<PyType>,

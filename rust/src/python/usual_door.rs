@@ -21,7 +21,7 @@
 use super::fastcall::{one_argument_through_trampoline, MethodDef};
 use super::headers::split_client_fields;
 use super::relay::stream_and_model;
-use super::slot_layout::{is_false, Layout};
+use super::slot_layout::{is_false, Classes, Layout};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
@@ -67,16 +67,7 @@ const D_ON_RECORD: usize = 1;
 
 /// The classes whose slots the door reads: (Request, Headers, Router, RouteMatch, Route,
 /// FrontDoor, GatewayContext, HttpDoors).
-type Classes<'py> = (
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-);
+const CLASSES: usize = 8;
 
 /// The usual provider-route request (see the module docs), made once by aigw/gateway.py;
 /// `function` makes each GatewayApp's `http`.
@@ -116,7 +107,7 @@ impl UsualDoor {
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        classes: Classes<'_>,
+        classes: Classes<'_, CLASSES>,
         dispatch: Bound<'_, PyAny>,
         hop: Bound<'_, PyAny>,
         checked_headers: Bound<'_, PyType>,
@@ -128,7 +119,7 @@ impl UsualDoor {
         pipeline_run: Bound<'_, PyAny>,
         usual_run: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let (request, headers, router, matched, route, front_door, context, doors) = classes;
+        let [request, headers, router, matched, route, front_door, context, doors] = classes;
         Ok(UsualDoor {
             request: Layout::new(&request, REQUEST_SLOTS)?,
             headers: Layout::new(&headers, &["raw"])?,

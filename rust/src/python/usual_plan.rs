@@ -13,7 +13,7 @@
 
 use super::fastcall::{self, FixedArity, MethodDef};
 use super::headers::any_name_starts;
-use super::slot_layout::{is_false, Layout};
+use super::slot_layout::{is_false, Classes, Layout};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySequence, PySet, PyType};
@@ -53,13 +53,7 @@ const O_HAS_CLIENT_AUTH: usize = 0;
 
 /// The classes whose slots the function reads: (Runtime, GatewayPolicy, GatewayRequest,
 /// StepRequest, Overrides).
-type Classes<'py> = (
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-);
+const CLASSES: usize = 5;
 
 /// The pipeline's usual plan (see the module docs), made once by aigw/pipeline.py.
 #[pyclass(module = "aigw._codec", frozen)]
@@ -88,7 +82,7 @@ impl UsualPlan {
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        classes: Classes<'_>,
+        classes: Classes<'_, CLASSES>,
         passed_endpoints: Bound<'_, PySet>,
         checked_headers: Bound<'_, PyType>,
         no_options_caching: Bound<'_, PyDict>,
@@ -97,7 +91,7 @@ impl UsualPlan {
         make_call: Bound<'_, PyAny>,
         make_plan: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let (runtime, policy, request, step, overrides) = classes;
+        let [runtime, policy, request, step, overrides] = classes;
         Ok(UsualPlan {
             runtime: Layout::new(&runtime, RUNTIME_SLOTS)?,
             policy: Layout::new(&policy, POLICY_SLOTS)?,

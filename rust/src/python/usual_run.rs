@@ -10,7 +10,7 @@
 //! in their `__slots__` (`slot_layout::Layout`).
 
 use super::fastcall::{self, FixedArity, MethodDef};
-use super::slot_layout::Layout;
+use super::slot_layout::{Classes, Layout};
 use super::usual_main::UsualMain;
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
@@ -49,12 +49,7 @@ const L_REQUEST_BODY_SIZE: usize = 3;
 
 /// The classes whose slots the function uses: (GatewayPolicy, GatewayRequest, StepRequest,
 /// LogRecord).
-type Classes<'py> = (
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-);
+const CLASSES: usize = 4;
 
 /// The pipeline's usual start (see the module docs), made once by aigw/pipeline.py.
 #[pyclass(module = "aigw._codec", frozen)]
@@ -84,7 +79,7 @@ impl UsualRun {
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        classes: Classes<'_>,
+        classes: Classes<'_, CLASSES>,
         checked_headers: Bound<'_, PyType>,
         media_types: Bound<'_, PyDict>,
         textual: Bound<'_, PyDict>,
@@ -95,7 +90,7 @@ impl UsualRun {
         new_run: Bound<'_, PyAny>,
         usual_main: Bound<'_, UsualMain>,
     ) -> PyResult<Self> {
-        let (policy, request, step, record) = classes;
+        let [policy, request, step, record] = classes;
         Ok(UsualRun {
             policy: Layout::new(&policy, POLICY_SLOTS)?,
             request: Layout::new(&request, REQUEST_SLOTS)?,

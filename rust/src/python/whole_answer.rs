@@ -13,12 +13,12 @@
 
 use super::fastcall::{self, FixedArity, MethodDef};
 use super::http_whole::{HttpWholeDeliver, WholeFacts};
-use super::slot_layout::{is_false, Layout};
+use super::slot_layout::{is_false, Classes, Layout};
 use super::upstream::openai_usage;
 use super::ws_whole::{CreatedFacts, WsWholeDeliver};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyType};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<WholeAnswer>()?;
@@ -95,15 +95,7 @@ const L_RESPONSE_BODY_SIZE: usize = 8;
 
 /// The classes whose slots the function uses: (_Run, StepPlan, Overrides, UpstreamResponse,
 /// Attempt, GatewayRequest, LogRecord).
-type Classes<'py> = (
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-    Bound<'py, PyType>,
-);
+const CLASSES: usize = 7;
 
 /// The pipeline's usual whole answer (see the module docs), made once by aigw/pipeline.py.
 #[pyclass(module = "aigw._codec", frozen)]
@@ -138,7 +130,7 @@ impl WholeAnswer {
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        classes: Classes<'_>,
+        classes: Classes<'_, CLASSES>,
         media_types: Bound<'_, PyDict>,
         framings: Bound<'_, PyDict>,
         textual: Bound<'_, PyDict>,
@@ -146,7 +138,7 @@ impl WholeAnswer {
         make_answer: Bound<'_, PyAny>,
         make_usage: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let (run, plan, overrides, response, attempt, request, record) = classes;
+        let [run, plan, overrides, response, attempt, request, record] = classes;
         Ok(WholeAnswer {
             run: Layout::new(&run, RUN_SLOTS)?,
             plan: Layout::new(&plan, PLAN_SLOTS)?,
