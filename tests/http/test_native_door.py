@@ -22,6 +22,8 @@ from aigw import _codec, gateway as gateway_module
 from aigw.api.http_routes import HttpDoors
 from aigw.api.gateway_context import FrontDoor
 from aigw.api.router import Router
+from aigw.protocol.http11 import Headers, Request
+from aigw.server.app import StreamedResponse
 from aigw.testing.gateway import running_gateway
 
 ANSWER = orjson.dumps({"id": "c1", "choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 3, "completion_tokens": 5}})
@@ -202,6 +204,16 @@ async def test_a_gateway_that_keeps_a_record_list_takes_the_python_door(fixed_up
         assert response.startswith(b"HTTP/1.1 200 OK\r\n")
         assert len(gw.records) == 2
     assert len(provider_calls) == 2
+
+
+async def test_code_that_awaits_the_apps_answer_gets_the_door_s_streamed_response(fixed_upstream):
+    async with running_gateway({"openai": fixed_upstream}, record_requests=False, gateways=OPEN) as gw:
+        app = gw.gateway.server.app
+        await exchange(gw.port, request_bytes(gw))  # the router caches the route
+        request = Request("POST", f"/v1/{gw.account_id}/open/openai/chat/completions", "1.1", Headers([(b"content-type", b"application/json")]), body=CHAT)
+        answer = app.http(request)
+        assert isinstance(answer, StreamedResponse)  # made by the native door, at once
+        assert await answer is answer
 
 
 async def test_the_door_does_not_keep_its_app_alive(fixed_upstream):

@@ -18,7 +18,8 @@ An app is any object with two coroutine methods:
           chunk, so clients raise: a broken stream never ends as a success). ``produce``
           runs in the connection's task, so status and headers can wait for an upstream.
         ``http`` may also be a plain callable that returns a ``StreamedResponse`` itself
-        (not awaitable) when it knows the answer at once, or else the awaitable of one.
+        when it knows the answer at once (awaiting one gives it back), or else the awaitable
+        of an answer.
 
 Request bodies: by default the server reads the whole body (up to ``max_body_size``, else 413)
 before calling ``http``, and ``request.body`` holds it. An app with the attribute
@@ -42,8 +43,8 @@ the connection (``aigw.server.websocket.WebSocket``): ``send_text``, ``send_bina
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable, Generator
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aigw.protocol.http11 import HttpResponse, Request
 from aigw.slots_maker import slot_writer
@@ -149,6 +150,12 @@ class StreamedResponse:
 
     def __init__(self, produce: Callable[[ResponseWriter], Awaitable[None]]) -> None:
         self.produce = produce
+
+    def __await__(self) -> Generator[Any, None, StreamedResponse]:
+        """Awaiting one is the answer itself: an app's ``http`` may return it at once (the
+        server takes it as it is), and code that awaits ``http``'s result still gets it."""
+        return self
+        yield  # a generator that returns at once
 
     def __repr__(self) -> str:
         return f"<StreamedResponse {self.produce!r}>"
