@@ -772,6 +772,20 @@ class HttpReceive:
         """(get_buffer, buffer_updated) for `connection`, reading into `scratch`; they hold it
         weakly. TypeError for an object not exactly of the connection class."""
 
+class HttpServe:
+    """`HttpConnection._serve`'s usual steps around a request in native code (aigw.server.http;
+    rust/src/python/http_serve.rs). `classes`: (HttpConnection, Request, Headers,
+    ResponseWriter, RequestReader, ServerSettings), their slots checked (ValueError); `ended`:
+    the writer's ENDED state; `head`: the reader's state waiting for a head; `make_writer`: the
+    writer maker `response_writer` calls."""
+
+    def __init__(self, classes: tuple[type, type, type, type, type, type], ended: object, head: object, make_writer: Callable[..., Any]) -> None: ...
+    def functions(self) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]]:
+        """(begin, between): `begin(conn, request)`, the writer of a request with no Upgrade
+        field (else None); `between(conn, writer)`, the future for the next request after a
+        completed response with nothing buffered, the connection made idle (else None, nothing
+        changed)."""
+
 class UsualRequest(Coroutine[Any, Any, Any]):
     """One usual request's run: an awaitable an asyncio Task may run as its coroutine
     (`send`, `throw`, `close`); it returns the request's log record."""
