@@ -6,7 +6,7 @@
 //! Those stay the specification and the path for every other answer. `deliver` first checks
 //! every condition of the usual case (exact classes, a sink with no extra headers, a writer
 //! that has not started on a connection that is live, has nothing queued and reads no body,
-//! a status with a body, a body below 64 KiB, upstream fields of plain bytes pairs and gateway
+//! a status with a body, a body below 64 KiB, upstream fields of bytes pairs and gateway
 //! fields in ASCII without a line break) and otherwise returns False having changed nothing;
 //! the pipeline then makes the `Answer` and calls the sink's `deliver`. The objects are read
 //! and written in their `__slots__` (`slot_layout::Layout`).
@@ -248,7 +248,7 @@ impl HttpWholeDeliver {
             if !is_relayed(name) {
                 continue;
             }
-            let (Some(name), Some(value)) = (plain(name), plain(value)) else {
+            let (Some(name), Some(value)) = (ascii(name), ascii(value)) else {
                 return Ok(None);
             };
             has_content_type |= name.eq_ignore_ascii_case("content-type");
@@ -260,7 +260,7 @@ impl HttpWholeDeliver {
             let Ok(text) = text.downcast::<PyString>() else {
                 return Ok(None);
             };
-            let Some(text) = super::text_of(text).ok().and_then(|t| plain(t.as_bytes())) else {
+            let Some(text) = super::text_of(text).ok().and_then(|t| ascii(t.as_bytes())) else {
                 return Ok(None);
             };
             *slot = text;
@@ -286,7 +286,7 @@ impl HttpWholeDeliver {
             let (Ok(name), Ok(value)) = (super::text_of(name), super::text_of(value)) else {
                 return Ok(None);
             };
-            let (Some(name), Some(value)) = (plain(name.as_bytes()), plain(value.as_bytes())) else {
+            let (Some(name), Some(value)) = (ascii(name.as_bytes()), ascii(value.as_bytes())) else {
                 return Ok(None);
             };
             fields.push((name, value));
@@ -305,9 +305,10 @@ impl HttpWholeDeliver {
     }
 }
 
-/// `bytes` as text when it is ASCII without a CR or LF (what the head writer copies as it is).
-fn plain(bytes: &[u8]) -> Option<&str> {
-    if bytes.iter().all(|&b| b < 0x80 && b != b'\r' && b != b'\n') {
+/// `bytes` as text when it is ASCII (what the head writer copies as it is; a line break it
+/// refuses itself, and `message` then declines).
+fn ascii(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
         std::str::from_utf8(bytes).ok()
     } else {
         None
