@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from typing import Any
 
@@ -60,3 +61,30 @@ def sse_data(body: bytes) -> list[bytes]:
         if line.startswith(b"data:"):
             out.append(line[5:].strip())
     return out
+
+
+async def exchange(port: int, request: bytes) -> bytes:
+    """`request` written on a new connection; the whole response read back (Content-Length)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"\r\ncontent-length: (\d+)", head).group(1))
+        return head + await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+def without_ids(response: bytes) -> bytes:
+    """`response` with its ids (and the upstream's clock) blanked: they differ per request."""
+    return re.sub(rb"(cf-aig-(?:log|event)-id|date): [^\r]*", rb"\1: X", response)
+
+
+class Records:
+    """An observer (`gateway.add_observer`) keeping every finished request's log record."""
+
+    def __init__(self) -> None:
+        self.records = []
+
+    def observe(self, record) -> None:
+        self.records.append(record)

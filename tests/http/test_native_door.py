@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import re
 import weakref
 
 import orjson
 import pytest
+from doors import Records, exchange, without_ids
 
 from aigw import _codec, gateway as gateway_module
 from aigw.api.http_routes import HttpDoors
@@ -29,8 +29,6 @@ from aigw.testing.gateway import running_gateway
 ANSWER = orjson.dumps({"id": "c1", "choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 3, "completion_tokens": 5}})
 CHAT = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}], "stream": False})
 OPEN = {"open": {"authentication": False}}
-
-
 
 
 @pytest.fixture
@@ -47,37 +45,11 @@ def provider_calls(monkeypatch):
     return calls
 
 
-class Records:
-    """An observer keeping every finished request's log record."""
-
-    def __init__(self) -> None:
-        self.records = []
-
-    def observe(self, record) -> None:
-        self.records.append(record)
-
-
-async def exchange(port: int, request: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(re.search(rb"\r\ncontent-length: (\d+)", head).group(1))
-        return head + await reader.readexactly(length)
-    finally:
-        writer.close()
-
-
 def request_bytes(gw, gateway: str = "open", path: str = "/openai/chat/completions", body: bytes = CHAT, extra: str = "") -> bytes:
     return (
         f"POST /v1/{gw.account_id}/{gateway}{path} HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n"
         f"authorization: Bearer sk-client\r\nx-trace-me: 1\r\n{extra}content-length: {len(body)}\r\n\r\n"
     ).encode("latin-1") + body
-
-
-def without_ids(response: bytes) -> bytes:
-    """`response` with its ids (and the upstream's clock) blanked: they differ per request."""
-    return re.sub(rb"(cf-aig-(?:log|event)-id|date): [^\r]*", rb"\1: X", response)
 
 
 RECORD_FIELDS = (

@@ -10,10 +10,10 @@ the Python path answers. The bytes on the wire must be the same but for the requ
 from __future__ import annotations
 
 import asyncio
-import re
 
 import orjson
 import pytest
+from doors import Records, exchange, without_ids
 
 from aigw import _codec
 from aigw.api import compat_routes, http_routes
@@ -28,8 +28,6 @@ ANSWER = orjson.dumps({"id": "c1", "choices": [{"message": {"content": "hi"}}], 
 CHAT = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]})
 
 
-
-
 class PythonSink(HttpSink):
     """An HttpSink the native code does not take (not exactly its class)."""
 
@@ -40,29 +38,12 @@ def python_sink(response, step_header):
     return PythonSink(response, step_header=step_header)
 
 
-async def exchange(port: int, request: bytes) -> bytes:
-    """`request` written on a new connection; the whole response read back (Content-Length)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(re.search(rb"\r\ncontent-length: (\d+)", head).group(1))
-        return head + await reader.readexactly(length)
-    finally:
-        writer.close()
-
-
 def request_bytes(gw, path: str, body: bytes = CHAT, extra: str = "") -> bytes:
     token = gw.headers["cf-aig-authorization"]
     return (
         f"POST /v1/{gw.account_id}/{gw.gateway_name}{path} HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n"
         f"cf-aig-authorization: {token}\r\n{extra}content-length: {len(body)}\r\n\r\n"
     ).encode("latin-1") + body
-
-
-def without_ids(response: bytes) -> bytes:
-    """`response` with its ids (and the upstream's clock) blanked: they differ per request."""
-    return re.sub(rb"(cf-aig-(?:log|event)-id|date): [^\r]*", rb"\1: X", response)
 
 
 async def both_paths(monkeypatch, up, path: str = "/openai/chat/completions", body: bytes = CHAT, extra: str = ""):
@@ -95,16 +76,6 @@ async def test_a_usual_answer_is_written_natively_as_python_writes_it(monkeypatc
     assert without_ids(native) == without_ids(python)
     assert native.startswith(b"HTTP/1.1 200 OK\r\n") and native.endswith(ANSWER)
     assert b"\r\ncf-aig-cache-status: MISS\r\n" in native and b"cf-aig-step" not in native
-
-
-class Records:
-    """An observer keeping every finished request's log record."""
-
-    def __init__(self) -> None:
-        self.records = []
-
-    def observe(self, record) -> None:
-        self.records.append(record)
 
 
 async def test_the_record_of_an_answer_written_natively_keeps_its_body_and_usage(monkeypatch, fixed_upstream):
