@@ -12,7 +12,8 @@ not the absolute figures.
     python benches/throughput/ab_gateway.py --a /tmp/aigw-old --b /tmp/aigw-new --out /tmp/ab \
         [--reps 4] [--seconds 3] [--scenarios ws:ns_c32,http:ns_c32,ws:st_b8]
         (surfaces: ws = Universal WebSocket, http = OpenAI provider route, compat = /compat
-        translated to Anthropic and back, compatpass = /compat passed through to OpenAI)
+        translated to Anthropic and back, compatpass = /compat passed through to OpenAI,
+        httpauth = the provider route on a gateway that requires a token)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_gateway import CHUNKS, HERE, Procs, ROOT, SCENARIOS, aigw_config, find_harness, free_port, load_cmd, normalize, wait_ready  # noqa: E402
+from run_gateway import BENCH_TOKEN, CHUNKS, HERE, Procs, ROOT, SCENARIOS, aigw_config, find_harness, free_port, load_cmd, normalize, wait_ready  # noqa: E402
 from ws_load import tree_cpu_times  # noqa: E402  (user and system apart: the load clients report their sum)
 
 
@@ -70,7 +71,8 @@ def start_upstreams(procs: Procs, py: str, harness: Path | None, anthropic: bool
 def surface_targets(name: str, port: int, gateway: str, gw_pid: int, up_pid: int, an_pid: int | None, harness: Path | None) -> dict:
     """Build `name`'s load targets by surface: ws = Universal WebSocket, http = the OpenAI
     provider route, compat = /compat translated to Anthropic, compatpass = /compat passed
-    through to OpenAI (item 2's third surface)."""
+    through to OpenAI (item 2's third surface), httpauth = the provider route on gateway
+    `bench-auth`, each request with its token (`cf-aig-authorization`)."""
     base = f"127.0.0.1:{port}/v1/ab/{gateway}"
     loadgen = harness / "loadgen.py" if harness else None
 
@@ -83,6 +85,9 @@ def surface_targets(name: str, port: int, gateway: str, gw_pid: int, up_pid: int
         "http": http("http", "openai/chat/completions", "gpt-4o-mini", "paced-gpt-4o-mini", up_pid),
         "compat": http("compat", "compat/chat/completions", "anthropic/claude-bench", "anthropic/paced-claude-bench", an_pid or up_pid),
         "compatpass": http("compatpass", "compat/chat/completions", "openai/gpt-4o-mini", "openai/paced-gpt-4o-mini", up_pid),
+        "httpauth": {**http("httpauth", "openai/chat/completions", "gpt-4o-mini", "paced-gpt-4o-mini", up_pid),
+                     "url": f"http://127.0.0.1:{port}/v1/ab/bench-auth/openai/chat/completions",
+                     "headers": [f"cf-aig-authorization: Bearer {BENCH_TOKEN}"]},
     }
 
 

@@ -131,6 +131,10 @@ def drop_log_stores() -> None:
         shutil.rmtree(_DATA_DIRS.pop(), ignore_errors=True)
 
 
+#: The gateway token of `bench-auth` (a benchmark's, not a secret: the gateway listens on 127.0.0.1).
+BENCH_TOKEN = "aigw-bench-token-0123456789abcdef"
+
+
 def aigw_config(out: Path, port: int, up_port: int, anthropic_port: int | None = None) -> Path:
     path = out / "aigw.toml"
     _DATA_DIRS.append(out / "aigw-data")
@@ -149,6 +153,10 @@ authentication = false
 [gateways.bench-nolog]
 authentication = false
 collect_logs = false
+
+[gateways.bench-auth]  # as `bench`, but every request carries a token (the `httpauth` surface)
+authentication = true
+tokens = ["{BENCH_TOKEN}"]
 
 [upstream]
 pool_size_per_host = 64
@@ -210,6 +218,8 @@ def load_cmd(args, target: dict, scen: str, py: str) -> list[str] | None:
         cmd = [py, str(target["loadgen"]), "--url", target["url"], "--api-key", target["api_key"], "--model", model,
                "-c", str(c), "-n", "10000000", "--warmup", str(warm if not args.smoke else min(warm, 32)),
                "--max-seconds", str(args.seconds), "--timeout", "30", "--json", *watch]
+        for header in target.get("headers", ()):
+            cmd += ["-H", header]
         if stream:
             cmd.append("--stream")
         return cmd
