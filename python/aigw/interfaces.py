@@ -95,6 +95,18 @@ class AuthBackend(Protocol):
 
 
 @runtime_checkable
+class AuthenticatesNow(Protocol):
+    """Optional capability of an `AuthBackend` whose answer needs no I/O (tokens verified in
+    memory): `authenticate_now` gives what `authenticate` would, without an await, so the
+    gateway's door takes a request that carries a token on its native path, as it takes one to
+    a gateway that needs none. Without it every such request awaits `authenticate`."""
+
+    def authenticate_now(self, gateway: str, token: str | None) -> Principal | None:
+        """What `authenticate(gateway, token)` would return, decided without awaiting. Called on
+        the event loop: it must not block."""
+
+
+@runtime_checkable
 class RevocationNotifier(Protocol):
     """Optional capability of an `AuthBackend`: it says when tokens stop being valid, so that
     the gateway closes the connections they opened (1008). Without it, open connections live

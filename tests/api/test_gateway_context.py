@@ -1,5 +1,6 @@
 """FrontDoor: which gateway a request is for, and who is calling. The request path takes the
-context without an await when no token is needed and awaits `authenticate` only otherwise."""
+context without an await when no token is needed, or when the auth backend answers without one
+(`enter_now`), and awaits `authenticate` only otherwise."""
 
 from __future__ import annotations
 
@@ -23,7 +24,18 @@ class OneToken:
         return SimpleNamespace(id="alice") if token == "good" else None
 
 
-def door(policies: dict[str, str] | None = None) -> FrontDoor:
+class OneTokenNow(OneToken):
+    """`OneToken` that also answers without an await (`AuthenticatesNow`)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    def authenticate_now(self, gateway: str, token: str):  # type: ignore[no-untyped-def]
+        self.asked.append((gateway, token))
+        return SimpleNamespace(id="alice") if token == "good" else None
+
+
+def door(policies: dict[str, str] | None = None, auth: object = None) -> FrontDoor:
     gateways = {
         "open": SimpleNamespace(authentication=False, account_id=""),
         "locked": SimpleNamespace(authentication=True, account_id="acct"),
@@ -31,7 +43,7 @@ def door(policies: dict[str, str] | None = None) -> FrontDoor:
     }
     if policies is None:
         policies = {"open": "open-policy", "locked": "locked-policy", "bound": "bound-policy"}
-    return FrontDoor(gateways, policies, OneToken())  # type: ignore[arg-type]
+    return FrontDoor(gateways, policies, auth or OneToken())  # type: ignore[arg-type]
 
 
 def request(token: str | None = None) -> Request:
@@ -93,3 +105,30 @@ def test_an_unknown_gateway_or_another_account_is_not_found(params):
 
 def test_a_public_route_without_a_gateway_has_no_context():
     assert door().enter_without_token(PUBLIC, {}) is None
+
+
+def test_a_gateway_without_authentication_is_entered_now_as_without_a_token():
+    front = door(auth=OneTokenNow())
+    ctx = front.enter_now(request(), PRIVATE, {"account": "x", "gateway": "open"})
+    assert ctx is front.enter_without_token(PRIVATE, {"account": "x", "gateway": "open"})
+
+
+def test_a_token_the_backend_accepts_at_once_is_entered_now_with_its_principal():
+    auth = OneTokenNow()
+    ctx = door(auth=auth).enter_now(request("good"), PRIVATE, {"account": "acct", "gateway": "locked"})
+    assert (ctx.name, ctx.policy, ctx.principal.id) == ("locked", "locked-policy", "alice")
+    assert auth.asked == [("locked", "good")]
+
+
+@pytest.mark.parametrize("token", [None, "bad"])
+def test_a_missing_or_refused_token_is_not_entered_now_and_raises_nothing(token):
+    assert door(auth=OneTokenNow()).enter_now(request(token), PRIVATE, {"account": "acct", "gateway": "locked"}) is None
+
+
+@pytest.mark.parametrize("params", [{"account": "acct", "gateway": "nope"}, {"account": "other", "gateway": "locked"}])
+def test_an_unknown_gateway_is_not_entered_now_and_raises_nothing(params):
+    assert door(auth=OneTokenNow()).enter_now(request("good"), PRIVATE, params) is None
+
+
+def test_a_backend_that_must_be_awaited_enters_nothing_now():
+    assert door().enter_now(request("good"), PRIVATE, {"account": "acct", "gateway": "locked"}) is None

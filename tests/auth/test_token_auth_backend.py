@@ -5,7 +5,8 @@ import pytest
 from aigw.builtins.token_auth import TokenAuthBackend
 from aigw.config import load_settings
 from aigw.errors import ConfigError
-from aigw.interfaces import AuthBackend
+from aigw.components import AuthChain
+from aigw.interfaces import AuthBackend, AuthenticatesNow
 from aigw.plugins import PluginManager
 from aigw.types import PluginContext, Principal
 
@@ -26,6 +27,41 @@ async def test_a_created_token_authenticates_as_its_principal(tmp_path):
         assert isinstance(backend, AuthBackend)
         token, info = backend.store.create(name="laptop")
         assert await backend.authenticate("default", token) == Principal(id=info.id, name="laptop", gateway=None)
+    finally:
+        await backend.close()
+
+
+async def test_the_backend_answers_without_an_await_as_it_answers_awaited(tmp_path):
+    backend = TokenAuthBackend.from_context(context(tmp_path))
+    try:
+        assert isinstance(backend, AuthenticatesNow)
+        token, _ = backend.store.create(name="laptop")
+        for candidate in (token, "aigw_wrong", None):
+            assert backend.authenticate_now("default", candidate) == await backend.authenticate("default", candidate)
+    finally:
+        await backend.close()
+
+
+class AwaitedOnly:
+    """An auth backend that must be awaited (no `authenticate_now`)."""
+
+    name = "awaited"
+
+    async def authenticate(self, gateway, token):  # type: ignore[no-untyped-def]
+        return Principal(id="awaited") if token == "theirs" else None
+
+
+async def test_a_chain_answers_without_an_await_only_when_every_backend_does(tmp_path):
+    backend = TokenAuthBackend.from_context(context(tmp_path))
+    try:
+        token, info = backend.store.create()
+        both_now = AuthChain([backend, backend])
+        assert isinstance(both_now, AuthenticatesNow)
+        assert both_now.authenticate_now("default", token) == Principal(id=info.id, gateway=None)
+        assert both_now.authenticate_now("default", "aigw_wrong") is None
+        mixed = AuthChain([backend, AwaitedOnly()])
+        assert not isinstance(mixed, AuthenticatesNow)
+        assert await mixed.authenticate("default", "theirs") == Principal(id="awaited")
     finally:
         await backend.close()
 

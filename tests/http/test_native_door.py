@@ -86,7 +86,7 @@ async def both_doors(fixed_upstream, provider_calls, request_for, *, warm: bool 
             fixed_upstream.seen.clear()
             response = await exchange(gw.port, request_for(gw))
             await asyncio.sleep(0.05)  # the record reaches the observers after the answer
-            results.append((len(provider_calls), fixed_upstream.seen[-1], without_ids(response), [record_outcome(r) for r in records.records]))
+            results.append((len(provider_calls), fixed_upstream.seen[-1] if fixed_upstream.seen else None, without_ids(response), [record_outcome(r) for r in records.records]))
     return results
 
 
@@ -118,19 +118,53 @@ async def test_a_query_and_a_stream_the_body_asks_for_are_read_as_python_reads_t
     [
         pytest.param({"extra": "cf-aig-event-id: mine\r\n"}, id="an option"),
         pytest.param({"path": "/openai/chat%2Fcompletions"}, id="a percent-encoded path"),
-        pytest.param({"gateway": "default"}, id="a gateway that needs a token"),
+        pytest.param({"gateway": "default", "extra": "cf-aig-event-id: mine\r\n", "token": "good"}, id="a token and an option"),
     ],
 )
 async def test_any_other_request_takes_the_python_door(fixed_upstream, provider_calls, case):
     def request(gw):
         extra = case.get("extra", "")
-        if case.get("gateway") == "default":
-            extra += f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n"
+        token = gw.headers["cf-aig-authorization"] if case.get("token") == "good" else f"Bearer {case['token']}" if "token" in case else None
+        if token:
+            extra += f"cf-aig-authorization: {token}\r\n"
         return request_bytes(gw, gateway=case.get("gateway", "open"), path=case.get("path", "/openai/chat/completions"), extra=extra)
 
     native, python = await both_doors(fixed_upstream, provider_calls, request)
     assert (native[0], python[0]) == (1, 1)
     assert native[1:] == python[1:]
+
+
+async def test_a_request_with_a_token_the_backend_accepts_at_once_is_made_natively(fixed_upstream, provider_calls):
+    def request(gw):  # `default` requires a token; the built-in backend answers without an await
+        return request_bytes(gw, gateway="default", extra=f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n")
+
+    native, python = await both_doors(fixed_upstream, provider_calls, request)
+    assert (native[0], python[0]) == (0, 1)
+    assert native[1:] == python[1:]
+    assert "cf-aig-authorization" not in native[1][2]  # the gateway's token is not forwarded
+    (record,) = native[3]
+    assert record["gateway"] == "default" and record["principal"]
+
+
+@pytest.mark.parametrize("token", [None, "aigw_refused"], ids=["no token", "a refused token"])
+async def test_a_request_without_a_valid_token_gets_the_python_door_s_refusal(fixed_upstream, provider_calls, token):
+    def request(gw):
+        return request_bytes(gw, gateway="default", extra=f"cf-aig-authorization: Bearer {token}\r\n" if token else "")
+
+    native, python = await both_doors(fixed_upstream, provider_calls, request)
+    assert native == python
+    assert native[1] is None and native[3] == []  # nothing sent upstream, nothing logged
+    assert native[2].startswith(b"HTTP/1.1 401 ")
+
+
+async def test_a_token_gateway_whose_backend_must_be_awaited_takes_the_python_door(fixed_upstream, provider_calls):
+    async with running_gateway({"openai": fixed_upstream}, record_requests=False) as gw:
+        gw.gateway.server.app.door._auth_now = None  # as for a backend without `authenticate_now`
+        extra = f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n"
+        for _ in range(2):
+            response = await exchange(gw.port, request_bytes(gw, gateway="default", extra=extra))
+        assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert len(provider_calls) == 2
 
 
 async def test_a_path_the_router_has_not_cached_takes_the_python_door_once(fixed_upstream, provider_calls):
@@ -161,12 +195,28 @@ async def test_another_route_the_door_declines_is_not_resolved_again(fixed_upstr
     monkeypatch.setattr(Router, "resolve", lambda self, *args, **kw: (resolved.append(args), python_resolve(self, *args, **kw))[1])
     steps = orjson.dumps([{"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": orjson.loads(CHAT)}])
     async with running_gateway({"openai": fixed_upstream}, record_requests=False) as gw:  # `default` needs a token
-        extra = f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n"
+        extra = "cf-aig-authorization: Bearer aigw_refused\r\n"
         await exchange(gw.port, request_bytes(gw, gateway="default", path="", body=steps, extra=extra))
         resolved.clear()
         response = await exchange(gw.port, request_bytes(gw, gateway="default", path="", body=steps, extra=extra))
-    assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert response.startswith(b"HTTP/1.1 401 ")
     assert resolved == []  # the door handed `_dispatch` the match it found
+
+
+async def test_another_route_with_a_token_the_backend_accepts_at_once_gets_its_handler_without_dispatch(fixed_upstream, monkeypatch):
+    awaited, entered = [], []
+    python_authenticate, python_enter_now = FrontDoor.authenticate, FrontDoor.enter_now
+    monkeypatch.setattr(FrontDoor, "authenticate", lambda self, *args, **kw: (awaited.append(args), python_authenticate(self, *args, **kw))[1])
+    monkeypatch.setattr(FrontDoor, "enter_now", lambda self, *args: (entered.append(args), python_enter_now(self, *args))[1])
+    steps = orjson.dumps([{"provider": "openai", "endpoint": "chat/completions", "headers": {}, "query": orjson.loads(CHAT)}])
+    async with running_gateway({"openai": fixed_upstream}, record_requests=False) as gw:  # `default` needs a token
+        extra = f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n"
+        await exchange(gw.port, request_bytes(gw, gateway="default", path="", body=steps, extra=extra))
+        awaited.clear()
+        entered.clear()
+        response = await exchange(gw.port, request_bytes(gw, gateway="default", path="", body=steps, extra=extra))
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\ncf-aig-step: 0\r\n" in response
+    assert (len(entered), awaited) == (1, [])  # entered now by the door, `_dispatch`'s await not taken
 
 
 async def test_a_gateway_that_keeps_a_record_list_takes_the_python_door(fixed_upstream, provider_calls):

@@ -1,13 +1,15 @@
 """Auth tokens shared through PostgreSQL (aigw-postgres's `postgres` auth backend): two `aigw
 serve` processes with separate data directories, as two machines, sharing only PostgreSQL. A
-token created through one machine's `aigw tokens` works on both within the sync interval; one
-revoked there is refused by both and its open connections are closed with 1008 on both."""
+token created through one machine's `aigw tokens` works on both within the sync interval, over
+the WebSocket and HTTP; one revoked there is refused by both and its open connections are
+closed with 1008 on both."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+import aiohttp
 import pytest
 import websockets
 from click.testing import CliRunner
@@ -66,12 +68,22 @@ async def answers(url: str, token: str) -> bool:
         return False
 
 
+async def http_status(gw: Served, token: str) -> int:
+    """The status of one chat request to `gw`'s OpenAI provider route carrying `token` (the
+    gateway's door enters it without an await: the backend answers from memory)."""
+    url = gw.url().replace("ws://", "http://", 1) + "/openai/chat/completions"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, json=BODY, headers={"cf-aig-authorization": f"Bearer {token}"}) as response:
+            return response.status
+
+
 async def test_a_token_created_on_one_machine_works_on_both(two_machines):
     (a, a_config), (b, _) = two_machines
     token = (await tokens_cli("create", "--config", str(a_config), "--name", "shared")).strip()
     await asyncio.sleep(SYNC * 3)  # one sync interval, with room for a loaded machine
     assert await answers(a.url(), token) and await answers(b.url(), token)
     assert not await answers(b.url(), token[:-1] + ("x" if token[-1] != "x" else "y"))
+    assert [await http_status(gw, token) for gw in (a, b, b)] == [200, 200, 200]
 
 
 async def test_a_token_revoked_on_one_machine_has_its_connections_closed_on_both(two_machines):
@@ -87,4 +99,5 @@ async def test_a_token_revoked_on_one_machine_has_its_connections_closed_on_both
         assert (ws_a.close_code, ws_b.close_code) == (1008, 1008)
         assert time.monotonic() - started < SYNC + 1.5
     assert not await answers(a.url(), token) and not await answers(b.url(), token)
+    assert [await http_status(gw, token) for gw in (a, b)] == [401, 401]
     assert "revoked" in await tokens_cli("list", "--config", str(a_config))

@@ -194,6 +194,11 @@ class PostgresTokenAuth:
 
     async def authenticate(self, gateway: str, token: str | None) -> Principal | None:
         """The token's principal if it is active and opens `gateway`; None otherwise. No I/O."""
+        return self.authenticate_now(gateway, token)
+
+    def authenticate_now(self, gateway: str, token: str | None) -> Principal | None:
+        """`authenticate` without an await (`aigw.interfaces.AuthenticatesNow`): the tokens
+        loaded at `start` and kept by the sync answer from memory."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
         digest = hash_token(token)

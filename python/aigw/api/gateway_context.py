@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 from aigw.errors import GatewayNotFound, Unauthorized
+from aigw.interfaces import AuthenticatesNow
 
 if TYPE_CHECKING:
     from aigw.api.router import Route
@@ -82,12 +83,14 @@ class FrontDoor:
     """Resolves the gateway and authenticates the caller (see the module docstring)."""
 
     # Slots: native code reads `_opened` and `_policies` in place (rust/src/python/usual_door.rs).
-    __slots__ = ("_gateways", "_policies", "_auth", "_tokenless", "_opened")
+    __slots__ = ("_gateways", "_policies", "_auth", "_auth_now", "_tokenless", "_opened")
 
     def __init__(self, gateways: Mapping[str, Any], policies: Mapping[str, GatewayPolicy], auth: AuthBackend | None) -> None:
         self._gateways = gateways  # name -> GatewaySettings
         self._policies = policies
         self._auth = auth
+        #: The backend's answer without an await (`AuthenticatesNow`), None when it has none.
+        self._auth_now = auth.authenticate_now if isinstance(auth, AuthenticatesNow) else None
         #: The one context per gateway of requests that need no token (it is frozen): not a new
         #: object per request. Made again if the gateway's policy object is replaced.
         self._tokenless: dict[str, GatewayContext] = {}
@@ -143,6 +146,28 @@ class FrontDoor:
                 self._opened[name] = (ctx, gw.account_id)
             return ctx
         return NEEDS_TOKEN
+
+    def enter_now(self, request: Request, route: Route, params: Mapping[str, str]) -> GatewayContext | None:
+        """The context of an HTTP request to the non-public `route` when it is had without an
+        await and lets the request in: a gateway that needs no token (`enter_without_token`),
+        or one whose token the auth backend accepts at once (`authenticate_now`). None
+        otherwise (no such gateway, no token or a refused one, a backend that must be awaited),
+        raising nothing: the caller then takes the request the whole way (`enter_without_token`
+        and `authenticate`), which gives the refusal its answer."""
+        try:
+            ctx = self.enter_without_token(route, params)
+        except GatewayNotFound:
+            return None
+        if ctx is not NEEDS_TOKEN:
+            return ctx  # type: ignore[return-value]
+        if self._auth_now is None:
+            return None
+        token = token_of(request, websocket=False)
+        if not token:
+            return None
+        name = params.get("gateway") or DEFAULT_GATEWAY
+        principal = self._auth_now(name, token)
+        return GatewayContext(name, self._policies[name], principal) if principal is not None else None
 
     async def authenticate(self, request: Request, params: Mapping[str, str], *, websocket: bool) -> GatewayContext:
         """The context of a request to a gateway that requires a token (`enter_without_token`

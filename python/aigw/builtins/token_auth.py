@@ -2,7 +2,8 @@
 
 Tokens are those of `aigw tokens create` (hashed in `<data_dir>/aigw.db`) and those from the
 configuration (`tokens`, `gateways.<name>.tokens`, `AIGW_TOKENS`). `authenticate` is a
-dictionary look-up and a constant-time hash comparison, no I/O. On its first call it starts the
+dictionary look-up and a constant-time hash comparison, no I/O, so it is offered without an
+await too (`authenticate_now`). On its first call it starts the
 store's sync task on the running loop (writes `last_used`, picks up tokens created or revoked
 by another process every `sync_interval` seconds, off the loop) and tells
 `subscribe_revocations` subscribers which tokens stopped being valid (the gateway closes their
@@ -60,6 +61,11 @@ class TokenAuthBackend:
 
     async def authenticate(self, gateway: str, token: str | None) -> Principal | None:
         """The token's principal if it is active and opens `gateway`; None otherwise."""
+        return self.authenticate_now(gateway, token)
+
+    def authenticate_now(self, gateway: str, token: str | None) -> Principal | None:
+        """`authenticate` without an await (`aigw.interfaces.AuthenticatesNow`): the store
+        answers from memory. Called on the event loop."""
         if self._sync_task is None:
             self._sync_task = asyncio.get_running_loop().create_task(self._sync_forever())
         if not token:

@@ -1,18 +1,24 @@
 //! The gateway's usual HTTP request in native code, from the server's call to the pipeline:
-//! a provider route (`ANY /v1/{account}/{gateway}/{provider}/{rest}`) to a gateway that needs
-//! no token, naming no option, with its body all here, made into its GatewayRequest and the
-//! StreamedResponse whose producer runs it, as `GatewayApp._dispatch` (aigw/gateway.py) then
-//! `HttpDoors.provider` and `_answer` (aigw/api/http_routes.py) do.
+//! a provider route (`ANY /v1/{account}/{gateway}/{provider}/{rest}`) to a gateway entered
+//! without an await, naming no option, with its body all here, made into its GatewayRequest
+//! and the StreamedResponse whose producer runs it, as `GatewayApp._dispatch` (aigw/gateway.py)
+//! then `HttpDoors.provider` and `_answer` (aigw/api/http_routes.py) do.
 //!
 //! Any other built-in route that is not public (the Universal endpoint, /compat, the logs API),
 //! to a gateway entered so, gets its handler's awaitable straight away: what `_dispatch` awaits
-//! for it, without `_dispatch`'s frame or the front door's call.
+//! for it, without `_dispatch`'s frame.
+//!
+//! A gateway is entered without an await when it needs no token and was entered before
+//! (`FrontDoor._opened`, the policy still the gateway's: read in place), or else when
+//! `FrontDoor.enter_now` (Python) enters it: one that needs no token, or one whose token the
+//! auth backend accepts without an await (`AuthenticatesNow`, as the built-in `tokens` backend
+//! does). A provider-route request is entered after every other check, so one the door declines
+//! is entered once, by `_dispatch`.
 //!
 //! Those stay the specification and the path for every other request: the door's function
 //! returns `_dispatch(request)`'s coroutine, having changed nothing, unless the request is
 //! exactly a `Request` whose route the router has cached as the provider route, whose gateway
-//! was entered before without a token (`FrontDoor._opened`, the policy still the gateway's),
-//! whose headers split natively (`split_client_fields`) with no `cf-aig-*` option, whose
+//! is entered so, whose headers split natively (`split_client_fields`) with no `cf-aig-*` option, whose
 //! target holds no `%`, and whose doors keep no record list (`on_record`). The producer reads
 //! `run` and `plain_http_sink` from http_routes' globals on each call, as the Python lambda
 //! does, and calls the pipeline's native set-up (`_usual_run`) itself when `run` is the
@@ -218,6 +224,71 @@ enum Door<'py> {
 }
 
 impl UsualDoor {
+    /// `FrontDoor.enter_without_token`'s usual answer read in place: the context of gateway
+    /// `name` as `_opened` keeps it, when its policy is still the gateway's and `params`'
+    /// account is its own; None otherwise (then `enter_now` decides).
+    fn opened_context<'py>(
+        &self,
+        front_door: &Bound<'py, PyAny>,
+        name: &Bound<'py, PyAny>,
+        params: &Bound<'py, PyDict>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = front_door.py();
+        // SAFETY: the front door was checked to be exactly its class when the function was made.
+        let f = |i| unsafe { self.front_door.get(front_door, i) };
+        let (Some(opened), Some(policies)) = (f(F_OPENED), f(F_POLICIES)) else {
+            return Ok(None);
+        };
+        let (Ok(opened), Ok(policies)) = (opened.downcast_into::<PyDict>(), policies.downcast_into::<PyDict>()) else {
+            return Ok(None);
+        };
+        let Some(entered) = opened.get_item(name)? else {
+            return Ok(None);
+        };
+        let Ok(entered) = entered.downcast_into_exact::<PyTuple>() else {
+            return Ok(None);
+        };
+        if entered.len() != 2 {
+            return Ok(None);
+        }
+        let (ctx, account_id) = (entered.get_item(0)?, entered.get_item(1)?);
+        if !self.context.is(&ctx) {
+            return Ok(None);
+        }
+        // SAFETY: `ctx` was just checked to be exactly GatewayContext.
+        let Some(policy) = (unsafe { self.context.get(&ctx, X_POLICY) }) else {
+            return Ok(None);
+        };
+        match policies.get_item(name)? {
+            Some(current) if current.is(&policy) => {}
+            _ => return Ok(None), // a replaced policy: entered afresh
+        }
+        if let Some(account) = params.get_item(intern!(py, "account"))? {
+            if account_id.is_truthy()? && !account_id.eq(&account)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(ctx))
+    }
+
+    /// The request's GatewayContext: `opened` (`opened_context`'s), else what
+    /// `FrontDoor.enter_now` gives (Python: a gateway entered now, with the request's token if
+    /// it needs one). None when it is refused or must be awaited, or not exactly a context.
+    fn entered<'py>(
+        &self,
+        opened: Option<Bound<'py, PyAny>>,
+        front_door: &Bound<'py, PyAny>,
+        request: &Bound<'py, PyAny>,
+        route: &Bound<'py, PyAny>,
+        params: &Bound<'py, PyDict>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let ctx = match opened {
+            Some(ctx) => return Ok(Some(ctx)),
+            None => front_door.call_method1(intern!(front_door.py(), "enter_now"), (request, route, params))?,
+        };
+        Ok(self.context.is(&ctx).then_some(ctx))
+    }
+
     /// The usual request's StreamedResponse, or what the door found before it declined,
     /// having changed nothing.
     fn usual<'py>(&self, app: &AppDoor, request: &Bound<'py, PyAny>) -> PyResult<Door<'py>> {
@@ -266,49 +337,17 @@ impl UsualDoor {
         let Ok(params) = params.downcast_into_exact::<PyDict>() else {
             return Ok(Door::Resolved(found));
         };
-        // FrontDoor.enter_without_token: a gateway entered before without a token.
         let Some(name) = params.get_item(intern!(py, "gateway"))? else {
             return Ok(Door::Resolved(found));
         };
+        // FrontDoor.enter_without_token's usual answer, read in place.
         let front_door = app.front_door.bind(py);
-        let f = |i| unsafe { self.front_door.get(front_door, i) };
-        let (Some(opened), Some(policies)) = (f(F_OPENED), f(F_POLICIES)) else {
-            return Ok(Door::Resolved(found));
-        };
-        let (Ok(opened), Ok(policies)) = (opened.downcast_into::<PyDict>(), policies.downcast_into::<PyDict>()) else {
-            return Ok(Door::Resolved(found));
-        };
-        let Some(entered) = opened.get_item(&name)? else {
-            return Ok(Door::Resolved(found));
-        };
-        let Ok(entered) = entered.downcast_into_exact::<PyTuple>() else {
-            return Ok(Door::Resolved(found));
-        };
-        if entered.len() != 2 {
-            return Ok(Door::Resolved(found));
-        }
-        let (ctx, account_id) = (entered.get_item(0)?, entered.get_item(1)?);
-        if !self.context.is(&ctx) {
-            return Ok(Door::Resolved(found));
-        }
-        let x = |i| unsafe { self.context.get(&ctx, i) };
-        let (Some(ctx_name), Some(policy), Some(principal)) = (x(X_NAME), x(X_POLICY), x(X_PRINCIPAL)) else {
-            return Ok(Door::Resolved(found));
-        };
-        match policies.get_item(&name)? {
-            Some(current) if current.is(&policy) => {}
-            _ => return Ok(Door::Resolved(found)), // a replaced policy: entered afresh
-        }
-        if let Some(account) = params.get_item(intern!(py, "account"))? {
-            if account_id.is_truthy()? && !account_id.eq(&account)? {
-                return Ok(Door::Resolved(found));
-            }
-        }
-        if !principal.is_none() {
-            return Ok(Door::Resolved(found));
-        }
+        let opened = self.opened_context(front_door, &name, &params)?;
         if !provider_route {
             // _dispatch's `await route.handler(request, params, ctx)`, awaited by the server.
+            let Some(ctx) = self.entered(opened, front_door, request, &route, &params)? else {
+                return Ok(Door::Resolved(found));
+            };
             let Some(handler) = (unsafe { self.route.get(&route, RO_HANDLER) }) else {
                 return Ok(Door::Resolved(found));
             };
@@ -352,6 +391,15 @@ impl UsualDoor {
             Some(v) => v.downcast_into::<PyString>()?,
             None => intern!(py, "json").clone(),
         };
+        // The gateway entered last: a request declined above is entered by `_dispatch`.
+        let Some(ctx) = self.entered(opened, front_door, request, &route, &params)? else {
+            return Ok(Door::Resolved(found));
+        };
+        // SAFETY: `entered` checked `ctx` to be exactly GatewayContext.
+        let x = |i| unsafe { self.context.get(&ctx, i) };
+        let (Some(ctx_name), Some(policy), Some(principal)) = (x(X_NAME), x(X_POLICY), x(X_PRINCIPAL)) else {
+            return Ok(Door::Resolved(found));
+        };
         // The usual request from here on: what provider() and _answer() make.
         let (stream, model) = stream_and_model(
             super::text_of(endpoint)?,
@@ -366,6 +414,12 @@ impl UsualDoor {
             .call1((provider, endpoint, &fields, &body, stream, model, &none, method, query))?;
         let log_id = self.new_log_id.bind(py).call0()?;
         let steps = PyList::new(py, [step])?;
+        // `ctx.principal.id if ctx.principal is not None else None`
+        let principal_id = if principal.is_none() {
+            none
+        } else {
+            principal.getattr(intern!(py, "id"))?
+        };
         let gw_request = self.make_request.bind(py).call1((
             ctx_name,
             intern!(py, "provider"),
@@ -373,7 +427,7 @@ impl UsualDoor {
             steps,
             options,
             &log_id,
-            &none,
+            principal_id,
         ))?;
         let producer = Bound::new(
             py,
