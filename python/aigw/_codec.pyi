@@ -731,10 +731,11 @@ class UsualBuild:
 
 class UsualDoor:
     """`GatewayApp._dispatch` → `HttpDoors.provider` → `_answer` for the usual provider-route
-    request in native code, and `_dispatch`'s handler call for another built-in route to a
-    gateway that needs no token (aigw.gateway; rust/src/python/usual_door.rs). `classes`:
-    (Request, Headers, Router, RouteMatch, Route, FrontDoor, GatewayContext, HttpDoors), their
-    slots checked (ValueError)."""
+    request in native code, `CompatDoors._handle` → `_answer` for the usual /compat
+    pass-through, and `_dispatch`'s handler call for another built-in route to a gateway
+    entered without an await (aigw.gateway; rust/src/python/usual_door.rs, usual_compat.rs).
+    `classes`: (Request, Headers, Router, RouteMatch, Route, FrontDoor, GatewayContext,
+    HttpDoors), `compat_classes`: (CompatDoors, Passthrough), their slots checked (ValueError)."""
 
     def __init__(
         self,
@@ -749,10 +750,15 @@ class UsualDoor:
         globals: dict[str, Any],
         pipeline_run: Callable[..., Any],
         usual_run: Callable[..., Any],
+        compat_classes: tuple[type, type],
+        compat_globals: dict[str, Any],
     ) -> None: ...
-    def function(self, app: Any, router: Any, front_door: Any, doors: Any, route: Any) -> Callable[[Any], Any]:
+    def function(
+        self, app: Any, router: Any, front_door: Any, doors: Any, route: Any, compat: Any, compat_routes: Sequence[tuple[Any, str]],
+    ) -> Callable[[Any], Any]:
         """`app`'s `http(request)`: the usual request's StreamedResponse, or
-        `app._dispatch(request)`'s coroutine (handed the route when the door found it)."""
+        `app._dispatch(request)`'s coroutine (handed the route when the door found it).
+        `compat_routes`: the /compat chat routes, each with its front door ("openai", "anthropic")."""
 
 class HttpReceive:
     """A client connection's `get_buffer` and `buffer_updated` in native code (aigw.server.http;

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from aigw import _codec, pipeline
-from aigw.api import http_routes
+from aigw.api import compat_routes, http_routes
 from aigw.api.compat_routes import CHAT_PATTERN, EMBEDDINGS_PATTERN, MESSAGES_PATTERN, MODELS_PATTERN, CompatDoors, configured_model_lists
 from aigw.api.gateway_context import AUTH_SUBPROTOCOL, NEEDS_TOKEN, FrontDoor, GatewayContext
 from aigw.api.http_routes import HttpDoors
@@ -28,6 +28,7 @@ from aigw.api.open_sessions import OpenSessions
 from aigw.api.realtime import RealtimeRoute
 from aigw.api.router import BUILTIN, WEBSOCKET, Route, RouteMatch, RouteMiss, Router
 from aigw.api.universal_ws import UniversalSession
+from aigw.compat.translation import Passthrough
 from aigw.components import AuthChain, Components, Selection, build, select
 from aigw.config import GatewaySettings, Settings, load_settings
 from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, GatewayNotFound, PluginError, http_error_body
@@ -120,6 +121,8 @@ class _Built:
     #: The HTTP doors and their provider route (for the native door, `GatewayApp.http`).
     doors: HttpDoors | None = None
     provider_route: Any = None
+    #: The /compat chat routes and their front doors, `((route, "openai"), (route, "anthropic"))`.
+    compat_routes: tuple[tuple[Any, str], ...] = ()
 
 
 class Gateway:
@@ -285,8 +288,10 @@ class Gateway:
             built.runtime, formats, routes=self.settings.routes, model_lists=configured_model_lists(self.settings.providers),
             on_record=self.records.append if self.records is not None else None,
         )  # fmt: skip
-        router.add("POST", CHAT_PATTERN, compat.chat_completions, owner=BUILTIN)
-        router.add("POST", MESSAGES_PATTERN, compat.messages, owner=BUILTIN)
+        built.compat_routes = (
+            (router.add("POST", CHAT_PATTERN, compat.chat_completions, owner=BUILTIN), "openai"),
+            (router.add("POST", MESSAGES_PATTERN, compat.messages, owner=BUILTIN), "anthropic"),
+        )
         router.add("POST", EMBEDDINGS_PATTERN, compat.embeddings, owner=BUILTIN)
         router.add("GET", MODELS_PATTERN, compat.models, owner=BUILTIN)
         built.compat = compat
@@ -466,11 +471,14 @@ class GatewayApp:
         self.router = built.router
         self.door = built.door
         self.sessions = built.sessions
-        if built.doors is not None:
-            # The usual provider-route request (a gateway entered without a token, no option,
-            # the body here) made natively up to its StreamedResponse; every other request
-            # goes to `_dispatch` (rust/src/python/usual_door.rs).
-            self.http = _USUAL_DOOR.function(self, self.router, self.door, built.doors, built.provider_route)
+        if built.doors is not None and built.compat is not None:
+            # The usual provider-route and /compat pass-through request (a gateway entered
+            # without an await, no option, the body here) made natively up to its
+            # StreamedResponse; every other request goes to `_dispatch`
+            # (rust/src/python/usual_door.rs).
+            self.http = _USUAL_DOOR.function(
+                self, self.router, self.door, built.doors, built.provider_route, built.compat, built.compat_routes
+            )
 
     async def websocket(self, request: Request) -> Any:
         """An upgrade request: a WebSocket route's handler, or an HTTP answer (refusal)."""
@@ -534,12 +542,14 @@ class GatewayApp:
 
 
 #: `GatewayApp.http`'s native door: `_dispatch` → `HttpDoors.provider` → `_answer` for the
-#: usual provider-route request, `_dispatch`'s handler call for another built-in route to a
-#: gateway that needs no token (see GatewayApp.__init__).
+#: usual provider-route request, `CompatDoors._handle` → `_answer` for the usual /compat
+#: pass-through, `_dispatch`'s handler call for another built-in route to a gateway entered
+#: without an await (see GatewayApp.__init__).
 _USUAL_DOOR = _codec.UsualDoor(
     (Request, Headers, Router, RouteMatch, Route, FrontDoor, GatewayContext, HttpDoors),
     GatewayApp._dispatch, http_routes._HOP, CheckedHeaders, new_log_id, make_step_request, make_gateway_request,
     streamed_response, vars(http_routes), pipeline.run, pipeline._usual_run,
+    (CompatDoors, Passthrough), vars(compat_routes),
 )
 
 

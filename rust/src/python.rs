@@ -102,6 +102,7 @@ mod upstream_exchange; // the upstream client's usual exchange, natively
 mod usual_plan; // the pipeline's usual plan, natively
 mod usual_build; // a provider's usual upstream request, natively
 mod usual_door; // the gateway's usual HTTP request up to the pipeline, natively
+mod usual_compat; // the /compat chat doors' usual pass-through, for usual_door
 mod usual_main; // the pipeline's usual request, natively, as one awaitable
 mod usual_request; // that awaitable's coroutine protocol
 mod usual_run; // the pipeline's usual start, natively

@@ -88,3 +88,48 @@ class Records:
 
     def observe(self, record) -> None:
         self.records.append(record)
+
+
+#: The log record fields `record_outcome` compares (not its ids and timings).
+RECORD_FIELDS = (
+    "gateway", "request_type", "provider", "model", "endpoint", "status", "success", "step", "cache_status", "stream",
+    "cancelled", "tokens_in", "tokens_out", "metadata", "error", "request_content_type", "response_content_type",
+    "request_body", "response_body", "request_body_size", "response_body_size", "session", "cost", "custom_cost",
+    "principal", "trace_id", "parent_span_id",
+)
+
+
+def record_outcome(record) -> dict:
+    """A log record's fields but its ids and timings."""
+    outcome = {f: getattr(record, f) for f in RECORD_FIELDS}
+    outcome["attempts"] = [(a.step, a.attempt, a.status, a.error) for a in record.attempts]
+    return outcome
+
+
+async def compare_doors(sims, upstream, calls: list, request_for, *, warm: bool = True, **config) -> list[tuple]:
+    """The native door's and the Python door's results for one request (`request_for(gw)`'s
+    bytes) to a gateway serving `sims` with `config`: [native, python], each (len(calls) — a
+    list the test's patched Python door appends to —, the last request `upstream` saw or None,
+    the response without its ids, the log records' outcomes). With `warm`, the request is
+    sent once first on each path (the router caches a route when it first resolves a path)."""
+    from aigw.testing.gateway import running_gateway
+
+    records = Records()
+    async with running_gateway(sims, record_requests=False, **config) as gw:
+        gw.gateway.add_observer(records)
+        app = gw.gateway.server.app
+        results = []
+        for path in ("native", "python"):
+            if path == "python":
+                app.http = app._dispatch
+            if warm:
+                await exchange(gw.port, request_for(gw))
+            calls.clear()
+            records.records.clear()
+            upstream.seen.clear()
+            response = await exchange(gw.port, request_for(gw))
+            if upstream.seen:  # the record reaches the observers after the answer
+                await eventually(lambda: records.records)
+            seen = upstream.seen[-1] if upstream.seen else None
+            results.append((len(calls), seen, without_ids(response), [record_outcome(r) for r in records.records]))
+    return results

@@ -10,22 +10,24 @@ the log record with the Python path's (the app's `http` set back to `_dispatch`)
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import weakref
 
 import orjson
 import pytest
-from doors import Records, exchange, without_ids
+from doors import compare_doors, exchange
 
 from aigw import _codec, gateway as gateway_module
+from aigw.api.compat_routes import CompatDoors
 from aigw.api.http_routes import HttpDoors
-from aigw.api.gateway_context import FrontDoor
-from aigw.api.router import Router
+from aigw.api.gateway_context import FrontDoor, GatewayContext
+from aigw.api.router import Route, RouteMatch, Router
+from aigw.compat.translation import Passthrough
 from aigw.protocol.http11 import Headers, Request
 from aigw.server.app import StreamedResponse
 from aigw.testing.gateway import running_gateway
 
+USUAL_CLASSES = (Request, Headers, Router, RouteMatch, Route, FrontDoor, GatewayContext, HttpDoors)
 ANSWER = orjson.dumps({"id": "c1", "choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 3, "completion_tokens": 5}})
 CHAT = orjson.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}], "stream": False})
 OPEN = {"open": {"authentication": False}}
@@ -52,42 +54,11 @@ def request_bytes(gw, gateway: str = "open", path: str = "/openai/chat/completio
     ).encode("latin-1") + body
 
 
-RECORD_FIELDS = (
-    "gateway", "request_type", "provider", "model", "endpoint", "status", "success", "step", "cache_status", "stream",
-    "cancelled", "tokens_in", "tokens_out", "metadata", "error", "request_content_type", "response_content_type",
-    "request_body", "response_body", "request_body_size", "response_body_size", "session", "cost", "custom_cost",
-    "principal", "trace_id", "parent_span_id",
-)
-
-
-def record_outcome(record) -> dict:
-    """A log record's fields but its ids and timings."""
-    outcome = {f: getattr(record, f) for f in RECORD_FIELDS}
-    outcome["attempts"] = [(a.step, a.attempt, a.status, a.error) for a in record.attempts]
-    return outcome
-
-
 async def both_doors(fixed_upstream, provider_calls, request_for, *, warm: bool = True, **config):
-    """(native, python) results of one request: (provider calls, upstream's request, response
-    bytes, log record outcome) each, the gateway built with `config`."""
-    records = Records()
+    """`compare_doors` with the OpenAI provider at `fixed_upstream`, `HttpDoors.provider`'s
+    calls counted, the gateway `open` (no token) unless `config` says otherwise."""
     config.setdefault("gateways", OPEN)
-    async with running_gateway({"openai": fixed_upstream}, record_requests=False, **config) as gw:
-        gw.gateway.add_observer(records)
-        app = gw.gateway.server.app
-        results = []
-        for path in ("native", "python"):
-            if path == "python":
-                app.http = app._dispatch
-            if warm:  # the router caches a route when it first resolves a path
-                await exchange(gw.port, request_for(gw))
-            provider_calls.clear()
-            records.records.clear()
-            fixed_upstream.seen.clear()
-            response = await exchange(gw.port, request_for(gw))
-            await asyncio.sleep(0.05)  # the record reaches the observers after the answer
-            results.append((len(provider_calls), fixed_upstream.seen[-1] if fixed_upstream.seen else None, without_ids(response), [record_outcome(r) for r in records.records]))
-    return results
+    return await compare_doors({"openai": fixed_upstream}, fixed_upstream, provider_calls, request_for, warm=warm, **config)
 
 
 async def test_the_usual_request_is_made_natively_as_the_python_door_makes_it(fixed_upstream, provider_calls):
@@ -250,8 +221,10 @@ async def test_the_door_does_not_keep_its_app_alive(fixed_upstream):
 
 def test_the_door_refuses_objects_of_other_classes():
     door = gateway_module._USUAL_DOOR
-    with pytest.raises(TypeError):
-        door.function(object(), object(), object(), object(), object())
+    with pytest.raises(TypeError, match="not the classes it reads"):
+        door.function(object(), object(), object(), object(), object(), object(), ())
     classes = (HttpDoors,) * 8
     with pytest.raises(ValueError, match="is not a slot"):
-        _codec.UsualDoor(classes, None, None, dict, None, None, None, None, {}, None, None)
+        _codec.UsualDoor(classes, None, None, dict, None, None, None, None, {}, None, None, (CompatDoors, Passthrough), {})
+    with pytest.raises(ValueError, match="is not a slot"):
+        _codec.UsualDoor(USUAL_CLASSES, None, None, dict, None, None, None, None, {}, None, None, (HttpDoors, HttpDoors), {})

@@ -56,6 +56,10 @@ class CompatDoors:
     """The /compat handlers, bound to the runtime, the configured provider formats, the
     dynamic routes and the configured model lists."""
 
+    # Slots: the gateway's native door reads `runtime`, `_plains` and `on_record` in place
+    # (rust/src/python/usual_compat.rs).
+    __slots__ = ("runtime", "formats", "targets", "_plains", "routes", "model_lists", "on_record", "limiter")
+
     def __init__(
         self,
         runtime: Runtime,

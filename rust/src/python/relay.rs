@@ -47,7 +47,7 @@ fn anthropic_text_chunks<'py>(py: Python<'py>, events: &Bound<'py, PyList>, star
 /// `body[:start] + insert + body[end:]` in one allocation (a pass-through body with its model
 /// written over `lone_model`'s span). ValueError unless `start <= end <= len(body)`.
 #[pyfunction]
-fn splice<'py>(py: Python<'py>, body: &[u8], start: usize, end: usize, insert: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+pub(super) fn splice<'py>(py: Python<'py>, body: &[u8], start: usize, end: usize, insert: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
     if start > end || end > body.len() {
         return Err(PyValueError::new_err(format!("splice: {start}..{end} is not within {} bytes", body.len())));
     }

@@ -28,6 +28,7 @@ use super::fastcall::{one_argument_through_trampoline, MethodDef};
 use super::headers::split_client_fields;
 use super::relay::stream_and_model;
 use super::slot_layout::{is_false, Classes, Layout};
+use super::usual_compat::{self, CompatPart};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
@@ -101,6 +102,8 @@ pub struct UsualDoor {
     /// aigw.pipeline's `run` and its native set-up (`_usual_run`).
     pipeline_run: Py<PyAny>,
     usual_run: Py<PyAny>,
+    /// The /compat chat doors' usual pass-through (usual_compat.rs).
+    compat: CompatPart,
 }
 
 #[pymethods]
@@ -108,8 +111,9 @@ impl UsualDoor {
     /// `classes`: (Request, Headers, Router, RouteMatch, Route, FrontDoor, GatewayContext,
     /// HttpDoors), their slots checked (ValueError); `dispatch`: `GatewayApp._dispatch`;
     /// `hop`, `checked_headers`: what `client_hop_headers` splits with; then `new_log_id`, the
-    /// StepRequest and GatewayRequest makers, `streamed_response`, http_routes' globals, and
-    /// aigw.pipeline's `run` and `_usual_run`.
+    /// StepRequest and GatewayRequest makers, `streamed_response`, http_routes' globals,
+    /// aigw.pipeline's `run` and `_usual_run`; `compat_classes`: (CompatDoors, Passthrough),
+    /// `compat_globals`: compat_routes' globals.
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -124,6 +128,8 @@ impl UsualDoor {
         globals: Bound<'_, PyDict>,
         pipeline_run: Bound<'_, PyAny>,
         usual_run: Bound<'_, PyAny>,
+        compat_classes: Classes<'_, { usual_compat::CLASSES }>,
+        compat_globals: Bound<'_, PyDict>,
     ) -> PyResult<Self> {
         let [request, headers, router, matched, route, front_door, context, doors] = classes;
         Ok(UsualDoor {
@@ -145,12 +151,16 @@ impl UsualDoor {
             globals: globals.unbind(),
             pipeline_run: pipeline_run.unbind(),
             usual_run: usual_run.unbind(),
+            compat: CompatPart::new(compat_classes, compat_globals)?,
         })
     }
 
     /// `http(request)` for `app` as a builtin function: the usual request's StreamedResponse,
     /// or `app._dispatch(request)`'s coroutine. `router`, `front_door`, `doors`: the app's; `route`:
-    /// the provider route (`router.add`'s answer). It holds `app` weakly (the app holds it).
+    /// the provider route (`router.add`'s answer); `compat`: the /compat doors, and
+    /// `compat_routes` their chat routes, `((route, front), ...)`. It holds `app` weakly (the
+    /// app holds it).
+    #[allow(clippy::too_many_arguments)]
     fn function<'py>(
         slf: &Bound<'py, Self>,
         app: &Bound<'py, PyAny>,
@@ -158,10 +168,16 @@ impl UsualDoor {
         front_door: &Bound<'py, PyAny>,
         doors: &Bound<'py, PyAny>,
         route: &Bound<'py, PyAny>,
+        compat: &Bound<'py, PyAny>,
+        compat_routes: Vec<(Bound<'py, PyAny>, Bound<'py, PyString>)>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let door = slf.get();
-        if !(door.router.is(router) && door.front_door.is(front_door) && door.doors.is(doors)) {
+        if !(door.router.is(router)
+            && door.front_door.is(front_door)
+            && door.doors.is(doors)
+            && door.compat.reads(compat))
+        {
             return Err(pyo3::exceptions::PyTypeError::new_err(
                 "UsualDoor.function: not the classes it reads",
             ));
@@ -175,6 +191,11 @@ impl UsualDoor {
                 front_door: front_door.clone().unbind(),
                 doors: doors.clone().unbind(),
                 route: route.clone().unbind(),
+                compat: compat.clone().unbind(),
+                compat_routes: compat_routes
+                    .into_iter()
+                    .map(|(r, f)| (r.unbind(), f.into_any().unbind()))
+                    .collect(),
             },
         )?;
         HTTP.bind(&bound)
@@ -190,6 +211,9 @@ pub struct AppDoor {
     front_door: Py<PyAny>,
     doors: Py<PyAny>,
     route: Py<PyAny>,
+    /// The /compat doors and their chat routes with each one's front door.
+    compat: Py<PyAny>,
+    compat_routes: Vec<(Py<PyAny>, Py<PyAny>)>,
 }
 
 impl AppDoor {
@@ -348,6 +372,9 @@ impl UsualDoor {
             let Some(ctx) = self.entered(opened, front_door, request, &route, &params)? else {
                 return Ok(Door::Resolved(found));
             };
+            if let Some(answer) = self.compat_passthrough(app, request, &route, &ctx, &headers, &body)? {
+                return Ok(Door::Answered(answer));
+            }
             let Some(handler) = (unsafe { self.route.get(&route, RO_HANDLER) }) else {
                 return Ok(Door::Resolved(found));
             };
@@ -395,11 +422,6 @@ impl UsualDoor {
         let Some(ctx) = self.entered(opened, front_door, request, &route, &params)? else {
             return Ok(Door::Resolved(found));
         };
-        // SAFETY: `entered` checked `ctx` to be exactly GatewayContext.
-        let x = |i| unsafe { self.context.get(&ctx, i) };
-        let (Some(ctx_name), Some(policy), Some(principal)) = (x(X_NAME), x(X_POLICY), x(X_PRINCIPAL)) else {
-            return Ok(Door::Resolved(found));
-        };
         // The usual request from here on: what provider() and _answer() make.
         let (stream, model) = stream_and_model(
             super::text_of(endpoint)?,
@@ -407,22 +429,62 @@ impl UsualDoor {
             super::text_of(&content_type)?,
             &body,
         )?;
-        let none = py.None().into_bound(py);
-        let step = self
-            .make_step
-            .bind(py)
-            .call1((provider, endpoint, &fields, &body, stream, model, &none, method, query))?;
+        let step = self.make_step.bind(py).call1((
+            provider,
+            endpoint,
+            &fields,
+            &body,
+            stream,
+            model,
+            py.None(),
+            method,
+            query,
+        ))?;
+        let answer = self.answer(
+            app,
+            &ctx,
+            intern!(py, "provider"),
+            step,
+            options.into_any(),
+            runtime,
+            None,
+        )?;
+        Ok(Door::Answered(answer))
+    }
+
+    /// `_answer`'s StreamedResponse for one step: its GatewayRequest of `request_type` for
+    /// the gateway of `ctx` (exactly a GatewayContext) with a new log id, run by a producer
+    /// through `compat`'s pass-through sink `(front, answering)`, else the plain HTTP sink.
+    #[allow(clippy::too_many_arguments)]
+    fn answer<'py>(
+        &self,
+        app: &AppDoor,
+        ctx: &Bound<'py, PyAny>,
+        request_type: &Bound<'py, PyString>,
+        step: Bound<'py, PyAny>,
+        options: Bound<'py, PyAny>,
+        runtime: Bound<'py, PyAny>,
+        compat: Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = ctx.py();
+        // SAFETY: the caller checked `ctx` to be exactly GatewayContext.
+        let x = |i| unsafe { self.context.get(ctx, i) };
+        let (Some(ctx_name), Some(policy), Some(principal)) = (x(X_NAME), x(X_POLICY), x(X_PRINCIPAL)) else {
+            return Err(pyo3::exceptions::PyAttributeError::new_err(
+                "a GatewayContext without its fields",
+            ));
+        };
         let log_id = self.new_log_id.bind(py).call0()?;
         let steps = PyList::new(py, [step])?;
         // `ctx.principal.id if ctx.principal is not None else None`
         let principal_id = if principal.is_none() {
-            none
+            principal
         } else {
             principal.getattr(intern!(py, "id"))?
         };
         let gw_request = self.make_request.bind(py).call1((
             ctx_name,
-            intern!(py, "provider"),
+            request_type,
             &log_id,
             steps,
             options,
@@ -436,38 +498,110 @@ impl UsualDoor {
                 runtime: runtime.unbind(),
                 policy: policy.unbind(),
                 request: gw_request.unbind(),
+                compat: compat.map(|(front, answering)| (front.unbind(), answering.unbind())),
             },
         )?;
         let produce = PRODUCE.bind(&producer)?;
-        Ok(Door::Answered(self.streamed_response.bind(py).call1((produce,))?))
+        self.streamed_response.bind(py).call1((produce,))
+    }
+
+    /// A /compat chat route's usual pass-through (usual_compat.rs) as `CompatDoors._handle`
+    /// answers it, to the gateway of `ctx` (exactly a GatewayContext); None for any other
+    /// request, having changed nothing.
+    fn compat_passthrough<'py>(
+        &self,
+        app: &AppDoor,
+        request: &Bound<'py, PyAny>,
+        route: &Bound<'py, PyAny>,
+        ctx: &Bound<'py, PyAny>,
+        headers: &Bound<'py, PyAny>,
+        body: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let py = request.py();
+        let Some(front) = app
+            .compat_routes
+            .iter()
+            .find(|(r, _)| r.is(route))
+            .map(|(_, f)| f.bind(py))
+        else {
+            return Ok(None);
+        };
+        if !self.headers.is(headers) {
+            return Ok(None);
+        }
+        // `_, options = client_hop_headers(request)`: a request naming an option (an event id,
+        // a cache setting, ...) is `_handle`'s.
+        // SAFETY: `headers` was just checked to be exactly Headers.
+        let Some(raw) = (unsafe { self.headers.get(headers, 0) }) else {
+            return Ok(None);
+        };
+        let Some((_, options)) = split_client_fields(&raw, self.hop.bind(py), self.checked_headers.bind(py))? else {
+            return Ok(None);
+        };
+        if !options.is_empty() {
+            return Ok(None);
+        }
+        let Some(plan) = self.compat.plan(app.compat.bind(py), front, body)? else {
+            return Ok(None);
+        };
+        // make_step_request(plain.provider, endpoint, CheckedHeaders(), body, stream, plain.model, None, "POST", query)
+        let step = self.make_step.bind(py).call1((
+            plan.provider,
+            plan.endpoint,
+            self.checked_headers.bind(py).call0()?,
+            plan.body,
+            plan.stream,
+            plan.model,
+            py.None(),
+            intern!(py, "POST"),
+            plan.query,
+        ))?;
+        let compat = Some((front.clone(), plan.answering));
+        Ok(Some(self.answer(
+            app,
+            ctx,
+            intern!(py, "compat"),
+            step,
+            options.into_any(),
+            plan.runtime,
+            compat,
+        )?))
     }
 }
 
 /// The producer of one usual request's StreamedResponse: `run(runtime, policy, request,
 /// plain_http_sink(response, False))`, `run` and `plain_http_sink` read from http_routes'
-/// globals when called.
+/// globals when called; for a /compat pass-through, `run(runtime, policy, request,
+/// _passthrough_sink(response, front, answering))` from compat_routes' globals.
 #[pyclass(module = "aigw._codec", frozen)]
 pub struct DoorProducer {
     door: Py<UsualDoor>,
     runtime: Py<PyAny>,
     policy: Py<PyAny>,
     request: Py<PyAny>,
+    /// A /compat pass-through's (front, answering).
+    compat: Option<(Py<PyAny>, Py<PyAny>)>,
 }
 
 impl DoorProducer {
     fn produce<'py>(&self, response: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = response.py();
         let door = self.door.get();
-        let globals = door.globals.bind(py);
-        let (Some(run), Some(make_sink)) = (
-            globals.get_item(intern!(py, "run"))?,
-            globals.get_item(intern!(py, "plain_http_sink"))?,
-        ) else {
-            return Err(pyo3::exceptions::PyNameError::new_err(
-                "http_routes has no run or plain_http_sink",
-            ));
+        let (run, sink) = match &self.compat {
+            Some((front, answering)) => door.compat.run_and_sink(response, front.bind(py), answering.bind(py))?,
+            None => {
+                let globals = door.globals.bind(py);
+                let (Some(run), Some(make_sink)) = (
+                    globals.get_item(intern!(py, "run"))?,
+                    globals.get_item(intern!(py, "plain_http_sink"))?,
+                ) else {
+                    return Err(pyo3::exceptions::PyNameError::new_err(
+                        "http_routes has no run or plain_http_sink",
+                    ));
+                };
+                (run, make_sink.call1((response, false))?)
+            }
         };
-        let sink = make_sink.call1((response, false))?;
         let args = (self.runtime.bind(py), self.policy.bind(py), self.request.bind(py), sink);
         if run.is(door.pipeline_run.bind(py)) {
             // pipeline.run's first line, without its frame: the usual set-up, natively.
@@ -493,7 +627,13 @@ impl AppDoor {
         visit.call(&self.router)?;
         visit.call(&self.front_door)?;
         visit.call(&self.doors)?;
-        visit.call(&self.route)
+        visit.call(&self.route)?;
+        visit.call(&self.compat)?;
+        for (route, front) in &self.compat_routes {
+            visit.call(route)?;
+            visit.call(front)?;
+        }
+        Ok(())
     }
 }
 
@@ -502,6 +642,11 @@ impl DoorProducer {
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.runtime)?;
         visit.call(&self.policy)?;
-        visit.call(&self.request)
+        visit.call(&self.request)?;
+        if let Some((front, answering)) = &self.compat {
+            visit.call(front)?;
+            visit.call(answering)?;
+        }
+        Ok(())
     }
 }
