@@ -625,12 +625,12 @@ class WsWholeDeliver:
 class UsualPlan:
     """`plan_steps` for the usual request in one native call (aigw.pipeline;
     rust/src/python/usual_plan.rs). `classes`: (Runtime, GatewayPolicy, GatewayRequest,
-    StepRequest, Overrides), their slots checked (ValueError); the rest the pipeline's and
-    validation's memos and the Call and StepPlan makers."""
+    StepRequest, Overrides, SettingsKeyStore), their slots checked (ValueError); the rest the
+    pipeline's and validation's memos and the Call and StepPlan makers."""
 
     def __init__(
         self,
-        classes: tuple[type, type, type, type, type],
+        classes: tuple[type, type, type, type, type, type],
         passed_endpoints: set[str],
         checked_headers: type,
         no_options_caching: dict[Any, Any],

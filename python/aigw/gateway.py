@@ -31,7 +31,7 @@ from aigw.api.universal_ws import UniversalSession
 from aigw.compat.translation import Passthrough
 from aigw.components import AuthChain, Components, Selection, build, select
 from aigw.config import GatewaySettings, Settings, load_settings
-from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, GatewayNotFound, PluginError, http_error_body
+from aigw.errors import AigwError, BadRequest, GatewayNotFound, PluginError, http_error_body
 from aigw.interfaces import AuthBackend, Cache, Logger, LogStore, Observer, Provider, RateLimiter, RevocationNotifier
 from aigw.logrecords import new_log_id
 from aigw.observe.costs import CostMeter, PriceTable  # issue 13
@@ -39,6 +39,7 @@ from aigw.observe.metrics import GatewayMetrics, ScrapeSources  # issue 13
 from aigw.options import RetryPolicy
 from aigw.pipeline import GatewayPolicy, Runtime
 from aigw.plugins import PluginManager, Registries
+from aigw.key_store import SettingsKeyStore
 from aigw.private_files import make_private_dir
 from aigw.protocol.http11 import Headers, HttpResponse, Request
 from aigw.request_model import make_gateway_request, make_step_request
@@ -60,28 +61,6 @@ UNIVERSAL_PATTERN = "/v1/{account}/{gateway}"
 PROVIDER_PATTERN = "/v1/{account}/{gateway}/{provider}/{rest:path}"
 #: Realtime pass-through to a provider's own WebSocket API (docs/realtime.md).
 REALTIME_PATTERN = "/v1/{account}/{gateway}/{provider}"
-
-
-class SettingsKeyStore:
-    """Stored provider keys from the config (`key` is alias "default", `keys` adds aliases)."""
-
-    def __init__(self, providers: Mapping[str, Any]) -> None:
-        self._keys: dict[str, dict[str, str]] = {}
-        for name, provider in providers.items():
-            keys = {alias: secret.reveal() for alias, secret in provider.keys.items() if secret.reveal()}
-            if keys:
-                self._keys[name] = keys
-
-    def lookup(self, provider: str, alias: str | None) -> str | None:
-        """The key for `provider` under `alias` (None: "default"). A named alias that does not
-        exist is the client's mistake (Cloudflare's 2040), a missing default is just None."""
-        keys = self._keys.get(provider, {})
-        if alias is None or alias == "default":
-            return keys.get("default")
-        if alias not in keys:
-            configured = ", ".join(sorted(keys)) or "none"
-            raise ByokAliasNotFound(f"Provider '{provider}' has no BYOK credential named '{alias}'. Configured aliases: {configured}")
-        return keys[alias]
 
 
 def gateway_policy(name: str, gw: GatewaySettings) -> GatewayPolicy:

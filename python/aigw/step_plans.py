@@ -10,6 +10,7 @@ from typing import Mapping
 from aigw import _codec
 from aigw.errors import AigwError, BadRequest, ByokAliasNotFound, InvalidProvider
 from aigw.interfaces import Provider
+from aigw.key_store import SettingsKeyStore
 from aigw.memo import Memo
 from aigw.options import CachePolicy, cache_policy, retry_policy
 from aigw.providers import OVERRIDES, HttpProvider, Overrides
@@ -129,7 +130,7 @@ def _stored_key(rt: Runtime, provider: Provider, step: StepRequest, headers: Map
 #: checked endpoint, the client's auth header or the default stored key), in one native call;
 #: None for any other request: rust/src/python/usual_plan.rs.
 _USUAL_PLAN = _codec.UsualPlan(
-    (Runtime, GatewayPolicy, GatewayRequest, StepRequest, Overrides),
+    (Runtime, GatewayPolicy, GatewayRequest, StepRequest, Overrides, SettingsKeyStore),
     _PASSED_ENDPOINTS, CheckedHeaders, _NO_OPTIONS_CACHING, OVERRIDES, _PREFERS_ALIAS, _make_call, _make_plan,
 )
 _usual_plan = _USUAL_PLAN.function()

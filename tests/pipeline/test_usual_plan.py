@@ -4,9 +4,13 @@ and is planned (or refused) by `plan_steps`."""
 
 from __future__ import annotations
 
+import copy
+from types import SimpleNamespace
+
 import pytest
 
 from aigw import pipeline
+from aigw.key_store import SettingsKeyStore
 from aigw.pipeline import GatewayPolicy, GatewayRequest, plan_steps
 from aigw.validation import CheckedHeaders
 
@@ -93,9 +97,48 @@ def test_an_endpoint_not_yet_checked_is_left_to_plan_steps():
     assert pipeline._usual_plan(RT, GW, request(step), {}) is not None
 
 
+def settings_keys(**aliases_by_provider: dict[str, str]) -> SettingsKeyStore:
+    """The gateway's own key store over providers' `keys` tables."""
+    return SettingsKeyStore({
+        name: SimpleNamespace(keys={alias: SimpleNamespace(reveal=lambda v=value: v) for alias, value in aliases.items()})
+        for name, aliases in aliases_by_provider.items()
+    })
+
+
+@pytest.mark.parametrize(
+    "keys, planned_key",
+    [
+        ({"openai": {"default": "sk-stored"}}, "sk-stored"),
+        ({"openai": {"default": "sk-stored", "team": "sk-team"}}, "sk-stored"),
+        ({"openai": {"team": "sk-team"}}, None),  # aliases but no default: plan_steps reports it
+        ({"anthropic": {"default": "sk-ant"}}, None),  # none for this provider
+    ],
+    ids=["a default key", "a default key among aliases", "no default key", "no key for the provider"],
+)
+def test_the_gateway_s_key_store_is_read_in_place_as_lookup_reads_it(keys, planned_key):
+    rt = copy.copy(RT)
+    rt.keys = settings_keys(**keys)
+    req = request(openai_step())
+    native = pipeline._usual_plan(rt, GW, req, req.headers)
+    if planned_key is None:
+        assert native is None
+        return
+    assert native == plan_steps(rt, GW, req, req.headers)
+    assert native[0].key == planned_key
+
+
+def test_the_gateway_s_key_store_is_not_asked_by_a_call(monkeypatch):
+    rt = copy.copy(RT)
+    rt.keys = settings_keys(openai={"default": "sk-stored"})
+    req = request(openai_step())
+    plan_steps(rt, GW, req, req.headers)  # the memos warmed
+    monkeypatch.setattr(SettingsKeyStore, "lookup", lambda *args: pytest.fail("lookup was called"))
+    assert pipeline._usual_plan(rt, GW, req, req.headers)[0].key == "sk-stored"
+
+
 def test_the_native_plan_refuses_classes_without_the_slots_it_uses():
     class Bare:
         __slots__ = ()
 
     with pytest.raises(ValueError, match="is not a slot"):
-        pipeline._codec.UsualPlan((Bare,) * 5, set(), CheckedHeaders, {}, {}, {}, print, print)
+        pipeline._codec.UsualPlan((Bare,) * 6, set(), CheckedHeaders, {}, {}, {}, print, print)

@@ -52,8 +52,8 @@ const OVERRIDES_SLOTS: &[&str] = &["has_client_auth"];
 const O_HAS_CLIENT_AUTH: usize = 0;
 
 /// The classes whose slots the function reads: (Runtime, GatewayPolicy, GatewayRequest,
-/// StepRequest, Overrides).
-const CLASSES: usize = 5;
+/// StepRequest, Overrides, SettingsKeyStore).
+const CLASSES: usize = 6;
 
 /// The pipeline's usual plan (see the module docs), made once by aigw/pipeline.py.
 #[pyclass(module = "aigw._codec", frozen)]
@@ -63,6 +63,8 @@ pub struct UsualPlan {
     request: Layout,
     step: Layout,
     overrides: Layout,
+    /// The gateway's own key store (aigw/key_store.py), whose `_keys` is read in place.
+    key_store: Layout,
     /// validation's `_PASSED_ENDPOINTS` (endpoints already checked), `CheckedHeaders`.
     passed_endpoints: Py<PySet>,
     checked_headers: Py<PyType>,
@@ -77,8 +79,8 @@ pub struct UsualPlan {
 
 #[pymethods]
 impl UsualPlan {
-    /// `classes`: (Runtime, GatewayPolicy, GatewayRequest, StepRequest, Overrides), their
-    /// slots checked (ValueError); the rest as named on the struct.
+    /// `classes`: (Runtime, GatewayPolicy, GatewayRequest, StepRequest, Overrides,
+    /// SettingsKeyStore), their slots checked (ValueError); the rest as named on the struct.
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -91,13 +93,14 @@ impl UsualPlan {
         make_call: Bound<'_, PyAny>,
         make_plan: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
-        let [runtime, policy, request, step, overrides] = classes;
+        let [runtime, policy, request, step, overrides, key_store] = classes;
         Ok(UsualPlan {
             runtime: Layout::new(&runtime, RUNTIME_SLOTS)?,
             policy: Layout::new(&policy, POLICY_SLOTS)?,
             request: Layout::new(&request, REQUEST_SLOTS)?,
             step: Layout::new(&step, STEP_SLOTS)?,
             overrides: Layout::new(&overrides, OVERRIDES_SLOTS)?,
+            key_store: Layout::new(&key_store, &["_keys"])?,
             passed_endpoints: passed_endpoints.unbind(),
             checked_headers: checked_headers.unbind(),
             no_options_caching: no_options_caching.unbind(),
@@ -133,6 +136,29 @@ impl FixedArity<4> for UsualPlan {
 }
 
 impl UsualPlan {
+    /// `keys.lookup(name, None)`: the stored default key of provider `name`, or None. Read in
+    /// `SettingsKeyStore._keys` when `keys` is exactly one (`_keys.get(name, {}).get("default")`),
+    /// else asked of `keys` (another KeyStore).
+    fn default_key<'py>(&self, keys: &Bound<'py, PyAny>, name: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = keys.py();
+        if self.key_store.is(keys) {
+            // SAFETY: `keys` was just checked to be exactly SettingsKeyStore.
+            if let Some(Ok(by_provider)) =
+                unsafe { self.key_store.get(keys, 0) }.map(|k| k.downcast_into_exact::<PyDict>())
+            {
+                let Some(aliases) = by_provider.get_item(name)? else {
+                    return Ok(py.None().into_bound(py));
+                };
+                if let Ok(aliases) = aliases.downcast_into_exact::<PyDict>() {
+                    return Ok(aliases
+                        .get_item(intern!(py, "default"))?
+                        .unwrap_or_else(|| py.None().into_bound(py)));
+                }
+            }
+        }
+        keys.call_method1(intern!(py, "lookup"), (name, py.None()))
+    }
+
     pub(crate) fn plan<'py>(
         &self,
         rt: &Bound<'py, PyAny>,
@@ -219,7 +245,7 @@ impl UsualPlan {
                     if !is_false(&prefers) || step_headers.contains(intern!(py, "cf-aig-byok-alias"))? {
                         return Ok(None); // _stored_key's other cases
                     }
-                    let key = keys.call_method1(intern!(py, "lookup"), (&name, py.None()))?;
+                    let key = self.default_key(&keys, &name)?;
                     if key.is_none() {
                         return Ok(None); // plan_steps raises ProviderCredentialsMissing
                     }
