@@ -34,7 +34,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_gateway import CHUNKS, HERE, Procs, ROOT, SCENARIOS, aigw_config, find_harness, free_port, wait_ready  # noqa: E402
+from run_gateway import BENCH_TOKEN, CHUNKS, HERE, Procs, ROOT, SCENARIOS, aigw_config, find_harness, free_port, wait_ready  # noqa: E402
 
 IDLE = ("epoll_wait", "select", "poll", "_run_once (uvloop", "run_forever")
 
@@ -175,6 +175,8 @@ def main() -> None:
                     "--model", model, "-c", str(inflight), "-n", "10000000", "--warmup", str(10 * inflight),
                     "--max-seconds", str(args.seconds + 2.5), "--timeout", "30", "--json", f"--watch=gw={gw.pid}"]
             load += ["--stream"] * stream
+            if args.gateway == "bench-auth":  # the gateway that requires a token
+                load += ["-H", f"cf-aig-authorization: Bearer {BENCH_TOKEN}"]
         client = subprocess.Popen(load, stdout=subprocess.PIPE, text=True)
         if args.opcodes:  # the tracer's window opens 4.5 s after start-up, past the warm-up
             result = client.communicate()[0].strip()

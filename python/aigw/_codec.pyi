@@ -350,6 +350,12 @@ def cut_queries(payload: bytes, max_depth: int) -> tuple[bytes, list[tuple[bytes
 _D = TypeVar("_D", bound=dict)
 _T = TypeVar("_T")
 
+def gateway_token(raw: object) -> str | None:
+    """The gateway token an HTTP request presents (`raw`: `Headers.raw`), as
+    `bearer_token(headers.get("cf-aig-authorization"))` reads it. None when it presents none,
+    and also when an item before it is not a pair of bytes or its value holds a byte other
+    than visible ASCII, space and tab (the Python then decides)."""
+
 def split_client_fields(raw: object, hop: AbstractSet[str], cls: type[_D]) -> tuple[_D, _D] | None:
     """An HTTP request's headers (`raw`: the parser's list of `(name, value)` bytes pairs,
     `Headers.raw`) as (provider headers, `cf-aig-*` options), text, each name with its last
@@ -752,6 +758,7 @@ class UsualDoor:
         usual_run: Callable[..., Any],
         compat_classes: tuple[type, type],
         compat_globals: dict[str, Any],
+        make_context: Callable[..., Any],
     ) -> None: ...
     def function(
         self, app: Any, router: Any, front_door: Any, doors: Any, route: Any, compat: Any, compat_routes: Sequence[tuple[Any, str]],

@@ -43,6 +43,7 @@ from aigw.key_store import SettingsKeyStore
 from aigw.private_files import make_private_dir
 from aigw.protocol.http11 import Headers, HttpResponse, Request
 from aigw.request_model import make_gateway_request, make_step_request
+from aigw.slots_maker import maker
 from aigw.server import ServerSettings, serve
 from aigw.server.app import streamed_response
 from aigw.types import HttpRequest, PluginContext
@@ -528,7 +529,7 @@ _USUAL_DOOR = _codec.UsualDoor(
     (Request, Headers, Router, RouteMatch, Route, FrontDoor, GatewayContext, HttpDoors),
     GatewayApp._dispatch, http_routes._HOP, CheckedHeaders, new_log_id, make_step_request, make_gateway_request,
     streamed_response, vars(http_routes), pipeline.run, pipeline._usual_run,
-    (CompatDoors, Passthrough), vars(compat_routes),
+    (CompatDoors, Passthrough), vars(compat_routes), maker(GatewayContext),
 )
 
 

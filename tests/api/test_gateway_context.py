@@ -132,3 +132,12 @@ def test_an_unknown_gateway_is_not_entered_now_and_raises_nothing(params):
 
 def test_a_backend_that_must_be_awaited_enters_nothing_now():
     assert door().enter_now(request("good"), PRIVATE, {"account": "acct", "gateway": "locked"}) is None
+
+
+def test_a_gateway_that_needs_a_token_is_remembered_for_the_native_door_when_the_backend_answers_at_once():
+    now = door(auth=OneTokenNow())
+    assert now.enter_without_token(PRIVATE, {"account": "acct", "gateway": "locked"}) is NEEDS_TOKEN
+    assert now._locked == {"locked": ("locked-policy", "acct")}  # read by rust/src/python/usual_door.rs
+    awaited = door()
+    awaited.enter_without_token(PRIVATE, {"account": "acct", "gateway": "locked"})
+    assert awaited._locked == {}

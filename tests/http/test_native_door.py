@@ -128,6 +128,19 @@ async def test_a_request_without_a_valid_token_gets_the_python_door_s_refusal(fi
     assert native[2].startswith(b"HTTP/1.1 401 ")
 
 
+async def test_a_token_request_to_a_gateway_entered_before_is_entered_without_python(fixed_upstream, provider_calls, monkeypatch):
+    entered = []
+    python_enter_now = FrontDoor.enter_now
+    monkeypatch.setattr(FrontDoor, "enter_now", lambda self, *args: (entered.append(args), python_enter_now(self, *args))[1])
+
+    def request(gw):
+        return request_bytes(gw, gateway="default", extra=f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n")
+
+    native, python = await both_doors(fixed_upstream, provider_calls, request)  # the warm-up goes through _dispatch
+    assert (native[0], native[1:]) == (0, python[1:])
+    assert entered == []  # the native door read `_locked`, which _dispatch's entry filled, and asked the backend
+
+
 async def test_a_token_gateway_whose_backend_must_be_awaited_takes_the_python_door(fixed_upstream, provider_calls):
     async with running_gateway({"openai": fixed_upstream}, record_requests=False) as gw:
         gw.gateway.server.app.door._auth_now = None  # as for a backend without `authenticate_now`
@@ -187,7 +200,7 @@ async def test_another_route_with_a_token_the_backend_accepts_at_once_gets_its_h
         entered.clear()
         response = await exchange(gw.port, request_bytes(gw, gateway="default", path="", body=steps, extra=extra))
     assert response.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\ncf-aig-step: 0\r\n" in response
-    assert (len(entered), awaited) == (1, [])  # entered now by the door, `_dispatch`'s await not taken
+    assert (entered, awaited) == ([], [])  # entered by the door as `_locked` keeps the gateway, no await
 
 
 async def test_a_gateway_that_keeps_a_record_list_takes_the_python_door(fixed_upstream, provider_calls):
@@ -225,6 +238,6 @@ def test_the_door_refuses_objects_of_other_classes():
         door.function(object(), object(), object(), object(), object(), object(), ())
     classes = (HttpDoors,) * 8
     with pytest.raises(ValueError, match="is not a slot"):
-        _codec.UsualDoor(classes, None, None, dict, None, None, None, None, {}, None, None, (CompatDoors, Passthrough), {})
+        _codec.UsualDoor(classes, None, None, dict, None, None, None, None, {}, None, None, (CompatDoors, Passthrough), {}, None)
     with pytest.raises(ValueError, match="is not a slot"):
-        _codec.UsualDoor(USUAL_CLASSES, None, None, dict, None, None, None, None, {}, None, None, (HttpDoors, HttpDoors), {})
+        _codec.UsualDoor(USUAL_CLASSES, None, None, dict, None, None, None, None, {}, None, None, (HttpDoors, HttpDoors), {}, None)

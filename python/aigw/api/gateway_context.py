@@ -82,8 +82,9 @@ NEEDS_TOKEN = _NeedsToken()
 class FrontDoor:
     """Resolves the gateway and authenticates the caller (see the module docstring)."""
 
-    # Slots: native code reads `_opened` and `_policies` in place (rust/src/python/usual_door.rs).
-    __slots__ = ("_gateways", "_policies", "_auth", "_auth_now", "_tokenless", "_opened")
+    # Slots: native code reads `_opened`, `_locked`, `_policies` and `_auth_now` in place
+    # (rust/src/python/usual_door.rs).
+    __slots__ = ("_gateways", "_policies", "_auth", "_auth_now", "_tokenless", "_opened", "_locked")
 
     def __init__(self, gateways: Mapping[str, Any], policies: Mapping[str, GatewayPolicy], auth: AuthBackend | None) -> None:
         self._gateways = gateways  # name -> GatewaySettings
@@ -97,6 +98,9 @@ class FrontDoor:
         #: Gateways that need no token, as entered: (context, account_id). Only configured
         #: names get here (an unknown one raises), and a replaced policy is entered afresh.
         self._opened: dict[str, tuple[GatewayContext, str | None]] = {}
+        #: Gateways that need a token, as entered, when the backend answers without an await:
+        #: (policy, account_id), what the native door checks before it asks `_auth_now`.
+        self._locked: dict[str, tuple[GatewayPolicy, str | None]] = {}
 
     def exists(self, params: Mapping[str, str]) -> bool:
         """Whether the ``{gateway}`` (and ``{account}``) of `params` name a configured gateway;
@@ -145,6 +149,8 @@ class FrontDoor:
             if not gw.authentication:
                 self._opened[name] = (ctx, gw.account_id)
             return ctx
+        if self._auth_now is not None:
+            self._locked[name] = (self._policies[name], gw.account_id)
         return NEEDS_TOKEN
 
     def enter_now(self, request: Request, route: Route, params: Mapping[str, str]) -> GatewayContext | None:

@@ -11,12 +11,13 @@
 use super::header_objects::{bytes_pairs, latin1_str, name_str};
 use crate::header_rules::{is_clean_value, is_lowercase_token, named_by_connection};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(split_client_fields, m)?)?;
     m.add_function(wrap_pyfunction!(forwardable_headers, m)?)?;
     m.add_function(wrap_pyfunction!(any_name_starts, m)?)?;
+    m.add_function(wrap_pyfunction!(gateway_token, m)?)?;
     Ok(())
 }
 
@@ -85,6 +86,67 @@ pub(crate) fn split_client_fields<'py>(
         provider.set_item(key, value)?;
     }
     Ok(Some((provider, options)))
+}
+
+/// The gateway token an HTTP request presents, as `bearer_token(headers.get("cf-aig-authorization"))`
+/// reads it (aigw/api/gateway_context.py): the first `cf-aig-authorization` field of `raw`
+/// (the `(name, value)` bytes pairs as the server's parser keeps them), its value
+/// `Bearer <token>` with the scheme in any case, the token trimmed. None when there is no such
+/// token, and also (so the Python decides) when an item before it is not a pair of bytes or
+/// its value holds a byte other than visible ASCII, space and tab.
+#[pyfunction]
+pub(crate) fn gateway_token<'py>(raw: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
+    let Ok(raw) = raw.downcast::<PyList>() else {
+        return Ok(None);
+    };
+    for item in raw.iter() {
+        let Ok(pair) = item.downcast_into::<PyTuple>() else {
+            return Ok(None);
+        };
+        if pair.len() != 2 {
+            return Ok(None);
+        }
+        let Ok(name) = pair.get_item(0)?.downcast_into::<PyBytes>() else {
+            return Ok(None);
+        };
+        if name.as_bytes() != GATEWAY_TOKEN.as_bytes() {
+            continue;
+        }
+        let Ok(value) = pair.get_item(1)?.downcast_into::<PyBytes>() else {
+            return Ok(None);
+        };
+        return Ok(bearer(value.as_bytes()).map(|token| PyString::new(raw.py(), token)));
+    }
+    Ok(None)
+}
+
+/// `bearer_token(value)` for a value of visible ASCII, spaces and tabs (where Python's
+/// `strip` removes exactly spaces and tabs); None for any other value.
+fn bearer(value: &[u8]) -> Option<&str> {
+    if !value.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+        return None;
+    }
+    let value = trim_blanks(value);
+    // `scheme, _, token = value.partition(" ")`
+    let (scheme, token) = match value.iter().position(|&b| b == b' ') {
+        Some(i) => (&value[..i], &value[i + 1..]),
+        None => (value, &value[value.len()..]),
+    };
+    let token = trim_blanks(token);
+    if !scheme.eq_ignore_ascii_case(b"bearer") || token.is_empty() {
+        return None;
+    }
+    std::str::from_utf8(token).ok() // ASCII, checked above
+}
+
+/// `s` without its leading and trailing spaces and tabs.
+fn trim_blanks(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |i| i + 1);
+    &s[start..end]
 }
 
 /// The `(name, value)` pairs of `headers` (a dict, lowercase names) that a provider call

@@ -25,7 +25,7 @@
 //! pipeline's. The objects are read in their `__slots__` (`slot_layout::Layout`).
 
 use super::fastcall::{one_argument_through_trampoline, MethodDef};
-use super::headers::split_client_fields;
+use super::headers::{gateway_token, split_client_fields};
 use super::relay::stream_and_model;
 use super::slot_layout::{is_false, Classes, Layout};
 use super::usual_compat::{self, CompatPart};
@@ -55,9 +55,11 @@ const MATCH_SLOTS: &[&str] = &["route", "params"];
 const M_ROUTE: usize = 0;
 const M_PARAMS: usize = 1;
 
-const FRONT_DOOR_SLOTS: &[&str] = &["_opened", "_policies"];
+const FRONT_DOOR_SLOTS: &[&str] = &["_opened", "_policies", "_locked", "_auth_now"];
 const F_OPENED: usize = 0;
 const F_POLICIES: usize = 1;
+const F_LOCKED: usize = 2;
+const F_AUTH_NOW: usize = 3;
 
 const CONTEXT_SLOTS: &[&str] = &["name", "policy", "principal"];
 const X_NAME: usize = 0;
@@ -104,6 +106,8 @@ pub struct UsualDoor {
     usual_run: Py<PyAny>,
     /// The /compat chat doors' usual pass-through (usual_compat.rs).
     compat: CompatPart,
+    /// GatewayContext's maker (`aigw.slots_maker.maker`).
+    make_context: Py<PyAny>,
 }
 
 #[pymethods]
@@ -113,7 +117,7 @@ impl UsualDoor {
     /// `hop`, `checked_headers`: what `client_hop_headers` splits with; then `new_log_id`, the
     /// StepRequest and GatewayRequest makers, `streamed_response`, http_routes' globals,
     /// aigw.pipeline's `run` and `_usual_run`; `compat_classes`: (CompatDoors, Passthrough),
-    /// `compat_globals`: compat_routes' globals.
+    /// `compat_globals`: compat_routes' globals; `make_context`: GatewayContext's maker.
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -130,6 +134,7 @@ impl UsualDoor {
         usual_run: Bound<'_, PyAny>,
         compat_classes: Classes<'_, { usual_compat::CLASSES }>,
         compat_globals: Bound<'_, PyDict>,
+        make_context: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
         let [request, headers, router, matched, route, front_door, context, doors] = classes;
         Ok(UsualDoor {
@@ -152,6 +157,7 @@ impl UsualDoor {
             pipeline_run: pipeline_run.unbind(),
             usual_run: usual_run.unbind(),
             compat: CompatPart::new(compat_classes, compat_globals)?,
+            make_context: make_context.unbind(),
         })
     }
 
@@ -248,39 +254,38 @@ enum Door<'py> {
 }
 
 impl UsualDoor {
-    /// `FrontDoor.enter_without_token`'s usual answer read in place: the context of gateway
-    /// `name` as `_opened` keeps it, when its policy is still the gateway's and `params`'
-    /// account is its own; None otherwise (then `enter_now` decides).
-    fn opened_context<'py>(
+    /// What the front door's dict slot `slot` (`_opened` or `_locked`) remembers of gateway
+    /// `name`, `(entered, account_id)`, when `policy_of(entered)` is still the gateway's policy
+    /// and `params`' account is its own: `entered`. None otherwise (then `enter_now` decides).
+    fn remembered<'py>(
         &self,
         front_door: &Bound<'py, PyAny>,
+        slot: usize,
         name: &Bound<'py, PyAny>,
         params: &Bound<'py, PyDict>,
+        policy_of: impl Fn(&Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let py = front_door.py();
         // SAFETY: the front door was checked to be exactly its class when the function was made.
         let f = |i| unsafe { self.front_door.get(front_door, i) };
-        let (Some(opened), Some(policies)) = (f(F_OPENED), f(F_POLICIES)) else {
+        let (Some(remembered), Some(policies)) = (f(slot), f(F_POLICIES)) else {
             return Ok(None);
         };
-        let (Ok(opened), Ok(policies)) = (opened.downcast_into::<PyDict>(), policies.downcast_into::<PyDict>()) else {
+        let (Ok(remembered), Ok(policies)) = (remembered.downcast_into::<PyDict>(), policies.downcast_into::<PyDict>())
+        else {
             return Ok(None);
         };
-        let Some(entered) = opened.get_item(name)? else {
+        let Some(pair) = remembered.get_item(name)? else {
             return Ok(None);
         };
-        let Ok(entered) = entered.downcast_into_exact::<PyTuple>() else {
+        let Ok(pair) = pair.downcast_into_exact::<PyTuple>() else {
             return Ok(None);
         };
-        if entered.len() != 2 {
+        if pair.len() != 2 {
             return Ok(None);
         }
-        let (ctx, account_id) = (entered.get_item(0)?, entered.get_item(1)?);
-        if !self.context.is(&ctx) {
-            return Ok(None);
-        }
-        // SAFETY: `ctx` was just checked to be exactly GatewayContext.
-        let Some(policy) = (unsafe { self.context.get(&ctx, X_POLICY) }) else {
+        let (entered, account_id) = (pair.get_item(0)?, pair.get_item(1)?);
+        let Some(policy) = policy_of(&entered) else {
             return Ok(None);
         };
         match policies.get_item(name)? {
@@ -292,12 +297,33 @@ impl UsualDoor {
                 return Ok(None);
             }
         }
-        Ok(Some(ctx))
+        Ok(Some(entered))
     }
 
-    /// The request's GatewayContext: `opened` (`opened_context`'s), else what
-    /// `FrontDoor.enter_now` gives (Python: a gateway entered now, with the request's token if
-    /// it needs one). None when it is refused or must be awaited, or not exactly a context.
+    /// `FrontDoor.enter_without_token`'s usual answer read in place: the context of a gateway
+    /// that needs no token, as `_opened` keeps it (see `remembered`).
+    fn opened_context<'py>(
+        &self,
+        front_door: &Bound<'py, PyAny>,
+        name: &Bound<'py, PyAny>,
+        params: &Bound<'py, PyDict>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.remembered(front_door, F_OPENED, name, params, |ctx| {
+            // SAFETY: `get` runs only on an object just checked to be exactly GatewayContext.
+            self.context
+                .is(ctx)
+                .then(|| unsafe { self.context.get(ctx, X_POLICY) })
+                .flatten()
+        })
+    }
+
+    /// The request's GatewayContext: `opened` (`opened_context`'s); else, for a gateway that
+    /// needs a token as `_locked` keeps it (see `remembered`), one made here with the
+    /// principal `FrontDoor._auth_now` gives for the request's token (`gateway_token`, read
+    /// from `raw`, the request's header pairs); else what `FrontDoor.enter_now` gives (Python:
+    /// a gateway entered now, with the request's token if it needs one). None when the token
+    /// is refused, the gateway must be awaited, or `enter_now` gives no context.
+    #[allow(clippy::too_many_arguments)]
     fn entered<'py>(
         &self,
         opened: Option<Bound<'py, PyAny>>,
@@ -305,11 +331,26 @@ impl UsualDoor {
         request: &Bound<'py, PyAny>,
         route: &Bound<'py, PyAny>,
         params: &Bound<'py, PyDict>,
+        name: &Bound<'py, PyAny>,
+        raw: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let ctx = match opened {
-            Some(ctx) => return Ok(Some(ctx)),
-            None => front_door.call_method1(intern!(front_door.py(), "enter_now"), (request, route, params))?,
-        };
+        let py = front_door.py();
+        if let Some(ctx) = opened {
+            return Ok(Some(ctx));
+        }
+        let locked = self.remembered(front_door, F_LOCKED, name, params, |policy| Some(policy.clone()))?;
+        // SAFETY: the front door was checked to be exactly its class when the function was made.
+        let auth_now = unsafe { self.front_door.get(front_door, F_AUTH_NOW) };
+        if let (Some(policy), Some(auth_now), Some(raw)) = (locked, auth_now, raw) {
+            if let Some(token) = gateway_token(raw)? {
+                let principal = auth_now.call1((name, token))?;
+                if principal.is_none() {
+                    return Ok(None); // refused: `_dispatch` answers 401
+                }
+                return Ok(Some(self.make_context.bind(py).call1((name, policy, principal))?));
+            }
+        }
+        let ctx = front_door.call_method1(intern!(py, "enter_now"), (request, route, params))?;
         Ok(self.context.is(&ctx).then_some(ctx))
     }
 
@@ -369,7 +410,13 @@ impl UsualDoor {
         let opened = self.opened_context(front_door, &name, &params)?;
         if !provider_route {
             // _dispatch's `await route.handler(request, params, ctx)`, awaited by the server.
-            let Some(ctx) = self.entered(opened, front_door, request, &route, &params)? else {
+            // SAFETY: `get` runs only on headers just checked to be exactly Headers.
+            let raw = self
+                .headers
+                .is(&headers)
+                .then(|| unsafe { self.headers.get(&headers, 0) })
+                .flatten();
+            let Some(ctx) = self.entered(opened, front_door, request, &route, &params, &name, raw.as_ref())? else {
                 return Ok(Door::Resolved(found));
             };
             if let Some(answer) = self.compat_passthrough(app, request, &route, &ctx, &headers, &body)? {
@@ -419,7 +466,7 @@ impl UsualDoor {
             None => intern!(py, "json").clone(),
         };
         // The gateway entered last: a request declined above is entered by `_dispatch`.
-        let Some(ctx) = self.entered(opened, front_door, request, &route, &params)? else {
+        let Some(ctx) = self.entered(opened, front_door, request, &route, &params, &name, Some(&raw))? else {
             return Ok(Door::Resolved(found));
         };
         // The usual request from here on: what provider() and _answer() make.
