@@ -693,6 +693,10 @@ class UsualStart:
     def function(self) -> Callable[[Any, Any, str, list[Any]], bool]:
         """`start(session, ws, event_id, steps)`: True when the request was started as
         `_start` starts it; False (nothing changed) otherwise."""
+    def messages(self, session: Any, read_create: Callable[[bytes], Any]) -> Callable[[Any, int, bytes], None]:
+        """`session`'s `on_message(ws, opcode, payload)`, holding it weakly: a create
+        `read_create` reads whole goes to the module's `_usual_start` (`_start_caught` when
+        it declines, `_bug` when it raises); any other message to `session._on_message`."""
 
 class UsualMain:
     """`_Run.main`, `_run_step` and `UpstreamClient.request` for the usual request as one
