@@ -675,8 +675,9 @@ class UsualRun:
 class UsualStart:
     """`UniversalSession._start`'s usual case and `_ran` for a request that ended with its
     record, natively (aigw.api.universal_ws; rust/src/python/usual_start.rs). `session`,
-    `step`, `policy`: UniversalSession, StepRequest, GatewayPolicy (slots checked:
-    ValueError); `globals`: universal_ws's module globals (`run`, `_Task`)."""
+    `step`, `policy`, `websocket`: UniversalSession, StepRequest, GatewayPolicy, the server's
+    WebSocket (slots checked: ValueError); `globals`: universal_ws's module globals (`run`,
+    `_Task`, `_usual_start`)."""
 
     def __init__(
         self,
@@ -689,6 +690,7 @@ class UsualStart:
         make_sink: Callable[..., Any],
         pipeline_run: Callable[..., Any],
         usual_run: Callable[..., Any],
+        websocket: type,
     ) -> None: ...
     def function(self) -> Callable[[Any, Any, str, list[Any]], bool]:
         """`start(session, ws, event_id, steps)`: True when the request was started as

@@ -145,3 +145,22 @@ def test_a_sessions_message_handler_does_not_keep_it_alive():
     gc.collect()
     assert ref() is None
     handler(None, 1, b"{}")  # a message for a session that is gone is dropped
+
+
+async def test_a_natively_started_request_is_counted_in_the_connection_s_slots(gateway, sims, monkeypatch):
+    from aigw.server.websocket import WebSocket
+
+    asked = []
+    for name in ("work_started", "work_finished"):
+        python = getattr(WebSocket, name)
+        monkeypatch.setattr(WebSocket, name, lambda self, _name=name, _python=python: (asked.append(_name), _python(self))[1])
+    starts = counted_starts(monkeypatch, native=True)
+    async with gateway() as gw, connect(gw) as ws:
+        for event_id in ("one", "two"):
+            await ws.send(create(step("openai", event_id=event_id)))
+            (msg,) = await answer(ws)
+            assert msg["metadata"]["status"] == 200
+        (conn,) = [c for c in gw.gateway.server.connections if isinstance(c, WebSocket)]
+        await asyncio.sleep(0.05)  # the request's done callback runs after its answer
+        assert (conn._in_flight, conn._activity) == (0, True)
+    assert starts == [True, True] and asked == []

@@ -374,9 +374,10 @@ class UniversalSession(WebSocketHandler):
 
 #: `_start`'s usual case (a session taking requests, a new eventId with room for it, no
 #: `compat` step, a loop without a task factory) and `_ran` for a request that ended with its
-#: record, natively; False, having changed nothing, for any other start:
-#: rust/src/python/usual_start.rs.
+#: record, natively (the server's WebSocket's `work_started`/`work_finished` counted in its
+#: slots); False, having changed nothing, for any other start: rust/src/python/usual_start.rs.
 _USUAL_START = _codec.UsualStart(
-    UniversalSession, StepRequest, GatewayPolicy, globals(), make_gateway_request, new_log_id, _make_sink, run, pipeline._usual_run
+    UniversalSession, StepRequest, GatewayPolicy, globals(), make_gateway_request, new_log_id, _make_sink, run, pipeline._usual_run,
+    WebSocket,
 )
 _usual_start = _USUAL_START.function()

@@ -12,12 +12,13 @@
 //! as the Python reads them (tests and the floor benchmark swap `run`).
 
 use super::fastcall::{self, one_argument_through_trampoline, FixedArity, MethodDef};
-use super::slot_layout::Layout;
+use super::slot_layout::{is_false, Layout};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
+use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
 use pyo3::{PyTraverseError, PyVisit};
+use std::sync::Arc;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<UsualStart>()?; // SessionRan is made by it, never from Python
@@ -65,14 +66,65 @@ pub struct UsualStart {
     usual_run: Py<PyAny>,
     /// ("loop", "name"): the Task's keywords, as a vectorcall's names.
     task_keywords: Py<PyTuple>,
+    /// The server's WebSocket (aigw/server/websocket.py): its count of work in flight.
+    work: Arc<WorkCount>,
+}
+
+const WEBSOCKET_SLOTS: &[&str] = &["_in_flight", "_activity", "_shutting_down"];
+const W_IN_FLIGHT: usize = 0;
+const W_ACTIVITY: usize = 1;
+const W_SHUTTING_DOWN: usize = 2;
+
+/// A WebSocket's `work_started()` and `work_finished()` (aigw/server/websocket.py), counted in
+/// place in the server's own WebSocket; asked of any other `ws`, and of the server's when the
+/// last unit of work ends during shutdown (then the connection closes: the Python's).
+pub(crate) struct WorkCount(Layout);
+
+impl WorkCount {
+    /// The count of work in flight of `ws`, exactly the server's WebSocket, when it is an int.
+    fn in_flight(&self, ws: &Bound<'_, PyAny>) -> Option<i64> {
+        // SAFETY: `get` runs only on an object just checked to be exactly the class.
+        let count = self
+            .0
+            .is(ws)
+            .then(|| unsafe { self.0.get(ws, W_IN_FLIGHT) })
+            .flatten()?;
+        count.downcast_exact::<PyInt>().ok()?.extract::<i64>().ok()
+    }
+
+    /// `ws.work_started()`.
+    fn started(&self, ws: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = ws.py();
+        match self.in_flight(ws) {
+            // SAFETY: `in_flight` checked `ws` to be exactly the class.
+            Some(n) if n < i64::MAX => unsafe { self.0.set(ws, W_IN_FLIGHT, (n + 1).into_pyobject(py)?.into_any()) },
+            _ => drop(ws.call_method0(intern!(py, "work_started"))?),
+        }
+        Ok(())
+    }
+
+    /// `ws.work_finished()`.
+    fn finished(&self, ws: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = ws.py();
+        // SAFETY (the gets and sets): `in_flight` checked `ws` to be exactly the class.
+        match self.in_flight(ws) {
+            Some(n) if n > 1 => unsafe { self.0.set(ws, W_IN_FLIGHT, (n - 1).into_pyobject(py)?.into_any()) },
+            Some(1) if is_false(&unsafe { self.0.get(ws, W_SHUTTING_DOWN) }) => unsafe {
+                self.0.set(ws, W_IN_FLIGHT, 0i64.into_pyobject(py)?.into_any());
+                self.0.set(ws, W_ACTIVITY, PyBool::new(py, true).to_owned().into_any());
+            },
+            _ => drop(ws.call_method0(intern!(py, "work_finished"))?),
+        }
+        Ok(())
+    }
 }
 
 #[pymethods]
 impl UsualStart {
-    /// `session`, `step`, `policy`: the classes UniversalSession, StepRequest and
-    /// GatewayPolicy (their slots checked: ValueError); `globals`: universal_ws's module
-    /// globals; then the GatewayRequest maker, `new_log_id`, the sink maker, and
-    /// aigw.pipeline's `run` and `_usual_run`.
+    /// `session`, `step`, `policy`, `websocket`: the classes UniversalSession, StepRequest,
+    /// GatewayPolicy and the server's WebSocket (their slots checked: ValueError); `globals`:
+    /// universal_ws's module globals; then the GatewayRequest maker, `new_log_id`, the sink
+    /// maker, and aigw.pipeline's `run` and `_usual_run`.
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -85,6 +137,7 @@ impl UsualStart {
         make_sink: Bound<'_, PyAny>,
         pipeline_run: Bound<'_, PyAny>,
         usual_run: Bound<'_, PyAny>,
+        websocket: &Bound<'_, PyType>,
     ) -> PyResult<Self> {
         let py = session.py();
         Ok(UsualStart {
@@ -98,6 +151,7 @@ impl UsualStart {
             pipeline_run: pipeline_run.unbind(),
             usual_run: usual_run.unbind(),
             task_keywords: PyTuple::new(py, ["loop", "name"])?.unbind(),
+            work: Arc::new(WorkCount(Layout::new(websocket, WEBSOCKET_SLOTS)?)),
         })
     }
 
@@ -325,7 +379,7 @@ impl UsualStart {
             principal,
             session,
         ))?;
-        ws.call_method0(intern!(py, "work_started"))?;
+        self.work.started(ws)?;
         let sink = self.make_sink.bind(py).call1((ws, event_id))?;
         let coro = match run.is(self.pipeline_run.bind(py)) {
             // run's first line: the usual request set up natively, else run itself
@@ -340,6 +394,7 @@ impl UsualStart {
         let ran = Bound::new(
             py,
             SessionRan {
+                work: Arc::clone(&self.work),
                 session: session.clone().unbind(),
                 inflight: inflight.clone().unbind(),
                 on_record: on_record.unbind(),
@@ -378,6 +433,7 @@ impl UsualStart {
 /// `inflight` and `on_record` (both set once, in its `__init__`).
 #[pyclass(module = "aigw._codec", frozen)]
 pub struct SessionRan {
+    work: Arc<WorkCount>,
     session: Py<PyAny>,
     inflight: Py<PyDict>,
     on_record: Py<PyAny>,
@@ -432,7 +488,7 @@ impl SessionRan {
             Ok(false) => Ok(()),
             Err(e) => Err(e),
         }
-        .and_then(|_| ws.call_method0(intern!(py, "work_finished")).map(drop));
+        .and_then(|_| self.work.finished(ws));
         popped?;
         recorded?;
         Ok(py.None().into_bound(py))
