@@ -5,8 +5,9 @@ no-op otherwise. After AIGW_OPCODES_START seconds it traces the main thread's Py
 with opcode events for AIGW_OPCODES_SECONDS, then writes `requests N` (each plain HTTP request
 as the connection's `_serve` takes it: its first call, or a resumption at `await waiter`,
 since the usual provider-route request reaches the pipeline through no Python `run` nor
-`response_writer`; the WebSocket session's `_start` calls, whose usual request's native start
-does not pass through `run` either; and aigw.pipeline.run's calls from anywhere else) and one
+`response_writer`; each asyncio Task registered, since a WebSocket request is one Task and its
+usual message reaches neither a Python `on_message`, `_start` nor `run`; and aigw.pipeline.run's
+calls from anywhere else) and one
 `count file:function` line per function to
 $AIGW_OPCODES_OUT.<pid> (the log writer's child process, which inherits the environment,
 writes a file of its own). Dataclass-generated `__init__`s are named by their class.
@@ -19,6 +20,7 @@ whose calls count as the requests.
 Tracing makes the process several times slower: its counts are exact, its timings useless.
 """
 
+import asyncio
 import collections
 import os
 import sys
@@ -33,6 +35,7 @@ if os.environ.get("AIGW_OPCODES_OUT"):
     _PIPELINE = os.path.join("aigw", "pipeline.py")
     _SESSION = os.path.join("aigw", "api", "universal_ws.py")
     _DOORS = (os.path.join("aigw", "api", "http_routes.py"), os.path.join("aigw", "api", "compat_routes.py"))
+    _WEAKSET = "_weakrefset.py"
     _SERVER = os.path.join("aigw", "server", "http.py")
     _lines: dict = {}
 
@@ -85,7 +88,9 @@ if os.environ.get("AIGW_OPCODES_OUT"):
             # one at `request = await waiter` resumes it with the next request.
             if frame.f_lineno == code.co_firstlineno or frame.f_lineno in _next_request_lines(code):
                 _state["requests"] += 1
-        elif code.co_name == "_start" and code.co_filename.endswith(_SESSION):
+        elif code.co_name == "add" and code.co_filename.endswith(_WEAKSET) and isinstance(frame.f_locals.get("item"), asyncio.Task):
+            # asyncio registering a Task in its WeakSet: a WebSocket request's (an HTTP
+            # connection's one Task was made before the window opened).
             _state["requests"] += 1
         elif code.co_name == "floor_run":  # the floor's stand-in for it (AIGW_FLOOR=1)
             _state["requests"] += 1
