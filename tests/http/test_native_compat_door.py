@@ -126,3 +126,27 @@ async def test_doors_that_keep_a_record_list_take_the_python_door(fixed_upstream
         assert response.startswith(b"HTTP/1.1 200 OK\r\n")
         assert len(gw.records) == 2
     assert len(handle_calls) == 2
+
+
+async def test_a_request_the_door_read_and_declined_hands_its_read_to_handle(fixed_upstream, monkeypatch):
+    from doors import exchange
+
+    from aigw import _codec
+    from aigw.testing.gateway import running_gateway
+
+    handed = []
+    python_handle = CompatDoors._handle
+
+    def recorded(self, front, request, ctx, *lone):
+        handed.append(lone)
+        return python_handle(self, front, request, ctx, *lone)
+
+    monkeypatch.setattr(CompatDoors, "_handle", recorded)
+    translated = {**CHAT, "model": "anthropic/claude-3-5-haiku", "max_tokens": 16}
+    async with running_gateway({"openai": fixed_upstream, "anthropic": fixed_upstream}, record_requests=False, gateways=OPEN) as gw:
+        for doc, extra in ((translated, ""), (translated, ""), (CHAT, "cf-aig-cache-ttl: 60\r\n")):
+            response = await exchange(gw.port, compat_request("chat/completions", doc, extra=extra)(gw))
+            assert response.startswith(b"HTTP/1.1 ")
+    # The first request's route was not cached yet (`_dispatch` called the handler); then the
+    # door read each body once and handed `_handle` what `lone_model` reads.
+    assert handed == [(), (_codec.lone_model(orjson.dumps(translated)),), (_codec.lone_model(orjson.dumps(CHAT)),)]

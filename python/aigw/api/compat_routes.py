@@ -52,6 +52,10 @@ EMBEDDINGS_PATTERN = "/v1/{account}/{gateway}/compat/embeddings"
 MODELS_PATTERN = "/v1/{account}/{gateway}/compat/models"
 
 
+#: `CompatDoors._handle`'s `lone` when the body was not read before.
+_UNREAD: Any = object()
+
+
 class CompatDoors:
     """The /compat handlers, bound to the runtime, the configured provider formats, the
     dynamic routes and the configured model lists."""
@@ -145,7 +149,8 @@ class CompatDoors:
         inner.step_metadata = metadata
         return TranslatingSink(inner, translations, own_errors=False)
 
-    async def _handle(self, front: str, request: Request, ctx: GatewayContext | None) -> Any:
+    async def _handle(self, front: str, request: Request, ctx: GatewayContext | None, lone: Any = _UNREAD) -> Any:
+        # `lone`: `_codec.lone_model(request.body)`, when the gateway's native door read it.
         assert ctx is not None  # not a public route
         _, options = client_hop_headers(request)
         log_id = new_log_id()
@@ -155,7 +160,8 @@ class CompatDoors:
             # The usual chat body's lone top-level "model" string (and "stream") read in one
             # native pass; a plain pass-through's name is resolved once (`_passthrough`) and
             # the body goes as it came, that string replaced.
-            lone = _codec.lone_model(sent) if front != "embeddings" else None
+            if lone is _UNREAD:
+                lone = _codec.lone_model(sent) if front != "embeddings" else None
             if lone is not None:
                 plain = self._plains[front][lone[1]]
                 if plain and plain.spliced_model is not None:

@@ -5,7 +5,7 @@
 //! (aigw/api/compat_routes.py) plan it.
 //!
 //! The Python stays the specification and the path for every other request: `plan` answers
-//! None, having changed nothing, unless the doors keep no record list, the body's `"model"` is
+//! what it read (for `_handle`, so the body is not read twice), having changed nothing, unless the doors keep no record list, the body's `"model"` is
 //! a name the chat door has already resolved (`CompatDoors._plains`, read without computing a
 //! missing name) to a `Passthrough` with a model to splice in, and the body reads in one pass
 //! (`_codec.lone_model`). The doors and the Passthrough are read in their `__slots__`.
@@ -14,7 +14,7 @@ use super::relay::splice;
 use super::slot_layout::{Classes, Layout};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyString, PyTuple};
 
 const DOORS_SLOTS: &[&str] = &["runtime", "_plains", "on_record"];
 const C_RUNTIME: usize = 0;
@@ -39,6 +39,17 @@ pub(super) struct CompatPart {
     globals: Py<PyDict>,
 }
 
+/// What `plan` made of a request.
+pub(super) enum Plan<'py> {
+    /// The usual pass-through.
+    Passthrough(Planned<'py>),
+    /// Another request whose body was read: `_codec.lone_model(body)`'s answer, for
+    /// `_handle(front, request, ctx, lone)` (the body is not read twice).
+    Read(Bound<'py, PyAny>),
+    /// Another request, its body not read.
+    Unread,
+}
+
 /// One usual pass-through request, planned: the step's parts and what answers it.
 pub(super) struct Planned<'py> {
     pub provider: Bound<'py, PyAny>,
@@ -50,6 +61,8 @@ pub(super) struct Planned<'py> {
     /// The `cf-aig-provider` / `cf-aig-model` fields of the answer.
     pub answering: Bound<'py, PyAny>,
     pub runtime: Bound<'py, PyAny>,
+    /// `_codec.lone_model(body)`'s answer, for `_handle` if the request is declined after all.
+    pub lone: Bound<'py, PyAny>,
 }
 
 impl CompatPart {
@@ -70,49 +83,64 @@ impl CompatPart {
     }
 
     /// `_handle`'s plain pass-through on chat door `front` ("openai" or "anthropic") of a
-    /// request whose body is `body`: its step's parts, or None for any other request.
+    /// request whose body is `body`: its step's parts, or what was read of any other request.
     /// `doors` must be exactly a CompatDoors (`reads`).
     pub(super) fn plan<'py>(
         &self,
         doors: &Bound<'py, PyAny>,
         front: &Bound<'py, PyAny>,
         body: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<Planned<'py>>> {
+    ) -> PyResult<Plan<'py>> {
         let py = doors.py();
         // SAFETY: the caller checked `doors` with `reads`.
         let d = |i| unsafe { self.doors.get(doors, i) };
         let (Some(runtime), Some(plains), Some(on_record)) = (d(C_RUNTIME), d(C_PLAINS), d(C_ON_RECORD)) else {
-            return Ok(None);
+            return Ok(Plan::Unread);
         };
         if !on_record.is_none() {
-            return Ok(None); // `_answer`'s producer that hands the record on
+            return Ok(Plan::Unread); // `_answer`'s producer that hands the record on
         }
         let Ok(sent) = body.downcast::<PyBytes>() else {
-            return Ok(None);
+            return Ok(Plan::Unread);
         };
         // `_codec.lone_model(sent)`
+        let none = || Ok(Plan::Read(py.None().into_bound(py)));
         let Some(found) = crate::json_fields::read(sent.as_bytes()) else {
-            return Ok(None);
+            return none();
         };
         let (Some((start, end)), Some(name), false) = (found.model_span, found.model, found.escaped_key) else {
-            return Ok(None);
+            return none();
         };
+        let name = PyString::new(py, &name);
+        let lone = PyTuple::new(
+            py,
+            [
+                PyBool::new(py, found.stream).to_owned().into_any(),
+                name.clone().into_any(),
+                start.into_pyobject(py)?.into_any(),
+                end.into_pyobject(py)?.into_any(),
+            ],
+        )?
+        .into_any();
         // `self._plains[front][name]`, a name resolved before (a Memo is a dict: its
         // `__missing__`, which resolves a new name, is not called here).
-        let Ok(plains) = plains.downcast_into::<PyDict>() else {
-            return Ok(None);
+        let resolved = |plains: Bound<'py, PyAny>| -> PyResult<Option<Bound<'py, PyAny>>> {
+            let Ok(plains) = plains.downcast_into::<PyDict>() else {
+                return Ok(None);
+            };
+            let Some(memo) = plains.get_item(front)? else {
+                return Ok(None);
+            };
+            let Ok(memo) = memo.downcast_into::<PyDict>() else {
+                return Ok(None);
+            };
+            memo.get_item(&name)
         };
-        let Some(memo) = plains.get_item(front)? else {
-            return Ok(None);
-        };
-        let Ok(memo) = memo.downcast_into::<PyDict>() else {
-            return Ok(None);
-        };
-        let Some(plain) = memo.get_item(PyString::new(py, &name))? else {
-            return Ok(None);
+        let Some(plain) = resolved(plains)? else {
+            return Ok(Plan::Read(lone));
         };
         if !self.passthrough.is(&plain) {
-            return Ok(None); // False: a name `_plan` answers
+            return Ok(Plan::Read(lone)); // False: a name `_plan` answers
         }
         // SAFETY: `plain` was just checked to be exactly a Passthrough.
         let p = |i| unsafe { self.passthrough.get(&plain, i) };
@@ -123,27 +151,24 @@ impl CompatPart {
             p(P_SPLICED_MODEL),
             p(P_ANSWERING),
         ) else {
-            return Ok(None);
+            return Ok(Plan::Read(lone));
         };
         let Ok(spliced) = spliced.downcast_into::<PyBytes>() else {
-            return Ok(None); // None: the target changes more than the model's value
+            return Ok(Plan::Read(lone)); // None: the target changes more than the model's value
         };
         // `endpoint, query = plain.calls[stream]`
-        let Ok(calls) = calls.downcast_into_exact::<PyTuple>() else {
-            return Ok(None);
+        let call = calls
+            .downcast_into_exact::<PyTuple>()
+            .ok()
+            .and_then(|calls| calls.get_item(usize::from(found.stream)).ok())
+            .and_then(|call| call.downcast_into_exact::<PyTuple>().ok())
+            .filter(|call| call.len() == 2);
+        let Some(call) = call else {
+            return Ok(Plan::Read(lone));
         };
-        let Ok(call) = calls
-            .get_item(usize::from(found.stream))
-            .and_then(|c| Ok(c.downcast_into_exact::<PyTuple>()?))
-        else {
-            return Ok(None);
-        };
-        if call.len() != 2 {
-            return Ok(None);
-        }
         let (endpoint, query) = (call.get_item(0)?, call.get_item(1)?);
         let body = splice(py, sent.as_bytes(), start, end, spliced.as_bytes())?;
-        Ok(Some(Planned {
+        Ok(Plan::Passthrough(Planned {
             provider,
             model,
             endpoint,
@@ -152,6 +177,7 @@ impl CompatPart {
             stream: found.stream,
             answering,
             runtime,
+            lone,
         }))
     }
 

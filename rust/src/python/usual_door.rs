@@ -28,7 +28,7 @@ use super::fastcall::{one_argument_through_trampoline, MethodDef};
 use super::headers::{gateway_token, split_client_fields};
 use super::relay::stream_and_model;
 use super::slot_layout::{is_false, Classes, Layout};
-use super::usual_compat::{self, CompatPart};
+use super::usual_compat::{self, CompatPart, Plan};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
@@ -553,8 +553,9 @@ impl UsualDoor {
     }
 
     /// A /compat chat route's usual pass-through (usual_compat.rs) as `CompatDoors._handle`
-    /// answers it, to the gateway of `ctx` (exactly a GatewayContext); None for any other
-    /// request, having changed nothing.
+    /// answers it, to the gateway of `ctx` (exactly a GatewayContext); for another request to
+    /// it whose body the door read, `_handle`'s coroutine given what was read; None for any
+    /// other request, having changed nothing.
     fn compat_passthrough<'py>(
         &self,
         app: &AppDoor,
@@ -573,23 +574,32 @@ impl UsualDoor {
         else {
             return Ok(None);
         };
-        if !self.headers.is(headers) {
-            return Ok(None);
-        }
+        let doors = app.compat.bind(py);
+        let plan = match self.compat.plan(doors, front, body)? {
+            Plan::Passthrough(plan) => plan,
+            // `_handle(front, request, ctx, lone)`'s coroutine, the body read once
+            Plan::Read(lone) => {
+                return Ok(Some(
+                    doors.call_method1(intern!(py, "_handle"), (front, request, ctx, lone))?,
+                ))
+            }
+            Plan::Unread => return Ok(None),
+        };
         // `_, options = client_hop_headers(request)`: a request naming an option (an event id,
         // a cache setting, ...) is `_handle`'s.
-        // SAFETY: `headers` was just checked to be exactly Headers.
-        let Some(raw) = (unsafe { self.headers.get(headers, 0) }) else {
-            return Ok(None);
+        // SAFETY: `get` runs only on headers just checked to be exactly Headers.
+        let raw = self
+            .headers
+            .is(headers)
+            .then(|| unsafe { self.headers.get(headers, 0) })
+            .flatten();
+        let split = match raw {
+            Some(raw) => split_client_fields(&raw, self.hop.bind(py), self.checked_headers.bind(py))?,
+            None => None,
         };
-        let Some((_, options)) = split_client_fields(&raw, self.hop.bind(py), self.checked_headers.bind(py))? else {
-            return Ok(None);
-        };
-        if !options.is_empty() {
-            return Ok(None);
-        }
-        let Some(plan) = self.compat.plan(app.compat.bind(py), front, body)? else {
-            return Ok(None);
+        let Some((_, options)) = split.filter(|(_, options)| options.is_empty()) else {
+            let handled = doors.call_method1(intern!(py, "_handle"), (front, request, ctx, plan.lone))?;
+            return Ok(Some(handled));
         };
         // make_step_request(plain.provider, endpoint, CheckedHeaders(), body, stream, plain.model, None, "POST", query)
         let step = self.make_step.bind(py).call1((
