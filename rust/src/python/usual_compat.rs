@@ -65,6 +65,22 @@ pub(super) struct Planned<'py> {
     pub lone: Bound<'py, PyAny>,
 }
 
+/// `run` and the sink maker named `maker` from a doors module's globals (`globals`), read when
+/// a producer is called, as the Python producers read them (tests swap `run`). NameError when
+/// either is missing.
+pub(super) fn run_and_maker<'py>(
+    globals: &Bound<'py, PyDict>,
+    maker: &Bound<'py, PyString>,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let py = globals.py();
+    match (globals.get_item(intern!(py, "run"))?, globals.get_item(maker)?) {
+        (Some(run), Some(make_sink)) => Ok((run, make_sink)),
+        _ => Err(pyo3::exceptions::PyNameError::new_err(format!(
+            "the doors' module has no run or {maker}"
+        ))),
+    }
+}
+
 impl CompatPart {
     /// `classes`: (CompatDoors, Passthrough), their slots checked (ValueError); `globals`:
     /// compat_routes' module globals.
@@ -190,15 +206,7 @@ impl CompatPart {
         answering: &Bound<'py, PyAny>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let py = response.py();
-        let globals = self.globals.bind(py);
-        let (Some(run), Some(make_sink)) = (
-            globals.get_item(intern!(py, "run"))?,
-            globals.get_item(intern!(py, "_passthrough_sink"))?,
-        ) else {
-            return Err(pyo3::exceptions::PyNameError::new_err(
-                "compat_routes has no run or _passthrough_sink",
-            ));
-        };
+        let (run, make_sink) = run_and_maker(self.globals.bind(py), intern!(py, "_passthrough_sink"))?;
         let sink = make_sink.call1((response, front, answering))?;
         Ok((run, sink))
     }

@@ -28,7 +28,7 @@ use super::fastcall::{one_argument_through_trampoline, MethodDef};
 use super::headers::{gateway_token, split_client_fields};
 use super::relay::stream_and_model;
 use super::slot_layout::{is_false, Classes, Layout};
-use super::usual_compat::{self, CompatPart, Plan};
+use super::usual_compat::{self, run_and_maker, CompatPart, Plan};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
@@ -647,15 +647,7 @@ impl DoorProducer {
         let (run, sink) = match &self.compat {
             Some((front, answering)) => door.compat.run_and_sink(response, front.bind(py), answering.bind(py))?,
             None => {
-                let globals = door.globals.bind(py);
-                let (Some(run), Some(make_sink)) = (
-                    globals.get_item(intern!(py, "run"))?,
-                    globals.get_item(intern!(py, "plain_http_sink"))?,
-                ) else {
-                    return Err(pyo3::exceptions::PyNameError::new_err(
-                        "http_routes has no run or plain_http_sink",
-                    ));
-                };
+                let (run, make_sink) = run_and_maker(door.globals.bind(py), intern!(py, "plain_http_sink"))?;
                 (run, make_sink.call1((response, false))?)
             }
         };
