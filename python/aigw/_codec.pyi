@@ -677,7 +677,7 @@ class UsualStart:
     record, natively (aigw.api.universal_ws; rust/src/python/usual_start.rs). `session`,
     `step`, `policy`, `websocket`: UniversalSession, StepRequest, GatewayPolicy, the server's
     WebSocket (slots checked: ValueError); `globals`: universal_ws's module globals (`run`,
-    `_Task`, `_usual_start`)."""
+    `_Task`)."""
 
     def __init__(
         self,
@@ -695,10 +695,6 @@ class UsualStart:
     def function(self) -> Callable[[Any, Any, str, list[Any]], bool]:
         """`start(session, ws, event_id, steps)`: True when the request was started as
         `_start` starts it; False (nothing changed) otherwise."""
-    def messages(self, session: Any, read_create: Callable[[bytes], Any]) -> Callable[[Any, int, bytes], None]:
-        """`session`'s `on_message(ws, opcode, payload)`, holding it weakly: a create
-        `read_create` reads whole goes to the module's `_usual_start` (`_start_caught` when
-        it declines, `_bug` when it raises); any other message to `session._on_message`."""
 
 class UsualMain:
     """`_Run.main`, `_run_step` and `UpstreamClient.request` for the usual request as one

@@ -164,27 +164,17 @@ async def test_an_integer_event_id_is_refused_with_2010(gateway, sims):
     assert not sims["openai"].requests
 
 
-@pytest.mark.parametrize("where", ["the native start", "the start in full"])
-async def test_a_bug_while_handling_one_message_answers_500_for_it_and_spares_the_rest(gateway, sims, monkeypatch, caplog, where):
-    import aigw.api.universal_ws as universal_ws
+async def test_a_bug_while_handling_one_message_answers_500_for_it_and_spares_the_rest(gateway, sims, monkeypatch, caplog):
     from aigw.api.universal_ws import UniversalSession
 
-    usual_start, in_full = universal_ws._usual_start, UniversalSession._start_in_full
+    start = UniversalSession._start
 
-    def buggy_usual_start(session, ws, event_id, steps):
-        if event_id == "boom":
-            if where == "the native start":
-                raise RuntimeError(f"a bug holding client data {SECRET}")
-            return False  # declined: the start in full takes it
-        return usual_start(session, ws, event_id, steps)
-
-    def buggy_in_full(self, ws, event_id, steps):
+    def buggy_start(self, ws, event_id, steps):
         if event_id == "boom":
             raise RuntimeError(f"a bug holding client data {SECRET}")
-        in_full(self, ws, event_id, steps)
+        start(self, ws, event_id, steps)
 
-    monkeypatch.setattr(universal_ws, "_usual_start", buggy_usual_start)
-    monkeypatch.setattr(UniversalSession, "_start_in_full", buggy_in_full)
+    monkeypatch.setattr(UniversalSession, "_start", buggy_start)
     sims["openai"].chunks, sims["openai"].chunk_delay = 5, 0.05
     async with gateway() as gw, connect(gw) as ws:
         await ws.send(create(step("openai", "a b c d e", stream=True, event_id="sibling")))

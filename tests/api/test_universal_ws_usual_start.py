@@ -119,34 +119,6 @@ async def test_a_natively_started_requests_callback_shows_the_collector_its_sess
         await answers(ws, 1)
 
 
-async def test_a_usual_create_is_handled_without_the_python_message_handler(gateway, sims, monkeypatch):
-    handled = []
-    python_on_message = universal_ws.UniversalSession._on_message
-    monkeypatch.setattr(universal_ws.UniversalSession, "_on_message", lambda self, *args: (handled.append(args[1]), python_on_message(self, *args))[1])
-    starts = counted_starts(monkeypatch, native=True)
-    async with gateway() as gw, connect(gw) as ws:
-        await ws.send(create(step("openai", event_id="first")))
-        (msg,) = await answer(ws)
-        await ws.send(b"\x00binary")  # any other message: the Python handler
-        await ws.wait_closed()
-    assert msg["metadata"]["status"] == 200 and starts == [True]
-    assert handled == [2]  # only the binary message (opcode 2) reached `_on_message`
-    assert ws.close_code == 1003
-
-
-def test_a_sessions_message_handler_does_not_keep_it_alive():
-    import gc
-    import weakref
-
-    session = universal_ws.UniversalSession(None, None)  # type: ignore[arg-type]
-    ref = weakref.ref(session)
-    handler = session.on_message
-    del session
-    gc.collect()
-    assert ref() is None
-    handler(None, 1, b"{}")  # a message for a session that is gone is dropped
-
-
 async def test_a_natively_started_request_is_counted_in_the_connection_s_slots(gateway, sims, monkeypatch):
     from aigw.server.websocket import WebSocket
 

@@ -166,11 +166,10 @@ pipeline.deliver_natively_to(_codec.WsWholeDeliver((WebSocketSink, WebSocket, We
 class UniversalSession(WebSocketHandler):
     """One client connection to the Universal API."""
 
-    # Slots, so the native usual start (`_usual_start`) reads them in place; `on_message` is
-    # the session's native message handler (`_USUAL_START.messages`), made in `__init__`.
+    # Slots, so the native usual start (`_usual_start`) reads them in place.
     __slots__ = (
         "runtime", "principal", "accepting", "gateway", "max_inflight", "subprotocol", "request_headers", "inflight",
-        "on_record", "compat", "_loop", "on_message",
+        "on_record", "compat", "_loop",
     )  # fmt: skip
 
     def __init__(
@@ -198,9 +197,6 @@ class UniversalSession(WebSocketHandler):
         #: Expands `provider: "compat"` steps (aigw.api.compat_routes.CompatDoors), if served.
         self.compat = compat
         self._loop: asyncio.AbstractEventLoop | None = None  # asked once (a getpid() call in 3.11)
-        #: `on_message(ws, opcode, payload)`: the usual `universal.create` started natively,
-        #: every other message handed to `_on_message` (rust/src/python/usual_start.rs).
-        self.on_message = _USUAL_START.messages(self, fast_create)
 
     # -- callbacks from the server --
     def on_open(self, ws: Any) -> None:
@@ -209,11 +205,10 @@ class UniversalSession(WebSocketHandler):
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
 
-    def _on_message(self, ws: Any, opcode: int, payload: bytes) -> None:
-        """Handle one client message (what `on_message` does for every message, natively for
-        the usual create). Never raises: a bad message is answered for its eventId, and a bug
-        while handling one is logged (without client data) and answered with a 500 for that
-        message only, so the connection and the other requests carry on."""
+    def on_message(self, ws: Any, opcode: int, payload: bytes) -> None:
+        """Handle one client message. Never raises: a bad message is answered for its eventId,
+        and a bug while handling one is logged (without client data) and answered with a 500
+        for that message only, so the connection and the other requests carry on."""
         if opcode != TEXT:
             ws.close(1003, "the Universal API takes JSON text messages")
             return
@@ -238,25 +233,12 @@ class UniversalSession(WebSocketHandler):
             else:
                 ws.send_text(error_message(err.code, err.message, err.event_id, err.status))
         except Exception as exc:
-            self._bug(ws, event_id, exc)
-
-    def _start_caught(self, ws: Any, event_id: str, steps: list[StepRequest]) -> None:
-        """`_start_in_full`, its bug answered as `_on_message` answers one: the native
-        `on_message` hands over a create read whole whose start `_usual_start` declined."""
-        try:
-            self._start_in_full(ws, event_id, steps)
-        except Exception as exc:
-            self._bug(ws, event_id, exc)
-
-    def _bug(self, ws: Any, event_id: str | None, exc: BaseException) -> None:
-        """A bug while handling a client message: logged without client data, answered with a
-        500 for that eventId (a universal.created when none of that id is in flight)."""
-        log.error("bug while handling a client message: %s", bug_report(exc))
-        if event_id is not None and event_id not in self.inflight:
-            meta = {"eventId": event_id, "status": 500, "contentType": "application/json"}
-            ws.send_text(created(meta, error=error_body(INTERNAL_ERROR, "internal error")))
-        else:
-            ws.send_text(error_message(INTERNAL_ERROR, "internal error", event_id, 500))
+            log.error("bug while handling a client message: %s", bug_report(exc))
+            if event_id is not None and event_id not in self.inflight:
+                meta = {"eventId": event_id, "status": 500, "contentType": "application/json"}
+                ws.send_text(created(meta, error=error_body(INTERNAL_ERROR, "internal error")))
+            else:
+                ws.send_text(error_message(INTERNAL_ERROR, "internal error", event_id, 500))
 
     def on_close(self, ws: Any, code: int, reason: str) -> None:
         # A client that goes away cancels its upstream requests.
@@ -284,11 +266,6 @@ class UniversalSession(WebSocketHandler):
     def _start(self, ws: Any, event_id: str, steps: list[StepRequest]) -> None:
         if _usual_start(self, ws, event_id, steps):  # the usual start, natively (below)
             return
-        self._start_in_full(ws, event_id, steps)
-
-    def _start_in_full(self, ws: Any, event_id: str, steps: list[StepRequest]) -> None:
-        """`_start` for every start `_usual_start` declines: refusals, a compat step, a loop
-        with a task factory, ..."""
         if not self.accepting:
             meta = {"eventId": event_id, "status": 401, "contentType": "application/json"}
             ws.send_text(created(meta, error=error_body(Unauthorized.code, "the connection's auth token was revoked")))
@@ -376,8 +353,7 @@ class UniversalSession(WebSocketHandler):
 #: `compat` step, a loop without a task factory) and `_ran` for a request that ended with its
 #: record, natively (the server's WebSocket's `work_started`/`work_finished` counted in its
 #: slots); False, having changed nothing, for any other start: rust/src/python/usual_start.rs.
-_USUAL_START = _codec.UsualStart(
+_usual_start = _codec.UsualStart(
     UniversalSession, StepRequest, GatewayPolicy, globals(), make_gateway_request, new_log_id, _make_sink, run, pipeline._usual_run,
     WebSocket,
-)
-_usual_start = _USUAL_START.function()
+).function()

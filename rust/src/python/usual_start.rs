@@ -16,7 +16,7 @@ use super::slot_layout::{is_false, Layout};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
+use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 use std::sync::Arc;
 
@@ -159,106 +159,6 @@ impl UsualStart {
     /// was started as `_start` starts it; False, having changed nothing, otherwise.
     fn function<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         START.bind(slf)
-    }
-
-    /// `session`'s `on_message(ws, opcode, payload)` as a builtin function (see
-    /// `SessionMessages`), holding `session` weakly (the session holds it); `read_create`:
-    /// `fast_create` (aigw/api/universal_messages.py).
-    fn messages<'py>(
-        slf: &Bound<'py, Self>,
-        session: &Bound<'py, PyAny>,
-        read_create: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let messages = Bound::new(
-            py,
-            SessionMessages {
-                start: slf.clone().unbind(),
-                session: PyWeakrefReference::new(session)?.unbind(),
-                read_create: read_create.clone().unbind(),
-            },
-        )?;
-        ON_MESSAGE.bind(&messages)
-    }
-}
-
-/// One Universal session's `on_message`: a text message that `fast_create` reads whole (the
-/// usual `universal.create`) gets its eventId (a new log id when it names none) and
-/// `_usual_start` (the module's, read on each call: tests swap it); a start that is not the
-/// usual one goes to `UniversalSession._start_caught`, a bug in
-/// the native start to `_bug` (a 500 for that eventId); any other message to `_on_message`,
-/// the Python that handles every message. As `_on_message` does, it never raises for what a
-/// message holds.
-#[pyclass(module = "aigw._codec", frozen)]
-pub struct SessionMessages {
-    start: Py<UsualStart>,
-    session: Py<PyWeakrefReference>,
-    read_create: Py<PyAny>,
-}
-
-static ON_MESSAGE: MethodDef<SessionMessages> = MethodDef::fastcall(
-    c"on_message",
-    c"on_message(ws, opcode, payload): one client message of a Universal session (aigw.api.universal_ws).",
-    fastcall::fixed_arity::<SessionMessages, 3>,
-);
-
-impl FixedArity<3> for SessionMessages {
-    const FUNCTION: &'static str = "on_message";
-
-    fn call<'py>(&self, py: Python<'py>, args: [Bound<'py, PyAny>; 3]) -> PyResult<Bound<'py, PyAny>> {
-        let [ws, opcode, payload] = &args;
-        let none = py.None().into_bound(py);
-        let Some(session) = self.session.bind(py).upgrade() else {
-            return Ok(none); // the session is gone: no one to answer
-        };
-        // TEXT (1), read whole: `fast_create` raises nothing for what a message holds, and
-        // anything it does raise is `_on_message`'s to answer.
-        if opcode.extract::<i64>().is_ok_and(|op| op == 1) {
-            if let Ok(fast) = self.read_create.bind(py).call1((payload,)) {
-                if let Ok(fast) = fast.downcast_into_exact::<PyTuple>() {
-                    if fast.len() == 2 {
-                        let (given, steps) = (fast.get_item(0)?, fast.get_item(1)?);
-                        // `fast[0] or new_log_id()`
-                        let event_id = if given.is_truthy()? {
-                            given
-                        } else {
-                            self.start.get().new_log_id.bind(py).call0()?
-                        };
-                        // `_usual_start`, read from the module's globals as `_start` reads it.
-                        let globals = self.start.get().globals.bind(py);
-                        let Some(usual_start) = globals.get_item(intern!(py, "_usual_start"))? else {
-                            return Err(pyo3::exceptions::PyNameError::new_err(
-                                "universal_ws has no _usual_start",
-                            ));
-                        };
-                        match usual_start
-                            .call1((&session, ws, &event_id, &steps))
-                            .and_then(|s| s.is_truthy())
-                        {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                session.call_method1(intern!(py, "_start_caught"), (ws, event_id, steps))?;
-                            }
-                            Err(bug) => {
-                                session.call_method1(intern!(py, "_bug"), (ws, event_id, bug.value(py)))?;
-                            }
-                        }
-                        return Ok(none);
-                    }
-                }
-            }
-        }
-        session.call_method1(intern!(py, "_on_message"), (ws, opcode, payload))?;
-        Ok(none)
-    }
-}
-
-#[pymethods]
-impl SessionMessages {
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.start)?;
-        visit.call(&self.session)?;
-        visit.call(&self.read_create)
     }
 }
 
