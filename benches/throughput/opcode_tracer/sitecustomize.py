@@ -5,8 +5,8 @@ no-op otherwise. After AIGW_OPCODES_START seconds it traces the main thread's Py
 with opcode events for AIGW_OPCODES_SECONDS, then writes `requests N` (each plain HTTP request
 as the connection's `_serve` takes it: its first call, or a resumption at `await waiter`,
 since the usual provider-route request reaches the pipeline through no Python `run` nor
-`response_writer`; each asyncio Task registered, since a WebSocket request is one Task and its
-usual message reaches neither a Python `on_message`, `_start` nor `run`; and aigw.pipeline.run's
+`response_writer`; each asyncio Task registered, since a WebSocket request is one Task
+whichever way it starts, and its usual start calls no Python `run`; and aigw.pipeline.run's
 calls from anywhere else) and one
 `count file:function` line per function to
 $AIGW_OPCODES_OUT.<pid> (the log writer's child process, which inherits the environment,
