@@ -5,10 +5,11 @@
 //! (aigw/api/compat_routes.py) plan it.
 //!
 //! The Python stays the specification and the path for every other request: `plan` answers
-//! what it read (for `_handle`, so the body is not read twice), having changed nothing, unless the doors keep no record list, the body's `"model"` is
-//! a name the chat door has already resolved (`CompatDoors._plains`, read without computing a
-//! missing name) to a `Passthrough` with a model to splice in, and the body reads in one pass
-//! (`_codec.lone_model`). The doors and the Passthrough are read in their `__slots__`.
+//! what it read (for `_handle`, so the body is not read twice), having changed nothing, unless
+//! the doors keep no record list, the body reads in one pass (`_codec.lone_model`) and its
+//! `"model"` is a name the chat door has already resolved (`CompatDoors._plains`, read without
+//! computing a missing name) to a `Passthrough` with a model to splice in. The doors and the
+//! Passthrough are read in their `__slots__`.
 
 use super::relay::splice;
 use super::slot_layout::{Classes, Layout};
@@ -61,8 +62,30 @@ pub(super) struct Planned<'py> {
     /// The `cf-aig-provider` / `cf-aig-model` fields of the answer.
     pub answering: Bound<'py, PyAny>,
     pub runtime: Bound<'py, PyAny>,
-    /// `_codec.lone_model(body)`'s answer, for `_handle` if the request is declined after all.
-    pub lone: Bound<'py, PyAny>,
+    /// What `_codec.lone_model(body)` reads, for `_handle` if the request is declined after all.
+    pub read: LoneModel<'py>,
+}
+
+/// A body's lone top-level `"model"` string and `"stream"`, as `_codec.lone_model` reads them.
+pub(super) struct LoneModel<'py> {
+    stream: bool,
+    name: Bound<'py, PyString>,
+    start: usize,
+    end: usize,
+}
+
+impl<'py> LoneModel<'py> {
+    /// `_codec.lone_model(body)`'s answer: `(stream, name, start, end)`. Made only for a
+    /// request handed to `_handle`, not for the usual one.
+    pub(super) fn answer(&self) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.name.py();
+        let stream = PyBool::new(py, self.stream).to_owned().into_any();
+        let (start, end) = (
+            self.start.into_pyobject(py)?.into_any(),
+            self.end.into_pyobject(py)?.into_any(),
+        );
+        Ok(PyTuple::new(py, [stream, self.name.clone().into_any(), start, end])?.into_any())
+    }
 }
 
 /// `run` and the sink maker named `maker` from a doors module's globals (`globals`), read when
@@ -127,17 +150,12 @@ impl CompatPart {
         let (Some((start, end)), Some(name), false) = (found.model_span, found.model, found.escaped_key) else {
             return none();
         };
-        let name = PyString::new(py, &name);
-        let lone = PyTuple::new(
-            py,
-            [
-                PyBool::new(py, found.stream).to_owned().into_any(),
-                name.clone().into_any(),
-                start.into_pyobject(py)?.into_any(),
-                end.into_pyobject(py)?.into_any(),
-            ],
-        )?
-        .into_any();
+        let read = LoneModel {
+            stream: found.stream,
+            name: PyString::new(py, &name),
+            start,
+            end,
+        };
         // `self._plains[front][name]`, a name resolved before (a Memo is a dict: its
         // `__missing__`, which resolves a new name, is not called here).
         let resolved = |plains: Bound<'py, PyAny>| -> PyResult<Option<Bound<'py, PyAny>>> {
@@ -150,13 +168,13 @@ impl CompatPart {
             let Ok(memo) = memo.downcast_into::<PyDict>() else {
                 return Ok(None);
             };
-            memo.get_item(&name)
+            memo.get_item(&read.name)
         };
         let Some(plain) = resolved(plains)? else {
-            return Ok(Plan::Read(lone));
+            return Ok(Plan::Read(read.answer()?));
         };
         if !self.passthrough.is(&plain) {
-            return Ok(Plan::Read(lone)); // False: a name `_plan` answers
+            return Ok(Plan::Read(read.answer()?)); // False: a name `_plan` answers
         }
         // SAFETY: `plain` was just checked to be exactly a Passthrough.
         let p = |i| unsafe { self.passthrough.get(&plain, i) };
@@ -167,10 +185,10 @@ impl CompatPart {
             p(P_SPLICED_MODEL),
             p(P_ANSWERING),
         ) else {
-            return Ok(Plan::Read(lone));
+            return Ok(Plan::Read(read.answer()?));
         };
         let Ok(spliced) = spliced.downcast_into::<PyBytes>() else {
-            return Ok(Plan::Read(lone)); // None: the target changes more than the model's value
+            return Ok(Plan::Read(read.answer()?)); // None: the target changes more than the model's value
         };
         // `endpoint, query = plain.calls[stream]`
         let call = calls
@@ -180,7 +198,7 @@ impl CompatPart {
             .and_then(|call| call.downcast_into_exact::<PyTuple>().ok())
             .filter(|call| call.len() == 2);
         let Some(call) = call else {
-            return Ok(Plan::Read(lone));
+            return Ok(Plan::Read(read.answer()?));
         };
         let (endpoint, query) = (call.get_item(0)?, call.get_item(1)?);
         let body = splice(py, sent.as_bytes(), start, end, spliced.as_bytes())?;
@@ -193,7 +211,7 @@ impl CompatPart {
             stream: found.stream,
             answering,
             runtime,
-            lone,
+            read,
         }))
     }
 

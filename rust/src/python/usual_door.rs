@@ -598,7 +598,7 @@ impl UsualDoor {
             None => None,
         };
         let Some((_, options)) = split.filter(|(_, options)| options.is_empty()) else {
-            let handled = doors.call_method1(intern!(py, "_handle"), (front, request, ctx, plan.lone))?;
+            let handled = doors.call_method1(intern!(py, "_handle"), (front, request, ctx, plan.read.answer()?))?;
             return Ok(Some(handled));
         };
         // make_step_request(plain.provider, endpoint, CheckedHeaders(), body, stream, plain.model, None, "POST", query)
