@@ -11,6 +11,7 @@ import dataclasses
 from universal_ws_helpers import answer, answers, connect, create, step
 
 from aigw.api import universal_ws
+from aigw.server.websocket import WebSocket
 
 #: What differs between two runs of the same request whichever path starts it (the
 #: simulator numbers its answers; each gateway has its own token).
@@ -120,8 +121,6 @@ async def test_a_natively_started_requests_callback_shows_the_collector_its_sess
 
 
 async def test_a_natively_started_request_is_counted_in_the_connection_s_slots(gateway, sims, monkeypatch):
-    from aigw.server.websocket import WebSocket
-
     asked = []
     for name in ("work_started", "work_finished"):
         python = getattr(WebSocket, name)

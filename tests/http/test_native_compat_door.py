@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from doors import compare_doors
+from doors import compare_doors, exchange
 
+from aigw import _codec
 from aigw.api.compat_routes import CompatDoors
+from aigw.testing.gateway import running_gateway
 
 OPEN = {"open": {"authentication": False}}
 CHAT = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
@@ -116,10 +118,6 @@ async def test_a_name_not_resolved_before_takes_the_python_door_once(fixed_upstr
 
 
 async def test_doors_that_keep_a_record_list_take_the_python_door(fixed_upstream, handle_calls):
-    from doors import exchange
-
-    from aigw.testing.gateway import running_gateway
-
     async with running_gateway({"openai": fixed_upstream}, gateways=OPEN) as gw:  # records kept
         for _ in range(2):
             response = await exchange(gw.port, compat_request("chat/completions", CHAT)(gw))
@@ -129,11 +127,6 @@ async def test_doors_that_keep_a_record_list_take_the_python_door(fixed_upstream
 
 
 async def test_a_request_the_door_read_and_declined_hands_its_read_to_handle(fixed_upstream, monkeypatch):
-    from doors import exchange
-
-    from aigw import _codec
-    from aigw.testing.gateway import running_gateway
-
     handed = []
     python_handle = CompatDoors._handle
 

@@ -105,12 +105,17 @@ async def test_any_other_request_takes_the_python_door(fixed_upstream, provider_
     assert native[1:] == python[1:]
 
 
-async def test_a_request_with_a_token_the_backend_accepts_at_once_is_made_natively(fixed_upstream, provider_calls):
+async def test_a_request_with_a_token_the_backend_accepts_at_once_is_made_natively(fixed_upstream, provider_calls, monkeypatch):
+    entered = []
+    python_enter_now = FrontDoor.enter_now
+    monkeypatch.setattr(FrontDoor, "enter_now", lambda self, *args: (entered.append(args), python_enter_now(self, *args))[1])
+
     def request(gw):  # `default` requires a token; the built-in backend answers without an await
         return request_bytes(gw, gateway="default", extra=f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n")
 
-    native, python = await both_doors(fixed_upstream, provider_calls, request)
+    native, python = await both_doors(fixed_upstream, provider_calls, request)  # the warm-up goes through _dispatch
     assert (native[0], python[0]) == (0, 1)
+    assert entered == []  # the door read `_locked`, which _dispatch's entry filled, and asked the backend
     assert native[1:] == python[1:]
     assert "cf-aig-authorization" not in native[1][2]  # the gateway's token is not forwarded
     (record,) = native[3]
@@ -126,19 +131,6 @@ async def test_a_request_without_a_valid_token_gets_the_python_door_s_refusal(fi
     assert native == python
     assert native[1] is None and native[3] == []  # nothing sent upstream, nothing logged
     assert native[2].startswith(b"HTTP/1.1 401 ")
-
-
-async def test_a_token_request_to_a_gateway_entered_before_is_entered_without_python(fixed_upstream, provider_calls, monkeypatch):
-    entered = []
-    python_enter_now = FrontDoor.enter_now
-    monkeypatch.setattr(FrontDoor, "enter_now", lambda self, *args: (entered.append(args), python_enter_now(self, *args))[1])
-
-    def request(gw):
-        return request_bytes(gw, gateway="default", extra=f"cf-aig-authorization: {gw.headers['cf-aig-authorization']}\r\n")
-
-    native, python = await both_doors(fixed_upstream, provider_calls, request)  # the warm-up goes through _dispatch
-    assert (native[0], native[1:]) == (0, python[1:])
-    assert entered == []  # the native door read `_locked`, which _dispatch's entry filled, and asked the backend
 
 
 async def test_a_token_gateway_whose_backend_must_be_awaited_takes_the_python_door(fixed_upstream, provider_calls):
