@@ -33,19 +33,19 @@ from aigw.components import AuthChain, Components, Selection, build, select
 from aigw.config import GatewaySettings, Settings, load_settings
 from aigw.errors import AigwError, BadRequest, GatewayNotFound, PluginError, http_error_body
 from aigw.interfaces import AuthBackend, Cache, Logger, LogStore, Observer, Provider, RateLimiter, RevocationNotifier
+from aigw.key_store import SettingsKeyStore
 from aigw.logrecords import new_log_id
 from aigw.observe.costs import CostMeter, PriceTable  # issue 13
 from aigw.observe.metrics import GatewayMetrics, ScrapeSources  # issue 13
 from aigw.options import RetryPolicy
 from aigw.pipeline import GatewayPolicy, Runtime
 from aigw.plugins import PluginManager, Registries
-from aigw.key_store import SettingsKeyStore
 from aigw.private_files import make_private_dir
 from aigw.protocol.http11 import Headers, HttpResponse, Request
 from aigw.request_model import make_gateway_request, make_step_request
-from aigw.slots_maker import maker
 from aigw.server import ServerSettings, serve
 from aigw.server.app import streamed_response
+from aigw.slots_maker import maker
 from aigw.types import HttpRequest, PluginContext
 from aigw.types import HttpResponse as PluginHttpResponse
 from aigw.upstream import UpstreamClient

@@ -3,9 +3,9 @@
 Tokens are those of `aigw tokens create` (hashed in `<data_dir>/aigw.db`) and those from the
 configuration (`tokens`, `gateways.<name>.tokens`, `AIGW_TOKENS`). `authenticate` is a
 dictionary look-up and a constant-time hash comparison, no I/O, so it is offered without an
-await too (`authenticate_now`). On its first call it starts the
-store's sync task on the running loop (writes `last_used`, picks up tokens created or revoked
-by another process every `sync_interval` seconds, off the loop) and tells
+await too (`authenticate_now`). On its first call it starts the store's sync task on the
+running loop (writes `last_used`, picks up tokens created or revoked by another process every
+`sync_interval` seconds, off the loop) and tells
 `subscribe_revocations` subscribers which tokens stopped being valid (the gateway closes their
 open WebSocket connections with 1008); `close()` stops it.
 
