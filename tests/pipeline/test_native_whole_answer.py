@@ -8,6 +8,9 @@ answers; the log record and the delivered answer must be the same."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import orjson
 import pytest
 from aiohttp import web
@@ -71,21 +74,27 @@ def outcome(sink: RecordingSink, record) -> tuple:
     )
 
 
-async def both_paths(monkeypatch, reply: tuple[int, bytes, str], step_for: str = "openai", collect: bool = True):
+@contextlib.asynccontextmanager
+async def serving(reply: tuple[int, bytes, str]) -> AsyncIterator[str]:
+    """A real HTTP server answering every POST with `reply` (status, body, content type): its base URL."""
     runner = web.AppRunner(server_app(*reply))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
     try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
+async def both_paths(monkeypatch, reply: tuple[int, bytes, str], step_for: str = "openai", collect: bool = True):
+    async with serving(reply) as base:
         # The Python path first: it also teaches the pipeline's memos this content type (the
         # native function declines one they have not met yet).
         with monkeypatch.context() as m:
             m.setattr(pipeline, "_deliver_whole", lambda *args: False)
             python_sink, python_record, python_calls = await answered(base, step_for, collect=collect)
         native_sink, native_record, native_calls = await answered(base, step_for, collect=collect)
-    finally:
-        await runner.cleanup()
     return (outcome(native_sink, native_record), native_calls), (outcome(python_sink, python_record), python_calls)
 
 
@@ -95,6 +104,22 @@ async def test_a_usual_json_answer_is_delivered_natively_as_python_would(monkeyp
     assert native == python
     assert (native_calls, python_calls) == (0, 1)
     assert native[0]["tokens_in"] == 3 and native[0]["response_body"] == (OPENAI_JSON if collect else None)
+
+
+async def test_an_answer_is_delivered_natively_without_logs_in_a_process_that_never_logged_a_body(monkeypatch):
+    # Whether a media type is text is learnt only where a body is logged: a gateway without
+    # logs never teaches it, and the native path must not wait for it.
+    (_, _), (python, _) = await both_paths(monkeypatch, (200, OPENAI_JSON, "application/json"), collect=False)
+    saved = dict(pipeline._TEXTUAL)
+    pipeline._TEXTUAL.clear()
+    try:
+        async with serving((200, OPENAI_JSON, "application/json")) as base:
+            sink, record, python_calls = await answered(base, "openai", collect=False)
+        assert "application/json" not in pipeline._TEXTUAL
+    finally:
+        pipeline._TEXTUAL.update(saved)
+    assert python_calls == 0
+    assert outcome(sink, record) == python
 
 
 @pytest.mark.parametrize(

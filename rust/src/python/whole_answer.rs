@@ -274,9 +274,6 @@ impl WholeAnswer {
             },
             _ => return Ok(false),
         };
-        let Some(textual) = self.textual.bind(py).get_item(&media)? else {
-            return Ok(false);
-        };
         let r = |i| unsafe { self.run.get(run, i) };
         let (Some(req), Some(sink), Some(record), Some(collect)) = (r(R_REQ), r(R_SINK), r(R_RECORD), r(R_COLLECT))
         else {
@@ -295,7 +292,16 @@ impl WholeAnswer {
             return Ok(false);
         };
         let collect = collect.is_truthy()?;
-        let textual = textual.is_truthy()?;
+        // Whether the body is kept as text matters only when it is logged: the memo learns a
+        // media type only where Python logs a body, so a gateway without logs never fills it.
+        let textual = if collect {
+            match self.textual.bind(py).get_item(&media)? {
+                Some(textual) => textual.is_truthy()?,
+                None => return Ok(false),
+            }
+        } else {
+            false
+        };
         // The usual case from here on. attempt.status = resp.status (_whole_answer); read_now.
         unsafe { self.attempt.set(attempt, A_STATUS, status.clone()) };
         let set_response = |i, v: Bound<'_, PyAny>| unsafe { self.response.set(response, i, v) };
