@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import ssl as ssl_module
 import tempfile
 from collections.abc import AsyncIterator, Mapping
@@ -158,7 +159,8 @@ async def running_gateway(
 
     `sims` is any mapping of provider slug → simulator (``Simulators`` or the session's
     thread-run set); `config` holds top-level config tables merged over the generated config.
-    `data_dir` defaults to a fresh temporary directory (kept, so a test can read the logs).
+    `data_dir` defaults to a fresh temporary directory, removed when the block ends (pass
+    one to keep the config, database and logs for reading afterwards).
     `ssl`, a server-side context, serves TLS (for clients that only speak wss://, such as the
     google-genai SDK's live client).
     """
@@ -166,7 +168,8 @@ async def running_gateway(
     from aigw.config import load_settings
     from aigw.gateway import Gateway
 
-    root = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="aigw-test-"))
+    made = data_dir is None
+    root = Path(tempfile.mkdtemp(prefix="aigw-test-")) if made else Path(data_dir)
     root.mkdir(parents=True, exist_ok=True)
     (root / "aigw.toml").write_text(to_toml(gateway_config(sims, root, **config)))
     settings = load_settings(root / "aigw.toml", environ={})
@@ -185,4 +188,8 @@ async def running_gateway(
         server = await gateway.serve(host="127.0.0.1", port=0, ssl=ssl)
         yield RunningGateway(gateway, root, server.port, token, gateway_name, account_id, gateway.records, tls=ssl is not None)
     finally:
-        await gateway.stop()
+        try:
+            await gateway.stop()
+        finally:
+            if made:
+                shutil.rmtree(root, ignore_errors=True)
