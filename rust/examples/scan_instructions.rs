@@ -11,7 +11,8 @@
 //! What: `head` (the request head the benchmarks' HTTP load sends), `response` (an upstream's
 //! answer head), `chunk` (`is_json` of a stream's chat.completion.chunk), `answer` (`is_json` of
 //! a whole chat completion), `usage` (`openai_usage` of that completion: the token counts every
-//! whole answer is read for); the documents are the benchmarks' upstream's.
+//! whole answer is read for), `stream` (a stream's chunks judged in turn as the relay judges
+//! them: json_repeat.rs); the documents are the benchmarks' upstream's.
 
 use std::hint::black_box;
 
@@ -30,15 +31,21 @@ fn main() {
     let what = args.next().unwrap_or_else(|| "head".into());
     let limits = _codec::http::Limits { max_size: 65536, max_headers: 100, max_target: 8192 };
     let mut seen = 0usize;
+    // `stream`: one stream's events, as the relay judges them (json_repeat.rs): CHUNK with
+    // its token changed, in turn.
+    let text = String::from_utf8_lossy(CHUNK);
+    let stream: Vec<Vec<u8>> = (0..64).map(|i| text.replace("tok12 ", &format!("tok{i} ")).into_bytes()).collect();
+    let mut repeat = _codec::json_repeat::RepeatScan::new();
     for _ in 0..runs {
         seen += match what.as_str() {
             "head" => _codec::http::parse_request_head(black_box(HEAD), limits, 0).ok().flatten().map_or(0, |h| h.headers.len()),
             "response" => _codec::http::parse_response_head(black_box(RESPONSE), limits, 0).ok().flatten().map_or(0, |h| h.headers.len()),
             "chunk" => usize::from(_codec::envelope::is_json(black_box(CHUNK))),
+            "stream" => usize::from(repeat.is_json(black_box(&stream[seen % stream.len()]))),
             "answer" => usize::from(_codec::envelope::is_json(black_box(ANSWER))),
             "usage" => _codec::usage::openai_usage(black_box(ANSWER)).map_or(0, |(i, o)| (i.unwrap_or(0) + o.unwrap_or(0)) as usize),
             other => {
-                eprintln!("unknown reader {other:?}: head, response, chunk, answer or usage");
+                eprintln!("unknown reader {other:?}: head, response, chunk, stream, answer or usage");
                 std::process::exit(2);
             }
         };

@@ -29,10 +29,25 @@ pub(crate) fn value_end(data: &[u8], at: usize) -> Option<usize> {
 /// `value_end` for a value of at most `max_levels` levels of objects and arrays (None past
 /// them), checked by the grammar alone or, with `DECODER`, as a decoder checks it (the
 /// `PAIRED` strings and `FINITE` numbers below).
-pub(crate) fn value_end_within<const DECODER: bool>(data: &[u8], mut at: usize, max_levels: usize) -> Option<usize> {
-    let mut open = Nesting::new();
+pub(crate) fn value_end_within<const DECODER: bool>(data: &[u8], at: usize, max_levels: usize) -> Option<usize> {
+    value_end_from::<DECODER>(data, at, Nesting::new(), max_levels, |_, _| {})
+}
+
+/// `value_end_within` from the middle of a walk: a value starts at `at` inside the
+/// containers `open`; the index after the outermost value. `seen(at, open)` hears of every
+/// value start from `at` on, before its byte is read: the walk's whole state there, from which
+/// a later walk of a text with the same bytes up to and including that byte may resume
+/// (json_repeat.rs).
+pub(crate) fn value_end_from<const DECODER: bool>(
+    data: &[u8],
+    mut at: usize,
+    mut open: Nesting,
+    max_levels: usize,
+    mut seen: impl FnMut(usize, &Nesting),
+) -> Option<usize> {
     loop {
         // A value starts at `at`.
+        seen(at, &open);
         match *data.get(at)? {
             c @ (b'{' | b'[') => {
                 if open.depth() >= max_levels {
@@ -126,6 +141,17 @@ impl Nesting {
     /// How many containers are open.
     pub(crate) fn depth(&self) -> usize {
         self.depth
+    }
+
+    /// The open containers as one word and a depth, when there are at most 64 (None deeper:
+    /// those levels live on the heap).
+    pub(crate) fn shallow(&self) -> Option<(u64, usize)> {
+        (self.depth <= 64).then_some((self.objects, self.depth))
+    }
+
+    /// The nesting `shallow` answered.
+    pub(crate) fn from_shallow(objects: u64, depth: usize) -> Self {
+        Nesting { objects, depth: depth.min(64), deeper: Vec::new() }
     }
 }
 

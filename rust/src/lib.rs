@@ -18,6 +18,7 @@ mod swar;
 // serde visitor pieces shared by the JSON readers below; a request body's fields in one pass
 mod json_visit;
 pub mod json_fields;
+pub mod json_repeat;
 pub mod json_scan;
 
 // HTTP/1.1 heads, chunked bodies, SSE / NDJSON, AWS event stream

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use crate::envelope::Envelope;
+use crate::json_repeat::RepeatScan;
 use crate::eventstream::{relayable, EventStreamDecoder};
 use crate::sse::{NdjsonDecoder, SseDecoder, StreamError};
 
@@ -94,6 +95,8 @@ pub struct Relay {
     decoded: Vec<u8>,
     /// A feed failed: the stream is broken and every later feed fails too.
     failed: bool,
+    /// Each event's JSON check, resumed where it stops repeating the last event.
+    judge: RepeatScan,
 }
 
 fn trim(data: &[u8]) -> &[u8] {
@@ -145,6 +148,7 @@ impl Relay {
             scratch: Vec::new(),
             decoded: Vec::new(),
             failed: false,
+            judge: RepeatScan::new(),
         }
     }
 
@@ -186,7 +190,7 @@ impl Relay {
             self.collected.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
         let mut produced = 0usize;
-        let Relay { decoder, envelope, options, first, last, events, saw_terminator, scratch, decoded, failed, .. } = self;
+        let Relay { decoder, envelope, options, first, last, events, saw_terminator, scratch, decoded, failed, judge, .. } = self;
         let mut on_data = |data: &[u8]| {
             if *saw_terminator {
                 return; // anything after the terminator is not part of the answer
@@ -207,7 +211,7 @@ impl Relay {
             }
             if let Some(send) = send.as_mut() {
                 scratch.clear();
-                envelope.write(data, scratch);
+                envelope.write_judged(data, judge.is_json(data), scratch);
                 send(scratch);
             }
             *events += 1;
