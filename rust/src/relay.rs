@@ -204,10 +204,11 @@ impl Relay {
             if first.len() < options.keep_first {
                 first.push(data.to_vec());
             } else if options.keep_last > 0 {
-                if last.len() == options.keep_last {
-                    last.pop_front();
-                }
-                last.push_back(data.to_vec());
+                // The oldest kept payload's buffer takes the newest: no allocation per event.
+                let mut kept = if last.len() == options.keep_last { last.pop_front().unwrap_or_default() } else { Vec::new() };
+                kept.clear();
+                kept.extend_from_slice(data);
+                last.push_back(kept);
             }
             if let Some(send) = send.as_mut() {
                 scratch.clear();
