@@ -5,10 +5,13 @@ aigw's Python or Rust: this counts them. Starts the benchmarks' fake upstream an
 (the same config as ab_gateway.py), warms it with one load run, then attaches `strace -c -f`
 to the gateway's threads for a second run and divides each call's count by the requests (or
 streams) the load finished. strace slows the gateway several-fold: read the counts, not the
-times.
+times; and a slowed gateway finds more bytes waiting in each read than one at full speed.
+`--full-speed` counts only reads and writes, from the kernel's own counters
+(/proc/PID/io's syscr and syscw, the process's threads together), with no tracer attached:
+what a stream costs in system calls at the gateway's real pace.
 
     python benches/throughput/syscalls.py --aigw /tmp/aigw-wrapper --out /tmp/sc \\
-        [--surface ws|http|compat|compatpass] [--scenario ns_c32|st_b8|st_c8] [--seconds 3]
+        [--surface ws|http|compat|compatpass] [--scenario ns_c32|st_b8|st_c8] [--seconds 3] [--full-speed]
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ def strace_counts(path: Path) -> dict[str, int]:
     return counts
 
 
+def io_counts(pid: int) -> dict[str, int]:
+    """/proc/PID/io's read and write system calls so far (all the process's threads)."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return {"read": int(fields["syscr"]), "write": int(fields["syscw"])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--aigw", required=True, help="command running the aigw to count")
@@ -46,6 +55,7 @@ def main() -> None:
     ap.add_argument("--gateway", default="bench", help="bench: logs on, bench-nolog: off")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--py", default=sys.executable)
+    ap.add_argument("--full-speed", action="store_true", help="count reads and writes from /proc/PID/io, no strace attached")
     args = ap.parse_args()
     args.smoke, args.warmup = False, 1.0
     out = args.out.resolve()
@@ -61,18 +71,25 @@ def main() -> None:
         cmd = ["taskset", "-c", "1", *load_cmd(args, target, args.scenario, args.py)]
         subprocess.run(cmd, capture_output=True, cwd=ROOT)  # warm: imports, pools, caches
         table = out / "strace.txt"
-        strace = subprocess.Popen(["strace", "-c", "-f", "-p", str(gw.pid), "-o", str(table)], stderr=subprocess.DEVNULL)
-        time.sleep(1.0)  # attached to every thread before the load starts
-        r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        strace.send_signal(signal.SIGINT)
-        strace.wait()
+        if args.full_speed:
+            before = io_counts(gw.pid)
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            after = io_counts(gw.pid)
+            counts = {name: after[name] - before[name] for name in after}
+        else:
+            strace = subprocess.Popen(["strace", "-c", "-f", "-p", str(gw.pid), "-o", str(table)], stderr=subprocess.DEVNULL)
+            time.sleep(1.0)  # attached to every thread before the load starts
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            strace.send_signal(signal.SIGINT)
+            strace.wait()
+            counts = strace_counts(table)
     finally:
         procs.stop_all()
     row = normalize(target, args.scenario, json.loads(r.stdout.strip().splitlines()[-1]))
     n = row["requests"]
-    counts = strace_counts(table)
     unit = "stream" if row.get("chunks") else "request"
-    lines = [f"{args.surface}:{args.scenario}, {n} {unit}s, {args.gateway}", "", f"| system call | per {unit} |", "|---|---|"]
+    how = "full speed, /proc/PID/io" if args.full_speed else "strace -c"
+    lines = [f"{args.surface}:{args.scenario}, {n} {unit}s, {args.gateway}, {how}", "", f"| system call | per {unit} |", "|---|---|"]
     lines += [f"| {name} | {count / n:.3f} |" for name, count in sorted(counts.items(), key=lambda kv: -kv[1]) if count / n >= 0.001]
     lines.append(f"| all | {sum(counts.values()) / n:.3f} |")
     text = "\n".join(lines) + "\n"
