@@ -131,6 +131,27 @@ async def test_an_answer_the_native_path_does_not_take_is_finished_by_python(rep
         assert list(client.stats().values()) == [(1, 1, 0)]
 
 
+async def test_a_body_arriving_in_later_reads_is_fed_without_received(raw_server, monkeypatch):
+    async def paced(reader, writer):
+        while True:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for piece in (b"5\r\nhello\r\n", b"6\r\n world\r\n", b"0\r\n\r\n"):
+                await writer.drain()
+                await asyncio.sleep(0.02)
+                writer.write(piece)
+            await writer.drain()
+
+    fed, received = [], []
+    feed_body, real_received = Connection._feed_body, Connection._received
+    monkeypatch.setattr(Connection, "_feed_body", lambda conn, data: (fed.append(bytes(data)), feed_body(conn, data))[1])
+    monkeypatch.setattr(Connection, "_received", lambda conn, *args: (received.append(args), real_received(conn, *args))[1])
+    async with raw_server(paced) as (base, _), UpstreamClient() as client:
+        assert await (await client.request("GET", base + "/")).read() == b"hello world"
+    assert len(received) == 1  # the head
+    assert fed[-3:] == [b"5\r\nhello\r\n", b"6\r\n world\r\n", b"0\r\n\r\n"]
+
+
 async def test_a_keep_alive_field_still_bounds_the_idle_time(raw_server):
     reply = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nKeep-Alive: timeout=30\r\n\r\nhello"
     async with raw_server(serving(reply)) as (base, _), UpstreamClient(idle_timeout=600) as client:

@@ -130,8 +130,9 @@ impl UpstreamExchange {
     }
 
     /// A `data_received` for `connection`: a builtin function that takes a whole answer to
-    /// the waiting request natively and calls `connection._received(data)` (or
-    /// `_received(data, parsed)`, the head already parsed) for everything else. It holds the
+    /// the waiting request natively, hands a body on its way to `connection._feed_body(data)`
+    /// and calls `connection._received(data)` (or `_received(data, parsed)`, the head already
+    /// parsed) for everything else. It holds the
     /// connection weakly, so the connection can hold it without a reference cycle.
     fn receiver<'py>(slf: &Bound<'py, Self>, connection: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
@@ -298,6 +299,13 @@ impl UpstreamExchange {
         }
         // SAFETY (every get/set below): `conn` is exactly a Connection.
         let c = |i| unsafe { self.conn.get(conn, i) };
+        if let Some(response) = c(C_RESPONSE) {
+            if !response.is_none() {
+                // A body on its way (each read of a stream): `_received`'s first case, without
+                // its frame.
+                return conn.call_method1(intern!(py, "_feed_body"), (data,));
+            }
+        }
         let waiter = match (c(C_RESPONSE), c(C_WAITER), c(C_BUF)) {
             (Some(response), Some(waiter), Some(buf)) if response.is_none() && !waiter.is_none() && buf.is_none() => {
                 waiter
