@@ -110,6 +110,7 @@ mod usual_start; // the Universal WebSocket session's usual start, natively
 mod whole_answer; // the pipeline's usual whole answer, natively
 mod ws; // the WebSocket codec
 mod ws_whole; // the Universal WebSocket's usual whole answer, natively
+mod ws_stream; // the Universal WebSocket sink's consume of a pushed stream, natively
 
 /// The extension module `aigw._codec`.
 #[pymodule]
@@ -123,6 +124,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     http_receive::register(m)?;
     http_serve::register(m)?;
     ws_whole::register(m)?;
+    ws_stream::register(m)?;
     usual_plan::register(m)?;
     usual_run::register(m)?;
     usual_main::register(m)?;

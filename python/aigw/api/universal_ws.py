@@ -129,6 +129,8 @@ class WebSocketSink:
             return ws.is_writable  # False: stop reading upstream until the client catches up
 
         error: AigwError | None = None
+        # The same, natively, for the server's own WebSocket (rust/src/python/ws_stream.rs).
+        consume = _STREAM_CONSUMERS.make(relay, ws) or consume
         try:
             await relay_chunks(chunks, consume, ws.drained)
             if relay.finish(codec):
@@ -161,6 +163,9 @@ _make_sink = maker(WebSocketSink)
 # written by the pipeline's native code as `deliver` then `WebSocket.send_text` would write it
 # (rust/src/python/ws_whole.rs); anything else still comes to `deliver`.
 pipeline.deliver_natively_to(_codec.WsWholeDeliver((WebSocketSink, WebSocket, WebSocketConnection), OPEN))
+
+#: `consume` of a stream relayed to the server's own WebSocket, natively (see `relay`).
+_STREAM_CONSUMERS = _codec.WsStreamConsumers((WebSocket, WebSocketConnection), OPEN, ConnectionClosed)
 
 
 class UniversalSession(WebSocketHandler):

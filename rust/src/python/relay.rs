@@ -220,6 +220,16 @@ pub struct StreamRelay {
     inner: Relay,
 }
 
+impl StreamRelay {
+    /// `feed(chunk, ws)`: one read's events framed onto `ws`'s output queue; how many.
+    pub(super) fn feed_to(&mut self, chunk: &[u8], ws: &mut WsCodec) -> PyResult<usize> {
+        let writer = &mut ws.writer;
+        self.inner
+            .feed(chunk, Some(&mut |msg: &[u8]| writer.send_message(OP_TEXT, msg)))
+            .map_err(|e| PyValueError::new_err(e.0.into_owned()))
+    }
+}
+
 #[pymethods]
 impl StreamRelay {
     #[new]
@@ -247,14 +257,10 @@ impl StreamRelay {
     /// event-stream exception (the relay is then unusable).
     #[pyo3(signature = (chunk, ws = None))]
     fn feed(&mut self, chunk: &[u8], ws: Option<PyRefMut<'_, WsCodec>>) -> PyResult<usize> {
-        let result = match ws {
-            Some(mut ws) => {
-                let writer = &mut ws.writer;
-                self.inner.feed(chunk, Some(&mut |msg: &[u8]| writer.send_message(OP_TEXT, msg)))
-            }
-            None => self.inner.feed(chunk, None),
-        };
-        result.map_err(|e| PyValueError::new_err(e.0.into_owned()))
+        match ws {
+            Some(mut ws) => self.feed_to(chunk, &mut ws),
+            None => self.inner.feed(chunk, None).map_err(|e| PyValueError::new_err(e.0.into_owned())),
+        }
     }
 
     /// The upstream ended: queue NDJSON's last unterminated line; True when an SSE event
