@@ -16,7 +16,6 @@ use super::fastcall::{one_argument_through_trampoline, MethodDef};
 use super::relay::StreamRelay;
 use super::slot_layout::Layout;
 use super::ws::WsCodec;
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyType};
 
@@ -141,14 +140,8 @@ impl WsStreamConsume {
             let (Some(scheduled), Some(loop_)) = (w(W_FLUSH_SCHEDULED), w(W_LOOP)) else {
                 return Err(pyo3::exceptions::PyRuntimeError::new_err("a WebSocket lost its loop"));
             };
-            if !scheduled.is(PyBool::new(py, true)) {
-                unsafe {
-                    consumers
-                        .ws
-                        .set(ws, W_FLUSH_SCHEDULED, PyBool::new(py, true).to_owned().into_any())
-                };
-                loop_.call_method1(intern!(py, "call_soon"), (ws.getattr(intern!(py, "_flush"))?,))?;
-            }
+            // SAFETY: `ws` is exactly the class of `consumers.ws`, whose slot this is.
+            unsafe { super::ws_whole::schedule_flush(&consumers.ws, ws, W_FLUSH_SCHEDULED, &scheduled, &loop_) }?;
         }
         // is_writable: not write_paused and still OPEN.
         let paused = match w(W_WRITE_PAUSED) {

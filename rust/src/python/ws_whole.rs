@@ -124,15 +124,31 @@ impl WsWholeDeliver {
             return Ok(true); // dropped once the connection is closing
         }
         codec.borrow_mut().send_text(&message)?;
-        if !scheduled.is(PyBool::new(py, true)) {
-            unsafe {
-                self.ws
-                    .set(&ws, W_FLUSH_SCHEDULED, PyBool::new(py, true).to_owned().into_any())
-            };
-            loop_.call_method1(intern!(py, "call_soon"), (ws.getattr(intern!(py, "_flush"))?,))?;
-        }
+        // SAFETY: `ws` is exactly the class of `self.ws`, whose slot W_FLUSH_SCHEDULED is.
+        unsafe { schedule_flush(&self.ws, &ws, W_FLUSH_SCHEDULED, &scheduled, &loop_) }?;
         Ok(true)
     }
+}
+
+/// `WebSocket._schedule_flush`: the connection's `_flush` queued on its loop once a tick
+/// (`scheduled`: its `_flush_scheduled`, read from slot `slot` of `layout`, set there).
+///
+/// # Safety
+/// `ws` is exactly the class `layout` was made for, and `slot` is its `_flush_scheduled`.
+pub(super) unsafe fn schedule_flush(
+    layout: &Layout,
+    ws: &Bound<'_, PyAny>,
+    slot: usize,
+    scheduled: &Bound<'_, PyAny>,
+    loop_: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let py = ws.py();
+    if !scheduled.is(PyBool::new(py, true)) {
+        // SAFETY: the contract above.
+        unsafe { layout.set(ws, slot, PyBool::new(py, true).to_owned().into_any()) };
+        loop_.call_method1(intern!(py, "call_soon"), (ws.getattr(intern!(py, "_flush"))?,))?;
+    }
+    Ok(())
 }
 
 /// The `universal.created` message, or None when a value is not one the native writer takes.
