@@ -7,6 +7,7 @@ connection."""
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 from universal_ws_helpers import answer, connect, create, step
@@ -81,6 +82,7 @@ async def test_the_native_consume_answers_as_the_closure_when_the_client_is_behi
             await asyncio.sleep(0.005)
         server_ws = connections[0]
         consume = consumers.make(_codec.StreamRelay("probe"), server_ws)  # a second stream on the same connection
+        assert server_ws in gc.get_referents(consume.__self__)  # the cycle collector sees what it holds
         assert consume(b'data: {"a":1}\n\n') is True
         server_ws.write_paused = True
         try:

@@ -18,6 +18,7 @@ use super::slot_layout::Layout;
 use super::ws::WsCodec;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyType};
+use pyo3::{PyTraverseError, PyVisit};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<WsStreamConsumers>()?; // WsStreamConsume is made by it, never from Python
@@ -106,6 +107,20 @@ pub struct WsStreamConsume {
     ws: Py<PyAny>,
     protocol: Py<PyAny>,
     codec: Py<WsCodec>,
+}
+
+#[pymethods]
+impl WsStreamConsume {
+    /// Its references for the cycle collector: while a stream runs, the connection holds the
+    /// request's Task, whose frames hold the stream's reader, which holds this `consume`; the
+    /// collector can break such a cycle at the objects it clears once it sees these edges.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.consumers)?;
+        visit.call(&self.relay)?;
+        visit.call(&self.ws)?;
+        visit.call(&self.protocol)?;
+        visit.call(&self.codec)
+    }
 }
 
 static CONSUME: MethodDef<WsStreamConsume> = MethodDef::one_argument(
