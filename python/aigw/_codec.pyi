@@ -628,6 +628,18 @@ class WsWholeDeliver:
 
     def __init__(self, classes: tuple[type, type, type], open: object) -> None: ...
 
+class WsStreamConsumers:
+    """The Universal WebSocket sink's `consume` of a pushed stream's reads in native code
+    (aigw.api.universal_ws; rust/src/python/ws_stream.rs). `classes`: (the server's
+    WebSocket, WebSocketConnection), their slots checked (ValueError); `open`: the protocol's
+    OPEN state; `closed`: the ConnectionClosed class."""
+
+    def __init__(self, classes: tuple[type, type], open: object, closed: type[BaseException]) -> None: ...
+    def make(self, relay: StreamRelay, ws: object) -> Callable[[bytes], bool] | None:
+        """`consume(chunk) -> bool` for `relay` writing to `ws` (raises ConnectionClosed once
+        the connection has left OPEN; False while the client is behind), or None when `ws` is
+        not the server's own WebSocket with its own codec."""
+
 class UsualPlan:
     """`plan_steps` for the usual request in one native call (aigw.pipeline;
     rust/src/python/usual_plan.rs). `classes`: (Runtime, GatewayPolicy, GatewayRequest,
