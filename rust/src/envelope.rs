@@ -14,14 +14,10 @@
 /// validated separately: a document spliced verbatim into a WebSocket text frame must be valid
 /// UTF-8, or the client fails the whole (multiplexed) connection with 1007.
 pub fn is_json(data: &[u8]) -> bool {
-    // Fast reject: a JSON document starts with one of these after whitespace.
-    let first = data.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    match first {
-        Some(b'{' | b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => {
-            simdutf8::basic::from_utf8(data).is_ok() && crate::json_scan::is_json_text(data)
-        }
-        _ => false,
-    }
+    // Fast reject: a JSON document starts with a value's first byte after whitespace.
+    crate::json_scan::may_start_value(data.get(crate::json_scan::skip_ws(data, 0)))
+        && simdutf8::basic::from_utf8(data).is_ok()
+        && crate::json_scan::is_json_text(data)
 }
 
 /// `ESCAPE[b]` is 0 when byte `b` goes into a JSON string as is, else the escape letter

@@ -58,11 +58,8 @@ impl RepeatScan {
             Some(s) => (s.at, Nesting::from_shallow(s.objects, s.depth)),
             None => {
                 let at = json_scan::skip_ws(data, 0);
-                // A quick no before the UTF-8 check: no JSON value starts with this byte.
-                if !matches!(
-                    data.get(at),
-                    Some(b'{' | b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9')
-                ) {
+                // A quick no before the UTF-8 check, as `is_json` has it.
+                if !json_scan::may_start_value(data.get(at)) {
                     return self.forget();
                 }
                 (at, Nesting::new())

@@ -190,6 +190,12 @@ pub(crate) fn members(data: &[u8], at: usize, mut each: impl FnMut(Range<usize>,
     }
 }
 
+/// Whether a JSON value may start with `byte` (None: the text ended): a quick no before the
+/// checks that cost more (`envelope::is_json`'s UTF-8 pass).
+pub(crate) fn may_start_value(byte: Option<&u8>) -> bool {
+    matches!(byte, Some(b'{' | b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9'))
+}
+
 /// The index of the first byte at or after `at` that is not JSON whitespace.
 #[inline(always)]
 pub(crate) fn skip_ws(data: &[u8], mut at: usize) -> usize {
