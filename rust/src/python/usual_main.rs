@@ -1,11 +1,11 @@
 //! The pipeline's usual request run natively from its plan to its logged answer: what
 //! `_Run.main`, `_Run._run_step` and `UpstreamClient.request` do in aigw/pipeline.py and
-//! aigw/upstream/client.py for a request with one step, no cache and no rate limit, as one
-//! awaitable (`UsualRequest`) instead of three coroutines.
+//! aigw/upstream/client.py for a request with one step, no cache, no rate limit and no
+//! stream, as one awaitable (`UsualRequest`) instead of three coroutines.
 //!
 //! Those stay the specification and the path for every other request. `UsualMain.start`
-//! returns `_Run.main`'s coroutine for a request it cannot take at all (a cache, a rate
-//! limit, another upstream client). The awaitable's first step plans the request
+//! returns `_Run.main`'s coroutine for a request it cannot take at all (a stream, a cache, a
+//! rate limit, another upstream client). The awaitable's first step plans the request
 //! (`UsualPlan`), builds the upstream request (the provider's `build_request`, in Python) and
 //! writes it on an idle pooled connection (`UpstreamExchange`); when any of that declines it
 //! has changed nothing and runs `_Run.main` instead, from the start. Once the request is
@@ -48,9 +48,8 @@ const RT_LIMITER: usize = 2;
 const RT_LOGGERS: usize = 3;
 const RT_OBSERVERS: usize = 4;
 
-const POLICY_SLOTS: &[&str] = &["rate_limit", "stream_first_byte_timeout_ms"];
+const POLICY_SLOTS: &[&str] = &["rate_limit"];
 const GW_RATE_LIMIT: usize = 0;
-const GW_STREAM_FIRST_BYTE_MS: usize = 1;
 
 const REQUEST_SLOTS: &[&str] = &["steps", "principal", "owner"];
 const Q_STEPS: usize = 0;
@@ -209,8 +208,8 @@ impl UsualMain {
     }
 
     /// `run.main(log_options, collect, started)`'s awaitable: a `UsualRequest` when the
-    /// request may be the usual one (`stream`: whether its step asked for a stream, True or
-    /// False), else that coroutine itself.
+    /// request may be the usual one (`stream`: whether its step asked for a stream), else
+    /// that coroutine itself.
     pub(crate) fn start<'py>(
         slf: &Bound<'py, Self>,
         run: &Bound<'py, PyAny>,
@@ -226,8 +225,7 @@ impl UsualMain {
             collect: collect.clone().unbind(),
             started: started.clone().unbind(),
         };
-        let flag = stream.is(PyBool::new(py, false)) || stream.is(PyBool::new(py, true));
-        if !(flag && slf.get().may_take(run)) {
+        if !(stream.is(PyBool::new(py, false)) && slf.get().may_take(run)) {
             return frame.main(py);
         }
         let request = UsualRequest {
@@ -501,14 +499,11 @@ impl UsualMain {
         if !no_prepare || !self.call.is(&call) || !self.retry.is(&retry) {
             return Ok(None); // an awaited prepare (_run_step's), or classes of another kind
         }
-        // A streamed call's first byte may wait as long as the gateway lets a stream start.
-        let Some(streamed) = (unsafe { self.call.get(&call, CL_STREAM) }) else {
+        // `start` took a step that asked for no stream; its call says the same (a streamed
+        // call's first-byte timeout, the gateway's, is _run_step's to choose).
+        if !is_false(&unsafe { self.call.get(&call, CL_STREAM) }) {
             return Ok(None);
-        };
-        let streamed = match streamed.downcast_exact::<PyBool>() {
-            Ok(flag) => flag.is_true(),
-            Err(_) => return Ok(None),
-        };
+        }
         // _run_step: the request the step sends.
         let upstream = match self.build.get().build(&provider, &call, &key)? {
             Some(upstream) => upstream, // HttpProvider.build_request's usual case, natively
@@ -525,15 +520,7 @@ impl UsualMain {
         let Some(first_byte_ms) = (unsafe { self.retry.get(&retry, 0) }) else {
             return Ok(None);
         };
-        // _run_step: policy.request_timeout_ms or (gw.stream_first_byte_timeout_ms if
-        // call.stream else 0).
-        let mut first_byte_ms: i64 = first_byte_ms.extract()?;
-        if first_byte_ms == 0 && streamed {
-            let Some(stream_ms) = (unsafe { self.policy.get(&gw, GW_STREAM_FIRST_BYTE_MS) }) else {
-                return Ok(None);
-            };
-            first_byte_ms = stream_ms.extract()?;
-        }
+        let first_byte_ms: i64 = first_byte_ms.extract()?;
         // UpstreamClient.request's usual case: a URL parsed before, a head written natively,
         // a pool for its origin.
         let Some(parsed) = urls.get_item(&url)? else {
