@@ -4,6 +4,7 @@ Bytes are Rust's, meaning is Python's: every byte-level format on the hot path i
 serialized here. Functions never panic on input; malformed input raises or yields an error event.
 """
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Set as AbstractSet
 from typing import Any, Final, Sequence, TypeVar
@@ -686,10 +687,10 @@ class UsualRun:
 
 class UsualStart:
     """`UniversalSession._start`'s usual case and `_ran` for a request that ended with its
-    record, natively (aigw.api.universal_ws; rust/src/python/usual_start.rs). `session`,
-    `step`, `policy`, `websocket`: UniversalSession, StepRequest, GatewayPolicy, the server's
-    WebSocket (slots checked: ValueError); `globals`: universal_ws's module globals (`run`,
-    `_Task`)."""
+    record, natively (aigw.api.universal_ws; rust/src/python/usual_start.rs): the request
+    runs as a `UsualDrive` when it can, else as a Task. `session`, `step`, `policy`,
+    `websocket`: UniversalSession, StepRequest, GatewayPolicy, the server's WebSocket (slots
+    checked: ValueError); `globals`: universal_ws's module globals (`run`, `_Task`, `_DRIVE`)."""
 
     def __init__(
         self,
@@ -822,6 +823,23 @@ class UsualRequest(Coroutine[Any, Any, Any]):
     def send(self, value: Any) -> Any: ...
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any: ...
     def close(self) -> None: ...
+
+class UsualDrive:
+    """A usual Universal WebSocket request run without an asyncio Task, made by `UsualStart`
+    when `universal_ws._DRIVE` is true (rust/src/python/usual_drive.rs): what the session's
+    `inflight` holds for it until it ends or hands itself over to a Task, which then takes its
+    place there. Answers the session as that Task would."""
+
+    def cancel(self, msg: Any = None) -> bool:
+        """As `Task.cancel`: False once the request has ended; otherwise CancelledError is
+        thrown in where it waits (at its next wait when it runs now)."""
+    def done(self) -> bool: ...
+    def cancelled(self) -> bool: ...
+    def exception(self) -> BaseException | None: ...
+    def result(self) -> Any:
+        """The request's log record, once it has ended with one."""
+    def ended(self) -> asyncio.Future[None]:
+        """Completes once the request has ended or been handed over to its Task."""
 
 class MetricSeries:
     """The Prometheus counts of one label set (aigw.observe.metrics; rust/src/metrics.rs)."""

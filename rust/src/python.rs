@@ -107,6 +107,7 @@ mod usual_main; // the pipeline's usual request, natively, as one awaitable
 mod usual_request; // that awaitable's coroutine protocol
 mod usual_run; // the pipeline's usual start, natively
 mod usual_start; // the Universal WebSocket session's usual start, natively
+mod usual_drive; // a usual Universal WebSocket request run without an asyncio Task
 mod whole_answer; // the pipeline's usual whole answer, natively
 mod ws; // the WebSocket codec
 mod ws_whole; // the Universal WebSocket's usual whole answer, natively
@@ -129,6 +130,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     usual_run::register(m)?;
     usual_main::register(m)?;
     usual_start::register(m)?;
+    usual_drive::register(m)?;
     usual_door::register(m)?;
     usual_build::register(m)?;
     kernels::register(m)?;

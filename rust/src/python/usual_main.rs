@@ -262,7 +262,10 @@ impl UsualMain {
     }
 
     /// The request's next step from `state` for `input`, and the state after it.
-    pub(super) fn step<'py>(&self, py: Python<'py>, state: State, input: Input<'py>) -> (State, PyResult<Step<'py>>) {
+    /// `driven` (no asyncio Task runs the request): Python's coroutine, when the request
+    /// goes to it, is handed over unstarted (`Step::HandOver`) rather than run to its first
+    /// yield.
+    pub(super) fn step<'py>(&self, py: Python<'py>, state: State, input: Input<'py>, driven: bool) -> (State, PyResult<Step<'py>>) {
         match (state, input) {
             (State::Start(frame), Input::Send(value)) => {
                 if !value.is_none() {
@@ -276,6 +279,7 @@ impl UsualMain {
                         (state, blocking.map(|_| Step::Yield(waiter)))
                     }
                     Ok(None) => match frame.main(py) {
+                        Ok(coro) if driven => (State::Done, Ok(Step::HandOver(coro))),
                         Ok(coro) => delegate(py, coro, Input::Send(py.None().into_bound(py))),
                         Err(e) => (State::Done, Err(e)),
                     },
@@ -286,13 +290,13 @@ impl UsualMain {
             (State::Start(_), Input::Close) => (State::Done, Err(PyGeneratorExit::new_err(()))),
             (State::Waiting(frame, sent), Input::Send(_)) => match self.answered(py, &frame, &sent) {
                 Ok(Some(record)) => (State::Done, Ok(Step::Return(record))),
-                Ok(None) => self.hand_over(py, &frame, &sent, None),
+                Ok(None) => self.hand_over(py, &frame, &sent, None, driven),
                 Err(e) => (State::Done, Err(e)),
             },
-            (State::Waiting(frame, sent), Input::Throw(e)) => self.hand_over(py, &frame, &sent, Some(e)),
+            (State::Waiting(frame, sent), Input::Throw(e)) => self.hand_over(py, &frame, &sent, Some(e), driven),
             (State::Waiting(frame, sent), Input::Close) => {
                 let exit = PyGeneratorExit::new_err(()).into_value(py).into_bound(py).into_any();
-                self.hand_over(py, &frame, &sent, Some(exit))
+                self.hand_over(py, &frame, &sent, Some(exit), driven)
             }
             (State::Delegating(coro), input) => delegate(py, coro.into_bound(py), input),
             (State::Running, _) => (
@@ -308,14 +312,16 @@ impl UsualMain {
         }
     }
 
-    /// `_Run.resumed`'s coroutine for the request `sent` began, run to its first yield:
-    /// `thrown` raised where the request waits for the answer's head.
+    /// `_Run.resumed`'s coroutine for the request `sent` began, run to its first yield
+    /// (`driven`: handed over unstarted): `thrown` raised where the request waits for the
+    /// answer's head.
     fn hand_over<'py>(
         &self,
         py: Python<'py>,
         frame: &Frame,
         sent: &Sent,
         thrown: Option<Bound<'py, PyAny>>,
+        driven: bool,
     ) -> (State, PyResult<Step<'py>>) {
         let none = || py.None().into_bound(py);
         let resumed = self
@@ -341,6 +347,7 @@ impl UsualMain {
                 )
             });
         match resumed {
+            Ok(coro) if driven => (State::Done, Ok(Step::HandOver(coro))),
             Ok(coro) => delegate(py, coro, Input::Send(none())),
             Err(e) => (State::Done, Err(e)),
         }

@@ -79,10 +79,13 @@ pub(super) enum Input<'py> {
     Close,
 }
 
-/// What a step ends with: a value yielded to the task, or the request's record returned.
+/// What a step ends with: a value yielded to the task, the request's record returned, or
+/// (only for a driven request: `run_step`'s `driven`) Python's coroutine, not yet started, to
+/// run the rest of the request as an asyncio Task.
 pub(super) enum Step<'py> {
     Yield(Bound<'py, PyAny>),
     Return(Bound<'py, PyAny>),
+    HandOver(Bound<'py, PyAny>),
 }
 
 /// One usual request's run (see the module docs): an awaitable and the coroutine an asyncio
@@ -179,20 +182,23 @@ impl UsualRequest {
 
 /// Runs one step of `slf` for `input`: the value to yield, or StopIteration(record).
 fn step<'py>(slf: &Bound<'py, UsualRequest>, input: Input<'py>) -> PyResult<Bound<'py, PyAny>> {
-    match run_step(slf, input)? {
+    match run_step(slf, input, false)? {
         Step::Yield(value) => Ok(value),
         Step::Return(value) => Err(PyStopIteration::new_err((value.unbind(),))),
+        Step::HandOver(_) => Err(PyRuntimeError::new_err("a coroutine's step handed its request over")),
     }
 }
 
-/// One step of `slf` for `input`, its state taken out while it runs.
-fn run_step<'py>(slf: &Bound<'py, UsualRequest>, input: Input<'py>) -> PyResult<Step<'py>> {
+/// One step of `slf` for `input`, its state taken out while it runs. `driven`: the request
+/// runs without an asyncio Task (usual_drive.rs), so a step that would start Python's
+/// coroutine hands it over unstarted instead (`Step::HandOver`), for a Task to run.
+pub(super) fn run_step<'py>(slf: &Bound<'py, UsualRequest>, input: Input<'py>, driven: bool) -> PyResult<Step<'py>> {
     let py = slf.py();
     let (main, state) = {
         let mut me = slf.borrow_mut();
         (me.main.clone_ref(py), std::mem::replace(&mut me.state, State::Running))
     };
-    let (state, stepped) = main.get().step(py, state, input);
+    let (state, stepped) = main.get().step(py, state, input, driven);
     slf.borrow_mut().state = state;
     stepped
 }
@@ -220,9 +226,13 @@ unsafe extern "C" fn am_send(
                     Bound::from_borrowed_ptr(py, arg),
                 )
             };
-            match run_step(&slf, Input::Send(arg)) {
+            match run_step(&slf, Input::Send(arg), false) {
                 Ok(Step::Yield(value)) => (ffi::PySendResult::PYGEN_NEXT, value.into_ptr()),
                 Ok(Step::Return(value)) => (ffi::PySendResult::PYGEN_RETURN, value.into_ptr()),
+                Ok(Step::HandOver(_)) => {
+                    PyRuntimeError::new_err("a coroutine's step handed its request over").restore(py);
+                    (ffi::PySendResult::PYGEN_ERROR, std::ptr::null_mut())
+                }
                 Err(e) => {
                     e.restore(py);
                     (ffi::PySendResult::PYGEN_ERROR, std::ptr::null_mut())
@@ -287,6 +297,7 @@ pub(super) fn delegate<'py>(
     match outcome {
         Ok(Step::Yield(value)) => (State::Delegating(coro.unbind()), Ok(Step::Yield(value))),
         Ok(Step::Return(value)) => (State::Done, Ok(Step::Return(value))),
+        Ok(Step::HandOver(value)) => (State::Done, Ok(Step::HandOver(value))),
         Err(e) if e.is_instance_of::<PyStopIteration>(py) => {
             // `throw` returned: the coroutine ended with StopIteration(value).
             let value = e.value(py).getattr(intern!(py, "value"));

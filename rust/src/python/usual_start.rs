@@ -12,6 +12,8 @@
 //! as the Python reads them (tests and the floor benchmark swap `run`).
 
 use super::fastcall::{self, one_argument_through_trampoline, FixedArity, MethodDef};
+use super::usual_drive::{TaskParts, UsualDrive};
+use super::usual_request::UsualRequest;
 use super::slot_layout::{is_false, Layout};
 use pyo3::ffi;
 use pyo3::intern;
@@ -66,6 +68,10 @@ pub struct UsualStart {
     usual_run: Py<PyAny>,
     /// ("loop", "name"): the Task's keywords, as a vectorcall's names.
     task_keywords: Py<PyTuple>,
+    /// ("context",): `add_done_callback`'s keyword, for a driven request's waits.
+    context_keyword: Py<PyTuple>,
+    /// asyncio.Task: a request is driven without one (usual_drive.rs) only when `_Task` is it.
+    asyncio_task: Py<PyAny>,
     /// The server's WebSocket (aigw/server/websocket.py): its count of work in flight.
     work: Arc<WorkCount>,
 }
@@ -151,6 +157,8 @@ impl UsualStart {
             pipeline_run: pipeline_run.unbind(),
             usual_run: usual_run.unbind(),
             task_keywords: PyTuple::new(py, ["loop", "name"])?.unbind(),
+            context_keyword: PyTuple::new(py, ["context"])?.unbind(),
+            asyncio_task: py.import("asyncio")?.getattr("Task")?.unbind(),
             work: Arc::new(WorkCount(Layout::new(websocket, WEBSOCKET_SLOTS)?)),
         })
     }
@@ -289,21 +297,32 @@ impl UsualStart {
             },
             false => run.call1((runtime, gateway, &request, &sink))?,
         };
+        let ran = SessionRan {
+            work: Arc::clone(&self.work),
+            session: session.clone().unbind(),
+            inflight: inflight.clone().unbind(),
+            on_record: on_record.unbind(),
+            ws: ws.clone().unbind(),
+            request: request.unbind(),
+            sink: sink.unbind(),
+            event_id: event_id.clone().unbind(),
+        };
+        if let Ok(usual) = coro.downcast_exact::<UsualRequest>() {
+            if task_class.is(self.asyncio_task.bind(py)) && globals.get_item(intern!(py, "_DRIVE"))?.is_some_and(|d| d.is_truthy().unwrap_or(false)) {
+                let parts = TaskParts {
+                    task_class: task_class.unbind(),
+                    loop_: loop_.unbind(),
+                    name: log_id.unbind(),
+                    task_keywords: self.task_keywords.clone_ref(py),
+                    context_keyword: self.context_keyword.clone_ref(py),
+                };
+                UsualDrive::start(py, usual.clone(), Py::new(py, ran)?, parts, inflight.as_any(), event_id)?;
+                return Ok(true);
+            }
+        }
         let task = self.task(&task_class, &coro, &loop_, &log_id)?;
         inflight.set_item(event_id, &task)?;
-        let ran = Bound::new(
-            py,
-            SessionRan {
-                work: Arc::clone(&self.work),
-                session: session.clone().unbind(),
-                inflight: inflight.clone().unbind(),
-                on_record: on_record.unbind(),
-                ws: ws.clone().unbind(),
-                request: request.unbind(),
-                sink: sink.unbind(),
-                event_id: event_id.clone().unbind(),
-            },
-        )?;
+        let ran = Bound::new(py, ran)?;
         task.call_method1(intern!(py, "add_done_callback"), (RAN.bind(&ran)?,))?;
         Ok(true)
     }
@@ -365,33 +384,71 @@ impl SessionRan {
     /// a cancelled or failed task goes to `_ran` itself.
     fn ran<'py>(&self, task: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = task.py();
-        let session = self.session.bind(py);
-        let (ws, request, sink) = (self.ws.bind(py), self.request.bind(py), self.sink.bind(py));
         let ended = task.call_method0(intern!(py, "cancelled"))?.is_truthy()?
             || !task.call_method0(intern!(py, "exception"))?.is_none();
         if ended {
-            return session.call_method1(intern!(py, "_ran"), (ws, request, sink, task));
+            return self.unusual_end(py, task);
         }
+        let record = match self.on_record.bind(py).is_none() {
+            true => None,
+            false => Some(task.call_method0(intern!(py, "result"))),
+        };
+        match record {
+            Some(Err(e)) => {
+                self.finished(py)?;
+                Err(e)
+            }
+            Some(Ok(record)) => self.record_ended(py, &record),
+            None => self.finished(py),
+        }
+        .map(|_| py.None().into_bound(py))
+    }
+
+    /// `_ran`'s end of a request that ended with `record`: the record to `on_record`, then
+    /// the request taken off the session and the connection's work count (whose error, if
+    /// any, is the one raised).
+    pub(super) fn record_ended(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<()> {
         let on_record = self.on_record.bind(py);
         let recorded = match on_record.is_none() {
             true => Ok(()),
-            false => task
-                .call_method0(intern!(py, "result"))
-                .and_then(|record| on_record.call1((record,)))
-                .map(drop),
+            false => on_record.call1((record,)).map(drop),
         };
-        // _ran's `finally` (whose error, if any, is the one raised).
+        self.finished(py)?;
+        recorded
+    }
+
+    /// `_ran`'s `finally`: the request taken off the session, the connection's work count.
+    fn finished(&self, py: Python<'_>) -> PyResult<()> {
         let inflight = self.inflight.bind(py);
         let event_id = self.event_id.bind(py);
-        let popped = match inflight.contains(event_id) {
-            Ok(true) => inflight.del_item(event_id),
-            Ok(false) => Ok(()),
-            Err(e) => Err(e),
+        if inflight.contains(event_id)? {
+            inflight.del_item(event_id)?;
         }
-        .and_then(|_| self.work.finished(ws));
-        popped?;
-        recorded?;
-        Ok(py.None().into_bound(py))
+        self.work.finished(self.ws.bind(py))
+    }
+
+    /// The session's own `_ran(ws, request, sink, task)`: for a request cancelled or failed.
+    pub(super) fn unusual_end<'py>(&self, py: Python<'py>, task: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let (ws, request, sink) = (self.ws.bind(py), self.request.bind(py), self.sink.bind(py));
+        self.session.bind(py).call_method1(intern!(py, "_ran"), (ws, request, sink, task))
+    }
+
+    /// A driven request handed over to `task`: the Task in the session's `inflight` in place
+    /// of `drive` (unless the request has left it), with this as its done callback.
+    pub(super) fn replace_in_flight<'py>(
+        slf: &Bound<'py, Self>,
+        drive: &Bound<'py, PyAny>,
+        task: &Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let me = slf.get();
+        let inflight = me.inflight.bind(py);
+        let event_id = me.event_id.bind(py);
+        if matches!(inflight.get_item(event_id)?, Some(current) if current.is(drive)) {
+            inflight.set_item(event_id, task)?;
+        }
+        task.call_method1(intern!(py, "add_done_callback"), (RAN.bind(slf)?,))?;
+        Ok(())
     }
 }
 

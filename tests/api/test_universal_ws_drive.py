@@ -1,0 +1,166 @@
+"""The usual Universal WebSocket request runs without an asyncio Task (`_codec.UsualDrive`,
+rust/src/python/usual_drive.rs) until it needs Python's coroutine, which then runs as its
+Task: the same answers, cancellations, logs and connection bookkeeping as a request that is a
+Task from its start (`universal_ws._DRIVE = False`)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import orjson
+from universal_ws_helpers import answer, connect, create, eventually, sessions, step
+
+from aigw import _codec
+from aigw.api import universal_ws
+
+
+def comparable(messages: list[dict]) -> list[dict]:
+    """The messages without what differs between two runs of one request."""
+    for msg in messages:
+        meta = msg.get("metadata", {})
+        for key in ("logId", "duration", "ttfb"):
+            meta.pop(key, None)
+        if isinstance(msg.get("response"), dict):
+            msg["response"].pop("id", None)
+            msg["response"].pop("created", None)
+    return messages
+
+
+async def warm(ws) -> None:
+    """One request answered first: the native path takes a logged body only once the
+    pipeline's memos know its media type (rust/src/python/usual_run.rs)."""
+    await ws.send(create(step("openai", event_id="warm-up")))
+    await answer(ws)
+
+
+def watching_starts(monkeypatch) -> list[str]:
+    """The class of what each native start put in the session's `inflight`."""
+    kinds: list[str] = []
+    real = universal_ws._usual_start
+
+    def start(session, ws, event_id, steps):
+        started = real(session, ws, event_id, steps)
+        if started and event_id in session.inflight:
+            kinds.append(type(session.inflight[event_id]).__name__)
+        return started
+
+    monkeypatch.setattr(universal_ws, "_usual_start", start)
+    return kinds
+
+
+async def test_a_usual_request_runs_without_an_asyncio_task(gateway, sims, monkeypatch):
+    async with gateway() as gw, connect(gw) as ws:
+        await warm(ws)
+        sims["openai"].latency = 0.2
+        kinds = watching_starts(monkeypatch)
+        before = len(asyncio.all_tasks())
+        await ws.send(create(step("openai", event_id="d")))
+        await eventually(lambda: len(sims["openai"].requests) == 2)
+        during = len(asyncio.all_tasks())
+        (msg,) = await answer(ws)
+    assert kinds == ["UsualDrive"]
+    assert during == before
+    assert msg["type"] == "universal.created" and msg["metadata"]["status"] == 200
+
+
+async def test_a_driven_request_answers_as_one_run_as_a_task(gateway, monkeypatch):
+    async with gateway() as gw, connect(gw) as ws:
+        await warm(ws)
+        kinds = watching_starts(monkeypatch)
+        await ws.send(create(step("openai", event_id="same")))
+        driven = comparable(await answer(ws))
+        monkeypatch.setattr(universal_ws, "_DRIVE", False)
+        await ws.send(create(step("openai", event_id="same")))
+        as_task = comparable(await answer(ws))
+    assert kinds == ["UsualDrive", "Task"]
+    assert driven == as_task
+
+
+async def test_a_driven_request_leaves_the_session_and_the_connections_work_count(gateway):
+    async with gateway() as gw, connect(gw) as ws:
+        await warm(ws)
+        await ws.send(create(step("openai", event_id="e")))
+        await answer(ws)
+        (session,) = sessions(gw)
+        await eventually(lambda: not session.inflight)
+        (conn,) = [c for c in gw.gateway.server.connections if hasattr(c, "handler")]
+        assert conn.in_flight == 0
+
+
+async def test_a_driven_request_cancelled_while_it_waits_ends_cancelled_and_is_logged_so(gateway, sims):
+    async with gateway() as gw:
+        async with connect(gw) as ws:
+            await warm(ws)
+            sims["openai"].latency = 2.0
+            await ws.send(create(step("openai", "slow", event_id="c")))
+            await eventually(lambda: len(sims["openai"].requests) == 2)
+            await ws.send(orjson.dumps({"type": "universal.cancel", "eventId": "c"}).decode())
+            (msg,) = await answer(ws, timeout=1.5)
+            (session,) = sessions(gw)
+            await eventually(lambda: not session.inflight)
+        await gw.stop()
+    assert msg["type"] == "universal.done" and msg["metadata"]["cancelled"] is True
+    assert msg["metadata"]["eventId"] == "c" and msg["metadata"]["logId"]
+    with sqlite3.connect(gw.log_db) as db:
+        assert db.execute("SELECT event_id, cancelled FROM logs ORDER BY event_id").fetchall() == [("c", 1), ("warm-up", 0)]
+
+
+async def test_a_driven_request_whose_answer_needs_a_retry_is_handed_over_to_a_task(gateway, sims):
+    async with gateway() as gw, connect(gw) as ws:
+        await warm(ws)
+        sims["openai"].fail_next(500, 1)
+        await ws.send(create(step("openai", "x", config={"maxAttempts": 2, "retryDelay": 300}, event_id="r")))
+        await eventually(lambda: len(sims["openai"].requests) == 2)
+        (session,) = sessions(gw)
+        await eventually(lambda: isinstance(session.inflight.get("r"), asyncio.Task))
+        (msg,) = await answer(ws)
+    assert msg["metadata"]["status"] == 200 and len(sims["openai"].requests) == 3
+
+
+async def test_cancel_all_returns_once_driven_requests_are_answered(gateway, sims):
+    async with gateway() as gw, connect(gw) as ws:
+        await warm(ws)
+        sims["openai"].latency = 2.0
+        await ws.send(create(step("openai", "a", event_id="a")))
+        await ws.send(create(step("openai", "b", event_id="b")))
+        await eventually(lambda: len(sims["openai"].requests) == 3)
+        (session,) = sessions(gw)
+        # the first is driven; the second found no idle upstream connection and runs as a Task
+        assert {type(t) for t in session.inflight.values()} == {_codec.UsualDrive, asyncio.Task}
+        await asyncio.wait_for(session.cancel_all(), 1.5)
+        assert not session.inflight
+        got = [orjson.loads(await ws.recv()) for _ in range(2)]
+    assert sorted(m["metadata"]["eventId"] for m in got) == ["a", "b"]
+    assert all(m["type"] == "universal.done" and m["metadata"]["cancelled"] for m in got)
+
+
+async def test_a_client_gone_mid_request_cancels_its_driven_requests(gateway, sims):
+    async with gateway() as gw:
+        async with connect(gw) as ws:
+            await warm(ws)
+            sims["openai"].latency = 2.0
+            await ws.send(create(step("openai", "a", event_id="a")))
+            await eventually(lambda: len(sims["openai"].requests) == 2)
+            (session,) = sessions(gw)
+        await eventually(lambda: not session.inflight, timeout=1.5)
+        await gw.stop()
+    with sqlite3.connect(gw.log_db) as db:
+        assert db.execute("SELECT event_id, cancelled FROM logs ORDER BY event_id").fetchall() == [("a", 1), ("warm-up", 0)]
+
+
+async def test_a_driven_request_is_pending_until_it_ends_then_reports_its_end_as_a_task(gateway, sims):
+    async with gateway() as gw, connect(gw) as ws:
+        await warm(ws)
+        sims["openai"].latency = 0.3
+        await ws.send(create(step("openai", event_id="p")))
+        await eventually(lambda: len(sims["openai"].requests) == 2)
+        (session,) = sessions(gw)
+        drive = session.inflight["p"]
+        assert not drive.done() and not drive.cancelled() and "pending" in repr(drive)
+        ended = drive.ended()
+        await answer(ws)
+        await asyncio.wait_for(ended, 1)
+    assert drive.done() and not drive.cancelled() and drive.exception() is None
+    assert drive.result().status == 200
+    assert drive.cancel() is False
