@@ -164,3 +164,19 @@ async def test_a_driven_request_is_pending_until_it_ends_then_reports_its_end_as
     assert drive.done() and not drive.cancelled() and drive.exception() is None
     assert drive.result().status == 200
     assert drive.cancel() is False
+
+
+async def test_a_driven_request_cancelled_before_its_first_step_ends_cancelled_unsent(gateway, sims):
+    async with gateway() as gw, connect(gw) as ws:
+        await warm(ws)
+        (session,) = sessions(gw)
+        (conn,) = [c for c in gw.gateway.server.connections if hasattr(c, "handler")]
+        # A create and its cancel handled in one go, as when both come in one read.
+        session.on_message(conn, _codec.TEXT, create(step("openai", event_id="early")).encode())
+        assert type(session.inflight["early"]) is _codec.UsualDrive
+        session.on_message(conn, _codec.TEXT, orjson.dumps({"type": "universal.cancel", "eventId": "early"}))
+        (msg,) = await answer(ws)
+        await eventually(lambda: not session.inflight)
+    assert msg["type"] == "universal.done" and msg["metadata"]["cancelled"] is True
+    assert msg["metadata"]["eventId"] == "early" and msg["metadata"]["logId"]
+    assert len(sims["openai"].requests) == 1  # the warm-up's only: the request was never sent

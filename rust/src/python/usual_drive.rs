@@ -1,12 +1,11 @@
 //! A usual Universal WebSocket request run without an asyncio Task (`UsualDrive`).
 //!
-//! A Task costs a request ~9,000 instructions that do nothing for it: its registration in
+//! A Task costs a request ~8,000 instructions that do nothing for it: its registration in
 //! asyncio's Python `WeakSet` of all tasks and the weak reference's callback when it dies,
-//! the first step's loop hop, entering and leaving it as the current task on each step, and
-//! the done callback's hop. The native request (`UsualRequest`) yields exactly one thing while
+//! entering and leaving it as the current task on each step, and the done callback's hop. The native request (`UsualRequest`) yields exactly one thing while
 //! it runs natively, the future of its answer's head, and runs no Python that needs a current
-//! task. So the drive steps it as a Task would: the first step at once (as 3.12's eager tasks
-//! do), each later one from the future's done callback, each in the request's own copy of the
+//! task. So the drive steps it as a Task would: the first step from the loop's ready queue,
+//! each later one from the future's done callback, each in the request's own copy of the
 //! context, a cancellation thrown in as `CancelledError` where the request waits. Its end is
 //! `_ran`'s, run in place instead of a callback later.
 //!
@@ -73,10 +72,10 @@ pub struct UsualDrive {
 }
 
 impl UsualDrive {
-    /// Starts `request` driven (its first step now, in a copy of the current context), as
-    /// the session's in-flight request `ran` describes; the drive is already in `inflight`
-    /// when the step runs. An error of the drive's own (not the request's, which `_ran`
-    /// answers) goes to the loop's exception handler, as a done callback's would.
+    /// Starts `request` driven, as the session's in-flight request `ran` describes: put in
+    /// `inflight`, its first step scheduled as a Task's is (`loop.call_soon`, in a copy of the
+    /// current context). An error of the drive's own in a step (not the request's, which
+    /// `_ran` answers) goes to the loop's exception handler, as a done callback's would.
     pub(super) fn start<'py>(
         py: Python<'py>,
         request: Bound<'py, UsualRequest>,
@@ -87,6 +86,8 @@ impl UsualDrive {
     ) -> PyResult<()> {
         // SAFETY: the GIL is held; the result is a new reference, or NULL with the error set.
         let context = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyContext_CopyCurrent())? };
+        let loop_ = parts.loop_.clone_ref(py);
+        let keyword = parts.context_keyword.clone_ref(py);
         let drive = Bound::new(
             py,
             UsualDrive {
@@ -100,50 +101,23 @@ impl UsualDrive {
             },
         )?;
         inflight.set_item(event_id, &drive)?;
-        let advanced = {
-            let _entered = Entered::enter(&context)?;
-            advance(&drive, Input::Send(py.None().into_bound(py)))
-        };
-        if let Err(e) = advanced {
-            report(&drive, e)?;
+        // Not run at once: the first steps of the requests one read brings run together in
+        // the next tick, as Tasks' do (run at once, each in its message's handling, the
+        // gateway answered fewer requests a second at 32 in flight: `ab-s27-eager`).
+        let wake = WAKE.bind(&drive)?;
+        let none = py.None();
+        let args = [loop_.as_ptr(), wake.as_ptr(), none.as_ptr(), context.as_ptr()];
+        // SAFETY: `args` holds four live references for the call (the receiver, two positional
+        // arguments, then the value of the one name in `keyword`); the result is a new
+        // reference or NULL with the error set.
+        unsafe {
+            let nargs = 3 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+            let name = intern!(py, "call_soon");
+            let handle = ffi::PyObject_VectorcallMethod(name.as_ptr(), args.as_ptr(), nargs, keyword.as_ptr());
+            Bound::from_owned_ptr_or_err(py, handle)?;
         }
         Ok(())
     }
-}
-
-/// A context entered for as long as this lives (left even if what runs in it panics).
-struct Entered<'a, 'py>(&'a Bound<'py, PyAny>);
-
-impl<'a, 'py> Entered<'a, 'py> {
-    fn enter(context: &'a Bound<'py, PyAny>) -> PyResult<Self> {
-        // SAFETY: `context` is a live Context object; the GIL is held.
-        match unsafe { ffi::PyContext_Enter(context.as_ptr()) } {
-            0 => Ok(Entered(context)),
-            _ => Err(PyErr::fetch(context.py())),
-        }
-    }
-}
-
-impl Drop for Entered<'_, '_> {
-    fn drop(&mut self) {
-        // SAFETY: the context entered in `enter`, the current one again now (whatever ran in
-        // it left every context it entered); the GIL is held. Leaving it fails only when it
-        // is not the current one, which is then reported as unraisable.
-        if unsafe { ffi::PyContext_Exit(self.0.as_ptr()) } != 0 {
-            PyErr::fetch(self.0.py()).write_unraisable(self.0.py(), Some(self.0));
-        }
-    }
-}
-
-/// Hands `e`, an error of the drive's own, to the loop's exception handler.
-fn report(drive: &Bound<'_, UsualDrive>, e: PyErr) -> PyResult<()> {
-    let py = drive.py();
-    let context = pyo3::types::PyDict::new(py);
-    context.set_item("message", "a usual request's end failed")?;
-    context.set_item("exception", e.into_value(py))?;
-    let loop_ = drive.borrow().parts.loop_.clone_ref(py);
-    loop_.bind(py).call_method1(intern!(py, "call_exception_handler"), (context,))?;
-    Ok(())
 }
 
 /// Runs the request's next step for `input`, and whatever the step ends with: a wait on the
@@ -207,9 +181,10 @@ fn wait_on<'py>(drive: &Bound<'py, UsualDrive>, future: Bound<'py, PyAny>) -> Py
     Ok(())
 }
 
-/// The wait's done callback: the next step, with CancelledError thrown in if the request
-/// was cancelled (its wait then cancelled too). A failed wait is the request's to meet (it
-/// reads the future itself, as `await` would have raised it).
+/// The first step (scheduled by `start`) or a wait's done callback: the next step, with
+/// CancelledError thrown in if the request was cancelled (its wait then cancelled too; before
+/// its first step, it ends there, as a Task cancelled then does). A failed wait is the
+/// request's to meet (it reads the future itself, as `await` would have raised it).
 fn wake<'py>(drive: &Bound<'py, UsualDrive>) -> PyResult<Bound<'py, PyAny>> {
     let py = drive.py();
     let cancelled = {
