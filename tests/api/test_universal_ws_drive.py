@@ -6,6 +6,7 @@ Task from its start (`universal_ws._DRIVE = False`)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 
 import orjson
@@ -158,6 +159,7 @@ async def test_a_driven_request_is_pending_until_it_ends_then_reports_its_end_as
         (session,) = sessions(gw)
         drive = session.inflight["p"]
         assert not drive.done() and not drive.cancelled() and "pending" in repr(drive)
+        assert gc.is_tracked(drive)  # what test_driven_requests_leave_nothing_behind counts on
         ended = drive.ended()
         await answer(ws)
         await asyncio.wait_for(ended, 1)
@@ -180,3 +182,16 @@ async def test_a_driven_request_cancelled_before_its_first_step_ends_cancelled_u
     assert msg["type"] == "universal.done" and msg["metadata"]["cancelled"] is True
     assert msg["metadata"]["eventId"] == "early" and msg["metadata"]["logId"]
     assert len(sims["openai"].requests) == 1  # the warm-up's only: the request was never sent
+
+
+async def test_driven_requests_leave_nothing_behind(gateway):
+    async with gateway() as gw, connect(gw) as ws:
+        await warm(ws)
+        for i in range(50):
+            await ws.send(create(step("openai", event_id=f"n{i}")))
+            await answer(ws)
+        (session,) = sessions(gw)
+        await eventually(lambda: not session.inflight)
+        gc.collect()
+        left = [o for o in gc.get_objects() if type(o) in (_codec.UsualDrive, _codec.UsualRequest)]
+    assert left == []
