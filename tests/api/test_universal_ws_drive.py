@@ -10,22 +10,10 @@ import gc
 import sqlite3
 
 import orjson
-from universal_ws_helpers import answer, connect, create, eventually, sessions, step
+from universal_ws_helpers import answer, comparable, connect, create, eventually, sessions, step
 
 from aigw import _codec
 from aigw.api import universal_ws
-
-
-def comparable(messages: list[dict]) -> list[dict]:
-    """The messages without what differs between two runs of one request."""
-    for msg in messages:
-        meta = msg.get("metadata", {})
-        for key in ("logId", "duration", "ttfb"):
-            meta.pop(key, None)
-        if isinstance(msg.get("response"), dict):
-            msg["response"].pop("id", None)
-            msg["response"].pop("created", None)
-    return messages
 
 
 async def warm(ws) -> None:
@@ -89,13 +77,19 @@ async def test_a_driven_request_leaves_the_session_and_the_connections_work_coun
         assert conn.in_flight == 0
 
 
+async def sent_slowly(ws, sims, event_id: str) -> None:
+    """After the warm-up, a request for `event_id` that the upstream holds for 2 s, sent and
+    seen by the upstream."""
+    await warm(ws)
+    sims["openai"].latency = 2.0
+    await ws.send(create(step("openai", "slow", event_id=event_id)))
+    await eventually(lambda: len(sims["openai"].requests) == 2)
+
+
 async def test_a_driven_request_cancelled_while_it_waits_ends_cancelled_and_is_logged_so(gateway, sims):
     async with gateway() as gw:
         async with connect(gw) as ws:
-            await warm(ws)
-            sims["openai"].latency = 2.0
-            await ws.send(create(step("openai", "slow", event_id="c")))
-            await eventually(lambda: len(sims["openai"].requests) == 2)
+            await sent_slowly(ws, sims, "c")
             await ws.send(orjson.dumps({"type": "universal.cancel", "eventId": "c"}).decode())
             (msg,) = await answer(ws, timeout=1.5)
             (session,) = sessions(gw)
@@ -139,10 +133,7 @@ async def test_cancel_all_returns_once_driven_requests_are_answered(gateway, sim
 async def test_a_client_gone_mid_request_cancels_its_driven_requests(gateway, sims):
     async with gateway() as gw:
         async with connect(gw) as ws:
-            await warm(ws)
-            sims["openai"].latency = 2.0
-            await ws.send(create(step("openai", "a", event_id="a")))
-            await eventually(lambda: len(sims["openai"].requests) == 2)
+            await sent_slowly(ws, sims, "a")
             (session,) = sessions(gw)
         await eventually(lambda: not session.inflight, timeout=1.5)
         await gw.stop()

@@ -10,25 +10,13 @@ import asyncio
 import gc
 
 import pytest
-from universal_ws_helpers import answer, connect, create, step
+from universal_ws_helpers import answer, comparable, connect, create, step
 
 from aigw import _codec
 from aigw.api import universal_ws
 from aigw.protocol.websocket import OPEN, WebSocketConnection
 from aigw.server.app import ConnectionClosed
 from aigw.server.websocket import WebSocket
-
-
-def comparable(messages: list[dict]) -> list[dict]:
-    """The messages with what differs between two runs of one request (log id, timing, the
-    simulator's completion id) taken out."""
-    for msg in messages:
-        meta = msg.get("metadata", {})
-        for key in ("logId", "duration", "ttfb"):
-            meta.pop(key, None)
-        if isinstance(msg.get("response"), dict):
-            msg["response"].pop("id", None)
-    return messages
 
 
 async def test_a_stream_reaches_the_client_alike_through_the_native_consume_and_the_closure(gateway, monkeypatch):

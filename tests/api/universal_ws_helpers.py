@@ -120,6 +120,19 @@ def connect(gw, path: str | None = None, **kw: Any):
     return websockets.connect(path or gw.url, **kw)
 
 
+def comparable(messages: list[dict]) -> list[dict]:
+    """`messages` with what differs between two runs of one request taken out (log id,
+    timing, the simulator's completion id and time), to compare two ways of answering it."""
+    for msg in messages:
+        meta = msg.get("metadata", {})
+        for key in ("logId", "duration", "ttfb"):
+            meta.pop(key, None)
+        if isinstance(msg.get("response"), dict):
+            msg["response"].pop("id", None)
+            msg["response"].pop("created", None)
+    return messages
+
+
 async def eventually(predicate, timeout: float = 5.0, interval: float = 0.01) -> None:
     """Wait until `predicate()` is true (a state reached asynchronously); fail after `timeout`."""
     loop = asyncio.get_running_loop()
