@@ -23,44 +23,38 @@ async def warm(ws) -> None:
     await answer(ws)
 
 
-def watching_starts(monkeypatch) -> list[str]:
-    """The class of what each native start put in the session's `inflight`."""
-    kinds: list[str] = []
-    real = universal_ws._usual_start
-
-    def start(session, ws, event_id, steps):
-        started = real(session, ws, event_id, steps)
-        if started and event_id in session.inflight:
-            kinds.append(type(session.inflight[event_id]).__name__)
-        return started
-
-    monkeypatch.setattr(universal_ws, "_usual_start", start)
-    return kinds
+async def kind_of(gw, event_id: str) -> str:
+    """The class of what the session holds in flight for `event_id` (a request the upstream
+    holds for a while)."""
+    (session,) = sessions(gw)
+    await eventually(lambda: event_id in session.inflight)
+    return type(session.inflight[event_id]).__name__
 
 
-async def test_a_usual_request_runs_without_an_asyncio_task(gateway, sims, monkeypatch):
+async def test_a_usual_request_runs_without_an_asyncio_task(gateway, sims):
     async with gateway() as gw, connect(gw) as ws:
         await warm(ws)
         sims["openai"].latency = 0.2
-        kinds = watching_starts(monkeypatch)
         before = len(asyncio.all_tasks())
         await ws.send(create(step("openai", event_id="d")))
-        await eventually(lambda: len(sims["openai"].requests) == 2)
+        kind = await kind_of(gw, "d")
         during = len(asyncio.all_tasks())
         (msg,) = await answer(ws)
-    assert kinds == ["UsualDrive"]
+    assert kind == "UsualDrive"
     assert during == before
     assert msg["type"] == "universal.created" and msg["metadata"]["status"] == 200
 
 
-async def test_a_driven_request_answers_as_one_run_as_a_task(gateway, monkeypatch):
+async def test_a_driven_request_answers_as_one_run_as_a_task(gateway, sims, monkeypatch):
     async with gateway() as gw, connect(gw) as ws:
         await warm(ws)
-        kinds = watching_starts(monkeypatch)
+        sims["openai"].latency = 0.1
         await ws.send(create(step("openai", event_id="same")))
+        kinds = [await kind_of(gw, "same")]
         driven = comparable(await answer(ws))
         monkeypatch.setattr(universal_ws, "_DRIVE", False)
         await ws.send(create(step("openai", event_id="same")))
+        kinds.append(await kind_of(gw, "same"))
         as_task = comparable(await answer(ws))
     assert kinds == ["UsualDrive", "Task"]
     assert driven == as_task

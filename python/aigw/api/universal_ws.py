@@ -216,7 +216,14 @@ class UniversalSession(WebSocketHandler):
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
 
-    def on_message(self, ws: Any, opcode: int, payload: bytes) -> None:
+    @property
+    def on_message(self) -> Callable[[Any, int, bytes], None]:
+        """`handle_message` as the server calls it, with the usual `universal.create` read and
+        started natively (`_codec.UsualStart.message_function`: no Python frame a message);
+        the server asks for it once per connection."""
+        return _usual_start_maker.message_function(self, fast_create)
+
+    def handle_message(self, ws: Any, opcode: int, payload: bytes) -> None:
         """Handle one client message. Never raises: a bad message is answered for its eventId,
         and a bug while handling one is logged (without client data) and answered with a 500
         for that message only, so the connection and the other requests carry on."""
@@ -237,19 +244,34 @@ class UniversalSession(WebSocketHandler):
             else:
                 event_id = message.event_id or new_log_id()
                 self._start(ws, event_id, [s.step_request() for s in message.steps])
-        except MessageError as err:
-            if err.tied and err.event_id is not None:
-                meta = {"eventId": err.event_id, "status": err.status, "contentType": "application/json"}
-                ws.send_text(created(meta, error=error_body(err.code, err.message)))
-            else:
-                ws.send_text(error_message(err.code, err.message, err.event_id, err.status))
         except Exception as exc:
-            log.error("bug while handling a client message: %s", bug_report(exc))
-            if event_id is not None and event_id not in self.inflight:
-                meta = {"eventId": event_id, "status": 500, "contentType": "application/json"}
-                ws.send_text(created(meta, error=error_body(INTERNAL_ERROR, "internal error")))
+            self._message_failed(ws, event_id, exc)
+
+    def _start_read(self, ws: Any, event_id: str, steps: list[StepRequest], failed: BaseException | None) -> None:
+        """`handle_message` for a usual create read natively whose native start declined
+        (`failed` None: `_start` from the top) or raised `failed`."""
+        try:
+            if failed is not None:
+                raise failed
+            self._start(ws, event_id, steps)
+        except Exception as exc:
+            self._message_failed(ws, event_id, exc)
+
+    def _message_failed(self, ws: Any, event_id: str | None, exc: Exception) -> None:
+        """A client message's refusal (MessageError) or a bug while handling it, answered."""
+        if isinstance(exc, MessageError):
+            if exc.tied and exc.event_id is not None:
+                meta = {"eventId": exc.event_id, "status": exc.status, "contentType": "application/json"}
+                ws.send_text(created(meta, error=error_body(exc.code, exc.message)))
             else:
-                ws.send_text(error_message(INTERNAL_ERROR, "internal error", event_id, 500))
+                ws.send_text(error_message(exc.code, exc.message, exc.event_id, exc.status))
+            return
+        log.error("bug while handling a client message: %s", bug_report(exc))
+        if event_id is not None and event_id not in self.inflight:
+            meta = {"eventId": event_id, "status": 500, "contentType": "application/json"}
+            ws.send_text(created(meta, error=error_body(INTERNAL_ERROR, "internal error")))
+        else:
+            ws.send_text(error_message(INTERNAL_ERROR, "internal error", event_id, 500))
 
     def on_close(self, ws: Any, code: int, reason: str) -> None:
         # A client that goes away cancels its upstream requests.
@@ -369,7 +391,8 @@ class UniversalSession(WebSocketHandler):
 #: `compat` step, a loop without a task factory) and `_ran` for a request that ended with its
 #: record, natively (the server's WebSocket's `work_started`/`work_finished` counted in its
 #: slots); False, having changed nothing, for any other start: rust/src/python/usual_start.rs.
-_usual_start = _codec.UsualStart(
+_usual_start_maker = _codec.UsualStart(
     UniversalSession, StepRequest, GatewayPolicy, globals(), make_gateway_request, new_log_id, _make_sink, run, pipeline._usual_run,
     WebSocket,
-).function()
+)
+_usual_start = _usual_start_maker.function()

@@ -168,6 +168,73 @@ impl UsualStart {
     fn function<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         START.bind(slf)
     }
+
+    /// `on_message(ws, opcode, payload)` for `session`, as a builtin function: the session's
+    /// `handle_message` (aigw/api/universal_ws.py) for a text message that `fast_create`
+    /// reads, natively up to the usual start (`start`); every other message, and a usual
+    /// create the usual start declines or fails, goes to the session's Python
+    /// (`handle_message`, `_start_read`).
+    fn message_function<'py>(slf: &Bound<'py, Self>, session: Bound<'py, PyAny>, fast_create: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let messages = SessionMessages { start: slf.clone().unbind(), session: session.unbind(), fast_create: fast_create.unbind() };
+        MESSAGE.bind(&Bound::new(slf.py(), messages)?)
+    }
+}
+
+/// What a session's native `on_message` is bound to.
+#[pyclass(module = "aigw._codec", frozen)]
+pub struct SessionMessages {
+    start: Py<UsualStart>,
+    session: Py<PyAny>,
+    /// aigw.api.universal_messages.fast_create.
+    fast_create: Py<PyAny>,
+}
+
+#[pymethods]
+impl SessionMessages {
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.start)?;
+        visit.call(&self.session)?;
+        visit.call(&self.fast_create)
+    }
+}
+
+static MESSAGE: MethodDef<SessionMessages> = MethodDef::fastcall(
+    c"on_message",
+    c"on_message(ws, opcode, payload): a Universal WebSocket session's client message (aigw.api.universal_ws).",
+    fastcall::fixed_arity::<SessionMessages, 3>,
+);
+
+/// The opcode of a text message (`_codec.TEXT`).
+const TEXT: i64 = 1;
+
+impl FixedArity<3> for SessionMessages {
+    const FUNCTION: &'static str = "on_message";
+
+    fn call<'py>(&self, py: Python<'py>, args: [Bound<'py, PyAny>; 3]) -> PyResult<Bound<'py, PyAny>> {
+        let [ws, opcode, payload] = &args;
+        let session = self.session.bind(py);
+        let python = || session.call_method1(intern!(py, "handle_message"), (ws, opcode, payload));
+        if !opcode.downcast_exact::<PyInt>().is_ok_and(|o| o.extract::<i64>().is_ok_and(|o| o == TEXT)) {
+            return python();
+        }
+        // A message fast_create cannot read, or refuses, is handle_message's to read and report.
+        let fast = match self.fast_create.bind(py).call1((payload,)) {
+            Ok(fast) if !fast.is_none() => fast,
+            _ => return python(),
+        };
+        let Ok(fast) = fast.downcast_into_exact::<PyTuple>() else { return python() };
+        let (event_id, steps) = (fast.get_item(0)?, fast.get_item(1)?);
+        let event_id = match event_id.is_none() {
+            true => self.start.get().new_log_id.bind(py).call0()?,
+            false => event_id,
+        };
+        match self.start.get().start(session, ws, &event_id, &steps) {
+            Ok(true) => Ok(py.None().into_bound(py)),
+            // A refusal, a compat step, a bug: handle_message's from `_start` on.
+            Ok(false) => session.call_method1(intern!(py, "_start_read"), (ws, event_id, steps, py.None())),
+            Err(e) => session.call_method1(intern!(py, "_start_read"), (ws, event_id, steps, e.into_value(py))),
+        }
+    }
 }
 
 static START: MethodDef<UsualStart> = MethodDef::fastcall(
