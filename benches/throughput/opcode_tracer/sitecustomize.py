@@ -7,7 +7,9 @@ as the connection's `_serve` takes it: its first call, or a resumption at `await
 since the usual provider-route request reaches the pipeline through no Python `run` nor
 `response_writer`; each asyncio Task registered, since a WebSocket request is one Task
 whichever way it starts, and its usual start calls no Python `run`; and aigw.pipeline.run's
-calls from anywhere else) and one
+calls from anywhere else; when the gateway's metrics are on, the requests they count as
+finished in the window instead, since a WebSocket request driven without a Task runs no
+Python frame of its own) and one
 `count file:function` line per function to
 $AIGW_OPCODES_OUT.<pid> (the log writer's child process, which inherits the environment,
 writes a file of its own). Dataclass-generated `__init__`s are named by their class.
@@ -98,15 +100,44 @@ if os.environ.get("AIGW_OPCODES_OUT"):
 
     sys.settrace(_global)  # the main thread: the event loop's
 
+    # The gateway's metrics, remembered as they are made (the server freezes the start-up's
+    # objects, which then leave `gc.get_objects()`).
+    _metrics: list = []
+    try:
+        from aigw.observe import metrics as _metrics_module
+
+        _real_init = _metrics_module.GatewayMetrics.__init__
+
+        def _remembered_init(self, *args, **kwargs):
+            _real_init(self, *args, **kwargs)
+            _metrics.append(self)
+
+        _metrics_module.GatewayMetrics.__init__ = _remembered_init
+    except ImportError:
+        pass
+
+    def _finished_requests() -> int | None:
+        """The requests the gateway's metrics have counted so far (None without metrics): a
+        WebSocket request driven without a Task (usual_drive.rs) runs no Python frame of its
+        own to count it by."""
+        if not _metrics:
+            return None
+        return sum(s.requests for m in _metrics for s in list(m._series.values()))
+
     def _window() -> None:
         time.sleep(float(os.environ.get("AIGW_OPCODES_START", "6")))
+        before = _finished_requests()
         _state["on"] = True
         time.sleep(float(os.environ.get("AIGW_OPCODES_SECONDS", "4")))
         _state["on"] = False
+        after = _finished_requests()
         time.sleep(0.5)  # frames still running finish their current opcode counts
+        # The metrics' count of the window when they are on (requests finished in it; the
+        # frames counted below, requests started in it, only without them).
+        requests = after - before if before is not None and after is not None else _state["requests"]
         path = f"{os.environ['AIGW_OPCODES_OUT']}.{os.getpid()}"
         with open(path + ".tmp", "w") as out:
-            out.write(f"requests {_state['requests']}\n")
+            out.write(f"requests {requests}\n")
             for (where, name), n in _counts.most_common():
                 out.write(f"{n} {where}:{name}\n")
         os.replace(path + ".tmp", path)  # whole, for the reader polling for it
