@@ -180,3 +180,26 @@ async def test_driven_requests_leave_nothing_behind(gateway):
         gc.collect()
         left = [o for o in gc.get_objects() if type(o) in (_codec.UsualDrive, _codec.UsualRequest)]
     assert left == []
+
+
+async def test_a_drive_its_loop_cannot_schedule_is_answered_and_leaves_no_work_behind(gateway):
+    class RefusingLoop:
+        """A session's loop that refuses to schedule anything."""
+
+        def get_task_factory(self):
+            return None
+
+        def call_soon(self, *args, **kwargs):
+            raise RuntimeError("the loop refuses")
+
+    async with gateway() as gw, connect(gw) as ws:
+        await warm(ws)
+        (tracked,) = sessions(gw)
+        session = tracked.inner  # the connection's handler registers the session it wraps
+        (conn,) = [c for c in gw.gateway.server.connections if hasattr(c, "handler")]
+        session._loop = RefusingLoop()
+        session.on_message(conn, _codec.TEXT, create(step("openai", event_id="x")).encode())
+        (msg,) = await answer(ws)
+        assert not session.inflight and conn.in_flight == 0
+    assert msg["type"] == "universal.created" and msg["metadata"]["status"] == 500
+    assert msg["metadata"]["eventId"] == "x"

@@ -110,11 +110,18 @@ impl UsualDrive {
         // SAFETY: `args` holds four live references for the call (the receiver, two positional
         // arguments, then the value of the one name in `keyword`); the result is a new
         // reference or NULL with the error set.
-        unsafe {
+        let scheduled = unsafe {
             let nargs = 3 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
             let name = intern!(py, "call_soon");
             let handle = ffi::PyObject_VectorcallMethod(name.as_ptr(), args.as_ptr(), nargs, keyword.as_ptr());
-            Bound::from_owned_ptr_or_err(py, handle)?;
+            Bound::from_owned_ptr_or_err(py, handle)
+        };
+        if let Err(e) = scheduled {
+            // Never to run: taken off the session and the connection's work count (the
+            // caller answers the error).
+            let ran = drive.borrow().ran.clone_ref(py);
+            ran.get().finished(py)?;
+            return Err(e);
         }
         Ok(())
     }

@@ -485,7 +485,7 @@ impl SessionRan {
     }
 
     /// `_ran`'s `finally`: the request taken off the session, the connection's work count.
-    fn finished(&self, py: Python<'_>) -> PyResult<()> {
+    pub(super) fn finished(&self, py: Python<'_>) -> PyResult<()> {
         let inflight = self.inflight.bind(py);
         let event_id = self.event_id.bind(py);
         if inflight.contains(event_id)? {
