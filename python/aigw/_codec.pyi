@@ -710,8 +710,9 @@ class UsualStart:
         `_start` starts it; False (nothing changed) otherwise."""
     def message_function(self, session: Any, fast_create: Callable[[bytes], Any]) -> Callable[[Any, int, bytes], None]:
         """`on_message(ws, opcode, payload)` for `session`: a text message `fast_create`
-        reads started natively (`function`'s start), any other message the session's
-        `handle_message`, a usual create whose start declines or fails its `_start_read`."""
+        reads started natively (`function`'s start, while universal_ws's `_usual_start` is
+        that function), any other message the session's `handle_message`, a usual create
+        whose start declines or fails its `_start_read`."""
 
 class UsualMain:
     """`_Run.main`, `_run_step` and `UpstreamClient.request` for the usual request as one

@@ -165,6 +165,7 @@ async def test_an_integer_event_id_is_refused_with_2010(gateway, sims):
 
 
 async def test_a_bug_while_handling_one_message_answers_500_for_it_and_spares_the_rest(gateway, sims, monkeypatch, caplog):
+    from aigw.api import universal_ws
     from aigw.api.universal_ws import UniversalSession
 
     start = UniversalSession._start
@@ -175,6 +176,10 @@ async def test_a_bug_while_handling_one_message_answers_500_for_it_and_spares_th
         start(self, ws, event_id, steps)
 
     monkeypatch.setattr(UniversalSession, "_start", buggy_start)
+    # Messages then go through handle_message and its _start (the native on_message takes a
+    # usual create only while the module's _usual_start is its own).
+    real_usual_start = universal_ws._usual_start
+    monkeypatch.setattr(universal_ws, "_usual_start", lambda *args: real_usual_start(*args))
     sims["openai"].chunks, sims["openai"].chunk_delay = 5, 0.05
     async with gateway() as gw, connect(gw) as ws:
         await ws.send(create(step("openai", "a b c d e", stream=True, event_id="sibling")))

@@ -204,6 +204,23 @@ static MESSAGE: MethodDef<SessionMessages> = MethodDef::fastcall(
     fastcall::fixed_arity::<SessionMessages, 3>,
 );
 
+impl SessionMessages {
+    /// Whether universal_ws's `_usual_start` is still a function of this message handler's
+    /// UsualStart (`UsualStart.function()`'s builtin, whose receiver it is).
+    fn start_is_the_modules(&self, py: Python<'_>) -> PyResult<bool> {
+        let globals = self.start.get().globals.bind(py);
+        let Some(current) = globals.get_item(intern!(py, "_usual_start"))? else { return Ok(false) };
+        if !current.is_instance_of::<pyo3::types::PyCFunction>() {
+            return Ok(false);
+        }
+        // SAFETY: `current` is a live builtin function object (checked just above); its
+        // receiver is a borrowed reference (or NULL for a function without one), compared
+        // by address only.
+        let receiver = unsafe { ffi::PyCFunction_GetSelf(current.as_ptr()) };
+        Ok(std::ptr::eq(receiver, self.start.as_ptr()))
+    }
+}
+
 /// The opcode of a text message (`_codec.TEXT`).
 const TEXT: i64 = 1;
 
@@ -215,6 +232,11 @@ impl FixedArity<3> for SessionMessages {
         let session = self.session.bind(py);
         let python = || session.call_method1(intern!(py, "handle_message"), (ws, opcode, payload));
         if !opcode.downcast_exact::<PyInt>().is_ok_and(|o| o.extract::<i64>().is_ok_and(|o| o == TEXT)) {
+            return python();
+        }
+        // `_start` calls the module's `_usual_start` as it finds it: one swapped (by a test)
+        // is called there, through the Python.
+        if !self.start_is_the_modules(py)? {
             return python();
         }
         // A message fast_create cannot read, or refuses, is handle_message's to read and report.
