@@ -1,8 +1,9 @@
 //! A usual Universal WebSocket request run without an asyncio Task (`UsualDrive`).
 //!
-//! A Task costs a request ~8,000 instructions that do nothing for it: its registration in
-//! asyncio's Python `WeakSet` of all tasks and the weak reference's callback when it dies,
-//! entering and leaving it as the current task on each step, and the done callback's hop. The native request (`UsualRequest`) yields exactly one thing while
+//! A Task cost a request ~9,000 instructions that did nothing for it (callgrind, ws:ns_c32:
+//! 106,303 → 97,280 without it): its registration in asyncio's Python `WeakSet` of all tasks
+//! and the weak reference's callback when it dies, entering and leaving it as the current task
+//! on each step, and the done callback's hop. The native request (`UsualRequest`) yields exactly one thing while
 //! it runs natively, the future of its answer's head, and runs no Python that needs a current
 //! task. So the drive steps it as a Task would: the first step from the loop's ready queue,
 //! each later one from the future's done callback, each in the request's own copy of the
@@ -23,6 +24,7 @@ use super::fastcall::{self, MethodDef};
 use super::usual_request::{run_step, Input, Step, UsualRequest};
 use super::usual_start::SessionRan;
 use pyo3::exceptions::asyncio::CancelledError;
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -69,6 +71,9 @@ pub struct UsualDrive {
     parts: TaskParts,
     /// `ended()`'s future, made when first asked for.
     ended: Option<Py<PyAny>>,
+    /// `WAKE` bound to this drive, made once for the first step and every wait; dropped when
+    /// the request ends or is handed over (it refers to the drive: a cycle until then).
+    wake: Option<Py<PyAny>>,
 }
 
 impl UsualDrive {
@@ -98,13 +103,15 @@ impl UsualDrive {
                 ran,
                 parts,
                 ended: None,
+                wake: None,
             },
         )?;
+        let wake = WAKE.bind(&drive)?;
+        drive.borrow_mut().wake = Some(wake.clone().unbind());
         inflight.set_item(event_id, &drive)?;
         // Not run at once: the first steps of the requests one read brings run together in
         // the next tick, as Tasks' do (run at once, each in its message's handling, the
         // gateway answered fewer requests a second at 32 in flight: `ab-s27-eager`).
-        let wake = WAKE.bind(&drive)?;
         let none = py.None();
         let args = [loop_.as_ptr(), wake.as_ptr(), none.as_ptr(), context.as_ptr()];
         // SAFETY: `args` holds four live references for the call (the receiver, two positional
@@ -119,7 +126,11 @@ impl UsualDrive {
         if let Err(e) = scheduled {
             // Never to run: taken off the session and the connection's work count (the
             // caller answers the error).
-            let ran = drive.borrow().ran.clone_ref(py);
+            let ran = {
+                let mut me = drive.borrow_mut();
+                me.wake = None;
+                me.ran.clone_ref(py)
+            };
             ran.get().finished(py)?;
             return Err(e);
         }
@@ -161,10 +172,10 @@ fn advance<'py>(drive: &Bound<'py, UsualDrive>, input: Input<'py>) -> PyResult<(
 /// Waits for `future`: the next step runs from its done callback, in the request's context.
 fn wait_on<'py>(drive: &Bound<'py, UsualDrive>, future: Bound<'py, PyAny>) -> PyResult<()> {
     let py = drive.py();
-    let wake = WAKE.bind(drive)?;
-    let (context, keyword) = {
+    let (wake, context, keyword) = {
         let me = drive.borrow();
-        (me.context.clone_ref(py), me.parts.context_keyword.clone_ref(py))
+        let wake = me.wake.as_ref().ok_or_else(|| PyRuntimeError::new_err("a drive waits after its end"))?;
+        (wake.clone_ref(py), me.context.clone_ref(py), me.parts.context_keyword.clone_ref(py))
     };
     let args = [future.as_ptr(), wake.as_ptr(), context.as_ptr()];
     let name = intern!(py, "add_done_callback");
@@ -240,6 +251,7 @@ fn hand_over<'py>(drive: &Bound<'py, UsualDrive>, coro: Bound<'py, PyAny>) -> Py
     let (cancel, ended) = {
         let mut me = drive.borrow_mut();
         me.phase = Phase::HandedOver(task.clone().unbind());
+        me.wake = None;
         (std::mem::take(&mut me.must_cancel), me.ended.take())
     };
     SessionRan::replace_in_flight(ran.bind(py), drive.as_any(), &task)?;
@@ -272,6 +284,7 @@ fn end<'py>(drive: &Bound<'py, UsualDrive>, ending: Ending) -> PyResult<()> {
     let (ran, ended) = {
         let mut me = drive.borrow_mut();
         me.phase = Phase::Ended(ending);
+        me.wake = None;
         (me.ran.clone_ref(py), me.ended.take())
     };
     let answered = match record {
@@ -395,6 +408,9 @@ impl UsualDrive {
         if let Some(ended) = &self.ended {
             visit.call(ended)?;
         }
+        if let Some(wake) = &self.wake {
+            visit.call(wake)?;
+        }
         visit.call(&self.context)?;
         visit.call(&self.ran)?;
         let p = &self.parts;
@@ -409,6 +425,7 @@ impl UsualDrive {
         }
         self.waiting = None;
         self.ended = None;
+        self.wake = None;
     }
 }
 
