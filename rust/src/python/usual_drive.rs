@@ -24,7 +24,6 @@ use super::fastcall::{self, MethodDef};
 use super::usual_request::{run_step, Input, Step, UsualRequest};
 use super::usual_start::SessionRan;
 use pyo3::exceptions::asyncio::CancelledError;
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -71,9 +70,6 @@ pub struct UsualDrive {
     parts: TaskParts,
     /// `ended()`'s future, made when first asked for.
     ended: Option<Py<PyAny>>,
-    /// `WAKE` bound to this drive, made once for the first step and every wait; dropped when
-    /// the request ends or is handed over (it refers to the drive: a cycle until then).
-    wake: Option<Py<PyAny>>,
 }
 
 impl UsualDrive {
@@ -103,15 +99,13 @@ impl UsualDrive {
                 ran,
                 parts,
                 ended: None,
-                wake: None,
             },
         )?;
-        let wake = WAKE.bind(&drive)?;
-        drive.borrow_mut().wake = Some(wake.clone().unbind());
         inflight.set_item(event_id, &drive)?;
         // Not run at once: the first steps of the requests one read brings run together in
         // the next tick, as Tasks' do (run at once, each in its message's handling, the
         // gateway answered fewer requests a second at 32 in flight: `ab-s27-eager`).
+        let wake = WAKE.bind(&drive)?;
         let none = py.None();
         let args = [loop_.as_ptr(), wake.as_ptr(), none.as_ptr(), context.as_ptr()];
         // SAFETY: `args` holds four live references for the call (the receiver, two positional
@@ -126,11 +120,7 @@ impl UsualDrive {
         if let Err(e) = scheduled {
             // Never to run: taken off the session and the connection's work count (the
             // caller answers the error).
-            let ran = {
-                let mut me = drive.borrow_mut();
-                me.wake = None;
-                me.ran.clone_ref(py)
-            };
+            let ran = drive.borrow().ran.clone_ref(py);
             ran.get().finished(py)?;
             return Err(e);
         }
@@ -172,10 +162,10 @@ fn advance<'py>(drive: &Bound<'py, UsualDrive>, input: Input<'py>) -> PyResult<(
 /// Waits for `future`: the next step runs from its done callback, in the request's context.
 fn wait_on<'py>(drive: &Bound<'py, UsualDrive>, future: Bound<'py, PyAny>) -> PyResult<()> {
     let py = drive.py();
-    let (wake, context, keyword) = {
+    let wake = WAKE.bind(drive)?;
+    let (context, keyword) = {
         let me = drive.borrow();
-        let wake = me.wake.as_ref().ok_or_else(|| PyRuntimeError::new_err("a drive waits after its end"))?;
-        (wake.clone_ref(py), me.context.clone_ref(py), me.parts.context_keyword.clone_ref(py))
+        (me.context.clone_ref(py), me.parts.context_keyword.clone_ref(py))
     };
     let args = [future.as_ptr(), wake.as_ptr(), context.as_ptr()];
     let name = intern!(py, "add_done_callback");
@@ -251,7 +241,6 @@ fn hand_over<'py>(drive: &Bound<'py, UsualDrive>, coro: Bound<'py, PyAny>) -> Py
     let (cancel, ended) = {
         let mut me = drive.borrow_mut();
         me.phase = Phase::HandedOver(task.clone().unbind());
-        me.wake = None;
         (std::mem::take(&mut me.must_cancel), me.ended.take())
     };
     SessionRan::replace_in_flight(ran.bind(py), drive.as_any(), &task)?;
@@ -284,7 +273,6 @@ fn end<'py>(drive: &Bound<'py, UsualDrive>, ending: Ending) -> PyResult<()> {
     let (ran, ended) = {
         let mut me = drive.borrow_mut();
         me.phase = Phase::Ended(ending);
-        me.wake = None;
         (me.ran.clone_ref(py), me.ended.take())
     };
     let answered = match record {
@@ -408,9 +396,6 @@ impl UsualDrive {
         if let Some(ended) = &self.ended {
             visit.call(ended)?;
         }
-        if let Some(wake) = &self.wake {
-            visit.call(wake)?;
-        }
         visit.call(&self.context)?;
         visit.call(&self.ran)?;
         let p = &self.parts;
@@ -425,7 +410,6 @@ impl UsualDrive {
         }
         self.waiting = None;
         self.ended = None;
-        self.wake = None;
     }
 }
 
