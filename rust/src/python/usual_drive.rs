@@ -151,7 +151,14 @@ fn advance<'py>(drive: &Bound<'py, UsualDrive>, input: Input<'py>) -> PyResult<(
         Ok(Step::Return(record)) => {
             // Cancelled during its last step: a Task then ends cancelled, not with the record.
             let cancelled = std::mem::take(&mut drive.borrow_mut().must_cancel);
-            end(drive, if cancelled { Ending::Cancelled } else { Ending::Record(record.unbind()) })
+            end(
+                drive,
+                if cancelled {
+                    Ending::Cancelled
+                } else {
+                    Ending::Record(record.unbind())
+                },
+            )
         }
         Ok(Step::HandOver(coro)) => hand_over(drive, coro),
         Err(e) if e.is_instance_of::<CancelledError>(py) => end(drive, Ending::Cancelled),
@@ -360,7 +367,10 @@ impl UsualDrive {
             if let Some(ended) = &me.ended {
                 return Ok(ended.bind(py).clone());
             }
-            (me.parts.loop_.clone_ref(py), !matches!(me.phase, Phase::Native(_) | Phase::Stepping))
+            (
+                me.parts.loop_.clone_ref(py),
+                !matches!(me.phase, Phase::Native(_) | Phase::Stepping),
+            )
         };
         let future = loop_.bind(py).call_method0(intern!(py, "create_future"))?;
         if done {
@@ -379,7 +389,13 @@ impl UsualDrive {
             Phase::Ended(Ending::Cancelled) => "cancelled",
             Phase::Ended(Ending::Failed(_)) => "failed",
         };
-        let name = self.parts.name.bind(py).str().map(|s| s.to_string()).unwrap_or_default();
+        let name = self
+            .parts
+            .name
+            .bind(py)
+            .str()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
         format!("<UsualDrive {name} {state}>")
     }
 

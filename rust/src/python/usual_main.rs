@@ -265,7 +265,13 @@ impl UsualMain {
     /// `driven` (no asyncio Task runs the request): Python's coroutine, when the request
     /// goes to it, is handed over unstarted (`Step::HandOver`) rather than run to its first
     /// yield.
-    pub(super) fn step<'py>(&self, py: Python<'py>, state: State, input: Input<'py>, driven: bool) -> (State, PyResult<Step<'py>>) {
+    pub(super) fn step<'py>(
+        &self,
+        py: Python<'py>,
+        state: State,
+        input: Input<'py>,
+        driven: bool,
+    ) -> (State, PyResult<Step<'py>>) {
         match (state, input) {
             (State::Start(frame), Input::Send(value)) => {
                 if !value.is_none() {

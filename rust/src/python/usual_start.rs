@@ -12,9 +12,9 @@
 //! as the Python reads them (tests and the floor benchmark swap `run`).
 
 use super::fastcall::{self, one_argument_through_trampoline, FixedArity, MethodDef};
+use super::slot_layout::{is_false, Layout};
 use super::usual_drive::{TaskParts, UsualDrive};
 use super::usual_request::UsualRequest;
-use super::slot_layout::{is_false, Layout};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -174,8 +174,16 @@ impl UsualStart {
     /// reads, natively up to the usual start (`start`); every other message, and a usual
     /// create the usual start declines or fails, goes to the session's Python
     /// (`handle_message`, `_start_read`).
-    fn message_function<'py>(slf: &Bound<'py, Self>, session: Bound<'py, PyAny>, fast_create: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let messages = SessionMessages { start: slf.clone().unbind(), session: session.unbind(), fast_create: fast_create.unbind() };
+    fn message_function<'py>(
+        slf: &Bound<'py, Self>,
+        session: Bound<'py, PyAny>,
+        fast_create: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let messages = SessionMessages {
+            start: slf.clone().unbind(),
+            session: session.unbind(),
+            fast_create: fast_create.unbind(),
+        };
         MESSAGE.bind(&Bound::new(slf.py(), messages)?)
     }
 }
@@ -209,7 +217,9 @@ impl SessionMessages {
     /// UsualStart (`UsualStart.function()`'s builtin, whose receiver it is).
     fn start_is_the_modules(&self, py: Python<'_>) -> PyResult<bool> {
         let globals = self.start.get().globals.bind(py);
-        let Some(current) = globals.get_item(intern!(py, "_usual_start"))? else { return Ok(false) };
+        let Some(current) = globals.get_item(intern!(py, "_usual_start"))? else {
+            return Ok(false);
+        };
         if !current.is_instance_of::<pyo3::types::PyCFunction>() {
             return Ok(false);
         }
@@ -231,7 +241,10 @@ impl FixedArity<3> for SessionMessages {
         let [ws, opcode, payload] = &args;
         let session = self.session.bind(py);
         let python = || session.call_method1(intern!(py, "handle_message"), (ws, opcode, payload));
-        if !opcode.downcast_exact::<PyInt>().is_ok_and(|o| o.extract::<i64>().is_ok_and(|o| o == TEXT)) {
+        if !opcode
+            .downcast_exact::<PyInt>()
+            .is_ok_and(|o| o.extract::<i64>().is_ok_and(|o| o == TEXT))
+        {
             return python();
         }
         // `_start` calls the module's `_usual_start` as it finds it: one swapped (by a test)
@@ -244,7 +257,9 @@ impl FixedArity<3> for SessionMessages {
             Ok(fast) if !fast.is_none() => fast,
             _ => return python(),
         };
-        let Ok(fast) = fast.downcast_into_exact::<PyTuple>() else { return python() };
+        let Ok(fast) = fast.downcast_into_exact::<PyTuple>() else {
+            return python();
+        };
         let (event_id, steps) = (fast.get_item(0)?, fast.get_item(1)?);
         let event_id = match event_id.is_none() {
             true => self.start.get().new_log_id.bind(py).call0()?,
@@ -397,7 +412,11 @@ impl UsualStart {
             event_id: event_id.clone().unbind(),
         };
         if let Ok(usual) = coro.downcast_exact::<UsualRequest>() {
-            if task_class.is(self.asyncio_task.bind(py)) && globals.get_item(intern!(py, "_DRIVE"))?.is_some_and(|d| d.is_truthy().unwrap_or(false)) {
+            if task_class.is(self.asyncio_task.bind(py))
+                && globals
+                    .get_item(intern!(py, "_DRIVE"))?
+                    .is_some_and(|d| d.is_truthy().unwrap_or(false))
+            {
                 let parts = TaskParts {
                     task_class: task_class.unbind(),
                     loop_: loop_.unbind(),
@@ -519,7 +538,9 @@ impl SessionRan {
     /// The session's own `_ran(ws, request, sink, task)`: for a request cancelled or failed.
     pub(super) fn unusual_end<'py>(&self, py: Python<'py>, task: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let (ws, request, sink) = (self.ws.bind(py), self.request.bind(py), self.sink.bind(py));
-        self.session.bind(py).call_method1(intern!(py, "_ran"), (ws, request, sink, task))
+        self.session
+            .bind(py)
+            .call_method1(intern!(py, "_ran"), (ws, request, sink, task))
     }
 
     /// A driven request handed over to `task`: the Task in the session's `inflight` in place
