@@ -790,8 +790,9 @@ class UsualDoor:
 class HttpReceive:
     """A client connection's `get_buffer` and `buffer_updated` in native code (aigw.server.http;
     rust/src/python/http_receive.rs): the usual request, whole while the connection is between
-    requests, taken and handed to the connection's task; anything else to `_process`.
-    `classes`: (HttpConnection, RequestReader), their slots checked (ValueError)."""
+    requests, taken and handed to the connection's task, or its drive started (`drives`, on a
+    connection with `_drives`); anything else to `_process`. `classes`: (HttpConnection,
+    RequestReader), their slots checked (ValueError)."""
 
     def __init__(
         self,
@@ -800,10 +801,29 @@ class HttpReceive:
         make_request: Callable[..., Any],
         make_headers: Callable[..., Any],
         unquote: Callable[[str], str],
+        drives: HttpDrives | None = None,
     ) -> None: ...
     def receivers(self, connection: Any, scratch: Any) -> tuple[Callable[[int], Any], Callable[[int], None]]:
         """(get_buffer, buffer_updated) for `connection`, reading into `scratch`; they hold it
         weakly. TypeError for an object not exactly of the connection class."""
+
+class HttpDrives:
+    """What starts the drive of a usual HTTP request (aigw.server.http; rust/src/python/
+    http_drive.rs): `serve` the HttpServe whose steps `_serve` uses, `streamed_response` the
+    StreamedResponse class, `connection` HttpConnection (its slots checked: ValueError)."""
+
+    def __init__(self, serve: HttpServe, streamed_response: type, connection: type) -> None: ...
+
+class HttpDrive:
+    """A usual HTTP request answered without an asyncio Task, the connection's `_task` while it
+    runs (made by HttpReceive's `buffer_updated`, never from Python). Hands the request to a
+    Task running `_serve` when it needs Python's coroutine."""
+
+    def cancel(self, msg: Any = None) -> bool:
+        """As `Task.cancel`: False once the drive is over (ended or handed over); otherwise
+        CancelledError is thrown in where the request waits, or it ends before its first step."""
+    def done(self) -> bool: ...
+    def cancelled(self) -> bool: ...
 
 class HttpServe:
     """`HttpConnection._serve`'s usual steps around a request in native code (aigw.server.http;
@@ -816,8 +836,8 @@ class HttpServe:
     def functions(self) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]]:
         """(begin, between): `begin(conn, request)`, the writer of a request with no Upgrade
         field (else None); `between(conn, writer)`, the future for the next request after a
-        completed response with nothing buffered, the connection made idle (else None, nothing
-        changed)."""
+        completed response with nothing buffered, the connection made idle (True and no future
+        for a connection with drives; else None, nothing changed)."""
 
 class UsualRequest(Coroutine[Any, Any, Any]):
     """One usual request's run: an awaitable an asyncio Task may run as its coroutine

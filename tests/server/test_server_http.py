@@ -10,6 +10,7 @@ import websockets
 from server_helpers import RawClient, Recorder, TestApp, upgrade_request
 
 from aigw.server import HttpResponse, ServerSettings, serve
+from aigw.server import http as server_http
 
 
 @pytest.fixture
@@ -262,7 +263,10 @@ async def test_a_request_whose_rest_arrives_after_the_first_answer_is_answered(s
     assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b"plain /two")
 
 
-async def test_a_keep_alive_connection_answers_its_requests_in_one_task_that_ends_when_the_client_goes(server):
+async def test_a_keep_alive_connection_without_drives_answers_its_requests_in_one_task_that_ends_when_the_client_goes(
+    server, monkeypatch
+):
+    monkeypatch.setattr(server_http, "DRIVE", False)
     before = asyncio.all_tasks()
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     seen = set()
@@ -275,3 +279,15 @@ async def test_a_keep_alive_connection_answers_its_requests_in_one_task_that_end
     writer.close()
     await asyncio.wait_for(asyncio.wait({task}), 10)
     assert task.cancelled()
+
+
+async def test_a_connection_with_drives_keeps_no_task_between_requests(server):
+    before = asyncio.all_tasks()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    for path in (b"/a", b"/b", b"/c"):
+        writer.write(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"plain " + path), 10)
+        for _ in range(5):
+            await asyncio.sleep(0)  # the Task an app's awaitable was handed to ends after its answer
+        assert asyncio.all_tasks() - before == set()
+    writer.close()

@@ -4,9 +4,13 @@ accepted upgrade (``aigw.server.websocket``).
 
 Rules this module keeps:
 - One request at a time (keep-alive; pipelined requests wait in the reader, bounded).
-- One task per connection answers its requests in turn (``_serve``), made with the first
-  request and waiting for the next between them: a task per request would cost a Task, its
-  coroutine and an entry in asyncio's task registry each time.
+- The usual request runs without an asyncio Task (``HttpDrive``, rust/src/python/http_drive.rs):
+  the native door's answer stepped natively from the loop's callbacks, the connection left idle
+  after it with no task waiting. Anything else (an upgrade, an app's awaitable, an answer that
+  needs Python's coroutine) is handed to a Task running ``_serve`` from where the drive stopped;
+  that Task ends once the connection is idle again. With ``DRIVE`` off, or on a loop with a task
+  factory, one task per connection answers its requests in turn (``_serve``), made with the
+  first request and waiting for the next between them.
 - The connection keeps reading while a request is handled, so a client that goes away is
   noticed at once: the connection's task is cancelled (whatever the request awaits, such as
   an upstream request, is released) and its ``ResponseWriter`` raises ``ConnectionClosed``.
@@ -64,6 +68,9 @@ BODY_QUEUE_LIMIT = 256 * 1024
 JOIN_LIMIT = 64 * 1024
 #: A reused idle timer that fires this close to its deadline counts as on time.
 _TIMER_SLACK = 0.001
+#: Whether the usual request runs without an asyncio Task (see the module docstring); read when
+#: a connection is made.
+DRIVE = True
 
 
 class HttpConnection(asyncio.BufferedProtocol):
@@ -73,7 +80,8 @@ class HttpConnection(asyncio.BufferedProtocol):
     __slots__ = (
         "_server", "_loop", "_transport", "_reader", "_busy", "lost", "_closing", "_idle_timer", "_deadline",
         "_idle_at", "_task", "_next", "_writer", "_body", "_streams", "write_paused", "_drain_waiters", "_out", "_out_size",
-        "_flush_scheduled", "_read_paused", "hard_limit", "_close_timer", "get_buffer", "buffer_updated", "__weakref__",
+        "_flush_scheduled", "_read_paused", "hard_limit", "_close_timer", "get_buffer", "buffer_updated", "_drives",
+        "__weakref__",
     )
 
     def __init__(self, server: Server) -> None:
@@ -88,8 +96,12 @@ class HttpConnection(asyncio.BufferedProtocol):
         self._idle_at: float | None = None  # when an idle connection closes (None: not idle)
         self._deadline: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task | None = None  # _serve, from the first request on
-        self._next: asyncio.Future | None = None  # what _serve awaits between requests
+        #: The request being answered: its HttpDrive, or the Task running `_serve` (without
+        #: drives: from the first request on).
+        self._task: asyncio.Task | None = None
+        self._next: asyncio.Future | None = None  # what _serve awaits between requests (no drives)
+        # Each usual request driven without a Task; a loop's task factory is honoured.
+        self._drives = DRIVE and self._loop is not None and self._loop.get_task_factory() is None
         self._writer: ResponseWriter | None = None
         self._body: RequestBody | None = None  # the streamed body still arriving
         self._streams = bool(getattr(server.app, "streams_request_bodies", False))
@@ -272,65 +284,119 @@ class HttpConnection(asyncio.BufferedProtocol):
 
     # -- answering ----------------------------------------------------------------------------
 
-    async def _serve(self, request: Request) -> None:
+    async def _serve(
+        self, request: Request, writer: ResponseWriter | None = None, pending: object = None, result: object = None
+    ) -> None:
         """Answer `request`, then every next one the connection brings (`_process` hands each
         over through `_next`), until the connection cannot carry another: an upgrade, a
-        response that did not complete, a body left unread, shutdown. Cancelled when the
-        client goes (or the server refuses what it sent), whether answering or waiting."""
+        response that did not complete, a body left unread, shutdown; with drives, until the
+        connection is idle again. Cancelled when the client goes (or the server refuses what
+        it sent), whether answering or waiting.
+
+        A drive that began the request hands it over with its `writer` and what it waits for
+        next, `pending`: app.http's awaitable (`result` None), or the rest of `result`'s
+        producer."""
         while True:
             try:
-                # The writer of a request with no Upgrade field, made natively (`_begin`);
-                # is_websocket_upgrade (a Python call) asked only of a request with one.
-                writer = _begin(self, request)
                 if writer is None:
-                    if _codec.has_field(request.headers.raw, b"upgrade") is not False and is_websocket_upgrade(request):
-                        await self._upgrade(request)
-                        return
-                    writer = self._writer = response_writer(self, request.method, request.http_version, request.keep_alive and not self._server.shutting_down)
+                    # The writer of a request with no Upgrade field, made natively (`_begin`);
+                    # is_websocket_upgrade (a Python call) asked only of a request with one.
+                    writer = _begin(self, request)
+                    if writer is None:
+                        if _codec.has_field(request.headers.raw, b"upgrade") is not False and is_websocket_upgrade(request):
+                            await self._upgrade(request)
+                            return
+                        writer = self._writer = response_writer(self, request.method, request.http_version, request.keep_alive and not self._server.shutting_down)
                 # The app's answer, awaited in this frame (no coroutine level of its own that
                 # every resumption of the request would pass through); its failures and an
                 # answer left unfinished are handled by `_answer_failed` / `_answer_unfinished`.
-                result = None
                 try:
-                    # An app may answer at once with a StreamedResponse (the gateway's native
-                    # door does for its usual request): no awaitable to make and await.
-                    result = self._server.app.http(request)
-                    if result.__class__ is not StreamedResponse:
-                        result = await result
-                    if isinstance(result, StreamedResponse):
-                        await result.produce(writer)
+                    if pending is not None:  # handed over by a drive
+                        answer = await pending
+                        if result is None:
+                            result = answer
+                            if isinstance(result, StreamedResponse):
+                                await result.produce(writer)
+                            else:
+                                await send_response(writer, result)
                     else:
-                        await send_response(writer, result)
+                        result = None
+                        # An app may answer at once with a StreamedResponse (the gateway's native
+                        # door does for its usual request): no awaitable to make and await.
+                        result = self._server.app.http(request)
+                        if result.__class__ is not StreamedResponse:
+                            result = await result
+                        if isinstance(result, StreamedResponse):
+                            await result.produce(writer)
+                        else:
+                            await send_response(writer, result)
                 except Exception as exc:
                     self._answer_failed(request, writer, exc)
                 else:
                     if not writer.finished and not self.lost and not self._closing:
                         self._answer_unfinished(request, writer, result)
-            except Exception:
-                log.exception("connection failed while answering %r", request)
-                if not self.lost:
-                    self._transport.abort()
+            except Exception as exc:
+                self._failed_answering(request, exc)
                 return
             # The usual step to the next request (a completed response, nothing buffered),
-            # natively (`_between`); the rest of the cases here.
+            # natively (`_between`: with drives, True); the rest of the cases here.
             waiter = _between(self, writer)
             if waiter is None:
-                if self._closing or self.lost:
+                waiter = self._after_answer(writer)
+                if waiter is None:
                     return
-                if not writer.completed or self._body is not None or self._server.shutting_down:
-                    self._closing = True  # an unfinished or unread body cannot be followed by another request
-                    if writer.finished:
-                        self._transport.close()
-                    return
-                self._busy = False
-                self._writer = None
-                if self._read_paused:  # _resume_reading()'s test, inline
-                    self._resume_reading()
-                self._arm_idle_timer()
-                waiter = self._next = self._loop.create_future()
-                if self._reader.pending:  # pipelined bytes came during the answer; usually none
-                    self._process()  # a whole request there is handed over at once
+            elif waiter is True:
+                return  # the connection is idle; its next request starts a drive
             request = await waiter
+            writer = pending = None
+
+    def _answered_driven(
+        self, request: Request, writer: ResponseWriter, result: object, exc: Exception | None
+    ) -> None:
+        """`_serve`'s step after the app's answer, for a request a drive answered and could not
+        leave idle natively: `exc` the app's (or its producer's) failure, None when the answer
+        returned."""
+        try:
+            if exc is not None:
+                self._answer_failed(request, writer, exc)
+            elif not writer.finished and not self.lost and not self._closing:
+                self._answer_unfinished(request, writer, result)
+        except Exception as e:
+            self._failed_answering(request, e)
+            return
+        if _between(self, writer) is None:
+            self._after_answer(writer)
+
+    def _failed_answering(self, request: Request, exc: Exception) -> None:
+        """A bug while answering `request` (not the app's: `_answer_failed` takes those): logged,
+        the connection aborted."""
+        log.error("connection failed while answering %r", request, exc_info=exc)
+        if not self.lost:
+            self._transport.abort()
+
+    def _after_answer(self, writer: ResponseWriter) -> asyncio.Future | None:
+        """The step after an answer that `_between` did not take: the connection closed when it
+        cannot carry another request, else idle again (and a pipelined request taken). Returns
+        the future the connection's task awaits for the next request; None when the connection
+        is done, or (with drives) when its next request starts on its own."""
+        if self._closing or self.lost:
+            return None
+        if not writer.completed or self._body is not None or self._server.shutting_down:
+            self._closing = True  # an unfinished or unread body cannot be followed by another request
+            if writer.finished:
+                self._transport.close()
+            return None
+        self._busy = False
+        self._writer = None
+        if self._read_paused:  # _resume_reading()'s test, inline
+            self._resume_reading()
+        self._arm_idle_timer()
+        waiter = None
+        if not self._drives:
+            waiter = self._next = self._loop.create_future()
+        if self._reader.pending:  # pipelined bytes came during the answer; usually none
+            self._process()  # a whole request there is handed over at once
+        return waiter
 
     def _answer_failed(self, request: Request, writer: ResponseWriter, exc: Exception) -> None:
         """The app's ``http`` (or a StreamedResponse's producer) raised `exc`: a client gone,
@@ -570,16 +636,20 @@ class HttpConnection(asyncio.BufferedProtocol):
         return not self._busy
 
 
-#: Every connection's `get_buffer` and `buffer_updated` are made by this (see `__init__`).
-_RECEIVE = _codec.HttpReceive((HttpConnection, RequestReader), *READER_PARTS)
-
 #: `_serve`'s usual steps around a request, natively: `_begin(conn, request)`, the response
 #: writer of a request with no Upgrade field (else None); `_between(conn, writer)`, the connection
-#: idle again and the future for its next request after a completed response (else None,
-#: nothing changed): rust/src/python/http_serve.rs.
-_begin, _between = _codec.HttpServe(
+#: idle again and the future for its next request after a completed response (True with drives;
+#: else None, nothing changed): rust/src/python/http_serve.rs.
+_SERVE = _codec.HttpServe(
     (HttpConnection, Request, Headers, ResponseWriter, RequestReader, ServerSettings), ENDED, READER_PARTS[0], _writer_slots
-).functions()
+)
+_begin, _between = _SERVE.functions()
+
+#: Every connection's `get_buffer` and `buffer_updated` are made by this (see `__init__`); it
+#: starts the drive of a usual request (rust/src/python/http_drive.rs).
+_RECEIVE = _codec.HttpReceive(
+    (HttpConnection, RequestReader), *READER_PARTS, drives=_codec.HttpDrives(_SERVE, StreamedResponse, HttpConnection)
+)
 
 
 class RequestBody:

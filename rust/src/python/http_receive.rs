@@ -3,8 +3,8 @@
 //! do what `HttpConnection.buffer_updated`, `_process` and `RequestReader.next_request`
 //! (aigw/server/http.py, aigw/protocol/http11.py) do: append what was read to the reader's
 //! buffer, take a whole request out of it (`take_whole_request`) and hand it to the
-//! connection's task (the future it waits on, or a new task for the connection's first
-//! request).
+//! connection's task (the future it waits on), or start its drive (http_drive.rs) or a new
+//! task.
 //!
 //! Those stay the specification and the path for every other case: after appending, anything
 //! but a connection that is idle between requests (not closing, not lost, no body streaming,
@@ -14,6 +14,7 @@
 //! The objects are read and written in their `__slots__` (`slot_layout::Layout`).
 
 use super::fastcall::{one_argument_through_trampoline, MethodDef};
+use super::http_drive::HttpDrives;
 use super::slot_layout::{is_false, is_none, Layout};
 use super::upstream::take_whole_request;
 use pyo3::buffer::PyBuffer;
@@ -38,6 +39,7 @@ const CONNECTION_SLOTS: &[&str] = &[
     "_next",
     "_loop",
     "_task",
+    "_drives",
 ];
 const C_READER: usize = 0;
 const C_CLOSING: usize = 1;
@@ -50,6 +52,7 @@ const C_DEADLINE: usize = 7;
 const C_NEXT: usize = 8;
 const C_LOOP: usize = 9;
 const C_TASK: usize = 10;
+const C_DRIVES: usize = 11;
 
 const READER_SLOTS: &[&str] = &[
     "_buf",
@@ -83,20 +86,26 @@ pub struct HttpReceive {
     make_request: Py<PyAny>,
     make_headers: Py<PyAny>,
     unquote: Py<PyAny>,
+    /// What starts a request's drive on a connection with drives (`_drives`): http_drive.rs.
+    drives: Option<Py<HttpDrives>>,
 }
 
 #[pymethods]
 impl HttpReceive {
     /// `classes`: (HttpConnection, RequestReader), whose slots it uses (ValueError when one is
     /// missing); `head`: the reader's `_HEAD` state; `make_request`, `make_headers`,
-    /// `unquote`: what the reader gives `take_whole_request`.
+    /// `unquote`: what the reader gives `take_whole_request`; `drives`: what starts the drive
+    /// of a request taken on a connection with drives (`_drives`; without it, or when it
+    /// cannot, a Task runs `_serve`).
     #[new]
+    #[pyo3(signature = (classes, head, make_request, make_headers, unquote, drives=None))]
     fn new(
         classes: (Bound<'_, PyType>, Bound<'_, PyType>),
         head: Bound<'_, PyAny>,
         make_request: Bound<'_, PyAny>,
         make_headers: Bound<'_, PyAny>,
         unquote: Bound<'_, PyAny>,
+        drives: Option<Bound<'_, HttpDrives>>,
     ) -> PyResult<Self> {
         let (conn, reader) = classes;
         Ok(HttpReceive {
@@ -106,6 +115,7 @@ impl HttpReceive {
             make_request: make_request.unbind(),
             make_headers: make_headers.unbind(),
             unquote: unquote.unbind(),
+            drives: drives.map(Bound::unbind),
         })
     }
 
@@ -230,6 +240,14 @@ impl HttpReceive {
                 waiter.call_method1(intern!(py, "set_result"), (request,))?;
             }
             _ => {
+                if let Some(drives) = &self.drives {
+                    // Declined (an upgrade) or failed (a loop that cannot schedule it): a Task.
+                    let driven =
+                        !is_false(&c(C_DRIVES)) && HttpDrives::start(drives.bind(py), conn, &request).is_ok_and(|d| d);
+                    if driven {
+                        return Ok(());
+                    }
+                }
                 let Some(loop_) = c(C_LOOP) else { return Ok(()) };
                 let serve = conn.call_method1(intern!(py, "_serve"), (request,))?;
                 let task = loop_.call_method1(intern!(py, "create_task"), (serve,))?;

@@ -36,6 +36,7 @@ const CONNECTION_SLOTS: &[&str] = &[
     "_idle_at",
     "_idle_timer",
     "_next",
+    "_drives",
 ];
 const C_SERVER: usize = 0;
 const C_LOOP: usize = 1;
@@ -49,6 +50,7 @@ const C_READ_PAUSED: usize = 8;
 const C_IDLE_AT: usize = 9;
 const C_IDLE_TIMER: usize = 10;
 const C_NEXT: usize = 11;
+const C_DRIVES: usize = 12;
 
 const REQUEST_SLOTS: &[&str] = &["headers", "method", "http_version", "keep_alive"];
 const Q_HEADERS: usize = 0;
@@ -126,7 +128,11 @@ impl HttpServe {
 impl HttpServe {
     /// The writer `_serve` makes for `request` (set as the connection's `_writer`), or None
     /// for a request with an Upgrade field or of another kind (nothing changed).
-    fn begin<'py>(&self, conn: &Bound<'py, PyAny>, request: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    pub(super) fn begin<'py>(
+        &self,
+        conn: &Bound<'py, PyAny>,
+        request: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let py = conn.py();
         if !(self.conn.is(conn) && self.request.is(request)) {
             return Ok(None);
@@ -165,8 +171,10 @@ impl HttpServe {
     }
 
     /// The future the connection's task awaits for its next request, the connection made idle
-    /// as `_serve` makes it; None, having changed nothing, when the step is not the usual one.
-    fn between<'py>(
+    /// as `_serve` makes it; for a connection with drives (`_drives`), True and no future (its
+    /// next request starts a drive of its own); None, having changed nothing, when the step is
+    /// not the usual one.
+    pub(super) fn between<'py>(
         &self,
         conn: &Bound<'py, PyAny>,
         writer: &Bound<'py, PyAny>,
@@ -220,6 +228,9 @@ impl HttpServe {
         if is_none(&c(C_IDLE_TIMER)) {
             let due = conn.getattr(intern!(py, "_idle_due"))?;
             set(C_IDLE_TIMER, loop_.call_method1(intern!(py, "call_at"), (when, due))?);
+        }
+        if !is_false(&c(C_DRIVES)) {
+            return Ok(Some(PyBool::new(py, true).to_owned().into_any()));
         }
         let waiter = loop_.call_method0(intern!(py, "create_future"))?;
         set(C_NEXT, waiter.clone());
