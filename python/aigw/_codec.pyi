@@ -629,6 +629,19 @@ class WsWholeDeliver:
 
     def __init__(self, classes: tuple[type, type, type], open: object) -> None: ...
 
+class WsReceive:
+    """Each server WebSocket's `buffer_updated` in native code (aigw.server.websocket;
+    rust/src/python/ws_receive.rs): the read parsed, each data message to `on_message`, each
+    other event to the protocol, the batch's output written; a relay's read, a failing
+    `on_message` and an unusual write go to the connection's Python. `classes`: (WebSocket,
+    WebSocketConnection), their slots checked (ValueError); `open`, `closed`: the protocol's
+    OPEN and CLOSED."""
+
+    def __init__(self, classes: tuple[type, type], open: object, closed: object) -> None: ...
+    def receiver(self, ws: Any) -> Callable[[int], None] | None:
+        """`buffer_updated` for `ws` (held weakly); None unless `ws` is exactly the WebSocket
+        class."""
+
 class WsStreamConsumers:
     """The Universal WebSocket sink's `consume` of a pushed stream's reads in native code
     (aigw.api.universal_ws; rust/src/python/ws_stream.rs). `classes`: (the server's

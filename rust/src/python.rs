@@ -109,6 +109,7 @@ mod usual_run; // the pipeline's usual start, natively
 mod usual_start; // the Universal WebSocket session's usual start, natively
 mod usual_drive; // a usual Universal WebSocket request run without an asyncio Task
 mod http_drive; // a usual HTTP request answered without an asyncio Task
+mod ws_receive; // the server WebSocket's read
 mod whole_answer; // the pipeline's usual whole answer, natively
 mod ws; // the WebSocket codec
 mod ws_whole; // the Universal WebSocket's usual whole answer, natively
@@ -133,6 +134,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     usual_start::register(m)?;
     usual_drive::register(m)?;
     http_drive::register(m)?;
+    ws_receive::register(m)?;
     usual_door::register(m)?;
     usual_build::register(m)?;
     kernels::register(m)?;

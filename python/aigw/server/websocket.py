@@ -3,7 +3,8 @@ handlers receive (``aigw.server.app``).
 
 After an accepted upgrade ``HttpConnection`` hands the transport over with
 ``transport.set_protocol``; from then on the loop reads straight into the codec's buffer
-(``WebSocket.get_buffer`` *is* ``WsCodec.get_buffer``: no Python frame per read). The
+(``WebSocket.get_buffer`` *is* ``WsCodec.get_buffer``) and ``buffer_updated`` is a builtin
+doing ``_received``'s work (rust/src/python/ws_receive.rs): no Python frame per read. The
 protocol's meaning (closing handshake, which events a batch delivers, pongs) is the sans-I/O
 ``WebSocketConnection`` this object holds (composition, as the websockets library does): the
 code the protocol tests check is the code that runs here.
@@ -61,7 +62,7 @@ class WebSocket(asyncio.BufferedProtocol):
         "_transport", "_on_message", "_flush_scheduled", "write_paused", "_drain_waiters", "_head",
         "_in_flight", "_activity", "_idle_since", "_ping_timer", "_ping_sent_at",
         "_idle_timer", "_close_timer", "_lost", "_opened", "_hard_limit", "_shutting_down",
-        "_tcp_closing", "read_paused", "relay_peer", "read_relay",
+        "_tcp_closing", "read_paused", "relay_peer", "read_relay", "buffer_updated", "__weakref__",
     )
 
     def __init__(
@@ -77,8 +78,11 @@ class WebSocket(asyncio.BufferedProtocol):
         self.protocol = WebSocketConnection(codec)
         #: The connection's codec (the stream relay queues frames on it directly).
         self.codec = codec
-        # The loop calls the codec's get_buffer directly (uvloop caches it at set_protocol).
+        # The loop calls the codec's get_buffer directly (uvloop caches it at set_protocol),
+        # and a builtin doing `_received`'s work for the usual read (rust/src/python/
+        # ws_receive.rs; it holds the connection weakly).
         self.get_buffer = codec.get_buffer
+        self.buffer_updated = _RECEIVE.receiver(self) or self._received
         self.request = request
         self.subprotocol = subprotocol
         self.handler = handler
@@ -138,7 +142,9 @@ class WebSocket(asyncio.BufferedProtocol):
 
     # -- asyncio callbacks (hot path) ---------------------------------------------------------
 
-    def buffer_updated(self, nbytes: int) -> None:
+    def _received(self, nbytes: int) -> None:
+        """`nbytes` were read into the codec's buffer: its events delivered, what they queued
+        written (the connection's `buffer_updated` does this natively but for a relay's)."""
         peer = self.relay_peer
         if peer is None:
             events = self.codec.buffer_updated(nbytes)
@@ -171,9 +177,13 @@ class WebSocket(asyncio.BufferedProtocol):
     def _dispatch(self, events: list) -> None:
         try:
             self.protocol.deliver(events, self._on_message, self)
-        except Exception:
-            log.exception("on_message failed")
-            self.close(INTERNAL, "internal error")
+        except Exception as exc:
+            self._dispatch_failed(exc)
+
+    def _dispatch_failed(self, exc: Exception) -> None:
+        """`on_message` raised `exc`: logged, the connection closed (the batch's rest dropped)."""
+        log.error("on_message failed", exc_info=exc)
+        self.close(INTERNAL, "internal error")
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -192,10 +202,8 @@ class WebSocket(asyncio.BufferedProtocol):
                 self._head = None
             if data:
                 transport.write(data)
-        if data:
-            if self.write_paused and transport.get_write_buffer_size() > self._hard_limit:
-                self._abort(POLICY, "send buffer limit exceeded: the peer is not reading")
-                return
+        if data and self.write_paused and self._check_hard_limit():
+            return
         if self.protocol.state is CLOSED and not self._tcp_closing:
             self._tcp_closing = True  # RFC 6455 §7.1.1: the server closes TCP first
             transport.close()
@@ -383,6 +391,14 @@ class WebSocket(asyncio.BufferedProtocol):
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _check_hard_limit(self) -> bool:
+        """After a write that paused writing: abort when the unsent bytes pass the hard limit
+        (the peer is not reading; True then)."""
+        if self._transport.get_write_buffer_size() > self._hard_limit:
+            self._abort(POLICY, "send buffer limit exceeded: the peer is not reading")
+            return True
+        return False
+
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -453,3 +469,7 @@ class WebSocket(asyncio.BufferedProtocol):
     def idle(self) -> bool:
         """Nothing in flight (graceful shutdown waits for this)."""
         return self._in_flight == 0 or self.protocol.state is not OPEN
+
+
+#: Every WebSocket's `buffer_updated` is made by this (see `__init__`).
+_RECEIVE = _codec.WsReceive((WebSocket, WebSocketConnection), OPEN, CLOSED)

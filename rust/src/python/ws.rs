@@ -160,7 +160,7 @@ impl WsCodec {
     }
 
     /// `nbytes` were written into the last view from get_buffer: parse them.
-    fn buffer_updated<'py>(
+    pub(super) fn buffer_updated<'py>(
         &mut self,
         py: Python<'py>,
         nbytes: usize,
@@ -306,7 +306,7 @@ impl WsCodec {
     /// Drain everything queued for one `transport.write` (bytes) or, when large payloads
     /// were queued by reference, one `transport.writelines` (a list of bytes, in wire
     /// order, the caller's own payload objects among them: not copied).
-    fn data_to_send_vectored<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    pub(super) fn data_to_send_vectored<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         if self.spliced.is_empty() {
             return Ok(self.data_to_send(py)?.into_any());
         }
