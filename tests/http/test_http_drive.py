@@ -191,3 +191,47 @@ async def test_driven_requests_leave_nothing_behind_even_without_the_cycle_colle
             gc.enable()
         client.close()
     assert drives == [client.conn._task]  # the last request's, kept as the connection's `_task`
+
+
+async def test_a_driven_request_asking_to_close_is_answered_then_the_connection_closes(gateway, sims):
+    async with gateway(record_requests=False) as gw:
+        client = await Client.open(gw, sims)
+        client.writer.write(client.request.replace(b"host: gw\r\n", b"host: gw\r\nconnection: close\r\n"))
+        response = await read_response(client.reader)
+        rest = await asyncio.wait_for(client.reader.read(), 5)
+        drive = client.conn._task
+        client.close()
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nconnection: close\r\n" in response.lower()
+    assert rest == b""  # the server closed the connection after the answer
+    assert type(drive) is _codec.HttpDrive and drive.done()
+
+
+async def test_pipelined_requests_on_a_driven_connection_are_answered_in_order(gateway, sims):
+    async with gateway(record_requests=False) as gw:
+        client = await Client.open(gw, sims)
+        second = client.request.replace(b"hello", b"again")
+        client.writer.write(client.request + second)
+        first_answer = await read_response(client.reader)
+        second_answer = await read_response(client.reader)
+        third = await client.ask()  # the connection is idle again: driven
+        kind = type(client.conn._task)
+        client.close()
+    seen = [orjson.loads(r.body)["messages"][0]["content"] for r in sims["openai"].requests[1:3]]
+    assert seen == ["hello", "again"]
+    assert all(a.startswith(b"HTTP/1.1 200 OK\r\n") for a in (first_answer, second_answer, third))
+    assert kind is _codec.HttpDrive
+
+
+async def test_a_graceful_stop_waits_for_a_driven_request_and_closes_after_its_answer(gateway, sims):
+    async with gateway(record_requests=False) as gw:
+        client = await Client.open(gw, sims)
+        sims["openai"].latency = 0.3
+        client.writer.write(client.request)
+        await eventually(lambda: len(sims["openai"].requests) == 2)
+        stopping = asyncio.ensure_future(gw.stop(grace=5))
+        response = await read_response(client.reader)
+        rest = await asyncio.wait_for(client.reader.read(), 5)
+        await asyncio.wait_for(stopping, 5)
+        client.close()
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nconnection: close\r\n" in response.lower()
+    assert rest == b""
