@@ -74,6 +74,40 @@ impl<T: PyClass> MethodDef<T> {
     }
 }
 
+/// `receiver.name(*args, context=context)`: what the drives call `call_soon`,
+/// `add_done_callback` and `create_task` with (`context_keyword`: the tuple ("context",)),
+/// without building an argument tuple or a keyword dict. At most two positional arguments.
+pub(crate) fn call_method_in_context<'py>(
+    receiver: &Bound<'py, PyAny>,
+    name: &Bound<'py, pyo3::types::PyString>,
+    args: &[&Bound<'py, PyAny>],
+    context: &Bound<'py, PyAny>,
+    context_keyword: &Bound<'py, pyo3::types::PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = receiver.py();
+    if args.len() > 2 || context_keyword.len() != 1 {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "call_method_in_context: at most two arguments and one keyword",
+        ));
+    }
+    let mut ptrs = [std::ptr::null_mut(); 4];
+    ptrs[0] = receiver.as_ptr();
+    for (i, arg) in args.iter().enumerate() {
+        ptrs[i + 1] = arg.as_ptr();
+    }
+    ptrs[args.len() + 1] = context.as_ptr();
+    let nargs = (args.len() + 1) | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
+    // SAFETY: `ptrs` holds the receiver, `args.len()` positional arguments and the value of
+    // the one keyword in `context_keyword`, each a live reference borrowed for the call. With
+    // PY_VECTORCALL_ARGUMENTS_OFFSET the callee may overwrite `ptrs[0]` for the duration of
+    // the call and restores it: `ptrs` is a mutable local, passed as such. The result is a
+    // new reference or NULL with the error set.
+    unsafe {
+        let result = ffi::PyObject_VectorcallMethod(name.as_ptr(), ptrs.as_mut_ptr(), nargs, context_keyword.as_ptr());
+        Bound::from_owned_ptr_or_err(py, result)
+    }
+}
+
 /// `slf` as the `T` it is (a new reference).
 ///
 /// # Safety

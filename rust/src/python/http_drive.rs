@@ -25,7 +25,7 @@
 //! is idle again. An app's failure goes to the connection's `_answered_driven`, which does what
 //! `_serve` does after one. To the connection the drive answers `cancel` and `done` as a Task.
 
-use super::fastcall::{self, MethodDef};
+use super::fastcall::{self, call_method_in_context, MethodDef};
 use super::http_serve::HttpServe;
 use super::slot_layout::Layout;
 use super::usual_request::{run_step, Input, Step, UsualRequest};
@@ -121,18 +121,9 @@ impl HttpDrives {
             },
         )?;
         let wake = WAKE.bind(&drive)?;
-        let none = py.None();
-        let args = [loop_.as_ptr(), wake.as_ptr(), none.as_ptr(), context.as_ptr()];
-        // SAFETY: `args` holds four live references for the call (the receiver, two positional
-        // arguments, then the value of the one name in the keyword tuple); the result is a new
-        // reference or NULL with the error set.
-        unsafe {
-            let nargs = 3 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
-            let name = intern!(py, "call_soon");
-            let kw = me.context_keyword.as_ptr();
-            let handle = ffi::PyObject_VectorcallMethod(name.as_ptr(), args.as_ptr(), nargs, kw);
-            Bound::from_owned_ptr_or_err(py, handle)?;
-        }
+        let none = py.None().into_bound(py);
+        let keyword = me.context_keyword.bind(py);
+        call_method_in_context(&loop_, intern!(py, "call_soon"), &[&wake, &none], &context, keyword)?;
         unsafe { me.conn.set(conn, C_TASK, drive.into_any()) };
         Ok(true)
     }
@@ -287,16 +278,8 @@ fn wait_on<'py>(drive: &Bound<'py, HttpDrive>, future: &Bound<'py, PyAny>) -> Py
         let me = drive.borrow();
         (me.context.clone_ref(py), me.drives.get().context_keyword.clone_ref(py))
     };
-    let args = [future.as_ptr(), wake.as_ptr(), context.as_ptr()];
     let name = intern!(py, "add_done_callback");
-    // SAFETY: `args` holds three live references for the call (the receiver, one positional
-    // argument, then the value of the one name in `keyword`); the result is a new reference
-    // or NULL with the error set.
-    unsafe {
-        let nargs = 2 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
-        let added = ffi::PyObject_VectorcallMethod(name.as_ptr(), args.as_ptr(), nargs, keyword.as_ptr());
-        Bound::from_owned_ptr_or_err(py, added)?;
-    }
+    call_method_in_context(future, name, &[&wake], context.bind(py), keyword.bind(py))?;
     let cancel_now = {
         let mut me = drive.borrow_mut();
         me.waiting = Some(future.clone().unbind());
@@ -384,17 +367,14 @@ fn hand_over(drive: &Bound<'_, HttpDrive>, coro: PyResult<Bound<'_, PyAny>>) -> 
     let task = unsafe { drives.conn.get(conn, C_LOOP) }
         .ok_or_else(|| pyo3::exceptions::PyAttributeError::new_err("_loop"))
         .and_then(|loop_| {
-            let args = [loop_.as_ptr(), coro.as_ptr(), context.as_ptr()];
-            // SAFETY: `args` holds three live references for the call (the receiver, one
-            // positional argument, then the value of the one name in the keyword tuple); the
-            // result is a new reference or NULL with the error set.
-            unsafe {
-                let nargs = 2 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
-                let name = intern!(py, "create_task");
-                let kw = drives.context_keyword.as_ptr();
-                let task = ffi::PyObject_VectorcallMethod(name.as_ptr(), args.as_ptr(), nargs, kw);
-                Bound::from_owned_ptr_or_err(py, task)
-            }
+            let name = intern!(py, "create_task");
+            call_method_in_context(
+                &loop_,
+                name,
+                &[&coro],
+                context.bind(py),
+                drives.context_keyword.bind(py),
+            )
         });
     let task = match task {
         Ok(task) => task,

@@ -20,7 +20,7 @@
 //! `exception` and `result` as a Task's (what `_cancel`, `on_close` and `_ran` call), and
 //! `ended()`, an awaitable for `cancel_all`.
 
-use super::fastcall::{self, MethodDef};
+use super::fastcall::{self, call_method_in_context, MethodDef};
 use super::usual_request::{run_step, Input, Step, UsualRequest};
 use super::usual_start::SessionRan;
 use pyo3::exceptions::asyncio::CancelledError;
@@ -106,17 +106,14 @@ impl UsualDrive {
         // the next tick, as Tasks' do (run at once, each in its message's handling, the
         // gateway answered fewer requests a second at 32 in flight: `ab-s27-eager`).
         let wake = WAKE.bind(&drive)?;
-        let none = py.None();
-        let args = [loop_.as_ptr(), wake.as_ptr(), none.as_ptr(), context.as_ptr()];
-        // SAFETY: `args` holds four live references for the call (the receiver, two positional
-        // arguments, then the value of the one name in `keyword`); the result is a new
-        // reference or NULL with the error set.
-        let scheduled = unsafe {
-            let nargs = 3 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
-            let name = intern!(py, "call_soon");
-            let handle = ffi::PyObject_VectorcallMethod(name.as_ptr(), args.as_ptr(), nargs, keyword.as_ptr());
-            Bound::from_owned_ptr_or_err(py, handle)
-        };
+        let none = py.None().into_bound(py);
+        let scheduled = call_method_in_context(
+            loop_.bind(py),
+            intern!(py, "call_soon"),
+            &[&wake, &none],
+            &context,
+            keyword.bind(py),
+        );
         if let Err(e) = scheduled {
             // Never to run: taken off the session and the connection's work count (the
             // caller answers the error).
@@ -174,16 +171,8 @@ fn wait_on<'py>(drive: &Bound<'py, UsualDrive>, future: Bound<'py, PyAny>) -> Py
         let me = drive.borrow();
         (me.context.clone_ref(py), me.parts.context_keyword.clone_ref(py))
     };
-    let args = [future.as_ptr(), wake.as_ptr(), context.as_ptr()];
     let name = intern!(py, "add_done_callback");
-    // SAFETY: `args` holds three live references for the call (the receiver, one positional
-    // argument, then the value of the one name in `keyword`); the result is a new reference
-    // or NULL with the error set.
-    unsafe {
-        let nargs = 2 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET;
-        let added = ffi::PyObject_VectorcallMethod(name.as_ptr(), args.as_ptr(), nargs, keyword.as_ptr());
-        Bound::from_owned_ptr_or_err(py, added)?;
-    }
+    call_method_in_context(&future, name, &[&wake], context.bind(py), keyword.bind(py))?;
     let cancel_now = {
         let mut me = drive.borrow_mut();
         me.waiting = Some(future.clone().unbind());
