@@ -630,7 +630,7 @@ class WsWholeDeliver:
     def __init__(self, classes: tuple[type, type, type], open: object) -> None: ...
 
 class WsReceive:
-    """Each server WebSocket's `buffer_updated` in native code (aigw.server.websocket;
+    """Each server WebSocket's `buffer_updated` and scheduled write in native code (aigw.server.websocket;
     rust/src/python/ws_receive.rs): the read parsed, each data message to `on_message`, each
     other event to the protocol, the batch's output written; a relay's read, a failing
     `on_message` and an unusual write go to the connection's Python. `classes`: (WebSocket,
@@ -638,8 +638,9 @@ class WsReceive:
     OPEN and CLOSED."""
 
     def __init__(self, classes: tuple[type, type], open: object, closed: object) -> None: ...
-    def receiver(self, ws: Any) -> Callable[[int], None] | None:
-        """`buffer_updated` for `ws` (held weakly); None unless `ws` is exactly the WebSocket
+    def receivers(self, ws: Any) -> tuple[Callable[[int], None], Callable[[], None]] | None:
+        """(`buffer_updated`, `_write_out`) for `ws` (held weakly): its read, and the write a
+        tick's sends schedule (`_flush`'s work); None unless `ws` is exactly the WebSocket
         class."""
 
 class WsStreamConsumers:

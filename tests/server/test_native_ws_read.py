@@ -49,6 +49,7 @@ async def test_a_server_websocket_reads_through_a_native_buffer_updated(app):
         client.close()
     assert echoed == (TEXT, b"hi")
     assert type(ws.buffer_updated).__name__ == "builtin_function_or_method"
+    assert type(ws._write_out).__name__ == "builtin_function_or_method"
     assert ws.protocol.data_seen is True
 
 
@@ -90,11 +91,22 @@ async def test_a_batch_stops_at_the_close_frame_that_ends_it(app):
     assert closed == (1000, "bye")
 
 
+async def test_a_send_outside_a_read_is_written_by_the_native_scheduled_write(app):
+    async with await serve(app) as server:
+        client = await opened(app, server)
+        ws = app.handlers[0].ws
+        ws.send_text("pushed")  # not in a read: `_write_out` is scheduled for the tick
+        assert ws._flush_scheduled is True
+        pushed = await asyncio.wait_for(client.next_event(), 5)
+        client.close()
+    assert pushed == (TEXT, b"pushed") and ws._flush_scheduled is False
+
+
 def test_only_the_servers_own_websocket_class_gets_a_native_read():
     class Own(server_websocket.WebSocket):
         __slots__ = ()
 
-    assert server_websocket._RECEIVE.receiver(object.__new__(Own)) is None
+    assert server_websocket._RECEIVE.receivers(object.__new__(Own)) is None
 
 
 async def test_the_native_read_holds_its_connection_weakly(app):

@@ -11,8 +11,8 @@ code the protocol tests check is the code that runs here.
 
 Rules this module keeps:
 - One transport write per loop tick per connection: sends append to the codec's output queue
-  and one ``_flush`` (scheduled with ``call_soon``, or run at the end of a dispatched read
-  batch) writes it all.
+  and one ``_flush`` (``_write_out`` scheduled with ``call_soon``, or run at the end of a
+  dispatched read batch) writes it all.
 - Flow control: above the transport's high-water mark the connection stops reading and
   ``is_writable`` turns False until it drains; ``await ws.drained()`` waits for that. The app
   may also stop reading the peer itself (``pause_reading``/``resume_reading``: a relay whose
@@ -62,7 +62,8 @@ class WebSocket(asyncio.BufferedProtocol):
         "_transport", "_on_message", "_flush_scheduled", "write_paused", "_drain_waiters", "_head",
         "_in_flight", "_activity", "_idle_since", "_ping_timer", "_ping_sent_at",
         "_idle_timer", "_close_timer", "_lost", "_opened", "_hard_limit", "_shutting_down",
-        "_tcp_closing", "read_paused", "relay_peer", "read_relay", "buffer_updated", "__weakref__",
+        "_tcp_closing", "read_paused", "relay_peer", "read_relay", "buffer_updated", "_write_out",
+        "__weakref__",
     )
 
     def __init__(
@@ -79,10 +80,11 @@ class WebSocket(asyncio.BufferedProtocol):
         #: The connection's codec (the stream relay queues frames on it directly).
         self.codec = codec
         # The loop calls the codec's get_buffer directly (uvloop caches it at set_protocol),
-        # and a builtin doing `_received`'s work for the usual read (rust/src/python/
-        # ws_receive.rs; it holds the connection weakly).
+        # and builtins doing `_received`'s work for the usual read and `_flush`'s for the
+        # write a tick's sends schedule (`_write_out`; rust/src/python/ws_receive.rs; they
+        # hold the connection weakly).
         self.get_buffer = codec.get_buffer
-        self.buffer_updated = _RECEIVE.receiver(self) or self._received
+        self.buffer_updated, self._write_out = _RECEIVE.receivers(self) or (self._received, self._flush)
         self.request = request
         self.subprotocol = subprotocol
         self.handler = handler
@@ -254,7 +256,7 @@ class WebSocket(asyncio.BufferedProtocol):
             self.codec.send_text(data)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
-                self._loop.call_soon(self._flush)
+                self._loop.call_soon(self._write_out)
 
     def send_binary(self, data: bytes | bytearray | memoryview) -> None:
         """Queue a binary message. Dropped once the connection is closing."""
@@ -262,7 +264,7 @@ class WebSocket(asyncio.BufferedProtocol):
             self.codec.send_binary(data)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
-                self._loop.call_soon(self._flush)
+                self._loop.call_soon(self._write_out)
 
     def send(self, opcode: int, data: bytes | str) -> None:
         """Queue a message with `opcode` 1 (text) or 2 (binary). Dropped once closing."""
@@ -273,7 +275,7 @@ class WebSocket(asyncio.BufferedProtocol):
                 self.codec.send_binary(data)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
-                self._loop.call_soon(self._flush)
+                self._loop.call_soon(self._write_out)
 
     def send_ping(self, data: bytes = b"") -> None:
         """Queue a ping (the codec answers the peer's pings itself). Dropped once closing."""
@@ -402,7 +404,7 @@ class WebSocket(asyncio.BufferedProtocol):
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self._write_out)
 
     def _abort(self, code: int, reason: str) -> None:
         self.protocol.terminate(code, reason)

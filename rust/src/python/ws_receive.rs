@@ -1,10 +1,11 @@
-//! The server WebSocket's read in native code: a connection's `buffer_updated` (asyncio's
-//! BufferedProtocol), doing what `WebSocket._received`, `_dispatch`, the protocol's `deliver`
+//! The server WebSocket's read and write in native code: a connection's `buffer_updated`
+//! (asyncio's BufferedProtocol), doing what `WebSocket._received`, `_dispatch`, the protocol's `deliver`
 //! and `_flush` (aigw/server/websocket.py, aigw/protocol/websocket.py) do for a read: the
 //! codec parses what the loop read into its buffer, each data message goes to the handler's
 //! `on_message`, each other event to the protocol's `handle_control` (stopping after one that
 //! closes), the protocol's `data_seen` is set, and what the batch queued is written in one
-//! transport call.
+//! transport call; and its `_write_out`, the write a tick's sends schedule with `call_soon`,
+//! doing what `_flush` does.
 //!
 //! Those stay the specification and the path for every other case: a relay's connection
 //! (`relay_peer`) is `_received`'s; `on_message` failing with an Exception goes to
@@ -13,7 +14,7 @@
 //! holding the 101 head and not paused for writing. The objects are read and written in their
 //! `__slots__` (`slot_layout::Layout`).
 
-use super::fastcall::{one_argument_through_trampoline, MethodDef};
+use super::fastcall::{self, one_argument_through_trampoline, FixedArity, MethodDef};
 use super::slot_layout::{is_false, is_none, Layout};
 use super::ws::WsCodec;
 use pyo3::intern;
@@ -80,9 +81,14 @@ impl WsReceive {
         })
     }
 
-    /// `buffer_updated(nbytes)` for `ws` as a builtin function that holds it weakly (so that
-    /// `ws` can hold it without a cycle); None unless `ws` is exactly the server's WebSocket.
-    fn receiver<'py>(slf: &Bound<'py, Self>, ws: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    /// `(buffer_updated, write_out)` for `ws` as builtin functions that hold it weakly (so
+    /// that `ws` can hold them without a cycle): `buffer_updated(nbytes)` and `write_out()`,
+    /// `_flush`'s work; None unless `ws` is exactly the server's WebSocket.
+    #[allow(clippy::type_complexity)]
+    fn receivers<'py>(
+        slf: &Bound<'py, Self>,
+        ws: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
         if !slf.get().ws.is(ws) {
             return Ok(None);
         }
@@ -90,7 +96,8 @@ impl WsReceive {
             receive: slf.clone().unbind(),
             ws: PyWeakrefReference::new(ws)?.unbind(),
         };
-        BUFFER_UPDATED.bind(&Bound::new(slf.py(), receiver)?).map(Some)
+        let receiver = Bound::new(slf.py(), receiver)?;
+        Ok(Some((BUFFER_UPDATED.bind(&receiver)?, WRITE_OUT.bind(&receiver)?)))
     }
 }
 
@@ -125,11 +132,26 @@ impl WsReceive {
             }
             ws.call_method1(intern!(py, "_dispatch_failed"), (e.into_value(py),))?;
         }
-        // `_flush`, natively for an open connection with nothing else to do.
+        self.write_out(ws, &codec, &protocol)
+    }
+
+    /// `_flush`: what the connection's codec queued written in one transport call, natively
+    /// for an open connection not lost, not holding the 101 head and not paused for writing;
+    /// `_flush` itself otherwise.
+    fn write_out(
+        &self,
+        ws: &Bound<'_, PyAny>,
+        codec: &Bound<'_, WsCodec>,
+        protocol: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = ws.py();
+        // SAFETY (every get/set): `ws` and `protocol` are exactly their classes (checked by
+        // the callers).
+        let w = |i| unsafe { self.ws.get(ws, i) };
         let usual = is_false(&w(W_LOST))
             && is_none(&w(W_HEAD))
             && is_false(&w(W_WRITE_PAUSED))
-            && matches!(state(), Some(s) if s.is(self.open.bind(py)));
+            && matches!(unsafe { self.protocol.get(protocol, P_STATE) }, Some(s) if s.is(self.open.bind(py)));
         let Some(transport) = w(W_TRANSPORT).filter(|_| usual) else {
             return ws.call_method0(intern!(py, "_flush")).map(drop);
         };
@@ -150,6 +172,20 @@ impl WsReceive {
             ws.call_method0(intern!(py, "_check_hard_limit"))?;
         }
         Ok(())
+    }
+
+    /// `_write_out()` for `ws` (exactly the WebSocket class): `write_out`, its codec and
+    /// protocol checked first (`_flush` for any other).
+    fn scheduled_write(&self, ws: &Bound<'_, PyAny>) -> PyResult<()> {
+        // SAFETY: `ws` is exactly the class of `self.ws` (checked by `receivers`).
+        let w = |i| unsafe { self.ws.get(ws, i) };
+        let (Some(protocol), Some(codec)) = (w(W_PROTOCOL), w(W_CODEC)) else {
+            return ws.call_method0(intern!(ws.py(), "_flush")).map(drop);
+        };
+        match codec.downcast_into_exact::<WsCodec>() {
+            Ok(codec) if self.protocol.is(&protocol) => self.write_out(ws, &codec, &protocol),
+            _ => ws.call_method0(intern!(ws.py(), "_flush")).map(drop),
+        }
     }
 
     /// The protocol's `deliver(events, on_message, ws)`: each data message to `on_message`,
@@ -189,7 +225,7 @@ fn python_read(ws: &Bound<'_, PyAny>, nbytes: &Bound<'_, PyAny>) -> PyResult<()>
     ws.call_method1(intern!(ws.py(), "_received"), (nbytes,)).map(drop)
 }
 
-/// One connection's `buffer_updated` (made by `WsReceive.receiver`).
+/// One connection's `buffer_updated` and `_write_out` (made by `WsReceive.receivers`).
 #[pyclass(module = "aigw._codec", frozen)]
 pub struct WsReceiver {
     receive: Py<WsReceive>,
@@ -212,3 +248,20 @@ static BUFFER_UPDATED: MethodDef<WsReceiver> = MethodDef::one_argument(
     buffer_updated_fast,
 );
 one_argument_through_trampoline!(buffer_updated_fast, WsReceiver, updated);
+
+static WRITE_OUT: MethodDef<WsReceiver> = MethodDef::fastcall(
+    c"write_out",
+    c"The WebSocket's scheduled write (aigw.server.websocket).",
+    fastcall::fixed_arity::<WsReceiver, 0>,
+);
+
+impl FixedArity<0> for WsReceiver {
+    const FUNCTION: &'static str = "write_out";
+
+    fn call<'py>(&self, py: Python<'py>, _args: [Bound<'py, PyAny>; 0]) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(ws) = self.ws.bind(py).upgrade() {
+            self.receive.get().scheduled_write(&ws)?;
+        }
+        Ok(py.None().into_bound(py))
+    }
+}

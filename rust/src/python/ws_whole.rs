@@ -130,7 +130,8 @@ impl WsWholeDeliver {
     }
 }
 
-/// `WebSocket._schedule_flush`: the connection's `_flush` queued on its loop once a tick
+/// `WebSocket._schedule_flush`: the connection's `_write_out` (its `_flush`, natively) queued
+/// on its loop once a tick
 /// (`scheduled`: its `_flush_scheduled`, read from slot `slot` of `layout`, set there).
 ///
 /// # Safety
@@ -146,7 +147,7 @@ pub(super) unsafe fn schedule_flush(
     if !scheduled.is(PyBool::new(py, true)) {
         // SAFETY: the contract above.
         unsafe { layout.set(ws, slot, PyBool::new(py, true).to_owned().into_any()) };
-        loop_.call_method1(intern!(py, "call_soon"), (ws.getattr(intern!(py, "_flush"))?,))?;
+        loop_.call_method1(intern!(py, "call_soon"), (ws.getattr(intern!(py, "_write_out"))?,))?;
     }
     Ok(())
 }
