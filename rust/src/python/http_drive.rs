@@ -196,6 +196,7 @@ fn first_step(drive: &Bound<'_, HttpDrive>) -> PyResult<()> {
     let drives = drive.borrow().drives.clone_ref(py);
     let drives = drives.get();
     let Some((conn, request, Some(writer), _)) = parts(drive) else {
+        over(drive, false); // not reached: a scheduled drive has its answer, begun
         return Ok(());
     };
     // SAFETY: `conn` is exactly the connection class (checked when the drive started).
@@ -255,6 +256,7 @@ fn produce<'py>(drive: &Bound<'py, HttpDrive>, usual: Py<UsualRequest>, input: I
         Ok(Step::Return(_record)) => answered(drive),
         Ok(Step::HandOver(coro)) => {
             let Some((conn, request, writer, result)) = parts(drive) else {
+                over(drive, false); // not reached: a producing drive has its answer
                 return Ok(());
             };
             hand_over(
@@ -297,6 +299,7 @@ fn wait_on<'py>(drive: &Bound<'py, HttpDrive>, future: &Bound<'py, PyAny>) -> Py
 fn answered(drive: &Bound<'_, HttpDrive>) -> PyResult<()> {
     let py = drive.py();
     let Some((conn, _, Some(writer), _)) = parts(drive) else {
+        over(drive, false); // not reached: a producing drive has its answer, begun
         return Ok(());
     };
     let drives = drive.borrow().drives.clone_ref(py);
