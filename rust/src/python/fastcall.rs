@@ -180,6 +180,29 @@ macro_rules! one_argument_through_trampoline {
 }
 pub(crate) use one_argument_through_trampoline;
 
+/// `bound_argument_through_trampoline!(c_fn, Receiver, function)`: as
+/// `one_argument_through_trampoline!`, for a receiver that is not frozen (the drives, which
+/// borrow themselves mutably): `c_fn` calls `function(&receiver)` (a free function taking the
+/// `&Bound` receiver and returning `PyResult<Bound<PyAny>>`); the argument is not read.
+macro_rules! bound_argument_through_trampoline {
+    ($c_fn:ident, $receiver:ty, $function:path) => {
+        unsafe extern "C" fn $c_fn(slf: *mut pyo3::ffi::PyObject, arg: *mut pyo3::ffi::PyObject) -> *mut pyo3::ffi::PyObject {
+            /// # Safety
+            /// The arguments of a call CPython made to a function that `MethodDef::bind` made
+            /// from a `MethodDef` of this receiver type: `slf` such a receiver.
+            unsafe fn body(py: pyo3::Python<'_>, slf: *mut pyo3::ffi::PyObject, _arg: *mut pyo3::ffi::PyObject) -> pyo3::PyResult<*mut pyo3::ffi::PyObject> {
+                // SAFETY: the contract above.
+                let receiver = unsafe { $crate::python::fastcall::receiver::<$receiver>(py, slf) };
+                $function(&receiver).map(pyo3::Bound::into_ptr)
+            }
+            // SAFETY: CPython calls a builtin's C function with the GIL held and the receiver
+            // its MethodDef was bound to.
+            unsafe { pyo3::impl_::trampoline::binaryfunc(slf, arg, body) }
+        }
+    };
+}
+pub(crate) use bound_argument_through_trampoline;
+
 /// A frozen pyclass whose builtin function takes exactly `N` positional arguments (the native
 /// data plane's entries: `UpstreamExchange`'s send, `WholeAnswer`, `UsualPlan`, `UsualRun`),
 /// called through [`fixed_arity`].

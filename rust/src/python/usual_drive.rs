@@ -433,21 +433,9 @@ static WAKE: MethodDef<UsualDrive> = MethodDef::one_argument(
     wake_fast,
 );
 
-/// `WAKE`'s C function: the next step of the drive it was bound to (the argument, the
-/// future, is not read: the request reads its own).
-unsafe extern "C" fn wake_fast(slf: *mut ffi::PyObject, arg: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    /// # Safety
-    /// The arguments of a call CPython made to a function `WAKE.bind` made: `slf` a live
-    /// UsualDrive.
-    unsafe fn body(py: Python<'_>, slf: *mut ffi::PyObject, _arg: *mut ffi::PyObject) -> PyResult<*mut ffi::PyObject> {
-        // SAFETY: the contract above.
-        let drive = unsafe { fastcall::receiver::<UsualDrive>(py, slf) };
-        wake(&drive).map(Bound::into_ptr)
-    }
-    // SAFETY: CPython calls a builtin's C function with the GIL held and the receiver its
-    // MethodDef was bound to.
-    unsafe { pyo3::impl_::trampoline::binaryfunc(slf, arg, body) }
-}
+// `WAKE`'s C function: `wake` of the drive it was bound to (its argument is not read: the
+// request reads its own future).
+fastcall::bound_argument_through_trampoline!(wake_fast, UsualDrive, wake);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<UsualDrive>() // made by UsualStart, never from Python
