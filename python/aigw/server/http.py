@@ -311,19 +311,13 @@ class HttpConnection(asyncio.BufferedProtocol):
                 # every resumption of the request would pass through); its failures and an
                 # answer left unfinished are handled by `_answer_failed` / `_answer_unfinished`.
                 try:
-                    if pending is not None:  # handed over by a drive
-                        answer = await pending
-                        if result is None:
-                            result = answer
-                            if isinstance(result, StreamedResponse):
-                                await result.produce(writer)
-                            else:
-                                await send_response(writer, result)
+                    if pending is not None and result is not None:
+                        await pending  # the rest of `result`'s producer, handed over by a drive
                     else:
-                        result = None
                         # An app may answer at once with a StreamedResponse (the gateway's native
-                        # door does for its usual request): no awaitable to make and await.
-                        result = self._server.app.http(request)
+                        # door does for its usual request): no awaitable to make and await. A
+                        # drive hands over app.http's awaitable as `pending`.
+                        result = self._server.app.http(request) if pending is None else pending
                         if result.__class__ is not StreamedResponse:
                             result = await result
                         if isinstance(result, StreamedResponse):
