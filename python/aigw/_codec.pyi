@@ -565,8 +565,8 @@ class SlotsMaker:
 class UpstreamExchange:
     """The upstream client's usual exchange in native code (aigw.upstream.client;
     rust/src/python/upstream_exchange.rs): the same steps as the Python methods, which handle
-    every other case. `client`, `pool`, `connection`: UpstreamClient, _Pool, Connection (the
-    slots it uses are checked: ValueError); `make_response`, `headers_type`: what
+    every other case. `client`, `pool`, `connection`, `response`: UpstreamClient, _Pool,
+    Connection, UpstreamResponse (the slots it uses are checked: ValueError); `make_response`, `headers_type`: what
     `take_whole_response` is given; `on_first_byte`, `on_total`: the deadline callbacks."""
 
     def __init__(
@@ -574,6 +574,7 @@ class UpstreamExchange:
         client: type,
         pool: type,
         connection: type,
+        response: type,
         make_response: Callable[..., Any],
         headers_type: Callable[..., Any],
         on_first_byte: Callable[[Any], None],
@@ -581,7 +582,8 @@ class UpstreamExchange:
     ) -> None: ...
     def receiver(self, connection: Any) -> Callable[[bytes], None]:
         """`connection`'s data_received: a whole answer for the waiting request taken
-        natively, anything else left to `connection._received` (holds it weakly)."""
+        natively, and a pushed body's usual reads fed to its `on_data` as `_feed_body` does;
+        anything else left to `connection._received` (holds it weakly)."""
     def send_function(self) -> Callable[[Any, Any, bytes, bool, float, float, bool], tuple[Any, Any] | None]:
         """`send(pool, owner, data, is_head, first_byte_timeout, total_deadline, decode)`: an
         idle live connection taken for `owner` and the request written, `(connection,
@@ -642,6 +644,17 @@ class WsReceive:
         """(`buffer_updated`, `_write_out`) for `ws` (held weakly): its read, and the write a
         tick's sends schedule (`_flush`'s work); None unless `ws` is exactly the WebSocket
         class."""
+
+class ChunkPushes:
+    """`UpstreamChunks._on_data` in native code (aigw.upstream_chunks;
+    rust/src/python/chunk_push.rs). `chunks`: the UpstreamChunks class, its slots checked
+    (ValueError)."""
+
+    def __init__(self, chunks: type) -> None: ...
+    def make(self, chunks: object) -> Callable[[bytes], None] | None:
+        """`on_data(piece)` for `chunks` (counted, handed to its pump's consumer, a failure or
+        a full consumer passed to `_consume_failed` / `_consumer_full`), or None when `chunks`
+        is not exactly an UpstreamChunks."""
 
 class WsStreamConsumers:
     """The Universal WebSocket sink's `consume` of a pushed stream's reads in native code

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from aigw import _codec
 from aigw.errors import ProviderFailed, RequestTimeout
 from aigw.upstream.errors import UpstreamError, UpstreamTimeout
 
@@ -140,6 +141,7 @@ class UpstreamChunks:
         that cannot be pushed (compressed, or not an UpstreamResponse) is iterated."""
         resp = self._resp
         push_to = getattr(resp, "push_to", None) or _never_pushed
+        on_data = _PUSHES.make(self) or self._on_data  # the native one for this exact class
         loop = self._loop
         if loop is None:  # once per stream (a getpid() each in CPython 3.11)
             loop = self._loop = asyncio.get_running_loop()
@@ -148,7 +150,7 @@ class UpstreamChunks:
         while True:
             # What is here already (the prefetched chunk, what arrived while the client was
             # behind) is pulled, as is a body that cannot be pushed (compressed) to its end.
-            while self._pending is not None or not push_to(self._on_data, self._on_end):
+            while self._pending is not None or not push_to(on_data, self._on_end):
                 try:
                     chunk = await self.__anext__()
                 except StopAsyncIteration:
@@ -178,23 +180,32 @@ class UpstreamChunks:
             await drained()  # _FULL: the connection is paused until the next push_to
 
     def _on_data(self, chunk: bytes) -> None:
-        # Inside the upstream connection's data_received: never raise there.
+        # Inside the upstream connection's data_received: never raise there. The native
+        # `on_data` (_codec.ChunkPushes, rust/src/python/chunk_push.rs) does the same.
         self.received += 1
         if self._idle is not None:
             self._waiting_since = self._loop.time()  # type: ignore[union-attr]
         pushed = self._pushed
         try:
             full = not self._consume(chunk)  # type: ignore[misc]
-        except Exception as exc:  # the consumer's failure ends the pump with it
-            self._resp.close()
-            if pushed is not None and not pushed.done():
-                pushed.set_exception(exc)
+        except Exception as exc:
+            self._consume_failed(pushed, exc)
             return
         if full:
-            self._resp.push_to(None, None)
-            self._resp.pause()
-            if pushed is not None and not pushed.done():
-                pushed.set_result(_FULL)
+            self._consumer_full(pushed)
+
+    def _consume_failed(self, pushed: asyncio.Future | None, exc: Exception) -> None:
+        """The consumer raised `exc`: the pump ends with it (the response is closed)."""
+        self._resp.close()
+        if pushed is not None and not pushed.done():
+            pushed.set_exception(exc)
+
+    def _consumer_full(self, pushed: asyncio.Future | None) -> None:
+        """The consumer's client is full: stop pushing and reading until it drains."""
+        self._resp.push_to(None, None)
+        self._resp.pause()
+        if pushed is not None and not pushed.done():
+            pushed.set_result(_FULL)
 
     def _on_end(self, exc: BaseException | None) -> None:
         pushed = self._pushed
@@ -275,3 +286,8 @@ class UpstreamChunks:
             return False
         self.received -= 1  # handed out again by the next __anext__
         return True
+
+
+#: `UpstreamChunks._on_data` in native code (rust/src/python/chunk_push.rs): `make(chunks)` gives
+#: the pushed body's `on_data` for an UpstreamChunks, None for a subclass.
+_PUSHES = _codec.ChunkPushes(UpstreamChunks)

@@ -81,6 +81,7 @@ impl<'py> ListSink<'py> {
 
 // One module per binding area (granian-style `register(m)`), in rust/src/python/.
 mod checked_json; // the last answer a usage reader found to be JSON (created_message skips re-checking it)
+mod chunk_push; // a pushed upstream stream's on_data, natively
 mod eventstream; // AWS event stream (Bedrock)
 mod fastcall; // builtin functions called without an argument tuple
 mod header_objects; // header names and values as Python objects (common names made once)
@@ -128,6 +129,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     http_serve::register(m)?;
     ws_whole::register(m)?;
     ws_stream::register(m)?;
+    chunk_push::register(m)?;
     usual_plan::register(m)?;
     usual_run::register(m)?;
     usual_main::register(m)?;

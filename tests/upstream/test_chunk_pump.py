@@ -1,16 +1,81 @@
 """UpstreamChunks.pump: a streamed body handed to a consumer from the upstream connection's
-data_received, against real streamed responses (aiohttp apps)."""
+data_received, against real streamed responses (aiohttp apps and raw sockets).
+
+Every test runs twice: with the native push (the exchange's receiver feeding a pushed body's
+reads, `_codec.ChunkPushes`' `on_data`) and with the Python that specifies it
+(`Connection._received` → `_feed_body` → `UpstreamResponse._feed` → `UpstreamChunks._on_data`)."""
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import weakref
 
 import pytest
 from aiohttp import web
 
-from aigw.upstream import UpstreamClient
+from aigw import upstream_chunks
+from aigw.upstream import UpstreamClient, UpstreamProtocolError
+from aigw.upstream import client as client_module
+from aigw.upstream.connection import Connection
 from aigw.upstream_chunks import StreamFailed, StreamIdleTimeout, UpstreamChunks
+
+from raw_http import read_request
+
+
+class _PythonExchange:
+    """The exchange's `receiver` as the Python methods it stands in for (holds the connection
+    weakly, as the native one does)."""
+
+    @staticmethod
+    def receiver(conn: Connection):
+        ref = weakref.ref(conn)
+        return lambda data: ref()._received(data)
+
+
+class _NoPushes:
+    @staticmethod
+    def make(chunks):
+        return None
+
+
+@pytest.fixture(autouse=True, params=["native", "python"])
+def push_path(request, monkeypatch):
+    """Which code feeds a pushed body: the native receiver and on_data, or the Python."""
+    if request.param == "python":
+        monkeypatch.setattr(client_module, "_EXCHANGE", _PythonExchange)
+        monkeypatch.setattr(upstream_chunks, "_PUSHES", _NoPushes)
+    return request.param
+
+
+@pytest.fixture
+def python_feeds(monkeypatch):
+    """How many reads reached `Connection._feed_body` (the native path feeds a pushed body's
+    usual reads without it)."""
+    calls = []
+    feed_body = Connection._feed_body
+    monkeypatch.setattr(Connection, "_feed_body", lambda conn, data: (calls.append(bytes(data)), feed_body(conn, data))[1])
+    return calls
+
+
+def raw_body(head: bytes, pieces: list[bytes], *, close: bool = False):
+    """A raw handler answering each request with `head`, then each of `pieces` as its own
+    write 5 ms apart; `close`: then closes the connection."""
+
+    async def handler(reader, writer):
+        while True:
+            await read_request(reader)
+            writer.write(head)
+            for piece in pieces:
+                await writer.drain()
+                await asyncio.sleep(0.005)
+                writer.write(piece)
+            await writer.drain()
+            if close:
+                writer.close()
+                return
+
+    return handler
 
 
 def paced_app(pieces: list[bytes | float], *, headers: dict[str, str] | None = None, stall: bool = False) -> web.Application:
@@ -204,3 +269,48 @@ async def test_a_response_that_cannot_push_is_iterated_to_the_consumer():
     chunks = UpstreamChunks(StandIn([b"a", b"b", b"c"]), 1.0, "step 0")
     assert await pump_all(chunks) == [b"a", b"b", b"c"]
     assert chunks.received == 3
+
+
+async def test_a_pushed_chunked_body_is_fed_without_the_python_feed(raw_server, push_path, python_feeds):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    pieces = [b"5\r\nhello\r\n", b"6\r\n world\r\n", b"1\r\n!\r\n0\r\n\r\n"]
+    async with raw_server(raw_body(head, pieces)) as (base, accepted), UpstreamClient() as client:
+        chunks = UpstreamChunks(await client.request("GET", base + "/"), None, "step 0")
+        assert await pump_all(chunks) == [b"hello", b" world", b"!"]
+        assert chunks.received == 3
+        assert (python_feeds == []) == (push_path == "native")
+        assert await (await client.request("GET", base + "/")).read() == b"hello world!"
+        assert len(accepted) == 1  # the connection went back to the pool after the pushed body
+
+
+async def test_a_pushed_length_body_ends_through_the_python_feed(raw_server, push_path, python_feeds):
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"
+    async with raw_server(raw_body(head, [b"hello", b" world", b"!"])) as (base, accepted), UpstreamClient() as client:
+        chunks = UpstreamChunks(await client.request("GET", base + "/"), None, "step 0")
+        assert await pump_all(chunks) == [b"hello", b" world", b"!"]
+        if push_path == "native":
+            assert python_feeds == [b"!"]  # the last read, which ends the body
+        assert await (await client.request("GET", base + "/")).read() == b"hello world!"
+        assert len(accepted) == 1
+
+
+async def test_a_pushed_body_read_to_close_ends_with_the_connection(raw_server, push_path, python_feeds):
+    head = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+    async with raw_server(raw_body(head, [b"hello", b" world"], close=True)) as (base, _), UpstreamClient() as client:
+        chunks = UpstreamChunks(await client.request("GET", base + "/"), None, "step 0")
+        assert await pump_all(chunks) == [b"hello", b" world"]
+    assert (python_feeds == []) == (push_path == "native")
+
+
+async def test_a_malformed_chunk_in_a_pushed_body_is_a_stream_failure(raw_server):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    async with raw_server(raw_body(head, [b"5\r\nhello\r\n", b"zz\r\n"])) as (base, accepted), UpstreamClient() as client:
+        chunks = UpstreamChunks(await client.request("GET", base + "/"), None, "step 0")
+        seen: list[bytes] = []
+        with pytest.raises(StreamFailed, match="invalid chunked body"):
+            await chunks.pump(lambda c: seen.append(c) or True, never_drained)
+        assert seen == [b"hello"]
+        with pytest.raises(UpstreamProtocolError):  # the same answer again, on a new connection
+            await (await client.request("GET", base + "/")).read()
+        assert len(accepted) == 2  # the broken connection was not reused
+

@@ -16,6 +16,7 @@ from aigw.upstream import UpstreamClient, UpstreamProtocolError
 from aigw.upstream import client as client_module
 from aigw.upstream.client import _Pool
 from aigw.upstream.connection import Connection
+from aigw.upstream.response import UpstreamResponse
 
 from raw_http import read_request
 
@@ -237,7 +238,7 @@ def test_the_exchange_refuses_classes_without_the_slots_it_uses():
         __slots__ = ("client",)
 
     with pytest.raises(ValueError, match="idle"):
-        _codec.UpstreamExchange(UpstreamClient, NotAPool, Connection, object, object, print, print)
+        _codec.UpstreamExchange(UpstreamClient, NotAPool, Connection, UpstreamResponse, object, object, print, print)
 
 
 def test_send_declines_a_pool_that_is_not_the_clients_own():

@@ -596,5 +596,7 @@ class UpstreamClient:
 #: (None when the case is not the usual one; nothing changed then), and each connection's
 #: `data_received` takes a whole answer and parks the connection as `Connection._received`
 #: and `_Pool.release` do, leaving every other case to them.
-_EXCHANGE = _codec.UpstreamExchange(UpstreamClient, _Pool, Connection, whole_response, Headers, _first_byte_timeout, _total_timeout)
+_EXCHANGE = _codec.UpstreamExchange(
+    UpstreamClient, _Pool, Connection, UpstreamResponse, whole_response, Headers, _first_byte_timeout, _total_timeout
+)
 _send = _EXCHANGE.send_function()

@@ -379,19 +379,30 @@ class Connection(asyncio.Protocol):
             try:
                 out = dec.feed(data)
             except ValueError as e:
-                self._reusable = False
-                self._response = None
-                resp._set_exception(UpstreamProtocolError(f"invalid chunked body: {e}"))
-                self.abort()
+                self._chunked_failed(resp, e)
                 return
             if out:
                 resp._feed(out)
             if dec.done:
-                if dec.unused_data:
-                    self._reusable = False
-                self._body_done()
+                self._chunked_done(dec)
         else:
             resp._feed(data)
+
+    # The chunked body's two ends, apart so that the native receiver (which decodes a pushed
+    # body's reads itself, upstream_exchange.rs) ends it the same way.
+
+    def _chunked_failed(self, resp: UpstreamResponse, e: ValueError) -> None:
+        """The chunked decoder refused a read: the response fails and the connection goes."""
+        self._reusable = False
+        self._response = None
+        resp._set_exception(UpstreamProtocolError(f"invalid chunked body: {e}"))
+        self.abort()
+
+    def _chunked_done(self, dec: ChunkedDecoder) -> None:
+        """The terminating chunk is in: the body ends (bytes after it spoil reuse)."""
+        if dec.unused_data:
+            self._reusable = False
+        self._body_done()
 
     def _body_done(self) -> None:
         ref = self._response

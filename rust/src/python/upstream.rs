@@ -441,7 +441,7 @@ impl ChunkedDecoder {
     }
 
     /// Decode one read; returns the body bytes it contained (b"" when none).
-    fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    pub(crate) fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let d = bytes_like(data)?;
         let mut spans = Vec::new();
         self.inner.feed_keeping_rest(&d, &mut spans, &mut self.unused).map_err(|e| PyValueError::new_err(e.0))?;
@@ -458,7 +458,7 @@ impl ChunkedDecoder {
 
     /// True once the terminating chunk and trailers were read.
     #[getter]
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.inner.done()
     }
 

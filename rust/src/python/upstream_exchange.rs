@@ -15,10 +15,11 @@
 
 use super::fastcall::{self, one_argument_through_trampoline, FixedArity, MethodDef};
 use super::slot_layout::{is_false, is_none, Layout};
-use super::upstream::take_whole_response;
+use super::upstream::{take_whole_response, ChunkedDecoder};
+use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyTuple, PyType, PyWeakrefReference};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple, PyType, PyWeakrefReference};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<UpstreamExchange>()?; // ConnReceiver is made by it, never from Python
@@ -49,6 +50,9 @@ const CONNECTION_SLOTS: &[&str] = &[
     "idle_deadline",
     "loop",
     "keep_alive_limit",
+    "_framing",
+    "_chunked",
+    "_remaining",
 ]; // fmt: skip
 const C_RESPONSE: usize = 0;
 const C_WAITER: usize = 1;
@@ -72,6 +76,18 @@ const C_BUSY: usize = 18;
 const C_IDLE_DEADLINE: usize = 19;
 const C_LOOP: usize = 20;
 const C_KEEP_ALIVE_LIMIT: usize = 21;
+const C_FRAMING: usize = 22;
+const C_CHUNKED: usize = 23;
+const C_REMAINING: usize = 24;
+
+// connection.py's body framings (`_framing`) the native body path takes.
+const LENGTH: i64 = 1;
+const CHUNKED: i64 = 2;
+const UNTIL_CLOSE: i64 = 3;
+
+const RESPONSE_SLOTS: &[&str] = &["_exc", "_on_data"];
+const R_EXC: usize = 0;
+const R_ON_DATA: usize = 1;
 
 const POOL_SLOTS: &[&str] = &["client", "idle", "queues", "held", "sweeper"];
 const P_CLIENT: usize = 0;
@@ -92,6 +108,7 @@ pub struct UpstreamExchange {
     conn: Layout,
     pool: Layout,
     client: Layout,
+    response: Layout,
     /// What the Python connection hands `take_whole_response`: the response maker and the
     /// headers class.
     make_response: Py<PyAny>,
@@ -104,15 +121,17 @@ pub struct UpstreamExchange {
 
 #[pymethods]
 impl UpstreamExchange {
-    /// `client`, `pool`, `connection`: the classes UpstreamClient, _Pool and Connection (their
-    /// slots are checked here: ValueError when one the exchange uses is not a writable object
-    /// slot); `make_response`, `headers_type`: what the connection gives
+    /// `client`, `pool`, `connection`, `response`: the classes UpstreamClient, _Pool,
+    /// Connection and UpstreamResponse (their slots are checked here: ValueError when one the
+    /// exchange uses is not a writable object slot); `make_response`, `headers_type`: what the connection gives
     /// `take_whole_response`; `on_first_byte`, `on_total`: its deadline callbacks.
     #[new]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         client: &Bound<'_, PyType>,
         pool: &Bound<'_, PyType>,
         connection: &Bound<'_, PyType>,
+        response: &Bound<'_, PyType>,
         make_response: &Bound<'_, PyAny>,
         headers_type: &Bound<'_, PyAny>,
         on_first_byte: &Bound<'_, PyAny>,
@@ -122,6 +141,7 @@ impl UpstreamExchange {
             conn: Layout::new(connection, CONNECTION_SLOTS)?,
             pool: Layout::new(pool, POOL_SLOTS)?,
             client: Layout::new(client, CLIENT_SLOTS)?,
+            response: Layout::new(response, RESPONSE_SLOTS)?,
             make_response: make_response.clone().unbind(),
             headers_type: headers_type.clone().unbind(),
             on_first_byte: on_first_byte.clone().unbind(),
@@ -130,8 +150,8 @@ impl UpstreamExchange {
     }
 
     /// A `data_received` for `connection`: a builtin function that takes a whole answer to
-    /// the waiting request natively, hands a body on its way to `connection._feed_body(data)`
-    /// and calls `connection._received(data)` (or `_received(data, parsed)`, the head already
+    /// the waiting request natively, feeds a pushed body's reads to its `on_data` as
+    /// `connection._feed_body(data)` does (every other body's go there) and calls `connection._received(data)` (or `_received(data, parsed)`, the head already
     /// parsed) for everything else. It holds the
     /// connection weakly, so the connection can hold it without a reference cycle.
     fn receiver<'py>(slf: &Bound<'py, Self>, connection: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -287,6 +307,86 @@ impl UpstreamExchange {
         Ok(Some(PyTuple::new(py, [conn, waiter])?.into_any()))
     }
 
+    /// `_feed_body(data)` for a body pushed to its consumer (`UpstreamResponse.push_to`), in
+    /// its usual cases: a chunked read, a read inside a Content-Length body that does not end
+    /// it, a read of a body that ends at close. False, having changed nothing, for any other
+    /// case (no live response of exactly the class, one that failed or is not pushed, the
+    /// length body's last read): `_feed_body` takes it. What runs after the decoder, in order,
+    /// is `_feed_body`'s: the piece handed to `on_data`, then a refused read or the body's end
+    /// passed to the connection's `_chunked_failed` or `_chunked_done`.
+    fn push_body<'py>(
+        &self,
+        conn: &Bound<'py, PyAny>,
+        response: &Bound<'py, PyAny>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<bool> {
+        let py = conn.py();
+        let Ok(response) = response.downcast::<PyWeakrefReference>() else {
+            return Ok(false);
+        };
+        let Some(resp) = response.upgrade() else {
+            return Ok(false);
+        };
+        if !self.response.is(&resp) {
+            return Ok(false);
+        }
+        // SAFETY (every get/set below): `resp` is exactly an UpstreamResponse, and `conn`
+        // exactly a Connection (checked by `receive`).
+        let r = |i| unsafe { self.response.get(&resp, i) };
+        let c = |i| unsafe { self.conn.get(conn, i) };
+        let (true, Some(on_data)) = (is_none(&r(R_EXC)), r(R_ON_DATA)) else {
+            return Ok(false);
+        };
+        if on_data.is_none() {
+            return Ok(false);
+        }
+        let Some(framing) = c(C_FRAMING) else {
+            return Ok(false);
+        };
+        match framing.extract::<i64>() {
+            Ok(CHUNKED) => {
+                let Some(Ok(dec)) = c(C_CHUNKED).map(|d| d.downcast_into_exact::<ChunkedDecoder>()) else {
+                    return Ok(false);
+                };
+                let fed = dec.borrow_mut().feed(py, data);
+                match fed {
+                    Ok(piece) => {
+                        if piece.len()? > 0 {
+                            on_data.call1((piece,))?;
+                        }
+                        if dec.borrow().done() {
+                            conn.call_method1(intern!(py, "_chunked_done"), (dec,))?;
+                        }
+                    }
+                    Err(e) if e.is_instance_of::<PyValueError>(py) => {
+                        conn.call_method1(intern!(py, "_chunked_failed"), (resp, e.into_value(py)))?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(LENGTH) => {
+                let Some(Ok(remaining)) = c(C_REMAINING).map(|n| n.extract::<usize>()) else {
+                    return Ok(false);
+                };
+                let n = data.len()?;
+                if n >= remaining {
+                    return Ok(false); // the body's last read: `_feed_body` ends it
+                }
+                // SAFETY: as above.
+                unsafe {
+                    self.conn
+                        .set(conn, C_REMAINING, PyInt::new(py, remaining - n).into_any())
+                };
+                on_data.call1((data,))?;
+            }
+            Ok(UNTIL_CLOSE) => {
+                on_data.call1((data,))?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// Connection.data_received for `conn`: the whole answer taken natively (see `receiver`).
     fn receive<'py>(&self, conn: &Bound<'py, PyAny>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = conn.py();
@@ -302,7 +402,10 @@ impl UpstreamExchange {
         if let Some(response) = c(C_RESPONSE) {
             if !response.is_none() {
                 // A body on its way (each read of a stream): `_received`'s first case, without
-                // its frame.
+                // its frame, and a pushed body's read without `_feed_body`'s.
+                if self.push_body(conn, &response, data)? {
+                    return Ok(py.None().into_bound(py));
+                }
                 return conn.call_method1(intern!(py, "_feed_body"), (data,));
             }
         }
