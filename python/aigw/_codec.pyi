@@ -564,10 +564,12 @@ class SlotsMaker:
 
 class UpstreamExchange:
     """The upstream client's usual exchange in native code (aigw.upstream.client;
-    rust/src/python/upstream_exchange.rs): the same steps as the Python methods, which handle
-    every other case. `client`, `pool`, `connection`, `response`: UpstreamClient, _Pool,
-    Connection, UpstreamResponse (the slots it uses are checked: ValueError); `make_response`, `headers_type`: what
-    `take_whole_response` is given; `on_first_byte`, `on_total`: the deadline callbacks."""
+    rust/src/python/upstream_exchange.rs, upstream_body.rs): the same steps as the Python
+    methods, which handle every other case. `client`, `pool`, `connection`, `response`:
+    UpstreamClient, _Pool, Connection, UpstreamResponse (the slots it uses are checked:
+    ValueError); `make_response`, `headers_type`: what `take_whole_response` is given;
+    `make_streamed`: the maker of a response whose body follows; `on_first_byte`, `on_total`:
+    the deadline callbacks."""
 
     def __init__(
         self,
@@ -576,14 +578,16 @@ class UpstreamExchange:
         connection: type,
         response: type,
         make_response: Callable[..., Any],
+        make_streamed: Callable[..., Any],
         headers_type: Callable[..., Any],
         on_first_byte: Callable[[Any], None],
         on_total: Callable[[Any], None],
     ) -> None: ...
     def receiver(self, connection: Any) -> Callable[[bytes], None]:
         """`connection`'s data_received: a whole answer for the waiting request taken
-        natively, and a pushed body's usual reads fed to its `on_data` as `_feed_body` does;
-        anything else left to `connection._received` (holds it weakly)."""
+        natively, the usual streamed head's body started, a pushed body's reads fed to its
+        `on_data` and its end parking the connection; anything else left to
+        `connection._received` (holds it weakly)."""
     def send_function(self) -> Callable[[Any, Any, bytes, bool, float, float, bool], tuple[Any, Any] | None]:
         """`send(pool, owner, data, is_head, first_byte_timeout, total_deadline, decode)`: an
         idle live connection taken for `owner` and the request written, `(connection,

@@ -100,6 +100,7 @@ mod slot_reader; // attributes read straight from __slots__ instances
 mod slots; // dataclass instances built in one native call
 mod upstream; // HTTP heads, chunked bodies, SSE/NDJSON decoders
 mod upstream_exchange; // the upstream client's usual exchange, natively
+mod upstream_body; // its streamed body: the head, each pushed read, the end
 mod usual_plan; // the pipeline's usual plan, natively
 mod usual_build; // a provider's usual upstream request, natively
 mod usual_door; // the gateway's usual HTTP request up to the pipeline, natively

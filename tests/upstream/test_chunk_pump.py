@@ -283,13 +283,12 @@ async def test_a_pushed_chunked_body_is_fed_without_the_python_feed(raw_server, 
         assert len(accepted) == 1  # the connection went back to the pool after the pushed body
 
 
-async def test_a_pushed_length_body_ends_through_the_python_feed(raw_server, push_path, python_feeds):
+async def test_a_pushed_length_body_is_fed_to_its_end_without_the_python_feed(raw_server, push_path, python_feeds):
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"
     async with raw_server(raw_body(head, [b"hello", b" world", b"!"])) as (base, accepted), UpstreamClient() as client:
         chunks = UpstreamChunks(await client.request("GET", base + "/"), None, "step 0")
         assert await pump_all(chunks) == [b"hello", b" world", b"!"]
-        if push_path == "native":
-            assert python_feeds == [b"!"]  # the last read, which ends the body
+        assert (python_feeds == []) == (push_path == "native")
         assert await (await client.request("GET", base + "/")).read() == b"hello world!"
         assert len(accepted) == 1
 
@@ -314,3 +313,23 @@ async def test_a_malformed_chunk_in_a_pushed_body_is_a_stream_failure(raw_server
             await (await client.request("GET", base + "/")).read()
         assert len(accepted) == 2  # the broken connection was not reused
 
+
+
+async def test_the_body_that_came_with_a_streamed_head_is_handed_over_first(raw_server, push_path):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    async with raw_server(raw_body(head, [b"6\r\n world\r\n", b"0\r\n\r\n"])) as (base, accepted), UpstreamClient() as client:
+        chunks = UpstreamChunks(await client.request("GET", base + "/"), None, "step 0")
+        assert await pump_all(chunks) == [b"hello", b" world"]
+        assert await (await client.request("GET", base + "/")).read() == b"hello world"
+        assert len(accepted) == 1
+
+
+async def test_a_stream_past_the_total_timeout_fails_after_its_first_chunks(raw_server, push_path):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    async with raw_server(raw_body(head, [b"5\r\nhello\r\n"])) as (base, _), UpstreamClient() as client:
+        resp = await client.request("GET", base + "/", total_timeout=0.2)
+        chunks = UpstreamChunks(resp, None, "step 0")
+        seen: list[bytes] = []
+        with pytest.raises(StreamIdleTimeout, match="not complete within total_timeout"):
+            await chunks.pump(lambda c: seen.append(c) or True, never_drained)
+        assert seen == [b"hello"]

@@ -44,7 +44,7 @@ from aigw import _codec
 
 from .connection import ClosedBeforeResponse, Connection, _first_byte_timeout, _total_timeout
 from .errors import ClientClosed, ConnectTimeout, UpstreamConnectError, UpstreamConnectionClosed
-from .response import Headers, UpstreamResponse, whole_response
+from .response import Headers, UpstreamResponse, streamed_response, whole_response
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -597,6 +597,7 @@ class UpstreamClient:
 #: `data_received` takes a whole answer and parks the connection as `Connection._received`
 #: and `_Pool.release` do, leaving every other case to them.
 _EXCHANGE = _codec.UpstreamExchange(
-    UpstreamClient, _Pool, Connection, UpstreamResponse, whole_response, Headers, _first_byte_timeout, _total_timeout
+    UpstreamClient, _Pool, Connection, UpstreamResponse, whole_response, streamed_response, Headers,
+    _first_byte_timeout, _total_timeout,
 )
 _send = _EXCHANGE.send_function()

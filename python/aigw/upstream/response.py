@@ -419,6 +419,18 @@ whole_response = slot_writer(
      "_finished": False, "_on_data": None, "_on_end": None},
 )
 
+#: A response whose body follows its head, built in one native call (the exchange's receiver
+#: starts the usual streamed body with it, rust/src/python/upstream_body.rs): every slot as
+#: `__init__` leaves it for an identity-coded (or not decoded) body. Takes (status, reason,
+#: http_minor, headers, content_type, conn, chunks, buffer_limit, max_body_size) with `headers`
+#: a Headers and `chunks` a new empty list.
+streamed_response = slot_writer(
+    UpstreamResponse,
+    ("status", "reason", "http_minor", "headers", "content_type", "_conn", "_chunks", "_limit", "_max_body"),
+    {"_size": 0, "_waiter": None, "_eof": False, "_exc": None, "_decoder": None, "_decoded": 0, "_paused": False,
+     "_finished": False, "_on_data": None, "_on_end": None},
+)
+
 
 class _ChunkIterator:
     """The async iterator of `UpstreamResponse.iter_chunks()`."""

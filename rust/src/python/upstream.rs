@@ -432,11 +432,18 @@ pub struct ChunkedDecoder {
     unused: Vec<u8>,
 }
 
+impl ChunkedDecoder {
+    /// Whether bytes were fed after the end of the chunked body.
+    pub(crate) fn has_unused_data(&self) -> bool {
+        !self.unused.is_empty()
+    }
+}
+
 #[pymethods]
 impl ChunkedDecoder {
     #[new]
     #[pyo3(signature = (max_chunk_size=1 << 40))]
-    fn new(max_chunk_size: u64) -> Self {
+    pub(crate) fn new(max_chunk_size: u64) -> Self {
         ChunkedDecoder { inner: RsChunked::new(max_chunk_size), unused: Vec::new() }
     }
 

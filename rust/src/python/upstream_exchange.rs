@@ -15,11 +15,10 @@
 
 use super::fastcall::{self, one_argument_through_trampoline, FixedArity, MethodDef};
 use super::slot_layout::{is_false, is_none, Layout};
-use super::upstream::{take_whole_response, ChunkedDecoder};
-use pyo3::exceptions::PyValueError;
+use super::upstream::take_whole_response;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple, PyType, PyWeakrefReference};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyTuple, PyType, PyWeakrefReference};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<UpstreamExchange>()?; // ConnReceiver is made by it, never from Python
@@ -54,40 +53,45 @@ const CONNECTION_SLOTS: &[&str] = &[
     "_chunked",
     "_remaining",
 ]; // fmt: skip
-const C_RESPONSE: usize = 0;
-const C_WAITER: usize = 1;
-const C_BUF: usize = 2;
-const C_IS_HEAD: usize = 3;
-const C_DECODE: usize = 4;
-const C_LIMITS: usize = 5;
-const C_CLOSED: usize = 6;
-const C_POOL: usize = 7;
-const C_DEADLINE: usize = 8;
-const C_REUSABLE: usize = 9;
-const C_GOT_BYTES: usize = 10;
-const C_TOTAL_DEADLINE: usize = 11;
-const C_TRANSPORT: usize = 12;
-const C_WRITTEN: usize = 13;
-const C_TIMER: usize = 14;
-const C_TIMER_WHEN: usize = 15;
-const C_ON_DEADLINE: usize = 16;
-const C_OWNER: usize = 17;
-const C_BUSY: usize = 18;
-const C_IDLE_DEADLINE: usize = 19;
-const C_LOOP: usize = 20;
-const C_KEEP_ALIVE_LIMIT: usize = 21;
-const C_FRAMING: usize = 22;
-const C_CHUNKED: usize = 23;
-const C_REMAINING: usize = 24;
+pub(super) const C_RESPONSE: usize = 0;
+pub(super) const C_WAITER: usize = 1;
+pub(super) const C_BUF: usize = 2;
+pub(super) const C_IS_HEAD: usize = 3;
+pub(super) const C_DECODE: usize = 4;
+pub(super) const C_LIMITS: usize = 5;
+pub(super) const C_CLOSED: usize = 6;
+pub(super) const C_POOL: usize = 7;
+pub(super) const C_DEADLINE: usize = 8;
+pub(super) const C_REUSABLE: usize = 9;
+pub(super) const C_GOT_BYTES: usize = 10;
+pub(super) const C_TOTAL_DEADLINE: usize = 11;
+pub(super) const C_TRANSPORT: usize = 12;
+pub(super) const C_WRITTEN: usize = 13;
+pub(super) const C_TIMER: usize = 14;
+pub(super) const C_TIMER_WHEN: usize = 15;
+pub(super) const C_ON_DEADLINE: usize = 16;
+pub(super) const C_OWNER: usize = 17;
+pub(super) const C_BUSY: usize = 18;
+pub(super) const C_IDLE_DEADLINE: usize = 19;
+pub(super) const C_LOOP: usize = 20;
+pub(super) const C_KEEP_ALIVE_LIMIT: usize = 21;
+pub(super) const C_FRAMING: usize = 22;
+pub(super) const C_CHUNKED: usize = 23;
+pub(super) const C_REMAINING: usize = 24;
 
 // connection.py's body framings (`_framing`) the native body path takes.
-const LENGTH: i64 = 1;
-const CHUNKED: i64 = 2;
-const UNTIL_CLOSE: i64 = 3;
+pub(super) const LENGTH: i64 = 1;
+pub(super) const CHUNKED: i64 = 2;
+pub(super) const UNTIL_CLOSE: i64 = 3;
 
-const RESPONSE_SLOTS: &[&str] = &["_exc", "_on_data"];
-const R_EXC: usize = 0;
-const R_ON_DATA: usize = 1;
+const RESPONSE_SLOTS: &[&str] = &["_exc", "_on_data", "_on_end", "_paused", "_eof", "_conn", "_finished"];
+pub(super) const R_EXC: usize = 0;
+pub(super) const R_ON_DATA: usize = 1;
+pub(super) const R_ON_END: usize = 2;
+pub(super) const R_PAUSED: usize = 3;
+pub(super) const R_EOF: usize = 4;
+pub(super) const R_CONN: usize = 5;
+pub(super) const R_FINISHED: usize = 6;
 
 const POOL_SLOTS: &[&str] = &["client", "idle", "queues", "held", "sweeper"];
 const P_CLIENT: usize = 0;
@@ -105,18 +109,20 @@ const K_MAX_PER_OWNER: usize = 2;
 /// aigw/upstream/client.py from its classes.
 #[pyclass(module = "aigw._codec", frozen)]
 pub struct UpstreamExchange {
-    conn: Layout,
+    pub(super) conn: Layout,
     pool: Layout,
     client: Layout,
-    response: Layout,
+    pub(super) response: Layout,
     /// What the Python connection hands `take_whole_response`: the response maker and the
     /// headers class.
     make_response: Py<PyAny>,
-    headers_type: Py<PyAny>,
+    /// The maker of a response whose body follows (response.py's `streamed_response`).
+    pub(super) make_streamed: Py<PyAny>,
+    pub(super) headers_type: Py<PyAny>,
     /// The connection's deadline callbacks (connection.py's `_first_byte_timeout`,
     /// `_total_timeout`).
     on_first_byte: Py<PyAny>,
-    on_total: Py<PyAny>,
+    pub(super) on_total: Py<PyAny>,
 }
 
 #[pymethods]
@@ -133,6 +139,7 @@ impl UpstreamExchange {
         connection: &Bound<'_, PyType>,
         response: &Bound<'_, PyType>,
         make_response: &Bound<'_, PyAny>,
+        make_streamed: &Bound<'_, PyAny>,
         headers_type: &Bound<'_, PyAny>,
         on_first_byte: &Bound<'_, PyAny>,
         on_total: &Bound<'_, PyAny>,
@@ -143,6 +150,7 @@ impl UpstreamExchange {
             client: Layout::new(client, CLIENT_SLOTS)?,
             response: Layout::new(response, RESPONSE_SLOTS)?,
             make_response: make_response.clone().unbind(),
+            make_streamed: make_streamed.clone().unbind(),
             headers_type: headers_type.clone().unbind(),
             on_first_byte: on_first_byte.clone().unbind(),
             on_total: on_total.clone().unbind(),
@@ -290,101 +298,9 @@ impl UpstreamExchange {
         } else {
             (total, &self.on_total)
         };
-        let callback = callback.bind(py).clone();
-        // `_arm`'s usual case, as Connection.send has it inline: the pending timer fires no
-        // later than the new deadline, so it stays.
-        let keeps_timer = match (c(C_TIMER), c(C_TIMER_WHEN)) {
-            (Some(timer), Some(timer_when)) if !timer.is_none() => timer_when.extract::<f64>()? <= when,
-            _ => false,
-        };
-        let when_obj = PyFloat::new(py, when).into_any();
-        if keeps_timer {
-            set(C_DEADLINE, when_obj);
-            set(C_ON_DEADLINE, callback);
-        } else {
-            conn.call_method1(intern!(py, "_arm"), (when_obj, callback))?;
-        }
+        // SAFETY: `conn` is exactly a Connection.
+        unsafe { self.arm(&conn, &PyFloat::new(py, when).into_any(), callback.bind(py)) }?;
         Ok(Some(PyTuple::new(py, [conn, waiter])?.into_any()))
-    }
-
-    /// `_feed_body(data)` for a body pushed to its consumer (`UpstreamResponse.push_to`), in
-    /// its usual cases: a chunked read, a read inside a Content-Length body that does not end
-    /// it, a read of a body that ends at close. False, having changed nothing, for any other
-    /// case (no live response of exactly the class, one that failed or is not pushed, the
-    /// length body's last read): `_feed_body` takes it. What runs after the decoder, in order,
-    /// is `_feed_body`'s: the piece handed to `on_data`, then a refused read or the body's end
-    /// passed to the connection's `_chunked_failed` or `_chunked_done`.
-    fn push_body<'py>(
-        &self,
-        conn: &Bound<'py, PyAny>,
-        response: &Bound<'py, PyAny>,
-        data: &Bound<'py, PyAny>,
-    ) -> PyResult<bool> {
-        let py = conn.py();
-        let Ok(response) = response.downcast::<PyWeakrefReference>() else {
-            return Ok(false);
-        };
-        let Some(resp) = response.upgrade() else {
-            return Ok(false);
-        };
-        if !self.response.is(&resp) {
-            return Ok(false);
-        }
-        // SAFETY (every get/set below): `resp` is exactly an UpstreamResponse, and `conn`
-        // exactly a Connection (checked by `receive`).
-        let r = |i| unsafe { self.response.get(&resp, i) };
-        let c = |i| unsafe { self.conn.get(conn, i) };
-        let (true, Some(on_data)) = (is_none(&r(R_EXC)), r(R_ON_DATA)) else {
-            return Ok(false);
-        };
-        if on_data.is_none() {
-            return Ok(false);
-        }
-        let Some(framing) = c(C_FRAMING) else {
-            return Ok(false);
-        };
-        match framing.extract::<i64>() {
-            Ok(CHUNKED) => {
-                let Some(Ok(dec)) = c(C_CHUNKED).map(|d| d.downcast_into_exact::<ChunkedDecoder>()) else {
-                    return Ok(false);
-                };
-                let fed = dec.borrow_mut().feed(py, data);
-                match fed {
-                    Ok(piece) => {
-                        if piece.len()? > 0 {
-                            on_data.call1((piece,))?;
-                        }
-                        if dec.borrow().done() {
-                            conn.call_method1(intern!(py, "_chunked_done"), (dec,))?;
-                        }
-                    }
-                    Err(e) if e.is_instance_of::<PyValueError>(py) => {
-                        conn.call_method1(intern!(py, "_chunked_failed"), (resp, e.into_value(py)))?;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(LENGTH) => {
-                let Some(Ok(remaining)) = c(C_REMAINING).map(|n| n.extract::<usize>()) else {
-                    return Ok(false);
-                };
-                let n = data.len()?;
-                if n >= remaining {
-                    return Ok(false); // the body's last read: `_feed_body` ends it
-                }
-                // SAFETY: as above.
-                unsafe {
-                    self.conn
-                        .set(conn, C_REMAINING, PyInt::new(py, remaining - n).into_any())
-                };
-                on_data.call1((data,))?;
-            }
-            Ok(UNTIL_CLOSE) => {
-                on_data.call1((data,))?;
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
     }
 
     /// Connection.data_received for `conn`: the whole answer taken natively (see `receiver`).
@@ -403,7 +319,8 @@ impl UpstreamExchange {
             if !response.is_none() {
                 // A body on its way (each read of a stream): `_received`'s first case, without
                 // its frame, and a pushed body's read without `_feed_body`'s.
-                if self.push_body(conn, &response, data)? {
+                // SAFETY: `conn` is exactly a Connection.
+                if unsafe { self.push_body(conn, &response, data) }? {
                     return Ok(py.None().into_bound(py));
                 }
                 return conn.call_method1(intern!(py, "_feed_body"), (data,));
@@ -447,7 +364,12 @@ impl UpstreamExchange {
         };
         if parsed.len() != 3 || !parsed.get_item(2)?.is_none() {
             // Not whole (a stream, a body still arriving, an interim answer), or a Keep-Alive
-            // field to read: Python carries on from the parsed head.
+            // field to read: the usual streamed head starts its body here, and Python carries
+            // on from the parsed head for every other.
+            // SAFETY: `conn` is exactly a Connection.
+            if parsed.len() == 6 && unsafe { self.start_body(conn, &waiter, data, &parsed, &limits) }? {
+                return Ok(py.None().into_bound(py));
+            }
             return slow(Some(parsed.as_any()));
         }
         let (response, reusable) = (parsed.get_item(0)?, parsed.get_item(1)?);
@@ -466,7 +388,7 @@ impl UpstreamExchange {
 
     /// `conn.pool.release(conn)`, natively in its usual case: the client open, no Keep-Alive
     /// limit, no queue to serve, the idle sweeper armed.
-    fn release(&self, conn: &Bound<'_, PyAny>) -> PyResult<()> {
+    pub(super) fn release(&self, conn: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = conn.py();
         // SAFETY (every get/set below): each object was checked to be exactly its class.
         let c = |i| unsafe { self.conn.get(conn, i) };

@@ -1,0 +1,303 @@
+//! A streamed upstream body in native code, the exchange's second half (see
+//! upstream_exchange.rs): the usual streamed head starts its body (`Connection._received`'s
+//! head case and `_start_body`), a body pushed to its consumer (`UpstreamResponse.push_to`)
+//! is fed read by read (`_feed_body`, `UpstreamResponse._feed`), and its end parks the
+//! connection (`_body_done`, `UpstreamResponse._feed_eof`, `_finished`, `_Pool.release`).
+//!
+//! connection.py and response.py stay the specification: each entry checks that its case is
+//! the usual one and otherwise, before changing anything, leaves it to the Python method that
+//! handles every case. The usual streamed head: a 2xx answer other than 204 to a request that
+//! is not HEAD, framed by `Transfer-Encoding: chunked` alone or by a plain Content-Length, not
+//! compressed (or not to be decoded), without a Keep-Alive field, on the request's first read.
+
+use super::slot_layout::{is_false, is_none};
+use super::upstream::ChunkedDecoder;
+use super::upstream_exchange::*;
+use pyo3::exceptions::PyValueError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyTuple, PyWeakrefReference};
+
+impl UpstreamExchange {
+    /// `Connection._arm(when, callback)` for `conn`, its usual case inline: a pending timer
+    /// that fires no later than `when` stays (it re-checks the deadline when it fires).
+    ///
+    /// # Safety
+    /// `conn` must be exactly a Connection.
+    pub(super) unsafe fn arm<'py>(
+        &self,
+        conn: &Bound<'py, PyAny>,
+        when: &Bound<'py, PyAny>,
+        callback: &Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        // SAFETY: the caller's contract.
+        let c = |i| unsafe { self.conn.get(conn, i) };
+        let keeps_timer = match (c(C_TIMER), c(C_TIMER_WHEN)) {
+            (Some(timer), Some(timer_when)) if !timer.is_none() => {
+                timer_when.extract::<f64>()? <= when.extract::<f64>()?
+            }
+            _ => false,
+        };
+        if keeps_timer {
+            unsafe {
+                self.conn.set(conn, C_DEADLINE, when.clone());
+                self.conn.set(conn, C_ON_DEADLINE, callback.clone());
+            }
+            return Ok(());
+        }
+        conn.call_method1(intern!(conn.py(), "_arm"), (when, callback))
+            .map(drop)
+    }
+
+    /// The usual streamed head (see the module docs) in `parsed`, take_whole_response's
+    /// `(status, reason, minor, headers, consumed, framing fields)` of `data`, the first read
+    /// of the answer `waiter` waits for: the response made and handed to `waiter`, the rest of
+    /// the read fed, as `_received` and `_start_body` do. False, having changed nothing, for
+    /// any other head.
+    ///
+    /// # Safety
+    /// `conn` must be exactly a Connection.
+    pub(super) unsafe fn start_body<'py>(
+        &self,
+        conn: &Bound<'py, PyAny>,
+        waiter: &Bound<'py, PyAny>,
+        data: &Bound<'py, PyAny>,
+        parsed: &Bound<'py, PyTuple>,
+        limits: &Bound<'py, PyTuple>,
+    ) -> PyResult<bool> {
+        let py = conn.py();
+        // SAFETY (every get/set below): the caller's contract.
+        let c = |i| unsafe { self.conn.get(conn, i) };
+        let set = |i, v: Bound<'py, PyAny>| unsafe { self.conn.set(conn, i, v) };
+        let status: i64 = parsed.get_item(0)?.extract()?;
+        if !(200..300).contains(&status) || status == 204 || !is_false(&c(C_GOT_BYTES)) {
+            return Ok(false);
+        }
+        let Ok(fields) = parsed.get_item(5)?.downcast_into::<PyTuple>() else {
+            return Ok(false);
+        };
+        if fields.len() != 7 {
+            return Ok(false);
+        }
+        let field = |i| fields.get_item(i);
+        let (cl, conflicting, te, conn_hdr, ce, keep_alive) =
+            (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?, field(5)?);
+        if conflicting.is_truthy()? || !keep_alive.is_none() {
+            return Ok(false);
+        }
+        if !ce.is_none() && !is_false(&c(C_DECODE)) {
+            return Ok(false); // a body to inflate
+        }
+        let bytes_of = |v: &Bound<'py, PyAny>| v.downcast::<PyBytes>().map(|b| b.as_bytes().to_vec()).ok();
+        let framing = match (te.is_none(), cl.is_none()) {
+            (false, true) => match bytes_of(&te) {
+                Some(te) if te.trim_ascii_end().to_ascii_lowercase().ends_with(b"chunked") => None,
+                _ => return Ok(false),
+            },
+            (true, false) => match bytes_of(&cl) {
+                Some(cl) if !cl.is_empty() && cl.len() <= 18 && cl.iter().all(u8::is_ascii_digit) => {
+                    match std::str::from_utf8(&cl).ok().and_then(|n| n.parse::<u64>().ok()) {
+                        Some(n) if n > 0 => Some(n),
+                        _ => return Ok(false),
+                    }
+                }
+                _ => return Ok(false),
+            },
+            _ => return Ok(false),
+        };
+        let minor: i64 = parsed.get_item(2)?.extract()?;
+        let closes = match bytes_of(&conn_hdr) {
+            Some(v) => v.to_ascii_lowercase().windows(5).any(|w| w == b"close"),
+            None if conn_hdr.is_none() => false,
+            None => return Ok(false),
+        };
+        let Some(total) = c(C_TOTAL_DEADLINE) else {
+            return Ok(false);
+        };
+        let consumed: usize = parsed.get_item(4)?.extract()?;
+        // _received: the first byte is in, and the total deadline rules from here.
+        set(C_GOT_BYTES, PyBool::new(py, true).to_owned().into_any());
+        let on_total = self.on_total.bind(py);
+        unsafe { self.arm(conn, &total, on_total) }?;
+        // _start_body, for the framings checked above.
+        set(C_REUSABLE, PyBool::new(py, minor >= 1 && !closes).to_owned().into_any());
+        match framing {
+            None => {
+                set(C_FRAMING, PyInt::new(py, CHUNKED).into_any());
+                set(C_CHUNKED, Bound::new(py, ChunkedDecoder::new(1 << 40))?.into_any());
+            }
+            Some(n) => {
+                set(C_FRAMING, PyInt::new(py, LENGTH).into_any());
+                set(C_REMAINING, PyInt::new(py, n).into_any());
+            }
+        }
+        let headers = self.headers_type.bind(py).call1((parsed.get_item(3)?,))?;
+        let resp = self.make_streamed.bind(py).call1((
+            parsed.get_item(0)?,
+            parsed.get_item(1)?,
+            parsed.get_item(2)?,
+            headers,
+            field(6)?,
+            conn,
+            PyList::empty(py),
+            limits.get_item(1)?,
+            limits.get_item(2)?,
+        ))?;
+        let dropped = conn.getattr(intern!(py, "_response_dropped"))?;
+        let weak = PyWeakrefReference::new_with(&resp, dropped)?.into_any();
+        set(C_RESPONSE, weak.clone());
+        set(C_WAITER, py.None().into_bound(py));
+        waiter.call_method1(intern!(py, "set_result"), (&resp,))?;
+        let length = data.len()?;
+        if consumed < length {
+            let rest = data.get_item(pyo3::types::PySlice::new(py, consumed as isize, length as isize, 1))?;
+            conn.call_method1(intern!(py, "_feed_body"), (rest,))?;
+        }
+        if matches!(c(C_RESPONSE), Some(r) if r.is(&weak)) {
+            unsafe { self.arm(conn, &total, on_total) }?;
+        }
+        Ok(true)
+    }
+
+    /// `_feed_body(data)` for a body pushed to its consumer (`UpstreamResponse.push_to`): a
+    /// chunked read, a read of a Content-Length body, a read of a body that ends at close,
+    /// the decoded piece handed to `on_data` and the body's end (`body_done`) or a refused read
+    /// (`_chunked_failed`) after it, as `_feed_body` orders them. False, having changed
+    /// nothing, for any other case (no live response of exactly the class, one that failed or
+    /// is not pushed): `_feed_body` takes it.
+    ///
+    /// # Safety
+    /// `conn` must be exactly a Connection.
+    pub(super) unsafe fn push_body<'py>(
+        &self,
+        conn: &Bound<'py, PyAny>,
+        response: &Bound<'py, PyAny>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<bool> {
+        let py = conn.py();
+        let Ok(weak) = response.downcast::<PyWeakrefReference>() else {
+            return Ok(false);
+        };
+        let Some(resp) = weak.upgrade() else {
+            return Ok(false);
+        };
+        if !self.response.is(&resp) {
+            return Ok(false);
+        }
+        // SAFETY (every get/set below): `resp` is exactly an UpstreamResponse, and `conn`
+        // exactly a Connection (the caller's contract).
+        let r = |i| unsafe { self.response.get(&resp, i) };
+        let c = |i| unsafe { self.conn.get(conn, i) };
+        let (true, Some(on_data)) = (is_none(&r(R_EXC)), r(R_ON_DATA)) else {
+            return Ok(false);
+        };
+        if on_data.is_none() {
+            return Ok(false);
+        }
+        let Some(framing) = c(C_FRAMING) else {
+            return Ok(false);
+        };
+        match framing.extract::<i64>() {
+            Ok(CHUNKED) => {
+                let Some(Ok(dec)) = c(C_CHUNKED).map(|d| d.downcast_into_exact::<ChunkedDecoder>()) else {
+                    return Ok(false);
+                };
+                let fed = dec.borrow_mut().feed(py, data);
+                match fed {
+                    Ok(piece) => {
+                        if piece.len()? > 0 {
+                            on_data.call1((piece,))?;
+                        }
+                        if dec.borrow().done() {
+                            if dec.borrow().has_unused_data() {
+                                conn.call_method1(intern!(py, "_chunked_done"), (dec,))?;
+                            } else {
+                                unsafe { self.body_done(conn, weak) }?;
+                            }
+                        }
+                    }
+                    Err(e) if e.is_instance_of::<PyValueError>(py) => {
+                        conn.call_method1(intern!(py, "_chunked_failed"), (resp, e.into_value(py)))?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(LENGTH) => {
+                let Some(Ok(remaining)) = c(C_REMAINING).map(|n| n.extract::<usize>()) else {
+                    return Ok(false);
+                };
+                let n = data.len()?;
+                let set = |i, v: Bound<'py, PyAny>| unsafe { self.conn.set(conn, i, v) };
+                if n < remaining {
+                    set(C_REMAINING, PyInt::new(py, remaining - n).into_any());
+                    on_data.call1((data,))?;
+                    return Ok(true);
+                }
+                let piece = if n > remaining {
+                    set(C_REUSABLE, PyBool::new(py, false).to_owned().into_any()); // stray bytes after the body
+                    data.get_item(pyo3::types::PySlice::new(py, 0, remaining as isize, 1))?
+                } else {
+                    data.clone()
+                };
+                set(C_REMAINING, PyInt::new(py, 0).into_any());
+                on_data.call1((piece,))?;
+                unsafe { self.body_done(conn, weak) }?;
+            }
+            Ok(UNTIL_CLOSE) => {
+                on_data.call1((data,))?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// `_body_done()` for `conn`, whose body `weak` was pushed to its consumer: the response
+    /// ended (`_feed_eof`: its `on_end(None)`) and the connection released to its pool, or
+    /// closed. Left to `_body_done` when the consumer changed anything on its way (the
+    /// response failed, was detached or replaced).
+    ///
+    /// # Safety
+    /// `conn` must be exactly a Connection.
+    unsafe fn body_done<'py>(&self, conn: &Bound<'py, PyAny>, weak: &Bound<'py, PyWeakrefReference>) -> PyResult<()> {
+        let py = conn.py();
+        // SAFETY (every get/set below): the caller's contract, and `resp` checked below.
+        let c = |i| unsafe { self.conn.get(conn, i) };
+        let slow = || conn.call_method0(intern!(py, "_body_done")).map(drop);
+        if !matches!(c(C_RESPONSE), Some(r) if r.is(weak)) {
+            return slow();
+        }
+        let Some(resp) = weak.upgrade() else {
+            return slow();
+        };
+        if !self.response.is(&resp) {
+            return slow();
+        }
+        let r = |i| unsafe { self.response.get(&resp, i) };
+        let (true, Some(end), Some(paused)) = (is_none(&r(R_EXC)), r(R_ON_END), r(R_PAUSED)) else {
+            return slow();
+        };
+        if end.is_none() || !paused.is(PyBool::new(py, false)) {
+            return slow(); // detached, or paused: `_finished` resumes the reading
+        }
+        let none = || py.None().into_bound(py);
+        let set = |i, v: Bound<'py, PyAny>| unsafe { self.conn.set(conn, i, v) };
+        let set_r = |i, v: Bound<'py, PyAny>| unsafe { self.response.set(&resp, i, v) };
+        // _body_done
+        set(C_RESPONSE, none());
+        set(C_CHUNKED, none());
+        set(C_DEADLINE, none()); // _disarm
+                                 // UpstreamResponse._feed_eof, its pushed case
+        set_r(R_EOF, PyBool::new(py, true).to_owned().into_any());
+        set_r(R_CONN, none());
+        set_r(R_ON_DATA, none());
+        set_r(R_ON_END, none());
+        set_r(R_FINISHED, PyBool::new(py, true).to_owned().into_any());
+        end.call1((none(),))?;
+        // _finished(False)
+        if c(C_REUSABLE).is_some_and(|v| v.is(PyBool::new(py, true))) && is_false(&c(C_CLOSED)) {
+            self.release(conn)
+        } else {
+            conn.call_method1(intern!(py, "_finished"), (false,)).map(drop)
+        }
+    }
+}
