@@ -1,8 +1,9 @@
 //! A streamed upstream body in native code, the exchange's second half (see
 //! upstream_exchange.rs): the usual streamed head starts its body (`Connection._received`'s
-//! head case and `_start_body`), a body pushed to its consumer (`UpstreamResponse.push_to`)
-//! is fed read by read (`_feed_body`, `UpstreamResponse._feed`), and its end parks the
-//! connection (`_body_done`, `UpstreamResponse._feed_eof`, `_finished`, `_Pool.release`).
+//! head case and `_start_body`), a body is fed read by read (`_feed_body`,
+//! `UpstreamResponse._feed`: to the consumer it is pushed to, `push_to`, or into its buffer),
+//! and its end parks the connection (`_body_done`, `UpstreamResponse._feed_eof`, `_finished`,
+//! `_Pool.release`).
 //!
 //! connection.py and response.py stay the specification: each entry checks that its case is
 //! the usual one and otherwise, before changing anything, leaves it to the Python method that
@@ -159,16 +160,15 @@ impl UpstreamExchange {
         Ok(true)
     }
 
-    /// `_feed_body(data)` for a body pushed to its consumer (`UpstreamResponse.push_to`): a
-    /// chunked read, a read of a Content-Length body, a read of a body that ends at close,
-    /// the decoded piece handed to `on_data` and the body's end (`body_done`) or a refused read
+    /// `_feed_body(data)` for a body of exactly an UpstreamResponse that has not failed: a
+    /// chunked read, a read of a Content-Length body, a read of a body that ends at close, the
+    /// decoded piece fed (`feed`) and the body's end (`body_done`) or a refused read
     /// (`_chunked_failed`) after it, as `_feed_body` orders them. False, having changed
-    /// nothing, for any other case (no live response of exactly the class, one that failed or
-    /// is not pushed): `_feed_body` takes it.
+    /// nothing, for any other case: `_feed_body` takes it.
     ///
     /// # Safety
     /// `conn` must be exactly a Connection.
-    pub(super) unsafe fn push_body<'py>(
+    pub(super) unsafe fn feed_body<'py>(
         &self,
         conn: &Bound<'py, PyAny>,
         response: &Bound<'py, PyAny>,
@@ -181,19 +181,12 @@ impl UpstreamExchange {
         let Some(resp) = weak.upgrade() else {
             return Ok(false);
         };
-        if !self.response.is(&resp) {
+        if !self.response.is(&resp) || !is_none(&unsafe { self.response.get(&resp, R_EXC) }) {
             return Ok(false);
         }
-        // SAFETY (every get/set below): `resp` is exactly an UpstreamResponse, and `conn`
-        // exactly a Connection (the caller's contract).
-        let r = |i| unsafe { self.response.get(&resp, i) };
+        // SAFETY (every get/set below): `resp` is exactly an UpstreamResponse (checked above),
+        // and `conn` exactly a Connection (the caller's contract).
         let c = |i| unsafe { self.conn.get(conn, i) };
-        let (true, Some(on_data)) = (is_none(&r(R_EXC)), r(R_ON_DATA)) else {
-            return Ok(false);
-        };
-        if on_data.is_none() {
-            return Ok(false);
-        }
         let Some(framing) = c(C_FRAMING) else {
             return Ok(false);
         };
@@ -206,7 +199,7 @@ impl UpstreamExchange {
                 match fed {
                     Ok(piece) => {
                         if piece.len()? > 0 {
-                            on_data.call1((piece,))?;
+                            unsafe { self.feed(&resp, &piece) }?;
                         }
                         if dec.borrow().done() {
                             if dec.borrow().has_unused_data() {
@@ -230,7 +223,7 @@ impl UpstreamExchange {
                 let set = |i, v: Bound<'py, PyAny>| unsafe { self.conn.set(conn, i, v) };
                 if n < remaining {
                     set(C_REMAINING, PyInt::new(py, remaining - n).into_any());
-                    on_data.call1((data,))?;
+                    unsafe { self.feed(&resp, data) }?;
                     return Ok(true);
                 }
                 let piece = if n > remaining {
@@ -240,21 +233,67 @@ impl UpstreamExchange {
                     data.clone()
                 };
                 set(C_REMAINING, PyInt::new(py, 0).into_any());
-                on_data.call1((piece,))?;
+                unsafe { self.feed(&resp, &piece) }?;
                 unsafe { self.body_done(conn, weak) }?;
             }
             Ok(UNTIL_CLOSE) => {
-                on_data.call1((data,))?;
+                unsafe { self.feed(&resp, data) }?;
             }
             _ => return Ok(false),
         }
         Ok(true)
     }
 
-    /// `_body_done()` for `conn`, whose body `weak` was pushed to its consumer: the response
-    /// ended (`_feed_eof`: its `on_end(None)`) and the connection released to its pool, or
-    /// closed. Left to `_body_done` when the consumer changed anything on its way (the
-    /// response failed, was detached or replaced).
+    /// `UpstreamResponse._feed(piece)`: handed to the consumer it is pushed to, or buffered
+    /// (its reader's wait ended, the connection paused once the buffer is full, both by the
+    /// Python methods' usual calls).
+    ///
+    /// # Safety
+    /// `resp` must be exactly an UpstreamResponse.
+    unsafe fn feed<'py>(&self, resp: &Bound<'py, PyAny>, piece: &Bound<'py, PyAny>) -> PyResult<()> {
+        let py = resp.py();
+        // SAFETY (every get/set below): the caller's contract.
+        let r = |i| unsafe { self.response.get(resp, i) };
+        let slow = || resp.call_method1(intern!(py, "_feed"), (piece,)).map(drop);
+        if !is_none(&r(R_EXC)) {
+            return Ok(()); // failed on the way (by an earlier piece's consumer): dropped, as `_feed` does
+        }
+        match r(R_ON_DATA) {
+            Some(push) if !push.is_none() => return push.call1((piece,)).map(drop),
+            Some(_) => {}
+            None => return slow(),
+        }
+        let (Some(Ok(chunks)), Some(Ok(size)), Some(waiter), Some(Ok(limit)), Some(paused)) = (
+            r(R_CHUNKS).map(|l| l.downcast_into_exact::<PyList>()),
+            r(R_SIZE).map(|n| n.extract::<usize>()),
+            r(R_WAITER),
+            r(R_LIMIT).map(|n| n.extract::<usize>()),
+            r(R_PAUSED),
+        ) else {
+            return slow();
+        };
+        chunks.append(piece)?;
+        let size = size + piece.len()?;
+        unsafe { self.response.set(resp, R_SIZE, PyInt::new(py, size).into_any()) };
+        if !waiter.is_none() && !waiter.call_method0(intern!(py, "done"))?.is_truthy()? {
+            waiter.call_method1(intern!(py, "set_result"), (py.None(),))?;
+        }
+        if size >= limit && !paused.is_truthy()? && !is_none(&r(R_CONN)) {
+            unsafe {
+                self.response
+                    .set(resp, R_PAUSED, PyBool::new(py, true).to_owned().into_any())
+            };
+            if let Some(conn) = r(R_CONN) {
+                conn.call_method0(intern!(py, "pause_reading"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `_body_done()` for `conn`, whose body `weak` ended: the response ended (`_feed_eof`:
+    /// its consumer's `on_end(None)`, or its reader's wait ended) and the connection released
+    /// to its pool, or closed. Left to `_body_done` when anything changed on the way (the
+    /// response failed, was replaced, or paused its connection, which `_finished` resumes).
     ///
     /// # Safety
     /// `conn` must be exactly a Connection.
@@ -273,11 +312,12 @@ impl UpstreamExchange {
             return slow();
         }
         let r = |i| unsafe { self.response.get(&resp, i) };
-        let (true, Some(end), Some(paused)) = (is_none(&r(R_EXC)), r(R_ON_END), r(R_PAUSED)) else {
+        let (true, Some(end), Some(paused), Some(waiter)) = (is_none(&r(R_EXC)), r(R_ON_END), r(R_PAUSED), r(R_WAITER))
+        else {
             return slow();
         };
-        if end.is_none() || !paused.is(PyBool::new(py, false)) {
-            return slow(); // detached, or paused: `_finished` resumes the reading
+        if !paused.is(PyBool::new(py, false)) {
+            return slow(); // `_finished` resumes the reading
         }
         let none = || py.None().into_bound(py);
         let set = |i, v: Bound<'py, PyAny>| unsafe { self.conn.set(conn, i, v) };
@@ -286,13 +326,17 @@ impl UpstreamExchange {
         set(C_RESPONSE, none());
         set(C_CHUNKED, none());
         set(C_DEADLINE, none()); // _disarm
-                                 // UpstreamResponse._feed_eof, its pushed case
+                                 // UpstreamResponse._feed_eof
         set_r(R_EOF, PyBool::new(py, true).to_owned().into_any());
         set_r(R_CONN, none());
-        set_r(R_ON_DATA, none());
-        set_r(R_ON_END, none());
-        set_r(R_FINISHED, PyBool::new(py, true).to_owned().into_any());
-        end.call1((none(),))?;
+        if !end.is_none() {
+            set_r(R_ON_DATA, none());
+            set_r(R_ON_END, none());
+            set_r(R_FINISHED, PyBool::new(py, true).to_owned().into_any());
+            end.call1((none(),))?;
+        } else if !waiter.is_none() && !waiter.call_method0(intern!(py, "done"))?.is_truthy()? {
+            waiter.call_method1(intern!(py, "set_result"), (none(),))?;
+        }
         // _finished(False)
         if c(C_REUSABLE).is_some_and(|v| v.is(PyBool::new(py, true))) && is_false(&c(C_CLOSED)) {
             self.release(conn)

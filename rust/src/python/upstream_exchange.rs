@@ -84,7 +84,19 @@ pub(super) const LENGTH: i64 = 1;
 pub(super) const CHUNKED: i64 = 2;
 pub(super) const UNTIL_CLOSE: i64 = 3;
 
-const RESPONSE_SLOTS: &[&str] = &["_exc", "_on_data", "_on_end", "_paused", "_eof", "_conn", "_finished"];
+const RESPONSE_SLOTS: &[&str] = &[
+    "_exc",
+    "_on_data",
+    "_on_end",
+    "_paused",
+    "_eof",
+    "_conn",
+    "_finished",
+    "_chunks",
+    "_size",
+    "_waiter",
+    "_limit",
+]; // fmt: skip
 pub(super) const R_EXC: usize = 0;
 pub(super) const R_ON_DATA: usize = 1;
 pub(super) const R_ON_END: usize = 2;
@@ -92,6 +104,10 @@ pub(super) const R_PAUSED: usize = 3;
 pub(super) const R_EOF: usize = 4;
 pub(super) const R_CONN: usize = 5;
 pub(super) const R_FINISHED: usize = 6;
+pub(super) const R_CHUNKS: usize = 7;
+pub(super) const R_SIZE: usize = 8;
+pub(super) const R_WAITER: usize = 9;
+pub(super) const R_LIMIT: usize = 10;
 
 const POOL_SLOTS: &[&str] = &["client", "idle", "queues", "held", "sweeper"];
 const P_CLIENT: usize = 0;
@@ -158,10 +174,11 @@ impl UpstreamExchange {
     }
 
     /// A `data_received` for `connection`: a builtin function that takes a whole answer to
-    /// the waiting request natively, feeds a pushed body's reads to its `on_data` as
-    /// `connection._feed_body(data)` does (every other body's go there) and calls `connection._received(data)` (or `_received(data, parsed)`, the head already
-    /// parsed) for everything else. It holds the
-    /// connection weakly, so the connection can hold it without a reference cycle.
+    /// the waiting request natively, starts the usual streamed body and feeds a body's usual
+    /// reads as `connection._feed_body(data)` does (upstream_body.rs), and calls
+    /// `connection._feed_body(data)` or `connection._received(data)` (`_received(data,
+    /// parsed)`, the head already parsed) for everything else. It holds the connection
+    /// weakly, so the connection can hold it without a reference cycle.
     fn receiver<'py>(slf: &Bound<'py, Self>, connection: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let conn = PyWeakrefReference::new(connection)?.unbind();
@@ -318,9 +335,9 @@ impl UpstreamExchange {
         if let Some(response) = c(C_RESPONSE) {
             if !response.is_none() {
                 // A body on its way (each read of a stream): `_received`'s first case, without
-                // its frame, and a pushed body's read without `_feed_body`'s.
+                // its frame, and the usual read without `_feed_body`'s either (upstream_body.rs).
                 // SAFETY: `conn` is exactly a Connection.
-                if unsafe { self.push_body(conn, &response, data) }? {
+                if unsafe { self.feed_body(conn, &response, data) }? {
                     return Ok(py.None().into_bound(py));
                 }
                 return conn.call_method1(intern!(py, "_feed_body"), (data,));
