@@ -160,6 +160,19 @@ async def test_a_streamed_head_and_the_reads_after_it_run_no_python_method(raw_s
     assert received == [] and fed == []  # the head started its body natively, and every read was fed so
 
 
+async def test_a_chunked_answer_whole_in_its_first_read_runs_no_python_method(raw_server, monkeypatch):
+    reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    calls = []
+    for name in ("_received", "_feed_body", "_body_done", "_finished"):
+        method = getattr(Connection, name)
+        monkeypatch.setattr(Connection, name, lambda *args, _m=method, _n=name: (calls.append(_n), _m(*args))[1])
+    async with raw_server(serving(reply)) as (base, accepted), UpstreamClient() as client:
+        for _ in range(3):
+            assert await (await client.request("GET", base + "/")).read() == b"hello"
+        assert len(accepted) == 1 and list(client.stats().values()) == [(1, 1, 0)]
+    assert calls == []
+
+
 async def test_a_keep_alive_field_still_bounds_the_idle_time(raw_server):
     reply = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nKeep-Alive: timeout=30\r\n\r\nhello"
     async with raw_server(serving(reply)) as (base, _), UpstreamClient(idle_timeout=600) as client:

@@ -152,7 +152,9 @@ impl UpstreamExchange {
         let length = data.len()?;
         if consumed < length {
             let rest = data.get_item(pyo3::types::PySlice::new(py, consumed as isize, length as isize, 1))?;
-            conn.call_method1(intern!(py, "_feed_body"), (rest,))?;
+            if !unsafe { self.feed_body(conn, &weak, &rest) }? {
+                conn.call_method1(intern!(py, "_feed_body"), (rest,))?;
+            }
         }
         if matches!(c(C_RESPONSE), Some(r) if r.is(&weak)) {
             unsafe { self.arm(conn, &total, on_total) }?;
