@@ -660,6 +660,19 @@ class ChunkPushes:
         a full consumer passed to `_consume_failed` / `_consumer_full`), or None when `chunks`
         is not exactly an UpstreamChunks."""
 
+class TranslatedPushes:
+    """A /compat translated stream's usual read in native code (aigw.compat.sink;
+    rust/src/python/translated_push.rs): an Anthropic stream's text deltas answered as OpenAI
+    chunks. `classes`: (TranslatedChunks, SsePayloads, StreamTranslator, Anthropic's
+    StreamDecoder, OpenAI's ChunkEncoder), their slots checked (ValueError); `tail`: what
+    follows a text delta's content in its chunk."""
+
+    def __init__(self, classes: tuple[type, type, type, type, type], tail: bytes) -> None: ...
+    def make(self, chunks: object, consume: Callable[[bytes], bool]) -> Callable[[bytes], bool] | None:
+        """`translated(chunk) -> bool` for `chunks` handing its bytes to `consume` (every read
+        that is not all text deltas handed back to `chunks._relay_events`, a malformed one to
+        `_relay_malformed`), or None unless every object is exactly its class."""
+
 class WsStreamConsumers:
     """The Universal WebSocket sink's `consume` of a pushed stream's reads in native code
     (aigw.api.universal_ws; rust/src/python/ws_stream.rs). `classes`: (the server's

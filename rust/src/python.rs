@@ -116,6 +116,7 @@ mod whole_answer; // the pipeline's usual whole answer, natively
 mod ws; // the WebSocket codec
 mod ws_whole; // the Universal WebSocket's usual whole answer, natively
 mod ws_stream; // the Universal WebSocket sink's consume of a pushed stream, natively
+mod translated_push; // a /compat translated stream's usual read, natively
 
 /// The extension module `aigw._codec`.
 #[pymodule]
@@ -131,6 +132,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ws_whole::register(m)?;
     ws_stream::register(m)?;
     chunk_push::register(m)?;
+    translated_push::register(m)?;
     usual_plan::register(m)?;
     usual_run::register(m)?;
     usual_main::register(m)?;

@@ -149,3 +149,73 @@ def test_an_answer_rendered_by_the_front_door_keeps_every_field_but_status_type_
     assert answered_as(answer, 201, "text/event-stream") == dataclasses.replace(
         answer, status=201, content_type="text/event-stream", headers=()
     )
+
+
+def anthropic_text_stream(*texts: str) -> list[bytes]:
+    """An Anthropic Messages stream of `texts` as text deltas, one SSE event per item."""
+    events = [b'{"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":3,"output_tokens":1}}}',
+              b'{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}']  # fmt: skip
+    events += [b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":%s}}' % orjson.dumps(t) for t in texts]
+    events += [b'{"type":"content_block_stop","index":0}',
+               b'{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":7}}',
+               b'{"type":"message_stop"}']  # fmt: skip
+    return [sse(e) for e in events]
+
+
+def relayed_pumped(parts: list[bytes], monkeypatch, native: bool) -> tuple[list[bytes], RelayOutcome]:
+    """What PumpingSink relays for `parts` (each one read) through the native consumer or the Python."""
+    from aigw.compat import sink as sink_module
+
+    if not native:
+        monkeypatch.setattr(sink_module, "_TRANSLATIONS", type("NoNative", (), {"make": staticmethod(lambda chunks, consume: None)}))
+    inner = PumpingSink()
+    outcome = asyncio.run(TranslatingSink(inner, [Translation("openai", ASK, ANTHROPIC)]).relay(answer(), upstream(*parts), Framing.SSE, object(), False))
+    monkeypatch.undo()
+    return inner.relayed, outcome
+
+
+def same_second(chunks: list[bytes]) -> list[bytes]:
+    import re
+
+    return [re.sub(rb'"created":\d+', b'"created":0', c) for c in chunks]
+
+
+@pytest.mark.parametrize("split", ["one event a read", "two events a read", "cut mid-event", "whole stream in one read"])
+def test_an_anthropic_text_stream_pumped_natively_is_relayed_as_the_python_relays_it(split, monkeypatch):
+    events = anthropic_text_stream("Hel", "lo", ' "w"', "orld ✓", "\\n")
+    raw = b"".join(events)
+    parts = {
+        "one event a read": events,
+        "two events a read": [b"".join(events[i : i + 2]) for i in range(0, len(events), 2)],
+        "cut mid-event": [raw[i : i + 45] for i in range(0, len(raw), 45)],
+        "whole stream in one read": [raw],
+    }[split]
+    native, native_outcome = relayed_pumped(parts, monkeypatch, native=True)
+    python, python_outcome = relayed_pumped(parts, monkeypatch, native=False)
+    assert same_second(native) == same_second(python)
+    assert b'"content":"orld \xe2\x9c\x93"' in b"".join(native) and b"".join(native).endswith(b"data: [DONE]\n\n")
+    assert native_outcome.saw_terminator and (native_outcome.usage.tokens_in, native_outcome.usage.tokens_out) == (3, 7)
+
+
+def test_the_native_consumer_translates_a_read_of_text_deltas_without_the_python(monkeypatch):
+    from aigw.compat.sink import TranslatedChunks
+
+    handed_back = []
+    relay_events = TranslatedChunks._relay_events
+    monkeypatch.setattr(TranslatedChunks, "_relay_events", lambda self, events, consume: (handed_back.append(len(events)), relay_events(self, events, consume))[1])
+    events = anthropic_text_stream("a", "b", "c", "d")
+    inner = PumpingSink()
+    asyncio.run(TranslatingSink(inner, [Translation("openai", ASK, ANTHROPIC)]).relay(answer(), upstream(*events), Framing.SSE, object(), False))
+    # The start's two events (no chunk head yet) and the end's three came back to Python; the
+    # four text deltas did not.
+    assert handed_back == [1, 1, 1, 1, 1]
+    assert b"".join(inner.relayed).count(b'"content":') == 5  # the role chunk's "" and four texts
+
+
+def test_a_gemini_stream_gets_no_native_consumer():
+    from aigw.compat.sink import _TRANSLATIONS, TranslatedChunks
+
+    tr = Translation("openai", ASK, GEMINI).stream_translator()
+    assert _TRANSLATIONS.make(TranslatedChunks(upstream(), tr), lambda chunk: True) is None
+    tr = Translation("openai", ASK, ANTHROPIC).stream_translator()
+    assert _TRANSLATIONS.make(TranslatedChunks(upstream(), tr), lambda chunk: True) is not None

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Sequence
 
+from aigw import _codec
 from aigw._codec import SseDecoder
+from aigw.compat import anthropic_format, openai_format
 from aigw.compat.ir import gateway_error
 from aigw.compat.translation import StreamTranslator, Translation
 from aigw.errors import AigwError
@@ -154,18 +156,43 @@ class TranslatedChunks:
     def _translate(self, chunk: bytes) -> tuple[bytes | None, AigwError | None]:
         """The front door's bytes for one upstream chunk, and the failure that ends the
         stream after them (a malformed stream, an event that is not JSON)."""
-        tr = self.tr
         try:
             events = self.decoder.feed(chunk)
         except ValueError as exc:
-            return b"".join(tr.fail(502, f"the upstream stream is malformed: {exc}")), StreamFailed(str(exc))
+            return self._malformed(exc)
+        return self._translate_events(events)
+
+    def _malformed(self, exc: ValueError) -> tuple[bytes, AigwError]:
+        """The front door's error event and the failure for a read the decoder refused."""
+        return b"".join(self.tr.fail(502, f"the upstream stream is malformed: {exc}")), StreamFailed(str(exc))
+
+    def _translate_events(self, events: list[bytes]) -> tuple[bytes | None, AigwError | None]:
+        """`_translate` for the event payloads one read completed."""
         if not events:
             return None, None
+        tr = self.tr
         try:
             out = tr.feed(events)
         except (ValueError, TypeError, KeyError, AttributeError):
             return b"".join(tr.fail(502, "the upstream sent an event that is not valid JSON")), StreamFailed("an upstream event is not valid JSON")
         return (b"".join(out) if out else None), None
+
+    # What the native consumer (_TRANSLATIONS, rust/src/python/translated_push.rs) hands back
+    # for the reads it does not translate itself: `translated`'s rest, after the decoding.
+
+    def _relay_events(self, events: list[bytes], consume: Any) -> bool:
+        """`translated` for a read whose events are decoded: translated, handed to `consume`."""
+        out, failure = self._translate_events(events)
+        writable = consume(out) if out else True
+        if failure is not None:
+            raise failure
+        return writable
+
+    def _relay_malformed(self, exc: ValueError, consume: Any) -> bool:
+        """`translated` for a read the decoder refused: the error event, then the failure."""
+        out, failure = self._malformed(exc)
+        consume(out)
+        raise failure
 
     def _broken(self, err: AigwError) -> bytes:
         """The front door's error event for an upstream that broke or went silent."""
@@ -191,7 +218,7 @@ class TranslatedChunks:
             return writable
 
         try:
-            await relay_chunks(self.chunks, translated, drained)
+            await relay_chunks(self.chunks, _TRANSLATIONS.make(self, consume) or translated, drained)
         except AigwError as err:
             out = self._broken(err)
             if out:  # nothing when the error event was already sent
@@ -217,3 +244,12 @@ class TranslatedChunks:
         out = self._end()
         if out:
             yield out
+
+
+#: The usual read of an Anthropic stream answered as OpenAI chunks, in native code
+#: (rust/src/python/translated_push.rs): `make(chunks, consume)` gives `TranslatedChunks.pump`'s
+#: consumer for exactly these classes, None otherwise.
+_TRANSLATIONS = _codec.TranslatedPushes(
+    (TranslatedChunks, SsePayloads, StreamTranslator, anthropic_format.StreamDecoder, openai_format.ChunkEncoder),
+    openai_format._TEXT_TAIL,
+)

@@ -520,7 +520,7 @@ impl SseDecoder {
 
     /// Decode one read; returns only the data payloads of the events it completed (for a
     /// reader that needs neither the event type nor the id: no tuple per event).
-    fn feed_data<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    pub(crate) fn feed_data<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
         self.decode(data, |_, e| PyBytes::new(py, e.data))
     }
 
