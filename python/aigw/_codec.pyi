@@ -660,6 +660,19 @@ class ChunkPushes:
         a full consumer passed to `_consume_failed` / `_consumer_full`), or None when `chunks`
         is not exactly an UpstreamChunks."""
 
+class HttpStreamConsumers:
+    """`HttpSink.relay`'s `consume` and the connection's scheduled flush in native code
+    (aigw.api.http_sink; rust/src/python/http_stream.rs). `classes`: (ResponseWriter,
+    HttpConnection), their slots checked (ValueError); `states`: the writer's (STARTED,
+    ENDED); `join_limit`: the connection's JOIN_LIMIT."""
+
+    def __init__(self, classes: tuple[type, type], states: tuple[int, int], join_limit: int) -> None: ...
+    def make(self, response: object, collected: list[bytes] | None, tap: Callable[[bytes], None] | None) -> Callable[[bytes], bool] | None:
+        """`consume(chunk) -> bool`: the chunk written to `response` (ResponseWriter.write,
+        natively in its usual case), appended to `collected` and handed to `tap`; whether the
+        client can take more. None unless `response` is exactly a ResponseWriter on an
+        HttpConnection."""
+
 class TranslatedPushes:
     """A /compat translated stream's usual read in native code (aigw.compat.sink;
     rust/src/python/translated_push.rs): an Anthropic stream's text deltas answered as OpenAI

@@ -117,6 +117,7 @@ mod ws; // the WebSocket codec
 mod ws_whole; // the Universal WebSocket's usual whole answer, natively
 mod ws_stream; // the Universal WebSocket sink's consume of a pushed stream, natively
 mod translated_push; // a /compat translated stream's usual read, natively
+mod http_stream; // the HTTP sink's consume of a relayed stream, natively
 
 /// The extension module `aigw._codec`.
 #[pymodule]
@@ -133,6 +134,7 @@ fn _codec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ws_stream::register(m)?;
     chunk_push::register(m)?;
     translated_push::register(m)?;
+    http_stream::register(m)?;
     usual_plan::register(m)?;
     usual_run::register(m)?;
     usual_main::register(m)?;

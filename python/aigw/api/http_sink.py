@@ -19,13 +19,13 @@ from typing import Any, AsyncIterator, Iterable
 
 import orjson
 
-from aigw._codec import HttpWholeDeliver, NdjsonDecoder, SseDecoder, StreamRelay, relayed_headers
+from aigw._codec import HttpStreamConsumers, HttpWholeDeliver, NdjsonDecoder, SseDecoder, StreamRelay, relayed_headers
 from aigw.errors import AigwError, http_error_body
 from aigw.pipeline import Answer, RelayOutcome, StreamFailed, deliver_natively_to, relay_chunks
 from aigw.protocol.http11 import REASONS
 from aigw.server.app import ConnectionClosed
-from aigw.server.http import HttpConnection
-from aigw.server.http_response import ENDED, NEW, ResponseWriter
+from aigw.server.http import JOIN_LIMIT, HttpConnection
+from aigw.server.http_response import ENDED, NEW, STARTED, ResponseWriter
 from aigw.slots_maker import slot_writer
 from aigw.types import Framing, Usage
 
@@ -108,7 +108,8 @@ class HttpSink:
             return response.is_writable  # False: stop reading upstream until the client catches up
 
         try:
-            await relay_chunks(chunks, consume, response.drained)
+            # The closure's work in one builtin for the server's own writer (_STREAMS).
+            await relay_chunks(chunks, _STREAMS.make(response, collected, tap) or consume, response.drained)
             events.finish()
         except ConnectionClosed:
             raise asyncio.CancelledError from None  # the client is gone: so is this request
@@ -222,3 +223,9 @@ class _EventTap:
         for data in items:
             self.count += 1
             self.last.append(data)
+
+
+#: `HttpSink.relay`'s `consume` closure and the connection's scheduled flush in native code
+#: (rust/src/python/http_stream.rs): `make(response, collected, tap)` gives the builtin for a
+#: ResponseWriter on an HttpConnection, None for any other.
+_STREAMS = HttpStreamConsumers((ResponseWriter, HttpConnection), (STARTED, ENDED), JOIN_LIMIT)
