@@ -62,6 +62,8 @@ pub struct HttpStreamConsumers {
     ended: i64,
     /// Queued output up to this size is joined into one write (aigw.server.http.JOIN_LIMIT).
     join_limit: usize,
+    /// b"\r\n", the end of every chunk.
+    crlf: Py<PyBytes>,
 }
 
 #[pymethods]
@@ -78,6 +80,7 @@ impl HttpStreamConsumers {
             started: states.0.unbind(),
             ended: states.1,
             join_limit,
+            crlf: PyBytes::new(writer.py(), b"\r\n").unbind(),
         })
     }
 
@@ -228,21 +231,19 @@ impl HttpStreamConsume {
                 .writer
                 .set(response, W_SENT, PyInt::new(py, sent + data.len() as u64).into_any())
         };
-        // HttpConnection.queue: the chunk's size line, the data and its CRLF as one piece (what
-        // the flush's join would make of the three).
-        let piece = if chunked.is_truthy()? {
-            let line = format!("{:x}\r\n", data.len());
-            PyBytes::new_with(py, line.len() + data.len() + 2, |buf| {
-                buf[..line.len()].copy_from_slice(line.as_bytes());
-                buf[line.len()..line.len() + data.len()].copy_from_slice(data);
-                buf[line.len() + data.len()..].copy_from_slice(b"\r\n");
-                Ok(())
-            })?
+        // HttpConnection.queue, three times for a chunk: its size line, the data (not copied:
+        // the flush joins what a tick queued) and its CRLF.
+        let size = if chunked.is_truthy()? {
+            let line = PyBytes::new(py, format!("{:x}\r\n", data.len()).as_bytes());
+            let size = line.as_bytes().len() + data.len() + 2;
+            out.append(line)?;
+            out.append(chunk)?;
+            out.append(consumers.crlf.bind(py))?;
+            size
         } else {
-            chunk.downcast_exact::<PyBytes>()?.clone()
+            out.append(chunk)?;
+            data.len()
         };
-        let size = piece.as_bytes().len();
-        out.append(piece)?;
         unsafe {
             consumers
                 .conn
