@@ -467,7 +467,7 @@ pub fn whole_body<'a>(data: &'a [u8], head: &ResponseHead<'_>, fields: &FramingF
 }
 
 /// A Content-Length value as sent plainly: 1 to 18 ASCII digits (so it fits a u64), else None.
-fn plain_length(value: &[u8]) -> Option<u64> {
+pub fn plain_length(value: &[u8]) -> Option<u64> {
     if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -477,7 +477,13 @@ fn plain_length(value: &[u8]) -> Option<u64> {
 /// Whether the connection may serve another request after this response: HTTP/1.1 and no
 /// `close` in its Connection values (`b"close" not in connection.lower()`, as the client reads it).
 pub fn reusable(minor_version: u8, fields: &FramingFields<'_>) -> bool {
-    minor_version >= 1 && !fields.connection.as_deref().is_some_and(|c| c.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")))
+    minor_version >= 1 && !fields.connection.as_deref().is_some_and(says_close)
+}
+
+/// Whether Connection values (joined) hold `close`, as the client reads them
+/// (`b"close" in connection.lower()`).
+pub fn says_close(connection: &[u8]) -> bool {
+    connection.windows(5).any(|w| w.eq_ignore_ascii_case(b"close"))
 }
 
 /// The body of a request that is all here with its head (`fields`: its `framing_fields`), as

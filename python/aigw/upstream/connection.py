@@ -388,8 +388,8 @@ class Connection(asyncio.Protocol):
         else:
             resp._feed(data)
 
-    # The chunked body's two ends, apart so that the native receiver (which decodes a pushed
-    # body's reads itself, upstream_exchange.rs) ends it the same way.
+    # The chunked body's two unusual ends, apart so that the native receiver (which decodes a
+    # body's reads itself, rust/src/python/upstream_body.rs) ends it the same way.
 
     def _chunked_failed(self, resp: UpstreamResponse, e: ValueError) -> None:
         """The chunked decoder refused a read: the response fails and the connection goes."""

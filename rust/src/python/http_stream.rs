@@ -209,11 +209,10 @@ impl HttpStreamConsume {
             && matches!(w(W_LENGTH), Some(l) if l.is_none())
             && is_false(&c(C_LOST))
             && is_false(&c(C_WRITE_PAUSED));
-        let Ok(data) = chunk.downcast_exact::<PyBytes>() else {
+        let (true, Ok(data)) = (usual, chunk.downcast_exact::<PyBytes>()) else {
             return Ok(false);
         };
-        let (true, Some(Ok(sent)), Some(chunked), Some(Ok(out)), Some(Ok(out_size)), Some(scheduled)) = (
-            usual,
+        let (Some(Ok(sent)), Some(chunked), Some(Ok(out)), Some(Ok(out_size)), Some(scheduled)) = (
             w(W_SENT).map(|n| n.extract::<u64>()),
             w(W_CHUNKED),
             c(C_OUT).map(|l| l.downcast_into_exact::<PyList>()),

@@ -14,6 +14,7 @@
 use super::slot_layout::{is_false, is_none};
 use super::upstream::ChunkedDecoder;
 use super::upstream_exchange::*;
+use crate::http;
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -89,28 +90,29 @@ impl UpstreamExchange {
         if !ce.is_none() && !is_false(&c(C_DECODE)) {
             return Ok(false); // a body to inflate
         }
-        let bytes_of = |v: &Bound<'py, PyAny>| v.downcast::<PyBytes>().map(|b| b.as_bytes().to_vec()).ok();
+        // connection.py's framing rules for the two usual cases: Transfer-Encoding alone whose
+        // last coding is chunked (`te.rstrip().lower().endswith(b"chunked")`), or a plain
+        // Content-Length of a body that is not empty.
         let framing = match (te.is_none(), cl.is_none()) {
-            (false, true) => match bytes_of(&te) {
-                Some(te) if te.trim_ascii_end().to_ascii_lowercase().ends_with(b"chunked") => None,
+            (false, true) => match te.downcast::<PyBytes>() {
+                Ok(te) if ends_chunked(te.as_bytes()) => None,
                 _ => return Ok(false),
             },
-            (true, false) => match bytes_of(&cl) {
-                Some(cl) if !cl.is_empty() && cl.len() <= 18 && cl.iter().all(u8::is_ascii_digit) => {
-                    match std::str::from_utf8(&cl).ok().and_then(|n| n.parse::<u64>().ok()) {
-                        Some(n) if n > 0 => Some(n),
-                        _ => return Ok(false),
-                    }
-                }
+            (true, false) => match cl
+                .downcast::<PyBytes>()
+                .ok()
+                .and_then(|cl| http::plain_length(cl.as_bytes()))
+            {
+                Some(n) if n > 0 => Some(n),
                 _ => return Ok(false),
             },
             _ => return Ok(false),
         };
         let minor: i64 = parsed.get_item(2)?.extract()?;
-        let closes = match bytes_of(&conn_hdr) {
-            Some(v) => v.to_ascii_lowercase().windows(5).any(|w| w == b"close"),
-            None if conn_hdr.is_none() => false,
-            None => return Ok(false),
+        let closes = match conn_hdr.downcast::<PyBytes>() {
+            Ok(v) => http::says_close(v.as_bytes()),
+            Err(_) if conn_hdr.is_none() => false,
+            Err(_) => return Ok(false),
         };
         let Some(total) = c(C_TOTAL_DEADLINE) else {
             return Ok(false);
@@ -346,4 +348,12 @@ impl UpstreamExchange {
             conn.call_method1(intern!(py, "_finished"), (false,)).map(drop)
         }
     }
+}
+
+/// Whether a Transfer-Encoding value's last coding is chunked, as connection.py reads it
+/// (`te.rstrip().lower().endswith(b"chunked")`; the trailing whitespace trimmed here is a subset
+/// of Python's, so a value read otherwise goes to the Python, never the other way round).
+fn ends_chunked(te: &[u8]) -> bool {
+    let te = te.trim_ascii_end();
+    te.len() >= 7 && te[te.len() - 7..].eq_ignore_ascii_case(b"chunked")
 }

@@ -145,8 +145,9 @@ pub struct UpstreamExchange {
 impl UpstreamExchange {
     /// `client`, `pool`, `connection`, `response`: the classes UpstreamClient, _Pool,
     /// Connection and UpstreamResponse (their slots are checked here: ValueError when one the
-    /// exchange uses is not a writable object slot); `make_response`, `headers_type`: what the connection gives
-    /// `take_whole_response`; `on_first_byte`, `on_total`: its deadline callbacks.
+    /// exchange uses is not a writable object slot); `make_response`, `headers_type`: what the
+    /// connection gives `take_whole_response`; `make_streamed`: response.py's
+    /// `streamed_response`; `on_first_byte`, `on_total`: its deadline callbacks.
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
