@@ -7,12 +7,17 @@
 //! gets its own upstream connection; bytes flow both ways unchanged (the WebSocket handshake
 //! included), so a client speaks to the upstream as if directly. Written for a benchmark:
 //! what a peer cannot take at once is buffered (unbounded) and written when it can.
+//!
+//! `floor-relay mux LISTEN_PORT UPSTREAM_PORT`: many upstream streams relayed into one client
+//! connection, the multiplexed shape's floor (see `mux.rs`).
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+
+mod mux;
 
 const LISTENER: Token = Token(0);
 
@@ -23,13 +28,29 @@ struct Side {
 }
 
 fn main() -> io::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let multiplexed = args.get(1).map(String::as_str) == Some("mux");
+    if multiplexed {
+        args.remove(1);
+    }
     if args.len() != 3 {
-        eprintln!("usage: floor-relay LISTEN_PORT UPSTREAM_PORT");
+        eprintln!("usage: floor-relay [mux] LISTEN_PORT UPSTREAM_PORT");
         std::process::exit(2);
     }
     let listen: SocketAddr = format!("127.0.0.1:{}", args[1]).parse().expect("port");
     let upstream: SocketAddr = format!("127.0.0.1:{}", args[2]).parse().expect("port");
+    if multiplexed {
+        let listener = std::net::TcpListener::bind(listen)?;
+        for client in listener.incoming() {
+            let client = client?;
+            std::thread::spawn(move || {
+                if let Err(e) = mux::serve(client, upstream) {
+                    eprintln!("mux client ended: {e}");
+                }
+            });
+        }
+        return Ok(());
+    }
     let mut poll = Poll::new()?;
     let mut listener = TcpListener::bind(listen)?;
     poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
