@@ -27,6 +27,7 @@ from aigw.api.metrics_route import METRICS_PATH, MetricsApp, metrics_route  # is
 from aigw.api.open_sessions import OpenSessions
 from aigw.api.realtime import RealtimeRoute
 from aigw.api.router import BUILTIN, WEBSOCKET, Route, RouteMatch, RouteMiss, Router
+from aigw.api import universal_ws
 from aigw.api.universal_ws import UniversalSession
 from aigw.compat.translation import Passthrough
 from aigw.components import AuthChain, Components, Selection, build, select
@@ -45,6 +46,7 @@ from aigw.protocol.http11 import Headers, HttpResponse, Request
 from aigw.request_model import make_gateway_request, make_step_request
 from aigw.server import ServerSettings, serve
 from aigw.server.app import streamed_response
+from aigw.server.turn_batching import TurnBatcher
 from aigw.slots_maker import maker
 from aigw.types import HttpRequest, PluginContext
 from aigw.types import HttpResponse as PluginHttpResponse
@@ -129,6 +131,7 @@ class Gateway:
         self.metrics: GatewayMetrics | None = None
         self.metrics_server: Any = None
         self.draining = False  # stop() has begun: /health answers 503 so balancers move on
+        self.turn_batcher: TurnBatcher | None = None  # server.batch_window_us, while started
 
     # -- lifecycle --
     async def __aenter__(self) -> "Gateway":
@@ -169,6 +172,7 @@ class Gateway:
             await parts.aclose()
             raise
         parts.callback("plugins' gateway_shutdown", lambda: self.plugins.gateway_shutdown(self))
+        self._batch_turns(parts)
         log.info(
             "gateway ready: %d providers (%s), cache: %s, rate limiter: %s, loggers: %s, auth: %s",
             len(self.providers),
@@ -178,6 +182,26 @@ class Gateway:
             ", ".join(chosen.loggers) or "none",
             ", ".join(chosen.auth_backends) or "none",
         )
+
+    def _batch_turns(self, parts: Components) -> None:
+        """`server.batch_window_us`: space the loop's turns while this process relays at least
+        `server.batch_min_streams` streams to Universal WebSocket clients
+        (aigw.server.turn_batching); undone at stop."""
+        s = self.settings.server
+        if not s.batch_window_us:
+            return
+        least = s.batch_min_streams
+        streams = universal_ws.STREAMS
+        batcher = TurnBatcher(s.batch_window_us / 1e6, lambda: streams.relaying >= least)
+        streams.watch(least, batcher.start)
+        self.turn_batcher = batcher
+
+        def undo() -> None:
+            streams.unwatch(batcher.start)
+            batcher.close()
+            self.turn_batcher = None
+
+        parts.callback("turn batching", undo)
 
     async def _start_components(self, regs: Registries, chosen: Selection, parts: Components) -> _Built:
         settings = self.settings

@@ -31,6 +31,7 @@ from aigw.logrecords import new_log_id
 from aigw.pipeline import Answer, GatewayPolicy, GatewayRequest, RelayOutcome, Runtime, StepRequest, StreamFailed, make_gateway_request, relay_chunks, run
 from aigw.protocol.websocket import OPEN, WebSocketConnection
 from aigw.server.app import ConnectionClosed, WebSocketHandler
+from aigw.server.turn_batching import StreamGauge
 from aigw.server.websocket import WebSocket
 from aigw.slots_maker import maker
 from aigw.types import Framing, Principal, Usage
@@ -136,6 +137,7 @@ class WebSocketSink:
         error: AigwError | None = None
         # The same, natively, for the server's own WebSocket (rust/src/python/ws_stream.rs).
         consume = _STREAM_CONSUMERS.make(relay, ws) or consume
+        STREAMS.enter()
         try:
             await relay_chunks(chunks, consume, ws.drained)
             if relay.finish(codec):
@@ -146,6 +148,8 @@ class WebSocketSink:
             error = exc
         except ValueError as exc:  # the relay refused an event (too big, malformed, an upstream exception)
             error = StreamFailed(f"malformed upstream stream: {exc}")
+        finally:
+            STREAMS.exit()
         first, last = list(relay.first), list(relay.last)
         usage = provider.usage_from_events(first, last)
         return RelayOutcome(first, last, relay.events, error, relay.collected if collect else None, usage, relay.saw_terminator)
@@ -168,6 +172,10 @@ _make_sink = maker(WebSocketSink)
 # written by the pipeline's native code as `deliver` then `WebSocket.send_text` would write it
 # (rust/src/python/ws_whole.rs); anything else still comes to `deliver`.
 pipeline.deliver_natively_to(_codec.WsWholeDeliver((WebSocketSink, WebSocket, WebSocketConnection), OPEN))
+
+#: The streams relaying to Universal WebSocket clients, in this process (the gateway's turn
+#: batching watches it: `server.batch_window_us`).
+STREAMS = StreamGauge()
 
 #: `consume` of a stream relayed to the server's own WebSocket, natively (see `relay`).
 _STREAM_CONSUMERS = _codec.WsStreamConsumers((WebSocket, WebSocketConnection), OPEN, ConnectionClosed)
