@@ -11,6 +11,7 @@ Plugins are resolved here and only here: the request path calls plain objects.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
@@ -192,7 +193,7 @@ class Gateway:
             return
         least = s.batch_min_streams
         streams = universal_ws.STREAMS
-        batcher = TurnBatcher(s.batch_window_us / 1e6, lambda: streams.relaying >= least)
+        batcher = TurnBatcher(s.batch_window_us / 1e6, lambda: streams.relaying >= least, loop=asyncio.get_running_loop())
         streams.watch(least, batcher.start)
         self.turn_batcher = batcher
 

@@ -163,3 +163,21 @@ def test_an_unwatched_callback_is_no_longer_called():
     gauge.watch(1, batcher.start)
     gauge.unwatch(batcher.start)  # another bound method of the same batcher: still found
     assert gauge.watchers == ()
+
+
+async def test_a_start_from_another_loop_does_nothing():
+    clock = Clock()
+    other = asyncio.new_event_loop()
+    batcher = TurnBatcher(WINDOW, lambda: True, loop=other, clock=clock, sleep=clock.sleep)
+    try:
+        batcher.start()  # the running loop is not the batcher's
+        await work_each_turn(clock, 50e-6, 10)
+        assert batcher.turns == 0 and clock.sleeps == []
+    finally:
+        other.close()
+
+
+def test_a_start_outside_any_loop_does_nothing():
+    batcher = TurnBatcher(WINDOW, lambda: True)
+    batcher.start()
+    assert batcher.turns == 0

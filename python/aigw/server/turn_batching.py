@@ -65,7 +65,7 @@ class StreamGauge:
 class TurnBatcher:
     """Spaces the running loop's turns `window` seconds apart while `crowded()` is true.
 
-    `start()` (from the loop's thread, e.g. when a stream count crosses its threshold) begins a
+    `start()` (on `loop`, e.g. when a stream count crosses its threshold) begins a
     turn callback that, each turn, sleeps what is left of the window since its last turn ended
     and reschedules itself; it stops when `crowded()` is false, and pauses for `recheck` seconds
     after `idle_span` seconds of turns whose work each took less than `idle_work` (nothing
@@ -81,6 +81,7 @@ class TurnBatcher:
         window: float,
         crowded: Callable[[], bool],
         *,
+        loop: asyncio.AbstractEventLoop | None = None,
         recheck: float = 0.005,
         idle_work: float = 20e-6,
         idle_span: float = 0.002,
@@ -95,7 +96,7 @@ class TurnBatcher:
         self.idle_work = idle_work
         self.turns = 0
         self.slept = 0.0
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = loop  # None: the loop of the first start()
         self._running = False  # a turn callback is scheduled
         self._timer: asyncio.TimerHandle | None = None  # the recheck after an idle turn
         self._turn_end: float | None = None
@@ -108,13 +109,21 @@ class TurnBatcher:
         self._closed = False
 
     def start(self) -> None:
-        """Begin spacing turns (from the loop's thread); nothing when already spacing or closed."""
+        """Begin spacing turns; nothing when already spacing or closed, or when called outside
+        its loop (another gateway's, in another thread, crossed the shared count)."""
         if self._running or self._closed:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._loop is None:
+            self._loop = running
+        elif running is not self._loop:
             return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._loop = asyncio.get_running_loop()
         self._running = True
         self._turn_end = None  # the first turn measures nothing: it only marks where the next begins
         self._idle = 0
