@@ -91,6 +91,22 @@ def surface_targets(name: str, port: int, gateway: str, gw_pid: int, up_pid: int
     }
 
 
+def run_load(args, target: dict, scen: str) -> dict | None:
+    """One load run of `scen` against `target` (on core 1): its normalized row, with
+    `gw_system_share`, the kernel's share (sockets, wake-ups) of the target's CPU over the
+    whole load run, warm-up included (so read it as a fraction); None when the load failed."""
+    cmd = load_cmd(args, target, scen, args.py)
+    user0, system0 = tree_cpu_times(target["pid"])
+    r = subprocess.run(["taskset", "-c", "1", *cmd], capture_output=True, text=True, cwd=ROOT)
+    user1, system1 = tree_cpu_times(target["pid"])
+    if r.returncode != 0 or not r.stdout.strip():
+        print(f"[fail] {target['name']} {scen}: {r.stderr[-500:]}", file=sys.stderr)
+        return None
+    row = normalize(target, scen, json.loads(r.stdout.strip().splitlines()[-1]))
+    row["gw_system_share"] = (system1 - system0) / max(1e-9, (user1 - user0) + (system1 - system0))
+    return row
+
+
 def main() -> None:
     args = ab_arguments(__doc__.splitlines()[0])
     out = args.out.resolve()
@@ -120,19 +136,11 @@ def main() -> None:
                     surface, scen = spec.split(":")
                     for name in (("A", "B") if rep % 2 == 0 else ("B", "A")):
                         t = targets[name][surface]
-                        cmd = load_cmd(args, t, scen, args.py)
-                        user0, system0 = tree_cpu_times(t["pid"])
-                        r = subprocess.run(["taskset", "-c", "1", *cmd], capture_output=True, text=True, cwd=ROOT)
-                        user1, system1 = tree_cpu_times(t["pid"])
-                        if r.returncode != 0 or not r.stdout.strip():
-                            print(f"[fail] {name} {spec}: {r.stderr[-500:]}", file=sys.stderr)
+                        row = run_load(args, t, scen)
+                        if row is None:
                             continue
-                        row = normalize(t, scen, json.loads(r.stdout.strip().splitlines()[-1]))
                         stream = SCENARIOS[scen][0]
                         v = row["gw_cpu_us_per_chunk_allin"] if stream else row["gw_cpu_us_per_req"]
-                        # The kernel's share (sockets, wake-ups) beside the total: over the
-                        # whole load run, warm-up included, so read it as a fraction.
-                        row["gw_system_share"] = (system1 - system0) / max(1e-9, (user1 - user0) + (system1 - system0))
                         runs.setdefault((spec, name), []).append(v)
                         shares.setdefault((spec, name), []).append(row["gw_system_share"])
                         f.write(json.dumps({"rep": rep, "spec": spec, "build": name, "value": v, **row}) + "\n")

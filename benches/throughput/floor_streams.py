@@ -34,10 +34,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ab_gateway import start_upstreams, surface_targets  # noqa: E402
-from run_gateway import ROOT, SCENARIOS, Procs, aigw_config, find_harness, free_port, load_cmd, normalize, wait_ready  # noqa: E402
+from ab_gateway import run_load, start_upstreams, surface_targets  # noqa: E402
+from run_gateway import ROOT, SCENARIOS, Procs, aigw_config, find_harness, free_port, load_cmd, wait_ready  # noqa: E402
 from run_realtime import build_floor_relay, wait_tcp  # noqa: E402
-from ws_load import machine_busy, tree_cpu_times  # noqa: E402
+from ws_load import machine_busy, tree_cpu_times  # noqa: E402  (the mux client's own measurement)
 
 #: What starts every chat.completion.chunk event the upstream sends (its [DONE] excluded).
 EVENT = b"data: {"
@@ -95,15 +95,9 @@ def measure(args, target: dict, scen: str) -> dict | None:
             print(f"[fail] floor-mux {scen}: {r.stderr[-500:]}", file=sys.stderr)
             return None
         return json.loads(r.stdout.strip().splitlines()[-1])
-    cmd = load_cmd(args, target, scen, args.py)
-    user0, system0 = tree_cpu_times(target["pid"])
-    r = subprocess.run(["taskset", "-c", "1", *cmd], capture_output=True, text=True, cwd=ROOT)
-    user1, system1 = tree_cpu_times(target["pid"])
-    if r.returncode != 0 or not r.stdout.strip():
-        print(f"[fail] {target['name']} {scen}: {r.stderr[-500:]}", file=sys.stderr)
-        return None
-    row = normalize(target, scen, json.loads(r.stdout.strip().splitlines()[-1]))
-    row["system_share"] = (system1 - system0) / max(1e-9, (user1 - user0) + (system1 - system0))
+    row = run_load(args, target, scen)
+    if row is not None:
+        row["system_share"] = row.pop("gw_system_share")
     return row
 
 

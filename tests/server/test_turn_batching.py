@@ -48,23 +48,25 @@ def work_each_turn(clock: Clock, seconds: float, turns: int) -> asyncio.Future:
     return done
 
 
-async def test_a_crowded_busy_loop_sleeps_what_is_left_of_the_window_each_turn():
+async def spaced_turns(work: float) -> tuple[TurnBatcher, Clock]:
+    """A batcher started on a loop kept busy 20 turns, each turn's work taking `work`."""
     clock = Clock()
     batcher = TurnBatcher(WINDOW, lambda: True, clock=clock, sleep=clock.sleep)
     batcher.start()
-    await work_each_turn(clock, 50e-6, 20)
+    await work_each_turn(clock, work, 20)
     batcher.close()
+    return batcher, clock
+
+
+async def test_a_crowded_busy_loop_sleeps_what_is_left_of_the_window_each_turn():
+    batcher, clock = await spaced_turns(50e-6)
     assert batcher.turns >= 15
     assert clock.sleeps and all(s == pytest.approx(WINDOW - 50e-6) for s in clock.sleeps)
     assert batcher.slept == pytest.approx(sum(clock.sleeps))
 
 
 async def test_a_turn_whose_work_filled_the_window_sleeps_nothing():
-    clock = Clock()
-    batcher = TurnBatcher(WINDOW, lambda: True, clock=clock, sleep=clock.sleep)
-    batcher.start()
-    await work_each_turn(clock, 300e-6, 20)
-    batcher.close()
+    batcher, clock = await spaced_turns(300e-6)
     assert batcher.turns >= 15
     assert clock.sleeps == []
 
