@@ -51,6 +51,7 @@ def floor_target(port: int, relay_pid: int, up_pid: int, harness: Path | None) -
 
 
 def mux_target(port: int, relay_pid: int) -> dict:
+    """The target of `floor-relay mux` on `port`: measured by this script's mux client."""
     return {"name": "floor-mux", "kind": "mux", "port": port, "pid": relay_pid}
 
 

@@ -121,8 +121,8 @@ class ServerSettings:
     #: Python's settings alone (server.md, "Garbage collection").
     gc_threshold: int = _key(_integer(0, 10_000_000), 50_000)
     #: Microseconds between the loop's turns while at least `batch_min_streams` streams are
-    #: relaying (server.md, "Turn batching"): less CPU a chunk, up to this much more latency a
-    #: chunk; 0 = off.
+    #: relaying to Universal WebSocket clients (server.md, "Turn batching"): less CPU a chunk,
+    #: up to twice this much more latency a chunk; 0 = off.
     batch_window_us: int = _key(_integer(0, 100_000), 0)
     #: Streams relaying at once (in this process) from which `batch_window_us` applies.
     batch_min_streams: int = _key(_integer(1, 1_000_000), 32)

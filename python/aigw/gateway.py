@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from aigw import _codec, pipeline
-from aigw.api import compat_routes, http_routes
+from aigw.api import compat_routes, http_routes, universal_ws
 from aigw.api.compat_routes import CHAT_PATTERN, EMBEDDINGS_PATTERN, MESSAGES_PATTERN, MODELS_PATTERN, CompatDoors, configured_model_lists
 from aigw.api.gateway_context import AUTH_SUBPROTOCOL, NEEDS_TOKEN, FrontDoor, GatewayContext
 from aigw.api.http_routes import HttpDoors
@@ -28,7 +28,6 @@ from aigw.api.metrics_route import METRICS_PATH, MetricsApp, metrics_route  # is
 from aigw.api.open_sessions import OpenSessions
 from aigw.api.realtime import RealtimeRoute
 from aigw.api.router import BUILTIN, WEBSOCKET, Route, RouteMatch, RouteMiss, Router
-from aigw.api import universal_ws
 from aigw.api.universal_ws import UniversalSession
 from aigw.compat.translation import Passthrough
 from aigw.components import AuthChain, Components, Selection, build, select

@@ -179,7 +179,15 @@ async def test_a_start_from_another_loop_does_nothing():
         other.close()
 
 
-def test_a_start_outside_any_loop_does_nothing():
-    batcher = TurnBatcher(WINDOW, lambda: True)
-    batcher.start()
-    assert batcher.turns == 0
+def test_a_start_outside_any_loop_is_ignored_and_binds_nothing():
+    clock = Clock()
+    batcher = TurnBatcher(WINDOW, lambda: True, clock=clock, sleep=clock.sleep)
+    batcher.start()  # no running loop: no error, no loop taken, not marked as spacing
+
+    async def later() -> None:
+        batcher.start()
+        await work_each_turn(clock, 50e-6, 20)
+        batcher.close()
+
+    asyncio.run(later())
+    assert batcher.turns >= 15

@@ -5,8 +5,8 @@ each chunk that arrives. With many streams relaying at once the chunks arrive ba
 a loop that waits a little between turns finds many of them ready at its next poll: one wake-up
 for all of them, and the client's write carries every stream's chunks of that turn. This is what
 network cards call interrupt moderation. It trades latency for CPU: each chunk may wait up to
-the window, and a stream's first chunk, whose way through the gateway takes several turns, waits
-up to several windows. So it is off unless asked for (`server.batch_window_us`), and on only
+twice the window (below), and a stream's first chunk, whose way through the gateway takes several
+turns, waits up to several windows. So it is off unless asked for (`server.batch_window_us`), and on only
 while `crowded()` says so (the gateway's rule: at least `server.batch_min_streams` streams are
 relaying to Universal WebSocket clients, counted by a StreamGauge). Streams to HTTP clients are
 not counted: each goes to its own connection, so a turn's writes cannot merge, and spacing the
@@ -65,8 +65,8 @@ class StreamGauge:
 class TurnBatcher:
     """Spaces the running loop's turns `window` seconds apart while `crowded()` is true.
 
-    `start()` (on `loop`, e.g. when a stream count crosses its threshold) begins a
-    turn callback that, each turn, sleeps what is left of the window since its last turn ended
+    `start()` (on `loop`, or when `loop` is None on the loop of the first start; e.g. when a
+    stream count crosses its threshold) begins a turn callback that, each turn, sleeps what is left of the window since its last turn ended
     and reschedules itself; it stops when `crowded()` is false, and pauses for `recheck` seconds
     after `idle_span` seconds of turns whose work each took less than `idle_work` (nothing
     arrived). `close()` ends it.
@@ -150,9 +150,10 @@ class TurnBatcher:
             else:
                 self._idle = 0
                 self.turns += 1
-            if work < self.window:
-                self._sleep(self.window - work)
-                self.slept += self.window - work
+            rest = self.window - work
+            if rest > 0:
+                self._sleep(rest)
+                self.slept += rest
         self._turn_end = self._clock()
         self._running = True
         self._loop.call_soon(self._turn)
